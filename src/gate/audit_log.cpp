@@ -1,0 +1,257 @@
+#include "gate/audit_log.h"
+
+#include <openssl/evp.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+namespace larder::gate {
+namespace {
+
+constexpr const char* kGenesis = "0000000000000000000000000000000000000000000000000000000000000000";
+
+std::string hash_line(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(hex[digest[i] >> 4]);
+    out.push_back(hex[digest[i] & 15]);
+  }
+  return out;
+}
+
+std::string now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+Error io_error(const std::string& what, const std::string& path) {
+  return make_error("audit.io", what + " " + path + ": " + std::strerror(errno));
+}
+
+// Writes `data` fully at the end of fd (O_APPEND).
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+class FileLock {
+ public:
+  explicit FileLock(int fd) : fd_(fd) { ok_ = ::flock(fd_, LOCK_EX) == 0; }
+  ~FileLock() {
+    if (ok_) ::flock(fd_, LOCK_UN);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  int fd_;
+  bool ok_;
+};
+
+// Splits the file into lines; a final line without '\n' is returned with `complete=false`.
+struct Line {
+  std::string text;
+  bool complete;
+};
+std::vector<Line> read_lines(const std::string& path, bool& readable) {
+  std::ifstream in(path, std::ios::binary);
+  readable = static_cast<bool>(in);
+  std::vector<Line> lines;
+  if (!readable) return lines;
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t start = 0;
+  while (start < content.size()) {
+    size_t nl = content.find('\n', start);
+    if (nl == std::string::npos) {
+      lines.push_back({content.substr(start), false});
+      break;
+    }
+    lines.push_back({content.substr(start, nl - start), true});
+    start = nl + 1;
+  }
+  return lines;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const AuditRecord& r) {
+  nlohmann::json j = {
+      {"time", r.time},
+      {"client_cert_sha256", r.client_cert_sha256},
+      {"client_cert_cn", r.client_cert_cn},
+      {"lineage", r.lineage},
+      {"revocation_ids", r.revocation_ids},
+      {"server_audience", r.server_audience},
+      {"method", r.method},
+      {"tool", r.tool},
+      {"sql_fingerprint", r.sql_fingerprint},
+      {"rows", r.rows ? nlohmann::json(*r.rows) : nlohmann::json(nullptr)},
+      {"decision", r.decision},
+      {"lock", r.lock},
+      {"reason", r.reason},
+      {"taint", r.taint},
+  };
+  return j;
+}
+
+AuditLog::AuditLog(std::string path, int fd, bool sync) : path_(std::move(path)), fd_(fd), sync_(sync) {}
+
+AuditLog::~AuditLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::open(std::string path, bool sync) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return io_error("cannot open audit log", path);
+  std::unique_ptr<AuditLog> log(new AuditLog(std::move(path), fd, sync));
+  FileLock lock(fd);
+  if (!lock.ok()) return io_error("cannot lock audit log", log->path_);
+  auto loaded = log->load_tail_locked();
+  if (!loaded) return loaded.error();
+  return log;
+}
+
+// Finds the last record's seq and hash. Called with the flock held.
+Result<void> AuditLog::load_tail_locked() {
+  bool readable = false;
+  auto lines = read_lines(path_, readable);
+  if (!readable) return io_error("cannot read audit log", path_);
+  seq_ = 0;
+  last_hash_ = kGenesis;
+  if (!lines.empty()) {
+    const Line& last = lines.back();
+    if (!last.complete) {
+      return make_error("audit.corrupt", "audit log " + path_ +
+                                             " ends in a partial record; run `larder audit verify " + path_ +
+                                             "` and move the file aside before appending");
+    }
+    auto j = nlohmann::json::parse(last.text, nullptr, false);
+    if (j.is_discarded() || !j.contains("seq") || !j["seq"].is_number_unsigned()) {
+      return make_error("audit.corrupt", "the last record of " + path_ + " is not a valid audit record");
+    }
+    seq_ = j["seq"].get<uint64_t>();
+    last_hash_ = hash_line(last.text);
+  }
+  struct stat st{};
+  if (::fstat(fd_, &st) != 0) return io_error("cannot stat audit log", path_);
+  known_size_ = st.st_size;
+  return {};
+}
+
+Result<void> AuditLog::append(AuditRecord record) {
+  if (record.time.empty()) record.time = now_rfc3339();
+  std::lock_guard guard(mutex_);
+  FileLock lock(fd_);
+  if (!lock.ok()) return io_error("cannot lock audit log", path_);
+  struct stat st{};
+  if (::fstat(fd_, &st) != 0) return io_error("cannot stat audit log", path_);
+  if (st.st_size != known_size_) {  // another process appended since we last looked
+    auto loaded = load_tail_locked();
+    if (!loaded) return loaded.error();
+  }
+  nlohmann::json j = to_json(record);
+  j["seq"] = seq_ + 1;
+  j["prev"] = last_hash_;
+  std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string with_newline = line + "\n";
+  if (!write_all(fd_, with_newline)) return io_error("cannot append to audit log", path_);
+  if (sync_ && ::fdatasync(fd_) != 0) return io_error("cannot sync audit log", path_);
+  seq_ += 1;
+  last_hash_ = hash_line(line);
+  known_size_ = st.st_size + static_cast<off_t>(with_newline.size());
+
+  // The head file: written to a temporary name and renamed, so it is never half-written.
+  std::string head = path_ + ".head";
+  std::string tmp = head + ".tmp";
+  int hfd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (hfd < 0) return io_error("cannot write audit head", tmp);
+  std::string content = std::to_string(seq_) + " " + last_hash_ + "\n";
+  bool ok = write_all(hfd, content) && (!sync_ || ::fdatasync(hfd) == 0);
+  ::close(hfd);
+  if (!ok || ::rename(tmp.c_str(), head.c_str()) != 0) return io_error("cannot write audit head", head);
+  return {};
+}
+
+AuditVerification verify_audit_log(const std::string& path) {
+  AuditVerification v;
+  bool readable = false;
+  auto lines = read_lines(path, readable);
+  if (!readable) {
+    v.problem = "cannot read " + path;
+    return v;
+  }
+  std::string expected_prev = kGenesis;
+  uint64_t expected_seq = 1;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string where = "line " + std::to_string(i + 1) + ": ";
+    if (!lines[i].complete) {
+      v.problem = where + "partial record (no newline): the file was cut";
+      return v;
+    }
+    auto j = nlohmann::json::parse(lines[i].text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      v.problem = where + "not a JSON object";
+      return v;
+    }
+    if (!j.contains("seq") || !j["seq"].is_number_unsigned() || j["seq"].get<uint64_t>() != expected_seq) {
+      v.problem = where + "sequence number is not " + std::to_string(expected_seq) +
+                  " (a record was deleted, inserted or reordered)";
+      return v;
+    }
+    if (!j.contains("prev") || !j["prev"].is_string() || j["prev"].get<std::string>() != expected_prev) {
+      v.problem = where + "hash chain broken: the previous record was edited, deleted or reordered";
+      return v;
+    }
+    expected_prev = hash_line(lines[i].text);
+    ++expected_seq;
+    ++v.records;
+  }
+  std::ifstream head(path + ".head");
+  if (!head) {
+    if (v.records == 0) {
+      v.ok = true;
+      return v;
+    }
+    v.problem = "head file " + path + ".head is missing";
+    return v;
+  }
+  uint64_t head_seq = 0;
+  std::string head_hash;
+  head >> head_seq >> head_hash;
+  if (head_seq != v.records || head_hash != expected_prev) {
+    v.problem = "head file says " + std::to_string(head_seq) + " records ending in " + head_hash.substr(0, 12) +
+                "…, the log has " + std::to_string(v.records) +
+                (head_seq > v.records ? ": records were cut off the end" : ": the last record was changed");
+    return v;
+  }
+  v.ok = true;
+  return v;
+}
+
+}  // namespace larder::gate

@@ -1,0 +1,85 @@
+// AuditLog: the append-only, hash-chained record of every authorization decision.
+//
+// Format: JSON Lines. Every line is one JSON object with, besides the decision fields,
+//   "seq":  1, 2, 3, ... (no gaps)
+//   "prev": lowercase hex SHA-256 of the previous line's bytes (without its newline);
+//           64 zeros for the first record.
+// A sidecar file `<path>.head` holds `<seq> <sha256 of the last line>` and is rewritten on
+// every append, so cutting records off the end is detected too (the chain alone cannot see
+// a truncated tail). verify_audit_log() detects an edited, deleted, inserted or reordered
+// record, and a head that does not match the last record.
+//
+// Several processes may append to the same file: appends hold an exclusive flock() and
+// re-read the tail when another writer moved it.
+#pragma once
+
+#include "base/result.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace larder::gate {
+
+// One decision. Every field is what the server knew when it decided; empty strings mean
+// "not known at that point" (e.g. no certificate on a stdio connection).
+struct AuditRecord {
+  std::string time;                 // RFC 3339 UTC, filled by append() when empty
+  std::string client_cert_sha256;   // hex
+  std::string client_cert_cn;
+  std::string lineage;              // hex revocation id of the token's authority block
+  std::vector<std::string> revocation_ids;
+  std::string server_audience;
+  std::string method;               // "tools/call", "resources/read", "prompts/get"
+  std::string tool;                 // tool name, resource URI or prompt name
+  std::string sql_fingerprint;      // pg_query fingerprint, when SQL was involved
+  std::optional<int64_t> rows;      // rows returned, when rows were returned
+  std::string decision;             // "allow" | "deny"
+  std::string lock;                 // deciding lock: mtls, biscuit, policy, sql-guard, taint, database
+  std::string reason;               // human sentence
+  std::string taint;                // "clean" | "tainted" | "tainted-now" (this call tainted the lineage)
+};
+
+nlohmann::json to_json(const AuditRecord& record);
+
+class AuditLog {
+ public:
+  // Opens (creating if needed, mode 0600) the log at `path`. `sync` makes every append
+  // fdatasync() before returning (durable against power loss, slower).
+  static Result<std::unique_ptr<AuditLog>> open(std::string path, bool sync = false);
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  // Appends one record; thread-safe and safe across processes sharing the file.
+  Result<void> append(AuditRecord record);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  AuditLog(std::string path, int fd, bool sync);
+  Result<void> load_tail_locked();
+
+  std::string path_;
+  int fd_;
+  bool sync_;
+  std::mutex mutex_;
+  uint64_t seq_ = 0;
+  std::string last_hash_;
+  off_t known_size_ = -1;
+};
+
+struct AuditVerification {
+  bool ok = false;
+  uint64_t records = 0;
+  std::string problem;  // first problem found, with the line number
+};
+
+// Re-reads the whole log and its head file and checks every link of the chain.
+AuditVerification verify_audit_log(const std::string& path);
+
+}  // namespace larder::gate
