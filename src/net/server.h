@@ -1,0 +1,68 @@
+// larder::net::Server — an HTTP/1.1 server over TLS with mandatory client certificates
+// (lock 1). The handshake itself refuses clients without a certificate from the configured
+// CA, with an expired / not-yet-valid / revoked certificate, without the clientAuth extended
+// key usage, or (if an allow-list is set) not on it. Plain HTTP exists only for loopback
+// development and must be asked for explicitly.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "net/http.h"
+
+namespace larder::net {
+
+struct TlsServerConfig {
+  std::string cert_file, key_file;   // server cert (+chain in the same PEM) and key
+  std::string client_ca_file;        // CA bundle for client certificates (mandatory unless plain)
+  std::string crl_file;              // optional PEM CRL(s); when set, every client cert is checked
+  std::vector<std::string> allowed_clients;  // optional allow-list: "cn:<CN>", "san:<SAN>", "sha256:<hex>"
+};
+
+struct ServerLimits {  // safe defaults
+  std::size_t max_body_bytes = 1 << 20;                // larger bodies get 413
+  std::size_t max_header_bytes = 16 * 1024;            // larger header blocks get 431
+  std::chrono::milliseconds request_timeout{30000};    // handshake / whole request must arrive within this
+  std::chrono::milliseconds idle_timeout{60000};       // keep-alive idle; also the write stall limit
+  std::size_t max_connections = 1024;                  // further connections are accepted and closed at once
+  std::size_t worker_threads = 8;                      // handler pool
+  std::size_t io_threads = 1;
+};
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;         // 0 = pick a free port; see Server::port()
+  bool plain_http = false;   // allowed only if host is a loopback address; start() fails otherwise
+  TlsServerConfig tls;
+  ServerLimits limits;
+};
+
+class Server {
+ public:
+  // Validates the configuration and loads certificates, keys and CRLs (errors name the file).
+  static larder::Result<std::unique_ptr<Server>> create(ServerConfig config, HttpHandler handler);
+  ~Server();  // stop()s if still running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  larder::Result<void> start();   // binds + listens; returns when accepting
+  uint16_t port() const;
+  void stop();                    // graceful: stop accepting, close streams, finish in-flight, join
+  void run_until_signal();        // blocks until SIGTERM/SIGINT then stop()
+
+  // Connections currently open (for tests and metrics).
+  std::size_t connection_count() const;
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace larder::net
