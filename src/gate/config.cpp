@@ -1,0 +1,343 @@
+#include "gate/config.h"
+
+#include <toml++/toml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace larder::gate {
+namespace {
+
+namespace fs = std::filesystem;
+
+Error config_error(const std::string& key, const std::string& message) {
+  return make_error("config.invalid", key + ": " + message);
+}
+
+// Reads one table strictly: every key must be known, every value of the right type.
+class Section {
+ public:
+  Section(const toml::table* table, std::string name) : table_(table), name_(std::move(name)) {}
+
+  std::string key(std::string_view k) const { return name_.empty() ? std::string(k) : name_ + "." + std::string(k); }
+
+  Result<void> only(std::initializer_list<std::string_view> known) const {
+    if (!table_) return {};
+    std::set<std::string_view> allowed(known);
+    for (const auto& [k, v] : *table_) {
+      if (!allowed.count(k.str())) return config_error(key(k.str()), "unknown key (check its spelling)");
+    }
+    return {};
+  }
+
+  Result<void> string(std::string_view k, std::string& out) const {
+    const toml::node* n = find(k);
+    if (!n) return {};
+    if (!n->is_string()) return config_error(key(k), "must be a string");
+    out = n->as_string()->get();
+    return {};
+  }
+
+  Result<void> boolean(std::string_view k, bool& out) const {
+    const toml::node* n = find(k);
+    if (!n) return {};
+    if (!n->is_boolean()) return config_error(key(k), "must be true or false");
+    out = n->as_boolean()->get();
+    return {};
+  }
+
+  template <class Int>
+  Result<void> integer(std::string_view k, Int& out, int64_t min, int64_t max) const {
+    const toml::node* n = find(k);
+    if (!n) return {};
+    if (!n->is_integer()) return config_error(key(k), "must be an integer");
+    int64_t v = n->as_integer()->get();
+    if (v < min || v > max) {
+      return config_error(key(k), "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    }
+    out = static_cast<Int>(v);
+    return {};
+  }
+
+  template <class Duration>
+  Result<void> duration(std::string_view k, Duration& out, int64_t min, int64_t max) const {
+    int64_t v = out.count();
+    auto r = integer(k, v, min, max);
+    if (!r) return r;
+    out = Duration(v);
+    return {};
+  }
+
+  Result<void> strings(std::string_view k, std::vector<std::string>& out) const {
+    const toml::node* n = find(k);
+    if (!n) return {};
+    const toml::array* a = n->as_array();
+    if (!a) return config_error(key(k), "must be an array of strings");
+    out.clear();
+    for (size_t i = 0; i < a->size(); ++i) {
+      const toml::node* e = a->get(i);
+      if (!e->is_string()) return config_error(key(k) + "[" + std::to_string(i) + "]", "must be a string");
+      out.push_back(e->as_string()->get());
+    }
+    return {};
+  }
+
+  const toml::node* find(std::string_view k) const { return table_ ? table_->get(k) : nullptr; }
+  const toml::table* table() const { return table_; }
+
+ private:
+  const toml::table* table_;
+  std::string name_;
+};
+
+#define LARDER_TRY(expr)              \
+  do {                                \
+    auto larder_try_result = (expr);  \
+    if (!larder_try_result) return larder_try_result.error(); \
+  } while (0)
+
+Result<DataFlow> parse_flow(const std::string& key, const std::string& value) {
+  if (value == "neutral") return DataFlow::kNeutral;
+  if (value == "sensitive-read") return DataFlow::kSensitiveRead;
+  if (value == "egress") return DataFlow::kEgress;
+  return config_error(key, "must be one of neutral, sensitive-read, egress (got \"" + value + "\")");
+}
+
+std::string resolve(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || fs::path(path).is_absolute() || base_dir.empty()) return path;
+  return (fs::path(base_dir) / path).lexically_normal().string();
+}
+
+Result<void> require_file(const std::string& key, const std::string& path) {
+  if (path.empty()) return config_error(key, "is required");
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return config_error(key, "file not found: " + path);
+  std::ifstream probe(path);
+  if (!probe) return config_error(key, "file not readable: " + path);
+  return {};
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+}  // namespace
+
+std::string to_string(DataFlow flow) {
+  switch (flow) {
+    case DataFlow::kNeutral: return "neutral";
+    case DataFlow::kSensitiveRead: return "sensitive-read";
+    case DataFlow::kEgress: return "egress";
+  }
+  return "neutral";
+}
+
+DataFlow ServeConfig::data_flow(const std::string& tool) const {
+  auto it = tool_classes.find(tool);
+  // Unknown tools are treated as egress: the safe assumption for taint (fail closed).
+  return it == tool_classes.end() ? DataFlow::kEgress : it->second;
+}
+
+Result<ServeConfig> parse_serve_config(std::string_view text, const std::string& base_dir,
+                                       const std::string& source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << source_name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+        << e.description();
+    return make_error("config.syntax", msg.str());
+  }
+  ServeConfig c;
+  Section top(&root, "");
+  LARDER_TRY(top.only({"server", "tls", "biscuit", "database", "tools", "rls", "taint", "audit", "limits",
+                       "compliance"}));
+
+  auto sub = [&](std::string_view name) -> Result<Section> {
+    const toml::node* n = root.get(name);
+    if (!n) return Section(nullptr, std::string(name));
+    if (!n->is_table()) return config_error(std::string(name), "must be a table");
+    return Section(n->as_table(), std::string(name));
+  };
+
+  // [server]
+  auto server = sub("server");
+  if (!server) return server.error();
+  LARDER_TRY(server->only({"host", "port", "audience", "plain_http"}));
+  LARDER_TRY(server->string("host", c.host));
+  LARDER_TRY(server->integer("port", c.port, 0, 65535));
+  LARDER_TRY(server->string("audience", c.audience));
+  LARDER_TRY(server->boolean("plain_http", c.plain_http));
+  if (c.audience.empty()) return config_error("server.audience", "must not be empty");
+  if (c.plain_http && !is_loopback(c.host)) {
+    return config_error("server.plain_http", "plain HTTP is allowed only on a loopback host, not " + c.host);
+  }
+
+  // [tls]
+  auto tls = sub("tls");
+  if (!tls) return tls.error();
+  LARDER_TRY(tls->only({"cert", "key", "client_ca", "crl", "allowed_clients"}));
+  LARDER_TRY(tls->string("cert", c.tls_cert));
+  LARDER_TRY(tls->string("key", c.tls_key));
+  LARDER_TRY(tls->string("client_ca", c.tls_client_ca));
+  LARDER_TRY(tls->string("crl", c.tls_crl));
+  LARDER_TRY(tls->strings("allowed_clients", c.allowed_clients));
+  c.tls_cert = resolve(base_dir, c.tls_cert);
+  c.tls_key = resolve(base_dir, c.tls_key);
+  c.tls_client_ca = resolve(base_dir, c.tls_client_ca);
+  c.tls_crl = resolve(base_dir, c.tls_crl);
+  if (!c.plain_http) {
+    LARDER_TRY(require_file("tls.cert", c.tls_cert));
+    LARDER_TRY(require_file("tls.key", c.tls_key));
+    LARDER_TRY(require_file("tls.client_ca", c.tls_client_ca));
+    if (!c.tls_crl.empty()) LARDER_TRY(require_file("tls.crl", c.tls_crl));
+  }
+  for (size_t i = 0; i < c.allowed_clients.size(); ++i) {
+    const auto& a = c.allowed_clients[i];
+    if (a.rfind("cn:", 0) != 0 && a.rfind("san:", 0) != 0 && a.rfind("sha256:", 0) != 0) {
+      return config_error("tls.allowed_clients[" + std::to_string(i) + "]",
+                          "must start with cn:, san: or sha256: (got \"" + a + "\")");
+    }
+  }
+
+  // [biscuit]
+  auto biscuit = sub("biscuit");
+  if (!biscuit) return biscuit.error();
+  LARDER_TRY(biscuit->only({"root_keys", "policy_file", "max_facts", "max_iterations", "max_time_us",
+                            "verify_cache_entries"}));
+  if (const toml::node* keys = biscuit->find("root_keys")) {
+    const toml::array* arr = keys->as_array();
+    if (!arr) return config_error("biscuit.root_keys", "must be an array of tables {id, public_key}");
+    for (size_t i = 0; i < arr->size(); ++i) {
+      std::string key = "biscuit.root_keys[" + std::to_string(i) + "]";
+      const toml::table* t = arr->get(i)->as_table();
+      if (!t) return config_error(key, "must be a table {id, public_key}");
+      Section s(t, key);
+      LARDER_TRY(s.only({"id", "public_key"}));
+      RootKeyConfig rk;
+      if (s.find("id")) {
+        uint32_t id = 0;
+        LARDER_TRY(s.integer("id", id, 0, UINT32_MAX));
+        rk.id = id;
+      }
+      LARDER_TRY(s.string("public_key", rk.public_key));
+      if (rk.public_key.empty()) return config_error(key + ".public_key", "is required");
+      for (const auto& other : c.root_keys) {
+        if (other.id == rk.id) return config_error(key + ".id", "two root keys share this id");
+      }
+      c.root_keys.push_back(std::move(rk));
+    }
+  }
+  if (c.root_keys.empty()) return config_error("biscuit.root_keys", "at least one trusted root public key is required");
+  LARDER_TRY(biscuit->string("policy_file", c.policy_file));
+  c.policy_file = resolve(base_dir, c.policy_file);
+  if (!c.policy_file.empty()) LARDER_TRY(require_file("biscuit.policy_file", c.policy_file));
+  LARDER_TRY(biscuit->integer("max_facts", c.max_facts, 1, 10'000'000));
+  LARDER_TRY(biscuit->integer("max_iterations", c.max_iterations, 1, 1'000'000));
+  LARDER_TRY(biscuit->duration("max_time_us", c.max_time, 1, 10'000'000));
+  LARDER_TRY(biscuit->integer("verify_cache_entries", c.verify_cache_entries, 0, 10'000'000));
+
+  // [database]
+  auto db = sub("database");
+  if (!db) return db.error();
+  LARDER_TRY(db->only({"mode", "dir", "url", "admin_url", "statement_timeout_ms", "max_rows", "max_result_bytes",
+                       "sql_guard"}));
+  LARDER_TRY(db->string("mode", c.database_mode));
+  LARDER_TRY(db->string("dir", c.database_dir));
+  LARDER_TRY(db->string("url", c.database_url));
+  LARDER_TRY(db->string("admin_url", c.database_admin_url));
+  LARDER_TRY(db->duration("statement_timeout_ms", c.statement_timeout, 1, 3'600'000));
+  LARDER_TRY(db->integer("max_rows", c.max_rows, 1, 10'000'000));
+  LARDER_TRY(db->integer("max_result_bytes", c.max_result_bytes, 1024, int64_t{1} << 34));
+  LARDER_TRY(db->boolean("sql_guard", c.sql_guard));
+  c.database_dir = resolve(base_dir, c.database_dir);
+  if (c.database_mode != "embedded" && c.database_mode != "url") {
+    return config_error("database.mode", "must be \"embedded\" or \"url\" (got \"" + c.database_mode + "\")");
+  }
+  if (c.database_mode == "url" && (c.database_url.empty() || c.database_admin_url.empty())) {
+    return config_error(c.database_url.empty() ? "database.url" : "database.admin_url",
+                        "is required when database.mode = \"url\"");
+  }
+
+  // [tools]
+  auto tools = sub("tools");
+  if (!tools) return tools.error();
+  LARDER_TRY(tools->only({"enabled", "classes"}));
+  LARDER_TRY(tools->strings("enabled", c.tools));
+  if (const toml::node* classes = tools->find("classes")) {
+    const toml::table* t = classes->as_table();
+    if (!t) return config_error("tools.classes", "must be a table of tool = \"class\"");
+    for (const auto& [name, value] : *t) {
+      std::string key = "tools.classes." + std::string(name.str());
+      if (!value.is_string()) return config_error(key, "must be a string");
+      auto flow = parse_flow(key, value.as_string()->get());
+      if (!flow) return flow.error();
+      c.tool_classes[std::string(name.str())] = *flow;
+    }
+  }
+
+  // [rls]
+  auto rls = sub("rls");
+  if (!rls) return rls.error();
+  LARDER_TRY(rls->only({"patient_name", "role", "hospital", "trusted_third_party_keys"}));
+  LARDER_TRY(rls->string("patient_name", c.rls_patient_name));
+  LARDER_TRY(rls->string("role", c.rls_role));
+  LARDER_TRY(rls->string("hospital", c.rls_hospital));
+  LARDER_TRY(rls->strings("trusted_third_party_keys", c.trusted_third_party_keys));
+
+  // [taint]
+  auto taint = sub("taint");
+  if (!taint) return taint.error();
+  LARDER_TRY(taint->only({"enabled", "default_ttl_s", "revocation_cache_ttl_s"}));
+  LARDER_TRY(taint->boolean("enabled", c.taint_enabled));
+  LARDER_TRY(taint->duration("default_ttl_s", c.taint_default_ttl, 1, 10LL * 365 * 24 * 3600));
+  LARDER_TRY(taint->duration("revocation_cache_ttl_s", c.revocation_cache_ttl, 0, 3600));
+
+  // [audit]
+  auto audit = sub("audit");
+  if (!audit) return audit.error();
+  LARDER_TRY(audit->only({"path", "fsync"}));
+  LARDER_TRY(audit->string("path", c.audit_path));
+  LARDER_TRY(audit->boolean("fsync", c.audit_fsync));
+  c.audit_path = resolve(base_dir, c.audit_path);
+  if (c.audit_path.empty()) return config_error("audit.path", "must not be empty: every decision is logged");
+
+  // [limits]
+  auto limits = sub("limits");
+  if (!limits) return limits.error();
+  LARDER_TRY(limits->only({"max_body_bytes", "max_header_bytes", "request_timeout_ms", "idle_timeout_ms",
+                           "max_connections", "worker_threads", "max_sse_streams_per_session"}));
+  LARDER_TRY(limits->integer("max_body_bytes", c.max_body_bytes, 1024, 1LL << 30));
+  LARDER_TRY(limits->integer("max_header_bytes", c.max_header_bytes, 1024, 1 << 20));
+  LARDER_TRY(limits->duration("request_timeout_ms", c.request_timeout, 100, 3'600'000));
+  LARDER_TRY(limits->duration("idle_timeout_ms", c.idle_timeout, 100, 3'600'000));
+  LARDER_TRY(limits->integer("max_connections", c.max_connections, 1, 1'000'000));
+  LARDER_TRY(limits->integer("worker_threads", c.worker_threads, 1, 1024));
+  LARDER_TRY(limits->integer("max_sse_streams_per_session", c.max_sse_streams_per_session, 1, 1024));
+
+  // [compliance]
+  auto compliance = sub("compliance");
+  if (!compliance) return compliance.error();
+  LARDER_TRY(compliance->only({"api_url", "api_timeout_ms"}));
+  LARDER_TRY(compliance->string("api_url", c.compliance_api_url));
+  LARDER_TRY(compliance->duration("api_timeout_ms", c.compliance_api_timeout, 1, 600'000));
+  if (!c.compliance_api_url.empty() && c.compliance_api_url.rfind("https://", 0) != 0 &&
+      c.compliance_api_url.rfind("http://", 0) != 0) {
+    return config_error("compliance.api_url", "must be an http:// or https:// URL");
+  }
+  return c;
+}
+
+Result<ServeConfig> load_serve_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error("config.io", "cannot read config file " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string dir = fs::path(path).parent_path().string();
+  return parse_serve_config(buffer.str(), dir, path);
+}
+
+}  // namespace larder::gate

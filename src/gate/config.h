@@ -1,0 +1,97 @@
+// ServeConfig: everything `larder serve --config larder.toml` reads, validated up front.
+// Invalid configuration yields one error naming the offending key (e.g. "tls.client_ca:
+// file not found: ..."), before any socket is opened or any database touched.
+// Relative paths in the file are resolved against the file's directory.
+#pragma once
+
+#include "base/result.h"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace larder::gate {
+
+// How a tool's output may flow: sensitive reads taint the caller's lineage, egress tools
+// refuse tainted lineages, neutral tools neither taint nor egress.
+enum class DataFlow { kNeutral, kSensitiveRead, kEgress };
+std::string to_string(DataFlow flow);
+
+struct RootKeyConfig {
+  std::optional<uint32_t> id;   // Biscuit rootKeyId this key answers to; none = default key
+  std::string public_key;       // "ed25519/<hex>", "secp256r1/<hex>" or bare Ed25519 hex
+};
+
+struct ServeConfig {
+  // [server]
+  std::string host = "127.0.0.1";
+  uint16_t port = 8443;
+  std::string audience = "larder-db";  // server_audience fact; tokens bind to it
+  bool plain_http = false;             // loopback only, for development
+
+  // [tls]
+  std::string tls_cert, tls_key, tls_client_ca, tls_crl;
+  std::vector<std::string> allowed_clients;  // "cn:..", "san:..", "sha256:.."
+
+  // [biscuit]
+  std::vector<RootKeyConfig> root_keys;
+  std::string policy_file;             // datalog policies; empty = built-in default (deny unless granted)
+  uint64_t max_facts = 1000;
+  uint64_t max_iterations = 100;
+  std::chrono::microseconds max_time{5000};
+  std::size_t verify_cache_entries = 4096;
+
+  // [database]
+  std::string database_mode = "embedded";  // "embedded" | "url"
+  std::string database_dir = ".larder/pg"; // embedded cluster state
+  std::string database_url;                // query role (mode = url)
+  std::string database_admin_url;          // ledger / context writer (mode = url)
+  std::chrono::milliseconds statement_timeout{10000};
+  int64_t max_rows = 1000;
+  int64_t max_result_bytes = 4 << 20;
+  bool sql_guard = true;
+
+  // [tools]
+  std::vector<std::string> tools;               // enabled tools (names)
+  std::map<std::string, DataFlow> tool_classes; // name -> data-flow class
+
+  // [rls]  token predicate name for each RLS context key
+  std::string rls_patient_name = "patient_name";
+  std::string rls_role = "role";
+  std::string rls_hospital = "hospital";
+  std::vector<std::string> trusted_third_party_keys;  // blocks signed by these also feed RLS context
+
+  // [taint]
+  bool taint_enabled = true;
+  std::chrono::seconds taint_default_ttl{24 * 3600};  // ledger entry lifetime when a token has no expiry
+  std::chrono::seconds revocation_cache_ttl{5};
+
+  // [audit]
+  std::string audit_path = ".larder/audit.jsonl";
+  bool audit_fsync = false;
+
+  // [limits]
+  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds idle_timeout{60000};
+  std::size_t max_connections = 1024;
+  std::size_t worker_threads = 8;
+  std::size_t max_sse_streams_per_session = 4;
+
+  // [compliance]  (egress server only)
+  std::string compliance_api_url;  // when set, hipaa_compliance_check also POSTs the text here
+  std::chrono::milliseconds compliance_api_timeout{10000};
+
+  DataFlow data_flow(const std::string& tool) const;
+};
+
+// Parses and validates; `path` is used for error messages and relative paths.
+Result<ServeConfig> load_serve_config(const std::string& path);
+Result<ServeConfig> parse_serve_config(std::string_view toml_text, const std::string& base_dir,
+                                       const std::string& source_name = "config");
+
+}  // namespace larder::gate
