@@ -161,8 +161,10 @@ TEST(Keys, P256RoundTripAndTextForms) {
   EXPECT_TRUE(pub->verify(msg, *sig));
 
   // Non-DER encodings of the same signature are refused: BER long-form length.
-  Bytes ber = {0x30, 0x81, static_cast<uint8_t>(sig->size() - 2)};
-  ber.insert(ber.end(), sig->begin() + 2, sig->end());
+  Bytes ber;
+  ber.push_back(0x30);
+  ber.push_back(0x81);
+  for (std::size_t i = 1; i < sig->size(); ++i) ber.push_back((*sig)[i]);
   EXPECT_FALSE(kp.public_key().verify(msg, ber));
   Bytes trailing = *sig;
   trailing.push_back(0);
