@@ -1,0 +1,88 @@
+// SqlGuard — the allow-list check every LLM-written query passes before it reaches PostgreSQL.
+//
+// The SQL is parsed with libpg_query (PostgreSQL 15's own grammar), and the raw parse tree is
+// walked with an allow-list: only node types known to be harmless inside one SELECT are
+// accepted, every function must be on the policy's function list, every relation on the
+// policy's relation list, and every cast must target an ordinary data type. Anything the
+// walker does not know is refused, so a parser feature we have not thought about fails closed.
+//
+// What is refused (the error names the construct):
+//   - more or fewer than one statement; any statement but SELECT (INSERT/UPDATE/DELETE/MERGE,
+//     DDL, SET/RESET/SHOW, COPY, DO, CALL, EXPLAIN, LISTEN, PREPARE, EXECUTE, BEGIN, ...);
+//   - data-modifying WITH, SELECT INTO, FOR UPDATE/SHARE locking clauses, ROWS FROM, XML
+//     constructs, CURRENT_USER-style session functions;
+//   - functions not on GuardPolicy::allowed_functions, or always denied (set_config,
+//     current_setting, pg_*, lo_*, dblink*, txid_*, nextval/setval, *_to_xml, ...; see
+//     docs/sql-guard.md), or qualified with a schema other than pg_catalog/public;
+//   - relations not on GuardPolicy::allowed_relations (catalogs, information_schema,
+//     unqualified pg_* names), database-qualified names, system columns (ctid, xmin, ...);
+//   - casts to types outside the ordinary-type list (regclass, regproc, oid, xml, ...);
+//   - input larger than max_query_bytes, nesting deeper than max_nesting_depth, NUL bytes,
+//     invalid UTF-8.
+//
+// The guard is one lock among four: the query still runs as a restricted role, in a read-only
+// transaction with timeouts, under Row-Level Security. The DB layer must keep
+// standard_conforming_strings=on, client_encoding=UTF8 and search_path=pg_catalog,public so
+// that the server reads the text exactly as libpg_query did (docs/sql-guard.md).
+//
+// Thread safety: check() is const and keeps no state; one SqlGuard may serve all threads.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace larder::db {
+
+// Functions a query may call when the policy does not say otherwise: aggregates, window
+// functions, math, string, date/time, JSON and array functions used by analytics SQL.
+// Always-denied functions (see above) are refused even if a policy lists them.
+std::set<std::string> default_allowed_functions();
+
+struct GuardPolicy {
+  // Schema-qualified relation names, e.g. {"public.health_records"}. A query's unqualified
+  // name resolves to schema "public" (names starting with "pg_" are refused when unqualified,
+  // since PostgreSQL would look them up in pg_catalog first).
+  std::set<std::string> allowed_relations;
+  // Lower-case function names (as PostgreSQL folds them). Callable unqualified or qualified
+  // with pg_catalog or public.
+  std::set<std::string> allowed_functions = default_allowed_functions();
+  std::size_t max_query_bytes = 100000;
+  // Maximum depth of nested parse-tree nodes (expressions, subqueries, clauses).
+  int max_nesting_depth = 64;
+};
+
+// What an accepted query touches; the audit log and the taint ledger read this.
+struct GuardedQuery {
+  std::string normalized_sql;  // pg_query_normalize form: constants replaced by $n
+  std::string fingerprint;     // pg_query_fingerprint, 16 hex digits; same shape => same value
+  std::set<std::string> relations;  // schema-qualified base relations ("public.health_records")
+  // relation -> columns referenced; "*" when every column is read (SELECT *, t.*, whole-row
+  // references). Best effort: an unqualified column that cannot be tied to one relation
+  // without the catalog is listed under every base relation of its FROM list.
+  std::map<std::string, std::set<std::string>> columns;
+  int param_count = 0;  // highest $n referenced (0: none)
+};
+
+class SqlGuard {
+ public:
+  explicit SqlGuard(GuardPolicy policy);
+
+  // Accepts exactly one safe SELECT or explains why not. Error codes:
+  //   "sql_guard.syntax"   the text does not parse (message carries the position)
+  //   "sql_guard.limit"    too large, too deeply nested, NUL byte, invalid UTF-8
+  //   "sql_guard.rejected" parses but uses a refused construct (message names it)
+  //   "sql_guard.internal" the parser could not be run (resources); fail closed
+  larder::Result<GuardedQuery> check(std::string_view sql) const;
+
+  const GuardPolicy& policy() const { return policy_; }
+
+ private:
+  GuardPolicy policy_;
+};
+
+}  // namespace larder::db
