@@ -46,7 +46,8 @@ Result<ast::Check> to_ast(const Check& check, const SymbolTable& symbols);
 Result<ast::Policy> to_ast(const Policy& policy, const SymbolTable& symbols);
 // A term as seen by expression evaluation (symbols may live in the temporary overlay).
 Result<ast::Term> to_ast(const Term& term, const TemporarySymbols& symbols);
-Term intern(const ast::Term& term, TemporarySymbols& symbols);  // no parameters/variables
+// Extern function results: parameters are an error (UnboundParameter).
+Result<Term> intern(const ast::Term& term, TemporarySymbols& symbols);
 
 // Re-interns from one table into another (third-party blocks into the authorizer's table).
 Result<Fact> translate(const Fact& fact, const SymbolTable& from, SymbolTable& to);
@@ -62,12 +63,13 @@ uint32_t minimum_version(const Block& block);
 Status check_version(const Block& block, uint32_t version);
 
 // ---- structural validation of decoded data ----
-// Facts contain no variables; sets hold one kind of element, no sets, no variables; map
-// and array elements contain no variables or nested sets violations; every symbol id and
-// key index resolves in `symbols`; closures' and ops' ffi names resolve.
-Status validate_block(const Block& block, const SymbolTable& symbols);
-// Set/fact term rules alone (InvalidTerm).
-Status validate_fact_term(const Term& term);
+// InvalidTerm unless: facts contain no variables (anywhere); every set (anywhere, including
+// in rules and expressions) holds elements of one kind, no sets and no variables.
+// (Dangling symbol ids and key indices are not errors, as in the reference: they print as
+// "<id?>" / "<unknown public key id>" and fail evaluation with UnknownSymbol.)
+Status validate_block(const Block& block);
+// The same rules for one term; `in_fact` forbids variables anywhere.
+Status validate_term(const Term& term, bool in_fact);
 
 // The reference's "invalid block rule" test: true if every head variable appears in a body
 // predicate.
