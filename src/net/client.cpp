@@ -85,6 +85,10 @@ struct HttpClient::Impl {
   void drop() {
     beast::error_code ec;
     if (secure) {
+      // Freeing an SSL that never sent close_notify marks its session unusable; we end the
+      // connection on purpose (idle, unwanted stream), so keep the session resumable. Failed
+      // handshakes and fatal alerts have already invalidated theirs inside OpenSSL.
+      SSL_set_shutdown(secure->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
       secure->next_layer().close(ec);
       secure.reset();
     }
@@ -124,8 +128,13 @@ struct HttpClient::Impl {
     return f(*plain);
   }
 
+  // Asio keeps its own pointer in the SSL "app data" slot, so ours lives in an ex_data index.
+  static int ex_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+  }
   static int on_new_session(SSL* ssl, SSL_SESSION* session) {
-    auto* self = static_cast<Impl*>(SSL_get_app_data(ssl));
+    auto* self = static_cast<Impl*>(SSL_get_ex_data(ssl, ex_index()));
     if (self == nullptr) return 0;
     if (self->saved_session != nullptr) SSL_SESSION_free(self->saved_session);
     self->saved_session = session;
@@ -162,7 +171,7 @@ struct HttpClient::Impl {
     }
     secure.emplace(std::move(sock), *ctx);
     SSL* ssl = secure->native_handle();
-    SSL_set_app_data(ssl, this);
+    SSL_set_ex_data(ssl, ex_index(), this);
     const std::string& name = cfg.server_name.empty() ? host : cfg.server_name;
     unsigned char ipbuf[16];
     bool is_ip = inet_pton(AF_INET, name.c_str(), ipbuf) == 1 || inet_pton(AF_INET6, name.c_str(), ipbuf) == 1;

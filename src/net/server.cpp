@@ -250,6 +250,12 @@ struct Server::Impl {
   larder::Result<std::shared_ptr<const PeerIdentity>> admit_peer(SSL* ssl) const;
 };
 
+// Asio keeps its own pointer in the SSL_CTX "app data" slot, so ours lives in an ex_data index.
+static int server_ex_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 static int verify_client_cert(int preverify_ok, X509_STORE_CTX* ctx) {
   if (preverify_ok != 1) return 0;
   if (X509_STORE_CTX_get_error_depth(ctx) != 0) return 1;
@@ -261,7 +267,7 @@ static int verify_client_cert(int preverify_ok, X509_STORE_CTX* ctx) {
     return 0;
   }
   auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  auto* impl = ssl ? static_cast<Server::Impl*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl))) : nullptr;
+  auto* impl = ssl ? static_cast<Server::Impl*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), server_ex_index())) : nullptr;
   if (impl == nullptr) {
     X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
     return 0;
@@ -938,7 +944,7 @@ larder::Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Http
     SSL_CTX_set_session_id_context(c, kSessionContext, sizeof kSessionContext - 1);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_timeout(c, 3600);
-    SSL_CTX_set_app_data(c, impl.get());
+    SSL_CTX_set_ex_data(c, server_ex_index(), impl.get());
     impl->tls = std::move(ctx);
   }
   impl->config = std::move(config);
