@@ -143,7 +143,7 @@ std::string Error::to_json() const {
     case ErrorCode::NoMatchingPolicy:
       return "{\"FailedLogic\":{\"NoMatchingPolicy\":{\"checks\":" + checks_json(checks) + "}}}";
     case ErrorCode::InvalidBlockRule:
-      return "{\"FailedLogic\":{\"InvalidBlockRule\":[" + std::to_string(rule_block) + "," + json_string(rule) + "]}}";
+      return "{\"FailedLogic\":{\"InvalidBlockRule\":[" + std::to_string(rule_id) + "," + json_string(rule) + "]}}";
     case ErrorCode::Execution:
       return "{\"Execution\":" + json_string(detail.empty() ? message : detail) + "}";
     case ErrorCode::TooManyFacts: return "{\"RunLimit\":\"TooManyFacts\"}";

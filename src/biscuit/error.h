@@ -81,8 +81,9 @@ struct Error {
   // Unauthorized: the matched (deny, or allow with failed checks) policy. NoMatchingPolicy: none.
   std::optional<MatchedPolicy> policy;
   std::vector<FailedCheck> checks;
-  // InvalidBlockRule: block index and printed rule.
-  uint32_t rule_block = 0;
+  // InvalidBlockRule: the rule's index within its block (the reference's first field) and
+  // the printed rule; `message` names the block.
+  uint32_t rule_id = 0;
   std::string rule;
 
   // "Format", "FailedLogic", "Execution", "RunLimit", "Language", "Token".
