@@ -12,8 +12,8 @@
 // off the bison stack, so a 100 kB query can parse into a tree tens of thousands of levels
 // deep, and libpg_query's recursive JSON writer then needs far more stack than a normal
 // thread has. Inputs above kInlineParseBytes are therefore parsed on a helper thread with a
-// stack sized for the input; our own recursion is bounded by a depth pre-scan of the JSON
-// text (before nlohmann parses it) and by max_nesting_depth during the walk.
+// stack sized for the input; our own recursion is bounded by the JSON reader's depth limit
+// (sql_guard_tree.h) and by max_nesting_depth during the walk.
 #include "db/sql_guard.h"
 
 #include <pg_query.h>
@@ -23,17 +23,17 @@
 #include <cstdint>
 #include <iterator>
 #include <new>
-#include <nlohmann/json.hpp>
+#include <set>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "db/sql_guard_lists.h"
+#include "db/sql_guard_tree.h"
 
 namespace larder::db {
 namespace {
-
-using json = nlohmann::json;
 
 constexpr std::size_t kInlineParseBytes = 4096;
 constexpr int kMaxParamNumber = 65535;  // libpq's limit on bind parameters
@@ -91,29 +91,6 @@ bool valid_utf8(std::string_view s) {
     i += len;
   }
   return true;
-}
-
-// Deepest {/[ nesting of a JSON text, stopping early once `limit` is passed.
-int json_depth_exceeding(std::string_view text, int limit) {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > limit) return depth;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return 0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -207,35 +184,33 @@ std::string fingerprint(const std::string& sql) {
 }
 
 // ---------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------
 // The walk
 
-bool is_node(const json& j) {
-  if (!j.is_object() || j.size() != 1) return false;
-  const std::string& key = j.begin().key();
-  return !key.empty() && key[0] >= 'A' && key[0] <= 'Z';
-}
+using guard_tree::Document;
+using guard_tree::Value;
 
 // Nodes that are harmless in themselves; their children are still walked.
-const std::set<std::string, std::less<>>& plain_nodes() {
-  static const std::set<std::string, std::less<>> kPlainNodes = {
-      "ResTarget",   "A_Star",       "Integer",      "Float",         "Boolean",
-      "BitString",   "List",         "A_Const",      "BoolExpr",      "NullTest",
-      "BooleanTest", "CaseExpr",     "CaseWhen",     "CoalesceExpr",  "MinMaxExpr",
-      "CollateClause", "A_ArrayExpr", "A_Indices",   "RowExpr",       "WindowDef",
-      "GroupingSet", "GroupingFunc", "JoinExpr",     "RangeSubselect",
-      "TypeCast",    "CTESearchClause", "CTECycleClause", "String",        "NamedArgExpr",
+bool is_plain_node(std::string_view type) {
+  static constexpr std::string_view kPlainNodes[] = {
+      "ResTarget",     "A_Star",       "Integer",         "Float",          "Boolean",
+      "BitString",     "List",         "A_Const",         "BoolExpr",       "NullTest",
+      "BooleanTest",   "CaseExpr",     "CaseWhen",        "CoalesceExpr",   "MinMaxExpr",
+      "CollateClause", "A_ArrayExpr",  "A_Indices",       "RowExpr",        "WindowDef",
+      "GroupingSet",   "GroupingFunc", "JoinExpr",        "RangeSubselect", "TypeCast",
+      "String",        "NamedArgExpr", "CTESearchClause", "CTECycleClause",
   };
-  return kPlainNodes;
+  return std::find(std::begin(kPlainNodes), std::end(kPlainNodes), type) != std::end(kPlainNodes);
 }
 
-const std::set<std::string, std::less<>>& select_fields() {
-  static const std::set<std::string, std::less<>> kFields = {
-      "distinctClause", "intoClause",  "targetList",  "fromClause",   "whereClause",
+bool is_select_field(std::string_view key) {
+  static constexpr std::string_view kFields[] = {
+      "distinctClause", "intoClause",    "targetList",   "fromClause",   "whereClause",
       "groupClause",    "groupDistinct", "havingClause", "windowClause", "valuesLists",
-      "sortClause",     "limitOffset", "limitCount",  "limitOption",  "lockingClause",
-      "withClause",     "op",          "all",         "larg",         "rarg",
+      "sortClause",     "limitOffset",   "limitCount",   "limitOption",  "lockingClause",
+      "withClause",     "op",            "all",          "larg",         "rarg",
   };
-  return kFields;
+  return std::find(std::begin(kFields), std::end(kFields), key) != std::end(kFields);
 }
 
 bool is_system_column(std::string_view name) {
@@ -253,7 +228,7 @@ std::string join_names(const std::vector<std::string>& names) {
   return s;
 }
 
-std::string locking_name(const std::string& strength) {
+std::string locking_name(std::string_view strength) {
   if (strength == "LCS_FORKEYSHARE") return "FOR KEY SHARE";
   if (strength == "LCS_FORSHARE") return "FOR SHARE";
   if (strength == "LCS_FORNOKEYUPDATE") return "FOR NO KEY UPDATE";
@@ -262,13 +237,14 @@ std::string locking_name(const std::string& strength) {
 
 class Walker {
  public:
-  Walker(const GuardPolicy& policy, GuardedQuery& out) : policy_(policy), out_(out) {}
+  Walker(const Document& doc, const GuardPolicy& policy, GuardedQuery& out)
+      : doc_(doc), policy_(policy), out_(out) {}
 
-  void statement(const json& stmt) {
+  void statement(const Value& stmt) {
     if (!is_node(stmt)) refuse_shape("statement");
-    const std::string& type = stmt.begin().key();
+    const std::string_view type = type_of(stmt);
     if (type != "SelectStmt") {
-      refuse("statement type " + type + " is not allowed: only one SELECT");
+      refuse("statement type " + std::string(type) + " is not allowed: only one SELECT");
     }
     node(stmt);
   }
@@ -282,9 +258,9 @@ class Walker {
   };
   struct Scope {
     std::vector<FromItem> items;
-    std::set<std::string> outputs;  // output column names of this SELECT
-    bool outputs_visible = false;   // inside ORDER BY / GROUP BY: names may be outputs
-    bool barrier = false;           // set operation: names refer to its output only
+    std::set<std::string, std::less<>> outputs;  // output column names of this SELECT
+    bool outputs_visible = false;  // inside ORDER BY / GROUP BY: names may be outputs
+    bool barrier = false;          // set operation: names refer to its output only
   };
 
   class DepthGuard {
@@ -304,13 +280,38 @@ class Walker {
     int& depth_;
   };
 
+  // --- tree access ---
+
+  // A wrapped parse-tree node: {"NodeType": {...}}.
+  bool is_node(const Value& v) const {
+    if (!v.is_object() || v.size() != 1) return false;
+    const std::string_view key = doc_.key(v, 0);
+    return !key.empty() && key[0] >= 'A' && key[0] <= 'Z';
+  }
+  std::string_view type_of(const Value& n) const { return doc_.key(n, 0); }
+  const Value& body_of(const Value& n) const { return doc_.child(n, 0); }
+  const Value* get(const Value& body, std::string_view key) const { return doc_.find(body, key); }
+
+  std::string_view str_field(const Value& body, std::string_view key) const {
+    const Value* v = get(body, key);
+    if (v == nullptr) return {};
+    if (!v->is_string()) refuse_shape(std::string(key));
+    return v->str();
+  }
+  bool bool_field(const Value& body, std::string_view key) const {
+    const Value* v = get(body, key);
+    if (v == nullptr) return false;
+    if (!v->is_bool()) refuse_shape(std::string(key));
+    return v->boolean();
+  }
+
   // --- generic traversal ---
 
-  void value(const json& v) {
+  void value(const Value& v) {
     if (v.is_array()) {
-      for (const auto& e : v) value(e);
+      for (std::size_t i = 0; i < v.size(); ++i) value(doc_.child(v, i));
     } else if (v.is_object()) {
-      if (v.empty()) return;  // NULL list element
+      if (v.size() == 0) return;  // NULL list element
       if (is_node(v)) {
         node(v);
       } else {
@@ -319,17 +320,18 @@ class Walker {
     }
   }
 
-  void embedded_struct(const json& s) {
+  void embedded_struct(const Value& s) {
     // An unwrapped RangeVar (only DML/INTO use one) is still a relation reference.
-    if (s.contains("relname")) range_var(s);
+    if (get(s, "relname") != nullptr) range_var(s);
     fields(s);
   }
 
   // `type_use` words the refusal of a bad TypeName field: "type cast to" or "column type".
-  void fields(const json& body, const char* type_use = "type cast to") {
+  void fields(const Value& body, const char* type_use = "type cast to") {
     if (!body.is_object()) refuse_shape("node body");
-    for (const auto& [key, v] : body.items()) {
-      if (key == "typeName" && v.is_object()) {
+    for (std::size_t i = 0; i < body.size(); ++i) {
+      const Value& v = doc_.child(body, i);
+      if (doc_.key(body, i) == "typeName" && v.is_object()) {
         type_name(v, type_use);
       } else {
         value(v);
@@ -337,10 +339,10 @@ class Walker {
     }
   }
 
-  void node(const json& n) {
-    const std::string& type = n.begin().key();
-    const json& body = n.begin().value();
-    if (!body.is_object()) refuse_shape(type);
+  void node(const Value& n) {
+    const std::string_view type = type_of(n);
+    const Value& body = body_of(n);
+    if (!body.is_object()) refuse_shape(std::string(type));
     DepthGuard guard(depth_, policy_.max_nesting_depth);
 
     if (type == "SelectStmt") return select(body);
@@ -358,7 +360,7 @@ class Walker {
     if (type == "ParamRef") return param_ref(body);
     if (type == "SQLValueFunction") return sql_value_function(body);
     if (type == "RangeFunction") {
-      if (body.value("is_rowsfrom", false)) refuse("ROWS FROM is not allowed");
+      if (bool_field(body, "is_rowsfrom")) refuse("ROWS FROM is not allowed");
       return fields(body);
     }
     if (type == "RangeTableSample") {
@@ -382,62 +384,65 @@ class Walker {
       return fields(body);
     }
     if (type == "LockingClause") {
-      refuse(locking_name(body.value("strength", std::string())) +
-             " locking clause is not allowed");
+      refuse(locking_name(str_field(body, "strength")) + " locking clause is not allowed");
     }
     if (type == "IntoClause") refuse("SELECT INTO is not allowed");
-    if (type == "WithClause" || type == "CommonTableExpr") refuse_shape(type + " outside SELECT");
-    if (plain_nodes().count(type) != 0) return fields(body);
-    refuse("construct " + type + " is not allowed");
+    if (type == "WithClause" || type == "CommonTableExpr") {
+      refuse_shape(std::string(type) + " outside SELECT");
+    }
+    if (is_plain_node(type)) return fields(body);
+    refuse("construct " + std::string(type) + " is not allowed");
   }
 
   // --- SELECT and its scopes ---
 
-  void select(const json& s) {
-    for (const auto& [key, v] : s.items()) {
-      (void)v;
-      if (select_fields().count(key) == 0) refuse("SELECT clause " + key + " is not allowed");
+  void select(const Value& s) {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const std::string_view key = doc_.key(s, i);
+      if (!is_select_field(key)) refuse("SELECT clause " + std::string(key) + " is not allowed");
     }
-    if (s.contains("intoClause")) refuse("SELECT INTO is not allowed");
-    if (s.contains("lockingClause")) {
-      std::string strength;
-      const json& lc = s["lockingClause"];
-      if (lc.is_array() && !lc.empty() && is_node(lc[0])) {
-        strength = lc[0].begin().value().value("strength", std::string());
+    if (get(s, "intoClause") != nullptr) refuse("SELECT INTO is not allowed");
+    if (const Value* lc = get(s, "lockingClause"); lc != nullptr) {
+      std::string_view strength;
+      if (lc->is_array() && lc->size() > 0 && is_node(doc_.child(*lc, 0))) {
+        strength = str_field(body_of(doc_.child(*lc, 0)), "strength");
       }
       refuse(locking_name(strength) + " locking clause is not allowed");
     }
 
     const std::size_t cte_mark = ctes_.size();
-    if (s.contains("withClause")) with_clause(s["withClause"]);
+    if (const Value* w = get(s, "withClause"); w != nullptr) with_clause(*w);
 
-    const std::string op = s.value("op", std::string("SETOP_NONE"));
-    if (op != "SETOP_NONE") {
-      if (!s.contains("larg") || !s.contains("rarg")) refuse_shape("set operation");
-      set_operand(s["larg"]);
-      set_operand(s["rarg"]);
+    const std::string_view op = str_field(s, "op");
+    if (!op.empty() && op != "SETOP_NONE") {
+      const Value* larg = get(s, "larg");
+      const Value* rarg = get(s, "rarg");
+      if (larg == nullptr || rarg == nullptr) refuse_shape("set operation");
+      set_operand(*larg);
+      set_operand(*rarg);
       Scope scope;
       scope.barrier = true;
       scopes_.push_back(std::move(scope));
       for (const char* key : {"sortClause", "limitCount", "limitOffset"}) {
-        if (s.contains(key)) value(s[key]);
+        if (const Value* v = get(s, key)) value(*v);
       }
       scopes_.pop_back();
       ctes_.resize(cte_mark);
       return;
     }
+    if (get(s, "larg") != nullptr || get(s, "rarg") != nullptr) refuse_shape("set operands");
 
     Scope scope;
-    if (s.contains("fromClause")) {
-      for (const auto& item : s["fromClause"]) collect_from(item, scope.items);
+    if (const Value* from = get(s, "fromClause"); from != nullptr) {
+      if (!from->is_array()) refuse_shape("FROM list");
+      for (std::size_t i = 0; i < from->size(); ++i) collect_from(doc_.child(*from, i), scope.items);
     }
-    if (s.contains("targetList")) {
-      for (const auto& t : s["targetList"]) {
-        if (is_node(t) && t.begin().key() == "ResTarget") {
-          const json& rt = t.begin().value();
-          if (rt.contains("name") && rt["name"].is_string()) {
-            scope.outputs.insert(rt["name"].get<std::string>());
-          }
+    if (const Value* targets = get(s, "targetList"); targets != nullptr && targets->is_array()) {
+      for (std::size_t i = 0; i < targets->size(); ++i) {
+        const Value& t = doc_.child(*targets, i);
+        if (is_node(t) && type_of(t) == "ResTarget") {
+          const std::string_view name = str_field(body_of(t), "name");
+          if (!name.empty()) scope.outputs.emplace(name);
         }
       }
     }
@@ -445,50 +450,56 @@ class Walker {
     for (const char* key : {"fromClause", "targetList", "whereClause", "havingClause",
                             "windowClause", "valuesLists", "distinctClause", "limitCount",
                             "limitOffset"}) {
-      if (s.contains(key)) value(s[key]);
+      if (const Value* v = get(s, key)) value(*v);
     }
     for (const char* key : {"groupClause", "sortClause"}) {
-      if (!s.contains(key)) continue;
+      const Value* v = get(s, key);
+      if (v == nullptr) continue;
       scopes_.back().outputs_visible = true;
-      value(s[key]);
+      value(*v);
       scopes_.back().outputs_visible = false;
     }
     scopes_.pop_back();
     ctes_.resize(cte_mark);
   }
 
-  void set_operand(const json& arg) {
+  void set_operand(const Value& arg) {
     if (!arg.is_object()) refuse_shape("set operand");
     if (is_node(arg)) return value(arg);  // wrapped form
     DepthGuard guard(depth_, policy_.max_nesting_depth);
     select(arg);
   }
 
-  void with_clause(const json& w) {
-    if (!w.is_object() || !w.contains("ctes") || !w["ctes"].is_array()) refuse_shape("WITH");
-    const bool recursive = w.value("recursive", false);
-    std::vector<std::pair<std::string, const json*>> ctes;
-    for (const auto& c : w["ctes"]) {
-      if (!is_node(c) || c.begin().key() != "CommonTableExpr") refuse_shape("WITH entry");
-      const json& cte = c.begin().value();
-      if (!cte.contains("ctename") || !cte["ctename"].is_string()) refuse_shape("CTE name");
-      ctes.emplace_back(cte["ctename"].get<std::string>(), &cte);
+  void with_clause(const Value& w) {
+    const Value* list = w.is_object() ? get(w, "ctes") : nullptr;
+    if (list == nullptr || !list->is_array()) refuse_shape("WITH");
+    const bool recursive = bool_field(w, "recursive");
+    std::vector<std::pair<std::string, const Value*>> ctes;
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const Value& c = doc_.child(*list, i);
+      if (!is_node(c) || type_of(c) != "CommonTableExpr") refuse_shape("WITH entry");
+      const Value& cte = body_of(c);
+      const std::string_view name = str_field(cte, "ctename");
+      if (name.empty()) refuse_shape("CTE name");
+      ctes.emplace_back(std::string(name), &cte);
     }
     // WITH RECURSIVE: every CTE sees all of them; plain WITH: each sees the earlier ones.
     if (recursive) {
       for (const auto& c : ctes) ctes_.push_back(c.first);
     }
     for (const auto& [name, cte] : ctes) {
-      if (!cte->contains("ctequery") || !is_node((*cte)["ctequery"])) refuse_shape("CTE query");
-      const json& query = (*cte)["ctequery"];
-      const std::string& type = query.begin().key();
+      const Value* query = get(*cte, "ctequery");
+      if (query == nullptr || !is_node(*query)) refuse_shape("CTE query");
+      const std::string_view type = type_of(*query);
       if (type == "InsertStmt" || type == "UpdateStmt" || type == "DeleteStmt" ||
           type == "MergeStmt") {
-        refuse("data-modifying WITH is not allowed (" + type + " in WITH " + name + ")");
+        refuse("data-modifying WITH is not allowed (" + std::string(type) + " in WITH " + name +
+               ")");
       }
-      if (type != "SelectStmt") refuse("WITH query type " + type + " is not allowed");
-      for (const auto& [key, v] : cte->items()) {
-        if (key == "ctequery") {
+      if (type != "SelectStmt") refuse("WITH query type " + std::string(type) + " is not allowed");
+      for (std::size_t i = 0; i < cte->size(); ++i) {
+        const Value& v = doc_.child(*cte, i);
+        if (doc_.key(*cte, i) == "ctequery") {
           node(v);
         } else {
           value(v);
@@ -498,35 +509,35 @@ class Walker {
     }
   }
 
-  bool is_cte(const std::string& name) const {
+  bool is_cte(std::string_view name) const {
     return std::find(ctes_.begin(), ctes_.end(), name) != ctes_.end();
   }
 
   // Records what a FROM item makes visible; the checks happen when the item is walked.
-  void collect_from(const json& item, std::vector<FromItem>& items) {
+  void collect_from(const Value& item, std::vector<FromItem>& items) {
     if (!is_node(item)) return;
-    const std::string& type = item.begin().key();
-    const json& body = item.begin().value();
+    const std::string_view type = type_of(item);
+    const Value& body = body_of(item);
     std::string alias;
-    if (body.contains("alias") && body["alias"].is_object()) {
-      alias = body["alias"].value("aliasname", std::string());
+    if (const Value* a = get(body, "alias"); a != nullptr && a->is_object()) {
+      alias = std::string(str_field(*a, "aliasname"));
     }
     if (type == "RangeVar") {
-      const std::string relname = body.value("relname", std::string());
-      const std::string schema = body.value("schemaname", std::string());
+      const std::string relname(str_field(body, "relname"));
+      const std::string_view schema = str_field(body, "schemaname");
       std::string relation;
       if (!schema.empty()) {
-        relation = schema + "." + relname;
+        relation = std::string(schema) + "." + relname;
       } else if (!is_cte(relname)) {
         relation = "public." + relname;
       }
       items.push_back({alias.empty() ? relname : alias, relation});
     } else if (type == "JoinExpr") {
-      if (body.contains("larg")) collect_from(body["larg"], items);
-      if (body.contains("rarg")) collect_from(body["rarg"], items);
+      if (const Value* l = get(body, "larg")) collect_from(*l, items);
+      if (const Value* r = get(body, "rarg")) collect_from(*r, items);
       if (!alias.empty()) items.push_back({alias, ""});
     } else if (type == "RangeTableSample") {
-      if (body.contains("relation")) collect_from(body["relation"], items);
+      if (const Value* r = get(body, "relation")) collect_from(*r, items);
     } else if (!alias.empty()) {
       items.push_back({alias, ""});
     }
@@ -534,12 +545,12 @@ class Walker {
 
   // --- relations ---
 
-  void range_var(const json& rv) {
-    const std::string relname = rv.value("relname", std::string());
-    const std::string schema = rv.value("schemaname", std::string());
-    const std::string catalog = rv.value("catalogname", std::string());
+  void range_var(const Value& rv) {
+    const std::string relname(str_field(rv, "relname"));
+    const std::string schema(str_field(rv, "schemaname"));
+    const std::string_view catalog = str_field(rv, "catalogname");
     if (!catalog.empty()) {
-      refuse("relation " + catalog + "." + schema + "." + relname +
+      refuse("relation " + std::string(catalog) + "." + schema + "." + relname +
              " is not allowed: database-qualified names are refused");
     }
     if (schema.empty() && is_cte(relname)) return;
@@ -556,33 +567,35 @@ class Walker {
 
   // --- columns ---
 
-  static std::vector<std::string> string_list(const json& list, bool* star) {
+  std::vector<std::string> string_list(const Value* list, bool* star) const {
     std::vector<std::string> names;
-    if (!list.is_array()) refuse_shape("name list");
-    for (const auto& f : list) {
+    if (list == nullptr) return names;
+    if (!list->is_array()) refuse_shape("name list");
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const Value& f = doc_.child(*list, i);
       if (!is_node(f)) refuse_shape("name list entry");
-      const std::string& t = f.begin().key();
+      const std::string_view t = type_of(f);
       if (t == "String") {
-        names.push_back(f.begin().value().value("sval", std::string()));
+        names.emplace_back(str_field(body_of(f), "sval"));
       } else if (t == "A_Star" && star != nullptr) {
         *star = true;
       } else {
-        refuse_shape("name list entry " + t);
+        refuse_shape("name list entry " + std::string(t));
       }
     }
     return names;
   }
 
-  void refuse_function_notation(const std::string& written, const std::string& last) {
+  static void refuse_function_notation(const std::string& written, const std::string& last) {
     if (guard_lists::is_always_denied_function(last)) {
       refuse("column reference " + written + " is not allowed: " + last +
              " is a denied function name");
     }
   }
 
-  void column_ref(const json& body) {
+  void column_ref(const Value& body) {
     bool star = false;
-    std::vector<std::string> names = string_list(body.value("fields", json::array()), &star);
+    const std::vector<std::string> names = string_list(get(body, "fields"), &star);
     if (!star && names.empty()) refuse_shape("empty column reference");
     if (!star) {
       const std::string& last = names.back();
@@ -617,10 +630,7 @@ class Walker {
         attribute(item->relation, column);
       }
     } else if (qual >= 2) {
-      const std::string relation = names[qual - 2] + "." + names[qual - 1];
-      if (out_.relations.count(relation) != 0 || policy_.allowed_relations.count(relation) != 0) {
-        attribute(relation, column);
-      }
+      attribute(names[qual - 2] + "." + names[qual - 1], column);
     }
   }
 
@@ -654,16 +664,18 @@ class Walker {
   }
 
   void attribute(const std::string& relation, const std::string& column) {
-    // Only relations the walk accepted are reported (a name that failed the relation check
-    // has already refused the query).
+    // Relations outside the policy refuse the query when their FROM item is walked; entries
+    // for relations not in any FROM list are dropped at the end.
     if (policy_.allowed_relations.count(relation) != 0) out_.columns[relation].insert(column);
   }
 
-  void indirection(const json& body) {
-    if (!body.contains("indirection") || !body["indirection"].is_array()) return;
-    for (const auto& e : body["indirection"]) {
-      if (is_node(e) && e.begin().key() == "String") {
-        const std::string field = e.begin().value().value("sval", std::string());
+  void indirection(const Value& body) {
+    const Value* list = get(body, "indirection");
+    if (list == nullptr || !list->is_array()) return;
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const Value& e = doc_.child(*list, i);
+      if (is_node(e) && type_of(e) == "String") {
+        const std::string field(str_field(body_of(e), "sval"));
         if (is_system_column(field)) refuse("system column " + field + " is not allowed");
         refuse_function_notation("(...)." + field, field);
       }
@@ -672,8 +684,8 @@ class Walker {
 
   // --- functions, operators, types, parameters ---
 
-  void func_call(const json& body) {
-    std::vector<std::string> names = string_list(body.value("funcname", json::array()), nullptr);
+  void func_call(const Value& body) {
+    const std::vector<std::string> names = string_list(get(body, "funcname"), nullptr);
     if (names.empty()) refuse_shape("function name");
     const std::string written = join_names(names);
     if (names.size() > 2) {
@@ -690,31 +702,33 @@ class Walker {
     }
   }
 
-  void operator_name(const json& body, const char* key) {
-    if (!body.contains(key)) return;
-    std::vector<std::string> names = string_list(body[key], nullptr);
+  void operator_name(const Value& body, std::string_view key) {
+    const std::vector<std::string> names = string_list(get(body, key), nullptr);
     if (names.size() > 1 && (names.size() > 2 || names[0] != "pg_catalog")) {
       refuse("operator " + join_names(names) + " is not allowed: only pg_catalog operators");
     }
   }
 
-  void type_name(const json& body, const char* use) {
-    std::vector<std::string> names = string_list(body.value("names", json::array()), nullptr);
+  void type_name(const Value& body, const char* use) {
+    const std::vector<std::string> names = string_list(get(body, "names"), nullptr);
     if (names.empty()) refuse_shape("type name");
     const std::string written = join_names(names);
-    if (body.value("setof", false)) refuse("SETOF " + written + " is not allowed");
-    if (body.value("pct_type", false)) refuse("%TYPE reference is not allowed");
+    if (bool_field(body, "setof")) refuse("SETOF " + written + " is not allowed");
+    if (bool_field(body, "pct_type")) refuse("%TYPE reference is not allowed");
     const bool schema_ok = names.size() == 1 || (names.size() == 2 && names[0] == "pg_catalog");
     if (!schema_ok || !guard_lists::is_allowed_cast_type(names.back())) {
       refuse(std::string(use) + " " + written + " is not allowed");
     }
-    if (body.contains("typmods")) value(body["typmods"]);
+    if (const Value* typmods = get(body, "typmods")) value(*typmods);
   }
 
-  void param_ref(const json& body) {
-    const json& number = body.value("number", json(0));
-    if (!number.is_number_integer()) refuse_shape("parameter number");
-    const auto n = number.get<std::int64_t>();
+  void param_ref(const Value& body) {
+    const Value* number = get(body, "number");
+    std::int64_t n = 0;  // libpg_query omits zero-valued fields
+    if (number != nullptr) {
+      if (!number->is_integer()) refuse_shape("parameter number");
+      n = number->integer();
+    }
     if (n < 1 || n > kMaxParamNumber) {
       refuse("parameter $" + std::to_string(n) + " is out of range (1.." +
              std::to_string(kMaxParamNumber) + ")");
@@ -722,27 +736,28 @@ class Walker {
     out_.param_count = std::max(out_.param_count, static_cast<int>(n));
   }
 
-  void sql_value_function(const json& body) {
-    const std::string op = body.value("op", std::string());
-    static const std::set<std::string, std::less<>> kAllowed = {
-        "SVFOP_CURRENT_DATE",      "SVFOP_CURRENT_TIME",  "SVFOP_CURRENT_TIME_N",
-        "SVFOP_CURRENT_TIMESTAMP", "SVFOP_CURRENT_TIMESTAMP_N", "SVFOP_LOCALTIME",
-        "SVFOP_LOCALTIME_N",       "SVFOP_LOCALTIMESTAMP", "SVFOP_LOCALTIMESTAMP_N",
+  void sql_value_function(const Value& body) {
+    const std::string_view op = str_field(body, "op");
+    static constexpr std::string_view kAllowed[] = {
+        "SVFOP_CURRENT_DATE",        "SVFOP_CURRENT_TIME", "SVFOP_CURRENT_TIME_N",
+        "SVFOP_CURRENT_TIMESTAMP",   "SVFOP_CURRENT_TIMESTAMP_N", "SVFOP_LOCALTIME",
+        "SVFOP_LOCALTIME_N",         "SVFOP_LOCALTIMESTAMP", "SVFOP_LOCALTIMESTAMP_N",
     };
-    if (kAllowed.count(op) == 0) {
-      const std::string name = op.rfind("SVFOP_", 0) == 0 ? op.substr(6) : op;
-      refuse(name + " is not allowed");
+    if (std::find(std::begin(kAllowed), std::end(kAllowed), op) == std::end(kAllowed)) {
+      const std::string_view name = op.substr(0, 6) == "SVFOP_" ? op.substr(6) : op;
+      refuse(std::string(name) + " is not allowed");
     }
   }
 
-  void tablesample_method(const json& body) {
-    std::vector<std::string> names = string_list(body.value("method", json::array()), nullptr);
+  void tablesample_method(const Value& body) {
+    const std::vector<std::string> names = string_list(get(body, "method"), nullptr);
     const bool ok = !names.empty() &&
                     (names.size() == 1 || (names.size() == 2 && names[0] == "pg_catalog")) &&
                     (names.back() == "bernoulli" || names.back() == "system");
     if (!ok) refuse("TABLESAMPLE method " + join_names(names) + " is not allowed");
   }
 
+  const Document& doc_;
   const GuardPolicy& policy_;
   GuardedQuery& out_;
   std::vector<Scope> scopes_;
@@ -792,45 +807,48 @@ Result<GuardedQuery> check_impl(const GuardPolicy& policy, std::string_view sql_
   if (!parsed) return parsed.error();
   if (!parsed->ok) return make_error("sql_guard.syntax", syntax_message(*parsed, sql_view));
 
-  // Each tree level costs at most a few JSON levels; refuse before building the DOM.
+  // Each tree level costs at most a few JSON levels; deeper JSON is refused while reading.
   const int json_limit = 4 * std::max(policy.max_nesting_depth, 1) + 16;
-  if (json_depth_exceeding(parsed->tree, json_limit) != 0) {
-    return make_error("sql_guard.limit", "query nesting depth exceeds " +
-                                             std::to_string(policy.max_nesting_depth) +
-                                             "; simplify the query");
+  Document doc;
+  if (!doc.parse(std::move(parsed->tree), json_limit)) {
+    if (doc.too_deep()) {
+      return make_error("sql_guard.limit", "query nesting depth exceeds " +
+                                               std::to_string(policy.max_nesting_depth) +
+                                               "; simplify the query");
+    }
+    return make_error("sql_guard.internal",
+                      "parse tree is not readable (" + doc.error() + "); query refused");
   }
-  json tree = json::parse(parsed->tree, nullptr, /*allow_exceptions=*/false);
-  if (tree.is_discarded() || !tree.is_object()) {
-    return make_error("sql_guard.internal", "parse tree is not readable; query refused");
+  const Value& root = doc.root();
+  if (!root.is_object() || doc.find(root, "version") == nullptr) {
+    return make_error("sql_guard.internal", "parse tree has no version; query refused");
   }
-  const auto stmts_it = tree.find("stmts");
-  if (stmts_it == tree.end() || !stmts_it->is_array()) {
+  const Value* stmts = doc.find(root, "stmts");
+  if (stmts != nullptr && !stmts->is_array()) {
     return make_error("sql_guard.internal", "parse tree has no statement list; query refused");
   }
-  const json& stmts = *stmts_it;
-  if (stmts.empty()) {
+  const std::size_t n_stmts = stmts == nullptr ? 0 : stmts->size();
+  if (n_stmts == 0) {
+    // Empty text, only comments or only semicolons.
     return make_error("sql_guard.rejected", "no statement found: send exactly one SELECT");
   }
-  if (stmts.size() > 1) {
-    return make_error("sql_guard.rejected", std::to_string(stmts.size()) +
-                                                " statements found: only one is allowed");
+  if (n_stmts > 1) {
+    return make_error("sql_guard.rejected",
+                      std::to_string(n_stmts) + " statements found: only one is allowed");
   }
-  const json& raw = stmts[0];
-  if (!raw.is_object() || !raw.contains("stmt")) {
+  const Value& raw = doc.child(*stmts, 0);
+  const Value* stmt = raw.is_object() ? doc.find(raw, "stmt") : nullptr;
+  if (stmt == nullptr) {
     return make_error("sql_guard.internal", "statement without a body; query refused");
   }
 
   GuardedQuery out;
   try {
-    Walker walker(policy, out);
-    walker.statement(raw["stmt"]);
+    Walker walker(doc, policy, out);
+    walker.statement(*stmt);
   } catch (const Refusal& r) {
     return r.error;
-  } catch (const json::exception& e) {
-    return make_error("sql_guard.internal",
-                      std::string("unexpected parse tree shape (") + e.what() + "); query refused");
   }
-
   // A qualified column can name an allowed relation the query never reads from (PostgreSQL
   // would reject it); report only relations that are really in a FROM list.
   for (auto it = out.columns.begin(); it != out.columns.end();) {

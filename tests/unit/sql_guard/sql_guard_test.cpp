@@ -1,6 +1,7 @@
 // SqlGuard: hostile queries must be refused with the construct named; legitimate analytics
 // SQL (what an LLM writes against health_records) must pass, with what it touches reported.
 #include "db/sql_guard.h"
+#include "db/sql_guard_tree.h"
 
 #include <gtest/gtest.h>
 
@@ -655,6 +656,53 @@ TEST(SqlGuardLimits, ConcurrentChecksAreIndependent) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// --- the parse-tree reader ---
+
+TEST(GuardTree, ReadsObjectsArraysAndScalarsInDocumentOrder) {
+  guard_tree::Document doc;
+  ASSERT_TRUE(doc.parse(R"({"b":[1,-2,{}],"a":"x","t":true,"f":false,"n":null,"d":1.5e3})", 8))
+      << doc.error();
+  const auto& root = doc.root();
+  ASSERT_TRUE(root.is_object());
+  ASSERT_EQ(root.size(), 6u);
+  EXPECT_EQ(doc.key(root, 0), "b");
+  EXPECT_EQ(doc.key(root, 1), "a");
+  const auto* b = doc.find(root, "b");
+  ASSERT_TRUE(b != nullptr && b->is_array());
+  EXPECT_EQ(doc.child(*b, 1).integer(), -2);
+  EXPECT_TRUE(doc.child(*b, 2).is_object());
+  EXPECT_EQ(doc.child(*b, 2).size(), 0u);
+  EXPECT_EQ(doc.find(root, "a")->str(), "x");
+  EXPECT_TRUE(doc.find(root, "t")->boolean());
+  EXPECT_FALSE(doc.find(root, "f")->boolean());
+  EXPECT_EQ(doc.find(root, "n")->kind(), guard_tree::Value::Kind::kNull);
+  EXPECT_EQ(doc.find(root, "d")->kind(), guard_tree::Value::Kind::kNumber);
+  EXPECT_EQ(doc.find(root, "missing"), nullptr);
+}
+
+TEST(GuardTree, DecodesEscapes) {
+  guard_tree::Document doc;
+  ASSERT_TRUE(doc.parse(R"(["-\u003e\u003e", "q\"b\\s\/n\n", "\u00e9\ud83c\udfe5"])", 4))
+      << doc.error();
+  EXPECT_EQ(doc.child(doc.root(), 0).str(), "->>");
+  EXPECT_EQ(doc.child(doc.root(), 1).str(), "q\"b\\s/n\n");
+  EXPECT_EQ(doc.child(doc.root(), 2).str(), "\xc3\xa9\xf0\x9f\x8f\xa5");
+}
+
+TEST(GuardTree, RefusesMalformedInputAndExcessiveDepth) {
+  for (const char* bad : {"", "{", "[1,]", R"({"a" 1})", R"("abc)", R"(["\ud800"])", R"(["\x"])",
+                          "{} x", "[tru]", "[-]", R"({"a":1,})", "[\"\x01\"]"}) {
+    guard_tree::Document doc;
+    EXPECT_FALSE(doc.parse(bad, 8)) << bad;
+    EXPECT_FALSE(doc.error().empty());
+  }
+  guard_tree::Document deep;
+  EXPECT_FALSE(deep.parse(std::string(10, '[') + std::string(10, ']'), 9));
+  EXPECT_TRUE(deep.too_deep());
+  guard_tree::Document ok;
+  EXPECT_TRUE(ok.parse(std::string(9, '[') + std::string(9, ']'), 9));
 }
 
 }  // namespace
