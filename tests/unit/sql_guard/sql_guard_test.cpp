@@ -394,7 +394,7 @@ SELECT month, "Hospital", revenue FROM ranked WHERE r <= 3 ORDER BY month, r)sql
     R"sql(SELECT h."Hospital", x.total FROM health_records h CROSS JOIN LATERAL (SELECT sum("Billing Amount") AS total FROM health_records h2 WHERE h2."Hospital" = h."Hospital") x LIMIT 5)sql",
     R"sql(SELECT a.id, b.id FROM health_records a FULL OUTER JOIN health_records b USING (id))sql",
     R"sql(SELECT count(*) FROM health_records a NATURAL JOIN health_records b)sql",
-    R"sql(SELECT ("Age" > 30) IS TRUE, "Test Results" IS UNKNOWN FROM health_records)sql",
+    R"sql(SELECT ("Age" > 30) IS TRUE, ("Test Results" = 'Normal') IS UNKNOWN FROM health_records)sql",
     R"sql(SELECT * FROM health_records ORDER BY random() LIMIT 10)sql",
     R"sql(WITH x AS MATERIALIZED (SELECT "Hospital", count(*) AS n FROM health_records GROUP BY 1) SELECT * FROM x WHERE n > 10)sql",
     R"sql(WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SEARCH BREADTH FIRST BY n SET ord SELECT n FROM r ORDER BY ord)sql",
