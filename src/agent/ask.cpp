@@ -1,0 +1,249 @@
+#include "agent/ask.h"
+
+#include "agent/provider.h"
+
+#ifdef LARDER_AGENT_HAS_MCP
+#include "agent/mcp_tool_host.h"
+#endif
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace larder::agent {
+
+int exit_status_for(const Error& error) {
+  const std::string& c = error.code;
+  if (c == "llm.auth") return kExitProviderAuth;
+  if (c.rfind("llm.", 0) == 0) return kExitProviderUnavailable;
+  if (c.rfind("config.", 0) == 0) return kExitUsage;
+  if (c == "agent.max_steps") return kExitMaxSteps;
+  if (c.rfind("mcp", 0) == 0 || c.rfind("net", 0) == 0 || c.rfind("tls", 0) == 0) return kExitMcp;
+  return kExitFailure;
+}
+
+int exit_status_for(const AgentRun& run) {
+  switch (run.status) {
+    case AgentStatus::Answered:
+      return !run.steps.empty() && run.steps.back().is_error ? kExitToolError : kExitOk;
+    case AgentStatus::MaxSteps: return kExitMaxSteps;
+    case AgentStatus::MaxTokens:
+    case AgentStatus::Refused: return kExitIncomplete;
+    case AgentStatus::ProviderError: return run.error ? exit_status_for(*run.error) : kExitProviderUnavailable;
+    case AgentStatus::Aborted: return kExitFailure;
+  }
+  return kExitFailure;
+}
+
+ToolHostFactory default_tool_host_factory() {
+  return [](const McpConfig& config, std::shared_ptr<TokenStore> tokens,
+            const Environment&) -> Result<std::unique_ptr<ToolHost>> {
+#ifdef LARDER_AGENT_HAS_MCP
+    auto host = McpToolHost::connect(config, std::move(tokens));
+    if (!host.ok()) return host.error();
+    return std::unique_ptr<ToolHost>(std::move(*host));
+#else
+    (void)config;
+    (void)tokens;
+    return make_error("mcp.unavailable", "this larder was built without libmcp (src/mcp), so it cannot reach MCP servers");
+#endif
+  };
+}
+
+History::History(std::string path) : path_(std::move(path)) {
+  if (path_.empty()) return;
+  std::ifstream in(path_);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) lines_.push_back(line);
+}
+
+void History::add(const std::string& line) {
+  if (line.empty() || (!lines_.empty() && lines_.back() == line)) return;
+  lines_.push_back(line);
+  if (path_.empty()) return;
+  std::error_code ec;
+  auto dir = std::filesystem::path(path_).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  std::ofstream out(path_, std::ios::app);
+  if (out) out << line << "\n";  // history is a convenience: a read-only dir is not an error
+}
+
+namespace {
+
+struct Setup {
+  Environment env;
+  McpConfig mcp;
+  std::shared_ptr<TokenStore> tokens;
+  ProviderConfig provider;
+  Redactor secrets;
+};
+
+Result<Setup> build_setup(const AskOptions& o) {
+  Setup s;
+  auto env = load_environment(o.dotenv_path);
+  if (!env.ok()) return env.error();
+  s.env = std::move(*env);
+  // MCP servers: --config, else .larder/mcp.json, else PG_MCP_URL.
+  std::string config_path = o.config_path.empty() ? ".larder/mcp.json" : o.config_path;
+  std::error_code ec;
+  if (!o.config_path.empty() || std::filesystem::exists(config_path, ec)) {
+    auto cfg = load_mcp_config(config_path, s.env);
+    if (!cfg.ok()) return cfg.error();
+    s.mcp = std::move(*cfg);
+  } else if (auto url = s.env.get("PG_MCP_URL"); url && !url->empty()) {
+    McpServerConfig server;
+    server.name = "larder-db";
+    server.url = *url;
+    if (url->rfind("https://", 0) == 0) {
+      TlsFiles tls{s.env.get_or("MCP_TLS_CA", ""), s.env.get_or("MCP_TLS_CERT", ""), s.env.get_or("MCP_TLS_KEY", ""), ""};
+      if (!tls.ca.empty() || !tls.cert.empty()) server.tls = tls;
+    }
+    s.mcp.servers.push_back(std::move(server));
+  } else {
+    return make_error("config.mcp", "no MCP server configured: create .larder/mcp.json (see docs/agent.md), pass --config, or set PG_MCP_URL");
+  }
+  // Token: --token (or @file), else BISCUIT_TOKEN.
+  std::string token = o.token;
+  if (!token.empty() && token[0] == '@') {
+    std::ifstream in(token.substr(1));
+    if (!in) return make_error("config.token", "cannot read the token file '" + token.substr(1) + "'");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    token = ss.str();
+  } else if (token.empty()) {
+    token = s.env.get_or("BISCUIT_TOKEN", "");
+  }
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(token.begin());
+  s.tokens = std::make_shared<TokenStore>(token);
+  // Provider.
+  std::string kind_name = o.provider.empty() ? s.env.get_or("LARDER_PROVIDER", "") : o.provider;
+  if (kind_name.empty()) kind_name = s.env.get_or("ANTHROPIC_API_KEY", "").empty() && !s.env.get_or("OPENAI_API_KEY", "").empty() ? "openai" : "anthropic";
+  auto kind = parse_provider_kind(kind_name);
+  if (!kind.ok()) return kind.error();
+  s.provider.kind = *kind;
+  s.provider.api_key = s.env.get_or(*kind == ProviderKind::Anthropic ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY", "");
+  s.provider.base_url = o.base_url.empty() ? s.env.get_or("LARDER_BASE_URL", "") : o.base_url;
+  s.provider.model = o.model.empty() ? s.env.get_or("LARDER_MODEL", "") : o.model;
+  // Secrets the model must never see, besides the tokens: every API key and MCP header value.
+  for (const char* name : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN"})
+    if (auto v = s.env.get(name)) s.secrets.add_secret(*v);
+  for (const auto& server : s.mcp.servers)
+    for (const auto& [k, v] : server.headers) {
+      s.secrets.add_secret(v);
+      if (v.rfind("Bearer ", 0) == 0) s.secrets.add_secret(v.substr(7));
+    }
+  return s;
+}
+
+void print_error(std::ostream& err, const Error& e) { err << "larder ask: " << e.message << "\n"; }
+
+int answer_one(Agent& agent, const std::string& question, const AskOptions& o, std::ostream& out) {
+  AgentRun run = agent.ask(question);
+  RenderOptions ro{o.color, o.show_sql, o.verbose};
+  if (o.json) {
+    auto j = run_to_json(run);
+    j["question"] = question;
+    out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    out << render_run(run, ro);
+  }
+  out.flush();
+  return exit_status_for(run);
+}
+
+int error_exit(const Error& e, const AskOptions& o, std::ostream& out, std::ostream& err) {
+  int status = exit_status_for(e);
+  if (o.json) {
+    nlohmann::json j{{"status", "error"}, {"error", {{"code", e.code}, {"message", e.message}}}, {"exit_status", status}};
+    out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  }
+  print_error(err, e);
+  return status;
+}
+
+int repl(Agent& agent, const AskOptions& o, std::istream& in, std::ostream& out) {
+  History history(o.history_path);
+  int last = kExitOk;
+  out << "larder ask — type a question; .help for commands, .quit to leave\n";
+  for (;;) {
+    out << "larder> " << std::flush;
+    std::string line;
+    if (!std::getline(in, line)) {
+      out << "\n";
+      break;
+    }
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos) continue;
+    line = line.substr(start);
+    if (line == ".quit" || line == ".exit") break;
+    if (line == ".help") {
+      out << ".history  list earlier questions\n.reset    forget the conversation so far\n"
+             "!N        ask question N of .history again\n.quit     leave (Ctrl-D works too)\n";
+      continue;
+    }
+    if (line == ".history") {
+      for (size_t i = 0; i < history.lines().size(); ++i) out << (i + 1) << "  " << history.lines()[i] << "\n";
+      continue;
+    }
+    if (line == ".reset") {
+      agent.reset_conversation();
+      out << "conversation cleared\n";
+      continue;
+    }
+    if (line[0] == '!') {
+      size_t n = 0;
+      try {
+        n = std::stoul(line.substr(1));
+      } catch (...) {
+      }
+      if (n == 0 || n > history.lines().size()) {
+        out << "no question " << line.substr(1) << " in .history\n";
+        continue;
+      }
+      line = history.lines()[n - 1];
+      out << line << "\n";
+    }
+    history.add(line);
+    last = answer_one(agent, line, o, out);
+    if (last == kExitProviderAuth) return last;  // no later question can succeed
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_ask(const AskOptions& o, const ToolHostFactory& factory, std::istream& in, std::ostream& out, std::ostream& err) {
+  if (!o.interactive && o.question.empty())
+    return error_exit(make_error("config.usage", "give a question (larder ask \"...\") or -i for the interactive mode"), o, out, err);
+  if (o.max_steps < 1 || o.max_steps > 100)
+    return error_exit(make_error("config.usage", "--max-steps must be between 1 and 100"), o, out, err);
+  auto setup = build_setup(o);
+  if (!setup.ok()) return error_exit(setup.error(), o, out, err);
+  auto provider = make_provider(setup->provider);
+  if (!provider.ok()) return error_exit(provider.error(), o, out, err);
+  auto host = factory(setup->mcp, setup->tokens, setup->env);
+  if (!host.ok()) return error_exit(host.error(), o, out, err);
+  AgentOptions ao;
+  ao.max_steps = o.max_steps;
+  Agent agent(**provider, **host, setup->tokens, ao, setup->secrets);
+  if (auto ready = agent.prepare(); !ready.ok()) {
+    Error e = ready.error();
+    if (e.code.rfind("mcp", 0) != 0) e.code = "mcp." + e.code;  // listing tools is an MCP failure
+    return error_exit(e, o, out, err);
+  }
+  if (o.verbose && !o.json) {
+    err << "provider: " << to_string((*provider)->kind()) << " model " << (*provider)->model() << "; tools:";
+    for (const auto& t : agent.tools()) err << " " << t.name;
+    err << "; token: " << (setup->tokens->empty() ? "none" : "set") << "\n";
+  }
+  if (o.interactive) return repl(agent, o, in, out);
+  return answer_one(agent, o.question, o, out);
+}
+
+}  // namespace larder::agent

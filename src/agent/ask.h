@@ -1,0 +1,70 @@
+// `larder ask`: wiring of configuration, provider, tool host and agent, one question or a
+// REPL, and the exit statuses (documented in docs/agent.md):
+#pragma once
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/render.h"
+
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace larder::agent {
+
+enum ExitStatus : int {
+  kExitOk = 0,                   // answered; the last tool call (if any) succeeded
+  kExitFailure = 1,              // internal failure, or a request refused by the secret check
+  kExitUsage = 2,                // bad flags, configuration or .env
+  kExitProviderAuth = 3,         // the LLM API rejected the key (401/403)
+  kExitProviderUnavailable = 4,  // LLM API unreachable, overloaded, rate-limited, or rejected the request
+  kExitMcp = 5,                  // an MCP server could not be reached or listed (TLS, URL, ...)
+  kExitMaxSteps = 6,             // --max-steps reached while the model still wanted tools
+  kExitToolError = 7,            // answered, but the last tool call was an error (e.g. a lock refused)
+  kExitIncomplete = 8,           // the model stopped at max_tokens or refused
+};
+
+int exit_status_for(const AgentRun& run);
+int exit_status_for(const Error& error);
+
+struct AskOptions {
+  std::string question;
+  bool interactive = false;
+  bool show_sql = false;
+  bool verbose = false;
+  bool json = false;
+  int max_steps = 8;
+  std::string model;                        // empty: LARDER_MODEL or the provider default
+  std::string provider;                     // empty: LARDER_PROVIDER, else anthropic if ANTHROPIC_API_KEY, else openai if OPENAI_API_KEY
+  std::string base_url;                     // empty: LARDER_BASE_URL or the provider default
+  std::string config_path;                  // empty: .larder/mcp.json (PG_MCP_URL if that is absent)
+  std::string token;                        // empty: BISCUIT_TOKEN; "@file" reads a file
+  std::string dotenv_path = ".env";
+  std::string history_path = ".larder/ask_history";
+  bool color = false;
+};
+
+// Builds the ToolHost for a configuration (McpToolHost in the program; tests pass their own).
+using ToolHostFactory = std::function<Result<std::unique_ptr<ToolHost>>(
+    const McpConfig& config, std::shared_ptr<TokenStore> tokens, const Environment& env)>;
+// The factory `larder ask` uses: McpToolHost when built with libmcp, else an error.
+ToolHostFactory default_tool_host_factory();
+
+int run_ask(const AskOptions& options, const ToolHostFactory& factory, std::istream& in, std::ostream& out,
+            std::ostream& err);
+
+// REPL history: lines in memory plus an append-only file (created on first use).
+class History {
+ public:
+  explicit History(std::string path);
+  const std::vector<std::string>& lines() const { return lines_; }
+  void add(const std::string& line);
+
+ private:
+  std::string path_;
+  std::vector<std::string> lines_;
+};
+
+}  // namespace larder::agent
