@@ -237,6 +237,15 @@ const std::vector<Hostile>& hostile_queries() {
     {R"sql(SELECT xmlserialize(content '<a/>' AS text))sql", "construct XmlSerialize is not allowed"},
     {R"sql(SELECT * FROM XMLTABLE('/a' PASSING '<a/>' COLUMNS x int))sql", "construct RangeTableFunc is not allowed"},
     {R"sql(SELECT $0)sql", "parameter $0 is out of range"},
+    {R"sql(SELECT $65536)sql", "parameter $65536 is out of range"},
+    {R"sql(SELECT id FROM health_records UNION SELECT id FROM health_records FOR UPDATE)sql", "FOR UPDATE locking clause is not allowed"},
+    {R"sql(SELECT id INTO stolen FROM health_records UNION SELECT 1)sql", "SELECT INTO is not allowed"},
+    {R"sql(SELECT * FROM health_records h WHERE h."Age" > 0 AND h.ctid > '(0,1)')sql", "system column ctid is not allowed"},
+    {R"sql(SELECT * FROM health_records TABLESAMPLE evil.bernoulli (1))sql", "TABLESAMPLE method evil.bernoulli is not allowed"},
+    {R"sql(SELECT * FROM health_records ORDER BY "Age" USING OPERATOR(evil.<))sql", "operator evil.< is not allowed"},
+    {R"sql(SELECT 1 WHERE 1 = ANY (SELECT 1) AND 2 OPERATOR(evil.=) ANY (SELECT 2))sql", "operator evil.= is not allowed"},
+    {R"sql(SELECT * FROM health_records h WHERE (h).pg_typeof IS NOT NULL)sql", "is a denied function name"},
+    {R"sql(SELECT h.dblink_exec FROM health_records h)sql", "column reference h.dblink_exec is not allowed"},
     // --- syntax errors carry a position
     {R"sql(SELEC 1)sql", "SQL syntax error: syntax error at or near \"SELEC\" at position 1"},
     {R"sql(SELECT * FROM)sql", "at position 14"},
@@ -411,6 +420,9 @@ SELECT month, "Hospital", revenue FROM ranked WHERE r <= 3 ORDER BY month, r)sql
     R"sql(SELECT lag("Billing Amount", 1, 0) OVER (ORDER BY id) AS prev, "Billing Amount" - lag("Billing Amount") OVER (ORDER BY id) AS delta FROM health_records)sql",
     R"sql(SELECT string_agg("Patient Name", '; ') FILTER (WHERE "Age" > 90) FROM health_records)sql",
     R"sql(SELECT "Room Number" / 100 AS floor_no, count(*) FROM health_records GROUP BY "Room Number" / 100 ORDER BY 1)sql",
+    R"sql(SELECT 1 OPERATOR(pg_catalog.+) 2, "Age" OPERATOR(pg_catalog.>=) 18 FROM health_records)sql",
+    R"sql(WITH health_records AS (SELECT 1 AS id) SELECT id FROM health_records)sql",
+    R"sql(SELECT pg_authid.id FROM health_records AS pg_authid)sql",
   };
   return q;
 }
@@ -493,6 +505,20 @@ TEST(SqlGuardReport, CtesAndSubqueriesAreNotRelationsButTheirSourcesAre) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->relations, (std::set<std::string>{"public.health_records"}));
   EXPECT_EQ(r->columns.at("public.health_records"), (std::set<std::string>{"Age", "Doctor"}));
+}
+
+TEST(SqlGuardReport, ACteShadowingATableIsNotThatTable) {
+  auto r = guard().check("WITH health_records AS (SELECT 1 AS id) SELECT id FROM health_records");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->relations.empty());
+  EXPECT_TRUE(r->columns.empty());
+}
+
+TEST(SqlGuardReport, QualifiedColumnOfARelationNotInFromIsNotReported) {
+  auto r = guard().check(R"sql(SELECT public.hospitals.name FROM health_records)sql");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->relations, (std::set<std::string>{"public.health_records"}));
+  EXPECT_EQ(r->columns.count("public.hospitals"), 0u);
 }
 
 TEST(SqlGuardReport, OutputAliasesInOrderByAreNotColumns) {
