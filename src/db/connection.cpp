@@ -1,0 +1,327 @@
+#include "db/connection.h"
+
+#include <openssl/rand.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+namespace larder::db {
+
+namespace {
+
+std::string trim_message(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string percent_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string code_for_sqlstate(std::string_view state) {
+  if (state.size() != 5) return "db.query_error";
+  if (state == "57014") return "db.timeout";
+  if (state == "42501") return "db.permission_denied";
+  if (state == "25006") return "db.read_only";
+  if (state.substr(0, 2) == "08" || state == "57P01" || state == "57P02" || state == "57P03" ||
+      state == "53300")
+    return "db.unavailable";
+  if (state.substr(0, 2) == "28") return "db.auth";
+  if (state.substr(0, 2) == "42") return "db.invalid_query";
+  if (state.substr(0, 2) == "22") return "db.data_error";
+  if (state.substr(0, 2) == "54") return "db.limit";
+  return "db.query_error";
+}
+
+}  // namespace
+
+Result<ConnParams> ConnParams::parse(std::string_view conninfo) {
+  std::string copy(conninfo);
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(copy.c_str(), &err);
+  if (opts == nullptr) {
+    std::string msg = err != nullptr ? trim_message(err) : "out of memory";
+    if (err != nullptr) PQfreemem(err);
+    return make_error("db.config", "invalid database connection string: " + msg);
+  }
+  ConnParams p;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && o->val[0] != '\0') p.kv_.emplace_back(o->keyword, o->val);
+  }
+  PQconninfoFree(opts);
+  return p;
+}
+
+ConnParams& ConnParams::set(std::string key, std::string value) {
+  for (auto& [k, v] : kv_) {
+    if (k == key) {
+      v = std::move(value);
+      return *this;
+    }
+  }
+  kv_.emplace_back(std::move(key), std::move(value));
+  return *this;
+}
+
+std::optional<std::string> ConnParams::get(std::string_view key) const {
+  for (const auto& [k, v] : kv_)
+    if (k == key) return v;
+  return std::nullopt;
+}
+
+std::string ConnParams::to_conninfo() const {
+  std::string out;
+  for (const auto& [k, v] : kv_) {
+    if (!out.empty()) out.push_back(' ');
+    out += k;
+    out += "='";
+    for (char c : v) {
+      if (c == '\'' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('\'');
+  }
+  return out;
+}
+
+std::string ConnParams::to_uri() const {
+  std::string out = "postgresql://";
+  auto user = get("user");
+  auto password = get("password");
+  if (user) {
+    out += percent_encode(*user);
+    if (password) out += ":" + percent_encode(*password);
+    out += "@";
+  }
+  auto host = get("hostaddr");
+  if (!host) host = get("host");
+  out += host ? *host : "127.0.0.1";
+  if (auto port = get("port")) out += ":" + *port;
+  out += "/";
+  if (auto db = get("dbname")) out += percent_encode(*db);
+  std::string query;
+  for (const auto& [k, v] : kv_) {
+    if (k == "user" || k == "password" || k == "host" || k == "hostaddr" || k == "port" || k == "dbname")
+      continue;
+    query += query.empty() ? "?" : "&";
+    query += percent_encode(k) + "=" + percent_encode(v);
+  }
+  return out + query;
+}
+
+std::string ConnParams::describe() const {
+  std::string out;
+  for (const auto& [k, v] : kv_) {
+    if (k == "password") continue;
+    if (!out.empty()) out.push_back(' ');
+    out += k + "=" + v;
+  }
+  return out;
+}
+
+Result<PgConn> ConnParams::connect(Clock::time_point deadline) const {
+  auto remaining = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now()).count();
+  // libpq treats connect_timeout < 2 as 2.
+  std::string timeout = std::to_string(std::clamp<long long>(remaining + 1, 2, 30));
+  std::vector<const char*> keys;
+  std::vector<const char*> values;
+  bool has_timeout = false;
+  for (const auto& [k, v] : kv_) {
+    if (k == "connect_timeout") has_timeout = true;
+    keys.push_back(k.c_str());
+    values.push_back(v.c_str());
+  }
+  if (!has_timeout) {
+    keys.push_back("connect_timeout");
+    values.push_back(timeout.c_str());
+  }
+  keys.push_back("application_name");
+  values.push_back("larder");
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PgConn conn(PQconnectdbParams(keys.data(), values.data(), 0));
+  if (!conn) return make_error("db.unavailable", "out of memory while connecting to PostgreSQL");
+  // Server notices (e.g. "there is no transaction in progress") are not for our stderr.
+  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    std::string msg = trim_message(PQerrorMessage(conn.get()));
+    bool auth = msg.find("authentication") != std::string::npos || msg.find("password") != std::string::npos;
+    return make_error(auth ? "db.auth" : "db.unavailable",
+                      "cannot connect to PostgreSQL (" + describe() + "): " + msg);
+  }
+  return conn;
+}
+
+Error error_from_connection(PGconn* conn, std::string_view what) {
+  std::string msg = conn != nullptr ? trim_message(PQerrorMessage(conn)) : "no connection";
+  return make_error("db.unavailable", std::string(what) + ": PostgreSQL connection failed: " + msg +
+                                          " (the connection will be re-established on the next call)");
+}
+
+Error error_from_result(const PGresult* result, PGconn* conn, std::string_view what) {
+  if (result == nullptr) return error_from_connection(conn, what);
+  const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  std::string msg = primary != nullptr ? primary : trim_message(PQresultErrorMessage(result));
+  if (msg.empty()) msg = PQresStatus(PQresultStatus(result));
+  if (state == nullptr) {
+    if (connection_broken(conn)) return error_from_connection(conn, what);
+    return make_error("db.query_error", std::string(what) + ": " + msg);
+  }
+  std::string code = code_for_sqlstate(state);
+  return make_error(code, std::string(what) + ": " + msg + " (SQLSTATE " + state + ")");
+}
+
+bool connection_broken(PGconn* conn) { return conn == nullptr || PQstatus(conn) != CONNECTION_OK; }
+
+WaitOutcome wait_readable(PGconn* conn, Clock::time_point deadline) {
+  // PQisBusy parses what is already buffered; only read the socket when that is not enough
+  // (reading eagerly would grow libpq's buffer without bound in single-row mode).
+  while (true) {
+    if (PQisBusy(conn) == 0) return WaitOutcome::ready;
+    auto now = Clock::now();
+    if (now >= deadline) return WaitOutcome::deadline;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1;
+    pollfd pfd{PQsocket(conn), POLLIN, 0};
+    if (pfd.fd < 0) return WaitOutcome::failed;
+    int rc = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(ms, 1000 * 60)));
+    if (rc < 0 && errno != EINTR) return WaitOutcome::failed;
+    if (PQconsumeInput(conn) == 0) return WaitOutcome::failed;
+  }
+}
+
+namespace {
+
+bool flush_all(PGconn* conn, Clock::time_point deadline) {
+  while (true) {
+    int rc = PQflush(conn);
+    if (rc == 0) return true;
+    if (rc < 0) return false;
+    auto now = Clock::now();
+    if (now >= deadline) return false;
+    pollfd pfd{PQsocket(conn), POLLOUT | POLLIN, 0};
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1;
+    ::poll(&pfd, 1, static_cast<int>(std::min<long long>(ms, 60000)));
+    if ((pfd.revents & POLLIN) != 0 && PQconsumeInput(conn) == 0) return false;
+  }
+}
+
+// Drains every remaining result of the current command; returns the last error, if any.
+Result<PgResult> collect_single(PGconn* conn, Clock::time_point deadline, std::string_view what) {
+  PgResult last;
+  bool cancelled = false;
+  Clock::time_point wait_until = deadline;
+  while (true) {
+    auto outcome = wait_readable(conn, wait_until);
+    if (outcome == WaitOutcome::failed) return error_from_connection(conn, what);
+    if (outcome == WaitOutcome::deadline) {
+      if (cancelled) return make_error("db.timeout", std::string(what) + ": no answer after cancel");
+      if (PGcancel* c = PQgetCancel(conn)) {
+        char buf[256];
+        PQcancel(c, buf, sizeof buf);
+        PQfreeCancel(c);
+      }
+      cancelled = true;
+      wait_until = Clock::now() + std::chrono::seconds(2);
+      continue;
+    }
+    PgResult r(PQgetResult(conn));
+    if (!r) break;
+    auto st = PQresultStatus(r.get());
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+      return make_error("db.protocol", std::string(what) + ": unexpected COPY");
+    if (last && PQresultStatus(last.get()) == PGRES_FATAL_ERROR) continue;  // keep first error
+    last = std::move(r);
+  }
+  if (cancelled)
+    return make_error("db.timeout", std::string(what) + ": deadline exceeded; statement cancelled");
+  if (!last) return error_from_connection(conn, what);
+  auto st = PQresultStatus(last.get());
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return error_from_result(last.get(), conn, what);
+  return last;
+}
+
+}  // namespace
+
+Result<PgResult> exec_params(PGconn* conn, std::string_view sql, const std::vector<Param>& params,
+                             Clock::time_point deadline) {
+  std::string query(sql);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (PQsendQueryParams(conn, query.c_str(), static_cast<int>(params.size()), nullptr,
+                        values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) == 0)
+    return error_from_connection(conn, "sending statement");
+  if (!flush_all(conn, deadline)) return error_from_connection(conn, "sending statement");
+  return collect_single(conn, deadline, "statement");
+}
+
+Result<PgResult> exec_prepared(PGconn* conn, const std::string& name, const std::vector<Param>& params,
+                               Clock::time_point deadline) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (PQsendQueryPrepared(conn, name.c_str(), static_cast<int>(params.size()),
+                          values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) == 0)
+    return error_from_connection(conn, "sending statement");
+  if (!flush_all(conn, deadline)) return error_from_connection(conn, "sending statement");
+  return collect_single(conn, deadline, "statement");
+}
+
+Result<void> exec_script(PGconn* conn, std::string_view sql, Clock::time_point deadline) {
+  std::string query(sql);
+  if (PQsendQuery(conn, query.c_str()) == 0) return error_from_connection(conn, "sending script");
+  if (!flush_all(conn, deadline)) return error_from_connection(conn, "sending script");
+  auto r = collect_single(conn, deadline, "script");
+  if (!r) return r.error();
+  return {};
+}
+
+Result<std::string> encode_text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  bool first = true;
+  for (const auto& v : values) {
+    if (v.find('\0') != std::string::npos)
+      return make_error("db.bad_context", "context values must not contain NUL bytes");
+    if (!first) out.push_back(',');
+    first = false;
+    out.push_back('"');
+    for (char c : v) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
+Result<std::string> random_hex(std::size_t bytes) {
+  std::vector<unsigned char> buf(bytes);
+  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1)
+    return make_error("db.entropy", "OpenSSL RAND_bytes failed: no randomness available");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  for (unsigned char b : buf) {
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 15]);
+  }
+  return out;
+}
+
+}  // namespace larder::db

@@ -1,0 +1,97 @@
+// libpq plumbing shared by the rest of libdb: owning handles, connection parameters, and
+// deadline-aware execution. Every statement that carries a value uses typed parameters
+// (PQexecParams and friends); nothing here builds SQL from values.
+#pragma once
+
+#include "base/result.h"
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace larder::db {
+
+using Clock = std::chrono::steady_clock;
+
+struct PgConnCloser {
+  void operator()(PGconn* c) const noexcept {
+    if (c != nullptr) PQfinish(c);
+  }
+};
+struct PgResultClearer {
+  void operator()(PGresult* r) const noexcept {
+    if (r != nullptr) PQclear(r);
+  }
+};
+using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
+using PgResult = std::unique_ptr<PGresult, PgResultClearer>;
+
+// A text-format query parameter; nullopt is SQL NULL.
+using Param = std::optional<std::string>;
+
+// Connection parameters as libpq keyword/value pairs. Parsed from a URI
+// ("postgresql://user:pw@127.0.0.1:5432/db") or a "key=value ..." string; never
+// concatenated into a connection string by hand.
+class ConnParams {
+ public:
+  ConnParams() = default;
+  static Result<ConnParams> parse(std::string_view conninfo);
+
+  ConnParams& set(std::string key, std::string value);
+  std::optional<std::string> get(std::string_view key) const;
+  const std::vector<std::pair<std::string, std::string>>& pairs() const { return kv_; }
+
+  // "key='value' ..." with libpq quoting; for handing to psql/pgbench (may contain a password).
+  std::string to_conninfo() const;
+  // postgresql:// URI with percent-encoded parts (may contain a password).
+  std::string to_uri() const;
+  // The same without the password, for logs and messages.
+  std::string describe() const;
+
+  // Opens a connection; fails with db.unavailable (server unreachable) or db.auth.
+  Result<PgConn> connect(Clock::time_point deadline) const;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> kv_;
+};
+
+// An Error from a failed connection or result: code from the SQLSTATE class
+// (db.unavailable, db.permission_denied, db.read_only, db.timeout, db.query_error, ...).
+Error error_from_result(const PGresult* result, PGconn* conn, std::string_view what);
+Error error_from_connection(PGconn* conn, std::string_view what);
+
+// True when the connection can no longer be used (server gone, protocol broken).
+bool connection_broken(PGconn* conn);
+
+// Waits until PQgetResult would not block, or the deadline passes. Returns false when the
+// deadline passed (nothing consumed beyond what arrived) or the connection failed.
+enum class WaitOutcome { ready, deadline, failed };
+WaitOutcome wait_readable(PGconn* conn, Clock::time_point deadline);
+
+// Runs one statement with text parameters and waits (bounded by the deadline) for its
+// single result. On deadline the statement is cancelled at the protocol level and an error
+// db.timeout is returned; the caller should then discard the connection.
+Result<PgResult> exec_params(PGconn* conn, std::string_view sql, const std::vector<Param>& params,
+                             Clock::time_point deadline);
+
+// The same for a statement prepared on this connection (PQprepare) under `name`.
+Result<PgResult> exec_prepared(PGconn* conn, const std::string& name, const std::vector<Param>& params,
+                               Clock::time_point deadline);
+
+// Runs SQL without parameters (may hold several statements: setup scripts only).
+Result<void> exec_script(PGconn* conn, std::string_view sql, Clock::time_point deadline);
+
+// A text[] literal ('{"a","b"}') for passing string lists as one typed parameter.
+// Rejects values containing NUL bytes (PostgreSQL text cannot hold them).
+Result<std::string> encode_text_array(const std::vector<std::string>& values);
+
+// 2*n lowercase hex characters of cryptographically random bytes (OpenSSL RAND_bytes).
+Result<std::string> random_hex(std::size_t bytes);
+
+}  // namespace larder::db

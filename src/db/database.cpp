@@ -1,0 +1,596 @@
+#include "db/database.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+namespace larder::db {
+
+namespace {
+
+constexpr const char* kSetContext = "larder_set_context";
+constexpr const char* kClearContext = "larder_clear_context";
+constexpr const char* kSetNonce = "larder_set_nonce";
+
+constexpr const char* kSetContextSql =
+    "INSERT INTO larder_private.request_context AS c "
+    "(pid, nonce, patient_names, roles, hospitals, expires_at) "
+    "VALUES ($1::integer, $2::text, $3::text[], $4::text[], $5::text[], "
+    "pg_catalog.clock_timestamp() + $6::integer * interval '1 millisecond') "
+    "ON CONFLICT (pid) DO UPDATE SET nonce = EXCLUDED.nonce, patient_names = EXCLUDED.patient_names, "
+    "roles = EXCLUDED.roles, hospitals = EXCLUDED.hospitals, expires_at = EXCLUDED.expires_at";
+constexpr const char* kClearContextSql =
+    "DELETE FROM larder_private.request_context WHERE pid = $1::integer AND nonce = $2::text";
+constexpr const char* kSetNonceSql =
+    "SELECT pg_catalog.set_config('larder.request_nonce', $1::text, true), "
+    "pg_catalog.set_config('statement_timeout', $2::text, true)";
+
+constexpr std::size_t kMaxContextValues = 256;
+constexpr std::size_t kMaxContextValueBytes = 512;
+
+Result<void> prepare(PGconn* conn, const char* name, const char* sql, Clock::time_point deadline) {
+  PgResult r(PQprepare(conn, name, sql, 0, nullptr));
+  (void)deadline;
+  if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) return error_from_result(r.get(), conn, "preparing statement");
+  return {};
+}
+
+Result<void> check_context_list(const std::vector<std::string>& values, const char* what) {
+  if (values.size() > kMaxContextValues)
+    return make_error("db.bad_context", std::string("too many ") + what + " values in the request context");
+  for (const auto& v : values) {
+    if (v.size() > kMaxContextValueBytes)
+      return make_error("db.bad_context", std::string(what) + " value longer than 512 bytes");
+    if (v.find('\0') != std::string::npos)
+      return make_error("db.bad_context", std::string(what) + " value contains a NUL byte");
+  }
+  return {};
+}
+
+}  // namespace
+
+struct Database::Session {
+  PgConn query;
+  PgConn writer;
+  int pid = 0;
+  std::uint64_t generation = 0;
+  bool reused = false;
+};
+
+// ---------------------------------------------------------------------------------------
+// Values and types
+
+std::string builtin_type_name(unsigned oid) {
+  switch (oid) {
+    case 16: return "boolean";
+    case 17: return "bytea";
+    case 18: return "\"char\"";
+    case 19: return "name";
+    case 20: return "bigint";
+    case 21: return "smallint";
+    case 23: return "integer";
+    case 25: return "text";
+    case 26: return "oid";
+    case 114: return "json";
+    case 142: return "xml";
+    case 650: return "cidr";
+    case 700: return "real";
+    case 701: return "double precision";
+    case 705: return "unknown";
+    case 790: return "money";
+    case 869: return "inet";
+    case 1000: return "boolean[]";
+    case 1005: return "smallint[]";
+    case 1007: return "integer[]";
+    case 1009: return "text[]";
+    case 1015: return "character varying[]";
+    case 1016: return "bigint[]";
+    case 1021: return "real[]";
+    case 1022: return "double precision[]";
+    case 1042: return "character";
+    case 1043: return "character varying";
+    case 1082: return "date";
+    case 1083: return "time without time zone";
+    case 1114: return "timestamp without time zone";
+    case 1115: return "timestamp without time zone[]";
+    case 1182: return "date[]";
+    case 1184: return "timestamp with time zone";
+    case 1185: return "timestamp with time zone[]";
+    case 1186: return "interval";
+    case 1231: return "numeric[]";
+    case 1266: return "time with time zone";
+    case 1560: return "bit";
+    case 1562: return "bit varying";
+    case 1700: return "numeric";
+    case 2205: return "regclass";
+    case 2249: return "record";
+    case 2278: return "void";
+    case 2950: return "uuid";
+    case 3802: return "jsonb";
+    case 3807: return "jsonb[]";
+    default: return "";
+  }
+}
+
+nlohmann::json pg_value_to_json(unsigned oid, const std::optional<std::string>& text) {
+  if (!text) return nullptr;
+  const std::string& v = *text;
+  switch (oid) {
+    case 16:
+      return v == "t";
+    case 20:
+    case 21:
+    case 23:
+    case 26: {
+      long long n = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec == std::errc() && p == v.data() + v.size()) return n;
+      return v;
+    }
+    case 700:
+    case 701:
+    case 1700: {
+      double d = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+      if (ec == std::errc() && p == v.data() + v.size() && std::isfinite(d)) return d;
+      return v;  // NaN, Infinity, or beyond double range: keep the exact text
+    }
+    case 114:
+    case 3802: {
+      auto j = nlohmann::json::parse(v, nullptr, false);
+      if (j.is_discarded()) return v;
+      return j;
+    }
+    default:
+      return v;
+  }
+}
+
+nlohmann::json QueryResult::to_json() const {
+  nlohmann::json cols = nlohmann::json::array();
+  for (const auto& c : columns) cols.push_back({{"name", c.name}, {"type", c.type}});
+  nlohmann::json out_rows = nlohmann::json::array();
+  for (const auto& row : rows) {
+    nlohmann::json obj = nlohmann::json::object();
+    for (std::size_t i = 0; i < row.size() && i < columns.size(); ++i)
+      obj[columns[i].name] = pg_value_to_json(columns[i].oid, row[i]);
+    out_rows.push_back(std::move(obj));
+  }
+  return {{"columns", std::move(cols)},
+          {"rows", std::move(out_rows)},
+          {"row_count", rows.size()},
+          {"truncated", truncated}};
+}
+
+// ---------------------------------------------------------------------------------------
+// Pool
+
+#if LARDER_DB_HAVE_SQL_GUARD
+GuardPolicy default_guard_policy() {
+  GuardPolicy p;
+  p.allowed_relations = {"public.health_records"};
+  return p;
+}
+#endif
+
+Database::Database(DatabaseConfig config) : config_(std::move(config)) {
+  if (config_.pool_size == 0) config_.pool_size = 1;
+  // The server must read the SQL exactly as the guard's parser did (docs/sql-guard.md).
+  config_.query.set("client_encoding", "UTF8");
+  config_.query.set("options", "-c search_path=pg_catalog,public -c standard_conforming_strings=on");
+#if LARDER_DB_HAVE_SQL_GUARD
+  guard_ = std::make_unique<SqlGuard>(config_.guard_policy);
+#endif
+}
+
+Database::~Database() = default;
+
+Result<std::unique_ptr<Database::Session>> Database::open_session(Clock::time_point deadline) {
+  auto s = std::make_unique<Session>();
+  auto q = config_.query.connect(deadline);
+  if (!q) return q.error();
+  auto w = config_.writer.connect(deadline);
+  if (!w) return w.error();
+  s->query = std::move(*q);
+  s->writer = std::move(*w);
+  s->pid = PQbackendPID(s->query.get());
+  if (auto r = prepare(s->query.get(), kSetNonce, kSetNonceSql, deadline); !r) return r.error();
+  if (auto r = prepare(s->writer.get(), kSetContext, kSetContextSql, deadline); !r) return r.error();
+  if (auto r = prepare(s->writer.get(), kClearContext, kClearContextSql, deadline); !r) return r.error();
+  return s;
+}
+
+Result<std::unique_ptr<Database::Session>> Database::acquire(Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  while (true) {
+    while (!idle_.empty()) {
+      auto s = std::move(idle_.back());
+      idle_.pop_back();
+      if (s->generation == generation_ && !connection_broken(s->query.get()) && !connection_broken(s->writer.get())) {
+        s->reused = true;
+        return s;
+      }
+      --open_;  // stale (server restarted, or broken): drop it
+      ++discarded_;
+    }
+    if (open_ < config_.pool_size) {
+      ++open_;
+      std::uint64_t gen = generation_;
+      lock.unlock();
+      auto s = open_session(deadline);
+      lock.lock();
+      if (!s) {
+        --open_;
+        cv_.notify_one();
+        return s.error();
+      }
+      ++created_;
+      (*s)->generation = gen;
+      return s;
+    }
+    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() && open_ >= config_.pool_size)
+      return make_error("db.timeout", "deadline exceeded waiting for a database session (pool of " +
+                                          std::to_string(config_.pool_size) + " busy)");
+  }
+}
+
+void Database::release(std::unique_ptr<Session> session, bool healthy) {
+  std::lock_guard lock(mu_);
+  if (healthy && session->generation == generation_ && !connection_broken(session->query.get()) &&
+      !connection_broken(session->writer.get()) && PQtransactionStatus(session->query.get()) == PQTRANS_IDLE) {
+    idle_.push_back(std::move(session));
+  } else {
+    --open_;
+    ++discarded_;
+    session.reset();
+  }
+  cv_.notify_one();
+}
+
+void Database::invalidate_idle() {
+  std::lock_guard lock(mu_);
+  ++generation_;
+  discarded_ += idle_.size();
+  open_ -= idle_.size();
+  idle_.clear();
+  cv_.notify_all();
+}
+
+PoolStats Database::stats() const {
+  std::lock_guard lock(mu_);
+  PoolStats s;
+  s.open_sessions = open_;
+  s.idle_sessions = idle_.size();
+  s.sessions_created = created_;
+  s.sessions_discarded = discarded_;
+  s.watchdog_cancels = watchdog_cancels_.load();
+  return s;
+}
+
+Result<void> Database::check_connectivity(Clock::time_point deadline) {
+  auto s = acquire(deadline);
+  if (!s) return s.error();
+  release(std::move(*s), true);
+  return {};
+}
+
+std::string Database::type_name(PGconn* conn, unsigned oid, Clock::time_point deadline) {
+  std::string name = builtin_type_name(oid);
+  if (!name.empty()) return name;
+  {
+    std::lock_guard lock(types_mu_);
+    if (auto it = types_.find(oid); it != types_.end()) return it->second;
+  }
+  if (conn != nullptr && !connection_broken(conn) && PQtransactionStatus(conn) == PQTRANS_IDLE) {
+    auto r = exec_params(conn, "SELECT pg_catalog.format_type($1::oid, NULL)", {std::to_string(oid)}, deadline);
+    if (r && PQntuples(r->get()) == 1 && !PQgetisnull(r->get(), 0, 0)) {
+      name = PQgetvalue(r->get(), 0, 0);
+      std::lock_guard lock(types_mu_);
+      types_[oid] = name;
+      return name;
+    }
+  }
+  return "oid " + std::to_string(oid);
+}
+
+// ---------------------------------------------------------------------------------------
+// Execution
+
+Result<QueryResult> Database::query(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params) {
+  if (ctx.guard_enabled)
+    if (auto checked = check_sql(sql); !checked) return checked.error();
+  return run(ctx, sql, params);
+}
+
+Result<void> Database::check_sql(std::string_view sql) const {
+#if LARDER_DB_HAVE_SQL_GUARD
+  auto checked = guard_->check(sql);
+  if (!checked) return checked.error();
+  return {};
+#else
+  (void)sql;
+  return make_error("sql_guard.unavailable", "the SQL guard is not built into this binary; refusing to run unchecked SQL");
+#endif
+}
+
+Result<QueryResult> Database::query_trusted(const RequestContext& ctx, std::string_view sql,
+                                            const std::vector<Param>& params) {
+  return run(ctx, sql, params);
+}
+
+namespace {
+
+// Reads pipeline results with a watchdog: at the deadline it sends a protocol-level cancel
+// (the server's own statement_timeout, which the SQL could change, is only a backstop).
+class PipelineReader {
+ public:
+  PipelineReader(PGconn* conn, Clock::time_point deadline, std::chrono::milliseconds grace,
+                 std::atomic<std::uint64_t>& cancels)
+      : conn_(conn), wait_until_(deadline), grace_(grace), cancels_(cancels) {}
+
+  // False when the connection failed or the server did not answer a cancel in time.
+  bool next(PgResult& out) {
+    // The deadline holds even while results stream in without pause.
+    if (Clock::now() >= wait_until_) {
+      if (cancelled_) return false;
+      cancel(true);
+    }
+    while (true) {
+      auto outcome = wait_readable(conn_, wait_until_);
+      if (outcome == WaitOutcome::failed) return false;
+      if (outcome == WaitOutcome::deadline) {
+        if (cancelled_) return false;
+        cancel(true);
+        continue;
+      }
+      out.reset(PQgetResult(conn_));
+      return true;
+    }
+  }
+
+  void cancel(bool for_deadline) {
+    if (cancelled_) return;
+    if (PGcancel* c = PQgetCancel(conn_)) {
+      char buf[256];
+      PQcancel(c, buf, sizeof buf);
+      PQfreeCancel(c);
+    }
+    cancelled_ = true;
+    deadline_hit_ = for_deadline;
+    if (for_deadline) cancels_.fetch_add(1);
+    wait_until_ = Clock::now() + grace_;
+  }
+
+  bool cancelled() const { return cancelled_; }
+  bool deadline_hit() const { return deadline_hit_; }
+
+ private:
+  PGconn* conn_;
+  Clock::time_point wait_until_;
+  std::chrono::milliseconds grace_;
+  std::atomic<std::uint64_t>& cancels_;
+  bool cancelled_ = false;
+  bool deadline_hit_ = false;
+};
+
+}  // namespace
+
+Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params) {
+  auto deadline = ctx.deadline == Clock::time_point{} ? Clock::now() + config_.default_timeout : ctx.deadline;
+  if (Clock::now() >= deadline) return make_error("db.timeout", "deadline already passed before the query started");
+  if (ctx.max_rows == 0 && ctx.max_bytes == 0) return make_error("db.bad_request", "max_rows and max_bytes are both 0");
+  for (auto [list, what] : {std::pair{&ctx.patient_names, "patient_name"}, std::pair{&ctx.roles, "role"},
+                            std::pair{&ctx.hospitals, "hospital"}})
+    if (auto r = check_context_list(*list, what); !r) return r.error();
+  if (sql.find('\0') != std::string_view::npos) return make_error("db.bad_request", "SQL contains a NUL byte");
+  for (const auto& p : params)
+    if (p && p->find('\0') != std::string::npos) return make_error("db.bad_request", "a parameter contains a NUL byte");
+  auto names = encode_text_array(ctx.patient_names);
+  auto roles = encode_text_array(ctx.roles);
+  auto hospitals = encode_text_array(ctx.hospitals);
+  if (!names) return names.error();
+  if (!roles) return roles.error();
+  if (!hospitals) return hospitals.error();
+
+  // 1. A session, and this request's context row written on the writer connection.
+  std::unique_ptr<Session> session;
+  std::string nonce;
+  for (int attempt = 0;; ++attempt) {
+    auto s = acquire(deadline);
+    if (!s) return s.error();
+    session = std::move(*s);
+    auto n = random_hex(16);
+    if (!n) {
+      release(std::move(session), true);
+      return n.error();
+    }
+    nonce = *n;
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    auto ttl = remaining + config_.cancel_grace + std::chrono::milliseconds(500);
+    auto set = exec_prepared(session->writer.get(), kSetContext,
+                             {std::to_string(session->pid), nonce, *names, *roles, *hospitals,
+                              std::to_string(std::max<long long>(1, ttl.count()))},
+                             deadline);
+    if (set) break;
+    bool broken = connection_broken(session->writer.get()) || set.error().code == "db.unavailable";
+    bool reused = session->reused;
+    release(std::move(session), false);
+    if (broken) invalidate_idle();
+    // A session that sat idle may have lost its server (restart): nothing ran, retry once.
+    if (broken && reused && attempt == 0) continue;
+    return set.error();
+  }
+
+  // 2. The pipeline on the query connection.
+  PGconn* q = session->query.get();
+  QueryResult result;
+  std::optional<Error> failure;
+  bool healthy = true;
+  PipelineReader reader(q, deadline, config_.cancel_grace, watchdog_cancels_);
+  bool cap_cancel = false;
+  {
+    auto statement_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) +
+                             config_.cancel_grace;
+    std::string sql_text(sql);
+    std::vector<const char*> values;
+    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    std::string timeout_text = std::to_string(std::max<long long>(1, statement_timeout.count()));
+    const char* nonce_params[2] = {nonce.c_str(), timeout_text.c_str()};
+    bool sent = PQenterPipelineMode(q) == 1 &&
+                PQsendQueryParams(q, "BEGIN TRANSACTION READ ONLY", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+                PQsendQueryPrepared(q, kSetNonce, 2, nonce_params, nullptr, nullptr, 0) == 1 &&
+                PQsendQueryParams(q, sql_text.c_str(), static_cast<int>(values.size()), nullptr,
+                                  values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) == 1 &&
+                PQsendQueryParams(q, "ROLLBACK", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+                PQpipelineSync(q) == 1 && PQflush(q) == 0;
+    if (!sent) {
+      failure = error_from_connection(q, "sending the query");
+      healthy = false;
+    } else {
+      // Results: 0 BEGIN, 1 set nonce, 2 the SQL, 3 ROLLBACK, then the sync marker.
+      int index = 0;
+      std::size_t bytes = 0;
+      std::size_t extra_rows = 0;
+      const std::size_t drain_limit = 10 * ctx.max_rows + 10'000;
+      bool columns_known = false;
+      auto take_columns = [&](const PGresult* r) {
+        if (columns_known) return;
+        columns_known = true;
+        int n = PQnfields(r);
+        for (int i = 0; i < n; ++i) {
+          Column c;
+          c.name = PQfname(r, i);
+          c.oid = PQftype(r, i);
+          bytes += c.name.size();
+          result.columns.push_back(std::move(c));
+        }
+      };
+      auto take_rows = [&](const PGresult* r) {
+        int nf = PQnfields(r);
+        for (int row = 0; row < PQntuples(r); ++row) {
+          if (result.truncated) {
+            ++extra_rows;
+            if (extra_rows > drain_limit && !reader.cancelled()) {
+              reader.cancel(false);  // stop the server producing rows nobody will read
+              cap_cancel = true;
+            }
+            continue;
+          }
+          std::size_t row_bytes = 0;
+          for (int f = 0; f < nf; ++f) row_bytes += static_cast<std::size_t>(PQgetlength(r, row, f)) + 1;
+          if (result.rows.size() >= ctx.max_rows || bytes + row_bytes > ctx.max_bytes) {
+            result.truncated = true;
+            ++extra_rows;
+            continue;
+          }
+          bytes += row_bytes;
+          std::vector<std::optional<std::string>> values_out;
+          values_out.reserve(static_cast<std::size_t>(nf));
+          for (int f = 0; f < nf; ++f) {
+            if (PQgetisnull(r, row, f)) {
+              values_out.emplace_back(std::nullopt);
+            } else {
+              values_out.emplace_back(std::string(PQgetvalue(r, row, f), static_cast<std::size_t>(PQgetlength(r, row, f))));
+            }
+          }
+          result.rows.push_back(std::move(values_out));
+        }
+      };
+      bool done = false;
+      while (!done) {
+        PgResult r;
+        if (!reader.next(r)) {
+          healthy = false;
+          if (reader.deadline_hit())
+            failure = make_error("db.timeout", "deadline exceeded; the server did not answer the cancel in time");
+          else if (!failure)
+            failure = error_from_connection(q, "reading the result");
+          break;
+        }
+        if (!r) {
+          ++index;
+          if (index == 2) PQsetSingleRowMode(q);  // must precede any read of the SQL's results
+          if (index > 4) {
+            healthy = false;
+            if (!failure) failure = make_error("db.protocol", "unexpected pipeline state");
+            break;
+          }
+          continue;
+        }
+        auto st = PQresultStatus(r.get());
+        switch (st) {
+          case PGRES_PIPELINE_SYNC:
+            done = true;
+            break;
+          case PGRES_SINGLE_TUPLE:
+          case PGRES_TUPLES_OK:
+            if (index == 2) {
+              take_columns(r.get());
+              take_rows(r.get());
+              if (st == PGRES_TUPLES_OK) {
+                const char* tag = PQcmdStatus(r.get());
+                result.command = tag != nullptr ? tag : "";
+              }
+            }
+            break;
+          case PGRES_COMMAND_OK:
+            if (index == 2) {
+              const char* tag = PQcmdStatus(r.get());
+              result.command = tag != nullptr ? tag : "";
+            }
+            break;
+          case PGRES_FATAL_ERROR:
+            if (!failure) {
+              const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+              bool was_cancel = state != nullptr && std::string_view(state) == "57014";
+              if (was_cancel && reader.deadline_hit()) {
+                failure = make_error("db.timeout", "deadline exceeded: the query was cancelled by the watchdog");
+              } else if (was_cancel && cap_cancel) {
+                // We cancelled it ourselves after the caps were reached: a truncated answer.
+              } else {
+                failure = error_from_result(r.get(), q, index == 2 ? "query" : "request setup");
+              }
+            }
+            break;
+          case PGRES_PIPELINE_ABORTED:
+            break;  // an earlier statement failed; its error is already recorded
+          case PGRES_COPY_IN:
+          case PGRES_COPY_OUT:
+          case PGRES_COPY_BOTH:
+            healthy = false;
+            if (!failure) failure = make_error("db.invalid_query", "COPY is not allowed");
+            done = true;
+            break;
+          default:
+            if (!failure) failure = error_from_result(r.get(), q, "query");
+            break;
+        }
+      }
+      if (healthy && PQexitPipelineMode(q) != 1) healthy = false;
+      if (healthy && PQtransactionStatus(q) != PQTRANS_IDLE) {
+        auto rb = exec_script(q, "ROLLBACK", Clock::now() + config_.cancel_grace);
+        if (!rb) healthy = false;
+      }
+    }
+  }
+  if (reader.cancelled()) healthy = false;  // a late cancel must never hit a later request
+
+  // 3. Column type names (built-ins are static; others looked up once, outside the request).
+  for (auto& c : result.columns) c.type = type_name(healthy ? q : nullptr, c.oid, Clock::now() + config_.cancel_grace);
+
+  // 4. Remove the context row. If that fails the session is dropped (its row is useless anyway:
+  //    it needs this request's nonce, which lived only in the rolled-back transaction).
+  auto cleared = exec_prepared(session->writer.get(), kClearContext, {std::to_string(session->pid), nonce},
+                               Clock::now() + config_.cancel_grace);
+  if (!cleared) healthy = false;
+  bool broken = connection_broken(session->query.get()) || connection_broken(session->writer.get());
+  release(std::move(session), healthy);
+  if (broken) invalidate_idle();
+
+  if (failure) return *failure;
+  return result;
+}
+
+}  // namespace larder::db

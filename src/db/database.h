@@ -1,0 +1,144 @@
+// Database: runs LLM-written SQL as the restricted query role, under the caller's RLS
+// context, in a read-only transaction, within a deadline and result caps.
+//
+// The pool holds sessions; a session is a pair of connections to one PostgreSQL server:
+//   query  — role `patients`: runs the SQL;
+//   writer — role `larder_context_writer`: writes this request's context row, keyed by the
+//            query connection's backend pid and a fresh random nonce, before the SQL runs,
+//            and deletes it afterwards.
+// One call:  guard → write context (writer) → pipeline on the query connection:
+//   BEGIN READ ONLY; set_config(nonce, statement_timeout backstop) LOCAL; <sql> (single-row
+//   mode, rows/bytes caps); ROLLBACK — then delete the context (writer).
+// ROLLBACK (never COMMIT) undoes any SET the SQL may have made. A watchdog in the wait loop
+// sends a protocol-level cancel (PQcancel) at the deadline, whatever the session's
+// statement_timeout says; a cancelled or broken session is closed, never reused. Any
+// connection failure invalidates every idle session, so a restarted server is picked up on
+// the next call.
+#pragma once
+
+#include "base/result.h"
+#include "db/connection.h"
+#include "db/request_context.h"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#if __has_include("db/sql_guard.h")
+#include "db/sql_guard.h"
+#define LARDER_DB_HAVE_SQL_GUARD 1
+#else
+#define LARDER_DB_HAVE_SQL_GUARD 0
+#endif
+
+namespace larder::db {
+
+struct Column {
+  std::string name;
+  std::string type;  // PostgreSQL type name, e.g. "integer", "text", "numeric", "date"
+  unsigned oid = 0;
+};
+
+struct QueryResult {
+  std::vector<Column> columns;
+  std::vector<std::vector<std::optional<std::string>>> rows;  // text values; nullopt = NULL
+  bool truncated = false;
+  std::string command;  // command tag of the statement, e.g. "SELECT 3"
+
+  // {columns:[{name,type}], rows:[{name:value}], row_count, truncated} with JSON-typed
+  // values (numbers, booleans, json) where the column type allows.
+  nlohmann::json to_json() const;
+};
+
+// JSON value of one text-format PostgreSQL value of type `oid`.
+nlohmann::json pg_value_to_json(unsigned oid, const std::optional<std::string>& text);
+// Built-in type name for `oid` ("" if not a common built-in type).
+std::string builtin_type_name(unsigned oid);
+
+#if LARDER_DB_HAVE_SQL_GUARD
+// The guard policy for the healthcare database: public.health_records, default functions.
+GuardPolicy default_guard_policy();
+#endif
+
+struct DatabaseConfig {
+  ConnParams query;   // role patients
+  ConnParams writer;  // role larder_context_writer
+  std::size_t pool_size = 8;
+  std::chrono::milliseconds default_timeout{10'000};
+  std::chrono::milliseconds cancel_grace{2'000};  // wait after a cancel before dropping the session
+#if LARDER_DB_HAVE_SQL_GUARD
+  // Default: the exposed healthcare table only.
+  GuardPolicy guard_policy = default_guard_policy();
+#endif
+};
+
+struct PoolStats {
+  std::size_t open_sessions = 0;
+  std::size_t idle_sessions = 0;
+  std::uint64_t sessions_created = 0;
+  std::uint64_t sessions_discarded = 0;
+  std::uint64_t watchdog_cancels = 0;
+};
+
+class Database {
+ public:
+  explicit Database(DatabaseConfig config);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Runs LLM-written SQL: SQL guard (when ctx.guard_enabled) then the protected path.
+  // Parameters are bound with PQexecParams only.
+  Result<QueryResult> query(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params = {});
+
+  // Only the SQL guard: Ok when the text is one allowed SELECT (refuses when the guard is
+  // not built in). pg_explain checks the bare query with it before prefixing EXPLAIN.
+  Result<void> check_sql(std::string_view sql) const;
+
+  // Larder's own fixed SQL (catalog introspection for resources): the same path — query
+  // role, RLS context, read-only, deadline, caps — without the guard.
+  Result<QueryResult> query_trusted(const RequestContext& ctx, std::string_view sql,
+                                    const std::vector<Param>& params = {});
+
+  // Opens one session to check both roles can log in.
+  Result<void> check_connectivity(std::chrono::steady_clock::time_point deadline);
+
+  PoolStats stats() const;
+  bool guard_available() const { return LARDER_DB_HAVE_SQL_GUARD != 0; }
+  const DatabaseConfig& config() const { return config_; }
+
+  struct Session;
+
+ private:
+  Result<std::unique_ptr<Session>> acquire(Clock::time_point deadline);
+  void release(std::unique_ptr<Session> session, bool healthy);
+  Result<std::unique_ptr<Session>> open_session(Clock::time_point deadline);
+  void invalidate_idle();
+  Result<QueryResult> run(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params);
+  std::string type_name(PGconn* conn, unsigned oid, Clock::time_point deadline);
+
+  DatabaseConfig config_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Session>> idle_;
+  std::size_t open_ = 0;
+  std::uint64_t generation_ = 0;
+  std::uint64_t created_ = 0;
+  std::uint64_t discarded_ = 0;
+  std::atomic<std::uint64_t> watchdog_cancels_{0};
+#if LARDER_DB_HAVE_SQL_GUARD
+  std::unique_ptr<SqlGuard> guard_;
+#endif
+  std::mutex types_mu_;
+  std::unordered_map<unsigned, std::string> types_;
+};
+
+}  // namespace larder::db

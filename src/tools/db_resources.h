@@ -1,0 +1,68 @@
+// The database resources' logic: schema introspection for pgmcp://healthcare/ URIs.
+//   pgmcp://healthcare/                               database structure (schemas, tables, columns)
+//   pgmcp://healthcare/schemas                        schema list
+//   pgmcp://healthcare/schemas/{schema}               one schema: its tables
+//   pgmcp://healthcare/schemas/{schema}/tables/{table}            columns, constraints, indexes
+//   pgmcp://healthcare/schemas/{schema}/tables/{table}/sample     10 rows (RLS applies)
+//   pgmcp://healthcare/schemas/{schema}/tables/{table}/rowcount   approximate row count
+// Everything runs as the query role under the caller's context: only what that role may
+// see is listed, and sample rows are filtered by RLS like any query.
+#pragma once
+
+#include "base/result.h"
+#include "db/cluster.h"
+#include "db/database.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace larder::tools {
+
+struct ResourceDescriptor {
+  std::string uri;  // a URI, or an RFC 6570 template with {schema} / {table}
+  std::string name;
+  std::string description;
+  std::string mime_type = "application/json";
+};
+
+// A parsed pgmcp:// URI.
+struct ResourceAddress {
+  enum class Kind { database, schemas, schema, table, sample, rowcount };
+  Kind kind = Kind::database;
+  std::string schema;
+  std::string table;
+};
+Result<ResourceAddress> parse_resource_uri(const std::string& uri);
+
+class DbResources {
+ public:
+  explicit DbResources(db::Database& database) : db_(database) {}
+
+  static std::vector<ResourceDescriptor> resources();  // fixed URIs
+  static std::vector<ResourceDescriptor> templates();  // URI templates
+
+  // The resource's JSON content (the integrator wraps it as {uri, mimeType, text}).
+  Result<nlohmann::json> read(const db::RequestContext& ctx, const std::string& uri);
+
+  // One table's description: {schema, table, comment, columns, constraints, indexes}.
+  Result<nlohmann::json> describe_table(const db::RequestContext& ctx, const std::string& schema,
+                                        const std::string& table);
+  // Every visible table with its columns, for prompts and the database resource.
+  Result<nlohmann::json> structure(const db::RequestContext& ctx);
+
+ private:
+  Result<nlohmann::json> schemas(const db::RequestContext& ctx);
+  Result<nlohmann::json> schema(const db::RequestContext& ctx, const std::string& name);
+  Result<nlohmann::json> sample(const db::RequestContext& ctx, const std::string& schema, const std::string& table);
+  Result<nlohmann::json> rowcount(const db::RequestContext& ctx, const std::string& schema, const std::string& table);
+  Result<db::QueryResult> catalog(const db::RequestContext& ctx, const char* sql, const std::vector<db::Param>& params);
+
+  db::Database& db_;
+};
+
+// "name" with embedded quotes doubled: a PostgreSQL quoted identifier.
+std::string quote_identifier(const std::string& name);
+
+}  // namespace larder::tools

@@ -1,0 +1,439 @@
+// Lock 4: row-level security with the unforgeable per-request context. Every query here runs
+// with the SQL guard DISABLED: the database layer alone must hold.
+#include "db_test_env.h"
+
+#include <atomic>
+#include <thread>
+
+using namespace larder;
+using larder::test::admin_scalar;
+using larder::test::clinician_ctx;
+using larder::test::patient_ctx;
+using larder::test::shared_cluster;
+
+namespace {
+
+constexpr const char* kHospital = "Cook PLC";
+
+class DbRls : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { db_ = new db::Database(shared_cluster()->database_config(4)); }
+  static void TearDownTestSuite() {
+    delete db_;
+    db_ = nullptr;
+  }
+
+  static Result<db::QueryResult> run(const db::RequestContext& ctx, const std::string& sql,
+                                     const std::vector<db::Param>& params = {}) {
+    return db_->query(ctx, sql, params);
+  }
+
+  static long long count_rows(const db::RequestContext& ctx) {
+    auto r = run(ctx, "SELECT count(*) FROM health_records");
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    if (!r.ok()) return -1;
+    return std::stoll(*r->rows.at(0).at(0));
+  }
+
+  static long long admin_count(const std::string& column, const std::string& value) {
+    return std::stoll(admin_scalar("SELECT count(*) FROM health_records WHERE \"" + column + "\" = $1", {value}));
+  }
+
+  // Either an error, or rows that all belong to the context (and no more than it may see).
+  static void expect_only(const Result<db::QueryResult>& r, const std::string& column, const std::string& value,
+                          const std::string& sql) {
+    if (!r.ok()) return;  // refused: fine
+    int idx = -1;
+    for (std::size_t i = 0; i < r->columns.size(); ++i)
+      if (r->columns[i].name == column) idx = static_cast<int>(i);
+    for (const auto& row : r->rows) {
+      if (idx >= 0) {
+        ASSERT_TRUE(row[static_cast<std::size_t>(idx)].has_value()) << sql;
+        EXPECT_EQ(*row[static_cast<std::size_t>(idx)], value) << sql;
+      }
+    }
+  }
+
+  static db::Database* db_;
+};
+db::Database* DbRls::db_ = nullptr;
+
+TEST_F(DbRls, ErinSeesOnlyHerSeveralRecords) {
+  auto r = run(patient_ctx({db::kErinOrtega}), "SELECT * FROM health_records ORDER BY id");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_GE(r->rows.size(), 5u);
+  EXPECT_EQ(static_cast<long long>(r->rows.size()), admin_count("Patient Name", db::kErinOrtega));
+  expect_only(r, "Patient Name", db::kErinOrtega, "select *");
+  EXPECT_FALSE(r->truncated);
+  ASSERT_EQ(r->columns.size(), 16u);
+  EXPECT_EQ(r->columns[0].name, "id");
+  EXPECT_EQ(r->columns[0].type, "bigint");
+  EXPECT_EQ(r->columns[1].name, "Patient Name");
+  EXPECT_EQ(r->columns[1].type, "text");
+  EXPECT_EQ(r->columns[6].type, "date");
+  EXPECT_EQ(r->columns[10].type, "numeric");
+}
+
+TEST_F(DbRls, DavidSeesOnlyHisRecords) {
+  auto r = run(patient_ctx({db::kDavidAnderson}), "SELECT \"Patient Name\", \"Hospital\" FROM health_records");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_GE(r->rows.size(), 4u);
+  EXPECT_EQ(static_cast<long long>(r->rows.size()), admin_count("Patient Name", db::kDavidAnderson));
+  expect_only(r, "Patient Name", db::kDavidAnderson, "select");
+}
+
+TEST_F(DbRls, NameMatchingIsExact) {
+  EXPECT_EQ(count_rows(patient_ctx({"erin ortega"})), 0);
+  EXPECT_EQ(count_rows(patient_ctx({"Erin oRTEga "})), 0);
+}
+
+TEST_F(DbRls, ClinicianSeesOnlyTheirHospital) {
+  auto r = run(clinician_ctx({"doctor"}, {kHospital}), "SELECT \"Hospital\" FROM health_records");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_GT(r->rows.size(), 0u);
+  EXPECT_EQ(static_cast<long long>(r->rows.size()), admin_count("Hospital", kHospital));
+  expect_only(r, "Hospital", kHospital, "select hospital");
+}
+
+TEST_F(DbRls, HospitalWithoutClinicalRoleSeesNothing) {
+  EXPECT_EQ(count_rows(clinician_ctx({}, {kHospital})), 0);
+  EXPECT_EQ(count_rows(clinician_ctx({"janitor", "patient"}, {kHospital})), 0);
+  EXPECT_EQ(count_rows(clinician_ctx({"nurse"}, {})), 0);
+}
+
+TEST_F(DbRls, EmptyContextSeesZeroRows) {
+  db::RequestContext empty;
+  empty.guard_enabled = false;
+  EXPECT_EQ(count_rows(empty), 0);
+  auto r = run(empty, "SELECT * FROM health_records");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rows.size(), 0u);
+  EXPECT_EQ(r->columns.size(), 16u);
+}
+
+TEST_F(DbRls, PatientAndClinicianContextsUnion) {
+  auto ctx = clinician_ctx({"nurse"}, {kHospital});
+  ctx.patient_names = {db::kErinOrtega};
+  long long both = count_rows(ctx);
+  long long erin_elsewhere =
+      std::stoll(admin_scalar("SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1 AND \"Hospital\" <> $2",
+                              {std::string(db::kErinOrtega), std::string(kHospital)}));
+  EXPECT_EQ(both, admin_count("Hospital", kHospital) + erin_elsewhere);
+}
+
+TEST_F(DbRls, ValuesWithQuotesAndBracesAreData) {
+  EXPECT_EQ(count_rows(patient_ctx({"x\",\"Erin oRTEga", "{Erin oRTEga}", "\\", "'; --"})), 0);
+}
+
+TEST_F(DbRls, RlsPredicateIsAnIndexLookup) {
+  auto r = run(patient_ctx({db::kErinOrtega}), "EXPLAIN SELECT * FROM health_records");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::string plan;
+  for (const auto& row : r->rows) plan += *row[0] + "\n";
+  EXPECT_NE(plan.find("health_records_patient_name_idx"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
+}
+
+// ---- the forgery battery: every statement runs under Erin's context ----
+
+TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
+  const long long erin = admin_count("Patient Name", db::kErinOrtega);
+  const std::vector<std::string> attacks = {
+      "SELECT set_config('larder.request_nonce', 'forged-forged-forged-forged-forged', false), * FROM health_records",
+      "SELECT * FROM health_records WHERE set_config('larder.request_nonce', 'x', true) IS NOT NULL",
+      "SELECT * FROM health_records, (SELECT set_config('larder.request_nonce', 'y', true)) s",
+      "SELECT set_config('role', 'larder_owner', false)",
+      "SELECT set_config('role', 'postgres', true), * FROM health_records",
+      "SELECT set_config('session_authorization', 'postgres', true)",
+      "SET ROLE larder_owner",
+      "SET ROLE postgres",
+      "SET ROLE larder_context_writer",
+      "SET SESSION AUTHORIZATION postgres",
+      "SET SESSION AUTHORIZATION larder_context_writer",
+      "SET row_security = off",
+      "SELECT set_config('row_security', 'off', true), * FROM health_records",
+      "SELECT larder_ctx.patient_names('DAvID AndErSON')",
+      "SELECT * FROM health_records WHERE \"Patient Name\" = ANY (larder_ctx.patient_names())",
+      "SELECT * FROM larder_private.request_context",
+      "SELECT * FROM larder_private.clinical_roles",
+      "INSERT INTO larder_private.request_context VALUES (pg_backend_pid(), repeat('a', 32), '{DAvID AndErSON}', "
+      "'{}', '{}', now() + interval '1 hour')",
+      "UPDATE larder_private.request_context SET patient_names = '{DAvID AndErSON}'",
+      "DELETE FROM larder_private.request_context",
+      "CREATE FUNCTION public.patient_names() RETURNS text[] LANGUAGE sql AS $$ SELECT '{DAvID AndErSON}'::text[] $$",
+      "CREATE FUNCTION pg_temp.pg_backend_pid() RETURNS integer LANGUAGE sql AS $$ SELECT 1 $$",
+      "CREATE TEMP TABLE health_records AS SELECT 1 AS id",
+      "CREATE TEMP VIEW v AS SELECT * FROM health_records",
+      "CREATE SCHEMA larder_ctx2",
+      "ALTER TABLE health_records DISABLE ROW LEVEL SECURITY",
+      "ALTER TABLE health_records NO FORCE ROW LEVEL SECURITY",
+      "DROP POLICY health_records_patient_self ON health_records",
+      "CREATE POLICY everyone ON health_records FOR SELECT USING (true)",
+      "ALTER ROLE patients BYPASSRLS",
+      "GRANT larder_owner TO patients",
+      "ALTER FUNCTION larder_ctx.patient_names() SECURITY INVOKER",
+      "CREATE OR REPLACE FUNCTION larder_ctx.patient_names() RETURNS text[] LANGUAGE sql AS $$ SELECT '{}'::text[] $$",
+      "UPDATE health_records SET \"Patient Name\" = 'Erin oRTEga'",
+      "INSERT INTO health_records (\"Patient Name\") VALUES ('x')",
+      "DELETE FROM health_records",
+      "TRUNCATE health_records",
+      "SET TRANSACTION READ WRITE",
+      "SET transaction_read_only = off",
+      "COMMIT",
+      "ROLLBACK",
+      "BEGIN",
+      "SELECT * FROM pg_stats WHERE tablename = 'health_records'",
+      "SELECT * FROM pg_stat_activity",
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+      "SELECT pg_cancel_backend(1)",
+      "SELECT pg_read_file('/etc/passwd')",
+      "SELECT * FROM pg_ls_dir('.')",
+      "COPY health_records TO STDOUT",
+      "COPY (SELECT * FROM health_records) TO STDOUT",
+      "DO $$ BEGIN PERFORM set_config('larder.request_nonce', 'z', false); END $$",
+      "SELECT lo_import('/etc/passwd')",
+      "LOAD 'plpgsql'",
+      "SELECT * FROM health_records WHERE \"Patient Name\" = 'DAvID AndErSON'",
+      "SELECT * FROM health_records WHERE \"Hospital\" = 'Cook PLC' OR true",
+      "SELECT * FROM ONLY public.health_records",
+      "WITH x AS (SELECT * FROM health_records) SELECT * FROM x",
+      "SELECT * FROM health_records TABLESAMPLE SYSTEM (100)",
+      "TABLE health_records",
+      "SELECT * FROM health_records; SELECT * FROM health_records",
+      "SET statement_timeout = 0; SELECT * FROM health_records",
+  };
+  for (const auto& sql : attacks) {
+    auto r = run(patient_ctx({db::kErinOrtega}), sql);
+    expect_only(r, "Patient Name", db::kErinOrtega, sql);
+    if (r.ok()) {
+      EXPECT_LE(static_cast<long long>(r->rows.size()), erin) << sql;
+    }
+    // And the session it ran on is left harmless: the next request still sees exactly its rows.
+    EXPECT_EQ(count_rows(patient_ctx({db::kDavidAnderson})), admin_count("Patient Name", db::kDavidAnderson)) << sql;
+    db::RequestContext empty;
+    empty.guard_enabled = false;
+    EXPECT_EQ(count_rows(empty), 0) << "after: " << sql;
+  }
+}
+
+TEST_F(DbRls, SessionLevelSettingsDoNotSurviveTheRequest) {
+  // Attempts to leave state behind on a pooled session, then check the next requests.
+  const std::vector<std::string> setups = {
+      "SET larder.request_nonce = 'abcdefabcdefabcdefabcdefabcdefab'",
+      "SELECT set_config('larder.request_nonce', current_setting('larder.request_nonce'), false)",
+      "SET search_path = pg_temp, public",
+      "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+      "SET default_transaction_read_only = off",
+      "RESET ALL",
+      "RESET larder.request_nonce",
+      "DISCARD ALL",
+      "PREPARE stolen AS SELECT * FROM health_records",
+      "DECLARE c CURSOR WITH HOLD FOR SELECT * FROM health_records",
+  };
+  for (const auto& sql : setups) {
+    for (int i = 0; i < 4; ++i) (void)run(patient_ctx({db::kErinOrtega}), sql);  // hit every pooled session
+    db::RequestContext empty;
+    empty.guard_enabled = false;
+    EXPECT_EQ(count_rows(empty), 0) << sql;
+    auto ins = run(empty, "INSERT INTO health_records (\"Patient Name\") VALUES ('x')");
+    EXPECT_FALSE(ins.ok()) << sql;
+    auto exec = run(patient_ctx({db::kDavidAnderson}), "EXECUTE stolen");
+    expect_only(exec, "Patient Name", db::kDavidAnderson, "EXECUTE stolen after " + sql);
+    auto fetch = run(empty, "FETCH ALL FROM c");
+    if (fetch.ok()) {
+      EXPECT_EQ(fetch->rows.size(), 0u) << sql;
+    }
+  }
+}
+
+TEST_F(DbRls, ReplayingACapturedNonceGivesNothing) {
+  auto captured = run(patient_ctx({db::kErinOrtega}), "SELECT current_setting('larder.request_nonce')");
+  ASSERT_TRUE(captured.ok()) << captured.error().message;
+  ASSERT_EQ(captured->rows.size(), 1u);
+  std::string nonce = *captured->rows[0][0];
+  EXPECT_EQ(nonce.size(), 32u);
+  db::RequestContext empty;
+  empty.guard_enabled = false;
+  for (int i = 0; i < 6; ++i) {  // every pooled session
+    auto r = run(empty,
+                 "SELECT count(*) FROM health_records, (SELECT set_config('larder.request_nonce', $1, false)) s",
+                 {nonce});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(*r->rows[0][0], "0");
+    auto r2 = run(patient_ctx({db::kDavidAnderson}),
+                  "SELECT \"Patient Name\" FROM health_records WHERE set_config('larder.request_nonce', $1, true) "
+                  "IS NOT NULL",
+                  {nonce});
+    expect_only(r2, "Patient Name", db::kDavidAnderson, "replay under david");
+  }
+}
+
+TEST_F(DbRls, ContextRowIsBoundToPidNonceAndExpiry) {
+  // A hand-written context row, as the writer would write it, checked from raw connections.
+  auto deadline = db::Clock::now() + std::chrono::seconds(30);
+  const auto& st = shared_cluster()->state();
+  auto q1 = st.query().connect(deadline);
+  auto q2 = st.query().connect(deadline);
+  auto w = st.writer().connect(deadline);
+  ASSERT_TRUE(q1.ok() && q2.ok() && w.ok());
+  int pid1 = PQbackendPID(q1->get());
+  std::string nonce(32, 'n');
+  auto put = [&](int pid, const std::string& expiry) {
+    auto r = db::exec_params(w->get(),
+                             "INSERT INTO larder_private.request_context VALUES ($1::int, $2, '{Erin oRTEga}', '{}', '{}', "
+                             "clock_timestamp() + $3::interval) ON CONFLICT (pid) DO UPDATE SET expires_at = "
+                             "EXCLUDED.expires_at, nonce = EXCLUDED.nonce",
+                             {std::to_string(pid), nonce, expiry}, deadline);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  };
+  auto count_on = [&](PGconn* c, const std::optional<std::string>& n) -> std::string {
+    auto b = db::exec_script(c, "BEGIN READ ONLY", deadline);
+    EXPECT_TRUE(b.ok());
+    if (n) {
+      auto s = db::exec_params(c, "SELECT set_config('larder.request_nonce', $1, true)", {*n}, deadline);
+      EXPECT_TRUE(s.ok());
+    }
+    auto r = db::exec_params(c, "SELECT count(*) FROM health_records", {}, deadline);
+    (void)db::exec_script(c, "ROLLBACK", deadline);
+    return r ? std::string(PQgetvalue(r->get(), 0, 0)) : "error";
+  };
+  const std::string erin = std::to_string(admin_count("Patient Name", db::kErinOrtega));
+  put(pid1, "1 hour");
+  EXPECT_EQ(count_on(q1->get(), nonce), erin);                   // the bound backend with the nonce
+  EXPECT_EQ(count_on(q1->get(), std::nullopt), "0");             // no nonce in this transaction
+  EXPECT_EQ(count_on(q1->get(), std::string(32, 'm')), "0");     // wrong nonce
+  EXPECT_EQ(count_on(q2->get(), nonce), "0");                    // another backend (pid) with the nonce
+  put(pid1, "-1 second");
+  EXPECT_EQ(count_on(q1->get(), nonce), "0");                    // expired
+  auto del = db::exec_params(w->get(), "DELETE FROM larder_private.request_context WHERE pid = $1::int",
+                             {std::to_string(pid1)}, deadline);
+  EXPECT_TRUE(del.ok());
+  EXPECT_EQ(count_on(q1->get(), nonce), "0");                    // deleted
+}
+
+TEST_F(DbRls, ConcurrentRequestsNeverSeeEachOthersRows) {
+  const long long erin = admin_count("Patient Name", db::kErinOrtega);
+  const long long david = admin_count("Patient Name", db::kDavidAnderson);
+  const long long hosp = admin_count("Hospital", kHospital);
+  std::atomic<int> wrong{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        db::RequestContext ctx;
+        long long expect = 0;
+        switch ((t + i) % 4) {
+          case 0: ctx = patient_ctx({db::kErinOrtega}); expect = erin; break;
+          case 1: ctx = patient_ctx({db::kDavidAnderson}); expect = david; break;
+          case 2: ctx = clinician_ctx({"clinician"}, {kHospital}); expect = hosp; break;
+          default: ctx.guard_enabled = false; expect = 0; break;
+        }
+        auto r = db_->query(ctx, "SELECT count(*) FROM health_records");
+        if (!r.ok()) {
+          ++errors;
+          continue;
+        }
+        if (std::stoll(*r->rows[0][0]) != expect) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(errors.load(), 0);
+}
+
+// ---- lock 3 runtime: deadline, caps ----
+
+TEST_F(DbRls, DeadlineCancelsSleepWhateverStatementTimeoutSays) {
+  const std::vector<std::string> sleepers = {
+      "SELECT pg_sleep(30)",
+      "SELECT set_config('statement_timeout', '0', true), pg_sleep(30)",
+      "SELECT set_config('statement_timeout', '0', false), pg_sleep(30) FROM health_records",
+      "SET statement_timeout = 0; SELECT pg_sleep(30)",
+  };
+  (void)run(patient_ctx({db::kErinOrtega}), "SET statement_timeout = 0");
+  for (const auto& sql : sleepers) {
+    auto before = db_->stats().watchdog_cancels;
+    auto ctx = patient_ctx({db::kErinOrtega});
+    ctx.deadline = db::Clock::now() + std::chrono::milliseconds(800);
+    auto start = db::Clock::now();
+    auto r = run(ctx, sql);
+    auto elapsed = db::Clock::now() - start;
+    ASSERT_FALSE(r.ok()) << sql;
+    EXPECT_LT(elapsed, std::chrono::seconds(15)) << sql;  // generous: 30 s sleeps were cut short
+    if (r.error().code == "db.timeout") {
+      EXPECT_GT(db_->stats().watchdog_cancels, before) << sql;
+    } else {
+      EXPECT_NE(sql.find(';'), std::string::npos) << r.error().code << ": " << r.error().message;  // multi-statement refused
+    }
+    EXPECT_EQ(count_rows(patient_ctx({db::kErinOrtega})), admin_count("Patient Name", db::kErinOrtega));
+  }
+}
+
+TEST_F(DbRls, RowCapTruncates) {
+  auto ctx = clinician_ctx({"doctor"}, {kHospital});
+  ctx.max_rows = 3;
+  auto r = run(ctx, "SELECT * FROM health_records");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->rows.size(), 3u);
+  EXPECT_TRUE(r->truncated);
+  auto j = r->to_json();
+  EXPECT_EQ(j["row_count"], 3);
+  EXPECT_EQ(j["truncated"], true);
+}
+
+TEST_F(DbRls, ByteCapTruncates) {
+  auto ctx = clinician_ctx({"doctor"}, {kHospital});
+  ctx.max_bytes = 600;
+  auto r = run(ctx, "SELECT * FROM health_records");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->truncated);
+  EXPECT_GE(r->rows.size(), 1u);
+  EXPECT_LT(r->rows.size(), 10u);
+}
+
+TEST_F(DbRls, HugeResultIsCutShortNotAnError) {
+  auto ctx = clinician_ctx({"doctor"}, {kHospital});
+  ctx.max_rows = 5;
+  auto r = run(ctx, "SELECT h.id, g FROM health_records h, generate_series(1, 100000) g");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->rows.size(), 5u);
+  EXPECT_TRUE(r->truncated);
+}
+
+TEST_F(DbRls, ParametersAreBoundNotSpliced) {
+  auto r = run(patient_ctx({db::kErinOrtega}), "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1",
+               {std::string("Erin oRTEga' OR '1'='1")});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r->rows[0][0], "0");
+  auto r2 = run(patient_ctx({db::kErinOrtega}), "SELECT $1::int + 1 AS n, $2::text IS NULL AS isnull",
+                {std::string("41"), std::nullopt});
+  ASSERT_TRUE(r2.ok()) << r2.error().message;
+  auto j = r2->to_json();
+  EXPECT_EQ(j["rows"][0]["n"], 42);
+  EXPECT_EQ(j["rows"][0]["isnull"], true);
+}
+
+TEST_F(DbRls, GuardedQueriesRunThroughTheGuard) {
+  auto ctx = patient_ctx({db::kErinOrtega});
+  ctx.guard_enabled = true;
+  auto ok = run(ctx, "SELECT \"Patient Name\", \"Age\" FROM health_records");
+  if (!db_->guard_available()) {
+    EXPECT_FALSE(ok.ok());
+    return;
+  }
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  expect_only(ok, "Patient Name", db::kErinOrtega, "guarded");
+  auto bad = run(ctx, "SELECT set_config('larder.request_nonce', 'x', true)");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code.rfind("sql_guard", 0), 0u) << bad.error().code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new larder::test::DbEnvironment(5000));
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,83 @@
+#include "support/pg_cluster.h"
+
+#include "db/seed.h"
+#include "db/setup.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
+namespace larder::test {
+
+namespace fs = std::filesystem;
+
+namespace {
+[[noreturn]] void fail(const std::string& what, const Error& e) {
+  throw std::runtime_error("PgCluster: " + what + ": [" + e.code + "] " + e.message);
+}
+}  // namespace
+
+PgCluster::PgCluster() : PgCluster(Options{}) {}
+
+PgCluster::PgCluster(Options options) {
+  // /tmp is world-traversable, so the postgres user can reach a 0711 directory inside it.
+  const char* tmp = std::getenv("LARDER_PG_TMPDIR");
+  std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/larder-pg-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("PgCluster: mkdtemp failed for " + pattern);
+  root_ = pattern;
+  ::chmod(root_.c_str(), 0711);
+  try {
+    db::ClusterOptions co;
+    co.durable = false;
+    co.max_connections = options.max_connections;
+    auto st = db::EmbeddedCluster::init(root_ / "data", co);
+    if (!st) fail("initdb", st.error());
+    state_ = *st;
+    start();
+    db::SetupOptions so;
+    so.database = state_.database;
+    so.query_password = state_.query_password;
+    so.writer_password = state_.writer_password;
+    if (auto r = db::apply_setup(state_.admin("postgres"), so); !r) fail("setup", r.error());
+    if (options.seed_rows > 0) {
+      auto rep = db::seed_health_records(state_.admin(), options.seed_rows, options.seed);
+      if (!rep) fail("seed", rep.error());
+      seed_seconds_ = static_cast<double>(rep->total_time.count()) / 1000.0;
+    }
+  } catch (...) {
+    if (running_) (void)db::EmbeddedCluster::stop(state_, true);
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+    throw;
+  }
+}
+
+PgCluster::~PgCluster() {
+  if (running_) (void)db::EmbeddedCluster::stop(state_, true);
+  std::error_code ec;
+  fs::remove_all(root_, ec);
+}
+
+db::DatabaseConfig PgCluster::database_config(std::size_t pool_size) const {
+  db::DatabaseConfig c;
+  c.query = state_.query();
+  c.writer = state_.writer();
+  c.pool_size = pool_size;
+  return c;
+}
+
+void PgCluster::stop(bool immediate) {
+  if (!running_) return;
+  if (auto r = db::EmbeddedCluster::stop(state_, immediate); !r) fail("stop", r.error());
+  running_ = false;
+}
+
+void PgCluster::start() {
+  if (running_) return;
+  if (auto r = db::EmbeddedCluster::start(state_); !r) fail("start", r.error());
+  running_ = true;
+}
+
+}  // namespace larder::test

@@ -1,0 +1,220 @@
+// Unit tests of src/db pieces that need no server.
+#include "db/cluster.h"
+#include "db/connection.h"
+#include "db/database.h"
+#include "db/seed.h"
+#include "db/sql_assets.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+using namespace larder::db;
+
+namespace {
+
+TEST(TextArray, QuotesAndEscapes) {
+  auto r = encode_text_array({"Erin oRTEga", "a\"b", "c\\d", "{x}", "", "e,f"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, R"({"Erin oRTEga","a\"b","c\\d","{x}","","e,f"})");
+  EXPECT_EQ(*encode_text_array({}), "{}");
+  EXPECT_FALSE(encode_text_array({std::string("a\0b", 3)}).ok());
+}
+
+TEST(ConnParams, ParsesUriAndKeyValue) {
+  auto u = ConnParams::parse("postgresql://patients:s%40cret@127.0.0.1:5433/healthcare?sslmode=disable");
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  EXPECT_EQ(u->get("user"), "patients");
+  EXPECT_EQ(u->get("password"), "s@cret");
+  EXPECT_EQ(u->get("port"), "5433");
+  EXPECT_EQ(u->get("dbname"), "healthcare");
+  EXPECT_EQ(u->describe().find("s@cret"), std::string::npos);
+  auto again = ConnParams::parse(u->to_uri());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->get("password"), "s@cret");
+  EXPECT_EQ(again->get("sslmode"), "disable");
+  auto kv = ConnParams::parse("host=127.0.0.1 port=5 user='o\\'brien'");
+  ASSERT_TRUE(kv.ok());
+  EXPECT_EQ(kv->get("user"), "o'brien");
+  auto round = ConnParams::parse(kv->to_conninfo());
+  ASSERT_TRUE(round.ok());
+  EXPECT_EQ(round->get("user"), "o'brien");
+  EXPECT_FALSE(ConnParams::parse("nonsense_key=1").ok());
+}
+
+TEST(ConnParams, ConnectFailureIsACleanError) {
+  auto port = find_free_port();
+  ASSERT_TRUE(port.ok());
+  ConnParams p;
+  p.set("host", "127.0.0.1").set("port", std::to_string(*port)).set("user", "x").set("dbname", "x");
+  auto c = p.connect(Clock::now() + std::chrono::seconds(3));
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, "db.unavailable");
+}
+
+TEST(RandomHex, LengthAndAlphabet) {
+  auto a = random_hex(16);
+  auto b = random_hex(16);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->size(), 32u);
+  EXPECT_NE(*a, *b);
+  EXPECT_EQ(a->find_first_not_of("0123456789abcdef"), std::string::npos);
+}
+
+TEST(Seed, DeterministicAndGuaranteedPatients) {
+  HealthRecordGenerator g1(55'500, kDefaultSeed), g2(55'500, kDefaultSeed), g3(55'500, kDefaultSeed + 1);
+  int erin = 0, david = 0;
+  std::set<std::string> hospitals, names;
+  std::map<std::string, int> conditions;
+  bool differs = false;
+  for (std::size_t i = 0; i < g1.size(); ++i) {
+    auto a = g1.row(i);
+    if (i % 97 == 0) {
+      auto b = g2.row(i);
+      ASSERT_EQ(a.patient_name, b.patient_name);
+      ASSERT_EQ(a.billing_cents, b.billing_cents);
+      ASSERT_EQ(a.date_of_admission, b.date_of_admission);
+      if (g3.row(i).patient_name != a.patient_name) differs = true;
+    }
+    erin += a.patient_name == kErinOrtega;
+    david += a.patient_name == kDavidAnderson;
+    hospitals.insert(a.hospital);
+    names.insert(a.patient_name);
+    conditions[a.medical_condition]++;
+    ASSERT_GE(a.age, 13);
+    ASSERT_LE(a.age, 89);
+    ASSERT_GE(a.room_number, 101);
+    ASSERT_LE(a.room_number, 500);
+    ASSERT_GE(a.date_of_admission, "2019-05-01");
+    ASSERT_LE(a.date_of_admission, "2024-05-31");
+    ASSERT_GT(a.discharge_date, a.date_of_admission);
+    ASSERT_LE(a.billing_cents, 5'280'000);
+    ASSERT_GE(a.billing_cents, -200'000);
+  }
+  EXPECT_TRUE(differs);
+  EXPECT_EQ(erin, 6);
+  EXPECT_EQ(david, 5);
+  EXPECT_GE(hospitals.size(), 24u);
+  EXPECT_LE(hospitals.size(), 48u);
+  EXPECT_LT(names.size(), 55'500u);  // patients recur
+  EXPECT_GT(names.size(), 10'000u);
+  EXPECT_EQ(conditions.size(), 6u);
+  for (const auto& [c, n] : conditions) EXPECT_NEAR(n, 55'500 / 6, 500) << c;
+}
+
+TEST(Seed, SmallDataSetsStillHaveBothPatients) {
+  HealthRecordGenerator g(20, 1);
+  int erin = 0, david = 0;
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    erin += g.row(i).patient_name == kErinOrtega;
+    david += g.row(i).patient_name == kDavidAnderson;
+  }
+  EXPECT_GE(erin, 2);
+  EXPECT_GE(david, 2);
+}
+
+TEST(Seed, CopyLineEscapes) {
+  HealthRecord r;
+  r.patient_name = "a\tb\\c\nd";
+  r.age = 30;
+  r.billing_cents = -1234;
+  r.test_results = "Normal";
+  std::string out;
+  append_copy_line(out, r);
+  EXPECT_EQ(out.substr(0, 10), "a\\tb\\\\c\\nd");
+  EXPECT_NE(out.find("\t-12.34\t"), std::string::npos);
+  EXPECT_EQ(out.back(), '\n');
+  std::size_t tabs = 0;
+  for (char c : out) tabs += c == '\t';
+  EXPECT_EQ(tabs, 14u);
+}
+
+TEST(PgValues, JsonConversionByType) {
+  EXPECT_EQ(pg_value_to_json(23, std::string("42")), 42);
+  EXPECT_EQ(pg_value_to_json(20, std::string("-9000000000")), -9000000000LL);
+  EXPECT_EQ(pg_value_to_json(16, std::string("t")), true);
+  EXPECT_EQ(pg_value_to_json(1700, std::string("12.50")), 12.5);
+  EXPECT_EQ(pg_value_to_json(1700, std::string("NaN")), "NaN");
+  EXPECT_EQ(pg_value_to_json(3802, std::string("{\"a\":1}"))["a"], 1);
+  EXPECT_EQ(pg_value_to_json(25, std::string("x")), "x");
+  EXPECT_TRUE(pg_value_to_json(25, std::nullopt).is_null());
+  EXPECT_EQ(pg_value_to_json(23, std::string("12abc")), "12abc");
+  EXPECT_EQ(builtin_type_name(1082), "date");
+  EXPECT_EQ(builtin_type_name(99999), "");
+}
+
+TEST(QueryResultJson, Shape) {
+  QueryResult r;
+  r.columns = {{"n", "integer", 23}, {"name", "text", 25}};
+  r.rows = {{std::string("1"), std::string("a")}, {std::nullopt, std::string("b")}};
+  r.truncated = true;
+  auto j = r.to_json();
+  EXPECT_EQ(j["columns"][0]["name"], "n");
+  EXPECT_EQ(j["columns"][0]["type"], "integer");
+  EXPECT_EQ(j["rows"][0]["n"], 1);
+  EXPECT_TRUE(j["rows"][1]["n"].is_null());
+  EXPECT_EQ(j["row_count"], 2);
+  EXPECT_EQ(j["truncated"], true);
+}
+
+TEST(ClusterState, SavesWith0600AndLoads) {
+  auto dir = std::filesystem::temp_directory_path() / ("larder-state-" + *random_hex(6));
+  std::filesystem::create_directories(dir);
+  ClusterState s;
+  s.data_dir = "/x/pg";
+  s.port = 5555;
+  s.admin_password = "a";
+  s.query_password = "q";
+  s.writer_password = "w";
+  auto path = dir / "db.json";
+  ASSERT_TRUE(s.save(path).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto l = ClusterState::load(path);
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  EXPECT_EQ(l->port, 5555);
+  EXPECT_EQ(l->query().get("user"), "patients");
+  EXPECT_EQ(l->writer().get("password"), "w");
+  ::chmod(path.c_str(), 0644);
+  EXPECT_FALSE(ClusterState::load(path).ok());
+  auto bad = ClusterState::from_json({{"data_dir", "/x"}, {"port", 1}, {"host", "10.0.0.1"}, {"admin_password", "a"},
+                                      {"query_password", "q"}, {"writer_password", "w"}});
+  EXPECT_FALSE(bad.ok());
+  EXPECT_FALSE(ClusterState::load(dir / "missing.json").ok());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SqlAssets, AllFilesCompiledInOrder) {
+  const auto& a = setup_sql_assets();
+  ASSERT_EQ(a.size(), 4u);
+  EXPECT_EQ(a[0].name, "01_roles.sql");
+  EXPECT_EQ(a[3].name, "04_policies.sql");
+  EXPECT_NE(a[3].sql.find("FORCE ROW LEVEL SECURITY"), std::string_view::npos);
+  EXPECT_NE(a[2].sql.find("SECURITY DEFINER"), std::string_view::npos);
+}
+
+TEST(Database, FailsCleanlyWithoutServer) {
+  auto port = find_free_port();
+  ASSERT_TRUE(port.ok());
+  DatabaseConfig cfg;
+  cfg.query.set("host", "127.0.0.1").set("port", std::to_string(*port)).set("user", "patients").set("dbname", "x");
+  cfg.writer = cfg.query;
+  Database db(cfg);
+  RequestContext ctx;
+  ctx.guard_enabled = false;
+  ctx.deadline = Clock::now() + std::chrono::seconds(3);
+  auto r = db.query(ctx, "SELECT 1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "db.unavailable");
+  ctx.patient_names = {std::string(600, 'x')};
+  EXPECT_EQ(db.query(ctx, "SELECT 1").error().code, "db.bad_context");
+  ctx.patient_names = {};
+  ctx.deadline = Clock::now() - std::chrono::seconds(1);
+  EXPECT_EQ(db.query(ctx, "SELECT 1").error().code, "db.timeout");
+}
+
+}  // namespace
