@@ -240,6 +240,15 @@ struct HttpClient::Impl {
   }
 
   beast::error_code send(const std::string& body, Clock::time_point deadline) {
+    if (body.size() <= 64 * 1024) {  // one TLS record, one syscall
+      request_head += body;
+      auto ec = run([&](auto handler) {
+        with_stream([&](auto& s) { asio::async_write(s, asio::buffer(request_head), handler); });
+      },
+                    deadline);
+      request_head.resize(request_head.size() - body.size());  // the head is reused on a retry
+      return ec;
+    }
     std::array<asio::const_buffer, 2> bufs{asio::buffer(request_head), asio::buffer(body)};
     return run([&](auto handler) { with_stream([&](auto& s) { asio::async_write(s, bufs, handler); }); }, deadline);
   }

@@ -54,6 +54,7 @@ namespace {
 
 constexpr std::size_t kMaxQueuedStreamBytes = 8u << 20;  // a client that stops reading SSE is dropped
 constexpr std::size_t kReadChunk = 8192;
+constexpr std::size_t kCoalesceLimit = 64 * 1024;
 constexpr auto kLingerLimit = 2s;                        // drain after a server-side close
 constexpr auto kStopGrace = 30s;                         // stop(): how long in-flight work may take
 
@@ -606,8 +607,14 @@ class Session final : public SessionBase {
       response = HttpResponse{500, {{"Content-Type", "text/plain"}}, "internal error: invalid response\n"};
       serialize_head(500, response.headers, head_, false, response.body.size());
     }
-    body_ = std::move(response.body);
     bool send_body = !is_head_ && response.status != 204 && response.status != 304;
+    // Small bodies travel in the same buffer as the head: one TLS record, one syscall.
+    if (send_body && response.body.size() <= kCoalesceLimit) {
+      head_ += response.body;
+      send_body = false;
+    } else {
+      body_ = std::move(response.body);
+    }
     phase_ = Phase::kWriting;
     set_deadline(server_.config.limits.idle_timeout);
     std::array<asio::const_buffer, 2> bufs{asio::buffer(head_), send_body ? asio::buffer(body_) : asio::const_buffer()};
@@ -620,7 +627,9 @@ class Session final : public SessionBase {
       close();
       return;
     }
-    if (body_.capacity() > 64 * 1024) std::string().swap(body_);
+    if (body_.capacity() > kCoalesceLimit) std::string().swap(body_);
+    body_.clear();
+    if (head_.capacity() > 2 * kCoalesceLimit) std::string().swap(head_);
     if (!keep_alive_) {
       lingering_close();
       return;

@@ -1,0 +1,100 @@
+// HTTPS (mTLS) throughput of a trivial handler: N client threads, each with one keep-alive
+// connection, against one server on 127.0.0.1. Also the cost of full vs resumed handshakes.
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <mutex>
+
+#include "net/client.h"
+#include "net/server.h"
+#include "tls_test_pki.h"
+
+namespace {
+
+using namespace larder::net;
+
+struct Fixture {
+  larder::testing::TlsTestPki pki;
+  larder::testing::CertFiles client_files;
+  std::unique_ptr<Server> server;
+  std::string url;
+
+  Fixture() {
+    client_files = pki.client("bench-client");
+    ServerConfig cfg;
+    cfg.tls.cert_file = pki.server().cert;
+    cfg.tls.key_file = pki.server().key;
+    cfg.tls.client_ca_file = pki.ca_cert();
+    cfg.tls.crl_file = pki.crl();
+    cfg.limits.worker_threads = 4;
+    auto s = Server::create(cfg, [](const HttpRequest& req, std::shared_ptr<Responder> responder) {
+      responder->respond(HttpResponse{200, {{"Content-Type", "application/json"}},
+                                      R"({"jsonrpc":"2.0","id":1,"result":{"ok":true,"cn":")" + req.peer->cn + "\"}}"});
+    });
+    if (!s.ok()) throw std::runtime_error(s.error().message);
+    server = std::move(*s);
+    if (auto r = server->start(); !r) throw std::runtime_error(r.error().message);
+    url = "https://127.0.0.1:" + std::to_string(server->port());
+  }
+  std::unique_ptr<HttpClient> client() {
+    auto c = HttpClient::create(url, {pki.ca_cert(), client_files.cert, client_files.key, "", false});
+    if (!c.ok()) throw std::runtime_error(c.error().message);
+    return std::move(*c);
+  }
+};
+
+Fixture& fixture() {
+  static Fixture f;
+  return f;
+}
+
+const std::string kBody = R"({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}})";
+
+void BM_KeepAliveRequests(benchmark::State& state) {
+  auto client = fixture().client();
+  for (auto _ : state) {
+    auto r = client->request("POST", "/mcp", {{"Content-Type", "application/json"}}, kBody);
+    if (!r.ok() || r->status != 200) {
+      state.SkipWithError("request failed");
+      break;
+    }
+    benchmark::DoNotOptimize(r->body.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_KeepAliveRequests)->Threads(1)->Threads(4)->Threads(16)->UseRealTime();
+
+void BM_FullHandshakePerRequest(benchmark::State& state) {
+  for (auto _ : state) {
+    auto client = fixture().client();  // fresh client: no session to resume
+    auto r = client->request("GET", "/", {}, "");
+    if (!r.ok()) {
+      state.SkipWithError("request failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_FullHandshakePerRequest)->UseRealTime();
+
+void BM_ResumedHandshakePerRequest(benchmark::State& state) {
+  auto client = fixture().client();
+  (void)client->request("GET", "/", {}, "");
+  std::size_t resumed = 0;
+  for (auto _ : state) {
+    client->disconnect();
+    auto r = client->request("GET", "/", {}, "");
+    if (!r.ok()) {
+      state.SkipWithError("request failed");
+      break;
+    }
+    resumed += client->session_resumed() ? 1 : 0;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["resumed_fraction"] = state.iterations() ? static_cast<double>(resumed) / state.iterations() : 0;
+}
+BENCHMARK(BM_ResumedHandshakePerRequest)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
