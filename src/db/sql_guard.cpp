@@ -26,6 +26,7 @@
 #include <set>
 #include <string_view>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -257,9 +258,24 @@ class Walker {
   };
   struct Scope {
     std::vector<FromItem> items;
+    std::unordered_map<std::string, std::size_t> by_name;  // item name -> first index
+    std::vector<std::string> base_relations;               // distinct, in FROM order
     std::set<std::string, std::less<>> outputs;  // output column names of this SELECT
     bool outputs_visible = false;  // inside ORDER BY / GROUP BY: names may be outputs
     bool barrier = false;          // set operation: names refer to its output only
+
+    // Indexes `items` so a query with thousands of FROM items and column references stays
+    // linear.
+    void index() {
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        by_name.emplace(items[i].name, i);
+        const std::string& rel = items[i].relation;
+        if (!rel.empty() &&
+            std::find(base_relations.begin(), base_relations.end(), rel) == base_relations.end()) {
+          base_relations.push_back(rel);
+        }
+      }
+    }
   };
 
   class DepthGuard {
@@ -426,7 +442,7 @@ class Walker {
         if (const Value* v = get(s, key)) value(*v);
       }
       scopes_.pop_back();
-      ctes_.resize(cte_mark);
+      pop_ctes(cte_mark);
       return;
     }
     if (get(s, "larg") != nullptr || get(s, "rarg") != nullptr) refuse_shape("set operands");
@@ -435,6 +451,7 @@ class Walker {
     if (const Value* from = get(s, "fromClause"); from != nullptr) {
       if (!from->is_array()) refuse_shape("FROM list");
       for (std::size_t i = 0; i < from->size(); ++i) collect_from(doc_.child(*from, i), scope.items);
+      scope.index();
     }
     if (const Value* targets = get(s, "targetList"); targets != nullptr && targets->is_array()) {
       for (std::size_t i = 0; i < targets->size(); ++i) {
@@ -459,7 +476,7 @@ class Walker {
       scopes_.back().outputs_visible = false;
     }
     scopes_.pop_back();
-    ctes_.resize(cte_mark);
+    pop_ctes(cte_mark);
   }
 
   void set_operand(const Value& arg) {
@@ -484,7 +501,7 @@ class Walker {
     }
     // WITH RECURSIVE: every CTE sees all of them; plain WITH: each sees the earlier ones.
     if (recursive) {
-      for (const auto& c : ctes) ctes_.push_back(c.first);
+      for (const auto& c : ctes) push_cte(c.first);
     }
     for (const auto& [name, cte] : ctes) {
       const Value* query = get(*cte, "ctequery");
@@ -504,12 +521,23 @@ class Walker {
           value(v);
         }
       }
-      if (!recursive) ctes_.push_back(name);
+      if (!recursive) push_cte(name);
     }
   }
 
   bool is_cte(std::string_view name) const {
-    return std::find(ctes_.begin(), ctes_.end(), name) != ctes_.end();
+    const auto it = cte_counts_.find(std::string(name));
+    return it != cte_counts_.end() && it->second > 0;
+  }
+  void push_cte(const std::string& name) {
+    ctes_.push_back(name);
+    ++cte_counts_[name];
+  }
+  void pop_ctes(std::size_t mark) {
+    while (ctes_.size() > mark) {
+      --cte_counts_[ctes_.back()];
+      ctes_.pop_back();
+    }
   }
 
   // Records what a FROM item makes visible; the checks happen when the item is walked.
@@ -635,9 +663,7 @@ class Walker {
 
   const FromItem* find_item(const std::string& name) const {
     for (auto s = scopes_.rbegin(); s != scopes_.rend(); ++s) {
-      for (const auto& item : s->items) {
-        if (item.name == name) return &item;
-      }
+      if (auto it = s->by_name.find(name); it != s->by_name.end()) return &s->items[it->second];
       if (s->barrier) break;
     }
     return nullptr;
@@ -647,9 +673,7 @@ class Walker {
   const Scope* nearest_items_scope() const {
     for (auto s = scopes_.rbegin(); s != scopes_.rend(); ++s) {
       if (s->barrier) return nullptr;
-      for (const auto& item : s->items) {
-        if (!item.relation.empty()) return &*s;
-      }
+      if (!s->base_relations.empty()) return &*s;
       if (!s->items.empty()) return nullptr;  // derived tables only: columns come from them
     }
     return nullptr;
@@ -657,9 +681,7 @@ class Walker {
 
   void attribute_all(const Scope* scope, const std::string& column) {
     if (scope == nullptr) return;
-    for (const auto& item : scope->items) {
-      if (!item.relation.empty()) attribute(item.relation, column);
-    }
+    for (const auto& relation : scope->base_relations) attribute(relation, column);
   }
 
   void attribute(const std::string& relation, const std::string& column) {
@@ -760,7 +782,8 @@ class Walker {
   const GuardPolicy& policy_;
   GuardedQuery& out_;
   std::vector<Scope> scopes_;
-  std::vector<std::string> ctes_;  // CTE names visible at this point of the walk
+  std::vector<std::string> ctes_;  // CTE names visible at this point of the walk (a stack)
+  std::unordered_map<std::string, int> cte_counts_;  // name -> times on the stack
   int depth_ = 0;
 };
 

@@ -507,6 +507,19 @@ TEST(SqlGuardReport, CtesAndSubqueriesAreNotRelationsButTheirSourcesAre) {
   EXPECT_EQ(r->columns.at("public.health_records"), (std::set<std::string>{"Age", "Doctor"}));
 }
 
+TEST(SqlGuardReport, ManyFromItemsAndColumnsStayCorrect) {
+  // Thousands of FROM items and unqualified columns: attribution uses indexed scopes.
+  std::string sql = "SELECT ";
+  for (int i = 0; i < 500; ++i) sql += (i != 0 ? ", c" : "c") + std::to_string(i % 7);
+  sql += " FROM ";
+  for (int i = 0; i < 1000; ++i) sql += (i != 0 ? ", health_records t" : "health_records t") + std::to_string(i);
+  auto r = guard().check(sql);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->relations, (std::set<std::string>{"public.health_records"}));
+  EXPECT_EQ(r->columns.at("public.health_records"),
+            (std::set<std::string>{"c0", "c1", "c2", "c3", "c4", "c5", "c6"}));
+}
+
 TEST(SqlGuardReport, ACteShadowingATableIsNotThatTable) {
   auto r = guard().check("WITH health_records AS (SELECT 1 AS id) SELECT id FROM health_records");
   ASSERT_TRUE(r.ok()) << r.error().message;
