@@ -433,6 +433,12 @@ class Walker {
       const Value* larg = get(s, "larg");
       const Value* rarg = get(s, "rarg");
       if (larg == nullptr || rarg == nullptr) refuse_shape("set operation");
+      // A set operation carries only its operands, ORDER BY and LIMIT; anything else would
+      // go unwalked below, so refuse it.
+      for (const char* key : {"targetList", "fromClause", "whereClause", "groupClause",
+                              "havingClause", "windowClause", "valuesLists", "distinctClause"}) {
+        if (get(s, key) != nullptr) refuse_shape(std::string("set operation with ") + key);
+      }
       set_operand(*larg);
       set_operand(*rarg);
       Scope scope;
