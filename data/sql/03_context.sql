@@ -51,35 +51,43 @@ REVOKE ALL ON SCHEMA larder_ctx FROM PUBLIC;
 GRANT USAGE ON SCHEMA larder_ctx TO patients;
 
 -- The patient names of the current request ('{}' when there is no valid context).
+-- (PL/pgSQL rather than SQL: a SECURITY DEFINER SQL function is never inlined and would
+-- re-plan its body on every call; PL/pgSQL caches the plan per session.)
 CREATE OR REPLACE FUNCTION larder_ctx.patient_names()
 RETURNS text[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-  SELECT COALESCE(
-    (SELECT c.patient_names
-       FROM larder_private.request_context c
-      WHERE c.pid = pg_catalog.pg_backend_pid()
-        AND c.nonce = pg_catalog.current_setting('larder.request_nonce', true)
-        AND c.expires_at > pg_catalog.clock_timestamp()),
-    '{}'::text[])
+DECLARE
+  names text[];
+BEGIN
+  SELECT c.patient_names INTO names
+    FROM larder_private.request_context c
+   WHERE c.pid = pg_catalog.pg_backend_pid()
+     AND c.nonce = pg_catalog.current_setting('larder.request_nonce', true)
+     AND c.expires_at > pg_catalog.clock_timestamp();
+  RETURN COALESCE(names, '{}'::text[]);
+END
 $fn$;
 
 -- The hospitals the current request may see as a clinician: its hospitals, but only when
 -- one of its roles is a clinical role; '{}' otherwise.
 CREATE OR REPLACE FUNCTION larder_ctx.clinician_hospitals()
 RETURNS text[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-  SELECT COALESCE(
-    (SELECT c.hospitals
-       FROM larder_private.request_context c
-      WHERE c.pid = pg_catalog.pg_backend_pid()
-        AND c.nonce = pg_catalog.current_setting('larder.request_nonce', true)
-        AND c.expires_at > pg_catalog.clock_timestamp()
-        AND EXISTS (SELECT 1 FROM larder_private.clinical_roles r WHERE r.role = ANY (c.roles))),
-    '{}'::text[])
+DECLARE
+  result text[];
+BEGIN
+  SELECT c.hospitals INTO result
+    FROM larder_private.request_context c
+   WHERE c.pid = pg_catalog.pg_backend_pid()
+     AND c.nonce = pg_catalog.current_setting('larder.request_nonce', true)
+     AND c.expires_at > pg_catalog.clock_timestamp()
+     AND EXISTS (SELECT 1 FROM larder_private.clinical_roles r WHERE r.role = ANY (c.roles));
+  RETURN COALESCE(result, '{}'::text[]);
+END
 $fn$;
 
 ALTER FUNCTION larder_ctx.patient_names() OWNER TO larder_owner;

@@ -57,6 +57,9 @@ struct Database::Session {
   int pid = 0;
   std::uint64_t generation = 0;
   bool reused = false;
+  // The writer connection stays in pipeline mode: the context DELETE of one request is sent
+  // without waiting, and its result is read together with the next request's upsert.
+  int writer_pending = 0;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -199,6 +202,7 @@ Result<std::unique_ptr<Database::Session>> Database::open_session(Clock::time_po
   if (auto r = prepare(s->query.get(), kSetNonce, kSetNonceSql, deadline); !r) return r.error();
   if (auto r = prepare(s->writer.get(), kSetContext, kSetContextSql, deadline); !r) return r.error();
   if (auto r = prepare(s->writer.get(), kClearContext, kClearContextSql, deadline); !r) return r.error();
+  if (PQenterPipelineMode(s->writer.get()) != 1) return error_from_connection(s->writer.get(), "writer pipeline");
   return s;
 }
 
@@ -294,6 +298,37 @@ std::string Database::type_name(PGconn* conn, unsigned oid, Clock::time_point de
   }
   return "oid " + std::to_string(oid);
 }
+
+namespace {
+
+// Reads one pipelined statement's results up to its sync marker; the statement's error, if any.
+Result<void> read_to_sync(PGconn* conn, Clock::time_point deadline) {
+  std::optional<Error> failure;
+  while (true) {
+    auto outcome = wait_readable(conn, deadline);
+    if (outcome == WaitOutcome::failed) return error_from_connection(conn, "context writer");
+    if (outcome == WaitOutcome::deadline)
+      return make_error("db.timeout", "deadline exceeded waiting for the context writer");
+    PgResult r(PQgetResult(conn));
+    if (!r) continue;  // end of one statement's results
+    auto st = PQresultStatus(r.get());
+    if (st == PGRES_PIPELINE_SYNC) break;
+    if ((st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED) && !failure)
+      failure = error_from_result(r.get(), conn, "context writer");
+  }
+  if (failure) return *failure;
+  return {};
+}
+
+// Sends a prepared statement + sync on the writer pipeline.
+bool send_writer(PGconn* conn, const char* name, const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  return PQsendQueryPrepared(conn, name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0) == 1 &&
+         PQpipelineSync(conn) == 1 && PQflush(conn) == 0;
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------
 // Execution
@@ -409,10 +444,17 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     nonce = *n;
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     auto ttl = remaining + config_.cancel_grace + std::chrono::milliseconds(500);
-    auto set = exec_prepared(session->writer.get(), kSetContext,
-                             {std::to_string(session->pid), nonce, *names, *roles, *hospitals,
-                              std::to_string(std::max<long long>(1, ttl.count()))},
-                             deadline);
+    // Upsert this request's context; first collect the previous request's DELETE, if pending.
+    Result<void> set;
+    if (!send_writer(session->writer.get(), kSetContext,
+                     {std::to_string(session->pid), nonce, *names, *roles, *hospitals,
+                      std::to_string(std::max<long long>(1, ttl.count()))})) {
+      set = error_from_connection(session->writer.get(), "sending the request context");
+    } else {
+      for (; session->writer_pending > 0 && set.ok(); --session->writer_pending)
+        set = read_to_sync(session->writer.get(), deadline);  // a failed DELETE is harmless but ends the session
+      if (set.ok()) set = read_to_sync(session->writer.get(), deadline);
+    }
     if (set) break;
     bool broken = connection_broken(session->writer.get()) || set.error().code == "db.unavailable";
     bool reused = session->reused;
@@ -581,10 +623,14 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   for (auto& c : result.columns) c.type = type_name(healthy ? q : nullptr, c.oid, Clock::now() + config_.cancel_grace);
 
   // 4. Remove the context row. If that fails the session is dropped (its row is useless anyway:
-  //    it needs this request's nonce, which lived only in the rolled-back transaction).
-  auto cleared = exec_prepared(session->writer.get(), kClearContext, {std::to_string(session->pid), nonce},
-                               Clock::now() + config_.cancel_grace);
-  if (!cleared) healthy = false;
+  //    it needs this request's nonce, which lived only in the rolled-back transaction, and it
+  //    expires at the deadline).
+  //    The DELETE is sent now and its result read with the next upsert on this session.
+  if (send_writer(session->writer.get(), kClearContext, {std::to_string(session->pid), nonce})) {
+    ++session->writer_pending;
+  } else {
+    healthy = false;
+  }
   bool broken = connection_broken(session->query.get()) || connection_broken(session->writer.get());
   release(std::move(session), healthy);
   if (broken) invalidate_idle();
