@@ -68,7 +68,14 @@ void BM_RefusedFunction(benchmark::State& state) {
   run(state, "SELECT set_config('role', 'postgres', false)", false);
 }
 
-void BM_LargeInList(benchmark::State& state) {  // > 4 KiB: parsed on the helper thread
+void BM_MediumInList(benchmark::State& state) {  // just under 2 KiB: parsed inline
+  std::string sql = "SELECT count(*) FROM health_records WHERE id IN (";
+  for (int i = 0; sql.size() < 2000; ++i) sql += (i != 0 ? ", " : "") + std::to_string(i);
+  sql += ")";
+  run(state, sql, true);
+}
+
+void BM_LargeInList(benchmark::State& state) {  // > 2 KiB: parsed on the helper thread
   std::string sql = "SELECT count(*) FROM health_records WHERE id IN (";
   for (int i = 0; i < 1000; ++i) sql += (i != 0 ? ", " : "") + std::to_string(i);
   sql += ")";
@@ -81,5 +88,6 @@ BENCHMARK(BM_SimpleCount);
 BENCHMARK(BM_GroupByOrder);
 BENCHMARK(BM_CteWindowRollup);
 BENCHMARK(BM_RefusedFunction);
+BENCHMARK(BM_MediumInList);
 BENCHMARK(BM_LargeInList);
 BENCHMARK_MAIN();

@@ -36,7 +36,9 @@
 namespace larder::db {
 namespace {
 
-constexpr std::size_t kInlineParseBytes = 4096;
+// Up to this size the parse runs on the caller's thread: at most ~1000 tree levels, about
+// 350 kB of libpg_query stack. Larger inputs get a helper thread with a sized stack.
+constexpr std::size_t kInlineParseBytes = 2048;
 constexpr int kMaxParamNumber = 65535;  // libpq's limit on bind parameters
 
 // Thrown inside the walker only; check() turns it into the Result's Error.

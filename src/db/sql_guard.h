@@ -26,6 +26,8 @@
 // that the server reads the text exactly as libpg_query did (docs/sql-guard.md).
 //
 // Thread safety: check() is const and keeps no state; one SqlGuard may serve all threads.
+// It uses up to ~0.5 MB of the calling thread's stack (queries over 2 kB are parsed on a
+// helper thread with its own, larger stack), so do not call it on small coroutine stacks.
 #pragma once
 
 #include <cstddef>
