@@ -90,52 +90,131 @@ uint64_t fact_hash(const std::vector<Term>& terms, uint32_t origin) {
   return h;
 }
 
+constexpr uint32_t kNone = UINT32_MAX;
+
+// Open-addressing table from a 64-bit hash to the most recent fact index with that hash;
+// earlier facts with the same hash are chained through `next` (so chains run from the
+// newest fact to the oldest). No per-entry allocation.
+class HashChains {
+ public:
+  void insert(uint64_t h, uint32_t idx) {
+    if ((count_ + 1) * 2 > keys_.size()) grow();
+    if (next_.size() <= idx) next_.resize(static_cast<std::size_t>(idx) + 1, kNone);
+    std::size_t i = slot(h);
+    if (heads_[i] == kNone) {
+      keys_[i] = h;
+      ++count_;
+    }
+    next_[idx] = heads_[i];
+    heads_[i] = idx;
+  }
+  uint32_t head(uint64_t h) const {
+    if (keys_.empty()) return kNone;
+    return heads_[slot(h)];
+  }
+  uint32_t next(uint32_t idx) const { return next_[idx]; }
+  const std::vector<uint32_t>& next_links() const { return next_; }
+  void clear() {
+    keys_.clear();
+    heads_.clear();
+    next_.clear();
+    count_ = 0;
+  }
+
+ private:
+  std::size_t slot(uint64_t h) const {
+    const std::size_t mask = keys_.size() - 1;
+    std::size_t i = static_cast<std::size_t>(h ^ (h >> 29)) & mask;
+    while (heads_[i] != kNone && keys_[i] != h) i = (i + 1) & mask;
+    return i;
+  }
+  void grow() {
+    std::vector<uint64_t> old_keys = std::move(keys_);
+    std::vector<uint32_t> old_heads = std::move(heads_);
+    const std::size_t cap = old_keys.empty() ? 16 : old_keys.size() * 2;
+    keys_.assign(cap, 0);
+    heads_.assign(cap, kNone);
+    for (std::size_t i = 0; i < old_keys.size(); ++i) {
+      if (old_heads[i] == kNone) continue;
+      const std::size_t j = slot(old_keys[i]);
+      keys_[j] = old_keys[i];
+      heads_[j] = old_heads[i];
+    }
+  }
+  std::vector<uint64_t> keys_;
+  std::vector<uint32_t> heads_;
+  std::vector<uint32_t> next_;
+  std::size_t count_ = 0;
+};
+
 struct Index {
   uint32_t indexed_upto = 0;
-  std::unordered_map<uint64_t, std::vector<uint32_t>> buckets;
+  HashChains chains;
 };
+
+uint64_t key_hash_of(const std::vector<Term>& terms, const std::vector<uint32_t>& positions) {
+  uint64_t h = 0x51ed270b27d1c3a5ULL;
+  for (uint32_t p : positions) h = mix(h, hash_term(terms[p]));
+  return h;
+}
 
 struct Relation {
   SymbolIndex name = 0;
   uint32_t arity = 0;
   std::vector<StoredFact> facts;
-  std::unordered_multimap<uint64_t, uint32_t> dedup;
+  HashChains dedup;
   // Facts [0, stable_end) were joined by every rule in an earlier iteration of this run.
   uint32_t stable_end = 0;
   std::vector<StoredFact> pending;
-  std::unordered_multimap<uint64_t, uint32_t> pending_dedup;
+  std::vector<uint64_t> pending_hash;
+  HashChains pending_dedup;
   std::map<uint64_t, Index> indexes;  // by bound-position mask
 
   bool contains(const std::vector<Term>& terms, uint32_t origin, uint64_t h) const {
-    auto range = dedup.equal_range(h);
-    for (auto it = range.first; it != range.second; ++it) {
-      const StoredFact& f = facts[it->second];
+    for (uint32_t i = dedup.head(h); i != kNone; i = dedup.next(i)) {
+      const StoredFact& f = facts[i];
       if (f.origin == origin && f.terms == terms) return true;
     }
     return false;
   }
 
   bool pending_contains(const std::vector<Term>& terms, uint32_t origin, uint64_t h) const {
-    auto range = pending_dedup.equal_range(h);
-    for (auto it = range.first; it != range.second; ++it) {
-      const StoredFact& f = pending[it->second];
+    for (uint32_t i = pending_dedup.head(h); i != kNone; i = pending_dedup.next(i)) {
+      const StoredFact& f = pending[i];
       if (f.origin == origin && f.terms == terms) return true;
     }
     return false;
   }
 
+  void add_pending(std::vector<Term> terms, uint32_t origin, uint64_t h) {
+    pending_dedup.insert(h, static_cast<uint32_t>(pending.size()));
+    pending.push_back(StoredFact{std::move(terms), origin});
+    pending_hash.push_back(h);
+  }
+
   void append(std::vector<Term> terms, uint32_t origin, uint64_t h) {
-    dedup.emplace(h, static_cast<uint32_t>(facts.size()));
+    dedup.insert(h, static_cast<uint32_t>(facts.size()));
     facts.push_back(StoredFact{std::move(terms), origin});
+  }
+
+  void merge_pending() {
+    stable_end = static_cast<uint32_t>(facts.size());
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      append(std::move(pending[i].terms), pending[i].origin, pending_hash[i]);
+    }
+    clear_pending();
+  }
+
+  void clear_pending() {
+    pending.clear();
+    pending_hash.clear();
+    pending_dedup.clear();
   }
 
   Index& index(uint64_t mask, const std::vector<uint32_t>& positions) {
     Index& ix = indexes[mask];
     while (ix.indexed_upto < facts.size()) {
-      const StoredFact& f = facts[ix.indexed_upto];
-      uint64_t h = 0x51ed270b27d1c3a5ULL;
-      for (uint32_t p : positions) h = mix(h, hash_term(f.terms[p]));
-      ix.buckets[h].push_back(ix.indexed_upto);
+      ix.chains.insert(key_hash_of(facts[ix.indexed_upto].terms, positions), ix.indexed_upto);
       ++ix.indexed_upto;
     }
     return ix;
@@ -287,8 +366,9 @@ struct World::Impl {
       return {};
     }
     struct Cursor {
-      const std::vector<uint32_t>* bucket = nullptr;  // index candidates, or null: range scan
-      std::size_t pos = 0, end = 0;
+      const HashChains* chain = nullptr;  // index candidates (newest first), or null: range scan
+      uint32_t cur = kNone;               // chain position
+      std::size_t pos = 0, end = 0;       // range scan
     };
     std::vector<Cursor> cur(n);
     std::vector<uint32_t> origin_at(n + 1);
@@ -300,7 +380,7 @@ struct World::Impl {
       Cursor& c = cur[k];
       if (!a.rel || a.lo >= a.hi) return false;
       if (a.key_positions.empty()) {
-        c.bucket = nullptr;
+        c.chain = nullptr;
         c.pos = a.lo;
         c.end = a.hi;
         return true;
@@ -311,22 +391,28 @@ struct World::Impl {
         h = mix(h, hash_term(*t));
       }
       Index& ix = a.rel->index(a.mask, a.key_positions);
-      auto it = ix.buckets.find(h);
-      if (it == ix.buckets.end()) return false;
-      const auto& b = it->second;
-      c.bucket = &b;
-      c.pos = static_cast<std::size_t>(std::lower_bound(b.begin(), b.end(), a.lo) - b.begin());
-      c.end = static_cast<std::size_t>(std::lower_bound(b.begin(), b.end(), a.hi) - b.begin());
-      return c.pos < c.end;
+      c.chain = &ix.chains;
+      c.cur = ix.chains.head(h);
+      return c.cur != kNone;
     };
 
     // Try to match the next candidate at level k; true if one matched (slots bound).
     auto advance = [&](std::size_t k) -> bool {
       AtomPlan& a = plan.atoms[k];
       Cursor& c = cur[k];
-      while (c.pos < c.end) {
-        const uint32_t idx = c.bucket ? (*c.bucket)[c.pos] : static_cast<uint32_t>(c.pos);
-        ++c.pos;
+      while (true) {
+        uint32_t idx;
+        if (c.chain) {
+          // Chains run newest to oldest: skip facts past the range, stop below it.
+          while (c.cur != kNone && c.cur >= a.hi) c.cur = c.chain->next(c.cur);
+          if (c.cur == kNone || c.cur < a.lo) return false;
+          idx = c.cur;
+          c.cur = c.chain->next(c.cur);
+        } else {
+          if (c.pos >= c.end) return false;
+          idx = static_cast<uint32_t>(c.pos);
+          ++c.pos;
+        }
         const StoredFact& f = a.rel->facts[idx];
         if (!visible[f.origin]) continue;
         bool ok = true;
@@ -347,7 +433,6 @@ struct World::Impl {
         origin_at[k + 1] = unite(origin_at[k], f.origin);
         return true;
       }
-      return false;
     };
 
     std::size_t k = 0;
@@ -487,10 +572,7 @@ Expected<void, ExecutionError> World::run(const SymbolTable& symbols, const RunL
   std::size_t pending_count = 0;
 
   auto discard_pending = [&] {
-    for (auto& r : w.relations) {
-      r.pending.clear();
-      r.pending_dedup.clear();
-    }
+    for (auto& r : w.relations) r.clear_pending();
     pending_count = 0;
   };
 
@@ -527,8 +609,7 @@ Expected<void, ExecutionError> World::run(const SymbolTable& symbols, const RunL
         if (rel.contains(head, origin, h) || rel.pending_contains(head, origin, h)) {
           return Impl::Flow::Continue;
         }
-        rel.pending_dedup.emplace(h, static_cast<uint32_t>(rel.pending.size()));
-        rel.pending.push_back(StoredFact{head, origin});
+        rel.add_pending(head, origin, h);
         ++pending_count;
         if (w.fact_count + pending_count >= limits.max_facts) {
           error = fail(index + 1 >= limits.max_iterations ? Kind::TooManyIterations : Kind::TooManyFacts);
@@ -585,15 +666,7 @@ Expected<void, ExecutionError> World::run(const SymbolTable& symbols, const RunL
     first = false;
 
     // Merge: this iteration's facts become the next delta.
-    for (auto& r : w.relations) {
-      r.stable_end = static_cast<uint32_t>(r.facts.size());
-      for (auto& f : r.pending) {
-        const uint64_t h = fact_hash(f.terms, f.origin);
-        r.append(std::move(f.terms), f.origin, h);
-      }
-      r.pending.clear();
-      r.pending_dedup.clear();
-    }
+    for (auto& r : w.relations) r.merge_pending();
     // Relations created during the iteration have stable_end 0: all their facts are new.
     const std::size_t added = pending_count;
     w.fact_count += added;
