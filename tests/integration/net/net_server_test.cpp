@@ -11,6 +11,9 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 
+#include <csignal>
+#include <unistd.h>
+
 #include <atomic>
 #include <future>
 #include <mutex>
@@ -720,6 +723,36 @@ TEST_F(NetServerTest, ManyConcurrentClients) {
   }
   for (auto& t : ts) t.join();
   EXPECT_EQ(ok.load(), 200);
+}
+
+TEST(NetSignalTest, RunUntilSignalStopsOnSigterm) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        // Ignored until run_until_signal installs its handler, so an early signal is harmless.
+        std::signal(SIGTERM, SIG_IGN);
+        int code = 1;
+        {
+          TlsTestPki pki;
+          ServerConfig cfg;
+          cfg.tls.cert_file = pki.server().cert;
+          cfg.tls.key_file = pki.server().key;
+          cfg.tls.client_ca_file = pki.ca_cert();
+          auto s = Server::create(cfg, [](const HttpRequest&, std::shared_ptr<Responder> r) { r->respond({}); });
+          if (s.ok() && (*s)->start().ok()) {
+            std::thread([] {
+              for (;;) {
+                std::this_thread::sleep_for(50ms);
+                ::kill(::getpid(), SIGTERM);
+              }
+            }).detach();
+            (*s)->run_until_signal();
+            code = (*s)->connection_count() == 0 ? 0 : 2;
+          }
+        }
+        std::_Exit(code);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
