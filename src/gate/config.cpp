@@ -2,6 +2,8 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -117,6 +119,11 @@ Result<void> require_file(const std::string& key, const std::string& path) {
   std::ifstream probe(path);
   if (!probe) return config_error(key, "file not readable: " + path);
   return {};
+}
+
+bool is_predicate_name(const std::string& s) {
+  if (s.empty() || !(std::islower(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](unsigned char ch) { return std::islower(ch) || std::isdigit(ch) || ch == '_'; });
 }
 
 bool is_loopback(const std::string& host) {
@@ -243,12 +250,13 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [database]
   auto db = sub("database");
   if (!db) return db.error();
-  LARDER_TRY(db->only({"mode", "dir", "url", "admin_url", "statement_timeout_ms", "max_rows", "max_result_bytes",
-                       "sql_guard"}));
+  LARDER_TRY(db->only({"mode", "dir", "url", "writer_url", "ledger_url", "statement_timeout_ms", "max_rows",
+                       "max_result_bytes", "sql_guard"}));
   LARDER_TRY(db->string("mode", c.database_mode));
   LARDER_TRY(db->string("dir", c.database_dir));
   LARDER_TRY(db->string("url", c.database_url));
-  LARDER_TRY(db->string("admin_url", c.database_admin_url));
+  LARDER_TRY(db->string("writer_url", c.database_writer_url));
+  LARDER_TRY(db->string("ledger_url", c.database_ledger_url));
   LARDER_TRY(db->duration("statement_timeout_ms", c.statement_timeout, 1, 3'600'000));
   LARDER_TRY(db->integer("max_rows", c.max_rows, 1, 10'000'000));
   LARDER_TRY(db->integer("max_result_bytes", c.max_result_bytes, 1024, int64_t{1} << 34));
@@ -257,9 +265,11 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   if (c.database_mode != "embedded" && c.database_mode != "url") {
     return config_error("database.mode", "must be \"embedded\" or \"url\" (got \"" + c.database_mode + "\")");
   }
-  if (c.database_mode == "url" && (c.database_url.empty() || c.database_admin_url.empty())) {
-    return config_error(c.database_url.empty() ? "database.url" : "database.admin_url",
-                        "is required when database.mode = \"url\"");
+  if (c.database_mode == "url") {
+    for (auto [k, v] : {std::pair{"database.url", &c.database_url}, std::pair{"database.writer_url", &c.database_writer_url},
+                        std::pair{"database.ledger_url", &c.database_ledger_url}}) {
+      if (v->empty()) return config_error(k, "is required when database.mode = \"url\"");
+    }
   }
 
   // [tools]
@@ -287,6 +297,11 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(rls->string("role", c.rls_role));
   LARDER_TRY(rls->string("hospital", c.rls_hospital));
   LARDER_TRY(rls->strings("trusted_third_party_keys", c.trusted_third_party_keys));
+  // Predicate names are written into the authorizer's query rule: identifiers only.
+  for (auto [k, v] : {std::pair{"rls.patient_name", &c.rls_patient_name}, std::pair{"rls.role", &c.rls_role},
+                      std::pair{"rls.hospital", &c.rls_hospital}}) {
+    if (!is_predicate_name(*v)) return config_error(k, "must be a Datalog predicate name ([a-z_][a-z0-9_]*)");
+  }
 
   // [taint]
   auto taint = sub("taint");

@@ -46,9 +46,10 @@ struct ServeConfig {
 
   // [database]
   std::string database_mode = "embedded";  // "embedded" | "url"
-  std::string database_dir = ".larder/pg"; // embedded cluster state
-  std::string database_url;                // query role (mode = url)
-  std::string database_admin_url;          // ledger / context writer (mode = url)
+  std::string database_dir = ".larder";    // embedded: the state directory `larder db init` wrote
+  std::string database_url;                // mode = url: role patients (runs the SQL)
+  std::string database_writer_url;         // mode = url: role larder_context_writer (RLS context)
+  std::string database_ledger_url;         // mode = url: role larder_gate (taint ledger, revocations)
   std::chrono::milliseconds statement_timeout{10000};
   int64_t max_rows = 1000;
   int64_t max_result_bytes = 4 << 20;

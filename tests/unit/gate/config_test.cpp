@@ -104,6 +104,7 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
       {"[compliance]\napi_url = \"ftp://x\"\n", "compliance.api_url"},
       {"[limits]\nworker_threads = 0\n", "limits.worker_threads"},
       {"[mystery]\nx = 1\n", "mystery"},
+      {"[rls]\npatient_name = \"x) <- y(\"\n", "rls.patient_name"},
   };
   for (const auto& bad : cases) {
     auto c = parse(bad.toml, bad.with_tls);

@@ -1,0 +1,382 @@
+#include "gate/gate.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace larder::gate {
+namespace {
+
+constexpr const char* kDefaultPolicy = R"datalog(// Larder's built-in policy: deny unless granted (see data/policies/default.datalog).
+allow if tool($tool), right($tool);
+allow if resource($uri), right("resources/read");
+allow if prompt($name), right("prompts/get");
+deny if true;
+)datalog";
+
+std::string sha256_of(std::span<const uint8_t> bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(digest), len);
+}
+
+Error biscuit_error(std::string message) { return make_error("biscuit", std::move(message)); }
+
+// The earliest date a `check if time($t), $t <= <date>` style check allows. Any date
+// constant in a check that also reads `time` counts: conservative for the ledger, which
+// only uses it to know how long a taint entry must outlive the token.
+std::optional<std::chrono::system_clock::time_point> token_expiry(const biscuit::Biscuit& token) {
+  std::optional<uint64_t> earliest;
+  for (std::size_t i = 0; i < token.block_count(); ++i) {
+    const auto& block = token.block(i);
+    const auto& symbols = token.block_symbols(i);
+    for (const auto& check : block.checks) {
+      if (check.kind == biscuit::datalog::CheckKind::Reject) continue;
+      for (const auto& query : check.queries) {
+        bool reads_time = std::any_of(query.body.begin(), query.body.end(), [&](const auto& p) {
+          auto name = symbols.lookup(p.name);
+          return name && *name == "time";
+        });
+        if (!reads_time) continue;
+        for (const auto& expr : query.expressions) {
+          for (const auto& op : expr.ops) {
+            if (const auto* term = std::get_if<biscuit::datalog::Term>(&op.v)) {
+              if (term->is(biscuit::datalog::TermKind::Date)) {
+                uint64_t d = term->as_date();
+                if (!earliest || d < *earliest) earliest = d;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (!earliest) return std::nullopt;
+  return std::chrono::system_clock::time_point(std::chrono::seconds(static_cast<int64_t>(*earliest)));
+}
+
+// Names the first reserved predicate the token asserts, if any.
+std::optional<std::string> asserted_reserved_predicate(const biscuit::Biscuit& token) {
+  for (std::size_t i = 0; i < token.block_count(); ++i) {
+    const auto& block = token.block(i);
+    const auto& symbols = token.block_symbols(i);
+    auto check_name = [&](biscuit::datalog::SymbolIndex id, const char* what) -> std::optional<std::string> {
+      auto name = symbols.lookup(id);
+      if (name && is_reserved_predicate(*name)) {
+        return "block " + std::to_string(i) + " asserts the server-provided predicate " + std::string(*name) +
+               " as a " + what;
+      }
+      return std::nullopt;
+    };
+    for (const auto& fact : block.facts) {
+      if (auto hit = check_name(fact.predicate.name, "fact")) return hit;
+    }
+    for (const auto& rule : block.rules) {
+      if (auto hit = check_name(rule.head.name, "rule head")) return hit;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string hex(std::span<const uint8_t> bytes) { return biscuit::hex_encode(bytes); }
+
+}  // namespace
+
+const char* lock_name(Lock lock) {
+  switch (lock) {
+    case Lock::kMtls: return "mtls";
+    case Lock::kBiscuit: return "biscuit";
+    case Lock::kPolicy: return "policy";
+    case Lock::kSqlGuard: return "sql-guard";
+    case Lock::kTaint: return "taint";
+    case Lock::kDatabase: return "database";
+  }
+  return "policy";
+}
+
+const std::vector<std::string>& reserved_predicates() {
+  static const std::vector<std::string> names = {
+      "time",           "tool",          "resource",           "prompt",
+      "operation",      "server_audience", "tool_egress",      "table",
+      "column",         "mtls_client",   "client_cert_cn",     "client_cert_sha256",
+      "client_cert_spki_sha256", "client_cert_issuer", "client_cert_san", "client_cert_serial"};
+  return names;
+}
+
+bool is_reserved_predicate(std::string_view name) {
+  if (name.rfind("client_cert_", 0) == 0) return true;  // the whole family, present and future
+  const auto& names = reserved_predicates();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+const std::string& default_policy_code() {
+  static const std::string code = kDefaultPolicy;
+  return code;
+}
+
+GateOptions gate_options_from(const ServeConfig& config, std::string policy_code) {
+  GateOptions o;
+  o.audience = config.audience;
+  o.root_keys = config.root_keys;
+  o.policy_code = std::move(policy_code);
+  o.limits.max_facts = config.max_facts;
+  o.limits.max_iterations = config.max_iterations;
+  o.limits.max_time = std::chrono::duration_cast<decltype(o.limits.max_time)>(config.max_time);
+  o.rls_patient_name = config.rls_patient_name;
+  o.rls_role = config.rls_role;
+  o.rls_hospital = config.rls_hospital;
+  o.trusted_third_party_keys = config.trusted_third_party_keys;
+  o.verify_cache_entries = config.verify_cache_entries;
+  return o;
+}
+
+Gate::Gate(GateOptions options) : options_(std::move(options)) {}
+
+Result<std::unique_ptr<Gate>> Gate::create(GateOptions options) {
+  std::unique_ptr<Gate> gate(new Gate(std::move(options)));
+  if (gate->options_.root_keys.empty()) return make_error("config.invalid", "no trusted Biscuit root key configured");
+  for (const auto& rk : gate->options_.root_keys) {
+    auto key = biscuit::PublicKey::from_string(rk.public_key);
+    if (!key) return make_error("config.invalid", "root key " + rk.public_key + ": " + key.error().message);
+    if (!gate->roots_.emplace(rk.id, *key).second) {
+      return make_error("config.invalid", "two root keys share the same key id");
+    }
+  }
+  for (const auto& text : gate->options_.trusted_third_party_keys) {
+    auto key = biscuit::PublicKey::from_string(text);
+    if (!key) return make_error("config.invalid", "trusted third-party key " + text + ": " + key.error().message);
+    gate->trusted_third_party_.push_back(*key);
+  }
+  if (gate->options_.policy_code.empty()) gate->options_.policy_code = default_policy_code();
+  // Refuse a policy that does not parse now, not at the first request.
+  biscuit::AuthorizerBuilder probe;
+  if (auto r = probe.add_code(gate->options_.policy_code); !r) {
+    return make_error("config.invalid", "policy: " + r.error().message);
+  }
+  if (probe.source().policies.empty()) {
+    return make_error("config.invalid", "policy: no allow/deny policy found (nothing would ever be allowed)");
+  }
+  return gate;
+}
+
+Result<biscuit::PublicKey> Gate::root_key(std::optional<uint32_t> id) const {
+  auto it = roots_.find(id);
+  if (it == roots_.end()) {
+    // A token without a key id may use the only key when exactly one is configured.
+    if (!id && roots_.size() == 1) return roots_.begin()->second;
+    return biscuit_error(id ? "no trusted root key has id " + std::to_string(*id)
+                            : "the token names no root key id and several root keys are trusted");
+  }
+  return it->second;
+}
+
+Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token_base64) {
+  // Trim surrounding whitespace a copy-paste may bring.
+  while (!token_base64.empty() && std::isspace(static_cast<unsigned char>(token_base64.front())))
+    token_base64.remove_prefix(1);
+  while (!token_base64.empty() && std::isspace(static_cast<unsigned char>(token_base64.back())))
+    token_base64.remove_suffix(1);
+  if (token_base64.empty()) return biscuit_error("empty token");
+  if (token_base64.size() > options_.max_token_bytes * 4 / 3 + 4) {
+    return biscuit_error("token larger than " + std::to_string(options_.max_token_bytes) + " bytes");
+  }
+  auto bytes = biscuit::base64url_decode(token_base64);
+  if (!bytes) return biscuit_error("token is not URL-safe base64");
+  const std::string digest = sha256_of(*bytes);
+
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = index_.find(digest);
+    if (it != index_.end()) {
+      auto cached = it->second->second;
+      lru_.splice(lru_.begin(), lru_, it->second);
+      ++hits_;
+      return cached;
+    }
+    ++misses_;
+  }
+
+  std::string used_key;
+  biscuit::Biscuit::KeyProvider provider = [&](std::optional<uint32_t> id) -> biscuit::Result<biscuit::PublicKey> {
+    auto key = root_key(id);
+    if (!key) return biscuit::make_error(biscuit::ErrorCode::UnknownPublicKey, key.error().message);
+    used_key = key->to_string();
+    return *key;
+  };
+  biscuit::ParseLimits limits;
+  auto token = biscuit::Biscuit::from_bytes(*bytes, provider, limits);
+  if (!token) return biscuit_error("token refused: " + token.error().message);
+  if (auto reserved = asserted_reserved_predicate(*token)) {
+    return biscuit_error("token refused: " + *reserved + " (only the server may assert it)");
+  }
+  auto verified = std::make_shared<VerifiedToken>();
+  auto ids = token->revocation_ids();
+  for (const auto& id : ids) verified->revocation_ids.push_back(hex(id));
+  verified->lineage = verified->revocation_ids.empty() ? std::string() : verified->revocation_ids.front();
+  verified->expires_at = token_expiry(*token);
+  verified->root_key = used_key;
+  verified->token = std::make_shared<const biscuit::Biscuit>(std::move(*token));
+
+  if (options_.verify_cache_entries > 0) {
+    std::lock_guard lock(cache_mu_);
+    if (index_.find(digest) == index_.end()) {
+      lru_.emplace_front(digest, verified);
+      index_[digest] = lru_.begin();
+      while (lru_.size() > options_.verify_cache_entries) {
+        index_.erase(lru_.back().first);
+        lru_.pop_back();
+      }
+    }
+  }
+  return std::shared_ptr<const VerifiedToken>(verified);
+}
+
+Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* peer, const CallFacts& call,
+                         std::chrono::system_clock::time_point now, Grant* grant) const {
+  auto refuse = [](Lock lock, std::string reason) { return Decision{false, lock, std::move(reason)}; };
+  biscuit::AuthorizerBuilder builder;
+  builder.set_limits(options_.limits);
+  builder.set_time(now);
+
+  auto add = [&](std::string_view fact, const biscuit::Params& params) -> bool {
+    auto r = builder.add_fact(fact, params);
+    return r.ok();
+  };
+  bool ok = true;
+  if (call.method == "tools/call") {
+    ok &= add("tool({v})", biscuit::Params().string("v", call.name));
+  } else if (call.method == "resources/read") {
+    ok &= add("resource({v})", biscuit::Params().string("v", call.name));
+  } else {
+    ok &= add("prompt({v})", biscuit::Params().string("v", call.name));
+  }
+  ok &= add("operation(\"read\")", {});
+  ok &= add("server_audience({v})", biscuit::Params().string("v", options_.audience));
+  ok &= add("tool_egress({v})", biscuit::Params().boolean("v", call.flow == DataFlow::kEgress));
+  for (const auto& t : call.tables) ok &= add("table({t})", biscuit::Params().string("t", t));
+  for (const auto& [t, cols] : call.columns) {
+    for (const auto& c : cols) ok &= add("column({t}, {c})", biscuit::Params().string("t", t).string("c", c));
+  }
+  if (peer) {
+    auto cert = biscuit::hex_decode(peer->cert_sha256);
+    auto spki = biscuit::hex_decode(peer->spki_sha256);
+    if (!cert || !spki) return refuse(Lock::kMtls, "client certificate fingerprint is malformed");
+    ok &= add("client_cert_cn({v})", biscuit::Params().string("v", peer->cn));
+    ok &= add("mtls_client({v})", biscuit::Params().string("v", peer->cn));
+    ok &= add("client_cert_sha256({v})", biscuit::Params().bytes("v", *cert));
+    ok &= add("client_cert_spki_sha256({v})", biscuit::Params().bytes("v", *spki));
+    ok &= add("client_cert_issuer({v})", biscuit::Params().string("v", peer->issuer));
+    for (const auto& san : peer->sans) ok &= add("client_cert_san({v})", biscuit::Params().string("v", san));
+  }
+  if (!ok) return refuse(Lock::kPolicy, "internal error: could not assert the request facts");
+  if (auto r = builder.add_code(options_.policy_code); !r) {
+    return refuse(Lock::kPolicy, "policy does not parse: " + r.error().message);
+  }
+
+  auto authorizer = builder.build(*token.token);
+  if (!authorizer) return refuse(Lock::kBiscuit, "authorizer setup failed: " + authorizer.error().message);
+  auto outcome = authorizer->authorize();
+  if (!outcome) {
+    const auto& e = outcome.error();
+    std::string reason;
+    Lock lock = Lock::kPolicy;
+    if (e.code == biscuit::ErrorCode::Unauthorized || e.code == biscuit::ErrorCode::NoMatchingPolicy) {
+      if (!e.checks.empty()) {
+        // A failed check of the token (expiry, certificate binding, audience, taint) is the
+        // token's own restriction speaking; a deny policy without failed checks is policy.
+        lock = Lock::kBiscuit;
+        const auto& first = e.checks.front();
+        reason = std::string("check failed") +
+                 (first.authorizer ? " (authorizer)" : " in block " + std::to_string(first.block_id)) + ": " +
+                 first.rule;
+        if (e.checks.size() > 1) reason += " (and " + std::to_string(e.checks.size() - 1) + " more)";
+        // The taint block's check is the taint rule speaking.
+        if (first.rule.find("tool_egress(false)") != std::string::npos && call.flow == DataFlow::kEgress) {
+          lock = Lock::kTaint;
+          reason = "token is tainted (it carries sensitive data): egress tool refused; " + reason;
+        }
+      } else if (e.code == biscuit::ErrorCode::Unauthorized && e.policy) {
+        reason = "denied by policy #" + std::to_string(e.policy->index) + " (nothing in the token grants " +
+                 call.method + " " + call.name + ")";
+      } else {
+        reason = "no policy matched (nothing in the token grants " + call.method + " " + call.name + ")";
+      }
+    } else {
+      lock = Lock::kBiscuit;
+      reason = std::string("authorization error: ") + e.message;
+    }
+    return refuse(lock, reason);
+  }
+
+  if (grant) {
+    grant->policy_index = *outcome;
+    grant->patient_names.clear();
+    grant->roles.clear();
+    grant->hospitals.clear();
+    // Trusted facts only: authority block (+ authorizer, which never asserts these), plus
+    // explicitly trusted third-party keys. Attenuation blocks are outside this scope.
+    auto collect = [&](const std::string& predicate, std::vector<std::string>& out) -> bool {
+      if (predicate.empty()) return true;
+      std::string rule = "larder_ctx($v) <- " + predicate + "($v)";
+      biscuit::Params params;
+      if (!trusted_third_party_.empty()) {
+        rule += " trusting authority";
+        for (std::size_t i = 0; i < trusted_third_party_.size(); ++i) {
+          std::string name = "k" + std::to_string(i);
+          rule += ", {" + name + "}";
+          params.public_key(name, trusted_third_party_[i]);
+        }
+      }
+      auto facts = authorizer->query(rule, params);
+      if (!facts) return false;
+      for (const auto& f : *facts) {
+        if (f.predicate.terms.size() == 1 && f.predicate.terms[0].is(biscuit::datalog::ast::TermKind::String)) {
+          out.push_back(f.predicate.terms[0].as_string());
+        }
+      }
+      std::sort(out.begin(), out.end());
+      out.erase(std::unique(out.begin(), out.end()), out.end());
+      return true;
+    };
+    // Predicate names come from configuration (validated identifiers), never from a request.
+    if (!collect(options_.rls_patient_name, grant->patient_names) || !collect(options_.rls_role, grant->roles) ||
+        !collect(options_.rls_hospital, grant->hospitals)) {
+      return refuse(Lock::kBiscuit, "could not read the row-level-security facts from the token");
+    }
+  }
+  return Decision{true, Lock::kPolicy, "allowed by policy #" + std::to_string(*outcome)};
+}
+
+Result<std::string> Gate::attenuate_tainted(const VerifiedToken& token) const {
+  biscuit::BlockBuilder block;
+  if (auto r = block.add_code("sensitive_data(true);\ncheck if tool_egress(false);"); !r) {
+    return make_error("taint", "cannot build the taint block: " + r.error().message);
+  }
+  auto attenuated = token.token->append(block);
+  if (!attenuated) return make_error("taint", "cannot attenuate the token: " + attenuated.error().message);
+  return attenuated->to_base64();
+}
+
+Gate::CacheStats Gate::cache_stats() const {
+  std::lock_guard lock(cache_mu_);
+  return CacheStats{hits_, misses_, lru_.size()};
+}
+
+std::optional<std::string> bearer_token(const std::optional<std::string>& authorization) {
+  if (!authorization) return std::nullopt;
+  std::string_view v = *authorization;
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  if (v.size() < 7) return std::nullopt;
+  std::string scheme(v.substr(0, 6));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (scheme != "bearer" || v[6] != ' ') return std::nullopt;
+  v.remove_prefix(7);
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  if (v.empty()) return std::nullopt;
+  return std::string(v);
+}
+
+}  // namespace larder::gate

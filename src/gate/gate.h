@@ -1,0 +1,139 @@
+// Gate: lock 2 of Larder — the Biscuit token of every call is verified (root key by key
+// id, signature cache), screened (reserved predicates, revocation), and authorized against
+// the server's facts about the call and the policy. Its answer carries the lock that
+// decided and, when allowed, the row-level-security context proven by the token.
+//
+// What the server asserts (never the token; see kReservedPredicates):
+//   time(now) · tool(name) | resource(uri) | prompt(name) · operation("read") ·
+//   server_audience(aud) · tool_egress(bool) · table(t) · column(t, c) ·
+//   client_cert_cn(cn) · client_cert_sha256(hex:…) · client_cert_spki_sha256(hex:…) ·
+//   client_cert_issuer(dn) · mtls_client(cn)
+// Every value enters Datalog as a typed parameter.
+#pragma once
+
+#include "base/result.h"
+#include "biscuit/token/authorizer.h"
+#include "gate/config.h"
+#include "net/peer_identity.h"
+
+#include <chrono>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace larder::gate {
+
+// The four locks, plus the taint rule and the database itself, as named in refusals.
+enum class Lock { kMtls, kBiscuit, kPolicy, kSqlGuard, kTaint, kDatabase };
+const char* lock_name(Lock lock);  // "mtls", "biscuit", "policy", "sql-guard", "taint", "database"
+
+// Predicates only the server may assert. A token with any of them as a fact or rule head,
+// in any block, is refused: otherwise a token could satisfy its own checks (the original
+// demo's `mtls_client("claude-client"); check if mtls_client("claude-client")` hole).
+const std::vector<std::string>& reserved_predicates();
+bool is_reserved_predicate(std::string_view name);
+
+struct Decision {
+  bool allowed = false;
+  Lock lock = Lock::kPolicy;  // the lock that refused (or, when allowed, the last one passed)
+  std::string reason;         // human sentence; never contains rows
+};
+
+// A token that passed signature verification and screening. Shared by every call that
+// presents the same bytes (the verification cache).
+struct VerifiedToken {
+  std::shared_ptr<const biscuit::Biscuit> token;
+  std::string lineage;                      // hex revocation id of the authority block
+  std::vector<std::string> revocation_ids;  // hex, authority first
+  // Earliest expiry found in the token's `time` checks; nullopt if it has none.
+  std::optional<std::chrono::system_clock::time_point> expires_at;
+  std::string root_key;                     // the root public key it verified with
+};
+
+// What the server knows about the call being authorized.
+struct CallFacts {
+  std::string method;  // "tools/call", "resources/read", "prompts/get"
+  std::string name;    // tool name, resource URI or prompt name
+  DataFlow flow = DataFlow::kNeutral;
+  std::set<std::string> tables;                          // relations the SQL guard found
+  std::map<std::string, std::set<std::string>> columns;  // relation -> columns
+};
+
+// What an allowed call may see: the RLS context proven by trusted facts (authority block
+// and explicitly trusted third-party keys; never attenuation blocks).
+struct Grant {
+  std::vector<std::string> patient_names;
+  std::vector<std::string> roles;
+  std::vector<std::string> hospitals;
+  std::size_t policy_index = 0;
+};
+
+struct GateOptions {
+  std::string audience = "larder-db";
+  std::vector<RootKeyConfig> root_keys;
+  std::string policy_code;  // authorizer policies (Datalog); see data/policies/default.datalog
+  biscuit::RunLimits limits;
+  std::string rls_patient_name = "patient_name";
+  std::string rls_role = "role";
+  std::string rls_hospital = "hospital";
+  std::vector<std::string> trusted_third_party_keys;  // "ed25519/<hex>" …
+  std::size_t verify_cache_entries = 4096;
+  std::size_t max_token_bytes = 64 * 1024;
+};
+
+GateOptions gate_options_from(const ServeConfig& config, std::string policy_code);
+
+// The built-in policy (data/policies/default.datalog): deny unless granted.
+const std::string& default_policy_code();
+
+class Gate {
+ public:
+  static Result<std::unique_ptr<Gate>> create(GateOptions options);
+
+  // Parses and verifies a base64url token (signature results cached by SHA-256 of the
+  // bytes; a cache hit still checks that its root key is trusted). Refuses reserved
+  // predicates. Errors: code "biscuit", message says why.
+  Result<std::shared_ptr<const VerifiedToken>> verify(std::string_view token_base64);
+
+  // Authorizes one call. `peer` is null only on plain-HTTP development listeners.
+  // On success fills `grant` (when not null).
+  Decision authorize(const VerifiedToken& token, const net::PeerIdentity* peer, const CallFacts& call,
+                     std::chrono::system_clock::time_point now, Grant* grant) const;
+
+  // The token with the taint block appended: `sensitive_data(true); check if tool_egress(false);`
+  Result<std::string> attenuate_tainted(const VerifiedToken& token) const;
+
+  const GateOptions& options() const { return options_; }
+
+  struct CacheStats {
+    uint64_t hits = 0, misses = 0;
+    std::size_t entries = 0;
+  };
+  CacheStats cache_stats() const;
+
+ private:
+  explicit Gate(GateOptions options);
+  Result<biscuit::PublicKey> root_key(std::optional<uint32_t> id) const;
+
+  GateOptions options_;
+  std::map<std::optional<uint32_t>, biscuit::PublicKey> roots_;
+  std::vector<biscuit::PublicKey> trusted_third_party_;
+
+  // LRU of verified tokens keyed by SHA-256 of the token bytes.
+  mutable std::mutex cache_mu_;
+  std::list<std::pair<std::string, std::shared_ptr<const VerifiedToken>>> lru_;
+  std::unordered_map<std::string, decltype(lru_)::iterator> index_;
+  mutable uint64_t hits_ = 0, misses_ = 0;
+};
+
+// "Bearer <token>" → token (scheme case-insensitive); nullopt otherwise.
+std::optional<std::string> bearer_token(const std::optional<std::string>& authorization);
+
+}  // namespace larder::gate

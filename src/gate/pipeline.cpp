@@ -1,0 +1,130 @@
+#include "gate/pipeline.h"
+
+#include <spdlog/spdlog.h>
+
+namespace larder::gate {
+
+std::string Refusal::message() const { return std::string("refused by lock ") + lock_name(lock) + ": " + reason; }
+
+Pipeline::Pipeline(Gate& gate, TaintLedger* ledger, AuditLog& audit, PipelineOptions options)
+    : gate_(gate), ledger_(ledger), audit_(audit), options_(options) {}
+
+AuditRecord Pipeline::record_for(const CallRequest& request, const VerifiedToken* token) const {
+  AuditRecord r;
+  if (request.peer) {
+    r.client_cert_sha256 = request.peer->cert_sha256;
+    r.client_cert_cn = request.peer->cn;
+  }
+  if (token) {
+    r.lineage = token->lineage;
+    r.revocation_ids = token->revocation_ids;
+  }
+  r.server_audience = gate_.options().audience;
+  r.method = request.facts.method;
+  r.tool = request.facts.name;
+  r.sql_fingerprint = request.sql_fingerprint;
+  return r;
+}
+
+Refusal Pipeline::deny(const CallRequest& request, const VerifiedToken* token, Lock lock, std::string reason) {
+  AuditRecord r = record_for(request, token);
+  r.decision = "deny";
+  r.lock = lock_name(lock);
+  r.reason = reason;
+  r.taint = "unknown";
+  if (auto a = audit_.append(std::move(r)); !a) {
+    // The refusal stands either way; the operator must hear that the log failed.
+    spdlog::error("audit log append failed: {}", a.error().message);
+  }
+  return Refusal{lock, std::move(reason)};
+}
+
+std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
+  // Lock 1: the TLS handshake already refused clients without a certificate from our CA;
+  // here we only insist that the call did come over such a connection.
+  if (options_.require_peer && !request.peer) {
+    return deny(request, nullptr, Lock::kMtls, "no client certificate on this connection");
+  }
+
+  // The token: the Authorization header (MCP-standard) wins over the seed-compatible argument.
+  std::optional<std::string> token_text = bearer_token(request.authorization);
+  if (!token_text && request.authorization) {
+    return deny(request, nullptr, Lock::kBiscuit, "the Authorization header is not a Bearer token");
+  }
+  if (!token_text && request.argument_token && !request.argument_token->empty()) token_text = request.argument_token;
+  if (!token_text) {
+    return deny(request, nullptr, Lock::kBiscuit,
+                "no Biscuit token: send `Authorization: Bearer <token>` or the biscuit_token argument");
+  }
+
+  // Lock 2a: signature, root key, reserved predicates.
+  auto verified = gate_.verify(*token_text);
+  if (!verified) return deny(request, nullptr, Lock::kBiscuit, verified.error().message);
+  const VerifiedToken& token = **verified;
+
+  Admission admission;
+  admission.token = *verified;
+
+  if (ledger_) {
+    auto revoked = ledger_->first_revoked(token.revocation_ids);
+    if (!revoked) return deny(request, &token, Lock::kBiscuit, "revocation list unavailable: " + revoked.error().message);
+    if (*revoked) return deny(request, &token, Lock::kBiscuit, "token revoked (revocation id " + revoked->value() + ")");
+    if (options_.taint_enabled) {
+      auto tainted = ledger_->is_tainted(token.lineage);
+      if (!tainted) return deny(request, &token, Lock::kTaint, "taint ledger unavailable: " + tainted.error().message);
+      admission.lineage_tainted = *tainted;
+      if (*tainted && request.facts.flow == DataFlow::kEgress) {
+        return deny(request, &token, Lock::kTaint,
+                    "this token's lineage has read sensitive data: egress tools refuse every token of it "
+                    "(including copies taken before the taint)");
+      }
+    }
+  }
+
+  // Lock 2b: authorization with the server's facts and the policy.
+  auto decision = gate_.authorize(token, request.peer.get(), request.facts, std::chrono::system_clock::now(),
+                                  &admission.grant);
+  if (!decision.allowed) return deny(request, &token, decision.lock, decision.reason);
+
+  admission.request = std::move(request);
+  return admission;
+}
+
+Result<Completion> Pipeline::complete(const Admission& admission, std::optional<int64_t> rows) {
+  Completion completion;
+  completion.taint_state = admission.lineage_tainted ? "tainted" : "clean";
+  const VerifiedToken& token = *admission.token;
+  if (options_.taint_enabled && admission.request.facts.flow == DataFlow::kSensitiveRead) {
+    if (!ledger_) return make_error("taint", "taint is enabled but no ledger is configured");
+    const std::string cert = admission.request.peer ? admission.request.peer->cert_sha256 : std::string();
+    auto marked = ledger_->mark_tainted(token.lineage, token.expires_at, admission.request.facts.name, cert);
+    if (!marked) {
+      auto refusal = refuse(admission, Lock::kTaint, "could not record the taint: " + marked.error().message);
+      return make_error("taint", refusal.message());
+    }
+    auto attenuated = gate_.attenuate_tainted(token);
+    if (!attenuated) {
+      auto refusal = refuse(admission, Lock::kTaint, attenuated.error().message);
+      return make_error("taint", refusal.message());
+    }
+    completion.attenuated_token = std::move(*attenuated);
+    completion.taint_state = admission.lineage_tainted ? "tainted" : "tainted-now";
+  }
+  AuditRecord r = record_for(admission.request, &token);
+  r.rows = rows;
+  r.decision = "allow";
+  r.lock = "";
+  r.reason = "allowed by policy #" + std::to_string(admission.grant.policy_index);
+  r.taint = completion.taint_state;
+  if (auto a = audit_.append(std::move(r)); !a) {
+    // Fail closed: a decision that cannot be recorded is not carried out.
+    return make_error("audit", "audit log unavailable: " + a.error().message);
+  }
+  return completion;
+}
+
+Refusal Pipeline::refuse(const Admission& admission, Lock lock, std::string reason) {
+  return deny(admission.request, admission.token.get(), lock, std::move(reason));
+}
+
+}  // namespace larder::gate

@@ -1,0 +1,91 @@
+// Pipeline: the per-call sequence of locks, the taint rule and the audit record, in the
+// order of the request path (docs/ARCHITECTURE.md):
+//
+//   admit():    lock 1 (a TLS peer is present — the handshake already proved it) →
+//               token present → lock 2 (verify, reserved predicates, revocation list) →
+//               taint rule for egress tools (lineage in the ledger) → lock 2 (authorize:
+//               request facts + policy) → Admission with the RLS context.
+//   the tool runs (locks 3 and 4: SQL guard, restricted role, RLS) —
+//   complete(): for sensitive reads, record the lineage in the ledger (committed before
+//               the result leaves) and attenuate the token with the taint block.
+//   refuse():   a later lock (SQL guard, database) refused the call.
+//
+// Every outcome is written to the audit log exactly once. Refusals never include rows.
+#pragma once
+
+#include "base/result.h"
+#include "gate/audit_log.h"
+#include "gate/gate.h"
+#include "gate/taint_ledger.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace larder::gate {
+
+// Where the call came from and what it asks for.
+struct CallRequest {
+  std::shared_ptr<const net::PeerIdentity> peer;  // null on plain-HTTP development listeners / stdio
+  std::optional<std::string> authorization;       // the Authorization header, if any
+  std::optional<std::string> argument_token;      // the seed-compatible `biscuit_token` argument
+  CallFacts facts;
+  std::string sql_fingerprint;                    // when the call carries SQL
+};
+
+struct Admission {
+  CallRequest request;
+  std::shared_ptr<const VerifiedToken> token;
+  Grant grant;
+  bool lineage_tainted = false;  // the ledger already lists this lineage
+};
+
+// A refusal: the lock that decided and why (already audited).
+struct Refusal {
+  Lock lock;
+  std::string reason;
+  std::string message() const;  // "refused by lock <name>: <reason>"
+};
+
+// What complete() hands back to the tool for its result's _meta.
+struct Completion {
+  std::optional<std::string> attenuated_token;  // set when this call tainted the token
+  std::string taint_state;                      // "clean", "tainted", "tainted-now"
+};
+
+struct PipelineOptions {
+  bool require_peer = true;  // false only on a plain-HTTP loopback development listener
+  bool taint_enabled = true;
+};
+
+class Pipeline {
+ public:
+  // `ledger` may be null only when taint is disabled (then egress is refused for every
+  // token that carries the taint block, and nothing is recorded).
+  Pipeline(Gate& gate, TaintLedger* ledger, AuditLog& audit, PipelineOptions options);
+
+  // Runs the locks before the tool. On refusal the decision is audited.
+  std::variant<Admission, Refusal> admit(CallRequest request);
+
+  // After the tool succeeded with `rows` rows (nullopt when it returns no rows).
+  // For a sensitive read: records the lineage (fails closed: an error here means the result
+  // must not be sent) and returns the attenuated token. Audits the allow decision.
+  Result<Completion> complete(const Admission& admission, std::optional<int64_t> rows);
+
+  // A lock after admission (SQL guard, database) refused; audits and returns the refusal.
+  Refusal refuse(const Admission& admission, Lock lock, std::string reason);
+
+  Gate& gate() { return gate_; }
+
+ private:
+  Refusal deny(const CallRequest& request, const VerifiedToken* token, Lock lock, std::string reason);
+  AuditRecord record_for(const CallRequest& request, const VerifiedToken* token) const;
+
+  Gate& gate_;
+  TaintLedger* ledger_;
+  AuditLog& audit_;
+  PipelineOptions options_;
+};
+
+}  // namespace larder::gate

@@ -1,0 +1,185 @@
+#include "gate/taint_ledger.h"
+
+#include <libpq-fe.h>
+
+#include <ctime>
+
+namespace larder::gate {
+namespace {
+
+constexpr const char* kSetupSql = R"sql(
+CREATE SCHEMA IF NOT EXISTS larder_gate;
+REVOKE ALL ON SCHEMA larder_gate FROM PUBLIC;
+CREATE TABLE IF NOT EXISTS larder_gate.taint_ledger (
+  lineage            text PRIMARY KEY,
+  tainted_at         timestamptz NOT NULL DEFAULT now(),
+  expires_at         timestamptz,
+  first_tool         text NOT NULL,
+  client_cert_sha256 text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS taint_ledger_expires_at ON larder_gate.taint_ledger (expires_at);
+CREATE TABLE IF NOT EXISTS larder_gate.revocations (
+  revocation_id text PRIMARY KEY,
+  revoked_at    timestamptz NOT NULL DEFAULT now(),
+  reason        text NOT NULL
+);
+REVOKE ALL ON ALL TABLES IN SCHEMA larder_gate FROM PUBLIC;
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'larder_gate') THEN
+    CREATE ROLE larder_gate LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOBYPASSRLS;
+  END IF;
+END $$;
+GRANT USAGE ON SCHEMA larder_gate TO larder_gate;
+GRANT SELECT, INSERT, UPDATE, DELETE ON larder_gate.taint_ledger TO larder_gate;
+GRANT SELECT, INSERT ON larder_gate.revocations TO larder_gate;
+)sql";
+
+std::string to_timestamp(std::chrono::system_clock::time_point tp) {
+  std::time_t t = std::chrono::system_clock::to_time_t(tp);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+Result<void> apply_gate_setup(const db::ConnParams& admin, const std::optional<std::string>& password) {
+  auto deadline = db::Clock::now() + std::chrono::seconds(30);
+  auto conn = admin.connect(deadline);
+  if (!conn) return conn.error();
+  auto script = db::exec_script(conn->get(), kSetupSql, deadline);
+  if (!script) return script.error();
+  if (password) {
+    // The password travels as a parameter to format(), which quotes it as a literal.
+    auto r = db::exec_params(conn->get(), "SELECT format('ALTER ROLE larder_gate PASSWORD %L', $1::text)",
+                             {*password}, deadline);
+    if (!r) return r.error();
+    std::string alter = PQgetvalue(r->get(), 0, 0);
+    auto applied = db::exec_script(conn->get(), alter, deadline);
+    if (!applied) return applied.error();
+  }
+  return {};
+}
+
+TaintLedger::TaintLedger(db::ConnParams params, Options options)
+    : params_(std::move(params)), options_(options) {}
+
+TaintLedger::~TaintLedger() = default;
+
+Result<db::PgConn> TaintLedger::take(db::Clock::time_point deadline) {
+  {
+    std::lock_guard lock(mu_);
+    while (!idle_.empty()) {
+      db::PgConn conn = std::move(idle_.back());
+      idle_.pop_back();
+      if (!db::connection_broken(conn.get())) return conn;
+    }
+  }
+  return params_.connect(deadline);
+}
+
+void TaintLedger::give_back(db::PgConn conn) {
+  if (!conn || db::connection_broken(conn.get())) return;
+  std::lock_guard lock(mu_);
+  if (idle_.size() < options_.max_connections) idle_.push_back(std::move(conn));
+}
+
+Result<db::PgResult> TaintLedger::exec(const char* sql, const std::vector<db::Param>& params) {
+  auto deadline = db::Clock::now() + options_.timeout;
+  // One retry on a fresh connection: an idle connection may have died with a server restart.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto conn = take(deadline);
+    if (!conn) return make_error("taint.ledger_unavailable", "taint ledger unreachable: " + conn.error().message);
+    auto result = db::exec_params(conn->get(), sql, params, deadline);
+    if (result) {
+      give_back(std::move(*conn));
+      return result;
+    }
+    bool broken = db::connection_broken(conn->get());
+    if (!broken || attempt == 1) {
+      return make_error("taint.ledger_unavailable", "taint ledger query failed: " + result.error().message);
+    }
+  }
+  return make_error("taint.ledger_unavailable", "taint ledger unreachable");
+}
+
+Result<void> TaintLedger::mark_tainted(const std::string& lineage,
+                                       std::optional<std::chrono::system_clock::time_point> expires_at,
+                                       const std::string& tool, const std::string& client_cert_sha256) {
+  db::Param expiry = expires_at ? db::Param(to_timestamp(*expires_at)) : db::Param(std::nullopt);
+  // A lineage stays tainted for the longest of its recorded expiries; NULL (never) wins.
+  auto r = exec(
+      "INSERT INTO larder_gate.taint_ledger (lineage, expires_at, first_tool, client_cert_sha256) "
+      "VALUES ($1, $2::timestamptz, $3, $4) "
+      "ON CONFLICT (lineage) DO UPDATE SET expires_at = CASE "
+      "  WHEN larder_gate.taint_ledger.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL "
+      "  ELSE greatest(larder_gate.taint_ledger.expires_at, EXCLUDED.expires_at) END",
+      {lineage, expiry, tool, client_cert_sha256});
+  if (!r) return r.error();
+  return {};
+}
+
+Result<bool> TaintLedger::is_tainted(const std::string& lineage) {
+  auto r = exec(
+      "SELECT 1 FROM larder_gate.taint_ledger WHERE lineage = $1 AND (expires_at IS NULL OR expires_at > now())",
+      {lineage});
+  if (!r) return r.error();
+  return PQntuples(r->get()) > 0;
+}
+
+Result<void> TaintLedger::revoke(const std::string& revocation_id, const std::string& reason) {
+  auto r = exec("INSERT INTO larder_gate.revocations (revocation_id, reason) VALUES ($1, $2) "
+                "ON CONFLICT (revocation_id) DO NOTHING",
+                {revocation_id, reason});
+  if (!r) return r.error();
+  std::lock_guard lock(cache_mu_);
+  revoked_cache_[revocation_id] = true;
+  return {};
+}
+
+Result<std::optional<std::string>> TaintLedger::first_revoked(const std::vector<std::string>& ids) {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> unknown;
+  {
+    std::lock_guard lock(cache_mu_);
+    if (now - cache_loaded_ > options_.revocation_cache_ttl) {
+      revoked_cache_.clear();
+      cache_loaded_ = now;
+    }
+    for (const auto& id : ids) {
+      auto it = revoked_cache_.find(id);
+      if (it == revoked_cache_.end()) {
+        unknown.push_back(id);
+      } else if (it->second) {
+        return std::optional<std::string>(id);
+      }
+    }
+  }
+  if (unknown.empty()) return std::optional<std::string>();
+  auto array = db::encode_text_array(unknown);
+  if (!array) return array.error();
+  auto r = exec("SELECT revocation_id FROM larder_gate.revocations WHERE revocation_id = ANY($1::text[])", {*array});
+  if (!r) return r.error();
+  std::lock_guard lock(cache_mu_);
+  for (const auto& id : unknown) revoked_cache_[id] = false;
+  std::optional<std::string> first;
+  for (int i = 0; i < PQntuples(r->get()); ++i) {
+    std::string id = PQgetvalue(r->get(), i, 0);
+    revoked_cache_[id] = true;
+  }
+  for (const auto& id : ids) {
+    if (revoked_cache_[id]) return std::optional<std::string>(id);
+  }
+  return first;
+}
+
+Result<int64_t> TaintLedger::purge_expired() {
+  auto r = exec("DELETE FROM larder_gate.taint_ledger WHERE expires_at IS NOT NULL AND expires_at <= now()", {});
+  if (!r) return r.error();
+  return static_cast<int64_t>(std::stoll(PQcmdTuples(r->get())));
+}
+
+}  // namespace larder::gate

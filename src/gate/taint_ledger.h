@@ -1,0 +1,80 @@
+// TaintLedger: the lineages that have read sensitive data, and the revoked token ids, kept
+// in PostgreSQL so they survive restarts and are shared by every server instance pointing
+// at the same database.
+//
+// A token's lineage is the hex revocation id of its authority block: every token derived
+// from it by attenuation (including the taint block the server appends) shares it. So
+// keeping a pre-taint copy of a token does not help — the lineage is what egress tools
+// refuse.
+//
+// Tables live in schema `larder_gate`, which the query role cannot see. The ledger connects
+// as a role that may only read and write these two tables (see apply_gate_setup()).
+// Every failure is reported, and callers fail closed: a sensitive read is not answered if
+// its taint could not be recorded, and an egress call is refused if the ledger cannot be read.
+#pragma once
+
+#include "base/result.h"
+#include "db/connection.h"
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace larder::gate {
+
+inline constexpr const char* kGateRole = "larder_gate";
+
+// Creates schema larder_gate, its tables and the login role `larder_gate` (with `password`
+// when given), idempotently. `admin` must be a superuser connection to the application database.
+Result<void> apply_gate_setup(const db::ConnParams& admin, const std::optional<std::string>& password);
+
+class TaintLedger {
+ public:
+  struct Options {
+    std::size_t max_connections = 4;
+    std::chrono::milliseconds timeout{5000};
+    std::chrono::seconds revocation_cache_ttl{5};
+  };
+
+  TaintLedger(db::ConnParams params, Options options);
+  ~TaintLedger();
+  TaintLedger(const TaintLedger&) = delete;
+  TaintLedger& operator=(const TaintLedger&) = delete;
+
+  // Records that `lineage` read sensitive data. Committed before returning. `expires_at`
+  // is the token's own expiry (nullopt: the entry never expires).
+  Result<void> mark_tainted(const std::string& lineage, std::optional<std::chrono::system_clock::time_point> expires_at,
+                            const std::string& tool, const std::string& client_cert_sha256);
+
+  // True when `lineage` has an unexpired entry.
+  Result<bool> is_tainted(const std::string& lineage);
+
+  // Adds a revocation id (hex). Idempotent.
+  Result<void> revoke(const std::string& revocation_id, const std::string& reason);
+
+  // The first of `ids` that is revoked, if any. Answers from a cache for at most
+  // revocation_cache_ttl; a revocation made through this instance is seen at once.
+  Result<std::optional<std::string>> first_revoked(const std::vector<std::string>& ids);
+
+  // Deletes expired taint entries; returns how many.
+  Result<int64_t> purge_expired();
+
+ private:
+  Result<db::PgConn> take(db::Clock::time_point deadline);
+  void give_back(db::PgConn conn);
+  Result<db::PgResult> exec(const char* sql, const std::vector<db::Param>& params);
+
+  db::ConnParams params_;
+  Options options_;
+  std::mutex mu_;
+  std::vector<db::PgConn> idle_;
+
+  std::mutex cache_mu_;
+  std::unordered_map<std::string, bool> revoked_cache_;
+  std::chrono::steady_clock::time_point cache_loaded_{};
+};
+
+}  // namespace larder::gate

@@ -1,0 +1,258 @@
+// Lock 2 against real tokens: every token here is built and signed by libbiscuit.
+#include "gate/gate.h"
+
+#include <gtest/gtest.h>
+
+namespace larder::gate {
+namespace {
+
+using std::chrono::system_clock;
+
+struct Fixture {
+  biscuit::KeyPair root = biscuit::KeyPair::generate();
+  std::unique_ptr<Gate> gate;
+  net::PeerIdentity claude;
+  net::PeerIdentity other;
+
+  explicit Fixture(GateOptions options = {}) {
+    if (options.root_keys.empty()) options.root_keys.push_back({1, root.public_key().to_string()});
+    auto g = Gate::create(std::move(options));
+    if (!g) throw std::runtime_error(g.error().message);
+    gate = std::move(*g);
+    claude.cn = "claude-client";
+    claude.cert_sha256 = std::string(64, 'a');
+    claude.spki_sha256 = std::string(64, 'b');
+    claude.issuer = "CN=Larder CA";
+    other = claude;
+    other.cn = "other-client";
+    other.cert_sha256 = std::string(64, 'c');
+  }
+
+  std::string mint(const std::string& code, const biscuit::Params& params = {}, std::optional<uint32_t> id = 1,
+                   const biscuit::KeyPair* key = nullptr) {
+    biscuit::BiscuitBuilder b;
+    auto added = b.add_code(code, params);
+    if (!added) throw std::runtime_error(added.error().message);
+    if (id) b.set_root_key_id(*id);
+    auto t = b.build((key ? *key : root).private_key());
+    if (!t) throw std::runtime_error(t.error().message);
+    return t->to_base64();
+  }
+
+  std::string attenuate(const std::string& token, const std::string& code, const biscuit::Params& params = {}) {
+    auto t = biscuit::Biscuit::from_base64(token, root.public_key());
+    if (!t) throw std::runtime_error(t.error().message);
+    biscuit::BlockBuilder block;
+    auto added = block.add_code(code, params);
+    if (!added) throw std::runtime_error(added.error().message);
+    auto a = t->append(block);
+    if (!a) throw std::runtime_error(a.error().message);
+    return a->to_base64();
+  }
+
+  Decision call(const std::string& token, const std::string& tool, const net::PeerIdentity* peer,
+                Grant* grant = nullptr, DataFlow flow = DataFlow::kSensitiveRead, std::set<std::string> tables = {}) {
+    auto v = gate->verify(token);
+    if (!v) return Decision{false, Lock::kBiscuit, v.error().message};
+    CallFacts facts{"tools/call", tool, flow, std::move(tables), {}};
+    return gate->authorize(**v, peer, facts, system_clock::now(), grant);
+  }
+};
+
+const char* kErin = R"(patient_name("Erin oRTEga"); right("pg_query"); right("hipaa_compliance_check");)";
+
+TEST(Gate, GrantsTheToolAndReadsTheRlsContext) {
+  Fixture f;
+  auto token = f.mint(kErin);
+  Grant grant;
+  auto d = f.call(token, "pg_query", &f.claude, &grant);
+  ASSERT_TRUE(d.allowed) << d.reason;
+  EXPECT_EQ(grant.patient_names, std::vector<std::string>{"Erin oRTEga"});
+  EXPECT_TRUE(grant.roles.empty());
+  EXPECT_TRUE(grant.hospitals.empty());
+}
+
+TEST(Gate, DeniesUngrantedToolsByDefault) {
+  Fixture f;
+  auto token = f.mint(kErin);
+  auto d = f.call(token, "pg_explain", &f.claude);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kPolicy);
+  EXPECT_NE(d.reason.find("pg_explain"), std::string::npos) << d.reason;
+}
+
+TEST(Gate, AttenuationBlocksCannotGrantOrWidenRlsContext) {
+  Fixture f;
+  auto token = f.mint(R"(patient_name("Erin oRTEga"); right("pg_query");)");
+  // A holder appends facts: another patient and another right. Neither may count.
+  auto widened = f.attenuate(token, R"(patient_name("DAvID AndErSON"); right("pg_explain"); role("nurse");)");
+  Grant grant;
+  auto d = f.call(widened, "pg_query", &f.claude, &grant);
+  ASSERT_TRUE(d.allowed) << d.reason;
+  EXPECT_EQ(grant.patient_names, std::vector<std::string>{"Erin oRTEga"});
+  EXPECT_TRUE(grant.roles.empty());
+  EXPECT_FALSE(f.call(widened, "pg_explain", &f.claude).allowed);
+}
+
+TEST(Gate, ReservedPredicatesAreRefusedInAnyBlock) {
+  Fixture f;
+  // The original demo's hole: the token asserts the very fact its check looks for.
+  auto self_attested = f.mint(R"(right("pg_query"); mtls_client("claude-client"); check if mtls_client("claude-client");)");
+  auto d = f.call(self_attested, "pg_query", &f.other);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  EXPECT_NE(d.reason.find("mtls_client"), std::string::npos) << d.reason;
+
+  for (const char* fact : {"tool(\"pg_query\")", "tool_egress(false)", "server_audience(\"larder-db\")",
+                           "time(2020-01-01T00:00:00Z)", "table(\"health_records\")",
+                           "client_cert_sha256(hex:00)", "client_cert_anything(\"x\")"}) {
+    auto asserting = f.mint(std::string("right(\"pg_query\"); ") + fact + ";");
+    EXPECT_FALSE(f.call(asserting, "pg_query", &f.claude).allowed) << fact;
+    auto attenuated = f.attenuate(f.mint(kErin), std::string(fact) + ";");
+    EXPECT_FALSE(f.call(attenuated, "pg_query", &f.claude).allowed) << fact;
+  }
+  // As a rule head too.
+  auto rule = f.attenuate(f.mint(kErin), "tool_egress(false) <- right($x);");
+  EXPECT_FALSE(f.call(rule, "pg_query", &f.claude).allowed);
+}
+
+TEST(Gate, CertificateBindingUsesTheConnectionsCertificate) {
+  Fixture f;
+  auto bound = f.attenuate(f.mint(kErin), "check if client_cert_sha256({sha}); check if server_audience(\"larder-db\");",
+                           biscuit::Params().bytes("sha", biscuit::Bytes(32, 0xaa)));
+  EXPECT_TRUE(f.call(bound, "pg_query", &f.claude).allowed);
+  auto d = f.call(bound, "pg_query", &f.other);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  EXPECT_NE(d.reason.find("client_cert_sha256"), std::string::npos) << d.reason;
+  EXPECT_FALSE(f.call(bound, "pg_query", nullptr).allowed);  // no certificate at all
+}
+
+TEST(Gate, AudienceBinding) {
+  GateOptions compliance;
+  compliance.audience = "larder-compliance";
+  Fixture f;
+  auto bound = f.attenuate(f.mint(kErin), "check if server_audience(\"larder-db\");");
+  EXPECT_TRUE(f.call(bound, "pg_query", &f.claude).allowed);
+  compliance.root_keys.push_back({1, f.root.public_key().to_string()});
+  auto other_server = Gate::create(compliance);
+  ASSERT_TRUE(other_server.ok());
+  auto v = (*other_server)->verify(bound);
+  ASSERT_TRUE(v.ok());
+  auto d = (*other_server)->authorize(**v, &f.claude, {"tools/call", "hipaa_compliance_check", DataFlow::kEgress},
+                                      system_clock::now(), nullptr);
+  EXPECT_FALSE(d.allowed);
+}
+
+TEST(Gate, TaintBlockRefusesEgressOnly) {
+  Fixture f;
+  auto token = f.mint(kErin);
+  auto v = f.gate->verify(token);
+  ASSERT_TRUE(v.ok());
+  auto tainted = f.gate->attenuate_tainted(**v);
+  ASSERT_TRUE(tainted.ok()) << tainted.error().message;
+  EXPECT_TRUE(f.call(*tainted, "pg_query", &f.claude, nullptr, DataFlow::kSensitiveRead).allowed);
+  auto d = f.call(*tainted, "hipaa_compliance_check", &f.claude, nullptr, DataFlow::kEgress);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kTaint);
+  // Same lineage: the taint block does not change the authority block's revocation id.
+  auto tv = f.gate->verify(*tainted);
+  ASSERT_TRUE(tv.ok());
+  EXPECT_EQ((*tv)->lineage, (*v)->lineage);
+  EXPECT_EQ((*tv)->revocation_ids.size(), 2u);
+}
+
+TEST(Gate, ExpiryIsEnforcedAndRecorded) {
+  Fixture f;
+  auto past = f.mint(std::string(kErin) + " check if time($t), $t <= 2020-01-01T00:00:00Z;");
+  auto d = f.call(past, "pg_query", &f.claude);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  auto future = f.mint(std::string(kErin) + " check if time($t), $t <= {exp};",
+                       biscuit::Params().date("exp", 4102444800));  // 2100-01-01
+  EXPECT_TRUE(f.call(future, "pg_query", &f.claude).allowed);
+  auto v = f.gate->verify(future);
+  ASSERT_TRUE(v.ok());
+  ASSERT_TRUE((*v)->expires_at.has_value());
+  EXPECT_EQ(system_clock::to_time_t(*(*v)->expires_at), 4102444800);
+}
+
+TEST(Gate, TableRestrictionFromTheToken) {
+  Fixture f;
+  auto token = f.attenuate(f.mint(kErin), R"(check all table($t), ["health_records"].contains($t);)");
+  EXPECT_TRUE(f.call(token, "pg_query", &f.claude, nullptr, DataFlow::kSensitiveRead, {"health_records"}).allowed);
+  EXPECT_FALSE(
+      f.call(token, "pg_query", &f.claude, nullptr, DataFlow::kSensitiveRead, {"health_records", "secrets"}).allowed);
+}
+
+TEST(Gate, RootKeySelectionAndRotation) {
+  biscuit::KeyPair old_key = biscuit::KeyPair::generate();
+  biscuit::KeyPair new_key = biscuit::KeyPair::generate();
+  GateOptions o;
+  o.root_keys = {{1, old_key.public_key().to_string()}, {2, new_key.public_key().to_string()}};
+  Fixture f(o);
+  EXPECT_TRUE(f.call(f.mint(kErin, {}, 1, &old_key), "pg_query", &f.claude).allowed);
+  EXPECT_TRUE(f.call(f.mint(kErin, {}, 2, &new_key), "pg_query", &f.claude).allowed);
+  // Signed by the new key but claiming the old id: signature check fails.
+  EXPECT_FALSE(f.call(f.mint(kErin, {}, 1, &new_key), "pg_query", &f.claude).allowed);
+  EXPECT_FALSE(f.call(f.mint(kErin, {}, 7, &new_key), "pg_query", &f.claude).allowed);
+  EXPECT_FALSE(f.call(f.mint(kErin, {}, std::nullopt, &new_key), "pg_query", &f.claude).allowed);
+  biscuit::KeyPair stranger = biscuit::KeyPair::generate();
+  EXPECT_FALSE(f.call(f.mint(kErin, {}, 1, &stranger), "pg_query", &f.claude).allowed);
+}
+
+TEST(Gate, MalformedTokensAreCleanErrors) {
+  Fixture f;
+  auto good = f.mint(kErin);
+  for (std::string bad : {std::string(""), std::string("   "), std::string("not base64 !!"), good.substr(0, good.size() / 2),
+                          std::string(200000, 'A')}) {
+    auto v = f.gate->verify(bad);
+    EXPECT_FALSE(v.ok());
+    EXPECT_EQ(v.error().code, "biscuit");
+  }
+  std::string flipped = good;
+  flipped[flipped.size() / 2] = flipped[flipped.size() / 2] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(f.gate->verify(flipped).ok());
+}
+
+TEST(Gate, VerificationIsCached) {
+  Fixture f;
+  auto token = f.mint(kErin);
+  ASSERT_TRUE(f.gate->verify(token).ok());
+  ASSERT_TRUE(f.gate->verify(token).ok());
+  ASSERT_TRUE(f.gate->verify(" " + token + "\n").ok());
+  auto stats = f.gate->cache_stats();
+  EXPECT_EQ(stats.misses, 1u);
+  EXPECT_EQ(stats.hits, 2u);
+  EXPECT_EQ(stats.entries, 1u);
+}
+
+TEST(Gate, ClinicianContext) {
+  Fixture f;
+  auto nurse = f.mint(R"(role("nurse"); hospital("Sullivan-Johnson"); right("pg_query");)");
+  Grant grant;
+  ASSERT_TRUE(f.call(nurse, "pg_query", &f.claude, &grant).allowed);
+  EXPECT_EQ(grant.roles, std::vector<std::string>{"nurse"});
+  EXPECT_EQ(grant.hospitals, std::vector<std::string>{"Sullivan-Johnson"});
+  EXPECT_TRUE(grant.patient_names.empty());
+}
+
+TEST(Gate, PolicyMustParse) {
+  GateOptions o;
+  o.root_keys.push_back({std::nullopt, biscuit::KeyPair::generate().public_key().to_string()});
+  o.policy_code = "allow if ((";
+  EXPECT_FALSE(Gate::create(o).ok());
+  o.policy_code = "right(\"x\");";  // no policy at all
+  EXPECT_FALSE(Gate::create(o).ok());
+}
+
+TEST(Gate, BearerHeader) {
+  EXPECT_EQ(bearer_token(std::string("Bearer abc")), "abc");
+  EXPECT_EQ(bearer_token(std::string("bearer   abc  ")), "abc");
+  EXPECT_FALSE(bearer_token(std::string("Basic abc")).has_value());
+  EXPECT_FALSE(bearer_token(std::string("Bearer ")).has_value());
+  EXPECT_FALSE(bearer_token(std::nullopt).has_value());
+}
+
+}  // namespace
+}  // namespace larder::gate
