@@ -169,12 +169,14 @@ int error_exit(const Error& e, const AskOptions& o, std::ostream& out, std::ostr
 int repl(Agent& agent, const AskOptions& o, std::istream& in, std::ostream& out) {
   History history(o.history_path);
   int last = kExitOk;
-  out << "larder ask — type a question; .help for commands, .quit to leave\n";
+  // With --json, stdout carries only the JSON objects (one per question).
+  const bool chatty = !o.json;
+  if (chatty) out << "larder ask — type a question; .help for commands, .quit to leave\n";
   for (;;) {
-    out << "larder> " << std::flush;
+    if (chatty) out << "larder> " << std::flush;
     std::string line;
     if (!std::getline(in, line)) {
-      out << "\n";
+      if (chatty) out << "\n";
       break;
     }
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();

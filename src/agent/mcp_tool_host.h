@@ -1,0 +1,49 @@
+// McpToolHost: the agent's ToolHost over libmcp's client, one mcp::Client per configured
+// server (Streamable HTTP with legacy SSE fallback, or stdio), mTLS from the config's tls
+// files. The Biscuit token travels two ways: the agent puts it in the `biscuit_token`
+// argument of tools that take one, and this host sends `Authorization: Bearer <token>` on
+// every HTTP server (unless the config sets Authorization itself). When the TokenStore
+// switches to an attenuated token, the next call to a server reconnects it with the new
+// header, so header and argument always carry the same token.
+#pragma once
+
+#include "agent/config.h"
+#include "agent/tool_host.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace larder::mcp {
+class Client;
+}
+
+namespace larder::agent {
+
+class McpToolHost final : public ToolHost {
+ public:
+  // Connects to every server (fails with code "mcp.connect" naming the server).
+  static Result<std::unique_ptr<McpToolHost>> connect(const McpConfig& config, std::shared_ptr<TokenStore> tokens);
+  ~McpToolHost() override;
+
+  Result<std::vector<ToolSpec>> list_tools() override;
+  Result<ToolOutcome> call_tool(const std::string& server, const std::string& name, nlohmann::json args) override;
+  // Per server: the `generate_sql` prompt if offered, else resources whose URI or name
+  // mentions "schema"; plus the server's initialize instructions.
+  Result<std::string> schema_context() override;
+
+  // How many times a server was reconnected because the token changed (for tests).
+  int reconnects() const { return reconnects_; }
+
+ private:
+  struct Connection;
+  explicit McpToolHost(std::shared_ptr<TokenStore> tokens);
+  Result<void> open(Connection& c);
+  Result<Connection*> ready(const std::string& server);
+
+  std::shared_ptr<TokenStore> tokens_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  int reconnects_ = 0;
+};
+
+}  // namespace larder::agent
