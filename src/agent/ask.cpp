@@ -2,10 +2,6 @@
 
 #include "agent/provider.h"
 
-#ifdef LARDER_AGENT_HAS_MCP
-#include "agent/mcp_tool_host.h"
-#endif
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -36,21 +32,6 @@ int exit_status_for(const AgentRun& run) {
     case AgentStatus::Aborted: return kExitFailure;
   }
   return kExitFailure;
-}
-
-ToolHostFactory default_tool_host_factory() {
-  return [](const McpConfig& config, std::shared_ptr<TokenStore> tokens,
-            const Environment&) -> Result<std::unique_ptr<ToolHost>> {
-#ifdef LARDER_AGENT_HAS_MCP
-    auto host = McpToolHost::connect(config, std::move(tokens));
-    if (!host.ok()) return host.error();
-    return std::unique_ptr<ToolHost>(std::move(*host));
-#else
-    (void)config;
-    (void)tokens;
-    return make_error("mcp.unavailable", "this larder was built without libmcp (src/mcp), so it cannot reach MCP servers");
-#endif
-  };
 }
 
 History::History(std::string path) : path_(std::move(path)) {
