@@ -28,6 +28,8 @@ constexpr const char* kSetNonceSql =
     "pg_catalog.set_config('statement_timeout', $2::text, true)";
 
 constexpr std::size_t kMaxContextValues = 256;
+constexpr std::size_t kMaxCachedStatements = 128;
+constexpr std::size_t kMaxCachedStatementBytes = 16 * 1024;
 constexpr std::size_t kMaxContextValueBytes = 512;
 
 Result<void> prepare(PGconn* conn, const char* name, const char* sql, Clock::time_point deadline) {
@@ -60,6 +62,10 @@ struct Database::Session {
   // The writer connection stays in pipeline mode: the context DELETE of one request is sent
   // without waiting, and its result is read together with the next request's upsert.
   int writer_pending = 0;
+  // The model's SQL, prepared once per session (text -> statement name), so repeated queries
+  // skip parse and plan like pgbench -M prepared. Bounded; beyond it SQL runs unnamed.
+  std::unordered_map<std::string, std::string> statements;
+  std::uint64_t statement_seq = 0;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -336,7 +342,8 @@ bool send_writer(PGconn* conn, const char* name, const std::vector<std::string>&
 Result<QueryResult> Database::query(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params) {
   if (ctx.guard_enabled)
     if (auto checked = check_sql(sql); !checked) return checked.error();
-  return run(ctx, sql, params);
+  // Only guard-checked SQL is prepared and cached: unchecked SQL could DEALLOCATE.
+  return run(ctx, sql, params, ctx.guard_enabled);
 }
 
 Result<void> Database::check_sql(std::string_view sql) const {
@@ -352,7 +359,7 @@ Result<void> Database::check_sql(std::string_view sql) const {
 
 Result<QueryResult> Database::query_trusted(const RequestContext& ctx, std::string_view sql,
                                             const std::vector<Param>& params) {
-  return run(ctx, sql, params);
+  return run(ctx, sql, params, true);
 }
 
 namespace {
@@ -412,7 +419,8 @@ class PipelineReader {
 
 }  // namespace
 
-Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params) {
+Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params,
+                                  bool cacheable) {
   auto deadline = ctx.deadline == Clock::time_point{} ? Clock::now() + config_.default_timeout : ctx.deadline;
   if (Clock::now() >= deadline) return make_error("db.timeout", "deadline already passed before the query started");
   if (ctx.max_rows == 0 && ctx.max_bytes == 0) return make_error("db.bad_request", "max_rows and max_bytes are both 0");
@@ -472,6 +480,10 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   bool healthy = true;
   PipelineReader reader(q, deadline, config_.cancel_grace, watchdog_cancels_);
   bool cap_cancel = false;
+  int user_index = 2;         // position of the model's SQL in the pipeline
+  std::string prepared_name;  // statement prepared by this request ("" if none)
+  bool prepared_ok = false;
+  bool statement_missing = false;
   {
     auto statement_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) +
                              config_.cancel_grace;
@@ -480,18 +492,34 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
     std::string timeout_text = std::to_string(std::max<long long>(1, statement_timeout.count()));
     const char* nonce_params[2] = {nonce.c_str(), timeout_text.c_str()};
+    std::string statement;  // "" = unnamed
+    bool need_prepare = false;
+    if (auto it = session->statements.find(sql_text); it != session->statements.end()) {
+      statement = it->second;
+    } else if (cacheable && session->statements.size() < kMaxCachedStatements &&
+               sql_text.size() <= kMaxCachedStatementBytes) {
+      statement = "larder_q" + std::to_string(++session->statement_seq);
+      need_prepare = true;
+    }
+    user_index = need_prepare ? 3 : 2;
     bool sent = PQenterPipelineMode(q) == 1 &&
                 PQsendQueryParams(q, "BEGIN TRANSACTION READ ONLY", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
                 PQsendQueryPrepared(q, kSetNonce, 2, nonce_params, nullptr, nullptr, 0) == 1 &&
-                PQsendQueryParams(q, sql_text.c_str(), static_cast<int>(values.size()), nullptr,
-                                  values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) == 1 &&
+                (!need_prepare ||
+                 PQsendPrepare(q, statement.c_str(), sql_text.c_str(), static_cast<int>(values.size()), nullptr) == 1) &&
+                (statement.empty()
+                     ? PQsendQueryParams(q, sql_text.c_str(), static_cast<int>(values.size()), nullptr,
+                                         values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) == 1
+                     : PQsendQueryPrepared(q, statement.c_str(), static_cast<int>(values.size()),
+                                           values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) == 1) &&
                 PQsendQueryParams(q, "ROLLBACK", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
                 PQpipelineSync(q) == 1 && PQflush(q) == 0;
+    prepared_name = need_prepare ? statement : "";
     if (!sent) {
       failure = error_from_connection(q, "sending the query");
       healthy = false;
     } else {
-      // Results: 0 BEGIN, 1 set nonce, 2 the SQL, 3 ROLLBACK, then the sync marker.
+      // Results: 0 BEGIN, 1 set nonce, [2 prepare,] the SQL, ROLLBACK, then the sync marker.
       int index = 0;
       std::size_t bytes = 0;
       std::size_t extra_rows = 0;
@@ -553,8 +581,8 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
         }
         if (!r) {
           ++index;
-          if (index == 2) PQsetSingleRowMode(q);  // must precede any read of the SQL's results
-          if (index > 4) {
+          if (index == user_index) PQsetSingleRowMode(q);  // must precede any read of the SQL's results
+          if (index > user_index + 2) {
             healthy = false;
             if (!failure) failure = make_error("db.protocol", "unexpected pipeline state");
             break;
@@ -568,7 +596,7 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
             break;
           case PGRES_SINGLE_TUPLE:
           case PGRES_TUPLES_OK:
-            if (index == 2) {
+            if (index == user_index) {
               take_columns(r.get());
               take_rows(r.get());
               if (st == PGRES_TUPLES_OK) {
@@ -578,7 +606,8 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
             }
             break;
           case PGRES_COMMAND_OK:
-            if (index == 2) {
+            if (index == 2 && user_index == 3) prepared_ok = true;
+            if (index == user_index) {
               const char* tag = PQcmdStatus(r.get());
               result.command = tag != nullptr ? tag : "";
             }
@@ -587,12 +616,14 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
             if (!failure) {
               const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
               bool was_cancel = state != nullptr && std::string_view(state) == "57014";
+              // Our cached statement was deallocated (only unguarded SQL can do that).
+              if (state != nullptr && std::string_view(state) == "26000") statement_missing = true;
               if (was_cancel && reader.deadline_hit()) {
                 failure = make_error("db.timeout", "deadline exceeded: the query was cancelled by the watchdog");
               } else if (was_cancel && cap_cancel) {
                 // We cancelled it ourselves after the caps were reached: a truncated answer.
               } else {
-                failure = error_from_result(r.get(), q, index == 2 ? "query" : "request setup");
+                failure = error_from_result(r.get(), q, index >= 2 && index <= user_index ? "query" : "request setup");
               }
             }
             break;
@@ -618,6 +649,11 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     }
   }
   if (reader.cancelled()) healthy = false;  // a late cancel must never hit a later request
+  if (prepared_ok) session->statements.emplace(std::string(sql), prepared_name);
+  if (statement_missing) {
+    session->statements.clear();
+    healthy = false;
+  }
 
   // 3. Column type names (built-ins are static; others looked up once, outside the request).
   for (auto& c : result.columns) c.type = type_name(healthy ? q : nullptr, c.oid, Clock::now() + config_.cancel_grace);

@@ -8,7 +8,8 @@
 //            and deletes it afterwards.
 // One call:  guard → write context (writer) → pipeline on the query connection:
 //   BEGIN READ ONLY; set_config(nonce, statement_timeout backstop) LOCAL; <sql> (single-row
-//   mode, rows/bytes caps); ROLLBACK — then delete the context (writer).
+//   mode, rows/bytes caps; guard-checked SQL is prepared once per session and reused);
+//   ROLLBACK — then delete the context (writer; pipelined with the next upsert).
 // ROLLBACK (never COMMIT) undoes any SET the SQL may have made. A watchdog in the wait loop
 // sends a protocol-level cancel (PQcancel) at the deadline, whatever the session's
 // statement_timeout says; a cancelled or broken session is closed, never reused. Any
@@ -122,7 +123,8 @@ class Database {
   void release(std::unique_ptr<Session> session, bool healthy);
   Result<std::unique_ptr<Session>> open_session(Clock::time_point deadline);
   void invalidate_idle();
-  Result<QueryResult> run(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params);
+  Result<QueryResult> run(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params,
+                          bool cacheable);
   std::string type_name(PGconn* conn, unsigned oid, Clock::time_point deadline);
 
   DatabaseConfig config_;

@@ -415,6 +415,26 @@ TEST_F(DbRls, ParametersAreBoundNotSpliced) {
   EXPECT_EQ(j["rows"][0]["isnull"], true);
 }
 
+TEST_F(DbRls, CachedStatementsFollowTheCurrentContext) {
+  // The same guarded SQL many times under alternating contexts: the prepared statement is
+  // reused per session, the RLS context is read per execution.
+  if (!db_->guard_available()) GTEST_SKIP() << "guard not built";
+  const std::string sql = "SELECT \"Patient Name\", count(*) AS n FROM health_records GROUP BY 1";
+  for (int i = 0; i < 24; ++i) {
+    auto ctx = patient_ctx({i % 2 == 0 ? db::kErinOrtega : db::kDavidAnderson});
+    ctx.guard_enabled = true;
+    auto r = run(ctx, sql);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->rows.size(), 1u);
+    EXPECT_EQ(*r->rows[0][0], i % 2 == 0 ? db::kErinOrtega : db::kDavidAnderson);
+    db::RequestContext empty;
+    empty.guard_enabled = true;
+    auto none = run(empty, sql);
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(none->rows.size(), 0u);
+  }
+}
+
 TEST_F(DbRls, GuardedQueriesRunThroughTheGuard) {
   auto ctx = patient_ctx({db::kErinOrtega});
   ctx.guard_enabled = true;
