@@ -2,7 +2,12 @@
 // connection, against one server on 127.0.0.1. Also the cost of full vs resumed handshakes.
 #include <benchmark/benchmark.h>
 
+#include <ctime>
+#include <algorithm>
+#include <atomic>
 #include <memory>
+#include <thread>
+#include <vector>
 #include <mutex>
 
 #include "net/client.h"
@@ -50,19 +55,52 @@ Fixture& fixture() {
 
 const std::string kBody = R"({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}})";
 
-void BM_KeepAliveRequests(benchmark::State& state) {
-  auto client = fixture().client();
-  for (auto _ : state) {
-    auto r = client->request("POST", "/mcp", {{"Content-Type", "application/json"}}, kBody);
-    if (!r.ok() || r->status != 200) {
-      state.SkipWithError("request failed");
-      break;
-    }
-    benchmark::DoNotOptimize(r->body.data());
-  }
-  state.SetItemsProcessed(state.iterations());
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
-BENCHMARK(BM_KeepAliveRequests)->Threads(1)->Threads(4)->Threads(16)->UseRealTime();
+
+// N clients, each on its own thread with one keep-alive connection (handshake done before
+// timing), 2000 requests in total per iteration.
+void BM_ConcurrentKeepAlive(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const int per_client = std::max(1, 2000 / n);
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int i = 0; i < n; ++i) {
+    clients.push_back(fixture().client());
+    if (!clients.back()->request("GET", "/", {}, "").ok()) {
+      state.SkipWithError("warm-up request failed");
+      return;
+    }
+  }
+  double cpu = 0;
+  int64_t total = 0;
+  for (auto _ : state) {
+    std::atomic<bool> failed{false};
+    double cpu_start = process_cpu_seconds();
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([&, i] {
+        for (int k = 0; k < per_client; ++k) {
+          auto r = clients[i]->request("POST", "/mcp", {{"Content-Type", "application/json"}}, kBody);
+          if (!r.ok() || r->status != 200) failed = true;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    cpu += process_cpu_seconds() - cpu_start;
+    total += static_cast<int64_t>(n) * per_client;
+    if (failed) {
+      state.SkipWithError("a request failed");
+      return;
+    }
+  }
+  state.counters["requests_per_second"] = benchmark::Counter(static_cast<double>(total), benchmark::Counter::kIsRate);
+  // Client and server share the process: this is the CPU both sides spend per request.
+  state.counters["cpu_us_per_request"] = total ? cpu * 1e6 / static_cast<double>(total) : 0;
+}
+BENCHMARK(BM_ConcurrentKeepAlive)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_FullHandshakePerRequest(benchmark::State& state) {
   for (auto _ : state) {

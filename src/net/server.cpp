@@ -310,6 +310,7 @@ larder::Result<std::shared_ptr<const PeerIdentity>> Server::Impl::admit_peer(SSL
 template <bool kTls>
 class Session final : public SessionBase {
   using Stream = std::conditional_t<kTls, ssl::stream<tcp::socket>, tcp::socket>;
+  using Clock = std::chrono::steady_clock;
   enum class Phase { kHandshake, kAwait, kReading, kHandling, kWriting, kStreaming, kClosed };
 
  public:
@@ -366,17 +367,29 @@ class Session final : public SessionBase {
   asio::any_io_executor executor() { return beast::get_lowest_layer(stream_).get_executor(); }
   tcp::socket& socket() { return beast::get_lowest_layer(stream_); }
 
-  // ---- deadlines: one timer; a generation number discards stale expiries ----
+  // ---- deadlines: one timer armed lazily. Moving a deadline later only updates deadline_;
+  // the timer re-arms itself when it fires early, so a keep-alive request costs no timer
+  // syscalls in the common case. A generation number discards superseded waits.
   void set_deadline(std::chrono::milliseconds d) {
-    timer_.expires_after(d);
-    timer_.async_wait([self = shared(), gen = ++deadline_gen_](beast::error_code ec) {
-      if (ec || gen != self->deadline_gen_) return;
-      self->on_deadline();
-    });
+    deadline_ = Clock::now() + d;
+    if (!timer_armed_ || armed_expiry_ > deadline_) arm_timer();
   }
-  void clear_deadline() {
-    ++deadline_gen_;
-    timer_.cancel();
+  void clear_deadline() { deadline_ = Clock::time_point::max(); }
+  void arm_timer() {
+    armed_expiry_ = deadline_;
+    timer_armed_ = true;
+    timer_.expires_at(deadline_);
+    timer_.async_wait([self = shared(), gen = ++timer_gen_](beast::error_code ec) { self->on_timer(ec, gen); });
+  }
+  void on_timer(beast::error_code ec, uint64_t gen) {
+    if (gen != timer_gen_) return;
+    timer_armed_ = false;
+    if (ec || finalized_ || deadline_ == Clock::time_point::max()) return;
+    if (Clock::now() >= deadline_) {
+      on_deadline();
+    } else {
+      arm_timer();
+    }
   }
   void on_deadline() {
     if (phase_ == Phase::kClosed) {
@@ -419,30 +432,40 @@ class Session final : public SessionBase {
     await_request();
   }
 
-  // ---- reading requests ----
+  // ---- reading requests: one async_read_some loop feeding Beast's parser ----
   void await_request() {
     phase_ = Phase::kAwait;
     if (shutting_down_) {
       lingering_close();
       return;
     }
-    if (buffer_.size() > 0 && !read_pending_) {
-      read_request();
+    if (buffer_.size() > 0 && !read_pending_) {  // pipelined bytes are already here
+      begin_request();
+      parse();
       return;
     }
     set_deadline(server_.config.limits.idle_timeout);
-    if (!read_pending_) start_first_read();
+    if (!read_pending_) start_read();
+  }
+  void begin_request() {
+    phase_ = Phase::kReading;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(server_.config.limits.max_header_bytes, UINT32_MAX)));
+    parser_->body_limit(server_.config.limits.max_body_bytes);
+    continue_checked_ = false;
+    set_deadline(server_.config.limits.request_timeout);  // from the first byte of the request
   }
 
-  // Waits for the next bytes without a request deadline; during a streamed response it is
-  // how a departed client is noticed.
-  void start_first_read() {
+  // The only read: while idle it waits for the next request (idle_timeout), while reading it
+  // feeds the parser (request_timeout), and during a streamed response it is how a departed
+  // client is noticed.
+  void start_read() {
     read_pending_ = true;
     stream_.async_read_some(buffer_.prepare(kReadChunk), [self = shared()](beast::error_code ec, std::size_t n) {
-      self->on_first_read(ec, n);
+      self->on_read(ec, n);
     });
   }
-  void on_first_read(beast::error_code ec, std::size_t n) {
+  void on_read(beast::error_code ec, std::size_t n) {
     read_pending_ = false;
     buffer_.commit(n);
     if (phase_ == Phase::kClosed) {
@@ -450,60 +473,62 @@ class Session final : public SessionBase {
       return;
     }
     if (ec) {
-      close();
+      close();  // EOF, reset, TLS error (a request cut short gets no answer)
       return;
     }
-    if (phase_ == Phase::kStreaming) {
-      // The client sent something (its next request) while we stream: keep it for later.
-      if (buffer_.size() < server_.config.limits.max_header_bytes) start_first_read();
-      return;
+    switch (phase_) {
+      case Phase::kStreaming:
+        // The client sent something (its next request) while we stream: keep it for later.
+        if (buffer_.size() < server_.config.limits.max_header_bytes) start_read();
+        return;
+      case Phase::kAwait:
+        begin_request();
+        parse();
+        return;
+      case Phase::kReading: parse(); return;
+      default: return;
     }
-    if (phase_ == Phase::kAwait) read_request();
   }
-
-  void read_request() {
-    phase_ = Phase::kReading;
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(server_.config.limits.max_header_bytes, UINT32_MAX)));
-    parser_->body_limit(server_.config.limits.max_body_bytes);
-    set_deadline(server_.config.limits.request_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared()](beast::error_code ec, std::size_t) { self->on_header(ec); });
-  }
-  void on_header(beast::error_code ec) {
-    if (phase_ == Phase::kClosed) return;
-    if (ec) {
-      on_read_error(ec);
-      return;
-    }
-    if (parser_->is_done()) {
-      on_request();
-      return;
-    }
-    auto expect = parser_->get()[http::field::expect];
-    if (iequal({expect.data(), expect.size()}, "100-continue")) {
-      continue_line_ = "HTTP/1.1 100 Continue\r\n\r\n";
-      asio::async_write(stream_, asio::buffer(continue_line_), [self = shared()](beast::error_code wec, std::size_t) {
-        if (self->phase_ == Phase::kClosed) return;
-        if (wec) {
-          self->close();
-          return;
-        }
-        self->read_body();
-      });
-      return;
-    }
-    read_body();
-  }
-  void read_body() {
-    http::async_read(stream_, buffer_, *parser_, [self = shared()](beast::error_code ec, std::size_t) {
-      if (self->phase_ == Phase::kClosed) return;
-      if (ec) {
-        self->on_read_error(ec);
+  void parse() {
+    while (!parser_->is_done()) {
+      if (buffer_.size() == 0) {
+        start_read();
         return;
       }
-      self->on_request();
-    });
+      beast::error_code ec;
+      std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        start_read();
+        return;
+      }
+      if (ec) {
+        on_read_error(ec);
+        return;
+      }
+      if (parser_->is_header_done() && !continue_checked_) {
+        continue_checked_ = true;
+        auto expect = parser_->get()[http::field::expect];
+        if (!parser_->is_done() && iequal({expect.data(), expect.size()}, "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                            [self = shared()](beast::error_code wec, std::size_t) {
+                              if (self->phase_ == Phase::kClosed) return;
+                              if (wec) {
+                                self->close();
+                                return;
+                              }
+                              self->parse();
+                            });
+          return;
+        }
+      }
+      if (used == 0) {
+        start_read();
+        return;
+      }
+    }
+    on_request();
   }
   void on_read_error(beast::error_code ec) {
     clear_deadline();
@@ -658,7 +683,7 @@ class Session final : public SessionBase {
       stream_end();
       return;
     }
-    if (!read_pending_ && buffer_.size() < server_.config.limits.max_header_bytes) start_first_read();
+    if (!read_pending_ && buffer_.size() < server_.config.limits.max_header_bytes) start_read();
   }
   void stream_data(std::string data) {
     if (phase_ != Phase::kStreaming || stream_ending_) return;
@@ -768,6 +793,7 @@ class Session final : public SessionBase {
     finalized_ = true;
     phase_ = Phase::kClosed;
     beast::error_code ec;
+    ++timer_gen_;
     timer_.cancel();
     socket().shutdown(tcp::socket::shutdown_both, ec);
     socket().close(ec);
@@ -783,13 +809,17 @@ class Session final : public SessionBase {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Phase phase_ = Phase::kAwait;
-  uint64_t deadline_gen_ = 0;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point armed_expiry_{};
+  uint64_t timer_gen_ = 0;
+  bool timer_armed_ = false;
+  bool continue_checked_ = false;
   bool read_pending_ = false;
   bool keep_alive_ = true;
   bool is_head_ = false;
   bool shutting_down_ = false;
   bool finalized_ = false;
-  std::string head_, body_, continue_line_;
+  std::string head_, body_;
   // streaming
   std::shared_ptr<StreamImpl> stream_obj_;
   std::deque<std::string> out_;
