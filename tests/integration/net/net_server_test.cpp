@@ -94,6 +94,32 @@ class RawConn {
     }
     return out;
   }
+  // Reads until `needle` has been seen `count` times, the peer closes, or `timeout`.
+  std::string read_until(std::string_view needle, int count, std::chrono::milliseconds timeout) {
+    std::string out;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto seen = [&] {
+      int n = 0;
+      for (auto pos = out.find(needle); pos != std::string::npos; pos = out.find(needle, pos + 1)) ++n;
+      return n;
+    };
+    while (seen() < count && std::chrono::steady_clock::now() < deadline) {
+      std::optional<boost::system::error_code> r;
+      char buf[4096];
+      std::size_t got = 0;
+      auto cb = [&](boost::system::error_code e, std::size_t n) {
+        r = e;
+        got = n;
+      };
+      if (tls_) tls_->async_read_some(asio::buffer(buf), cb);
+      else plain_->async_read_some(asio::buffer(buf), cb);
+      run(r, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+      if (!r) break;
+      out.append(buf, got);
+      if (*r) break;
+    }
+    return out;
+  }
   void close() {
     boost::system::error_code ec;
     socket().close(ec);
@@ -753,6 +779,39 @@ TEST(NetSignalTest, RunUntilSignalStopsOnSigterm) {
         std::_Exit(code);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+TEST_F(NetServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  start(tls_config());
+  RawConn raw(server_->port(), pki_->ca_cert(), alice_, true);
+  ASSERT_TRUE(raw.handshake_ok());
+  raw.write("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto out = raw.read_until("hello alice", 3, 20s);
+  std::size_t first = out.find("X-Echo-Len: 0"), second = out.find("X-Echo-Len: 3"), third = out.rfind("X-Echo-Len: 0");
+  ASSERT_NE(second, std::string::npos) << out;
+  EXPECT_LT(first, second);
+  EXPECT_LT(second, third);
+  EXPECT_EQ(calls_.load(), 3);
+}
+
+TEST_F(NetServerTest, ExpectContinueAndHead) {
+  start(tls_config());
+  RawConn raw(server_->port(), pki_->ca_cert(), alice_, true);
+  ASSERT_TRUE(raw.handshake_ok());
+  raw.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  auto interim = raw.read_until("\r\n\r\n", 1, 10s);
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  raw.write("12345");
+  auto out = raw.read_until("hello alice", 1, 10s);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  EXPECT_NE(out.find("X-Echo-Len: 5"), std::string::npos) << out;
+  raw.write("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto head = raw.read_until("\r\n\r\n", 1, 10s);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  EXPECT_NE(head.find("Content-Length: 11"), std::string::npos) << head;
+  raw.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto next = raw.read_until("hello alice", 1, 10s);
+  EXPECT_EQ(next.rfind("HTTP/1.1 200", 0), 0u) << "HEAD must not have sent a body: " << next;
 }
 
 }  // namespace
