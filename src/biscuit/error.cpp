@@ -52,6 +52,8 @@ std::string tagged(const char* tag, const std::string& msg) {
 
 }  // namespace
 
+std::string json_quote(const std::string& s) { return json_string(s); }
+
 Error make_error(ErrorCode code, std::string message) {
   Error e;
   e.code = code;
@@ -145,6 +147,7 @@ std::string Error::to_json() const {
     case ErrorCode::InvalidBlockRule:
       return "{\"FailedLogic\":{\"InvalidBlockRule\":[" + std::to_string(rule_id) + "," + json_string(rule) + "]}}";
     case ErrorCode::Execution:
+      if (!detail_data.empty()) return "{\"Execution\":{" + json_string(detail) + ":" + detail_data + "}}";
       return "{\"Execution\":" + json_string(detail.empty() ? message : detail) + "}";
     case ErrorCode::TooManyFacts: return "{\"RunLimit\":\"TooManyFacts\"}";
     case ErrorCode::TooManyIterations: return "{\"RunLimit\":\"TooManyIterations\"}";

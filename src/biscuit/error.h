@@ -76,8 +76,11 @@ struct MatchedPolicy {
 struct Error {
   ErrorCode code = ErrorCode::Internal;
   std::string message;  // human sentence: what failed
-  // Execution: the expression error kind ("Overflow", "InvalidType", "DivideByZero", ...).
+  // Execution: the expression error kind ("Overflow", "InvalidType", "DivideByZero", ...),
+  // and for kinds that carry data (UndefinedExtern, ExternEvalError, UnknownSymbol,
+  // UnknownVariable) the reference's JSON value of that data (e.g. "\"f\"").
   std::string detail;
+  std::string detail_data;
   // Unauthorized: the matched (deny, or allow with failed checks) policy. NoMatchingPolicy: none.
   std::optional<MatchedPolicy> policy;
   std::vector<FailedCheck> checks;
@@ -95,6 +98,8 @@ struct Error {
 };
 
 Error make_error(ErrorCode code, std::string message);
+// `s` as a JSON string literal (quotes and escapes included).
+std::string json_quote(const std::string& s);
 
 // Result<T>: exactly one of a value or an Error.
 template <class T>

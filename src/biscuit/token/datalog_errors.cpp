@@ -31,6 +31,13 @@ Error from_execution(const datalog::ExecutionError& e) {
   }
   Error out = make_error(ErrorCode::Execution, e.to_string());
   out.detail = e.kind_name();
+  switch (e.kind) {
+    case K::UndefinedExtern: out.detail_data = json_quote(e.name); break;
+    case K::ExternEvalError: out.detail_data = "[" + json_quote(e.name) + "," + json_quote(e.message) + "]"; break;
+    case K::UnknownSymbol:
+    case K::UnknownVariable: out.detail_data = std::to_string(e.id); break;
+    default: break;
+  }
   return out;
 }
 

@@ -1,0 +1,53 @@
+// Times @biscuit-auth/biscuit-wasm (the reference implementation compiled to WebAssembly)
+// on the exact tokens and authorizer code of bench_biscuit (`bench_biscuit --export DIR`):
+// parse + verify + authorize per iteration. Prints one JSON line per case:
+//   {"name":"ParseVerifyAuthorize_2Block","ns_per_iter":...,"iterations":...}
+// Usage: node --experimental-wasm-modules bench/biscuit_wasm_bench.mjs DIR
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const wasmPath = join(here, '..', 'tests', 'interop', 'node_modules', '@biscuit-auth', 'biscuit-wasm', 'module', 'biscuit.js');
+const wasm = await import(pathToFileURL(wasmPath).href);
+
+const dir = process.argv[2];
+if (!dir) {
+  console.error('usage: biscuit_wasm_bench.mjs DIR');
+  process.exit(2);
+}
+const read = (f) => readFileSync(join(dir, f), 'utf8').trim();
+const [alg, hex] = read('root.pub').split('/');
+const root = wasm.PublicKey.fromString(hex, alg === 'secp256r1' ? wasm.SignatureAlgorithm.Secp256r1 : wasm.SignatureAlgorithm.Ed25519);
+const LIMITS = { max_facts: 1000, max_iterations: 100, max_time_micro: 1_000_000 };
+
+function run(name, tokenFile, authorizerFile) {
+  const bytes = Buffer.from(read(tokenFile), 'base64url');
+  const code = read(authorizerFile);
+  // buildAuthenticated consumes its builder, so the authorizer code is parsed every
+  // iteration (bench_biscuit does the same).
+  const once = () => {
+    const token = wasm.Biscuit.fromBytes(bytes, root);
+    const ab = new wasm.AuthorizerBuilder();
+    ab.addCode(code);
+    const a = ab.buildAuthenticated(token);
+    const r = a.authorizeWithLimits(LIMITS);
+    a.free();
+    token.free();
+    return r;
+  };
+  once();  // must authorize (throws otherwise)
+  for (let i = 0; i < 200; i++) once();  // warm-up
+  let iterations = 0;
+  const start = process.hrtime.bigint();
+  let elapsed = 0n;
+  while (elapsed < 2_000_000_000n) {
+    for (let i = 0; i < 50; i++) once();
+    iterations += 50;
+    elapsed = process.hrtime.bigint() - start;
+  }
+  console.log(JSON.stringify({ name, ns_per_iter: Number(elapsed) / iterations, iterations }));
+}
+
+run('ParseVerifyAuthorize_2Block', 'token2.b64', 'authorizer2.dl');
+run('ParseVerifyAuthorize_3Block', 'token3.b64', 'authorizer3.dl');
