@@ -11,7 +11,6 @@
 #include <cctype>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -33,9 +32,11 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+// ^[a-zA-Z0-9_-]{1,64}$
 bool valid_tool_name(const std::string& name) {
-  static const std::regex re("^[a-zA-Z0-9_-]{1,64}$");
-  return std::regex_match(name, re);
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
 }
 
 const char* reason_phrase(int status) {
