@@ -179,7 +179,7 @@ TEST(Parser, ErrorPositions) {
 TEST(Parser, HostileInputFailsCleanlyAndQuickly) {
   const auto start = std::chrono::steady_clock::now();
   // Deep nesting of every recursive construct.
-  for (const std::string open : {"(", "[", "{\"k\": ", "!", "{1}.any($x -> "}) {
+  for (const char* open : {"(", "[", "{\"k\": ", "!", "{1}.any($x -> "}) {
     std::string deep = "check if ";
     for (int i = 0; i < 10000; ++i) deep += open;
     auto r = parse_block_source(deep);
@@ -193,7 +193,7 @@ TEST(Parser, HostileInputFailsCleanlyAndQuickly) {
   for (int i = 0; i < 30; ++i) ok += ")";
   EXPECT_TRUE(parse_block_source(ok).ok());
   // Invalid UTF-8 anywhere, incl. overlong and surrogate encodings.
-  for (const std::string bad : {std::string("f(\"\xff\");"), std::string("f(\"\xc0\xaf\");"),
+  for (const std::string& bad : {std::string("f(\"\xff\");"), std::string("f(\"\xc0\xaf\");"),
                                 std::string("f(\"\xed\xa0\x80\");"), std::string("f(\"\xe2\x82\");")}) {
     auto r = parse_block_source(bad);
     ASSERT_FALSE(r.ok());
