@@ -433,6 +433,7 @@ larder::Result<int> HttpClient::request_stream(std::string method, std::string t
     },
                      deadline);
     if (ec == http::error::need_buffer) ec = {};
+    if (ec == asio::error::timed_out) return head.status;  // the caller's time is up: a normal end (run() dropped the connection)
     if (ec) {
       im.drop();
       return Impl::io_error(ec, "reading the response stream failed");

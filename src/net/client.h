@@ -45,7 +45,9 @@ class HttpClient {
                                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Streaming: calls on_headers once, then on_data for each body chunk as it arrives, until the
   // server ends the response, on_data returns false, or timeout. Used for SSE. Returns the
-  // status. After on_data returns false (or a timeout) the connection is dropped.
+  // status in all three cases (a timeout after the headers arrived is a normal end: long-poll
+  // style readers simply call again); an error only if the exchange failed or timed out
+  // before the headers. After on_data returns false or a timeout the connection is dropped.
   larder::Result<int> request_stream(std::string method, std::string target, HeaderList headers,
                                      std::string body,
                                      std::function<void(const ClientResponse& head)> on_headers,

@@ -629,6 +629,38 @@ TEST_F(NetServerTest, SseStreamDeliversEventsAndOnCloseFiresWhenClientLeaves) {
   EXPECT_EQ(closed->get_future().wait_for(20s), std::future_status::ready) << "on_close must fire after the client left";
 }
 
+TEST_F(NetServerTest, StreamTimeoutAfterHeadersIsANormalEnd) {
+  std::vector<std::shared_ptr<ResponseStream>> streams;
+  std::mutex streams_mu;
+  start(tls_config(), [&](const HttpRequest&, std::shared_ptr<Responder> responder) {
+    auto stream = responder->start_stream(200, {{"Content-Type", "text/event-stream"}});
+    stream->write(": open\n\n");
+    std::lock_guard lock(streams_mu);
+    streams.push_back(stream);  // kept open, silent
+  });
+  auto c = client(alice_);
+  ASSERT_TRUE(c);
+  std::string got;
+  auto status = c->request_stream("GET", "/sse", {}, "", nullptr, [&](std::string_view d) {
+    got.append(d);
+    return true;
+  }, 300ms);
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  EXPECT_EQ(*status, 200);
+  EXPECT_EQ(got, ": open\n\n");
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(streams_mu);
+      if (!streams.empty() && streams[0]->is_closed()) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  std::lock_guard lock(streams_mu);
+  ASSERT_EQ(streams.size(), 1u);
+  EXPECT_TRUE(streams[0]->is_closed());
+  EXPECT_FALSE(streams[0]->write("late"));
+}
+
 TEST_F(NetServerTest, StreamClosedByHandlerEndsResponseAndConnectionIsReused) {
   std::atomic<int> on_close_calls{0};
   start(tls_config(), [&on_close_calls](const HttpRequest& req, std::shared_ptr<Responder> responder) {
