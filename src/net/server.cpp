@@ -222,6 +222,7 @@ struct Server::Impl {
   bool running = false;
   bool stopping = false;
   uint16_t bound_port = 0;
+  asio::io_context* signal_waiter = nullptr;  // run_until_signal's, while it waits
   std::unique_ptr<asio::thread_pool> workers;
 
   asio::io_context ioc;
@@ -1048,6 +1049,7 @@ void Server::stop() {
     if (!im.running) return;
     im.running = false;
     im.stopping = true;
+    if (im.signal_waiter != nullptr) im.signal_waiter->stop();
     for (auto& [raw, weak] : im.sessions) {
       if (auto s = weak.lock()) live.push_back(std::move(s));
     }
@@ -1083,10 +1085,22 @@ void Server::stop() {
 }
 
 void Server::run_until_signal() {
+  auto& im = *impl_;
   asio::io_context signals_ioc;
   asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
-  signals.async_wait([](beast::error_code, int signo) { spdlog::info("net: signal {} received, stopping", signo); });
+  signals.async_wait([](beast::error_code ec, int signo) {
+    if (!ec) spdlog::info("net: signal {} received, stopping", signo);
+  });
+  {
+    std::lock_guard lock(im.mu);
+    if (!im.running) return;
+    im.signal_waiter = &signals_ioc;  // stop() from another thread ends the wait too
+  }
   signals_ioc.run();
+  {
+    std::lock_guard lock(im.mu);
+    im.signal_waiter = nullptr;
+  }
   stop();
 }
 

@@ -52,8 +52,12 @@ class Server {
 
   larder::Result<void> start();   // binds + listens; returns when accepting
   uint16_t port() const;
-  void stop();                    // graceful: stop accepting, close streams, finish in-flight, join
-  void run_until_signal();        // blocks until SIGTERM/SIGINT then stop()
+  // Graceful: stop accepting, close idle connections and streams, let in-flight handlers
+  // answer (with Connection: close; up to 30 s, then force-close), join all threads.
+  // Idempotent. Must not be called from a handler (it joins the handler pool).
+  void stop();
+  // Blocks until SIGTERM/SIGINT (or until stop() is called from another thread), then stop().
+  void run_until_signal();
 
   // Connections currently open (for tests and metrics).
   std::size_t connection_count() const;

@@ -783,6 +783,14 @@ TEST_F(NetServerTest, ManyConcurrentClients) {
   EXPECT_EQ(ok.load(), 200);
 }
 
+TEST_F(NetServerTest, RunUntilSignalReturnsWhenStoppedElsewhere) {
+  start(tls_config());
+  auto waiter = std::async(std::launch::async, [this] { server_->run_until_signal(); });
+  expect_served();
+  for (int i = 0; i < 100 && waiter.wait_for(10ms) != std::future_status::ready; ++i) server_->stop();
+  EXPECT_EQ(waiter.wait_for(20s), std::future_status::ready);
+}
+
 TEST(NetSignalTest, RunUntilSignalStopsOnSigterm) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
