@@ -48,8 +48,9 @@ const RE2* compiled_regex(std::string_view pattern) {
 
 class Evaluator {
  public:
-  Evaluator(const Bindings& base, TemporarySymbols& symbols, const ExternFunctions* externs)
-      : base_(base), symbols_(symbols), externs_(externs) {}
+  Evaluator(const Bindings& base, TemporarySymbols& symbols, const ExternFunctions* externs,
+            std::optional<std::chrono::steady_clock::time_point> deadline)
+      : base_(base), symbols_(symbols), externs_(externs), deadline_(deadline) {}
 
   R run(const std::vector<Op>& ops) {
     struct Elem {
@@ -146,6 +147,9 @@ class Evaluator {
         if (c.params.size() != 1) return err(K::InvalidType);
         const bool all = op == BinaryOp::All;
         auto test = [&](const Term& element) -> Expected<std::optional<bool>, ExecutionError> {
+          if (deadline_ && (++steps_ & 63) == 0 && std::chrono::steady_clock::now() >= *deadline_) {
+            return err(K::Timeout);
+          }
           extra_.emplace_back(c.params[0], &element);
           R r = run(c.ops);
           extra_.pop_back();
@@ -452,13 +456,16 @@ class Evaluator {
   Bindings extra_;
   TemporarySymbols& symbols_;
   const ExternFunctions* externs_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
+  uint64_t steps_ = 0;
 };
 
 }  // namespace
 
 Expected<Term, ExecutionError> evaluate(const Expression& expression, const Bindings& bindings,
-                                        TemporarySymbols& symbols, const ExternFunctions* externs) {
-  Evaluator ev(bindings, symbols, externs);
+                                        TemporarySymbols& symbols, const ExternFunctions* externs,
+                                        std::optional<std::chrono::steady_clock::time_point> deadline) {
+  Evaluator ev(bindings, symbols, externs, deadline);
   return ev.run(expression.ops);
 }
 

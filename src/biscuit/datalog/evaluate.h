@@ -17,6 +17,7 @@
 //    none; its error string becomes ExternEvalError).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -40,8 +41,11 @@ using ExternFunctions = std::map<std::string, ExternFunction, std::less<>>;
 using Bindings = std::vector<std::pair<uint32_t, const Term*>>;
 
 // Evaluates `expression` to a term. `externs` may be null (every extern call then fails
-// with UndefinedExtern).
-Expected<Term, ExecutionError> evaluate(const Expression& expression, const Bindings& bindings,
-                                        TemporarySymbols& symbols, const ExternFunctions* externs);
+// with UndefinedExtern). With a `deadline`, .any/.all loops (whose nesting can multiply
+// work) stop with Timeout once it has passed.
+Expected<Term, ExecutionError> evaluate(
+    const Expression& expression, const Bindings& bindings, TemporarySymbols& symbols,
+    const ExternFunctions* externs,
+    std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
 }  // namespace biscuit::datalog

@@ -459,13 +459,14 @@ struct World::Impl {
   // Evaluates the rule's expressions for the current binding: true, false, or an error.
   Expected<bool, ExecutionError> test_expressions(const Rule& rule, const Plan& plan,
                                                   const std::vector<const Term*>& vals,
-                                                  const SymbolTable& symbols, Bindings& bindings) const {
+                                                  const SymbolTable& symbols, Bindings& bindings,
+                                                  const Deadline& deadline) const {
     if (rule.expressions.empty()) return true;
     bindings.clear();
     for (std::size_t s = 0; s < plan.slot_var.size(); ++s) bindings.emplace_back(plan.slot_var[s], vals[s]);
     TemporarySymbols temp(symbols);
     for (const auto& e : rule.expressions) {
-      auto r = evaluate(e, bindings, temp, &externs);
+      auto r = evaluate(e, bindings, temp, &externs, deadline);
       if (!r) return std::move(r).error();
       if (!r->is(TermKind::Bool)) {
         ExecutionError err;
@@ -597,7 +598,7 @@ Expected<void, ExecutionError> World::run(const SymbolTable& symbols, const RunL
       if (n == 0 && !first) continue;
 
       auto on_match = [&](uint32_t origin) -> Impl::Flow {
-        auto ok = w.test_expressions(rule, plan, vals, symbols, bindings);
+        auto ok = w.test_expressions(rule, plan, vals, symbols, bindings, lim.deadline);
         if (!ok) {
           error = std::move(ok).error();
           return Impl::Flow::Stop;
@@ -706,7 +707,7 @@ Expected<bool, ExecutionError> World::Impl::query(const Rule& query, const Trust
   const uint32_t origin0 = intern_origin(OriginSet{});
   auto r = join(plan, origin0, visible, vals, lim, [&](uint32_t) {
     found = true;
-    auto ok = test_expressions(query, plan, vals, symbols, bindings);
+    auto ok = test_expressions(query, plan, vals, symbols, bindings, deadline);
     if (!ok) {
       error = std::move(ok).error();
       return Flow::Stop;
@@ -753,7 +754,7 @@ Expected<std::vector<std::pair<OriginSet, Fact>>, ExecutionError> World::query_r
   std::vector<Term> head;
   const uint32_t origin0 = w.intern_origin(OriginSet{block});
   auto r = w.join(plan, origin0, visible, vals, lim, [&](uint32_t origin) {
-    auto ok = w.test_expressions(rule, plan, vals, symbols, bindings);
+    auto ok = w.test_expressions(rule, plan, vals, symbols, bindings, lim.deadline);
     if (!ok) {
       error = std::move(ok).error();
       return Impl::Flow::Stop;

@@ -209,6 +209,26 @@ TEST(World, Timeout) {
   EXPECT_EQ(q.error().kind, Kind::Timeout);
 }
 
+TEST(World, ExpensiveExpressionsHonourTheDeadline) {
+  // One binding whose expression nests closures over a large set: without a deadline in
+  // the evaluator this single evaluation would run for a very long time.
+  Fixture f;
+  std::vector<Term> items;
+  for (int i = 0; i < 5000; ++i) items.push_back(Term::integer(i));
+  f.world.add_fact(OriginSet{0}, Fact{Predicate{f.symbols.insert("big"), {Term::set(items)}}});
+  const Rule q = f.rule("q() <- big($s), $s.all($x -> $s.all($y -> $s.all($z -> $x + $y + $z > -1)))");
+  auto r = f.world.query_match(q, TrustedOrigins::defaults(), f.symbols,
+                               std::chrono::steady_clock::now() + std::chrono::milliseconds(5));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, Kind::Timeout);
+  f.add_rule(0, "p(1) <- big($s), $s.all($x -> $s.all($y -> $s.all($z -> $x + $y + $z > -1)))");
+  RunLimits limits = Fixture::big();
+  limits.max_time = std::chrono::milliseconds(5);
+  auto run = f.run(limits);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.error().kind, Kind::Timeout);
+}
+
 TEST(World, TransitiveClosureReachesTheFixpoint) {
   Fixture f;
   const int n = 40;
