@@ -572,7 +572,10 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
       while (!done) {
         PgResult r;
         if (!reader.next(r)) {
-          healthy = false;
+          healthy = false;  // the session is closed: that also ends the server-side transaction
+          // We cancelled a runaway result ourselves after the caps were reached and it did not
+          // wind down within the grace period: the rows kept are complete as a truncated answer.
+          if (cap_cancel && result.truncated && !reader.deadline_hit() && !failure) break;
           if (reader.deadline_hit())
             failure = make_error("db.timeout", "deadline exceeded; the server did not answer the cancel in time");
           else if (!failure)
