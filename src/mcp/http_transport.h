@@ -1,0 +1,63 @@
+// Server side of MCP over HTTP, on top of net::Server (which owns TLS/mTLS, parsing and
+// limits). One handler serves:
+//   - Streamable HTTP on `mcp_path` (POST → JSON or an SSE stream; GET → standalone SSE
+//     stream; DELETE → end session), legacy revisions with Mcp-Session-Id sessions
+//     (128-bit CSPRNG ids), resumable streams (event ids, Last-Event-ID replay, priming
+//     event + retry), and the stateless 2026-07-28 revision (no session; MCP-Protocol-Version,
+//     Mcp-Method, Mcp-Name and Mcp-Param-* headers validated against the body);
+//   - the deprecated HTTP+SSE transport of 2024-11-05 (`sse_path` + `messages_path`).
+// Origin and Host headers are checked on every request (DNS-rebinding protection).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mcp/server.h"
+#include "net/http.h"
+
+namespace larder::mcp {
+
+struct HttpTransportOptions {
+  std::string mcp_path = "/mcp";
+  std::string sse_path = "/sse";            // legacy HTTP+SSE; empty disables it
+  std::string messages_path = "/messages";  // legacy HTTP+SSE POST endpoint
+  // Origins allowed in an Origin header ("https://host:port"). Empty: only loopback origins
+  // (localhost, 127.0.0.1, [::1], any port). A request without Origin is allowed.
+  std::vector<std::string> allowed_origins;
+  // Host header values allowed ("host" or "host:port"). Empty: loopback names only.
+  std::vector<std::string> allowed_hosts;
+  std::chrono::milliseconds session_idle_timeout{std::chrono::minutes(30)};
+  std::size_t max_sessions = 10000;
+  std::size_t max_streams_per_session = 8;       // concurrent open SSE responses per session
+  std::size_t replay_events_per_stream = 512;    // kept for Last-Event-ID replay
+  std::chrono::milliseconds retry{1000};         // SSE `retry:` sent in the priming event
+  // Open an SSE stream for every request (else JSON unless the handler sends something
+  // before its result).
+  bool always_stream = false;
+};
+
+class HttpTransport {
+ public:
+  HttpTransport(Server& server, HttpTransportOptions options = {});
+  ~HttpTransport();
+  HttpTransport(const HttpTransport&) = delete;
+  HttpTransport& operator=(const HttpTransport&) = delete;
+
+  // The net::HttpHandler to give net::Server::create. The transport must outlive the server.
+  net::HttpHandler handler();
+  void handle(const net::HttpRequest& request, std::shared_ptr<net::Responder> responder);
+
+  std::size_t session_count() const;
+  // Closes sessions idle for longer than the timeout (also done by a background thread).
+  void expire_idle_sessions();
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace larder::mcp
