@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the official MCP conformance suites against tests/conformance/mcp's fixture server.
 #   run_conformance.sh <conformance_server binary> <output dir>
-# Gating: @modelcontextprotocol/conformance 0.1.16 `server --suite all` must pass every
-# scenario. Also reported (gating only if they fully pass... reported, not gating): the
-# 0.2.0 alpha with --requirements 2025-11-25 and --requirements 2026-07-28.
+# Gating: @modelcontextprotocol/conformance 0.1.16 `server --suite all` and the 0.2.0 alpha
+# with `--requirements 2025-11-25` must pass every scenario (both do). Reported only: the
+# 0.2.0 alpha with `--requirements 2026-07-28` (its failures are the tasks extension, which
+# libmcp does not implement).
 set -u
 server_bin=$1
 out=${2:-/tmp/mcp-conformance}
@@ -39,13 +40,14 @@ cd "$interop" || exit 1
 gate=$?
 summarize "$out/conformance-0.1.16.log" "conformance 0.1.16 --suite all"
 
-for req in 2025-11-25 2026-07-28; do
-  "$node" node_modules/conformance-next/dist/index.js server --url "$url" --requirements "$req" >"$out/conformance-0.2.0-$req.log" 2>&1
-  summarize "$out/conformance-0.2.0-$req.log" "conformance 0.2.0-alpha.12 --requirements $req (reported, not gating)"
-done
+"$node" node_modules/conformance-next/dist/index.js server --url "$url" --requirements 2025-11-25 >"$out/conformance-0.2.0-2025-11-25.log" 2>&1
+gate_next=$?
+summarize "$out/conformance-0.2.0-2025-11-25.log" "conformance 0.2.0-alpha.12 --requirements 2025-11-25"
+"$node" node_modules/conformance-next/dist/index.js server --url "$url" --requirements 2026-07-28 >"$out/conformance-0.2.0-2026-07-28.log" 2>&1
+summarize "$out/conformance-0.2.0-2026-07-28.log" "conformance 0.2.0-alpha.12 --requirements 2026-07-28 (reported, not gating)"
 
-if [ $gate -ne 0 ]; then
-  echo "FAIL: the 0.1.16 suite has failures (log: $out/conformance-0.1.16.log)"
+if [ $gate -ne 0 ] || [ $gate_next -ne 0 ]; then
+  echo "FAIL: a gating suite has failures (logs in $out)"
   exit 1
 fi
-echo "PASS: every 0.1.16 scenario passed"
+echo "PASS: every 0.1.16 scenario and every 0.2.0 2025-11-25 requirement passed"
