@@ -2,13 +2,13 @@
 // connection, against one server on 127.0.0.1. Also the cost of full vs resumed handshakes.
 #include <benchmark/benchmark.h>
 
-#include <ctime>
 #include <algorithm>
 #include <atomic>
+#include <ctime>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
-#include <mutex>
 
 #include "net/client.h"
 #include "net/server.h"
@@ -33,8 +33,10 @@ struct Fixture {
     cfg.tls.crl_file = pki.crl();
     cfg.limits.worker_threads = 4;
     auto s = Server::create(cfg, [](const HttpRequest& req, std::shared_ptr<Responder> responder) {
-      responder->respond(HttpResponse{200, {{"Content-Type", "application/json"}},
-                                      R"({"jsonrpc":"2.0","id":1,"result":{"ok":true,"cn":")" + req.peer->cn + "\"}}"});
+      responder->respond(
+          HttpResponse{200,
+                       {{"Content-Type", "application/json"}},
+                       R"({"jsonrpc":"2.0","id":1,"result":{"ok":true,"cn":")" + req.peer->cn + "\"}}"});
     });
     if (!s.ok()) throw std::runtime_error(s.error().message);
     server = std::move(*s);
@@ -96,11 +98,18 @@ void BM_ConcurrentKeepAlive(benchmark::State& state) {
       return;
     }
   }
-  state.counters["requests_per_second"] = benchmark::Counter(static_cast<double>(total), benchmark::Counter::kIsRate);
+  state.counters["requests_per_second"] =
+      benchmark::Counter(static_cast<double>(total), benchmark::Counter::kIsRate);
   // Client and server share the process: this is the CPU both sides spend per request.
   state.counters["cpu_us_per_request"] = total ? cpu * 1e6 / static_cast<double>(total) : 0;
 }
-BENCHMARK(BM_ConcurrentKeepAlive)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ConcurrentKeepAlive)
+    ->Arg(1)
+    ->Arg(4)
+    ->Arg(16)
+    ->Arg(64)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_FullHandshakePerRequest(benchmark::State& state) {
   for (auto _ : state) {
@@ -129,7 +138,8 @@ void BM_ResumedHandshakePerRequest(benchmark::State& state) {
     resumed += client->session_resumed() ? 1 : 0;
   }
   state.SetItemsProcessed(state.iterations());
-  state.counters["resumed_fraction"] = state.iterations() ? static_cast<double>(resumed) / state.iterations() : 0;
+  state.counters["resumed_fraction"] =
+      state.iterations() ? static_cast<double>(resumed) / state.iterations() : 0;
 }
 BENCHMARK(BM_ResumedHandshakePerRequest)->UseRealTime();
 

@@ -67,8 +67,8 @@ int run_issue(const CertsOptions& o, CertKind kind) {
   spec.validity_days = o.days;
   auto entry = store.issue(spec, o.name);
   if (!entry) return fail(entry.error());
-  std::cout << "issued " << net::pki::kind_name(kind) << " certificate '" << o.name << "' (serial " << entry->serial
-            << ", valid until " << format_time(entry->not_after) << ")\n"
+  std::cout << "issued " << net::pki::kind_name(kind) << " certificate '" << o.name << "' (serial "
+            << entry->serial << ", valid until " << format_time(entry->not_after) << ")\n"
             << "  certificate: " << store.cert_path(kind, o.name) << "\n"
             << "  key (0600):  " << store.key_path(kind, o.name) << "\n"
             << "  CA:          " << store.ca_cert_path() << "\n";
@@ -89,8 +89,9 @@ void define_certs(CLI::App& app, Action& selected) {
     selected = [opts] {
       CertStore store(opts->dir);
       if (auto r = store.init(opts->ca_name); !r) return fail(r.error());
-      std::cout << "created CA '" << opts->ca_name << "' in " << opts->dir << "\n  certificate: " << store.ca_cert_path()
-                << "\n  key (0600):  " << store.ca_key_path() << "\n  CRL:         " << store.crl_path() << "\n";
+      std::cout << "created CA '" << opts->ca_name << "' in " << opts->dir
+                << "\n  certificate: " << store.ca_cert_path() << "\n  key (0600):  " << store.ca_key_path()
+                << "\n  CRL:         " << store.crl_path() << "\n";
       return 0;
     };
   });
@@ -101,7 +102,8 @@ void define_certs(CLI::App& app, Action& selected) {
   auto* server = issue->add_subcommand("server", "Server certificate (EKU serverAuth)");
   server->fallthrough();
   server->add_option("--name", opts->name, "Name (file name and default CN)")->required();
-  server->add_option("--san", opts->sans, "Comma-separated SANs: IPs, DNS names, or DNS:/IP:/URI:/email: forms")
+  server
+      ->add_option("--san", opts->sans, "Comma-separated SANs: IPs, DNS names, or DNS:/IP:/URI:/email: forms")
       ->capture_default_str();
   server->add_option("--cn", opts->cn, "Common name (default: --name)");
   server->add_option("--days", opts->days, "Validity in days")->capture_default_str();
@@ -114,7 +116,8 @@ void define_certs(CLI::App& app, Action& selected) {
   client->add_option("--days", opts->days, "Validity in days")->capture_default_str();
   client->callback([opts, &selected] { selected = [opts] { return run_issue(*opts, CertKind::kClient); }; });
 
-  auto* revoke = certs->add_subcommand("revoke", "Revoke every certificate with this name and rewrite the CRL");
+  auto* revoke =
+      certs->add_subcommand("revoke", "Revoke every certificate with this name and rewrite the CRL");
   revoke->fallthrough();
   revoke->add_option("name", opts->name, "Certificate name")->required();
   revoke->callback([opts, &selected] {
@@ -123,8 +126,8 @@ void define_certs(CLI::App& app, Action& selected) {
       auto r = store.revoke(opts->name);
       if (!r) return fail(r.error());
       for (const auto& e : *r) {
-        std::cout << "revoked " << net::pki::kind_name(e.kind) << " certificate '" << e.name << "' (serial " << e.serial
-                  << ")\n";
+        std::cout << "revoked " << net::pki::kind_name(e.kind) << " certificate '" << e.name << "' (serial "
+                  << e.serial << ")\n";
       }
       std::cout << "CRL written to " << store.crl_path() << " (servers load it at start: restart them)\n";
       return 0;
@@ -143,14 +146,15 @@ void define_certs(CLI::App& app, Action& selected) {
       auto entries = store.list();
       if (!entries) return fail(entries.error());
       auto now = std::chrono::system_clock::now();
-      std::cout << "KIND    NAME                     SERIAL                            NOT AFTER             STATUS\n";
+      std::cout << "KIND    NAME                     SERIAL                            NOT AFTER             "
+                   "STATUS\n";
       for (const auto& e : *entries) {
         std::string status = e.revoked_at ? "revoked " + format_time(*e.revoked_at)
                                           : (e.not_after < now ? "expired" : "valid");
         std::string name = e.name;
         name.resize(std::max<std::size_t>(name.size(), 24), ' ');
-        std::cout << (e.kind == CertKind::kServer ? "server  " : "client  ") << name << " " << e.serial << "  "
-                  << format_time(e.not_after) << "  " << status << "\n";
+        std::cout << (e.kind == CertKind::kServer ? "server  " : "client  ") << name << " " << e.serial
+                  << "  " << format_time(e.not_after) << "  " << status << "\n";
       }
       return 0;
     };

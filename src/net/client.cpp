@@ -50,7 +50,8 @@ bool header_ok(const std::string& name, const std::string& value) {
 bool iequal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
   }
   return true;
 }
@@ -58,10 +59,10 @@ bool iequal(std::string_view a, std::string_view b) {
 
 struct HttpClient::Impl {
   bool tls = true;
-  std::string host;      // as in the URL, without brackets
+  std::string host;  // as in the URL, without brackets
   std::string host_header;
   std::string port;
-  std::string prefix;    // path prefix from the base URL ("" or "/x")
+  std::string prefix;  // path prefix from the base URL ("" or "/x")
   TlsClientConfig cfg;
   asio::io_context ioc{1};
   std::unique_ptr<ssl::context> ctx;
@@ -153,7 +154,8 @@ struct HttpClient::Impl {
     if (!tls) {
       for (const auto& e : endpoints) {
         if (!e.endpoint().address().is_loopback()) {
-          return make_error("net.plain_not_loopback", "plain http:// is only allowed to a loopback address, not " + host);
+          return make_error("net.plain_not_loopback",
+                            "plain http:// is only allowed to a loopback address, not " + host);
         }
       }
     }
@@ -174,7 +176,8 @@ struct HttpClient::Impl {
     SSL_set_ex_data(ssl, ex_index(), this);
     const std::string& name = cfg.server_name.empty() ? host : cfg.server_name;
     unsigned char ipbuf[16];
-    bool is_ip = inet_pton(AF_INET, name.c_str(), ipbuf) == 1 || inet_pton(AF_INET6, name.c_str(), ipbuf) == 1;
+    bool is_ip =
+        inet_pton(AF_INET, name.c_str(), ipbuf) == 1 || inet_pton(AF_INET6, name.c_str(), ipbuf) == 1;
     if (is_ip) {
       if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str()) != 1) {
         drop();
@@ -201,8 +204,8 @@ struct HttpClient::Impl {
     return {};
   }
 
-  larder::Result<void> build_head(const std::string& method, const std::string& target, const HeaderList& headers,
-                                  const std::string& body) {
+  larder::Result<void> build_head(const std::string& method, const std::string& target,
+                                  const HeaderList& headers, const std::string& body) {
     if (method.empty() || method.find_first_of(" \r\n") != std::string::npos) {
       return make_error("net.request", "invalid HTTP method '" + method + "'");
     }
@@ -242,20 +245,23 @@ struct HttpClient::Impl {
   beast::error_code send(const std::string& body, Clock::time_point deadline) {
     if (body.size() <= 64 * 1024) {  // one TLS record, one syscall
       request_head += body;
-      auto ec = run([&](auto handler) {
-        with_stream([&](auto& s) { asio::async_write(s, asio::buffer(request_head), handler); });
-      },
-                    deadline);
+      auto ec = run(
+          [&](auto handler) {
+            with_stream([&](auto& s) { asio::async_write(s, asio::buffer(request_head), handler); });
+          },
+          deadline);
       request_head.resize(request_head.size() - body.size());  // the head is reused on a retry
       return ec;
     }
     std::array<asio::const_buffer, 2> bufs{asio::buffer(request_head), asio::buffer(body)};
-    return run([&](auto handler) { with_stream([&](auto& s) { asio::async_write(s, bufs, handler); }); }, deadline);
+    return run([&](auto handler) { with_stream([&](auto& s) { asio::async_write(s, bufs, handler); }); },
+               deadline);
   }
 
   static bool retryable(const beast::error_code& ec) {
-    return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-           ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated || ec == http::error::partial_message;
+    return ec == http::error::end_of_stream || ec == asio::error::eof ||
+           ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+           ec == asio::ssl::error::stream_truncated || ec == http::error::partial_message;
   }
 
   static Error io_error(const beast::error_code& ec, const std::string& what) {
@@ -285,12 +291,14 @@ larder::Result<std::unique_ptr<HttpClient>> HttpClient::create(std::string base_
     url.remove_prefix(8);
   } else if (url.starts_with("http://")) {
     if (!tls.insecure_plain) {
-      return make_error("net.config", "plain http:// needs TlsClientConfig::insecure_plain (loopback development only)");
+      return make_error("net.config",
+                        "plain http:// needs TlsClientConfig::insecure_plain (loopback development only)");
     }
     impl->tls = false;
     url.remove_prefix(7);
   } else {
-    return make_error("net.config", "base URL '" + base_url + "' must start with https:// (or http:// for loopback)");
+    return make_error("net.config",
+                      "base URL '" + base_url + "' must start with https:// (or http:// for loopback)");
   }
   auto slash = url.find('/');
   std::string_view authority = url.substr(0, slash);
@@ -301,16 +309,19 @@ larder::Result<std::unique_ptr<HttpClient>> HttpClient::create(std::string base_
   impl->host_header = std::string(authority);
   if (authority.starts_with("[")) {
     auto close = authority.find(']');
-    if (close == std::string_view::npos) return make_error("net.config", "bad IPv6 host in '" + base_url + "'");
+    if (close == std::string_view::npos)
+      return make_error("net.config", "bad IPv6 host in '" + base_url + "'");
     impl->host = std::string(authority.substr(1, close - 1));
     auto rest = authority.substr(close + 1);
     impl->port = rest.starts_with(":") ? std::string(rest.substr(1)) : (impl->tls ? "443" : "80");
   } else {
     auto colon = authority.rfind(':');
     impl->host = std::string(authority.substr(0, colon));
-    impl->port = colon == std::string_view::npos ? (impl->tls ? "443" : "80") : std::string(authority.substr(colon + 1));
+    impl->port = colon == std::string_view::npos ? (impl->tls ? "443" : "80")
+                                                 : std::string(authority.substr(colon + 1));
   }
-  if (impl->host.empty() || impl->port.empty() || impl->port.find_first_not_of("0123456789") != std::string::npos) {
+  if (impl->host.empty() || impl->port.empty() ||
+      impl->port.find_first_not_of("0123456789") != std::string::npos) {
     return make_error("net.config", "cannot parse host and port from '" + base_url + "'");
   }
   impl->cfg = std::move(tls);
@@ -321,16 +332,19 @@ larder::Result<std::unique_ptr<HttpClient>> HttpClient::create(std::string base_
     SSL_CTX* c = impl->ctx->native_handle();
     SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
     if (SSL_CTX_load_verify_locations(c, cfg.ca_file.c_str(), nullptr) != 1) {
-      return make_error("net.config", "cannot load CA bundle " + cfg.ca_file + ": " + detail::openssl_errors());
+      return make_error("net.config",
+                        "cannot load CA bundle " + cfg.ca_file + ": " + detail::openssl_errors());
     }
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
     X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(c), X509_PURPOSE_SSL_SERVER);
     if (!cfg.cert_file.empty() || !cfg.key_file.empty()) {
       if (SSL_CTX_use_certificate_chain_file(c, cfg.cert_file.c_str()) != 1) {
-        return make_error("net.config", "cannot load client certificate " + cfg.cert_file + ": " + detail::openssl_errors());
+        return make_error("net.config", "cannot load client certificate " + cfg.cert_file + ": " +
+                                            detail::openssl_errors());
       }
       if (SSL_CTX_use_PrivateKey_file(c, cfg.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-        return make_error("net.config", "cannot load client key " + cfg.key_file + ": " + detail::openssl_errors());
+        return make_error("net.config",
+                          "cannot load client key " + cfg.key_file + ": " + detail::openssl_errors());
       }
       if (SSL_CTX_check_private_key(c) != 1) {
         return make_error("net.config", "client key " + cfg.key_file + " does not match " + cfg.cert_file);
@@ -363,8 +377,11 @@ larder::Result<ClientResponse> HttpClient::request(std::string method, std::stri
     if (method == "HEAD") parser.skip(true);
     // Even if the write failed, the server may have answered first (e.g. 413 before the body).
     auto rec = im.connected()
-                   ? im.run([&](auto handler) { im.with_stream([&](auto& s) { http::async_read(s, im.buffer, parser, handler); }); },
-                            deadline)
+                   ? im.run(
+                         [&](auto handler) {
+                           im.with_stream([&](auto& s) { http::async_read(s, im.buffer, parser, handler); });
+                         },
+                         deadline)
                    : ec;
     if (rec) {
       bool nothing = !parser.got_some();
@@ -404,12 +421,14 @@ larder::Result<int> HttpClient::request_stream(std::string method, std::string t
     parser.emplace();
     parser->body_limit(std::numeric_limits<std::uint64_t>::max());
     parser->header_limit(1 << 20);
-    auto rec = im.connected()
-                   ? im.run([&](auto handler) {
-                       im.with_stream([&](auto& s) { http::async_read_header(s, im.buffer, *parser, handler); });
-                     },
-                            deadline)
-                   : ec;
+    auto rec =
+        im.connected()
+            ? im.run(
+                  [&](auto handler) {
+                    im.with_stream([&](auto& s) { http::async_read_header(s, im.buffer, *parser, handler); });
+                  },
+                  deadline)
+            : ec;
     if (rec) {
       bool nothing = !parser->got_some();
       im.drop();
@@ -428,12 +447,14 @@ larder::Result<int> HttpClient::request_stream(std::string method, std::string t
   while (!parser->is_done()) {
     msg.body().data = chunk.data();
     msg.body().size = chunk.size();
-    auto ec = im.run([&](auto handler) {
-      im.with_stream([&](auto& s) { http::async_read_some(s, im.buffer, *parser, handler); });
-    },
-                     deadline);
+    auto ec = im.run(
+        [&](auto handler) {
+          im.with_stream([&](auto& s) { http::async_read_some(s, im.buffer, *parser, handler); });
+        },
+        deadline);
     if (ec == http::error::need_buffer) ec = {};
-    if (ec == asio::error::timed_out) return head.status;  // the caller's time is up: a normal end (run() dropped the connection)
+    if (ec == asio::error::timed_out)
+      return head.status;  // the caller's time is up: a normal end (run() dropped the connection)
     if (ec) {
       im.drop();
       return Impl::io_error(ec, "reading the response stream failed");
@@ -448,8 +469,14 @@ larder::Result<int> HttpClient::request_stream(std::string method, std::string t
   return head.status;
 }
 
-bool HttpClient::session_resumed() const { return impl_->resumed; }
-void HttpClient::disconnect() { impl_->drop(); }
-int HttpClient::connect_count() const { return impl_->connects; }
+bool HttpClient::session_resumed() const {
+  return impl_->resumed;
+}
+void HttpClient::disconnect() {
+  impl_->drop();
+}
+int HttpClient::connect_count() const {
+  return impl_->connects;
+}
 
 }  // namespace larder::net

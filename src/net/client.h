@@ -53,9 +53,9 @@ class HttpClient {
                                      std::function<void(const ClientResponse& head)> on_headers,
                                      std::function<bool(std::string_view chunk)> on_data,
                                      std::chrono::milliseconds timeout);
-  bool session_resumed() const;     // TLS session resumption happened on the last connect
-  void disconnect();                // drops the connection (the TLS session is kept for resumption)
-  int connect_count() const;        // connections opened so far (for tests: keep-alive reuse)
+  bool session_resumed() const;  // TLS session resumption happened on the last connect
+  void disconnect();             // drops the connection (the TLS session is kept for resumption)
+  int connect_count() const;     // connections opened so far (for tests: keep-alive reuse)
 
   struct Impl;
 

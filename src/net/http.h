@@ -20,21 +20,21 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 std::optional<std::string> find_header(const HeaderList& headers, std::string_view name);
 
 struct HttpRequest {
-  std::string method;   // "GET", "POST", ...
-  std::string target;   // raw target "/mcp?x=1"
-  std::string path;     // "/mcp"
-  std::string query;    // "x=1"
-  HeaderList headers;   // in order, names as received
+  std::string method;                                              // "GET", "POST", ...
+  std::string target;                                              // raw target "/mcp?x=1"
+  std::string path;                                                // "/mcp"
+  std::string query;                                               // "x=1"
+  HeaderList headers;                                              // in order, names as received
   std::optional<std::string> header(std::string_view name) const;  // case-insensitive, first match
   std::string body;
-  std::string remote_address;                 // "127.0.0.1:54321"
-  std::shared_ptr<const PeerIdentity> peer;   // null only on a plain-HTTP (loopback dev) listener
+  std::string remote_address;                // "127.0.0.1:54321"
+  std::shared_ptr<const PeerIdentity> peer;  // null only on a plain-HTTP (loopback dev) listener
   bool tls = false;
 };
 
 struct HttpResponse {
   int status = 200;
-  HeaderList headers;   // Content-Length is computed by the server; do not set it
+  HeaderList headers;  // Content-Length is computed by the server; do not set it
   std::string body;
 };
 

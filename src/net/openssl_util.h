@@ -22,7 +22,9 @@ template <class T, void (*F)(T*)>
 struct Deleter {
   void operator()(T* p) const { F(p); }
 };
-inline void bio_free(BIO* b) { BIO_free_all(b); }
+inline void bio_free(BIO* b) {
+  BIO_free_all(b);
+}
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO, bio_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using X509CrlPtr = std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>>;
@@ -32,7 +34,9 @@ using X509NamePtr = std::unique_ptr<X509_NAME, Deleter<X509_NAME, X509_NAME_free
 using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, Deleter<ASN1_INTEGER, ASN1_INTEGER_free>>;
 using Asn1TimePtr = std::unique_ptr<ASN1_TIME, Deleter<ASN1_TIME, ASN1_TIME_free>>;
 using BignumPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
-inline void gens_free(GENERAL_NAMES* g) { GENERAL_NAMES_free(g); }
+inline void gens_free(GENERAL_NAMES* g) {
+  GENERAL_NAMES_free(g);
+}
 using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES, gens_free>>;
 
 // The OpenSSL error queue as one line (and clears it); `fallback` if the queue is empty.

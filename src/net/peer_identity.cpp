@@ -4,8 +4,8 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
-#include <algorithm>
 #include <arpa/inet.h>
+#include <algorithm>
 #include <cctype>
 #include <ctime>
 
@@ -82,14 +82,21 @@ std::string asn1_string(const ASN1_STRING* s) {
 
 std::vector<std::string> subject_alt_names(const X509* cert) {
   std::vector<std::string> out;
-  GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
     switch (gn->type) {
-      case GEN_DNS: out.push_back("DNS:" + asn1_string(gn->d.dNSName)); break;
-      case GEN_URI: out.push_back("URI:" + asn1_string(gn->d.uniformResourceIdentifier)); break;
-      case GEN_EMAIL: out.push_back("email:" + asn1_string(gn->d.rfc822Name)); break;
+      case GEN_DNS:
+        out.push_back("DNS:" + asn1_string(gn->d.dNSName));
+        break;
+      case GEN_URI:
+        out.push_back("URI:" + asn1_string(gn->d.uniformResourceIdentifier));
+        break;
+      case GEN_EMAIL:
+        out.push_back("email:" + asn1_string(gn->d.rfc822Name));
+        break;
       case GEN_IPADD: {
         const ASN1_OCTET_STRING* ip = gn->d.iPAddress;
         char buf[INET6_ADDRSTRLEN] = {};
@@ -102,7 +109,8 @@ std::vector<std::string> subject_alt_names(const X509* cert) {
         }
         break;
       }
-      default: break;  // otherName, dirName, ...: not part of the identity vocabulary
+      default:
+        break;  // otherName, dirName, ...: not part of the identity vocabulary
     }
   }
   return out;
@@ -123,7 +131,8 @@ larder::Result<PeerIdentity> peer_identity_from_x509(X509* cert) {
   // key bits that X509_pubkey_digest hashes.
   unsigned char* spki = nullptr;
   int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &spki);
-  if (spki_len <= 0) return make_error("tls.identity", "cannot encode the peer public key: " + openssl_errors());
+  if (spki_len <= 0)
+    return make_error("tls.identity", "cannot encode the peer public key: " + openssl_errors());
   SHA256(spki, static_cast<std::size_t>(spki_len), md);
   OPENSSL_free(spki);
   id.spki_sha256 = to_hex(md, SHA256_DIGEST_LENGTH);

@@ -13,12 +13,12 @@
 namespace larder::net {
 
 struct PeerIdentity {
-  std::string cn;                  // subject CN
-  std::vector<std::string> sans;   // "DNS:x", "IP:1.2.3.4", "URI:..", "email:.." in certificate order
-  std::string cert_sha256;         // lowercase hex SHA-256 of the DER certificate
-  std::string spki_sha256;         // lowercase hex SHA-256 of the DER SubjectPublicKeyInfo
-  std::string issuer;              // RFC 2253 issuer DN
-  std::string serial;              // uppercase hex, no leading zeros (as `openssl x509 -serial`)
+  std::string cn;                 // subject CN
+  std::vector<std::string> sans;  // "DNS:x", "IP:1.2.3.4", "URI:..", "email:.." in certificate order
+  std::string cert_sha256;        // lowercase hex SHA-256 of the DER certificate
+  std::string spki_sha256;        // lowercase hex SHA-256 of the DER SubjectPublicKeyInfo
+  std::string issuer;             // RFC 2253 issuer DN
+  std::string serial;             // uppercase hex, no leading zeros (as `openssl x509 -serial`)
   std::chrono::system_clock::time_point not_after;
 };
 

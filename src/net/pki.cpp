@@ -25,7 +25,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Error ssl_error(std::string what) { return make_error("pki.openssl", what + ": " + openssl_errors()); }
+Error ssl_error(std::string what) {
+  return make_error("pki.openssl", what + ": " + openssl_errors());
+}
 
 larder::Result<EvpPkeyPtr> generate_p256_key() {
   EvpPkeyPtr key(EVP_EC_gen("P-256"));
@@ -83,7 +85,8 @@ larder::Result<void> add_ext(X509* issuer, X509* cert, int nid, const std::strin
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
   X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
-  if (ext == nullptr) return ssl_error(std::string("cannot build extension ") + OBJ_nid2sn(nid) + "=" + value);
+  if (ext == nullptr)
+    return ssl_error(std::string("cannot build extension ") + OBJ_nid2sn(nid) + "=" + value);
   int ok = X509_add_ext(cert, ext, -1);
   X509_EXTENSION_free(ext);
   if (ok != 1) return ssl_error("cannot add an extension");
@@ -102,8 +105,8 @@ larder::Result<void> set_validity(X509* cert, TimePoint nb, TimePoint na) {
 larder::Result<void> set_cn(X509_NAME* name, std::string_view cn) {
   if (cn.empty() || cn.size() > 64) return make_error("pki.name", "the common name must be 1..64 characters");
   if (X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-                                 reinterpret_cast<const unsigned char*>(cn.data()), static_cast<int>(cn.size()), -1,
-                                 0) != 1) {
+                                 reinterpret_cast<const unsigned char*>(cn.data()),
+                                 static_cast<int>(cn.size()), -1, 0) != 1) {
     return ssl_error("cannot set the common name");
   }
   return {};
@@ -133,7 +136,8 @@ larder::Result<std::string> san_config(const std::vector<std::string>& sans) {
     if (value.empty()) return make_error("pki.san", "empty subjectAltName in '" + raw + "'");
     for (char c : value) {
       if (c == ',' || static_cast<unsigned char>(c) < 0x21 || c == 0x7f) {
-        return make_error("pki.san", "subjectAltName '" + raw + "' contains a comma, space or control character");
+        return make_error("pki.san",
+                          "subjectAltName '" + raw + "' contains a comma, space or control character");
       }
     }
     if (type == "IP" && !is_ip(value)) return make_error("pki.san", "'" + value + "' is not an IP address");
@@ -145,10 +149,13 @@ larder::Result<std::string> san_config(const std::vector<std::string>& sans) {
 
 }  // namespace
 
-std::string_view kind_name(CertKind kind) { return kind == CertKind::kServer ? "server" : "client"; }
+std::string_view kind_name(CertKind kind) {
+  return kind == CertKind::kServer ? "server" : "client";
+}
 
 larder::Result<KeyedCertificate> create_ca(std::string_view common_name, int validity_days,
-                                           std::optional<TimePoint> not_before, std::optional<TimePoint> not_after) {
+                                           std::optional<TimePoint> not_before,
+                                           std::optional<TimePoint> not_after) {
   auto key = generate_p256_key();
   if (!key) return key.error();
   X509Ptr cert(X509_new());
@@ -168,7 +175,8 @@ larder::Result<KeyedCertificate> create_ca(std::string_view common_name, int val
                             std::pair{NID_authority_key_identifier, "keyid:always"}}) {
     if (auto r = add_ext(cert.get(), cert.get(), nid, value); !r) return r.error();
   }
-  if (X509_sign(cert.get(), key->get(), EVP_sha256()) <= 0) return ssl_error("cannot sign the CA certificate");
+  if (X509_sign(cert.get(), key->get(), EVP_sha256()) <= 0)
+    return ssl_error("cannot sign the CA certificate");
   auto cert_pem = cert_to_pem(cert.get());
   if (!cert_pem) return cert_pem.error();
   auto key_pem = key_to_pem(key->get());
@@ -182,7 +190,8 @@ larder::Result<KeyedCertificate> issue_certificate(const KeyedCertificate& ca, c
   auto ca_key = load_key(ca.key_pem);
   if (!ca_key) return ca_key.error();
   if (X509_check_private_key(ca_cert->get(), ca_key->get()) != 1) {
-    return make_error("pki.ca_mismatch", "the CA key does not belong to the CA certificate: " + openssl_errors());
+    return make_error("pki.ca_mismatch",
+                      "the CA key does not belong to the CA certificate: " + openssl_errors());
   }
   auto key = generate_p256_key();
   if (!key) return key.error();
@@ -215,7 +224,8 @@ larder::Result<KeyedCertificate> issue_certificate(const KeyedCertificate& ca, c
   for (const auto& [nid, value] : exts) {
     if (auto r = add_ext(ca_cert->get(), cert.get(), nid, value); !r) return r.error();
   }
-  if (X509_sign(cert.get(), ca_key->get(), EVP_sha256()) <= 0) return ssl_error("cannot sign the certificate");
+  if (X509_sign(cert.get(), ca_key->get(), EVP_sha256()) <= 0)
+    return ssl_error("cannot sign the certificate");
   auto cert_pem = cert_to_pem(cert.get());
   if (!cert_pem) return cert_pem.error();
   auto key_pem = key_to_pem(key->get());
@@ -235,8 +245,10 @@ larder::Result<std::string> create_crl(const KeyedCertificate& ca, const std::ve
     return ssl_error("cannot allocate a CRL");
   }
   auto now = std::chrono::system_clock::now();
-  Asn1TimePtr last(ASN1_TIME_set(nullptr, std::chrono::system_clock::to_time_t(now - std::chrono::minutes(5))));
-  Asn1TimePtr next(ASN1_TIME_set(nullptr, std::chrono::system_clock::to_time_t(now + std::chrono::hours(24) * validity_days)));
+  Asn1TimePtr last(
+      ASN1_TIME_set(nullptr, std::chrono::system_clock::to_time_t(now - std::chrono::minutes(5))));
+  Asn1TimePtr next(ASN1_TIME_set(
+      nullptr, std::chrono::system_clock::to_time_t(now + std::chrono::hours(24) * validity_days)));
   if (!last || !next || X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
       X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1) {
     return ssl_error("cannot set the CRL dates");
@@ -315,7 +327,8 @@ larder::Result<CrlInfo> inspect_crl(std::string_view pem) {
   info.next_update = asn1_time_to_time_point(X509_CRL_get0_nextUpdate(crl.get()));
   STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl.get());
   for (int i = 0; i < sk_X509_REVOKED_num(revoked); ++i) {
-    info.revoked_serials.push_back(serial_hex(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i))));
+    info.revoked_serials.push_back(
+        serial_hex(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i))));
   }
   return info;
 }
@@ -354,7 +367,8 @@ larder::Result<void> write_file(const std::string& path, std::string_view conten
   std::error_code ec;
   fs::path p(path);
   if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
-  if (ec) return make_error("pki.io", "cannot create directory " + p.parent_path().string() + ": " + ec.message());
+  if (ec)
+    return make_error("pki.io", "cannot create directory " + p.parent_path().string() + ": " + ec.message());
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
   if (fd < 0) return make_error("pki.io", "cannot write " + tmp + ": " + std::strerror(errno));
@@ -363,8 +377,10 @@ larder::Result<void> write_file(const std::string& path, std::string_view conten
   while (ok && done < content.size()) {
     ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) ok = false;
-    else done += static_cast<std::size_t>(n);
+    if (n <= 0)
+      ok = false;
+    else
+      done += static_cast<std::size_t>(n);
   }
   int saved = errno;
   if (::close(fd) != 0) ok = false;
@@ -385,8 +401,12 @@ bool valid_name(std::string_view name) {
   }
   return true;
 }
-int64_t to_unix(TimePoint t) { return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count(); }
-TimePoint from_unix(int64_t s) { return TimePoint(std::chrono::seconds(s)); }
+int64_t to_unix(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+TimePoint from_unix(int64_t s) {
+  return TimePoint(std::chrono::seconds(s));
+}
 }  // namespace
 
 std::string CertStore::cert_path(CertKind kind, std::string_view name) const {
@@ -403,7 +423,8 @@ bool CertStore::has_ca() const {
 
 larder::Result<void> CertStore::init(std::string_view ca_common_name) {
   if (has_ca()) {
-    return make_error("pki.exists", "a CA already exists in " + dir_ + " (remove the directory to start over)");
+    return make_error("pki.exists",
+                      "a CA already exists in " + dir_ + " (remove the directory to start over)");
   }
   std::error_code ec;
   fs::create_directories(dir_, ec);
@@ -419,7 +440,9 @@ larder::Result<void> CertStore::init(std::string_view ca_common_name) {
 
 larder::Result<KeyedCertificate> CertStore::load_ca() const {
   auto cert = read_file(ca_cert_path());
-  if (!cert) return make_error("pki.no_ca", "no CA in " + dir_ + " (run `larder certs init` first): " + cert.error().message);
+  if (!cert)
+    return make_error("pki.no_ca",
+                      "no CA in " + dir_ + " (run `larder certs init` first): " + cert.error().message);
   auto key = read_file(ca_key_path());
   if (!key) return key.error();
   return KeyedCertificate{std::move(*cert), std::move(*key)};
@@ -446,7 +469,9 @@ larder::Result<std::vector<CertStore::Entry>> CertStore::list() const {
       if (tab == std::string::npos) break;
       start = tab + 1;
     }
-    auto bad = [&] { return make_error("pki.index", path + ":" + std::to_string(lineno) + ": malformed line"); };
+    auto bad = [&] {
+      return make_error("pki.index", path + ":" + std::to_string(lineno) + ": malformed line");
+    };
     if (f.size() != 5 || (f[0] != "server" && f[0] != "client") || !valid_name(f[1])) return bad();
     Entry e;
     e.kind = f[0] == "server" ? CertKind::kServer : CertKind::kClient;
@@ -466,15 +491,17 @@ larder::Result<std::vector<CertStore::Entry>> CertStore::list() const {
 larder::Result<void> CertStore::save_index(const std::vector<Entry>& entries) const {
   std::string out;
   for (const auto& e : entries) {
-    out += std::string(kind_name(e.kind)) + "\t" + e.name + "\t" + e.serial + "\t" + std::to_string(to_unix(e.not_after)) +
-           "\t" + (e.revoked_at ? std::to_string(to_unix(*e.revoked_at)) : "-") + "\n";
+    out += std::string(kind_name(e.kind)) + "\t" + e.name + "\t" + e.serial + "\t" +
+           std::to_string(to_unix(e.not_after)) + "\t" +
+           (e.revoked_at ? std::to_string(to_unix(*e.revoked_at)) : "-") + "\n";
   }
   return write_file(dir_ + "/index.tsv", out, 0644);
 }
 
 larder::Result<CertStore::Entry> CertStore::issue(CertSpec spec, std::string_view name) {
   if (!valid_name(name)) {
-    return make_error("pki.name", "invalid name '" + std::string(name) + "': use letters, digits, '.', '_' and '-'");
+    return make_error("pki.name",
+                      "invalid name '" + std::string(name) + "': use letters, digits, '.', '_' and '-'");
   }
   auto ca = load_ca();
   if (!ca) return ca.error();
@@ -482,7 +509,8 @@ larder::Result<CertStore::Entry> CertStore::issue(CertSpec spec, std::string_vie
   if (!entries) return entries.error();
   for (const auto& e : *entries) {
     if (e.kind == spec.kind && e.name == name && !e.revoked_at) {
-      return make_error("pki.exists", std::string(kind_name(spec.kind)) + " certificate '" + std::string(name) +
+      return make_error("pki.exists", std::string(kind_name(spec.kind)) + " certificate '" +
+                                          std::string(name) +
                                           "' already exists (revoke it first to re-issue)");
     }
   }
@@ -511,7 +539,8 @@ larder::Result<std::vector<CertStore::Entry>> CertStore::revoke(std::string_view
     }
   }
   if (revoked.empty()) {
-    return make_error("pki.not_found", "no unrevoked certificate called '" + std::string(name) + "' in " + dir_);
+    return make_error("pki.not_found",
+                      "no unrevoked certificate called '" + std::string(name) + "' in " + dir_);
   }
   if (auto r = save_index(*entries); !r) return r.error();
   if (auto r = write_crl(); !r) return r.error();

@@ -6,9 +6,9 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <utility>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -31,10 +31,11 @@ struct CertSpec {
   // SANs: "DNS:name", "IP:1.2.3.4", "URI:...", "email:..."; a bare value is taken as IP if it
   // parses as an IPv4/IPv6 address, else DNS.
   std::vector<std::string> sans;
-  std::optional<TimePoint> not_before;   // default: now - 5 minutes
-  std::optional<TimePoint> not_after;    // default: not_before + validity_days
+  std::optional<TimePoint> not_before;  // default: now - 5 minutes
+  std::optional<TimePoint> not_after;   // default: not_before + validity_days
   int validity_days = 825;
-  bool omit_extended_key_usage_for_role = false;  // tests: a client cert without clientAuth (server cert without serverAuth)
+  bool omit_extended_key_usage_for_role =
+      false;  // tests: a client cert without clientAuth (server cert without serverAuth)
 };
 
 // Self-signed CA: basicConstraints critical CA:true, keyUsage critical keyCertSign+cRLSign.
@@ -47,7 +48,7 @@ larder::Result<KeyedCertificate> create_ca(std::string_view common_name, int val
 larder::Result<KeyedCertificate> issue_certificate(const KeyedCertificate& ca, const CertSpec& spec);
 
 struct RevokedEntry {
-  std::string serial;    // hex, as in CertificateInfo::serial
+  std::string serial;  // hex, as in CertificateInfo::serial
   TimePoint revoked_at;
 };
 // A CRL (PEM) signed by the CA, valid from now for `validity_days`.
@@ -56,8 +57,8 @@ larder::Result<std::string> create_crl(const KeyedCertificate& ca, const std::ve
 
 struct CertificateInfo {
   std::string subject_cn;
-  std::string issuer;          // RFC 2253
-  std::string serial;          // uppercase hex
+  std::string issuer;  // RFC 2253
+  std::string serial;  // uppercase hex
   std::vector<std::string> sans;
   bool is_ca = false;
   bool has_extended_key_usage = false;
@@ -67,7 +68,7 @@ struct CertificateInfo {
   bool crl_sign = false;       // keyUsage cRLSign
   std::string key_type;        // e.g. "EC prime256v1"
   TimePoint not_before, not_after;
-  std::string sha256;          // lowercase hex of DER
+  std::string sha256;  // lowercase hex of DER
 };
 larder::Result<CertificateInfo> inspect_certificate(std::string_view pem);
 

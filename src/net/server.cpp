@@ -55,8 +55,8 @@ namespace {
 constexpr std::size_t kMaxQueuedStreamBytes = 8u << 20;  // a client that stops reading SSE is dropped
 constexpr std::size_t kReadChunk = 8192;
 constexpr std::size_t kCoalesceLimit = 64 * 1024;
-constexpr auto kLingerLimit = 2s;                        // drain after a server-side close
-constexpr auto kStopGrace = 30s;                         // stop(): how long in-flight work may take
+constexpr auto kLingerLimit = 2s;  // drain after a server-side close
+constexpr auto kStopGrace = 30s;   // stop(): how long in-flight work may take
 
 bool valid_token_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
@@ -74,7 +74,8 @@ bool valid_header(const std::string& name, const std::string& value) {
 bool iequal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
   }
   return true;
 }
@@ -176,7 +177,8 @@ class ResponderImpl final : public Responder {
   ~ResponderImpl() override {
     if (!answered_.exchange(true)) {
       spdlog::warn("net: handler dropped its Responder without answering; sending 500");
-      session_->post_response(HttpResponse{500, {{"Content-Type", "text/plain"}}, "internal error: no response\n"});
+      session_->post_response(
+          HttpResponse{500, {{"Content-Type", "text/plain"}}, "internal error: no response\n"});
     }
   }
   void respond(HttpResponse response) override {
@@ -210,8 +212,8 @@ class ResponderImpl final : public Responder {
 struct Server::Impl {
   ServerConfig config;
   HttpHandler handler;
-  std::unique_ptr<ssl::context> tls;       // null on a plain listener
-  std::vector<detail::X509CrlPtr> crls;    // also checked after every handshake (resumed sessions)
+  std::unique_ptr<ssl::context> tls;     // null on a plain listener
+  std::vector<detail::X509CrlPtr> crls;  // also checked after every handshake (resumed sessions)
 
   // Declaration order matters: the io_context is destroyed before the state that sessions
   // still touch while their pending handlers are destroyed (registry, worker pool).
@@ -269,7 +271,8 @@ static int verify_client_cert(int preverify_ok, X509_STORE_CTX* ctx) {
     return 0;
   }
   auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  auto* impl = ssl ? static_cast<Server::Impl*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), server_ex_index())) : nullptr;
+  auto* impl = ssl ? static_cast<Server::Impl*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), server_ex_index()))
+                   : nullptr;
   if (impl == nullptr) {
     X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
     return 0;
@@ -288,8 +291,10 @@ static int verify_client_cert(int preverify_ok, X509_STORE_CTX* ctx) {
 larder::Result<std::shared_ptr<const PeerIdentity>> Server::Impl::admit_peer(SSL* ssl) const {
   X509* cert = SSL_get0_peer_certificate(ssl);
   if (cert == nullptr) return make_error("tls.no_peer_cert", "client presented no certificate");
-  if (SSL_get_verify_result(ssl) != X509_V_OK) return make_error("tls.verify", "client certificate not verified");
-  if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0) return make_error("tls.expired", "client certificate expired");
+  if (SSL_get_verify_result(ssl) != X509_V_OK)
+    return make_error("tls.verify", "client certificate not verified");
+  if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
+    return make_error("tls.expired", "client certificate expired");
   if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0) {
     return make_error("tls.not_yet_valid", "client certificate not yet valid");
   }
@@ -335,15 +340,18 @@ class Session final : public SessionBase {
   }
 
   void post_response(HttpResponse response) override {
-    asio::post(executor(), [self = shared(), r = std::move(response)]() mutable { self->write_response(std::move(r)); });
+    asio::post(executor(),
+               [self = shared(), r = std::move(response)]() mutable { self->write_response(std::move(r)); });
   }
   void post_stream_start(int status, HeaderList headers, std::shared_ptr<StreamImpl> stream) override {
-    asio::post(executor(), [self = shared(), status, h = std::move(headers), s = std::move(stream)]() mutable {
-      self->stream_start(status, std::move(h), std::move(s));
-    });
+    asio::post(executor(),
+               [self = shared(), status, h = std::move(headers), s = std::move(stream)]() mutable {
+                 self->stream_start(status, std::move(h), std::move(s));
+               });
   }
   void post_stream_data(std::string data) override {
-    asio::post(executor(), [self = shared(), d = std::move(data)]() mutable { self->stream_data(std::move(d)); });
+    asio::post(executor(),
+               [self = shared(), d = std::move(data)]() mutable { self->stream_data(std::move(d)); });
   }
   void post_stream_end() override {
     asio::post(executor(), [self = shared()] { self->stream_end(); });
@@ -380,7 +388,8 @@ class Session final : public SessionBase {
     armed_expiry_ = deadline_;
     timer_armed_ = true;
     timer_.expires_at(deadline_);
-    timer_.async_wait([self = shared(), gen = ++timer_gen_](beast::error_code ec) { self->on_timer(ec, gen); });
+    timer_.async_wait(
+        [self = shared(), gen = ++timer_gen_](beast::error_code ec) { self->on_timer(ec, gen); });
   }
   void on_timer(beast::error_code ec, uint64_t gen) {
     if (gen != timer_gen_) return;
@@ -402,13 +411,20 @@ class Session final : public SessionBase {
   }
   const char* phase_name() const {
     switch (phase_) {
-      case Phase::kHandshake: return "handshake";
-      case Phase::kAwait: return "idle";
-      case Phase::kReading: return "reading request";
-      case Phase::kHandling: return "handling";
-      case Phase::kWriting: return "writing";
-      case Phase::kStreaming: return "streaming";
-      case Phase::kClosed: return "closed";
+      case Phase::kHandshake:
+        return "handshake";
+      case Phase::kAwait:
+        return "idle";
+      case Phase::kReading:
+        return "reading request";
+      case Phase::kHandling:
+        return "handling";
+      case Phase::kWriting:
+        return "writing";
+      case Phase::kStreaming:
+        return "streaming";
+      case Phase::kClosed:
+        return "closed";
     }
     return "?";
   }
@@ -451,7 +467,8 @@ class Session final : public SessionBase {
   void begin_request() {
     phase_ = Phase::kReading;
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(server_.config.limits.max_header_bytes, UINT32_MAX)));
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(server_.config.limits.max_header_bytes, UINT32_MAX)));
     parser_->body_limit(server_.config.limits.max_body_bytes);
     continue_checked_ = false;
     set_deadline(server_.config.limits.request_timeout);  // from the first byte of the request
@@ -462,9 +479,8 @@ class Session final : public SessionBase {
   // client is noticed.
   void start_read() {
     read_pending_ = true;
-    stream_.async_read_some(buffer_.prepare(kReadChunk), [self = shared()](beast::error_code ec, std::size_t n) {
-      self->on_read(ec, n);
-    });
+    stream_.async_read_some(buffer_.prepare(kReadChunk),
+                            [self = shared()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
   }
   void on_read(beast::error_code ec, std::size_t n) {
     read_pending_ = false;
@@ -486,8 +502,11 @@ class Session final : public SessionBase {
         begin_request();
         parse();
         return;
-      case Phase::kReading: parse(); return;
-      default: return;
+      case Phase::kReading:
+        parse();
+        return;
+      default:
+        return;
     }
   }
   void parse() {
@@ -538,8 +557,7 @@ class Session final : public SessionBase {
     } else if (ec == http::error::header_limit) {
       error_response(431, "request header fields too large\n");
     } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
-               ec != http::error::end_of_stream &&
-               ec != http::error::partial_message) {
+               ec != http::error::end_of_stream && ec != http::error::partial_message) {
       error_response(400, "malformed HTTP request\n");
     } else {
       close();  // EOF, reset, timeout, TLS error
@@ -568,7 +586,8 @@ class Session final : public SessionBase {
     for (const auto& field : msg) {
       auto name = field.name_string();
       auto value = field.value();
-      req.headers.emplace_back(std::string(name.data(), name.size()), std::string(value.data(), value.size()));
+      req.headers.emplace_back(std::string(name.data(), name.size()),
+                               std::string(value.data(), value.size()));
     }
     req.body = std::move(msg.body());
     req.remote_address = remote_;
@@ -577,7 +596,8 @@ class Session final : public SessionBase {
     parser_.reset();
     phase_ = Phase::kHandling;
     auto responder = std::make_shared<ResponderImpl>(shared_from_this(), server_.workers.get());
-    asio::post(*server_.workers, [server = &server_, req = std::move(req), responder = std::move(responder)]() mutable {
+    asio::post(*server_.workers, [server = &server_, req = std::move(req),
+                                  responder = std::move(responder)]() mutable {
       try {
         server->handler(req, responder);
       } catch (const std::exception& e) {
@@ -592,7 +612,8 @@ class Session final : public SessionBase {
 
   // ---- writing ----
   // Appends the status line and headers; returns false if a handler header is invalid.
-  bool serialize_head(int status, const HeaderList& headers, std::string& out, bool chunked, std::size_t length) {
+  bool serialize_head(int status, const HeaderList& headers, std::string& out, bool chunked,
+                      std::size_t length) {
     if (status < 100 || status > 599) return false;
     out.clear();
     out.reserve(128 + headers.size() * 48);
@@ -643,8 +664,10 @@ class Session final : public SessionBase {
     }
     phase_ = Phase::kWriting;
     set_deadline(server_.config.limits.idle_timeout);
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(head_), send_body ? asio::buffer(body_) : asio::const_buffer()};
-    asio::async_write(stream_, bufs, [self = shared()](beast::error_code ec, std::size_t) { self->on_written(ec); });
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head_),
+                                           send_body ? asio::buffer(body_) : asio::const_buffer()};
+    asio::async_write(stream_, bufs,
+                      [self = shared()](beast::error_code ec, std::size_t) { self->on_written(ec); });
   }
   void on_written(beast::error_code ec) {
     if (phase_ == Phase::kClosed) return;
@@ -674,7 +697,8 @@ class Session final : public SessionBase {
     if (!serialize_head(status, headers, head, true, 0)) {
       spdlog::error("net: handler started a stream with an invalid status or header; sending 500");
       stream->mark_closed();
-      write_response(HttpResponse{500, {{"Content-Type", "text/plain"}}, "internal error: invalid response\n"});
+      write_response(
+          HttpResponse{500, {{"Content-Type", "text/plain"}}, "internal error: invalid response\n"});
       return;
     }
     phase_ = Phase::kStreaming;
@@ -714,9 +738,8 @@ class Session final : public SessionBase {
   void write_next() {
     writing_ = true;
     set_deadline(server_.config.limits.idle_timeout);  // a stalled reader is dropped
-    asio::async_write(stream_, asio::buffer(out_.front()), [self = shared()](beast::error_code ec, std::size_t) {
-      self->on_queue_written(ec);
-    });
+    asio::async_write(stream_, asio::buffer(out_.front()),
+                      [self = shared()](beast::error_code ec, std::size_t) { self->on_queue_written(ec); });
   }
   void on_queue_written(beast::error_code ec) {
     writing_ = false;
@@ -750,11 +773,16 @@ class Session final : public SessionBase {
     switch (phase_) {
       case Phase::kHandshake:
       case Phase::kAwait:
-      case Phase::kReading: close(); break;
-      case Phase::kStreaming: stream_end(); break;
+      case Phase::kReading:
+        close();
+        break;
+      case Phase::kStreaming:
+        stream_end();
+        break;
       case Phase::kHandling:
       case Phase::kWriting:
-      case Phase::kClosed: break;  // the response in flight ends with Connection: close
+      case Phase::kClosed:
+        break;  // the response in flight ends with Connection: close
     }
   }
 
@@ -770,8 +798,9 @@ class Session final : public SessionBase {
       finalize();
       return;
     }
-    set_deadline(std::min<std::chrono::milliseconds>(server_.config.limits.request_timeout,
-                                                     std::chrono::duration_cast<std::chrono::milliseconds>(kLingerLimit)));
+    set_deadline(std::min<std::chrono::milliseconds>(
+        server_.config.limits.request_timeout,
+        std::chrono::duration_cast<std::chrono::milliseconds>(kLingerLimit)));
     if (!read_pending_) drain();  // else the pending read finalizes when it completes
   }
   void drain() {
@@ -857,7 +886,8 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
   {
     std::lock_guard lock(mu);
     if (stopping || open.load() >= config.limits.max_connections) {
-      spdlog::debug("net: refusing connection from {}: {} connections open", endpoint.address().to_string(), open.load());
+      spdlog::debug("net: refusing connection from {}: {} connections open", endpoint.address().to_string(),
+                    open.load());
       socket.close(opt_ec);
       do_accept();
       return;
@@ -866,7 +896,8 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
   }
   socket.set_option(tcp::no_delay(true), opt_ec);
   std::string remote = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-  if (endpoint.address().is_v6()) remote = "[" + endpoint.address().to_string() + "]:" + std::to_string(endpoint.port());
+  if (endpoint.address().is_v6())
+    remote = "[" + endpoint.address().to_string() + "]:" + std::to_string(endpoint.port());
   std::shared_ptr<SessionBase> session;
   if (tls) {
     auto s = std::make_shared<Session<true>>(*this, std::move(socket), std::move(remote));
@@ -894,7 +925,8 @@ larder::Result<asio::ip::address> parse_host(const std::string& host) {
 larder::Result<std::vector<detail::X509CrlPtr>> load_crls(const std::string& path) {
   auto text = [&]() -> larder::Result<std::string> {
     FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) return make_error("net.config", "cannot read CRL file " + path + ": " + std::strerror(errno));
+    if (f == nullptr)
+      return make_error("net.config", "cannot read CRL file " + path + ": " + std::strerror(errno));
     std::string out;
     char buf[4096];
     std::size_t n;
@@ -914,7 +946,9 @@ larder::Result<std::vector<detail::X509CrlPtr>> load_crls(const std::string& pat
 }  // namespace
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 larder::Result<std::unique_ptr<Server>> Server::create(ServerConfig config, HttpHandler handler) {
   if (!handler) return make_error("net.config", "no request handler");
@@ -930,7 +964,8 @@ larder::Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Http
   if (!config.plain_http) {
     const auto& t = config.tls;
     if (t.cert_file.empty() || t.key_file.empty()) {
-      return make_error("net.config", "TLS needs cert_file and key_file (the server certificate and its key)");
+      return make_error("net.config",
+                        "TLS needs cert_file and key_file (the server certificate and its key)");
     }
     if (t.client_ca_file.empty()) {
       return make_error("net.config", "TLS needs client_ca_file: client certificates are mandatory (lock 1)");
@@ -942,16 +977,19 @@ larder::Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Http
     // TLS 1.2 suites: forward-secret AEAD only.
     SSL_CTX_set_cipher_list(c, "ECDHE+AESGCM:ECDHE+CHACHA20");
     if (SSL_CTX_use_certificate_chain_file(c, t.cert_file.c_str()) != 1) {
-      return make_error("net.config", "cannot load server certificate chain " + t.cert_file + ": " + detail::openssl_errors());
+      return make_error("net.config", "cannot load server certificate chain " + t.cert_file + ": " +
+                                          detail::openssl_errors());
     }
     if (SSL_CTX_use_PrivateKey_file(c, t.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      return make_error("net.config", "cannot load server key " + t.key_file + ": " + detail::openssl_errors());
+      return make_error("net.config",
+                        "cannot load server key " + t.key_file + ": " + detail::openssl_errors());
     }
     if (SSL_CTX_check_private_key(c) != 1) {
       return make_error("net.config", "server key " + t.key_file + " does not match " + t.cert_file);
     }
     if (SSL_CTX_load_verify_locations(c, t.client_ca_file.c_str(), nullptr) != 1) {
-      return make_error("net.config", "cannot load client CA bundle " + t.client_ca_file + ": " + detail::openssl_errors());
+      return make_error("net.config",
+                        "cannot load client CA bundle " + t.client_ca_file + ": " + detail::openssl_errors());
     }
     STACK_OF(X509_NAME)* ca_names = SSL_load_client_CA_file(t.client_ca_file.c_str());
     if (ca_names == nullptr) {
@@ -966,11 +1004,13 @@ larder::Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Http
       X509_STORE* store = SSL_CTX_get_cert_store(c);
       for (auto& crl : *crls) {
         if (X509_STORE_add_crl(store, crl.get()) != 1) {
-          return make_error("net.config", "cannot use CRL from " + t.crl_file + ": " + detail::openssl_errors());
+          return make_error("net.config",
+                            "cannot use CRL from " + t.crl_file + ": " + detail::openssl_errors());
         }
         if (X509_cmp_current_time(X509_CRL_get0_nextUpdate(crl.get())) < 0) {
-          spdlog::warn("net: CRL in {} is past its nextUpdate: every client will be refused until it is renewed",
-                       t.crl_file);
+          spdlog::warn(
+              "net: CRL in {} is past its nextUpdate: every client will be refused until it is renewed",
+              t.crl_file);
         }
       }
       X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK);
@@ -1011,8 +1051,8 @@ larder::Result<void> Server::start() {
   if (!ec) im.acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     im.acceptor.reset();
-    return make_error("net.listen", "cannot listen on " + im.config.host + ":" + std::to_string(im.config.port) +
-                                        ": " + ec.message());
+    return make_error("net.listen", "cannot listen on " + im.config.host + ":" +
+                                        std::to_string(im.config.port) + ": " + ec.message());
   }
   im.bound_port = im.acceptor->local_endpoint(ec).port();
   im.accept_retry.emplace(im.acceptor->get_executor());
@@ -1032,14 +1072,19 @@ larder::Result<void> Server::start() {
     });
   }
   im.running = true;
-  spdlog::info("net: listening on {}:{} ({})", im.config.host, im.bound_port,
-               im.config.plain_http ? "plain HTTP, loopback only" : "HTTPS with mandatory client certificates");
+  spdlog::info(
+      "net: listening on {}:{} ({})", im.config.host, im.bound_port,
+      im.config.plain_http ? "plain HTTP, loopback only" : "HTTPS with mandatory client certificates");
   return {};
 }
 
-uint16_t Server::port() const { return impl_->bound_port; }
+uint16_t Server::port() const {
+  return impl_->bound_port;
+}
 
-std::size_t Server::connection_count() const { return impl_->open.load(); }
+std::size_t Server::connection_count() const {
+  return impl_->open.load();
+}
 
 void Server::stop() {
   auto& im = *impl_;
@@ -1064,7 +1109,8 @@ void Server::stop() {
   {
     std::unique_lock lock(im.mu);
     if (!im.cv.wait_for(lock, kStopGrace, [&] { return im.open.load() == 0; })) {
-      spdlog::warn("net: {} connections still busy after {}s; closing them", im.open.load(), kStopGrace.count());
+      spdlog::warn("net: {} connections still busy after {}s; closing them", im.open.load(),
+                   kStopGrace.count());
       for (auto& [raw, weak] : im.sessions) {
         if (auto s = weak.lock()) live.push_back(std::move(s));
       }

@@ -18,26 +18,26 @@
 namespace larder::net {
 
 struct TlsServerConfig {
-  std::string cert_file, key_file;   // server cert (+chain in the same PEM) and key
-  std::string client_ca_file;        // CA bundle for client certificates (mandatory unless plain)
-  std::string crl_file;              // optional PEM CRL(s); when set, every client cert is checked
+  std::string cert_file, key_file;           // server cert (+chain in the same PEM) and key
+  std::string client_ca_file;                // CA bundle for client certificates (mandatory unless plain)
+  std::string crl_file;                      // optional PEM CRL(s); when set, every client cert is checked
   std::vector<std::string> allowed_clients;  // optional allow-list: "cn:<CN>", "san:<SAN>", "sha256:<hex>"
 };
 
-struct ServerLimits {  // safe defaults
-  std::size_t max_body_bytes = 1 << 20;                // larger bodies get 413
-  std::size_t max_header_bytes = 16 * 1024;            // larger header blocks get 431
-  std::chrono::milliseconds request_timeout{30000};    // handshake / whole request must arrive within this
-  std::chrono::milliseconds idle_timeout{60000};       // keep-alive idle; also the write stall limit
-  std::size_t max_connections = 1024;                  // further connections are accepted and closed at once
-  std::size_t worker_threads = 8;                      // handler pool
+struct ServerLimits {                                // safe defaults
+  std::size_t max_body_bytes = 1 << 20;              // larger bodies get 413
+  std::size_t max_header_bytes = 16 * 1024;          // larger header blocks get 431
+  std::chrono::milliseconds request_timeout{30000};  // handshake / whole request must arrive within this
+  std::chrono::milliseconds idle_timeout{60000};     // keep-alive idle; also the write stall limit
+  std::size_t max_connections = 1024;                // further connections are accepted and closed at once
+  std::size_t worker_threads = 8;                    // handler pool
   std::size_t io_threads = 1;
 };
 
 struct ServerConfig {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;         // 0 = pick a free port; see Server::port()
-  bool plain_http = false;   // allowed only if host is a loopback address; start() fails otherwise
+  uint16_t port = 0;        // 0 = pick a free port; see Server::port()
+  bool plain_http = false;  // allowed only if host is a loopback address; start() fails otherwise
   TlsServerConfig tls;
   ServerLimits limits;
 };
@@ -50,7 +50,7 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  larder::Result<void> start();   // binds + listens; returns when accepting
+  larder::Result<void> start();  // binds + listens; returns when accepting
   uint16_t port() const;
   // Graceful: stop accepting, close idle connections and streams, let in-flight handlers
   // answer (with Connection: close; up to 30 s, then force-close), join all threads.

@@ -24,7 +24,8 @@ TlsTestPki::TlsTestPki(const std::string& ca_name) : dir_(make_temp_dir()), stor
   spec.common_name = "larder-test-server";
   spec.sans = {"127.0.0.1", "localhost", "::1"};
   if (auto r = store_.issue(spec, "server"); !r) throw std::runtime_error("pki server: " + r.error().message);
-  server_ = {store_.cert_path(net::pki::CertKind::kServer, "server"), store_.key_path(net::pki::CertKind::kServer, "server")};
+  server_ = {store_.cert_path(net::pki::CertKind::kServer, "server"),
+             store_.key_path(net::pki::CertKind::kServer, "server")};
 }
 
 TlsTestPki::~TlsTestPki() {
@@ -35,12 +36,15 @@ TlsTestPki::~TlsTestPki() {
 CertFiles TlsTestPki::client(const std::string& name, net::pki::CertSpec spec) {
   spec.kind = net::pki::CertKind::kClient;
   if (spec.common_name.empty()) spec.common_name = name;
-  if (auto r = store_.issue(spec, name); !r) throw std::runtime_error("pki client " + name + ": " + r.error().message);
-  return {store_.cert_path(net::pki::CertKind::kClient, name), store_.key_path(net::pki::CertKind::kClient, name)};
+  if (auto r = store_.issue(spec, name); !r)
+    throw std::runtime_error("pki client " + name + ": " + r.error().message);
+  return {store_.cert_path(net::pki::CertKind::kClient, name),
+          store_.key_path(net::pki::CertKind::kClient, name)};
 }
 
 void TlsTestPki::revoke(const std::string& name) {
-  if (auto r = store_.revoke(name); !r) throw std::runtime_error("pki revoke " + name + ": " + r.error().message);
+  if (auto r = store_.revoke(name); !r)
+    throw std::runtime_error("pki revoke " + name + ": " + r.error().message);
 }
 
 }  // namespace larder::testing

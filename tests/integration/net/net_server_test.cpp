@@ -11,8 +11,8 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 
-#include <csignal>
 #include <unistd.h>
+#include <csignal>
 
 #include <atomic>
 #include <future>
@@ -38,7 +38,8 @@ using larder::testing::TlsTestPki;
 // A raw connection for sending hostile bytes; every operation is bounded by a timeout.
 class RawConn {
  public:
-  RawConn(uint16_t port, const std::string& ca, const CertFiles* client, bool tls) : ctx_(ssl::context::tls_client) {
+  RawConn(uint16_t port, const std::string& ca, const CertFiles* client, bool tls)
+      : ctx_(ssl::context::tls_client) {
     tcp::socket sock(ioc_);
     boost::system::error_code ec;
     sock.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
@@ -64,8 +65,10 @@ class RawConn {
   bool write(std::string_view data) {
     std::optional<boost::system::error_code> r;
     auto cb = [&](boost::system::error_code e, std::size_t) { r = e; };
-    if (tls_) asio::async_write(*tls_, asio::buffer(data), cb);
-    else asio::async_write(*plain_, asio::buffer(data), cb);
+    if (tls_)
+      asio::async_write(*tls_, asio::buffer(data), cb);
+    else
+      asio::async_write(*plain_, asio::buffer(data), cb);
     run(r, 10s);
     return r && !*r;
   }
@@ -82,9 +85,12 @@ class RawConn {
         r = e;
         got = n;
       };
-      if (tls_) tls_->async_read_some(asio::buffer(buf), cb);
-      else plain_->async_read_some(asio::buffer(buf), cb);
-      run(r, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+      if (tls_)
+        tls_->async_read_some(asio::buffer(buf), cb);
+      else
+        plain_->async_read_some(asio::buffer(buf), cb);
+      run(r,
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
       if (!r) break;
       out.append(buf, got);
       if (*r) {
@@ -111,9 +117,12 @@ class RawConn {
         r = e;
         got = n;
       };
-      if (tls_) tls_->async_read_some(asio::buffer(buf), cb);
-      else plain_->async_read_some(asio::buffer(buf), cb);
-      run(r, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+      if (tls_)
+        tls_->async_read_some(asio::buffer(buf), cb);
+      else
+        plain_->async_read_some(asio::buffer(buf), cb);
+      run(r,
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
       if (!r) break;
       out.append(buf, got);
       if (*r) break;
@@ -130,7 +139,8 @@ class RawConn {
   void run(std::optional<boost::system::error_code>& r, std::chrono::milliseconds timeout) {
     ioc_.restart();
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!r && std::chrono::steady_clock::now() < deadline) ioc_.run_one_for(deadline - std::chrono::steady_clock::now());
+    while (!r && std::chrono::steady_clock::now() < deadline)
+      ioc_.run_one_for(deadline - std::chrono::steady_clock::now());
     if (!r) {
       boost::system::error_code ec;
       socket().close(ec);
@@ -223,8 +233,10 @@ class NetServerTest : public ::testing::Test {
       if (req.path == "/throw") throw std::runtime_error("boom");
       if (req.path == "/drop") return;  // never answers: the server must send 500
       std::string who = req.peer ? req.peer->cn : "plain";
-      responder->respond(HttpResponse{200, {{"Content-Type", "text/plain"}, {"X-Echo-Len", std::to_string(req.body.size())}},
-                                      "hello " + who});
+      responder->respond(
+          HttpResponse{200,
+                       {{"Content-Type", "text/plain"}, {"X-Echo-Len", std::to_string(req.body.size())}},
+                       "hello " + who});
     };
   }
 
@@ -428,10 +440,10 @@ TEST_F(NetServerTest, BodyTooLargeGets413AndHeaderTooLarge431) {
 
 TEST_F(NetServerTest, MalformedHttpGets400AndServerKeepsServing) {
   start(tls_config());
-  for (std::string bad : {std::string("NOT HTTP AT ALL\r\n\r\n"),
-                          std::string("GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n"),
-                          std::string("GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
-                          std::string("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx")}) {
+  for (std::string bad :
+       {std::string("NOT HTTP AT ALL\r\n\r\n"), std::string("GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n"),
+        std::string("GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
+        std::string("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx")}) {
     RawConn raw(server_->port(), pki_->ca_cert(), alice_, true);
     ASSERT_TRUE(raw.handshake_ok());
     raw.write(bad);
@@ -452,10 +464,10 @@ TEST_F(NetServerTest, GarbageAndTruncatedTlsDoNotHurtTheServer) {
   for (int i = 0; i < 8192; ++i) noise.push_back(static_cast<char>((i * 7919 + 13) & 0xff));
   const std::string inputs[] = {
       noise,
-      "GET / HTTP/1.1\r\nHost: x\r\n\r\n",                                 // plain HTTP on the TLS port
-      std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),     // ClientHello cut short
-      std::string("\x16\x03\x03\x40\x00", 5) + std::string(100, '\0'),      // record claiming 16 KiB
-      std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'A'),        // app data before handshake
+      "GET / HTTP/1.1\r\nHost: x\r\n\r\n",                              // plain HTTP on the TLS port
+      std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),  // ClientHello cut short
+      std::string("\x16\x03\x03\x40\x00", 5) + std::string(100, '\0'),  // record claiming 16 KiB
+      std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'A'),    // app data before handshake
   };
   for (const auto& bytes : inputs) {
     RawConn raw(server_->port(), "", nullptr, false);
@@ -592,12 +604,14 @@ TEST_F(NetServerTest, InvalidResponseHeadersBecome500) {
 TEST_F(NetServerTest, SseStreamDeliversEventsAndOnCloseFiresWhenClientLeaves) {
   auto closed = std::make_shared<std::promise<void>>();
   auto writer_saw_closed = std::make_shared<std::atomic<bool>>(false);
-  start(tls_config(), [this, closed, writer_saw_closed](const HttpRequest& req, std::shared_ptr<Responder> responder) {
+  start(tls_config(), [this, closed, writer_saw_closed](const HttpRequest& req,
+                                                        std::shared_ptr<Responder> responder) {
     if (req.path != "/sse") {
       responder->respond(HttpResponse{404, {}, "no"});
       return;
     }
-    auto stream = responder->start_stream(200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}});
+    auto stream =
+        responder->start_stream(200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}});
     stream->on_close([closed] { closed->set_value(); });
     std::lock_guard lock(mu_);
     threads_.emplace_back([stream, writer_saw_closed] {
@@ -626,7 +640,8 @@ TEST_F(NetServerTest, SseStreamDeliversEventsAndOnCloseFiresWhenClientLeaves) {
   ASSERT_TRUE(head);
   EXPECT_EQ(head->header("content-type"), "text/event-stream");
   EXPECT_NE(received.find("id: 0\ndata: {\"n\":0}\n\n"), std::string::npos);
-  EXPECT_EQ(closed->get_future().wait_for(20s), std::future_status::ready) << "on_close must fire after the client left";
+  EXPECT_EQ(closed->get_future().wait_for(20s), std::future_status::ready)
+      << "on_close must fire after the client left";
 }
 
 TEST_F(NetServerTest, StreamTimeoutAfterHeadersIsANormalEnd) {
@@ -641,10 +656,13 @@ TEST_F(NetServerTest, StreamTimeoutAfterHeadersIsANormalEnd) {
   auto c = client(alice_);
   ASSERT_TRUE(c);
   std::string got;
-  auto status = c->request_stream("GET", "/sse", {}, "", nullptr, [&](std::string_view d) {
-    got.append(d);
-    return true;
-  }, 300ms);
+  auto status = c->request_stream(
+      "GET", "/sse", {}, "", nullptr,
+      [&](std::string_view d) {
+        got.append(d);
+        return true;
+      },
+      300ms);
   ASSERT_TRUE(status.ok()) << status.error().message;
   EXPECT_EQ(*status, 200);
   EXPECT_EQ(got, ": open\n\n");
@@ -678,10 +696,13 @@ TEST_F(NetServerTest, StreamClosedByHandlerEndsResponseAndConnectionIsReused) {
   auto c = client(alice_);
   ASSERT_TRUE(c);
   std::string received;
-  auto status = c->request_stream("POST", "/stream", {}, "{}", nullptr, [&](std::string_view chunk) {
-    received.append(chunk);
-    return true;
-  }, 20s);
+  auto status = c->request_stream(
+      "POST", "/stream", {}, "{}", nullptr,
+      [&](std::string_view chunk) {
+        received.append(chunk);
+        return true;
+      },
+      20s);
   ASSERT_TRUE(status.ok()) << status.error().message;
   EXPECT_EQ(received, "data: 0\n\ndata: 1\n\ndata: 2\n\n");
   auto r = c->request("GET", "/plain", {}, "");
@@ -804,7 +825,8 @@ TEST(NetSignalTest, RunUntilSignalStopsOnSigterm) {
           cfg.tls.cert_file = pki.server().cert;
           cfg.tls.key_file = pki.server().key;
           cfg.tls.client_ca_file = pki.ca_cert();
-          auto s = Server::create(cfg, [](const HttpRequest&, std::shared_ptr<Responder> r) { r->respond({}); });
+          auto s =
+              Server::create(cfg, [](const HttpRequest&, std::shared_ptr<Responder> r) { r->respond({}); });
           if (s.ok() && (*s)->start().ok()) {
             std::thread([] {
               for (;;) {
@@ -825,9 +847,12 @@ TEST_F(NetServerTest, PipelinedRequestsAreAnsweredInOrder) {
   start(tls_config());
   RawConn raw(server_->port(), pki_->ca_cert(), alice_, true);
   ASSERT_TRUE(raw.handshake_ok());
-  raw.write("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+  raw.write(
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /c "
+      "HTTP/1.1\r\nHost: x\r\n\r\n");
   auto out = raw.read_until("hello alice", 3, 20s);
-  std::size_t first = out.find("X-Echo-Len: 0"), second = out.find("X-Echo-Len: 3"), third = out.rfind("X-Echo-Len: 0");
+  std::size_t first = out.find("X-Echo-Len: 0"), second = out.find("X-Echo-Len: 3"),
+              third = out.rfind("X-Echo-Len: 0");
   ASSERT_NE(second, std::string::npos) << out;
   EXPECT_LT(first, second);
   EXPECT_LT(second, third);

@@ -22,7 +22,8 @@ TEST(HttpClientConfigTest, RefusesBadUrlsAndPlainWithoutOptIn) {
   EXPECT_EQ(HttpClient::create("ftp://127.0.0.1:1", {}).error().code, "net.config");
   EXPECT_EQ(HttpClient::create("http://127.0.0.1:1", {}).error().code, "net.config");
   EXPECT_EQ(HttpClient::create("https://127.0.0.1:1", {}).error().code, "net.config");  // no CA
-  EXPECT_EQ(HttpClient::create("https://127.0.0.1:x", {"/nonexistent", "", "", "", false}).error().code, "net.config");
+  EXPECT_EQ(HttpClient::create("https://127.0.0.1:x", {"/nonexistent", "", "", "", false}).error().code,
+            "net.config");
   TlsClientConfig plain;
   plain.insecure_plain = true;
   EXPECT_TRUE(HttpClient::create("http://127.0.0.1:1", plain).ok());

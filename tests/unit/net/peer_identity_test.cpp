@@ -32,8 +32,8 @@ TEST(PeerIdentityTest, ExtractsEveryField) {
   auto id = peer_identity_from_pem(cert->cert_pem);
   ASSERT_TRUE(id.ok()) << id.error().message;
   EXPECT_EQ(id->cn, "claude-client");
-  EXPECT_EQ(id->sans, (std::vector<std::string>{"DNS:agent.local", "IP:127.0.0.1", "URI:spiffe://larder/agent",
-                                                "email:ops@example.org"}));
+  EXPECT_EQ(id->sans, (std::vector<std::string>{"DNS:agent.local", "IP:127.0.0.1",
+                                                "URI:spiffe://larder/agent", "email:ops@example.org"}));
   auto der = pki::certificate_der(cert->cert_pem);
   ASSERT_TRUE(der.ok());
   EXPECT_EQ(id->cert_sha256, sha256_hex(*der));

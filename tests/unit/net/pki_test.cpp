@@ -13,7 +13,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
 
 class PkiTest : public ::testing::Test {
  protected:
