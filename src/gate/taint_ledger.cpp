@@ -30,6 +30,10 @@ BEGIN
     CREATE ROLE larder_gate LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOBYPASSRLS;
   END IF;
 END $$;
+DO $$
+BEGIN
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO larder_gate', current_database());
+END $$;
 GRANT USAGE ON SCHEMA larder_gate TO larder_gate;
 GRANT SELECT, INSERT, UPDATE, DELETE ON larder_gate.taint_ledger TO larder_gate;
 GRANT SELECT, INSERT ON larder_gate.revocations TO larder_gate;

@@ -1,0 +1,163 @@
+// Larder's own token verbs next to the biscuit-cli compatible ones:
+//   larder biscuit attest  — bind a token to a client certificate and server audiences
+//   larder biscuit revoke  — add a revocation id to the shared revocation list
+#include "biscuit/token/token.h"
+#include "cli/command.h"
+#include "gate/config.h"
+#include "gate/taint_ledger.h"
+#include "net/peer_identity.h"
+#include "tools/service.h"
+
+#include <cctype>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+
+namespace larder::cli {
+namespace {
+
+std::string slurp(const std::string& path) {
+  if (path == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string strip(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+struct AttestOptions {
+  std::string token;       // base64, or
+  std::string token_file;  // file / -
+  std::string cert;
+  std::vector<std::string> audiences;
+  bool cn_only = false;
+  std::string public_key, public_key_file;
+};
+
+int run_attest(const AttestOptions& o) {
+  std::string token_text = strip(!o.token.empty() ? o.token : slurp(o.token_file.empty() ? "-" : o.token_file));
+  std::string key_text = strip(!o.public_key.empty() ? o.public_key : slurp(o.public_key_file));
+  auto root = biscuit::PublicKey::from_string(key_text);
+  if (!root) throw std::runtime_error("root public key: " + root.error().message);
+  auto token = biscuit::Biscuit::from_base64(token_text, *root);
+  if (!token) throw std::runtime_error("token: " + token.error().message);
+  auto peer = net::peer_identity_from_pem(slurp(o.cert));
+  if (!peer) throw std::runtime_error("certificate " + o.cert + ": " + peer.error().message);
+
+  biscuit::BlockBuilder block;
+  if (o.cn_only) {
+    // Seed-compatible, and weaker: any certificate with this CN from a trusted CA passes.
+    auto r = block.add_check("check if mtls_client({cn})", biscuit::Params().string("cn", peer->cn));
+    if (!r) throw std::runtime_error(r.error().message);
+  } else {
+    auto sha = biscuit::hex_decode(peer->cert_sha256);
+    if (!sha) throw std::runtime_error("certificate fingerprint is not hex");
+    auto r = block.add_check("check if client_cert_sha256({sha})", biscuit::Params().bytes("sha", *sha));
+    if (!r) throw std::runtime_error(r.error().message);
+  }
+  if (o.audiences.size() == 1) {
+    auto r = block.add_check("check if server_audience({aud})", biscuit::Params().string("aud", o.audiences[0]));
+    if (!r) throw std::runtime_error(r.error().message);
+  } else if (!o.audiences.empty()) {
+    std::vector<biscuit::datalog::ast::Term> items;
+    for (const auto& a : o.audiences) items.push_back(biscuit::datalog::ast::Term::string(a));
+    auto r = block.add_check("check if server_audience($aud), {auds}.contains($aud)",
+                             biscuit::Params().term("auds", biscuit::datalog::ast::Term::set(items)));
+    if (!r) throw std::runtime_error(r.error().message);
+  }
+  auto bound = token->append(block);
+  if (!bound) throw std::runtime_error("append: " + bound.error().message);
+  std::cout << bound->to_base64() << "\n";
+  return 0;
+}
+
+struct RevokeOptions {
+  std::vector<std::string> ids;
+  std::string config;
+  std::string state_dir = ".larder";
+  std::string reason = "revoked by operator";
+};
+
+int run_revoke(const RevokeOptions& o) {
+  gate::ServeConfig config;
+  if (!o.config.empty()) {
+    auto loaded = gate::load_serve_config(o.config);
+    if (!loaded) throw std::runtime_error(loaded.error().message);
+    config = *loaded;
+  } else {
+    config.database_dir = o.state_dir;
+  }
+  auto params = tools::ledger_connection(config);
+  if (!params) throw std::runtime_error(params.error().message);
+  gate::TaintLedger ledger(*params, {});
+  for (const auto& raw : o.ids) {
+    std::string id = strip(raw);
+    if (id.empty() || !biscuit::hex_decode(id)) throw std::runtime_error("not a hex revocation id: " + raw);
+    auto r = ledger.revoke(id, o.reason);
+    if (!r) throw std::runtime_error(r.error().message);
+    std::cout << "revoked " << id << "\n";
+  }
+  return 0;
+}
+
+int guarded(const std::function<int()>& fn, const char* verb) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    std::cerr << "larder biscuit " << verb << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
+void define_gate_verbs(CLI::App& app, Action& selected) {
+  CLI::App* biscuit = nullptr;
+  try {
+    biscuit = app.get_subcommand("biscuit");
+  } catch (const CLI::OptionNotFound&) {
+    biscuit = app.add_subcommand("biscuit", "Biscuit tokens");
+  }
+
+  auto a = std::make_shared<AttestOptions>();
+  CLI::App* attest = biscuit->add_subcommand(
+      "attest", "Bind a token to a client certificate (its SHA-256) and server audiences: appends a block of checks");
+  attest->add_option("token_file", a->token_file, "Token file (base64); - for stdin");
+  attest->add_option("--token", a->token, "Token (base64)");
+  attest->add_option("--cert", a->cert, "Client certificate (PEM) the token may be used with")->required();
+  attest->add_option("--audience", a->audiences, "Server audience(s) the token may be used at (repeatable)");
+  attest->add_flag("--cn", a->cn_only,
+                   "Bind by certificate CN (mtls_client) instead of SHA-256: seed-compatible, weaker");
+  auto* pk = attest->add_option("--public-key", a->public_key, "Root public key");
+  auto* pkf = attest->add_option("--public-key-file", a->public_key_file, "File with the root public key");
+  pk->excludes(pkf);
+  attest->callback([&selected, a, pk, pkf] {
+    if (pk->count() == 0 && pkf->count() == 0) throw CLI::ValidationError("--public-key or --public-key-file is required");
+    selected = [a] { return guarded([&] { return run_attest(*a); }, "attest"); };
+  });
+
+  auto r = std::make_shared<RevokeOptions>();
+  CLI::App* revoke = biscuit->add_subcommand(
+      "revoke", "Revoke tokens by revocation id (hex, as `inspect` prints): every server sharing the database refuses them");
+  revoke->add_option("revocation_id", r->ids, "Revocation id(s)")->required();
+  revoke->add_option("--config", r->config, "Server configuration (database section) to find the database");
+  revoke->add_option("--state-dir", r->state_dir, "Embedded cluster state directory")->capture_default_str();
+  revoke->add_option("--reason", r->reason, "Reason recorded with the revocation");
+  revoke->callback([&selected, r] { selected = [r] { return guarded([&] { return run_revoke(*r); }, "revoke"); }; });
+}
+
+}  // namespace
+
+LARDER_REGISTER_COMMAND("biscuit-gate", 11, define_gate_verbs);
+
+}  // namespace larder::cli

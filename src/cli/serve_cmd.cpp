@@ -1,0 +1,55 @@
+// `larder serve --config larder.toml`: one Larder MCP server (database or compliance),
+// running until SIGTERM/SIGINT.
+#include "cli/command.h"
+#include "gate/config.h"
+#include "tools/service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+#include <memory>
+
+namespace {
+
+struct ServeOptions {
+  std::string config = "larder.toml";
+  std::string pid_file;
+  std::string port_file;
+};
+
+int run_serve(const ServeOptions& o) {
+  auto config = larder::gate::load_serve_config(o.config);
+  if (!config) {
+    std::cerr << "larder serve: " << config.error().message << "\n";
+    return 2;
+  }
+  auto service = larder::tools::LarderService::start(*config);
+  if (!service) {
+    std::cerr << "larder serve: " << service.error().message << "\n";
+    return 1;
+  }
+  if (!o.port_file.empty()) {
+    std::ofstream(o.port_file) << (*service)->port() << "\n";
+  }
+  if (!o.pid_file.empty()) {
+    std::ofstream(o.pid_file) << ::getpid() << "\n";
+  }
+  (*service)->run_until_signal();
+  spdlog::info("larder serve: stopped");
+  return 0;
+}
+
+void define_serve(CLI::App& app, larder::cli::Action& selected) {
+  auto opts = std::make_shared<ServeOptions>();
+  CLI::App* serve = app.add_subcommand("serve", "Run a Larder MCP server (mTLS + Biscuit + SQL guard + RLS)");
+  serve->add_option("-c,--config", opts->config, "TOML configuration file")->capture_default_str();
+  serve->add_option("--pid-file", opts->pid_file, "Write the process id here once listening");
+  serve->add_option("--port-file", opts->port_file, "Write the listening port here once listening (port 0 = any)");
+  serve->callback([&selected, opts] { selected = [opts] { return run_serve(*opts); }; });
+}
+
+}  // namespace
+
+LARDER_REGISTER_COMMAND("serve", 40, define_serve);

@@ -1,0 +1,96 @@
+#include "tools/guarded_call.h"
+
+namespace larder::tools {
+namespace {
+
+nlohmann::json decision_meta(const std::string& decision, const std::string& lock, const std::string& reason,
+                             const std::string& taint) {
+  return {{"decision", decision}, {"lock", lock}, {"reason", reason}, {"taint", taint}};
+}
+
+// "lock:sql-guard" → kSqlGuard etc.; anything else is the database speaking.
+gate::Lock lock_from_error(const Error& e) {
+  if (e.code == "lock:sql-guard") return gate::Lock::kSqlGuard;
+  if (e.code == "lock:policy") return gate::Lock::kPolicy;
+  return gate::Lock::kDatabase;
+}
+
+}  // namespace
+
+gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& arguments, gate::CallFacts facts) {
+  gate::CallRequest request;
+  request.peer = ctx.peer();
+  request.authorization = ctx.header("authorization");
+  if (arguments.is_object()) {
+    auto it = arguments.find("biscuit_token");
+    if (it != arguments.end() && it->is_string()) request.argument_token = it->get<std::string>();
+  }
+  request.facts = std::move(facts);
+  return request;
+}
+
+mcp::ToolResult refusal_result(const gate::Refusal& refusal) {
+  mcp::ToolResult result = mcp::ToolResult::error(refusal.message());
+  result.meta = {{"larder/decision", decision_meta("deny", gate::lock_name(refusal.lock), refusal.reason, "")}};
+  return result;
+}
+
+mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest request, const ToolBodyFn& body) {
+  auto admitted = pipeline.admit(std::move(request));
+  if (auto* refusal = std::get_if<gate::Refusal>(&admitted)) return refusal_result(*refusal);
+  const auto& admission = std::get<gate::Admission>(admitted);
+
+  auto produced = body(admission);
+  if (!produced) {
+    return refusal_result(pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message));
+  }
+  auto completion = pipeline.complete(admission, produced->rows);
+  if (!completion) {
+    // The result is withheld: its taint could not be recorded or it could not be audited.
+    mcp::ToolResult withheld = mcp::ToolResult::error(completion.error().message);
+    withheld.meta = {{"larder/decision", decision_meta("deny", "taint", completion.error().message, "")}};
+    return withheld;
+  }
+  mcp::ToolResult result = std::move(produced->result);
+  if (!result.meta.is_object()) result.meta = nlohmann::json::object();
+  result.meta["larder/decision"] = decision_meta("allow", "policy",
+                                                 "allowed by policy #" + std::to_string(admission.grant.policy_index),
+                                                 completion->taint_state);
+  if (completion->attenuated_token) result.meta["larder/biscuit_token"] = *completion->attenuated_token;
+  return result;
+}
+
+Result<nlohmann::json> run_guarded_read(
+    gate::Pipeline& pipeline, gate::CallRequest request,
+    const std::function<Result<nlohmann::json>(const gate::Admission&, std::optional<int64_t>& rows)>& body) {
+  auto admitted = pipeline.admit(std::move(request));
+  if (auto* refusal = std::get_if<gate::Refusal>(&admitted)) return make_error("forbidden", refusal->message());
+  const auto& admission = std::get<gate::Admission>(admitted);
+  std::optional<int64_t> rows;
+  auto produced = body(admission, rows);
+  if (!produced) {
+    auto refusal = pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message);
+    return make_error("forbidden", refusal.message());
+  }
+  auto completion = pipeline.complete(admission, rows);
+  if (!completion) return make_error("forbidden", completion.error().message);
+  // Resource contents and prompt messages have no place for _meta the agent would switch
+  // to, so sensitive reads there are covered by the lineage ledger alone.
+  return produced;
+}
+
+nlohmann::json without_token(const nlohmann::json& arguments) {
+  if (!arguments.is_object()) return arguments;
+  nlohmann::json copy = arguments;
+  copy.erase("biscuit_token");
+  return copy;
+}
+
+nlohmann::json biscuit_token_property() {
+  return {{"type", "string"},
+          {"description",
+           "Biscuit authorization token (base64url). Filled in by the client, never by a model; "
+           "`Authorization: Bearer` works too."}};
+}
+
+}  // namespace larder::tools

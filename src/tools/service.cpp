@@ -1,0 +1,245 @@
+#include "tools/service.h"
+
+#include "db/cluster.h"
+#include "db/config.h"
+#include "db/connection.h"
+#include "db/database.h"
+#include "gate/audit_log.h"
+#include "gate/gate.h"
+#include "gate/pipeline.h"
+#include "gate/taint_ledger.h"
+#include "mcp/http_transport.h"
+#include "mcp/server.h"
+#include "net/server.h"
+#include "tools/compliance_tool.h"
+#include "tools/db_registration.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+
+namespace larder::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool serves_db_tools(const gate::ServeConfig& c) {
+  if (c.tools.empty()) return true;
+  for (const auto& t : c.tools) {
+    if (t == "pg_query" || t == "pg_explain" || t == "pg_metadata") return true;
+  }
+  return false;
+}
+
+bool serves_compliance(const gate::ServeConfig& c) {
+  return std::find(c.tools.begin(), c.tools.end(), "hipaa_compliance_check") != c.tools.end();
+}
+
+// The taint ledger's credentials for an embedded cluster: role larder_gate with a password
+// generated once and kept next to the cluster state (mode 0600).
+Result<db::ConnParams> embedded_ledger(const fs::path& state_dir) {
+  auto state = db::ClusterState::load(db::state_file_path(state_dir));
+  if (!state) return state.error();
+  fs::path secret = state_dir / "gate.json";
+  std::string password;
+  bool fresh = false;
+  if (fs::exists(secret)) {
+    std::ifstream in(secret);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.contains("ledger_password")) {
+      return make_error("config.invalid", secret.string() + " is damaged; delete it to create a new ledger password");
+    }
+    password = j["ledger_password"].get<std::string>();
+  } else {
+    auto generated = db::random_hex(24);
+    if (!generated) return generated.error();
+    password = *generated;
+    fresh = true;
+  }
+  // Idempotent: schema, tables and role; the password is (re)applied so the file and the
+  // role always agree.
+  if (auto setup = gate::apply_gate_setup(state->admin(), password); !setup) return setup.error();
+  if (fresh) {
+    std::string tmp = secret.string() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << nlohmann::json{{"ledger_password", password}}.dump() << "\n";
+    }
+    ::chmod(tmp.c_str(), 0600);
+    fs::rename(tmp, secret);
+  }
+  db::ConnParams p;
+  p.set("host", state->host).set("port", std::to_string(state->port)).set("dbname", state->database);
+  p.set("user", gate::kGateRole).set("password", password);
+  return p;
+}
+
+}  // namespace
+
+Result<db::ConnParams> ledger_connection(const gate::ServeConfig& c) {
+  if (c.database_mode == "url") {
+    auto l = db::ConnParams::parse(c.database_ledger_url);
+    if (!l) return make_error("config.invalid", "database.ledger_url: " + l.error().message);
+    return *l;
+  }
+  return embedded_ledger(c.database_dir);
+}
+
+Result<std::string> load_policy(const gate::ServeConfig& config) {
+  if (config.policy_file.empty()) return gate::default_policy_code();
+  std::ifstream in(config.policy_file);
+  if (!in) return make_error("config.invalid", "biscuit.policy_file: cannot read " + config.policy_file);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+struct LarderService::Parts {
+  gate::ServeConfig config;
+  std::unique_ptr<gate::AuditLog> audit;
+  std::unique_ptr<gate::Gate> gate;
+  std::unique_ptr<gate::TaintLedger> ledger;
+  std::unique_ptr<gate::Pipeline> pipeline;
+  std::unique_ptr<db::Database> database;
+  std::unique_ptr<mcp::Server> mcp;
+  std::shared_ptr<DbService> db_service;
+  std::unique_ptr<mcp::HttpTransport> transport;
+  std::unique_ptr<net::Server> http;
+};
+
+LarderService::LarderService(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+LarderService::~LarderService() { stop(); }
+
+Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeConfig& config) {
+  auto parts = std::make_unique<Parts>();
+  parts->config = config;
+  const gate::ServeConfig& c = parts->config;
+
+  // Audit log first: nothing is decided that cannot be recorded.
+  std::error_code ec;
+  fs::create_directories(fs::path(c.audit_path).parent_path(), ec);
+  auto audit = gate::AuditLog::open(c.audit_path, c.audit_fsync);
+  if (!audit) return audit.error();
+  parts->audit = std::move(*audit);
+
+  auto policy = load_policy(c);
+  if (!policy) return policy.error();
+  auto gate = gate::Gate::create(gate::gate_options_from(c, *policy));
+  if (!gate) return gate.error();
+  parts->gate = std::move(*gate);
+
+  // Database connections: the query role (+ context writer) and the ledger role.
+  db::DatabaseConfig db_config;
+  db::ConnParams ledger_params;
+  if (c.database_mode == "url") {
+    auto q = db::ConnParams::parse(c.database_url);
+    if (!q) return make_error("config.invalid", "database.url: " + q.error().message);
+    auto w = db::ConnParams::parse(c.database_writer_url);
+    if (!w) return make_error("config.invalid", "database.writer_url: " + w.error().message);
+    db_config.query = *q;
+    db_config.writer = *w;
+  } else {
+    auto state = db::ClusterState::load(db::state_file_path(c.database_dir));
+    if (!state) {
+      return make_error("config.invalid", "database.dir: no embedded cluster state in " + c.database_dir +
+                                              " (run `larder db init` first): " + state.error().message);
+    }
+    db_config.query = state->query();
+    db_config.writer = state->writer();
+  }
+  auto ledger = ledger_connection(c);
+  if (!ledger) return ledger.error();
+  ledger_params = *ledger;
+  db_config.default_timeout = c.statement_timeout;
+  db_config.pool_size = std::max<std::size_t>(4, c.worker_threads);
+
+  gate::TaintLedger::Options ledger_options;
+  ledger_options.revocation_cache_ttl = c.revocation_cache_ttl;
+  parts->ledger = std::make_unique<gate::TaintLedger>(ledger_params, ledger_options);
+  // Fail at start, not at the first call, when the ledger is unreachable.
+  if (auto probe = parts->ledger->is_tainted("startup-probe"); !probe) return probe.error();
+
+  gate::PipelineOptions pipeline_options;
+  pipeline_options.require_peer = !c.plain_http;
+  pipeline_options.taint_enabled = c.taint_enabled;
+  parts->pipeline = std::make_unique<gate::Pipeline>(*parts->gate, parts->ledger.get(), *parts->audit, pipeline_options);
+
+  mcp::ServerOptions mcp_options;
+  mcp_options.info = {"larder", "0.1.0", "Larder"};
+  mcp_options.instructions =
+      "Larder serves a healthcare database behind four locks (mTLS, Biscuit, database privileges, row-level "
+      "security). Every call needs a Biscuit token (Authorization: Bearer, or the biscuit_token argument).";
+  mcp_options.handler_threads = c.worker_threads;
+  parts->mcp = std::make_unique<mcp::Server>(mcp_options);
+
+  if (serves_db_tools(c)) {
+    parts->database = std::make_unique<db::Database>(db_config);
+    if (auto ok = parts->database->check_connectivity(std::chrono::steady_clock::now() + std::chrono::seconds(10)); !ok) {
+      return ok.error();
+    }
+    DbServiceOptions options;
+    options.statement_timeout = c.statement_timeout;
+    options.max_rows = static_cast<std::size_t>(c.max_rows);
+    options.max_result_bytes = static_cast<std::size_t>(c.max_result_bytes);
+    options.sql_guard = c.sql_guard;
+    auto service = register_db_service(*parts->mcp, *parts->pipeline, c, *parts->database, options);
+    if (!service) return service.error();
+    parts->db_service = *service;
+  }
+  if (serves_compliance(c)) {
+    ComplianceOptions options;
+    options.api_url = c.compliance_api_url;
+    options.api_timeout = c.compliance_api_timeout;
+    if (auto ok = register_compliance_tool(*parts->mcp, *parts->pipeline, options); !ok) return ok.error();
+  }
+
+  mcp::HttpTransportOptions transport_options;
+  transport_options.max_streams_per_session = c.max_sse_streams_per_session;
+  // Loopback listeners accept loopback Host names (the transport's default); a listener on
+  // another address also accepts its own host name. Anything else is DNS rebinding.
+  const bool loopback = c.host == "localhost" || c.host == "::1" || c.host.rfind("127.", 0) == 0;
+  if (!loopback) {
+    transport_options.allowed_hosts = {c.host, c.host + ":" + std::to_string(c.port)};
+  }
+  parts->transport = std::make_unique<mcp::HttpTransport>(*parts->mcp, transport_options);
+
+  net::ServerConfig server_config;
+  server_config.host = c.host;
+  server_config.port = c.port;
+  server_config.plain_http = c.plain_http;
+  server_config.tls.cert_file = c.tls_cert;
+  server_config.tls.key_file = c.tls_key;
+  server_config.tls.client_ca_file = c.tls_client_ca;
+  server_config.tls.crl_file = c.tls_crl;
+  server_config.tls.allowed_clients = c.allowed_clients;
+  server_config.limits.max_body_bytes = c.max_body_bytes;
+  server_config.limits.max_header_bytes = c.max_header_bytes;
+  server_config.limits.request_timeout = c.request_timeout;
+  server_config.limits.idle_timeout = c.idle_timeout;
+  server_config.limits.max_connections = c.max_connections;
+  server_config.limits.worker_threads = c.worker_threads;
+  auto http = net::Server::create(server_config, parts->transport->handler());
+  if (!http) return http.error();
+  parts->http = std::move(*http);
+  if (auto started = parts->http->start(); !started) return started.error();
+  spdlog::info("larder serving {} on {}://{}:{}/mcp", c.audience, c.plain_http ? "http" : "https", c.host,
+               parts->http->port());
+  return std::unique_ptr<LarderService>(new LarderService(std::move(parts)));
+}
+
+uint16_t LarderService::port() const { return parts_->http ? parts_->http->port() : 0; }
+
+void LarderService::stop() {
+  if (parts_ && parts_->http) parts_->http->stop();
+}
+
+void LarderService::run_until_signal() {
+  if (parts_ && parts_->http) parts_->http->run_until_signal();
+}
+
+}  // namespace larder::tools

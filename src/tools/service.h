@@ -1,0 +1,41 @@
+// LarderService: one `larder serve` instance assembled from its configuration —
+// audit log, Biscuit gate, taint ledger, database (when it serves DB tools), the MCP server
+// with Larder's tools, and the mTLS HTTPS listener (Streamable HTTP on /mcp, legacy SSE on
+// /sse + /messages). Start fails with one clear error before anything listens.
+#pragma once
+
+#include "base/result.h"
+#include "db/connection.h"
+#include "gate/config.h"
+
+#include <cstdint>
+#include <memory>
+
+namespace larder::tools {
+
+class LarderService {
+ public:
+  static Result<std::unique_ptr<LarderService>> start(const gate::ServeConfig& config);
+  ~LarderService();
+  LarderService(const LarderService&) = delete;
+  LarderService& operator=(const LarderService&) = delete;
+
+  uint16_t port() const;
+  void stop();
+  void run_until_signal();  // blocks until SIGTERM/SIGINT, then stops gracefully
+
+  struct Parts;
+
+ private:
+  explicit LarderService(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+// The taint ledger's connection for this configuration (embedded: role larder_gate with a
+// password kept in <database.dir>/gate.json, created and applied on first use).
+Result<db::ConnParams> ledger_connection(const gate::ServeConfig& config);
+
+// Reads the policy file named in the config, or the built-in default policy.
+Result<std::string> load_policy(const gate::ServeConfig& config);
+
+}  // namespace larder::tools

@@ -1,0 +1,109 @@
+// The taint ledger and revocation list against a real PostgreSQL: shared between instances,
+// surviving restarts, expiring with the token, failing closed when the database is down.
+#include "gate/pipeline.h"
+#include "gate/taint_ledger.h"
+#include "support/pg_cluster.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace larder::gate {
+namespace {
+
+using std::chrono::system_clock;
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new test::PgCluster(test::PgCluster::Options{0});
+    auto admin = db::ConnParams::parse(cluster_->admin_url());
+    ASSERT_TRUE(admin.ok());
+    auto setup = apply_gate_setup(*admin, std::string("ledger-secret"));
+    ASSERT_TRUE(setup.ok()) << setup.error().message;
+    ASSERT_TRUE(apply_gate_setup(*admin, std::nullopt).ok());  // idempotent
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  static db::ConnParams ledger_params() {
+    auto p = db::ConnParams::parse(cluster_->admin_url());
+    p->set("user", kGateRole).set("password", "ledger-secret");
+    return *p;
+  }
+  static test::PgCluster* cluster_;
+};
+test::PgCluster* LedgerTest::cluster_ = nullptr;
+
+TEST_F(LedgerTest, TaintIsSharedBetweenInstances) {
+  TaintLedger a(ledger_params(), {});
+  TaintLedger b(ledger_params(), {});
+  auto first = b.is_tainted("lineage-shared");
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_FALSE(*first);
+  auto marked = a.mark_tainted("lineage-shared", std::nullopt, "pg_query", "abcd");
+  ASSERT_TRUE(marked.ok()) << marked.error().message;
+  auto seen = b.is_tainted("lineage-shared");
+  ASSERT_TRUE(seen.ok()) << seen.error().message;
+  EXPECT_TRUE(*seen);
+}
+
+TEST_F(LedgerTest, EntriesExpireWithTheToken) {
+  TaintLedger ledger(ledger_params(), {});
+  ASSERT_TRUE(ledger.mark_tainted("lineage-expired", system_clock::now() - std::chrono::hours(1), "pg_query", "").ok());
+  EXPECT_FALSE(*ledger.is_tainted("lineage-expired"));
+  ASSERT_TRUE(ledger.mark_tainted("lineage-live", system_clock::now() + std::chrono::hours(1), "pg_query", "").ok());
+  EXPECT_TRUE(*ledger.is_tainted("lineage-live"));
+  // A later taint without expiry keeps it forever (the longest wins).
+  ASSERT_TRUE(ledger.mark_tainted("lineage-live", std::nullopt, "pg_query", "").ok());
+  auto purged = ledger.purge_expired();
+  ASSERT_TRUE(purged.ok());
+  EXPECT_GE(*purged, 1);
+  EXPECT_TRUE(*ledger.is_tainted("lineage-live"));
+}
+
+TEST_F(LedgerTest, RevocationsAreSeenByOtherInstancesAfterTheCacheTtl) {
+  TaintLedger::Options quick;
+  quick.revocation_cache_ttl = std::chrono::seconds(0);
+  TaintLedger a(ledger_params(), quick);
+  TaintLedger b(ledger_params(), quick);
+  auto none = b.first_revoked({"aa01", "aa02"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(a.revoke("aa02", "test").ok());
+  ASSERT_TRUE(a.revoke("aa02", "twice is fine").ok());
+  auto hit = b.first_revoked({"aa01", "aa02"});
+  ASSERT_TRUE(hit.ok());
+  ASSERT_TRUE(hit->has_value());
+  EXPECT_EQ(**hit, "aa02");
+}
+
+TEST_F(LedgerTest, QueryRoleCannotSeeTheLedger) {
+  auto query = db::ConnParams::parse(cluster_->query_url());
+  ASSERT_TRUE(query.ok());
+  auto conn = query->connect(db::Clock::now() + std::chrono::seconds(5));
+  ASSERT_TRUE(conn.ok());
+  auto read = db::exec_params(conn->get(), "SELECT count(*) FROM larder_gate.taint_ledger", {},
+                              db::Clock::now() + std::chrono::seconds(5));
+  EXPECT_FALSE(read.ok());
+  auto write = db::exec_params(conn->get(), "DELETE FROM larder_gate.revocations", {},
+                               db::Clock::now() + std::chrono::seconds(5));
+  EXPECT_FALSE(write.ok());
+}
+
+TEST_F(LedgerTest, SurvivesRestartAndFailsClosedWhileDown) {
+  TaintLedger ledger(ledger_params(), {});
+  ASSERT_TRUE(ledger.mark_tainted("lineage-durable", std::nullopt, "pg_query", "").ok());
+  cluster_->stop();
+  auto down = ledger.is_tainted("lineage-durable");
+  EXPECT_FALSE(down.ok());  // an error, never "not tainted"
+  if (!down.ok()) EXPECT_EQ(down.error().code, "taint.ledger_unavailable");
+  cluster_->start();
+  auto back = ledger.is_tainted("lineage-durable");
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_TRUE(*back);
+}
+
+}  // namespace
+}  // namespace larder::gate
