@@ -290,6 +290,59 @@ TEST_F(McpHttpTest, StatelessRevisionValidatesHeadersAgainstTheBody) {
   EXPECT_EQ(h->request("POST", "/mcp", hdr, body)->status, 400);  // Mcp-Name missing
 }
 
+// Idle sessions expire; a session has a bounded number of open SSE streams.
+TEST(McpHttpLimits, IdleSessionsExpireAndStreamsAreBounded) {
+  Server server;
+  HttpTransportOptions options;
+  options.session_idle_timeout = std::chrono::milliseconds(300);
+  options.max_streams_per_session = 1;
+  HttpTransport transport(server, options);
+  net::ServerConfig c;
+  c.plain_http = true;
+  auto s = net::Server::create(c, transport.handler());
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  ASSERT_TRUE((*s)->start().ok());
+  const std::string base = "http://127.0.0.1:" + std::to_string((*s)->port());
+  net::TlsClientConfig plain;
+  plain.insecure_plain = true;
+  auto h = net::HttpClient::create(base, plain);
+  ASSERT_TRUE(h.ok());
+  net::HeaderList hdr = {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
+  std::string init = make_request(1, "initialize", {{"protocolVersion", "2025-06-18"}, {"capabilities", json::object()},
+                                                    {"clientInfo", {{"name", "x"}, {"version", "1"}}}})
+                         .dump();
+  auto r = (*h)->request("POST", "/mcp", hdr, init);
+  ASSERT_EQ(r->status, 200);
+  const std::string sid = *r->header("Mcp-Session-Id");
+  EXPECT_EQ(transport.session_count(), 1u);
+
+  // One standalone GET stream is allowed, a second one concurrently is refused.
+  std::atomic<int> first_status{0};
+  std::thread holder([&] {
+    auto g = net::HttpClient::create(base, plain);
+    (void)(*g)->request_stream("GET", "/mcp", {{"Accept", "text/event-stream"}, {"Mcp-Session-Id", sid}}, "",
+                               [&](const net::ClientResponse& head) { first_status = head.status; },
+                               [](std::string_view) { return true; }, std::chrono::milliseconds(600));
+  });
+  for (int i = 0; i < 200 && first_status == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(first_status, 200);
+  auto second = (*h)->request("GET", "/mcp", {{"Accept", "text/event-stream"}, {"Mcp-Session-Id", sid}}, "");
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->status == 429 || second->status == 409) << second->status;
+  holder.join();
+
+  // Nothing open, nothing sent: the session expires.
+  for (int i = 0; i < 100 && transport.session_count() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(transport.session_count(), 0u);
+  r = (*h)->request("POST", "/mcp", [&] {
+    auto x = hdr;
+    x.emplace_back("Mcp-Session-Id", sid);
+    return x;
+  }(), R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
+  EXPECT_EQ(r->status, 404);
+  (*s)->stop();
+}
+
 TEST(McpStdio, ClientSpawnsAStdioServer) {
   ClientOptions o;
   o.capabilities = {{"sampling", json::object()}};
