@@ -81,7 +81,7 @@ TEST_F(BiscuitCli, KeypairGenerateAttenuateInspect) {
     std::string attenuated = write("att.b64", att.out);
 
     std::string authorizer = "resource(\"file1\"); operation(\"read\"); allow if right($r, \"read\"), resource($r);";
-    auto ok = run({"inspect", attenuated, "--public-key", pk, "--authorize-with", authorizer, "--include-time", "--json"});
+    auto ok = run({"inspect", attenuated, "--public-key", pk, "--authorize-with", authorizer, "--include-time", "--json", "--max-time", "10s"});
     ASSERT_EQ(ok.status, 0) << ok.out;
     auto j = nlohmann::json::parse(ok.out);
     EXPECT_EQ(j["blocks"].size(), 2u);
@@ -91,7 +91,7 @@ TEST_F(BiscuitCli, KeypairGenerateAttenuateInspect) {
     EXPECT_TRUE(j["world"].contains("facts"));
 
     // Without time, the TTL check fails: non-zero exit, error tree in `result`.
-    auto no_time = run({"inspect", attenuated, "--public-key", pk, "--authorize-with", authorizer, "--json"});
+    auto no_time = run({"inspect", attenuated, "--public-key", pk, "--authorize-with", authorizer, "--json", "--max-time", "10s"});
     EXPECT_EQ(no_time.status, 1);
     auto nj = nlohmann::json::parse(no_time.out);
     EXPECT_TRUE(nj["result"]["Err"]["FailedLogic"].contains("Unauthorized"));
@@ -108,7 +108,7 @@ TEST_F(BiscuitCli, KeypairGenerateAttenuateInspect) {
     auto sealed = run({"seal", attenuated});
     ASSERT_EQ(sealed.status, 0);
     std::string sealed_file = write("sealed.b64", sealed.out);
-    EXPECT_EQ(run({"inspect", sealed_file, "--public-key", pk, "--authorize-with", authorizer, "--include-time"}).status, 0);
+    EXPECT_EQ(run({"inspect", sealed_file, "--public-key", pk, "--authorize-with", authorizer, "--include-time", "--max-time", "10s"}).status, 0);
     EXPECT_NE(run({"attenuate", sealed_file, "--block", "check if true;"}).status, 0);
   }
 }
@@ -134,12 +134,12 @@ TEST_F(BiscuitCli, ThirdPartyAndRawRoundTrip) {
   auto appended = run({"append-third-party-block", token, "--block-contents", line(block.out)});
   ASSERT_EQ(appended.status, 0);
   std::string full = write("full.b64", appended.out);
-  auto ok = run({"inspect", full, "--public-key", pk, "--authorize-with", "allow if true;", "--json"});
+  auto ok = run({"inspect", full, "--public-key", pk, "--authorize-with", "allow if true;", "--json", "--max-time", "10s"});
   ASSERT_EQ(ok.status, 0) << ok.out;
   auto j = nlohmann::json::parse(ok.out);
   EXPECT_EQ(j["blocks"][2]["external_key"], tpk);
   EXPECT_EQ(j["blocks"][2]["version"], 5);
-  EXPECT_EQ(run({"inspect", token, "--public-key", pk, "--authorize-with", "allow if true;"}).status, 1);
+  EXPECT_EQ(run({"inspect", token, "--public-key", pk, "--authorize-with", "allow if true;", "--max-time", "10s"}).status, 1);
 }
 
 TEST_F(BiscuitCli, BadInputsFailCleanly) {
