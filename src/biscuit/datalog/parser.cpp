@@ -417,6 +417,9 @@ class Parser {
     return p;
   }
 
+  // The keyword `trusting` as a whole word (a predicate may be named `trusting_x`).
+  bool at_trusting() const { return starts_with("trusting") && !is_name_char(peek(8)); }
+
   // Is there `name ws (` here?
   bool at_predicate() const {
     std::size_t i = pos_;
@@ -754,7 +757,8 @@ class Parser {
     }
     const std::size_t save = pos_;
     ws();
-    if (eat("trusting")) {
+    if (at_trusting()) {
+      pos_ += 8;
       b.scopes = scopes_after_trusting();
     } else {
       pos_ = save;
@@ -876,7 +880,7 @@ class Parser {
   ast::Source source(bool block) {
     ast::Source src;
     ws();
-    if (block && starts_with("trusting")) {
+    if (block && at_trusting()) {
       pos_ += 8;
       src.scopes = scopes_after_trusting();
       separator();

@@ -48,6 +48,16 @@ TEST(Parser, ElementsAndComments) {
             "deny if true;\n");
 }
 
+TEST(Parser, TrustingIsAWholeWord) {
+  // Found by fuzz_datalog_parser: printing puts facts first, so a fact named trusting*
+  // must not be read back as a block-level scope.
+  const std::string printed = roundtrip_block("check if true; trustingread(0);");
+  EXPECT_EQ(printed, "trustingread(0);\ncheck if true;\n");
+  EXPECT_EQ(roundtrip_block(printed), printed);
+  EXPECT_EQ(roundtrip_block("check if trusting_x(1) trusting authority;"),
+            "check if trusting_x(1) trusting authority;\n");
+}
+
 TEST(Parser, BlockScopesAndPolicyRefusal) {
   EXPECT_EQ(roundtrip_block("trusting authority, previous; check if a(1);"),
             "trusting authority, previous;\ncheck if a(1);\n");
