@@ -223,6 +223,27 @@ std::string first_hospital(const db::ClusterState& state) {
   return PQgetvalue(r->get(), 0, 0);
 }
 
+// Where the cluster's data lives. PostgreSQL runs as the `postgres` user when we are root,
+// and that user must be able to reach its data directory: inside the state directory when
+// every ancestor is traversable by others, else under /var/lib/larder (a checkout in
+// /root, mode 0700, is the usual case).
+std::string pg_data_dir(const fs::path& state_dir) {
+  bool traversable = true;
+  if (::geteuid() == 0) {
+    for (fs::path p = state_dir.parent_path(); !p.empty(); p = p.parent_path()) {
+      struct stat st{};
+      if (::stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) traversable = false;
+      if (p == p.root_path()) break;
+    }
+  }
+  if (traversable) return (state_dir / "pg").string();
+  fs::path base = "/var/lib/larder";
+  std::error_code ec;
+  fs::create_directories(base, ec);
+  ::chmod(base.c_str(), 0711);
+  return (base / ("demo-" + std::to_string(std::hash<std::string>{}(state_dir.string())) + "-pg")).string();
+}
+
 int run_demo(const DemoOptions& o) {
   const Style s{!o.no_color && ::isatty(1)};
   auto step = [&](const std::string& what) { std::cout << s.bold("==> " + what) << "\n" << std::flush; };
@@ -241,7 +262,9 @@ int run_demo(const DemoOptions& o) {
   // 1. PostgreSQL with the data.
   step("embedded PostgreSQL 15 with the synthetic healthcare records");
   if (!fs::exists(db::state_file_path(dir))) {
-    if (int rc = run_self({"db", "--state-dir", dir.string(), "init", "--rows", std::to_string(o.rows)}); rc != 0) {
+    if (int rc = run_self({"db", "--state-dir", dir.string(), "init", "--data-dir", pg_data_dir(dir), "--rows",
+                           std::to_string(o.rows)});
+        rc != 0) {
       return die("`larder db init` failed");
     }
   } else if (int rc = run_self({"db", "--state-dir", dir.string(), "start"}); rc != 0) {
