@@ -5,7 +5,7 @@
 #include "cli/command.h"
 #include "gate/config.h"
 #include "gate/taint_ledger.h"
-#include "net/peer_identity.h"
+#include "gate/attestation.h"
 #include "tools/service.h"
 
 #include <cctype>
@@ -53,33 +53,9 @@ int run_attest(const AttestOptions& o) {
   if (!root) throw std::runtime_error("root public key: " + root.error().message);
   auto token = biscuit::Biscuit::from_base64(token_text, *root);
   if (!token) throw std::runtime_error("token: " + token.error().message);
-  auto peer = net::peer_identity_from_pem(slurp(o.cert));
-  if (!peer) throw std::runtime_error("certificate " + o.cert + ": " + peer.error().message);
-
-  biscuit::BlockBuilder block;
-  if (o.cn_only) {
-    // Seed-compatible, and weaker: any certificate with this CN from a trusted CA passes.
-    auto r = block.add_check("check if mtls_client({cn})", biscuit::Params().string("cn", peer->cn));
-    if (!r) throw std::runtime_error(r.error().message);
-  } else {
-    auto sha = biscuit::hex_decode(peer->cert_sha256);
-    if (!sha) throw std::runtime_error("certificate fingerprint is not hex");
-    auto r = block.add_check("check if client_cert_sha256({sha})", biscuit::Params().bytes("sha", *sha));
-    if (!r) throw std::runtime_error(r.error().message);
-  }
-  if (o.audiences.size() == 1) {
-    auto r = block.add_check("check if server_audience({aud})", biscuit::Params().string("aud", o.audiences[0]));
-    if (!r) throw std::runtime_error(r.error().message);
-  } else if (!o.audiences.empty()) {
-    std::vector<biscuit::datalog::ast::Term> items;
-    for (const auto& a : o.audiences) items.push_back(biscuit::datalog::ast::Term::string(a));
-    auto r = block.add_check("check if server_audience($aud), {auds}.contains($aud)",
-                             biscuit::Params().term("auds", biscuit::datalog::ast::Term::set(items)));
-    if (!r) throw std::runtime_error(r.error().message);
-  }
-  auto bound = token->append(block);
-  if (!bound) throw std::runtime_error("append: " + bound.error().message);
-  std::cout << bound->to_base64() << "\n";
+  auto bound = gate::attest(*token, slurp(o.cert), o.audiences, o.cn_only);
+  if (!bound) throw std::runtime_error("certificate " + o.cert + ": " + bound.error().message);
+  std::cout << *bound << "\n";
   return 0;
 }
 

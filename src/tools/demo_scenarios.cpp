@@ -1,9 +1,9 @@
 #include "tools/demo_scenarios.h"
 
 #include "biscuit/token/token.h"
+#include "gate/attestation.h"
 #include "gate/audit_log.h"
 #include "mcp/client.h"
-#include "net/peer_identity.h"
 
 #include <chrono>
 #include <filesystem>
@@ -45,29 +45,12 @@ Result<biscuit::Biscuit> mint(const DemoEnvironment& env, const std::string& fac
   return std::move(*token);
 }
 
-// The attestation block: this client certificate, these two servers.
-Result<std::string> bind_to_certificate(const biscuit::Biscuit& token, const std::string& cert_file) {
-  auto peer = net::peer_identity_from_pem(read_file(cert_file));
-  if (!peer) return peer.error();
-  auto sha = biscuit::hex_decode(peer->cert_sha256);
-  if (!sha) return make_error("demo", "certificate fingerprint is not hex");
-  biscuit::BlockBuilder block;
-  auto r = block.add_code(
-      "check if client_cert_sha256({sha});\ncheck if server_audience($aud), {audiences}.contains($aud);",
-      biscuit::Params().bytes("sha", *sha).term(
-          "audiences", biscuit::datalog::ast::Term::set({biscuit::datalog::ast::Term::string("larder-db"),
-                                                         biscuit::datalog::ast::Term::string("larder-compliance")})));
-  if (!r) return make_error("demo", r.error().message);
-  auto bound = token.append(block);
-  if (!bound) return make_error("demo", bound.error().message);
-  return bound->to_base64();
-}
-
 Result<std::string> mint_bound(const DemoEnvironment& env, const std::string& facts, const biscuit::Params& params,
                                uint64_t expiry) {
   auto token = mint(env, facts, params, expiry);
   if (!token) return token.error();
-  return bind_to_certificate(*token, env.claude.cert);
+  // Bound to claude-client's certificate and to both demo servers.
+  return gate::attest(*token, read_file(env.claude.cert), {"larder-db", "larder-compliance"});
 }
 
 Result<std::unique_ptr<mcp::Client>> connect(const std::string& url, const DemoEnvironment& env,

@@ -1,5 +1,7 @@
 // Lock 2 against real tokens: every token here is built and signed by libbiscuit.
+#include "gate/attestation.h"
 #include "gate/gate.h"
+#include "net/pki.h"
 
 #include <gtest/gtest.h>
 
@@ -252,6 +254,38 @@ TEST(Gate, BearerHeader) {
   EXPECT_FALSE(bearer_token(std::string("Basic abc")).has_value());
   EXPECT_FALSE(bearer_token(std::string("Bearer ")).has_value());
   EXPECT_FALSE(bearer_token(std::nullopt).has_value());
+}
+
+}  // namespace
+}  // namespace larder::gate
+
+namespace larder::gate {
+namespace {
+
+TEST(Attestation, BindsToTheCertificateAndAudiences) {
+  auto ca = net::pki::create_ca("Attest CA");
+  ASSERT_TRUE(ca.ok());
+  net::pki::CertSpec spec;
+  spec.common_name = "claude-client";
+  auto cert = net::pki::issue_certificate(*ca, spec);
+  ASSERT_TRUE(cert.ok());
+  auto identity = net::peer_identity_from_pem(cert->cert_pem);
+  ASSERT_TRUE(identity.ok());
+
+  Fixture f;
+  auto token = biscuit::Biscuit::from_base64(f.mint(kErin), f.root.public_key());
+  ASSERT_TRUE(token.ok());
+  auto bound = attest(*token, cert->cert_pem, {"larder-db", "larder-compliance"});
+  ASSERT_TRUE(bound.ok()) << bound.error().message;
+  EXPECT_TRUE(f.call(*bound, "pg_query", &*identity).allowed);
+  EXPECT_FALSE(f.call(*bound, "pg_query", &f.claude).allowed);  // same CN, other certificate
+
+  auto by_cn = attest(*token, cert->cert_pem, {"larder-db"}, /*cn_only=*/true);
+  ASSERT_TRUE(by_cn.ok());
+  EXPECT_TRUE(f.call(*by_cn, "pg_query", &f.claude).allowed);  // the weaker form: any cert with that CN
+  EXPECT_FALSE(f.call(*by_cn, "pg_query", &f.other).allowed);
+
+  EXPECT_FALSE(attest(*token, "not a certificate", {"larder-db"}).ok());
 }
 
 }  // namespace
