@@ -117,6 +117,13 @@ nlohmann::json to_json(const AuditRecord& r) {
       {"reason", r.reason},
       {"taint", r.taint},
   };
+  nlohmann::json us = nlohmann::json::object();
+  const std::pair<const char*, int64_t> stages[] = {
+      {"guard", r.timings.guard_us},     {"verify", r.timings.verify_us}, {"ledger", r.timings.ledger_us},
+      {"authorize", r.timings.authorize_us}, {"tool", r.timings.tool_us},   {"taint", r.timings.taint_us}};
+  for (const auto& [name, value] : stages)
+    if (value >= 0) us[name] = value;
+  if (!us.empty()) j["us"] = std::move(us);
   return j;
 }
 

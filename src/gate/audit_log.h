@@ -25,6 +25,20 @@
 
 namespace larder::gate {
 
+// Server-side time per stage of one call, in microseconds; -1 = the stage was not reached.
+// Stages follow the request path: SQL guard (lock 3, before authorization so its tables
+// become facts), Biscuit verification (lock 2, cached by token hash), revocation and taint
+// ledger lookups, authorization (lock 2: facts + policy), the tool body (locks 3-4: RLS
+// context + query), recording the taint. `make bench` aggregates these from the audit log.
+struct StageTimings {
+  int64_t guard_us = -1;
+  int64_t verify_us = -1;
+  int64_t ledger_us = -1;
+  int64_t authorize_us = -1;
+  int64_t tool_us = -1;
+  int64_t taint_us = -1;
+};
+
 // One decision. Every field is what the server knew when it decided; empty strings mean
 // "not known at that point" (e.g. no certificate on a stdio connection).
 struct AuditRecord {
@@ -42,6 +56,7 @@ struct AuditRecord {
   std::string lock;                 // deciding lock: mtls, biscuit, policy, sql-guard, taint, database
   std::string reason;               // human sentence
   std::string taint;                // "clean" | "tainted" | "tainted-now" (this call tainted the lineage)
+  StageTimings timings;             // "us": {stage: microseconds} for the stages reached
 };
 
 nlohmann::json to_json(const AuditRecord& record);

@@ -2,7 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 namespace larder::gate {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+int64_t micros_since(SteadyClock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start).count();
+}
+
+}  // namespace
 
 std::string Refusal::message() const { return std::string("refused by lock ") + lock_name(lock) + ": " + reason; }
 
@@ -23,6 +34,7 @@ AuditRecord Pipeline::record_for(const CallRequest& request, const VerifiedToken
   r.method = request.facts.method;
   r.tool = request.facts.name;
   r.sql_fingerprint = request.sql_fingerprint;
+  r.timings = request.timings;
   return r;
 }
 
@@ -58,7 +70,9 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
   }
 
   // Lock 2a: signature, root key, reserved predicates.
+  auto started = SteadyClock::now();
   auto verified = gate_.verify(*token_text);
+  request.timings.verify_us = micros_since(started);
   if (!verified) return deny(request, nullptr, Lock::kBiscuit, verified.error().message);
   const VerifiedToken& token = **verified;
 
@@ -66,13 +80,16 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
   admission.token = *verified;
 
   if (ledger_) {
+    started = SteadyClock::now();
     auto revoked = ledger_->first_revoked(token.revocation_ids);
     if (!revoked) return deny(request, &token, Lock::kBiscuit, "revocation list unavailable: " + revoked.error().message);
     if (*revoked) return deny(request, &token, Lock::kBiscuit, "token revoked (revocation id " + revoked->value() + ")");
+    request.timings.ledger_us = micros_since(started);
     if (options_.taint_enabled) {
       auto tainted = ledger_->is_tainted(token.lineage);
       if (!tainted) return deny(request, &token, Lock::kTaint, "taint ledger unavailable: " + tainted.error().message);
       admission.lineage_tainted = *tainted;
+      request.timings.ledger_us = micros_since(started);
       if (*tainted && request.facts.flow == DataFlow::kEgress) {
         return deny(request, &token, Lock::kTaint,
                     "this token's lineage has read sensitive data: egress tools refuse every token of it "
@@ -82,8 +99,10 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
   }
 
   // Lock 2b: authorization with the server's facts and the policy.
+  started = SteadyClock::now();
   auto decision = gate_.authorize(token, request.peer.get(), request.facts, std::chrono::system_clock::now(),
                                   &admission.grant);
+  request.timings.authorize_us = micros_since(started);
   if (!decision.allowed) return deny(request, &token, decision.lock, decision.reason);
 
   admission.request = std::move(request);
@@ -92,10 +111,12 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
 
 Result<Completion> Pipeline::complete(const Admission& admission, std::optional<int64_t> rows) {
   Completion completion;
+  StageTimings timings = admission.request.timings;
   completion.taint_state = admission.lineage_tainted ? "tainted" : "clean";
   const VerifiedToken& token = *admission.token;
   if (options_.taint_enabled && admission.request.facts.flow == DataFlow::kSensitiveRead) {
     if (!ledger_) return make_error("taint", "taint is enabled but no ledger is configured");
+    auto started = SteadyClock::now();
     const std::string cert = admission.request.peer ? admission.request.peer->cert_sha256 : std::string();
     auto marked = ledger_->mark_tainted(token.lineage, token.expires_at, admission.request.facts.name, cert);
     if (!marked) {
@@ -108,6 +129,7 @@ Result<Completion> Pipeline::complete(const Admission& admission, std::optional<
       return make_error("taint", refusal.message());
     }
     completion.attenuated_token = std::move(*attenuated);
+    timings.taint_us = micros_since(started);
     completion.taint_state = admission.lineage_tainted ? "tainted" : "tainted-now";
   }
   AuditRecord r = record_for(admission.request, &token);
@@ -116,6 +138,7 @@ Result<Completion> Pipeline::complete(const Admission& admission, std::optional<
   r.lock = "";
   r.reason = "allowed by policy #" + std::to_string(admission.grant.policy_index);
   r.taint = completion.taint_state;
+  r.timings = timings;
   if (auto a = audit_.append(std::move(r)); !a) {
     // Fail closed: a decision that cannot be recorded is not carried out.
     return make_error("audit", "audit log unavailable: " + a.error().message);

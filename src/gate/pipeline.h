@@ -32,6 +32,7 @@ struct CallRequest {
   std::optional<std::string> argument_token;      // the seed-compatible `biscuit_token` argument
   CallFacts facts;
   std::string sql_fingerprint;                    // when the call carries SQL
+  StageTimings timings;                           // filled along the path, audited with the decision
 };
 
 struct Admission {
@@ -68,7 +69,8 @@ class Pipeline {
   // Runs the locks before the tool. On refusal the decision is audited.
   std::variant<Admission, Refusal> admit(CallRequest request);
 
-  // After the tool succeeded with `rows` rows (nullopt when it returns no rows).
+  // After the tool succeeded with `rows` rows (nullopt when it returns no rows); the
+  // caller puts the tool body's time in admission.request.timings.tool_us.
   // For a sensitive read: records the lineage (fails closed: an error here means the result
   // must not be sent) and returns the attenuated token. Audits the allow decision.
   Result<Completion> complete(const Admission& admission, std::optional<int64_t> rows);

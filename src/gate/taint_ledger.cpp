@@ -110,9 +110,31 @@ Result<db::PgResult> TaintLedger::exec(const char* sql, const std::vector<db::Pa
   return make_error("taint.ledger_unavailable", "taint ledger unreachable");
 }
 
+bool TaintLedger::known_tainted(const std::string& lineage, const Expiry* covering) {
+  std::lock_guard lock(taint_mu_);
+  auto it = known_tainted_.find(lineage);
+  if (it == known_tainted_.end()) return false;
+  const Expiry& known = it->second;
+  if (known && *known <= std::chrono::system_clock::now()) {
+    known_tainted_.erase(it);
+    return false;
+  }
+  if (covering == nullptr || !known) return true;
+  return covering->has_value() && **covering <= *known;
+}
+
+void TaintLedger::remember_tainted(const std::string& lineage, const Expiry& expiry) {
+  std::lock_guard lock(taint_mu_);
+  if (known_tainted_.size() >= kKnownTaintedMax) known_tainted_.clear();
+  auto [it, inserted] = known_tainted_.try_emplace(lineage, expiry);
+  if (!inserted && it->second && (!expiry || *expiry > *it->second)) it->second = expiry;
+}
+
 Result<void> TaintLedger::mark_tainted(const std::string& lineage,
                                        std::optional<std::chrono::system_clock::time_point> expires_at,
                                        const std::string& tool, const std::string& client_cert_sha256) {
+  // Already recorded by this instance with an expiry at least as late: nothing to add.
+  if (known_tainted(lineage, &expires_at)) return {};
   db::Param expiry = expires_at ? db::Param(to_timestamp(*expires_at)) : db::Param(std::nullopt);
   // A lineage stays tainted for the longest of its recorded expiries; NULL (never) wins.
   auto r = exec(
@@ -123,15 +145,24 @@ Result<void> TaintLedger::mark_tainted(const std::string& lineage,
       "  ELSE greatest(larder_gate.taint_ledger.expires_at, EXCLUDED.expires_at) END",
       {lineage, expiry, tool, client_cert_sha256});
   if (!r) return r.error();
+  remember_tainted(lineage, expires_at);
   return {};
 }
 
 Result<bool> TaintLedger::is_tainted(const std::string& lineage) {
+  if (known_tainted(lineage, nullptr)) return true;
   auto r = exec(
-      "SELECT 1 FROM larder_gate.taint_ledger WHERE lineage = $1 AND (expires_at IS NULL OR expires_at > now())",
+      "SELECT (extract(epoch FROM expires_at) * 1000000)::int8 FROM larder_gate.taint_ledger "
+      "WHERE lineage = $1 AND (expires_at IS NULL OR expires_at > now())",
       {lineage});
   if (!r) return r.error();
-  return PQntuples(r->get()) > 0;
+  if (PQntuples(r->get()) == 0) return false;
+  Expiry expiry;
+  if (!PQgetisnull(r->get(), 0, 0)) {
+    expiry = std::chrono::system_clock::time_point(std::chrono::microseconds(std::stoll(PQgetvalue(r->get(), 0, 0))));
+  }
+  remember_tainted(lineage, expiry);
+  return true;
 }
 
 Result<void> TaintLedger::revoke(const std::string& revocation_id, const std::string& reason) {

@@ -52,6 +52,12 @@ class TaintLedger {
   // True when `lineage` has an unexpired entry.
   Result<bool> is_tainted(const std::string& lineage);
 
+  // Taint only grows until an entry expires, so this instance remembers the lineages it has
+  // seen tainted (recorded or read) with the expiry it knows: a known taint is answered and
+  // a repeated mark is skipped without a round trip. An untainted answer is never cached —
+  // another server may taint the lineage at any moment.
+  static constexpr std::size_t kKnownTaintedMax = 65536;
+
   // Adds a revocation id (hex). Idempotent.
   Result<void> revoke(const std::string& revocation_id, const std::string& reason);
 
@@ -71,6 +77,13 @@ class TaintLedger {
   Options options_;
   std::mutex mu_;
   std::vector<db::PgConn> idle_;
+
+  using Expiry = std::optional<std::chrono::system_clock::time_point>;  // nullopt: never
+  // Known tainted now; with `covering`, also recorded with an expiry at least that late.
+  bool known_tainted(const std::string& lineage, const Expiry* covering);
+  void remember_tainted(const std::string& lineage, const Expiry& expiry);
+  std::mutex taint_mu_;
+  std::unordered_map<std::string, Expiry> known_tainted_;
 
   std::mutex cache_mu_;
   std::unordered_map<std::string, bool> revoked_cache_;

@@ -7,6 +7,7 @@
 #include "tools/guarded_call.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace larder::tools {
 
@@ -76,7 +77,10 @@ mcp::ToolResult run_sql_tool(DbService& s, mcp::RequestContext& ctx, const nlohm
                              const std::string& name, ToolLogic logic) {
   gate::CallRequest request = call_request(ctx, arguments, s.facts("tools/call", name));
   const std::string sql = arguments.value("query", "");
+  auto guard_started = std::chrono::steady_clock::now();
   auto guarded = s.guard.check(sql);
+  request.timings.guard_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::steady_clock::now() - guard_started).count();
   if (guarded) {
     for (const auto& relation : guarded->relations) request.facts.tables.insert(fact_name(relation));
     for (const auto& [relation, cols] : guarded->columns) request.facts.columns[fact_name(relation)] = cols;

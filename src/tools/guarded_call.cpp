@@ -1,5 +1,7 @@
 #include "tools/guarded_call.h"
 
+#include <chrono>
+
 namespace larder::tools {
 namespace {
 
@@ -38,9 +40,12 @@ mcp::ToolResult refusal_result(const gate::Refusal& refusal) {
 mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest request, const ToolBodyFn& body) {
   auto admitted = pipeline.admit(std::move(request));
   if (auto* refusal = std::get_if<gate::Refusal>(&admitted)) return refusal_result(*refusal);
-  const auto& admission = std::get<gate::Admission>(admitted);
+  auto& admission = std::get<gate::Admission>(admitted);
 
+  auto started = std::chrono::steady_clock::now();
   auto produced = body(admission);
+  admission.request.timings.tool_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
   if (!produced) {
     return refusal_result(pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message));
   }
@@ -65,9 +70,12 @@ Result<nlohmann::json> run_guarded_read(
     const std::function<Result<nlohmann::json>(const gate::Admission&, std::optional<int64_t>& rows)>& body) {
   auto admitted = pipeline.admit(std::move(request));
   if (auto* refusal = std::get_if<gate::Refusal>(&admitted)) return make_error("forbidden", refusal->message());
-  const auto& admission = std::get<gate::Admission>(admitted);
+  auto& admission = std::get<gate::Admission>(admitted);
   std::optional<int64_t> rows;
+  auto started = std::chrono::steady_clock::now();
   auto produced = body(admission, rows);
+  admission.request.timings.tool_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
   if (!produced) {
     auto refusal = pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message);
     return make_error("forbidden", refusal.message());

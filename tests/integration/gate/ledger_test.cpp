@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 namespace larder::gate {
 namespace {
@@ -93,16 +94,50 @@ TEST_F(LedgerTest, QueryRoleCannotSeeTheLedger) {
 }
 
 TEST_F(LedgerTest, SurvivesRestartAndFailsClosedWhileDown) {
-  TaintLedger ledger(ledger_params(), {});
-  ASSERT_TRUE(ledger.mark_tainted("lineage-durable", std::nullopt, "pg_query", "").ok());
+  {
+    TaintLedger writer(ledger_params(), {});
+    ASSERT_TRUE(writer.mark_tainted("lineage-durable", std::nullopt, "pg_query", "").ok());
+  }
+  TaintLedger ledger(ledger_params(), {});  // knows nothing yet: must ask the database
   cluster_->stop();
   auto down = ledger.is_tainted("lineage-durable");
   EXPECT_FALSE(down.ok());  // an error, never "not tainted"
-  if (!down.ok()) EXPECT_EQ(down.error().code, "taint.ledger_unavailable");
+  if (!down.ok()) {
+    EXPECT_EQ(down.error().code, "taint.ledger_unavailable");
+  }
   cluster_->start();
   auto back = ledger.is_tainted("lineage-durable");
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_TRUE(*back);
+}
+
+TEST_F(LedgerTest, KnownTaintIsAnsweredWithoutARoundTripOnlyWhileItLasts) {
+  using namespace std::chrono;
+  TaintLedger ledger(ledger_params(), {});
+  const auto in_an_hour = system_clock::now() + hours(1);
+  ASSERT_TRUE(ledger.mark_tainted("lineage-known", in_an_hour, "pg_query", "").ok());
+  TaintLedger reader(ledger_params(), {});
+  ASSERT_TRUE(*reader.is_tainted("lineage-known"));  // learned from the database, with its expiry
+  ASSERT_FALSE(*ledger.is_tainted("lineage-unknown"));
+  cluster_->stop();
+  // A known taint needs no round trip: still tainted (the safe answer) while the database is down.
+  auto a = ledger.is_tainted("lineage-known");
+  EXPECT_TRUE(a.ok() && *a);
+  auto b = reader.is_tainted("lineage-known");
+  EXPECT_TRUE(b.ok() && *b);
+  // Marking again with an expiry already recorded needs no round trip either...
+  EXPECT_TRUE(ledger.mark_tainted("lineage-known", in_an_hour - minutes(5), "pg_query", "").ok());
+  // ...but a later expiry, or "never", must reach the database: an error while it is down.
+  EXPECT_FALSE(ledger.mark_tainted("lineage-known", in_an_hour + hours(1), "pg_query", "").ok());
+  EXPECT_FALSE(ledger.mark_tainted("lineage-known", std::nullopt, "pg_query", "").ok());
+  // An untainted answer is never remembered: asked again, it is an error, not "clean".
+  EXPECT_FALSE(ledger.is_tainted("lineage-unknown").ok());
+  cluster_->start();
+  // A remembered taint ends with its expiry.
+  ASSERT_TRUE(ledger.mark_tainted("lineage-brief", system_clock::now() + milliseconds(300), "pg_query", "").ok());
+  EXPECT_TRUE(*ledger.is_tainted("lineage-brief"));
+  std::this_thread::sleep_for(milliseconds(400));
+  EXPECT_FALSE(*ledger.is_tainted("lineage-brief"));
 }
 
 }  // namespace

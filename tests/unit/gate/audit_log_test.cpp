@@ -184,5 +184,19 @@ TEST_F(AuditLogTest, EmptyOrMissingLogIsValid) {
   EXPECT_TRUE(verify_audit_log(path_).ok);
 }
 
+TEST(AuditRecordJson, CarriesTheTimeOfEveryStageReachedAndNoOther) {
+  AuditRecord r;
+  r.decision = "deny";
+  r.lock = "policy";
+  EXPECT_FALSE(to_json(r).contains("us"));
+  r.timings.guard_us = 21;
+  r.timings.verify_us = 3;
+  r.timings.ledger_us = 0;
+  r.timings.authorize_us = 44;
+  auto j = to_json(r);
+  ASSERT_TRUE(j.contains("us"));
+  EXPECT_EQ(j["us"], nlohmann::json({{"guard", 21}, {"verify", 3}, {"ledger", 0}, {"authorize", 44}}));
+}
+
 }  // namespace
 }  // namespace larder::gate
