@@ -394,6 +394,13 @@ TEST_F(AskE2E, AnotherPatientsRowsStayInvisible) {
   ASSERT_EQ(all["result"]["rows"].size(), 1u);
   EXPECT_EQ(all["result"]["rows"][0]["visible_rows"].get<long long>(), erin) << all.dump(2);
   EXPECT_NE(run["answer"].get<std::string>().find("row-level security"), std::string::npos);
+  // The first sensitive read hands back the attenuated token; the second, made with it, does
+  // not hand back yet another one (a token must not grow a block per read in a session).
+  EXPECT_TRUE(david["token_switched"].get<bool>());
+  EXPECT_FALSE(all["token_switched"].get<bool>()) << "the already-tainted token was attenuated again";
+  ASSERT_TRUE(token_store_);
+  EXPECT_EQ(token_store_->switches(), 1);
+  EXPECT_EQ(token_store_->known().size(), 2u);
   for (const auto& r : llm->requests()) EXPECT_EQ(r.body.find("\"Patient Name\":\"DAvID AndErSON\""), std::string::npos);
   expect_no_secret_reached(*llm);
 }
