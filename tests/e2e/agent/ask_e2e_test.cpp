@@ -10,6 +10,7 @@
 // scripted model send the records to the compliance API (refused by the taint lock, nothing
 // reaches the receiver); the same read through the OpenAI-compatible provider. Every test
 // checks that no token, key or certificate reached the LLM provider.
+// LARDER_E2E_SHOW=1 prints what a person would see for the --show-sql/--verbose scenarios.
 #include "agent/ask.h"
 #include "fake_llm_server.h"
 #include "gate/taint_ledger.h"
