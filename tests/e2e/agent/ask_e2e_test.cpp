@@ -200,7 +200,7 @@ class AskE2E : public ::testing::Test {
 
   // Runs `larder ask` with the program's tool host factory, keeping the TokenStore so the
   // test can see every token the agent held (to check none reached the model).
-  int ask(const std::string& question, std::string* out, std::string* err) {
+  int ask(const std::string& question, std::string* out, std::string* err, const std::string& input = "") {
     auto real = agent::default_tool_host_factory();
     agent::ToolHostFactory factory = [this, real](const agent::McpConfig& c, std::shared_ptr<agent::TokenStore> t,
                                                   const agent::Environment& e) {
@@ -208,7 +208,7 @@ class AskE2E : public ::testing::Test {
       return real(c, std::move(t), e);
     };
     opts_.question = question;
-    std::istringstream in;
+    std::istringstream in(input);
     std::ostringstream o, e;
     int status = agent::run_ask(opts_, factory, in, o, e);
     *out = o.str();
@@ -471,6 +471,42 @@ TEST_F(AskE2E, PromptInjectionInARecordIsStoppedByTheTaintLock) {
 
   // Nothing reached the external compliance API.
   EXPECT_TRUE(received().empty()) << received().front();
+  expect_no_secret_reached(*llm);
+}
+
+// An interactive session (larder ask -i): two questions, each a sensitive read; the second
+// carries the first as history, and the session switches token once, not once per read.
+TEST_F(AskE2E, InteractiveSessionKeepsHistoryAndSwitchesTokenOnce) {
+  const long long expected = admin_count_for(kErin);
+  auto llm = start_llm(testing_llm::Api::Anthropic, "anthropic_e2e_repl_session.json", kAnthropicKey);
+  opts_.base_url = llm->base_url();
+  opts_.interactive = true;
+  opts_.show_sql = true;
+  std::string out, err;
+  int status = ask("", &out, &err, "How many admissions do I have?\nWhich conditions were they for?\n.history\n.quit\n");
+  EXPECT_EQ(status, agent::kExitOk) << out << err;
+  EXPECT_TRUE(llm->violations().empty()) << llm->violations().front();
+  EXPECT_EQ(llm->pending_replies(), 0u);
+  EXPECT_NE(out.find("larder> "), std::string::npos) << out;
+  EXPECT_NE(out.find("The count of your admissions is in the table above."), std::string::npos) << out;
+  EXPECT_NE(out.find("Those are the conditions you were admitted for"), std::string::npos) << out;
+  EXPECT_NE(out.find("1  How many admissions do I have?\n2  Which conditions were they for?"), std::string::npos) << out;
+  auto requests = llm->requests();
+  ASSERT_EQ(requests.size(), 4u);
+  json second = json::parse(requests[1].body);
+  EXPECT_NE(second["messages"].back()["content"][0].dump().find("\\\"admissions\\\":" + std::to_string(expected)),
+            std::string::npos)
+      << second["messages"].back().dump();
+  json third = json::parse(requests[2].body);
+  ASSERT_EQ(third["messages"].size(), 5u) << "the second question must carry the first exchange";
+  EXPECT_NE(third["messages"][4]["content"].dump().find("Which conditions were they for?"), std::string::npos);
+  json fourth = json::parse(requests[3].body);
+  const std::string conditions = fourth["messages"].back()["content"][0].dump();
+  EXPECT_NE(conditions.find("Medical Condition"), std::string::npos) << conditions;
+  EXPECT_EQ(conditions.find("refused"), std::string::npos) << conditions;
+  ASSERT_TRUE(token_store_);
+  EXPECT_EQ(token_store_->switches(), 1) << "each read must not hand back yet another attenuated token";
+  EXPECT_EQ(slurp(work_ + "/history"), "How many admissions do I have?\nWhich conditions were they for?\n");
   expect_no_secret_reached(*llm);
 }
 
