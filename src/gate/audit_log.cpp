@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -131,6 +132,30 @@ AuditLog::AuditLog(std::string path, int fd, bool sync) : path_(std::move(path))
 
 AuditLog::~AuditLog() {
   if (fd_ >= 0) ::close(fd_);
+  if (head_fd_ >= 0) ::close(head_fd_);
+}
+
+// The head is one fixed-width line, "<seq, 20 digits> <64 hex>\n" (86 bytes), rewritten in
+// place with a single pwrite() at offset 0: it always lies within one disk sector, so it is
+// never seen half-written, and an append costs no file creation or rename. The descriptor is
+// reopened when the file at the path is no longer the one we hold (deleted or replaced).
+Result<void> AuditLog::write_head_locked() {
+  const std::string head = path_ + ".head";
+  struct stat at_path{}, held{};
+  bool same = head_fd_ >= 0 && ::stat(head.c_str(), &at_path) == 0 && ::fstat(head_fd_, &held) == 0 &&
+              at_path.st_ino == held.st_ino && at_path.st_dev == held.st_dev;
+  if (!same) {
+    if (head_fd_ >= 0) ::close(head_fd_);
+    head_fd_ = ::open(head.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (head_fd_ < 0) return io_error("cannot write audit head", head);
+  }
+  char content[96];
+  int n = std::snprintf(content, sizeof content, "%020llu %s\n", static_cast<unsigned long long>(seq_),
+                        last_hash_.c_str());
+  if (n != 86) return make_error("audit.io", "audit head record has an unexpected size");
+  if (::pwrite(head_fd_, content, static_cast<size_t>(n), 0) != n) return io_error("cannot write audit head", head);
+  if (sync_ && ::fdatasync(head_fd_) != 0) return io_error("cannot sync audit head", head);
+  return {};
 }
 
 Result<std::unique_ptr<AuditLog>> AuditLog::open(std::string path, bool sync) {
@@ -193,16 +218,7 @@ Result<void> AuditLog::append(AuditRecord record) {
   last_hash_ = hash_line(line);
   known_size_ = st.st_size + static_cast<off_t>(with_newline.size());
 
-  // The head file: written to a temporary name and renamed, so it is never half-written.
-  std::string head = path_ + ".head";
-  std::string tmp = head + ".tmp";
-  int hfd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (hfd < 0) return io_error("cannot write audit head", tmp);
-  std::string content = std::to_string(seq_) + " " + last_hash_ + "\n";
-  bool ok = write_all(hfd, content) && (!sync_ || ::fdatasync(hfd) == 0);
-  ::close(hfd);
-  if (!ok || ::rename(tmp.c_str(), head.c_str()) != 0) return io_error("cannot write audit head", head);
-  return {};
+  return write_head_locked();
 }
 
 AuditVerification verify_audit_log(const std::string& path) {

@@ -4,8 +4,8 @@
 //   "seq":  1, 2, 3, ... (no gaps)
 //   "prev": lowercase hex SHA-256 of the previous line's bytes (without its newline);
 //           64 zeros for the first record.
-// A sidecar file `<path>.head` holds `<seq> <sha256 of the last line>` and is rewritten on
-// every append, so cutting records off the end is detected too (the chain alone cannot see
+// A sidecar file `<path>.head` holds `<seq> <sha256 of the last line>` and is rewritten in
+// place on every append, so cutting records off the end is detected too (the chain alone cannot see
 // a truncated tail). verify_audit_log() detects an edited, deleted, inserted or reordered
 // record, and a head that does not match the last record.
 //
@@ -78,9 +78,11 @@ class AuditLog {
  private:
   AuditLog(std::string path, int fd, bool sync);
   Result<void> load_tail_locked();
+  Result<void> write_head_locked();
 
   std::string path_;
   int fd_;
+  int head_fd_ = -1;  // <path>.head, rewritten in place on every append
   bool sync_;
   std::mutex mutex_;
   uint64_t seq_ = 0;

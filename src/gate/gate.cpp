@@ -150,12 +150,13 @@ Result<std::unique_ptr<Gate>> Gate::create(GateOptions options) {
     gate->trusted_third_party_.push_back(*key);
   }
   if (gate->options_.policy_code.empty()) gate->options_.policy_code = default_policy_code();
-  // Refuse a policy that does not parse now, not at the first request.
-  biscuit::AuthorizerBuilder probe;
-  if (auto r = probe.add_code(gate->options_.policy_code); !r) {
+  // Parsed once: a policy that does not parse is refused now, not at the first request, and
+  // every call starts from a copy of this builder instead of parsing the policy again.
+  gate->policy_builder_.set_limits(gate->options_.limits);
+  if (auto r = gate->policy_builder_.add_code(gate->options_.policy_code); !r) {
     return make_error("config.invalid", "policy: " + r.error().message);
   }
-  if (probe.source().policies.empty()) {
+  if (gate->policy_builder_.source().policies.empty()) {
     return make_error("config.invalid", "policy: no allow/deny policy found (nothing would ever be allowed)");
   }
   return gate;
@@ -217,6 +218,7 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
   verified->lineage = verified->revocation_ids.empty() ? std::string() : verified->revocation_ids.front();
   verified->expires_at = token_expiry(*token);
   verified->root_key = used_key;
+  verified->carries_taint_block = carries_taint_block(*token);
   verified->token = std::make_shared<const biscuit::Biscuit>(std::move(*token));
 
   if (options_.verify_cache_entries > 0) {
@@ -236,8 +238,7 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
 Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* peer, const CallFacts& call,
                          std::chrono::system_clock::time_point now, Grant* grant) const {
   auto refuse = [](Lock lock, std::string reason) { return Decision{false, lock, std::move(reason)}; };
-  biscuit::AuthorizerBuilder builder;
-  builder.set_limits(options_.limits);
+  biscuit::AuthorizerBuilder builder = policy_builder_;  // the policy, parsed at creation
   builder.set_time(now);
 
   auto add = [&](std::string_view fact, const biscuit::Params& params) -> bool {
@@ -271,9 +272,6 @@ Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* pe
     for (const auto& san : peer->sans) ok &= add("client_cert_san({v})", biscuit::Params().string("v", san));
   }
   if (!ok) return refuse(Lock::kPolicy, "internal error: could not assert the request facts");
-  if (auto r = builder.add_code(options_.policy_code); !r) {
-    return refuse(Lock::kPolicy, "policy does not parse: " + r.error().message);
-  }
 
   auto authorizer = builder.build(*token.token);
   if (!authorizer) return refuse(Lock::kBiscuit, "authorizer setup failed: " + authorizer.error().message);
@@ -349,9 +347,40 @@ Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* pe
   return Decision{true, Lock::kPolicy, "allowed by policy #" + std::to_string(*outcome)};
 }
 
+namespace {
+
+constexpr const char* kTaintBlockCode = "sensitive_data(true);\ncheck if tool_egress(false);";
+
+// The taint block as the token printer prints it, learned once from a throwaway token so the
+// comparison never depends on how the printer formats it.
+const std::string& printed_taint_block() {
+  static const std::string printed = [] {
+    biscuit::BiscuitBuilder authority;
+    biscuit::BlockBuilder block;
+    auto key = biscuit::KeyPair::generate();
+    if (!authority.add_code("larder_probe(true);").ok() || !block.add_code(kTaintBlockCode).ok()) return std::string();
+    auto token = authority.build(key.private_key());
+    if (!token) return std::string();
+    auto attenuated = token->append(block);
+    return attenuated && attenuated->block_count() == 2 ? attenuated->block_source(1) : std::string();
+  }();
+  return printed;
+}
+
+}  // namespace
+
+bool carries_taint_block(const biscuit::Biscuit& token) {
+  const std::string& taint = printed_taint_block();
+  if (taint.empty()) return false;
+  for (std::size_t i = 1; i < token.block_count(); ++i) {
+    if (token.block_source(i) == taint) return true;
+  }
+  return false;
+}
+
 Result<std::string> Gate::attenuate_tainted(const VerifiedToken& token) const {
   biscuit::BlockBuilder block;
-  if (auto r = block.add_code("sensitive_data(true);\ncheck if tool_egress(false);"); !r) {
+  if (auto r = block.add_code(kTaintBlockCode); !r) {
     return make_error("taint", "cannot build the taint block: " + r.error().message);
   }
   auto attenuated = token.token->append(block);

@@ -55,7 +55,12 @@ struct VerifiedToken {
   // Earliest expiry found in the token's `time` checks; nullopt if it has none.
   std::optional<std::chrono::system_clock::time_point> expires_at;
   std::string root_key;                     // the root public key it verified with
+  bool carries_taint_block = false;         // an attenuation block is exactly the server's taint block
 };
+
+// True when a block after the authority block is exactly the taint block the server appends
+// (sensitive_data(true); check if tool_egress(false);). Such a token needs no second one.
+bool carries_taint_block(const biscuit::Biscuit& token);
 
 // What the server knows about the call being authorized.
 struct CallFacts {
@@ -123,6 +128,7 @@ class Gate {
   Result<biscuit::PublicKey> root_key(std::optional<uint32_t> id) const;
 
   GateOptions options_;
+  biscuit::AuthorizerBuilder policy_builder_;  // limits + the parsed policy; copied per call
   std::map<std::optional<uint32_t>, biscuit::PublicKey> roots_;
   std::vector<biscuit::PublicKey> trusted_third_party_;
 

@@ -123,12 +123,16 @@ Result<Completion> Pipeline::complete(const Admission& admission, std::optional<
       auto refusal = refuse(admission, Lock::kTaint, "could not record the taint: " + marked.error().message);
       return make_error("taint", refusal.message());
     }
-    auto attenuated = gate_.attenuate_tainted(token);
-    if (!attenuated) {
-      auto refusal = refuse(admission, Lock::kTaint, attenuated.error().message);
-      return make_error("taint", refusal.message());
+    // A token that already carries the taint block is handed back unchanged (no second
+    // block: an agent that keeps switching to the returned token must not see it grow).
+    if (!token.carries_taint_block) {
+      auto attenuated = gate_.attenuate_tainted(token);
+      if (!attenuated) {
+        auto refusal = refuse(admission, Lock::kTaint, attenuated.error().message);
+        return make_error("taint", refusal.message());
+      }
+      completion.attenuated_token = std::move(*attenuated);
     }
-    completion.attenuated_token = std::move(*attenuated);
     timings.taint_us = micros_since(started);
     completion.taint_state = admission.lineage_tainted ? "tainted" : "tainted-now";
   }

@@ -1,7 +1,6 @@
 #include "tools/guarded_call.h"
 
 #include <chrono>
-#include <sstream>
 
 namespace larder::tools {
 namespace {
@@ -30,16 +29,6 @@ gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& a
   }
   request.facts = std::move(facts);
   return request;
-}
-
-bool carries_taint_check(const biscuit::Biscuit& token) {
-  for (std::size_t i = 1; i < token.block_count(); ++i) {
-    if (token.block_external_key(i)) continue;
-    std::istringstream source(token.block_source(i));
-    for (std::string line; std::getline(source, line);)
-      if (line == "check if tool_egress(false);") return true;
-  }
-  return false;
 }
 
 mcp::ToolResult refusal_result(const gate::Refusal& refusal) {
@@ -72,12 +61,7 @@ mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest req
   result.meta["larder/decision"] = decision_meta("allow", "policy",
                                                  "allowed by policy #" + std::to_string(admission.grant.policy_index),
                                                  completion->taint_state);
-  // A token that already carries the taint check gets no new one: appending the same block
-  // on every read would grow the token (and the Authorization header) without bound in a
-  // long agent session. The lineage ledger has recorded this read either way.
-  if (completion->attenuated_token && !(admission.token && admission.token->token &&
-                                        carries_taint_check(*admission.token->token)))
-    result.meta["larder/biscuit_token"] = *completion->attenuated_token;
+  if (completion->attenuated_token) result.meta["larder/biscuit_token"] = *completion->attenuated_token;
   return result;
 }
 

@@ -6,12 +6,11 @@
 // Results carry two _meta entries clients do not show to a model:
 //   "larder/decision":      {"decision": "allow"|"deny", "lock": ..., "reason": ..., "taint": ...}
 //   "larder/biscuit_token": the attenuated token, when this call tainted the caller's token
-//                           (not when the token already carries the taint check: a client that
-//                           switches to each attenuated token must not see it grow a block per read).
+//                           (not when it already carries the taint block: gate::Pipeline::complete
+//                           appends it once, so a client that always switches never sees it grow).
 #pragma once
 
 #include "base/result.h"
-#include "biscuit/token/token.h"
 #include "gate/pipeline.h"
 #include "mcp/server.h"
 
@@ -36,10 +35,6 @@ gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& a
 
 // Runs a tool call through the pipeline.
 mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest request, const ToolBodyFn& body);
-
-// True when a first-party attenuation block of `token` already holds the taint check
-// (`check if tool_egress(false);`, as the gate appends it after a sensitive read).
-bool carries_taint_check(const biscuit::Biscuit& token);
 
 // The isError result for a refusal.
 mcp::ToolResult refusal_result(const gate::Refusal& refusal);

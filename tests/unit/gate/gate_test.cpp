@@ -164,6 +164,28 @@ TEST(Gate, TaintBlockRefusesEgressOnly) {
   EXPECT_EQ((*tv)->revocation_ids.size(), 2u);
 }
 
+TEST(Gate, RecognisesItsOwnTaintBlockOnly) {
+  Fixture f;
+  auto token = f.mint(kErin);
+  auto v = f.gate->verify(token);
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE((*v)->carries_taint_block);
+  auto tainted = f.gate->attenuate_tainted(**v);
+  ASSERT_TRUE(tainted.ok());
+  auto tv = f.gate->verify(*tainted);
+  ASSERT_TRUE(tv.ok());
+  EXPECT_TRUE((*tv)->carries_taint_block);
+  // Further attenuation keeps it recognised; a look-alike block that is not exactly the
+  // taint block (here: without the egress check) is not taken for one.
+  auto narrowed = f.attenuate(*tainted, "check if tool(\"pg_query\");");
+  EXPECT_TRUE((*f.gate->verify(narrowed))->carries_taint_block);
+  auto lookalike = f.attenuate(token, "sensitive_data(true);");
+  EXPECT_FALSE((*f.gate->verify(lookalike))->carries_taint_block);
+  // The authority block saying the same words is not an attenuation block.
+  auto authority = f.mint("sensitive_data(true); check if tool_egress(false);");
+  EXPECT_FALSE((*f.gate->verify(authority))->carries_taint_block);
+}
+
 TEST(Gate, ExpiryIsEnforcedAndRecorded) {
   Fixture f;
   auto past = f.mint(std::string(kErin) + " check if time($t), $t <= 2020-01-01T00:00:00Z;");
