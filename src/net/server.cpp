@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
@@ -213,7 +214,22 @@ struct Server::Impl {
   ServerConfig config;
   HttpHandler handler;
   std::unique_ptr<ssl::context> tls;     // null on a plain listener
-  std::vector<detail::X509CrlPtr> crls;  // also checked after every handshake (resumed sessions)
+
+  // CRLs, checked after every handshake (resumed sessions too) and, when the list changed,
+  // again on the next request of every open connection. The file is watched (at most one
+  // stat() a second): a new CRL written by `larder certs revoke` takes effect without a
+  // restart. A file that cannot be read or parsed keeps the previous list (and is logged).
+  using CrlList = std::vector<detail::X509CrlPtr>;
+  mutable std::mutex crl_mu;
+  std::shared_ptr<const CrlList> crls;         // guarded by crl_mu
+  std::atomic<uint64_t> crl_generation{0};     // bumped on every reload
+  std::atomic<int64_t> crl_checked_ns{0};      // steady clock of the last stat()
+  struct stat crl_stat{};                      // guarded by crl_mu: what was loaded
+  void refresh_crls();
+  std::shared_ptr<const CrlList> current_crls() const {
+    std::lock_guard lock(crl_mu);
+    return crls;
+  }
 
   // Declaration order matters: the io_context is destroyed before the state that sessions
   // still touch while their pending handlers are destroyed (registry, worker pool).
@@ -298,7 +314,9 @@ larder::Result<std::shared_ptr<const PeerIdentity>> Server::Impl::admit_peer(SSL
   if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0) {
     return make_error("tls.not_yet_valid", "client certificate not yet valid");
   }
-  for (const auto& crl : crls) {
+  static const CrlList kNone;
+  auto list = current_crls();
+  for (const auto& crl : list ? *list : kNone) {
     X509_REVOKED* revoked = nullptr;
     if (X509_CRL_get0_by_cert(crl.get(), &revoked, cert) == 1) {
       return make_error("tls.revoked", "client certificate revoked");
@@ -310,6 +328,48 @@ larder::Result<std::shared_ptr<const PeerIdentity>> Server::Impl::admit_peer(SSL
     return make_error("tls.not_allowed", "client certificate not on the allow-list");
   }
   return std::make_shared<const PeerIdentity>(std::move(*id));
+}
+
+namespace {
+larder::Result<std::vector<detail::X509CrlPtr>> load_crls(const std::string& path);
+}  // namespace
+
+void Server::Impl::refresh_crls() {
+  const std::string& path = config.tls.crl_file;
+  if (path.empty() || !tls) return;
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  int64_t last = crl_checked_ns.load(std::memory_order_relaxed);
+  if (now - last < 1'000'000'000 || !crl_checked_ns.compare_exchange_strong(last, now)) return;
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) {
+    spdlog::error("net: CRL file {} is gone ({}); keeping the CRLs loaded before", path, std::strerror(errno));
+    return;
+  }
+  {
+    std::lock_guard lock(crl_mu);
+    if (st.st_ino == crl_stat.st_ino && st.st_size == crl_stat.st_size &&
+        st.st_mtim.tv_sec == crl_stat.st_mtim.tv_sec && st.st_mtim.tv_nsec == crl_stat.st_mtim.tv_nsec) {
+      return;
+    }
+  }
+  auto loaded = load_crls(path);
+  if (!loaded) {
+    spdlog::error("net: CRL file {} changed but cannot be used ({}); keeping the CRLs loaded before",
+                  path, loaded.error().message);
+    return;
+  }
+  // The handshake's own check sees the new CRLs too (OpenSSL prefers the newest CRL of an issuer).
+  X509_STORE* store = SSL_CTX_get_cert_store(tls->native_handle());
+  for (auto& crl : *loaded) X509_STORE_add_crl(store, crl.get());
+  auto list = std::make_shared<const CrlList>(std::move(*loaded));
+  {
+    std::lock_guard lock(crl_mu);
+    crls = std::move(list);
+    crl_stat = st;
+  }
+  crl_generation.fetch_add(1);
+  spdlog::info("net: reloaded the CRLs from {}", path);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -438,6 +498,8 @@ class Session final : public SessionBase {
       return;
     }
     if constexpr (kTls) {
+      server_.refresh_crls();
+      crl_generation_ = server_.crl_generation.load();
       auto peer = server_.admit_peer(stream_.native_handle());
       if (!peer) {
         spdlog::info("net: client {} refused after handshake: {}", remote_, peer.error().message);
@@ -571,6 +633,19 @@ class Session final : public SessionBase {
 
   void on_request() {
     clear_deadline();
+    if constexpr (kTls) {
+      // A CRL reloaded since this connection was admitted applies to it from now on.
+      server_.refresh_crls();
+      if (uint64_t generation = server_.crl_generation.load(); generation != crl_generation_) {
+        crl_generation_ = generation;
+        if (auto peer = server_.admit_peer(stream_.native_handle()); !peer) {
+          spdlog::info("net: client {} refused on an open connection: {}", remote_, peer.error().message);
+          parser_.reset();
+          error_response(403, "client certificate refused: " + peer.error().message + "\n");
+          return;
+        }
+      }
+    }
     auto& msg = parser_->get();
     keep_alive_ = msg.keep_alive() && !shutting_down_;
     HttpRequest req;
@@ -836,6 +911,7 @@ class Session final : public SessionBase {
   asio::steady_timer timer_;
   std::string remote_;
   std::shared_ptr<const PeerIdentity> peer_;
+  uint64_t crl_generation_ = 0;  // the server's CRL generation this connection was checked against
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Phase phase_ = Phase::kAwait;
@@ -1014,7 +1090,8 @@ larder::Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Http
         }
       }
       X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK);
-      impl->crls = std::move(*crls);
+      impl->crls = std::make_shared<const Impl::CrlList>(std::move(*crls));
+      ::stat(t.crl_file.c_str(), &impl->crl_stat);
     }
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_client_cert);
     SSL_CTX_set_verify_depth(c, 8);

@@ -15,6 +15,7 @@
 #include <csignal>
 
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -391,6 +392,45 @@ TEST_F(NetServerTest, RevokedIsAcceptedWithoutCrlButRefusedWithIt) {
   cfg.tls.crl_file = pki_->crl();
   start(cfg);
   expect_refused(revoked_, "revoked certificate");
+}
+
+TEST_F(NetServerTest, ARevocationTakesEffectWithoutARestart) {
+  CertFiles carol = pki_->client("carol");
+  auto cfg = tls_config();
+  cfg.tls.crl_file = pki_->crl();
+  start(cfg);
+  auto open = client(&carol);
+  ASSERT_TRUE(open);
+  auto first = open->request("GET", "/ping", {}, "", 20s);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(first->status, 200);
+
+  pki_->revoke("carol");                  // what `larder certs revoke carol` does: a new CRL file
+  std::this_thread::sleep_for(1100ms);    // the file is looked at no more than once a second
+  int before = calls_.load();
+  auto again = open->request("GET", "/ping", {}, "", 20s);  // the connection admitted before
+  if (again.ok()) {
+    EXPECT_EQ(again->status, 403);
+    EXPECT_NE(again->body.find("revoked"), std::string::npos) << again->body;
+  }
+  EXPECT_EQ(calls_.load(), before) << "the handler must not run for a revoked certificate";
+  expect_refused(&carol, "certificate revoked after the server started");
+  expect_served(alice_);
+
+  // A CRL file that cannot be parsed keeps the list loaded before (never a silent "no CRL").
+  std::string saved;
+  {
+    std::ifstream in(pki_->crl());
+    saved.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  {
+    std::ofstream out(pki_->crl(), std::ios::trunc);
+    out << "not a CRL\n";
+  }
+  std::this_thread::sleep_for(1100ms);
+  expect_refused(&carol, "revoked, while the CRL file is unreadable");
+  expect_served(alice_);
+  std::ofstream(pki_->crl(), std::ios::trunc) << saved;
 }
 
 TEST_F(NetServerTest, AllowList) {
