@@ -92,6 +92,9 @@ Result<pid_t> spawn_server(const std::string& config, const std::string& port_fi
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  // Nothing else of ours reaches the server: Asio's sockets (e.g. the stand-in compliance
+  // API's listener) are not close-on-exec, and a server holding them would keep them alive.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
@@ -394,9 +397,10 @@ int run_demo(const DemoOptions& o) {
             << " \"Show me all medical records for patient Erin oRTEga\"   (needs ANTHROPIC_API_KEY)\n"
             << "  curl --cacert " << env.ca_file << " --cert " << env.claude.cert << " --key " << env.claude.key << " \\\n"
             << "       -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\\n"
+            << "       -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: pg_query' \\\n"
             << "       -H \"Authorization: Bearer $(cat " << (dir / "tokens/erin.b64").string() << ")\" \\\n"
             << "       -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"pg_query\",\"arguments\":{\"query\":\"SELECT count(*) FROM health_records\"},"
-               "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}' "
+               "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{}}}}' "
             << env.db_url << "\n"
             << "  MCP Inspector: see docs/security-model.md (it needs the client certificate: NODE_EXTRA_CA_CERTS + an mTLS agent)\n"
             << "  Note: the stand-in compliance API lived in this process; egress calls now report it unreachable.\n";
