@@ -14,8 +14,11 @@ all: build
 deps:
 	@scripts/install-deps
 
+# Release at -O2 without debug info: a third less compile time than RelWithDebInfo, which
+# keeps a from-scratch `make test` on a 2-core CI machine well inside its budget.
 configure: deps
-	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release '-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG' \
+	  '-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG' $(CMAKE_FLAGS) >/dev/null
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)

@@ -141,7 +141,7 @@ TEST(Gate, AudienceBinding) {
   ASSERT_TRUE(other_server.ok());
   auto v = (*other_server)->verify(bound);
   ASSERT_TRUE(v.ok());
-  auto d = (*other_server)->authorize(**v, &f.claude, {"tools/call", "hipaa_compliance_check", DataFlow::kEgress},
+  auto d = (*other_server)->authorize(**v, &f.claude, {"tools/call", "hipaa_compliance_check", DataFlow::kEgress, {}, {}},
                                       system_clock::now(), nullptr);
   EXPECT_FALSE(d.allowed);
 }
