@@ -11,13 +11,9 @@
 //
 //   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench]
 #include "db/seed.h"
-#include "gate/taint_ledger.h"
 #include "mcp/client.h"
-#include "net/pki.h"
 #include "pgbench_support.h"
-#include "support/pg_cluster.h"
-#include "tools/demo_scenarios.h"
-#include "tools/service.h"
+#include "support/testbed.h"
 
 #include <spdlog/spdlog.h>
 
@@ -172,20 +168,8 @@ Options parse(int argc, char** argv) {
 // PostgreSQL sessions ever opened on the database (pg_stat_database.sessions): the pools
 // must keep this flat while calls run.
 int64_t sessions_opened(const test::PgCluster& cluster) {
-  auto conn = cluster.state().admin().connect(db::Clock::now() + std::chrono::seconds(10));
-  if (!conn) return -1;
-  auto r = db::exec_params(conn->get(),
-                           "SELECT pg_stat_clear_snapshot(), sessions FROM pg_stat_database WHERE datname = current_database()",
-                           {}, db::Clock::now() + std::chrono::seconds(10));
-  return r ? std::stoll(PQgetvalue(r->get(), 0, 1)) : -1;
-}
-
-int64_t count_rows_of(const test::PgCluster& cluster, const std::string& patient) {
-  auto conn = cluster.state().admin().connect(db::Clock::now() + std::chrono::seconds(10));
-  if (!conn) return -1;
-  auto r = db::exec_params(conn->get(), "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {patient},
-                           db::Clock::now() + std::chrono::seconds(10));
-  return r ? std::stoll(PQgetvalue(r->get(), 0, 0)) : -1;
+  return std::stoll(cluster.admin_scalar(
+      "SELECT sessions FROM pg_stat_database WHERE datname = current_database() AND pg_stat_clear_snapshot() IS NOT NULL"));
 }
 
 }  // namespace
@@ -193,84 +177,33 @@ int64_t count_rows_of(const test::PgCluster& cluster, const std::string& patient
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
   spdlog::set_level(spdlog::level::warn);
-  const fs::path dir = fs::temp_directory_path() / ("larder-bench-e2e-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
-
-  std::unique_ptr<test::PgCluster> cluster;
+  std::unique_ptr<test::Testbed> bed;
   try {
-    cluster = std::make_unique<test::PgCluster>(test::PgCluster::Options{db::kDefaultSeedRows});
+    bed = std::make_unique<test::Testbed>(test::Testbed::Options{db::kDefaultSeedRows, o.workers});
   } catch (const std::exception& e) {
     std::cerr << "bench_e2e: " << e.what() << "\n";
     return 1;
   }
-  auto admin = db::ConnParams::parse(cluster->admin_url());
-  const std::string ledger_password = *db::random_hex(16);
-  if (!admin || !gate::apply_gate_setup(*admin, ledger_password).ok()) {
-    std::cerr << "bench_e2e: taint ledger setup failed\n";
+  const gate::ServeConfig c = bed->config("larder-db", {{"pg_query", gate::DataFlow::kSensitiveRead}});
+  std::unique_ptr<tools::LarderService> service;
+  try {
+    service = test::Testbed::start(c);
+  } catch (const std::exception& e) {
+    std::cerr << "bench_e2e: " << e.what() << "\n";
     return 1;
   }
-  db::ConnParams ledger = *admin;
-  ledger.set("user", gate::kGateRole).set("password", ledger_password);
-
-  const std::string certs = (dir / "certs").string();
-  net::pki::CertStore store(certs);
-  net::pki::CertSpec server;
-  server.kind = net::pki::CertKind::kServer;
-  server.common_name = "larder-db";
-  server.sans = {"IP:127.0.0.1", "DNS:localhost"};
-  net::pki::CertSpec client;
-  client.common_name = "claude-client";
-  if (!store.init("Bench CA").ok() || !store.issue(server, "larder-db").ok() ||
-      !store.issue(client, "claude-client").ok() || !store.write_crl().ok()) {
-    std::cerr << "bench_e2e: PKI setup failed\n";
-    return 1;
-  }
-
-  biscuit::KeyPair root = biscuit::KeyPair::generate();
-  gate::ServeConfig c;
-  c.host = "127.0.0.1";
-  c.port = 0;
-  c.audience = "larder-db";
-  c.tls_cert = certs + "/server/larder-db.crt";
-  c.tls_key = certs + "/server/larder-db.key";
-  c.tls_client_ca = certs + "/ca.crt";
-  c.tls_crl = certs + "/crl.pem";
-  c.root_keys = {{1, root.public_key().to_string()}};
-  c.database_mode = "url";
-  c.database_url = cluster->query_url();
-  c.database_writer_url = cluster->writer_url();
-  c.database_ledger_url = ledger.to_uri();
-  c.tools = {"pg_query"};
-  c.tool_classes = {{"pg_query", gate::DataFlow::kSensitiveRead}};
-  c.audit_path = (dir / "audit.jsonl").string();
-  c.worker_threads = o.workers;
-  auto service = tools::LarderService::start(c);
-  if (!service) {
-    std::cerr << "bench_e2e: " << service.error().message << "\n";
-    return 1;
-  }
-  const std::string url = "https://127.0.0.1:" + std::to_string((*service)->port()) + "/mcp";
-  const net::TlsClientConfig tls{certs + "/ca.crt", certs + "/client/claude-client.crt",
-                                 certs + "/client/claude-client.key", "", false};
-
-  tools::DemoEnvironment env;
-  env.db_url = url;
-  env.ca_file = certs + "/ca.crt";
-  env.claude = {tls.cert_file, tls.key_file};
-  env.root = root.private_key();
+  bed->db = std::move(service);
+  const std::string url = bed->db_url();
+  tools::DemoEnvironment env = bed->environment();
+  const net::TlsClientConfig tls{env.ca_file, env.claude.cert, env.claude.key, "", false};
   auto tokens = tools::mint_demo_tokens(env, "unused");
   if (!tokens) {
     std::cerr << "bench_e2e: " << tokens.error().message << "\n";
     return 1;
   }
-  const int64_t expected = count_rows_of(*cluster, db::kErinOrtega);
+  test::PgCluster& cluster = bed->cluster();
+  const int64_t expected = std::stoll(cluster.admin_scalar(
+      R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)", {std::string(db::kErinOrtega)}));
 
   // The first read taints the lineage and hands back the attenuated token, which an agent
   // uses from then on; the sessions below do the same.
@@ -301,16 +234,16 @@ int main(int argc, char** argv) {
   std::vector<std::map<std::string, std::pair<double, double>>> stages;
   std::vector<int64_t> sessions;
   for (int n : o.clients) {
-    const int64_t sessions_before = sessions_opened(*cluster);
+    const int64_t sessions_before = sessions_opened(cluster);
     std::streamoff before = file_size(c.audit_path);
     runs.push_back(run_load(url, tls, token, n, o.seconds, expected));
     stages.push_back(stage_times(c.audit_path, before));
-    sessions.push_back(sessions_opened(*cluster) - sessions_before - 1);  // minus our own probe
+    sessions.push_back(sessions_opened(cluster) - sessions_before - 1);  // minus our own probe
   }
-  (*service)->stop();
+  bed->db->stop();
 
   bench::PgbenchFigures pg;
-  if (o.pgbench) pg = bench::pgbench_point_query(cluster->state(), o.clients, static_cast<int>(std::max(1.0, o.seconds)));
+  if (o.pgbench) pg = bench::pgbench_point_query(cluster.state(), o.clients, static_cast<int>(std::max(1.0, o.seconds)));
 
   std::printf("\n=== End to end: pg_query over mTLS through the four locks vs pgbench (same SQL, same cluster)\n");
   std::printf("%zu rows; %lld returned per call (Erin oRTEga, RLS); server worker threads %zu; %.0f s per run\n",

@@ -60,6 +60,16 @@ PgCluster::~PgCluster() {
   fs::remove_all(root_, ec);
 }
 
+std::string PgCluster::admin_scalar(const std::string& sql, const std::vector<db::Param>& params) const {
+  const auto deadline = db::Clock::now() + std::chrono::seconds(30);
+  auto conn = state_.admin().connect(deadline);
+  if (!conn) fail("admin connection", conn.error());
+  auto r = db::exec_params(conn->get(), sql, params, deadline);
+  if (!r) fail("admin query", r.error());
+  if (PQntuples(r->get()) == 0 || PQnfields(r->get()) == 0) return "";
+  return PQgetvalue(r->get(), 0, 0);
+}
+
 db::DatabaseConfig PgCluster::database_config(std::size_t pool_size) const {
   db::DatabaseConfig c;
   c.query = state_.query();

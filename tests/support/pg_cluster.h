@@ -34,6 +34,9 @@ class PgCluster {
   std::string query_url() const { return state_.query().to_uri(); }   // role patients
   std::string writer_url() const { return state_.writer().to_uri(); } // role larder_context_writer
   db::DatabaseConfig database_config(std::size_t pool_size = 4) const;
+  // The first column of the first row of `sql` run as the superuser (parameters typed, never
+  // spliced); "" when there is no row. Throws on failure.
+  std::string admin_scalar(const std::string& sql, const std::vector<db::Param>& params = {}) const;
   double seed_seconds() const { return seed_seconds_; }
 
   // Stop (fast or immediate) and start again on the same port: for restart tests.

@@ -13,12 +13,9 @@
 // LARDER_E2E_SHOW=1 prints what a person would see for the --show-sql/--verbose scenarios.
 #include "agent/ask.h"
 #include "fake_llm_server.h"
-#include "gate/taint_ledger.h"
 #include "net/pki.h"
-#include "net/server.h"
-#include "support/pg_cluster.h"
+#include "support/testbed.h"
 #include "tools/demo_scenarios.h"
-#include "tools/service.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -26,8 +23,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -54,131 +51,38 @@ std::string slurp(const std::string& path) {
 
 std::string fixture(const std::string& name) { return std::string(LARDER_SOURCE_DIR) + "/tests/fixtures/llm/" + name; }
 
-// Shared by every test: one cluster, one PKI, both servers and the receiver (starting them is
-// the expensive part). Each test mints fresh tokens, so each is a lineage of its own and a
-// taint left by one test never decides another.
-struct World {
-  fs::path dir;
-  std::string certs;
-  biscuit::KeyPair root = biscuit::KeyPair::generate();
-  std::unique_ptr<test::PgCluster> cluster;
-  db::ConnParams ledger_url;
-  std::unique_ptr<net::Server> receiver;
-  std::mutex mu;
-  std::vector<std::string> received;
-  std::unique_ptr<tools::LarderService> db, compliance;
-};
-
+// Shared by every test: one testbed (cluster, PKI, both servers and the receiver — starting
+// them is the expensive part). Each test mints fresh tokens, so each is a lineage of its own
+// and a taint left by one test never decides another.
 class AskE2E : public ::testing::Test {
  protected:
-  static World* w_;
-
-  static gate::ServeConfig config(const std::string& audience, std::vector<std::string> tools,
-                                  std::map<std::string, gate::DataFlow> classes, const std::string& api) {
-    gate::ServeConfig c;
-    c.host = "127.0.0.1";
-    c.port = 0;
-    c.audience = audience;
-    c.tls_cert = w_->certs + "/server/" + audience + ".crt";
-    c.tls_key = w_->certs + "/server/" + audience + ".key";
-    c.tls_client_ca = w_->certs + "/ca.crt";
-    c.tls_crl = w_->certs + "/crl.pem";
-    c.root_keys = {{1, w_->root.public_key().to_string()}};
-    c.database_mode = "url";
-    c.database_url = w_->cluster->query_url();
-    c.database_writer_url = w_->cluster->writer_url();
-    c.database_ledger_url = w_->ledger_url.to_uri();
-    c.tools = std::move(tools);
-    c.tool_classes = std::move(classes);
-    c.audit_path = (w_->dir / ("audit-" + audience + ".jsonl")).string();
-    c.compliance_api_url = api;
-    c.worker_threads = 4;
-    return c;
-  }
+  static test::Testbed* bed_;
 
   static void SetUpTestSuite() {
-    w_ = new World;
-    w_->dir = fs::temp_directory_path() / ("larder-e2e-agent-" + std::to_string(::getpid()));
-    fs::remove_all(w_->dir);
-    fs::create_directories(w_->dir);
-    w_->cluster = std::make_unique<test::PgCluster>(test::PgCluster::Options{3000});
-    auto admin = db::ConnParams::parse(w_->cluster->admin_url());
-    if (!admin.ok()) return;
-    if (!gate::apply_gate_setup(*admin, std::string("e2e-agent-ledger")).ok()) return;
-    w_->ledger_url = *admin;
-    w_->ledger_url.set("user", gate::kGateRole).set("password", "e2e-agent-ledger");
-
-    w_->certs = (w_->dir / "certs").string();
-    net::pki::CertStore store(w_->certs);
-    if (!store.init("E2E Agent CA").ok()) return;
-    for (const char* server : {"larder-db", "larder-compliance"}) {
-      net::pki::CertSpec spec;
-      spec.kind = net::pki::CertKind::kServer;
-      spec.common_name = server;
-      spec.sans = {"IP:127.0.0.1", "DNS:localhost"};
-      if (!store.issue(spec, server).ok()) return;
+    try {
+      bed_ = new test::Testbed(test::Testbed::Options{});
+      bed_->start_servers();
+    } catch (const std::exception& e) {
+      std::cerr << "testbed: " << e.what() << "\n";
     }
-    for (const char* client : {"claude-client", "other-client"}) {
-      net::pki::CertSpec spec;
-      spec.common_name = client;
-      if (!store.issue(spec, client).ok()) return;
-    }
-    if (!store.write_crl().ok()) return;
-
-    // The external compliance API, standing in on loopback: records whatever reaches it.
-    net::ServerConfig rc;
-    rc.plain_http = true;
-    auto receiver = net::Server::create(rc, [](const net::HttpRequest& req, std::shared_ptr<net::Responder> out) {
-      {
-        std::lock_guard lock(w_->mu);
-        w_->received.push_back(req.body);
-      }
-      out->respond({200, {{"Content-Type", "application/json"}}, R"({"compliant":true})"});
-    });
-    if (!receiver.ok()) return;
-    w_->receiver = std::move(*receiver);
-    if (!w_->receiver->start().ok()) return;
-
-    auto db = tools::LarderService::start(config("larder-db", {"pg_query", "pg_explain", "pg_metadata"},
-                                                 {{"pg_query", gate::DataFlow::kSensitiveRead},
-                                                  {"pg_metadata", gate::DataFlow::kSensitiveRead},
-                                                  {"pg_explain", gate::DataFlow::kNeutral}},
-                                                 ""));
-    if (db.ok()) w_->db = std::move(*db);
-    auto compliance = tools::LarderService::start(
-        config("larder-compliance", {"hipaa_compliance_check"}, {{"hipaa_compliance_check", gate::DataFlow::kEgress}},
-               "http://127.0.0.1:" + std::to_string(w_->receiver->port()) + "/check"));
-    if (compliance.ok()) w_->compliance = std::move(*compliance);
   }
 
   static void TearDownTestSuite() {
-    if (!w_) return;
-    w_->db.reset();
-    w_->compliance.reset();
-    if (w_->receiver) w_->receiver->stop();
-    w_->cluster.reset();
-    fs::remove_all(w_->dir);
-    delete w_;
-    w_ = nullptr;
+    delete bed_;
+    bed_ = nullptr;
   }
 
   void SetUp() override {
-    ASSERT_TRUE(w_->db && w_->compliance && w_->receiver) << "the servers did not start";
+    ASSERT_TRUE(bed_ && bed_->db && bed_->compliance) << "the servers did not start";
     for (const char* v : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN", "PG_MCP_URL", "LARDER_PROVIDER",
                           "LARDER_MODEL", "LARDER_BASE_URL", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
                           "ALL_PROXY", "all_proxy"})
       ::unsetenv(v);
-    work_ = (w_->dir / ::testing::UnitTest::GetInstance()->current_test_info()->name()).string();
+    work_ = (bed_->dir() / ::testing::UnitTest::GetInstance()->current_test_info()->name()).string();
     fs::create_directories(work_);
 
-    tools::DemoEnvironment env;
-    env.db_url = "https://127.0.0.1:" + std::to_string(w_->db->port()) + "/mcp";
-    env.compliance_url = "https://127.0.0.1:" + std::to_string(w_->compliance->port()) + "/mcp";
-    env.ca_file = w_->certs + "/ca.crt";
-    env.claude = {w_->certs + "/client/claude-client.crt", w_->certs + "/client/claude-client.key"};
-    env.other = {w_->certs + "/client/other-client.crt", w_->certs + "/client/other-client.key"};
-    env.root = w_->root.private_key();
-    auto tokens = tools::mint_demo_tokens(env, busiest_hospital());
+    tools::DemoEnvironment env = bed_->environment();
+    auto tokens = tools::mint_demo_tokens(env, bed_->busiest_hospital());
     ASSERT_TRUE(tokens.ok()) << tokens.error().message;
     erin_token_ = tokens->erin;
     ASSERT_TRUE(net::pki::write_file(work_ + "/erin.b64", erin_token_ + "\n", 0600).ok());
@@ -217,33 +121,18 @@ class AskE2E : public ::testing::Test {
   }
 
   static db::PgConn admin_connection() {
-    auto admin = db::ConnParams::parse(w_->cluster->admin_url());
+    auto admin = db::ConnParams::parse(bed_->cluster().admin_url());
     auto conn = admin->connect(db::Clock::now() + std::chrono::seconds(10));
     if (!conn.ok()) throw std::runtime_error(conn.error().message);
     return std::move(*conn);
   }
 
   static long long admin_count_for(const std::string& patient) {
-    auto conn = admin_connection();
-    auto r = db::exec_params(conn.get(), R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)",
-                             {patient}, db::Clock::now() + std::chrono::seconds(10));
-    if (!r.ok()) throw std::runtime_error(r.error().message);
-    return std::stoll(PQgetvalue(r->get(), 0, 0));
+    return std::stoll(
+        bed_->cluster().admin_scalar(R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)", {patient}));
   }
 
-  static std::string busiest_hospital() {
-    auto conn = admin_connection();
-    auto r = db::exec_params(conn.get(),
-                             R"(SELECT "Hospital" FROM health_records GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1)", {},
-                             db::Clock::now() + std::chrono::seconds(10));
-    if (!r.ok()) throw std::runtime_error(r.error().message);
-    return PQgetvalue(r->get(), 0, 0);
-  }
-
-  std::vector<std::string> received() {
-    std::lock_guard lock(w_->mu);
-    return w_->received;
-  }
+  std::vector<std::string> received() { return bed_->received(); }
 
   // No request the provider received carries a token the agent held, the API keys, or any
   // certificate/key material.
@@ -255,7 +144,7 @@ class AskE2E : public ::testing::Test {
     secrets.push_back(kAnthropicKey);
     secrets.push_back(kOpenAiKey);
     for (const char* file : {"/client/claude-client.key", "/client/claude-client.crt", "/ca.crt"}) {
-      std::string pem = slurp(w_->certs + file);
+      std::string pem = slurp(bed_->certs() + file);
       ASSERT_GT(pem.size(), 100u);
       size_t body = pem.find('\n') + 1;
       secrets.push_back(pem.substr(body, 48));  // the first base64 line of the PEM body
@@ -274,7 +163,7 @@ class AskE2E : public ::testing::Test {
   std::shared_ptr<agent::TokenStore> token_store_;
 };
 
-World* AskE2E::w_ = nullptr;
+test::Testbed* AskE2E::bed_ = nullptr;
 
 std::unique_ptr<testing_llm> start_llm(testing_llm::Api api, const std::string& script, const std::string& key) {
   auto llm = std::make_unique<testing_llm>(api);

@@ -1,0 +1,75 @@
+// Testbed: a whole Larder installation in one process, for e2e tests and benchmarks — a
+// throwaway PostgreSQL (PgCluster) with the taint ledger, a PKI (our CA with server
+// certificates larder-db and larder-compliance and client certificates claude-client and
+// other-client, plus a rogue CA's claude-client), a Biscuit root key, a loopback stand-in
+// for the external compliance API that records what reaches it, and the two servers as
+// `larder serve` assembles them (tools::LarderService). Failures throw std::runtime_error.
+#pragma once
+
+#include "biscuit/crypto/keys.h"
+#include "db/connection.h"
+#include "gate/config.h"
+#include "net/server.h"
+#include "support/pg_cluster.h"
+#include "tools/demo_scenarios.h"
+#include "tools/service.h"
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace larder::test {
+
+class Testbed {
+ public:
+  struct Options {
+    std::size_t rows = 3000;        // seeded health_records rows
+    std::size_t worker_threads = 4; // per server
+  };
+  explicit Testbed(Options options);  // cluster, ledger, PKI, receiver; no server yet
+  ~Testbed();
+  Testbed(const Testbed&) = delete;
+  Testbed& operator=(const Testbed&) = delete;
+
+  // A server for `audience` with `tools` (name → data-flow class): its certificate, our CA
+  // and CRL, the root key (id 1), the cluster's roles and the ledger, an audit log here.
+  gate::ServeConfig config(const std::string& audience, const std::map<std::string, gate::DataFlow>& tools,
+                           const std::string& compliance_api = "") const;
+  gate::ServeConfig db_config() const;          // larder-db: pg_query, pg_metadata (sensitive), pg_explain
+  gate::ServeConfig compliance_config() const;  // larder-compliance: hipaa_compliance_check → the receiver
+  static std::unique_ptr<tools::LarderService> start(const gate::ServeConfig& config);  // throws
+
+  // Starts (or restarts) the database server and the compliance server.
+  void start_servers();
+  std::unique_ptr<tools::LarderService> db, compliance;
+
+  // What the demo scenarios and clients need: the servers' URLs, certificates, the root key,
+  // the receiver's log and the revocation list.
+  tools::DemoEnvironment environment() const;
+  std::string db_url() const;
+  std::string compliance_url() const;
+
+  const std::filesystem::path& dir() const { return dir_; }
+  const std::string& certs() const { return certs_; }  // our CA's store (ca.crt, crl.pem, client/, server/)
+  const biscuit::KeyPair& root() const { return root_; }
+  PgCluster& cluster() { return *cluster_; }
+  const db::ConnParams& ledger() const { return ledger_; }
+  std::vector<std::string> received() const;  // request bodies the compliance API got
+  std::string busiest_hospital() const;       // the hospital with the most records
+
+ private:
+  Options options_;
+  std::filesystem::path dir_;
+  std::string certs_, rogue_;
+  biscuit::KeyPair root_ = biscuit::KeyPair::generate();
+  std::unique_ptr<PgCluster> cluster_;
+  db::ConnParams ledger_;
+  std::unique_ptr<net::Server> receiver_;
+  mutable std::mutex mu_;
+  std::vector<std::string> received_;
+};
+
+}  // namespace larder::test
