@@ -417,8 +417,15 @@ class Parser {
     return p;
   }
 
-  // The keyword `trusting` as a whole word (a predicate may be named `trusting_x`).
-  bool at_trusting() const { return starts_with("trusting") && !is_name_char(peek(8)); }
+  // The keyword `trusting` as a whole word (a predicate may be named `trusting_x`) that
+  // opens a scope list: `trusting(...)` is a predicate named trusting (a scope never starts
+  // with '('), so a fact `trusting(1);` printed first in a block reads back as that fact.
+  bool at_trusting() const {
+    if (!starts_with("trusting") || is_name_char(peek(8))) return false;
+    std::size_t i = pos_ + 8;
+    while (i < in_.size() && is_space(in_[i])) ++i;
+    return i >= in_.size() || in_[i] != '(';
+  }
 
   // Is there `name ws (` here?
   bool at_predicate() const {

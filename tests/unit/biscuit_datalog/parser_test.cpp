@@ -56,6 +56,13 @@ TEST(Parser, TrustingIsAWholeWord) {
   EXPECT_EQ(roundtrip_block(printed), printed);
   EXPECT_EQ(roundtrip_block("check if trusting_x(1) trusting authority;"),
             "check if trusting_x(1) trusting authority;\n");
+  // Found by the 10-minute fuzz_datalog_parser run: a fact named exactly `trusting`, printed
+  // first, must read back as that fact (a scope list never starts with '(').
+  const std::string exact = roundtrip_block("check if 1 !== 0;\ntrusting(1);");
+  EXPECT_EQ(exact, "trusting(1);\ncheck if 1 !== 0;\n");
+  EXPECT_EQ(roundtrip_block(exact), exact);
+  EXPECT_EQ(roundtrip_block("trusting (1);"), "trusting(1);\n");
+  EXPECT_EQ(roundtrip_block("trusting authority;\ntrusting(1);"), "trusting authority;\ntrusting(1);\n");
 }
 
 TEST(Parser, BlockScopesAndPolicyRefusal) {
