@@ -44,5 +44,36 @@ TEST_F(FourLocks, TaintSurvivesARestartOfTheEgressServer) {
   EXPECT_EQ((*r)["_meta"]["larder/decision"]["lock"], "taint");
 }
 
+// A table sample is a sensitive read too: the resource has no place for an attenuated token,
+// so the lineage ledger alone carries the taint — and it does, across servers.
+TEST_F(FourLocks, ATableSampleShowsEntitledRowsOnlyAndTaintsTheLineage) {
+  auto env = bed_.environment();
+  auto tokens = tools::mint_demo_tokens(env, bed_.busiest_hospital());
+  ASSERT_TRUE(tokens.ok());
+  net::TlsClientConfig tls{env.ca_file, env.claude.cert, env.claude.key, "", false};
+  auto db = mcp::Client::connect_http(env.db_url, tls, {{"Authorization", "Bearer " + tokens->erin}});
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  auto sample = (*db)->read_resource("pgmcp://healthcare/schemas/public/tables/health_records/sample");
+  ASSERT_TRUE(sample.ok()) << sample.error().message;
+  auto content = nlohmann::json::parse((*sample)["contents"][0].value("text", "{}"));
+  ASSERT_GT(content["rows"].size(), 0u) << content.dump();
+  for (const auto& row : content["rows"]) EXPECT_EQ(row["Patient Name"], "Erin oRTEga");
+
+  auto egress = mcp::Client::connect_http(env.compliance_url, tls, {{"Authorization", "Bearer " + tokens->erin}});
+  ASSERT_TRUE(egress.ok()) << egress.error().message;
+  auto r = (*egress)->call_tool("hipaa_compliance_check", {{"text", "hello"}});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->value("isError", false));
+  EXPECT_EQ((*r)["_meta"]["larder/decision"]["lock"], "taint");
+  EXPECT_TRUE(bed_.received().empty());
+
+  // Without a token, the resource is refused and names the lock.
+  auto anonymous = mcp::Client::connect_http(env.db_url, tls);
+  ASSERT_TRUE(anonymous.ok());
+  auto refused = (*anonymous)->read_resource("pgmcp://healthcare/schemas/public/tables/health_records/sample");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("biscuit"), std::string::npos) << refused.error().message;
+}
+
 }  // namespace
 }  // namespace larder
