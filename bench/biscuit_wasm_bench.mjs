@@ -3,7 +3,9 @@
 // parse + verify + authorize per iteration. Prints one JSON line per case:
 //   {"name":"ParseVerifyAuthorize_2Block","ns_per_iter":...,"cpu_ns_per_iter":...,"iterations":...}
 // (CPU time is what the comparison uses: the build machines are shared.)
-// Usage: node --experimental-wasm-modules bench/biscuit_wasm_bench.mjs DIR
+// Usage: node --experimental-wasm-modules bench/biscuit_wasm_bench.mjs DIR [2|3]
+// Run one case per process (biscuit_compare.sh does): in one process the second case was
+// measured up to 4x slower than alone, as the wasm heap had grown during the first.
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -54,5 +56,6 @@ function run(name, tokenFile, authorizerFile) {
   console.log(JSON.stringify({ name, ns_per_iter: Number(elapsed) / iterations, cpu_ns_per_iter: cpuNs / iterations, iterations }));
 }
 
-run('ParseVerifyAuthorize_2Block', 'token2.b64', 'authorizer2.dl');
-run('ParseVerifyAuthorize_3Block', 'token3.b64', 'authorizer3.dl');
+const only = process.argv[3];
+if (!only || only === '2') run('ParseVerifyAuthorize_2Block', 'token2.b64', 'authorizer2.dl');
+if (!only || only === '3') run('ParseVerifyAuthorize_3Block', 'token3.b64', 'authorizer3.dl');
