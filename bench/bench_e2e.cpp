@@ -12,6 +12,7 @@
 //   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench]
 #include "db/seed.h"
 #include "mcp/client.h"
+#include "closed_loop.h"
 #include "pgbench_support.h"
 #include "support/testbed.h"
 
@@ -46,75 +47,24 @@ struct Options {
   bool pgbench = true;      // --no-pgbench: only the Larder side (for profiling)
 };
 
-struct RunFigures {
-  int clients = 0;
-  std::size_t calls = 0;
-  double rps = 0, p50_us = 0, p99_us = 0;
-  int failures = 0;
-  std::string first_failure;
-};
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
+using RunFigures = bench::LoadFigures;
+using bench::percentile;
 
 // `clients` sessions calling pg_query for `seconds`; every answer must be the entitled rows.
 RunFigures run_load(const std::string& url, const net::TlsClientConfig& tls, const std::string& token, int clients,
                     double seconds, int64_t expected_rows) {
-  RunFigures f;
-  f.clients = clients;
-  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(clients));
-  std::atomic<int> ready{0}, failures{0};
-  std::atomic<bool> go{false};
-  std::mutex failure_mu;
-  auto fail = [&](const std::string& why) {
-    std::lock_guard lock(failure_mu);
-    if (f.first_failure.empty()) f.first_failure = why;
-    failures++;
-  };
-  std::vector<std::thread> threads;
-  for (int t = 0; t < clients; ++t) {
-    threads.emplace_back([&, t] {
-      auto client = mcp::Client::connect_http(url, tls, {{"Authorization", "Bearer " + token}});
-      ready++;
-      if (!client) {
-        fail("connect: " + client.error().message);
-        return;
-      }
-      while (!go) std::this_thread::yield();
-      auto& lat = latencies[static_cast<std::size_t>(t)];
-      const auto end = Clock::now() + std::chrono::duration<double>(seconds);
-      while (Clock::now() < end) {
-        const auto start = Clock::now();
-        auto r = (*client)->call_tool("pg_query", {{"query", kSql}});
-        const auto stop = Clock::now();
-        if (!r) {
-          fail(r.error().message);
-          continue;
-        }
-        if (r->value("isError", false) || (*r)["structuredContent"].value("row_count", -1) != expected_rows) {
-          fail(r->dump().substr(0, 300));
-          continue;
-        }
-        lat.push_back(std::chrono::duration<double, std::micro>(stop - start).count());
-      }
+  return bench::run_closed_loop(clients, seconds, [&](int) -> std::variant<bench::Call, std::string> {
+    auto client = mcp::Client::connect_http(url, tls, {{"Authorization", "Bearer " + token}});
+    if (!client) return "connect: " + client.error().message;
+    std::shared_ptr<mcp::Client> session = std::move(*client);
+    return bench::Call([session, expected_rows]() -> std::optional<std::string> {
+      auto r = session->call_tool("pg_query", {{"query", kSql}});
+      if (!r) return r.error().message;
+      if (r->value("isError", false) || (*r)["structuredContent"].value("row_count", -1) != expected_rows)
+        return r->dump().substr(0, 300);
+      return std::nullopt;
     });
-  }
-  while (ready < clients) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  const auto t0 = Clock::now();
-  go = true;
-  for (auto& th : threads) th.join();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::vector<double> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  f.calls = all.size();
-  f.rps = static_cast<double>(all.size()) / elapsed;
-  f.p50_us = percentile(all, 0.50);
-  f.p99_us = percentile(all, 0.99);
-  f.failures = failures;
-  return f;
+  });
 }
 
 // Mean and p50 of each stage over the allowed pg_query records appended after `offset`.

@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "closed_loop.h"
 #include "net/client.h"
 
 using json = nlohmann::json;
@@ -127,53 +128,25 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(o.sessions));
-  std::atomic<int> ready{0}, failures{0}, resumed{0}, reconnects{0};
-  std::atomic<bool> go{false};
-  const auto duration = std::chrono::duration<double>(o.seconds);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < o.sessions; ++t) {
-    threads.emplace_back([&, t] {
-      Session s;
-      if (!open_session(o, s)) {
-        failures++;
-        ready++;
-        return;
+  std::atomic<int> resumed{0}, reconnects{0};
+  auto figures = larder::bench::run_closed_loop(o.sessions, o.seconds, [&](int) -> std::variant<larder::bench::Call, std::string> {
+    auto s = std::make_shared<Session>();
+    if (!open_session(o, *s)) return std::string("session setup failed");
+    auto id = std::make_shared<long>(1);
+    return larder::bench::Call([&o, &resumed, &reconnects, s, id]() -> std::optional<std::string> {
+      json call = {{"jsonrpc", "2.0"}, {"id", (*id)++}, {"method", "tools/call"}, {"params", {{"name", o.tool}, {"arguments", json::object()}}}};
+      auto r = s->http->request("POST", s->path, headers(*s), call.dump());
+      if (!r || r->status != 200 || !response_of(r->body).contains("result")) return std::string("call failed");
+      if (o.reconnect) {
+        if (s->http->session_resumed()) resumed++;
+        reconnects++;
+        s->http->disconnect();
       }
-      ready++;
-      while (!go) std::this_thread::yield();
-      auto& lat = latencies[static_cast<std::size_t>(t)];
-      const auto end = Clock::now() + duration;
-      long id = 1;
-      while (Clock::now() < end) {
-        json call = {{"jsonrpc", "2.0"}, {"id", id++}, {"method", "tools/call"}, {"params", {{"name", o.tool}, {"arguments", json::object()}}}};
-        const auto start = Clock::now();
-        auto r = s.http->request("POST", s.path, headers(s), call.dump());
-        const auto stop = Clock::now();
-        if (!r || r->status != 200 || !response_of(r->body).contains("result")) {
-          failures++;
-          continue;
-        }
-        lat.push_back(std::chrono::duration<double, std::micro>(stop - start).count());
-        if (o.reconnect) {
-          if (s.http->session_resumed()) resumed++;
-          reconnects++;
-          s.http->disconnect();
-        }
-      }
+      return std::nullopt;
     });
-  }
-  while (ready < o.sessions) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  const auto t0 = Clock::now();
-  go = true;
-  for (auto& th : threads) th.join();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::vector<double> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  std::sort(all.begin(), all.end());
-  auto pct = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<std::size_t>(p * all.size()))]; };
-  std::printf("sessions=%d calls=%zu rps=%.0f p50_us=%.0f p99_us=%.0f failures=%d%s\n", o.sessions, all.size(), all.size() / elapsed, pct(0.50),
-              pct(0.99), failures.load(),
+  });
+  std::printf("sessions=%d calls=%zu rps=%.0f p50_us=%.0f p99_us=%.0f failures=%d%s\n", o.sessions, figures.calls,
+              figures.rps, figures.p50_us, figures.p99_us, figures.failures,
               o.reconnect ? (" resumed=" + std::to_string(resumed.load()) + "/" + std::to_string(reconnects.load())).c_str() : "");
-  return failures > 0 && all.empty() ? 1 : 0;
+  return figures.failures > 0 && figures.calls == 0 ? 1 : 0;
 }
