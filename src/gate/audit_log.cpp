@@ -1,5 +1,7 @@
 #include "gate/audit_log.h"
 
+#include "base/time.h"
+
 #include <openssl/evp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -10,7 +12,6 @@
 #include <cstdio>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -31,18 +32,6 @@ std::string hash_line(std::string_view data) {
     out.push_back(hex[digest[i] & 15]);
   }
   return out;
-}
-
-std::string now_rfc3339() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
 }
 
 Error io_error(const std::string& what, const std::string& path) {
@@ -197,7 +186,7 @@ Result<void> AuditLog::load_tail_locked() {
 }
 
 Result<void> AuditLog::append(AuditRecord record) {
-  if (record.time.empty()) record.time = now_rfc3339();
+  if (record.time.empty()) record.time = rfc3339_utc(std::chrono::system_clock::now(), true);
   std::lock_guard guard(mutex_);
   FileLock lock(fd_);
   if (!lock.ok()) return io_error("cannot lock audit log", path_);

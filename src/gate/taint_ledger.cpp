@@ -1,8 +1,8 @@
 #include "gate/taint_ledger.h"
 
-#include <libpq-fe.h>
+#include "base/time.h"
 
-#include <ctime>
+#include <libpq-fe.h>
 
 namespace larder::gate {
 namespace {
@@ -39,14 +39,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON larder_gate.taint_ledger TO larder_gate;
 GRANT SELECT, INSERT ON larder_gate.revocations TO larder_gate;
 )sql";
 
-std::string to_timestamp(std::chrono::system_clock::time_point tp) {
-  std::time_t t = std::chrono::system_clock::to_time_t(tp);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 }  // namespace
 
@@ -135,7 +127,7 @@ Result<void> TaintLedger::mark_tainted(const std::string& lineage,
                                        const std::string& tool, const std::string& client_cert_sha256) {
   // Already recorded by this instance with an expiry at least as late: nothing to add.
   if (known_tainted(lineage, &expires_at)) return {};
-  db::Param expiry = expires_at ? db::Param(to_timestamp(*expires_at)) : db::Param(std::nullopt);
+  db::Param expiry = expires_at ? db::Param(rfc3339_utc(*expires_at)) : db::Param(std::nullopt);
   // A lineage stays tainted for the longest of its recorded expiries; NULL (never) wins.
   auto r = exec(
       "INSERT INTO larder_gate.taint_ledger (lineage, expires_at, first_tool, client_cert_sha256) "
