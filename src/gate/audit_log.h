@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -38,6 +39,11 @@ struct StageTimings {
   int64_t tool_us = -1;
   int64_t taint_us = -1;
 };
+
+// Microseconds since `start` on the steady clock: how each StageTimings field is measured.
+inline int64_t micros_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+}
 
 // One decision. Every field is what the server knew when it decided; empty strings mean
 // "not known at that point" (e.g. no certificate on a stdio connection).

@@ -5,15 +5,7 @@
 #include <chrono>
 
 namespace larder::gate {
-namespace {
-
 using SteadyClock = std::chrono::steady_clock;
-
-int64_t micros_since(SteadyClock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start).count();
-}
-
-}  // namespace
 
 std::string Refusal::message() const { return std::string("refused by lock ") + lock_name(lock) + ": " + reason; }
 

@@ -79,8 +79,7 @@ mcp::ToolResult run_sql_tool(DbService& s, mcp::RequestContext& ctx, const nlohm
   const std::string sql = arguments.value("query", "");
   auto guard_started = std::chrono::steady_clock::now();
   auto guarded = s.guard.check(sql);
-  request.timings.guard_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                 std::chrono::steady_clock::now() - guard_started).count();
+  request.timings.guard_us = gate::micros_since(guard_started);
   if (guarded) {
     for (const auto& relation : guarded->relations) request.facts.tables.insert(fact_name(relation));
     for (const auto& [relation, cols] : guarded->columns) request.facts.columns[fact_name(relation)] = cols;

@@ -44,8 +44,7 @@ mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest req
 
   auto started = std::chrono::steady_clock::now();
   auto produced = body(admission);
-  admission.request.timings.tool_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+  admission.request.timings.tool_us = gate::micros_since(started);
   if (!produced) {
     return refusal_result(pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message));
   }
@@ -74,8 +73,7 @@ Result<nlohmann::json> run_guarded_read(
   std::optional<int64_t> rows;
   auto started = std::chrono::steady_clock::now();
   auto produced = body(admission, rows);
-  admission.request.timings.tool_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+  admission.request.timings.tool_us = gate::micros_since(started);
   if (!produced) {
     auto refusal = pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message);
     return make_error("forbidden", refusal.message());
