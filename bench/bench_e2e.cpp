@@ -9,9 +9,10 @@
 // The time per lock comes from the server itself: every audit record carries the time of
 // each stage it went through (guard, verify, ledger, authorize, tool, taint).
 //
-//   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench]
+//   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench] [--mcp-client]
 #include "db/seed.h"
 #include "mcp/client.h"
+#include "net/client.h"
 #include "closed_loop.h"
 #include "pgbench_support.h"
 #include "support/testbed.h"
@@ -45,15 +46,95 @@ struct Options {
   std::vector<int> clients = {1, 8, 32};
   std::size_t workers = 8;  // larder serve's default [limits] worker_threads
   bool pgbench = true;      // --no-pgbench: only the Larder side (for profiling)
+  bool mcp_client = false;  // --mcp-client: load through mcp::Client instead of the lean generator
 };
 
 using RunFigures = bench::LoadFigures;
 using bench::percentile;
 
 // `clients` sessions calling pg_query for `seconds`; every answer must be the entitled rows.
+// The load generator, like pgbench on the other side, is a lean client: one keep-alive mTLS
+// connection per session, the MCP handshake done once, then a prepared JSON-RPC body per call.
+// Every answer must be HTTP 200 with the entitled row count and no error flag; every 32nd is
+// parsed in full and checked the same way. (--mcp-client: Larder's own mcp::Client instead,
+// which parses every response into a JSON tree.)
+struct LeanSession {
+  std::unique_ptr<net::HttpClient> http;
+  std::string path;  // the MCP endpoint
+  net::HeaderList headers;
+  std::string body_head, body_tail;  // the tools/call body around its id
+  std::string row_marker;            // "\"row_count\":N" as the server writes it
+  int64_t expected_rows = 0;
+  uint64_t next_id = 2;
+
+  static std::variant<std::shared_ptr<LeanSession>, std::string> open(const std::string& url,
+                                                                     const net::TlsClientConfig& tls,
+                                                                     const std::string& token, int64_t expected) {
+    const auto path_at = url.find('/', url.find("://") + 3);
+    const std::string base = url.substr(0, path_at);
+    auto http = net::HttpClient::create(base, tls);
+    if (!http) return "connect: " + http.error().message;
+    auto s = std::make_shared<LeanSession>();
+    s->http = std::move(*http);
+    s->path = url.substr(path_at);
+    s->expected_rows = expected;
+    s->row_marker = "\"row_count\":" + std::to_string(expected);
+    s->headers = {{"Authorization", "Bearer " + token},
+                  {"Content-Type", "application/json"},
+                  {"Accept", "application/json, text/event-stream"}};
+    json init = {{"jsonrpc", "2.0"},
+                 {"id", 1},
+                 {"method", "initialize"},
+                 {"params",
+                  {{"protocolVersion", "2025-11-25"},
+                   {"capabilities", json::object()},
+                   {"clientInfo", {{"name", "bench_e2e"}, {"version", "1"}}}}}};
+    auto r = s->http->request("POST", s->path, s->headers, init.dump());
+    if (!r) return "initialize: " + r.error().message;
+    auto sid = r->header("Mcp-Session-Id");
+    if (r->status != 200 || !sid) return "initialize: HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 200);
+    s->headers.emplace_back("Mcp-Session-Id", *sid);
+    s->headers.emplace_back("MCP-Protocol-Version", "2025-11-25");
+    auto n = s->http->request("POST", s->path, s->headers, R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
+    if (!n || n->status != 202) return "notifications/initialized failed";
+    json call = {{"jsonrpc", "2.0"},
+                 {"id", 0},
+                 {"method", "tools/call"},
+                 {"params", {{"name", "pg_query"}, {"arguments", {{"query", kSql}}}}}};
+    std::string body = call.dump();
+    auto at = body.find("\"id\":0");
+    s->body_head = body.substr(0, at + 5);
+    s->body_tail = body.substr(at + 6);
+    return s;
+  }
+
+  std::optional<std::string> call() {
+    const uint64_t id = next_id++;
+    auto r = http->request("POST", path, headers, body_head + std::to_string(id) + body_tail);
+    if (!r) return r.error().message;
+    if (r->status != 200) return "HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300);
+    if (r->body.find(row_marker) == std::string::npos || r->body.find("\"isError\":true") != std::string::npos)
+      return r->body.substr(0, 300);
+    if (id % 32 == 0) {
+      json m = json::parse(r->body, nullptr, false);
+      const json* result = m.is_object() && m.contains("result") ? &m["result"] : nullptr;
+      if (result == nullptr || m.value("id", uint64_t{0}) != id || result->value("isError", false) ||
+          (*result)["structuredContent"].value("row_count", int64_t{-1}) != expected_rows)
+        return r->body.substr(0, 300);
+    }
+    return std::nullopt;
+  }
+};
+
 RunFigures run_load(const std::string& url, const net::TlsClientConfig& tls, const std::string& token, int clients,
-                    double seconds, int64_t expected_rows) {
+                    double seconds, int64_t expected_rows, bool mcp_client) {
   return bench::run_closed_loop(clients, seconds, [&](int) -> std::variant<bench::Call, std::string> {
+    if (!mcp_client) {
+      auto opened = LeanSession::open(url, tls, token, expected_rows);
+      if (auto* err = std::get_if<std::string>(&opened)) return *err;
+      auto session = std::get<std::shared_ptr<LeanSession>>(opened);
+      return bench::Call([session] { return session->call(); });
+    }
     auto client = mcp::Client::connect_http(url, tls, {{"Authorization", "Bearer " + token}});
     if (!client) return "connect: " + client.error().message;
     std::shared_ptr<mcp::Client> session = std::move(*client);
@@ -103,6 +184,8 @@ Options parse(int argc, char** argv) {
       o.seconds = std::atof(next().c_str());
     } else if (a == "--workers") {
       o.workers = static_cast<std::size_t>(std::atoi(next().c_str()));
+    } else if (a == "--mcp-client") {
+      o.mcp_client = true;
     } else if (a == "--no-pgbench") {
       o.pgbench = false;
     } else if (a == "--clients") {
@@ -186,7 +269,7 @@ int main(int argc, char** argv) {
   for (int n : o.clients) {
     const int64_t sessions_before = sessions_opened(cluster);
     std::streamoff before = file_size(c.audit_path);
-    runs.push_back(run_load(url, tls, token, n, o.seconds, expected));
+    runs.push_back(run_load(url, tls, token, n, o.seconds, expected, o.mcp_client));
     stages.push_back(stage_times(c.audit_path, before));
     sessions.push_back(sessions_opened(cluster) - sessions_before - 1);  // minus our own probe
   }

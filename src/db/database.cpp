@@ -176,22 +176,18 @@ nlohmann::json QueryResult::to_json() const {
 // ---------------------------------------------------------------------------------------
 // Pool
 
-#if LARDER_DB_HAVE_SQL_GUARD
 GuardPolicy default_guard_policy() {
   GuardPolicy p;
   p.allowed_relations = {"public.health_records"};
   return p;
 }
-#endif
 
 Database::Database(DatabaseConfig config) : config_(std::move(config)) {
   if (config_.pool_size == 0) config_.pool_size = 1;
   // The server must read the SQL exactly as the guard's parser did (docs/sql-guard.md).
   config_.query.set("client_encoding", "UTF8");
   config_.query.set("options", "-c search_path=pg_catalog,public -c standard_conforming_strings=on");
-#if LARDER_DB_HAVE_SQL_GUARD
   guard_ = std::make_unique<SqlGuard>(config_.guard_policy);
-#endif
 }
 
 Database::~Database() = default;
@@ -346,15 +342,17 @@ Result<QueryResult> Database::query(const RequestContext& ctx, std::string_view 
   return run(ctx, sql, params, ctx.guard_enabled);
 }
 
+Result<QueryResult> Database::query(const RequestContext& ctx, const GuardedQuery& checked,
+                                    const std::vector<Param>& params) {
+  if (checked.issuer() != guard_.get())
+    return make_error("sql_guard.internal", "the query was not checked by this database's SQL guard; refused");
+  return run(ctx, checked.sql(), params, true);
+}
+
 Result<void> Database::check_sql(std::string_view sql) const {
-#if LARDER_DB_HAVE_SQL_GUARD
   auto checked = guard_->check(sql);
   if (!checked) return checked.error();
   return {};
-#else
-  (void)sql;
-  return make_error("sql_guard.unavailable", "the SQL guard is not built into this binary; refusing to run unchecked SQL");
-#endif
 }
 
 Result<QueryResult> Database::query_trusted(const RequestContext& ctx, std::string_view sql,

@@ -33,12 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
-#if __has_include("db/sql_guard.h")
 #include "db/sql_guard.h"
-#define LARDER_DB_HAVE_SQL_GUARD 1
-#else
-#define LARDER_DB_HAVE_SQL_GUARD 0
-#endif
 
 namespace larder::db {
 
@@ -64,10 +59,8 @@ nlohmann::json pg_value_to_json(unsigned oid, const std::optional<std::string>& 
 // Built-in type name for `oid` ("" if not a common built-in type).
 std::string builtin_type_name(unsigned oid);
 
-#if LARDER_DB_HAVE_SQL_GUARD
 // The guard policy for the healthcare database: public.health_records, default functions.
 GuardPolicy default_guard_policy();
-#endif
 
 struct DatabaseConfig {
   ConnParams query;   // role patients
@@ -75,10 +68,8 @@ struct DatabaseConfig {
   std::size_t pool_size = 8;
   std::chrono::milliseconds default_timeout{10'000};
   std::chrono::milliseconds cancel_grace{2'000};  // wait after a cancel before dropping the session
-#if LARDER_DB_HAVE_SQL_GUARD
   // Default: the exposed healthcare table only.
   GuardPolicy guard_policy = default_guard_policy();
-#endif
 };
 
 struct PoolStats {
@@ -99,9 +90,15 @@ class Database {
   // Runs LLM-written SQL: SQL guard (when ctx.guard_enabled) then the protected path.
   // Parameters are bound with PQexecParams only.
   Result<QueryResult> query(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params = {});
+  // Runs SQL this database's guard already accepted (guard().check), without a second parse.
+  // A GuardedQuery from any other guard is refused (sql_guard.internal).
+  Result<QueryResult> query(const RequestContext& ctx, const GuardedQuery& checked,
+                            const std::vector<Param>& params = {});
 
-  // Only the SQL guard: Ok when the text is one allowed SELECT (refuses when the guard is
-  // not built in). pg_explain checks the bare query with it before prefixing EXPLAIN.
+  // The SQL guard of this database's policy (config().guard_policy).
+  const SqlGuard& guard() const { return *guard_; }
+  // Only the SQL guard: Ok when the text is one allowed SELECT. pg_explain checks the bare
+  // query with it before prefixing EXPLAIN.
   Result<void> check_sql(std::string_view sql) const;
 
   // Larder's own fixed SQL (catalog introspection for resources): the same path — query
@@ -113,7 +110,6 @@ class Database {
   Result<void> check_connectivity(std::chrono::steady_clock::time_point deadline);
 
   PoolStats stats() const;
-  bool guard_available() const { return LARDER_DB_HAVE_SQL_GUARD != 0; }
   const DatabaseConfig& config() const { return config_; }
 
   struct Session;
@@ -136,9 +132,7 @@ class Database {
   std::uint64_t created_ = 0;
   std::uint64_t discarded_ = 0;
   std::atomic<std::uint64_t> watchdog_cancels_{0};
-#if LARDER_DB_HAVE_SQL_GUARD
   std::unique_ptr<SqlGuard> guard_;
-#endif
   std::mutex types_mu_;
   std::unordered_map<unsigned, std::string> types_;
 };

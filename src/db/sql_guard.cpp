@@ -900,7 +900,12 @@ SqlGuard::SqlGuard(GuardPolicy policy) : policy_(std::move(policy)) {}
 
 Result<GuardedQuery> SqlGuard::check(std::string_view sql) const {
   try {
-    return check_impl(policy_, sql);
+    auto checked = check_impl(policy_, sql);
+    if (checked) {
+      checked->sql_ = std::string(sql);
+      checked->issuer_ = this;
+    }
+    return checked;
   } catch (const std::bad_alloc&) {
     return make_error("sql_guard.internal", "out of memory while checking the query; refused");
   }

@@ -58,8 +58,15 @@ struct GuardPolicy {
   int max_nesting_depth = 64;
 };
 
-// What an accepted query touches; the audit log and the taint ledger read this.
+class SqlGuard;
+
+// A query the guard accepted: its text and what it touches (the audit log and the taint
+// ledger read this). Only SqlGuard::check makes one, so code handed a GuardedQuery runs SQL
+// that was checked, by the guard it names, without parsing it again.
 struct GuardedQuery {
+  const std::string& sql() const { return sql_; }      // the text exactly as checked
+  const SqlGuard* issuer() const { return issuer_; }  // the guard that accepted it
+
   std::string normalized_sql;  // pg_query_normalize form: constants replaced by $n
   std::string fingerprint;     // pg_query_fingerprint, 16 hex digits; same shape => same value
   std::set<std::string> relations;  // schema-qualified base relations ("public.health_records")
@@ -68,6 +75,11 @@ struct GuardedQuery {
   // without the catalog is listed under every base relation of its FROM list.
   std::map<std::string, std::set<std::string>> columns;
   int param_count = 0;  // highest $n referenced (0: none)
+
+ private:
+  friend class SqlGuard;
+  std::string sql_;
+  const SqlGuard* issuer_ = nullptr;
 };
 
 class SqlGuard {

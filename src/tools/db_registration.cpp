@@ -20,8 +20,7 @@ class DbService {
         options(options),
         tools(database),
         resources(database),
-        prompts(resources),
-        guard(database.config().guard_policy) {}
+        prompts(resources) {}
 
   gate::Pipeline& pipeline;
   const gate::ServeConfig& config;
@@ -30,7 +29,6 @@ class DbService {
   DbTools tools;
   DbResources resources;
   DbPrompts prompts;
-  db::SqlGuard guard;
 
   db::RequestContext context(const gate::Admission& admission) const {
     db::RequestContext ctx;
@@ -71,14 +69,15 @@ nlohmann::json with_token_property(nlohmann::json schema) {
   return schema;
 }
 
-using ToolLogic = Result<nlohmann::json> (DbTools::*)(const db::RequestContext&, const nlohmann::json&);
+using ToolLogic = Result<nlohmann::json> (DbTools::*)(const db::RequestContext&, const nlohmann::json&,
+                                                      const db::GuardedQuery*);
 
 mcp::ToolResult run_sql_tool(DbService& s, mcp::RequestContext& ctx, const nlohmann::json& arguments,
                              const std::string& name, ToolLogic logic) {
   gate::CallRequest request = call_request(ctx, arguments, s.facts("tools/call", name));
   const std::string sql = arguments.value("query", "");
   auto guard_started = std::chrono::steady_clock::now();
-  auto guarded = s.guard.check(sql);
+  auto guarded = s.database.guard().check(sql);
   request.timings.guard_us = gate::micros_since(guard_started);
   if (guarded) {
     for (const auto& relation : guarded->relations) request.facts.tables.insert(fact_name(relation));
@@ -89,7 +88,7 @@ mcp::ToolResult run_sql_tool(DbService& s, mcp::RequestContext& ctx, const nlohm
     // A query the guard refused is refused only once the caller is known to be entitled to
     // ask (so the guard's verdict is not an oracle for unauthenticated callers).
     if (!guarded) return make_error("lock:sql-guard", guarded.error().message);
-    auto produced = (s.tools.*logic)(s.context(admission), without_token(arguments));
+    auto produced = (s.tools.*logic)(s.context(admission), without_token(arguments), &*guarded);
     if (!produced) return body_error(produced.error());
     ToolBody body;
     if (produced->contains("row_count") && (*produced)["row_count"].is_number_integer()) {

@@ -21,6 +21,16 @@ Result<std::string> query_arg(const nlohmann::json& args) {
   return q;
 }
 
+// Runs `sql` as guarded SQL: through the verdict the caller already has (which must be for
+// this very text), or through the guard now.
+Result<db::QueryResult> run_guarded(db::Database& db, const db::RequestContext& ctx, const std::string& sql,
+                                    const std::vector<db::Param>& params, const db::GuardedQuery* checked) {
+  if (checked == nullptr) return db.query(ctx, sql, params);
+  if (checked->sql() != sql)
+    return make_error("sql_guard.internal", "the guard's verdict is for another query text; refused");
+  return db.query(ctx, *checked, params);
+}
+
 Result<std::vector<db::Param>> params_arg(const nlohmann::json& args) {
   auto it = args.find("params");
   if (it == args.end() || it->is_null()) return std::vector<db::Param>{};
@@ -65,7 +75,8 @@ std::string logical_type(const std::string& t) {
   return "nominal";
 }
 
-Result<nlohmann::json> DbTools::pg_query(const db::RequestContext& ctx_in, const nlohmann::json& args) {
+Result<nlohmann::json> DbTools::pg_query(const db::RequestContext& ctx_in, const nlohmann::json& args,
+                                         const db::GuardedQuery* checked) {
   auto query = query_arg(args);
   if (!query) return query.error();
   auto params = params_arg(args);
@@ -76,19 +87,22 @@ Result<nlohmann::json> DbTools::pg_query(const db::RequestContext& ctx_in, const
       return make_error("tools.bad_arguments", "'max_rows' must be a positive integer");
     ctx.max_rows = std::min<std::size_t>(ctx.max_rows, static_cast<std::size_t>(it->get<long long>()));
   }
-  auto r = db_.query(ctx, *query, *params);
+  auto r = run_guarded(db_, ctx, *query, *params, checked);
   if (!r) return r.error();
   return r->to_json();
 }
 
-Result<nlohmann::json> DbTools::pg_explain(const db::RequestContext& ctx, const nlohmann::json& args) {
+Result<nlohmann::json> DbTools::pg_explain(const db::RequestContext& ctx, const nlohmann::json& args,
+                                           const db::GuardedQuery* checked) {
   auto query = query_arg(args);
   if (!query) return query.error();
   auto params = params_arg(args);
   if (!params) return params.error();
   // The guard admits exactly one plain SELECT; only then is the fixed EXPLAIN prefix added
   // (never ANALYZE: the statement is planned, not run).
-  if (ctx.guard_enabled)
+  if (checked != nullptr && (checked->sql() != *query || checked->issuer() != &db_.guard()))
+    return make_error("sql_guard.internal", "the guard's verdict is for another query text; refused");
+  if (checked == nullptr && ctx.guard_enabled)
     if (auto ok = db_.check_sql(*query); !ok) return ok.error();
   auto r = db_.query_trusted(ctx, "EXPLAIN (FORMAT JSON) " + *query, *params);
   if (!r) return r.error();
@@ -97,12 +111,13 @@ Result<nlohmann::json> DbTools::pg_explain(const db::RequestContext& ctx, const 
   return nlohmann::json{{"plan", db::pg_value_to_json(r->columns[0].oid, r->rows[0][0])}};
 }
 
-Result<nlohmann::json> DbTools::pg_metadata(const db::RequestContext& ctx, const nlohmann::json& args) {
+Result<nlohmann::json> DbTools::pg_metadata(const db::RequestContext& ctx, const nlohmann::json& args,
+                                            const db::GuardedQuery* checked) {
   auto query = query_arg(args);
   if (!query) return query.error();
   auto params = params_arg(args);
   if (!params) return params.error();
-  auto r = db_.query(ctx, *query, *params);
+  auto r = run_guarded(db_, ctx, *query, *params, checked);
   if (!r) return r.error();
   nlohmann::json fields = nlohmann::json::array();
   nlohmann::json group_by = nullptr;

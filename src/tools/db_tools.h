@@ -17,12 +17,19 @@ class DbTools {
  public:
   explicit DbTools(db::Database& database) : db_(database) {}
 
+  // `checked`, when given, is the database guard's verdict on args["query"] (the server's
+  // registration checks the SQL before authorization, for the table facts); the SQL is then
+  // not parsed again. Without it the tool runs the guard itself.
+
   // {query, params?, max_rows?} -> {columns:[{name,type}], rows:[{...}], row_count, truncated}
-  Result<nlohmann::json> pg_query(const db::RequestContext& ctx, const nlohmann::json& args);
+  Result<nlohmann::json> pg_query(const db::RequestContext& ctx, const nlohmann::json& args,
+                                  const db::GuardedQuery* checked = nullptr);
   // {query, params?} -> {plan: <EXPLAIN (FORMAT JSON) output>}; never ANALYZE.
-  Result<nlohmann::json> pg_explain(const db::RequestContext& ctx, const nlohmann::json& args);
+  Result<nlohmann::json> pg_explain(const db::RequestContext& ctx, const nlohmann::json& args,
+                                    const db::GuardedQuery* checked = nullptr);
   // {query} -> {fields:[{name,type,logicalType,distinctCount?,min?,max?}], rowCount, truncated, groupBy}
-  Result<nlohmann::json> pg_metadata(const db::RequestContext& ctx, const nlohmann::json& args);
+  Result<nlohmann::json> pg_metadata(const db::RequestContext& ctx, const nlohmann::json& args,
+                                     const db::GuardedQuery* checked = nullptr);
 
   // JSON Schemas of the arguments, for registration (the biscuit_token argument, filled in
   // by our agent and never by a model, is not part of them).

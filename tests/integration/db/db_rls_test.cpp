@@ -418,7 +418,6 @@ TEST_F(DbRls, ParametersAreBoundNotSpliced) {
 TEST_F(DbRls, CachedStatementsFollowTheCurrentContext) {
   // The same guarded SQL many times under alternating contexts: the prepared statement is
   // reused per session, the RLS context is read per execution.
-  if (!db_->guard_available()) GTEST_SKIP() << "guard not built";
   const std::string sql = "SELECT \"Patient Name\", count(*) AS n FROM health_records GROUP BY 1";
   for (int i = 0; i < 24; ++i) {
     auto ctx = patient_ctx({i % 2 == 0 ? db::kErinOrtega : db::kDavidAnderson});
@@ -439,15 +438,33 @@ TEST_F(DbRls, GuardedQueriesRunThroughTheGuard) {
   auto ctx = patient_ctx({db::kErinOrtega});
   ctx.guard_enabled = true;
   auto ok = run(ctx, "SELECT \"Patient Name\", \"Age\" FROM health_records");
-  if (!db_->guard_available()) {
-    EXPECT_FALSE(ok.ok());
-    return;
-  }
   ASSERT_TRUE(ok.ok()) << ok.error().message;
   expect_only(ok, "Patient Name", db::kErinOrtega, "guarded");
   auto bad = run(ctx, "SELECT set_config('larder.request_nonce', 'x', true)");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code.rfind("sql_guard", 0), 0u) << bad.error().code;
+}
+
+TEST_F(DbRls, AGuardVerdictRunsOnlyOnTheDatabaseWhoseGuardGaveIt) {
+  // The server checks the SQL once (for the table facts) and hands the verdict on: it runs
+  // the text it was given, under RLS, without a second parse...
+  auto ctx = patient_ctx({db::kErinOrtega});
+  auto checked = db_->guard().check("SELECT \"Patient Name\" FROM health_records");
+  ASSERT_TRUE(checked.ok()) << checked.error().message;
+  EXPECT_EQ(checked->sql(), "SELECT \"Patient Name\" FROM health_records");
+  auto r = db_->query(ctx, *checked);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  expect_only(r, "Patient Name", db::kErinOrtega, "pre-checked");
+  // ...but a verdict from a guard with another policy (here: one that admits a private
+  // table) is not this database's verdict, and is refused before anything runs.
+  db::GuardPolicy lax = db_->config().guard_policy;
+  lax.allowed_relations.insert("larder_private.request_context");
+  db::SqlGuard other(lax);
+  auto foreign = other.check("SELECT * FROM larder_private.request_context");
+  ASSERT_TRUE(foreign.ok()) << foreign.error().message;
+  auto refused = db_->query(ctx, *foreign);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, "sql_guard.internal");
 }
 
 }  // namespace

@@ -89,6 +89,26 @@ TEST_F(DbToolsTest, PgQueryRejectsBadArgumentsAndUnsafeSql) {
   EXPECT_EQ(del.error().code.rfind("sql_guard", 0), 0u);
 }
 
+TEST_F(DbToolsTest, APreCheckedVerdictMustBeForTheQueryText) {
+  // The served path checks the SQL once and passes the verdict in; the tools run it only
+  // when it is the guard's verdict on this very text.
+  const std::string sql = "SELECT \"Patient Name\" FROM health_records";
+  auto checked = db_->guard().check(sql);
+  ASSERT_TRUE(checked.ok()) << checked.error().message;
+  auto r = tools_->pg_query(erin(), {{"query", sql}}, &*checked);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_GE((*r)["row_count"].get<int>(), 1);
+  for (const auto& row : (*r)["rows"]) EXPECT_EQ(row["Patient Name"], db::kErinOrtega);
+  auto other = db_->guard().check("SELECT 1");
+  ASSERT_TRUE(other.ok());
+  using Tool = Result<json> (tools::DbTools::*)(const db::RequestContext&, const json&, const db::GuardedQuery*);
+  for (Tool tool : {&tools::DbTools::pg_query, &tools::DbTools::pg_explain, &tools::DbTools::pg_metadata}) {
+    auto swapped = (tools_->*tool)(erin(), {{"query", "SELECT * FROM health_records"}}, &*other);
+    ASSERT_FALSE(swapped.ok());
+    EXPECT_EQ(swapped.error().code, "sql_guard.internal");
+  }
+}
+
 TEST_F(DbToolsTest, PgExplainPlansWithoutRunning) {
   auto r = tools_->pg_explain(erin(), {{"query", "SELECT * FROM health_records WHERE \"Age\" > $1"}, {"params", {30}}});
   ASSERT_TRUE(r.ok()) << r.error().code << ": " << r.error().message;
