@@ -88,8 +88,9 @@ int main(int argc, char** argv) {
   std::printf("seed %zu rows: %.3f s total (COPY %.3f s, incl. TRUNCATE+ANALYZE %.3f s)\n", db::kDefaultSeedRows,
               cluster->seed_seconds(), static_cast<double>(reseed->copy_time.count()) / 1000.0,
               static_cast<double>(reseed->total_time.count()) / 1000.0);
-  // pgbench -M prepared caches the statements' plans (Larder sends the model's SQL unnamed,
-  // parsed and planned per call, as pgbench -M extended does); both are shown.
+  // pgbench -M prepared caches the statements' plans, as Larder does per session for guarded
+  // SQL (prepared once, then executed by name); -M extended (parse and plan every time) is
+  // shown too.
   std::printf("%8s %12s %18s %7s %18s %7s\n", "clients", "larder TPS", "pgbench prepared", "ratio",
               "pgbench extended", "ratio");
   for (int c : {1, 8, 32}) {

@@ -266,10 +266,15 @@ int main(int argc, char** argv) {
   std::vector<RunFigures> runs;
   std::vector<std::map<std::string, std::pair<double, double>>> stages;
   std::vector<int64_t> sessions;
+  std::vector<bench::CpuPerCall> cpu;
   for (int n : o.clients) {
     const int64_t sessions_before = sessions_opened(cluster);
     std::streamoff before = file_size(c.audit_path);
+    const double pg_before = bench::postgres_cpu_seconds(cluster.state()), self_before = bench::self_cpu_seconds();
     runs.push_back(run_load(url, tls, token, n, o.seconds, expected, o.mcp_client));
+    const double calls = static_cast<double>(std::max<std::size_t>(1, runs.back().calls));
+    cpu.push_back({1e6 * (bench::postgres_cpu_seconds(cluster.state()) - pg_before) / calls,
+                   1e6 * (bench::self_cpu_seconds() - self_before) / calls});
     stages.push_back(stage_times(c.audit_path, before));
     sessions.push_back(sessions_opened(cluster) - sessions_before - 1);  // minus our own probe
   }
@@ -291,6 +296,28 @@ int main(int argc, char** argv) {
                 r.p99_us / 1000, r.failures, prep, prep > 0 ? 100 * r.rps / prep : 0.0, ext,
                 ext > 0 ? 100 * r.rps / ext : 0.0, static_cast<long long>(sessions[i]));
     if (!r.first_failure.empty()) std::printf("         first failure: %s\n", r.first_failure.c_str());
+  }
+  // Throughput on this shared 2-core machine swings with the neighbours; CPU per call does
+  // not, and when both sides are CPU-bound its ratio is what the throughput ratio tends to.
+  std::printf("\nCPU per call in µs (user + system): PostgreSQL | the client side (Larder: server and load generator,\n"
+              "one process; pgbench: pgbench) | total; CPU ratio = pgbench total / Larder total\n");
+  std::printf("%8s %30s %30s %30s %10s\n", "clients", "Larder  pg | larder | total", "pgbench prepared",
+              "pgbench extended", "CPU ratio");
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const int n = runs[i].clients;
+    auto cell = [](const bench::CpuPerCall& c) {
+      char s[64];
+      std::snprintf(s, sizeof s, "%6.0f | %6.0f | %6.0f", c.pg_us, c.client_us, c.total());
+      return std::string(s);
+    };
+    const bool have = pg.prepared_cpu.count(n) != 0 && pg.prepared_cpu[n].total() > 0;
+    std::printf("%8d %30s %30s %30s", n, cell(cpu[i]).c_str(), have ? cell(pg.prepared_cpu[n]).c_str() : "-",
+                pg.extended_cpu.count(n) != 0 ? cell(pg.extended_cpu[n]).c_str() : "-");
+    if (have && cpu[i].total() > 0) {
+      std::printf(" %9.0f%%\n", 100 * pg.prepared_cpu[n].total() / cpu[i].total());
+    } else {
+      std::printf(" %10s\n", "-");
+    }
   }
   std::printf("\nServer-side time per lock, mean / p50 in µs (from the audit records):\n");
   std::printf("  lock 1 mTLS       new session (full handshake + initialize): %.2f ms p50; then 0 per call (keep-alive)\n",

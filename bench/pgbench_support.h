@@ -19,14 +19,30 @@ bool prepare_pgbench_role(const db::ClusterState& cluster, const std::string& pa
 // context delete. Returns the script's path (caller unlinks).
 std::string write_point_query_script();
 
-// Runs pgbench for `seconds` with `clients` connections in `mode` ("prepared"|"extended");
-// TPS without initial connection time, or -1 (with pgbench's output on stderr).
-double run_pgbench(const db::ClusterState& cluster, const std::string& password, const std::string& script,
-                   int clients, const char* mode, int seconds = 4);
+// CPU time (user + system, seconds) of the PostgreSQL cluster: its live processes plus every
+// backend its postmaster has already reaped. A delta across a run is the cluster's CPU for it
+// (robust on a shared machine, where wall-clock throughput swings with the neighbours).
+double postgres_cpu_seconds(const db::ClusterState& cluster);
+// CPU time of this process, all threads.
+double self_cpu_seconds();
 
-// prepared and extended TPS for each client count.
+// CPU per call, in µs: the database cluster's and the client side's (pgbench, or for Larder
+// the server and load generator, which share one process).
+struct CpuPerCall {
+  double pg_us = 0, client_us = 0;
+  double total() const { return pg_us + client_us; }
+};
+
+// Runs pgbench for `seconds` with `clients` connections in `mode` ("prepared"|"extended");
+// TPS without initial connection time, or -1 (with pgbench's output on stderr). `cpu`, when
+// given, receives the CPU per transaction of the cluster and of pgbench itself.
+double run_pgbench(const db::ClusterState& cluster, const std::string& password, const std::string& script,
+                   int clients, const char* mode, int seconds = 4, CpuPerCall* cpu = nullptr);
+
+// prepared and extended TPS (and CPU per transaction) for each client count.
 struct PgbenchFigures {
   std::map<int, double> prepared, extended;
+  std::map<int, CpuPerCall> prepared_cpu, extended_cpu;
 };
 PgbenchFigures pgbench_point_query(const db::ClusterState& cluster, const std::vector<int>& clients,
                                    int seconds = 4);
