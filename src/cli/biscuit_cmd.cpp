@@ -14,6 +14,7 @@
 #include "biscuit/biscuit.h"
 #include "biscuit/datalog/parser.h"
 #include "cli/command.h"
+#include "cli/input.h"
 
 namespace larder::cli {
 namespace {
@@ -25,28 +26,15 @@ struct Failure {
 };
 
 std::string read_all(const std::string& path) {
-  if (path == "-") {
-    std::ostringstream ss;
-    ss << std::cin.rdbuf();
-    return ss.str();
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Failure{"cannot read " + path};
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string trim(std::string s) {
-  auto ws = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
-  while (!s.empty() && ws(s.back())) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && ws(s[i])) ++i;
-  return s.substr(i);
+  auto text = read_input(path);
+  if (!text) throw Failure{"cannot read " + path};
+  return *text;
 }
 
 Bytes read_token_bytes(const std::string& path, bool raw) {
   std::string data = read_all(path);
   if (raw) return Bytes(data.begin(), data.end());
-  auto bytes = biscuit::base64url_decode(trim(data));
+  auto bytes = biscuit::base64url_decode(trim_space(data));
   if (!bytes) throw Failure{"the token in " + path + " is not URL-safe base64 (use --raw-input for binary)"};
   return *bytes;
 }
@@ -71,9 +59,9 @@ void check(biscuit::Result<void> r, const std::string& what) {
 
 biscuit::PrivateKey load_private_key(const std::string& text, const std::string& file,
                                      biscuit::Algorithm bare = biscuit::Algorithm::Ed25519) {
-  std::string k = !text.empty() ? text : (!file.empty() ? trim(read_all(file)) : "");
+  std::string k = !text.empty() ? text : (!file.empty() ? trim_space(read_all(file)) : "");
   if (k.empty()) throw Failure{"a private key is required (--private-key or --private-key-file)"};
-  return check(biscuit::PrivateKey::from_string(trim(k), bare), "private key");
+  return check(biscuit::PrivateKey::from_string(trim_space(k), bare), "private key");
 }
 
 // Durations: "90s", "15m", "1h30m", "2d", "1w", or a plain number of seconds.
@@ -289,7 +277,7 @@ struct ThirdPartyOpts {
 };
 
 int run_generate_third_party(const ThirdPartyOpts& o) {
-  auto req = check(biscuit::ThirdPartyRequest::from_base64(trim(read_all(o.request))), "cannot read the request");
+  auto req = check(biscuit::ThirdPartyRequest::from_base64(trim_space(read_all(o.request))), "cannot read the request");
   auto key = load_private_key(o.private_key, o.private_key_file);
   biscuit::BlockBuilder block;
   check(block.add_code(code_from(o.block, o.block_file, "--block or --block-file"), make_params(o.params)), "block");
@@ -307,7 +295,7 @@ int run_append_third_party(const AppendThirdPartyOpts& o) {
   auto token = check(biscuit::Biscuit::from_bytes_unverified(read_token_bytes(o.file, o.raw_input)), "cannot read the token");
   std::string text = !o.contents.empty() ? o.contents : (!o.contents_file.empty() ? read_all(o.contents_file) : "");
   if (text.empty()) throw Failure{"missing --block-contents or --block-contents-file"};
-  auto block = check(biscuit::ThirdPartyBlock::from_base64(trim(text)), "cannot read the third-party block");
+  auto block = check(biscuit::ThirdPartyBlock::from_base64(trim_space(text)), "cannot read the third-party block");
   write_token(check(token.append_third_party(block), "cannot append the third-party block").to_bytes(), o.raw_output);
   return 0;
 }
@@ -321,7 +309,7 @@ struct InspectOpts {
 int run_inspect(const InspectOpts& o) {
   Bytes bytes = read_token_bytes(o.file, o.raw_input);
   std::optional<biscuit::PublicKey> root;
-  std::string key_text = !o.public_key.empty() ? o.public_key : (!o.public_key_file.empty() ? trim(read_all(o.public_key_file)) : "");
+  std::string key_text = !o.public_key.empty() ? o.public_key : (!o.public_key_file.empty() ? trim_space(read_all(o.public_key_file)) : "");
   if (!key_text.empty()) root = check(biscuit::PublicKey::from_string(key_text), "public key");
   bool want_authorize = !o.authorize_with.empty() || !o.authorize_with_file.empty();
   if (want_authorize && !root) throw Failure{"--authorize-with needs --public-key or --public-key-file"};

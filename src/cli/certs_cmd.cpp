@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 
+#include "base/time.h"
 #include "cli/command.h"
 #include "net/pki.h"
 
@@ -19,15 +20,6 @@ namespace {
 using larder::net::pki::CertKind;
 using larder::net::pki::CertSpec;
 using larder::net::pki::CertStore;
-
-std::string format_time(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
@@ -68,7 +60,7 @@ int run_issue(const CertsOptions& o, CertKind kind) {
   auto entry = store.issue(spec, o.name);
   if (!entry) return fail(entry.error());
   std::cout << "issued " << net::pki::kind_name(kind) << " certificate '" << o.name << "' (serial "
-            << entry->serial << ", valid until " << format_time(entry->not_after) << ")\n"
+            << entry->serial << ", valid until " << larder::rfc3339_utc(entry->not_after) << ")\n"
             << "  certificate: " << store.cert_path(kind, o.name) << "\n"
             << "  key (0600):  " << store.key_path(kind, o.name) << "\n"
             << "  CA:          " << store.ca_cert_path() << "\n";
@@ -149,12 +141,12 @@ void define_certs(CLI::App& app, Action& selected) {
       std::cout << "KIND    NAME                     SERIAL                            NOT AFTER             "
                    "STATUS\n";
       for (const auto& e : *entries) {
-        std::string status = e.revoked_at ? "revoked " + format_time(*e.revoked_at)
+        std::string status = e.revoked_at ? "revoked " + larder::rfc3339_utc(*e.revoked_at)
                                           : (e.not_after < now ? "expired" : "valid");
         std::string name = e.name;
         name.resize(std::max<std::size_t>(name.size(), 24), ' ');
         std::cout << (e.kind == CertKind::kServer ? "server  " : "client  ") << name << " " << e.serial
-                  << "  " << format_time(e.not_after) << "  " << status << "\n";
+                  << "  " << larder::rfc3339_utc(e.not_after) << "  " << status << "\n";
       }
       return 0;
     };

@@ -3,6 +3,7 @@
 //   larder biscuit revoke  — add a revocation id to the shared revocation list
 #include "biscuit/token/token.h"
 #include "cli/command.h"
+#include "cli/input.h"
 #include "gate/config.h"
 #include "gate/taint_ledger.h"
 #include "gate/attestation.h"
@@ -20,21 +21,9 @@ namespace larder::cli {
 namespace {
 
 std::string slurp(const std::string& path) {
-  if (path == "-") {
-    std::ostringstream ss;
-    ss << std::cin.rdbuf();
-    return ss.str();
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string strip(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
+  auto text = read_input(path);
+  if (!text) throw std::runtime_error("cannot read " + path);
+  return *text;
 }
 
 struct AttestOptions {
@@ -47,8 +36,8 @@ struct AttestOptions {
 };
 
 int run_attest(const AttestOptions& o) {
-  std::string token_text = strip(!o.token.empty() ? o.token : slurp(o.token_file.empty() ? "-" : o.token_file));
-  std::string key_text = strip(!o.public_key.empty() ? o.public_key : slurp(o.public_key_file));
+  std::string token_text = trim_space(!o.token.empty() ? o.token : slurp(o.token_file.empty() ? "-" : o.token_file));
+  std::string key_text = trim_space(!o.public_key.empty() ? o.public_key : slurp(o.public_key_file));
   auto root = biscuit::PublicKey::from_string(key_text);
   if (!root) throw std::runtime_error("root public key: " + root.error().message);
   auto token = biscuit::Biscuit::from_base64(token_text, *root);
@@ -79,7 +68,7 @@ int run_revoke(const RevokeOptions& o) {
   if (!params) throw std::runtime_error(params.error().message);
   gate::TaintLedger ledger(*params, {});
   for (const auto& raw : o.ids) {
-    std::string id = strip(raw);
+    std::string id = trim_space(raw);
     if (id.empty() || !biscuit::hex_decode(id)) throw std::runtime_error("not a hex revocation id: " + raw);
     auto r = ledger.revoke(id, o.reason);
     if (!r) throw std::runtime_error(r.error().message);

@@ -1,0 +1,34 @@
+// A subcommand's inputs: the whole contents of a file named on the command line (`-` is
+// stdin), and text with surrounding whitespace removed (keys and tokens pasted from files).
+#pragma once
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+
+namespace larder::cli {
+
+// The file's bytes, or stdin's for "-"; nullopt when the file cannot be opened.
+inline std::optional<std::string> read_input(const std::string& path) {
+  if (path == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline std::string trim_space(std::string s) {
+  auto space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '\v'; };
+  while (!s.empty() && space(s.back())) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && space(s[i])) ++i;
+  return s.substr(i);
+}
+
+}  // namespace larder::cli
