@@ -187,6 +187,10 @@ Result<void> AuditLog::load_tail_locked() {
 
 Result<void> AuditLog::append(AuditRecord record) {
   if (record.time.empty()) record.time = rfc3339_utc(std::chrono::system_clock::now(), true);
+  // The record is serialized before taking the locks; only the chain fields (the previous
+  // record's hash, the sequence number) are appended under them.
+  std::string body = to_json(record).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  body.pop_back();  // the closing brace; the chain fields follow
   std::lock_guard guard(mutex_);
   FileLock lock(fd_);
   if (!lock.ok()) return io_error("cannot lock audit log", path_);
@@ -196,10 +200,8 @@ Result<void> AuditLog::append(AuditRecord record) {
     auto loaded = load_tail_locked();
     if (!loaded) return loaded.error();
   }
-  nlohmann::json j = to_json(record);
-  j["seq"] = seq_ + 1;
-  j["prev"] = last_hash_;
-  std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string line = body + (body.size() > 1 ? "," : "") + "\"prev\":\"" + last_hash_ +
+                     "\",\"seq\":" + std::to_string(seq_ + 1) + "}";
   std::string with_newline = line + "\n";
   if (!write_all(fd_, with_newline)) return io_error("cannot append to audit log", path_);
   if (sync_ && ::fdatasync(fd_) != 0) return io_error("cannot sync audit log", path_);
