@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 #include <sodium.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -82,16 +83,18 @@ const Fixture& fixture() {
 
 // Per iteration: parse + verify the token, parse the authorizer code, build, authorize
 // (what biscuit_wasm_bench.mjs times in biscuit-wasm, whose builders are single-use).
+// One parse + verify + authorize, as a service does for a token it has not seen.
+void verify_and_authorize(const Bytes& bytes, const char* code, benchmark::State& state) {
+  auto token = Biscuit::from_bytes(bytes, fixture().root.public_key());
+  AuthorizerBuilder ab;
+  if (!token || !ab.add_code(code)) state.SkipWithError("token or authorizer code");
+  auto a = ab.build(*token);
+  auto r = a->authorize();
+  benchmark::DoNotOptimize(r);
+}
+
 void parse_verify_authorize(benchmark::State& state, const Bytes& bytes, const char* code) {
-  const Fixture& f = fixture();
-  for (auto _ : state) {
-    auto token = Biscuit::from_bytes(bytes, f.root.public_key());
-    AuthorizerBuilder ab;
-    if (!ab.add_code(code)) state.SkipWithError("authorizer code");
-    auto a = ab.build(*token);
-    auto r = a->authorize();
-    benchmark::DoNotOptimize(r);
-  }
+  for (auto _ : state) verify_and_authorize(bytes, code, state);
 }
 
 void BM_ParseVerifyAuthorize_2Block(benchmark::State& state) {
@@ -102,41 +105,82 @@ void BM_ParseVerifyAuthorize_3Block(benchmark::State& state) {
 }
 
 // The floor: libsodium verifying exactly the token's signatures over the same payloads.
-// With `proof`, also the one scalar multiplication any conformant verifier performs on an
+// With the proof, also the one scalar multiplication any conformant verifier performs on an
 // unsealed token: deriving the proof secret's public key to match it with the last next key.
-void crypto_floor(benchmark::State& state, const Bytes& bytes, bool proof = false) {
-  const Fixture& f = fixture();
-  auto env = *format::Envelope::parse(bytes);
+struct CryptoFloor {
   struct Sig {
     Bytes payload, signature, key;
   };
   std::vector<Sig> sigs;
-  Bytes key = f.root.public_key().bytes();
-  for (std::size_t i = 0; i < env.block_count(); ++i) {
-    const auto& b = env.block(i);
-    sigs.push_back({format::block_payload_v0(b.block, std::nullopt, b.next_key.algorithm(), b.next_key.bytes()),
-                    b.signature, key});
-    key = b.next_key.bytes();
+  Bytes secret;
+
+  explicit CryptoFloor(const Bytes& bytes) {
+    auto env = *format::Envelope::parse(bytes);
+    Bytes key = fixture().root.public_key().bytes();
+    for (std::size_t i = 0; i < env.block_count(); ++i) {
+      const auto& b = env.block(i);
+      sigs.push_back({format::block_payload_v0(b.block, std::nullopt, b.next_key.algorithm(), b.next_key.bytes()),
+                      b.signature, key});
+      key = b.next_key.bytes();
+    }
+    secret = env.next_secret->bytes();
   }
-  Bytes secret = env.next_secret->bytes();
-  for (auto _ : state) {
+  void signatures(benchmark::State& state) const {
     int ok = 0;
-    if (proof) {
-      uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-      crypto_sign_seed_keypair(pk, sk, secret.data());
-      benchmark::DoNotOptimize(pk);
-    }
-    for (const auto& s : sigs) {
+    for (const auto& s : sigs)
       ok += crypto_sign_verify_detached(s.signature.data(), s.payload.data(), s.payload.size(), s.key.data()) == 0;
-    }
     if (ok != static_cast<int>(sigs.size())) state.SkipWithError("signature did not verify");
     benchmark::DoNotOptimize(ok);
+  }
+  void proof() const {
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    crypto_sign_seed_keypair(pk, sk, secret.data());
+    benchmark::DoNotOptimize(pk);
+  }
+};
+
+void crypto_floor(benchmark::State& state, const Bytes& bytes, bool proof = false) {
+  const CryptoFloor floor(bytes);
+  for (auto _ : state) {
+    if (proof) floor.proof();
+    floor.signatures(state);
   }
 }
 void BM_CryptoFloor_2Block(benchmark::State& state) { crypto_floor(state, fixture().two_block); }
 void BM_CryptoFloor_3Block(benchmark::State& state) { crypto_floor(state, fixture().three_block); }
 void BM_CryptoFloorWithProof_2Block(benchmark::State& state) { crypto_floor(state, fixture().two_block, true); }
 void BM_CryptoFloorWithProof_3Block(benchmark::State& state) { crypto_floor(state, fixture().three_block, true); }
+
+// Ours against the floor, interleaved: every iteration times one parse + verify + authorize,
+// then the floor's signature checks, then the proof derivation, back to back, so a burst of
+// noise on a shared machine lands on both sides of the ratio. Counters: µs of each part
+// (means) and the ratios ours / floor and ours / (floor + proof).
+void over_floor(benchmark::State& state, const Bytes& bytes, const char* code) {
+  using Clock = std::chrono::steady_clock;
+  const CryptoFloor floor(bytes);
+  Clock::duration ours{}, sigs{}, proof{};
+  for (auto _ : state) {
+    const auto t0 = Clock::now();
+    verify_and_authorize(bytes, code, state);
+    const auto t1 = Clock::now();
+    floor.signatures(state);
+    const auto t2 = Clock::now();
+    floor.proof();
+    const auto t3 = Clock::now();
+    ours += t1 - t0;
+    sigs += t2 - t1;
+    proof += t3 - t2;
+  }
+  const double n = static_cast<double>(state.iterations());
+  auto us = [n](Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count() / n; };
+  state.counters["larder_us"] = us(ours);
+  state.counters["floor_us"] = us(sigs);
+  state.counters["floor_proof_us"] = us(sigs + proof);
+  state.counters["x_floor"] = us(ours) / us(sigs);
+  state.counters["x_floor_proof"] = us(ours) / us(sigs + proof);
+}
+void BM_OverFloor_2Block(benchmark::State& state) { over_floor(state, fixture().two_block, kAuthorizer2); }
+void BM_OverFloor_3Block(benchmark::State& state) { over_floor(state, fixture().three_block, kAuthorizer3); }
 
 // 10,000 facts (5,000 users + 5,000 grants) and a rule joining them.
 void BM_World10kJoin(benchmark::State& state) {
@@ -188,6 +232,8 @@ BENCHMARK(BM_CryptoFloor_2Block);
 BENCHMARK(BM_CryptoFloor_3Block);
 BENCHMARK(BM_CryptoFloorWithProof_2Block);
 BENCHMARK(BM_CryptoFloorWithProof_3Block);
+BENCHMARK(BM_OverFloor_2Block);
+BENCHMARK(BM_OverFloor_3Block);
 BENCHMARK(BM_World10kJoin)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CreateToken);
 BENCHMARK(BM_Attenuate);
