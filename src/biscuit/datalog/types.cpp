@@ -45,9 +45,12 @@ constexpr std::array<std::string_view, 28> kDefaultSymbols = {
     "path",     "version", "cluster", "node",       "hostname",  "nonce",  "query"};
 
 std::optional<SymbolIndex> default_index(std::string_view s) {
-  for (std::size_t i = 0; i < kDefaultSymbols.size(); ++i) {
-    if (kDefaultSymbols[i] == s) return static_cast<SymbolIndex>(i);
-  }
+  static const std::unordered_map<std::string_view, SymbolIndex> index = [] {
+    std::unordered_map<std::string_view, SymbolIndex> m;
+    for (std::size_t i = 0; i < kDefaultSymbols.size(); ++i) m.emplace(kDefaultSymbols[i], static_cast<SymbolIndex>(i));
+    return m;
+  }();
+  if (auto it = index.find(s); it != index.end()) return it->second;
   return std::nullopt;
 }
 
@@ -177,7 +180,7 @@ const std::array<std::string_view, 28>& SymbolTable::default_symbols() { return 
 
 SymbolIndex SymbolTable::insert(std::string_view s) {
   if (auto d = default_index(s)) return *d;
-  if (auto it = index_.find(std::string(s)); it != index_.end()) return it->second;
+  if (auto it = index_.find(s); it != index_.end()) return it->second;
   SymbolIndex id = kOffset + symbols_.size();
   symbols_.emplace_back(s);
   index_.emplace(std::string(s), id);
@@ -186,7 +189,7 @@ SymbolIndex SymbolTable::insert(std::string_view s) {
 
 std::optional<SymbolIndex> SymbolTable::get(std::string_view s) const {
   if (auto d = default_index(s)) return d;
-  if (auto it = index_.find(std::string(s)); it != index_.end()) return it->second;
+  if (auto it = index_.find(s); it != index_.end()) return it->second;
   return std::nullopt;
 }
 
@@ -267,7 +270,7 @@ void SymbolTable::truncate_keys(std::size_t offset) {
 
 SymbolIndex TemporarySymbols::insert(std::string_view s) {
   if (auto id = base_.get(s)) return *id;
-  if (auto it = index_.find(std::string(s)); it != index_.end()) return it->second;
+  if (auto it = index_.find(s); it != index_.end()) return it->second;
   SymbolIndex id = offset_ + extra_.size();
   extra_.emplace_back(s);
   index_.emplace(std::string(s), id);

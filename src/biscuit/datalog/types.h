@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <functional>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -236,6 +237,13 @@ struct Block {
 
 // ----------------------------------------------------------------------------- symbols
 
+// Hashes std::string keys and looks them up by std::string_view, without a temporary string.
+struct StringViewHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+using SymbolIndexMap = std::unordered_map<std::string, SymbolIndex, StringViewHash, std::equal_to<>>;
+
 // The symbol table: 28 default symbols at 0..27, then the token's (or a third-party
 // block's) symbols from 1024 on, plus the public-key table used by scopes.
 class SymbolTable {
@@ -276,7 +284,7 @@ class SymbolTable {
 
  private:
   std::vector<std::string> symbols_;
-  std::unordered_map<std::string, SymbolIndex> index_;
+  SymbolIndexMap index_;
   std::vector<PublicKey> keys_;
 };
 
@@ -294,7 +302,7 @@ class TemporarySymbols {
   const SymbolTable& base_;
   SymbolIndex offset_;
   std::vector<std::string> extra_;
-  std::unordered_map<std::string, SymbolIndex> index_;
+  SymbolIndexMap index_;
 };
 
 }  // namespace biscuit::datalog
