@@ -134,6 +134,61 @@ GateOptions gate_options_from(const ServeConfig& config, std::string policy_code
 
 Gate::Gate(GateOptions options) : options_(std::move(options)) {}
 
+struct Gate::Templates {
+  biscuit::FactTemplate tool, resource, prompt, operation_read, audience, egress, table, column, cert_cn, mtls_client,
+      cert_sha256, cert_spki, cert_issuer, cert_san;
+  // `larder_ctx($v) <- <predicate>($v) [trusting authority, {k0}, ...]`; none if not configured.
+  std::optional<biscuit::RuleTemplate> patient_names, roles, hospitals;
+  biscuit::Params trusted_keys;  // k0, k1, ...: the explicitly trusted third-party keys
+
+  static Result<std::shared_ptr<const Templates>> make(const GateOptions& options,
+                                                       const std::vector<biscuit::PublicKey>& trusted) {
+    auto t = std::make_shared<Templates>();
+    bool ok = true;
+    auto fact = [&ok](biscuit::FactTemplate& out, std::string_view text) {
+      auto parsed = biscuit::FactTemplate::parse(text);
+      if (parsed) out = std::move(*parsed);
+      ok &= parsed.ok();
+    };
+    fact(t->tool, "tool({v})");
+    fact(t->resource, "resource({v})");
+    fact(t->prompt, "prompt({v})");
+    fact(t->operation_read, "operation(\"read\")");
+    fact(t->audience, "server_audience({v})");
+    fact(t->egress, "tool_egress({v})");
+    fact(t->table, "table({t})");
+    fact(t->column, "column({t}, {c})");
+    fact(t->cert_cn, "client_cert_cn({v})");
+    fact(t->mtls_client, "mtls_client({v})");
+    fact(t->cert_sha256, "client_cert_sha256({v})");
+    fact(t->cert_spki, "client_cert_spki_sha256({v})");
+    fact(t->cert_issuer, "client_cert_issuer({v})");
+    fact(t->cert_san, "client_cert_san({v})");
+    // Trusted facts only: the authority block (+ the authorizer, which never asserts these)
+    // and explicitly trusted third-party keys; attenuation blocks are outside this scope.
+    // Predicate names come from configuration (validated identifiers), never from a request.
+    std::string trusting;
+    if (!trusted.empty()) {
+      trusting = " trusting authority";
+      for (std::size_t i = 0; i < trusted.size(); ++i) {
+        trusting += ", {k" + std::to_string(i) + "}";
+        t->trusted_keys.public_key("k" + std::to_string(i), trusted[i]);
+      }
+    }
+    auto rule = [&](std::optional<biscuit::RuleTemplate>& out, const std::string& predicate) {
+      if (predicate.empty()) return;
+      auto parsed = biscuit::RuleTemplate::parse("larder_ctx($v) <- " + predicate + "($v)" + trusting);
+      if (parsed) out = std::move(*parsed);
+      ok &= parsed.ok();
+    };
+    rule(t->patient_names, options.rls_patient_name);
+    rule(t->roles, options.rls_role);
+    rule(t->hospitals, options.rls_hospital);
+    if (!ok) return make_error("config.invalid", "the row-level-security predicates must be Datalog identifiers");
+    return std::shared_ptr<const Templates>(std::move(t));
+  }
+};
+
 Result<std::unique_ptr<Gate>> Gate::create(GateOptions options) {
   std::unique_ptr<Gate> gate(new Gate(std::move(options)));
   if (gate->options_.root_keys.empty()) return make_error("config.invalid", "no trusted Biscuit root key configured");
@@ -159,6 +214,9 @@ Result<std::unique_ptr<Gate>> Gate::create(GateOptions options) {
   if (gate->policy_builder_.source().policies.empty()) {
     return make_error("config.invalid", "policy: no allow/deny policy found (nothing would ever be allowed)");
   }
+  auto templates = Templates::make(gate->options_, gate->trusted_third_party_);
+  if (!templates) return templates.error();
+  gate->templates_ = std::move(*templates);
   return gate;
 }
 
@@ -241,35 +299,35 @@ Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* pe
   biscuit::AuthorizerBuilder builder = policy_builder_;  // the policy, parsed at creation
   builder.set_time(now);
 
-  auto add = [&](std::string_view fact, const biscuit::Params& params) -> bool {
-    auto r = builder.add_fact(fact, params);
-    return r.ok();
+  const Templates& t = *templates_;
+  auto add = [&](const biscuit::FactTemplate& fact, const biscuit::Params& params) -> bool {
+    return builder.add_fact(fact, params).ok();
   };
   bool ok = true;
   if (call.method == "tools/call") {
-    ok &= add("tool({v})", biscuit::Params().string("v", call.name));
+    ok &= add(t.tool, biscuit::Params().string("v", call.name));
   } else if (call.method == "resources/read") {
-    ok &= add("resource({v})", biscuit::Params().string("v", call.name));
+    ok &= add(t.resource, biscuit::Params().string("v", call.name));
   } else {
-    ok &= add("prompt({v})", biscuit::Params().string("v", call.name));
+    ok &= add(t.prompt, biscuit::Params().string("v", call.name));
   }
-  ok &= add("operation(\"read\")", {});
-  ok &= add("server_audience({v})", biscuit::Params().string("v", options_.audience));
-  ok &= add("tool_egress({v})", biscuit::Params().boolean("v", call.flow == DataFlow::kEgress));
-  for (const auto& t : call.tables) ok &= add("table({t})", biscuit::Params().string("t", t));
-  for (const auto& [t, cols] : call.columns) {
-    for (const auto& c : cols) ok &= add("column({t}, {c})", biscuit::Params().string("t", t).string("c", c));
+  ok &= add(t.operation_read, {});
+  ok &= add(t.audience, biscuit::Params().string("v", options_.audience));
+  ok &= add(t.egress, biscuit::Params().boolean("v", call.flow == DataFlow::kEgress));
+  for (const auto& table : call.tables) ok &= add(t.table, biscuit::Params().string("t", table));
+  for (const auto& [table, cols] : call.columns) {
+    for (const auto& c : cols) ok &= add(t.column, biscuit::Params().string("t", table).string("c", c));
   }
   if (peer) {
     auto cert = biscuit::hex_decode(peer->cert_sha256);
     auto spki = biscuit::hex_decode(peer->spki_sha256);
     if (!cert || !spki) return refuse(Lock::kMtls, "client certificate fingerprint is malformed");
-    ok &= add("client_cert_cn({v})", biscuit::Params().string("v", peer->cn));
-    ok &= add("mtls_client({v})", biscuit::Params().string("v", peer->cn));
-    ok &= add("client_cert_sha256({v})", biscuit::Params().bytes("v", *cert));
-    ok &= add("client_cert_spki_sha256({v})", biscuit::Params().bytes("v", *spki));
-    ok &= add("client_cert_issuer({v})", biscuit::Params().string("v", peer->issuer));
-    for (const auto& san : peer->sans) ok &= add("client_cert_san({v})", biscuit::Params().string("v", san));
+    ok &= add(t.cert_cn, biscuit::Params().string("v", peer->cn));
+    ok &= add(t.mtls_client, biscuit::Params().string("v", peer->cn));
+    ok &= add(t.cert_sha256, biscuit::Params().bytes("v", *cert));
+    ok &= add(t.cert_spki, biscuit::Params().bytes("v", *spki));
+    ok &= add(t.cert_issuer, biscuit::Params().string("v", peer->issuer));
+    for (const auto& san : peer->sans) ok &= add(t.cert_san, biscuit::Params().string("v", san));
   }
   if (!ok) return refuse(Lock::kPolicy, "internal error: could not assert the request facts");
 
@@ -313,21 +371,10 @@ Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* pe
     grant->patient_names.clear();
     grant->roles.clear();
     grant->hospitals.clear();
-    // Trusted facts only: authority block (+ authorizer, which never asserts these), plus
-    // explicitly trusted third-party keys. Attenuation blocks are outside this scope.
-    auto collect = [&](const std::string& predicate, std::vector<std::string>& out) -> bool {
-      if (predicate.empty()) return true;
-      std::string rule = "larder_ctx($v) <- " + predicate + "($v)";
-      biscuit::Params params;
-      if (!trusted_third_party_.empty()) {
-        rule += " trusting authority";
-        for (std::size_t i = 0; i < trusted_third_party_.size(); ++i) {
-          std::string name = "k" + std::to_string(i);
-          rule += ", {" + name + "}";
-          params.public_key(name, trusted_third_party_[i]);
-        }
-      }
-      auto facts = authorizer->query(rule, params);
+    // Trusted facts only (see Templates): never attenuation blocks.
+    auto collect = [&](const std::optional<biscuit::RuleTemplate>& rule, std::vector<std::string>& out) -> bool {
+      if (!rule) return true;
+      auto facts = authorizer->query(*rule, t.trusted_keys);
       if (!facts) return false;
       for (const auto& f : *facts) {
         if (f.predicate.terms.size() == 1 && f.predicate.terms[0].is(biscuit::datalog::ast::TermKind::String)) {
@@ -338,9 +385,8 @@ Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* pe
       out.erase(std::unique(out.begin(), out.end()), out.end());
       return true;
     };
-    // Predicate names come from configuration (validated identifiers), never from a request.
-    if (!collect(options_.rls_patient_name, grant->patient_names) || !collect(options_.rls_role, grant->roles) ||
-        !collect(options_.rls_hospital, grant->hospitals)) {
+    if (!collect(t.patient_names, grant->patient_names) || !collect(t.roles, grant->roles) ||
+        !collect(t.hospitals, grant->hospitals)) {
       return refuse(Lock::kBiscuit, "could not read the row-level-security facts from the token");
     }
   }

@@ -43,6 +43,13 @@ Result<void> AuthorizerBuilder::add_fact(std::string_view text, const Params& pa
   return {};
 }
 
+Result<void> AuthorizerBuilder::add_fact(const FactTemplate& fact, const Params& params) {
+  datalog::ast::Fact f = fact.fact();
+  if (auto st = datalog::ast::apply_parameters(f, params.ast()); !st) return from_datalog(st.error(), false);
+  source_.facts.push_back(std::move(f));
+  return {};
+}
+
 Result<void> AuthorizerBuilder::add_rule(std::string_view text, const Params& params) {
   auto r = datalog::parse_rule(text);
   if (!r) return from_datalog(r.error(), false);
@@ -321,16 +328,21 @@ Result<std::size_t> Authorizer::authorize() {
 }
 
 Result<std::vector<datalog::ast::Fact>> Authorizer::query(std::string_view text, const Params& params) {
+  auto parsed = RuleTemplate::parse(text);
+  if (!parsed) return parsed.error();
+  return query(*parsed, params);
+}
+
+Result<std::vector<datalog::ast::Fact>> Authorizer::query(const RuleTemplate& rule_template, const Params& params) {
   Impl& st = *impl_;
-  auto parsed = datalog::parse_rule(text);
-  if (!parsed) return from_datalog(parsed.error(), false);
-  if (auto s = datalog::ast::apply_parameters(*parsed, params.ast()); !s) return from_datalog(s.error(), false);
+  datalog::ast::Rule parsed = rule_template.rule();
+  if (auto s = datalog::ast::apply_parameters(parsed, params.ast()); !s) return from_datalog(s.error(), false);
   auto start = std::chrono::steady_clock::now();
   datalog::Deadline deadline = start + st.limits.max_time;
   if (!st.ran) {
     if (auto r = st.run(deadline, start); !r) return r.take_error();
   }
-  auto rule = datalog::intern(*parsed, st.symbols);
+  auto rule = datalog::intern(parsed, st.symbols);
   if (!rule) return from_datalog(rule.error(), false);
   TrustedOrigins trusted = st.trust(rule->scopes, st.authorizer_trust, kAuthorizerBlock);
   auto facts = st.world.query_rule(*rule, kAuthorizerBlock, trusted, st.symbols, deadline);

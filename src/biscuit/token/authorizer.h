@@ -40,6 +40,7 @@ class AuthorizerBuilder {
   // Authorizer code: facts, rules, checks and policies (`allow if` / `deny if`).
   Result<void> add_code(std::string_view code, const Params& params = {});
   Result<void> add_fact(std::string_view fact, const Params& params = {});
+  Result<void> add_fact(const FactTemplate& fact, const Params& params = {});  // no parsing
   Result<void> add_rule(std::string_view rule, const Params& params = {});
   Result<void> add_check(std::string_view check, const Params& params = {});
   Result<void> add_policy(std::string_view policy, const Params& params = {});
@@ -75,6 +76,7 @@ class Authorizer {
   // Facts produced by `rule` over the world (after running it), trusting the authority block
   // and the authorizer unless the rule has its own `trusting` scopes.
   Result<std::vector<datalog::ast::Fact>> query(std::string_view rule, const Params& params = {});
+  Result<std::vector<datalog::ast::Fact>> query(const RuleTemplate& rule, const Params& params = {});
   // The world as the samples print it (run the rules first: authorize() or query()).
   datalog::WorldDump dump() const;
   // The authorizer's own code, printed (facts, rules, checks, policies).

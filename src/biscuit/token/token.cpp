@@ -48,6 +48,22 @@ Params& Params::public_key(std::string name, const PublicKey& key) {
   return *this;
 }
 
+Result<FactTemplate> FactTemplate::parse(std::string_view text) {
+  auto f = datalog::parse_fact(text);
+  if (!f) return from_datalog(f.error(), false);
+  FactTemplate t;
+  t.fact_ = std::move(*f);
+  return t;
+}
+
+Result<RuleTemplate> RuleTemplate::parse(std::string_view text) {
+  auto r = datalog::parse_rule(text);
+  if (!r) return from_datalog(r.error(), false);
+  RuleTemplate t;
+  t.rule_ = std::move(*r);
+  return t;
+}
+
 datalog::PublicKey to_datalog_key(const PublicKey& key) {
   datalog::PublicKey out;
   out.algorithm = key.algorithm() == Algorithm::Secp256r1 ? datalog::PublicKey::Algorithm::Secp256r1

@@ -49,6 +49,28 @@ class Params {
   datalog::ast::Params p_;
 };
 
+// A fact or rule parsed once, its `{name}` placeholders bound at each use: for hosts that
+// assert the same shapes of facts (and ask the same queries) on every request.
+//   auto tool = FactTemplate::parse("tool({name})");          // at start-up
+//   builder.add_fact(*tool, Params().string("name", called));  // per request, no parsing
+class FactTemplate {
+ public:
+  static Result<FactTemplate> parse(std::string_view text);
+  const datalog::ast::Fact& fact() const { return fact_; }
+
+ private:
+  datalog::ast::Fact fact_;
+};
+
+class RuleTemplate {
+ public:
+  static Result<RuleTemplate> parse(std::string_view text);
+  const datalog::ast::Rule& rule() const { return rule_; }
+
+ private:
+  datalog::ast::Rule rule_;
+};
+
 // Converts between the crypto and the Datalog representation of a public key.
 datalog::PublicKey to_datalog_key(const PublicKey& key);
 Result<PublicKey> from_datalog_key(const datalog::PublicKey& key);
