@@ -176,9 +176,13 @@ Result<Authorizer> AuthorizerBuilder::build_impl(const Biscuit* token) const {
       bool third_party = token->block_external_key(i).has_value();
       const datalog::SymbolTable& own = token->block_symbols(i);
       std::vector<datalog::Scope> block_scopes = block.scopes;
-      std::vector<datalog::Fact> facts;
-      std::vector<datalog::Rule> rules;
+      // A first-party block's symbols are the token's own: its content is used as it is; a
+      // third-party block's is translated from its own symbol table into the token's.
+      std::vector<datalog::Fact> translated_facts;
+      std::vector<datalog::Rule> translated_rules;
       std::vector<datalog::Check> checks;
+      const std::vector<datalog::Fact>* facts = &block.facts;
+      const std::vector<datalog::Rule>* rules = &block.rules;
       if (third_party) {
         for (auto& s : block_scopes) {
           if (s.kind != datalog::Scope::Kind::PublicKey) continue;
@@ -189,27 +193,28 @@ Result<Authorizer> AuthorizerBuilder::build_impl(const Biscuit* token) const {
         for (const auto& f : block.facts) {
           auto t = datalog::translate(f, own, st.symbols);
           if (!t) return from_datalog(t.error(), true);
-          facts.push_back(std::move(*t));
+          translated_facts.push_back(std::move(*t));
         }
         for (const auto& r : block.rules) {
           auto t = datalog::translate(r, own, st.symbols);
           if (!t) return from_datalog(t.error(), true);
-          rules.push_back(std::move(*t));
+          translated_rules.push_back(std::move(*t));
         }
+        facts = &translated_facts;
+        rules = &translated_rules;
         for (const auto& c : block.checks) {
           auto t = datalog::translate(c, own, st.symbols);
           if (!t) return from_datalog(t.error(), true);
           checks.push_back(std::move(*t));
         }
       } else {
-        facts = block.facts;
-        rules = block.rules;
         checks = block.checks;
       }
       TrustedOrigins block_trust = st.trust(block_scopes, TrustedOrigins::defaults(), i);
-      for (const auto& f : facts) st.world.add_fact(OriginSet{i}, f);
-      for (std::size_t j = 0; j < rules.size(); ++j) {
-        const datalog::Rule& r = rules[j];
+      const OriginSet origin{i};
+      for (const auto& f : *facts) st.world.add_fact(origin, f);
+      for (std::size_t j = 0; j < rules->size(); ++j) {
+        const datalog::Rule& r = (*rules)[j];
         if (!datalog::head_variables_bound(r)) {
           Error e = make_error(ErrorCode::InvalidBlockRule, "rule " + std::to_string(j) + " of block " + std::to_string(i) +
                                                                 " has a head variable that its body does not bind");
