@@ -88,7 +88,7 @@ void verify_and_authorize(const Bytes& bytes, const char* code, benchmark::State
   auto token = Biscuit::from_bytes(bytes, fixture().root.public_key());
   AuthorizerBuilder ab;
   if (!token || !ab.add_code(code)) state.SkipWithError("token or authorizer code");
-  auto a = ab.build(*token);
+  auto a = std::move(ab).build(*token);
   auto r = a->authorize();
   benchmark::DoNotOptimize(r);
 }

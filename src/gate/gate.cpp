@@ -331,7 +331,7 @@ Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* pe
   }
   if (!ok) return refuse(Lock::kPolicy, "internal error: could not assert the request facts");
 
-  auto authorizer = builder.build(*token.token);
+  auto authorizer = std::move(builder).build(*token.token);
   if (!authorizer) return refuse(Lock::kBiscuit, "authorizer setup failed: " + authorizer.error().message);
   auto outcome = authorizer->authorize();
   if (!outcome) {

@@ -141,20 +141,34 @@ Authorizer::~Authorizer() = default;
 Authorizer::Authorizer(Authorizer&&) noexcept = default;
 Authorizer& Authorizer::operator=(Authorizer&&) noexcept = default;
 
-Result<Authorizer> AuthorizerBuilder::build(const Biscuit& token) const {
+Result<Authorizer> AuthorizerBuilder::build(const Biscuit& token) const& {
   if (!token.verified()) {
     return make_error(ErrorCode::InvalidArgument, "refusing to authorize a token whose signatures were not verified");
   }
-  return build_impl(&token);
+  auto a = build_impl(&token);
+  if (a) a->impl_->source = source_;
+  return a;
 }
 
-Result<Authorizer> AuthorizerBuilder::build() const { return build_impl(nullptr); }
+Result<Authorizer> AuthorizerBuilder::build(const Biscuit& token) && {
+  if (!token.verified()) {
+    return make_error(ErrorCode::InvalidArgument, "refusing to authorize a token whose signatures were not verified");
+  }
+  auto a = build_impl(&token);
+  if (a) a->impl_->source = std::move(source_);
+  return a;
+}
+
+Result<Authorizer> AuthorizerBuilder::build() const {
+  auto a = build_impl(nullptr);
+  if (a) a->impl_->source = source_;
+  return a;
+}
 
 Result<Authorizer> AuthorizerBuilder::build_impl(const Biscuit* token) const {
   Authorizer a;
   Authorizer::Impl& st = *a.impl_;
-  st.limits = limits_;
-  st.source = source_;
+  st.limits = limits_;  // (the source, for dump_code(), is set by build())
   st.world.set_extern_functions(externs_);
   if (token) st.symbols = token->symbols();
 

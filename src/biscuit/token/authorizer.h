@@ -51,7 +51,9 @@ class AuthorizerBuilder {
   void register_extern(std::string name, ExternFunction fn);
 
   // With a token: it must have been verified (Biscuit::from_bytes / from_base64 or built here).
-  Result<Authorizer> build(const Biscuit& token) const;
+  Result<Authorizer> build(const Biscuit& token) const&;
+  // The same, consuming the builder (its code moves into the authorizer instead of a copy).
+  Result<Authorizer> build(const Biscuit& token) &&;
   // Without a token: only the authorizer's own facts and rules.
   Result<Authorizer> build() const;
 
