@@ -44,7 +44,7 @@ Result<void> AuthorizerBuilder::add_fact(std::string_view text, const Params& pa
 }
 
 Result<void> AuthorizerBuilder::add_fact(const FactTemplate& fact, const Params& params) {
-  datalog::ast::Fact f = fact.fact();
+  datalog::ast::Fact f = fact.ast();
   if (auto st = datalog::ast::apply_parameters(f, params.ast()); !st) return from_datalog(st.error(), false);
   source_.facts.push_back(std::move(f));
   return {};
@@ -354,7 +354,7 @@ Result<std::vector<datalog::ast::Fact>> Authorizer::query(std::string_view text,
 
 Result<std::vector<datalog::ast::Fact>> Authorizer::query(const RuleTemplate& rule_template, const Params& params) {
   Impl& st = *impl_;
-  datalog::ast::Rule parsed = rule_template.rule();
+  datalog::ast::Rule parsed = rule_template.ast();
   if (auto s = datalog::ast::apply_parameters(parsed, params.ast()); !s) return from_datalog(s.error(), false);
   auto start = std::chrono::steady_clock::now();
   datalog::Deadline deadline = start + st.limits.max_time;

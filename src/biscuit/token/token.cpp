@@ -1,6 +1,7 @@
 #include "biscuit/token/token.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "biscuit/datalog/convert.h"
 #include "biscuit/datalog/parser.h"
@@ -48,21 +49,19 @@ Params& Params::public_key(std::string name, const PublicKey& key) {
   return *this;
 }
 
-Result<FactTemplate> FactTemplate::parse(std::string_view text) {
-  auto f = datalog::parse_fact(text);
-  if (!f) return from_datalog(f.error(), false);
-  FactTemplate t;
-  t.fact_ = std::move(*f);
+template <class Ast>
+Result<Template<Ast>> Template<Ast>::parse(std::string_view text) {
+  auto parsed = [&] {
+    if constexpr (std::is_same_v<Ast, datalog::ast::Fact>) return datalog::parse_fact(text);
+    else return datalog::parse_rule(text);
+  }();
+  if (!parsed) return from_datalog(parsed.error(), false);
+  Template t;
+  t.ast_ = std::move(*parsed);
   return t;
 }
-
-Result<RuleTemplate> RuleTemplate::parse(std::string_view text) {
-  auto r = datalog::parse_rule(text);
-  if (!r) return from_datalog(r.error(), false);
-  RuleTemplate t;
-  t.rule_ = std::move(*r);
-  return t;
-}
+template class Template<datalog::ast::Fact>;
+template class Template<datalog::ast::Rule>;
 
 datalog::PublicKey to_datalog_key(const PublicKey& key) {
   datalog::PublicKey out;

@@ -53,23 +53,17 @@ class Params {
 // assert the same shapes of facts (and ask the same queries) on every request.
 //   auto tool = FactTemplate::parse("tool({name})");          // at start-up
 //   builder.add_fact(*tool, Params().string("name", called));  // per request, no parsing
-class FactTemplate {
+template <class Ast>  // datalog::ast::Fact or datalog::ast::Rule
+class Template {
  public:
-  static Result<FactTemplate> parse(std::string_view text);
-  const datalog::ast::Fact& fact() const { return fact_; }
+  static Result<Template> parse(std::string_view text);
+  const Ast& ast() const { return ast_; }
 
  private:
-  datalog::ast::Fact fact_;
+  Ast ast_;
 };
-
-class RuleTemplate {
- public:
-  static Result<RuleTemplate> parse(std::string_view text);
-  const datalog::ast::Rule& rule() const { return rule_; }
-
- private:
-  datalog::ast::Rule rule_;
-};
+using FactTemplate = Template<datalog::ast::Fact>;
+using RuleTemplate = Template<datalog::ast::Rule>;
 
 // Converts between the crypto and the Datalog representation of a public key.
 datalog::PublicKey to_datalog_key(const PublicKey& key);
