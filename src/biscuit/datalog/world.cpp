@@ -98,51 +98,47 @@ constexpr uint32_t kNone = UINT32_MAX;
 class HashChains {
  public:
   void insert(uint64_t h, uint32_t idx) {
-    if ((count_ + 1) * 2 > keys_.size()) grow();
+    if ((count_ + 1) * 2 > slots_.size()) grow();
     if (next_.size() <= idx) next_.resize(static_cast<std::size_t>(idx) + 1, kNone);
-    std::size_t i = slot(h);
-    if (heads_[i] == kNone) {
-      keys_[i] = h;
+    Slot& s = slots_[slot(h)];
+    if (s.head == kNone) {
+      s.key = h;
       ++count_;
     }
-    next_[idx] = heads_[i];
-    heads_[i] = idx;
+    next_[idx] = s.head;
+    s.head = idx;
   }
   uint32_t head(uint64_t h) const {
-    if (keys_.empty()) return kNone;
-    return heads_[slot(h)];
+    if (slots_.empty()) return kNone;
+    return slots_[slot(h)].head;
   }
   uint32_t next(uint32_t idx) const { return next_[idx]; }
   const std::vector<uint32_t>& next_links() const { return next_; }
   void clear() {
-    keys_.clear();
-    heads_.clear();
+    slots_.clear();
     next_.clear();
     count_ = 0;
   }
 
  private:
+  struct Slot {
+    uint64_t key = 0;
+    uint32_t head = kNone;  // newest fact with this key, or kNone: the slot is free
+  };
   std::size_t slot(uint64_t h) const {
-    const std::size_t mask = keys_.size() - 1;
+    const std::size_t mask = slots_.size() - 1;
     std::size_t i = static_cast<std::size_t>(h ^ (h >> 29)) & mask;
-    while (heads_[i] != kNone && keys_[i] != h) i = (i + 1) & mask;
+    while (slots_[i].head != kNone && slots_[i].key != h) i = (i + 1) & mask;
     return i;
   }
   void grow() {
-    std::vector<uint64_t> old_keys = std::move(keys_);
-    std::vector<uint32_t> old_heads = std::move(heads_);
-    const std::size_t cap = old_keys.empty() ? 16 : old_keys.size() * 2;
-    keys_.assign(cap, 0);
-    heads_.assign(cap, kNone);
-    for (std::size_t i = 0; i < old_keys.size(); ++i) {
-      if (old_heads[i] == kNone) continue;
-      const std::size_t j = slot(old_keys[i]);
-      keys_[j] = old_keys[i];
-      heads_[j] = old_heads[i];
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 16 : old.size() * 2, Slot{});
+    for (const Slot& s : old) {
+      if (s.head != kNone) slots_[slot(s.key)] = s;
     }
   }
-  std::vector<uint64_t> keys_;
-  std::vector<uint32_t> heads_;
+  std::vector<Slot> slots_;  // open addressing, one allocation per table
   std::vector<uint32_t> next_;
   std::size_t count_ = 0;
 };
