@@ -199,10 +199,11 @@ Result<std::unique_ptr<Gate>> Gate::create(GateOptions options) {
       return make_error("config.invalid", "two root keys share the same key id");
     }
   }
+  std::vector<biscuit::PublicKey> trusted_third_party;
   for (const auto& text : gate->options_.trusted_third_party_keys) {
     auto key = biscuit::PublicKey::from_string(text);
     if (!key) return make_error("config.invalid", "trusted third-party key " + text + ": " + key.error().message);
-    gate->trusted_third_party_.push_back(*key);
+    trusted_third_party.push_back(*key);
   }
   if (gate->options_.policy_code.empty()) gate->options_.policy_code = default_policy_code();
   // Parsed once: a policy that does not parse is refused now, not at the first request, and
@@ -214,7 +215,7 @@ Result<std::unique_ptr<Gate>> Gate::create(GateOptions options) {
   if (gate->policy_builder_.source().policies.empty()) {
     return make_error("config.invalid", "policy: no allow/deny policy found (nothing would ever be allowed)");
   }
-  auto templates = Templates::make(gate->options_, gate->trusted_third_party_);
+  auto templates = Templates::make(gate->options_, trusted_third_party);
   if (!templates) return templates.error();
   gate->templates_ = std::move(*templates);
   return gate;

@@ -130,7 +130,6 @@ class Gate {
   GateOptions options_;
   biscuit::AuthorizerBuilder policy_builder_;  // limits + the parsed policy; copied per call
   std::map<std::optional<uint32_t>, biscuit::PublicKey> roots_;
-  std::vector<biscuit::PublicKey> trusted_third_party_;
   // The shapes of the facts asserted on every call and the queries reading the RLS context,
   // parsed once here (values are bound per call as typed parameters).
   struct Templates;

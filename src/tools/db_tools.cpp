@@ -21,13 +21,20 @@ Result<std::string> query_arg(const nlohmann::json& args) {
   return q;
 }
 
-// Runs `sql` as guarded SQL: through the verdict the caller already has (which must be for
-// this very text), or through the guard now.
+// A verdict handed in by the caller counts only if it is this database's guard's, on this
+// very text.
+Result<void> check_verdict(const db::Database& db, const db::GuardedQuery& checked, const std::string& sql) {
+  if (checked.sql() != sql || checked.issuer() != &db.guard())
+    return make_error("sql_guard.internal", "the guard's verdict is not this database's on this query text; refused");
+  return {};
+}
+
+// Runs `sql` as guarded SQL: through the verdict the caller already has, or through the
+// guard now.
 Result<db::QueryResult> run_guarded(db::Database& db, const db::RequestContext& ctx, const std::string& sql,
                                     const std::vector<db::Param>& params, const db::GuardedQuery* checked) {
   if (checked == nullptr) return db.query(ctx, sql, params);
-  if (checked->sql() != sql)
-    return make_error("sql_guard.internal", "the guard's verdict is for another query text; refused");
+  if (auto ok = check_verdict(db, *checked, sql); !ok) return ok.error();
   return db.query(ctx, *checked, params);
 }
 
@@ -100,10 +107,11 @@ Result<nlohmann::json> DbTools::pg_explain(const db::RequestContext& ctx, const 
   if (!params) return params.error();
   // The guard admits exactly one plain SELECT; only then is the fixed EXPLAIN prefix added
   // (never ANALYZE: the statement is planned, not run).
-  if (checked != nullptr && (checked->sql() != *query || checked->issuer() != &db_.guard()))
-    return make_error("sql_guard.internal", "the guard's verdict is for another query text; refused");
-  if (checked == nullptr && ctx.guard_enabled)
+  if (checked != nullptr) {
+    if (auto ok = check_verdict(db_, *checked, *query); !ok) return ok.error();
+  } else if (ctx.guard_enabled) {
     if (auto ok = db_.check_sql(*query); !ok) return ok.error();
+  }
   auto r = db_.query_trusted(ctx, "EXPLAIN (FORMAT JSON) " + *query, *params);
   if (!r) return r.error();
   if (r->rows.size() != 1 || r->rows[0].empty() || !r->rows[0][0])

@@ -36,11 +36,9 @@ Result<void> AuthorizerBuilder::add_code(std::string_view code, const Params& pa
 }
 
 Result<void> AuthorizerBuilder::add_fact(std::string_view text, const Params& params) {
-  auto f = datalog::parse_fact(text);
-  if (!f) return from_datalog(f.error(), false);
-  if (auto st = datalog::ast::apply_parameters(*f, params.ast()); !st) return from_datalog(st.error(), false);
-  source_.facts.push_back(std::move(*f));
-  return {};
+  auto fact = FactTemplate::parse(text);
+  if (!fact) return fact.error();
+  return add_fact(*fact, params);
 }
 
 Result<void> AuthorizerBuilder::add_fact(const FactTemplate& fact, const Params& params) {
@@ -141,34 +139,17 @@ Authorizer::~Authorizer() = default;
 Authorizer::Authorizer(Authorizer&&) noexcept = default;
 Authorizer& Authorizer::operator=(Authorizer&&) noexcept = default;
 
-Result<Authorizer> AuthorizerBuilder::build(const Biscuit& token) const& {
-  if (!token.verified()) {
+Result<Authorizer> AuthorizerBuilder::build(const Biscuit& token) const& { return build_impl(&token, source_); }
+Result<Authorizer> AuthorizerBuilder::build(const Biscuit& token) && { return build_impl(&token, std::move(source_)); }
+Result<Authorizer> AuthorizerBuilder::build() const { return build_impl(nullptr, source_); }
+
+Result<Authorizer> AuthorizerBuilder::build_impl(const Biscuit* token, datalog::ast::Source source) const {
+  if (token && !token->verified()) {
     return make_error(ErrorCode::InvalidArgument, "refusing to authorize a token whose signatures were not verified");
   }
-  auto a = build_impl(&token);
-  if (a) a->impl_->source = source_;
-  return a;
-}
-
-Result<Authorizer> AuthorizerBuilder::build(const Biscuit& token) && {
-  if (!token.verified()) {
-    return make_error(ErrorCode::InvalidArgument, "refusing to authorize a token whose signatures were not verified");
-  }
-  auto a = build_impl(&token);
-  if (a) a->impl_->source = std::move(source_);
-  return a;
-}
-
-Result<Authorizer> AuthorizerBuilder::build() const {
-  auto a = build_impl(nullptr);
-  if (a) a->impl_->source = source_;
-  return a;
-}
-
-Result<Authorizer> AuthorizerBuilder::build_impl(const Biscuit* token) const {
   Authorizer a;
   Authorizer::Impl& st = *a.impl_;
-  st.limits = limits_;  // (the source, for dump_code(), is set by build())
+  st.limits = limits_;
   st.world.set_extern_functions(externs_);
   if (token) st.symbols = token->symbols();
 
@@ -243,26 +224,27 @@ Result<Authorizer> AuthorizerBuilder::build_impl(const Biscuit* token) const {
   }
 
   // The authorizer's own facts, rules, checks and policies, interned after the token's.
-  for (const auto& f : source_.facts) {
+  for (const auto& f : source.facts) {
     auto t = datalog::intern(f, st.symbols);
     if (!t) return from_datalog(t.error(), false);
     st.world.add_fact(OriginSet::authorizer(), *t);
   }
-  for (const auto& r : source_.rules) {
+  for (const auto& r : source.rules) {
     auto t = datalog::intern(r, st.symbols);
     if (!t) return from_datalog(t.error(), false);
     st.world.add_rule(kAuthorizerBlock, st.trust(t->scopes, st.authorizer_trust, kAuthorizerBlock), *t);
   }
-  for (const auto& c : source_.checks) {
+  for (const auto& c : source.checks) {
     auto t = datalog::intern(c, st.symbols);
     if (!t) return from_datalog(t.error(), false);
     st.checks.push_back(std::move(*t));
   }
-  for (const auto& p : source_.policies) {
+  for (const auto& p : source.policies) {
     auto t = datalog::intern(p, st.symbols);
     if (!t) return from_datalog(t.error(), false);
     st.policies.push_back(std::move(*t));
   }
+  st.source = std::move(source);  // for dump_code()
   return a;
 }
 

@@ -60,7 +60,8 @@ class AuthorizerBuilder {
   const datalog::ast::Source& source() const { return source_; }
 
  private:
-  Result<Authorizer> build_impl(const Biscuit* token) const;
+  // `source` is this builder's code, copied or moved in by build().
+  Result<Authorizer> build_impl(const Biscuit* token, datalog::ast::Source source) const;
   datalog::ast::Source source_;
   RunLimits limits_;
   datalog::ExternFunctions externs_;
