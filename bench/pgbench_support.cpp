@@ -90,20 +90,20 @@ double children_cpu_seconds() {
   return seconds_of(u);
 }
 
-// The postmaster's pid, and its children's pids (live, or exited but not yet reaped).
+// The postmaster's pid, and its children's times (live, or exited but not yet reaped).
 int postmaster_pid(const db::ClusterState& st) {
   std::ifstream pidfile(st.data_dir + "/postmaster.pid");
   std::string line;
   return std::getline(pidfile, line) ? std::atoi(line.c_str()) : 0;
 }
 
-std::vector<std::string> children_of(int pm) {
-  std::vector<std::string> out;
+std::vector<ProcTimes> children_of(int pm) {
+  std::vector<ProcTimes> out;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (auto t = proc_times(name); t && t->ppid == pm) out.push_back(name);
+    if (auto t = proc_times(name); t && t->ppid == pm) out.push_back(*t);
   }
   return out;
 }
@@ -131,8 +131,7 @@ double postgres_cpu_seconds(const db::ClusterState& st) {
   auto root = proc_times(std::to_string(pm));
   if (!root) return 0;
   double total = root->own_s + root->reaped_children_s;
-  for (const auto& child : children_of(pm))
-    if (auto t = proc_times(child)) total += t->own_s;
+  for (const auto& child : children_of(pm)) total += child.own_s;
   return total;
 }
 
