@@ -9,7 +9,15 @@
 // The time per lock comes from the server itself: every audit record carries the time of
 // each stage it went through (guard, verify, ledger, authorize, tool, taint).
 //
-//   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench] [--mcp-client]
+// The floor: the same load generator against a bare HTTPS server (same certificates, mTLS, the
+// same worker count) whose handler runs only the database path of the call — the pooled
+// session, the context row, the read-only pipeline with the already-checked SQL — and answers
+// with the bytes Larder answered. No MCP, Biscuit, SQL guard, audit or JSON: what any server
+// in front of this database over HTTPS must spend at least. Its throughput against pgbench
+// is the ceiling for Larder's ratio on this machine.
+//
+//   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench] [--no-floor] [--mcp-client]
+#include "db/database.h"
 #include "db/seed.h"
 #include "mcp/client.h"
 #include "net/client.h"
@@ -47,6 +55,7 @@ struct Options {
   std::size_t workers = 8;  // larder serve's default [limits] worker_threads
   bool pgbench = true;      // --no-pgbench: only the Larder side (for profiling)
   bool mcp_client = false;  // --mcp-client: load through mcp::Client instead of the lean generator
+  bool floor = true;        // --no-floor: skip the bare HTTPS + database path run
 };
 
 using RunFigures = bench::LoadFigures;
@@ -188,6 +197,8 @@ Options parse(int argc, char** argv) {
       o.mcp_client = true;
     } else if (a == "--no-pgbench") {
       o.pgbench = false;
+    } else if (a == "--no-floor") {
+      o.floor = false;
     } else if (a == "--clients") {
       o.clients.clear();
       std::stringstream list(next());
@@ -197,6 +208,66 @@ Options parse(int argc, char** argv) {
   }
   return o;
 }
+
+// The floor server: mTLS + HTTP + the database path, nothing else. `reply` is a real Larder
+// answer to the call, split around its JSON-RPC id; the handler splices in the request's id.
+class FloorServer {
+ public:
+  FloorServer(const gate::ServeConfig& c, const test::PgCluster& cluster, std::string reply_head,
+              std::string reply_tail)
+      : database_([&] {
+          auto config = cluster.database_config(std::max<std::size_t>(4, c.worker_threads));
+          return config;
+        }()),
+        head_(std::move(reply_head)),
+        tail_(std::move(reply_tail)) {
+    auto checked = database_.guard().check(kSql);
+    if (!checked) throw std::runtime_error("floor: guard refused the benchmark SQL");
+    checked_ = std::make_unique<db::GuardedQuery>(std::move(*checked));
+    net::ServerConfig sc;
+    sc.tls.cert_file = c.tls_cert;
+    sc.tls.key_file = c.tls_key;
+    sc.tls.client_ca_file = c.tls_client_ca;
+    sc.tls.crl_file = c.tls_crl;
+    sc.limits.worker_threads = c.worker_threads;
+    auto s = net::Server::create(sc, [this](const net::HttpRequest& req, std::shared_ptr<net::Responder> out) {
+      handle(req, std::move(out));
+    });
+    if (!s) throw std::runtime_error("floor: " + s.error().message);
+    server_ = std::move(*s);
+    if (auto r = server_->start(); !r) throw std::runtime_error("floor: " + r.error().message);
+  }
+  ~FloorServer() { server_->stop(); }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(server_->port()) + "/mcp"; }
+
+ private:
+  void handle(const net::HttpRequest& req, std::shared_ptr<net::Responder> out) {
+    if (req.body.find("\"initialize\"") != std::string::npos) {
+      out->respond({200, {{"Content-Type", "application/json"}, {"Mcp-Session-Id", "floor"}}, "{}"});
+      return;
+    }
+    if (req.body.find("notifications/initialized") != std::string::npos) {
+      out->respond({202, {}, ""});
+      return;
+    }
+    db::RequestContext ctx;
+    ctx.patient_names = {std::string(db::kErinOrtega)};
+    auto rows = database_.query(ctx, *checked_);
+    if (!rows) {
+      out->respond({500, {}, rows.error().message});
+      return;
+    }
+    const auto at = req.body.find("\"id\":");
+    const auto end = at == std::string::npos ? at : req.body.find_first_of(",}", at);
+    const std::string id = at == std::string::npos ? "0" : req.body.substr(at + 5, end - at - 5);
+    out->respond({200, {{"Content-Type", "application/json"}}, head_ + id + tail_});
+  }
+
+  db::Database database_;
+  std::unique_ptr<db::GuardedQuery> checked_;
+  std::string head_, tail_;
+  std::unique_ptr<net::Server> server_;
+};
 
 // PostgreSQL sessions ever opened on the database (pg_stat_database.sessions; each probe is
 // a new connection, so it reads fresh statistics): the pools must keep this flat while calls run.
@@ -255,6 +326,23 @@ int main(int argc, char** argv) {
     token = (*r)["_meta"]["larder/biscuit_token"].get<std::string>();
   }
 
+  // One real answer, as the floor server's reply.
+  std::string reply_head, reply_tail;
+  {
+    auto opened = LeanSession::open(url, tls, token, expected);
+    auto* lean = std::get_if<std::shared_ptr<LeanSession>>(&opened);
+    auto r = lean != nullptr ? (*lean)->http->request("POST", (*lean)->path, (*lean)->headers,
+                                                      (*lean)->body_head + "7" + (*lean)->body_tail)
+                             : Result<net::ClientResponse>(make_error("bench", std::get<std::string>(opened)));
+    const auto at = r ? r->body.find("\"id\":7") : std::string::npos;
+    if (at == std::string::npos) {
+      std::cerr << "bench_e2e: could not capture an answer for the floor server\n";
+      return 1;
+    }
+    reply_head = r->body.substr(0, at + 5);
+    reply_tail = r->body.substr(at + 6);
+  }
+
   // Lock 1's cost is paid per session: a full mTLS handshake plus MCP initialize.
   std::vector<double> session_ms;
   for (int i = 0; i < 20; ++i) {
@@ -279,6 +367,25 @@ int main(int argc, char** argv) {
     sessions.push_back(sessions_opened(cluster) - sessions_before - 1);  // minus our own probe
   }
   bed->db->stop();
+
+  // The floor: the same load against mTLS + HTTP + the database path alone.
+  std::vector<RunFigures> floor_runs;
+  std::vector<bench::CpuPerCall> floor_cpu;
+  if (o.floor) {
+    try {
+      FloorServer floor(c, cluster, reply_head, reply_tail);
+      for (int n : o.clients) {
+        const double pg_before = bench::postgres_cpu_seconds(cluster.state()), self_before = bench::self_cpu_seconds();
+        floor_runs.push_back(run_load(floor.url(), tls, token, n, o.seconds, expected, false));
+        const double calls = static_cast<double>(std::max<std::size_t>(1, floor_runs.back().calls));
+        floor_cpu.push_back({1e6 * (bench::postgres_cpu_seconds(cluster.state()) - pg_before) / calls,
+                             1e6 * (bench::self_cpu_seconds() - self_before) / calls});
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "bench_e2e: " << e.what() << "\n";
+      return 1;
+    }
+  }
 
   bench::PgbenchFigures pg;
   if (o.pgbench) pg = bench::pgbench_point_query(cluster.state(), o.clients, static_cast<int>(std::max(1.0, o.seconds)));
@@ -317,6 +424,29 @@ int main(int argc, char** argv) {
       std::printf(" %9.0f%%\n", 100 * pg.prepared_cpu[n].total() / cpu[i].total());
     } else {
       std::printf(" %10s\n", "-");
+    }
+  }
+  if (!floor_runs.empty()) {
+    std::printf("\nThe floor: the same load against mTLS + HTTP + the database path only (no MCP, Biscuit, guard,\n"
+                "audit or JSON; Larder's answer bytes), the ceiling for any server in front of this database\n");
+    std::printf("%8s %10s %9s %9s %10s %12s %12s %30s %10s\n", "clients", "floor/s", "p50 ms", "p99 ms", "failures",
+                "vs prepared", "Larder/floor", "CPU  pg | process | total", "CPU ratio");
+    for (std::size_t i = 0; i < floor_runs.size(); ++i) {
+      const auto& f = floor_runs[i];
+      const int n = f.clients;
+      double prep = pg.prepared.count(n) ? pg.prepared[n] : -1;
+      char cell[64];
+      std::snprintf(cell, sizeof cell, "%6.0f | %6.0f | %6.0f", floor_cpu[i].pg_us, floor_cpu[i].client_us,
+                    floor_cpu[i].total());
+      const bool have = pg.prepared_cpu.count(n) != 0 && pg.prepared_cpu[n].total() > 0;
+      std::printf("%8d %10.0f %9.2f %9.2f %10d %11.0f%% %11.0f%% %30s", n, f.rps, f.p50_us / 1000, f.p99_us / 1000,
+                  f.failures, prep > 0 ? 100 * f.rps / prep : 0.0, f.rps > 0 ? 100 * runs[i].rps / f.rps : 0.0, cell);
+      if (have && floor_cpu[i].total() > 0) {
+        std::printf(" %9.0f%%\n", 100 * pg.prepared_cpu[n].total() / floor_cpu[i].total());
+      } else {
+        std::printf(" %10s\n", "-");
+      }
+      if (!f.first_failure.empty()) std::printf("         first failure: %s\n", f.first_failure.c_str());
     }
   }
   std::printf("\nServer-side time per lock, mean / p50 in µs (from the audit records):\n");
