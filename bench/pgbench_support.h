@@ -15,8 +15,9 @@ namespace larder::bench {
 bool prepare_pgbench_role(const db::ClusterState& cluster, const std::string& password);
 
 // Writes the pgbench script that does what the Larder DB path does for one point query:
-// context upsert for db::kErinOrtega, BEGIN READ ONLY, request nonce + statement_timeout, the SELECT, ROLLBACK,
-// context delete. Returns the script's path (caller unlinks).
+// BEGIN READ ONLY, request nonce + statement_timeout, the SELECT, ROLLBACK — and the context
+// row for db::kErinOrtega written when the connection has none that outlives a request, as
+// Larder keeps it while the context repeats. Returns the script's path (caller unlinks).
 std::string write_point_query_script();
 
 // CPU time (user + system, seconds) of the PostgreSQL cluster: its live processes plus every

@@ -188,6 +188,19 @@ Error error_from_result(const PGresult* result, PGconn* conn, std::string_view w
 
 bool connection_broken(PGconn* conn) { return conn == nullptr || PQstatus(conn) != CONNECTION_OK; }
 
+bool idle_connection_usable(PGconn* conn) {
+  for (int reads = 0; reads < 4; ++reads) {
+    if (connection_broken(conn) || PQisBusy(conn) != 0) return false;
+    pollfd pfd{PQsocket(conn), POLLIN, 0};
+    if (pfd.fd < 0) return false;
+    const int rc = ::poll(&pfd, 1, 0);
+    if (rc == 0) return true;  // nothing pending: the server has said nothing since the last call
+    if (rc < 0 && errno != EINTR) return false;
+    if (PQconsumeInput(conn) == 0) return false;  // EOF or error: the server is gone
+  }
+  return false;  // still talking while idle: not a connection to trust with a request
+}
+
 WaitOutcome wait_readable(PGconn* conn, Clock::time_point deadline) {
   // PQisBusy parses what is already buffered; only read the socket when that is not enough
   // (reading eagerly would grow libpq's buffer without bound in single-row mode).

@@ -68,6 +68,10 @@ Error error_from_connection(PGconn* conn, std::string_view what);
 
 // True when the connection can no longer be used (server gone, protocol broken).
 bool connection_broken(PGconn* conn);
+// For an idle connection about to be used without a prior round trip: reads whatever its
+// socket already holds (a shutdown's FATAL message, EOF) without waiting. False when the
+// server has gone away (or anything unexpected is pending).
+bool idle_connection_usable(PGconn* conn);
 
 // Waits until PQgetResult would not block, or the deadline passes. Returns false when the
 // deadline passed (nothing consumed beyond what arrived) or the connection failed.

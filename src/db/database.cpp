@@ -62,6 +62,14 @@ struct Database::Session {
   // The writer connection stays in pipeline mode: the context DELETE of one request is sent
   // without waiting, and its result is read together with the next request's upsert.
   int writer_pending = 0;
+  // The context row this session's query backend has now (kept between requests when
+  // DatabaseConfig::context_lease > 0): its context (the three encoded arrays), its nonce, and
+  // until when it is certainly valid on the server (written as clock_timestamp() + ttl after
+  // `lease_until - ttl` here, so the server's expiry is never earlier than this).
+  bool has_row = false;
+  std::string row_context;
+  std::string row_nonce;
+  Clock::time_point lease_until{};
   // The model's SQL, prepared once per session (text -> statement name), so repeated queries
   // skip parse and plan like pgbench -M prepared. Bounded; beyond it SQL runs unnamed.
   std::unordered_map<std::string, std::string> statements;
@@ -189,8 +197,6 @@ Database::Database(DatabaseConfig config) : config_(std::move(config)) {
   config_.query.set("options", "-c search_path=pg_catalog,public -c standard_conforming_strings=on");
   guard_ = std::make_unique<SqlGuard>(config_.guard_policy);
 }
-
-Database::~Database() = default;
 
 Result<std::unique_ptr<Database::Session>> Database::open_session(Clock::time_point deadline) {
   auto s = std::make_unique<Session>();
@@ -332,6 +338,18 @@ bool send_writer(PGconn* conn, const char* name, const std::vector<std::string>&
 
 }  // namespace
 
+// Idle sessions may keep their context rows (context_lease): delete them, best effort — a
+// row left behind is useless without its nonce and expires at its lease anyway.
+Database::~Database() {
+  for (auto& s : idle_) {
+    if (!s->has_row || connection_broken(s->writer.get())) continue;
+    const auto deadline = Clock::now() + config_.cancel_grace;
+    if (!send_writer(s->writer.get(), kClearContext, {std::to_string(s->pid), s->row_nonce})) continue;
+    for (int pending = s->writer_pending + 1; pending > 0; --pending)
+      if (!read_to_sync(s->writer.get(), deadline)) break;
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Execution
 
@@ -435,22 +453,43 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   if (!roles) return roles.error();
   if (!hospitals) return hospitals.error();
 
-  // 1. A session, and this request's context row written on the writer connection.
+  // 1. A session, and this request's context row on the writer connection — unless the
+  //    session's query backend already has a row for exactly this context that outlives the
+  //    request (an agent reuses one token: docs/database.md, "Keeping the row").
   std::unique_ptr<Session> session;
   std::string nonce;
+  std::string context = *names;
+  context.append(1, '\0').append(*roles).append(1, '\0').append(*hospitals);
+  const auto must_outlive = deadline + config_.cancel_grace + std::chrono::milliseconds(500);
   for (int attempt = 0;; ++attempt) {
     auto s = acquire(deadline);
     if (!s) return s.error();
     session = std::move(*s);
+    if (config_.context_lease.count() > 0 && session->has_row && session->row_context == context &&
+        session->lease_until >= must_outlive) {
+      // No writer round trip to notice a server that went away while the session sat idle:
+      // read what the socket holds (a restart's goodbye, EOF) without waiting.
+      if (idle_connection_usable(session->query.get())) {
+        nonce = session->row_nonce;
+        break;
+      }
+      const bool reused = session->reused;
+      release(std::move(session), false);
+      invalidate_idle();
+      if (reused && attempt == 0) continue;
+      return make_error("db.unavailable", "the database connection was lost");
+    }
     auto n = random_hex(16);
     if (!n) {
       release(std::move(session), true);
       return n.error();
     }
     nonce = *n;
-    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    auto ttl = remaining + config_.cancel_grace + std::chrono::milliseconds(500);
+    const auto sent_at = Clock::now();
+    const auto ttl = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(must_outlive - sent_at),
+                              config_.context_lease);
     // Upsert this request's context; first collect the previous request's DELETE, if pending.
+    session->has_row = false;  // until the upsert is known to have committed
     Result<void> set;
     if (!send_writer(session->writer.get(), kSetContext,
                      {std::to_string(session->pid), nonce, *names, *roles, *hospitals,
@@ -461,7 +500,13 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
         set = read_to_sync(session->writer.get(), deadline);  // a failed DELETE is harmless but ends the session
       if (set.ok()) set = read_to_sync(session->writer.get(), deadline);
     }
-    if (set) break;
+    if (set) {
+      session->has_row = true;
+      session->row_context = context;
+      session->row_nonce = nonce;
+      session->lease_until = sent_at + ttl;
+      break;
+    }
     bool broken = connection_broken(session->writer.get()) || set.error().code == "db.unavailable";
     bool reused = session->reused;
     release(std::move(session), false);
@@ -659,14 +704,18 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   // 3. Column type names (built-ins are static; others looked up once, outside the request).
   for (auto& c : result.columns) c.type = type_name(healthy ? q : nullptr, c.oid, Clock::now() + config_.cancel_grace);
 
-  // 4. Remove the context row. If that fails the session is dropped (its row is useless anyway:
-  //    it needs this request's nonce, which lived only in the rolled-back transaction, and it
-  //    expires at the deadline).
-  //    The DELETE is sent now and its result read with the next upsert on this session.
-  if (send_writer(session->writer.get(), kClearContext, {std::to_string(session->pid), nonce})) {
-    ++session->writer_pending;
-  } else {
-    healthy = false;
+  // 4. Without a lease, remove the context row. If that fails the session is dropped (its row
+  //    is useless anyway: it needs this request's nonce, which lived only in the rolled-back
+  //    transaction, and it expires at the deadline). The DELETE is sent now and its result read
+  //    with the next upsert on this session. With a lease the row stays for the next request
+  //    with the same context, and is deleted when the session is dropped (retire).
+  if (config_.context_lease.count() == 0 || !healthy) {
+    if (send_writer(session->writer.get(), kClearContext, {std::to_string(session->pid), nonce})) {
+      ++session->writer_pending;
+      session->has_row = false;
+    } else {
+      healthy = false;
+    }
   }
   bool broken = connection_broken(session->query.get()) || connection_broken(session->writer.get());
   release(std::move(session), healthy);

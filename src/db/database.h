@@ -3,13 +3,15 @@
 //
 // The pool holds sessions; a session is a pair of connections to one PostgreSQL server:
 //   query  — role `patients`: runs the SQL;
-//   writer — role `larder_context_writer`: writes this request's context row, keyed by the
-//            query connection's backend pid and a fresh random nonce, before the SQL runs,
-//            and deletes it afterwards.
+//   writer — role `larder_context_writer`: writes the context row, keyed by the query
+//            connection's backend pid and a random nonce, before the SQL runs.
 // One call:  guard → write context (writer) → pipeline on the query connection:
 //   BEGIN READ ONLY; set_config(nonce, statement_timeout backstop) LOCAL; <sql> (single-row
 //   mode, rows/bytes caps; guard-checked SQL is prepared once per session and reused);
-//   ROLLBACK — then delete the context (writer; pipelined with the next upsert).
+//   ROLLBACK. The row stays for the session's next request while that request has the same
+//   context and the row's lease outlives it (context_lease); otherwise it is rewritten with a
+//   fresh nonce. With context_lease = 0 it is deleted after each request (pipelined with the
+//   next upsert). A dropped session's row is deleted (best effort) and expires anyway.
 // ROLLBACK (never COMMIT) undoes any SET the SQL may have made. A watchdog in the wait loop
 // sends a protocol-level cancel (PQcancel) at the deadline, whatever the session's
 // statement_timeout says; a cancelled or broken session is closed, never reused. Any
@@ -68,6 +70,10 @@ struct DatabaseConfig {
   std::size_t pool_size = 8;
   std::chrono::milliseconds default_timeout{10'000};
   std::chrono::milliseconds cancel_grace{2'000};  // wait after a cancel before dropping the session
+  // How long a session's context row may stay for the next request with the same context
+  // (an agent reuses one token): no writes on the context writer while the context repeats.
+  // 0 = a fresh row per request, written before and deleted after it (docs/database.md).
+  std::chrono::milliseconds context_lease{30'000};
   // Default: the exposed healthcare table only.
   GuardPolicy guard_policy = default_guard_policy();
 };

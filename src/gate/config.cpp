@@ -250,14 +250,15 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [database]
   auto db = sub("database");
   if (!db) return db.error();
-  LARDER_TRY(db->only({"mode", "dir", "url", "writer_url", "ledger_url", "statement_timeout_ms", "max_rows",
-                       "max_result_bytes", "sql_guard"}));
+  LARDER_TRY(db->only({"mode", "dir", "url", "writer_url", "ledger_url", "statement_timeout_ms",
+                       "context_lease_ms", "max_rows", "max_result_bytes", "sql_guard"}));
   LARDER_TRY(db->string("mode", c.database_mode));
   LARDER_TRY(db->string("dir", c.database_dir));
   LARDER_TRY(db->string("url", c.database_url));
   LARDER_TRY(db->string("writer_url", c.database_writer_url));
   LARDER_TRY(db->string("ledger_url", c.database_ledger_url));
   LARDER_TRY(db->duration("statement_timeout_ms", c.statement_timeout, 1, 3'600'000));
+  LARDER_TRY(db->duration("context_lease_ms", c.context_lease, 0, 3'600'000));
   LARDER_TRY(db->integer("max_rows", c.max_rows, 1, 10'000'000));
   LARDER_TRY(db->integer("max_result_bytes", c.max_result_bytes, 1024, int64_t{1} << 34));
   LARDER_TRY(db->boolean("sql_guard", c.sql_guard));

@@ -467,6 +467,115 @@ TEST_F(DbRls, AGuardVerdictRunsOnlyOnTheDatabaseWhoseGuardGaveIt) {
   EXPECT_EQ(refused.error().code, "sql_guard.internal");
 }
 
+// --- Keeping the context row while the context repeats (DatabaseConfig::context_lease) ---
+
+// The row a session's query backend has, as the superuser sees it: "nonce xmin", or "" for none.
+std::string context_row(int pid) {
+  return admin_scalar("SELECT nonce || ' ' || xmin::text FROM larder_private.request_context WHERE pid = $1::int",
+                      {std::to_string(pid)});
+}
+
+int backend_pid(db::Database& database, const db::RequestContext& ctx) {
+  auto r = database.query(ctx, "SELECT pg_backend_pid()");
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return r.ok() ? std::stoi(*r->rows.at(0).at(0)) : -1;
+}
+
+long long count_on(db::Database& database, const db::RequestContext& ctx) {
+  auto r = database.query(ctx, "SELECT count(*) FROM health_records");
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return r.ok() ? std::stoll(*r->rows.at(0).at(0)) : -1;
+}
+
+db::DatabaseConfig one_session(std::chrono::milliseconds lease) {
+  auto c = shared_cluster()->database_config(1);
+  c.context_lease = lease;
+  return c;
+}
+
+TEST(DbContextLease, TheRowStaysWhileTheContextRepeatsAndIsRewrittenWhenItChanges) {
+  db::Database database(one_session(std::chrono::seconds(30)));
+  const auto erin = patient_ctx({db::kErinOrtega});
+  const auto david = patient_ctx({db::kDavidAnderson});
+  const int pid = backend_pid(database, erin);
+  const std::string first = context_row(pid);
+  ASSERT_FALSE(first.empty());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(count_on(database, erin), std::stoll(admin_scalar(
+        "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(db::kErinOrtega)})));
+    EXPECT_EQ(context_row(pid), first) << "same context: no write on the context writer";
+  }
+  EXPECT_EQ(count_on(database, david), std::stoll(admin_scalar(
+      "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(db::kDavidAnderson)})));
+  const std::string second = context_row(pid);
+  EXPECT_NE(second, first);
+  EXPECT_NE(second.substr(0, 32), first.substr(0, 32)) << "another context gets a fresh nonce";
+  db::RequestContext empty;
+  empty.guard_enabled = false;
+  EXPECT_EQ(count_on(database, empty), 0);
+  EXPECT_NE(context_row(pid), second);
+}
+
+TEST(DbContextLease, ANonceCapturedUnderOneContextOpensNothingOnceItChanges) {
+  db::Database database(one_session(std::chrono::seconds(30)));
+  const auto erin = patient_ctx({db::kErinOrtega});
+  auto captured = database.query(erin, "SELECT current_setting('larder.request_nonce')");
+  ASSERT_TRUE(captured.ok()) << captured.error().message;
+  const std::string nonce = *captured->rows.at(0).at(0);
+  // Same context, kept row: the same nonce — it opens nothing the context does not already see.
+  auto again = database.query(erin, "SELECT current_setting('larder.request_nonce')");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again->rows.at(0).at(0), nonce);
+  const std::string replay =
+      "SELECT \"Patient Name\" FROM health_records, (SELECT set_config('larder.request_nonce', $1, true)) s";
+  auto under_david = database.query(patient_ctx({db::kDavidAnderson}), replay, {nonce});
+  ASSERT_TRUE(under_david.ok()) << under_david.error().message;
+  for (const auto& row : under_david->rows) EXPECT_EQ(*row.at(0), db::kDavidAnderson);
+  db::RequestContext empty;
+  empty.guard_enabled = false;
+  auto under_nobody = database.query(empty, replay, {nonce});
+  ASSERT_TRUE(under_nobody.ok()) << under_nobody.error().message;
+  EXPECT_EQ(under_nobody->rows.size(), 0u);
+}
+
+TEST(DbContextLease, ALeaseThatWouldEndDuringTheRequestIsRenewed) {
+  // A 1 ms lease never outlives the next request's deadline: every request rewrites the row.
+  db::Database database(one_session(std::chrono::milliseconds(1)));
+  const auto erin = patient_ctx({db::kErinOrtega});
+  const int pid = backend_pid(database, erin);
+  std::string last = context_row(pid);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_GT(count_on(database, erin), 0);
+    const std::string now = context_row(pid);
+    EXPECT_NE(now, last);
+    last = now;
+  }
+}
+
+TEST(DbContextLease, WithoutALeaseTheRowLastsOneRequest) {
+  db::Database database(one_session(std::chrono::milliseconds(0)));
+  const auto erin = patient_ctx({db::kErinOrtega});
+  const int pid = backend_pid(database, erin);
+  EXPECT_GT(count_on(database, erin), 0);
+  // The DELETE is pipelined (its result is read with the next upsert): wait for it to land.
+  std::string row = context_row(pid);
+  for (int i = 0; i < 200 && !row.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    row = context_row(pid);
+  }
+  EXPECT_EQ(row, "");
+}
+
+TEST(DbContextLease, ClosingTheDatabaseDeletesTheRowsItKept) {
+  int pid = -1;
+  {
+    db::Database database(one_session(std::chrono::seconds(30)));
+    pid = backend_pid(database, patient_ctx({db::kErinOrtega}));
+    ASSERT_FALSE(context_row(pid).empty());
+  }
+  EXPECT_EQ(context_row(pid), "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
