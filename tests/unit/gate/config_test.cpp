@@ -43,6 +43,7 @@ TEST_F(ConfigTest, MinimalConfigHasSafeDefaults) {
   ASSERT_EQ(c->root_keys.size(), 1u);
   EXPECT_EQ(*c->root_keys[0].id, 1u);
   EXPECT_EQ(c->data_flow("never-configured"), DataFlow::kEgress);  // fail closed
+  EXPECT_EQ(c->context_lease.count(), 30000);
 }
 
 TEST_F(ConfigTest, FullConfig) {
@@ -56,6 +57,8 @@ enabled = ["hipaa_compliance_check"]
 classes = { hipaa_compliance_check = "egress", pg_query = "sensitive-read", pg_explain = "neutral" }
 [rls]
 patient_name = "patient"
+[database]
+context_lease_ms = 0
 [taint]
 default_ttl_s = 3600
 [audit]
@@ -74,6 +77,7 @@ api_url = "http://127.0.0.1:9999/check"
   EXPECT_EQ(c->data_flow("pg_explain"), DataFlow::kNeutral);
   EXPECT_EQ(c->rls_patient_name, "patient");
   EXPECT_EQ(c->taint_default_ttl.count(), 3600);
+  EXPECT_EQ(c->context_lease.count(), 0);
   EXPECT_TRUE(c->audit_fsync);
   EXPECT_EQ(c->max_body_bytes, 65536u);
   EXPECT_EQ(c->compliance_api_url, "http://127.0.0.1:9999/check");
@@ -99,6 +103,7 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
       {"[tools]\nclasses = { pg_query = \"secret\" }\n", "tools.classes.pg_query"},
       {"[database]\nmode = \"cloud\"\n", "database.mode"},
       {"[database]\nmode = \"url\"\n", "database.url"},
+      {"[database]\ncontext_lease_ms = -1\n", "database.context_lease_ms"},
       {"[audit]\npath = \"\"\n", "audit.path"},
       {"[biscuit]\npolicy_file = \"nope.datalog\"\n", "biscuit"},  // duplicate table is a syntax error
       {"[compliance]\napi_url = \"ftp://x\"\n", "compliance.api_url"},
