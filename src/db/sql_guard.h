@@ -30,6 +30,7 @@
 // helper thread with its own, larger stack), so do not call it on small coroutine stacks.
 #pragma once
 
+#include "base/lru_cache.h"
 #include <cstddef>
 #include <map>
 #include <set>
@@ -56,6 +57,9 @@ struct GuardPolicy {
   std::size_t max_query_bytes = 100000;
   // Maximum depth of nested parse-tree nodes (expressions, subqueries, clauses).
   int max_nesting_depth = 64;
+  // Accepted texts remembered (LRU) so a repeated query is not parsed again: the verdict is a
+  // function of the text and this policy only. Texts over 16 KiB are always parsed. 0 = off.
+  std::size_t verdict_cache_entries = 512;
 };
 
 class SqlGuard;
@@ -94,9 +98,11 @@ class SqlGuard {
   larder::Result<GuardedQuery> check(std::string_view sql) const;
 
   const GuardPolicy& policy() const { return policy_; }
+  LruCache<GuardedQuery>::Stats cache_stats() const { return verdicts_->stats(); }
 
  private:
   GuardPolicy policy_;
+  std::unique_ptr<LruCache<GuardedQuery>> verdicts_;
 };
 
 }  // namespace larder::db

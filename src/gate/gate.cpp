@@ -132,7 +132,9 @@ GateOptions gate_options_from(const ServeConfig& config, std::string policy_code
   return o;
 }
 
-Gate::Gate(GateOptions options) : options_(std::move(options)) {}
+Gate::Gate(GateOptions options)
+    : options_(std::move(options)),
+      verified_(std::make_unique<LruCache<VerifiedToken>>(options_.verify_cache_entries)) {}
 
 struct Gate::Templates {
   biscuit::FactTemplate tool, resource, prompt, operation_read, audience, egress, table, column, cert_cn, mtls_client,
@@ -246,17 +248,7 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
   if (!bytes) return biscuit_error("token is not URL-safe base64");
   const std::string digest = sha256_of(*bytes);
 
-  {
-    std::lock_guard lock(cache_mu_);
-    auto it = index_.find(digest);
-    if (it != index_.end()) {
-      auto cached = it->second->second;
-      lru_.splice(lru_.begin(), lru_, it->second);
-      ++hits_;
-      return cached;
-    }
-    ++misses_;
-  }
+  if (auto cached = verified_->find(digest)) return cached;
 
   std::string used_key;
   biscuit::Biscuit::KeyProvider provider = [&](std::optional<uint32_t> id) -> biscuit::Result<biscuit::PublicKey> {
@@ -280,17 +272,7 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
   verified->carries_taint_block = carries_taint_block(*token);
   verified->token = std::make_shared<const biscuit::Biscuit>(std::move(*token));
 
-  if (options_.verify_cache_entries > 0) {
-    std::lock_guard lock(cache_mu_);
-    if (index_.find(digest) == index_.end()) {
-      lru_.emplace_front(digest, verified);
-      index_[digest] = lru_.begin();
-      while (lru_.size() > options_.verify_cache_entries) {
-        index_.erase(lru_.back().first);
-        lru_.pop_back();
-      }
-    }
-  }
+  verified_->insert(digest, verified);
   return std::shared_ptr<const VerifiedToken>(verified);
 }
 
@@ -436,8 +418,8 @@ Result<std::string> Gate::attenuate_tainted(const VerifiedToken& token) const {
 }
 
 Gate::CacheStats Gate::cache_stats() const {
-  std::lock_guard lock(cache_mu_);
-  return CacheStats{hits_, misses_, lru_.size()};
+  auto s = verified_->stats();
+  return CacheStats{s.hits, s.misses, s.entries};
 }
 
 std::optional<std::string> bearer_token(const std::optional<std::string>& authorization) {

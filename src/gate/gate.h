@@ -11,6 +11,7 @@
 // Every value enters Datalog as a typed parameter.
 #pragma once
 
+#include "base/lru_cache.h"
 #include "base/result.h"
 #include "biscuit/token/authorizer.h"
 #include "gate/config.h"
@@ -135,11 +136,8 @@ class Gate {
   struct Templates;
   std::shared_ptr<const Templates> templates_;
 
-  // LRU of verified tokens keyed by SHA-256 of the token bytes.
-  mutable std::mutex cache_mu_;
-  std::list<std::pair<std::string, std::shared_ptr<const VerifiedToken>>> lru_;
-  std::unordered_map<std::string, decltype(lru_)::iterator> index_;
-  mutable uint64_t hits_ = 0, misses_ = 0;
+  // Verified tokens keyed by SHA-256 of the token bytes.
+  std::unique_ptr<LruCache<VerifiedToken>> verified_;
 };
 
 // "Bearer <token>" → token (scheme case-insensitive); nullopt otherwise.

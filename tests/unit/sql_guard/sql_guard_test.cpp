@@ -699,6 +699,53 @@ TEST(SqlGuardLimits, ConcurrentChecksAreIndependent) {
 
 // --- the parse-tree reader ---
 
+TEST(SqlGuardVerdicts, ARepeatedTextIsAnsweredFromTheCacheWithTheSameVerdict) {
+  SqlGuard g(test_policy());
+  const std::string sql = "SELECT \"Hospital\", count(*) FROM health_records WHERE \"Age\" > $1 GROUP BY 1";
+  auto first = g.check(sql);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto second = g.check(sql);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(g.cache_stats().hits, 1u);
+  EXPECT_EQ(second->sql(), sql);
+  EXPECT_EQ(second->issuer(), &g);
+  EXPECT_EQ(second->fingerprint, first->fingerprint);
+  EXPECT_EQ(second->normalized_sql, first->normalized_sql);
+  EXPECT_EQ(second->relations, first->relations);
+  EXPECT_EQ(second->columns, first->columns);
+  EXPECT_EQ(second->param_count, 1);
+  // A text differing by one byte is its own entry, checked on its own.
+  auto hostile = g.check(sql + "; DELETE FROM health_records");
+  ASSERT_FALSE(hostile.ok());
+  EXPECT_EQ(g.cache_stats().hits, 1u);
+}
+
+TEST(SqlGuardVerdicts, RefusalsAreNeverCachedAndAreRefusedEveryTime) {
+  SqlGuard g(test_policy());
+  for (int i = 0; i < 3; ++i) {
+    auto r = g.check("SELECT set_config('larder.request_nonce', 'x', true)");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, "sql_guard.rejected");
+  }
+  EXPECT_EQ(g.cache_stats().entries, 0u);
+}
+
+TEST(SqlGuardVerdicts, AVerdictBelongsToItsGuardAndPolicy) {
+  GuardPolicy narrow = test_policy();
+  narrow.allowed_relations = {"public.hospitals"};
+  SqlGuard wide(test_policy()), strict(narrow);
+  const std::string sql = "SELECT * FROM health_records";
+  ASSERT_TRUE(wide.check(sql).ok());
+  ASSERT_TRUE(wide.check(sql).ok());
+  EXPECT_FALSE(strict.check(sql).ok());  // another guard never sees the first one's verdicts
+  GuardPolicy off = test_policy();
+  off.verdict_cache_entries = 0;
+  SqlGuard uncached(off);
+  ASSERT_TRUE(uncached.check(sql).ok());
+  ASSERT_TRUE(uncached.check(sql).ok());
+  EXPECT_EQ(uncached.cache_stats().entries, 0u);
+}
+
 TEST(GuardTree, ReadsObjectsArraysAndScalarsInDocumentOrder) {
   guard_tree::Document doc;
   ASSERT_TRUE(doc.parse(R"({"b":[1,-2,{}],"a":"x","t":true,"f":false,"n":null,"d":1.5e3})", 8))
