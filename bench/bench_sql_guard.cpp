@@ -1,5 +1,7 @@
 // SqlGuard::check time per query for typical LLM-written queries (parse + walk + normalize +
-// fingerprint), and for a refusal that stops early. Reported as µs per query.
+// fingerprint), and for a refusal that stops early — with the verdict cache off, so every
+// iteration parses — plus BM_CachedVerdict, a repeated accepted text answered from the cache.
+// Reported as µs per query.
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -8,18 +10,27 @@
 
 namespace {
 
+larder::db::GuardPolicy policy(std::size_t cache_entries) {
+  larder::db::GuardPolicy p;
+  p.allowed_relations = {"public.health_records"};
+  p.verdict_cache_entries = cache_entries;
+  return p;
+}
+
 const larder::db::SqlGuard& guard() {
-  static const larder::db::SqlGuard g([] {
-    larder::db::GuardPolicy p;
-    p.allowed_relations = {"public.health_records"};
-    return p;
-  }());
+  static const larder::db::SqlGuard g(policy(0));
   return g;
 }
 
-void run(benchmark::State& state, const std::string& sql, bool expect_ok) {
+const larder::db::SqlGuard& caching_guard() {
+  static const larder::db::SqlGuard g(policy(512));
+  return g;
+}
+
+void run(benchmark::State& state, const std::string& sql, bool expect_ok,
+         const larder::db::SqlGuard& checker = guard()) {
   for (auto _ : state) {
-    auto r = guard().check(sql);
+    auto r = checker.check(sql);
     if (r.ok() != expect_ok) {
       state.SkipWithError("unexpected guard decision");
       break;
@@ -84,7 +95,13 @@ void BM_LargeInList(benchmark::State& state) {  // > 2 KiB: parsed on the helper
 
 }  // namespace
 
+void BM_CachedVerdict(benchmark::State& state) {
+  run(state, R"(SELECT "Patient Name", "Medical Condition" FROM health_records WHERE "Patient Name" = $1)", true,
+      caching_guard());
+}
+
 BENCHMARK(BM_SimpleCount);
+BENCHMARK(BM_CachedVerdict);
 BENCHMARK(BM_GroupByOrder);
 BENCHMARK(BM_CteWindowRollup);
 BENCHMARK(BM_RefusedFunction);
