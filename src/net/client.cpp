@@ -37,24 +37,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 constexpr std::uint64_t kMaxResponseBody = 256ull << 20;
 
-bool header_ok(const std::string& name, const std::string& value) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (c <= ' ' || c == ':' || c == 0x7f) return false;
-  }
-  for (char c : value) {
-    if (c == '\r' || c == '\n' || c == '\0') return false;
-  }
-  return true;
-}
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
 }  // namespace
 
 struct HttpClient::Impl {
@@ -220,9 +202,9 @@ struct HttpClient::Impl {
     request_head += " HTTP/1.1\r\n";
     bool has_host = false;
     for (const auto& [name, value] : headers) {
-      if (!header_ok(name, value)) return make_error("net.request", "invalid header '" + name + "'");
-      if (iequal(name, "content-length") || iequal(name, "transfer-encoding")) continue;
-      if (iequal(name, "host")) has_host = true;
+      if (!valid_header_field(name, value)) return make_error("net.request", "invalid header '" + name + "'");
+      if (iequals(name, "content-length") || iequals(name, "transfer-encoding")) continue;
+      if (iequals(name, "host")) has_host = true;
       request_head += name;
       request_head += ": ";
       request_head += value;

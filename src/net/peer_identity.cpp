@@ -9,6 +9,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "net/http.h"
 #include "net/openssl_util.h"
 
 namespace larder::net {
@@ -163,13 +164,6 @@ larder::Result<PeerIdentity> peer_identity_from_der(std::string_view der) {
   return detail::peer_identity_from_x509(cert.get());
 }
 
-namespace {
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-}  // namespace
 
 bool peer_allowed(const PeerIdentity& peer, const std::vector<std::string>& allow_list) {
   if (allow_list.empty()) return true;

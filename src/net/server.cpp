@@ -59,28 +59,6 @@ constexpr std::size_t kCoalesceLimit = 64 * 1024;
 constexpr auto kLingerLimit = 2s;  // drain after a server-side close
 constexpr auto kStopGrace = 30s;   // stop(): how long in-flight work may take
 
-bool valid_token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-bool valid_header(const std::string& name, const std::string& value) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (!valid_token_char(c)) return false;
-  }
-  for (char c : value) {
-    if (c == '\r' || c == '\n' || c == '\0') return false;
-  }
-  return true;
-}
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
-
 std::string_view reason_phrase(int status) {
   auto r = http::obsolete_reason(static_cast<http::status>(status));
   if (r.empty() || r.front() == '<') return "Status";
@@ -591,7 +569,7 @@ class Session final : public SessionBase {
       if (parser_->is_header_done() && !continue_checked_) {
         continue_checked_ = true;
         auto expect = parser_->get()[http::field::expect];
-        if (!parser_->is_done() && iequal({expect.data(), expect.size()}, "100-continue")) {
+        if (!parser_->is_done() && iequals({expect.data(), expect.size()}, "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
           asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                             [self = shared()](beast::error_code wec, std::size_t) {
@@ -698,10 +676,10 @@ class Session final : public SessionBase {
     out += reason_phrase(status);
     out += "\r\n";
     for (const auto& [name, value] : headers) {
-      if (!valid_header(name, value)) return false;
-      if (iequal(name, "content-length") || iequal(name, "transfer-encoding")) continue;
-      if (iequal(name, "connection")) {
-        if (iequal(value, "close")) keep_alive_ = false;
+      if (!valid_header_field(name, value)) return false;
+      if (iequals(name, "content-length") || iequals(name, "transfer-encoding")) continue;
+      if (iequals(name, "connection")) {
+        if (iequals(value, "close")) keep_alive_ = false;
         continue;
       }
       out += name;

@@ -18,6 +18,26 @@ TEST(HttpTest, HeaderLookupIsCaseInsensitiveFirstMatch) {
   EXPECT_EQ(resp.header("Mcp-Session-Id"), "abc");
 }
 
+TEST(HttpTest, CaseInsensitiveEqualityIsAsciiOnly) {
+  EXPECT_TRUE(iequals("Content-Length", "content-LENGTH"));
+  EXPECT_TRUE(iequals("", ""));
+  EXPECT_FALSE(iequals("close", "closed"));
+  EXPECT_FALSE(iequals("keep-alive", "keep_alive"));
+}
+
+TEST(HttpTest, HeaderFieldsAreTokensWithSafeValues) {
+  EXPECT_TRUE(valid_header_field("Mcp-Session-Id", "abc"));
+  EXPECT_TRUE(valid_header_field("X-Odd!#$%&'*+.^_`|~", "value with spaces and : colons"));
+  EXPECT_TRUE(valid_header_field("Empty-Value", ""));
+  EXPECT_FALSE(valid_header_field("", "x"));
+  EXPECT_FALSE(valid_header_field("Bad Name", "x"));
+  EXPECT_FALSE(valid_header_field("Bad:Name", "x"));
+  EXPECT_FALSE(valid_header_field(std::string_view("Nul\0Name", 8), "x"));
+  EXPECT_FALSE(valid_header_field("X-Injected", "a\r\nSet-Cookie: y"));
+  EXPECT_FALSE(valid_header_field("X-Injected", "a\nb"));
+  EXPECT_FALSE(valid_header_field("X-Nul", std::string_view("a\0b", 3)));
+}
+
 TEST(HttpClientConfigTest, RefusesBadUrlsAndPlainWithoutOptIn) {
   EXPECT_EQ(HttpClient::create("ftp://127.0.0.1:1", {}).error().code, "net.config");
   EXPECT_EQ(HttpClient::create("http://127.0.0.1:1", {}).error().code, "net.config");
