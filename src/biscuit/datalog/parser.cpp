@@ -449,37 +449,48 @@ class Parser {
     out.push_back(ast::Op{ast::Closure{std::move(params), std::move(body)}});
   }
 
-  void expr(Ops& out) {  // ||
-    DepthGuard guard(*this);
-    expr_and(out);
+  using Level = void (Parser::*)(Ops&);
+
+  // One left-associative precedence level: `next (op next)*`. `match` recognises an operator
+  // at the current position, consuming it, and names it. The right operand of a lazy
+  // operator (&&, ||) becomes a closure, evaluated only when needed.
+  template <typename Match>
+  void left_assoc(Ops& out, Level next, Match match, bool lazy = false) {
+    (this->*next)(out);
     while (true) {
       const std::size_t save = pos_;
       ws();
-      if (!eat("||")) {
+      const std::optional<BinaryOp> op = match();
+      if (!op) {
         pos_ = save;
         return;
       }
-      Ops rhs;
-      expr_and(rhs);
-      push_closure(out, {}, std::move(rhs));
-      push_binary(out, BinaryOp::LazyOr);
+      if (lazy) {
+        Ops rhs;
+        (this->*next)(rhs);
+        push_closure(out, {}, std::move(rhs));
+      } else {
+        (this->*next)(out);
+      }
+      push_binary(out, *op);
     }
   }
 
-  void expr_and(Ops& out) {  // &&
-    expr_cmp(out);
-    while (true) {
-      const std::size_t save = pos_;
-      ws();
-      if (!eat("&&")) {
-        pos_ = save;
-        return;
-      }
-      Ops rhs;
-      expr_cmp(rhs);
-      push_closure(out, {}, std::move(rhs));
-      push_binary(out, BinaryOp::LazyAnd);
-    }
+  // The operator `token` (not followed by `unless_next`, when given), consumed.
+  std::optional<BinaryOp> take(std::string_view token, BinaryOp op, char unless_next = '\0') {
+    if (!starts_with(token)) return std::nullopt;
+    if (unless_next != '\0' && peek(token.size()) == unless_next) return std::nullopt;
+    pos_ += token.size();
+    return op;
+  }
+
+  void expr(Ops& out) {
+    DepthGuard guard(*this);
+    left_assoc(out, &Parser::expr_and, [&] { return take("||", BinaryOp::LazyOr); }, true);
+  }
+
+  void expr_and(Ops& out) {
+    left_assoc(out, &Parser::expr_cmp, [&] { return take("&&", BinaryOp::LazyAnd); }, true);
   }
 
   void expr_cmp(Ops& out) {  // non-associative comparisons
@@ -503,79 +514,29 @@ class Parser {
   }
 
   void expr_xor(Ops& out) {
-    expr_bor(out);
-    while (true) {
-      const std::size_t save = pos_;
-      ws();
-      if (!eat("^")) {
-        pos_ = save;
-        return;
-      }
-      expr_bor(out);
-      push_binary(out, BinaryOp::BitwiseXor);
-    }
+    left_assoc(out, &Parser::expr_bor, [&] { return take("^", BinaryOp::BitwiseXor); });
   }
 
   void expr_bor(Ops& out) {
-    expr_band(out);
-    while (true) {
-      const std::size_t save = pos_;
-      ws();
-      if (peek() != '|' || peek(1) == '|') {
-        pos_ = save;
-        return;
-      }
-      ++pos_;
-      expr_band(out);
-      push_binary(out, BinaryOp::BitwiseOr);
-    }
+    left_assoc(out, &Parser::expr_band, [&] { return take("|", BinaryOp::BitwiseOr, '|'); });
   }
 
   void expr_band(Ops& out) {
-    expr_add(out);
-    while (true) {
-      const std::size_t save = pos_;
-      ws();
-      if (peek() != '&' || peek(1) == '&') {
-        pos_ = save;
-        return;
-      }
-      ++pos_;
-      expr_add(out);
-      push_binary(out, BinaryOp::BitwiseAnd);
-    }
+    left_assoc(out, &Parser::expr_add, [&] { return take("&", BinaryOp::BitwiseAnd, '&'); });
   }
 
   void expr_add(Ops& out) {
-    expr_mul(out);
-    while (true) {
-      const std::size_t save = pos_;
-      ws();
-      const char c = peek();
-      if (eof() || (c != '+' && c != '-') || (c == '-' && peek(1) == '>')) {
-        pos_ = save;
-        return;
-      }
-      ++pos_;
-      expr_mul(out);
-      push_binary(out, c == '+' ? BinaryOp::Add : BinaryOp::Sub);
-    }
+    left_assoc(out, &Parser::expr_mul, [&] {
+      if (auto op = take("+", BinaryOp::Add)) return op;
+      return take("-", BinaryOp::Sub, '>');  // not the closure arrow
+    });
   }
 
   void expr_mul(Ops& out) {
-    expr_unary(out);
-    while (true) {
-      const std::size_t save = pos_;
-      ws();
-      const char c = peek();
-      if (eof() || (c != '*' && c != '/')) {
-        pos_ = save;
-        return;
-      }
-      ++pos_;
-      expr_unary(out);
-      push_binary(out, c == '*' ? BinaryOp::Mul : BinaryOp::Div);
-    }
+    left_assoc(out, &Parser::expr_unary, [&] {
+      if (auto op = take("*", BinaryOp::Mul)) return op;
+      return take("/", BinaryOp::Div);
+    });
   }
 
   void expr_unary(Ops& out) {
