@@ -104,8 +104,9 @@ class Gate {
   static Result<std::unique_ptr<Gate>> create(GateOptions options);
 
   // Parses and verifies a base64url token (signature results cached by SHA-256 of the
-  // bytes; a cache hit still checks that its root key is trusted). Refuses reserved
-  // predicates. Errors: code "biscuit", message says why.
+  // bytes, per Gate: its trusted root keys are fixed for its life, so an entry verified
+  // under one of them stays verified). Refuses reserved predicates. Errors: code "biscuit",
+  // message says why.
   Result<std::shared_ptr<const VerifiedToken>> verify(std::string_view token_base64);
 
   // Authorizes one call. `peer` is null only on plain-HTTP development listeners.
