@@ -708,7 +708,8 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   //    is useless anyway: it needs this request's nonce, which lived only in the rolled-back
   //    transaction, and it expires at the deadline). The DELETE is sent now and its result read
   //    with the next upsert on this session. With a lease the row stays for the next request
-  //    with the same context, and is deleted when the session is dropped (retire).
+  //    with the same context; it is deleted here when a failure drops the session, and by
+  //    ~Database for the idle sessions.
   if (config_.context_lease.count() == 0 || !healthy) {
     if (send_writer(session->writer.get(), kClearContext, {std::to_string(session->pid), nonce})) {
       ++session->writer_pending;
