@@ -132,34 +132,6 @@ void stop_pid_file(const std::string& pid_file) {
   if (in >> pid && pid > 1) ::kill(pid, SIGTERM);
 }
 
-Result<void> ensure_certs(const std::string& dir, const std::string& rogue_dir) {
-  net::pki::CertStore store(dir);
-  if (!store.has_ca()) {
-    if (auto r = store.init("Larder Demo CA"); !r) return r;
-    for (const char* server : {"larder-db", "larder-compliance"}) {
-      net::pki::CertSpec spec;
-      spec.kind = net::pki::CertKind::kServer;
-      spec.common_name = server;
-      spec.sans = {"IP:127.0.0.1", "DNS:localhost"};
-      if (auto r = store.issue(spec, server); !r) return r.error();
-    }
-    for (const char* client : {"claude-client", "other-client"}) {
-      net::pki::CertSpec spec;
-      spec.common_name = client;
-      if (auto r = store.issue(spec, client); !r) return r.error();
-    }
-    if (auto r = store.write_crl(); !r) return r;
-  }
-  net::pki::CertStore rogue(rogue_dir);
-  if (!rogue.has_ca()) {
-    if (auto r = rogue.init("Rogue CA"); !r) return r;
-    net::pki::CertSpec spec;
-    spec.common_name = "claude-client";  // same name, wrong issuer
-    if (auto r = rogue.issue(spec, "claude-client"); !r) return r.error();
-  }
-  return {};
-}
-
 Result<biscuit::PrivateKey> ensure_root_key(const std::string& path) {
   if (fs::exists(path)) {
     std::ifstream in(path);
@@ -280,7 +252,7 @@ int run_demo(const DemoOptions& o) {
   step("certificate authority, server and client certificates (+ a rogue CA)");
   const std::string certs = (dir / "certs").string();
   const std::string rogue = (dir / "rogue-ca").string();
-  if (auto r = ensure_certs(certs, rogue); !r) return die(r.error().message);
+  if (auto r = tools::ensure_demo_pki(certs, rogue, "Larder Demo CA"); !r) return die(r.error().message);
   std::cout << "  CA " << certs << "/ca.crt; servers larder-db, larder-compliance; clients claude-client, other-client;\n"
             << "  rogue CA " << rogue << "/ca.crt with its own claude-client\n";
 
@@ -324,10 +296,7 @@ int run_demo(const DemoOptions& o) {
   tools::DemoEnvironment env;
   env.db_url = "https://127.0.0.1:" + std::to_string(ports[0]) + "/mcp";
   env.compliance_url = "https://127.0.0.1:" + std::to_string(ports[1]) + "/mcp";
-  env.ca_file = certs + "/ca.crt";
-  env.claude = {certs + "/client/claude-client.crt", certs + "/client/claude-client.key"};
-  env.other = {certs + "/client/other-client.crt", certs + "/client/other-client.key"};
-  env.rogue = {rogue + "/client/claude-client.crt", rogue + "/client/claude-client.key"};
+  tools::use_demo_pki(env, certs, rogue);
   env.root = *root;
   env.audit_log = (dir / "audit" / "larder-db.jsonl").string();
   ComplianceReceiver* rec = receiver->get();

@@ -4,6 +4,7 @@
 #include "gate/attestation.h"
 #include "gate/audit_log.h"
 #include "mcp/client.h"
+#include "net/pki.h"
 
 #include <chrono>
 #include <filesystem>
@@ -143,6 +144,41 @@ json query_args(const std::string& token, const std::string& sql) {
 }
 
 }  // namespace
+
+Result<void> ensure_demo_pki(const std::string& certs_dir, const std::string& rogue_dir, const std::string& ca_name) {
+  net::pki::CertStore store(certs_dir);
+  if (!store.has_ca()) {
+    if (auto r = store.init(ca_name); !r) return r;
+    for (const char* server : {"larder-db", "larder-compliance"}) {
+      net::pki::CertSpec spec;
+      spec.kind = net::pki::CertKind::kServer;
+      spec.common_name = server;
+      spec.sans = {"IP:127.0.0.1", "DNS:localhost"};
+      if (auto r = store.issue(spec, server); !r) return r.error();
+    }
+    for (const char* client : {"claude-client", "other-client"}) {
+      net::pki::CertSpec spec;
+      spec.common_name = client;
+      if (auto r = store.issue(spec, client); !r) return r.error();
+    }
+    if (auto r = store.write_crl(); !r) return r;
+  }
+  net::pki::CertStore rogue(rogue_dir);
+  if (!rogue.has_ca()) {
+    if (auto r = rogue.init("Rogue CA"); !r) return r;
+    net::pki::CertSpec spec;
+    spec.common_name = "claude-client";  // same name, wrong issuer
+    if (auto r = rogue.issue(spec, "claude-client"); !r) return r.error();
+  }
+  return {};
+}
+
+void use_demo_pki(DemoEnvironment& env, const std::string& certs_dir, const std::string& rogue_dir) {
+  env.ca_file = certs_dir + "/ca.crt";
+  env.claude = {certs_dir + "/client/claude-client.crt", certs_dir + "/client/claude-client.key"};
+  env.other = {certs_dir + "/client/other-client.crt", certs_dir + "/client/other-client.key"};
+  env.rogue = {rogue_dir + "/client/claude-client.crt", rogue_dir + "/client/claude-client.key"};
+}
 
 Result<DemoTokens> mint_demo_tokens(const DemoEnvironment& env, const std::string& nurse_hospital) {
   DemoTokens t;

@@ -40,6 +40,14 @@ struct ScenarioOutcome {
   bool expected = false;   // the outcome is the one the scenario requires
 };
 
+// The demo's certificates, created where missing: under `certs_dir` a CA named `ca_name`
+// with the servers larder-db and larder-compliance (127.0.0.1, localhost), the clients
+// claude-client and other-client, and its CRL; under `rogue_dir` a rogue CA with its own
+// claude-client (same name, wrong issuer).
+Result<void> ensure_demo_pki(const std::string& certs_dir, const std::string& rogue_dir, const std::string& ca_name);
+// Points `env` at those certificates (ca_file, claude, other, rogue).
+void use_demo_pki(DemoEnvironment& env, const std::string& certs_dir, const std::string& rogue_dir);
+
 // Mints the demo's tokens. Erin's and DAvID's are bound to claude-client's certificate and
 // to both servers' audiences; the nurse token is scoped to one hospital.
 struct DemoTokens {

@@ -1,7 +1,6 @@
 #include "support/testbed.h"
 
 #include "gate/taint_ledger.h"
-#include "net/pki.h"
 
 #include <unistd.h>
 
@@ -36,27 +35,8 @@ Testbed::Testbed(Options options) : options_(options) {
   ledger_.set("user", gate::kGateRole).set("password", *password);
 
   certs_ = (dir_ / "certs").string();
-  net::pki::CertStore store(certs_);
-  must(store.init("Testbed CA"), "CA");
-  for (const char* server : {"larder-db", "larder-compliance"}) {
-    net::pki::CertSpec spec;
-    spec.kind = net::pki::CertKind::kServer;
-    spec.common_name = server;
-    spec.sans = {"IP:127.0.0.1", "DNS:localhost"};
-    must(store.issue(spec, server), std::string("server certificate ") + server);
-  }
-  for (const char* client : {"claude-client", "other-client"}) {
-    net::pki::CertSpec spec;
-    spec.common_name = client;
-    must(store.issue(spec, client), std::string("client certificate ") + client);
-  }
-  must(store.write_crl(), "CRL");
   rogue_ = (dir_ / "rogue").string();
-  net::pki::CertStore rogue(rogue_);
-  must(rogue.init("Rogue CA"), "rogue CA");
-  net::pki::CertSpec spec;
-  spec.common_name = "claude-client";
-  must(rogue.issue(spec, "claude-client"), "rogue client certificate");
+  must(tools::ensure_demo_pki(certs_, rogue_, "Testbed CA"), "certificates");
 
   // The external compliance API, standing in on loopback: records whatever reaches it.
   net::ServerConfig rc;
@@ -141,10 +121,7 @@ tools::DemoEnvironment Testbed::environment() const {
   tools::DemoEnvironment env;
   env.db_url = db_url();
   env.compliance_url = compliance_url();
-  env.ca_file = certs_ + "/ca.crt";
-  env.claude = {certs_ + "/client/claude-client.crt", certs_ + "/client/claude-client.key"};
-  env.other = {certs_ + "/client/other-client.crt", certs_ + "/client/other-client.key"};
-  env.rogue = {rogue_ + "/client/claude-client.crt", rogue_ + "/client/claude-client.key"};
+  tools::use_demo_pki(env, certs_, rogue_);
   env.root = root_.private_key();
   env.audit_log = (dir_ / "audit-larder-db.jsonl").string();
   env.compliance_received = [this] { return received(); };
