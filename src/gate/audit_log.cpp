@@ -1,8 +1,8 @@
 #include "gate/audit_log.h"
 
 #include "base/time.h"
+#include "gate/digest.h"
 
-#include <openssl/evp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <fcntl.h>
@@ -19,20 +19,6 @@ namespace larder::gate {
 namespace {
 
 constexpr const char* kGenesis = "0000000000000000000000000000000000000000000000000000000000000000";
-
-std::string hash_line(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(hex[digest[i] >> 4]);
-    out.push_back(hex[digest[i] & 15]);
-  }
-  return out;
-}
 
 Error io_error(const std::string& what, const std::string& path) {
   return make_error("audit.io", what + " " + path + ": " + std::strerror(errno));
@@ -177,7 +163,7 @@ Result<void> AuditLog::load_tail_locked() {
       return make_error("audit.corrupt", "the last record of " + path_ + " is not a valid audit record");
     }
     seq_ = j["seq"].get<uint64_t>();
-    last_hash_ = hash_line(last.text);
+    last_hash_ = sha256_hex(last.text);
   }
   struct stat st{};
   if (::fstat(fd_, &st) != 0) return io_error("cannot stat audit log", path_);
@@ -206,7 +192,7 @@ Result<void> AuditLog::append(AuditRecord record) {
   if (!write_all(fd_, with_newline)) return io_error("cannot append to audit log", path_);
   if (sync_ && ::fdatasync(fd_) != 0) return io_error("cannot sync audit log", path_);
   seq_ += 1;
-  last_hash_ = hash_line(line);
+  last_hash_ = sha256_hex(line);
   known_size_ = st.st_size + static_cast<off_t>(with_newline.size());
 
   return write_head_locked();
@@ -242,7 +228,7 @@ AuditVerification verify_audit_log(const std::string& path) {
       v.problem = where + "hash chain broken: the previous record was edited, deleted or reordered";
       return v;
     }
-    expected_prev = hash_line(lines[i].text);
+    expected_prev = sha256_hex(lines[i].text);
     ++expected_seq;
     ++v.records;
   }

@@ -1,6 +1,6 @@
 #include "gate/gate.h"
 
-#include <openssl/evp.h>
+#include "gate/digest.h"
 
 #include <algorithm>
 #include <cctype>
@@ -14,13 +14,6 @@ allow if resource($uri), right("resources/read");
 allow if prompt($name), right("prompts/get");
 deny if true;
 )datalog";
-
-std::string sha256_of(std::span<const uint8_t> bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(digest), len);
-}
 
 Error biscuit_error(std::string message) { return make_error("biscuit", std::move(message)); }
 
@@ -246,7 +239,7 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
   }
   auto bytes = biscuit::base64url_decode(token_base64);
   if (!bytes) return biscuit_error("token is not URL-safe base64");
-  const std::string digest = sha256_of(*bytes);
+  const std::string digest = sha256({reinterpret_cast<const char*>(bytes->data()), bytes->size()});
 
   if (auto cached = verified_->find(digest)) return cached;
 
