@@ -30,13 +30,14 @@
 // helper thread with its own, larger stack), so do not call it on small coroutine stacks.
 #pragma once
 
-#include "base/lru_cache.h"
 #include <cstddef>
+#include <memory>
 #include <map>
 #include <set>
 #include <string>
 #include <string_view>
 
+#include "base/lru_cache.h"
 #include "base/result.h"
 
 namespace larder::db {

@@ -1,7 +1,10 @@
 #include "gate/digest.h"
 
+#include "biscuit/crypto/encoding.h"
+
 #include <openssl/evp.h>
 
+#include <cstdint>
 #include <stdexcept>
 
 namespace larder::gate {
@@ -17,15 +20,8 @@ std::string sha256(std::string_view data) {
 }
 
 std::string sha256_hex(std::string_view data) {
-  static constexpr char kHex[] = "0123456789abcdef";
   const std::string raw = sha256(data);
-  std::string out;
-  out.reserve(raw.size() * 2);
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
+  return biscuit::hex_encode({reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()});
 }
 
 }  // namespace larder::gate
