@@ -215,10 +215,7 @@ class FloorServer {
  public:
   FloorServer(const gate::ServeConfig& c, const test::PgCluster& cluster, std::string reply_head,
               std::string reply_tail)
-      : database_([&] {
-          auto config = cluster.database_config(std::max<std::size_t>(4, c.worker_threads));
-          return config;
-        }()),
+      : database_(cluster.database_config(std::max<std::size_t>(4, c.worker_threads))),  // as larder serve sizes it
         head_(std::move(reply_head)),
         tail_(std::move(reply_tail)) {
     auto checked = database_.guard().check(kSql);
