@@ -5,10 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -23,8 +25,9 @@ class LruCache {
   LruCache(const LruCache&) = delete;
   LruCache& operator=(const LruCache&) = delete;
 
-  // The cached value (now the most recent), or null; counts the hit or miss.
-  Ptr find(const std::string& key) const {
+  // The cached value (now the most recent), or null; counts the hit or miss. The key is not
+  // copied: a hit costs no allocation.
+  Ptr find(std::string_view key) const {
     std::lock_guard lock(mu_);
     auto it = index_.find(key);
     if (it == index_.end()) {
@@ -63,7 +66,12 @@ class LruCache {
   const std::size_t capacity_;
   mutable std::mutex mu_;
   mutable std::list<std::pair<std::string, Ptr>> order_;  // most recent first
-  std::unordered_map<std::string, typename std::list<std::pair<std::string, Ptr>>::iterator> index_;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
+  std::unordered_map<std::string, typename std::list<std::pair<std::string, Ptr>>::iterator, Hash, std::equal_to<>>
+      index_;
   mutable std::uint64_t hits_ = 0, misses_ = 0;
 };
 

@@ -903,15 +903,14 @@ Result<GuardedQuery> SqlGuard::check(std::string_view sql) const {
   constexpr std::size_t kMaxCachedText = 16 * 1024;
   try {
     const bool cacheable = sql.size() <= kMaxCachedText && policy_.verdict_cache_entries > 0;
-    std::string key = cacheable ? std::string(sql) : std::string();
     if (cacheable) {
-      if (auto hit = verdicts_->find(key)) return GuardedQuery(*hit);
+      if (auto hit = verdicts_->find(sql)) return GuardedQuery(*hit);
     }
     auto checked = check_impl(policy_, sql);
     if (checked) {
       checked->sql_ = std::string(sql);
       checked->issuer_ = this;
-      if (cacheable) verdicts_->insert(key, std::make_shared<const GuardedQuery>(*checked));
+      if (cacheable) verdicts_->insert(checked->sql_, std::make_shared<const GuardedQuery>(*checked));
     }
     return checked;
   } catch (const std::bad_alloc&) {
