@@ -8,7 +8,7 @@ function(larder_add_gtest name)
   target_compile_definitions(${name} PRIVATE
     LARDER_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
     LARDER_BINARY_DIR="${CMAKE_BINARY_DIR}"
-    LARDER_SHARED_DIR="${LARDER_SHARED_DIR}")
+    LARDER_BISCUIT_SAMPLES_DIR="${LARDER_BISCUIT_SAMPLES_DIR}")
   add_test(NAME ${name} COMMAND ${name} --gtest_color=no)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 600)
@@ -33,5 +33,5 @@ function(larder_add_node_test name)
     COMMAND node --experimental-wasm-modules ${CMAKE_SOURCE_DIR}/tests/interop/${T_SCRIPT} ${T_ARGS}
     WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/interop)
   set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
-    ENVIRONMENT "LARDER_BINARY_DIR=${CMAKE_BINARY_DIR};LARDER_SOURCE_DIR=${CMAKE_SOURCE_DIR};LARDER_SHARED_DIR=${LARDER_SHARED_DIR}")
+    ENVIRONMENT "LARDER_BINARY_DIR=${CMAKE_BINARY_DIR};LARDER_SOURCE_DIR=${CMAKE_SOURCE_DIR};LARDER_BISCUIT_SAMPLES_DIR=${LARDER_BISCUIT_SAMPLES_DIR}")
 endfunction()

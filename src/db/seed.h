@@ -1,4 +1,4 @@
-// The synthetic healthcare data set (see ../shared/data/HEALTHCARE-DATASET.md): a
+// The synthetic healthcare data set (its shape: docs/database.md): a
 // deterministic generator and a COPY-based loader. The same (rows, seed) always yields the
 // same rows. "Erin oRTEga" and "DAvID AndErSON" are guaranteed several admissions each
 // (given at least 20 rows).

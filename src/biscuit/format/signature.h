@@ -1,5 +1,5 @@
 // The exact byte strings that Biscuit signs. See the Biscuit specification and
-// /work/shared/biscuit/NOTES.md; integers are 4-byte little-endian.
+// docs/biscuit.md; integers are 4-byte little-endian.
 //
 //  v0 block:     block ‖ [external_signature] ‖ le32(alg) ‖ next_key
 //  v1 block:     "\0BLOCK\0" "\0VERSION\0" le32(1) "\0PAYLOAD\0" block "\0ALGORITHM\0" le32(alg)

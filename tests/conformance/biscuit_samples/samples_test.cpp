@@ -18,7 +18,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string samples_dir() { return std::string(LARDER_SHARED_DIR) + "/biscuit/samples/"; }
+std::string samples_dir() { return std::string(LARDER_BISCUIT_SAMPLES_DIR) + "/"; }
 
 biscuit::Bytes read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

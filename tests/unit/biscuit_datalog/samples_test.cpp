@@ -20,8 +20,8 @@ namespace {
 using nlohmann::json;
 
 json load_samples() {
-  std::ifstream in(std::string(LARDER_SHARED_DIR) + "/biscuit/samples/samples.json");
-  EXPECT_TRUE(in.good()) << "samples.json not found under " << LARDER_SHARED_DIR;
+  std::ifstream in(std::string(LARDER_BISCUIT_SAMPLES_DIR) + "/samples.json");
+  EXPECT_TRUE(in.good()) << "samples.json not found under " << LARDER_BISCUIT_SAMPLES_DIR;
   std::stringstream ss;
   ss << in.rdbuf();
   return json::parse(ss.str());

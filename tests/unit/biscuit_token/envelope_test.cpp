@@ -13,7 +13,7 @@ using format::Envelope;
 
 namespace {
 Bytes read_sample(const std::string& name) {
-  std::ifstream in(std::string(LARDER_SHARED_DIR) + "/biscuit/samples/" + name, std::ios::binary);
+  std::ifstream in(std::string(LARDER_BISCUIT_SAMPLES_DIR) + "/" + name, std::ios::binary);
   return Bytes(std::istreambuf_iterator<char>(in), {});
 }
 const char* kRootPublic = "1055c750b1a1505937af1537c626ba3263995c33a64758aaafb1275b0312e284";
