@@ -67,9 +67,13 @@ int run_revoke(const RevokeOptions& o) {
   auto params = tools::ledger_connection(config);
   if (!params) throw std::runtime_error(params.error().message);
   gate::TaintLedger ledger(*params, {});
+  std::vector<std::string> ids;  // all checked before any is revoked
   for (const auto& raw : o.ids) {
-    std::string id = trim_space(raw);
-    if (id.empty() || !biscuit::hex_decode(id)) throw std::runtime_error("not a hex revocation id: " + raw);
+    auto id = gate::normalize_revocation_id(trim_space(raw));
+    if (!id) throw std::runtime_error(id.error().message);
+    ids.push_back(*id);
+  }
+  for (const auto& id : ids) {
     auto r = ledger.revoke(id, o.reason);
     if (!r) throw std::runtime_error(r.error().message);
     std::cout << "revoked " << id << "\n";

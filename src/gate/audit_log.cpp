@@ -8,7 +8,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <cstdio>
 #include <chrono>
 #include <cstring>
@@ -74,25 +78,45 @@ std::vector<Line> read_lines(const std::string& path, bool& readable) {
   return lines;
 }
 
+// `text` cut to at most `max` bytes (at a UTF-8 character boundary), saying how much was cut.
+std::string bounded(const std::string& text, std::size_t max) {
+  if (text.size() <= max) return text;
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut) + "…[" + std::to_string(text.size() - cut) + " more bytes]";
+}
+
 }  // namespace
 
+std::string default_audit_anchor_id(const std::string& audience, const std::string& path) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(path, ec);
+  return audience + "@" + host + ":" + (ec ? path : absolute.lexically_normal().string());
+}
+
 nlohmann::json to_json(const AuditRecord& r) {
+  auto field = [](const std::string& s) { return bounded(s, kMaxAuditFieldBytes); };
+  nlohmann::json ids = nlohmann::json::array();
+  for (std::size_t i = 0; i < r.revocation_ids.size() && i < kMaxAuditRevocationIds; ++i) ids.push_back(field(r.revocation_ids[i]));
   nlohmann::json j = {
-      {"time", r.time},
-      {"client_cert_sha256", r.client_cert_sha256},
-      {"client_cert_cn", r.client_cert_cn},
-      {"lineage", r.lineage},
-      {"revocation_ids", r.revocation_ids},
-      {"server_audience", r.server_audience},
-      {"method", r.method},
-      {"tool", r.tool},
-      {"sql_fingerprint", r.sql_fingerprint},
+      {"time", field(r.time)},
+      {"client_cert_sha256", field(r.client_cert_sha256)},
+      {"client_cert_cn", field(r.client_cert_cn)},
+      {"lineage", field(r.lineage)},
+      {"revocation_ids", std::move(ids)},
+      {"server_audience", field(r.server_audience)},
+      {"method", field(r.method)},
+      {"tool", field(r.tool)},
+      {"sql_fingerprint", field(r.sql_fingerprint)},
       {"rows", r.rows ? nlohmann::json(*r.rows) : nlohmann::json(nullptr)},
-      {"decision", r.decision},
-      {"lock", r.lock},
-      {"reason", r.reason},
-      {"taint", r.taint},
+      {"decision", field(r.decision)},
+      {"lock", field(r.lock)},
+      {"reason", bounded(r.reason, kMaxAuditReasonBytes)},
+      {"taint", field(r.taint)},
   };
+  if (r.revocation_ids.size() > kMaxAuditRevocationIds) j["revocation_ids_total"] = r.revocation_ids.size();
   nlohmann::json us = nlohmann::json::object();
   const std::pair<const char*, int64_t> stages[] = {
       {"guard", r.timings.guard_us},     {"verify", r.timings.verify_us}, {"ledger", r.timings.ledger_us},
@@ -106,6 +130,12 @@ nlohmann::json to_json(const AuditRecord& r) {
 AuditLog::AuditLog(std::string path, int fd, bool sync) : path_(std::move(path)), fd_(fd), sync_(sync) {}
 
 AuditLog::~AuditLog() {
+  {
+    std::lock_guard lock(anchor_mu_);
+    anchor_stop_ = true;
+  }
+  anchor_cv_.notify_all();
+  if (anchor_thread_.joinable()) anchor_thread_.join();  // after one last try to anchor the head
   if (fd_ >= 0) ::close(fd_);
   if (head_fd_ >= 0) ::close(head_fd_);
 }
@@ -171,8 +201,65 @@ Result<void> AuditLog::load_tail_locked() {
   return {};
 }
 
+void AuditLog::set_anchor(std::string log_id, AuditAnchorWriter writer, std::chrono::milliseconds max_lag) {
+  {
+    std::lock_guard chain(mutex_);
+    std::lock_guard lock(anchor_mu_);
+    anchor_id_ = std::move(log_id);
+    anchor_writer_ = std::move(writer);
+    anchor_max_lag_ = max_lag;
+    head_seq_ = seq_;
+    head_hash_ = last_hash_;
+    anchored_seq_ = 0;
+    unanchored_since_ = std::chrono::steady_clock::now();
+  }
+  anchor_thread_ = std::thread([this] { anchor_loop(); });
+}
+
+void AuditLog::anchor_loop() {
+  std::unique_lock lock(anchor_mu_);
+  bool failing = false;
+  while (true) {
+    anchor_cv_.wait(lock, [&] { return anchor_stop_ || head_seq_ > anchored_seq_; });
+    if (head_seq_ <= anchored_seq_) break;  // stopping, and nothing left to anchor
+    const uint64_t seq = head_seq_;
+    const std::string hash = head_hash_;
+    lock.unlock();
+    auto written = anchor_writer_(anchor_id_, seq, hash);
+    lock.lock();
+    if (written) {
+      if (failing) spdlog::warn("audit anchor for {} is written again (record {})", anchor_id_, seq);
+      failing = false;
+      anchored_seq_ = std::max(anchored_seq_, seq);
+      // Records appended meanwhile wait for the next write; count their lag from now.
+      unanchored_since_ = std::chrono::steady_clock::now();
+      anchor_cv_.notify_all();
+      continue;
+    }
+    if (!failing) spdlog::error("audit anchor for {} cannot be written: {}", anchor_id_, written.error().message);
+    failing = true;
+    if (anchor_stop_) break;
+    anchor_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return anchor_stop_; });
+  }
+}
+
+bool AuditLog::flush_anchor(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(anchor_mu_);
+  if (!anchor_writer_) return false;
+  return anchor_cv_.wait_for(lock, timeout, [&] { return anchored_seq_ >= head_seq_; });
+}
+
 Result<void> AuditLog::append(AuditRecord record) {
   if (record.time.empty()) record.time = rfc3339_utc(std::chrono::system_clock::now(), true);
+  {
+    std::lock_guard lock(anchor_mu_);
+    if (anchor_writer_ && anchored_seq_ < head_seq_ &&
+        std::chrono::steady_clock::now() - unanchored_since_ > anchor_max_lag_) {
+      return make_error("audit.anchor", "the audit log's anchor in PostgreSQL has not been written for over " +
+                                            std::to_string(anchor_max_lag_.count()) +
+                                            " ms; nothing is carried out until it is (is the database reachable?)");
+    }
+  }
   // The record is serialized before taking the locks; only the chain fields (the previous
   // record's hash, the sequence number) are appended under them.
   std::string body = to_json(record).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -195,10 +282,24 @@ Result<void> AuditLog::append(AuditRecord record) {
   last_hash_ = sha256_hex(line);
   known_size_ = st.st_size + static_cast<off_t>(with_newline.size());
 
-  return write_head_locked();
+  auto head = write_head_locked();
+  if (!head) return head;
+  {
+    std::lock_guard anchor(anchor_mu_);
+    if (anchor_writer_) {
+      if (anchored_seq_ >= head_seq_) unanchored_since_ = std::chrono::steady_clock::now();
+      head_seq_ = seq_;
+      head_hash_ = last_hash_;
+    }
+  }
+  anchor_cv_.notify_all();
+  return {};
 }
 
-AuditVerification verify_audit_log(const std::string& path) {
+namespace {
+
+// The chain and head check; `hashes` gets the SHA-256 of each record line, in order.
+AuditVerification verify_chain(const std::string& path, std::vector<std::string>* hashes) {
   AuditVerification v;
   bool readable = false;
   auto lines = read_lines(path, readable);
@@ -229,6 +330,7 @@ AuditVerification verify_audit_log(const std::string& path) {
       return v;
     }
     expected_prev = sha256_hex(lines[i].text);
+    if (hashes) hashes->push_back(expected_prev);
     ++expected_seq;
     ++v.records;
   }
@@ -251,6 +353,40 @@ AuditVerification verify_audit_log(const std::string& path) {
     return v;
   }
   v.ok = true;
+  return v;
+}
+
+}  // namespace
+
+AuditVerification verify_audit_log(const std::string& path) { return verify_chain(path, nullptr); }
+
+AuditVerification verify_audit_log(const std::string& path, const std::string& log_id, const AuditAnchorReader& anchor) {
+  std::vector<std::string> hashes;
+  AuditVerification v = verify_chain(path, &hashes);
+  if (!v.ok) return v;
+  auto point = anchor(log_id);
+  if (!point) {
+    v.ok = false;
+    v.problem = "cannot read the audit anchor for " + log_id + ": " + point.error().message;
+    return v;
+  }
+  if (!*point) {
+    if (!hashes.empty()) {
+      v.ok = false;
+      v.problem = "no anchor was ever recorded for " + log_id + ", yet the log has " + std::to_string(hashes.size()) +
+                  " records: this is not the log that server wrote";
+    }
+    return v;
+  }
+  const auto& [seq, hash] = **point;
+  if (seq > hashes.size()) {
+    v.ok = false;
+    v.problem = "the anchor in PostgreSQL says record " + std::to_string(seq) + " was written, the log has " +
+                std::to_string(hashes.size()) + ": records were cut off the end (and the head file rewritten)";
+  } else if (seq > 0 && hashes[seq - 1] != hash) {
+    v.ok = false;
+    v.problem = "record " + std::to_string(seq) + " is not the one anchored in PostgreSQL: the log was rewritten";
+  }
   return v;
 }
 

@@ -11,6 +11,20 @@
 //
 // Several processes may append to the same file: appends hold an exclusive flock() and
 // re-read the tail when another writer moved it.
+//
+// Anchoring: the chain and the head file alone cannot show a log whose tail was cut and whose
+// head was rewritten to match. With an anchor (set_anchor), a background thread copies the
+// head — (seq, hash) — to a place the log's writer does not control (PostgreSQL:
+// larder_gate.audit_anchors, see TaintLedger), soon after every append; verification
+// against it (verify_audit_anchor) fails when the log holds fewer records than the anchor
+// saw, or another record at the anchored position. The records written after the last
+// anchor write (milliseconds under load) are the only ones a cut can remove unseen. When
+// the anchor cannot be written for longer than its `max_lag`, append() fails, and with it
+// every call (fail closed).
+//
+// Every record is bounded: each text field is cut at kMaxAuditFieldBytes (the reason at
+// kMaxAuditReasonBytes), the revocation ids at kMaxAuditRevocationIds, so no request can make
+// a record larger than a few kilobytes.
 #pragma once
 
 #include "base/result.h"
@@ -18,8 +32,11 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +84,23 @@ struct AuditRecord {
 
 nlohmann::json to_json(const AuditRecord& record);
 
+inline constexpr std::size_t kMaxAuditFieldBytes = 256;
+inline constexpr std::size_t kMaxAuditReasonBytes = 1024;
+inline constexpr std::size_t kMaxAuditRevocationIds = 16;
+
+// Where the head is anchored: writes (seq, hash of the line with that seq) for `log_id`,
+// keeping the greatest seq. Called from the anchor thread only.
+using AuditAnchorWriter = std::function<Result<void>(const std::string& log_id, uint64_t seq, const std::string& hash)>;
+// Reads the anchored (seq, hash) for `log_id`; nullopt when none was ever written.
+struct AuditAnchorPoint {
+  uint64_t seq = 0;
+  std::string hash;
+};
+using AuditAnchorReader = std::function<Result<std::optional<AuditAnchorPoint>>(const std::string& log_id)>;
+
+// The id a log is anchored under: "<audience>@<host>:<absolute path>", unless configured.
+std::string default_audit_anchor_id(const std::string& audience, const std::string& path);
+
 class AuditLog {
  public:
   // Opens (creating if needed, mode 0600) the log at `path`. `sync` makes every append
@@ -76,8 +110,15 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  // Appends one record; thread-safe and safe across processes sharing the file.
+  // Appends one record; thread-safe and safe across processes sharing the file. Fails when
+  // the file cannot be written, or when an anchor is set and has been unreachable for more
+  // than its max_lag (the record is then not written).
   Result<void> append(AuditRecord record);
+
+  // Starts anchoring the head under `log_id` (at once, then after every append). Call once.
+  void set_anchor(std::string log_id, AuditAnchorWriter writer, std::chrono::milliseconds max_lag);
+  // Waits until the anchor holds the current head or `timeout` passes; true when it does.
+  bool flush_anchor(std::chrono::milliseconds timeout);
 
   const std::string& path() const { return path_; }
 
@@ -85,6 +126,8 @@ class AuditLog {
   AuditLog(std::string path, int fd, bool sync);
   Result<void> load_tail_locked();
   Result<void> write_head_locked();
+
+  void anchor_loop();
 
   std::string path_;
   int fd_;
@@ -94,6 +137,19 @@ class AuditLog {
   uint64_t seq_ = 0;
   std::string last_hash_;
   off_t known_size_ = -1;
+
+  // The anchor (see the header comment): guarded by anchor_mu_.
+  std::mutex anchor_mu_;
+  std::condition_variable anchor_cv_;
+  std::string anchor_id_;
+  AuditAnchorWriter anchor_writer_;
+  std::chrono::milliseconds anchor_max_lag_{0};
+  uint64_t head_seq_ = 0;         // the newest head, for the anchor thread
+  std::string head_hash_;
+  uint64_t anchored_seq_ = 0;     // the newest head the anchor holds
+  std::chrono::steady_clock::time_point unanchored_since_{};  // first append not yet anchored
+  bool anchor_stop_ = false;
+  std::thread anchor_thread_;
 };
 
 struct AuditVerification {
@@ -104,5 +160,8 @@ struct AuditVerification {
 
 // Re-reads the whole log and its head file and checks every link of the chain.
 AuditVerification verify_audit_log(const std::string& path);
+
+// verify_audit_log, then the anchor: the log must hold the anchored record, unchanged.
+AuditVerification verify_audit_log(const std::string& path, const std::string& log_id, const AuditAnchorReader& anchor);
 
 }  // namespace larder::gate

@@ -307,17 +307,18 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [taint]
   auto taint = sub("taint");
   if (!taint) return taint.error();
-  LARDER_TRY(taint->only({"enabled", "default_ttl_s", "revocation_cache_ttl_s"}));
+  LARDER_TRY(taint->only({"enabled", "revocation_cache_ttl_s"}));
   LARDER_TRY(taint->boolean("enabled", c.taint_enabled));
-  LARDER_TRY(taint->duration("default_ttl_s", c.taint_default_ttl, 1, 10LL * 365 * 24 * 3600));
   LARDER_TRY(taint->duration("revocation_cache_ttl_s", c.revocation_cache_ttl, 0, 3600));
 
   // [audit]
   auto audit = sub("audit");
   if (!audit) return audit.error();
-  LARDER_TRY(audit->only({"path", "fsync"}));
+  LARDER_TRY(audit->only({"path", "fsync", "anchor_id", "anchor_max_lag_ms"}));
   LARDER_TRY(audit->string("path", c.audit_path));
   LARDER_TRY(audit->boolean("fsync", c.audit_fsync));
+  LARDER_TRY(audit->string("anchor_id", c.audit_anchor_id));
+  LARDER_TRY(audit->duration("anchor_max_lag_ms", c.audit_anchor_max_lag, 100, 600'000));
   c.audit_path = resolve(base_dir, c.audit_path);
   if (c.audit_path.empty()) return config_error("audit.path", "must not be empty: every decision is logged");
 

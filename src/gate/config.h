@@ -70,12 +70,16 @@ struct ServeConfig {
 
   // [taint]
   bool taint_enabled = true;
-  std::chrono::seconds taint_default_ttl{24 * 3600};  // ledger entry lifetime when a token has no expiry
   std::chrono::seconds revocation_cache_ttl{5};
 
   // [audit]
   std::string audit_path = ".larder/audit.jsonl";
   bool audit_fsync = false;
+  // The log's head is anchored in PostgreSQL (larder_gate.audit_anchors) under this id;
+  // empty = "<audience>@<host>:<absolute path>". When the anchor cannot be written for
+  // longer than anchor_max_lag, calls are refused (fail closed).
+  std::string audit_anchor_id;
+  std::chrono::milliseconds audit_anchor_max_lag{5000};
 
   // [limits]
   std::size_t max_body_bytes = 1 << 20;

@@ -17,34 +17,67 @@ deny if true;
 
 Error biscuit_error(std::string message) { return make_error("biscuit", std::move(message)); }
 
-// The earliest date a `check if time($t), $t <= <date>` style check allows. Any date
-// constant in a check that also reads `time` counts: conservative for the ledger, which
-// only uses it to know how long a taint entry must outlive the token.
+// How long the taint ledger must remember a lineage: the last instant at which any token of
+// it can still be valid. Only the authority block decides it. A holder can append blocks to
+// a token, and any check they append could only shorten the token's own life, never that of
+// the other tokens of the lineage (the pre-read copy, for one); so nothing appended may
+// shorten the ledger's memory either (the 1970 `time` check of finding 2).
+//
+// The bound is the earliest upper limit the authority block puts on `time`: a check whose
+// every query reads `time($t)` and requires `$t <= D` or `$t < D` (or `D >= $t`, `D > $t`).
+// A check of any other shape (a not-before limit, an `expiry($e)` fact compared with $t)
+// bounds nothing here: without a recognised bound the entry never expires, which is the safe
+// side. The bound of a check with several queries (`or`) is the latest of theirs.
 std::optional<std::chrono::system_clock::time_point> token_expiry(const biscuit::Biscuit& token) {
-  std::optional<uint64_t> earliest;
-  for (std::size_t i = 0; i < token.block_count(); ++i) {
-    const auto& block = token.block(i);
-    const auto& symbols = token.block_symbols(i);
-    for (const auto& check : block.checks) {
-      if (check.kind == biscuit::datalog::CheckKind::Reject) continue;
-      for (const auto& query : check.queries) {
-        bool reads_time = std::any_of(query.body.begin(), query.body.end(), [&](const auto& p) {
-          auto name = symbols.lookup(p.name);
-          return name && *name == "time";
-        });
-        if (!reads_time) continue;
-        for (const auto& expr : query.expressions) {
-          for (const auto& op : expr.ops) {
-            if (const auto* term = std::get_if<biscuit::datalog::Term>(&op.v)) {
-              if (term->is(biscuit::datalog::TermKind::Date)) {
-                uint64_t d = term->as_date();
-                if (!earliest || d < *earliest) earliest = d;
-              }
-            }
-          }
-        }
+  using biscuit::datalog::Binary;
+  using biscuit::datalog::BinaryOp;
+  using biscuit::datalog::Term;
+  using biscuit::datalog::TermKind;
+  if (token.block_count() == 0) return std::nullopt;
+  const auto& block = token.block(0);
+  const auto& symbols = token.block_symbols(0);
+
+  // `$t <= D` on the variable `time_var`, as the three ops [$t, D, <=] or [D, $t, >=].
+  auto upper_bound = [](const biscuit::datalog::Expression& e, uint32_t time_var) -> std::optional<uint64_t> {
+    if (e.ops.size() != 3) return std::nullopt;
+    const auto* a = std::get_if<Term>(&e.ops[0].v);
+    const auto* b = std::get_if<Term>(&e.ops[1].v);
+    const auto* op = std::get_if<Binary>(&e.ops[2].v);
+    if (!a || !b || !op) return std::nullopt;
+    auto is_time = [&](const Term* t) { return t->is(TermKind::Variable) && t->as_variable() == time_var; };
+    if (is_time(a) && b->is(TermKind::Date) && (op->op == BinaryOp::LessOrEqual || op->op == BinaryOp::LessThan))
+      return b->as_date();
+    if (a->is(TermKind::Date) && is_time(b) &&
+        (op->op == BinaryOp::GreaterOrEqual || op->op == BinaryOp::GreaterThan))
+      return a->as_date();
+    return std::nullopt;
+  };
+  auto query_bound = [&](const biscuit::datalog::Rule& query) -> std::optional<uint64_t> {
+    std::optional<uint64_t> bound;
+    for (const auto& p : query.body) {
+      auto name = symbols.lookup(p.name);
+      if (!name || *name != "time" || p.terms.size() != 1 || !p.terms[0].is(TermKind::Variable)) continue;
+      for (const auto& e : query.expressions) {
+        if (auto d = upper_bound(e, p.terms[0].as_variable()); d && (!bound || *d < *bound)) bound = d;
       }
     }
+    return bound;
+  };
+
+  std::optional<uint64_t> earliest;
+  for (const auto& check : block.checks) {
+    if (check.kind == biscuit::datalog::CheckKind::Reject || check.queries.empty()) continue;
+    std::optional<uint64_t> latest;  // of the alternatives
+    bool every_query_bounded = true;
+    for (const auto& query : check.queries) {
+      auto d = query_bound(query);
+      if (!d) {
+        every_query_bounded = false;
+        break;
+      }
+      if (!latest || *d > *latest) latest = d;
+    }
+    if (every_query_bounded && latest && (!earliest || *latest < *earliest)) earliest = latest;
   }
   if (!earliest) return std::nullopt;
   return std::chrono::system_clock::time_point(std::chrono::seconds(static_cast<int64_t>(*earliest)));
@@ -85,6 +118,7 @@ const char* lock_name(Lock lock) {
     case Lock::kSqlGuard: return "sql-guard";
     case Lock::kTaint: return "taint";
     case Lock::kDatabase: return "database";
+    case Lock::kLimits: return "limits";
   }
   return "policy";
 }

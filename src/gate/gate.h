@@ -31,9 +31,11 @@
 
 namespace larder::gate {
 
-// The four locks, plus the taint rule and the database itself, as named in refusals.
-enum class Lock { kMtls, kBiscuit, kPolicy, kSqlGuard, kTaint, kDatabase };
-const char* lock_name(Lock lock);  // "mtls", "biscuit", "policy", "sql-guard", "taint", "database"
+// The four locks, plus the taint rule, the database itself and the per-lineage call limits,
+// as named in refusals.
+enum class Lock { kMtls, kBiscuit, kPolicy, kSqlGuard, kTaint, kDatabase, kLimits };
+// "mtls", "biscuit", "policy", "sql-guard", "taint", "database", "limits"
+const char* lock_name(Lock lock);
 
 // Predicates only the server may assert. A token with any of them as a fact or rule head,
 // in any block, is refused: otherwise a token could satisfy its own checks (the original
@@ -53,7 +55,9 @@ struct VerifiedToken {
   std::shared_ptr<const biscuit::Biscuit> token;
   std::string lineage;                      // hex revocation id of the authority block
   std::vector<std::string> revocation_ids;  // hex, authority first
-  // Earliest expiry found in the token's `time` checks; nullopt if it has none.
+  // The last instant any token of this lineage can be valid: the earliest upper bound on
+  // `time` in the authority block's checks (never an appended block's); nullopt if none.
+  // The taint ledger keeps the lineage at least this long.
   std::optional<std::chrono::system_clock::time_point> expires_at;
   std::string root_key;                     // the root public key it verified with
   bool carries_taint_block = false;         // an attenuation block is exactly the server's taint block

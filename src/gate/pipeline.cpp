@@ -10,7 +10,7 @@ using SteadyClock = std::chrono::steady_clock;
 std::string Refusal::message() const { return std::string("refused by lock ") + lock_name(lock) + ": " + reason; }
 
 Pipeline::Pipeline(Gate& gate, TaintLedger* ledger, AuditLog& audit, PipelineOptions options)
-    : gate_(gate), ledger_(ledger), audit_(audit), options_(options) {}
+    : gate_(gate), ledger_(ledger), audit_(audit), options_(options), lineage_limiter_(options.lineage_limits) {}
 
 AuditRecord Pipeline::record_for(const CallRequest& request, const VerifiedToken* token) const {
   AuditRecord r;
@@ -30,12 +30,13 @@ AuditRecord Pipeline::record_for(const CallRequest& request, const VerifiedToken
   return r;
 }
 
-Refusal Pipeline::deny(const CallRequest& request, const VerifiedToken* token, Lock lock, std::string reason) {
+Refusal Pipeline::deny(const CallRequest& request, const VerifiedToken* token, Lock lock, std::string reason,
+                       std::string taint) {
   AuditRecord r = record_for(request, token);
   r.decision = "deny";
   r.lock = lock_name(lock);
   r.reason = reason;
-  r.taint = "unknown";
+  r.taint = std::move(taint);
   if (auto a = audit_.append(std::move(r)); !a) {
     // The refusal stands either way; the operator must hear that the log failed.
     spdlog::error("audit log append failed: {}", a.error().message);
@@ -70,6 +71,13 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
 
   Admission admission;
   admission.token = *verified;
+
+  // The lineage's share of the server: cheap, so before the ledger and Datalog.
+  if (lineage_limiter_.enabled()) {
+    auto slot = lineage_limiter_.try_acquire(token.lineage);
+    if (!slot) return deny(request, &token, Lock::kLimits, lineage_limiter_.describe(slot, "this token's lineage"));
+    admission.lineage_slot = std::make_shared<CallLimiter::Permit>(std::move(slot));
+  }
 
   if (ledger_) {
     started = SteadyClock::now();
@@ -107,10 +115,8 @@ Result<Completion> Pipeline::complete(const Admission& admission, std::optional<
   completion.taint_state = admission.lineage_tainted ? "tainted" : "clean";
   const VerifiedToken& token = *admission.token;
   if (options_.taint_enabled && admission.request.facts.flow == DataFlow::kSensitiveRead) {
-    if (!ledger_) return make_error("taint", "taint is enabled but no ledger is configured");
     auto started = SteadyClock::now();
-    const std::string cert = admission.request.peer ? admission.request.peer->cert_sha256 : std::string();
-    auto marked = ledger_->mark_tainted(token.lineage, token.expires_at, admission.request.facts.name, cert);
+    auto marked = record_taint(admission);
     if (!marked) {
       auto refusal = refuse(admission, Lock::kTaint, "could not record the taint: " + marked.error().message);
       return make_error("taint", refusal.message());
@@ -142,8 +148,25 @@ Result<Completion> Pipeline::complete(const Admission& admission, std::optional<
   return completion;
 }
 
-Refusal Pipeline::refuse(const Admission& admission, Lock lock, std::string reason) {
-  return deny(admission.request, admission.token.get(), lock, std::move(reason));
+Result<void> Pipeline::record_taint(const Admission& admission) {
+  if (!ledger_) return make_error("taint", "taint is enabled but no ledger is configured");
+  const std::string cert = admission.request.peer ? admission.request.peer->cert_sha256 : std::string();
+  const VerifiedToken& token = *admission.token;
+  return ledger_->mark_tainted(token.lineage, token.expires_at, admission.request.facts.name, cert);
+}
+
+Refusal Pipeline::refuse(const Admission& admission, Lock lock, std::string reason, bool data_reached) {
+  std::string taint = admission.lineage_tainted ? "tainted" : "clean";
+  if (data_reached && options_.taint_enabled && admission.request.facts.flow == DataFlow::kSensitiveRead) {
+    if (auto marked = record_taint(admission); marked) {
+      taint = admission.lineage_tainted ? "tainted" : "tainted-now";
+    } else {
+      taint = "unknown";
+      reason += "; and the taint of this read could not be recorded: " + marked.error().message;
+      spdlog::error("taint ledger: a failed sensitive read could not be recorded: {}", marked.error().message);
+    }
+  }
+  return deny(admission.request, admission.token.get(), lock, std::move(reason), std::move(taint));
 }
 
 }  // namespace larder::gate

@@ -13,6 +13,7 @@
 // Every outcome is written to the audit log exactly once. Refusals never include rows.
 #pragma once
 
+#include "base/call_limiter.h"
 #include "base/result.h"
 #include "gate/audit_log.h"
 #include "gate/gate.h"
@@ -40,6 +41,8 @@ struct Admission {
   std::shared_ptr<const VerifiedToken> token;
   Grant grant;
   bool lineage_tainted = false;  // the ledger already lists this lineage
+  // This call's slot among its lineage's calls in flight; freed when the admission goes.
+  std::shared_ptr<CallLimiter::Permit> lineage_slot;
 };
 
 // A refusal: the lock that decided and why (already audited).
@@ -58,6 +61,10 @@ struct Completion {
 struct PipelineOptions {
   bool require_peer = true;  // false only on a plain-HTTP loopback development listener
   bool taint_enabled = true;
+  // Per token lineage (every token derived from one authority block): calls in flight and
+  // calls per second. A lineage over either is refused as lock "limits" before any ledger
+  // lookup or Datalog runs. Zeroes = no limit.
+  CallLimiter::Options lineage_limits;
 };
 
 class Pipeline {
@@ -76,18 +83,26 @@ class Pipeline {
   Result<Completion> complete(const Admission& admission, std::optional<int64_t> rows);
 
   // A lock after admission (SQL guard, database) refused; audits and returns the refusal.
-  Refusal refuse(const Admission& admission, Lock lock, std::string reason);
+  // `data_reached`: the call's SQL was sent to the database before it failed (a runtime error,
+  // a cancel, a cap): it ran against the data, so for a sensitive read the lineage is tainted
+  // exactly as if it had succeeded — what came back is not what decides (finding 1).
+  Refusal refuse(const Admission& admission, Lock lock, std::string reason, bool data_reached = false);
 
   Gate& gate() { return gate_; }
+  CallLimiter::Stats lineage_limit_stats() const { return lineage_limiter_.stats(); }
 
  private:
-  Refusal deny(const CallRequest& request, const VerifiedToken* token, Lock lock, std::string reason);
+  Refusal deny(const CallRequest& request, const VerifiedToken* token, Lock lock, std::string reason,
+               std::string taint = "unknown");
+  // Records the lineage of an admitted sensitive read in the ledger; false when it could not.
+  Result<void> record_taint(const Admission& admission);
   AuditRecord record_for(const CallRequest& request, const VerifiedToken* token) const;
 
   Gate& gate_;
   TaintLedger* ledger_;
   AuditLog& audit_;
   PipelineOptions options_;
+  CallLimiter lineage_limiter_;
 };
 
 }  // namespace larder::gate

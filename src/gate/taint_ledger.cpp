@@ -23,6 +23,18 @@ CREATE TABLE IF NOT EXISTS larder_gate.revocations (
   revoked_at    timestamptz NOT NULL DEFAULT now(),
   reason        text NOT NULL
 );
+CREATE TABLE IF NOT EXISTS larder_gate.audit_anchors (
+  log_id     text PRIMARY KEY,
+  seq        bigint NOT NULL,
+  hash       text NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+-- Ids stored before they were normalised (upper case never matched a token): folded to
+-- lower case, so every revocation made so far takes effect.
+INSERT INTO larder_gate.revocations (revocation_id, revoked_at, reason)
+  SELECT lower(revocation_id), revoked_at, reason FROM larder_gate.revocations WHERE revocation_id <> lower(revocation_id)
+  ON CONFLICT (revocation_id) DO NOTHING;
+DELETE FROM larder_gate.revocations WHERE revocation_id <> lower(revocation_id);
 REVOKE ALL ON ALL TABLES IN SCHEMA larder_gate FROM PUBLIC;
 DO $$
 BEGIN
@@ -37,6 +49,7 @@ END $$;
 GRANT USAGE ON SCHEMA larder_gate TO larder_gate;
 GRANT SELECT, INSERT, UPDATE, DELETE ON larder_gate.taint_ledger TO larder_gate;
 GRANT SELECT, INSERT ON larder_gate.revocations TO larder_gate;
+GRANT SELECT, INSERT, UPDATE ON larder_gate.audit_anchors TO larder_gate;
 )sql";
 
 
@@ -58,6 +71,29 @@ Result<void> apply_gate_setup(const db::ConnParams& admin, const std::optional<s
     if (!applied) return applied.error();
   }
   return {};
+}
+
+Result<std::string> normalize_revocation_id(std::string_view text) {
+  constexpr std::size_t kMinBytes = 32, kMaxBytes = 72;
+  auto refuse = [&](const std::string& why) -> Result<std::string> {
+    std::string shown(text.substr(0, 32));
+    if (text.size() > 32) shown += "…";
+    return make_error("taint.bad_revocation_id",
+                      "'" + shown + "' is not a revocation id: " + why +
+                          " (a revocation id is the hex of a token block's signature, as `larder biscuit inspect` "
+                          "prints it: 128 hex digits for Ed25519, up to 144 for P-256)");
+  };
+  std::string id;
+  id.reserve(text.size());
+  for (char c : text) {
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return refuse("it has characters other than hex digits");
+    id.push_back(c);
+  }
+  if (id.size() % 2 != 0) return refuse("it has an odd number of hex digits");
+  if (id.size() < 2 * kMinBytes) return refuse("it is too short");
+  if (id.size() > 2 * kMaxBytes) return refuse("it is too long");
+  return id;
 }
 
 TaintLedger::TaintLedger(db::ConnParams params, Options options)
@@ -158,12 +194,14 @@ Result<bool> TaintLedger::is_tainted(const std::string& lineage) {
 }
 
 Result<void> TaintLedger::revoke(const std::string& revocation_id, const std::string& reason) {
+  auto id = normalize_revocation_id(revocation_id);
+  if (!id) return id.error();
   auto r = exec("INSERT INTO larder_gate.revocations (revocation_id, reason) VALUES ($1, $2) "
                 "ON CONFLICT (revocation_id) DO NOTHING",
-                {revocation_id, reason});
+                {*id, reason});
   if (!r) return r.error();
   std::lock_guard lock(cache_mu_);
-  revoked_cache_[revocation_id] = true;
+  revoked_cache_[*id] = true;
   return {};
 }
 
@@ -201,6 +239,24 @@ Result<std::optional<std::string>> TaintLedger::first_revoked(const std::vector<
     if (revoked_cache_[id]) return std::optional<std::string>(id);
   }
   return first;
+}
+
+Result<void> TaintLedger::anchor_audit(const std::string& log_id, uint64_t seq, const std::string& hash) {
+  auto r = exec(
+      "INSERT INTO larder_gate.audit_anchors (log_id, seq, hash) VALUES ($1, $2::int8, $3) "
+      "ON CONFLICT (log_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, updated_at = now() "
+      "WHERE larder_gate.audit_anchors.seq < EXCLUDED.seq",
+      {log_id, std::to_string(seq), hash});
+  if (!r) return r.error();
+  return {};
+}
+
+Result<std::optional<AuditAnchorPoint>> TaintLedger::audit_anchor(const std::string& log_id) {
+  auto r = exec("SELECT seq, hash FROM larder_gate.audit_anchors WHERE log_id = $1", {log_id});
+  if (!r) return r.error();
+  if (PQntuples(r->get()) == 0) return std::optional<AuditAnchorPoint>();
+  return std::optional<AuditAnchorPoint>(
+      AuditAnchorPoint{static_cast<uint64_t>(std::stoull(PQgetvalue(r->get(), 0, 0))), PQgetvalue(r->get(), 0, 1)});
 }
 
 Result<int64_t> TaintLedger::purge_expired() {

@@ -15,6 +15,7 @@
 
 #include "base/result.h"
 #include "db/connection.h"
+#include "gate/audit_log.h"
 
 #include <chrono>
 #include <mutex>
@@ -26,6 +27,12 @@
 namespace larder::gate {
 
 inline constexpr const char* kGateRole = "larder_gate";
+
+// A revocation id as the ledger stores it: the lower-case hex of a block's signature, 64 bytes
+// for Ed25519 and up to 72 (DER) for P-256. Anything else — not hex, an odd number of digits,
+// too short or too long — is refused with a sentence saying what a revocation id looks like;
+// upper case is folded to lower case, so ids match whatever case they were typed in.
+Result<std::string> normalize_revocation_id(std::string_view text);
 
 // Creates schema larder_gate, its tables and the login role `larder_gate` (with `password`
 // when given), idempotently. `admin` must be a superuser connection to the application database.
@@ -58,12 +65,17 @@ class TaintLedger {
   // another server may taint the lineage at any moment.
   static constexpr std::size_t kKnownTaintedMax = 65536;
 
-  // Adds a revocation id (hex). Idempotent.
+  // Adds a revocation id (normalize_revocation_id: validated, lower-cased). Idempotent.
   Result<void> revoke(const std::string& revocation_id, const std::string& reason);
 
   // The first of `ids` that is revoked, if any. Answers from a cache for at most
   // revocation_cache_ttl; a revocation made through this instance is seen at once.
   Result<std::optional<std::string>> first_revoked(const std::vector<std::string>& ids);
+
+  // The audit log's anchor (AuditLog::set_anchor, verify_audit_log): the newest (seq, hash)
+  // of the log `log_id`, in larder_gate.audit_anchors. A lower seq never replaces a higher one.
+  Result<void> anchor_audit(const std::string& log_id, uint64_t seq, const std::string& hash);
+  Result<std::optional<AuditAnchorPoint>> audit_anchor(const std::string& log_id);
 
   // Deletes expired taint entries; returns how many.
   Result<int64_t> purge_expired();

@@ -596,9 +596,15 @@ std::optional<json> Server::handle(const std::shared_ptr<Session>& session, cons
   if (value.is_array()) {
     const bool batches = session && session->protocol_version() == kVersion2025_03_26;
     if (!batches) {
-      return make_error_response(nullptr, RpcError::invalid_request("JSON-RPC batches are only allowed in protocol revision 2025-03-26"));
+      auto e = RpcError::invalid_request("JSON-RPC batches are only allowed in protocol revision 2025-03-26");
+      report_refused(origin, e);
+      return make_error_response(nullptr, e);
     }
-    if (value.empty()) return make_error_response(nullptr, RpcError::invalid_request("empty batch"));
+    if (value.empty()) {
+      auto e = RpcError::invalid_request("empty batch");
+      report_refused(origin, e);
+      return make_error_response(nullptr, e);
+    }
     json responses = json::array();
     for (const auto& item : value) {
       if (item.is_array()) {
@@ -614,6 +620,7 @@ std::optional<json> Server::handle(const std::shared_ptr<Session>& session, cons
   }
   auto classified = classify(value);
   if (auto* failure = std::get_if<ClassifyFailure>(&classified)) {
+    report_refused(origin, failure->error);
     return make_error_response(failure->recovered_id, failure->error);
   }
   const Message& m = std::get<Message>(classified);
@@ -652,6 +659,50 @@ void Server::handle_notification(const std::shared_ptr<Session>& session, const 
 }
 
 json Server::handle_request(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin) {
+  bool recorded = false;
+  json response = answer_request(session, request, origin, recorded);
+  if (!options_.on_request) return response;
+  RequestRecord record;
+  record.peer = origin.peer;
+  record.transport = origin.transport;
+  record.method = request.method;
+  if (request.params.is_object()) {
+    const char* key = request.method == "resources/read" ? "uri" : "name";
+    if (auto it = request.params.find(key); it != request.params.end() && it->is_string()) record.name = it->get<std::string>();
+  }
+  record.recorded_by_handler = recorded;
+  if (response.is_null()) {
+    record.error_message = "cancelled by the client";
+  } else if (auto e = response.find("error"); e != response.end() && e->is_object()) {
+    record.error_code = e->value("code", 0);
+    record.error_message = e->value("message", "");
+  } else if (auto result = response.find("result");
+             result != response.end() && result->is_object() && result->value("isError", false)) {
+    record.error_result = true;
+    for (const auto& item : result->value("content", json::array())) {
+      if (item.is_object() && item.value("type", "") == "text") record.error_message += item.value("text", "");
+    }
+  }
+  if (!options_.on_request(record) && !record.error_code && !response.is_null()) {
+    return make_error_response(request.id, RpcError{error_code::kInternalError,
+                                                    "the audit log is unavailable; the request was not carried out",
+                                                    std::nullopt});
+  }
+  return response;
+}
+
+void Server::report_refused(const Origin& origin, const RpcError& error) {
+  if (!options_.on_request) return;
+  RequestRecord record;
+  record.peer = origin.peer;
+  record.transport = origin.transport;
+  record.error_code = error.code;
+  record.error_message = error.message;
+  options_.on_request(record);
+}
+
+json Server::answer_request(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin,
+                            bool& recorded) {
   std::string version;
   std::shared_ptr<Session> effective;
   if (is_modern_request(request)) {
@@ -693,7 +744,9 @@ json Server::handle_request(const std::shared_ptr<Session>& session, const Messa
     effective->in_flight_[key] = cancel;
     effective->last_activity_ = std::chrono::steady_clock::now();
   }
-  json response = dispatch(effective, request, origin, version, cancel);
+  RequestContext ctx(this, effective, origin, request, version, cancel);
+  json response = dispatch(ctx, effective, request, version);
+  recorded = ctx.recorded();
   if (effective) {
     std::lock_guard lock(effective->mutex_);
     effective->in_flight_.erase(key);
@@ -1061,12 +1114,11 @@ larder::Result<json> Server::on_subscribe(const std::shared_ptr<Session>& sessio
   return json::object();
 }
 
-json Server::dispatch(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin,
-                      const std::string& version, CancellationToken cancel) {
+json Server::dispatch(RequestContext& ctx, const std::shared_ptr<Session>& session, const Message& request,
+                      const std::string& version) {
   const bool modern = is_modern_version(version);
   const std::string& method = request.method;
   json caps = capabilities();
-  RequestContext ctx(this, session, origin, request, version, cancel);
   larder::Result<json> result = json::object();
   try {
     if (method == "ping" && !modern) {

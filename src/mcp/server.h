@@ -247,6 +247,11 @@ class RequestContext {
   // receives the rest). No-op where streams are not resumable.
   void close_stream();
 
+  // A handler that keeps its own record of the call (an audit log) says so, and the
+  // server's on_request observer is told it need not write another.
+  void mark_recorded() { recorded_ = true; }
+  bool recorded() const { return recorded_; }
+
   // Internal: the MRTR state of a modern request.
   struct InputRequired {
     json input_requests = json::object();
@@ -261,6 +266,7 @@ class RequestContext {
   json meta_;
   CancellationToken cancel_;
   int client_request_index_ = 0;
+  bool recorded_ = false;
 };
 
 // Thrown inside a handler by request_client in the modern era when input is missing;
@@ -272,6 +278,19 @@ struct InputRequiredSignal {
 };
 // Thrown when a requestState fails its integrity check (answered with -32602).
 struct RequestStateError {};
+
+// One request as the server's on_request observer sees it: who sent it, what it asked, how it
+// ended. `name` is the tool name, resource URI or prompt name where the method has one.
+struct RequestRecord {
+  std::shared_ptr<const net::PeerIdentity> peer;
+  std::string transport;
+  std::string method;  // empty when the message was refused before it could be read
+  std::string name;
+  std::optional<int> error_code;  // the JSON-RPC error answered, if any
+  bool error_result = false;      // a result with isError (a tool's own error, bad arguments)
+  std::string error_message;
+  bool recorded_by_handler = false;  // RequestContext::mark_recorded
+};
 
 // A handler for a method outside the built-in set (e.g. an extension).
 using MethodHandler = std::function<larder::Result<json>(RequestContext& ctx)>;
@@ -293,6 +312,11 @@ struct ServerOptions {
   std::function<void(Session&)> on_initialized;
   // Called for client notifications the server does not handle itself.
   std::function<void(const std::shared_ptr<Session>&, const Message&)> on_notification;
+  // Told of every request once its answer is built, and of every message refused before it
+  // could be dispatched (not JSON, not JSON-RPC, a batch refused): the traffic as an audit log
+  // sees it. Returning false (the record could not be kept) turns a successful answer into an
+  // error, so nothing is served unrecorded. Runs on the request's thread.
+  std::function<bool(const RequestRecord&)> on_request;
   // Hooks for transports that fan out change notifications to stateless listeners.
   std::function<void(std::string_view method)> on_list_changed;
   std::function<void(const std::string& uri)> on_resource_updated;
@@ -342,6 +366,8 @@ class Server {
   std::optional<json> handle(const std::shared_ptr<Session>& session, const json& value, const Origin& origin);
   // Same, for an already classified request.
   json handle_request(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin);
+  // A transport refused a message before dispatch (unparseable, oversized, …): tells on_request.
+  void report_refused(const Origin& origin, const RpcError& error);
   void handle_notification(const std::shared_ptr<Session>& session, const Message& message);
 
   // True if this request is to be served under the modern (stateless) revision.
@@ -383,8 +409,10 @@ class Server {
     PromptHandler handler;
   };
 
-  json dispatch(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin,
-                const std::string& version, CancellationToken cancel);
+  json answer_request(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin,
+                      bool& recorded);
+  json dispatch(RequestContext& ctx, const std::shared_ptr<Session>& session, const Message& request,
+                const std::string& version);
   larder::Result<json> on_initialize(const std::shared_ptr<Session>& session, const Message& request);
   larder::Result<json> on_discover();
   larder::Result<json> on_tools_list(const Message& request, const std::string& version);

@@ -58,8 +58,10 @@ std::string fact_name(const std::string& relation) {
 }
 
 Error body_error(const Error& e) {
-  // Guard refusals are lock 3's; everything else from the database is the database's.
+  // Guard refusals are lock 3's; everything else from the database is the database's, and a
+  // statement that reached the server (db.statement) has read the data.
   if (e.code.rfind("sql_guard", 0) == 0) return make_error("lock:sql-guard", e.message);
+  if (e.code == "db.statement") return make_error(kDataReached, e.message);
   return make_error("lock:database", e.message);
 }
 

@@ -17,9 +17,13 @@ gate::Lock lock_from_error(const Error& e) {
   return gate::Lock::kDatabase;
 }
 
+// The body's SQL reached the data before it failed (kDataReached): the refusal taints.
+bool data_reached(const Error& e) { return e.code == kDataReached; }
+
 }  // namespace
 
 gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& arguments, gate::CallFacts facts) {
+  ctx.mark_recorded();  // the pipeline audits this call's decision
   gate::CallRequest request;
   request.peer = ctx.peer();
   request.authorization = ctx.header("authorization");
@@ -46,7 +50,8 @@ mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest req
   auto produced = body(admission);
   admission.request.timings.tool_us = gate::micros_since(started);
   if (!produced) {
-    return refusal_result(pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message));
+    return refusal_result(pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message,
+                                          data_reached(produced.error())));
   }
   auto completion = pipeline.complete(admission, produced->rows);
   if (!completion) {
@@ -75,7 +80,8 @@ Result<nlohmann::json> run_guarded_read(
   auto produced = body(admission, rows);
   admission.request.timings.tool_us = gate::micros_since(started);
   if (!produced) {
-    auto refusal = pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message);
+    auto refusal = pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message,
+                                   data_reached(produced.error()));
     return make_error("forbidden", refusal.message());
   }
   auto completion = pipeline.complete(admission, rows);

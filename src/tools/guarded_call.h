@@ -28,6 +28,9 @@ struct ToolBody {
 
 // A body may refuse with a later lock (SQL guard, database) by returning this error code
 // prefix: "lock:sql-guard", "lock:database"; any other error is a tool error (database lock).
+// kDataReached is the database lock too, for a statement that was sent to the database and
+// ran against the data before it failed: the call taints like a successful sensitive read.
+inline constexpr const char* kDataReached = "lock:database-read";
 using ToolBodyFn = std::function<Result<ToolBody>(const gate::Admission&)>;
 
 // The parts of a call the gate needs, read from the MCP request.

@@ -103,7 +103,7 @@ struct LarderService::Parts {
   gate::ServeConfig config;
   std::unique_ptr<gate::AuditLog> audit;
   std::unique_ptr<gate::Gate> gate;
-  std::unique_ptr<gate::TaintLedger> ledger;
+  std::shared_ptr<gate::TaintLedger> ledger;  // shared with the audit log's anchor thread
   std::unique_ptr<gate::Pipeline> pipeline;
   std::unique_ptr<db::Database> database;
   std::unique_ptr<mcp::Server> mcp;
@@ -161,9 +161,16 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
 
   gate::TaintLedger::Options ledger_options;
   ledger_options.revocation_cache_ttl = c.revocation_cache_ttl;
-  parts->ledger = std::make_unique<gate::TaintLedger>(ledger_params, ledger_options);
+  parts->ledger = std::make_shared<gate::TaintLedger>(ledger_params, ledger_options);
   // Fail at start, not at the first call, when the ledger is unreachable.
   if (auto probe = parts->ledger->is_tainted("startup-probe"); !probe) return probe.error();
+  // The audit log's head, anchored where the log's writer cannot rewrite it.
+  parts->audit->set_anchor(c.audit_anchor_id.empty() ? gate::default_audit_anchor_id(c.audience, c.audit_path)
+                                                     : c.audit_anchor_id,
+                           [ledger = parts->ledger](const std::string& id, uint64_t seq, const std::string& hash) {
+                             return ledger->anchor_audit(id, seq, hash);
+                           },
+                           c.audit_anchor_max_lag);
 
   gate::PipelineOptions pipeline_options;
   pipeline_options.require_peer = !c.plain_http;
@@ -176,6 +183,34 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
       "Larder serves a healthcare database behind four locks (mTLS, Biscuit, database privileges, row-level "
       "security). Every call needs a Biscuit token (Authorization: Bearer, or the biscuit_token argument).";
   mcp_options.handler_threads = c.worker_threads;
+  // Every request leaves an audit record: tool calls, reads and prompts through the pipeline
+  // (which records its decision), everything else — lists, initialize, argument-schema
+  // failures, unknown methods, messages refused before dispatch — here.
+  mcp_options.on_request = [audit = parts->audit.get(), audience = c.audience](const mcp::RequestRecord& r) {
+    if (r.recorded_by_handler) return true;  // the pipeline wrote the decision
+    gate::AuditRecord record;
+    if (r.peer) {
+      record.client_cert_sha256 = r.peer->cert_sha256;
+      record.client_cert_cn = r.peer->cn;
+    }
+    record.server_audience = audience;
+    record.method = r.method;
+    record.tool = r.name;
+    if (r.error_code) {
+      record.decision = "error";
+      record.reason = "JSON-RPC error " + std::to_string(*r.error_code) + ": " + r.error_message;
+    } else if (r.error_result) {
+      record.decision = "error";
+      record.reason = r.error_message;
+    } else {
+      record.decision = r.error_message.empty() ? "answered" : "cancelled";
+      record.reason = r.error_message.empty() ? "protocol request; no token needed, no data read" : r.error_message;
+    }
+    record.taint = "unknown";
+    auto written = audit->append(std::move(record));
+    if (!written) spdlog::error("audit log append failed: {}", written.error().message);
+    return written.ok();
+  };
   parts->mcp = std::make_unique<mcp::Server>(mcp_options);
 
   if (serves_db_tools(c)) {

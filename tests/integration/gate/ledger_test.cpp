@@ -64,20 +64,64 @@ TEST_F(LedgerTest, EntriesExpireWithTheToken) {
   EXPECT_TRUE(*ledger.is_tainted("lineage-live"));
 }
 
+// A revocation id the way a token carries it: 64 bytes of signature, lower-case hex.
+std::string revocation_id(char fill) { return std::string(128, fill); }
+
 TEST_F(LedgerTest, RevocationsAreSeenByOtherInstancesAfterTheCacheTtl) {
   TaintLedger::Options quick;
   quick.revocation_cache_ttl = std::chrono::seconds(0);
   TaintLedger a(ledger_params(), quick);
   TaintLedger b(ledger_params(), quick);
-  auto none = b.first_revoked({"aa01", "aa02"});
+  const std::string first = revocation_id('1'), second = revocation_id('2');
+  auto none = b.first_revoked({first, second});
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
-  ASSERT_TRUE(a.revoke("aa02", "test").ok());
-  ASSERT_TRUE(a.revoke("aa02", "twice is fine").ok());
-  auto hit = b.first_revoked({"aa01", "aa02"});
+  ASSERT_TRUE(a.revoke(second, "test").ok());
+  ASSERT_TRUE(a.revoke(second, "twice is fine").ok());
+  auto hit = b.first_revoked({first, second});
   ASSERT_TRUE(hit.ok());
   ASSERT_TRUE(hit->has_value());
-  EXPECT_EQ(**hit, "aa02");
+  EXPECT_EQ(**hit, second);
+}
+
+// Finding 7: an upper-case id was stored and reported "revoked" but never matched a token,
+// and `revoke deadbeef` (no revocation id at all) was accepted.
+TEST_F(LedgerTest, RevocationIdsAreValidatedAndMatchInAnyCase) {
+  TaintLedger::Options quick;
+  quick.revocation_cache_ttl = std::chrono::seconds(0);
+  TaintLedger a(ledger_params(), quick);
+  TaintLedger b(ledger_params(), quick);
+  const std::string lower = revocation_id('c');
+  ASSERT_TRUE(a.revoke(revocation_id('C'), "typed in upper case").ok());
+  auto hit = b.first_revoked({lower});
+  ASSERT_TRUE(hit.ok());
+  ASSERT_TRUE(hit->has_value());
+  EXPECT_EQ(**hit, lower);
+
+  for (const std::string& bad : {std::string("deadbeef"), std::string(127, 'a'), std::string(146, 'a'),
+                                 std::string(126, 'a') + "zz", std::string(""), std::string(128, ' ')}) {
+    auto r = a.revoke(bad, "bad");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, "taint.bad_revocation_id");
+    EXPECT_NE(r.error().message.find("not a revocation id"), std::string::npos) << r.error().message;
+  }
+  EXPECT_EQ(*normalize_revocation_id(std::string(64, 'A') + std::string(64, 'f')), std::string(64, 'a') + std::string(64, 'f'));
+  EXPECT_TRUE(normalize_revocation_id(std::string(144, '0')).ok());  // a P-256 (DER) signature at its longest
+}
+
+// Ids stored upper-case before they were normalised take effect once the setup runs again.
+TEST_F(LedgerTest, SetupFoldsUpperCaseIdsStoredBefore) {
+  const std::string upper = revocation_id('D');
+  cluster_->admin_scalar("INSERT INTO larder_gate.revocations (revocation_id, reason) VALUES ($1, 'stored before') "
+                         "ON CONFLICT DO NOTHING RETURNING 1",
+                         {upper});
+  auto admin = db::ConnParams::parse(cluster_->admin_url());
+  ASSERT_TRUE(admin.ok());
+  ASSERT_TRUE(apply_gate_setup(*admin, std::nullopt).ok());
+  TaintLedger ledger(ledger_params(), {});
+  auto hit = ledger.first_revoked({revocation_id('d')});
+  ASSERT_TRUE(hit.ok());
+  EXPECT_TRUE(hit->has_value());
 }
 
 TEST_F(LedgerTest, QueryRoleCannotSeeTheLedger) {

@@ -201,6 +201,43 @@ TEST(Gate, ExpiryIsEnforcedAndRecorded) {
   EXPECT_EQ(system_clock::to_time_t(*(*v)->expires_at), 4102444800);
 }
 
+// The ledger's memory comes from the authority block alone (finding 2: a holder appended
+// `check if time($t), $t > 1970-01-01T00:00:00Z` so the taint entry expired in 1970).
+TEST(Gate, OnlyTheAuthorityBlockDecidesHowLongTheLineageIsRemembered) {
+  Fixture f;
+  auto token = f.mint(std::string(kErin) + " check if time($t), $t <= {exp};", biscuit::Params().date("exp", 4102444800));
+  for (const char* appended : {"check if time($t), $t > 1970-01-01T00:00:00Z;",
+                               "check if time($t), $t <= 1971-01-01T00:00:00Z;",
+                               "check if time($t), 1971-01-01T00:00:00Z >= $t;"}) {
+    auto v = f.gate->verify(f.attenuate(token, appended));
+    ASSERT_TRUE(v.ok()) << v.error().message;
+    ASSERT_TRUE((*v)->expires_at.has_value()) << appended;
+    EXPECT_EQ(system_clock::to_time_t(*(*v)->expires_at), 4102444800) << appended;
+  }
+}
+
+TEST(Gate, ANotBeforeLimitIsNoExpiry) {
+  Fixture f;
+  // A not-before limit in the past with an expiry far ahead: the expiry counts, not the
+  // earliest date written.
+  auto both = f.mint(std::string(kErin) +
+                         " check if time($t), $t >= 2001-01-01T00:00:00Z; check if time($t), $t < {exp};",
+                     biscuit::Params().date("exp", 4102444800));
+  auto v = f.gate->verify(both);
+  ASSERT_TRUE(v.ok());
+  ASSERT_TRUE((*v)->expires_at.has_value());
+  EXPECT_EQ(system_clock::to_time_t(*(*v)->expires_at), 4102444800);
+  // Only a not-before limit, or an expiry in a shape the gate does not read: never expires.
+  for (const std::string& code :
+       {std::string(kErin) + " check if time($t), $t >= 2001-01-01T00:00:00Z;",
+        std::string(kErin) + " expiry(2001-01-01T00:00:00Z); check if time($t), expiry($e), $t <= $e;",
+        std::string(kErin) + " check if time($t), $t <= 2100-01-01T00:00:00Z or time($t), $t >= 2001-01-01T00:00:00Z;"}) {
+    auto w = f.gate->verify(f.mint(code));
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    EXPECT_FALSE((*w)->expires_at.has_value()) << code;
+  }
+}
+
 TEST(Gate, TableRestrictionFromTheToken) {
   Fixture f;
   auto token = f.attenuate(f.mint(kErin), R"(check all table($t), ["health_records"].contains($t);)");
