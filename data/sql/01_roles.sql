@@ -35,6 +35,26 @@ ALTER ROLE patients SET statement_timeout = '60s';
 ALTER ROLE patients SET idle_in_transaction_session_timeout = '60s';
 ALTER ROLE patients SET lock_timeout = '5s';
 
+-- Nothing the query role or the context writer does reaches the server log with a value. A
+-- failed query's message quotes row values ("invalid input syntax for type integer:
+-- "<a row>""), and statements and their parameters carry patient names. Their sessions log
+-- FATAL and PANIC only, never a statement or a parameter. These are superuser-only settings
+-- (the roles cannot change them); docs/database.md says what to do on a managed server.
+ALTER ROLE patients SET log_min_messages = 'fatal';
+ALTER ROLE patients SET log_min_error_statement = 'panic';
+ALTER ROLE patients SET log_statement = 'none';
+ALTER ROLE patients SET log_min_duration_statement = -1;
+ALTER ROLE patients SET log_min_duration_sample = -1;
+ALTER ROLE patients SET log_parameter_max_length = 0;
+ALTER ROLE patients SET log_parameter_max_length_on_error = 0;
+ALTER ROLE larder_context_writer SET log_min_messages = 'fatal';
+ALTER ROLE larder_context_writer SET log_min_error_statement = 'panic';
+ALTER ROLE larder_context_writer SET log_statement = 'none';
+ALTER ROLE larder_context_writer SET log_min_duration_statement = -1;
+ALTER ROLE larder_context_writer SET log_min_duration_sample = -1;
+ALTER ROLE larder_context_writer SET log_parameter_max_length = 0;
+ALTER ROLE larder_context_writer SET log_parameter_max_length_on_error = 0;
+
 -- The query and writer roles are members of no role at all (including pg_read_all_data,
 -- pg_read_all_stats, pg_signal_backend, ...), and nobody is a member of them.
 DO $membership$

@@ -287,6 +287,8 @@ Result<ClusterState> EmbeddedCluster::init(const fs::path& data_dir_in, const Cl
        << "logging_collector = off\n"
        << "log_min_messages = warning\n"
        << "log_min_error_statement = panic\n"  // statements may hold patient names: keep them out of logs
+       << "log_parameter_max_length = 0\n"     // and so may their parameters
+       << "log_parameter_max_length_on_error = 0\n"
        << "log_line_prefix = '%m [%p] %q%u@%d '\n"
        << "shared_buffers = 128MB\n";
   if (!options.durable)

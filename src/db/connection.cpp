@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 namespace larder::db {
@@ -32,6 +33,8 @@ std::string percent_encode(std::string_view s) {
   return out;
 }
 
+}  // namespace
+
 std::string code_for_sqlstate(std::string_view state) {
   if (state.size() != 5) return "db.query_error";
   if (state == "57014") return "db.timeout";
@@ -47,7 +50,143 @@ std::string code_for_sqlstate(std::string_view state) {
   return "db.query_error";
 }
 
-}  // namespace
+std::string_view sqlstate_class_name(std::string_view state) {
+  // PostgreSQL 15, Appendix A.
+  static constexpr std::pair<std::string_view, std::string_view> kClasses[] = {
+      {"00", "successful completion"},
+      {"01", "warning"},
+      {"02", "no data"},
+      {"03", "SQL statement not yet complete"},
+      {"08", "connection exception"},
+      {"09", "triggered action exception"},
+      {"0A", "feature not supported"},
+      {"0B", "invalid transaction initiation"},
+      {"0F", "locator exception"},
+      {"0L", "invalid grantor"},
+      {"0P", "invalid role specification"},
+      {"0Z", "diagnostics exception"},
+      {"20", "case not found"},
+      {"21", "cardinality violation"},
+      {"22", "data exception"},
+      {"23", "integrity constraint violation"},
+      {"24", "invalid cursor state"},
+      {"25", "invalid transaction state"},
+      {"26", "invalid SQL statement name"},
+      {"27", "triggered data change violation"},
+      {"28", "invalid authorization specification"},
+      {"2B", "dependent privilege descriptors still exist"},
+      {"2D", "invalid transaction termination"},
+      {"2F", "SQL routine exception"},
+      {"34", "invalid cursor name"},
+      {"38", "external routine exception"},
+      {"39", "external routine invocation exception"},
+      {"3B", "savepoint exception"},
+      {"3D", "invalid catalog name"},
+      {"3F", "invalid schema name"},
+      {"40", "transaction rollback"},
+      {"42", "syntax error or access rule violation"},
+      {"44", "WITH CHECK OPTION violation"},
+      {"53", "insufficient resources"},
+      {"54", "program limit exceeded"},
+      {"55", "object not in prerequisite state"},
+      {"57", "operator intervention"},
+      {"58", "system error"},
+      {"72", "snapshot failure"},
+      {"F0", "configuration file error"},
+      {"HV", "foreign data wrapper error"},
+      {"P0", "PL/pgSQL error"},
+      {"XX", "internal error"},
+  };
+  if (state.size() == 5)
+    for (const auto& [prefix, name] : kClasses)
+      if (state.substr(0, 2) == prefix) return name;
+  return "unknown class";
+}
+
+std::string_view sqlstate_summary(std::string_view state) {
+  static constexpr std::pair<std::string_view, std::string_view> kStates[] = {
+      {"22P02", "a value in the query could not be converted to the requested type"},
+      {"22003", "a numeric value is out of range for its type"},
+      {"22012", "division by zero"},
+      {"22001", "a string value is too long for its type"},
+      {"22007", "a date or time value has an invalid format"},
+      {"22008", "a date or time value is out of range"},
+      {"22015", "an interval value is out of range"},
+      {"2201B", "a regular expression is invalid"},
+      {"2201E", "an argument of a logarithm or power function is invalid"},
+      {"22023", "a function argument has an invalid value"},
+      {"22004", "a null value is not allowed here"},
+      {"22021", "a value is not valid in its character encoding"},
+      {"22025", "an escape sequence is invalid"},
+      {"2202E", "an array subscript is out of range"},
+      {"22026", "a string value has the wrong length"},
+      {"21000", "a subquery used as an expression returned more than one row"},
+      {"42601", "the query has a syntax error"},
+      {"42703", "a column named in the query does not exist"},
+      {"42P01", "a table named in the query does not exist"},
+      {"42883", "no function or operator matches the given name and argument types"},
+      {"42804", "an expression has the wrong data type"},
+      {"42846", "a value cannot be cast to the requested type"},
+      {"42P18", "the data type of a parameter or expression could not be determined"},
+      {"42725", "a function or operator call is ambiguous"},
+      {"42702", "a column reference is ambiguous"},
+      {"42803", "a column must appear in GROUP BY or be used in an aggregate function"},
+      {"42P02", "the query uses a parameter for which no value was given"},
+      {"42P10", "a column reference is invalid here"},
+      {"42P19", "a recursive query is invalid"},
+      {"42P20", "a window function is used incorrectly"},
+      {"42809", "an object in the query is of the wrong kind"},
+      {"42501", "permission denied: the query role may read only what it was granted"},
+      {"08P01", "the parameters do not match the query (number or format)"},
+      {"0A000", "the query uses a feature PostgreSQL does not support in this form"},
+      {"25006", "the transaction is read-only"},
+      {"25P02", "an earlier statement of the request failed"},
+      {"26000", "a prepared statement was missing"},
+      {"40001", "the transaction could not be serialized"},
+      {"40P01", "a deadlock was detected"},
+      {"53200", "the database ran out of memory for this query"},
+      {"53100", "the database ran out of disk space for this query"},
+      {"53400", "the query exceeded a configured resource limit"},
+      {"54000", "the query exceeds a database limit (too complex, or a value too large)"},
+      {"54001", "the query is too complex for the database"},
+      {"55P03", "a lock could not be obtained in time"},
+      {"57014", "the statement was cancelled"},
+      {"57P01", "the database server is shutting down"},
+      {"XX000", "the database reported an internal error"},
+  };
+  for (const auto& [code, text] : kStates)
+    if (code == state) return text;
+  return {};
+}
+
+Error withheld_error(std::string code, std::string_view sqlstate, std::string_view fallback,
+                     std::optional<long> position) {
+  std::string msg = "database error ";
+  if (sqlstate.size() == 5) {
+    msg.append(sqlstate).append(" (").append(sqlstate_class_name(sqlstate)).append("): ");
+  } else {
+    msg += "(no SQLSTATE): ";
+  }
+  std::string_view summary = sqlstate_summary(sqlstate);
+  msg.append(summary.empty() ? fallback : summary);
+  if (position && *position > 0) msg += " (at character " + std::to_string(*position) + " of the query)";
+  msg += "; the database's own message is withheld because it may contain row data";
+  return make_error(std::move(code), std::move(msg));
+}
+
+Error withheld_error(const PGresult* result, std::string code, std::string_view fallback,
+                     std::size_t position_offset) {
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  std::optional<long> position;
+  if (const char* p = result != nullptr ? PQresultErrorField(result, PG_DIAG_STATEMENT_POSITION) : nullptr) {
+    long n = 0;
+    auto [end, ec] = std::from_chars(p, p + std::strlen(p), n);
+    if (ec == std::errc() && *end == '\0' && n > 0 && static_cast<std::size_t>(n) > position_offset)
+      position = static_cast<long>(static_cast<std::size_t>(n) - position_offset);
+  }
+  return withheld_error(std::move(code), state != nullptr ? std::string_view(state) : std::string_view(),
+                        fallback, position);
+}
 
 Result<ConnParams> ConnParams::parse(std::string_view conninfo) {
   std::string copy(conninfo);

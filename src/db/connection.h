@@ -63,8 +63,32 @@ class ConnParams {
 
 // An Error from a failed connection or result: code from the SQLSTATE class
 // (db.unavailable, db.permission_denied, db.read_only, db.timeout, db.query_error, ...).
+// The message quotes the server's text: for Larder's own setup and admin commands only —
+// never for anything a client sees (withheld_error below).
 Error error_from_result(const PGresult* result, PGconn* conn, std::string_view what);
 Error error_from_connection(PGconn* conn, std::string_view what);
+
+// Larder's code for a SQLSTATE (db.unavailable for class 08 and shutdowns, db.timeout for
+// 57014, db.invalid_query for class 42, ...; db.query_error otherwise).
+std::string code_for_sqlstate(std::string_view sqlstate);
+// PostgreSQL's name for the class of a SQLSTATE ("22P02" -> "data exception"); "unknown class".
+std::string_view sqlstate_class_name(std::string_view sqlstate);
+// Our own sentence for a common SQLSTATE ("22012" -> "division by zero"); "" when we have none.
+std::string_view sqlstate_summary(std::string_view sqlstate);
+
+// An error the server raised, as a client may see it: `code`, the SQLSTATE, its class and a
+// sentence written by us — never the server's message, detail, hint or context, which quote
+// values (finding 1: `invalid input syntax for type integer: "<every visible row>"`):
+//   database error 22P02 (data exception): a value in the query could not be converted to the
+//   requested type; the database's own message is withheld because it may contain row data
+// `fallback` is the sentence for a SQLSTATE without a summary. `position` (1-based character
+// offset in the statement, from the query text, never from data) is named when given.
+Error withheld_error(std::string code, std::string_view sqlstate, std::string_view fallback,
+                     std::optional<long> position = std::nullopt);
+// The same for a failed result: its SQLSTATE and position (minus `position_offset`, the bytes
+// of a prefix Larder put before the caller's text). Without a SQLSTATE: "no SQLSTATE".
+Error withheld_error(const PGresult* result, std::string code, std::string_view fallback,
+                     std::size_t position_offset = 0);
 
 // True when the connection can no longer be used (server gone, protocol broken).
 bool connection_broken(PGconn* conn);

@@ -1,10 +1,13 @@
 #include "db/database.h"
 
+#include "db/plan_redaction.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 
 namespace larder::db {
 
@@ -32,10 +35,91 @@ constexpr std::size_t kMaxCachedStatements = 128;
 constexpr std::size_t kMaxCachedStatementBytes = 16 * 1024;
 constexpr std::size_t kMaxContextValueBytes = 512;
 
+// The cost ceiling: EXPLAIN's prefix, and the per-session cache of its verdicts.
+constexpr const char* kCostPrefix = "EXPLAIN (FORMAT JSON) ";
+constexpr std::size_t kMaxCachedCosts = 256;
+constexpr std::size_t kMaxCostKeyBytes = 64 * 1024;
+// Statistics change (ANALYZE): a verdict is re-checked after this long.
+constexpr std::chrono::minutes kCostVerdictTtl{5};
+
+// What a value costs in the JSON answer besides its bytes: quotes, colon, comma.
+constexpr std::size_t kJsonFieldOverhead = 6;
+
+// The steps of the query connection's pipeline.
+enum class Step { begin, nonce, prepare, cost, user, rollback };
+
+// Bytes of `text` as a JSON string's contents: quotes and backslashes are escaped with one more
+// byte, control characters with up to five more (\u00XX).
+std::size_t json_text_bytes(const char* text, std::size_t n) {
+  std::size_t extra = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20) {
+      extra += 5;
+    } else if (c == '"' || c == '\\') {
+      extra += 1;
+    }
+  }
+  return n + extra;
+}
+
+// The cache key of a cost verdict: the context, the SQL, the parameters (length-prefixed).
+std::string cost_cache_key(const std::string& context, std::string_view sql,
+                           const std::vector<Param>& params) {
+  std::string key = context;
+  key.append(1, '\0').append(std::to_string(sql.size())).append(1, ':').append(sql);
+  for (const auto& p : params) {
+    if (!p) {
+      key.append("|n");
+    } else {
+      key.append("|").append(std::to_string(p->size())).append(1, ':').append(*p);
+    }
+  }
+  return key;
+}
+
+Error too_costly(double cost, double ceiling) {
+  std::string estimate = std::isfinite(cost) ? format_cost(cost) : std::string();
+  if (estimate == format_cost(ceiling)) estimate = std::to_string(static_cast<long long>(cost));
+  if (estimate.empty())
+    return make_error(
+        kTooCostlyError,
+        "refused: the planner's cost estimate could not be read, so it cannot be checked against the "
+        "ceiling " +
+            format_cost(ceiling) + " ([database] max_query_cost); the query did not run");
+  return make_error(kTooCostlyError,
+                    "refused: the planner estimates cost " + estimate + ", above the ceiling " +
+                        format_cost(ceiling) +
+                        " ([database] max_query_cost); the query did not run. Narrow it (filters, "
+                        "joins on keys, LIMIT) or aggregate in fewer steps");
+}
+
+// A connection failure as callers see it: without libpq's message, which after a failed
+// statement repeats the server's error text.
+Error connection_failed(std::string_view what) {
+  return make_error("db.unavailable",
+                    "database unavailable: " + std::string(what) +
+                        ": the connection to PostgreSQL failed (it will be re-established on the "
+                        "next call)");
+}
+
+// Opening a connection failed: the details (host, role, the server's authentication or startup
+// message — never a statement's) go to our log for the operator; the caller gets the code.
+Error connect_failed(const Error& e, const char* role) {
+  spdlog::warn("database: connecting as the {} role failed: {}", role, e.message);
+  return make_error(e.code, std::string("database unavailable: cannot connect to PostgreSQL as the ") + role +
+                                " role (" + e.code + "; the reason is in Larder's log)");
+}
+
 Result<void> prepare(PGconn* conn, const char* name, const char* sql, Clock::time_point deadline) {
   PgResult r(PQprepare(conn, name, sql, 0, nullptr));
   (void)deadline;
-  if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) return error_from_result(r.get(), conn, "preparing statement");
+  if (!r) return connection_failed("preparing Larder's session statements");
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    return withheld_error(r.get(), code_for_sqlstate(state != nullptr ? state : ""),
+                          "preparing Larder's session statements failed");
+  }
   return {};
 }
 
@@ -74,6 +158,12 @@ struct Database::Session {
   // skip parse and plan like pgbench -M prepared. Bounded; beyond it SQL runs unnamed.
   std::unordered_map<std::string, std::string> statements;
   std::uint64_t statement_seq = 0;
+  // Cost-ceiling verdicts (cost_cache_key -> the planner's estimate, until when it is trusted).
+  struct CostVerdict {
+    double cost = 0;
+    Clock::time_point until{};
+  };
+  std::unordered_map<std::string, CostVerdict> costs;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -201,16 +291,16 @@ Database::Database(DatabaseConfig config) : config_(std::move(config)) {
 Result<std::unique_ptr<Database::Session>> Database::open_session(Clock::time_point deadline) {
   auto s = std::make_unique<Session>();
   auto q = config_.query.connect(deadline);
-  if (!q) return q.error();
+  if (!q) return connect_failed(q.error(), "query");
   auto w = config_.writer.connect(deadline);
-  if (!w) return w.error();
+  if (!w) return connect_failed(w.error(), "context writer");
   s->query = std::move(*q);
   s->writer = std::move(*w);
   s->pid = PQbackendPID(s->query.get());
   if (auto r = prepare(s->query.get(), kSetNonce, kSetNonceSql, deadline); !r) return r.error();
   if (auto r = prepare(s->writer.get(), kSetContext, kSetContextSql, deadline); !r) return r.error();
   if (auto r = prepare(s->writer.get(), kClearContext, kClearContextSql, deadline); !r) return r.error();
-  if (PQenterPipelineMode(s->writer.get()) != 1) return error_from_connection(s->writer.get(), "writer pipeline");
+  if (PQenterPipelineMode(s->writer.get()) != 1) return connection_failed("the context writer's pipeline");
   return s;
 }
 
@@ -278,6 +368,8 @@ PoolStats Database::stats() const {
   s.sessions_created = created_;
   s.sessions_discarded = discarded_;
   s.watchdog_cancels = watchdog_cancels_.load();
+  s.cost_checks = cost_checks_.load();
+  s.cost_refusals = cost_refusals_.load();
   return s;
 }
 
@@ -314,15 +406,19 @@ Result<void> read_to_sync(PGconn* conn, Clock::time_point deadline) {
   std::optional<Error> failure;
   while (true) {
     auto outcome = wait_readable(conn, deadline);
-    if (outcome == WaitOutcome::failed) return error_from_connection(conn, "context writer");
+    if (outcome == WaitOutcome::failed) return connection_failed("the context writer");
     if (outcome == WaitOutcome::deadline)
       return make_error("db.timeout", "deadline exceeded waiting for the context writer");
     PgResult r(PQgetResult(conn));
     if (!r) continue;  // end of one statement's results
     auto st = PQresultStatus(r.get());
     if (st == PGRES_PIPELINE_SYNC) break;
-    if ((st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED) && !failure)
-      failure = error_from_result(r.get(), conn, "context writer");
+    if ((st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED) && !failure) {
+      // The writer's statements carry the context (patient names): its text is withheld too.
+      const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+      failure = withheld_error(r.get(), code_for_sqlstate(state != nullptr ? state : ""),
+                               "writing the request context failed");
+    }
   }
   if (failure) return *failure;
   return {};
@@ -356,15 +452,58 @@ Database::~Database() {
 Result<QueryResult> Database::query(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params) {
   if (ctx.guard_enabled)
     if (auto checked = check_sql(sql); !checked) return checked.error();
-  // Only guard-checked SQL is prepared and cached: unchecked SQL could DEALLOCATE.
-  return run(ctx, sql, params, ctx.guard_enabled);
+  // Only guard-checked SQL is prepared and cached (unchecked SQL could DEALLOCATE), and only
+  // it is held to the cost ceiling (unchecked SQL, tests only, may not be one statement).
+  RunOptions options;
+  options.cacheable = ctx.guard_enabled;
+  if (ctx.guard_enabled) options.cost_sql = sql;
+  return run(ctx, sql, params, options);
 }
 
 Result<QueryResult> Database::query(const RequestContext& ctx, const GuardedQuery& checked,
                                     const std::vector<Param>& params) {
   if (checked.issuer() != guard_.get())
     return make_error("sql_guard.internal", "the query was not checked by this database's SQL guard; refused");
-  return run(ctx, checked.sql(), params, true);
+  RunOptions options;
+  options.cacheable = true;
+  options.cost_sql = checked.sql();
+  return run(ctx, checked.sql(), params, options);
+}
+
+Result<nlohmann::json> Database::explain(const RequestContext& ctx, std::string_view sql,
+                                         const std::vector<Param>& params, bool analyze) {
+  if (ctx.guard_enabled)
+    if (auto checked = check_sql(sql); !checked) return checked.error();
+  return run_explain(ctx, sql, params, analyze, ctx.guard_enabled);
+}
+
+Result<nlohmann::json> Database::explain(const RequestContext& ctx, const GuardedQuery& checked,
+                                         const std::vector<Param>& params, bool analyze) {
+  if (checked.issuer() != guard_.get())
+    return make_error("sql_guard.internal",
+                      "the query was not checked by this database's SQL guard; refused");
+  return run_explain(ctx, checked.sql(), params, analyze, true);
+}
+
+Result<nlohmann::json> Database::run_explain(const RequestContext& ctx, std::string_view sql,
+                                             const std::vector<Param>& params, bool analyze, bool guarded) {
+  // The guard admitted exactly one plain SELECT; only then is the fixed prefix added.
+  const std::string_view prefix = analyze ? "EXPLAIN (ANALYZE, FORMAT JSON) " : "EXPLAIN (FORMAT JSON) ";
+  std::string text(prefix);
+  text.append(sql);
+  RunOptions options;
+  options.cacheable = guarded;
+  options.position_offset = prefix.size();
+  if (analyze && guarded) options.cost_sql = sql;  // ANALYZE runs it: the same ceiling as query()
+  auto r = run(ctx, text, params, options);
+  if (!r) return r.error();
+  if (r->rows.size() != 1 || r->rows[0].size() != 1 || !r->rows[0][0])
+    return make_error(kStatementError,
+                      "database error: EXPLAIN returned no plan within the result's byte limit");
+  auto plan = nlohmann::json::parse(*r->rows[0][0], nullptr, false);
+  if (plan.is_discarded())
+    return make_error(kStatementError, "database error: EXPLAIN returned a plan that is not JSON");
+  return redact_plan(plan);
 }
 
 Result<void> Database::check_sql(std::string_view sql) const {
@@ -375,7 +514,9 @@ Result<void> Database::check_sql(std::string_view sql) const {
 
 Result<QueryResult> Database::query_trusted(const RequestContext& ctx, std::string_view sql,
                                             const std::vector<Param>& params) {
-  return run(ctx, sql, params, true);
+  RunOptions options;
+  options.cacheable = true;
+  return run(ctx, sql, params, options);
 }
 
 namespace {
@@ -435,8 +576,8 @@ class PipelineReader {
 
 }  // namespace
 
-Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params,
-                                  bool cacheable) {
+Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sql,
+                                  const std::vector<Param>& params, const RunOptions& options) {
   auto deadline = ctx.deadline == Clock::time_point{} ? Clock::now() + config_.default_timeout : ctx.deadline;
   if (Clock::now() >= deadline) return make_error("db.timeout", "deadline already passed before the query started");
   if (ctx.max_rows == 0 && ctx.max_bytes == 0) return make_error("db.bad_request", "max_rows and max_bytes are both 0");
@@ -494,7 +635,7 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     if (!send_writer(session->writer.get(), kSetContext,
                      {std::to_string(session->pid), nonce, *names, *roles, *hospitals,
                       std::to_string(std::max<long long>(1, ttl.count()))})) {
-      set = error_from_connection(session->writer.get(), "sending the request context");
+      set = connection_failed("sending the request context");
     } else {
       for (; session->writer_pending > 0 && set.ok(); --session->writer_pending)
         set = read_to_sync(session->writer.get(), deadline);  // a failed DELETE is harmless but ends the session
@@ -516,144 +657,221 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     return set.error();
   }
 
-  // 2. The pipeline on the query connection.
+  // 2. The pipeline on the query connection. Without a cost check, one round trip:
+  //      BEGIN READ ONLY; set nonce; [PREPARE]; the SQL; ROLLBACK; Sync.
+  //    With one (guard-checked SQL whose verdict this session has not cached), two, in one
+  //    transaction under the same context:
+  //      BEGIN READ ONLY; set nonce; [PREPARE]; EXPLAIN the SQL; Sync — then either
+  //      the SQL; ROLLBACK; Sync — or, above the ceiling, ROLLBACK; Sync.
+  //    From the first flush on, the SQL may have reached the server: every failure is
+  //    db.statement, with a fixed message (the server's text may quote row values).
   PGconn* q = session->query.get();
   QueryResult result;
   std::optional<Error> failure;
   bool healthy = true;
   PipelineReader reader(q, deadline, config_.cancel_grace, watchdog_cancels_);
   bool cap_cancel = false;
-  int user_index = 2;         // position of the model's SQL in the pipeline
   std::string prepared_name;  // statement prepared by this request ("" if none)
   bool prepared_ok = false;
   bool statement_missing = false;
-  {
+
+  // The cost ceiling (guard-checked SQL): this session's verdict on the same text, parameters
+  // and context while it is fresh; otherwise the pipeline EXPLAINs the SQL first.
+  bool check_cost = false;
+  std::string cost_key;
+  if (config_.max_query_cost > 0 && !options.cost_sql.empty()) {
+    cost_key = cost_cache_key(context, options.cost_sql, params);
+    auto it = session->costs.find(cost_key);
+    if (it != session->costs.end() && it->second.until > Clock::now()) {
+      if (it->second.cost > config_.max_query_cost) {
+        cost_refusals_.fetch_add(1);
+        failure = too_costly(it->second.cost, config_.max_query_cost);
+      }
+    } else {
+      check_cost = true;
+    }
+  }
+  if (!failure) {
     auto statement_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) +
                              config_.cancel_grace;
     std::string sql_text(sql);
     std::vector<const char*> values;
     for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    const int n_values = static_cast<int>(values.size());
+    const char* const* value_ptr = values.empty() ? nullptr : values.data();
     std::string timeout_text = std::to_string(std::max<long long>(1, statement_timeout.count()));
     const char* nonce_params[2] = {nonce.c_str(), timeout_text.c_str()};
     std::string statement;  // "" = unnamed
     bool need_prepare = false;
     if (auto it = session->statements.find(sql_text); it != session->statements.end()) {
       statement = it->second;
-    } else if (cacheable && session->statements.size() < kMaxCachedStatements &&
+    } else if (options.cacheable && session->statements.size() < kMaxCachedStatements &&
                sql_text.size() <= kMaxCachedStatementBytes) {
       statement = "larder_q" + std::to_string(++session->statement_seq);
       need_prepare = true;
     }
-    user_index = need_prepare ? 3 : 2;
-    bool sent = PQenterPipelineMode(q) == 1 &&
-                PQsendQueryParams(q, "BEGIN TRANSACTION READ ONLY", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
-                PQsendQueryPrepared(q, kSetNonce, 2, nonce_params, nullptr, nullptr, 0) == 1 &&
-                (!need_prepare ||
-                 PQsendPrepare(q, statement.c_str(), sql_text.c_str(), static_cast<int>(values.size()), nullptr) == 1) &&
-                (statement.empty()
-                     ? PQsendQueryParams(q, sql_text.c_str(), static_cast<int>(values.size()), nullptr,
-                                         values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) == 1
-                     : PQsendQueryPrepared(q, statement.c_str(), static_cast<int>(values.size()),
-                                           values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) == 1) &&
-                PQsendQueryParams(q, "ROLLBACK", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
-                PQpipelineSync(q) == 1 && PQflush(q) == 0;
     prepared_name = need_prepare ? statement : "";
-    if (!sent) {
-      failure = error_from_connection(q, "sending the query");
-      healthy = false;
-    } else {
-      // Results: 0 BEGIN, 1 set nonce, [2 prepare,] the SQL, ROLLBACK, then the sync marker.
-      int index = 0;
-      std::size_t bytes = 0;
-      std::size_t extra_rows = 0;
-      const std::size_t drain_limit = 10 * ctx.max_rows + 10'000;
-      bool columns_known = false;
-      auto take_columns = [&](const PGresult* r) {
-        if (columns_known) return;
-        columns_known = true;
-        int n = PQnfields(r);
-        for (int i = 0; i < n; ++i) {
-          Column c;
-          c.name = PQfname(r, i);
-          c.oid = PQftype(r, i);
-          bytes += c.name.size();
-          result.columns.push_back(std::move(c));
+    std::string cost_text;
+    if (check_cost) cost_text = std::string(kCostPrefix).append(options.cost_sql);
+    std::optional<double> measured_cost;
+
+    auto send_step = [&](Step step) -> bool {
+      switch (step) {
+        case Step::begin:
+          return PQsendQueryParams(q, "BEGIN TRANSACTION READ ONLY", 0, nullptr, nullptr, nullptr, nullptr,
+                                   0) == 1;
+        case Step::nonce:
+          return PQsendQueryPrepared(q, kSetNonce, 2, nonce_params, nullptr, nullptr, 0) == 1;
+        case Step::prepare:
+          return PQsendPrepare(q, statement.c_str(), sql_text.c_str(), n_values, nullptr) == 1;
+        case Step::cost:
+          return PQsendQueryParams(q, cost_text.c_str(), n_values, nullptr, value_ptr, nullptr, nullptr, 0) ==
+                 1;
+        case Step::user:
+          return statement.empty() ? PQsendQueryParams(q, sql_text.c_str(), n_values, nullptr, value_ptr,
+                                                       nullptr, nullptr, 0) == 1
+                                   : PQsendQueryPrepared(q, statement.c_str(), n_values, value_ptr, nullptr,
+                                                         nullptr, 0) == 1;
+        case Step::rollback:
+          return PQsendQueryParams(q, "ROLLBACK", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+      }
+      return false;
+    };
+    auto send_batch = [&](const std::vector<Step>& steps) -> bool {
+      for (Step step : steps)
+        if (!send_step(step)) return false;
+      return PQpipelineSync(q) == 1 && PQflush(q) == 0;
+    };
+
+    std::size_t bytes = 0;
+    std::size_t extra_rows = 0;
+    const std::size_t drain_limit = 10 * ctx.max_rows + 10'000;
+    bool columns_known = false;
+    auto take_columns = [&](const PGresult* r) {
+      if (columns_known) return;
+      columns_known = true;
+      int n = PQnfields(r);
+      for (int i = 0; i < n; ++i) {
+        Column c;
+        c.name = PQfname(r, i);
+        c.oid = PQftype(r, i);
+        bytes += c.name.size() + kJsonFieldOverhead;
+        result.columns.push_back(std::move(c));
+      }
+    };
+    auto take_rows = [&](const PGresult* r) {
+      int nf = PQnfields(r);
+      for (int row = 0; row < PQntuples(r); ++row) {
+        if (result.truncated) {
+          ++extra_rows;
+          if (extra_rows > drain_limit && !reader.cancelled()) {
+            reader.cancel(false);  // stop the server producing rows nobody will read
+            cap_cancel = true;
+          }
+          continue;
         }
-      };
-      auto take_rows = [&](const PGresult* r) {
-        int nf = PQnfields(r);
-        for (int row = 0; row < PQntuples(r); ++row) {
-          if (result.truncated) {
-            ++extra_rows;
-            if (extra_rows > drain_limit && !reader.cancelled()) {
-              reader.cancel(false);  // stop the server producing rows nobody will read
-              cap_cancel = true;
-            }
-            continue;
-          }
-          std::size_t row_bytes = 0;
-          for (int f = 0; f < nf; ++f) row_bytes += static_cast<std::size_t>(PQgetlength(r, row, f)) + 1;
-          if (result.rows.size() >= ctx.max_rows || bytes + row_bytes > ctx.max_bytes) {
-            result.truncated = true;
-            ++extra_rows;
-            continue;
-          }
-          bytes += row_bytes;
-          std::vector<std::optional<std::string>> values_out;
-          values_out.reserve(static_cast<std::size_t>(nf));
-          for (int f = 0; f < nf; ++f) {
-            if (PQgetisnull(r, row, f)) {
-              values_out.emplace_back(std::nullopt);
-            } else {
-              values_out.emplace_back(std::string(PQgetvalue(r, row, f), static_cast<std::size_t>(PQgetlength(r, row, f))));
-            }
-          }
-          result.rows.push_back(std::move(values_out));
+        // What the row costs in the JSON answer: each value next to its column name.
+        std::size_t row_bytes = 2;
+        for (int f = 0; f < nf; ++f) {
+          row_bytes += result.columns[static_cast<std::size_t>(f)].name.size() + kJsonFieldOverhead;
+          row_bytes +=
+              PQgetisnull(r, row, f)
+                  ? 4
+                  : json_text_bytes(PQgetvalue(r, row, f), static_cast<std::size_t>(PQgetlength(r, row, f)));
         }
-      };
-      bool done = false;
-      while (!done) {
+        if (result.rows.size() >= ctx.max_rows || bytes + row_bytes > ctx.max_bytes) {
+          result.truncated = true;
+          ++extra_rows;
+          continue;
+        }
+        bytes += row_bytes;
+        std::vector<std::optional<std::string>> values_out;
+        values_out.reserve(static_cast<std::size_t>(nf));
+        for (int f = 0; f < nf; ++f) {
+          if (PQgetisnull(r, row, f)) {
+            values_out.emplace_back(std::nullopt);
+          } else {
+            values_out.emplace_back(
+                std::string(PQgetvalue(r, row, f), static_cast<std::size_t>(PQgetlength(r, row, f))));
+          }
+        }
+        result.rows.push_back(std::move(values_out));
+      }
+    };
+    auto statement_failure = [&](const PGresult* r, Step step) {
+      const bool caller_text = step == Step::prepare || step == Step::user || step == Step::cost;
+      const std::size_t offset =
+          step == Step::cost ? std::string_view(kCostPrefix).size() : options.position_offset;
+      return withheld_error(
+          r, kStatementError,
+          caller_text ? "the query failed" : "a statement of the request's transaction failed",
+          caller_text ? offset : std::string::npos);
+    };
+
+    // Reads one batch's results up to its sync marker. False when the session is unusable.
+    auto read_batch = [&](const std::vector<Step>& steps) -> bool {
+      std::size_t index = 0;
+      if (steps.front() == Step::user) PQsetSingleRowMode(q);  // before any read of its results
+      while (true) {
         PgResult r;
         if (!reader.next(r)) {
           healthy = false;  // the session is closed: that also ends the server-side transaction
           // We cancelled a runaway result ourselves after the caps were reached and it did not
           // wind down within the grace period: the rows kept are complete as a truncated answer.
-          if (cap_cancel && result.truncated && !reader.deadline_hit() && !failure) break;
+          if (cap_cancel && result.truncated && !reader.deadline_hit() && !failure) return false;
           if (reader.deadline_hit())
-            failure = make_error("db.timeout", "deadline exceeded; the server did not answer the cancel in time");
+            failure = make_error(
+                kStatementError,
+                "database error: deadline exceeded, and the server did not answer the cancel in time");
           else if (!failure)
-            failure = error_from_connection(q, "reading the result");
-          break;
+            failure =
+                make_error(kStatementError,
+                           "database error: the connection to PostgreSQL failed while the statement ran (it "
+                           "will be re-established on the next call)");
+          return false;
         }
         if (!r) {
           ++index;
-          if (index == user_index) PQsetSingleRowMode(q);  // must precede any read of the SQL's results
-          if (index > user_index + 2) {
+          if (index < steps.size() && steps[index] == Step::user) PQsetSingleRowMode(q);
+          if (index > steps.size()) {
             healthy = false;
-            if (!failure) failure = make_error("db.protocol", "unexpected pipeline state");
-            break;
+            if (!failure) failure = make_error(kStatementError, "database error: unexpected pipeline state");
+            return false;
           }
           continue;
         }
         auto st = PQresultStatus(r.get());
+        if (st == PGRES_PIPELINE_SYNC) {
+          if (index == steps.size()) return true;
+          healthy = false;
+          if (!failure) failure = make_error(kStatementError, "database error: unexpected pipeline state");
+          return false;
+        }
+        if (index >= steps.size()) {
+          healthy = false;
+          if (!failure) failure = make_error(kStatementError, "database error: unexpected pipeline state");
+          return false;
+        }
+        const Step step = steps[index];
         switch (st) {
-          case PGRES_PIPELINE_SYNC:
-            done = true;
-            break;
           case PGRES_SINGLE_TUPLE:
           case PGRES_TUPLES_OK:
-            if (index == user_index) {
+            if (step == Step::user) {
               take_columns(r.get());
               take_rows(r.get());
               if (st == PGRES_TUPLES_OK) {
                 const char* tag = PQcmdStatus(r.get());
                 result.command = tag != nullptr ? tag : "";
               }
+            } else if (step == Step::cost && PQntuples(r.get()) == 1 && PQnfields(r.get()) == 1 &&
+                       !PQgetisnull(r.get(), 0, 0)) {
+              measured_cost = plan_total_cost(std::string_view(
+                  PQgetvalue(r.get(), 0, 0), static_cast<std::size_t>(PQgetlength(r.get(), 0, 0))));
             }
             break;
           case PGRES_COMMAND_OK:
-            if (index == 2 && user_index == 3) prepared_ok = true;
-            if (index == user_index) {
+            if (step == Step::prepare) prepared_ok = true;
+            if (step == Step::user) {
               const char* tag = PQcmdStatus(r.get());
               result.command = tag != nullptr ? tag : "";
             }
@@ -665,11 +883,14 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
               // Our cached statement was deallocated (only unguarded SQL can do that).
               if (state != nullptr && std::string_view(state) == "26000") statement_missing = true;
               if (was_cancel && reader.deadline_hit()) {
-                failure = make_error("db.timeout", "deadline exceeded: the query was cancelled by the watchdog");
+                failure = make_error(
+                    kStatementError,
+                    "database error 57014 (operator intervention): deadline exceeded, the query was "
+                    "cancelled by the watchdog");
               } else if (was_cancel && cap_cancel) {
                 // We cancelled it ourselves after the caps were reached: a truncated answer.
               } else {
-                failure = error_from_result(r.get(), q, index >= 2 && index <= user_index ? "query" : "request setup");
+                failure = statement_failure(r.get(), step);
               }
             }
             break;
@@ -679,12 +900,60 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
           case PGRES_COPY_OUT:
           case PGRES_COPY_BOTH:
             healthy = false;
-            if (!failure) failure = make_error("db.invalid_query", "COPY is not allowed");
-            done = true;
-            break;
+            if (!failure) failure = make_error(kStatementError, "database error: COPY is not allowed");
+            return false;
           default:
-            if (!failure) failure = error_from_result(r.get(), q, "query");
+            if (!failure) failure = statement_failure(r.get(), step);
             break;
+        }
+      }
+    };
+
+    std::vector<Step> first = {Step::begin, Step::nonce};
+    if (need_prepare) first.push_back(Step::prepare);
+    if (check_cost) {
+      first.push_back(Step::cost);
+    } else {
+      first.push_back(Step::user);
+      first.push_back(Step::rollback);
+    }
+    bool ok = PQenterPipelineMode(q) == 1 && send_batch(first);
+    if (!ok) {
+      failure =
+          make_error(kStatementError,
+                     "database error: the connection to PostgreSQL failed while the statement was sent (it "
+                     "will be re-established on the next call)");
+      healthy = false;
+    } else {
+      ok = read_batch(first);
+      if (ok && check_cost) {
+        std::vector<Step> second;
+        if (!failure) {
+          cost_checks_.fetch_add(1);
+          // An estimate that cannot be read counts as infinite (fail closed).
+          const double cost = measured_cost ? *measured_cost : std::numeric_limits<double>::infinity();
+          if (cost_key.size() <= kMaxCostKeyBytes) {
+            if (session->costs.size() >= kMaxCachedCosts) session->costs.clear();
+            session->costs[cost_key] = Session::CostVerdict{cost, Clock::now() + kCostVerdictTtl};
+          }
+          if (cost > config_.max_query_cost) {
+            cost_refusals_.fetch_add(1);
+            failure = too_costly(cost, config_.max_query_cost);
+          } else {
+            second.push_back(Step::user);
+          }
+        }
+        second.push_back(Step::rollback);
+        ok = send_batch(second);
+        if (!ok) {
+          healthy = false;
+          if (!failure)
+            failure =
+                make_error(kStatementError,
+                           "database error: the connection to PostgreSQL failed while the statement was sent "
+                           "(it will be re-established on the next call)");
+        } else {
+          (void)read_batch(second);
         }
       }
       if (healthy && PQexitPipelineMode(q) != 1) healthy = false;

@@ -12,6 +12,10 @@
 //   context and the row's lease outlives it (context_lease); otherwise it is rewritten with a
 //   fresh nonce. With context_lease = 0 it is deleted after each request (pipelined with the
 //   next upsert). A dropped session's row is deleted (best effort) and expires anyway.
+// Guard-checked SQL is first EXPLAINed in the same transaction and refused above
+// config().max_query_cost before it runs (the verdict is cached per session, per text and
+// parameters). Errors never carry the server's text (it quotes row values): once the SQL was
+// sent, every error has code "db.statement" and a fixed message naming the SQLSTATE.
 // ROLLBACK (never COMMIT) undoes any SET the SQL may have made. A watchdog in the wait loop
 // sends a protocol-level cancel (PQcancel) at the deadline, whatever the session's
 // statement_timeout says; a cancelled or broken session is closed, never reused. Any
@@ -76,6 +80,9 @@ struct DatabaseConfig {
   std::chrono::milliseconds context_lease{30'000};
   // Default: the exposed healthcare table only.
   GuardPolicy guard_policy = default_guard_policy();
+  // Guard-checked SQL whose planner cost estimate (EXPLAIN's root "Total Cost") exceeds this
+  // is refused before it runs, with code db.too_costly. 0 = no ceiling.
+  double max_query_cost = 1e7;
 };
 
 struct PoolStats {
@@ -84,7 +91,19 @@ struct PoolStats {
   std::uint64_t sessions_created = 0;
   std::uint64_t sessions_discarded = 0;
   std::uint64_t watchdog_cancels = 0;
+  std::uint64_t cost_checks = 0;    // EXPLAINs run for the cost ceiling (cache misses)
+  std::uint64_t cost_refusals = 0;  // statements refused by it
 };
+
+// The codes of Database's errors:
+//   before anything was sent: db.timeout (deadline, pool wait), db.bad_request, db.bad_context,
+//     db.unavailable / db.auth (no connection), db.entropy, sql_guard.* (the guard refused);
+//   db.too_costly: the planner's estimate is above max_query_cost; the SQL did not run;
+//   db.statement: the SQL was sent and may have run against data — a server-raised error
+//     (SQLSTATE and class in the message, never the server's text), the deadline's cancel,
+//     a connection lost mid-statement, an unreadable answer. The messages differ per kind.
+inline constexpr const char* kStatementError = "db.statement";
+inline constexpr const char* kTooCostlyError = "db.too_costly";
 
 class Database {
  public:
@@ -107,6 +126,15 @@ class Database {
   // query with it before prefixing EXPLAIN.
   Result<void> check_sql(std::string_view sql) const;
 
+  // EXPLAIN (FORMAT JSON) of one SELECT, redacted to the plan's shape (redact_plan: no
+  // estimates, costs or statistics). analyze = true runs it (EXPLAIN ANALYZE: actual times,
+  // rows of nodes past every filter), under the cost ceiling like query(): a sensitive read.
+  // The text is checked by the guard when ctx.guard_enabled.
+  Result<nlohmann::json> explain(const RequestContext& ctx, std::string_view sql,
+                                 const std::vector<Param>& params, bool analyze);
+  Result<nlohmann::json> explain(const RequestContext& ctx, const GuardedQuery& checked,
+                                 const std::vector<Param>& params, bool analyze);
+
   // Larder's own fixed SQL (catalog introspection for resources): the same path — query
   // role, RLS context, read-only, deadline, caps — without the guard.
   Result<QueryResult> query_trusted(const RequestContext& ctx, std::string_view sql,
@@ -125,8 +153,15 @@ class Database {
   void release(std::unique_ptr<Session> session, bool healthy);
   Result<std::unique_ptr<Session>> open_session(Clock::time_point deadline);
   void invalidate_idle();
+  struct RunOptions {
+    bool cacheable = false;           // prepare once per session, execute by name afterwards
+    std::string_view cost_sql;        // guard-checked SQL to EXPLAIN against max_query_cost first
+    std::size_t position_offset = 0;  // bytes Larder put before the caller's text (EXPLAIN)
+  };
   Result<QueryResult> run(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params,
-                          bool cacheable);
+                          const RunOptions& options);
+  Result<nlohmann::json> run_explain(const RequestContext& ctx, std::string_view sql,
+                                     const std::vector<Param>& params, bool analyze, bool guarded);
   std::string type_name(PGconn* conn, unsigned oid, Clock::time_point deadline);
 
   DatabaseConfig config_;
@@ -138,6 +173,8 @@ class Database {
   std::uint64_t created_ = 0;
   std::uint64_t discarded_ = 0;
   std::atomic<std::uint64_t> watchdog_cancels_{0};
+  std::atomic<std::uint64_t> cost_checks_{0};
+  std::atomic<std::uint64_t> cost_refusals_{0};
   std::unique_ptr<SqlGuard> guard_;
   std::mutex types_mu_;
   std::unordered_map<unsigned, std::string> types_;

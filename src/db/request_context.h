@@ -22,7 +22,9 @@ struct RequestContext {
   std::chrono::steady_clock::time_point deadline{};
 
   std::size_t max_rows = 1000;          // more rows: truncated = true
-  std::size_t max_bytes = 1024 * 1024;  // more result bytes (values + names): truncated = true
+  // More result bytes than this, counted as the JSON answer spends them (each value with its
+  // column name, escapes included): truncated = true. A single larger value is never returned.
+  std::size_t max_bytes = 1024 * 1024;
 
   // The SQL guard (lock 3). Only tests of the database layer itself turn it off.
   bool guard_enabled = true;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -69,6 +70,21 @@ class Section {
     auto r = integer(k, v, min, max);
     if (!r) return r;
     out = Duration(v);
+    return {};
+  }
+
+  // An integer or a float (1e7, 2.5e9) within [min, max].
+  Result<void> number(std::string_view k, double& out, double min, double max) const {
+    const toml::node* n = find(k);
+    if (!n) return {};
+    if (!n->is_integer() && !n->is_floating_point()) return config_error(key(k), "must be a number");
+    double v = n->is_integer() ? static_cast<double>(n->as_integer()->get()) : n->as_floating_point()->get();
+    if (!(v >= min && v <= max)) {
+      char range[64];
+      std::snprintf(range, sizeof range, "%g and %g", min, max);
+      return config_error(key(k), std::string("must be between ") + range);
+    }
+    out = v;
     return {};
   }
 
@@ -251,7 +267,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   auto db = sub("database");
   if (!db) return db.error();
   LARDER_TRY(db->only({"mode", "dir", "url", "writer_url", "ledger_url", "statement_timeout_ms",
-                       "context_lease_ms", "max_rows", "max_result_bytes", "sql_guard"}));
+                       "context_lease_ms", "max_rows", "max_result_bytes", "sql_guard", "max_query_cost"}));
   LARDER_TRY(db->string("mode", c.database_mode));
   LARDER_TRY(db->string("dir", c.database_dir));
   LARDER_TRY(db->string("url", c.database_url));
@@ -262,6 +278,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(db->integer("max_rows", c.max_rows, 1, 10'000'000));
   LARDER_TRY(db->integer("max_result_bytes", c.max_result_bytes, 1024, int64_t{1} << 34));
   LARDER_TRY(db->boolean("sql_guard", c.sql_guard));
+  LARDER_TRY(db->number("max_query_cost", c.max_query_cost, 0, 1e300));
   c.database_dir = resolve(base_dir, c.database_dir);
   if (c.database_mode != "embedded" && c.database_mode != "url") {
     return config_error("database.mode", "must be \"embedded\" or \"url\" (got \"" + c.database_mode + "\")");

@@ -57,6 +57,9 @@ struct ServeConfig {
   int64_t max_rows = 1000;
   int64_t max_result_bytes = 4 << 20;
   bool sql_guard = true;
+  // Model-written SQL whose planner cost estimate exceeds this is refused before it runs
+  // (EXPLAIN in the same transaction; docs/database.md). 0 = no ceiling.
+  double max_query_cost = 1e7;
 
   // [tools]
   std::vector<std::string> tools;               // enabled tools (names)

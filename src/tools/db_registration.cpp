@@ -71,12 +71,23 @@ nlohmann::json with_token_property(nlohmann::json schema) {
   return schema;
 }
 
+bool explain_runs_query(const nlohmann::json& arguments) {
+  if (!arguments.is_object()) return false;
+  auto it = arguments.find("analyze");
+  return it != arguments.end() && !it->is_null() && !(it->is_boolean() && !it->get<bool>());
+}
+
 using ToolLogic = Result<nlohmann::json> (DbTools::*)(const db::RequestContext&, const nlohmann::json&,
                                                       const db::GuardedQuery*);
 
 mcp::ToolResult run_sql_tool(DbService& s, mcp::RequestContext& ctx, const nlohmann::json& arguments,
                              const std::string& name, ToolLogic logic) {
-  gate::CallRequest request = call_request(ctx, arguments, s.facts("tools/call", name));
+  gate::CallFacts facts = s.facts("tools/call", name);
+  // EXPLAIN ANALYZE runs the query: the call reads rows, whatever pg_explain is classed as.
+  // Decided before admission, so a refused call is refused as the read it would be (anything
+  // but an absent, null or false `analyze` counts; the tool refuses non-booleans anyway).
+  if (name == "pg_explain" && explain_runs_query(arguments)) facts.flow = gate::DataFlow::kSensitiveRead;
+  gate::CallRequest request = call_request(ctx, arguments, std::move(facts));
   const std::string sql = arguments.value("query", "");
   auto guard_started = std::chrono::steady_clock::now();
   auto guarded = s.database.guard().check(sql);
@@ -128,10 +139,14 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
        "entitled to see (row-level security applies). Returns {columns, rows, row_count, truncated}.",
        DbTools::pg_query_input_schema(), &DbTools::pg_query},
       {"pg_explain", "Explain a SQL query",
-       "Returns PostgreSQL's query plan (EXPLAIN, FORMAT JSON) for one SELECT, without running it.",
+       "Returns PostgreSQL's query plan (EXPLAIN, FORMAT JSON) for one SELECT: its shape (nodes, relations, "
+       "indexes, conditions) without row or cost estimates. Without running it, unless analyze is true "
+       "(EXPLAIN "
+       "ANALYZE: actual times; it reads your rows like pg_query).",
        DbTools::pg_explain_input_schema(), &DbTools::pg_explain},
       {"pg_metadata", "Visualization metadata for a query",
-       "Describes each field a SELECT returns: logical type (quantitative, temporal, nominal), distinct counts "
+       "Describes each field a SELECT returns: logical type (quantitative, temporal, nominal), distinct "
+       "counts "
        "for nominal fields, ranges for temporal ones, the row count and a suggested grouping.",
        DbTools::pg_metadata_input_schema(), &DbTools::pg_metadata},
   };
@@ -156,8 +171,9 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
   auto read_resource = [&s](mcp::RequestContext& ctx, const std::string& uri) -> Result<nlohmann::json> {
     gate::CallFacts facts = s.facts("resources/read", uri);
     auto address = parse_resource_uri(uri);
-    if (address && (address->kind == ResourceAddress::Kind::sample)) {
-      facts.flow = gate::DataFlow::kSensitiveRead;  // rows leave the database
+    if (address && (address->kind == ResourceAddress::Kind::sample ||
+                    address->kind == ResourceAddress::Kind::rowcount)) {
+      facts.flow = gate::DataFlow::kSensitiveRead;  // rows (or their count) leave the database
       facts.tables.insert(address->schema == "public" ? address->table : address->schema + "." + address->table);
     } else if (facts.flow == gate::DataFlow::kEgress) {
       facts.flow = gate::DataFlow::kNeutral;  // catalog descriptions: unconfigured URIs are not egress

@@ -140,8 +140,8 @@ std::vector<ResourceDescriptor> DbResources::templates() {
            "One table: columns (PostgreSQL types), constraints, indexes"},
           {"pgmcp://healthcare/schemas/{schema}/tables/{table}/sample", "table sample",
            "Up to 10 rows of the table (row-level security applies)"},
-          {"pgmcp://healthcare/schemas/{schema}/tables/{table}/rowcount", "approximate row count",
-           "Planner estimate of the table's total row count (not filtered by row-level security)"}};
+          {"pgmcp://healthcare/schemas/{schema}/tables/{table}/rowcount", "row count",
+           "Number of rows of the table you may see (row-level security applies)"}};
 }
 
 Result<db::QueryResult> DbResources::catalog(const db::RequestContext& ctx_in, const char* sql,
@@ -235,17 +235,24 @@ Result<nlohmann::json> DbResources::structure(const db::RequestContext& ctx) {
   return nlohmann::json{{"database", db::kDatabaseName}, {"schemas", std::move(list)}};
 }
 
-Result<nlohmann::json> DbResources::sample(const db::RequestContext& ctx_in, const std::string& schema,
-                                           const std::string& table) {
+Result<std::string> DbResources::selectable_table(const db::RequestContext& ctx, const std::string& schema,
+                                                  const std::string& table) {
   // The table must exist and be selectable (checked with parameters); only then are the
   // names used, as quoted identifiers.
   std::string sql = std::string("SELECT 1 FROM (") + kVisibleTables + "AND n.nspname = $1 AND c.relname = $2) t";
-  auto exists = catalog(ctx_in, sql.c_str(), {schema, table});
+  auto exists = catalog(ctx, sql.c_str(), {schema, table});
   if (!exists) return exists.error();
   if (exists->rows.empty()) return make_error("tools.not_found", "no table " + schema + "." + table + " that you may query");
+  return quote_identifier(schema) + "." + quote_identifier(table);
+}
+
+Result<nlohmann::json> DbResources::sample(const db::RequestContext& ctx_in, const std::string& schema,
+                                           const std::string& table) {
+  auto relation = selectable_table(ctx_in, schema, table);
+  if (!relation) return relation.error();
   db::RequestContext ctx = ctx_in;
   ctx.max_rows = std::min<std::size_t>(ctx.max_rows, 10);
-  auto r = db_.query_trusted(ctx, "SELECT * FROM " + quote_identifier(schema) + "." + quote_identifier(table) + " LIMIT 10");
+  auto r = db_.query_trusted(ctx, "SELECT * FROM " + *relation + " LIMIT 10");
   if (!r) return r.error();
   auto j = r->to_json();
   j["schema"] = schema;
@@ -255,19 +262,18 @@ Result<nlohmann::json> DbResources::sample(const db::RequestContext& ctx_in, con
 
 Result<nlohmann::json> DbResources::rowcount(const db::RequestContext& ctx, const std::string& schema,
                                              const std::string& table) {
-  auto r = catalog(ctx,
-                   "SELECT c.reltuples::bigint FROM pg_catalog.pg_class c "
-                   "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-                   "WHERE n.nspname = $1 AND c.relname = $2 AND pg_catalog.has_table_privilege(c.oid, 'SELECT')",
-                   {schema, table});
+  // A real count under the caller's RLS context, like the sample: a statistic of the whole
+  // table (pg_class.reltuples) would tell how many rows the caller may not see.
+  auto relation = selectable_table(ctx, schema, table);
+  if (!relation) return relation.error();
+  auto r = db_.query_trusted(ctx, "SELECT count(*) FROM " + *relation);
   if (!r) return r.error();
-  if (r->rows.empty()) return make_error("tools.not_found", "no table " + schema + "." + table + " that you may query");
-  long long n = r->rows[0][0] ? std::stoll(*r->rows[0][0]) : -1;
+  if (r->rows.size() != 1 || r->rows[0].size() != 1 || !r->rows[0][0])
+    return make_error("tools.not_found", "no count for " + schema + "." + table);
   return nlohmann::json{{"schema", schema},
                         {"table", table},
-                        {"approximate_row_count", n < 0 ? nlohmann::json(nullptr) : nlohmann::json(n)},
-                        {"note", "planner estimate of the whole table (pg_class.reltuples), not filtered by row-level security; "
-                                 "null when the table was never analyzed"}};
+                        {"row_count", db::pg_value_to_json(r->columns[0].oid, r->rows[0][0])},
+                        {"note", "rows of the table you may see (row-level security applies)"}};
 }
 
 }  // namespace larder::tools

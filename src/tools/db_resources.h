@@ -4,9 +4,11 @@
 //   pgmcp://healthcare/schemas/{schema}               one schema: its tables
 //   pgmcp://healthcare/schemas/{schema}/tables/{table}            columns, constraints, indexes
 //   pgmcp://healthcare/schemas/{schema}/tables/{table}/sample     10 rows (RLS applies)
-//   pgmcp://healthcare/schemas/{schema}/tables/{table}/rowcount   approximate row count
+//   pgmcp://healthcare/schemas/{schema}/tables/{table}/rowcount   count(*) of the rows you may see
 // Everything runs as the query role under the caller's context: only what that role may
-// see is listed, and sample rows are filtered by RLS like any query.
+// see is listed, and sample rows and counts are filtered by RLS like any query (both are
+// sensitive reads: db_registration classifies them so). No statistic of the whole table is
+// shown.
 #pragma once
 
 #include "base/result.h"
@@ -57,6 +59,9 @@ class DbResources {
   Result<nlohmann::json> schema(const db::RequestContext& ctx, const std::string& name);
   Result<nlohmann::json> sample(const db::RequestContext& ctx, const std::string& schema, const std::string& table);
   Result<nlohmann::json> rowcount(const db::RequestContext& ctx, const std::string& schema, const std::string& table);
+  // `schema`.`table` as quoted identifiers, once the catalog says the role may select it.
+  Result<std::string> selectable_table(const db::RequestContext& ctx, const std::string& schema,
+                                       const std::string& table);
   Result<db::QueryResult> catalog(const db::RequestContext& ctx, const char* sql, const std::vector<db::Param>& params);
 
   db::Database& db_;

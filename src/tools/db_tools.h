@@ -24,7 +24,10 @@ class DbTools {
   // {query, params?, max_rows?} -> {columns:[{name,type}], rows:[{...}], row_count, truncated}
   Result<nlohmann::json> pg_query(const db::RequestContext& ctx, const nlohmann::json& args,
                                   const db::GuardedQuery* checked = nullptr);
-  // {query, params?} -> {plan: <EXPLAIN (FORMAT JSON) output>}; never ANALYZE.
+  // {query, params?, analyze?} -> {plan: <EXPLAIN (FORMAT JSON) output, redacted>, note}:
+  // the plan's shape without estimates or costs (db::redact_plan). analyze = true runs the
+  // query (EXPLAIN ANALYZE, under the cost ceiling): the caller must treat it as a sensitive
+  // read (db_registration classifies the call before admission).
   Result<nlohmann::json> pg_explain(const db::RequestContext& ctx, const nlohmann::json& args,
                                     const db::GuardedQuery* checked = nullptr);
   // {query} -> {fields:[{name,type,logicalType,distinctCount?,min?,max?}], rowCount, truncated, groupBy}

@@ -157,6 +157,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   ledger_params = *ledger;
   db_config.default_timeout = c.statement_timeout;
   db_config.context_lease = c.context_lease;
+  db_config.max_query_cost = c.max_query_cost;
   db_config.pool_size = std::max<std::size_t>(4, c.worker_threads);
 
   gate::TaintLedger::Options ledger_options;

@@ -115,6 +115,16 @@ TEST_F(DbToolsTest, PgExplainPlansWithoutRunning) {
   ASSERT_TRUE((*r)["plan"].is_array());
   EXPECT_TRUE((*r)["plan"][0].contains("Plan"));
   EXPECT_FALSE((*r)["plan"][0].contains("Execution Time"));
+  EXPECT_TRUE((*r)["plan"][0]["Plan"].contains("Node Type"));
+  for (const char* withheld : {"Plan Rows", "Plan Width", "Total Cost", "Startup Cost"})
+    EXPECT_EQ((*r)["plan"].dump().find(withheld), std::string::npos) << withheld;
+  EXPECT_TRUE((*r)["note"].is_string());
+  auto ran =
+      tools_->pg_explain(erin(), {{"query", "SELECT count(*) FROM health_records"}, {"analyze", true}});
+  ASSERT_TRUE(ran.ok()) << ran.error().code << ": " << ran.error().message;
+  EXPECT_TRUE((*ran)["plan"][0].contains("Execution Time"));
+  EXPECT_EQ(tools_->pg_explain(erin(), {{"query", "SELECT 1"}, {"analyze", 1}}).error().code,
+            "tools.bad_arguments");
   auto analyze = tools_->pg_explain(erin(), {{"query", "EXPLAIN ANALYZE SELECT * FROM health_records"}});
   EXPECT_FALSE(analyze.ok());
   auto trick = tools_->pg_explain(erin(), {{"query", "(ANALYZE) SELECT 1"}});
@@ -187,10 +197,25 @@ TEST_F(DbToolsTest, SampleIsFilteredByRls) {
   EXPECT_EQ(quoted.error().code, "tools.not_found");
 }
 
-TEST_F(DbToolsTest, RowCountIsApproximate) {
+TEST_F(DbToolsTest, RowCountCountsTheCallersRows) {
   auto r = resources_->read(erin(), "pgmcp://healthcare/schemas/public/tables/health_records/rowcount");
   ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ((*r)["approximate_row_count"], 3000);
+  EXPECT_EQ((*r)["row_count"].get<long long>(),
+            std::stoll(admin_scalar("SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1",
+                                    {std::string(db::kErinOrtega)})));
+  EXPECT_FALSE(r->contains("approximate_row_count"));
+  auto c = resources_->read(clinician(), "pgmcp://healthcare/schemas/public/tables/health_records/rowcount");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ((*c)["row_count"].get<long long>(),
+            std::stoll(admin_scalar("SELECT count(*) FROM health_records WHERE \"Hospital\" = 'Cook PLC'")));
+  db::RequestContext nobody;
+  auto none = resources_->read(nobody, "pgmcp://healthcare/schemas/public/tables/health_records/rowcount");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ((*none)["row_count"], 0);
+  EXPECT_EQ(resources_->read(erin(), "pgmcp://healthcare/schemas/public/tables/health%22records/rowcount")
+                .error()
+                .code,
+            "tools.not_found");
 }
 
 TEST_F(DbToolsTest, PromptsEmbedTheSchema) {

@@ -89,6 +89,7 @@ TEST(Prompts, ListAndSchemaText) {
 TEST(Schemas, ToolInputSchemas) {
   EXPECT_EQ(DbTools::pg_query_input_schema()["required"], json::array({"query"}));
   EXPECT_FALSE(DbTools::pg_explain_input_schema()["properties"].contains("max_rows"));
+  EXPECT_EQ(DbTools::pg_explain_input_schema()["properties"]["analyze"]["type"], "boolean");
   EXPECT_FALSE(DbTools::pg_query_input_schema()["properties"].contains("biscuit_token"));
 }
 

@@ -2,6 +2,7 @@
 #include "db/cluster.h"
 #include "db/connection.h"
 #include "db/database.h"
+#include "db/plan_redaction.h"
 #include "db/seed.h"
 #include "db/sql_assets.h"
 
@@ -195,6 +196,97 @@ TEST(SqlAssets, AllFilesCompiledInOrder) {
   EXPECT_EQ(a[3].name, "04_policies.sql");
   EXPECT_NE(a[3].sql.find("FORCE ROW LEVEL SECURITY"), std::string_view::npos);
   EXPECT_NE(a[2].sql.find("SECURITY DEFINER"), std::string_view::npos);
+}
+
+TEST(WithheldError, NamesTheSqlstateItsClassAndOurSentenceOnly) {
+  auto e = withheld_error("db.statement", "22P02", "the query failed");
+  EXPECT_EQ(e.code, "db.statement");
+  EXPECT_EQ(
+      e.message,
+      "database error 22P02 (data exception): a value in the query could not be converted to the requested "
+      "type; the database's own message is withheld because it may contain row data");
+  auto syntax = withheld_error("db.statement", "42601", "the query failed", 17);
+  EXPECT_EQ(
+      syntax.message.rfind("database error 42601 (syntax error or access rule violation): the query has a "
+                           "syntax error (at character 17 of the query); ",
+                           0),
+      0u)
+      << syntax.message;
+  // A SQLSTATE without a sentence of ours: the fallback, still with its class.
+  auto odd = withheld_error("db.statement", "2F005", "the query failed");
+  EXPECT_EQ(odd.message.rfind("database error 2F005 (SQL routine exception): the query failed; ", 0), 0u)
+      << odd.message;
+  auto none = withheld_error("db.statement", "", "the query failed");
+  EXPECT_EQ(none.message.rfind("database error (no SQLSTATE): the query failed; ", 0), 0u) << none.message;
+  EXPECT_EQ(withheld_error(static_cast<const PGresult*>(nullptr), "db.statement", "x")
+                .message.rfind("database error (no SQLSTATE)", 0),
+            0u);
+}
+
+TEST(WithheldError, ClassNames) {
+  EXPECT_EQ(sqlstate_class_name("22012"), "data exception");
+  EXPECT_EQ(sqlstate_class_name("42703"), "syntax error or access rule violation");
+  EXPECT_EQ(sqlstate_class_name("57014"), "operator intervention");
+  EXPECT_EQ(sqlstate_class_name("XX000"), "internal error");
+  EXPECT_EQ(sqlstate_class_name("ZZ000"), "unknown class");
+  EXPECT_EQ(sqlstate_class_name("22"), "unknown class");
+  EXPECT_EQ(sqlstate_summary("22012"), "division by zero");
+  EXPECT_EQ(sqlstate_summary("99999"), "");
+  EXPECT_EQ(code_for_sqlstate("08006"), "db.unavailable");
+  EXPECT_EQ(code_for_sqlstate("22P02"), "db.data_error");
+}
+
+TEST(PlanRedaction, KeepsTheShapeAndDropsEstimatesAndFilteredCounts) {
+  auto explained = nlohmann::json::parse(R"json([{
+    "Plan": {
+      "Node Type": "Bitmap Heap Scan", "Parallel Aware": false, "Relation Name": "health_records", "Alias": "h",
+      "Startup Cost": 16.02, "Total Cost": 30.75, "Plan Rows": 497, "Plan Width": 120,
+      "Actual Startup Time": 0.2, "Actual Total Time": 0.3, "Actual Rows": 2, "Actual Loops": 1,
+      "Recheck Cond": "(\"Hospital\" = 'X'::text)", "Rows Removed by Index Recheck": 0,
+      "Filter": "(\"Patient Name\" = ANY ($0))", "Rows Removed by Filter": 497,
+      "Exact Heap Blocks": 3, "Shared Hit Blocks": 4, "Workers Planned": 2, "Some Future Field": 7,
+      "Plans": [{"Node Type": "Bitmap Index Scan", "Parent Relationship": "Outer", "Index Name": "h_hospital_idx",
+                 "Plan Rows": 499, "Actual Rows": 499, "Actual Loops": 1, "Actual Total Time": 0.1,
+                 "Index Cond": "(\"Hospital\" = 'X'::text)"}]
+    },
+    "Planning": {"Shared Hit Blocks": 69}, "Planning Time": 1.0, "Triggers": [], "Execution Time": 0.5,
+    "JIT": {"Functions": 3}
+  }])json");
+  auto r = redact_plan(explained);
+  const auto& plan = r[0]["Plan"];
+  EXPECT_EQ(plan["Node Type"], "Bitmap Heap Scan");
+  EXPECT_EQ(plan["Relation Name"], "health_records");
+  EXPECT_EQ(plan["Filter"], "(\"Patient Name\" = ANY ($0))");
+  EXPECT_EQ(plan["Actual Rows"], 2);
+  EXPECT_EQ(plan["Actual Total Time"], 0.3);
+  for (const char* gone : {"Startup Cost", "Total Cost", "Plan Rows", "Plan Width", "Rows Removed by Filter",
+                           "Rows Removed by Index Recheck", "Exact Heap Blocks", "Shared Hit Blocks",
+                           "Workers Planned", "Some Future Field"})
+    EXPECT_FALSE(plan.contains(gone)) << gone;
+  const auto& index = plan["Plans"][0];
+  EXPECT_EQ(index["Index Name"], "h_hospital_idx");
+  EXPECT_EQ(index["Index Cond"], "(\"Hospital\" = 'X'::text)");
+  EXPECT_FALSE(index.contains("Actual Rows")) << "a bitmap index scan counts rows before the RLS filter";
+  EXPECT_FALSE(index.contains("Plan Rows"));
+  EXPECT_EQ(index["Actual Loops"], 1);
+  EXPECT_EQ(r[0]["Execution Time"], 0.5);
+  EXPECT_FALSE(r[0].contains("Planning"));
+  EXPECT_FALSE(r[0].contains("JIT"));
+  EXPECT_FALSE(r[0].contains("Triggers"));
+}
+
+TEST(PlanRedaction, TotalCostAndItsFormat) {
+  EXPECT_EQ(plan_total_cost(R"([{"Plan": {"Node Type": "Result", "Total Cost": 3200000000.5, "Plans": [
+      {"Total Cost": 1.0}]}}])"),
+            3200000000.5);
+  EXPECT_EQ(plan_total_cost("[]"), std::nullopt);
+  EXPECT_EQ(plan_total_cost("not json"), std::nullopt);
+  EXPECT_EQ(plan_total_cost(R"([{"Plan": {"Total Cost": "x"}}])"), std::nullopt);
+  EXPECT_EQ(format_cost(1e7), "1e7");
+  EXPECT_EQ(format_cost(3.2e9), "3.2e9");
+  EXPECT_EQ(format_cost(12345678), "1.23e7");
+  EXPECT_EQ(format_cost(850.4), "850");
+  EXPECT_EQ(format_cost(1), "1");
 }
 
 TEST(Database, FailsCleanlyWithoutServer) {

@@ -44,6 +44,19 @@ TEST_F(ConfigTest, MinimalConfigHasSafeDefaults) {
   EXPECT_EQ(*c->root_keys[0].id, 1u);
   EXPECT_EQ(c->data_flow("never-configured"), DataFlow::kEgress);  // fail closed
   EXPECT_EQ(c->context_lease.count(), 30000);
+  EXPECT_EQ(c->max_query_cost, 1e7);
+}
+
+TEST_F(ConfigTest, MaxQueryCost) {
+  auto f = parse("[database]\nmax_query_cost = 2.5e9\n");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->max_query_cost, 2.5e9);
+  auto i = parse("[database]\nmax_query_cost = 500000\n");
+  ASSERT_TRUE(i.ok()) << i.error().message;
+  EXPECT_EQ(i->max_query_cost, 500000.0);
+  auto off = parse("[database]\nmax_query_cost = 0\n");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_EQ(off->max_query_cost, 0.0);
 }
 
 TEST_F(ConfigTest, FullConfig) {
@@ -98,12 +111,17 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
       {"[server]\naudience = \"\"\n", "server.audience"},
       {"[tls]\ncert = \"missing.pem\"\nkey = \"server.key\"\nclient_ca = \"ca.pem\"\n", "tls.cert", false},
       {"[tls]\ncert = \"server.pem\"\nkey = \"server.key\"\n", "tls.client_ca", false},
-      {"[tls]\ncert = \"server.pem\"\nkey = \"server.key\"\nclient_ca = \"ca.pem\"\nallowed_clients = [\"bob\"]\n",
+      {"[tls]\ncert = \"server.pem\"\nkey = \"server.key\"\nclient_ca = \"ca.pem\"\nallowed_clients = "
+       "[\"bob\"]\n",
        "tls.allowed_clients[0]", false},
       {"[tools]\nclasses = { pg_query = \"secret\" }\n", "tools.classes.pg_query"},
       {"[database]\nmode = \"cloud\"\n", "database.mode"},
       {"[database]\nmode = \"url\"\n", "database.url"},
       {"[database]\ncontext_lease_ms = -1\n", "database.context_lease_ms"},
+      {"[database]\nmax_query_cost = -1\n", "database.max_query_cost"},
+      {"[database]\nmax_query_cost = nan\n", "database.max_query_cost"},
+      {"[database]\nmax_query_cost = inf\n", "database.max_query_cost"},
+      {"[database]\nmax_query_cost = \"1e7\"\n", "database.max_query_cost"},
       {"[audit]\npath = \"\"\n", "audit.path"},
       {"[biscuit]\npolicy_file = \"nope.datalog\"\n", "biscuit"},  // duplicate table is a syntax error
       {"[compliance]\napi_url = \"ftp://x\"\n", "compliance.api_url"},
