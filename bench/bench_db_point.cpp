@@ -20,6 +20,7 @@ namespace {
 
 test::PgCluster* g_cluster = nullptr;
 db::Database* g_db = nullptr;
+db::Database* g_db_no_ceiling = nullptr;  // max_query_cost = 0: the path without the cost check
 constexpr const char* kPointSql = "SELECT * FROM health_records WHERE \"Patient Name\" = $1";
 
 void BM_PointQuery(benchmark::State& state) {
@@ -43,12 +44,48 @@ void BM_PointQuery(benchmark::State& state) {
 }
 BENCHMARK(BM_PointQuery)->Threads(1)->Threads(8)->Threads(32)->UseRealTime()->MinTime(4.0);
 
+// The cost ceiling's price. Same point query on a Database without the ceiling (what every
+// call cost before it): the difference to BM_PointQuery is a cache hit's cost. Then a new
+// parameter value on every call, so every call misses the cache and pays the EXPLAIN round
+// trip, with (arg 1) and without (arg 0) the ceiling.
+void BM_PointQueryNoCeiling(benchmark::State& state) {
+  db::RequestContext ctx;
+  ctx.patient_names = {db::kErinOrtega};
+  std::vector<db::Param> params = {std::string(db::kErinOrtega)};
+  for (auto _ : state) {
+    auto r = g_db_no_ceiling->query(ctx, kPointSql, params);
+    if (!r) {
+      state.SkipWithError(r.error().message.c_str());
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PointQueryNoCeiling)->Threads(1)->Threads(8)->UseRealTime()->MinTime(4.0);
+
+void BM_NewParameterEveryCall(benchmark::State& state) {
+  db::Database* db = state.range(0) != 0 ? g_db : g_db_no_ceiling;
+  db::RequestContext ctx;
+  ctx.patient_names = {db::kErinOrtega};
+  std::uint64_t n = 0;
+  for (auto _ : state) {
+    auto r = db->query(ctx, kPointSql, {std::string("patient ") + std::to_string(++n)});
+    if (!r) {
+      state.SkipWithError(r.error().message.c_str());
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_NewParameterEveryCall)->Arg(0)->Arg(1)->ArgName("ceiling")->UseRealTime()->MinTime(4.0);
+
 class CapturingReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const auto& r : runs) {
       auto it = r.counters.find("items_per_second");
-      if (it != r.counters.end()) tps[static_cast<int>(r.threads)] = it->second.value;
+      if (it != r.counters.end() && r.run_name.function_name == "BM_PointQuery")
+        tps[static_cast<int>(r.threads)] = it->second.value;
     }
     ConsoleReporter::ReportRuns(runs);
   }
@@ -77,6 +114,10 @@ int main(int argc, char** argv) {
   }
   db::Database database(cluster->database_config(32));
   g_db = &database;
+  auto no_ceiling_config = cluster->database_config(32);
+  no_ceiling_config.max_query_cost = 0;
+  db::Database no_ceiling(no_ceiling_config);
+  g_db_no_ceiling = &no_ceiling;
 
   CapturingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

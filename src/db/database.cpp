@@ -78,9 +78,11 @@ std::string cost_cache_key(const std::string& context, std::string_view sql,
   return key;
 }
 
+// The estimate is shown to its order of magnitude only: the exact figure, scaled by a factor
+// the caller chooses, would give the planner's row estimate for the caller's filter over the
+// whole table (finding 8 through another door).
 Error too_costly(double cost, double ceiling) {
-  std::string estimate = std::isfinite(cost) ? format_cost(cost) : std::string();
-  if (estimate == format_cost(ceiling)) estimate = std::to_string(static_cast<long long>(cost));
+  std::string estimate = std::isfinite(cost) ? "~" + format_cost_magnitude(cost) : std::string();
   if (estimate.empty())
     return make_error(
         kTooCostlyError,

@@ -134,4 +134,9 @@ std::string format_cost(double cost) {
   return mantissa + "e" + exponent;
 }
 
+std::string format_cost_magnitude(double cost) {
+  if (!(cost >= 1)) return "1";
+  return "1e" + std::to_string(static_cast<int>(std::lround(std::log10(cost))));
+}
+
 }  // namespace larder::db

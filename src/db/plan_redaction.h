@@ -28,5 +28,8 @@ std::optional<double> plan_total_cost(std::string_view explain_json);
 
 // A cost for messages: "850", "3.2e9", "1e7".
 std::string format_cost(double cost);
+// Its order of magnitude, "1e10" for 6.6e9: what a refusal tells the caller about the planner's
+// estimate (an exact estimate is a statistic of the whole table; docs/security-model.md).
+std::string format_cost_magnitude(double cost);
 
 }  // namespace larder::db

@@ -287,6 +287,10 @@ TEST(PlanRedaction, TotalCostAndItsFormat) {
   EXPECT_EQ(format_cost(12345678), "1.23e7");
   EXPECT_EQ(format_cost(850.4), "850");
   EXPECT_EQ(format_cost(1), "1");
+  EXPECT_EQ(format_cost_magnitude(6.62e9), "1e10");
+  EXPECT_EQ(format_cost_magnitude(2.5e9), "1e9");
+  EXPECT_EQ(format_cost_magnitude(159), "1e2");
+  EXPECT_EQ(format_cost_magnitude(0.5), "1");
 }
 
 TEST(Database, FailsCleanlyWithoutServer) {
