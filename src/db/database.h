@@ -122,7 +122,7 @@ class Database {
 
   // The SQL guard of this database's policy (config().guard_policy).
   const SqlGuard& guard() const { return *guard_; }
-  // Only the SQL guard: Ok when the text is one allowed SELECT. pg_explain checks the bare
+  // Only the SQL guard: Ok when the text is one allowed SELECT. explain() checks the bare
   // query with it before prefixing EXPLAIN.
   Result<void> check_sql(std::string_view sql) const;
 
