@@ -140,13 +140,11 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
        DbTools::pg_query_input_schema(), &DbTools::pg_query},
       {"pg_explain", "Explain a SQL query",
        "Returns PostgreSQL's query plan (EXPLAIN, FORMAT JSON) for one SELECT: its shape (nodes, relations, "
-       "indexes, conditions) without row or cost estimates. Without running it, unless analyze is true "
-       "(EXPLAIN "
-       "ANALYZE: actual times; it reads your rows like pg_query).",
+       "indexes, conditions) without row or cost estimates, without running it — unless analyze is true "
+       "(EXPLAIN ANALYZE: actual times; it reads your rows like pg_query).",
        DbTools::pg_explain_input_schema(), &DbTools::pg_explain},
       {"pg_metadata", "Visualization metadata for a query",
-       "Describes each field a SELECT returns: logical type (quantitative, temporal, nominal), distinct "
-       "counts "
+       "Describes each field a SELECT returns: logical type (quantitative, temporal, nominal), distinct counts "
        "for nominal fields, ranges for temporal ones, the row count and a suggested grouping.",
        DbTools::pg_metadata_input_schema(), &DbTools::pg_metadata},
   };
