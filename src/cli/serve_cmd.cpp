@@ -6,9 +6,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
 #include <fstream>
 #include <iostream>
-#include <unistd.h>
 #include <memory>
 
 namespace {
@@ -19,12 +20,32 @@ struct ServeOptions {
   std::string port_file;
 };
 
+// Every connection, pending or authenticated, is a descriptor: raise the soft limit to the
+// hard one (often 1024 → 524288) and say so if the configured limits still do not fit. (The
+// server also gives back a pending handshake's descriptor when accept runs out of them.)
+void raise_descriptor_limit(const larder::gate::ServeConfig& c) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  const rlim_t wanted = c.max_connections + c.max_handshakes + 2 * c.worker_threads + 64;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted) {
+    spdlog::warn(
+        "larder serve: the descriptor limit ({}) is below max_connections + max_handshakes + "
+        "database connections ({}); raise it (ulimit -n, LimitNOFILE=) or lower [limits]",
+        static_cast<unsigned long long>(lim.rlim_cur), static_cast<unsigned long long>(wanted));
+  }
+}
+
 int run_serve(const ServeOptions& o) {
   auto config = larder::gate::load_serve_config(o.config);
   if (!config) {
     std::cerr << "larder serve: " << config.error().message << "\n";
     return 2;
   }
+  raise_descriptor_limit(*config);
   auto service = larder::tools::LarderService::start(*config);
   if (!service) {
     std::cerr << "larder serve: " << service.error().message << "\n";

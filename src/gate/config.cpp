@@ -343,7 +343,9 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   auto limits = sub("limits");
   if (!limits) return limits.error();
   LARDER_TRY(limits->only({"max_body_bytes", "max_header_bytes", "request_timeout_ms", "idle_timeout_ms",
-                           "max_connections", "worker_threads", "max_sse_streams_per_session"}));
+                           "max_connections", "worker_threads", "max_sse_streams_per_session",
+                           "handshake_timeout_ms", "max_handshakes", "max_concurrent_calls_per_client",
+                           "max_calls_per_second_per_client", "call_burst_per_client"}));
   LARDER_TRY(limits->integer("max_body_bytes", c.max_body_bytes, 1024, 1LL << 30));
   LARDER_TRY(limits->integer("max_header_bytes", c.max_header_bytes, 1024, 1 << 20));
   LARDER_TRY(limits->duration("request_timeout_ms", c.request_timeout, 100, 3'600'000));
@@ -351,6 +353,13 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(limits->integer("max_connections", c.max_connections, 1, 1'000'000));
   LARDER_TRY(limits->integer("worker_threads", c.worker_threads, 1, 1024));
   LARDER_TRY(limits->integer("max_sse_streams_per_session", c.max_sse_streams_per_session, 1, 1024));
+  LARDER_TRY(limits->duration("handshake_timeout_ms", c.handshake_timeout, 100, 600'000));
+  LARDER_TRY(limits->integer("max_handshakes", c.max_handshakes, 1, 1'000'000));
+  LARDER_TRY(
+      limits->integer("max_concurrent_calls_per_client", c.max_concurrent_calls_per_client, 0, 1'000'000));
+  LARDER_TRY(
+      limits->integer("max_calls_per_second_per_client", c.max_calls_per_second_per_client, 0, 1'000'000));
+  LARDER_TRY(limits->integer("call_burst_per_client", c.call_burst_per_client, 1, 1'000'000));
 
   // [compliance]
   auto compliance = sub("compliance");

@@ -92,6 +92,15 @@ struct ServeConfig {
   std::size_t max_connections = 1024;
   std::size_t worker_threads = 8;
   std::size_t max_sse_streams_per_session = 4;
+  // Connections that have not finished the TLS handshake: each must finish within
+  // handshake_timeout; beyond max_handshakes of them the oldest is closed to admit a new one.
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::size_t max_handshakes = 512;
+  // Per client certificate (its SHA-256): MCP calls in flight, and calls per second with a
+  // burst (token bucket). 0 = no limit. Refused with 429 + Retry-After.
+  std::size_t max_concurrent_calls_per_client = 16;
+  std::size_t max_calls_per_second_per_client = 100;
+  std::size_t call_burst_per_client = 200;
 
   // [compliance]  (egress server only)
   std::string compliance_api_url;  // when set, hipaa_compliance_check also POSTs the text here

@@ -329,6 +329,42 @@ class RequestChannel : public Outbound {
   bool done_ = false;
 };
 
+namespace {
+
+// One admitted request's hold on its client certificate's concurrency slot, given back once:
+// when the call's handler returned or its answer is sent, whichever comes first (or when the
+// last reference goes).
+struct CallSlot {
+  explicit CallSlot(CallLimiter::Permit p) : permit(std::move(p)) {}
+  void release() {
+    std::call_once(once, [this] { permit.release(); });
+  }
+  CallLimiter::Permit permit;
+  std::once_flag once;
+};
+using Call = std::shared_ptr<CallSlot>;  // null: no limit applies
+
+// Gives the slot back before the answer leaves, so a client that sends its next request as
+// soon as it reads this one is not refused for the call it just finished.
+class ReleasingResponder final : public net::Responder {
+ public:
+  ReleasingResponder(std::shared_ptr<net::Responder> inner, Call call)
+      : inner_(std::move(inner)), call_(std::move(call)) {}
+  void respond(net::HttpResponse response) override {
+    call_->release();
+    inner_->respond(std::move(response));
+  }
+  std::shared_ptr<net::ResponseStream> start_stream(int status, HeaderList headers) override {
+    return inner_->start_stream(status, std::move(headers));
+  }
+
+ private:
+  std::shared_ptr<net::Responder> inner_;
+  Call call_;
+};
+
+}  // namespace
+
 // ================================================================ transport
 struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   Server& server;
@@ -340,7 +376,10 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   std::condition_variable reaper_cv;
   bool stopping = false;
 
-  Impl(Server& s, HttpTransportOptions o) : server(s), options(std::move(o)) {}
+  CallLimiter client_limiter;  // per client certificate (PeerIdentity::cert_sha256)
+
+  Impl(Server& s, HttpTransportOptions o)
+      : server(s), options(std::move(o)), client_limiter(options.client_limits) {}
 
   std::shared_ptr<HttpSession> find(const std::string& id) {
     std::lock_guard lock(mutex);
@@ -428,6 +467,28 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     return std::nullopt;
   }
 
+  // The per-client-certificate limits, before anything else is looked at: every request
+  // spends a token of its certificate's bucket and holds one of its concurrency slots until
+  // it is answered (a JSON-RPC call: until its result is sent). A refusal costs the worker
+  // a hash lookup: 429, Retry-After, and a JSON-RPC error naming the limit. Requests without
+  // a peer (plain HTTP on loopback) are not limited.
+  std::variant<Call, net::HttpResponse> admit_call(const net::HttpRequest& req) {
+    if (!client_limiter.enabled() || !req.peer) return Call();
+    auto permit = client_limiter.try_acquire(req.peer->cert_sha256);
+    if (permit) return std::make_shared<CallSlot>(std::move(permit));
+    const auto retry_s = std::max<int64_t>(1, (permit.retry_after().count() + 999) / 1000);
+    const bool concurrency = permit.refused_by() == CallLimiter::Limit::kConcurrency;
+    spdlog::debug("mcp: refused a request of client certificate {}…: {}", req.peer->cert_sha256.substr(0, 16),
+                  client_limiter.describe(permit, "it"));
+    auto r = rpc_error_response(
+        429, error_code::kConnectionClosed,
+        "Too Many Requests: " + client_limiter.describe(permit, "this client certificate"), nullptr,
+        json{{"limit", concurrency ? "concurrent_calls_per_client" : "calls_per_second_per_client"},
+             {"retryAfterSeconds", retry_s}});
+    r.headers.emplace_back("Retry-After", std::to_string(retry_s));
+    return r;
+  }
+
   Origin make_origin(const net::HttpRequest& req, std::shared_ptr<Outbound> related, const char* transport) {
     Origin o;
     o.peer = req.peer;
@@ -447,10 +508,18 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     }
   }
 
-  void route(const net::HttpRequest& req, const std::shared_ptr<net::Responder>& responder) {
+  void route(const net::HttpRequest& req, const std::shared_ptr<net::Responder>& plain_responder) {
+    auto admitted = admit_call(req);
+    if (auto* refused = std::get_if<net::HttpResponse>(&admitted)) {
+      return plain_responder->respond(std::move(*refused));
+    }
+    // The slot is given back before the answer is sent (a call's, once its handler returned).
+    const Call call = std::get<Call>(std::move(admitted));
+    const std::shared_ptr<net::Responder> responder =
+        call ? std::make_shared<ReleasingResponder>(plain_responder, call) : plain_responder;
     if (auto refused = check_origin_and_host(req)) return responder->respond(std::move(*refused));
     if (req.path == options.mcp_path) {
-      if (req.method == "POST") return post(req, std::move(responder));
+      if (req.method == "POST") return post(req, std::move(responder), call);
       if (req.method == "GET") return get(req, std::move(responder));
       if (req.method == "DELETE") return del(req, std::move(responder));
       return responder->respond(empty_response(405, {{"Allow", "GET, POST, DELETE"}}));
@@ -461,7 +530,7 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     }
     if (!options.sse_path.empty() && req.path == options.messages_path) {
       if (req.method != "POST") return responder->respond(empty_response(405, {{"Allow", "POST"}}));
-      return legacy_sse_post(req, std::move(responder));
+      return legacy_sse_post(req, std::move(responder), call);
     }
     net::HttpResponse r;
     r.status = 404;
@@ -471,7 +540,7 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   }
 
   // ---- Streamable HTTP: POST
-  void post(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder) {
+  void post(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder, const Call& call) {
     auto ct = req.header("Content-Type");
     if (!ct || lower(*ct).find("application/json") == std::string::npos) {
       return responder->respond(rpc_error_response(415, error_code::kInvalidRequest,
@@ -502,7 +571,7 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
         modern_body = m->is_request() && Server::is_modern_request(*m);
         if (modern_header || modern_body) {
           if (!m->is_request()) return responder->respond(empty_response(m->is_notification() ? 202 : 400));
-          return post_modern(req, *m, std::move(responder));
+          return post_modern(req, *m, std::move(responder), call);
         }
       }
     }
@@ -511,10 +580,11 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
       json id = body.is_object() && body.contains("id") ? body["id"] : json();
       return responder->respond(rpc_error_response(400, error_code::kInvalidRequest, "Invalid Request: expected one JSON-RPC request", id));
     }
-    post_legacy(req, std::move(body), std::move(responder));
+    post_legacy(req, std::move(body), std::move(responder), call);
   }
 
-  void post_modern(const net::HttpRequest& req, const Message& m, std::shared_ptr<net::Responder> responder) {
+  void post_modern(const net::HttpRequest& req, const Message& m, std::shared_ptr<net::Responder> responder,
+                   const Call& call) {
     auto mismatch = [&](std::string why) {
       responder->respond(rpc_error_response(400, error_code::kHeaderMismatch, "Header mismatch: " + why, m.id));
     };
@@ -569,8 +639,9 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     Origin origin = make_origin(req, channel, "streamable-http");
     origin.cancellation = cancel;
     auto self = shared_from_this();
-    server.pool().post([self, channel, m, origin] {
+    server.pool().post([self, channel, m, origin, call] {
       json r = self->server.handle_request(nullptr, m, origin);
+      if (call) call->release();
       const int status = modern_status(r);
       channel->finish(r.is_null() ? std::nullopt : std::optional<json>(std::move(r)), status);
     });
@@ -681,7 +752,8 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     return std::nullopt;
   }
 
-  void post_legacy(const net::HttpRequest& req, json body, std::shared_ptr<net::Responder> responder) {
+  void post_legacy(const net::HttpRequest& req, json body, std::shared_ptr<net::Responder> responder,
+                   const Call& call) {
     if (auto pv = req.header("MCP-Protocol-Version"); pv && !is_legacy_version(*pv) && !is_modern_version(*pv)) {
       return responder->respond(rpc_error_response(400, error_code::kInvalidRequest,
                                                    "Bad Request: unsupported MCP-Protocol-Version '" + *pv + "'"));
@@ -746,9 +818,10 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
       if (auto c = weak.lock()) c->close_connection();
     };
     auto self = shared_from_this();
-    server.pool().post([self, channel, hs, body = std::move(body), origin, is_initialize] {
+    server.pool().post([self, channel, hs, body = std::move(body), origin, is_initialize, call] {
       auto r = self->server.handle(hs->session, body, origin);
       if (is_initialize && (!r || !r->contains("result"))) self->drop(hs->session->id());
+      if (call) call->release();
       channel->finish(r);
     });
   }
@@ -831,7 +904,8 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     stream->write(format_sse_event("", "endpoint", options.messages_path + "?sessionId=" + id));
   }
 
-  void legacy_sse_post(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder) {
+  void legacy_sse_post(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder,
+                       const Call& call) {
     std::string sid;
     for (std::size_t start = 0; start <= req.query.size();) {
       auto amp = req.query.find('&', start);
@@ -863,8 +937,10 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
       if (auto r = server.handle(hs->session, body, origin)) general->send(*r);
       return;
     }
-    server.pool().post([self, hs, general, body = std::move(body), origin] {
-      if (auto r = self->server.handle(hs->session, body, origin)) general->send(*r);
+    server.pool().post([self, hs, general, body = std::move(body), origin, call] {
+      auto r = self->server.handle(hs->session, body, origin);
+      if (call) call->release();
+      if (r) general->send(*r);
     });
   }
 };
@@ -918,5 +994,9 @@ std::size_t HttpTransport::session_count() const {
 }
 
 void HttpTransport::expire_idle_sessions() { impl_->expire(); }
+
+CallLimiter::Stats HttpTransport::client_limit_stats() const {
+  return impl_->client_limiter.stats();
+}
 
 }  // namespace larder::mcp

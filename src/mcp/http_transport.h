@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "base/call_limiter.h"
 #include "mcp/server.h"
 #include "net/http.h"
 
@@ -37,6 +38,13 @@ struct HttpTransportOptions {
   // Open an SSE stream for every request (else JSON unless the handler sends something
   // before its result).
   bool always_stream = false;
+  // Per client certificate (PeerIdentity::cert_sha256): every request spends a token of its
+  // certificate's bucket and holds a concurrency slot until it is answered (a JSON-RPC call:
+  // until its result is sent, streamed or not). A refused request gets 429 with Retry-After
+  // and a JSON-RPC error naming the limit ("too many concurrent calls for this client
+  // certificate (limit 16)"), at the cost of a hash lookup. No limits by default; requests
+  // without a peer (plain HTTP, loopback development) are never limited.
+  CallLimiter::Options client_limits;
 };
 
 class HttpTransport {
@@ -53,6 +61,8 @@ class HttpTransport {
   std::size_t session_count() const;
   // Closes sessions idle for longer than the timeout (also done by a background thread).
   void expire_idle_sessions();
+  // Requests admitted and refused by client_limits.
+  CallLimiter::Stats client_limit_stats() const;
 
   struct Impl;
 

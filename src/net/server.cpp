@@ -36,6 +36,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <list>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -125,6 +126,12 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
   virtual void post_stream_end() = 0;
   virtual void begin_shutdown() = 0;
   virtual void force_close() = 0;
+  virtual void evict() = 0;  // closes the connection if it is still in its handshake
+
+  // Admission state, guarded by Server::Impl::mu: the place in the server's list of
+  // handshakes (oldest first) while not yet authenticated, or counted as established.
+  std::optional<std::list<SessionBase*>::iterator> handshake_slot;
+  bool established = false;
 };
 
 bool StreamImpl::write(std::string data) {
@@ -215,6 +222,13 @@ struct Server::Impl {
   std::condition_variable cv;
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
   std::atomic<std::size_t> open{0};
+  // Admission: connections still in the TLS handshake, oldest first (each session holds its
+  // iterator), and the number of authenticated ones. A session removes itself under `mu`
+  // when it closes, so every pointer here is alive while `mu` is held.
+  std::list<SessionBase*> handshaking;
+  std::size_t established = 0;
+  std::atomic<uint64_t> accepted{0}, handshake_timeouts{0}, handshake_evictions{0}, handshake_failures{0},
+      refused_at_capacity{0};
   bool running = false;
   bool stopping = false;
   uint16_t bound_port = 0;
@@ -231,13 +245,54 @@ struct Server::Impl {
 
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
-  void register_session(const std::shared_ptr<SessionBase>& s) {
+  // A new TLS session joins the end of the handshake list; a plain one is established at once.
+  void register_session(const std::shared_ptr<SessionBase>& s, bool handshake) {
     std::lock_guard lock(mu);
     sessions.emplace(s.get(), s);
+    if (handshake) {
+      s->handshake_slot = handshaking.insert(handshaking.end(), s.get());
+    } else {
+      s->established = true;
+      ++established;
+    }
+  }
+  // Takes the oldest connection still in its handshake off the list (it is closed on its own
+  // strand); null if there is none or it is already closing. Caller holds `mu`.
+  std::shared_ptr<SessionBase> evict_oldest_handshake_locked() {
+    if (handshaking.empty()) return nullptr;
+    SessionBase* oldest = handshaking.front();
+    handshaking.pop_front();
+    oldest->handshake_slot.reset();
+    handshake_evictions.fetch_add(1);
+    return oldest->weak_from_this().lock();
+  }
+  enum class Admission { kAdmitted, kEvicted, kFull };
+  // A session whose peer was just admitted by the TLS checks leaves the handshake list and
+  // counts against max_connections. It lost its place if it was evicted meanwhile.
+  Admission promote(SessionBase* s) {
+    std::lock_guard lock(mu);
+    if (!s->handshake_slot) return Admission::kEvicted;
+    handshaking.erase(*s->handshake_slot);
+    s->handshake_slot.reset();
+    if (established >= config.limits.max_connections) {
+      refused_at_capacity.fetch_add(1);
+      return Admission::kFull;
+    }
+    s->established = true;
+    ++established;
+    return Admission::kAdmitted;
   }
   void session_closed(SessionBase* s) {
     {
       std::lock_guard lock(mu);
+      if (s->handshake_slot) {
+        handshaking.erase(*s->handshake_slot);
+        s->handshake_slot.reset();
+      }
+      if (s->established) {
+        s->established = false;
+        --established;
+      }
       sessions.erase(s);
       open.fetch_sub(1);
     }
@@ -360,8 +415,8 @@ class Session final : public SessionBase {
  public:
   Session(Server::Impl& server, tcp::socket socket, std::string remote)
       : server_(server),
-        stream_(make_stream(server, std::move(socket))),
-        timer_(beast::get_lowest_layer(stream_).get_executor()),
+        timer_(socket.get_executor()),
+        pending_(std::move(socket)),
         remote_(std::move(remote)) {}
 
   ~Session() override { finalize(); }
@@ -369,10 +424,16 @@ class Session final : public SessionBase {
   void start() {
     if constexpr (kTls) {
       phase_ = Phase::kHandshake;
-      set_deadline(server_.config.limits.request_timeout);
-      stream_.async_handshake(ssl::stream_base::server,
-                              [self = shared()](beast::error_code ec) { self->on_handshake(ec); });
+      set_deadline(server_.config.limits.handshake_timeout);
+      beast::error_code ec;
+      pending_.non_blocking(true, ec);
+      if (ec) {
+        handshake_failed(ec.message());
+        return;
+      }
+      await_client_hello();
     } else {
+      stream_.emplace(std::move(pending_));
       await_request();
     }
   }
@@ -400,19 +461,19 @@ class Session final : public SessionBase {
   void force_close() override {
     asio::post(executor(), [self = shared()] { self->close(); });
   }
+  void evict() override {
+    asio::post(executor(), [self = shared()] {
+      if (self->phase_ != Phase::kHandshake) return;
+      spdlog::debug("net: {} closed in its handshake to admit a newer connection (max_handshakes)",
+                    self->remote_);
+      self->close();
+    });
+  }
 
  private:
-  static Stream make_stream(Server::Impl& server, tcp::socket socket) {
-    if constexpr (kTls) {
-      return Stream(std::move(socket), *server.tls);
-    } else {
-      (void)server;
-      return Stream(std::move(socket));
-    }
-  }
   std::shared_ptr<Session> shared() { return std::static_pointer_cast<Session>(shared_from_this()); }
-  asio::any_io_executor executor() { return beast::get_lowest_layer(stream_).get_executor(); }
-  tcp::socket& socket() { return beast::get_lowest_layer(stream_); }
+  asio::any_io_executor executor() { return timer_.get_executor(); }  // the connection's strand
+  tcp::socket& socket() { return stream_ ? beast::get_lowest_layer(*stream_) : pending_; }
 
   // ---- deadlines: one timer armed lazily. Moving a deadline later only updates deadline_;
   // the timer re-arms itself when it fires early, so a keep-alive request costs no timer
@@ -444,6 +505,7 @@ class Session final : public SessionBase {
       finalize();  // lingering close ran out of time
       return;
     }
+    if (phase_ == Phase::kHandshake) server_.handshake_timeouts.fetch_add(1);
     spdlog::debug("net: {} timed out ({})", remote_, phase_name());
     close();
   }
@@ -467,26 +529,106 @@ class Session final : public SessionBase {
     return "?";
   }
 
-  // ---- handshake ----
+  // ---- handshake, part 1: until the first TLS record (the ClientHello) is complete the
+  // connection is a socket and the bytes received so far — no TLS state, no buffers beyond
+  // what the client actually sent — so a silent or trickling socket costs little. Anything
+  // that is not a TLS handshake record is refused at its first five bytes.
+  static constexpr std::size_t kRecordHeader = 5;
+  static constexpr std::size_t kMaxRecord = 16384;  // TLSPlaintext.length limit (RFC 8446, 5.1)
+  std::size_t hello_record_length() const {
+    return (std::size_t{static_cast<unsigned char>(hello_[3])} << 8) | static_cast<unsigned char>(hello_[4]);
+  }
+  std::size_t hello_missing() const {  // bytes still missing from the first record
+    if (hello_.size() < kRecordHeader) return kRecordHeader - hello_.size();
+    return kRecordHeader + hello_record_length() - hello_.size();
+  }
+  bool hello_is_handshake_record() const {  // content type 22 (handshake), protocol major version 3
+    const std::size_t length = hello_record_length();
+    return static_cast<unsigned char>(hello_[0]) == 22 && static_cast<unsigned char>(hello_[1]) == 3 &&
+           length > 0 && length <= kMaxRecord;
+  }
+  void await_client_hello() {
+    pending_.async_wait(tcp::socket::wait_read,
+                        [self = shared()](beast::error_code ec) { self->on_client_hello_bytes(ec); });
+  }
+  void on_client_hello_bytes(beast::error_code ec) {
+    if (phase_ != Phase::kHandshake || finalized_) return;  // timed out, evicted or stopped meanwhile
+    if (ec) {
+      handshake_failed(ec.message(), spdlog::level::debug);
+      return;
+    }
+    for (std::size_t missing = hello_missing(); missing > 0; missing = hello_missing()) {
+      const std::size_t available = pending_.available(ec);
+      const std::size_t want = std::min(missing, std::max<std::size_t>(ec ? 1 : available, 1));
+      const std::size_t old = hello_.size();
+      hello_.resize(old + want);
+      const std::size_t n = pending_.read_some(asio::buffer(hello_.data() + old, want), ec);
+      hello_.resize(old + n);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        await_client_hello();
+        return;
+      }
+      if (ec) {
+        handshake_failed(ec == asio::error::eof ? "closed before its ClientHello was complete" : ec.message(),
+                         spdlog::level::debug);
+        return;
+      }
+      if (hello_.size() == kRecordHeader && !hello_is_handshake_record()) {
+        handshake_failed("not a TLS handshake", spdlog::level::debug);
+        return;
+      }
+    }
+    start_tls();
+  }
+
+  // ---- handshake, part 2: OpenSSL, starting from the record already read.
+  void start_tls() {
+    if constexpr (kTls) {
+      beast::error_code ec;
+      pending_.non_blocking(false, ec);
+      stream_.emplace(std::move(pending_), *server_.tls);
+      stream_->async_handshake(ssl::stream_base::server, asio::buffer(hello_),
+                               [self = shared()](beast::error_code hec, std::size_t) {
+                                 std::string().swap(self->hello_);
+                                 self->on_handshake(hec);
+                               });
+    }
+  }
   void on_handshake(beast::error_code ec) {
     if (phase_ == Phase::kClosed) return;
     if (ec) {
-      spdlog::info("net: TLS handshake with {} refused: {}", remote_, ec.message());
-      close();
+      handshake_failed(ec.message());
       return;
     }
     if constexpr (kTls) {
       server_.refresh_crls();
       crl_generation_ = server_.crl_generation.load();
-      auto peer = server_.admit_peer(stream_.native_handle());
+      auto peer = server_.admit_peer(stream_->native_handle());
       if (!peer) {
-        spdlog::info("net: client {} refused after handshake: {}", remote_, peer.error().message);
-        close();
+        handshake_failed("refused after the handshake: " + peer.error().message);
         return;
       }
       peer_ = std::move(*peer);
+      switch (server_.promote(this)) {
+        case Server::Impl::Admission::kAdmitted:
+          break;
+        case Server::Impl::Admission::kEvicted:  // counted when it was evicted
+          spdlog::debug("net: {} was closed in its handshake to admit a newer connection", remote_);
+          close();
+          return;
+        case Server::Impl::Admission::kFull:
+          spdlog::warn("net: refusing {}: max_connections ({}) authenticated connections are open", remote_,
+                       server_.config.limits.max_connections);
+          close();
+          return;
+      }
     }
     await_request();
+  }
+  void handshake_failed(const std::string& why, spdlog::level::level_enum level = spdlog::level::info) {
+    server_.handshake_failures.fetch_add(1);
+    spdlog::log(level, "net: TLS handshake with {} refused: {}", remote_, why);
+    close();
   }
 
   // ---- reading requests: one async_read_some loop feeding Beast's parser ----
@@ -519,8 +661,9 @@ class Session final : public SessionBase {
   // client is noticed.
   void start_read() {
     read_pending_ = true;
-    stream_.async_read_some(buffer_.prepare(kReadChunk),
-                            [self = shared()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
+    stream_->async_read_some(
+        buffer_.prepare(kReadChunk),
+        [self = shared()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
   }
   void on_read(beast::error_code ec, std::size_t n) {
     read_pending_ = false;
@@ -571,7 +714,7 @@ class Session final : public SessionBase {
         auto expect = parser_->get()[http::field::expect];
         if (!parser_->is_done() && iequals({expect.data(), expect.size()}, "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+          asio::async_write(*stream_, asio::buffer(kContinue.data(), kContinue.size()),
                             [self = shared()](beast::error_code wec, std::size_t) {
                               if (self->phase_ == Phase::kClosed) return;
                               if (wec) {
@@ -616,7 +759,7 @@ class Session final : public SessionBase {
       server_.refresh_crls();
       if (uint64_t generation = server_.crl_generation.load(); generation != crl_generation_) {
         crl_generation_ = generation;
-        if (auto peer = server_.admit_peer(stream_.native_handle()); !peer) {
+        if (auto peer = server_.admit_peer(stream_->native_handle()); !peer) {
           spdlog::info("net: client {} refused on an open connection: {}", remote_, peer.error().message);
           parser_.reset();
           error_response(403, "client certificate refused: " + peer.error().message + "\n");
@@ -719,7 +862,7 @@ class Session final : public SessionBase {
     set_deadline(server_.config.limits.idle_timeout);
     std::array<asio::const_buffer, 2> bufs{asio::buffer(head_),
                                            send_body ? asio::buffer(body_) : asio::const_buffer()};
-    asio::async_write(stream_, bufs,
+    asio::async_write(*stream_, bufs,
                       [self = shared()](beast::error_code ec, std::size_t) { self->on_written(ec); });
   }
   void on_written(beast::error_code ec) {
@@ -791,7 +934,7 @@ class Session final : public SessionBase {
   void write_next() {
     writing_ = true;
     set_deadline(server_.config.limits.idle_timeout);  // a stalled reader is dropped
-    asio::async_write(stream_, asio::buffer(out_.front()),
+    asio::async_write(*stream_, asio::buffer(out_.front()),
                       [self = shared()](beast::error_code ec, std::size_t) { self->on_queue_written(ec); });
   }
   void on_queue_written(beast::error_code ec) {
@@ -857,7 +1000,8 @@ class Session final : public SessionBase {
     if (!read_pending_) drain();  // else the pending read finalizes when it completes
   }
   void drain() {
-    socket().async_read_some(asio::buffer(drain_buf_), [self = shared()](beast::error_code ec, std::size_t) {
+    if (!drain_buf_) drain_buf_ = std::make_unique<std::array<char, 4096>>();
+    socket().async_read_some(asio::buffer(*drain_buf_), [self = shared()](beast::error_code ec, std::size_t) {
       if (ec || self->finalized_) {
         self->finalize();
         return;
@@ -885,8 +1029,10 @@ class Session final : public SessionBase {
   }
 
   Server::Impl& server_;
-  Stream stream_;
   asio::steady_timer timer_;
+  tcp::socket pending_;           // the connection until stream_ exists (TLS: until the ClientHello)
+  std::optional<Stream> stream_;  // TLS: made once the first record is here
+  std::string hello_;             // TLS: the first record, as far as it arrived
   std::string remote_;
   std::shared_ptr<const PeerIdentity> peer_;
   uint64_t crl_generation_ = 0;  // the server's CRL generation this connection was checked against
@@ -910,7 +1056,7 @@ class Session final : public SessionBase {
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool stream_ending_ = false;
-  std::array<char, 4096> drain_buf_{};
+  std::unique_ptr<std::array<char, 4096>> drain_buf_;  // only while lingering
 };
 
 // ---------------------------------------------------------------------------------------
@@ -923,9 +1069,20 @@ void Server::Impl::do_accept() {
 void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
   if (!acceptor->is_open() || ec == asio::error::operation_aborted) return;
   if (ec) {
-    // Typically EMFILE: back off briefly rather than spinning.
-    spdlog::warn("net: accept failed: {}", ec.message());
-    accept_retry->expires_after(50ms);
+    // Out of descriptors: one held by a connection still in its handshake is given back,
+    // so sockets that never finish cannot keep clients out even when they exhaust the
+    // process's limit. Otherwise back off briefly rather than spinning.
+    std::shared_ptr<SessionBase> victim;
+    if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+      std::lock_guard lock(mu);
+      victim = evict_oldest_handshake_locked();
+    }
+    if (victim) {
+      victim->evict();
+    } else {
+      spdlog::warn("net: accept failed: {}", ec.message());
+    }
+    accept_retry->expires_after(victim ? 1ms : 50ms);
     accept_retry->async_wait([this](beast::error_code wec) {
       if (!wec && acceptor->is_open()) do_accept();
     });
@@ -938,15 +1095,24 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     return;
   }
   {
-    std::lock_guard lock(mu);
-    if (stopping || open.load() >= config.limits.max_connections) {
-      spdlog::debug("net: refusing connection from {}: {} connections open", endpoint.address().to_string(),
-                    open.load());
-      socket.close(opt_ec);
-      do_accept();
-      return;
+    std::shared_ptr<SessionBase> victim;
+    {
+      std::lock_guard lock(mu);
+      if (stopping || established >= config.limits.max_connections) {
+        if (!stopping) refused_at_capacity.fetch_add(1);
+        spdlog::debug("net: refusing connection from {}: {} authenticated connections open",
+                      endpoint.address().to_string(), established);
+        socket.close(opt_ec);
+        do_accept();
+        return;
+      }
+      // Only this strand adds to the handshake list, so making room here holds until the
+      // new session is registered below.
+      if (tls && handshaking.size() >= config.limits.max_handshakes) victim = evict_oldest_handshake_locked();
+      open.fetch_add(1);
+      accepted.fetch_add(1);
     }
-    open.fetch_add(1);
+    if (victim) victim->evict();
   }
   socket.set_option(tcp::no_delay(true), opt_ec);
   std::string remote = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -955,11 +1121,11 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
   std::shared_ptr<SessionBase> session;
   if (tls) {
     auto s = std::make_shared<Session<true>>(*this, std::move(socket), std::move(remote));
-    register_session(s);
+    register_session(s, true);
     s->start();
   } else {
     auto s = std::make_shared<Session<false>>(*this, std::move(socket), std::move(remote));
-    register_session(s);
+    register_session(s, false);
     s->start();
   }
   do_accept();
@@ -1007,11 +1173,14 @@ Server::~Server() {
 larder::Result<std::unique_ptr<Server>> Server::create(ServerConfig config, HttpHandler handler) {
   if (!handler) return make_error("net.config", "no request handler");
   auto& limits = config.limits;
-  if (limits.worker_threads == 0 || limits.io_threads == 0 || limits.max_connections == 0) {
-    return make_error("net.config", "worker_threads, io_threads and max_connections must be positive");
+  if (limits.worker_threads == 0 || limits.io_threads == 0 || limits.max_connections == 0 ||
+      limits.max_handshakes == 0) {
+    return make_error("net.config",
+                      "worker_threads, io_threads, max_connections and max_handshakes must be positive");
   }
-  if (limits.request_timeout.count() <= 0 || limits.idle_timeout.count() <= 0) {
-    return make_error("net.config", "request_timeout and idle_timeout must be positive");
+  if (limits.request_timeout.count() <= 0 || limits.idle_timeout.count() <= 0 ||
+      limits.handshake_timeout.count() <= 0) {
+    return make_error("net.config", "request_timeout, handshake_timeout and idle_timeout must be positive");
   }
   auto impl = std::make_unique<Impl>(static_cast<int>(limits.io_threads));
   impl->handler = std::move(handler);
@@ -1139,6 +1308,23 @@ uint16_t Server::port() const {
 
 std::size_t Server::connection_count() const {
   return impl_->open.load();
+}
+
+ServerStats Server::stats() const {
+  auto& im = *impl_;
+  ServerStats s;
+  {
+    std::lock_guard lock(im.mu);
+    s.open = im.open.load();
+    s.handshaking = im.handshaking.size();
+    s.established = im.established;
+  }
+  s.accepted = im.accepted.load();
+  s.handshake_timeouts = im.handshake_timeouts.load();
+  s.handshake_evictions = im.handshake_evictions.load();
+  s.handshake_failures = im.handshake_failures.load();
+  s.refused_at_capacity = im.refused_at_capacity.load();
+  return s;
 }
 
 void Server::stop() {

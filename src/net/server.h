@@ -24,14 +24,32 @@ struct TlsServerConfig {
   std::vector<std::string> allowed_clients;  // optional allow-list: "cn:<CN>", "san:<SAN>", "sha256:<hex>"
 };
 
-struct ServerLimits {                                // safe defaults
-  std::size_t max_body_bytes = 1 << 20;              // larger bodies get 413
-  std::size_t max_header_bytes = 16 * 1024;          // larger header blocks get 431
-  std::chrono::milliseconds request_timeout{30000};  // handshake / whole request must arrive within this
-  std::chrono::milliseconds idle_timeout{60000};     // keep-alive idle; also the write stall limit
-  std::size_t max_connections = 1024;                // further connections are accepted and closed at once
-  std::size_t worker_threads = 8;                    // handler pool
+struct ServerLimits {                                 // safe defaults
+  std::size_t max_body_bytes = 1 << 20;               // larger bodies get 413
+  std::size_t max_header_bytes = 16 * 1024;           // larger header blocks get 431
+  std::chrono::milliseconds request_timeout{30000};   // a whole request must arrive within this
+  std::chrono::milliseconds handshake_timeout{5000};  // TLS handshake, from accept to an admitted peer
+  std::chrono::milliseconds idle_timeout{60000};      // keep-alive idle; also the write stall limit
+  // Authenticated connections (plain HTTP: every connection). While this many are open, new
+  // connections are accepted and closed at once; a handshake that completes then is closed.
+  std::size_t max_connections = 1024;
+  // Connections still in the TLS handshake. A new connection beyond this closes the oldest of
+  // them (never an authenticated one), so sockets that never finish cannot lock clients out.
+  std::size_t max_handshakes = 512;
+  std::size_t worker_threads = 8;  // handler pool
   std::size_t io_threads = 1;
+};
+
+// What the server has seen, for tests and metrics. Gauges are a snapshot.
+struct ServerStats {
+  std::size_t open = 0;                   // sockets held, in any state (as connection_count())
+  std::size_t handshaking = 0;            // accepted, not yet authenticated (at most max_handshakes)
+  std::size_t established = 0;            // authenticated (at most max_connections)
+  std::uint64_t accepted = 0;             // connections admitted since start
+  std::uint64_t handshake_timeouts = 0;   // closed because handshake_timeout passed
+  std::uint64_t handshake_evictions = 0;  // closed, oldest first, to admit a newer connection
+  std::uint64_t handshake_failures = 0;   // not TLS, refused certificate, broken or cut short
+  std::uint64_t refused_at_capacity = 0;  // closed because max_connections were established
 };
 
 struct ServerConfig {
@@ -61,6 +79,7 @@ class Server {
 
   // Connections currently open (for tests and metrics).
   std::size_t connection_count() const;
+  ServerStats stats() const;
 
   struct Impl;
 

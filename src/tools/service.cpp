@@ -237,6 +237,9 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
 
   mcp::HttpTransportOptions transport_options;
   transport_options.max_streams_per_session = c.max_sse_streams_per_session;
+  transport_options.client_limits.max_concurrent = c.max_concurrent_calls_per_client;
+  transport_options.client_limits.rate_per_second = static_cast<double>(c.max_calls_per_second_per_client);
+  transport_options.client_limits.burst = static_cast<double>(c.call_burst_per_client);
   // Loopback listeners accept loopback Host names (the transport's default); a listener on
   // another address also accepts its own host name. Anything else is DNS rebinding.
   const bool loopback = c.host == "localhost" || c.host == "::1" || c.host.rfind("127.", 0) == 0;
@@ -259,6 +262,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   server_config.limits.request_timeout = c.request_timeout;
   server_config.limits.idle_timeout = c.idle_timeout;
   server_config.limits.max_connections = c.max_connections;
+  server_config.limits.handshake_timeout = c.handshake_timeout;
+  server_config.limits.max_handshakes = c.max_handshakes;
   server_config.limits.worker_threads = c.worker_threads;
   auto http = net::Server::create(server_config, parts->transport->handler());
   if (!http) return http.error();
@@ -270,6 +275,14 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
 }
 
 uint16_t LarderService::port() const { return parts_->http ? parts_->http->port() : 0; }
+
+net::ServerStats LarderService::connection_stats() const {
+  return parts_->http ? parts_->http->stats() : net::ServerStats{};
+}
+
+CallLimiter::Stats LarderService::client_limit_stats() const {
+  return parts_->transport ? parts_->transport->client_limit_stats() : CallLimiter::Stats{};
+}
 
 void LarderService::stop() {
   if (parts_ && parts_->http) parts_->http->stop();

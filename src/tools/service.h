@@ -4,9 +4,11 @@
 // /sse + /messages). Start fails with one clear error before anything listens.
 #pragma once
 
+#include "base/call_limiter.h"
 #include "base/result.h"
 #include "db/connection.h"
 #include "gate/config.h"
+#include "net/server.h"
 
 #include <cstdint>
 #include <memory>
@@ -21,6 +23,8 @@ class LarderService {
   LarderService& operator=(const LarderService&) = delete;
 
   uint16_t port() const;
+  net::ServerStats connection_stats() const;      // handshakes timed out / evicted, refusals, ...
+  CallLimiter::Stats client_limit_stats() const;  // per-client-certificate admissions and refusals
   void stop();
   void run_until_signal();  // blocks until SIGTERM/SIGINT, then stops gracefully
 

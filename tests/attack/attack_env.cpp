@@ -46,6 +46,10 @@ const tools::DemoEnvironment& env() { return installation().env; }
 const tools::DemoTokens& tokens() { return installation().tokens; }
 
 std::string fresh_patient_token(const std::string& patient) {
+  return fresh_patient_token_for(env().claude, patient);
+}
+
+std::string fresh_patient_token_for(const tools::ClientCert& holder, const std::string& patient) {
   const auto& e = env();
   biscuit::BiscuitBuilder builder;
   builder.set_root_key_id(e.root_key_id);
@@ -57,14 +61,17 @@ std::string fresh_patient_token(const std::string& patient) {
   if (!added) throw std::runtime_error("fresh token: " + added.error().message);
   auto token = builder.build(e.root);
   if (!token) throw std::runtime_error("fresh token: " + token.error().message);
-  auto bound = gate::attest(*token, read_file(e.claude.cert), {"larder-db", "larder-compliance"});
+  auto bound = gate::attest(*token, read_file(holder.cert), {"larder-db", "larder-compliance"});
   if (!bound) throw std::runtime_error("fresh token: " + bound.error().message);
   return *bound;
 }
 
 net::TlsClientConfig claude_tls() {
-  const auto& e = env();
-  return net::TlsClientConfig{e.ca_file, e.claude.cert, e.claude.key, "", false};
+  return tls_of(env().claude);
+}
+
+net::TlsClientConfig tls_of(const tools::ClientCert& holder) {
+  return net::TlsClientConfig{env().ca_file, holder.cert, holder.key, "", false};
 }
 
 std::unique_ptr<mcp::Client> connect(const std::string& url, const std::string& token) {

@@ -22,9 +22,13 @@ const tools::DemoTokens& tokens();         // fresh lineages are minted with fre
 // A new token for `patient`, bound to claude-client and both audiences, from the root key:
 // a lineage no other test has touched.
 std::string fresh_patient_token(const std::string& patient = "Erin oRTEga");
+// The same, bound to another client certificate (e.g. env().other).
+std::string fresh_patient_token_for(const tools::ClientCert& holder,
+                                    const std::string& patient = "Erin oRTEga");
 
 // claude-client's TLS settings (our CA, its certificate and key).
 net::TlsClientConfig claude_tls();
+net::TlsClientConfig tls_of(const tools::ClientCert& holder);  // our CA, the holder's certificate and key
 
 // An MCP client over mTLS to `url` presenting `token` as `Authorization: Bearer`.
 std::unique_ptr<mcp::Client> connect(const std::string& url, const std::string& token);

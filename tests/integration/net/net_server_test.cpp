@@ -11,6 +11,10 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 
+#include <malloc.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <csignal>
 
@@ -289,6 +293,52 @@ class NetServerTest : public ::testing::Test {
     for (int i = 0; i < 2000 && server_->connection_count() < n; ++i) std::this_thread::sleep_for(10ms);
   }
 
+  static constexpr std::size_t kIdleSockets = 1100;
+  static constexpr std::size_t kHalfOpenSockets = 200;
+  // The start of a ClientHello: a record header announcing 512 bytes, the handshake header,
+  // the version and part of the random — and then nothing.
+  static inline const std::string kPartialClientHello =
+      std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + std::string(40, '\x5a');
+
+  // Every connection here costs this process two descriptors (both ends).
+  static void raise_descriptor_limit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+      lim.rlim_cur = lim.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+  }
+  void open_idle_sockets(asio::io_context& ioc, std::vector<tcp::socket>& out, std::size_t n) {
+    tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), server_->port());
+    for (std::size_t i = 0; i < n; ++i) {
+      out.emplace_back(ioc);
+      boost::system::error_code ec;
+      out.back().connect(ep, ec);
+      ASSERT_FALSE(ec) << "connection " << i << ": " << ec.message();
+    }
+  }
+  void open_half_open_sockets(asio::io_context& ioc, std::vector<tcp::socket>& out, std::size_t n) {
+    const std::size_t first = out.size();
+    open_idle_sockets(ioc, out, n);
+    for (std::size_t i = first; i < out.size(); ++i) {
+      boost::system::error_code ec;
+      asio::write(out[i], asio::buffer(kPartialClientHello), ec);
+      ASSERT_FALSE(ec) << ec.message();
+    }
+  }
+  // True once the server closed `sock` (EOF or reset), false if it is still open after `wait`.
+  static bool closed_by_peer(tcp::socket& sock, std::chrono::milliseconds wait) {
+    pollfd p{sock.native_handle(), POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
+    char byte;
+    return ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+  }
+  // Bytes allocated on the heap by the whole process (every arena, mmapped chunks too).
+  static std::size_t heap_in_use() {
+    struct mallinfo2 m = ::mallinfo2();
+    return m.uordblks + m.hblkhd;
+  }
+
   static TlsTestPki* pki_;
   static TlsTestPki* other_pki_;
   static CertFiles *alice_, *bob_, *expired_, *future_, *no_eku_, *revoked_, *stranger_;
@@ -499,6 +549,7 @@ TEST_F(NetServerTest, MalformedHttpGets400AndServerKeepsServing) {
 TEST_F(NetServerTest, GarbageAndTruncatedTlsDoNotHurtTheServer) {
   auto cfg = tls_config();
   cfg.limits.request_timeout = 1000ms;
+  cfg.limits.handshake_timeout = 1000ms;
   start(cfg);
   std::string noise;
   for (int i = 0; i < 8192; ++i) noise.push_back(static_cast<char>((i * 7919 + 13) & 0xff));
@@ -532,6 +583,7 @@ TEST_F(NetServerTest, GarbageAndTruncatedTlsDoNotHurtTheServer) {
   }
   expect_served();
   EXPECT_EQ(calls_.load(), 1);
+  EXPECT_GE(server_->stats().handshake_failures, 3u);  // noise, plain HTTP, app data: at once
 }
 
 TEST_F(NetServerTest, SlowlorisIsCutOffAfterRequestTimeout) {
@@ -560,44 +612,151 @@ TEST_F(NetServerTest, SlowlorisIsCutOffAfterRequestTimeout) {
   expect_served();
 }
 
-TEST_F(NetServerTest, ThousandIdleConnectionsDoNotBlockANewClient) {
+// Finding 5: sockets that never finish a TLS handshake — silent ones and ones that stop in
+// the middle of their ClientHello — are closed oldest first once max_handshakes of them are
+// held, so a real client is admitted however many of them arrived before it. No timeout is
+// needed for that (handshake_timeout is far away here).
+TEST_F(NetServerTest, IdleAndHalfOpenSocketsCannotStarveARealClient) {
+  raise_descriptor_limit();
   auto cfg = tls_config();
-  cfg.limits.max_connections = 1100;
-  cfg.limits.request_timeout = 60s;  // the idle sockets never start a handshake
+  cfg.limits.handshake_timeout = 120s;
   start(cfg);
   asio::io_context ioc;
-  std::vector<tcp::socket> idle;
-  idle.reserve(1000);
-  tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), server_->port());
-  for (int i = 0; i < 1000; ++i) {
-    idle.emplace_back(ioc);
-    boost::system::error_code ec;
-    idle.back().connect(ep, ec);
-    ASSERT_FALSE(ec) << "connection " << i << ": " << ec.message();
-  }
-  wait_for_connections(1000);
-  EXPECT_GE(server_->connection_count(), 1000u);
-  expect_served();
-  for (auto& s : idle) s.close();
+  std::vector<tcp::socket> held;
+  held.reserve(kIdleSockets + kHalfOpenSockets);
+  open_idle_sockets(ioc, held, kIdleSockets);
+  open_half_open_sockets(ioc, held, kHalfOpenSockets);
+  expect_served();  // admitted behind all of them: it is the newest handshake, never evicted
+  auto s = server_->stats();
+  EXPECT_LE(s.handshaking, cfg.limits.max_handshakes);
+  EXPECT_GE(s.handshake_evictions, kIdleSockets + kHalfOpenSockets - cfg.limits.max_handshakes);
+  EXPECT_EQ(s.handshake_timeouts, 0u);
+  EXPECT_EQ(s.refused_at_capacity, 0u);
+  for (auto& sock : held) sock.close();
 }
 
-TEST_F(NetServerTest, MaxConnectionsRefusesExtraConnections) {
+// What a pending handshake costs: no TLS state until the ClientHello record is complete, and
+// then only the bytes that arrived. (A full OpenSSL + Asio stream is over 70 KiB.)
+TEST_F(NetServerTest, PendingHandshakesAreSmall) {
+  raise_descriptor_limit();
   auto cfg = tls_config();
-  cfg.limits.max_connections = 3;
-  cfg.limits.request_timeout = 60s;
+  cfg.limits.handshake_timeout = 120s;
+  cfg.limits.max_handshakes = kIdleSockets + kHalfOpenSockets + 10;  // every one is kept
+  start(cfg);
+  expect_served();  // warm up: contexts, pools, the first session
+  for (int i = 0; i < 500 && server_->stats().established > 0; ++i) std::this_thread::sleep_for(10ms);
+  const std::size_t before = heap_in_use();
+  asio::io_context ioc;
+  std::vector<tcp::socket> held;
+  held.reserve(kIdleSockets + kHalfOpenSockets);
+  open_idle_sockets(ioc, held, kIdleSockets);
+  open_half_open_sockets(ioc, held, kHalfOpenSockets);
+  for (int i = 0; i < 1000 && server_->stats().handshaking < held.size(); ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(server_->stats().handshaking, held.size());
+  const std::size_t after = heap_in_use();
+  const double per_socket = after > before ? static_cast<double>(after - before) / held.size() : 0;
+  std::printf("heap per pending handshake (server and client side): %.0f bytes\n", per_socket);
+  EXPECT_LT(per_socket, 8192.0);
+  for (auto& sock : held) sock.close();
+}
+
+TEST_F(NetServerTest, HandshakeDeadlineClosesSilentAndStalledSockets) {
+  auto cfg = tls_config();
+  cfg.limits.handshake_timeout = 300ms;
+  cfg.limits.request_timeout = 60s;  // the handshake has its own deadline
+  start(cfg);
+  RawConn silent(server_->port(), "", nullptr, false);
+  RawConn stalled(server_->port(), "", nullptr, false);
+  ASSERT_TRUE(silent.connected());
+  ASSERT_TRUE(stalled.connected());
+  ASSERT_TRUE(stalled.write(kPartialClientHello));
+  bool closed = false;
+  silent.read_until_close(10s, &closed);
+  EXPECT_TRUE(closed);
+  closed = false;
+  stalled.read_until_close(10s, &closed);
+  EXPECT_TRUE(closed);
+  for (int i = 0; i < 500 && server_->stats().handshake_timeouts < 2; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(server_->stats().handshake_timeouts, 2u);
+  expect_served();
+}
+
+TEST_F(NetServerTest, TheOldestHandshakeIsEvictedFirst) {
+  auto cfg = tls_config();
+  cfg.limits.max_handshakes = 3;
+  cfg.limits.handshake_timeout = 60s;
+  start(cfg);
+  asio::io_context ioc;
+  std::vector<tcp::socket> conns;
+  auto open_one = [&] {  // one at a time, so the server accepts them in this order
+    const auto accepted = server_->stats().accepted;
+    open_idle_sockets(ioc, conns, 1);
+    for (int i = 0; i < 1000 && server_->stats().accepted == accepted; ++i) std::this_thread::sleep_for(5ms);
+  };
+  for (int i = 0; i < 3; ++i) open_one();
+  EXPECT_EQ(server_->stats().handshaking, 3u);
+  EXPECT_EQ(server_->stats().handshake_evictions, 0u);
+  open_one();  // the 4th closes the 1st
+  EXPECT_TRUE(closed_by_peer(conns[0], 10s));
+  open_one();  // the 5th closes the 2nd
+  EXPECT_TRUE(closed_by_peer(conns[1], 10s));
+  for (std::size_t i = 2; i < 5; ++i) EXPECT_FALSE(closed_by_peer(conns[i], 200ms)) << i;
+  auto s = server_->stats();
+  EXPECT_EQ(s.handshake_evictions, 2u);
+  EXPECT_EQ(s.handshaking, 3u);
+}
+
+// max_handshakes is about connections that are not authenticated yet: an established
+// keep-alive connection stays, however many handshakes pile up behind it.
+TEST_F(NetServerTest, AnAuthenticatedConnectionIsNeverEvicted) {
+  auto cfg = tls_config();
+  cfg.limits.max_handshakes = 2;
+  cfg.limits.handshake_timeout = 60s;
+  start(cfg);
+  auto c = client(alice_);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->request("GET", "/", {}, "").ok());
+  asio::io_context ioc;
+  std::vector<tcp::socket> held;
+  open_idle_sockets(ioc, held, 50);
+  for (int i = 0; i < 500 && server_->stats().accepted < 51; ++i) std::this_thread::sleep_for(10ms);
+  auto r = c->request("GET", "/", {}, "");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(c->connect_count(), 1) << "the established connection was closed";
+  auto s = server_->stats();
+  EXPECT_EQ(s.established, 1u);
+  EXPECT_LE(s.handshaking, 2u);
+  EXPECT_GE(s.handshake_evictions, 48u);
+  for (auto& sock : held) sock.close();
+}
+
+// max_connections counts authenticated connections; sockets still in their handshake do not
+// take their places.
+TEST_F(NetServerTest, MaxConnectionsCountsAuthenticatedConnections) {
+  auto cfg = tls_config();
+  cfg.limits.max_connections = 2;
+  cfg.limits.handshake_timeout = 60s;
   start(cfg);
   asio::io_context ioc;
   std::vector<tcp::socket> idle;
-  tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), server_->port());
-  for (int i = 0; i < 3; ++i) {
-    idle.emplace_back(ioc);
-    idle.back().connect(ep);
-  }
-  wait_for_connections(3);
+  open_idle_sockets(ioc, idle, 5);
+  auto a = client(alice_);
+  auto b = client(bob_);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->request("GET", "/", {}, "").ok());
+  ASSERT_TRUE(b->request("GET", "/", {}, "").ok());
+  EXPECT_EQ(server_->stats().established, 2u);
   expect_refused(alice_, "over max_connections");
-  for (auto& s : idle) s.close();
-  for (int i = 0; i < 500 && server_->connection_count() > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_GE(server_->stats().refused_at_capacity, 1u);
+  a.reset();  // closes its connection
+  for (int i = 0; i < 500 && server_->stats().established > 1; ++i) std::this_thread::sleep_for(10ms);
   expect_served();
+  auto r = b->request("GET", "/", {}, "");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(b->connect_count(), 1);
+  for (auto& s : idle) s.close();
 }
 
 TEST_F(NetServerTest, IdleKeepAliveConnectionIsClosedAndClientReconnects) {

@@ -136,6 +136,51 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
   }
 }
 
+// Finding 5: the handshake deadline and cap, and the per-client-certificate call limits.
+TEST_F(ConfigTest, ConnectionAndPerClientLimits) {
+  auto defaults = parse("");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ(defaults->handshake_timeout.count(), 5000);
+  EXPECT_EQ(defaults->max_handshakes, 512u);
+  EXPECT_EQ(defaults->max_concurrent_calls_per_client, 16u);
+  EXPECT_EQ(defaults->max_calls_per_second_per_client, 100u);
+  EXPECT_EQ(defaults->call_burst_per_client, 200u);
+
+  auto set = parse(R"([limits]
+handshake_timeout_ms = 2000
+max_handshakes = 64
+max_concurrent_calls_per_client = 4
+max_calls_per_second_per_client = 0
+call_burst_per_client = 1
+)");
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_EQ(set->handshake_timeout.count(), 2000);
+  EXPECT_EQ(set->max_handshakes, 64u);
+  EXPECT_EQ(set->max_concurrent_calls_per_client, 4u);
+  EXPECT_EQ(set->max_calls_per_second_per_client, 0u);  // 0 = no limit
+  EXPECT_EQ(set->call_burst_per_client, 1u);
+
+  const std::vector<BadCase> bad = {
+      {"[limits]\nhandshake_timeout_ms = 0\n", "limits.handshake_timeout_ms"},
+      {"[limits]\nhandshake_timeout_ms = 600001\n", "limits.handshake_timeout_ms"},
+      {"[limits]\nhandshake_timeout_ms = \"5s\"\n", "limits.handshake_timeout_ms"},
+      {"[limits]\nmax_handshakes = 0\n", "limits.max_handshakes"},
+      {"[limits]\nmax_handshakes = 1000001\n", "limits.max_handshakes"},
+      {"[limits]\nmax_concurrent_calls_per_client = -1\n", "limits.max_concurrent_calls_per_client"},
+      {"[limits]\nmax_concurrent_calls_per_client = 1.5\n", "limits.max_concurrent_calls_per_client"},
+      {"[limits]\nmax_calls_per_second_per_client = -1\n", "limits.max_calls_per_second_per_client"},
+      {"[limits]\nmax_calls_per_second_per_client = 1000001\n", "limits.max_calls_per_second_per_client"},
+      {"[limits]\ncall_burst_per_client = 0\n", "limits.call_burst_per_client"},
+      {"[limits]\ncall_burst_per_client = true\n", "limits.call_burst_per_client"},
+      {"[limits]\nmax_calls_per_client = 1\n", "limits.max_calls_per_client"},  // misspelt: unknown key
+  };
+  for (const auto& b : bad) {
+    auto c = parse(b.toml, b.with_tls);
+    ASSERT_FALSE(c.ok()) << b.toml;
+    EXPECT_NE(c.error().message.find(b.key), std::string::npos) << c.error().message;
+  }
+}
+
 TEST_F(ConfigTest, RootKeysAreRequiredAndUnique) {
   auto none = parse_serve_config("[server]\nplain_http = true\n", dir_.string());
   ASSERT_FALSE(none.ok());

@@ -1,0 +1,159 @@
+// Attacks on lock 1's doorway (finding 5): holding the server's connections without ever
+// finishing a TLS handshake, and one client certificate flooding the server with calls.
+// Each test is the attack, run against the real servers; all traffic goes to 127.0.0.1.
+#include "attack_env.h"
+
+#include "net/client.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace larder::attack {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Both ends of every attacking connection live in this process.
+void raise_descriptor_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+// Plain TCP connections to 127.0.0.1:port that the attacker holds open; closed on destruction.
+class SocketFlood {
+ public:
+  explicit SocketFlood(uint16_t port) : port_(port) {}
+  ~SocketFlood() {
+    for (int fd : fds_) ::close(fd);
+  }
+  // Opens `n` connections, each sending `first_bytes` (possibly nothing); the count opened.
+  std::size_t open(std::size_t n, const std::string& first_bytes = "") {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port_);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::size_t opened = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0) break;
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        break;
+      }
+      if (!first_bytes.empty()) (void)::send(fd, first_bytes.data(), first_bytes.size(), MSG_NOSIGNAL);
+      fds_.push_back(fd);
+      ++opened;
+    }
+    return opened;
+  }
+
+ private:
+  uint16_t port_;
+  std::vector<int> fds_;
+};
+
+// The start of a TLS ClientHello (a record header announcing 512 bytes, the handshake header,
+// the version, part of the random) — and then nothing more.
+const std::string kPartialClientHello =
+    std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + "attacker";
+
+std::string pg_query_call(int id, const std::string& sql) {
+  return nlohmann::json{{"jsonrpc", "2.0"},
+                        {"id", id},
+                        {"method", "tools/call"},
+                        {"params", {{"name", "pg_query"}, {"arguments", {{"query", sql}}}}}}
+      .dump();
+}
+
+// Finding 5: 1,100 TCP connections that never start TLS (plus 200 that stop in the middle of
+// their ClientHello) made real clients fail until the attacker's sockets timed out. Now the
+// oldest of them are closed to admit newcomers: a real call goes through while they are held.
+TEST(ConnectionAttack, SocketsThatNeverHandshakeDoNotLockOutARealCall) {
+  raise_descriptor_limit();
+  auto& db = *bed().db;
+  const auto before = db.connection_stats();
+  SocketFlood flood(db.port());
+  ASSERT_EQ(flood.open(1100), 1100u);
+  ASSERT_EQ(flood.open(200, kPartialClientHello), 200u);
+
+  auto client = connect(env().db_url, tokens().erin);
+  auto r = call(*client, "pg_query", {{"query", R"(SELECT "Patient Name" FROM health_records LIMIT 1)"}});
+  EXPECT_EQ(refused_lock(r), "") << r.dump();
+  EXPECT_NE(text_of(r).find("Erin"), std::string::npos) << r.dump();
+
+  const auto after = db.connection_stats();
+  EXPECT_GT(after.handshake_evictions, before.handshake_evictions);
+  EXPECT_LE(after.handshaking, bed().db_config().max_handshakes);
+  EXPECT_EQ(after.refused_at_capacity, before.refused_at_capacity);
+}
+
+// One certificate calling faster than its rate is refused with 429, Retry-After and a
+// JSON-RPC error naming the limit; another certificate's calls go through meanwhile. (An
+// extra server with a low rate: the testbed's servers use the defaults.)
+TEST(ConnectionAttack, OneCertificateOverItsRateIsRefusedAndAnotherIsNot) {
+  auto config = bed().db_config();
+  config.max_calls_per_second_per_client = 1;
+  config.call_burst_per_client = 5;
+  config.audit_path = (bed().dir() / "audit-connection-attack.jsonl").string();
+  auto server = test::Testbed::start(config);
+  const std::string base = "https://127.0.0.1:" + std::to_string(server->port());
+  const std::string url = base + "/mcp";
+
+  const std::string token = tokens().erin;
+  const std::string sid = raw_session(url, token);  // initialize + initialized: two of the burst
+  auto burst = net::HttpClient::create(base, claude_tls());
+  ASSERT_TRUE(burst.ok()) << burst.error().message;
+  const net::HeaderList headers = {{"Content-Type", "application/json"},
+                                   {"Accept", "application/json, text/event-stream"},
+                                   {"MCP-Protocol-Version", "2025-06-18"},
+                                   {"Authorization", "Bearer " + token},
+                                   {"Mcp-Session-Id", sid}};
+  int admitted = 0, refused = 0;
+  std::optional<net::ClientResponse> refusal;
+  for (int i = 0; i < 30; ++i) {
+    auto r =
+        (*burst)->request("POST", "/mcp", headers,
+                          pg_query_call(i + 10, R"(SELECT "Patient Name" FROM health_records LIMIT 1)"), 60s);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    if (r->status == 429) {
+      ++refused;
+      refusal = *r;
+    } else {
+      EXPECT_EQ(r->status, 200) << r->body;
+      ++admitted;
+    }
+  }
+  EXPECT_GE(admitted, 1);
+  EXPECT_GE(refused, 10) << "30 calls in a burst of 5 at 1/s";
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_NE(refusal->body.find("too many calls per second for this client certificate (limit 1/s, burst 5)"),
+            std::string::npos)
+      << refusal->body;
+  EXPECT_NE(refusal->body.find("\"jsonrpc\":\"2.0\""), std::string::npos) << refusal->body;
+  EXPECT_TRUE(refusal->header("retry-after").has_value());
+
+  // env().other, with its own token, while claude-client's bucket is empty.
+  auto other = mcp::Client::connect_http(
+      url, tls_of(env().other), {{"Authorization", "Bearer " + fresh_patient_token_for(env().other)}});
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  auto r = call(**other, "pg_query", {{"query", R"(SELECT "Patient Name" FROM health_records LIMIT 1)"}});
+  EXPECT_EQ(refused_lock(r), "") << r.dump();
+  EXPECT_NE(text_of(r).find("Erin"), std::string::npos) << r.dump();
+
+  EXPECT_GE(server->client_limit_stats().refused_rate, static_cast<uint64_t>(refused));
+  server->stop();
+}
+
+}  // namespace
+}  // namespace larder::attack
