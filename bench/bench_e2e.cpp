@@ -292,6 +292,10 @@ int main(int argc, char** argv) {
   c.max_concurrent_calls_per_client = 1'000'000;
   c.max_calls_per_second_per_client = 1'000'000;
   c.call_burst_per_client = 1'000'000;
+  // Likewise one token lineage for every session.
+  c.max_concurrent_calls_per_lineage = 1'000'000;
+  c.max_calls_per_second_per_lineage = 1'000'000;
+  c.call_burst_per_lineage = 1'000'000;
   std::unique_ptr<tools::LarderService> service;
   try {
     service = test::Testbed::start(c);

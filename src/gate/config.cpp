@@ -345,7 +345,9 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(limits->only({"max_body_bytes", "max_header_bytes", "request_timeout_ms", "idle_timeout_ms",
                            "max_connections", "worker_threads", "max_sse_streams_per_session",
                            "handshake_timeout_ms", "max_handshakes", "max_concurrent_calls_per_client",
-                           "max_calls_per_second_per_client", "call_burst_per_client"}));
+                           "max_calls_per_second_per_client", "call_burst_per_client",
+                           "max_concurrent_calls_per_lineage", "max_calls_per_second_per_lineage",
+                           "call_burst_per_lineage"}));
   LARDER_TRY(limits->integer("max_body_bytes", c.max_body_bytes, 1024, 1LL << 30));
   LARDER_TRY(limits->integer("max_header_bytes", c.max_header_bytes, 1024, 1 << 20));
   LARDER_TRY(limits->duration("request_timeout_ms", c.request_timeout, 100, 3'600'000));
@@ -360,6 +362,11 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(
       limits->integer("max_calls_per_second_per_client", c.max_calls_per_second_per_client, 0, 1'000'000));
   LARDER_TRY(limits->integer("call_burst_per_client", c.call_burst_per_client, 1, 1'000'000));
+  LARDER_TRY(
+      limits->integer("max_concurrent_calls_per_lineage", c.max_concurrent_calls_per_lineage, 0, 1'000'000));
+  LARDER_TRY(
+      limits->integer("max_calls_per_second_per_lineage", c.max_calls_per_second_per_lineage, 0, 1'000'000));
+  LARDER_TRY(limits->integer("call_burst_per_lineage", c.call_burst_per_lineage, 1, 1'000'000));
 
   // [compliance]
   auto compliance = sub("compliance");

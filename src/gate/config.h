@@ -101,6 +101,12 @@ struct ServeConfig {
   std::size_t max_concurrent_calls_per_client = 16;
   std::size_t max_calls_per_second_per_client = 100;
   std::size_t call_burst_per_client = 200;
+  // Per token lineage (every token derived from one authority block, across certificates and
+  // connections): tool calls, reads and prompts in flight, and per second with a burst.
+  // 0 = no limit. Refused as lock "limits" before any ledger lookup or Datalog.
+  std::size_t max_concurrent_calls_per_lineage = 16;
+  std::size_t max_calls_per_second_per_lineage = 100;
+  std::size_t call_burst_per_lineage = 200;
 
   // [compliance]  (egress server only)
   std::string compliance_api_url;  // when set, hipaa_compliance_check also POSTs the text here

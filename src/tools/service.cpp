@@ -176,6 +176,9 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   gate::PipelineOptions pipeline_options;
   pipeline_options.require_peer = !c.plain_http;
   pipeline_options.taint_enabled = c.taint_enabled;
+  pipeline_options.lineage_limits.max_concurrent = c.max_concurrent_calls_per_lineage;
+  pipeline_options.lineage_limits.rate_per_second = static_cast<double>(c.max_calls_per_second_per_lineage);
+  pipeline_options.lineage_limits.burst = static_cast<double>(c.call_burst_per_lineage);
   parts->pipeline = std::make_unique<gate::Pipeline>(*parts->gate, parts->ledger.get(), *parts->audit, pipeline_options);
 
   mcp::ServerOptions mcp_options;

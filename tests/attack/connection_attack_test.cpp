@@ -155,5 +155,38 @@ TEST(ConnectionAttack, OneCertificateOverItsRateIsRefusedAndAnotherIsNot) {
   server->stop();
 }
 
+// One token lineage calling faster than its rate is refused as lock "limits" — whatever
+// connection or session it comes over — before any Datalog runs; another lineage of the
+// same certificate is not held back.
+TEST(ConnectionAttack, OneLineageOverItsRateIsRefusedAndAnotherIsNot) {
+  auto config = bed().db_config();
+  config.max_calls_per_second_per_lineage = 1;
+  config.call_burst_per_lineage = 3;
+  config.audit_path = (bed().dir() / "audit-lineage-attack.jsonl").string();
+  auto server = test::Testbed::start(config);
+  const std::string url = "https://127.0.0.1:" + std::to_string(server->port()) + "/mcp";
+
+  const std::string token = fresh_patient_token();
+  int refused = 0;
+  std::string reason;
+  for (int i = 0; i < 12; ++i) {
+    auto client = connect(url, token);  // a new connection and session every time
+    auto r = call(*client, "pg_query", {{"query", "SELECT 1"}});
+    if (refused_lock(r) == "limits") {
+      ++refused;
+      reason = text_of(r);
+    } else {
+      EXPECT_EQ(refused_lock(r), "") << r.dump();
+    }
+  }
+  EXPECT_GE(refused, 6) << "12 calls in a burst of 3 at 1/s";
+  EXPECT_NE(reason.find("too many calls per second for this token's lineage (limit 1/s, burst 3)"), std::string::npos)
+      << reason;
+
+  auto other = connect(url, fresh_patient_token());
+  EXPECT_EQ(refused_lock(call(*other, "pg_query", {{"query", "SELECT 1"}})), "");
+  server->stop();
+}
+
 }  // namespace
 }  // namespace larder::attack

@@ -181,6 +181,43 @@ call_burst_per_client = 1
   }
 }
 
+// Finding 5, per token lineage; finding 9, the audit anchor.
+TEST_F(ConfigTest, PerLineageLimitsAndTheAuditAnchor) {
+  auto defaults = parse("");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ(defaults->max_concurrent_calls_per_lineage, 16u);
+  EXPECT_EQ(defaults->max_calls_per_second_per_lineage, 100u);
+  EXPECT_EQ(defaults->call_burst_per_lineage, 200u);
+  EXPECT_EQ(defaults->audit_anchor_id, "");
+  EXPECT_EQ(defaults->audit_anchor_max_lag.count(), 5000);
+  auto set = parse(R"([limits]
+max_concurrent_calls_per_lineage = 2
+max_calls_per_second_per_lineage = 0
+call_burst_per_lineage = 3
+[audit]
+anchor_id = "db-1"
+anchor_max_lag_ms = 250
+)");
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_EQ(set->max_concurrent_calls_per_lineage, 2u);
+  EXPECT_EQ(set->max_calls_per_second_per_lineage, 0u);
+  EXPECT_EQ(set->call_burst_per_lineage, 3u);
+  EXPECT_EQ(set->audit_anchor_id, "db-1");
+  EXPECT_EQ(set->audit_anchor_max_lag.count(), 250);
+  const std::vector<BadCase> bad = {
+      {"[limits]\nmax_concurrent_calls_per_lineage = -1\n", "limits.max_concurrent_calls_per_lineage"},
+      {"[limits]\nmax_calls_per_second_per_lineage = 1000001\n", "limits.max_calls_per_second_per_lineage"},
+      {"[limits]\ncall_burst_per_lineage = 0\n", "limits.call_burst_per_lineage"},
+      {"[audit]\nanchor_max_lag_ms = 10\n", "audit.anchor_max_lag_ms"},
+      {"[audit]\nanchor_id = 5\n", "audit.anchor_id"},
+  };
+  for (const auto& b : bad) {
+    auto c = parse(b.toml, b.with_tls);
+    ASSERT_FALSE(c.ok()) << b.toml;
+    EXPECT_NE(c.error().message.find(b.key), std::string::npos) << c.error().message;
+  }
+}
+
 TEST_F(ConfigTest, RootKeysAreRequiredAndUnique) {
   auto none = parse_serve_config("[server]\nplain_http = true\n", dir_.string());
   ASSERT_FALSE(none.ok());
