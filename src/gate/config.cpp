@@ -326,7 +326,8 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   auto limits = sub("limits");
   if (!limits) return limits.error();
   LARDER_TRY(limits->only({"max_body_bytes", "max_header_bytes", "request_timeout_ms", "idle_timeout_ms",
-                           "max_connections", "worker_threads", "max_sse_streams_per_session"}));
+                           "max_connections", "worker_threads", "max_sse_streams_per_session",
+                           "max_json_depth", "max_batch_size"}));
   LARDER_TRY(limits->integer("max_body_bytes", c.max_body_bytes, 1024, 1LL << 30));
   LARDER_TRY(limits->integer("max_header_bytes", c.max_header_bytes, 1024, 1 << 20));
   LARDER_TRY(limits->duration("request_timeout_ms", c.request_timeout, 100, 3'600'000));
@@ -334,6 +335,9 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(limits->integer("max_connections", c.max_connections, 1, 1'000'000));
   LARDER_TRY(limits->integer("worker_threads", c.worker_threads, 1, 1024));
   LARDER_TRY(limits->integer("max_sse_streams_per_session", c.max_sse_streams_per_session, 1, 1024));
+  // Above 256 levels the recursive walks (copy, dump, schema validation) need real stack.
+  LARDER_TRY(limits->integer("max_json_depth", c.max_json_depth, 8, 256));
+  LARDER_TRY(limits->integer("max_batch_size", c.max_batch_size, 1, 1024));
 
   // [compliance]
   auto compliance = sub("compliance");

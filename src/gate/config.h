@@ -89,6 +89,8 @@ struct ServeConfig {
   std::size_t max_connections = 1024;
   std::size_t worker_threads = 8;
   std::size_t max_sse_streams_per_session = 4;
+  std::size_t max_json_depth = 64;  // JSON nested deeper is refused unparsed (-32700)
+  std::size_t max_batch_size = 32;  // messages in a JSON-RPC batch (2025-03-26 sessions; -32600)
 
   // [compliance]  (egress server only)
   std::string compliance_api_url;  // when set, hipaa_compliance_check also POSTs the text here
