@@ -329,8 +329,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   responders.clear();
   for (const auto& sid : sessions) {
     auto exchange = std::make_shared<test::Exchange>();
-    w.transport->handle(test::make_http_request("DELETE", "/mcp", {{"Mcp-Session-Id", sid}}, ""),
-                        std::make_shared<test::FakeResponder>(exchange));
+    w.transport->handle(
+        test::make_http_request("DELETE", "/mcp", {{"Host", "localhost"}, {"Mcp-Session-Id", sid}}, ""),
+        std::make_shared<test::FakeResponder>(exchange));
   }
   std::promise<void> drained;
   if (w.server->pool().post([&drained] { drained.set_value(); })) {
