@@ -309,6 +309,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     if (!(is_get || is_listen) && !exchange->wait(kAnswerTimeout))
       fail("request never answered", raw.method + " " + raw.target);
     check_answer(*exchange);
+    if (std::getenv("FUZZ_REQUEST_PATH_VERBOSE")) {  // to see what a seed reaches
+      std::fprintf(stderr, "%s %s -> %d %s\n", raw.method.c_str(), raw.target.c_str(), exchange->status(),
+                   exchange->body().substr(0, 400).c_str());
+    }
 
     if (auto sid = exchange->header("Mcp-Session-Id")) {
       session = *sid;
