@@ -126,6 +126,9 @@ World& world() {
     server_options.info = {"larder", "0.1.0", "Larder"};
     server_options.handler_threads = 1;  // FIFO: a task posted last runs after every earlier one
     server_options.max_batch_size = 4;
+    // What the audit log sees (every request, every refusal); a tool called "unrecordable"
+    // plays a failed audit write (its answer must turn into an error).
+    server_options.on_request = [](const mcp::RequestRecord& r) { return r.name != "unrecordable"; };
     out->server = std::make_unique<mcp::Server>(server_options);
     World& wr = *out;
 
