@@ -16,6 +16,7 @@
 // Oracles: no crash, leak or sanitizer report; every request is answered (a response, a
 // stream, or at worst a dropped responder) within 20 s; every JSON answer is JSON; once the
 // input's streams are closed and its sessions deleted, no session is left behind.
+#include "base/json.h"
 #include "biscuit/biscuit.h"
 #include "gate/gate.h"
 #include "mcp/http_transport.h"
@@ -286,7 +287,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   World& w = world();
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   std::string session;
-  std::vector<std::string> sessions;
+  std::vector<std::shared_ptr<test::Exchange>> exchanges;
   std::vector<std::shared_ptr<test::FakeResponder>> responders;  // to close their streams at the end
 
   for (auto& raw : split_requests(input)) {
@@ -297,7 +298,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     replace_all(raw.target, "$SESSION", session);
     replace_all(raw.body, "$TOKEN", w.token);
     const bool is_get = raw.method == "GET";
-    const bool is_listen = raw.body.find("subscriptions/listen") != std::string::npos;
+    auto body = larder::parse_json_bounded(raw.body);
+    const bool is_listen =
+        body && body->is_object() && body->value("method", json()) == "subscriptions/listen";
     net::HttpRequest request = test::make_http_request(raw.method, raw.target, raw.headers, raw.body);
     request.peer = w.peer;
     request.tls = true;
@@ -306,6 +309,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     auto responder = std::make_shared<test::FakeResponder>(exchange);
     w.transport->handle(request, responder);
     responders.push_back(responder);
+    exchanges.push_back(exchange);
     responder.reset();
     // Long-lived streams (GET, subscriptions/listen) stay open until the end of the input;
     // everything else must be answered.
@@ -317,10 +321,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
                    exchange->body().substr(0, 400).c_str());
     }
 
-    if (auto sid = exchange->header("Mcp-Session-Id")) {
-      session = *sid;
-      sessions.push_back(*sid);
-    }
+    if (auto sid = exchange->header("Mcp-Session-Id")) session = *sid;
     if (is_get) {
       std::string body = exchange->body();
       auto at = body.find("sessionId=");
@@ -328,23 +329,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     }
   }
 
-  // Close every stream (legacy SSE sessions end with theirs), delete the sessions, then wait
-  // for the handler thread to finish what the input queued.
+  // Close every stream (legacy SSE sessions end with theirs), let the handler thread finish
+  // what the input queued, delete every session an answer named, and check none is left.
+  auto drain = [&w] {
+    std::promise<void> drained;
+    if (!w.server->pool().post([&drained] { drained.set_value(); })) return;
+    if (drained.get_future().wait_for(kAnswerTimeout) != std::future_status::ready)
+      fail("handler thread stuck", "");
+  };
   for (auto& r : responders) {
     if (auto stream = r->stream()) stream->close();
   }
+  drain();
+  for (auto& r : responders) {
+    if (auto stream = r->stream()) stream->close();  // streams a handler started meanwhile
+  }
   responders.clear();
-  for (const auto& sid : sessions) {
+  for (const auto& e : exchanges) {
+    auto sid = e->header("Mcp-Session-Id");
+    if (!sid) continue;
     auto exchange = std::make_shared<test::Exchange>();
     w.transport->handle(
-        test::make_http_request("DELETE", "/mcp", {{"Host", "localhost"}, {"Mcp-Session-Id", sid}}, ""),
+        test::make_http_request("DELETE", "/mcp", {{"Host", "localhost"}, {"Mcp-Session-Id", *sid}}, ""),
         std::make_shared<test::FakeResponder>(exchange));
   }
-  std::promise<void> drained;
-  if (w.server->pool().post([&drained] { drained.set_value(); })) {
-    if (drained.get_future().wait_for(kAnswerTimeout) != std::future_status::ready)
-      fail("handler thread stuck", "");
-  }
+  drain();
   if (w.transport->session_count() != 0)
     fail("sessions left behind", std::to_string(w.transport->session_count()));
   return 0;
