@@ -7,6 +7,7 @@
 #include "agent/redaction.h"
 #include "agent/render.h"
 #include "agent/schema_check.h"
+#include "base/json.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -25,8 +26,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   redactor.add_secret("fuzz-secret-123");
   (void)redactor.redact(text);
   (void)truncate_to_width(text, size % 50);
-  auto doc = nlohmann::json::parse(text, nullptr, false);
-  if (!doc.is_discarded()) {
+  // What the agent renders, redacts and checks arrived through a bounded parse (base/json.h).
+  auto parsed = larder::parse_json_bounded(text);
+  if (parsed) {
+    const nlohmann::json& doc = *parsed;
     RenderOptions options;
     options.max_column_width = 1 + size % 40;
     (void)render_table(doc, options);

@@ -1,5 +1,7 @@
 #include "agent/anthropic.h"
 
+#include "base/json.h"
+
 namespace larder::agent {
 
 using nlohmann::json;
@@ -53,9 +55,12 @@ json anthropic_request_body(const ChatRequest& request) {
 }
 
 Result<ChatResponse> parse_anthropic_response(const std::string& body) {
-  json doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object())
+  auto parsed = parse_json_bounded(body);
+  if (!parsed && parsed.error().code == "json.too_deep")
+    return make_error("llm.protocol", "Anthropic reply refused: " + parsed.error().message);
+  if (!parsed || !parsed->is_object())
     return make_error("llm.protocol", "Anthropic reply is not a JSON object: " + snippet(body));
+  const json doc = std::move(*parsed);
   if (!doc.contains("content") || !doc["content"].is_array())
     return make_error("llm.protocol", "Anthropic reply has no 'content' array: " + snippet(body));
   ChatResponse out;
@@ -102,7 +107,8 @@ Result<ChatResponse> parse_anthropic_response(const std::string& body) {
 }
 
 std::string anthropic_error_message(const HttpReply& reply) {
-  json doc = json::parse(reply.body, nullptr, false);
+  auto parsed = parse_json_bounded(reply.body);
+  const json doc = parsed ? std::move(*parsed) : json();
   if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
     const auto& e = doc["error"];
     std::string type = e.contains("type") && e["type"].is_string() ? e["type"].get<std::string>() : "error";

@@ -1,5 +1,7 @@
 #include "agent/config.h"
 
+#include "base/json.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cctype>
@@ -159,8 +161,9 @@ Result<std::string> expand_env(const std::string& value, const Environment& env,
 
 Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& source, const std::string& base_dir,
                                    const Environment& env) {
-  json doc = json::parse(text, nullptr, false);
-  if (doc.is_discarded()) return make_error("config.mcp", source + ": not valid JSON");
+  auto parsed = parse_json_bounded(text);
+  if (!parsed) return make_error("config.mcp", source + ": " + parsed.error().message);
+  const json doc = std::move(*parsed);
   if (!doc.is_object()) return make_error("config.mcp", source + ": the top level must be a JSON object");
   if (!doc.contains("mcpServers")) return make_error("config.mcp", source + ": missing key 'mcpServers'");
   const json& servers = doc["mcpServers"];

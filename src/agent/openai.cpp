@@ -1,5 +1,7 @@
 #include "agent/openai.h"
 
+#include "base/json.h"
+
 namespace larder::agent {
 
 using nlohmann::json;
@@ -50,9 +52,12 @@ json openai_request_body(const ChatRequest& request) {
 }
 
 Result<ChatResponse> parse_openai_response(const std::string& body) {
-  json doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object())
+  auto parsed_doc = parse_json_bounded(body);
+  if (!parsed_doc && parsed_doc.error().code == "json.too_deep")
+    return make_error("llm.protocol", "chat completions reply refused: " + parsed_doc.error().message);
+  if (!parsed_doc || !parsed_doc->is_object())
     return make_error("llm.protocol", "chat completions reply is not a JSON object: " + snippet(body));
+  const json doc = std::move(*parsed_doc);
   if (!doc.contains("choices") || !doc["choices"].is_array() || doc["choices"].empty() || !doc["choices"][0].is_object())
     return make_error("llm.protocol", "chat completions reply has no 'choices': " + snippet(body));
   const json& choice = doc["choices"][0];
@@ -81,10 +86,13 @@ Result<ChatResponse> parse_openai_response(const std::string& body) {
       json parsed;
       if (fn.contains("arguments") && fn["arguments"].is_string()) {
         call.raw_arguments = fn["arguments"].get<std::string>();
-        parsed = call.raw_arguments.empty() ? json::object() : json::parse(call.raw_arguments, nullptr, false);
-        if (parsed.is_discarded()) {
+        auto arguments = call.raw_arguments.empty() ? Result<json>(json::object()) : parse_json_bounded(call.raw_arguments);
+        if (arguments) {
+          parsed = std::move(*arguments);
+        } else if (arguments.error().code == "json.too_deep") {
+          call.input_error = "tool arguments refused: " + arguments.error().message;
+        } else {
           call.input_error = "tool arguments are not valid JSON: " + snippet(call.raw_arguments);
-          parsed = json();
         }
       } else if (fn.contains("arguments")) {
         parsed = fn["arguments"];
@@ -118,7 +126,8 @@ Result<ChatResponse> parse_openai_response(const std::string& body) {
 }
 
 std::string openai_error_message(const HttpReply& reply) {
-  json doc = json::parse(reply.body, nullptr, false);
+  auto parsed = parse_json_bounded(reply.body);
+  const json doc = parsed ? std::move(*parsed) : json();
   if (doc.is_object() && doc.contains("error")) {
     const auto& e = doc["error"];
     if (e.is_string()) return e.get<std::string>();

@@ -1,5 +1,7 @@
 #include "db/cluster.h"
 
+#include "base/json.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -211,8 +213,10 @@ Result<ClusterState> ClusterState::load(const fs::path& path) {
     return make_error("db.state", "no cluster state at " + path.string() + " (run `larder db init` first)");
   if ((st.st_mode & 077) != 0)
     return make_error("db.state", path.string() + " is readable by others; it holds passwords (chmod 600 it)");
+  auto doc = parse_json_bounded(read_file_text(path));
+  if (!doc) return make_error("db.state", "cannot parse " + path.string() + ": " + doc.error().message);
   try {
-    return from_json(nlohmann::json::parse(read_file_text(path)));
+    return from_json(*doc);
   } catch (const nlohmann::json::exception& e) {
     return make_error("db.state", "cannot parse " + path.string() + ": " + e.what());
   }

@@ -1,5 +1,6 @@
 #include "db/database.h"
 
+#include "base/json.h"
 #include "db/plan_redaction.h"
 
 #include <spdlog/spdlog.h>
@@ -248,9 +249,12 @@ nlohmann::json pg_value_to_json(unsigned oid, const std::optional<std::string>& 
     }
     case 114:
     case 3802: {
-      auto j = nlohmann::json::parse(v, nullptr, false);
-      if (j.is_discarded()) return v;
-      return j;
+      // The value lands a few levels down in a tool result (rows[i].column): half the nesting
+      // budget keeps the result readable by clients that bound theirs at kMaxJsonDepth; a
+      // deeper value (json/jsonb nest as deep as the query makes them) stays text.
+      auto j = parse_json_bounded(v, kMaxJsonDepth / 2);
+      if (!j) return v;
+      return std::move(*j);
     }
     default:
       return v;

@@ -1,5 +1,6 @@
 #include "gate/audit_log.h"
 
+#include "base/json.h"
 #include "base/time.h"
 #include "gate/digest.h"
 
@@ -188,8 +189,9 @@ Result<void> AuditLog::load_tail_locked() {
                                              " ends in a partial record; run `larder audit verify " + path_ +
                                              "` and move the file aside before appending");
     }
-    auto j = nlohmann::json::parse(last.text, nullptr, false);
-    if (j.is_discarded() || !j.contains("seq") || !j["seq"].is_number_unsigned()) {
+    auto parsed = parse_json_bounded(last.text);
+    const nlohmann::json j = parsed ? std::move(*parsed) : nlohmann::json();
+    if (!j.is_object() || !j.contains("seq") || !j["seq"].is_number_unsigned()) {
       return make_error("audit.corrupt", "the last record of " + path_ + " is not a valid audit record");
     }
     seq_ = j["seq"].get<uint64_t>();
@@ -315,11 +317,12 @@ AuditVerification verify_chain(const std::string& path, std::vector<std::string>
       v.problem = where + "partial record (no newline): the file was cut";
       return v;
     }
-    auto j = nlohmann::json::parse(lines[i].text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      v.problem = where + "not a JSON object";
+    auto parsed = parse_json_bounded(lines[i].text);
+    if (!parsed || !parsed->is_object()) {
+      v.problem = where + (parsed ? std::string("not a JSON object") : "not a JSON object (" + parsed.error().message + ")");
       return v;
     }
+    const nlohmann::json& j = *parsed;
     if (!j.contains("seq") || !j["seq"].is_number_unsigned() || j["seq"].get<uint64_t>() != expected_seq) {
       v.problem = where + "sequence number is not " + std::to_string(expected_seq) +
                   " (a record was deleted, inserted or reordered)";

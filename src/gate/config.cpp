@@ -347,7 +347,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
                            "handshake_timeout_ms", "max_handshakes", "max_concurrent_calls_per_client",
                            "max_calls_per_second_per_client", "call_burst_per_client",
                            "max_concurrent_calls_per_lineage", "max_calls_per_second_per_lineage",
-                           "call_burst_per_lineage"}));
+                           "call_burst_per_lineage", "max_json_depth", "max_batch_size"}));
   LARDER_TRY(limits->integer("max_body_bytes", c.max_body_bytes, 1024, 1LL << 30));
   LARDER_TRY(limits->integer("max_header_bytes", c.max_header_bytes, 1024, 1 << 20));
   LARDER_TRY(limits->duration("request_timeout_ms", c.request_timeout, 100, 3'600'000));
@@ -367,6 +367,9 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(
       limits->integer("max_calls_per_second_per_lineage", c.max_calls_per_second_per_lineage, 0, 1'000'000));
   LARDER_TRY(limits->integer("call_burst_per_lineage", c.call_burst_per_lineage, 1, 1'000'000));
+  // Above 256 levels the recursive walks (copy, dump, schema validation) need real stack.
+  LARDER_TRY(limits->integer("max_json_depth", c.max_json_depth, 8, 256));
+  LARDER_TRY(limits->integer("max_batch_size", c.max_batch_size, 1, 1024));
 
   // [compliance]
   auto compliance = sub("compliance");

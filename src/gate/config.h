@@ -107,6 +107,8 @@ struct ServeConfig {
   std::size_t max_concurrent_calls_per_lineage = 16;
   std::size_t max_calls_per_second_per_lineage = 100;
   std::size_t call_burst_per_lineage = 200;
+  std::size_t max_json_depth = 64;  // JSON nested deeper is refused unparsed (-32700)
+  std::size_t max_batch_size = 32;  // messages in a JSON-RPC batch (2025-03-26 sessions; -32600)
 
   // [compliance]  (egress server only)
   std::string compliance_api_url;  // when set, hipaa_compliance_check also POSTs the text here

@@ -38,7 +38,14 @@ struct Client::Core {
   // Everything the transport receives comes through here.
   void on_message(const json& value) {
     if (value.is_array()) {
-      for (const auto& v : value) on_message(v);
+      // A batch response: its items are messages (a nested array is not).
+      for (const auto& v : value) {
+        if (v.is_array()) {
+          spdlog::warn("mcp client: ignoring a nested batch from the server");
+        } else {
+          on_message(v);
+        }
+      }
       return;
     }
     auto classified = classify(value);
@@ -96,7 +103,7 @@ struct Client::Core {
     if (!cv.wait_for(lock, options.request_timeout, [&] { return slot->done || closed.load(); }) || !slot->done) {
       pending.erase(id_key(id));
       lock.unlock();
-      send(make_notification("notifications/cancelled", {{"requestId", id}, {"reason", "timed out"}}));
+      (void)send(make_notification("notifications/cancelled", {{"requestId", id}, {"reason", "timed out"}}));
       return larder::make_error("mcp.timeout", method + ": no response from the server within " +
                                                    std::to_string(options.request_timeout.count()) + " ms");
     }
@@ -126,6 +133,24 @@ class ClientTransport {
 };
 
 namespace {
+
+// Where a transport hands the text it receives: parsed under the client's nesting limit
+// (base/json.h) and delivered to the core. Text that is not JSON, or nests too deeply, is
+// not delivered (a request waiting for it times out; the refusal is logged).
+struct Inbox {
+  std::function<void(const json&)> deliver;
+  std::size_t max_depth = larder::kMaxJsonDepth;
+
+  larder::Result<json> parse(std::string_view text) const { return larder::parse_json_bounded(text, max_depth); }
+  void text(std::string_view text) const {
+    auto v = parse(text);
+    if (!v) {
+      spdlog::warn("mcp client: ignoring a message from the server: {}", v.error().message);
+      return;
+    }
+    deliver(*v);
+  }
+};
 
 struct ParsedUrl {
   std::string base;  // scheme://host:port
@@ -177,8 +202,8 @@ std::string lower(std::string s) {
 // ---------------------------------------------------------------- Streamable HTTP
 class StreamableHttpTransport : public ClientTransport {
  public:
-  StreamableHttpTransport(ParsedUrl url, net::TlsClientConfig tls, net::HeaderList headers, std::function<void(const json&)> deliver)
-      : url_(std::move(url)), pool_(url_.base, tls), tls_(std::move(tls)), headers_(std::move(headers)), deliver_(std::move(deliver)) {}
+  StreamableHttpTransport(ParsedUrl url, net::TlsClientConfig tls, net::HeaderList headers, Inbox inbox)
+      : url_(std::move(url)), pool_(url_.base, tls), tls_(std::move(tls)), headers_(std::move(headers)), inbox_(std::move(inbox)) {}
   ~StreamableHttpTransport() override { close(); }
 
   std::string name() const override { return "streamable-http"; }
@@ -203,8 +228,7 @@ class StreamableHttpTransport : public ClientTransport {
     std::string json_body;
     SseParser parser([this](const SseEvent& e) {
       if (e.data.empty()) return;
-      json v = json::parse(e.data, nullptr, false);
-      if (!v.is_discarded()) deliver_(v);
+      inbox_.text(e.data);
     });
     int status = 0;
     auto r = (*conn)->request_stream(
@@ -227,13 +251,17 @@ class StreamableHttpTransport : public ClientTransport {
     if (!r) return r.error();
     pool_.release(std::move(*conn));
     if (!sse && !json_body.empty() && status / 100 == 2) {
-      json v = json::parse(json_body, nullptr, false);
-      if (v.is_discarded()) return larder::make_error("mcp.http", "the server answered with invalid JSON");
-      deliver_(v);
+      auto v = inbox_.parse(json_body);
+      if (!v) {
+        return larder::make_error("mcp.http", "the server answered with " + (v.error().code == "json.too_deep"
+                                                                                 ? v.error().message
+                                                                                 : std::string("invalid JSON")));
+      }
+      inbox_.deliver(*v);
     } else if (status >= 400 && !json_body.empty()) {
       // JSON-RPC errors come with 4xx statuses too; deliver them so the caller sees the code.
-      json v = json::parse(json_body, nullptr, false);
-      if (!v.is_discarded() && v.is_object() && v.contains("error") && v.contains("id") && !v["id"].is_null()) deliver_(v);
+      auto v = inbox_.parse(json_body);
+      if (v && v->is_object() && v->contains("error") && v->contains("id") && !(*v)["id"].is_null()) inbox_.deliver(*v);
     }
     return status;
   }
@@ -271,8 +299,7 @@ class StreamableHttpTransport : public ClientTransport {
         SseParser parser([&](const SseEvent& e) {
           if (!e.id.empty()) last_event_id = e.id;
           if (e.data.empty()) return;
-          json v = json::parse(e.data, nullptr, false);
-          if (!v.is_discarded()) deliver_(v);
+          inbox_.text(e.data);
         });
         int status = 0;
         auto r = (*conn)->request_stream("GET", url_.path, headers, "", [&](const net::ClientResponse& h) { status = h.status; },
@@ -307,7 +334,7 @@ class StreamableHttpTransport : public ClientTransport {
   ConnectionPool pool_;
   net::TlsClientConfig tls_;
   net::HeaderList headers_;
-  std::function<void(const json&)> deliver_;
+  Inbox inbox_;
   std::mutex mutex_;
   std::string session_id_;
   std::string protocol_version_;
@@ -319,8 +346,8 @@ class StreamableHttpTransport : public ClientTransport {
 // ---------------------------------------------------------------- legacy HTTP+SSE (2024-11-05)
 class LegacySseTransport : public ClientTransport {
  public:
-  LegacySseTransport(ParsedUrl url, net::TlsClientConfig tls, net::HeaderList headers, std::function<void(const json&)> deliver)
-      : url_(std::move(url)), pool_(url_.base, tls), tls_(std::move(tls)), headers_(std::move(headers)), deliver_(std::move(deliver)) {}
+  LegacySseTransport(ParsedUrl url, net::TlsClientConfig tls, net::HeaderList headers, Inbox inbox)
+      : url_(std::move(url)), pool_(url_.base, tls), tls_(std::move(tls)), headers_(std::move(headers)), inbox_(std::move(inbox)) {}
   ~LegacySseTransport() override { close(); }
   std::string name() const override { return "sse"; }
 
@@ -339,8 +366,7 @@ class LegacySseTransport : public ClientTransport {
           return;
         }
         if (e.data.empty()) return;
-        json v = json::parse(e.data, nullptr, false);
-        if (!v.is_discarded()) deliver_(v);
+        inbox_.text(e.data);
       });
       int status = 0;
       auto r = reader_conn_->request_stream("GET", url_.path, headers, "", [&](const net::ClientResponse& h) { status = h.status; },
@@ -398,7 +424,7 @@ class LegacySseTransport : public ClientTransport {
   ConnectionPool pool_;
   net::TlsClientConfig tls_;
   net::HeaderList headers_;
-  std::function<void(const json&)> deliver_;
+  Inbox inbox_;
   std::unique_ptr<net::HttpClient> reader_conn_;
   std::thread reader_;
   std::mutex mutex_;
@@ -413,7 +439,7 @@ class LegacySseTransport : public ClientTransport {
 // ---------------------------------------------------------------- stdio (child process)
 class StdioClientTransport : public ClientTransport {
  public:
-  explicit StdioClientTransport(std::function<void(const json&)> deliver) : deliver_(std::move(deliver)) {}
+  explicit StdioClientTransport(Inbox inbox) : inbox_(std::move(inbox)) {}
   ~StdioClientTransport() override { close(); }
   std::string name() const override { return "stdio"; }
 
@@ -449,8 +475,7 @@ class StdioClientTransport : public ClientTransport {
         auto st = reader.next(&line);
         if (st == LineReader::Status::kEof || st == LineReader::Status::kError) break;
         if (st != LineReader::Status::kLine) continue;
-        json v = json::parse(line, nullptr, false);
-        if (!v.is_discarded()) deliver_(v);
+        inbox_.text(line);
       }
     });
     return {};
@@ -486,7 +511,7 @@ class StdioClientTransport : public ClientTransport {
   }
 
  private:
-  std::function<void(const json&)> deliver_;
+  Inbox inbox_;
   pid_t pid_ = -1;
   int to_child_ = -1, from_child_ = -1;
   std::unique_ptr<LineWriter> writer_;
@@ -505,9 +530,10 @@ larder::Result<std::unique_ptr<Client>> Client::connect_http(std::string url, ne
   client->core_ = std::make_shared<Core>();
   client->core_->options = options;
   std::weak_ptr<Core> weak = client->core_;
-  auto deliver = [weak](const json& v) {
-    if (auto c = weak.lock()) c->on_message(v);
-  };
+  Inbox deliver{[weak](const json& v) {
+                   if (auto c = weak.lock()) c->on_message(v);
+                 },
+                 options.max_json_depth};
   auto http = std::make_unique<StreamableHttpTransport>(*parsed, tls, headers, deliver);
   StreamableHttpTransport* raw = http.get();
   client->transport_ = std::move(http);
@@ -537,9 +563,10 @@ larder::Result<std::unique_ptr<Client>> Client::connect_stdio(std::vector<std::s
   client->core_ = std::make_shared<Core>();
   client->core_->options = options;
   std::weak_ptr<Core> weak = client->core_;
-  auto transport = std::make_unique<StdioClientTransport>([weak](const json& v) {
-    if (auto c = weak.lock()) c->on_message(v);
-  });
+  auto transport = std::make_unique<StdioClientTransport>(Inbox{[weak](const json& v) {
+                                                                   if (auto c = weak.lock()) c->on_message(v);
+                                                                 },
+                                                                 options.max_json_depth});
   if (auto s = transport->spawn(argv); !s) return s.error();
   StdioClientTransport* raw = transport.get();
   client->transport_ = std::move(transport);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,6 +31,9 @@ struct ClientOptions {
   std::function<void(const std::string& method, const json& params)> on_notification;
   // Streamable HTTP: also open the standalone GET stream for server-initiated notifications.
   bool listen = false;
+  // Messages from the server nested deeper than this are refused unparsed (base/json.h):
+  // a JSON answer fails the call, an SSE event or stdio line is dropped with a warning.
+  std::size_t max_json_depth = larder::kMaxJsonDepth;
 };
 
 class ClientTransport;

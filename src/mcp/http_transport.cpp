@@ -554,8 +554,9 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
                                                      "Not Acceptable: Accept must list application/json and text/event-stream"));
       }
     }
-    auto parsed = parse_json(req.body);
+    auto parsed = parse_json(req.body, server.options().max_json_depth);
     if (auto* err = std::get_if<RpcError>(&parsed)) {
+      server.report_refused(make_origin(req, nullptr, "streamable-http"), *err);
       return responder->respond(json_response(400, make_error_response(nullptr, *err)));
     }
     json body = std::move(std::get<json>(parsed));
@@ -793,6 +794,10 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
       }
     }
     hs->session->touch();
+    // A batch the session may not send, or too large a one: refused before any work is queued.
+    if (auto refused = server.refuse_batch(hs->session, body, make_origin(req, nullptr, "streamable-http"))) {
+      return responder->respond(json_response(400, *refused, extra));
+    }
 
     const bool has_request = body.is_array() ? std::any_of(body.begin(), body.end(), [](const json& j) {
       return j.is_object() && j.contains("method") && j.contains("id");
@@ -921,11 +926,15 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     if (!ct || lower(*ct).find("application/json") == std::string::npos) {
       return responder->respond(rpc_error_response(415, error_code::kInvalidRequest, "Unsupported Media Type: Content-Type must be application/json"));
     }
-    auto parsed = parse_json(req.body);
+    auto parsed = parse_json(req.body, server.options().max_json_depth);
     if (auto* err = std::get_if<RpcError>(&parsed)) {
+      server.report_refused(make_origin(req, nullptr, "sse"), *err);
       return responder->respond(json_response(400, make_error_response(nullptr, *err)));
     }
     hs->session->touch();
+    if (auto refused = server.refuse_batch(hs->session, std::get<json>(parsed), make_origin(req, nullptr, "sse"))) {
+      return responder->respond(json_response(400, *refused));
+    }
     responder->respond(empty_response(202));
     auto general = hs->session->general();
     if (!general) return;

@@ -92,10 +92,12 @@ std::variant<Message, ClassifyFailure> classify(const json& value) {
   return m;
 }
 
-std::variant<json, RpcError> parse_json(std::string_view text) {
-  json value = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) return RpcError::parse_error("the body is not valid JSON");
-  return value;
+std::variant<json, RpcError> parse_json(std::string_view text, std::size_t max_depth) {
+  auto value = larder::parse_json_bounded(text, max_depth);
+  if (!value) {
+    return RpcError::parse_error(value.error().code == "json.too_deep" ? value.error().message : "the body is not valid JSON");
+  }
+  return std::move(*value);
 }
 
 json make_request(const json& id, std::string_view method, const json& params) {

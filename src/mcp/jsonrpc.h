@@ -7,12 +7,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
+#include "base/json.h"
 #include "base/result.h"
 
 namespace larder::mcp {
@@ -75,8 +77,10 @@ struct ClassifyFailure {
 };
 std::variant<Message, ClassifyFailure> classify(const json& value);
 
-// Parses a text body. Returns the parsed JSON value or a -32700 error.
-std::variant<json, RpcError> parse_json(std::string_view text);
+// Parses a text body (base/json.h: nesting refused above `max_depth` before a tree is built).
+// Returns the parsed JSON value or a -32700 error ("Parse error: JSON nested deeper than 64
+// levels", "Parse error: the body is not valid JSON").
+std::variant<json, RpcError> parse_json(std::string_view text, std::size_t max_depth = larder::kMaxJsonDepth);
 
 // Builders.
 json make_request(const json& id, std::string_view method, const json& params);

@@ -377,9 +377,9 @@ json Server::open_request_state(const std::string& sealed) const {
   if (!mac || !constant_time_equal(*mac, hmac_sha256(state_key_, payload))) throw RequestStateError{};
   auto raw = base64_decode(payload);
   if (!raw) throw RequestStateError{};
-  json state = json::parse(*raw, nullptr, false);
-  if (state.is_discarded() || !state.is_object()) throw RequestStateError{};
-  return state;
+  auto state = larder::parse_json_bounded(*raw, options_.max_json_depth);
+  if (!state || !state->is_object()) throw RequestStateError{};
+  return std::move(*state);
 }
 
 json Server::capabilities() const {
@@ -592,19 +592,25 @@ std::string Server::declared_version(const Message& request) {
   return v->get<std::string>();
 }
 
+std::optional<json> Server::refuse_batch(const std::shared_ptr<Session>& session, const json& batch, const Origin& origin) {
+  if (!batch.is_array()) return std::nullopt;
+  std::optional<RpcError> e;
+  if (!session || session->protocol_version() != kVersion2025_03_26) {
+    e = RpcError::invalid_request("JSON-RPC batches are only allowed in protocol revision 2025-03-26");
+  } else if (batch.empty()) {
+    e = RpcError::invalid_request("empty batch");
+  } else if (batch.size() > options_.max_batch_size) {
+    e = RpcError::invalid_request("a batch of " + std::to_string(batch.size()) + " messages exceeds the limit of " +
+                                  std::to_string(options_.max_batch_size));
+  }
+  if (!e) return std::nullopt;
+  report_refused(origin, *e);
+  return make_error_response(nullptr, *e);
+}
+
 std::optional<json> Server::handle(const std::shared_ptr<Session>& session, const json& value, const Origin& origin) {
   if (value.is_array()) {
-    const bool batches = session && session->protocol_version() == kVersion2025_03_26;
-    if (!batches) {
-      auto e = RpcError::invalid_request("JSON-RPC batches are only allowed in protocol revision 2025-03-26");
-      report_refused(origin, e);
-      return make_error_response(nullptr, e);
-    }
-    if (value.empty()) {
-      auto e = RpcError::invalid_request("empty batch");
-      report_refused(origin, e);
-      return make_error_response(nullptr, e);
-    }
+    if (auto refused = refuse_batch(session, value, origin)) return refused;
     json responses = json::array();
     for (const auto& item : value) {
       if (item.is_array()) {

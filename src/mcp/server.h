@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/json.h"
 #include "base/result.h"
 #include "mcp/cancellation.h"
 #include "mcp/json_schema.h"
@@ -306,6 +307,11 @@ struct ServerOptions {
   // Capabilities advertised even when a registry is empty.
   bool advertise_tools = true, advertise_resources = true, advertise_prompts = true;
   bool advertise_logging = true, advertise_completions = true;
+  // Input bounds (docs/mcp.md "Limits"): transports refuse JSON nested deeper than
+  // max_json_depth before parsing it (-32700), and a JSON-RPC batch (2025-03-26 sessions
+  // only) of more than max_batch_size messages (-32600; an empty batch is refused too).
+  std::size_t max_json_depth = larder::kMaxJsonDepth;
+  std::size_t max_batch_size = 32;
   std::int64_t cache_ttl_ms = 0;               // modern CacheableResult ttlMs
   std::string cache_scope = "private";         // "public" | "private"
   // Called when a session finishes initialize (legacy) — e.g. to log the client.
@@ -364,6 +370,10 @@ class Server {
   // 2025-03-26 sessions). Returns what to answer: a response object, an array (batch), or
   // nothing (notifications and responses). Runs handlers on the calling thread.
   std::optional<json> handle(const std::shared_ptr<Session>& session, const json& value, const Origin& origin);
+  // For a JSON array: the error response refusing it as a batch (not a 2025-03-26 session,
+  // empty, or more than max_batch_size messages; told to on_request like report_refused),
+  // or nothing if handle() will serve it. Transports call it to refuse before queueing work.
+  std::optional<json> refuse_batch(const std::shared_ptr<Session>& session, const json& batch, const Origin& origin);
   // Same, for an already classified request.
   json handle_request(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin);
   // A transport refused a message before dispatch (unparseable, oversized, …): tells on_request.

@@ -101,12 +101,15 @@ larder::Result<void> StdioServerTransport::run() {
       break;
     }
     if (status == LineReader::Status::kOversized) {
-      writer_->send(make_error_response(nullptr, RpcError::invalid_request("message exceeds the maximum line length")));
+      const auto e = RpcError::invalid_request("message exceeds the maximum line length");
+      server_.report_refused(origin, e);
+      writer_->send(make_error_response(nullptr, e));
       continue;
     }
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto parsed = parse_json(line);
+    auto parsed = parse_json(line, server_.options().max_json_depth);
     if (auto* err = std::get_if<RpcError>(&parsed)) {
+      server_.report_refused(origin, *err);
       writer_->send(make_error_response(nullptr, *err));
       continue;
     }

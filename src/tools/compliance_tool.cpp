@@ -1,5 +1,6 @@
 #include "tools/compliance_tool.h"
 
+#include "base/json.h"
 #include "net/client.h"
 #include "tools/guarded_call.h"
 #include "tools/hipaa.h"
@@ -45,8 +46,11 @@ nlohmann::json send_to_api(const ComplianceOptions& options, const std::string& 
                                      options.api_timeout);
   if (!response) return {{"sent", false}, {"error", response.error().message}};
   nlohmann::json report = {{"sent", true}, {"status", response->status}};
-  auto parsed = nlohmann::json::parse(response->body, nullptr, false);
-  if (!parsed.is_discarded()) report["response"] = parsed;
+  // The reply lands five levels down in the tool result (result.structuredContent.
+  // external_check.response): half the nesting budget keeps the result readable by clients
+  // that bound theirs at kMaxJsonDepth.
+  auto parsed = parse_json_bounded(response->body, kMaxJsonDepth / 2);
+  if (parsed) report["response"] = std::move(*parsed);
   return report;
 }
 

@@ -1,5 +1,6 @@
 #include "tools/service.h"
 
+#include "base/json.h"
 #include "db/cluster.h"
 #include "db/config.h"
 #include "db/connection.h"
@@ -50,8 +51,11 @@ Result<db::ConnParams> embedded_ledger(const fs::path& state_dir) {
   bool fresh = false;
   if (fs::exists(secret)) {
     std::ifstream in(secret);
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.contains("ledger_password")) {
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = parse_json_bounded(text.str());
+    const nlohmann::json j = parsed ? std::move(*parsed) : nlohmann::json();
+    if (!j.is_object() || !j.contains("ledger_password") || !j["ledger_password"].is_string()) {
       return make_error("config.invalid", secret.string() + " is damaged; delete it to create a new ledger password");
     }
     password = j["ledger_password"].get<std::string>();
@@ -187,6 +191,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
       "Larder serves a healthcare database behind four locks (mTLS, Biscuit, database privileges, row-level "
       "security). Every call needs a Biscuit token (Authorization: Bearer, or the biscuit_token argument).";
   mcp_options.handler_threads = c.worker_threads;
+  mcp_options.max_json_depth = c.max_json_depth;
+  mcp_options.max_batch_size = c.max_batch_size;
   // Every request leaves an audit record: tool calls, reads and prompts through the pipeline
   // (which records its decision), everything else — lists, initialize, argument-schema
   // failures, unknown methods, messages refused before dispatch — here.

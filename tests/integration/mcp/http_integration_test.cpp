@@ -84,6 +84,17 @@ class McpHttpTest : public ::testing::Test {
                               ctx.log(LogLevel::kInfo, "after");
                               return ToolResult::text("finished");
                             });
+    // Answers with structuredContent nested `depth` levels (the result sits 2 levels down);
+    // `stream` sends a log first, so the answer travels as an SSE event.
+    (void)server_->add_tool(Tool{"deep", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
+                            [](RequestContext& ctx, const json& args) {
+                              if (args.value("stream", false)) ctx.log(LogLevel::kInfo, "streaming");
+                              json v = 1;
+                              for (int i = 0; i < args.value("depth", 1); ++i) v = json::array({std::move(v)});
+                              ToolResult r = ToolResult::text("deep");
+                              r.structured_content = json{{"v", std::move(v)}};
+                              return r;
+                            });
     transport_ = new HttpTransport(*server_);
     net::ServerConfig c;
     c.tls.cert_file = pki_->file("server.crt");
@@ -154,7 +165,7 @@ TEST_F(McpHttpTest, ClientOverMutualTlsStreamableHttp) {
   EXPECT_EQ((*c)->server_info()["name"], "it-server");
   auto tools = (*c)->list_tools();
   ASSERT_TRUE(tools.ok());
-  EXPECT_EQ(tools->size(), 3u);
+  EXPECT_EQ(tools->size(), 4u);
   auto who = (*c)->call_tool("whoami");
   ASSERT_TRUE(who.ok()) << who.error().message;
   EXPECT_EQ((*who)["content"][0]["text"], "Bearer abc");
@@ -232,6 +243,32 @@ TEST_F(McpHttpTest, HostileInputGetsTheRightErrorAndTheServerKeepsServing) {
   EXPECT_EQ(r->status, 200);
   r = h->request("POST", "/mcp", post_headers(*sid), R"({"jsonrpc":"2.0","id":7,"method":"ping"})");
   EXPECT_EQ(r->status, 404);
+}
+
+// The client bounds what it parses too (base/json.h): a JSON answer nested deeper than its
+// limit fails the call with a clear error, an SSE event is dropped (the call times out), and
+// the client goes on working.
+TEST_F(McpHttpTest, TheClientRefusesAnswersNestedTooDeep) {
+  ClientOptions o;
+  o.request_timeout = std::chrono::milliseconds(1500);
+  auto c = Client::connect_http(base() + "/mcp", tls(), {}, o);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  // message(1) → result(2) → structuredContent(3) → v: 61 arrays (levels 4..64).
+  auto at = (*c)->call_tool("deep", {{"depth", 61}});
+  ASSERT_TRUE(at.ok()) << at.error().message;
+  auto over = (*c)->call_tool("deep", {{"depth", 62}});
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.error().message.find("the server answered with JSON nested deeper than 64 levels"), std::string::npos)
+      << over.error().message;
+  auto streamed = (*c)->call_tool("deep", {{"depth", 62}, {"stream", true}});
+  ASSERT_FALSE(streamed.ok());
+  EXPECT_EQ(streamed.error().code, "mcp.timeout") << streamed.error().message;
+  EXPECT_TRUE((*c)->ping().ok());
+
+  o.max_json_depth = 128;
+  auto roomy = Client::connect_http(base() + "/mcp", tls(), {}, o);
+  ASSERT_TRUE(roomy.ok()) << roomy.error().message;
+  EXPECT_TRUE((*roomy)->call_tool("deep", {{"depth", 100}}).ok());
 }
 
 TEST_F(McpHttpTest, ResumesAnInterruptedStreamWithLastEventId) {

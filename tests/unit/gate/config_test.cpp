@@ -44,6 +44,8 @@ TEST_F(ConfigTest, MinimalConfigHasSafeDefaults) {
   EXPECT_EQ(*c->root_keys[0].id, 1u);
   EXPECT_EQ(c->data_flow("never-configured"), DataFlow::kEgress);  // fail closed
   EXPECT_EQ(c->context_lease.count(), 30000);
+  EXPECT_EQ(c->max_json_depth, 64u);
+  EXPECT_EQ(c->max_batch_size, 32u);
   EXPECT_EQ(c->max_query_cost, 1e7);
 }
 
@@ -78,6 +80,8 @@ path = "audit/log.jsonl"
 fsync = true
 [limits]
 max_body_bytes = 65536
+max_json_depth = 32
+max_batch_size = 4
 [compliance]
 api_url = "http://127.0.0.1:9999/check"
 )");
@@ -91,6 +95,8 @@ api_url = "http://127.0.0.1:9999/check"
   EXPECT_EQ(c->context_lease.count(), 0);
   EXPECT_TRUE(c->audit_fsync);
   EXPECT_EQ(c->max_body_bytes, 65536u);
+  EXPECT_EQ(c->max_json_depth, 32u);
+  EXPECT_EQ(c->max_batch_size, 4u);
   EXPECT_EQ(c->compliance_api_url, "http://127.0.0.1:9999/check");
 }
 
@@ -126,6 +132,9 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
       {"[biscuit]\npolicy_file = \"nope.datalog\"\n", "biscuit"},  // duplicate table is a syntax error
       {"[compliance]\napi_url = \"ftp://x\"\n", "compliance.api_url"},
       {"[limits]\nworker_threads = 0\n", "limits.worker_threads"},
+      {"[limits]\nmax_json_depth = 100000\n", "limits.max_json_depth"},
+      {"[limits]\nmax_json_depth = 0\n", "limits.max_json_depth"},
+      {"[limits]\nmax_batch_size = 0\n", "limits.max_batch_size"},
       {"[mystery]\nx = 1\n", "mystery"},
       {"[rls]\npatient_name = \"x) <- y(\"\n", "rls.patient_name"},
   };
