@@ -151,6 +151,7 @@ GateOptions gate_options_from(const ServeConfig& config, std::string policy_code
   o.limits.max_facts = config.max_facts;
   o.limits.max_iterations = config.max_iterations;
   o.limits.max_time = std::chrono::duration_cast<decltype(o.limits.max_time)>(config.max_time);
+  o.limits.max_memory_bytes = config.max_memory_bytes;
   o.rls_patient_name = config.rls_patient_name;
   o.rls_role = config.rls_role;
   o.rls_hospital = config.rls_hospital;
@@ -284,7 +285,8 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
     used_key = key->to_string();
     return *key;
   };
-  biscuit::ParseLimits limits;
+  biscuit::ParseLimits limits;  // + the default Datalog size limits: oversized blocks are refused here
+  limits.max_token_bytes = options_.max_token_bytes;
   auto token = biscuit::Biscuit::from_bytes(*bytes, provider, limits);
   if (!token) return biscuit_error("token refused: " + token.error().message);
   if (auto reserved = asserted_reserved_predicate(*token)) {
@@ -303,8 +305,99 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
   return std::shared_ptr<const VerifiedToken>(verified);
 }
 
+namespace {
+
+// Cheap refusals first (finding 4). A token check that is exactly one server-provided fact with
+// constant terms — `check if client_cert_sha256(hex:…)`, `check if mtls_client("…")`,
+// `check if server_audience("…")`, `reject if …` — holds or fails on the call's facts alone:
+// only the server asserts these predicates (verify() refuses tokens that do), unless the
+// policy itself does (then it is left to the authorizer). A failing one refuses the call
+// before the authorizer is built, so none of the token's other checks runs first. The answer
+// is the full authorization's when no other check fails: lock biscuit (taint for the taint
+// block's check on an egress tool) and "check failed in block N: <check>" (+ " (and K more)"
+// for the other failing checks of this kind). nullopt: nothing to refuse here.
+std::optional<Decision> prescreen(const biscuit::Biscuit& token, const net::PeerIdentity* peer,
+                                  const CallFacts& call, std::chrono::system_clock::time_point now,
+                                  const std::string& audience, const biscuit::datalog::ast::Source& policy) {
+  using biscuit::datalog::ast::TermKind;
+  std::optional<biscuit::Bytes> cert, spki;
+  if (peer) {
+    cert = biscuit::hex_decode(peer->cert_sha256);
+    spki = biscuit::hex_decode(peer->spki_sha256);
+    if (!cert || !spki) return std::nullopt;  // the authorization refuses it at lock mtls
+  }
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const uint64_t time_now = secs < 0 ? 0 : static_cast<uint64_t>(secs);  // as set_time() asserts it
+  auto asserted_by_policy = [&](const std::string& name) {
+    return std::any_of(policy.facts.begin(), policy.facts.end(),
+                       [&](const auto& f) { return f.predicate.name == name; }) ||
+           std::any_of(policy.rules.begin(), policy.rules.end(),
+                       [&](const auto& r) { return r.head.name == name; });
+  };
+  // Whether the call's facts (Gate::authorize below asserts them) include `fact`; nullopt for
+  // a predicate decided elsewhere.
+  auto holds = [&](const biscuit::datalog::ast::Predicate& p) -> std::optional<bool> {
+    if (!is_reserved_predicate(p.name) || asserted_by_policy(p.name)) return std::nullopt;
+    const auto& t = p.terms;
+    auto string_at = [&](std::size_t i) -> const std::string* {
+      return i < t.size() && t[i].is(TermKind::String) ? &t[i].as_string() : nullptr;
+    };
+    const std::string* s = t.size() == 1 ? string_at(0) : nullptr;
+    auto one_string = [&](std::string_view v) { return s && *s == v; };
+    auto one_bytes = [&](const std::optional<biscuit::Bytes>& v) {
+      return v && t.size() == 1 && t[0].is(TermKind::Bytes) && t[0].as_bytes() == *v;
+    };
+    if (p.name == "tool") return call.method == "tools/call" && one_string(call.name);
+    if (p.name == "resource") return call.method == "resources/read" && one_string(call.name);
+    if (p.name == "prompt")
+      return call.method != "tools/call" && call.method != "resources/read" && one_string(call.name);
+    if (p.name == "operation") return one_string("read");
+    if (p.name == "server_audience") return one_string(audience);
+    if (p.name == "tool_egress") {
+      return t.size() == 1 && t[0].is(TermKind::Bool) && t[0].as_bool() == (call.flow == DataFlow::kEgress);
+    }
+    if (p.name == "table") return s && call.tables.count(*s) > 0;
+    if (p.name == "column") {
+      const std::string* table = t.size() == 2 ? string_at(0) : nullptr;
+      const std::string* column = t.size() == 2 ? string_at(1) : nullptr;
+      if (!table || !column) return false;
+      auto it = call.columns.find(*table);
+      return it != call.columns.end() && it->second.count(*column) > 0;
+    }
+    if (p.name == "time") return t.size() == 1 && t[0].is(TermKind::Date) && t[0].as_date() == time_now;
+    if (p.name == "client_cert_cn" || p.name == "mtls_client") return peer && one_string(peer->cn);
+    if (p.name == "client_cert_sha256") return one_bytes(cert);
+    if (p.name == "client_cert_spki_sha256") return one_bytes(spki);
+    if (p.name == "client_cert_issuer") return peer && one_string(peer->issuer);
+    if (p.name == "client_cert_san")
+      return peer && s && std::find(peer->sans.begin(), peer->sans.end(), *s) != peer->sans.end();
+    return std::nullopt;
+  };
+  std::vector<std::pair<std::size_t, std::size_t>> failing;  // (block, check), in evaluation order
+  for (const auto& check : token.checks()) {
+    if (!check.fact) continue;
+    auto h = holds(check.fact->predicate);
+    if (!h) continue;
+    if (check.kind == biscuit::datalog::CheckKind::Reject ? *h : !*h)
+      failing.emplace_back(check.block, check.index);
+  }
+  if (failing.empty()) return std::nullopt;
+  const std::string rule = token.check_source(failing[0].first, failing[0].second);
+  std::string reason = "check failed in block " + std::to_string(failing[0].first) + ": " + rule;
+  if (failing.size() > 1) reason += " (and " + std::to_string(failing.size() - 1) + " more)";
+  if (rule.find("tool_egress(false)") != std::string::npos && call.flow == DataFlow::kEgress) {
+    return Decision{false, Lock::kTaint,
+                    "token is tainted (it carries sensitive data): egress tool refused; " + reason};
+  }
+  return Decision{false, Lock::kBiscuit, reason};
+}
+
+}  // namespace
+
 Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* peer, const CallFacts& call,
                          std::chrono::system_clock::time_point now, Grant* grant) const {
+  if (auto early = prescreen(*token.token, peer, call, now, options_.audience, policy_builder_.source()))
+    return *early;
   auto refuse = [](Lock lock, std::string reason) { return Decision{false, lock, std::move(reason)}; };
   biscuit::AuthorizerBuilder builder = policy_builder_;  // the policy, parsed at creation
   builder.set_time(now);
