@@ -302,13 +302,13 @@ SymbolIndex TemporarySymbols::insert_owned(std::string s) {
 SymbolIndex TemporarySymbols::add(std::string s) {
   const SymbolIndex id = offset_ + extra_.size();
   bytes_ += s.size();
-  extra_.push_back(std::move(s));
-  index_.emplace(std::string_view(extra_.back()), id);
+  extra_.push_back(std::make_unique<const std::string>(std::move(s)));
+  index_.emplace(std::string_view(*extra_.back()), id);
   return id;
 }
 
 std::optional<std::string_view> TemporarySymbols::lookup(SymbolIndex id) const {
-  if (id >= offset_ && id - offset_ < extra_.size()) return std::string_view(extra_[id - offset_]);
+  if (id >= offset_ && id - offset_ < extra_.size()) return std::string_view(*extra_[id - offset_]);
   return base_.lookup(id);
 }
 

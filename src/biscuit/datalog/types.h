@@ -18,7 +18,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -313,7 +313,9 @@ class TemporarySymbols {
 
   const SymbolTable& base_;
   SymbolIndex offset_;
-  std::deque<std::string> extra_;  // a deque: strings never move, the index keeps views
+  // Created per binding tested, so constructing it must not allocate; each string is held
+  // by pointer so the index's views stay valid as the list grows.
+  std::vector<std::unique_ptr<const std::string>> extra_;
   std::unordered_map<std::string_view, SymbolIndex> index_;
   std::size_t bytes_ = 0;
 };

@@ -95,8 +95,13 @@ constexpr uint32_t kNone = UINT32_MAX;
 // What one stored fact occupies, as counted against RunLimits::max_memory_bytes: the terms,
 // the StoredFact, and its dedup/index chain links (a few per fact).
 std::size_t fact_cost(const std::vector<Term>& terms) {
-  std::size_t n = sizeof(StoredFact) + 4 * sizeof(uint32_t);
-  for (const auto& t : terms) n += term_bytes(t);
+  std::size_t n = sizeof(StoredFact) + 4 * sizeof(uint32_t) + terms.size() * sizeof(Term);
+  for (const auto& t : terms) {
+    const TermKind k = t.kind();
+    if (k == TermKind::Bytes || k == TermKind::Set || k == TermKind::Array || k == TermKind::Map) {
+      n += term_bytes(t) - sizeof(Term);  // what it owns
+    }
+  }
   return n;
 }
 

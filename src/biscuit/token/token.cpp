@@ -109,6 +109,28 @@ Error too_long(const char* what, std::string_view text, std::size_t max_bytes) {
                                                     std::to_string(max_bytes) + " bytes can take");
 }
 
+// The checks of block `index` in their simple form (see TokenCheck), read through `symbols`.
+void list_checks(const datalog::Block& block, std::size_t index, const datalog::SymbolTable& symbols,
+                 std::vector<TokenCheck>& out) {
+  for (std::size_t j = 0; j < block.checks.size(); ++j) {
+    const datalog::Check& c = block.checks[j];
+    TokenCheck tc;
+    tc.block = index;
+    tc.index = j;
+    tc.kind = c.kind;
+    if (c.queries.size() == 1 && c.queries[0].body.size() == 1 && c.queries[0].expressions.empty()) {
+      const datalog::Predicate& p = c.queries[0].body[0];
+      const bool constant = std::none_of(p.terms.begin(), p.terms.end(),
+                                         [](const datalog::Term& t) { return t.contains_variable(); });
+      if (constant) {
+        auto fact = datalog::to_ast(datalog::Fact{p}, symbols);
+        if (fact) tc.fact = std::move(*fact);  // a dangling symbol id: not in simple form
+      }
+    }
+    out.push_back(std::move(tc));
+  }
+}
+
 // A block about to be signed, held to the limits its readers apply.
 Result<void> check_built(const datalog::Block& block, const datalog::SizeLimits& limits) {
   if (auto st = datalog::check_limits(block, limits); !st)
@@ -199,6 +221,7 @@ Result<void> Biscuit::absorb(const format::SignedBlock& sb, const ParseLimits& l
                         "third-party block " + std::to_string(index) + " repeats a public key");
     }
     if (auto r = check(); !r) return r;
+    list_checks(block, index, *table, checks_);
     own_tables_.push_back(std::move(table));
   } else {
     std::size_t sym_mark = symbols_.size();
@@ -217,6 +240,7 @@ Result<void> Biscuit::absorb(const format::SignedBlock& sb, const ParseLimits& l
       symbols_.truncate_keys(key_mark);
       return r;
     }
+    list_checks(block, index, symbols_, checks_);
     own_tables_.push_back(nullptr);
   }
   blocks_.push_back(std::move(block));
@@ -336,31 +360,6 @@ const datalog::SymbolTable& Biscuit::block_symbols(std::size_t index) const {
 
 std::string Biscuit::block_source(std::size_t index) const {
   return datalog::print_block_code(blocks_.at(index), block_symbols(index));
-}
-
-std::vector<TokenCheck> Biscuit::checks() const {
-  std::vector<TokenCheck> out;
-  for (std::size_t i = 0; i < blocks_.size(); ++i) {
-    const auto& checks = blocks_[i].checks;
-    for (std::size_t j = 0; j < checks.size(); ++j) {
-      const datalog::Check& c = checks[j];
-      TokenCheck tc;
-      tc.block = i;
-      tc.index = j;
-      tc.kind = c.kind;
-      if (c.queries.size() == 1 && c.queries[0].body.size() == 1 && c.queries[0].expressions.empty()) {
-        const datalog::Predicate& p = c.queries[0].body[0];
-        const bool constant = std::none_of(p.terms.begin(), p.terms.end(),
-                                           [](const datalog::Term& t) { return t.contains_variable(); });
-        if (constant) {
-          auto fact = datalog::to_ast(datalog::Fact{p}, block_symbols(i));
-          if (fact) tc.fact = std::move(*fact);  // a dangling symbol id: not in simple form
-        }
-      }
-      out.push_back(std::move(tc));
-    }
-  }
-  return out;
 }
 
 std::string Biscuit::check_source(std::size_t block, std::size_t index) const {

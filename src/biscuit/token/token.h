@@ -196,8 +196,9 @@ class Biscuit {
   const datalog::SymbolTable& block_symbols(std::size_t index) const;
   std::optional<PublicKey> block_external_key(std::size_t index) const;
   std::optional<std::string> block_context(std::size_t index) const { return blocks_.at(index).context; }
-  // Every check of every block, in evaluation order of blocks (authority first) and checks.
-  std::vector<TokenCheck> checks() const;
+  // Every check of every block, in evaluation order of blocks (authority first) and checks
+  // (listed once, when the token is parsed or built).
+  const std::vector<TokenCheck>& checks() const { return checks_; }
   // A check printed as authorization errors print it (FailedCheck::rule).
   std::string check_source(std::size_t block, std::size_t index) const;
   // The token's symbol table: defaults + first-party blocks' symbols and keys.
@@ -213,6 +214,7 @@ class Biscuit {
   std::vector<datalog::Block> blocks_;
   datalog::SymbolTable symbols_;
   std::vector<std::shared_ptr<const datalog::SymbolTable>> own_tables_;  // third-party blocks
+  std::vector<TokenCheck> checks_;
   bool verified_ = false;
 };
 
