@@ -320,12 +320,27 @@ std::optional<Decision> prescreen(const biscuit::Biscuit& token, const net::Peer
                                   const CallFacts& call, std::chrono::system_clock::time_point now,
                                   const std::string& audience, const biscuit::datalog::ast::Source& policy) {
   using biscuit::datalog::ast::TermKind;
-  std::optional<biscuit::Bytes> cert, spki;
-  if (peer) {
-    cert = biscuit::hex_decode(peer->cert_sha256);
-    spki = biscuit::hex_decode(peer->spki_sha256);
-    if (!cert || !spki) return std::nullopt;  // the authorization refuses it at lock mtls
+  // A fingerprint as hex_decode() reads it; compared in place (no allocation per call).
+  auto hex_digit = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+  };
+  auto valid_hex = [&](std::string_view hex) {
+    return hex.size() % 2 == 0 &&
+           std::all_of(hex.begin(), hex.end(), [&](char c) { return hex_digit(c) >= 0; });
+  };
+  if (peer && (!valid_hex(peer->cert_sha256) || !valid_hex(peer->spki_sha256))) {
+    return std::nullopt;  // the authorization refuses it at lock mtls
   }
+  auto equals_hex = [&](const biscuit::Bytes& bytes, std::string_view hex) {
+    if (bytes.size() * 2 != hex.size()) return false;
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+      if (bytes[i] != hex_digit(hex[2 * i]) * 16 + hex_digit(hex[2 * i + 1])) return false;
+    }
+    return true;
+  };
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   const uint64_t time_now = secs < 0 ? 0 : static_cast<uint64_t>(secs);  // as set_time() asserts it
   auto asserted_by_policy = [&](const std::string& name) {
@@ -336,41 +351,87 @@ std::optional<Decision> prescreen(const biscuit::Biscuit& token, const net::Peer
   };
   // Whether the call's facts (Gate::authorize below asserts them) include `fact`; nullopt for
   // a predicate decided elsewhere.
+  // The server-provided predicates Gate::authorize asserts (below), looked up once per check.
+  enum class Fact {
+    kTool,
+    kResource,
+    kPrompt,
+    kOperation,
+    kAudience,
+    kEgress,
+    kTable,
+    kColumn,
+    kTime,
+    kCn,
+    kSha256,
+    kSpki,
+    kIssuer,
+    kSan
+  };
+  static const std::unordered_map<std::string_view, Fact> kFacts = {{"tool", Fact::kTool},
+                                                                    {"resource", Fact::kResource},
+                                                                    {"prompt", Fact::kPrompt},
+                                                                    {"operation", Fact::kOperation},
+                                                                    {"server_audience", Fact::kAudience},
+                                                                    {"tool_egress", Fact::kEgress},
+                                                                    {"table", Fact::kTable},
+                                                                    {"column", Fact::kColumn},
+                                                                    {"time", Fact::kTime},
+                                                                    {"client_cert_cn", Fact::kCn},
+                                                                    {"mtls_client", Fact::kCn},
+                                                                    {"client_cert_sha256", Fact::kSha256},
+                                                                    {"client_cert_spki_sha256", Fact::kSpki},
+                                                                    {"client_cert_issuer", Fact::kIssuer},
+                                                                    {"client_cert_san", Fact::kSan}};
+  // Whether the call's facts include `p`; nullopt for a predicate decided elsewhere.
   auto holds = [&](const biscuit::datalog::ast::Predicate& p) -> std::optional<bool> {
-    if (!is_reserved_predicate(p.name) || asserted_by_policy(p.name)) return std::nullopt;
+    auto known = kFacts.find(p.name);
+    if (known == kFacts.end() || !is_reserved_predicate(p.name) || asserted_by_policy(p.name))
+      return std::nullopt;
     const auto& t = p.terms;
     auto string_at = [&](std::size_t i) -> const std::string* {
       return i < t.size() && t[i].is(TermKind::String) ? &t[i].as_string() : nullptr;
     };
     const std::string* s = t.size() == 1 ? string_at(0) : nullptr;
     auto one_string = [&](std::string_view v) { return s && *s == v; };
-    auto one_bytes = [&](const std::optional<biscuit::Bytes>& v) {
-      return v && t.size() == 1 && t[0].is(TermKind::Bytes) && t[0].as_bytes() == *v;
+    auto one_bytes = [&](const std::string* hex) {
+      return hex && t.size() == 1 && t[0].is(TermKind::Bytes) && equals_hex(t[0].as_bytes(), *hex);
     };
-    if (p.name == "tool") return call.method == "tools/call" && one_string(call.name);
-    if (p.name == "resource") return call.method == "resources/read" && one_string(call.name);
-    if (p.name == "prompt")
-      return call.method != "tools/call" && call.method != "resources/read" && one_string(call.name);
-    if (p.name == "operation") return one_string("read");
-    if (p.name == "server_audience") return one_string(audience);
-    if (p.name == "tool_egress") {
-      return t.size() == 1 && t[0].is(TermKind::Bool) && t[0].as_bool() == (call.flow == DataFlow::kEgress);
+    switch (known->second) {
+      case Fact::kTool:
+        return call.method == "tools/call" && one_string(call.name);
+      case Fact::kResource:
+        return call.method == "resources/read" && one_string(call.name);
+      case Fact::kPrompt:
+        return call.method != "tools/call" && call.method != "resources/read" && one_string(call.name);
+      case Fact::kOperation:
+        return one_string("read");
+      case Fact::kAudience:
+        return one_string(audience);
+      case Fact::kEgress:
+        return t.size() == 1 && t[0].is(TermKind::Bool) && t[0].as_bool() == (call.flow == DataFlow::kEgress);
+      case Fact::kTable:
+        return s && call.tables.count(*s) > 0;
+      case Fact::kColumn: {
+        const std::string* table = t.size() == 2 ? string_at(0) : nullptr;
+        const std::string* column = t.size() == 2 ? string_at(1) : nullptr;
+        if (!table || !column) return false;
+        auto it = call.columns.find(*table);
+        return it != call.columns.end() && it->second.count(*column) > 0;
+      }
+      case Fact::kTime:
+        return t.size() == 1 && t[0].is(TermKind::Date) && t[0].as_date() == time_now;
+      case Fact::kCn:
+        return peer && one_string(peer->cn);
+      case Fact::kSha256:
+        return one_bytes(peer ? &peer->cert_sha256 : nullptr);
+      case Fact::kSpki:
+        return one_bytes(peer ? &peer->spki_sha256 : nullptr);
+      case Fact::kIssuer:
+        return peer && one_string(peer->issuer);
+      case Fact::kSan:
+        return peer && s && std::find(peer->sans.begin(), peer->sans.end(), *s) != peer->sans.end();
     }
-    if (p.name == "table") return s && call.tables.count(*s) > 0;
-    if (p.name == "column") {
-      const std::string* table = t.size() == 2 ? string_at(0) : nullptr;
-      const std::string* column = t.size() == 2 ? string_at(1) : nullptr;
-      if (!table || !column) return false;
-      auto it = call.columns.find(*table);
-      return it != call.columns.end() && it->second.count(*column) > 0;
-    }
-    if (p.name == "time") return t.size() == 1 && t[0].is(TermKind::Date) && t[0].as_date() == time_now;
-    if (p.name == "client_cert_cn" || p.name == "mtls_client") return peer && one_string(peer->cn);
-    if (p.name == "client_cert_sha256") return one_bytes(cert);
-    if (p.name == "client_cert_spki_sha256") return one_bytes(spki);
-    if (p.name == "client_cert_issuer") return peer && one_string(peer->issuer);
-    if (p.name == "client_cert_san")
-      return peer && s && std::find(peer->sans.begin(), peer->sans.end(), *s) != peer->sans.end();
     return std::nullopt;
   };
   std::vector<std::pair<std::size_t, std::size_t>> failing;  // (block, check), in evaluation order
