@@ -103,9 +103,14 @@ class Evaluator {
       : base_(base), symbols_(symbols), externs_(externs), budget_(budget) {}
 
   R run(const std::vector<Op>& ops) {
+    // A stack element: a value the evaluation computed (owned), a value it only reads (a
+    // bound variable or a literal of the expression: borrowed, never copied, so pushing a
+    // large set costs nothing), or a closure.
     struct Elem {
-      std::optional<Term> term;
+      std::optional<Term> owned;
+      const Term* borrowed = nullptr;
       const Closure* closure = nullptr;
+      const Term* term() const { return owned ? &*owned : borrowed; }
     };
     std::vector<Elem> stack;
     stack.reserve(8);
@@ -115,41 +120,45 @@ class Evaluator {
         if (t->is(TermKind::Variable)) {
           const Term* v = find(t->as_variable());
           if (!v) return err_id(K::UnknownVariable, t->as_variable());
-          stack.push_back(Elem{*v, nullptr});
+          stack.push_back(Elem{std::nullopt, v, nullptr});
         } else {
-          stack.push_back(Elem{*t, nullptr});
+          stack.push_back(Elem{std::nullopt, t, nullptr});
         }
       } else if (const auto* u = std::get_if<Unary>(&op.v)) {
-        if (stack.empty() || !stack.back().term) return err(K::InvalidStack);
-        R r = unary(*u, std::move(*stack.back().term));
+        if (stack.empty() || !stack.back().term()) return err(K::InvalidStack);
+        if (u->op == UnaryOp::Parens) continue;  // the identity
+        R r = unary(*u, *stack.back().term());
         if (!r) return r;
-        stack.back().term = std::move(*r);
+        stack.back() = Elem{std::move(*r), nullptr, nullptr};
       } else if (const auto* b = std::get_if<Binary>(&op.v)) {
         if (stack.size() < 2) return err(K::InvalidStack);
         Elem right = std::move(stack.back());
         stack.pop_back();
         Elem left = std::move(stack.back());
         stack.pop_back();
+        const Term* l = left.term();
+        const Term* rt = right.term();
         R r = err(K::InvalidStack);
-        if (right.term && left.term) {
-          r = binary(*b, std::move(*left.term), std::move(*right.term));
-        } else if (right.closure && left.term) {
+        if (rt && l) {
+          r = binary(*b, *l, *rt);
+        } else if (right.closure && l) {
           if (shadows(*right.closure)) return err(K::ShadowedVariable);
-          r = with_closure(b->op, std::move(*left.term), *right.closure);
-        } else if (right.term && left.closure) {
+          r = with_closure(b->op, *l, *right.closure);
+        } else if (rt && left.closure) {
           if (shadows(*left.closure)) return err(K::ShadowedVariable);
-          r = with_closure(b->op, std::move(*right.term), *left.closure);
+          r = with_closure(b->op, *rt, *left.closure);
         } else {
           return err(K::InvalidStack);
         }
         if (!r) return r;
-        stack.push_back(Elem{std::move(*r), nullptr});
+        stack.push_back(Elem{std::move(*r), nullptr, nullptr});
       } else {
-        stack.push_back(Elem{std::nullopt, &std::get<Closure>(op.v)});
+        stack.push_back(Elem{std::nullopt, nullptr, &std::get<Closure>(op.v)});
       }
     }
-    if (stack.size() != 1 || !stack.back().term) return err(K::InvalidStack);
-    return std::move(*stack.back().term);
+    if (stack.size() != 1 || !stack.back().term()) return err(K::InvalidStack);
+    if (stack.back().owned) return std::move(*stack.back().owned);
+    return *stack.back().borrowed;
   }
 
  private:
@@ -185,7 +194,7 @@ class Evaluator {
     return *s;
   }
 
-  R with_closure(BinaryOp op, Term value, const Closure& c) {
+  R with_closure(BinaryOp op, const Term& value, const Closure& c) {
     const bool no_params = c.params.empty();
     switch (op) {
       case BinaryOp::TryOr: {
@@ -284,7 +293,7 @@ class Evaluator {
     return std::move(*t);
   }
 
-  R unary(const Unary& u, Term v) {
+  R unary(const Unary& u, const Term& v) {
     switch (u.op) {
       case UnaryOp::Negate:
         if (!v.is(TermKind::Bool)) return err(K::InvalidType);
@@ -318,7 +327,7 @@ class Evaluator {
     return err(K::InvalidType);
   }
 
-  R binary(const Binary& b, Term l, Term r) {
+  R binary(const Binary& b, const Term& l, const Term& r) {
     const TermKind lk = l.kind();
     const TermKind rk = r.kind();
     const bool same = lk == rk;
