@@ -100,6 +100,7 @@ const char* Error::category() const {
     case ErrorCode::TooManyFacts:
     case ErrorCode::TooManyIterations:
     case ErrorCode::Timeout:
+    case ErrorCode::TooMuchMemory:
       return "RunLimit";
   }
   return "Token";
@@ -152,6 +153,8 @@ std::string Error::to_json() const {
     case ErrorCode::TooManyFacts: return "{\"RunLimit\":\"TooManyFacts\"}";
     case ErrorCode::TooManyIterations: return "{\"RunLimit\":\"TooManyIterations\"}";
     case ErrorCode::Timeout: return "{\"RunLimit\":\"Timeout\"}";
+    case ErrorCode::TooMuchMemory:
+      return "{\"RunLimit\":\"TooMuchMemory\"}";
   }
   return "\"InternalError\"";
 }

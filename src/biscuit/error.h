@@ -54,7 +54,8 @@ enum class ErrorCode {
   Execution,                      // expression error; `detail` holds the kind ("Overflow", ...)
   TooManyFacts,
   TooManyIterations,
-  Timeout,
+  Timeout,                        // RunLimits::max_time, checked inside expressions too
+  TooMuchMemory,                  // RunLimits::max_memory_bytes (facts + what expressions create)
   Internal,
 };
 

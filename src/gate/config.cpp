@@ -230,7 +230,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   auto biscuit = sub("biscuit");
   if (!biscuit) return biscuit.error();
   LARDER_TRY(biscuit->only({"root_keys", "policy_file", "max_facts", "max_iterations", "max_time_us",
-                            "verify_cache_entries"}));
+                            "max_memory_bytes", "verify_cache_entries"}));
   if (const toml::node* keys = biscuit->find("root_keys")) {
     const toml::array* arr = keys->as_array();
     if (!arr) return config_error("biscuit.root_keys", "must be an array of tables {id, public_key}");
@@ -261,6 +261,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(biscuit->integer("max_facts", c.max_facts, 1, 10'000'000));
   LARDER_TRY(biscuit->integer("max_iterations", c.max_iterations, 1, 1'000'000));
   LARDER_TRY(biscuit->duration("max_time_us", c.max_time, 1, 10'000'000));
+  LARDER_TRY(biscuit->integer("max_memory_bytes", c.max_memory_bytes, 64 * 1024, int64_t{1} << 34));
   LARDER_TRY(biscuit->integer("verify_cache_entries", c.verify_cache_entries, 0, 10'000'000));
 
   // [database]

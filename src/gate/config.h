@@ -42,6 +42,8 @@ struct ServeConfig {
   uint64_t max_facts = 1000;
   uint64_t max_iterations = 100;
   std::chrono::microseconds max_time{5000};
+  // Per authorization: facts plus what Datalog expressions create (RunLimits::max_memory_bytes).
+  std::size_t max_memory_bytes = 8 << 20;
   std::size_t verify_cache_entries = 4096;
 
   // [database]

@@ -151,6 +151,7 @@ GateOptions gate_options_from(const ServeConfig& config, std::string policy_code
   o.limits.max_facts = config.max_facts;
   o.limits.max_iterations = config.max_iterations;
   o.limits.max_time = std::chrono::duration_cast<decltype(o.limits.max_time)>(config.max_time);
+  o.limits.max_memory_bytes = config.max_memory_bytes;
   o.rls_patient_name = config.rls_patient_name;
   o.rls_role = config.rls_role;
   o.rls_hospital = config.rls_hospital;
@@ -284,7 +285,8 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
     used_key = key->to_string();
     return *key;
   };
-  biscuit::ParseLimits limits;
+  biscuit::ParseLimits limits;  // + the default Datalog size limits: oversized blocks are refused here
+  limits.max_token_bytes = options_.max_token_bytes;
   auto token = biscuit::Biscuit::from_bytes(*bytes, provider, limits);
   if (!token) return biscuit_error("token refused: " + token.error().message);
   if (auto reserved = asserted_reserved_predicate(*token)) {
@@ -303,8 +305,160 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
   return std::shared_ptr<const VerifiedToken>(verified);
 }
 
+namespace {
+
+// Cheap refusals first (finding 4). A token check that is exactly one server-provided fact with
+// constant terms — `check if client_cert_sha256(hex:…)`, `check if mtls_client("…")`,
+// `check if server_audience("…")`, `reject if …` — holds or fails on the call's facts alone:
+// only the server asserts these predicates (verify() refuses tokens that do), unless the
+// policy itself does (then it is left to the authorizer). A failing one refuses the call
+// before the authorizer is built, so none of the token's other checks runs first. The answer
+// is the full authorization's when no other check fails: lock biscuit (taint for the taint
+// block's check on an egress tool) and "check failed in block N: <check>" (+ " (and K more)"
+// for the other failing checks of this kind). nullopt: nothing to refuse here.
+std::optional<Decision> prescreen(const biscuit::Biscuit& token, const net::PeerIdentity* peer,
+                                  const CallFacts& call, std::chrono::system_clock::time_point now,
+                                  const std::string& audience, const biscuit::datalog::ast::Source& policy) {
+  using biscuit::datalog::ast::TermKind;
+  // A fingerprint as hex_decode() reads it; compared in place (no allocation per call).
+  auto hex_digit = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+  };
+  auto valid_hex = [&](std::string_view hex) {
+    return hex.size() % 2 == 0 &&
+           std::all_of(hex.begin(), hex.end(), [&](char c) { return hex_digit(c) >= 0; });
+  };
+  if (peer && (!valid_hex(peer->cert_sha256) || !valid_hex(peer->spki_sha256))) {
+    return std::nullopt;  // the authorization refuses it at lock mtls
+  }
+  auto equals_hex = [&](const biscuit::Bytes& bytes, std::string_view hex) {
+    if (bytes.size() * 2 != hex.size()) return false;
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+      if (bytes[i] != hex_digit(hex[2 * i]) * 16 + hex_digit(hex[2 * i + 1])) return false;
+    }
+    return true;
+  };
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const uint64_t time_now = secs < 0 ? 0 : static_cast<uint64_t>(secs);  // as set_time() asserts it
+  auto asserted_by_policy = [&](const std::string& name) {
+    return std::any_of(policy.facts.begin(), policy.facts.end(),
+                       [&](const auto& f) { return f.predicate.name == name; }) ||
+           std::any_of(policy.rules.begin(), policy.rules.end(),
+                       [&](const auto& r) { return r.head.name == name; });
+  };
+  // Whether the call's facts (Gate::authorize below asserts them) include `fact`; nullopt for
+  // a predicate decided elsewhere.
+  // The server-provided predicates Gate::authorize asserts (below), looked up once per check.
+  enum class Fact {
+    kTool,
+    kResource,
+    kPrompt,
+    kOperation,
+    kAudience,
+    kEgress,
+    kTable,
+    kColumn,
+    kTime,
+    kCn,
+    kSha256,
+    kSpki,
+    kIssuer,
+    kSan
+  };
+  static const std::unordered_map<std::string_view, Fact> kFacts = {{"tool", Fact::kTool},
+                                                                    {"resource", Fact::kResource},
+                                                                    {"prompt", Fact::kPrompt},
+                                                                    {"operation", Fact::kOperation},
+                                                                    {"server_audience", Fact::kAudience},
+                                                                    {"tool_egress", Fact::kEgress},
+                                                                    {"table", Fact::kTable},
+                                                                    {"column", Fact::kColumn},
+                                                                    {"time", Fact::kTime},
+                                                                    {"client_cert_cn", Fact::kCn},
+                                                                    {"mtls_client", Fact::kCn},
+                                                                    {"client_cert_sha256", Fact::kSha256},
+                                                                    {"client_cert_spki_sha256", Fact::kSpki},
+                                                                    {"client_cert_issuer", Fact::kIssuer},
+                                                                    {"client_cert_san", Fact::kSan}};
+  // Whether the call's facts include `p`; nullopt for a predicate decided elsewhere.
+  auto holds = [&](const biscuit::datalog::ast::Predicate& p) -> std::optional<bool> {
+    auto known = kFacts.find(p.name);
+    if (known == kFacts.end() || !is_reserved_predicate(p.name) || asserted_by_policy(p.name))
+      return std::nullopt;
+    const auto& t = p.terms;
+    auto string_at = [&](std::size_t i) -> const std::string* {
+      return i < t.size() && t[i].is(TermKind::String) ? &t[i].as_string() : nullptr;
+    };
+    const std::string* s = t.size() == 1 ? string_at(0) : nullptr;
+    auto one_string = [&](std::string_view v) { return s && *s == v; };
+    auto one_bytes = [&](const std::string* hex) {
+      return hex && t.size() == 1 && t[0].is(TermKind::Bytes) && equals_hex(t[0].as_bytes(), *hex);
+    };
+    switch (known->second) {
+      case Fact::kTool:
+        return call.method == "tools/call" && one_string(call.name);
+      case Fact::kResource:
+        return call.method == "resources/read" && one_string(call.name);
+      case Fact::kPrompt:
+        return call.method != "tools/call" && call.method != "resources/read" && one_string(call.name);
+      case Fact::kOperation:
+        return one_string("read");
+      case Fact::kAudience:
+        return one_string(audience);
+      case Fact::kEgress:
+        return t.size() == 1 && t[0].is(TermKind::Bool) && t[0].as_bool() == (call.flow == DataFlow::kEgress);
+      case Fact::kTable:
+        return s && call.tables.count(*s) > 0;
+      case Fact::kColumn: {
+        const std::string* table = t.size() == 2 ? string_at(0) : nullptr;
+        const std::string* column = t.size() == 2 ? string_at(1) : nullptr;
+        if (!table || !column) return false;
+        auto it = call.columns.find(*table);
+        return it != call.columns.end() && it->second.count(*column) > 0;
+      }
+      case Fact::kTime:
+        return t.size() == 1 && t[0].is(TermKind::Date) && t[0].as_date() == time_now;
+      case Fact::kCn:
+        return peer && one_string(peer->cn);
+      case Fact::kSha256:
+        return one_bytes(peer ? &peer->cert_sha256 : nullptr);
+      case Fact::kSpki:
+        return one_bytes(peer ? &peer->spki_sha256 : nullptr);
+      case Fact::kIssuer:
+        return peer && one_string(peer->issuer);
+      case Fact::kSan:
+        return peer && s && std::find(peer->sans.begin(), peer->sans.end(), *s) != peer->sans.end();
+    }
+    return std::nullopt;
+  };
+  std::vector<std::pair<std::size_t, std::size_t>> failing;  // (block, check), in evaluation order
+  for (const auto& check : token.checks()) {
+    if (!check.fact) continue;
+    auto h = holds(check.fact->predicate);
+    if (!h) continue;
+    if (check.kind == biscuit::datalog::CheckKind::Reject ? *h : !*h)
+      failing.emplace_back(check.block, check.index);
+  }
+  if (failing.empty()) return std::nullopt;
+  const std::string rule = token.check_source(failing[0].first, failing[0].second);
+  std::string reason = "check failed in block " + std::to_string(failing[0].first) + ": " + rule;
+  if (failing.size() > 1) reason += " (and " + std::to_string(failing.size() - 1) + " more)";
+  if (rule.find("tool_egress(false)") != std::string::npos && call.flow == DataFlow::kEgress) {
+    return Decision{false, Lock::kTaint,
+                    "token is tainted (it carries sensitive data): egress tool refused; " + reason};
+  }
+  return Decision{false, Lock::kBiscuit, reason};
+}
+
+}  // namespace
+
 Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* peer, const CallFacts& call,
                          std::chrono::system_clock::time_point now, Grant* grant) const {
+  if (auto early = prescreen(*token.token, peer, call, now, options_.audience, policy_builder_.source()))
+    return *early;
   auto refuse = [](Lock lock, std::string reason) { return Decision{false, lock, std::move(reason)}; };
   biscuit::AuthorizerBuilder builder = policy_builder_;  // the policy, parsed at creation
   builder.set_time(now);

@@ -30,6 +30,8 @@ const char* ExecutionError::kind_name() const {
     case Kind::TooManyFacts: return "TooManyFacts";
     case Kind::TooManyIterations: return "TooManyIterations";
     case Kind::Timeout: return "Timeout";
+    case Kind::TooMuchMemory:
+      return "TooMuchMemory";
   }
   return "Unknown";
 }
@@ -49,6 +51,8 @@ std::string ExecutionError::to_string() const {
     case Kind::TooManyFacts: return "too many facts generated";
     case Kind::TooManyIterations: return "too many engine iterations";
     case Kind::Timeout: return "spent too much time evaluating Datalog";
+    case Kind::TooMuchMemory:
+      return message.empty() ? std::string("Datalog evaluation needed more memory than allowed") : message;
   }
   return "execution error";
 }

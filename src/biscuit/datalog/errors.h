@@ -29,6 +29,7 @@ struct Error {
     InvalidTerm,            // e.g. a set mixing types, a nested set, a variable in a fact
     InvalidRule,            // a rule head variable that no body predicate binds
     Version,                // a feature newer than the block's declared version
+    LimitExceeded,          // content beyond a SizeLimits bound (limits.h): too large to evaluate
   };
   Code code = Code::Parse;
   std::string message;
@@ -57,6 +58,7 @@ struct ExecutionError {
     TooManyFacts,
     TooManyIterations,
     Timeout,
+    TooMuchMemory,     // RunLimits::max_memory_bytes (no reference equivalent; named like its siblings)
   };
   Kind kind = Kind::InvalidType;
   uint64_t id = 0;
@@ -64,7 +66,8 @@ struct ExecutionError {
   std::string message;
 
   bool is_run_limit() const {
-    return kind == Kind::TooManyFacts || kind == Kind::TooManyIterations || kind == Kind::Timeout;
+    return kind == Kind::TooManyFacts || kind == Kind::TooManyIterations || kind == Kind::Timeout ||
+           kind == Kind::TooMuchMemory;
   }
   // The reference variant name: "Overflow", "InvalidType", "TooManyFacts", ...
   const char* kind_name() const;

@@ -46,62 +46,131 @@ const RE2* compiled_regex(std::string_view pattern) {
   return out;
 }
 
+// Bookkeeping charged per string an evaluation creates (the string object, its index entry).
+constexpr std::size_t kStringOverhead = 64;
+
+// True for operations whose cost grows with their operands: the clock is read before them.
+bool costly(BinaryOp op, TermKind left) {
+  switch (op) {
+    case BinaryOp::Add:
+      return left == TermKind::String;
+    case BinaryOp::Contains:
+    case BinaryOp::Prefix:
+    case BinaryOp::Suffix:
+    case BinaryOp::Regex:
+    case BinaryOp::Intersection:
+    case BinaryOp::Union:
+    case BinaryOp::Get:
+    case BinaryOp::Ffi:
+      return true;
+    case BinaryOp::Equal:
+    case BinaryOp::NotEqual:
+    case BinaryOp::HeterogeneousEqual:
+    case BinaryOp::HeterogeneousNotEqual:
+      return left == TermKind::Bytes || left == TermKind::Set || left == TermKind::Array ||
+             left == TermKind::Map;
+    default:
+      return false;
+  }
+}
+
+// What an extern function's result will occupy once interned (strings included).
+std::size_t ast_bytes(const ast::Term& t) {
+  std::size_t n = sizeof(Term);
+  switch (t.kind()) {
+    case ast::TermKind::String:
+      return n + kStringOverhead + t.as_string().size();
+    case ast::TermKind::Bytes:
+      return n + t.as_bytes().size();
+    case ast::TermKind::Set:
+      for (const auto& e : t.as_set()) n += ast_bytes(e);
+      return n;
+    case ast::TermKind::Array:
+      for (const auto& e : t.as_array()) n += ast_bytes(e);
+      return n;
+    case ast::TermKind::Map:
+      for (const auto& [k, v] : t.as_map()) n += sizeof(MapKey) + k.text.size() + ast_bytes(v);
+      return n;
+    default:
+      return n;
+  }
+}
+
 class Evaluator {
  public:
   Evaluator(const Bindings& base, TemporarySymbols& symbols, const ExternFunctions* externs,
-            std::optional<std::chrono::steady_clock::time_point> deadline)
-      : base_(base), symbols_(symbols), externs_(externs), deadline_(deadline) {}
+            EvalBudget& budget)
+      : base_(base), symbols_(symbols), externs_(externs), budget_(budget) {}
 
   R run(const std::vector<Op>& ops) {
+    // A stack element: a value the evaluation computed (owned), a value it only reads (a
+    // bound variable or a literal of the expression: borrowed, never copied, so pushing a
+    // large set costs nothing), or a closure.
     struct Elem {
-      std::optional<Term> term;
+      std::optional<Term> owned;
+      const Term* borrowed = nullptr;
       const Closure* closure = nullptr;
+      const Term* term() const { return owned ? &*owned : borrowed; }
     };
     std::vector<Elem> stack;
     stack.reserve(8);
     for (const auto& op : ops) {
+      if ((++budget_.ops & 63) == 0 && timed_out()) return err(K::Timeout);
       if (const auto* t = std::get_if<Term>(&op.v)) {
         if (t->is(TermKind::Variable)) {
           const Term* v = find(t->as_variable());
           if (!v) return err_id(K::UnknownVariable, t->as_variable());
-          stack.push_back(Elem{*v, nullptr});
+          stack.push_back(Elem{std::nullopt, v, nullptr});
         } else {
-          stack.push_back(Elem{*t, nullptr});
+          stack.push_back(Elem{std::nullopt, t, nullptr});
         }
       } else if (const auto* u = std::get_if<Unary>(&op.v)) {
-        if (stack.empty() || !stack.back().term) return err(K::InvalidStack);
-        R r = unary(*u, std::move(*stack.back().term));
+        if (stack.empty() || !stack.back().term()) return err(K::InvalidStack);
+        if (u->op == UnaryOp::Parens) continue;  // the identity
+        R r = unary(*u, *stack.back().term());
         if (!r) return r;
-        stack.back().term = std::move(*r);
+        stack.back() = Elem{std::move(*r), nullptr, nullptr};
       } else if (const auto* b = std::get_if<Binary>(&op.v)) {
         if (stack.size() < 2) return err(K::InvalidStack);
         Elem right = std::move(stack.back());
         stack.pop_back();
         Elem left = std::move(stack.back());
         stack.pop_back();
+        const Term* l = left.term();
+        const Term* rt = right.term();
         R r = err(K::InvalidStack);
-        if (right.term && left.term) {
-          r = binary(*b, std::move(*left.term), std::move(*right.term));
-        } else if (right.closure && left.term) {
+        if (rt && l) {
+          r = binary(*b, *l, *rt);
+        } else if (right.closure && l) {
           if (shadows(*right.closure)) return err(K::ShadowedVariable);
-          r = with_closure(b->op, std::move(*left.term), *right.closure);
-        } else if (right.term && left.closure) {
+          r = with_closure(b->op, *l, *right.closure);
+        } else if (rt && left.closure) {
           if (shadows(*left.closure)) return err(K::ShadowedVariable);
-          r = with_closure(b->op, std::move(*right.term), *left.closure);
+          r = with_closure(b->op, *rt, *left.closure);
         } else {
           return err(K::InvalidStack);
         }
         if (!r) return r;
-        stack.push_back(Elem{std::move(*r), nullptr});
+        stack.push_back(Elem{std::move(*r), nullptr, nullptr});
       } else {
-        stack.push_back(Elem{std::nullopt, &std::get<Closure>(op.v)});
+        stack.push_back(Elem{std::nullopt, nullptr, &std::get<Closure>(op.v)});
       }
     }
-    if (stack.size() != 1 || !stack.back().term) return err(K::InvalidStack);
-    return std::move(*stack.back().term);
+    if (stack.size() != 1 || !stack.back().term()) return err(K::InvalidStack);
+    if (stack.back().owned) return std::move(*stack.back().owned);
+    return *stack.back().borrowed;
   }
 
  private:
+  bool timed_out() const { return budget_.deadline && std::chrono::steady_clock::now() >= *budget_.deadline; }
+
+  // Takes `bytes` from the memory budget, or fails with TooMuchMemory (nothing is built).
+  std::optional<ExecutionError> charge(std::size_t bytes) {
+    if (bytes > budget_.memory) return err(K::TooMuchMemory);
+    budget_.memory -= bytes;
+    return std::nullopt;
+  }
+
   const Term* find(uint32_t id) const {
     for (auto it = extra_.rbegin(); it != extra_.rend(); ++it) {
       if (it->first == id) return it->second;
@@ -125,7 +194,7 @@ class Evaluator {
     return *s;
   }
 
-  R with_closure(BinaryOp op, Term value, const Closure& c) {
+  R with_closure(BinaryOp op, const Term& value, const Closure& c) {
     const bool no_params = c.params.empty();
     switch (op) {
       case BinaryOp::TryOr: {
@@ -146,10 +215,8 @@ class Evaluator {
       case BinaryOp::Any: {
         if (c.params.size() != 1) return err(K::InvalidType);
         const bool all = op == BinaryOp::All;
+        // The closure body's operations count towards the deadline checks of run().
         auto test = [&](const Term& element) -> Expected<std::optional<bool>, ExecutionError> {
-          if (deadline_ && (++steps_ & 63) == 0 && std::chrono::steady_clock::now() >= *deadline_) {
-            return err(K::Timeout);
-          }
           extra_.emplace_back(c.params[0], &element);
           R r = run(c.ops);
           extra_.pop_back();
@@ -215,6 +282,7 @@ class Evaluator {
       e.message = out.error();
       return e;
     }
+    if (auto e = charge(ast_bytes(*out))) return *e;
     auto t = intern(*out, symbols_);
     if (!t) {
       ExecutionError e = err(K::ExternEvalError);
@@ -225,7 +293,7 @@ class Evaluator {
     return std::move(*t);
   }
 
-  R unary(const Unary& u, Term v) {
+  R unary(const Unary& u, const Term& v) {
     switch (u.op) {
       case UnaryOp::Negate:
         if (!v.is(TermKind::Bool)) return err(K::InvalidType);
@@ -253,15 +321,17 @@ class Evaluator {
         return Term::string(symbols_.insert(kNames[k]));
       }
       case UnaryOp::Ffi:
+        if (timed_out()) return err(K::Timeout);
         return call_extern(u.ffi_name, v, nullptr);
     }
     return err(K::InvalidType);
   }
 
-  R binary(const Binary& b, Term l, Term r) {
+  R binary(const Binary& b, const Term& l, const Term& r) {
     const TermKind lk = l.kind();
     const TermKind rk = r.kind();
     const bool same = lk == rk;
+    if (costly(b.op, lk) && timed_out()) return err(K::Timeout);
     switch (b.op) {
       case BinaryOp::LessThan:
       case BinaryOp::GreaterThan:
@@ -366,10 +436,11 @@ class Evaluator {
           if (!s1) return std::move(s1).error();
           auto s2 = str(r.as_string());
           if (!s2) return std::move(s2).error();
+          if (auto e = charge(kStringOverhead + s1->size() + s2->size())) return *e;
           std::string joined;
           joined.reserve(s1->size() + s2->size());
           joined.append(*s1).append(*s2);
-          return Term::string(symbols_.insert(joined));
+          return Term::string(symbols_.insert_owned(std::move(joined)));
         }
         [[fallthrough]];
       case BinaryOp::Sub:
@@ -413,6 +484,10 @@ class Evaluator {
         if (lk != TermKind::Set || rk != TermKind::Set) return err(K::InvalidType);
         const auto& a = l.as_set();
         const auto& c = r.as_set();
+        // Charged before it is built: at most the smaller input (intersection), both (union).
+        const std::size_t lb = term_bytes(l);
+        const std::size_t rb = term_bytes(r);
+        if (auto e = charge(b.op == BinaryOp::Intersection ? std::min(lb, rb) : lb + rb)) return *e;
         std::vector<Term> out;
         if (b.op == BinaryOp::Intersection) {
           for (const auto& e : a) {
@@ -456,17 +531,24 @@ class Evaluator {
   Bindings extra_;
   TemporarySymbols& symbols_;
   const ExternFunctions* externs_;
-  std::optional<std::chrono::steady_clock::time_point> deadline_;
-  uint64_t steps_ = 0;
+  EvalBudget& budget_;
 };
 
 }  // namespace
 
 Expected<Term, ExecutionError> evaluate(const Expression& expression, const Bindings& bindings,
                                         TemporarySymbols& symbols, const ExternFunctions* externs,
-                                        std::optional<std::chrono::steady_clock::time_point> deadline) {
-  Evaluator ev(bindings, symbols, externs, deadline);
+                                        EvalBudget& budget) {
+  Evaluator ev(bindings, symbols, externs, budget);
   return ev.run(expression.ops);
+}
+
+Expected<Term, ExecutionError> evaluate(const Expression& expression, const Bindings& bindings,
+                                        TemporarySymbols& symbols, const ExternFunctions* externs,
+                                        std::optional<std::chrono::steady_clock::time_point> deadline) {
+  EvalBudget budget;
+  budget.deadline = deadline;
+  return evaluate(expression, bindings, symbols, externs, budget);
 }
 
 }  // namespace biscuit::datalog

@@ -18,7 +18,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -40,9 +43,26 @@ using ExternFunctions = std::map<std::string, ExternFunction, std::less<>>;
 // Variable bindings for one evaluation: (variable id, value). Values are borrowed.
 using Bindings = std::vector<std::pair<uint32_t, const Term*>>;
 
+// What one evaluation may cost (shared by the expressions a rule tests for one binding).
+//  - deadline: checked inside the evaluation: every 64 operations (counting the operations
+//    of closure bodies run by .any/.all), and before every operation whose cost grows with
+//    its operands (string concatenation, contains, starts_with/ends_with, matches, union,
+//    intersection, comparisons of bytes/collections, extern calls). Past it: Timeout.
+//  - memory: bytes the evaluation may still create, decremented as it creates them: strings
+//    (concatenation, extern results), sets (union, intersection) and extern results, charged
+//    before they are built. Beyond it: TooMuchMemory.
+struct EvalBudget {
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  std::size_t memory = std::numeric_limits<std::size_t>::max();
+  uint64_t ops = 0;  // operations run so far
+};
+
 // Evaluates `expression` to a term. `externs` may be null (every extern call then fails
-// with UndefinedExtern). With a `deadline`, .any/.all loops (whose nesting can multiply
-// work) stop with Timeout once it has passed.
+// with UndefinedExtern).
+Expected<Term, ExecutionError> evaluate(const Expression& expression, const Bindings& bindings,
+                                        TemporarySymbols& symbols, const ExternFunctions* externs,
+                                        EvalBudget& budget);
+// The same with only a deadline (no memory budget).
 Expected<Term, ExecutionError> evaluate(
     const Expression& expression, const Bindings& bindings, TemporarySymbols& symbols,
     const ExternFunctions* externs,

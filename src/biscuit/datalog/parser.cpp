@@ -986,36 +986,54 @@ Result<T> run(std::string_view text, const ParseOptions& options, F&& f) {
 
 }  // namespace
 
+namespace {
+// Holds what parsed to the size limits (after parsing: a syntax error is reported first).
+template <class T, class Check>
+Result<T> limited(Result<T> parsed, Check&& check) {
+  if (!parsed) return parsed;
+  if (auto st = check(*parsed); !st) return std::move(st).error();
+  return parsed;
+}
+}  // namespace
+
 Result<ast::Source> parse_block_source(std::string_view text, const ParseOptions& options) {
-  return run<ast::Source>(text, options, [](Parser& p) { return p.source(true); });
+  return limited(run<ast::Source>(text, options, [](Parser& p) { return p.source(true); }),
+                 [&](const ast::Source& s) { return check_limits(s, options.limits, true); });
 }
 
 Result<ast::Source> parse_authorizer_source(std::string_view text, const ParseOptions& options) {
-  return run<ast::Source>(text, options, [](Parser& p) { return p.source(false); });
+  return limited(run<ast::Source>(text, options, [](Parser& p) { return p.source(false); }),
+                 [&](const ast::Source& s) { return check_limits(s, options.limits, false); });
 }
 
 Result<ast::Fact> parse_fact(std::string_view text, const ParseOptions& options) {
-  return run<ast::Fact>(text, options, [](Parser& p) { return p.single_fact(); });
+  return limited(run<ast::Fact>(text, options, [](Parser& p) { return p.single_fact(); }),
+                 [&](const ast::Fact& f) { return check_limits(f, options.limits); });
 }
 
 Result<ast::Rule> parse_rule(std::string_view text, const ParseOptions& options) {
-  return run<ast::Rule>(text, options, [](Parser& p) { return p.single_rule(); });
+  return limited(run<ast::Rule>(text, options, [](Parser& p) { return p.single_rule(); }),
+                 [&](const ast::Rule& r) { return check_limits(r, options.limits); });
 }
 
 Result<ast::Check> parse_check(std::string_view text, const ParseOptions& options) {
-  return run<ast::Check>(text, options, [](Parser& p) { return p.single_check(); });
+  return limited(run<ast::Check>(text, options, [](Parser& p) { return p.single_check(); }),
+                 [&](const ast::Check& c) { return check_limits(c, options.limits); });
 }
 
 Result<ast::Policy> parse_policy(std::string_view text, const ParseOptions& options) {
-  return run<ast::Policy>(text, options, [](Parser& p) { return p.single_policy(); });
+  return limited(run<ast::Policy>(text, options, [](Parser& p) { return p.single_policy(); }),
+                 [&](const ast::Policy& p) { return check_limits(p, options.limits); });
 }
 
 Result<ast::Expression> parse_expression(std::string_view text, const ParseOptions& options) {
-  return run<ast::Expression>(text, options, [](Parser& p) { return p.single_expression(); });
+  return limited(run<ast::Expression>(text, options, [](Parser& p) { return p.single_expression(); }),
+                 [&](const ast::Expression& e) { return check_limits(e, options.limits); });
 }
 
 Result<ast::Term> parse_term(std::string_view text, const ParseOptions& options) {
-  return run<ast::Term>(text, options, [](Parser& p) { return p.single_term(); });
+  return limited(run<ast::Term>(text, options, [](Parser& p) { return p.single_term(); }),
+                 [&](const ast::Term& t) { return check_limits(t, options.limits); });
 }
 
 Result<PublicKey> parse_public_key(std::string_view text) {

@@ -10,8 +10,10 @@
 //
 // Safety: input must be valid UTF-8 (checked first); nesting (parentheses, methods,
 // collections, closures, unary `!`) is bounded by ParseOptions::max_depth; the parser never
-// recurses deeper than that and runs in time roughly linear in the input. Every failure is
-// a datalog::Error with code Parse and a position.
+// recurses deeper than that and runs in time roughly linear in the input. Every syntax error
+// is a datalog::Error with code Parse and a position. What parses is then held to
+// ParseOptions::limits (limits.h: expression size and depth, literal sizes; per-block counts
+// for parse_block_source only), an error with code LimitExceeded naming the element.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +21,7 @@
 
 #include "biscuit/datalog/ast.h"
 #include "biscuit/datalog/errors.h"
+#include "biscuit/datalog/limits.h"
 
 namespace biscuit::datalog {
 
@@ -30,6 +33,8 @@ struct ParseOptions {
   std::size_t max_depth = 64;
   // Maximum input size in bytes.
   std::size_t max_input_bytes = 1 << 20;
+  // Expression size and depth, literal sizes, and (blocks only) per-block counts.
+  SizeLimits limits;
 };
 
 // A block: optional leading `trusting <scopes>;`, then facts, rules and checks, each

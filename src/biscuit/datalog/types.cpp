@@ -152,6 +152,25 @@ uint64_t hash_term(const Term& t) {
   return h;
 }
 
+std::size_t term_bytes(const Term& t) {
+  std::size_t n = sizeof(Term);
+  switch (t.kind()) {
+    case TermKind::Bytes:
+      return n + t.as_bytes().size();
+    case TermKind::Set:
+      for (const auto& e : t.as_set()) n += term_bytes(e);
+      return n;
+    case TermKind::Array:
+      for (const auto& e : t.as_array()) n += term_bytes(e);
+      return n;
+    case TermKind::Map:
+      for (const auto& [k, v] : t.as_map()) n += sizeof(MapKey) + term_bytes(v);
+      return n;
+    default:
+      return n;
+  }
+}
+
 bool operator==(const Closure& a, const Closure& b) { return a.params == b.params && a.ops == b.ops; }
 
 bool operator==(const Op& a, const Op& b) {
@@ -271,14 +290,25 @@ void SymbolTable::truncate_keys(std::size_t offset) {
 SymbolIndex TemporarySymbols::insert(std::string_view s) {
   if (auto id = base_.get(s)) return *id;
   if (auto it = index_.find(s); it != index_.end()) return it->second;
-  SymbolIndex id = offset_ + extra_.size();
-  extra_.emplace_back(s);
-  index_.emplace(std::string(s), id);
+  return add(std::string(s));
+}
+
+SymbolIndex TemporarySymbols::insert_owned(std::string s) {
+  if (auto id = base_.get(s)) return *id;
+  if (auto it = index_.find(s); it != index_.end()) return it->second;
+  return add(std::move(s));
+}
+
+SymbolIndex TemporarySymbols::add(std::string s) {
+  const SymbolIndex id = offset_ + extra_.size();
+  bytes_ += s.size();
+  extra_.push_back(std::make_unique<const std::string>(std::move(s)));
+  index_.emplace(std::string_view(*extra_.back()), id);
   return id;
 }
 
 std::optional<std::string_view> TemporarySymbols::lookup(SymbolIndex id) const {
-  if (id >= offset_ && id - offset_ < extra_.size()) return std::string_view(extra_[id - offset_]);
+  if (id >= offset_ && id - offset_ < extra_.size()) return std::string_view(*extra_[id - offset_]);
   return base_.lookup(id);
 }
 

@@ -16,7 +16,9 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -110,6 +112,9 @@ inline bool operator==(const Term& a, const Term& b) { return compare(a, b) == 0
 inline bool operator!=(const Term& a, const Term& b) { return compare(a, b) != 0; }
 inline bool operator<(const Term& a, const Term& b) { return compare(a, b) < 0; }
 uint64_t hash_term(const Term& t);
+// The memory a term occupies, approximately: sizeof(Term) plus what it owns (bytes,
+// elements). Strings are symbol ids: their text is counted where it is created.
+std::size_t term_bytes(const Term& t);
 
 // ------------------------------------------------------------------------------- predicates
 
@@ -290,19 +295,29 @@ class SymbolTable {
 
 // Symbols created while evaluating expressions (string concatenation, .type(), extern
 // results) live in this overlay, on top of a read-only table: ids continue after the base.
+// Each string is stored once (the index refers to it); bytes() is their total size.
 class TemporarySymbols {
  public:
   explicit TemporarySymbols(const SymbolTable& base)
       : base_(base), offset_(SymbolTable::kOffset + base.size()) {}
+  TemporarySymbols(const TemporarySymbols&) = delete;
+  TemporarySymbols& operator=(const TemporarySymbols&) = delete;
   SymbolIndex insert(std::string_view s);
+  SymbolIndex insert_owned(std::string s);  // the same, keeping `s` itself when it is new
   std::optional<std::string_view> lookup(SymbolIndex id) const;
   const SymbolTable& base() const { return base_; }
+  std::size_t bytes() const { return bytes_; }
 
  private:
+  SymbolIndex add(std::string s);  // `s` is new
+
   const SymbolTable& base_;
   SymbolIndex offset_;
-  std::vector<std::string> extra_;
-  SymbolIndexMap index_;
+  // Created per binding tested, so constructing it must not allocate; each string is held
+  // by pointer so the index's views stay valid as the list grows.
+  std::vector<std::unique_ptr<const std::string>> extra_;
+  std::unordered_map<std::string_view, SymbolIndex> index_;
+  std::size_t bytes_ = 0;
 };
 
 }  // namespace biscuit::datalog

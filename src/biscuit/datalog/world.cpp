@@ -92,6 +92,31 @@ uint64_t fact_hash(const std::vector<Term>& terms, uint32_t origin) {
 
 constexpr uint32_t kNone = UINT32_MAX;
 
+// What one stored fact occupies, as counted against RunLimits::max_memory_bytes: the terms,
+// the StoredFact, and its dedup/index chain links (a few per fact).
+std::size_t fact_cost(const std::vector<Term>& terms) {
+  std::size_t n = sizeof(StoredFact) + 4 * sizeof(uint32_t) + terms.size() * sizeof(Term);
+  for (const auto& t : terms) {
+    const TermKind k = t.kind();
+    if (k == TermKind::Bytes || k == TermKind::Set || k == TermKind::Array || k == TermKind::Map) {
+      n += term_bytes(t) - sizeof(Term);  // what it owns
+    }
+  }
+  return n;
+}
+
+ExecutionError memory_error(std::size_t budget) {
+  ExecutionError e;
+  e.kind = ExecutionError::Kind::TooMuchMemory;
+  e.message = "the facts and the values expressions create need more than the memory budget of " +
+              std::to_string(budget) + " bytes (max_memory_bytes)";
+  return e;
+}
+
+std::size_t remaining(std::size_t budget, std::size_t used) {
+  return used >= budget ? 0 : budget - used;
+}
+
 // Open-addressing table from a 64-bit hash to the most recent fact index with that hash;
 // earlier facts with the same hash are chained through `next` (so chains run from the
 // newest fact to the oldest). No per-entry allocation.
@@ -244,11 +269,19 @@ struct World::Impl {
   ExternFunctions externs;
   uint64_t iterations = 0;
   std::size_t fact_count = 0;
+  std::size_t fact_bytes = 0;  // fact_cost() of every stored fact
 
   Impl() = default;
   Impl(const Impl& o)
-      : relations(o.relations), origins(o.origins), origin_ids(o.origin_ids), union_memo(o.union_memo),
-        rules(o.rules), externs(o.externs), iterations(o.iterations), fact_count(o.fact_count) {
+      : relations(o.relations),
+        origins(o.origins),
+        origin_ids(o.origin_ids),
+        union_memo(o.union_memo),
+        rules(o.rules),
+        externs(o.externs),
+        iterations(o.iterations),
+        fact_count(o.fact_count),
+        fact_bytes(o.fact_bytes) {
     for (auto& r : relations) by_key[{r.name, r.arity}] = &r;
   }
 
@@ -453,17 +486,25 @@ struct World::Impl {
   }
 
   // Evaluates the rule's expressions for the current binding: true, false, or an error.
+  // What they create may use `memory` bytes (what the budget leaves after the facts).
   Expected<bool, ExecutionError> test_expressions(const Rule& rule, const Plan& plan,
                                                   const std::vector<const Term*>& vals,
                                                   const SymbolTable& symbols, Bindings& bindings,
-                                                  const Deadline& deadline) const {
+                                                  const Deadline& deadline, std::size_t memory,
+                                                  std::size_t budget) const {
     if (rule.expressions.empty()) return true;
     bindings.clear();
     for (std::size_t s = 0; s < plan.slot_var.size(); ++s) bindings.emplace_back(plan.slot_var[s], vals[s]);
     TemporarySymbols temp(symbols);
+    EvalBudget eval;
+    eval.deadline = deadline;
+    eval.memory = memory;
     for (const auto& e : rule.expressions) {
-      auto r = evaluate(e, bindings, temp, &externs, deadline);
-      if (!r) return std::move(r).error();
+      auto r = evaluate(e, bindings, temp, &externs, eval);
+      if (!r) {
+        if (r.error().kind == ExecutionError::Kind::TooMuchMemory) return memory_error(budget);
+        return std::move(r).error();
+      }
       if (!r->is(TermKind::Bool)) {
         ExecutionError err;
         err.kind = ExecutionError::Kind::InvalidType;
@@ -495,7 +536,7 @@ struct World::Impl {
   }
 
   Expected<bool, ExecutionError> query(const Rule& query, const TrustedOrigins& trusted,
-                                       const SymbolTable& symbols, Deadline deadline, bool all);
+                                       const SymbolTable& symbols, const QueryLimits& limits, bool all);
 
   void set_full_ranges(Plan& plan) {
     for (auto& a : plan.atoms) {
@@ -522,6 +563,7 @@ void World::add_fact(const OriginSet& origin, const Fact& fact) {
   if (r.contains(fact.predicate.terms, o, h)) return;
   r.append(fact.predicate.terms, o, h);
   ++impl_->fact_count;
+  impl_->fact_bytes += fact_cost(fact.predicate.terms);
 }
 
 void World::add_rule(uint64_t block, const TrustedOrigins& trusted, const Rule& rule) {
@@ -533,6 +575,9 @@ const ExternFunctions& World::extern_functions() const { return impl_->externs; 
 
 uint64_t World::iterations() const { return impl_->iterations; }
 std::size_t World::fact_count() const { return impl_->fact_count; }
+std::size_t World::fact_bytes() const {
+  return impl_->fact_bytes;
+}
 const std::vector<World::RuleEntry>& World::rules() const { return impl_->rules; }
 
 void World::for_each_fact(const std::function<void(const OriginSet&, const Fact&)>& fn) const {
@@ -567,10 +612,15 @@ Expected<void, ExecutionError> World::run(const SymbolTable& symbols, const RunL
   std::vector<Term> head;
   Bindings bindings;
   std::size_t pending_count = 0;
+  std::size_t pending_bytes = 0;
+  const std::size_t budget = limits.max_memory_bytes;
+  // The facts given to the world (token and authorizer) already count.
+  if (w.fact_bytes > budget) return memory_error(budget);
 
   auto discard_pending = [&] {
     for (auto& r : w.relations) r.clear_pending();
     pending_count = 0;
+    pending_bytes = 0;
   };
 
   while (true) {
@@ -594,7 +644,8 @@ Expected<void, ExecutionError> World::run(const SymbolTable& symbols, const RunL
       if (n == 0 && !first) continue;
 
       auto on_match = [&](uint32_t origin) -> Impl::Flow {
-        auto ok = w.test_expressions(rule, plan, vals, symbols, bindings, lim.deadline);
+        auto ok = w.test_expressions(rule, plan, vals, symbols, bindings, lim.deadline,
+                                     remaining(budget, w.fact_bytes + pending_bytes), budget);
         if (!ok) {
           error = std::move(ok).error();
           return Impl::Flow::Stop;
@@ -606,10 +657,15 @@ Expected<void, ExecutionError> World::run(const SymbolTable& symbols, const RunL
         if (rel.contains(head, origin, h) || rel.pending_contains(head, origin, h)) {
           return Impl::Flow::Continue;
         }
+        pending_bytes += fact_cost(head);
         rel.add_pending(head, origin, h);
         ++pending_count;
         if (w.fact_count + pending_count >= limits.max_facts) {
           error = fail(index + 1 >= limits.max_iterations ? Kind::TooManyIterations : Kind::TooManyFacts);
+          return Impl::Flow::Stop;
+        }
+        if (w.fact_bytes + pending_bytes > budget) {
+          error = memory_error(budget);
           return Impl::Flow::Stop;
         }
         return Impl::Flow::Continue;
@@ -667,7 +723,9 @@ Expected<void, ExecutionError> World::run(const SymbolTable& symbols, const RunL
     // Relations created during the iteration have stable_end 0: all their facts are new.
     const std::size_t added = pending_count;
     w.fact_count += added;
+    w.fact_bytes += pending_bytes;
     pending_count = 0;
+    pending_bytes = 0;
     if (added == 0) break;
 
     ++index;
@@ -689,7 +747,10 @@ Expected<void, ExecutionError> World::run(const SymbolTable& symbols, const RunL
 }
 
 Expected<bool, ExecutionError> World::Impl::query(const Rule& query, const TrustedOrigins& trusted,
-                                                  const SymbolTable& symbols, Deadline deadline, bool all) {
+                                                  const SymbolTable& symbols, const QueryLimits& limits,
+                                                  bool all) {
+  const Deadline& deadline = limits.deadline;
+  const std::size_t memory = remaining(limits.max_memory_bytes, fact_bytes);
   Plan plan = compile(query);
   set_full_ranges(plan);
   const std::vector<char> visible = visibility(trusted);
@@ -703,7 +764,8 @@ Expected<bool, ExecutionError> World::Impl::query(const Rule& query, const Trust
   const uint32_t origin0 = intern_origin(OriginSet{});
   auto r = join(plan, origin0, visible, vals, lim, [&](uint32_t) {
     found = true;
-    auto ok = test_expressions(query, plan, vals, symbols, bindings, deadline);
+    auto ok =
+        test_expressions(query, plan, vals, symbols, bindings, deadline, memory, limits.max_memory_bytes);
     if (!ok) {
       error = std::move(ok).error();
       return Flow::Stop;
@@ -725,19 +787,40 @@ Expected<bool, ExecutionError> World::Impl::query(const Rule& query, const Trust
 }
 
 Expected<bool, ExecutionError> World::query_match(const Rule& query, const TrustedOrigins& trusted,
+                                                  const SymbolTable& symbols,
+                                                  const QueryLimits& limits) const {
+  return impl_->query(query, trusted, symbols, limits, false);
+}
+
+Expected<bool, ExecutionError> World::query_match(const Rule& query, const TrustedOrigins& trusted,
                                                   const SymbolTable& symbols, Deadline deadline) const {
-  return impl_->query(query, trusted, symbols, deadline, false);
+  return query_match(query, trusted, symbols, QueryLimits{deadline});
+}
+
+Expected<bool, ExecutionError> World::query_match_all(const Rule& query, const TrustedOrigins& trusted,
+                                                      const SymbolTable& symbols,
+                                                      const QueryLimits& limits) const {
+  return impl_->query(query, trusted, symbols, limits, true);
 }
 
 Expected<bool, ExecutionError> World::query_match_all(const Rule& query, const TrustedOrigins& trusted,
                                                       const SymbolTable& symbols, Deadline deadline) const {
-  return impl_->query(query, trusted, symbols, deadline, true);
+  return query_match_all(query, trusted, symbols, QueryLimits{deadline});
 }
 
 Expected<std::vector<std::pair<OriginSet, Fact>>, ExecutionError> World::query_rule(
     const Rule& rule, uint64_t block, const TrustedOrigins& trusted, const SymbolTable& symbols,
     Deadline deadline) const {
+  return query_rule(rule, block, trusted, symbols, QueryLimits{deadline});
+}
+
+Expected<std::vector<std::pair<OriginSet, Fact>>, ExecutionError> World::query_rule(
+    const Rule& rule, uint64_t block, const TrustedOrigins& trusted, const SymbolTable& symbols,
+    const QueryLimits& limits) const {
   Impl& w = *impl_;
+  const Deadline& deadline = limits.deadline;
+  const std::size_t budget = limits.max_memory_bytes;
+  std::size_t collected = 0;  // what the result holds so far
   Plan plan = w.compile(rule);
   w.set_full_ranges(plan);
   const std::vector<char> visible = w.visibility(trusted);
@@ -750,7 +833,8 @@ Expected<std::vector<std::pair<OriginSet, Fact>>, ExecutionError> World::query_r
   std::vector<Term> head;
   const uint32_t origin0 = w.intern_origin(OriginSet{block});
   auto r = w.join(plan, origin0, visible, vals, lim, [&](uint32_t origin) {
-    auto ok = w.test_expressions(rule, plan, vals, symbols, bindings, lim.deadline);
+    auto ok = w.test_expressions(rule, plan, vals, symbols, bindings, lim.deadline,
+                                 remaining(budget, w.fact_bytes + collected), budget);
     if (!ok) {
       error = std::move(ok).error();
       return Impl::Flow::Stop;
@@ -765,7 +849,14 @@ Expected<std::vector<std::pair<OriginSet, Fact>>, ExecutionError> World::query_r
           break;
         }
       }
-      if (!dup) out.emplace_back(o, std::move(f));
+      if (!dup) {
+        collected += fact_cost(head);
+        if (w.fact_bytes + collected > budget) {
+          error = memory_error(budget);
+          return Impl::Flow::Stop;
+        }
+        out.emplace_back(o, std::move(f));
+      }
     }
     return Impl::Flow::Continue;
   });

@@ -14,6 +14,12 @@
 // deadline passes, so one explosive iteration can neither exhaust memory nor hang.
 // Queries take an optional deadline and return Timeout past it.
 //
+// Memory (max_memory_bytes): the world's facts (term_bytes of every stored fact, plus
+// bookkeeping) and, for each binding tested, what its expressions create (EvalBudget) must
+// fit in the budget together; TooMuchMemory otherwise, as soon as a derived fact or an
+// expression would go beyond it. The deadline is also checked inside expression
+// evaluation (see evaluate.h), so one long expression cannot outlive max_time either.
+//
 // Performance: facts are stored per predicate name in append-only tables; body atoms are
 // matched through hash indexes on their bound argument positions (built lazily, extended
 // incrementally), and each iteration only joins combinations that use at least one fact
@@ -23,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -79,9 +86,18 @@ struct RunLimits {
   uint64_t max_facts = 1000;
   uint64_t max_iterations = 100;
   std::chrono::nanoseconds max_time = std::chrono::milliseconds(1);
+  // Facts plus what expressions create while they are evaluated (strings, bytes, sets):
+  // the world's memory, bounded. 8 MiB is ~50 times what 1,000 four-term facts need.
+  std::size_t max_memory_bytes = 8 << 20;
 };
 
 using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+
+// What a query may cost: its deadline, and the memory budget it shares with the world's facts.
+struct QueryLimits {
+  Deadline deadline;
+  std::size_t max_memory_bytes = std::numeric_limits<std::size_t>::max();
+};
 
 class World {
  public:
@@ -108,16 +124,26 @@ class World {
   uint64_t iterations() const;
   // Number of (origin, fact) entries.
   std::size_t fact_count() const;
+  // What the stored facts occupy, as counted against max_memory_bytes.
+  std::size_t fact_bytes() const;
 
   // `check if` / policy query: true if some binding satisfies the body and expressions.
+  Expected<bool, ExecutionError> query_match(const Rule& query, const TrustedOrigins& trusted,
+                                             const SymbolTable& symbols, const QueryLimits& limits) const;
   Expected<bool, ExecutionError> query_match(const Rule& query, const TrustedOrigins& trusted,
                                              const SymbolTable& symbols,
                                              Deadline deadline = std::nullopt) const;
   // `check all`: at least one binding, and every binding satisfies the expressions.
   Expected<bool, ExecutionError> query_match_all(const Rule& query, const TrustedOrigins& trusted,
+                                                 const SymbolTable& symbols, const QueryLimits& limits) const;
+  Expected<bool, ExecutionError> query_match_all(const Rule& query, const TrustedOrigins& trusted,
                                                  const SymbolTable& symbols,
                                                  Deadline deadline = std::nullopt) const;
-  // The facts `rule` would produce (with origins, deduplicated), without adding them.
+  // The facts `rule` would produce (with origins, deduplicated), without adding them; they
+  // count against the memory budget while they are collected.
+  Expected<std::vector<std::pair<OriginSet, Fact>>, ExecutionError> query_rule(
+      const Rule& rule, uint64_t block, const TrustedOrigins& trusted, const SymbolTable& symbols,
+      const QueryLimits& limits) const;
   Expected<std::vector<std::pair<OriginSet, Fact>>, ExecutionError> query_rule(
       const Rule& rule, uint64_t block, const TrustedOrigins& trusted, const SymbolTable& symbols,
       Deadline deadline = std::nullopt) const;

@@ -1,5 +1,6 @@
 // The signed envelope of a Biscuit token: blocks as opaque bytes, keys, signatures and the
-// proof. Knows protobuf and cryptography, nothing about Datalog (see token/ for that).
+// proof. Knows protobuf and cryptography, nothing about Datalog (see token/ for that; only
+// the Datalog size limits ride along in ParseLimits, for the token layer to apply).
 //
 // Parsing never trusts the input: size is capped, protobuf nesting is capped, every
 // required field is checked explicitly, and `verify` checks the whole signature chain
@@ -12,16 +13,21 @@
 #include <vector>
 
 #include "biscuit/crypto/keys.h"
+#include "biscuit/datalog/limits.h"
 #include "biscuit/error.h"
 
 namespace biscuit::format {
 
 using ByteView = std::span<const uint8_t>;
 
+// Limits on untrusted input. The envelope applies the first three; the token layer also
+// holds every block it decodes (third-party ones included) to `datalog` before any of it is
+// used (see datalog/limits.h).
 struct ParseLimits {
-  std::size_t max_token_bytes = 1 << 20;  // whole serialized token
+  std::size_t max_token_bytes = 1 << 20;  // whole serialized token (and third-party block/request)
   int max_nesting = 64;                   // protobuf message nesting depth
   std::size_t max_blocks = 256;
+  datalog::SizeLimits datalog;  // expression size/depth, literals, per-block counts
 };
 
 struct ExternalSignature {

@@ -124,9 +124,10 @@ struct Authorizer::Impl {
                             const datalog::Deadline& deadline) const {
     for (const auto& query : check.queries) {
       TrustedOrigins trusted = trust(query.scopes, base, block);
+      const datalog::QueryLimits ql{deadline, limits.max_memory_bytes};
       datalog::Expected<bool, datalog::ExecutionError> m =
-          check.kind == datalog::CheckKind::All ? world.query_match_all(query, trusted, symbols, deadline)
-                                                : world.query_match(query, trusted, symbols, deadline);
+          check.kind == datalog::CheckKind::All ? world.query_match_all(query, trusted, symbols, ql)
+                                                : world.query_match(query, trusted, symbols, ql);
       if (!m) return from_execution(m.error());
       if (*m) return check.kind != datalog::CheckKind::Reject;
     }
@@ -292,7 +293,8 @@ Result<std::size_t> Authorizer::authorize() {
   for (std::size_t p = 0; p < st.policies.size() && !matched; ++p) {
     for (const auto& query : st.policies[p].queries) {
       TrustedOrigins trusted = st.trust(query.scopes, st.authorizer_trust, kAuthorizerBlock);
-      auto m = st.world.query_match(query, trusted, st.symbols, deadline);
+      auto m = st.world.query_match(query, trusted, st.symbols,
+                                    datalog::QueryLimits{deadline, st.limits.max_memory_bytes});
       if (!m) {
         finish();
         return from_execution(m.error());
@@ -346,7 +348,8 @@ Result<std::vector<datalog::ast::Fact>> Authorizer::query(const RuleTemplate& ru
   auto rule = datalog::intern(parsed, st.symbols);
   if (!rule) return from_datalog(rule.error(), false);
   TrustedOrigins trusted = st.trust(rule->scopes, st.authorizer_trust, kAuthorizerBlock);
-  auto facts = st.world.query_rule(*rule, kAuthorizerBlock, trusted, st.symbols, deadline);
+  auto facts = st.world.query_rule(*rule, kAuthorizerBlock, trusted, st.symbols,
+                                   datalog::QueryLimits{deadline, st.limits.max_memory_bytes});
   if (!facts) return from_execution(facts.error());
   std::vector<datalog::ast::Fact> out;
   for (const auto& [origin, fact] : *facts) {

@@ -13,7 +13,9 @@
 // authorizer checks, authority-block checks, policies (first match wins), checks of blocks
 // 1..n. Success needs no failed check and a matching allow policy; otherwise the error is
 // Unauthorized{policy, failed checks} or NoMatchingPolicy{failed checks}. An expression
-// error aborts with an Execution error; a limit with TooManyFacts/TooManyIterations/Timeout.
+// error aborts with an Execution error; a limit with TooManyFacts/TooManyIterations/Timeout/
+// TooMuchMemory. RunLimits bound the whole authorization: max_time is a deadline checked
+// inside expressions too, max_memory_bytes bounds the facts plus what expressions create.
 #pragma once
 
 #include <chrono>

@@ -12,6 +12,7 @@ Error from_datalog(const datalog::Error& e, bool decoding) {
     case C::Version: return make_error(ErrorCode::Version, e.to_string());
     case C::InvalidTerm:
     case C::InvalidRule:
+    case C::LimitExceeded:
       return make_error(decoding ? ErrorCode::BlockDeserialization : ErrorCode::Language, e.to_string());
     case C::Parse:
     case C::UnboundParameter:
@@ -27,6 +28,8 @@ Error from_execution(const datalog::ExecutionError& e) {
     case K::TooManyFacts: return make_error(ErrorCode::TooManyFacts, "run limit: too many facts");
     case K::TooManyIterations: return make_error(ErrorCode::TooManyIterations, "run limit: too many iterations");
     case K::Timeout: return make_error(ErrorCode::Timeout, "run limit: authorization took too long");
+    case K::TooMuchMemory:
+      return make_error(ErrorCode::TooMuchMemory, "run limit: " + e.to_string());
     default: break;
   }
   Error out = make_error(ErrorCode::Execution, e.to_string());

@@ -24,6 +24,7 @@
 
 #include "biscuit/crypto/keys.h"
 #include "biscuit/datalog/ast.h"
+#include "biscuit/datalog/limits.h"
 #include "biscuit/datalog/types.h"
 #include "biscuit/error.h"
 #include "biscuit/format/envelope.h"
@@ -69,9 +70,14 @@ using RuleTemplate = Template<datalog::ast::Rule>;
 datalog::PublicKey to_datalog_key(const PublicKey& key);
 Result<PublicKey> from_datalog_key(const datalog::PublicKey& key);
 
-// The Datalog content of one block, before signing.
+// The Datalog content of one block, before signing. Its code is held to size limits
+// (datalog/limits.h; the defaults are what a default reader accepts): when parsed, and
+// when the block is built (after parameters are bound).
 class BlockBuilder {
  public:
+  // Set before adding code. Raising them builds blocks that default readers refuse.
+  void set_limits(const datalog::SizeLimits& limits) { limits_ = limits; }
+  const datalog::SizeLimits& limits() const { return limits_; }
   // Block source: facts, rules, checks, optional leading `trusting ...;`.
   Result<void> add_code(std::string_view code, const Params& params = {});
   Result<void> add_fact(std::string_view fact, const Params& params = {});
@@ -85,6 +91,7 @@ class BlockBuilder {
  private:
   datalog::ast::Source source_;
   std::optional<std::string> context_;
+  datalog::SizeLimits limits_;
 };
 
 class Biscuit;
@@ -103,8 +110,8 @@ class BiscuitBuilder : public BlockBuilder {
 // A request for a third-party block: binds the block to this token's last signature.
 class ThirdPartyRequest {
  public:
-  static Result<ThirdPartyRequest> from_bytes(std::span<const uint8_t> bytes);
-  static Result<ThirdPartyRequest> from_base64(std::string_view text);
+  static Result<ThirdPartyRequest> from_bytes(std::span<const uint8_t> bytes, const ParseLimits& limits = {});
+  static Result<ThirdPartyRequest> from_base64(std::string_view text, const ParseLimits& limits = {});
   Bytes to_bytes() const;
   std::string to_base64() const;
   // Run by the third party: builds the block (own symbol table, version >= 5) and signs it.
@@ -117,8 +124,9 @@ class ThirdPartyRequest {
 
 class ThirdPartyBlock {
  public:
-  static Result<ThirdPartyBlock> from_bytes(std::span<const uint8_t> bytes);
-  static Result<ThirdPartyBlock> from_base64(std::string_view text);
+  // Also decodes the block and holds it to `limits` (size, nesting, Datalog size limits).
+  static Result<ThirdPartyBlock> from_bytes(std::span<const uint8_t> bytes, const ParseLimits& limits = {});
+  static Result<ThirdPartyBlock> from_base64(std::string_view text, const ParseLimits& limits = {});
   Bytes to_bytes() const;
   std::string to_base64() const;
   const PublicKey& external_key() const { return external_.public_key; }
@@ -130,7 +138,22 @@ class ThirdPartyBlock {
   format::ExternalSignature external_;
 };
 
+// One check of a token, in a simple form (Biscuit::checks()): for hosts that screen a token
+// cheaply before they authorize it.
+struct TokenCheck {
+  std::size_t block = 0;  // 0: the authority block
+  std::size_t index = 0;  // within its block
+  datalog::CheckKind kind = datalog::CheckKind::One;
+  // Set when the check is one query whose body is exactly one predicate with only constant
+  // terms and no expression, e.g. `check if client_cert_sha256(hex:…)`. Such a check passes
+  // exactly when a fact equal to `fact` is visible to it (for `reject if`: when none is);
+  // the authorizer's own facts always are.
+  std::optional<datalog::ast::Fact> fact;
+};
+
 // A verified token (or, from `from_bytes_unverified`, a parsed one for inspection only).
+// Every parse applies `limits` to the envelope and to each block's Datalog (datalog/limits.h)
+// before the token is returned; base64 text too long for max_token_bytes is refused undecoded.
 class Biscuit {
  public:
   // Picks the root public key from the token's root key id (absent: nullopt), so servers
@@ -155,8 +178,10 @@ class Biscuit {
   Result<Biscuit> append(const BlockBuilder& block, Algorithm next_algorithm = Algorithm::Ed25519) const;
   Result<Biscuit> seal() const;
   Result<ThirdPartyRequest> third_party_request() const;
+  // The third-party block is held to `limits` (its Datalog) before it is appended.
   Result<Biscuit> append_third_party(const ThirdPartyBlock& block,
-                                     Algorithm next_algorithm = Algorithm::Ed25519) const;
+                                     Algorithm next_algorithm = Algorithm::Ed25519,
+                                     const ParseLimits& limits = {}) const;
 
   bool verified() const { return verified_; }
   bool sealed() const { return env_.sealed(); }
@@ -171,19 +196,25 @@ class Biscuit {
   const datalog::SymbolTable& block_symbols(std::size_t index) const;
   std::optional<PublicKey> block_external_key(std::size_t index) const;
   std::optional<std::string> block_context(std::size_t index) const { return blocks_.at(index).context; }
+  // Every check of every block, in evaluation order of blocks (authority first) and checks
+  // (listed once, when the token is parsed or built).
+  const std::vector<TokenCheck>& checks() const { return checks_; }
+  // A check printed as authorization errors print it (FailedCheck::rule).
+  std::string check_source(std::size_t block, std::size_t index) const;
   // The token's symbol table: defaults + first-party blocks' symbols and keys.
   const datalog::SymbolTable& symbols() const { return symbols_; }
   const format::Envelope& envelope() const { return env_; }
 
  private:
   friend class BiscuitBuilder;
-  static Result<Biscuit> load(format::Envelope env, bool verified);
-  Result<void> absorb(const format::SignedBlock& signed_block);
+  static Result<Biscuit> load(format::Envelope env, bool verified, const ParseLimits& limits);
+  Result<void> absorb(const format::SignedBlock& signed_block, const ParseLimits& limits);
 
   format::Envelope env_;
   std::vector<datalog::Block> blocks_;
   datalog::SymbolTable symbols_;
   std::vector<std::shared_ptr<const datalog::SymbolTable>> own_tables_;  // third-party blocks
+  std::vector<TokenCheck> checks_;
   bool verified_ = false;
 };
 

@@ -1,4 +1,5 @@
 #include "gate/config.h"
+#include "gate/gate.h"
 
 #include <gtest/gtest.h>
 
@@ -224,6 +225,24 @@ anchor_max_lag_ms = 250
     auto c = parse(b.toml, b.with_tls);
     ASSERT_FALSE(c.ok()) << b.toml;
     EXPECT_NE(c.error().message.find(b.key), std::string::npos) << c.error().message;
+TEST_F(ConfigTest, BiscuitMemoryBudget) {
+  auto defaults = parse("");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ(defaults->max_memory_bytes, std::size_t{8} << 20);
+  EXPECT_EQ(gate_options_from(*defaults, "").limits.max_memory_bytes, std::size_t{8} << 20);
+  const std::string keys =
+      "root_keys = [{ id = 1, public_key = "
+      "\"ed25519/1055c750b1a1505937af1537c626ba3263995c33a64758aaafb1275b0312e284\" }]\n";
+  auto set = parse_serve_config(
+      "[server]\nplain_http = true\n[biscuit]\n" + keys + "max_memory_bytes = 1048576\n", dir_.string());
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_EQ(set->max_memory_bytes, std::size_t{1} << 20);
+  EXPECT_EQ(gate_options_from(*set, "").limits.max_memory_bytes, std::size_t{1} << 20);
+  for (const char* bad :
+       {"max_memory_bytes = 100\n", "max_memory_bytes = \"8MB\"\n", "max_memory_bytes = -1\n"}) {
+    auto c = parse_serve_config("[server]\nplain_http = true\n[biscuit]\n" + keys + bad, dir_.string());
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_NE(c.error().message.find("biscuit.max_memory_bytes"), std::string::npos) << c.error().message;
   }
 }
 

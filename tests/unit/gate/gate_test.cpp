@@ -307,6 +307,126 @@ TEST(Gate, PolicyMustParse) {
   EXPECT_FALSE(Gate::create(o).ok());
 }
 
+// Finding 4: a token check on the server's facts alone (`check if client_cert_sha256(hex:…)`)
+// is decided before the authorizer runs any other check of the token.
+std::string concat_code(int n) {
+  std::string code = "check if (";
+  for (int i = 0; i < n; ++i) code += i ? " + {s}" : "{s}";
+  return code + ").length() > 0;";
+}
+
+TEST(Gate, ABindingThatFailsRefusesBeforeAnyOtherCheckRuns) {
+  GateOptions o;
+  o.limits.max_time = std::chrono::seconds(60);  // the memory budget, not the clock, stops it here
+  o.limits.max_memory_bytes = 1 << 20;
+  Fixture f(o);
+  const biscuit::Params sha = biscuit::Params().bytes("sha", biscuit::Bytes(32, 0xaa));
+  auto bound = f.attenuate(
+      f.mint(kErin), "check if client_cert_sha256({sha}); check if server_audience(\"larder-db\");", sha);
+  // The holder appends a costly check: 100 concatenations of a 4,000-character string.
+  auto costly = f.attenuate(bound, concat_code(100), biscuit::Params().string("s", std::string(4000, 'a')));
+  // From the bound certificate every check runs, and the costly one stops at the memory budget.
+  auto d = f.call(costly, "pg_query", &f.claude);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  EXPECT_NE(d.reason.find("authorization error: run limit"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("memory budget of 1048576 bytes"), std::string::npos) << d.reason;
+  // From another certificate, or none, the binding alone refuses it: the costly check never runs.
+  const std::string binding =
+      "check failed in block 1: check if client_cert_sha256(hex:" + std::string(64, 'a') + ")";
+  for (const net::PeerIdentity* peer : std::vector<const net::PeerIdentity*>{&f.other, nullptr}) {
+    auto early = f.call(costly, "pg_query", peer);
+    EXPECT_FALSE(early.allowed);
+    EXPECT_EQ(early.lock, Lock::kBiscuit);
+    EXPECT_EQ(early.reason, binding);
+  }
+  EXPECT_TRUE(f.call(bound, "pg_query", &f.claude).allowed);
+}
+
+TEST(Gate, TheEarlyRefusalSaysWhatTheFullAuthorizationSays) {
+  Fixture f;
+  const biscuit::Params sha = biscuit::Params().bytes("sha", biscuit::Bytes(32, 0xaa));
+  const std::string hex = "hex:" + std::string(64, 'a');
+  // `, true` makes a check that only the authorizer decides; its printed form differs by that.
+  struct Case {
+    std::string code;
+    const net::PeerIdentity* peer;
+    DataFlow flow;
+    std::string expected;  // for the ground form, with {T} where `, true` goes
+  };
+  const std::vector<Case> cases = {
+      {"check if client_cert_sha256({sha}){T};", &f.other, DataFlow::kSensitiveRead,
+       "check failed in block 1: check if client_cert_sha256(" + hex + "){T}"},
+      {"check if client_cert_sha256({sha}){T}; check if server_audience(\"larder-compliance\"){T};", &f.other,
+       DataFlow::kSensitiveRead,
+       "check failed in block 1: check if client_cert_sha256(" + hex + "){T} (and 1 more)"},
+      {"check if mtls_client(\"claude-client\"){T};", &f.other, DataFlow::kSensitiveRead,
+       "check failed in block 1: check if mtls_client(\"claude-client\"){T}"},
+      {"reject if mtls_client(\"other-client\"){T};", &f.other, DataFlow::kSensitiveRead,
+       "check failed in block 1: reject if mtls_client(\"other-client\"){T}"},
+      {"check all operation(\"write\"){T};", &f.claude, DataFlow::kSensitiveRead,
+       "check failed in block 1: check all operation(\"write\"){T}"},
+      {"check if tool(\"pg_explain\"){T};", &f.claude, DataFlow::kSensitiveRead,
+       "check failed in block 1: check if tool(\"pg_explain\"){T}"},
+      {"check if table(\"secrets\"){T};", &f.claude, DataFlow::kSensitiveRead,
+       "check failed in block 1: check if table(\"secrets\"){T}"},
+      {"check if tool_egress(false){T};", &f.claude, DataFlow::kEgress,
+       "token is tainted (it carries sensitive data): egress tool refused; check failed in block 1: check if "
+       "tool_egress(false){T}"},
+  };
+  auto fill = [](std::string text, const std::string& with) {
+    for (auto at = text.find("{T}"); at != std::string::npos; at = text.find("{T}"))
+      text.replace(at, 3, with);
+    return text;
+  };
+  for (const auto& c : cases) {
+    auto ground =
+        f.call(f.attenuate(f.mint(kErin), fill(c.code, ""), sha), "pg_query", c.peer, nullptr, c.flow);
+    auto full =
+        f.call(f.attenuate(f.mint(kErin), fill(c.code, ", true"), sha), "pg_query", c.peer, nullptr, c.flow);
+    EXPECT_FALSE(ground.allowed) << c.code;
+    EXPECT_EQ(ground.reason, fill(c.expected, "")) << c.code;
+    EXPECT_EQ(full.reason, fill(c.expected, ", true")) << c.code;
+    EXPECT_EQ(ground.lock, full.lock) << c.code;
+    EXPECT_EQ(ground.lock, c.flow == DataFlow::kEgress ? Lock::kTaint : Lock::kBiscuit) << c.code;
+  }
+  // And what holds passes: the call's own facts.
+  auto ok =
+      f.attenuate(f.mint(kErin), R"(check if client_cert_sha256({sha}); check if mtls_client("claude-client");
+      check if client_cert_cn("claude-client"); check if client_cert_issuer("CN=Larder CA");
+      check if server_audience("larder-db"); check if tool("pg_query"); check if operation("read");
+      check if tool_egress(false); check if table("health_records"); reject if mtls_client("other-client");
+      check all table("health_records");)",
+                  sha);
+  auto d = f.call(ok, "pg_query", &f.claude, nullptr, DataFlow::kSensitiveRead, {"health_records"});
+  EXPECT_TRUE(d.allowed) << d.reason;
+}
+
+TEST(Gate, PredicatesThePolicyAssertsAreLeftToTheAuthorizer) {
+  GateOptions o;
+  o.policy_code = default_policy_code() + "mtls_client(\"robot\");\n";
+  Fixture f(o);
+  auto t = f.attenuate(f.mint(kErin), "check if mtls_client(\"robot\");");
+  auto d = f.call(t, "pg_query", &f.claude);
+  EXPECT_TRUE(d.allowed) << d.reason;
+}
+
+TEST(Gate, OversizedBlocksAreRefusedWhenTheTokenIsVerified) {
+  Fixture f;
+  auto token = biscuit::Biscuit::from_base64(f.mint(kErin), f.root.public_key());
+  ASSERT_TRUE(token.ok());
+  biscuit::BlockBuilder attack;
+  attack.set_limits(biscuit::datalog::SizeLimits::unlimited());
+  ASSERT_TRUE(attack.add_code(concat_code(500), biscuit::Params().string("s", std::string(4000, 'a'))).ok());
+  auto attacked = token->append(attack);
+  ASSERT_TRUE(attacked.ok());
+  auto v = f.gate->verify(attacked->to_base64());
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.error().code, "biscuit");
+  EXPECT_NE(v.error().message.find("1003 operations, above the limit of 512"), std::string::npos)
+      << v.error().message;
+}
+
 TEST(Gate, BearerHeader) {
   EXPECT_EQ(bearer_token(std::string("Bearer abc")), "abc");
   EXPECT_EQ(bearer_token(std::string("bearer   abc  ")), "abc");
