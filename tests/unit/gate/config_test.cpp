@@ -225,6 +225,9 @@ anchor_max_lag_ms = 250
     auto c = parse(b.toml, b.with_tls);
     ASSERT_FALSE(c.ok()) << b.toml;
     EXPECT_NE(c.error().message.find(b.key), std::string::npos) << c.error().message;
+  }
+}
+
 TEST_F(ConfigTest, BiscuitMemoryBudget) {
   auto defaults = parse("");
   ASSERT_TRUE(defaults.ok()) << defaults.error().message;
