@@ -50,7 +50,8 @@ std::string ExecutionError::to_string() const {
       return "extern function '" + name + "' failed: " + message;
     case Kind::TooManyFacts: return "too many facts generated";
     case Kind::TooManyIterations: return "too many engine iterations";
-    case Kind::Timeout: return "spent too much time evaluating Datalog";
+    case Kind::Timeout:
+      return message.empty() ? std::string("spent too much time evaluating Datalog") : message;
     case Kind::TooMuchMemory:
       return message.empty() ? std::string("Datalog evaluation needed more memory than allowed") : message;
   }

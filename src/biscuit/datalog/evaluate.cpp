@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <unordered_map>
@@ -29,16 +30,25 @@ ExecutionError err_id(K kind, uint64_t id) {
 
 using R = Expected<Term, ExecutionError>;
 
+// What a regular expression may cost. RE2 matches in time linear in the text but
+// proportional to the program too (text × program when its DFA gives up), so one `matches`
+// on a large text with a large hostile pattern could run for seconds between two deadline
+// checks: patterns are capped, programs are compiled within a small memory budget, and a
+// match whose worst case exceeds kMaxRegexWork steps is refused (Timeout) before it starts.
+constexpr std::size_t kMaxRegexPatternBytes = 4096;
+constexpr std::size_t kMaxRegexWork = std::size_t{1} << 22;  // text bytes × program instructions
+
 // Regex cache: compiling is far costlier than matching, and rules evaluate the same
-// pattern for every binding. Bounded; invalid patterns are cached as null.
+// pattern for every binding. Bounded (64 patterns of at most 4 KiB, each program within
+// 256 KiB); invalid patterns are cached as null.
 const RE2* compiled_regex(std::string_view pattern) {
   thread_local std::unordered_map<std::string, std::unique_ptr<RE2>> cache;
   auto it = cache.find(std::string(pattern));
   if (it != cache.end()) return it->second.get();
-  if (cache.size() >= 256) cache.clear();
+  if (cache.size() >= 64) cache.clear();
   RE2::Options options;
   options.set_log_errors(false);
-  options.set_max_mem(8 << 20);
+  options.set_max_mem(256 << 10);
   auto re = std::make_unique<RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
   if (!re->ok()) re.reset();
   const RE2* out = re.get();
@@ -162,6 +172,14 @@ class Evaluator {
   }
 
  private:
+  static ExecutionError regex_too_costly() {
+    ExecutionError e = err(K::Timeout);
+    e.message = "a regular expression too costly to evaluate (pattern above " +
+                std::to_string(kMaxRegexPatternBytes) + " bytes, or text × program above " +
+                std::to_string(kMaxRegexWork) + ")";
+    return e;
+  }
+
   bool timed_out() const { return budget_.deadline && std::chrono::steady_clock::now() >= *budget_.deadline; }
 
   // Takes `bytes` from the memory budget, or fails with TooMuchMemory (nothing is built).
@@ -362,7 +380,8 @@ class Evaluator {
             if (!s) return std::move(s).error();
             auto p = str(r.as_string());
             if (!p) return std::move(p).error();
-            return Term::boolean(s->find(*p) != std::string_view::npos);
+            // Two-way search (glibc memmem): linear, where string_view::find is text × pattern.
+            return Term::boolean(p->empty() || memmem(s->data(), s->size(), p->data(), p->size()) != nullptr);
           }
           case TermKind::Set: {
             const auto& set = l.as_set();
@@ -426,8 +445,12 @@ class Evaluator {
         if (!s) return std::move(s).error();
         auto p = str(r.as_string());
         if (!p) return std::move(p).error();
+        if (p->size() > kMaxRegexPatternBytes) return regex_too_costly();
         const RE2* re = compiled_regex(*p);
         if (!re) return Term::boolean(false);
+        if (s->size() > kMaxRegexWork / static_cast<std::size_t>(std::max(re->ProgramSize(), 1))) {
+          return regex_too_costly();
+        }
         return Term::boolean(RE2::PartialMatch(re2::StringPiece(s->data(), s->size()), *re));
       }
       case BinaryOp::Add:

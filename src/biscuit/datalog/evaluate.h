@@ -3,9 +3,10 @@
 //  - `===`/`!==` (Equal/NotEqual) are strict: operands of different kinds are InvalidType
 //    (sets are compared by value either way); `==`/`!=` are lenient: different kinds give
 //    false/true;
-//  - strings: starts_with, ends_with, contains, matches (RE2, unanchored, an invalid regex
-//    is false), length in UTF-8 bytes, `+` concatenates (the result is interned in the
-//    TemporarySymbols overlay);
+//  - strings: starts_with, ends_with, contains (linear time), matches (RE2, unanchored, an
+//    invalid regex is false; a pattern above 4 KiB, or a text × program above 2^22 steps,
+//    is refused as a Timeout before it runs), length in UTF-8 bytes, `+` concatenates (the
+//    result is interned in the TemporarySymbols overlay);
 //  - sets: contains (element or subset), intersection, union, length; arrays: contains,
 //    starts_with, ends_with, get (out of range or negative: null), length; maps: contains
 //    (key), get (missing: null), length; .any/.all over sets, arrays and maps (a map

@@ -27,7 +27,10 @@ Error from_execution(const datalog::ExecutionError& e) {
   switch (e.kind) {
     case K::TooManyFacts: return make_error(ErrorCode::TooManyFacts, "run limit: too many facts");
     case K::TooManyIterations: return make_error(ErrorCode::TooManyIterations, "run limit: too many iterations");
-    case K::Timeout: return make_error(ErrorCode::Timeout, "run limit: authorization took too long");
+    case K::Timeout:
+      return make_error(
+          ErrorCode::Timeout,
+          "run limit: " + (e.message.empty() ? std::string("authorization took too long") : e.message));
     case K::TooMuchMemory:
       return make_error(ErrorCode::TooMuchMemory, "run limit: " + e.to_string());
     default: break;

@@ -259,6 +259,50 @@ TEST(EvalBudget, TheDeadlineIsCheckedInsideALongExpression) {
   EXPECT_TRUE(evaluate(concat, {}, temp, nullptr, later).ok());
 }
 
+TEST(EvalBudget, NoSingleStringOperationRunsForLong) {
+  // `contains` is linear (a naive search of this pattern in this text is ~10^10 steps).
+  Eval ev;
+  const Expression contains = ev.expr("$t.contains($p)");
+  const Term text = Term::string(ev.symbols.insert(std::string(256 * 1024, 'a')));
+  const Term pattern = Term::string(ev.symbols.insert(std::string(64 * 1024, 'a') + "b"));
+  const Term found = Term::string(ev.symbols.insert(std::string(64 * 1024, 'a')));
+  const uint32_t t = static_cast<uint32_t>(ev.symbols.insert("t"));
+  const uint32_t p = static_cast<uint32_t>(ev.symbols.insert("p"));
+  TemporarySymbols temp(ev.symbols);
+  EvalBudget budget;
+  auto r = evaluate(contains, {{t, &text}, {p, &pattern}}, temp, nullptr, budget);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->as_bool());
+  auto yes = evaluate(contains, {{t, &text}, {p, &found}}, temp, nullptr, budget);
+  ASSERT_TRUE(yes.ok());
+  EXPECT_TRUE(yes->as_bool());
+  auto empty = evaluate(ev.expr("\"abc\".contains(\"\")"), {}, temp, nullptr, budget);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->as_bool());  // as before: every string contains the empty one
+
+  // `matches`: a pattern whose program makes RE2 fall back to text × program steps (about
+  // 30 s for this text with a 3,000-byte pattern) is refused before it runs.
+  std::string hostile;
+  for (int i = 0; i < 1000; ++i) hostile += "a?";
+  for (int i = 0; i < 1000; ++i) hostile += "a";
+  hostile += "b";
+  const Term big_regex = Term::string(ev.symbols.insert(hostile));
+  const Expression matches = ev.expr("$t.matches($p)");
+  auto m = evaluate(matches, {{t, &text}, {p, &big_regex}}, temp, nullptr, budget);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().kind, Kind::Timeout);
+  EXPECT_NE(m.error().to_string().find("regular expression too costly"), std::string::npos);
+  const Term huge_pattern = Term::string(ev.symbols.insert(std::string(5000, 'a')));
+  auto h = evaluate(matches, {{t, &found}, {p, &huge_pattern}}, temp, nullptr, budget);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.error().kind, Kind::Timeout);
+  // Everyday patterns and texts are unaffected.
+  const Term small = Term::string(ev.symbols.insert("^[a-z]+$"));
+  auto ok = evaluate(matches, {{t, &found}, {p, &small}}, temp, nullptr, budget);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(ok->as_bool());
+}
+
 struct WorldFixture {
   SymbolTable symbols;
   World world;
