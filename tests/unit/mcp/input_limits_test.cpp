@@ -303,6 +303,58 @@ TEST_F(HttpInputTest, LegacySseMessagesEndpointRefusesDeepBodies) {
   EXPECT_TRUE(stream->wait_for_data("\"protocolVersion\":\"2024-11-05\"", 5s)) << stream->body();
 }
 
+// The largest depth [limits] max_json_depth accepts (256) is still safe for every recursive
+// walk: a recursive schema validates each level, the result echoes the value back (dump).
+TEST(InputLimits, TheLargestConfigurableDepthIsServedWithoutTrouble) {
+  ServerOptions o;
+  o.max_json_depth = 256;
+  Server server(o);
+  Tool nested{
+      "nested",
+      "",
+      "",
+      json::parse(R"({"type":"object","properties":{"v":{"$ref":"#/definitions/node"}},)"
+                  R"("definitions":{"node":{"type":"array","items":{"$ref":"#/definitions/node"}}}})"),
+      std::nullopt,
+      json(),
+      json()};
+  ASSERT_TRUE(server
+                  .add_tool(nested,
+                            [](RequestContext&, const json& args) {
+                              ToolResult r = ToolResult::text("ok");
+                              r.structured_content = args;
+                              return r;
+                            })
+                  .ok());
+  HttpTransport transport(server);
+  auto post = [&](const std::string& body, const std::string& sid) {
+    auto exchange = std::make_shared<test::Exchange>();
+    net::HeaderList h = {{"Host", "localhost"},
+                         {"Content-Type", "application/json"},
+                         {"Accept", "application/json, text/event-stream"}};
+    if (!sid.empty()) h.emplace_back("Mcp-Session-Id", sid);
+    transport.handle(test::make_http_request("POST", "/mcp", h, body),
+                     std::make_shared<test::FakeResponder>(exchange));
+    EXPECT_TRUE(exchange->wait(10s));
+    return exchange;
+  };
+  const std::string sid = post(initialize_body("2025-06-18"), "")->header("Mcp-Session-Id").value_or("");
+  ASSERT_FALSE(sid.empty());
+  // message(1) → params(2) → arguments(3) → v: 253 arrays = 256 levels.
+  auto at =
+      post(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"nested","arguments":{"v":)" +
+               deep_arrays(253) + "}}}",
+           sid);
+  auto m = at->messages();
+  ASSERT_EQ(m.size(), 1u) << at->body().substr(0, 300);
+  EXPECT_FALSE(m[0]["result"].value("isError", false)) << at->body().substr(0, 300);
+  auto over =
+      post(R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"nested","arguments":{"v":)" +
+               deep_arrays(254) + "}}}",
+           sid);
+  EXPECT_EQ(over->messages().at(0)["error"]["message"], "Parse error: JSON nested deeper than 256 levels");
+}
+
 // ---------------------------------------------------------------- stdio
 TEST(StdioInputLimits, ADeepLineGetsMinus32700AndTheServerKeepsServing) {
   int to_server[2], from_server[2];
