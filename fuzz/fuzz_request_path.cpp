@@ -15,7 +15,8 @@
 //
 // Oracles: no crash, leak or sanitizer report; every request is answered (a response, a
 // stream, or at worst a dropped responder) within 20 s; every JSON answer is JSON; once the
-// input's streams are closed and its sessions deleted, no session is left behind.
+// input's streams are closed and its sessions deleted, no session is left behind; the
+// per-certificate concurrency limit (as large as an input) never refuses, so no slot leaks.
 #include "base/json.h"
 #include "biscuit/biscuit.h"
 #include "gate/gate.h"
@@ -215,6 +216,9 @@ World& world() {
     transport_options.max_sessions = 64;
     transport_options.max_streams_per_session = 4;
     transport_options.replay_events_per_stream = 16;
+    // Per-certificate concurrency as large as an input's request count: a correct transport
+    // never refuses one of ours, so a refusal means a slot was not given back.
+    transport_options.client_limits.max_concurrent = kMaxRequests;
     out->transport = std::make_unique<mcp::HttpTransport>(*out->server, transport_options);
     return out;
   }();
@@ -354,6 +358,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         std::make_shared<test::FakeResponder>(exchange));
   }
   drain();
+  if (w.transport->client_limit_stats().refused_concurrency != 0)
+    fail("a client concurrency slot leaked", "");
   if (w.transport->session_count() != 0)
     fail("sessions left behind", std::to_string(w.transport->session_count()));
   return 0;
