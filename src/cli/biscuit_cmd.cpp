@@ -15,6 +15,7 @@
 #include "biscuit/datalog/parser.h"
 #include "cli/command.h"
 #include "cli/input.h"
+#include "cli/token_args.h"
 
 namespace larder::cli {
 namespace {
@@ -61,90 +62,28 @@ biscuit::PrivateKey load_private_key(const std::string& text, const std::string&
                                      biscuit::Algorithm bare = biscuit::Algorithm::Ed25519) {
   std::string k = !text.empty() ? text : (!file.empty() ? trim_space(read_all(file)) : "");
   if (k.empty()) throw Failure{"a private key is required (--private-key or --private-key-file)"};
-  return check(biscuit::PrivateKey::from_string(trim_space(k), bare), "private key");
+  auto key = parse_private_key(k, bare);
+  if (!key) throw Failure{"private key: " + key.error().message};
+  return std::move(*key);
 }
 
-// Durations: "90s", "15m", "1h30m", "2d", "1w", or a plain number of seconds.
-std::chrono::seconds parse_duration(const std::string& text) {
-  if (text.empty()) throw Failure{"empty duration"};
-  long long total = 0, current = 0;
-  bool digits = false;
-  for (char c : text) {
-    if (c >= '0' && c <= '9') {
-      current = current * 10 + (c - '0');
-      if (current > 100LL * 365 * 86400) throw Failure{"duration too large: " + text};
-      digits = true;
-      continue;
-    }
-    if (!digits) throw Failure{"invalid duration: " + text};
-    long long unit = c == 's' ? 1 : c == 'm' ? 60 : c == 'h' ? 3600 : c == 'd' ? 86400 : c == 'w' ? 604800 : 0;
-    if (!unit) throw Failure{"invalid duration unit in " + text + " (use s, m, h, d, w)"};
-    total += current * unit;
-    current = 0;
-    digits = false;
-  }
-  total += current;
-  return std::chrono::seconds(total);
+std::chrono::seconds duration_of(const std::string& text) {
+  auto d = parse_duration(text);
+  if (!d) throw Failure{d.error().message};
+  return *d;
 }
 
 // --add-ttl: a duration from now, or an RFC 3339 date.
 uint64_t ttl_expiry(const std::string& ttl) {
   if (auto date = biscuit::datalog::parse_rfc3339(ttl)) return *date;
   auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-  return static_cast<uint64_t>((now + parse_duration(ttl)).count());
-}
-
-// --param name=value::type, or biscuit-cli's name:type=value; type defaults to string.
-// Types: string, integer, date (RFC 3339), bytes (hex, optional hex: prefix), bool, pubkey.
-void add_param(biscuit::Params& params, const std::string& spec) {
-  std::string name, value, type = "string";
-  auto eq = spec.find('=');
-  if (eq == std::string::npos) throw Failure{"--param needs name=value[::type]: " + spec};
-  name = spec.substr(0, eq);
-  value = spec.substr(eq + 1);
-  if (auto colon = name.find(':'); colon != std::string::npos) {
-    type = name.substr(colon + 1);
-    name = name.substr(0, colon);
-  } else if (auto dc = value.rfind("::"); dc != std::string::npos) {
-    type = value.substr(dc + 2);
-    value = value.substr(0, dc);
-  }
-  if (name.empty()) throw Failure{"--param without a name: " + spec};
-  if (type == "string") {
-    params.string(name, value);
-  } else if (type == "integer" || type == "int") {
-    try {
-      std::size_t used = 0;
-      long long v = std::stoll(value, &used);
-      if (used != value.size()) throw std::invalid_argument("trailing");
-      params.integer(name, v);
-    } catch (const std::exception&) {
-      throw Failure{"--param " + name + ": not an integer: " + value};
-    }
-  } else if (type == "date") {
-    auto d = biscuit::datalog::parse_rfc3339(value);
-    if (!d) throw Failure{"--param " + name + ": not an RFC 3339 date: " + value};
-    params.date(name, *d);
-  } else if (type == "bytes") {
-    std::string hex = value.rfind("hex:", 0) == 0 ? value.substr(4) : value;
-    auto b = biscuit::hex_decode(hex);
-    if (!b) throw Failure{"--param " + name + ": not hex bytes: " + value};
-    params.bytes(name, *b);
-  } else if (type == "bool") {
-    if (value != "true" && value != "false") throw Failure{"--param " + name + ": bool must be true or false"};
-    params.boolean(name, value == "true");
-  } else if (type == "pubkey" || type == "public_key") {
-    params.public_key(name, check(biscuit::PublicKey::from_string(value), "--param " + name));
-  } else {
-    throw Failure{"--param " + name + ": unknown type " + type +
-                  " (string, integer, date, bytes, bool, pubkey)"};
-  }
+  return static_cast<uint64_t>((now + duration_of(ttl)).count());
 }
 
 biscuit::Params make_params(const std::vector<std::string>& specs) {
-  biscuit::Params p;
-  for (const auto& s : specs) add_param(p, s);
-  return p;
+  auto p = cli::make_params(specs);
+  if (!p) throw Failure{p.error().message};
+  return std::move(*p);
 }
 
 std::string code_from(const std::string& inline_code, const std::string& file, const char* what) {
@@ -340,12 +279,21 @@ int run_inspect(const InspectOpts& o) {
     if (!o.max_time.empty()) {
       std::string t = o.max_time;
       std::chrono::nanoseconds d;
+      auto count = [&](std::size_t suffix) -> long long {
+        try {
+          std::size_t used = 0;
+          long long v = std::stoll(t.substr(0, t.size() - suffix), &used);
+          if (used == t.size() - suffix && v >= 0) return v;
+        } catch (const std::exception&) {
+        }
+        throw Failure{"--max-time: not a duration: " + t + " (e.g. 5ms, 500us, 1s)"};
+      };
       if (t.size() > 2 && t.substr(t.size() - 2) == "ms") {
-        d = std::chrono::milliseconds(std::stoll(t.substr(0, t.size() - 2)));
+        d = std::chrono::milliseconds(count(2));
       } else if (t.size() > 2 && t.substr(t.size() - 2) == "us") {
-        d = std::chrono::microseconds(std::stoll(t.substr(0, t.size() - 2)));
+        d = std::chrono::microseconds(count(2));
       } else {
-        d = parse_duration(t);
+        d = duration_of(t);
       }
       limits.max_time = d;
     }

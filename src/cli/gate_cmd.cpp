@@ -1,12 +1,13 @@
 // Larder's own token verbs next to the biscuit-cli compatible ones:
 //   larder biscuit attest  — bind a token to a client certificate and server audiences
 //   larder biscuit revoke  — add a revocation id to the shared revocation list
+#include "biscuit/biscuit.h"
 #include "biscuit/token/token.h"
 #include "cli/command.h"
 #include "cli/input.h"
+#include "gate/attestation.h"
 #include "gate/config.h"
 #include "gate/taint_ledger.h"
-#include "gate/attestation.h"
 #include "tools/service.h"
 
 #include <cctype>
@@ -36,7 +37,8 @@ struct AttestOptions {
 };
 
 int run_attest(const AttestOptions& o) {
-  std::string token_text = trim_space(!o.token.empty() ? o.token : slurp(o.token_file.empty() ? "-" : o.token_file));
+  std::string token_text =
+      trim_space(!o.token.empty() ? o.token : slurp(o.token_file.empty() ? "-" : o.token_file));
   std::string key_text = trim_space(!o.public_key.empty() ? o.public_key : slurp(o.public_key_file));
   auto root = biscuit::PublicKey::from_string(key_text);
   if (!root) throw std::runtime_error("root public key: " + root.error().message);
@@ -68,7 +70,19 @@ int run_revoke(const RevokeOptions& o) {
   if (!params) throw std::runtime_error(params.error().message);
   gate::TaintLedger ledger(*params, {});
   std::vector<std::string> ids;  // all checked before any is revoked
-  for (const auto& raw : o.ids) {
+  for (const auto& arg : o.ids) {
+    std::string raw = arg;
+    if (!raw.empty() && raw[0] == '@') {
+      // @token-file: the token's lineage (its authority block's revocation id), so every
+      // token derived from it is refused too.
+      auto bytes = biscuit::base64url_decode(trim_space(slurp(raw.substr(1))));
+      if (!bytes) throw std::runtime_error(raw.substr(1) + ": not a token (URL-safe base64)");
+      auto token = biscuit::Biscuit::from_bytes_unverified(*bytes);
+      if (!token) throw std::runtime_error(raw.substr(1) + ": not a token: " + token.error().message);
+      auto token_ids = token->revocation_ids();
+      if (token_ids.empty()) throw std::runtime_error(raw.substr(1) + ": the token has no block");
+      raw = biscuit::hex_encode(token_ids.front());
+    }
     auto id = gate::normalize_revocation_id(trim_space(raw));
     if (!id) throw std::runtime_error(id.error().message);
     ids.push_back(*id);
@@ -100,7 +114,8 @@ void define_gate_verbs(CLI::App& app, Action& selected) {
 
   auto a = std::make_shared<AttestOptions>();
   CLI::App* attest = biscuit->add_subcommand(
-      "attest", "Bind a token to a client certificate (its SHA-256) and server audiences: appends a block of checks");
+      "attest",
+      "Bind a token to a client certificate (its SHA-256) and server audiences: appends a block of checks");
   attest->add_option("token_file", a->token_file, "Token file (base64); - for stdin");
   attest->add_option("--token", a->token, "Token (base64)");
   attest->add_option("--cert", a->cert, "Client certificate (PEM) the token may be used with")->required();
@@ -111,18 +126,24 @@ void define_gate_verbs(CLI::App& app, Action& selected) {
   auto* pkf = attest->add_option("--public-key-file", a->public_key_file, "File with the root public key");
   pk->excludes(pkf);
   attest->callback([&selected, a, pk, pkf] {
-    if (pk->count() == 0 && pkf->count() == 0) throw CLI::ValidationError("--public-key or --public-key-file is required");
+    if (pk->count() == 0 && pkf->count() == 0)
+      throw CLI::ValidationError("--public-key or --public-key-file is required");
     selected = [a] { return guarded([&] { return run_attest(*a); }, "attest"); };
   });
 
   auto r = std::make_shared<RevokeOptions>();
-  CLI::App* revoke = biscuit->add_subcommand(
-      "revoke", "Revoke tokens by revocation id (hex, as `inspect` prints): every server sharing the database refuses them");
-  revoke->add_option("revocation_id", r->ids, "Revocation id(s)")->required();
+  CLI::App* revoke = biscuit->add_subcommand("revoke",
+                                             "Revoke tokens by revocation id (hex, as `inspect` prints): "
+                                             "every server sharing the database refuses them");
+  revoke
+      ->add_option("revocation_id", r->ids,
+                   "Revocation id(s), or @<token file> for the token's whole lineage")
+      ->required();
   revoke->add_option("--config", r->config, "Server configuration (database section) to find the database");
   revoke->add_option("--state-dir", r->state_dir, "Embedded cluster state directory")->capture_default_str();
   revoke->add_option("--reason", r->reason, "Reason recorded with the revocation");
-  revoke->callback([&selected, r] { selected = [r] { return guarded([&] { return run_revoke(*r); }, "revoke"); }; });
+  revoke->callback(
+      [&selected, r] { selected = [r] { return guarded([&] { return run_revoke(*r); }, "revoke"); }; });
 }
 
 }  // namespace

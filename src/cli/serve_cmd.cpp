@@ -1,13 +1,18 @@
 // `larder serve --config larder.toml`: one Larder MCP server (database or compliance),
-// running until SIGTERM/SIGINT.
+// running until SIGTERM/SIGINT. With --background it detaches once it listens (or reports
+// why it could not start), logging to a file and writing its pid beside the audit log.
 #include "cli/command.h"
 #include "gate/config.h"
 #include "tools/service.h"
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -18,6 +23,8 @@ struct ServeOptions {
   std::string config = "larder.toml";
   std::string pid_file;
   std::string port_file;
+  std::string log_file;
+  bool background = false;
 };
 
 // Every connection, pending or authenticated, is a descriptor: raise the soft limit to the
@@ -39,16 +46,96 @@ void raise_descriptor_limit(const larder::gate::ServeConfig& c) {
   }
 }
 
-int run_serve(const ServeOptions& o) {
+// --background: the parent waits on a pipe until the child listens ("ok <port>") or says
+// why it cannot ("error <message>"); the child detaches (setsid) and logs to a file.
+struct Detached {
+  int report_fd = -1;  // child: where to say "ok"/"error"; -1 in the foreground
+};
+
+int detach(const ServeOptions& o, const larder::gate::ServeConfig& config, Detached& d) {
+  namespace fs = std::filesystem;
+  const fs::path beside = fs::path(config.audit_path).parent_path();
+  const std::string log = o.log_file.empty() ? (beside / (config.audience + ".log")).string() : o.log_file;
+  const std::string pid = o.pid_file.empty() ? (beside / (config.audience + ".pid")).string() : o.pid_file;
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    std::cerr << "larder serve: cannot start in the background (pipe)\n";
+    return -1;
+  }
+  std::cout.flush();
+  pid_t child = ::fork();
+  if (child < 0) {
+    std::cerr << "larder serve: cannot start in the background (fork)\n";
+    return -1;
+  }
+  if (child == 0) {
+    ::close(fds[0]);
+    ::setsid();
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int in = ::open("/dev/null", O_RDONLY);
+    if (out < 0 || in < 0) {
+      std::string m = "error cannot open the log file " + log;
+      (void)!::write(fds[1], m.data(), m.size());
+      ::_exit(1);
+    }
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    d.report_fd = fds[1];
+    return 0;  // the child goes on to serve
+  }
+  ::close(fds[1]);
+  std::string said;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    said.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  if (said.rfind("ok ", 0) == 0) {
+    std::string port = said.substr(3);
+    std::cout << "larder serve: " << config.audience << " listening on https://" << config.host << ":" << port
+              << "/mcp (pid " << child << ", log " << log << ")\n"
+              << "  stop it with: kill $(cat " << pid << ")\n";
+    return 1;  // the parent is done
+  }
+  ::waitpid(child, nullptr, 0);
+  std::cerr << "larder serve: "
+            << (said.rfind("error ", 0) == 0 ? said.substr(6) : "the server exited at start-up") << " (log "
+            << log << ")\n";
+  return -1;
+}
+
+void report(const Detached& d, const std::string& message) {
+  if (d.report_fd < 0) return;
+  (void)!::write(d.report_fd, message.data(), message.size());
+  ::close(d.report_fd);
+}
+
+int run_serve(ServeOptions o) {
   auto config = larder::gate::load_serve_config(o.config);
   if (!config) {
     std::cerr << "larder serve: " << config.error().message << "\n";
     return 2;
   }
+  Detached detached;
+  if (o.background) {
+    if (o.pid_file.empty()) {
+      o.pid_file =
+          (std::filesystem::path(config->audit_path).parent_path() / (config->audience + ".pid")).string();
+    }
+    int r = detach(o, *config, detached);
+    if (r < 0) return 1;
+    if (r > 0) return 0;
+  }
   raise_descriptor_limit(*config);
   auto service = larder::tools::LarderService::start(*config);
   if (!service) {
     std::cerr << "larder serve: " << service.error().message << "\n";
+    report(detached, "error " + service.error().message);
     return 1;
   }
   if (!o.port_file.empty()) {
@@ -57,6 +144,7 @@ int run_serve(const ServeOptions& o) {
   if (!o.pid_file.empty()) {
     std::ofstream(o.pid_file) << ::getpid() << "\n";
   }
+  report(detached, "ok " + std::to_string((*service)->port()));
   (*service)->run_until_signal();
   spdlog::info("larder serve: stopped");
   return 0;
@@ -67,7 +155,11 @@ void define_serve(CLI::App& app, larder::cli::Action& selected) {
   CLI::App* serve = app.add_subcommand("serve", "Run a Larder MCP server (mTLS + Biscuit + SQL guard + RLS)");
   serve->add_option("-c,--config", opts->config, "TOML configuration file")->capture_default_str();
   serve->add_option("--pid-file", opts->pid_file, "Write the process id here once listening");
-  serve->add_option("--port-file", opts->port_file, "Write the listening port here once listening (port 0 = any)");
+  serve->add_option("--port-file", opts->port_file,
+                    "Write the listening port here once listening (port 0 = any)");
+  serve->add_flag("--background", opts->background,
+                  "Detach once listening (pid and log beside the audit log, as <audience>.pid/.log)");
+  serve->add_option("--log-file", opts->log_file, "With --background: log here");
   serve->callback([&selected, opts] { selected = [opts] { return run_serve(*opts); }; });
 }
 

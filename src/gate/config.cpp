@@ -157,6 +157,13 @@ std::string to_string(DataFlow flow) {
   return "neutral";
 }
 
+const TokenProfile* ServeConfig::profile(const std::string& name) const {
+  for (const auto& p : profiles) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
 DataFlow ServeConfig::data_flow(const std::string& tool) const {
   auto it = tool_classes.find(tool);
   // Unknown tools are treated as egress: the safe assumption for taint (fail closed).
@@ -177,7 +184,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   ServeConfig c;
   Section top(&root, "");
   LARDER_TRY(top.only({"server", "tls", "biscuit", "database", "tools", "rls", "taint", "audit", "limits",
-                       "compliance"}));
+                       "compliance", "profiles"}));
 
   auto sub = [&](std::string_view name) -> Result<Section> {
     const toml::node* n = root.get(name);
@@ -381,6 +388,27 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   if (!c.compliance_api_url.empty() && c.compliance_api_url.rfind("https://", 0) != 0 &&
       c.compliance_api_url.rfind("http://", 0) != 0) {
     return config_error("compliance.api_url", "must be an http:// or https:// URL");
+  }
+
+  // [profiles.<name>]
+  auto profiles = sub("profiles");
+  if (!profiles) return profiles.error();
+  if (profiles->table()) {
+    for (const auto& [name, node] : *profiles->table()) {
+      std::string key = "profiles." + std::string(name.str());
+      if (!node.is_table()) return config_error(key, "must be a table {rights, facts, ttl_s, max_ttl_s, description}");
+      Section s(node.as_table(), key);
+      LARDER_TRY(s.only({"description", "rights", "facts", "ttl_s", "max_ttl_s"}));
+      TokenProfile p;
+      p.name = std::string(name.str());
+      LARDER_TRY(s.string("description", p.description));
+      LARDER_TRY(s.strings("rights", p.rights));
+      LARDER_TRY(s.strings("facts", p.facts));
+      LARDER_TRY(s.duration("ttl_s", p.ttl, 1, 366LL * 86400));
+      LARDER_TRY(s.duration("max_ttl_s", p.max_ttl, 1, 366LL * 86400));
+      if (auto valid = validate_profile(p); !valid) return config_error(key, valid.error().message);
+      c.profiles.push_back(std::move(p));
+    }
   }
   return c;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "base/result.h"
+#include "gate/token_profile.h"
 
 #include <chrono>
 #include <cstdint>
@@ -111,6 +112,10 @@ struct ServeConfig {
   std::size_t call_burst_per_lineage = 200;
   std::size_t max_json_depth = 64;  // JSON nested deeper is refused unparsed (-32700)
   std::size_t max_batch_size = 32;  // messages in a JSON-RPC batch (2025-03-26 sessions; -32600)
+
+  // [profiles.<name>]  what `larder token issue --profile <name>` grants (gate/token_profile.h)
+  std::vector<TokenProfile> profiles;
+  const TokenProfile* profile(const std::string& name) const;
 
   // [compliance]  (egress server only)
   std::string compliance_api_url;  // when set, hipaa_compliance_check also POSTs the text here

@@ -254,7 +254,8 @@ Result<std::unique_ptr<Gate>> Gate::create(GateOptions options) {
 Result<biscuit::PublicKey> Gate::root_key(std::optional<uint32_t> id) const {
   auto it = roots_.find(id);
   if (it == roots_.end()) {
-    // A token without a key id may use the only key when exactly one is configured.
+    // A token without a key id may use the only key when exactly one is configured (with
+    // several, verify() tries each).
     if (!id && roots_.size() == 1) return roots_.begin()->second;
     return biscuit_error(id ? "no trusted root key has id " + std::to_string(*id)
                             : "the token names no root key id and several root keys are trusted");
@@ -279,7 +280,9 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
   if (auto cached = verified_->find(digest)) return cached;
 
   std::string used_key;
+  bool names_no_key = false;
   biscuit::Biscuit::KeyProvider provider = [&](std::optional<uint32_t> id) -> biscuit::Result<biscuit::PublicKey> {
+    names_no_key = !id;
     auto key = root_key(id);
     if (!key) return biscuit::make_error(biscuit::ErrorCode::UnknownPublicKey, key.error().message);
     used_key = key->to_string();
@@ -288,6 +291,22 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
   biscuit::ParseLimits limits;  // + the default Datalog size limits: oversized blocks are refused here
   limits.max_token_bytes = options_.max_token_bytes;
   auto token = biscuit::Biscuit::from_bytes(*bytes, provider, limits);
+  if (!token && names_no_key && token.error().code == biscuit::ErrorCode::UnknownPublicKey) {
+    // A token without a root key id while several keys are trusted (a rotation: tokens
+    // minted before key ids were used): each trusted key is tried, in id order. The cost is
+    // bounded by the configured keys, and only the signature check repeats.
+    for (const auto& [id, key] : roots_) {
+      biscuit::Biscuit::KeyProvider this_key = [&](std::optional<uint32_t>) -> biscuit::Result<biscuit::PublicKey> {
+        used_key = key.to_string();
+        return key;
+      };
+      token = biscuit::Biscuit::from_bytes(*bytes, this_key, limits);
+      if (token || token.error().code != biscuit::ErrorCode::InvalidSignature) break;
+    }
+    if (!token && token.error().code == biscuit::ErrorCode::InvalidSignature) {
+      return biscuit_error("token refused: it names no root key id and no trusted root key signed it");
+    }
+  }
   if (!token) return biscuit_error("token refused: " + token.error().message);
   if (auto reserved = asserted_reserved_predicate(*token)) {
     return biscuit_error("token refused: " + *reserved + " (only the server may assert it)");
