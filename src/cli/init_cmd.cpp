@@ -200,7 +200,7 @@ int run_init(const InitOptions& o) {
       << "  " << store.dir() << "   CA, server certificate " << o.server << ", client certificate "
       << o.client << ", CRL\n"
       << "  " << key_path << "   the Biscuit root private key (id 1; keep it off the server)\n"
-      << "  " << token_path << "   a " << profile->name << " token for " << o.client << ", expires "
+      << "  " << token_path << "   a first token (profile " << profile->name << ") for " << o.client << ", expires "
       << rfc3339_utc(issued->expires_at) << "\n"
       << "  " << mcp_path << "   how `larder ask` reaches the server\n"
       << "next:\n"

@@ -257,9 +257,25 @@ TEST(Gate, RootKeySelectionAndRotation) {
   // Signed by the new key but claiming the old id: signature check fails.
   EXPECT_FALSE(f.call(f.mint(kErin, {}, 1, &new_key), "pg_query", &f.claude).allowed);
   EXPECT_FALSE(f.call(f.mint(kErin, {}, 7, &new_key), "pg_query", &f.claude).allowed);
-  EXPECT_FALSE(f.call(f.mint(kErin, {}, std::nullopt, &new_key), "pg_query", &f.claude).allowed);
   biscuit::KeyPair stranger = biscuit::KeyPair::generate();
   EXPECT_FALSE(f.call(f.mint(kErin, {}, 1, &stranger), "pg_query", &f.claude).allowed);
+}
+
+// A rotation adds a key: tokens minted before key ids were used (none named) keep working
+// under whichever trusted key signed them; one that no trusted key signed is refused.
+TEST(Gate, ATokenWithoutAKeyIdVerifiesUnderAnyTrustedKey) {
+  biscuit::KeyPair old_key = biscuit::KeyPair::generate();
+  biscuit::KeyPair new_key = biscuit::KeyPair::generate();
+  GateOptions o;
+  o.root_keys = {{1, old_key.public_key().to_string()}, {2, new_key.public_key().to_string()}};
+  Fixture f(o);
+  EXPECT_TRUE(f.call(f.mint(kErin, {}, std::nullopt, &old_key), "pg_query", &f.claude).allowed);
+  EXPECT_TRUE(f.call(f.mint(kErin, {}, std::nullopt, &new_key), "pg_query", &f.claude).allowed);
+  biscuit::KeyPair stranger = biscuit::KeyPair::generate();
+  Decision d = f.call(f.mint(kErin, {}, std::nullopt, &stranger), "pg_query", &f.claude);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  EXPECT_NE(d.reason.find("no trusted root key signed it"), std::string::npos) << d.reason;
 }
 
 TEST(Gate, MalformedTokensAreCleanErrors) {

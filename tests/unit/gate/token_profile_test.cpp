@@ -1,0 +1,183 @@
+// `larder token issue`'s one function: a profile's rights and facts, bound, expiring, with
+// the root key id — verified by a real Gate, over the certificate it was bound to.
+#include "gate/config.h"
+#include "gate/gate.h"
+#include "gate/token_profile.h"
+#include "net/peer_identity.h"
+#include "net/pki.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace larder::gate {
+namespace {
+
+using std::chrono::system_clock;
+
+struct Issuer {
+  biscuit::KeyPair root = biscuit::KeyPair::generate();
+  std::string cert_pem, other_pem;
+  net::PeerIdentity peer, other;
+  std::unique_ptr<Gate> gate;
+
+  Issuer() {
+    auto ca = net::pki::create_ca("Profile CA");
+    net::pki::CertSpec spec;
+    spec.common_name = "claude-client";
+    cert_pem = net::pki::issue_certificate(*ca, spec)->cert_pem;
+    other_pem = net::pki::issue_certificate(*ca, spec)->cert_pem;  // same name, another certificate
+    peer = *net::peer_identity_from_pem(cert_pem);
+    other = *net::peer_identity_from_pem(other_pem);
+    GateOptions o;
+    o.root_keys.push_back({7, root.public_key().to_string()});
+    auto g = Gate::create(o);
+    if (!g) throw std::runtime_error(g.error().message);
+    gate = std::move(*g);
+  }
+
+  IssueRequest request(const TokenProfile& p, biscuit::Params params = {}) {
+    IssueRequest r;
+    r.profile = &p;
+    r.params = std::move(params);
+    r.root = &root.private_key();
+    r.root_key_id = 7;
+    r.client_cert_pem = cert_pem;
+    r.audiences = {"larder-db"};
+    return r;
+  }
+
+  Decision call(const std::string& token, const std::string& tool, const net::PeerIdentity& who,
+                system_clock::time_point at = system_clock::now(), Grant* grant = nullptr) {
+    auto v = gate->verify(token);
+    if (!v) return Decision{false, Lock::kBiscuit, v.error().message};
+    CallFacts facts{"tools/call", tool, DataFlow::kSensitiveRead, {}, {}};
+    return gate->authorize(**v, &who, facts, at, grant);
+  }
+};
+
+TokenProfile profile(const std::string& name) {
+  for (auto& p : default_profiles()) {
+    if (p.name == name) return p;
+  }
+  throw std::runtime_error("no profile " + name);
+}
+
+TEST(TokenProfile, APatientTokenGrantsItsRightsCarriesItsFactsAndIsBound) {
+  Issuer i;
+  TokenProfile patient = profile("patient");
+  auto issued = issue_token(i.request(patient, biscuit::Params().string("patient_name", "Erin oRTEga")));
+  ASSERT_TRUE(issued.ok()) << issued.error().message;
+  Grant grant;
+  Decision d = i.call(issued->base64, "pg_query", i.peer, system_clock::now(), &grant);
+  ASSERT_TRUE(d.allowed) << d.reason;
+  EXPECT_EQ(grant.patient_names, std::vector<std::string>{"Erin oRTEga"});
+  EXPECT_FALSE(i.call(issued->base64, "hipaa_compliance_check", i.peer).allowed);  // not a right of the profile
+  EXPECT_FALSE(i.call(issued->base64, "pg_query", i.other).allowed);               // another certificate
+  EXPECT_EQ(issued->client_cert_sha256, i.peer.cert_sha256);
+  EXPECT_EQ(issued->revocation_id.size(), 128u);
+}
+
+TEST(TokenProfile, EveryTokenExpiresAndNamesItsRootKeyId) {
+  Issuer i;
+  TokenProfile readonly = profile("agent-readonly");
+  auto r = i.request(readonly);
+  r.ttl = std::chrono::minutes(30);
+  auto issued = issue_token(r);
+  ASSERT_TRUE(issued.ok()) << issued.error().message;
+  auto v = i.gate->verify(issued->base64);
+  ASSERT_TRUE(v.ok());
+  ASSERT_TRUE((*v)->expires_at.has_value());
+  EXPECT_NEAR(std::chrono::duration_cast<std::chrono::seconds>(*(*v)->expires_at - system_clock::now()).count(), 1800, 5);
+  auto token = biscuit::Biscuit::from_base64(issued->base64, i.root.public_key());
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->root_key_id(), std::optional<uint32_t>(7));
+  EXPECT_TRUE(i.call(issued->base64, "pg_metadata", i.peer).allowed);
+  EXPECT_FALSE(i.call(issued->base64, "pg_metadata", i.peer, system_clock::now() + std::chrono::minutes(31)).allowed);
+}
+
+TEST(TokenProfile, MissingUnknownAndOverlongAreRefusedInPlainWords) {
+  Issuer i;
+  TokenProfile patient = profile("patient");
+  auto missing = issue_token(i.request(patient));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("--param patient_name=<value>"), std::string::npos) << missing.error().message;
+
+  auto typo = issue_token(i.request(patient, biscuit::Params().string("patient_name", "x").string("patient_nmae", "y")));
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.error().message.find("takes no parameter patient_nmae"), std::string::npos) << typo.error().message;
+
+  auto r = i.request(patient, biscuit::Params().string("patient_name", "x"));
+  r.ttl = std::chrono::hours(24 * 365);
+  auto overlong = issue_token(r);
+  ASSERT_FALSE(overlong.ok());
+  EXPECT_NE(overlong.error().message.find("max_ttl"), std::string::npos);
+
+  auto unbound = i.request(profile("agent-readonly"));
+  unbound.client_cert_pem.clear();
+  EXPECT_FALSE(issue_token(unbound).ok());  // every token is bound
+}
+
+// A value from the command line is a typed parameter: Datalog in it stays a string.
+TEST(TokenProfile, AParameterCannotInjectDatalog) {
+  Issuer i;
+  TokenProfile patient = profile("patient");
+  auto issued = issue_token(
+      i.request(patient, biscuit::Params().string("patient_name", "x\"); right(\"hipaa_compliance_check\"); patient_name(\"y")));
+  ASSERT_TRUE(issued.ok());
+  EXPECT_FALSE(i.call(issued->base64, "hipaa_compliance_check", i.peer).allowed);
+}
+
+TEST(TokenProfile, ConfigurationProfilesAreValidated) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("larder-profiles-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto ca = net::pki::create_ca("Profile CA");
+  ASSERT_TRUE(ca.ok());
+  net::pki::CertSpec spec;
+  spec.kind = net::pki::CertKind::kServer;
+  spec.common_name = "larder-db";
+  auto server = net::pki::issue_certificate(*ca, spec);
+  ASSERT_TRUE(server.ok());
+  std::ofstream(dir / "ca.crt") << ca->cert_pem;
+  std::ofstream(dir / "server.crt") << server->cert_pem;
+  std::ofstream(dir / "server.key") << server->key_pem;
+  const std::string base = std::string(R"(
+[biscuit]
+root_keys = [{ id = 1, public_key = "ed25519/)") + biscuit::KeyPair::generate().public_key().to_hex() + R"(" }]
+[tls]
+cert = "server.crt"
+key = "server.key"
+client_ca = "ca.crt"
+)";
+  auto parse = [&](const std::string& extra) { return parse_serve_config(base + extra, dir.string()); };
+  struct Case {
+    const char* toml;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"[profiles.p]\nfacts = ['a(1)']\n", "grants no right"},
+      {"[profiles.p]\nrights = ['pg_query']\nfacts = ['time(1)']\n", "asserted by the server only"},
+      {"[profiles.p]\nrights = ['pg_query']\nfacts = ['right(\"pg_query\")']\n", "belongs in rights"},
+      {"[profiles.p]\nrights = ['pg_query']\nfacts = ['a($x) <- b($x)']\n", "exactly one fact"},
+      {"[profiles.p]\nrights = ['pg_query']\nttl_s = 100\nmax_ttl_s = 10\n", "above max_ttl"},
+      {"[profiles.p]\nrights = ['pg_query']\nttll_s = 100\n", "unknown key"},
+  };
+  for (const auto& c : cases) {
+    auto parsed = parse(c.toml);
+    ASSERT_FALSE(parsed.ok()) << c.toml;
+    EXPECT_NE(parsed.error().message.find(c.says), std::string::npos) << c.toml << " → " << parsed.error().message;
+  }
+  auto good = parse("[profiles.nurse]\nrights = ['pg_query']\nfacts = ['role(\"nurse\")', 'hospital({hospital})']\nttl_s = 3600\n");
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  ASSERT_NE(good->profile("nurse"), nullptr);
+  EXPECT_EQ(good->profile("nurse")->params, std::vector<std::string>{"hospital"});
+  EXPECT_EQ(good->profile("nurse")->ttl, std::chrono::seconds(3600));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace larder::gate
