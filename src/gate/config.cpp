@@ -24,11 +24,13 @@ class Section {
  public:
   Section(const toml::table* table, std::string name) : table_(table), name_(std::move(name)) {}
 
-  std::string key(std::string_view k) const { return name_.empty() ? std::string(k) : name_ + "." + std::string(k); }
+  std::string key(std::string_view k) const {
+    return name_.empty() ? std::string(k) : name_ + "." + std::string(k);
+  }
 
-  Result<void> only(std::initializer_list<std::string_view> known) const {
+  Result<void> only(const std::vector<std::string_view>& known) const {
     if (!table_) return {};
-    std::set<std::string_view> allowed(known);
+    std::set<std::string_view> allowed(known.begin(), known.end());
     for (const auto& [k, v] : *table_) {
       if (!allowed.count(k.str())) return config_error(key(k.str()), "unknown key (check its spelling)");
     }
@@ -110,9 +112,49 @@ class Section {
   std::string name_;
 };
 
-#define LARDER_TRY(expr)              \
-  do {                                \
-    auto larder_try_result = (expr);  \
+// Every key of larder.toml, by table: the parser accepts these and no other, and
+// docs/configuration.md documents exactly these (a test compares the two).
+const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& key_table() {
+  static const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> table = {
+      {"",
+       {"server", "tls", "biscuit", "database", "tools", "rls", "taint", "audit", "limits", "compliance",
+        "profiles"}},
+      {"server", {"host", "port", "audience", "plain_http"}},
+      {"tls", {"cert", "key", "client_ca", "crl", "allowed_clients"}},
+      {"biscuit",
+       {"root_keys", "policy_file", "max_facts", "max_iterations", "max_time_us", "max_memory_bytes",
+        "verify_cache_entries"}},
+      {"biscuit.root_keys[]", {"id", "public_key"}},
+      {"database",
+       {"mode", "dir", "url", "writer_url", "ledger_url", "statement_timeout_ms", "context_lease_ms",
+        "max_rows", "max_result_bytes", "sql_guard", "max_query_cost"}},
+      {"tools", {"enabled", "classes"}},
+      {"rls", {"patient_name", "role", "hospital", "trusted_third_party_keys"}},
+      {"taint", {"enabled", "revocation_cache_ttl_s"}},
+      {"audit", {"path", "fsync", "anchor_id", "anchor_max_lag_ms"}},
+      {"limits",
+       {"max_body_bytes", "max_header_bytes", "request_timeout_ms", "idle_timeout_ms", "max_connections",
+        "worker_threads", "max_sse_streams_per_session", "handshake_timeout_ms", "max_handshakes",
+        "max_concurrent_calls_per_client", "max_calls_per_second_per_client", "call_burst_per_client",
+        "max_concurrent_calls_per_lineage", "max_calls_per_second_per_lineage", "call_burst_per_lineage",
+        "max_json_depth", "max_batch_size"}},
+      {"compliance", {"api_url", "api_timeout_ms"}},
+      {"profiles.<name>", {"description", "rights", "facts", "ttl_s", "max_ttl_s"}},
+  };
+  return table;
+}
+
+const std::vector<std::string_view>& keys_of(std::string_view table) {
+  for (const auto& [name, keys] : key_table()) {
+    if (name == table) return keys;
+  }
+  static const std::vector<std::string_view> none;
+  return none;
+}
+
+#define LARDER_TRY(expr)                                      \
+  do {                                                        \
+    auto larder_try_result = (expr);                          \
     if (!larder_try_result) return larder_try_result.error(); \
   } while (0)
 
@@ -139,7 +181,8 @@ Result<void> require_file(const std::string& key, const std::string& path) {
 
 bool is_predicate_name(const std::string& s) {
   if (s.empty() || !(std::islower(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(), [](unsigned char ch) { return std::islower(ch) || std::isdigit(ch) || ch == '_'; });
+  return std::all_of(s.begin(), s.end(),
+                     [](unsigned char ch) { return std::islower(ch) || std::isdigit(ch) || ch == '_'; });
 }
 
 bool is_loopback(const std::string& host) {
@@ -148,11 +191,23 @@ bool is_loopback(const std::string& host) {
 
 }  // namespace
 
+std::vector<std::string> config_keys() {
+  std::vector<std::string> out;
+  for (const auto& [table, keys] : key_table()) {
+    if (table.empty()) continue;  // the tables themselves
+    for (const auto& k : keys) out.push_back(std::string(table) + "." + std::string(k));
+  }
+  return out;
+}
+
 std::string to_string(DataFlow flow) {
   switch (flow) {
-    case DataFlow::kNeutral: return "neutral";
-    case DataFlow::kSensitiveRead: return "sensitive-read";
-    case DataFlow::kEgress: return "egress";
+    case DataFlow::kNeutral:
+      return "neutral";
+    case DataFlow::kSensitiveRead:
+      return "sensitive-read";
+    case DataFlow::kEgress:
+      return "egress";
   }
   return "neutral";
 }
@@ -183,8 +238,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   }
   ServeConfig c;
   Section top(&root, "");
-  LARDER_TRY(top.only({"server", "tls", "biscuit", "database", "tools", "rls", "taint", "audit", "limits",
-                       "compliance", "profiles"}));
+  LARDER_TRY(top.only(keys_of("")));
 
   auto sub = [&](std::string_view name) -> Result<Section> {
     const toml::node* n = root.get(name);
@@ -196,7 +250,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [server]
   auto server = sub("server");
   if (!server) return server.error();
-  LARDER_TRY(server->only({"host", "port", "audience", "plain_http"}));
+  LARDER_TRY(server->only(keys_of("server")));
   LARDER_TRY(server->string("host", c.host));
   LARDER_TRY(server->integer("port", c.port, 0, 65535));
   LARDER_TRY(server->string("audience", c.audience));
@@ -209,7 +263,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [tls]
   auto tls = sub("tls");
   if (!tls) return tls.error();
-  LARDER_TRY(tls->only({"cert", "key", "client_ca", "crl", "allowed_clients"}));
+  LARDER_TRY(tls->only(keys_of("tls")));
   LARDER_TRY(tls->string("cert", c.tls_cert));
   LARDER_TRY(tls->string("key", c.tls_key));
   LARDER_TRY(tls->string("client_ca", c.tls_client_ca));
@@ -236,8 +290,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [biscuit]
   auto biscuit = sub("biscuit");
   if (!biscuit) return biscuit.error();
-  LARDER_TRY(biscuit->only({"root_keys", "policy_file", "max_facts", "max_iterations", "max_time_us",
-                            "max_memory_bytes", "verify_cache_entries"}));
+  LARDER_TRY(biscuit->only(keys_of("biscuit")));
   if (const toml::node* keys = biscuit->find("root_keys")) {
     const toml::array* arr = keys->as_array();
     if (!arr) return config_error("biscuit.root_keys", "must be an array of tables {id, public_key}");
@@ -246,7 +299,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
       const toml::table* t = arr->get(i)->as_table();
       if (!t) return config_error(key, "must be a table {id, public_key}");
       Section s(t, key);
-      LARDER_TRY(s.only({"id", "public_key"}));
+      LARDER_TRY(s.only(keys_of("biscuit.root_keys[]")));
       RootKeyConfig rk;
       if (s.find("id")) {
         uint32_t id = 0;
@@ -261,7 +314,8 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
       c.root_keys.push_back(std::move(rk));
     }
   }
-  if (c.root_keys.empty()) return config_error("biscuit.root_keys", "at least one trusted root public key is required");
+  if (c.root_keys.empty())
+    return config_error("biscuit.root_keys", "at least one trusted root public key is required");
   LARDER_TRY(biscuit->string("policy_file", c.policy_file));
   c.policy_file = resolve(base_dir, c.policy_file);
   if (!c.policy_file.empty()) LARDER_TRY(require_file("biscuit.policy_file", c.policy_file));
@@ -274,8 +328,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [database]
   auto db = sub("database");
   if (!db) return db.error();
-  LARDER_TRY(db->only({"mode", "dir", "url", "writer_url", "ledger_url", "statement_timeout_ms",
-                       "context_lease_ms", "max_rows", "max_result_bytes", "sql_guard", "max_query_cost"}));
+  LARDER_TRY(db->only(keys_of("database")));
   LARDER_TRY(db->string("mode", c.database_mode));
   LARDER_TRY(db->string("dir", c.database_dir));
   LARDER_TRY(db->string("url", c.database_url));
@@ -292,7 +345,8 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
     return config_error("database.mode", "must be \"embedded\" or \"url\" (got \"" + c.database_mode + "\")");
   }
   if (c.database_mode == "url") {
-    for (auto [k, v] : {std::pair{"database.url", &c.database_url}, std::pair{"database.writer_url", &c.database_writer_url},
+    for (auto [k, v] : {std::pair{"database.url", &c.database_url},
+                        std::pair{"database.writer_url", &c.database_writer_url},
                         std::pair{"database.ledger_url", &c.database_ledger_url}}) {
       if (v->empty()) return config_error(k, "is required when database.mode = \"url\"");
     }
@@ -301,7 +355,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [tools]
   auto tools = sub("tools");
   if (!tools) return tools.error();
-  LARDER_TRY(tools->only({"enabled", "classes"}));
+  LARDER_TRY(tools->only(keys_of("tools")));
   LARDER_TRY(tools->strings("enabled", c.tools));
   if (const toml::node* classes = tools->find("classes")) {
     const toml::table* t = classes->as_table();
@@ -318,7 +372,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [rls]
   auto rls = sub("rls");
   if (!rls) return rls.error();
-  LARDER_TRY(rls->only({"patient_name", "role", "hospital", "trusted_third_party_keys"}));
+  LARDER_TRY(rls->only(keys_of("rls")));
   LARDER_TRY(rls->string("patient_name", c.rls_patient_name));
   LARDER_TRY(rls->string("role", c.rls_role));
   LARDER_TRY(rls->string("hospital", c.rls_hospital));
@@ -332,14 +386,14 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [taint]
   auto taint = sub("taint");
   if (!taint) return taint.error();
-  LARDER_TRY(taint->only({"enabled", "revocation_cache_ttl_s"}));
+  LARDER_TRY(taint->only(keys_of("taint")));
   LARDER_TRY(taint->boolean("enabled", c.taint_enabled));
   LARDER_TRY(taint->duration("revocation_cache_ttl_s", c.revocation_cache_ttl, 0, 3600));
 
   // [audit]
   auto audit = sub("audit");
   if (!audit) return audit.error();
-  LARDER_TRY(audit->only({"path", "fsync", "anchor_id", "anchor_max_lag_ms"}));
+  LARDER_TRY(audit->only(keys_of("audit")));
   LARDER_TRY(audit->string("path", c.audit_path));
   LARDER_TRY(audit->boolean("fsync", c.audit_fsync));
   LARDER_TRY(audit->string("anchor_id", c.audit_anchor_id));
@@ -350,12 +404,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [limits]
   auto limits = sub("limits");
   if (!limits) return limits.error();
-  LARDER_TRY(limits->only({"max_body_bytes", "max_header_bytes", "request_timeout_ms", "idle_timeout_ms",
-                           "max_connections", "worker_threads", "max_sse_streams_per_session",
-                           "handshake_timeout_ms", "max_handshakes", "max_concurrent_calls_per_client",
-                           "max_calls_per_second_per_client", "call_burst_per_client",
-                           "max_concurrent_calls_per_lineage", "max_calls_per_second_per_lineage",
-                           "call_burst_per_lineage", "max_json_depth", "max_batch_size"}));
+  LARDER_TRY(limits->only(keys_of("limits")));
   LARDER_TRY(limits->integer("max_body_bytes", c.max_body_bytes, 1024, 1LL << 30));
   LARDER_TRY(limits->integer("max_header_bytes", c.max_header_bytes, 1024, 1 << 20));
   LARDER_TRY(limits->duration("request_timeout_ms", c.request_timeout, 100, 3'600'000));
@@ -382,7 +431,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [compliance]
   auto compliance = sub("compliance");
   if (!compliance) return compliance.error();
-  LARDER_TRY(compliance->only({"api_url", "api_timeout_ms"}));
+  LARDER_TRY(compliance->only(keys_of("compliance")));
   LARDER_TRY(compliance->string("api_url", c.compliance_api_url));
   LARDER_TRY(compliance->duration("api_timeout_ms", c.compliance_api_timeout, 1, 600'000));
   if (!c.compliance_api_url.empty() && c.compliance_api_url.rfind("https://", 0) != 0 &&
@@ -396,9 +445,10 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   if (profiles->table()) {
     for (const auto& [name, node] : *profiles->table()) {
       std::string key = "profiles." + std::string(name.str());
-      if (!node.is_table()) return config_error(key, "must be a table {rights, facts, ttl_s, max_ttl_s, description}");
+      if (!node.is_table())
+        return config_error(key, "must be a table {rights, facts, ttl_s, max_ttl_s, description}");
       Section s(node.as_table(), key);
-      LARDER_TRY(s.only({"description", "rights", "facts", "ttl_s", "max_ttl_s"}));
+      LARDER_TRY(s.only(keys_of("profiles.<name>")));
       TokenProfile p;
       p.name = std::string(name.str());
       LARDER_TRY(s.string("description", p.description));

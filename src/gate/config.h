@@ -124,6 +124,10 @@ struct ServeConfig {
   DataFlow data_flow(const std::string& tool) const;
 };
 
+// Every key the parser accepts, as "table.key" ("biscuit.root_keys[].id",
+// "profiles.<name>.rights"): what docs/configuration.md must document.
+std::vector<std::string> config_keys();
+
 // Parses and validates; `path` is used for error messages and relative paths.
 Result<ServeConfig> load_serve_config(const std::string& path);
 Result<ServeConfig> parse_serve_config(std::string_view toml_text, const std::string& base_dir,

@@ -180,7 +180,10 @@ TEST_F(AuditLogTest, PartialLastLineRefusesAppend) {
 TEST_F(AuditLogTest, EmptyOrMissingLogIsValid) {
   auto v = verify_audit_log(path_);
   EXPECT_FALSE(v.ok);  // missing file: cannot read
-  { auto log = AuditLog::open(path_); ASSERT_TRUE(log.ok()); }
+  {
+    auto log = AuditLog::open(path_);
+    ASSERT_TRUE(log.ok());
+  }
   EXPECT_TRUE(verify_audit_log(path_).ok);
 }
 

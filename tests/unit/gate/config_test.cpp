@@ -257,7 +257,8 @@ TEST_F(ConfigTest, RootKeysAreRequiredAndUnique) {
 plain_http = true
 [biscuit]
 root_keys = [{ id = 1, public_key = "ed25519/aa" }, { id = 1, public_key = "ed25519/bb" }]
-)", dir_.string());
+)",
+                                dir_.string());
   ASSERT_FALSE(dup.ok());
   EXPECT_NE(dup.error().message.find("biscuit.root_keys[1].id"), std::string::npos) << dup.error().message;
 }

@@ -1,8 +1,8 @@
 // `larder token issue`'s one function: a profile's rights and facts, bound, expiring, with
 // the root key id — verified by a real Gate, over the certificate it was bound to.
+#include "gate/token_profile.h"
 #include "gate/config.h"
 #include "gate/gate.h"
-#include "gate/token_profile.h"
 #include "net/peer_identity.h"
 #include "net/pki.h"
 
@@ -75,8 +75,9 @@ TEST(TokenProfile, APatientTokenGrantsItsRightsCarriesItsFactsAndIsBound) {
   Decision d = i.call(issued->base64, "pg_query", i.peer, system_clock::now(), &grant);
   ASSERT_TRUE(d.allowed) << d.reason;
   EXPECT_EQ(grant.patient_names, std::vector<std::string>{"Erin oRTEga"});
-  EXPECT_FALSE(i.call(issued->base64, "hipaa_compliance_check", i.peer).allowed);  // not a right of the profile
-  EXPECT_FALSE(i.call(issued->base64, "pg_query", i.other).allowed);               // another certificate
+  EXPECT_FALSE(
+      i.call(issued->base64, "hipaa_compliance_check", i.peer).allowed);  // not a right of the profile
+  EXPECT_FALSE(i.call(issued->base64, "pg_query", i.other).allowed);      // another certificate
   EXPECT_EQ(issued->client_cert_sha256, i.peer.cert_sha256);
   EXPECT_EQ(issued->revocation_id.size(), 128u);
 }
@@ -91,12 +92,15 @@ TEST(TokenProfile, EveryTokenExpiresAndNamesItsRootKeyId) {
   auto v = i.gate->verify(issued->base64);
   ASSERT_TRUE(v.ok());
   ASSERT_TRUE((*v)->expires_at.has_value());
-  EXPECT_NEAR(std::chrono::duration_cast<std::chrono::seconds>(*(*v)->expires_at - system_clock::now()).count(), 1800, 5);
+  EXPECT_NEAR(
+      std::chrono::duration_cast<std::chrono::seconds>(*(*v)->expires_at - system_clock::now()).count(), 1800,
+      5);
   auto token = biscuit::Biscuit::from_base64(issued->base64, i.root.public_key());
   ASSERT_TRUE(token.ok());
   EXPECT_EQ(token->root_key_id(), std::optional<uint32_t>(7));
   EXPECT_TRUE(i.call(issued->base64, "pg_metadata", i.peer).allowed);
-  EXPECT_FALSE(i.call(issued->base64, "pg_metadata", i.peer, system_clock::now() + std::chrono::minutes(31)).allowed);
+  EXPECT_FALSE(
+      i.call(issued->base64, "pg_metadata", i.peer, system_clock::now() + std::chrono::minutes(31)).allowed);
 }
 
 TEST(TokenProfile, MissingUnknownAndOverlongAreRefusedInPlainWords) {
@@ -104,11 +108,14 @@ TEST(TokenProfile, MissingUnknownAndOverlongAreRefusedInPlainWords) {
   TokenProfile patient = profile("patient");
   auto missing = issue_token(i.request(patient));
   ASSERT_FALSE(missing.ok());
-  EXPECT_NE(missing.error().message.find("--param patient_name=<value>"), std::string::npos) << missing.error().message;
+  EXPECT_NE(missing.error().message.find("--param patient_name=<value>"), std::string::npos)
+      << missing.error().message;
 
-  auto typo = issue_token(i.request(patient, biscuit::Params().string("patient_name", "x").string("patient_nmae", "y")));
+  auto typo = issue_token(
+      i.request(patient, biscuit::Params().string("patient_name", "x").string("patient_nmae", "y")));
   ASSERT_FALSE(typo.ok());
-  EXPECT_NE(typo.error().message.find("takes no parameter patient_nmae"), std::string::npos) << typo.error().message;
+  EXPECT_NE(typo.error().message.find("takes no parameter patient_nmae"), std::string::npos)
+      << typo.error().message;
 
   auto r = i.request(patient, biscuit::Params().string("patient_name", "x"));
   r.ttl = std::chrono::hours(24 * 365);
@@ -125,8 +132,9 @@ TEST(TokenProfile, MissingUnknownAndOverlongAreRefusedInPlainWords) {
 TEST(TokenProfile, AParameterCannotInjectDatalog) {
   Issuer i;
   TokenProfile patient = profile("patient");
-  auto issued = issue_token(
-      i.request(patient, biscuit::Params().string("patient_name", "x\"); right(\"hipaa_compliance_check\"); patient_name(\"y")));
+  auto issued = issue_token(i.request(
+      patient,
+      biscuit::Params().string("patient_name", "x\"); right(\"hipaa_compliance_check\"); patient_name(\"y")));
   ASSERT_TRUE(issued.ok());
   EXPECT_FALSE(i.call(issued->base64, "hipaa_compliance_check", i.peer).allowed);
 }
@@ -147,7 +155,8 @@ TEST(TokenProfile, ConfigurationProfilesAreValidated) {
   std::ofstream(dir / "server.key") << server->key_pem;
   const std::string base = std::string(R"(
 [biscuit]
-root_keys = [{ id = 1, public_key = "ed25519/)") + biscuit::KeyPair::generate().public_key().to_hex() + R"(" }]
+root_keys = [{ id = 1, public_key = "ed25519/)") +
+                           biscuit::KeyPair::generate().public_key().to_hex() + R"(" }]
 [tls]
 cert = "server.crt"
 key = "server.key"
@@ -169,9 +178,12 @@ client_ca = "ca.crt"
   for (const auto& c : cases) {
     auto parsed = parse(c.toml);
     ASSERT_FALSE(parsed.ok()) << c.toml;
-    EXPECT_NE(parsed.error().message.find(c.says), std::string::npos) << c.toml << " → " << parsed.error().message;
+    EXPECT_NE(parsed.error().message.find(c.says), std::string::npos)
+        << c.toml << " → " << parsed.error().message;
   }
-  auto good = parse("[profiles.nurse]\nrights = ['pg_query']\nfacts = ['role(\"nurse\")', 'hospital({hospital})']\nttl_s = 3600\n");
+  auto good = parse(
+      "[profiles.nurse]\nrights = ['pg_query']\nfacts = ['role(\"nurse\")', 'hospital({hospital})']\nttl_s = "
+      "3600\n");
   ASSERT_TRUE(good.ok()) << good.error().message;
   ASSERT_NE(good->profile("nurse"), nullptr);
   EXPECT_EQ(good->profile("nurse")->params, std::vector<std::string>{"hospital"});
