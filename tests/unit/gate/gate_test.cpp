@@ -1,6 +1,6 @@
 // Lock 2 against real tokens: every token here is built and signed by libbiscuit.
-#include "gate/attestation.h"
 #include "gate/gate.h"
+#include "gate/attestation.h"
 #include "net/pki.h"
 
 #include <gtest/gtest.h>
@@ -30,8 +30,8 @@ struct Fixture {
     other.cert_sha256 = std::string(64, 'c');
   }
 
-  std::string mint(const std::string& code, const biscuit::Params& params = {}, std::optional<uint32_t> id = 1,
-                   const biscuit::KeyPair* key = nullptr) {
+  std::string mint(const std::string& code, const biscuit::Params& params = {},
+                   std::optional<uint32_t> id = 1, const biscuit::KeyPair* key = nullptr) {
     biscuit::BiscuitBuilder b;
     auto added = b.add_code(code, params);
     if (!added) throw std::runtime_error(added.error().message);
@@ -41,7 +41,8 @@ struct Fixture {
     return t->to_base64();
   }
 
-  std::string attenuate(const std::string& token, const std::string& code, const biscuit::Params& params = {}) {
+  std::string attenuate(const std::string& token, const std::string& code,
+                        const biscuit::Params& params = {}) {
     auto t = biscuit::Biscuit::from_base64(token, root.public_key());
     if (!t) throw std::runtime_error(t.error().message);
     biscuit::BlockBuilder block;
@@ -53,7 +54,8 @@ struct Fixture {
   }
 
   Decision call(const std::string& token, const std::string& tool, const net::PeerIdentity* peer,
-                Grant* grant = nullptr, DataFlow flow = DataFlow::kSensitiveRead, std::set<std::string> tables = {}) {
+                Grant* grant = nullptr, DataFlow flow = DataFlow::kSensitiveRead,
+                std::set<std::string> tables = {}) {
     auto v = gate->verify(token);
     if (!v) return Decision{false, Lock::kBiscuit, v.error().message};
     CallFacts facts{"tools/call", tool, flow, std::move(tables), {}};
@@ -99,7 +101,8 @@ TEST(Gate, AttenuationBlocksCannotGrantOrWidenRlsContext) {
 TEST(Gate, ReservedPredicatesAreRefusedInAnyBlock) {
   Fixture f;
   // The original demo's hole: the token asserts the very fact its check looks for.
-  auto self_attested = f.mint(R"(right("pg_query"); mtls_client("claude-client"); check if mtls_client("claude-client");)");
+  auto self_attested =
+      f.mint(R"(right("pg_query"); mtls_client("claude-client"); check if mtls_client("claude-client");)");
   auto d = f.call(self_attested, "pg_query", &f.other);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.lock, Lock::kBiscuit);
@@ -120,7 +123,8 @@ TEST(Gate, ReservedPredicatesAreRefusedInAnyBlock) {
 
 TEST(Gate, CertificateBindingUsesTheConnectionsCertificate) {
   Fixture f;
-  auto bound = f.attenuate(f.mint(kErin), "check if client_cert_sha256({sha}); check if server_audience(\"larder-db\");",
+  auto bound = f.attenuate(f.mint(kErin),
+                           "check if client_cert_sha256({sha}); check if server_audience(\"larder-db\");",
                            biscuit::Params().bytes("sha", biscuit::Bytes(32, 0xaa)));
   EXPECT_TRUE(f.call(bound, "pg_query", &f.claude).allowed);
   auto d = f.call(bound, "pg_query", &f.other);
@@ -141,8 +145,10 @@ TEST(Gate, AudienceBinding) {
   ASSERT_TRUE(other_server.ok());
   auto v = (*other_server)->verify(bound);
   ASSERT_TRUE(v.ok());
-  auto d = (*other_server)->authorize(**v, &f.claude, {"tools/call", "hipaa_compliance_check", DataFlow::kEgress, {}, {}},
-                                      system_clock::now(), nullptr);
+  auto d =
+      (*other_server)
+          ->authorize(**v, &f.claude, {"tools/call", "hipaa_compliance_check", DataFlow::kEgress, {}, {}},
+                      system_clock::now(), nullptr);
   EXPECT_FALSE(d.allowed);
 }
 
@@ -205,10 +211,11 @@ TEST(Gate, ExpiryIsEnforcedAndRecorded) {
 // `check if time($t), $t > 1970-01-01T00:00:00Z` so the taint entry expired in 1970).
 TEST(Gate, OnlyTheAuthorityBlockDecidesHowLongTheLineageIsRemembered) {
   Fixture f;
-  auto token = f.mint(std::string(kErin) + " check if time($t), $t <= {exp};", biscuit::Params().date("exp", 4102444800));
-  for (const char* appended : {"check if time($t), $t > 1970-01-01T00:00:00Z;",
-                               "check if time($t), $t <= 1971-01-01T00:00:00Z;",
-                               "check if time($t), 1971-01-01T00:00:00Z >= $t;"}) {
+  auto token = f.mint(std::string(kErin) + " check if time($t), $t <= {exp};",
+                      biscuit::Params().date("exp", 4102444800));
+  for (const char* appended :
+       {"check if time($t), $t > 1970-01-01T00:00:00Z;", "check if time($t), $t <= 1971-01-01T00:00:00Z;",
+        "check if time($t), 1971-01-01T00:00:00Z >= $t;"}) {
     auto v = f.gate->verify(f.attenuate(token, appended));
     ASSERT_TRUE(v.ok()) << v.error().message;
     ASSERT_TRUE((*v)->expires_at.has_value()) << appended;
@@ -220,9 +227,9 @@ TEST(Gate, ANotBeforeLimitIsNoExpiry) {
   Fixture f;
   // A not-before limit in the past with an expiry far ahead: the expiry counts, not the
   // earliest date written.
-  auto both = f.mint(std::string(kErin) +
-                         " check if time($t), $t >= 2001-01-01T00:00:00Z; check if time($t), $t < {exp};",
-                     biscuit::Params().date("exp", 4102444800));
+  auto both = f.mint(
+      std::string(kErin) + " check if time($t), $t >= 2001-01-01T00:00:00Z; check if time($t), $t < {exp};",
+      biscuit::Params().date("exp", 4102444800));
   auto v = f.gate->verify(both);
   ASSERT_TRUE(v.ok());
   ASSERT_TRUE((*v)->expires_at.has_value());
@@ -231,19 +238,73 @@ TEST(Gate, ANotBeforeLimitIsNoExpiry) {
   for (const std::string& code :
        {std::string(kErin) + " check if time($t), $t >= 2001-01-01T00:00:00Z;",
         std::string(kErin) + " expiry(2001-01-01T00:00:00Z); check if time($t), expiry($e), $t <= $e;",
-        std::string(kErin) + " check if time($t), $t <= 2100-01-01T00:00:00Z or time($t), $t >= 2001-01-01T00:00:00Z;"}) {
+        std::string(kErin) +
+            " check if time($t), $t <= 2100-01-01T00:00:00Z or time($t), $t >= 2001-01-01T00:00:00Z;"}) {
     auto w = f.gate->verify(f.mint(code));
     ASSERT_TRUE(w.ok()) << w.error().message;
     EXPECT_FALSE((*w)->expires_at.has_value()) << code;
   }
 }
 
+// Issue #13 item 5: what the server demands of every token (biscuit.require_binding,
+// biscuit.require_expiry), refused as lock biscuit in words that name the requirement.
+TEST(Gate, RequiredBindingAndExpiry) {
+  GateOptions o;
+  o.require_binding = true;
+  o.require_expiry = true;
+  Fixture f(o);
+  const std::string expiring = std::string(kErin) + " check if time($t), $t <= 2100-01-01T00:00:00Z;";
+  const auto sha = biscuit::Params().bytes("sha", biscuit::Bytes(32, 0xaa));
+  auto bound = f.attenuate(f.mint(expiring), "check if client_cert_sha256({sha});", sha);
+  EXPECT_TRUE(f.call(bound, "pg_query", &f.claude).allowed);
+
+  auto unbound = f.mint(expiring);
+  auto d = f.call(unbound, "pg_query", &f.claude);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  EXPECT_NE(d.reason.find("not bound to a client certificate"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("larder biscuit attest"), std::string::npos) << d.reason;
+
+  auto forever = f.attenuate(f.mint(kErin), "check if client_cert_sha256({sha});", sha);
+  d = f.call(forever, "pg_query", &f.claude);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  EXPECT_NE(d.reason.find("sets no expiry"), std::string::npos) << d.reason;
+  // An expiry only an attenuation block sets is no expiry of the lineage.
+  auto late = f.attenuate(forever, "check if time($t), $t <= 2100-01-01T00:00:00Z;");
+  EXPECT_FALSE(f.call(late, "pg_query", &f.claude).allowed);
+
+  // What counts as a binding: a constant certificate predicate in every alternative.
+  for (const char* binding :
+       {"check if mtls_client(\"claude-client\");", "check if client_cert_cn(\"claude-client\");",
+        "check if client_cert_spki_sha256({sha});"}) {
+    auto v = f.gate->verify(f.attenuate(f.mint(expiring), binding, sha));
+    ASSERT_TRUE(v.ok()) << v.error().message;
+    EXPECT_TRUE((*v)->binds_certificate) << binding;
+  }
+  for (const char* loose :
+       {"check if client_cert_sha256($any);", "check if server_audience(\"larder-db\");",
+        "check if client_cert_sha256({sha}) or server_audience(\"larder-db\");",
+        "reject if client_cert_sha256({sha});", "check if client_cert_issuer(\"CN=Larder CA\");"}) {
+    auto v = f.gate->verify(f.attenuate(f.mint(expiring), loose, sha));
+    ASSERT_TRUE(v.ok()) << v.error().message;
+    EXPECT_FALSE((*v)->binds_certificate) << loose;
+    EXPECT_FALSE(f.call(f.attenuate(f.mint(expiring), loose, sha), "pg_query", &f.claude).allowed) << loose;
+  }
+
+  // Off (the library default): the same tokens pass.
+  Fixture lax;
+  EXPECT_TRUE(lax.call(lax.mint(kErin), "pg_query", &lax.claude).allowed);
+}
+
 TEST(Gate, TableRestrictionFromTheToken) {
   Fixture f;
   auto token = f.attenuate(f.mint(kErin), R"(check all table($t), ["health_records"].contains($t);)");
-  EXPECT_TRUE(f.call(token, "pg_query", &f.claude, nullptr, DataFlow::kSensitiveRead, {"health_records"}).allowed);
+  EXPECT_TRUE(
+      f.call(token, "pg_query", &f.claude, nullptr, DataFlow::kSensitiveRead, {"health_records"}).allowed);
   EXPECT_FALSE(
-      f.call(token, "pg_query", &f.claude, nullptr, DataFlow::kSensitiveRead, {"health_records", "secrets"}).allowed);
+      f.call(token, "pg_query", &f.claude, nullptr, DataFlow::kSensitiveRead, {"health_records", "secrets"})
+          .allowed);
 }
 
 TEST(Gate, RootKeySelectionAndRotation) {
@@ -265,8 +326,8 @@ TEST(Gate, RootKeySelectionAndRotation) {
 TEST(Gate, MalformedTokensAreCleanErrors) {
   Fixture f;
   auto good = f.mint(kErin);
-  for (std::string bad : {std::string(""), std::string("   "), std::string("not base64 !!"), good.substr(0, good.size() / 2),
-                          std::string(200000, 'A')}) {
+  for (std::string bad : {std::string(""), std::string("   "), std::string("not base64 !!"),
+                          good.substr(0, good.size() / 2), std::string(200000, 'A')}) {
     auto v = f.gate->verify(bad);
     EXPECT_FALSE(v.ok());
     EXPECT_EQ(v.error().code, "biscuit");
