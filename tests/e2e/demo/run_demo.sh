@@ -38,11 +38,13 @@ for n in larder-db larder-compliance compliance-api fake-model; do
   kill -0 "$pid" 2>/dev/null && fail "--once left $n (pid $pid) running"
 done
 
-# 2. Fixed ports (free ones, chosen here), servers left running.
+# 2. Fixed ports (free ones, chosen here below the ephemeral range, so that no port the
+# kernel hands out meanwhile — the compliance API's, say — takes one), servers left running.
+read -r ephemeral_low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || ephemeral_low=32768
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (ephemeral_low - 10000)))
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
 }
