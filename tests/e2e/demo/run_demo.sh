@@ -8,6 +8,8 @@
 #     egress (hipaa_compliance_check with a fresh token minted as the README shows), and the
 #     `larder ask` line the demo printed, pasted as is, gets Erin's rows and the recorded
 #     model's answer.
+#  3. `larder serve` on the demo's database with plain_http, unbound and non-expiring tokens:
+#     refused without i_understand_this_is_insecure; with it, warned about at every start.
 # Always stops what it started.
 set -uo pipefail
 larder=$(realpath "$1")
@@ -111,6 +113,54 @@ for attempt in 1 2; do  # the recorded model answers every new conversation
   grep -q "Erin oRTEga" <<<"$answer" || fail "the printed ask line returned no rows of Erin's (attempt $attempt)"
   grep -q "These are all the admissions on record for Erin oRTEga" <<<"$answer" ||
     fail "the printed ask line did not get the recorded answer (attempt $attempt)"
+done
+# Insecure settings: refused without the acknowledgement; with it, a warning at every start.
+insecure_body() {
+  cat <<EOF
+[server]
+host = "127.0.0.1"
+port = 0
+audience = "larder-db"
+plain_http = true
+[biscuit]
+root_keys = [{ id = 1, public_key = "$(cat "$state/root.key.pub")" }]
+require_binding = false
+require_expiry = false
+[database]
+mode = "embedded"
+dir = "$state"
+[tools]
+enabled = ["pg_query"]
+classes = { pg_query = "sensitive-read" }
+[audit]
+path = "$dir/insecure-audit.jsonl"
+EOF
+}
+insecure_body >"$dir/unacknowledged.toml"
+refusal=$("$larder" serve --config "$dir/unacknowledged.toml" 2>&1)
+[[ $? -eq 2 ]] || fail "an unacknowledged plain_http config was not refused: $refusal"
+grep -q 'server.plain_http: .*i_understand_this_is_insecure = \["plain_http"\]' <<<"$refusal" ||
+  fail "the refusal does not say how to acknowledge: $refusal"
+{
+  echo 'i_understand_this_is_insecure = ["plain_http", "unbound_tokens", "tokens_without_expiry"]'
+  insecure_body
+} >"$dir/insecure.toml"
+for start in 1 2; do
+  rm -f "$dir/insecure.port"
+  "$larder" serve --config "$dir/insecure.toml" --port-file "$dir/insecure.port" --pid-file "$state/insecure.pid" \
+    >"$dir/insecure-$start.log" 2>&1 &
+  server=$!
+  for _ in $(seq 600); do
+    [[ -s $dir/insecure.port ]] && break
+    kill -0 $server 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -s $dir/insecure.port ]] || { cat "$dir/insecure-$start.log"; fail "the acknowledged config did not start"; }
+  kill $server
+  wait $server
+  for setting in "server.plain_http = true" "biscuit.require_binding = false" "biscuit.require_expiry = false"; do
+    grep -q "INSECURE: $setting" "$dir/insecure-$start.log" || fail "start $start logged no warning for $setting"
+  done
 done
 echo "demo e2e: every check passed"
 exit 0
