@@ -255,6 +255,17 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
     if (auto ok = register_compliance_tool(*parts->mcp, *parts->pipeline, options); !ok) return ok.error();
   }
 
+  // The configuration accepts the names gate::known_tools() lists; each must be served here.
+  const auto served = parts->mcp->tools();
+  for (const auto& name : c.tools) {
+    if (std::none_of(served.begin(), served.end(), [&](const mcp::Tool& t) { return t.name == name; })) {
+      return make_error("config.invalid",
+                        "tools.enabled: \"" + name +
+                            "\" is accepted by the configuration but not served by this build "
+                            "(gate::known_tools() and src/tools disagree; a bug, please report it)");
+    }
+  }
+
   mcp::HttpTransportOptions transport_options;
   transport_options.max_streams_per_session = c.max_sse_streams_per_session;
   transport_options.client_limits.max_concurrent = c.max_concurrent_calls_per_client;
