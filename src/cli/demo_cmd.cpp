@@ -3,6 +3,14 @@
 // certificates (plus a rogue CA), a Biscuit root key and tokens, the database server and
 // the compliance server — then every scenario of tools/demo_scenarios.h, each printed with
 // its request, outcome and deciding lock. Servers keep running afterwards unless --once.
+//
+// Every long-lived part is its own process, started in its own session and stopped by its
+// pid file: the two `larder serve` servers, the stand-in for the external compliance API
+// (`larder demo compliance-api`, the egress target; it records what reaches it) and the
+// recorded-response model (`larder demo fake-model`, for the printed `larder ask` line when
+// no API key is set). So egress and `larder ask` keep answering after the demo process ends.
+#include "agent/config.h"
+#include "agent/fake_llm_server.h"
 #include "biscuit/token/token.h"
 #include "cli/command.h"
 #include "db/cluster.h"
@@ -17,14 +25,19 @@
 
 #include <nlohmann/json.hpp>
 
-#include <csignal>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
+#include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -36,6 +49,11 @@
 extern char** environ;
 
 namespace larder::cli {
+
+// demo_model_script.cpp (generated): the recorded responses `larder demo fake-model` replays.
+extern const char* const kDemoModelScriptName;
+extern const char* const kDemoModelScript;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -47,11 +65,25 @@ struct DemoOptions {
   bool no_color = false;
   std::size_t rows = 55500;
   std::string nurse_hospital;
+  uint16_t port = 0;             // larder-db; 0 = a free port
+  uint16_t compliance_port = 0;  // larder-compliance; 0 = a free port
+  uint16_t model_port = 0;       // the recorded-response model; 0 = a free port
 };
+
+// The hidden helpers the demo runs as processes beside the servers.
+struct HelperOptions {
+  uint16_t port = 0;
+  std::string port_file;
+  std::string record;  // compliance-api: JSON lines {"body": ...}, one per request received
+};
+
+constexpr const char* kDemoQuestion = "Show me all medical records for patient Erin oRTEga";
 
 struct Style {
   bool color;
-  std::string c(const char* code, const std::string& s) const { return color ? std::string("\033[") + code + "m" + s + "\033[0m" : s; }
+  std::string c(const char* code, const std::string& s) const {
+    return color ? std::string("\033[") + code + "m" + s + "\033[0m" : s;
+  }
   std::string bold(const std::string& s) const { return c("1", s); }
   std::string green(const std::string& s) const { return c("32", s); }
   std::string red(const std::string& s) const { return c("31", s); }
@@ -79,11 +111,13 @@ int run_self(const std::vector<std::string>& args) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-// Starts `larder serve` in its own session, output to `log`; waits for its port file.
-Result<pid_t> spawn_server(const std::string& config, const std::string& port_file, const std::string& pid_file,
-                           const std::string& log) {
+// Starts `larder <args...>` in its own session, output to `log`, and waits for it to write
+// `port_file`; then records its pid in `pid_file`. `what` names it in messages.
+Result<pid_t> spawn_child(const std::string& what, std::vector<std::string> args,
+                          const std::string& port_file, const std::string& pid_file, const std::string& log) {
   fs::remove(port_file);
-  std::vector<std::string> argv{self_exe(), "serve", "--config", config, "--port-file", port_file, "--pid-file", pid_file};
+  std::vector<std::string> argv{self_exe()};
+  argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
@@ -92,8 +126,8 @@ Result<pid_t> spawn_server(const std::string& config, const std::string& port_fi
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  // Nothing else of ours reaches the server: Asio's sockets (e.g. the stand-in compliance
-  // API's listener) are not close-on-exec, and a server holding them would keep them alive.
+  // Nothing else of ours reaches the child: Asio's sockets are not close-on-exec, and a
+  // child holding them would keep them alive.
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -102,21 +136,45 @@ Result<pid_t> spawn_server(const std::string& config, const std::string& port_fi
   int rc = posix_spawn(&pid, cargv[0], &actions, &attr, cargv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) return make_error("demo", "cannot start larder serve");
+  if (rc != 0) return make_error("demo", "cannot start " + what + ": " + std::strerror(rc));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (fs::exists(port_file) && fs::file_size(port_file) > 0) return pid;
+    std::error_code ec;
+    if (fs::exists(port_file, ec) && fs::file_size(port_file, ec) > 0) {
+      std::ofstream(pid_file) << pid << "\n";
+      return pid;
+    }
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
       std::ifstream in(log);
       std::string content((std::istreambuf_iterator<char>(in)), {});
       if (content.size() > 2000) content = content.substr(content.size() - 2000);
-      return make_error("demo", "larder serve --config " + config + " exited:\n" + content);
+      return make_error("demo", what + " exited before it listened:\n" + content);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ::kill(pid, SIGTERM);
-  return make_error("demo", "larder serve --config " + config + " did not start within 60 s (see " + log + ")");
+  return make_error("demo", what + " did not start within 60 s (see " + log + ")");
+}
+
+// Writes `port` to `path` whole (a reader never sees a partial number).
+void write_port_file(const std::string& path, uint16_t port) {
+  if (path.empty()) return;
+  std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+}
+
+// SIGTERM/SIGINT for the helper processes.
+std::atomic<bool> g_stop{false};
+void on_stop_signal(int) {
+  g_stop = true;
+}
+void wait_for_stop_signal() {
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
 int read_port(const std::string& port_file) {
@@ -132,6 +190,12 @@ void stop_pid_file(const std::string& pid_file) {
   if (in >> pid && pid > 1) ::kill(pid, SIGTERM);
 }
 
+// Stops the children and waits for them (--once, and when the demo fails half-way).
+void stop_children(const std::vector<pid_t>& children) {
+  for (pid_t c : children) ::kill(c, SIGTERM);
+  for (pid_t c : children) waitpid(c, nullptr, 0);
+}
+
 Result<biscuit::PrivateKey> ensure_root_key(const std::string& path) {
   if (fs::exists(path)) {
     std::ifstream in(path);
@@ -143,57 +207,135 @@ Result<biscuit::PrivateKey> ensure_root_key(const std::string& path) {
   }
   auto pair = biscuit::KeyPair::generate();
   if (auto r = net::pki::write_file(path, pair.private_key().to_string() + "\n", 0600); !r) return r.error();
-  if (auto r = net::pki::write_file(path + ".pub", pair.public_key().to_string() + "\n", 0644); !r) return r.error();
+  if (auto r = net::pki::write_file(path + ".pub", pair.public_key().to_string() + "\n", 0644); !r)
+    return r.error();
   return pair.private_key();
 }
 
-std::string server_toml(const std::string& audience, const std::string& certs, const std::string& dir,
-                        const std::string& public_key, const std::vector<std::string>& tools,
-                        const std::string& classes, const std::string& compliance_url) {
+std::string server_toml(const std::string& audience, uint16_t port, const std::string& certs,
+                        const std::string& dir, const std::string& public_key,
+                        const std::vector<std::string>& tools, const std::string& classes,
+                        const std::string& compliance_url) {
   std::ostringstream t;
-  t << "# Written by `larder demo`.\n[server]\nhost = \"127.0.0.1\"\nport = 0\naudience = \"" << audience << "\"\n\n"
-    << "[tls]\ncert = \"" << certs << "/server/" << audience << ".crt\"\nkey = \"" << certs << "/server/" << audience
-    << ".key\"\nclient_ca = \"" << certs << "/ca.crt\"\ncrl = \"" << certs << "/crl.pem\"\n\n"
-    << "[biscuit]\nroot_keys = [{ id = 1, public_key = \"" << public_key << "\" }]\n\n"
+  t << "# Written by `larder demo`.\n[server]\nhost = \"127.0.0.1\"\nport = " << port << "\naudience = \""
+    << audience << "\"\n\n"
+    << "[tls]\ncert = \"" << certs << "/server/" << audience << ".crt\"\nkey = \"" << certs << "/server/"
+    << audience << ".key\"\nclient_ca = \"" << certs << "/ca.crt\"\ncrl = \"" << certs << "/crl.pem\"\n\n"
+    << "[biscuit]\nroot_keys = [{ id = 1, public_key = \"" << public_key << "\" }]\n"
+    << "require_binding = true   # tokens must be bound to a client certificate\n"
+    << "require_expiry = true    # and must expire\n\n"
     << "[database]\nmode = \"embedded\"\ndir = \"" << dir << "\"\n\n[tools]\nenabled = [";
   for (std::size_t i = 0; i < tools.size(); ++i) t << (i ? ", " : "") << "\"" << tools[i] << "\"";
-  t << "]\nclasses = { " << classes << " }\n\n[audit]\npath = \"" << dir << "/audit/" << audience << ".jsonl\"\n";
+  t << "]\nclasses = { " << classes << " }\n\n[audit]\npath = \"" << dir << "/audit/" << audience
+    << ".jsonl\"\n";
   if (!compliance_url.empty()) t << "\n[compliance]\napi_url = \"" << compliance_url << "\"\n";
   return t.str();
 }
 
-// A loopback stand-in for the external compliance API: records what it is sent.
-struct ComplianceReceiver {
-  std::mutex mu;
-  std::vector<std::string> bodies;
-  std::unique_ptr<net::Server> server;
-};
-
-Result<std::unique_ptr<ComplianceReceiver>> start_receiver() {
-  auto receiver = std::make_unique<ComplianceReceiver>();
+// `larder demo compliance-api`: a loopback stand-in for the external compliance API (plain
+// HTTP on 127.0.0.1), the egress target of hipaa_compliance_check. It answers every request
+// and appends its body to the record file, which the scenarios read to check that no
+// patient data got out. Runs until SIGTERM/SIGINT.
+int run_compliance_api(const HelperOptions& o) {
+  auto record = std::make_shared<std::ofstream>(o.record, std::ios::app);
+  if (o.record.empty() || !*record) {
+    std::cerr << "larder demo compliance-api: cannot append to --record " << o.record << "\n";
+    return 2;
+  }
+  auto mu = std::make_shared<std::mutex>();
   net::ServerConfig config;
   config.host = "127.0.0.1";
+  config.port = o.port;
   config.plain_http = true;
-  ComplianceReceiver* r = receiver.get();
-  auto server = net::Server::create(config, [r](const net::HttpRequest& request, std::shared_ptr<net::Responder> out) {
-    {
-      std::lock_guard lock(r->mu);
-      r->bodies.push_back(request.body);
-    }
-    out->respond({200, {{"Content-Type", "application/json"}}, R"({"received":true})"});
+  auto server = net::Server::create(
+      config, [record, mu](const net::HttpRequest& request, std::shared_ptr<net::Responder> out) {
+        {
+          std::lock_guard lock(*mu);
+          *record << json{{"body", request.body}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n"
+                  << std::flush;
+        }
+        out->respond({200, {{"Content-Type", "application/json"}}, R"({"received":true})"});
+      });
+  if (!server) {
+    std::cerr << "larder demo compliance-api: " << server.error().message << "\n";
+    return 1;
+  }
+  if (auto started = (*server)->start(); !started) {
+    std::cerr << "larder demo compliance-api: cannot listen on 127.0.0.1:" << o.port << ": "
+              << started.error().message << "\n";
+    return 1;
+  }
+  write_port_file(o.port_file, (*server)->port());
+  std::cerr << "larder demo compliance-api: listening on http://127.0.0.1:" << (*server)->port()
+            << "/check\n";
+  (*server)->run_until_signal();
+  return 0;
+}
+
+// `larder demo fake-model`: the recorded-response model (agent/fake_llm_server.h) on
+// 127.0.0.1, replaying the demo's script (Erin's records) for every conversation, so the
+// printed `larder ask` line answers without an API key. Runs until SIGTERM/SIGINT.
+int run_fake_model(const HelperOptions& o) {
+  testing::FakeLlmServer model(testing::FakeLlmServer::Api::Anthropic);
+  std::string error;
+  if (!model.load_script_text(kDemoModelScript, kDemoModelScriptName, &error)) {
+    std::cerr << "larder demo fake-model: " << error << "\n";
+    return 1;
+  }
+  model.set_repeat(true);
+  if (!model.start(&error, o.port)) {
+    std::cerr << "larder demo fake-model: " << error << " (choose another --model-port)\n";
+    return 1;
+  }
+  write_port_file(o.port_file, model.port());
+  std::cerr << "larder demo fake-model: recorded Anthropic responses (" << kDemoModelScriptName << ") on "
+            << model.base_url() << "\n";
+  wait_for_stop_signal();
+  model.stop();
+  return 0;
+}
+
+// The bodies the compliance API has recorded (one JSON line each).
+std::vector<std::string> recorded_bodies(const std::string& record) {
+  std::vector<std::string> bodies;
+  std::ifstream in(record);
+  std::string line;
+  while (std::getline(in, line)) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("body") && j["body"].is_string())
+      bodies.push_back(j["body"].get<std::string>());
+  }
+  return bodies;
+}
+
+// Whether `larder ask` would find an API key (environment or ./.env, as ask reads them).
+bool api_key_available() {
+  auto env = agent::load_environment(".env");
+  agent::Environment e = env ? *env : agent::Environment{};
+  for (const char* name : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY"}) {
+    if (!e.get_or(name, "").empty()) return true;
+  }
+  return false;
+}
+
+// A word for the shell: single-quoted unless it is plainly safe.
+std::string shell_word(const std::string& s) {
+  bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == ':' || c == '@' ||
+           c == '=';
   });
-  if (!server) return server.error();
-  if (auto s = (*server)->start(); !s) return s.error();
-  receiver->server = std::move(*server);
-  return receiver;
+  if (plain) return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
 }
 
 std::string first_hospital(const db::ClusterState& state) {
   auto conn = state.admin().connect(db::Clock::now() + std::chrono::seconds(10));
   if (!conn) return "Sullivan-Johnson";
-  auto r = db::exec_params(conn->get(),
-                           "SELECT \"Hospital\" FROM health_records GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1", {},
-                           db::Clock::now() + std::chrono::seconds(10));
+  auto r = db::exec_params(
+      conn->get(), "SELECT \"Hospital\" FROM health_records GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1", {},
+      db::Clock::now() + std::chrono::seconds(10));
   if (!r || PQntuples(r->get()) == 0) return "Sullivan-Johnson";
   return PQgetvalue(r->get(), 0, 0);
 }
@@ -206,7 +348,7 @@ std::string pg_data_dir(const fs::path& state_dir) {
   bool traversable = true;
   if (::geteuid() == 0) {
     for (fs::path p = state_dir.parent_path(); !p.empty(); p = p.parent_path()) {
-      struct stat st{};
+      struct stat st {};
       if (::stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) traversable = false;
       if (p == p.root_path()) break;
     }
@@ -237,8 +379,8 @@ int run_demo(const DemoOptions& o) {
   // 1. PostgreSQL with the data.
   step("embedded PostgreSQL 15 with the synthetic healthcare records");
   if (!fs::exists(db::state_file_path(dir))) {
-    if (int rc = run_self({"db", "--state-dir", dir.string(), "init", "--data-dir", pg_data_dir(dir), "--rows",
-                           std::to_string(o.rows)});
+    if (int rc = run_self({"db", "--state-dir", dir.string(), "init", "--data-dir", pg_data_dir(dir),
+                           "--rows", std::to_string(o.rows)});
         rc != 0) {
       return die("`larder db init` failed");
     }
@@ -253,7 +395,8 @@ int run_demo(const DemoOptions& o) {
   const std::string certs = (dir / "certs").string();
   const std::string rogue = (dir / "rogue-ca").string();
   if (auto r = tools::ensure_demo_pki(certs, rogue, "Larder Demo CA"); !r) return die(r.error().message);
-  std::cout << "  CA " << certs << "/ca.crt; servers larder-db, larder-compliance; clients claude-client, other-client;\n"
+  std::cout << "  CA " << certs
+            << "/ca.crt; servers larder-db, larder-compliance; clients claude-client, other-client;\n"
             << "  rogue CA " << rogue << "/ca.crt with its own claude-client\n";
 
   // 3. Root key.
@@ -262,35 +405,59 @@ int run_demo(const DemoOptions& o) {
   if (!root) return die(root.error().message);
   std::cout << "  public key " << root->public_key().to_string() << "\n";
 
-  // 4. Servers.
-  step("database server (larder-db) and compliance server (larder-compliance)");
-  auto receiver = start_receiver();
-  if (!receiver) return die(receiver.error().message);
-  std::string receiver_url = "http://127.0.0.1:" + std::to_string((*receiver)->server->port()) + "/check";
-  for (const char* name : {"larder-db", "larder-compliance"}) stop_pid_file((dir / (std::string(name) + ".pid")).string());
-  const std::string pub = root->public_key().to_string();
-  std::ofstream(dir / "larder-db.toml")
-      << server_toml("larder-db", certs, dir.string(), pub, {"pg_query", "pg_explain", "pg_metadata"},
-                     "pg_query = \"sensitive-read\", pg_explain = \"neutral\", pg_metadata = \"sensitive-read\"", "");
-  std::ofstream(dir / "larder-compliance.toml")
-      << server_toml("larder-compliance", certs, dir.string(), pub, {"hipaa_compliance_check"},
-                     "hipaa_compliance_check = \"egress\"", receiver_url);
+  // 4. Servers, each its own process: the stand-in compliance API and the recorded-response
+  // model first (the compliance server's configuration names the API's URL), then both
+  // `larder serve` instances.
+  step("database server (larder-db), compliance server (larder-compliance), their helpers");
+  const std::vector<std::string> names = {"larder-db", "larder-compliance", "compliance-api", "fake-model"};
+  for (const auto& n : names) stop_pid_file((dir / (n + ".pid")).string());
+  auto file = [&](const std::string& n, const char* ext) { return (dir / (n + ext)).string(); };
+  auto log_of = [&](const std::string& n) { return (dir / "logs" / (n + ".log")).string(); };
   std::vector<pid_t> children;
+  auto fail = [&](const std::string& what) {
+    stop_children(children);
+    return die(what);
+  };
+  const std::string record = (dir / "compliance-api.jsonl").string();
+  auto api =
+      spawn_child("larder demo compliance-api",
+                  {"demo", "compliance-api", "--port", "0", "--port-file", file("compliance-api", ".port"),
+                   "--record", record},
+                  file("compliance-api", ".port"), file("compliance-api", ".pid"), log_of("compliance-api"));
+  if (!api) return fail(api.error().message);
+  children.push_back(*api);
+  const std::string api_url =
+      "http://127.0.0.1:" + std::to_string(read_port(file("compliance-api", ".port"))) + "/check";
+  auto model = spawn_child("larder demo fake-model",
+                           {"demo", "fake-model", "--port", std::to_string(o.model_port), "--port-file",
+                            file("fake-model", ".port")},
+                           file("fake-model", ".port"), file("fake-model", ".pid"), log_of("fake-model"));
+  if (!model) return fail(model.error().message);
+  children.push_back(*model);
+  const std::string model_url = "http://127.0.0.1:" + std::to_string(read_port(file("fake-model", ".port")));
+
+  const std::string pub = root->public_key().to_string();
+  std::ofstream(dir / "larder-db.toml") << server_toml(
+      "larder-db", o.port, certs, dir.string(), pub, {"pg_query", "pg_explain", "pg_metadata"},
+      "pg_query = \"sensitive-read\", pg_explain = \"neutral\", pg_metadata = \"sensitive-read\"", "");
+  std::ofstream(dir / "larder-compliance.toml")
+      << server_toml("larder-compliance", o.compliance_port, certs, dir.string(), pub,
+                     {"hipaa_compliance_check"}, "hipaa_compliance_check = \"egress\"", api_url);
   int ports[2] = {0, 0};
-  int i = 0;
-  for (const char* name : {"larder-db", "larder-compliance"}) {
-    std::string n(name);
-    auto pid = spawn_server((dir / (n + ".toml")).string(), (dir / (n + ".port")).string(),
-                            (dir / (n + ".pid")).string(), (dir / "logs" / (n + ".log")).string());
-    if (!pid) {
-      for (pid_t c : children) ::kill(c, SIGTERM);
-      return die(pid.error().message);
-    }
+  for (int i = 0; i < 2; ++i) {
+    const std::string& n = names[i];
+    auto pid = spawn_child("larder serve --config " + file(n, ".toml"),
+                           {"serve", "--config", file(n, ".toml"), "--port-file", file(n, ".port"),
+                            "--pid-file", file(n, ".pid")},
+                           file(n, ".port"), file(n, ".pid"), log_of(n));
+    if (!pid) return fail(pid.error().message);
     children.push_back(*pid);
-    ports[i] = read_port((dir / (n + ".port")).string());
+    ports[i] = read_port(file(n, ".port"));
     std::cout << "  " << n << " on https://127.0.0.1:" << ports[i] << "/mcp (pid " << *pid << ")\n";
-    ++i;
   }
+  std::cout << "  compliance API stand-in on " << api_url << " (pid " << *api << ", records to " << record
+            << ")\n"
+            << "  recorded-response model on " << model_url << " (pid " << *model << ")\n";
 
   // 5. Tokens and client configuration.
   tools::DemoEnvironment env;
@@ -299,38 +466,39 @@ int run_demo(const DemoOptions& o) {
   tools::use_demo_pki(env, certs, rogue);
   env.root = *root;
   env.audit_log = (dir / "audit" / "larder-db.jsonl").string();
-  ComplianceReceiver* rec = receiver->get();
-  std::size_t already = 0;
-  {
-    std::lock_guard lock(rec->mu);
-    already = rec->bodies.size();
-  }
-  env.compliance_received = [rec, already] {
-    std::lock_guard lock(rec->mu);
-    return std::vector<std::string>(rec->bodies.begin() + static_cast<std::ptrdiff_t>(already), rec->bodies.end());
+  // What reached the compliance API during this run (the record outlives runs).
+  const std::size_t already = recorded_bodies(record).size();
+  env.compliance_received = [record, already] {
+    auto bodies = recorded_bodies(record);
+    return std::vector<std::string>(
+        bodies.begin() + static_cast<std::ptrdiff_t>(std::min(already, bodies.size())), bodies.end());
   };
   gate::ServeConfig ledger_config;
   ledger_config.database_dir = dir.string();
   auto ledger_params = tools::ledger_connection(ledger_config);
-  if (!ledger_params) return die(ledger_params.error().message);
+  if (!ledger_params) return fail(ledger_params.error().message);
   auto ledger = std::make_shared<gate::TaintLedger>(*ledger_params, gate::TaintLedger::Options{});
   env.revoke = [ledger](const std::string& id) { return ledger->revoke(id, "revoked by larder demo"); };
 
   step("tokens");
   std::string hospital = o.nurse_hospital.empty() ? first_hospital(*state) : o.nurse_hospital;
   auto tokens = tools::mint_demo_tokens(env, hospital);
-  if (!tokens) return die(tokens.error().message);
+  if (!tokens) return fail(tokens.error().message);
   for (auto [name, value] : {std::pair{"erin", &tokens->erin}, std::pair{"david", &tokens->david},
                              std::pair{"nurse", &tokens->nurse}}) {
     (void)net::pki::write_file((dir / "tokens" / (std::string(name) + ".b64")).string(), *value + "\n", 0600);
   }
   std::cout << "  Erin oRTEga (patient), DAvID AndErSON (patient), nurse at " << hospital
-            << " — each bound to claude-client's certificate and both audiences; in " << (dir / "tokens").string()
-            << "\n";
-  json mcp_config = {{"mcpServers",
-                      {{"larder-db", {{"url", env.db_url}, {"tls", {{"ca", env.ca_file}, {"cert", env.claude.cert}, {"key", env.claude.key}}}}},
-                       {"compliance",
-                        {{"url", env.compliance_url}, {"tls", {{"ca", env.ca_file}, {"cert", env.claude.cert}, {"key", env.claude.key}}}}}}}};
+            << " — each bound to claude-client's certificate and both audiences, expiring in 30 days; in "
+            << (dir / "tokens").string() << "\n";
+  json mcp_config = {
+      {"mcpServers",
+       {{"larder-db",
+         {{"url", env.db_url},
+          {"tls", {{"ca", env.ca_file}, {"cert", env.claude.cert}, {"key", env.claude.key}}}}},
+        {"compliance",
+         {{"url", env.compliance_url},
+          {"tls", {{"ca", env.ca_file}, {"cert", env.claude.cert}, {"key", env.claude.key}}}}}}}};
   (void)net::pki::write_file((dir / "mcp.json").string(), mcp_config.dump(2) + "\n", 0600);
 
   // 6. The scenarios.
@@ -344,47 +512,104 @@ int run_demo(const DemoOptions& o) {
               << "        " << s.dim("lock:    ") << s.cyan(out.lock) << "\n";
     if (!out.expected) ++failed;
   });
-  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count();
-  std::cout << "\n" << (failed == 0 ? s.green("all " + std::to_string(outcomes.size()) + " scenarios behaved as required")
-                                    : s.red(std::to_string(failed) + " of " + std::to_string(outcomes.size()) +
-                                            " scenarios did NOT behave as required"))
+  auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count();
+  std::cout << "\n"
+            << (failed == 0
+                    ? s.green("all " + std::to_string(outcomes.size()) + " scenarios behaved as required")
+                    : s.red(std::to_string(failed) + " of " + std::to_string(outcomes.size()) +
+                            " scenarios did NOT behave as required"))
             << " (" << seconds << " s)\n";
   std::cout << "scenarios: " << (outcomes.size() - failed) << " passed, " << failed << " failed\n";
 
   if (o.once) {
-    for (pid_t c : children) ::kill(c, SIGTERM);
-    for (pid_t c : children) waitpid(c, nullptr, 0);
+    stop_children(children);
     return failed == 0 ? 0 : 1;
   }
-  std::cout << "\n" << s.bold("The servers keep running:") << "\n"
-            << "  larder-db          " << env.db_url << "   (log " << (dir / "logs/larder-db.log").string() << ")\n"
-            << "  larder-compliance  " << env.compliance_url << "\n"
-            << "  stop them with:    kill $(cat " << (dir / "larder-db.pid").string() << ") $(cat "
-            << (dir / "larder-compliance.pid").string() << ")\n\n"
-            << s.bold("Try them:") << "\n"
-            << "  larder ask --config " << (dir / "mcp.json").string() << " --token @" << (dir / "tokens/erin.b64").string()
-            << " \"Show me all medical records for patient Erin oRTEga\"   (needs ANTHROPIC_API_KEY)\n"
-            << "  curl --cacert " << env.ca_file << " --cert " << env.claude.cert << " --key " << env.claude.key << " \\\n"
-            << "       -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\\n"
-            << "       -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: pg_query' \\\n"
-            << "       -H \"Authorization: Bearer $(cat " << (dir / "tokens/erin.b64").string() << ")\" \\\n"
-            << "       -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"pg_query\",\"arguments\":{\"query\":\"SELECT count(*) FROM health_records\"},"
-               "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{}}}}' "
-            << env.db_url << "\n"
-            << "  MCP Inspector: see docs/security-model.md (it needs the client certificate: NODE_EXTRA_CA_CERTS + an mTLS agent)\n"
-            << "  Note: the stand-in compliance API lived in this process; egress calls now report it unreachable.\n";
+  const std::string larder = shell_word(self_exe());
+  const std::string mcp_json = shell_word((dir / "mcp.json").string());
+  const std::string erin = shell_word("@" + (dir / "tokens/erin.b64").string());
+  std::string stop = "kill";
+  for (const auto& n : names) stop += " $(cat " + shell_word(file(n, ".pid")) + ")";
+  std::cout << "\n"
+            << s.bold("The servers keep running (each its own process):") << "\n"
+            << "  larder-db          " << env.db_url << "   (log " << log_of("larder-db") << ")\n"
+            << "  larder-compliance  " << env.compliance_url << "   (log " << log_of("larder-compliance")
+            << ")\n"
+            << "  compliance API     " << api_url << "   (the egress target; what reached it: " << record
+            << ")\n"
+            << "  recorded model     " << model_url << "   (answers the line below without an API key)\n"
+            << "  stop them with:    " << stop << "\n\n"
+            << s.bold("Try them:") << "\n";
+  if (api_key_available()) {
+    std::cout << "  " << larder << " ask --config " << mcp_json << " --token " << erin << " "
+              << shell_word(kDemoQuestion) << "\n";
+  } else {
+    std::cout << "  ANTHROPIC_API_KEY=recorded-responses " << larder
+              << " ask --provider anthropic --base-url " << model_url << " --config " << mcp_json
+              << " --token " << erin << " --show-sql " << shell_word(kDemoQuestion) << "\n"
+              << "    (no ANTHROPIC_API_KEY or OPENAI_API_KEY is set: the recorded model answers this "
+                 "question with "
+                 "recorded replies; its SQL really runs through the four locks. With a key, drop the key and "
+                 "--base-url.)\n";
+  }
+  std::cout
+      << "  curl --cacert " << env.ca_file << " --cert " << env.claude.cert << " --key " << env.claude.key
+      << " \\\n"
+      << "       -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\\n"
+      << "       -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: pg_query' "
+         "\\\n"
+      << "       -H \"Authorization: Bearer $(cat " << (dir / "tokens/erin.b64").string() << ")\" \\\n"
+      << "       -d "
+         "'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/"
+         "call\",\"params\":{\"name\":\"pg_query\",\"arguments\":{\"query\":\"SELECT count(*) FROM "
+         "health_records\"},"
+         "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/"
+         "clientCapabilities\":{}}}}' "
+      << env.db_url << "\n"
+      << "  MCP Inspector: see docs/security-model.md (it needs the client certificate: NODE_EXTRA_CA_CERTS "
+         "+ an mTLS agent)\n";
   return failed == 0 ? 0 : 1;
 }
 
 void define_demo(CLI::App& app, Action& selected) {
   auto o = std::make_shared<DemoOptions>();
-  CLI::App* demo = app.add_subcommand("demo", "Run the four-lock demo: PostgreSQL, certificates, tokens, both servers, every scenario");
+  CLI::App* demo = app.add_subcommand(
+      "demo", "Run the four-lock demo: PostgreSQL, certificates, tokens, both servers, every scenario");
   demo->add_option("--dir", o->dir, "State directory")->capture_default_str();
   demo->add_flag("--once", o->once, "Stop the servers when the scenarios are done");
   demo->add_flag("--no-color", o->no_color, "Plain output even on a terminal");
   demo->add_option("--rows", o->rows, "Rows of synthetic data on first run")->capture_default_str();
-  demo->add_option("--nurse-hospital", o->nurse_hospital, "Hospital the nurse token is scoped to (default: the largest)");
-  demo->callback([&selected, o] { selected = [o] { return run_demo(*o); }; });
+  demo->add_option("--nurse-hospital", o->nurse_hospital,
+                   "Hospital the nurse token is scoped to (default: the largest)");
+  demo->add_option("--port", o->port, "Port of the database server (larder-db); default: a free one");
+  demo->add_option("--compliance-port", o->compliance_port,
+                   "Port of the compliance server (larder-compliance); default: a free one");
+  demo->add_option("--model-port", o->model_port, "Port of the recorded-response model; default: a free one");
+  demo->require_subcommand(0, 1);
+
+  // The helpers the demo starts beside the servers (hidden: the demo runs them).
+  auto api = std::make_shared<HelperOptions>();
+  CLI::App* api_cmd =
+      demo->add_subcommand("compliance-api", "Stand-in for the external compliance API (run by the demo)");
+  api_cmd->group("");
+  api_cmd->add_option("--port", api->port, "Port on 127.0.0.1 (0: a free one)");
+  api_cmd->add_option("--port-file", api->port_file, "Write the listening port here");
+  api_cmd->add_option("--record", api->record, "Append each request body here (JSON lines)")->required();
+  api_cmd->callback([&selected, api] { selected = [api] { return run_compliance_api(*api); }; });
+
+  auto model = std::make_shared<HelperOptions>();
+  CLI::App* model_cmd =
+      demo->add_subcommand("fake-model", "Recorded-response model for `larder ask` (run by the demo)");
+  model_cmd->group("");
+  model_cmd->add_option("--port", model->port, "Port on 127.0.0.1 (0: a free one)");
+  model_cmd->add_option("--port-file", model->port_file, "Write the listening port here");
+  model_cmd->callback([&selected, model] { selected = [model] { return run_fake_model(*model); }; });
+
+  demo->callback([&selected, o, demo] {
+    if (!demo->get_subcommands().empty()) return;  // a helper was selected
+    selected = [o] { return run_demo(*o); };
+  });
 }
 
 }  // namespace

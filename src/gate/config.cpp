@@ -1,5 +1,7 @@
 #include "gate/config.h"
 
+#include "net/pki.h"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace larder::gate {
 namespace {
@@ -117,13 +120,13 @@ class Section {
 const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& key_table() {
   static const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> table = {
       {"",
-       {"server", "tls", "biscuit", "database", "tools", "rls", "taint", "audit", "limits", "compliance",
-        "profiles"}},
+       {"i_understand_this_is_insecure", "server", "tls", "biscuit", "database", "tools", "rls", "taint", "audit",
+        "limits", "compliance", "profiles"}},
       {"server", {"host", "port", "audience", "plain_http"}},
       {"tls", {"cert", "key", "client_ca", "crl", "allowed_clients"}},
       {"biscuit",
        {"root_keys", "policy_file", "max_facts", "max_iterations", "max_time_us", "max_memory_bytes",
-        "verify_cache_entries"}},
+        "verify_cache_entries", "require_binding", "require_expiry"}},
       {"biscuit.root_keys[]", {"id", "public_key"}},
       {"database",
        {"mode", "dir", "url", "writer_url", "ledger_url", "statement_timeout_ms", "context_lease_ms",
@@ -185,17 +188,101 @@ bool is_predicate_name(const std::string& s) {
                      [](unsigned char ch) { return std::islower(ch) || std::isdigit(ch) || ch == '_'; });
 }
 
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// A tool name from the file: one Larder serves, or an error listing those.
+Result<void> require_known_tool(const std::string& key, const std::string& name) {
+  const auto& known = known_tools();
+  if (std::find(known.begin(), known.end(), name) != known.end()) return {};
+  return config_error(key,
+                      "unknown tool \"" + name + "\" (check its spelling); the tools are " + joined(known));
+}
+
+// tls.client_ca verifies client certificates, so it must hold CA certificates (X.509
+// basicConstraints CA:TRUE) — every certificate in it, and at least one. A leaf certificate
+// here would make OpenSSL refuse every client, or worse, trust whatever that leaf signed.
+Result<void> require_ca_certificates(const std::string& key, const std::string& path) {
+  auto pem = net::pki::read_file(path);
+  if (!pem) return config_error(key, "cannot read " + path + ": " + pem.error().message);
+  constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
+  constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
+  const std::string fix =
+      "; set tls.client_ca to the certificate of the CA that issues your client certificates "
+      "(`larder certs init` writes it to .larder/certs/ca.crt)";
+  std::size_t count = 0;
+  for (std::size_t at = pem->find(kBegin); at != std::string::npos; at = pem->find(kBegin, at + 1)) {
+    std::size_t end = pem->find(kEnd, at);
+    if (end == std::string::npos) break;
+    ++count;
+    auto info = net::pki::inspect_certificate(std::string_view(*pem).substr(at, end + kEnd.size() - at));
+    if (!info) {
+      return config_error(key, path + ": certificate " + std::to_string(count) +
+                                   " cannot be read: " + info.error().message + fix);
+    }
+    if (!info->is_ca) {
+      return config_error(key, path + " is not a CA certificate: certificate " + std::to_string(count) +
+                                   " (CN \"" + info->subject_cn + "\") lacks basicConstraints CA:TRUE" + fix);
+    }
+  }
+  if (count == 0) return config_error(key, path + " holds no PEM certificate" + fix);
+  return {};
+}
+
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
 }  // namespace
 
+const std::vector<std::string>& known_tools() {
+  static const std::vector<std::string> names = {"pg_query", "pg_explain", "pg_metadata",
+                                                 "hipaa_compliance_check"};
+  return names;
+}
+
+const std::vector<std::string>& insecure_acknowledgements() {
+  static const std::vector<std::string> names = {"plain_http", "unbound_tokens", "tokens_without_expiry"};
+  return names;
+}
+
+std::vector<std::string> insecure_warnings(const ServeConfig& c) {
+  std::vector<std::string> out;
+  if (c.plain_http) {
+    out.push_back(
+        "server.plain_http = true: lock 1 (mTLS) is off — no TLS and no client certificate, so any "
+        "process that can reach " +
+        c.host + ":" + std::to_string(c.port) +
+        " may call this server, and certificate-bound tokens are refused; development only");
+  }
+  if (!c.require_binding) {
+    out.push_back(
+        "biscuit.require_binding = false: tokens without a client-certificate binding are accepted, so "
+        "a leaked token works from any client certificate our CA issued");
+  }
+  if (!c.require_expiry) {
+    out.push_back(
+        "biscuit.require_expiry = false: tokens whose authority block sets no expiry are accepted, so a "
+        "leaked token works until it is revoked");
+  }
+  return out;
+}
+
 std::vector<std::string> config_keys() {
   std::vector<std::string> out;
   for (const auto& [table, keys] : key_table()) {
-    if (table.empty()) continue;  // the tables themselves
-    for (const auto& k : keys) out.push_back(std::string(table) + "." + std::string(k));
+    for (const auto& k : keys) {
+      if (table.empty()) {
+        // Top level: the tables are not keys; a plain key is.
+        if (!keys_of(k).empty() || k == "profiles") continue;
+        out.push_back(std::string(k));
+      } else {
+        out.push_back(std::string(table) + "." + std::string(k));
+      }
+    }
   }
   return out;
 }
@@ -239,6 +326,28 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   ServeConfig c;
   Section top(&root, "");
   LARDER_TRY(top.only(keys_of("")));
+  constexpr const char* kAck = "i_understand_this_is_insecure";
+  LARDER_TRY(top.strings(kAck, c.insecure_acknowledged));
+  for (std::size_t i = 0; i < c.insecure_acknowledged.size(); ++i) {
+    const auto& a = c.insecure_acknowledged[i];
+    const auto& known = insecure_acknowledgements();
+    if (std::find(known.begin(), known.end(), a) == known.end()) {
+      return config_error(std::string(kAck) + "[" + std::to_string(i) + "]",
+                          "unknown setting \"" + a + "\"; the settings that need it are " + joined(known));
+    }
+  }
+  auto acknowledged = [&](const std::string& what) {
+    return std::find(c.insecure_acknowledged.begin(), c.insecure_acknowledged.end(), what) !=
+           c.insecure_acknowledged.end();
+  };
+  // How to acknowledge, in every refusal of an insecure setting.
+  auto unacknowledged = [&](const std::string& key, const std::string& what, const std::string& exposure) {
+    return config_error(
+        key, exposure +
+                 ". Remove the setting, or, if you mean it, acknowledge it with "
+                 "i_understand_this_is_insecure = [\"" +
+                 what + "\"] at the top of the file (before any [section]); every start then logs a warning");
+  };
 
   auto sub = [&](std::string_view name) -> Result<Section> {
     const toml::node* n = root.get(name);
@@ -259,6 +368,12 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   if (c.plain_http && !is_loopback(c.host)) {
     return config_error("server.plain_http", "plain HTTP is allowed only on a loopback host, not " + c.host);
   }
+  if (c.plain_http && !acknowledged("plain_http")) {
+    return unacknowledged(
+        "server.plain_http", "plain_http",
+        "plain HTTP turns off lock 1 (mTLS): no TLS, no client certificate, any local process "
+        "may call the server");
+  }
 
   // [tls]
   auto tls = sub("tls");
@@ -277,6 +392,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
     LARDER_TRY(require_file("tls.cert", c.tls_cert));
     LARDER_TRY(require_file("tls.key", c.tls_key));
     LARDER_TRY(require_file("tls.client_ca", c.tls_client_ca));
+    LARDER_TRY(require_ca_certificates("tls.client_ca", c.tls_client_ca));
     if (!c.tls_crl.empty()) LARDER_TRY(require_file("tls.crl", c.tls_crl));
   }
   for (size_t i = 0; i < c.allowed_clients.size(); ++i) {
@@ -324,6 +440,20 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(biscuit->duration("max_time_us", c.max_time, 1, 10'000'000));
   LARDER_TRY(biscuit->integer("max_memory_bytes", c.max_memory_bytes, 64 * 1024, int64_t{1} << 34));
   LARDER_TRY(biscuit->integer("verify_cache_entries", c.verify_cache_entries, 0, 10'000'000));
+  LARDER_TRY(biscuit->boolean("require_binding", c.require_binding));
+  LARDER_TRY(biscuit->boolean("require_expiry", c.require_expiry));
+  if (!c.require_binding && !acknowledged("unbound_tokens")) {
+    return unacknowledged(
+        "biscuit.require_binding", "unbound_tokens",
+        "require_binding = false accepts tokens bound to no client certificate: a leaked token "
+        "works from any certificate our CA issued");
+  }
+  if (!c.require_expiry && !acknowledged("tokens_without_expiry")) {
+    return unacknowledged(
+        "biscuit.require_expiry", "tokens_without_expiry",
+        "require_expiry = false accepts tokens that never expire: a leaked token works until "
+        "it is revoked");
+  }
 
   // [database]
   auto db = sub("database");
@@ -339,6 +469,11 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(db->integer("max_rows", c.max_rows, 1, 10'000'000));
   LARDER_TRY(db->integer("max_result_bytes", c.max_result_bytes, 1024, int64_t{1} << 34));
   LARDER_TRY(db->boolean("sql_guard", c.sql_guard));
+  if (!c.sql_guard) {
+    return config_error("database.sql_guard",
+                        "the SQL guard cannot be turned off: every query a server runs passes it (lock 3, "
+                        "docs/sql-guard.md); remove the key");
+  }
   LARDER_TRY(db->number("max_query_cost", c.max_query_cost, 0, 1e300));
   c.database_dir = resolve(base_dir, c.database_dir);
   if (c.database_mode != "embedded" && c.database_mode != "url") {
@@ -357,11 +492,15 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   if (!tools) return tools.error();
   LARDER_TRY(tools->only(keys_of("tools")));
   LARDER_TRY(tools->strings("enabled", c.tools));
+  for (std::size_t i = 0; i < c.tools.size(); ++i) {
+    LARDER_TRY(require_known_tool("tools.enabled[" + std::to_string(i) + "]", c.tools[i]));
+  }
   if (const toml::node* classes = tools->find("classes")) {
     const toml::table* t = classes->as_table();
     if (!t) return config_error("tools.classes", "must be a table of tool = \"class\"");
     for (const auto& [name, value] : *t) {
       std::string key = "tools.classes." + std::string(name.str());
+      LARDER_TRY(require_known_tool(key, std::string(name.str())));
       if (!value.is_string()) return config_error(key, "must be a string");
       auto flow = parse_flow(key, value.as_string()->get());
       if (!flow) return flow.error();
@@ -458,6 +597,18 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
       LARDER_TRY(s.duration("max_ttl_s", p.max_ttl, 1, 366LL * 86400));
       if (auto valid = validate_profile(p); !valid) return config_error(key, valid.error().message);
       c.profiles.push_back(std::move(p));
+    }
+  }
+
+  // An acknowledgement must match a setting in effect: a stale one would silently cover the
+  // setting the day it comes back.
+  for (auto [what, key, in_effect] :
+       {std::tuple{"plain_http", "server.plain_http = true", c.plain_http},
+        std::tuple{"unbound_tokens", "biscuit.require_binding = false", !c.require_binding},
+        std::tuple{"tokens_without_expiry", "biscuit.require_expiry = false", !c.require_expiry}}) {
+    if (acknowledged(what) && !in_effect) {
+      return config_error(kAck, std::string("acknowledges \"") + what + "\" but the file does not set " +
+                                    key + "; remove \"" + what + "\" from the list");
     }
   }
   return c;

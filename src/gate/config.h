@@ -2,6 +2,16 @@
 // Invalid configuration yields one error naming the offending key (e.g. "tls.client_ca:
 // file not found: ..."), before any socket is opened or any database touched.
 // Relative paths in the file are resolved against the file's directory.
+//
+// Strict by design: unknown keys, tool names and data-flow classes are refused with the
+// valid choices listed; tls.client_ca must be a CA certificate. A setting that turns a
+// protection off is refused unless the file names it in the top-level acknowledgement list
+//
+//   i_understand_this_is_insecure = ["plain_http", "unbound_tokens", "tokens_without_expiry"]
+//
+// and every start of a server with such a setting logs a warning for it (insecure_warnings).
+// An acknowledgement for a setting that is not in effect is refused too (it would hide the
+// day the setting comes back).
 #pragma once
 
 #include "base/result.h"
@@ -22,8 +32,8 @@ enum class DataFlow { kNeutral, kSensitiveRead, kEgress };
 std::string to_string(DataFlow flow);
 
 struct RootKeyConfig {
-  std::optional<uint32_t> id;   // Biscuit rootKeyId this key answers to; none = default key
-  std::string public_key;       // "ed25519/<hex>", "secp256r1/<hex>" or bare Ed25519 hex
+  std::optional<uint32_t> id;  // Biscuit rootKeyId this key answers to; none = default key
+  std::string public_key;      // "ed25519/<hex>", "secp256r1/<hex>" or bare Ed25519 hex
 };
 
 struct ServeConfig {
@@ -39,13 +49,19 @@ struct ServeConfig {
 
   // [biscuit]
   std::vector<RootKeyConfig> root_keys;
-  std::string policy_file;             // datalog policies; empty = built-in default (deny unless granted)
+  std::string policy_file;  // datalog policies; empty = built-in default (deny unless granted)
   uint64_t max_facts = 1000;
   uint64_t max_iterations = 100;
   std::chrono::microseconds max_time{5000};
   // Per authorization: facts plus what Datalog expressions create (RunLimits::max_memory_bytes).
   std::size_t max_memory_bytes = 8 << 20;
   std::size_t verify_cache_entries = 4096;
+  // Refuse (lock biscuit) a token that carries no client-certificate binding check
+  // (`check if client_cert_sha256(hex:…)` and the like, in any block), or whose authority
+  // block sets no expiry (`check if time($t), $t <= <date>`). Turning either off needs the
+  // acknowledgement "unbound_tokens" / "tokens_without_expiry".
+  bool require_binding = true;
+  bool require_expiry = true;
 
   // [database]
   std::string database_mode = "embedded";  // "embedded" | "url"
@@ -65,8 +81,8 @@ struct ServeConfig {
   double max_query_cost = 1e7;
 
   // [tools]
-  std::vector<std::string> tools;               // enabled tools (names)
-  std::map<std::string, DataFlow> tool_classes; // name -> data-flow class
+  std::vector<std::string> tools;                // enabled tools (names)
+  std::map<std::string, DataFlow> tool_classes;  // name -> data-flow class
 
   // [rls]  token predicate name for each RLS context key
   std::string rls_patient_name = "patient_name";
@@ -121,12 +137,28 @@ struct ServeConfig {
   std::string compliance_api_url;  // when set, hipaa_compliance_check also POSTs the text here
   std::chrono::milliseconds compliance_api_timeout{10000};
 
+  // i_understand_this_is_insecure (top level): the insecure settings the file acknowledges.
+  std::vector<std::string> insecure_acknowledged;
+
   DataFlow data_flow(const std::string& tool) const;
 };
 
 // Every key the parser accepts, as "table.key" ("biscuit.root_keys[].id",
 // "profiles.<name>.rights"): what docs/configuration.md must document.
 std::vector<std::string> config_keys();
+
+// The tools a Larder server can serve (tools/ registers exactly these), in the order
+// messages list them.
+const std::vector<std::string>& known_tools();
+
+// The acknowledgements i_understand_this_is_insecure accepts, each with the setting it
+// allows: "plain_http" (server.plain_http = true), "unbound_tokens" (biscuit.require_binding
+// = false), "tokens_without_expiry" (biscuit.require_expiry = false).
+const std::vector<std::string>& insecure_acknowledgements();
+
+// One sentence per protection `config` turns off (empty when none): what is off and what it
+// exposes. Servers log each as a warning at every start.
+std::vector<std::string> insecure_warnings(const ServeConfig& config);
 
 // Parses and validates; `path` is used for error messages and relative paths.
 Result<ServeConfig> load_serve_config(const std::string& path);

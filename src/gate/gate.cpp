@@ -4,18 +4,22 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 namespace larder::gate {
 namespace {
 
-constexpr const char* kDefaultPolicy = R"datalog(// Larder's built-in policy: deny unless granted (see data/policies/default.datalog).
+constexpr const char* kDefaultPolicy =
+    R"datalog(// Larder's built-in policy: deny unless granted (see data/policies/default.datalog).
 allow if tool($tool), right($tool);
 allow if resource($uri), right("resources/read");
 allow if prompt($name), right("prompts/get");
 deny if true;
 )datalog";
 
-Error biscuit_error(std::string message) { return make_error("biscuit", std::move(message)); }
+Error biscuit_error(std::string message) {
+  return make_error("biscuit", std::move(message));
+}
 
 // How long the taint ledger must remember a lineage: the last instant at which any token of
 // it can still be valid. Only the authority block decides it. A holder can append blocks to
@@ -28,6 +32,8 @@ Error biscuit_error(std::string message) { return make_error("biscuit", std::mov
 // A check of any other shape (a not-before limit, an `expiry($e)` fact compared with $t)
 // bounds nothing here: without a recognised bound the entry never expires, which is the safe
 // side. The bound of a check with several queries (`or`) is the latest of theirs.
+}  // namespace
+
 std::optional<std::chrono::system_clock::time_point> token_expiry(const biscuit::Biscuit& token) {
   using biscuit::datalog::Binary;
   using biscuit::datalog::BinaryOp;
@@ -45,7 +51,8 @@ std::optional<std::chrono::system_clock::time_point> token_expiry(const biscuit:
     const auto* op = std::get_if<Binary>(&e.ops[2].v);
     if (!a || !b || !op) return std::nullopt;
     auto is_time = [&](const Term* t) { return t->is(TermKind::Variable) && t->as_variable() == time_var; };
-    if (is_time(a) && b->is(TermKind::Date) && (op->op == BinaryOp::LessOrEqual || op->op == BinaryOp::LessThan))
+    if (is_time(a) && b->is(TermKind::Date) &&
+        (op->op == BinaryOp::LessOrEqual || op->op == BinaryOp::LessThan))
       return b->as_date();
     if (a->is(TermKind::Date) && is_time(b) &&
         (op->op == BinaryOp::GreaterOrEqual || op->op == BinaryOp::GreaterThan))
@@ -83,6 +90,33 @@ std::optional<std::chrono::system_clock::time_point> token_expiry(const biscuit:
   return std::chrono::system_clock::time_point(std::chrono::seconds(static_cast<int64_t>(*earliest)));
 }
 
+bool token_binds_certificate(const biscuit::Biscuit& token) {
+  using biscuit::datalog::TermKind;
+  static const std::set<std::string_view> kBinding = {"client_cert_sha256", "client_cert_spki_sha256",
+                                                      "client_cert_cn", "mtls_client", "client_cert_san"};
+  for (std::size_t i = 0; i < token.block_count(); ++i) {
+    const auto& symbols = token.block_symbols(i);
+    for (const auto& check : token.block(i).checks) {
+      if (check.kind != biscuit::datalog::CheckKind::One || check.queries.empty()) continue;
+      bool every_query_binds = true;
+      for (const auto& query : check.queries) {
+        bool binds = false;
+        for (const auto& p : query.body) {
+          auto name = symbols.lookup(p.name);
+          if (!name || !kBinding.count(*name) || p.terms.empty()) continue;
+          binds |= std::none_of(p.terms.begin(), p.terms.end(),
+                                [](const biscuit::datalog::Term& t) { return t.is(TermKind::Variable); });
+        }
+        every_query_binds &= binds;
+      }
+      if (every_query_binds) return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
 // Names the first reserved predicate the token asserts, if any.
 std::optional<std::string> asserted_reserved_predicate(const biscuit::Biscuit& token) {
   for (std::size_t i = 0; i < token.block_count(); ++i) {
@@ -106,29 +140,49 @@ std::optional<std::string> asserted_reserved_predicate(const biscuit::Biscuit& t
   return std::nullopt;
 }
 
-std::string hex(std::span<const uint8_t> bytes) { return biscuit::hex_encode(bytes); }
+std::string hex(std::span<const uint8_t> bytes) {
+  return biscuit::hex_encode(bytes);
+}
 
 }  // namespace
 
 const char* lock_name(Lock lock) {
   switch (lock) {
-    case Lock::kMtls: return "mtls";
-    case Lock::kBiscuit: return "biscuit";
-    case Lock::kPolicy: return "policy";
-    case Lock::kSqlGuard: return "sql-guard";
-    case Lock::kTaint: return "taint";
-    case Lock::kDatabase: return "database";
-    case Lock::kLimits: return "limits";
+    case Lock::kMtls:
+      return "mtls";
+    case Lock::kBiscuit:
+      return "biscuit";
+    case Lock::kPolicy:
+      return "policy";
+    case Lock::kSqlGuard:
+      return "sql-guard";
+    case Lock::kTaint:
+      return "taint";
+    case Lock::kDatabase:
+      return "database";
+    case Lock::kLimits:
+      return "limits";
   }
   return "policy";
 }
 
 const std::vector<std::string>& reserved_predicates() {
-  static const std::vector<std::string> names = {
-      "time",           "tool",          "resource",           "prompt",
-      "operation",      "server_audience", "tool_egress",      "table",
-      "column",         "mtls_client",   "client_cert_cn",     "client_cert_sha256",
-      "client_cert_spki_sha256", "client_cert_issuer", "client_cert_san", "client_cert_serial"};
+  static const std::vector<std::string> names = {"time",
+                                                 "tool",
+                                                 "resource",
+                                                 "prompt",
+                                                 "operation",
+                                                 "server_audience",
+                                                 "tool_egress",
+                                                 "table",
+                                                 "column",
+                                                 "mtls_client",
+                                                 "client_cert_cn",
+                                                 "client_cert_sha256",
+                                                 "client_cert_spki_sha256",
+                                                 "client_cert_issuer",
+                                                 "client_cert_san",
+                                                 "client_cert_serial"};
   return names;
 }
 
@@ -157,6 +211,8 @@ GateOptions gate_options_from(const ServeConfig& config, std::string policy_code
   o.rls_hospital = config.rls_hospital;
   o.trusted_third_party_keys = config.trusted_third_party_keys;
   o.verify_cache_entries = config.verify_cache_entries;
+  o.require_binding = config.require_binding;
+  o.require_expiry = config.require_expiry;
   return o;
 }
 
@@ -165,8 +221,8 @@ Gate::Gate(GateOptions options)
       verified_(std::make_unique<LruCache<VerifiedToken>>(options_.verify_cache_entries)) {}
 
 struct Gate::Templates {
-  biscuit::FactTemplate tool, resource, prompt, operation_read, audience, egress, table, column, cert_cn, mtls_client,
-      cert_sha256, cert_spki, cert_issuer, cert_san;
+  biscuit::FactTemplate tool, resource, prompt, operation_read, audience, egress, table, column, cert_cn,
+      mtls_client, cert_sha256, cert_spki, cert_issuer, cert_san;
   // `larder_ctx($v) <- <predicate>($v) [trusting authority, {k0}, ...]`; none if not configured.
   std::optional<biscuit::RuleTemplate> patient_names, roles, hospitals;
   biscuit::Params trusted_keys;  // k0, k1, ...: the explicitly trusted third-party keys
@@ -214,14 +270,16 @@ struct Gate::Templates {
     rule(t->patient_names, options.rls_patient_name);
     rule(t->roles, options.rls_role);
     rule(t->hospitals, options.rls_hospital);
-    if (!ok) return make_error("config.invalid", "the row-level-security predicates must be Datalog identifiers");
+    if (!ok)
+      return make_error("config.invalid", "the row-level-security predicates must be Datalog identifiers");
     return std::shared_ptr<const Templates>(std::move(t));
   }
 };
 
 Result<std::unique_ptr<Gate>> Gate::create(GateOptions options) {
   std::unique_ptr<Gate> gate(new Gate(std::move(options)));
-  if (gate->options_.root_keys.empty()) return make_error("config.invalid", "no trusted Biscuit root key configured");
+  if (gate->options_.root_keys.empty())
+    return make_error("config.invalid", "no trusted Biscuit root key configured");
   for (const auto& rk : gate->options_.root_keys) {
     auto key = biscuit::PublicKey::from_string(rk.public_key);
     if (!key) return make_error("config.invalid", "root key " + rk.public_key + ": " + key.error().message);
@@ -232,7 +290,8 @@ Result<std::unique_ptr<Gate>> Gate::create(GateOptions options) {
   std::vector<biscuit::PublicKey> trusted_third_party;
   for (const auto& text : gate->options_.trusted_third_party_keys) {
     auto key = biscuit::PublicKey::from_string(text);
-    if (!key) return make_error("config.invalid", "trusted third-party key " + text + ": " + key.error().message);
+    if (!key)
+      return make_error("config.invalid", "trusted third-party key " + text + ": " + key.error().message);
     trusted_third_party.push_back(*key);
   }
   if (gate->options_.policy_code.empty()) gate->options_.policy_code = default_policy_code();
@@ -318,6 +377,7 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
   verified->expires_at = token_expiry(*token);
   verified->root_key = used_key;
   verified->carries_taint_block = carries_taint_block(*token);
+  verified->binds_certificate = token_binds_certificate(*token);
   verified->token = std::make_shared<const biscuit::Biscuit>(std::move(*token));
 
   verified_->insert(digest, verified);
@@ -476,6 +536,18 @@ std::optional<Decision> prescreen(const biscuit::Biscuit& token, const net::Peer
 
 Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* peer, const CallFacts& call,
                          std::chrono::system_clock::time_point now, Grant* grant) const {
+  // What this server demands of every token, before anything the token itself says.
+  if (options_.require_binding && !token.binds_certificate) {
+    return Decision{
+        false, Lock::kBiscuit,
+        "token refused: it is not bound to a client certificate, and this server requires binding "
+        "(biscuit.require_binding); bind it with `larder biscuit attest --cert <client.crt>`"};
+  }
+  if (options_.require_expiry && !token.expires_at) {
+    return Decision{false, Lock::kBiscuit,
+                    "token refused: its authority block sets no expiry, and this server requires one "
+                    "(biscuit.require_expiry); mint it with `check if time($t), $t <= <date>`"};
+  }
   if (auto early = prescreen(*token.token, peer, call, now, options_.audience, policy_builder_.source()))
     return *early;
   auto refuse = [](Lock lock, std::string reason) { return Decision{false, lock, std::move(reason)}; };
@@ -555,12 +627,14 @@ Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* pe
     grant->roles.clear();
     grant->hospitals.clear();
     // Trusted facts only (see Templates): never attenuation blocks.
-    auto collect = [&](const std::optional<biscuit::RuleTemplate>& rule, std::vector<std::string>& out) -> bool {
+    auto collect = [&](const std::optional<biscuit::RuleTemplate>& rule,
+                       std::vector<std::string>& out) -> bool {
       if (!rule) return true;
       auto facts = authorizer->query(*rule, t.trusted_keys);
       if (!facts) return false;
       for (const auto& f : *facts) {
-        if (f.predicate.terms.size() == 1 && f.predicate.terms[0].is(biscuit::datalog::ast::TermKind::String)) {
+        if (f.predicate.terms.size() == 1 &&
+            f.predicate.terms[0].is(biscuit::datalog::ast::TermKind::String)) {
           out.push_back(f.predicate.terms[0].as_string());
         }
       }
@@ -587,7 +661,8 @@ const std::string& printed_taint_block() {
     biscuit::BiscuitBuilder authority;
     biscuit::BlockBuilder block;
     auto key = biscuit::KeyPair::generate();
-    if (!authority.add_code("larder_probe(true);").ok() || !block.add_code(kTaintBlockCode).ok()) return std::string();
+    if (!authority.add_code("larder_probe(true);").ok() || !block.add_code(kTaintBlockCode).ok())
+      return std::string();
     auto token = authority.build(key.private_key());
     if (!token) return std::string();
     auto attenuated = token->append(block);
@@ -628,7 +703,8 @@ std::optional<std::string> bearer_token(const std::optional<std::string>& author
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
   if (v.size() < 7) return std::nullopt;
   std::string scheme(v.substr(0, 6));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   if (scheme != "bearer" || v[6] != ' ') return std::nullopt;
   v.remove_prefix(7);
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);

@@ -59,9 +59,20 @@ struct VerifiedToken {
   // `time` in the authority block's checks (never an appended block's); nullopt if none.
   // The taint ledger keeps the lineage at least this long.
   std::optional<std::chrono::system_clock::time_point> expires_at;
-  std::string root_key;                     // the root public key it verified with
-  bool carries_taint_block = false;         // an attenuation block is exactly the server's taint block
+  std::string root_key;              // the root public key it verified with
+  bool carries_taint_block = false;  // an attenuation block is exactly the server's taint block
+  bool binds_certificate = false;    // some block checks the client certificate (token_binds_certificate)
 };
+
+// True when a block of the token (any block: the attestation may be appended after issue)
+// has a `check if` each of whose alternatives requires the call's client certificate by a
+// constant: client_cert_sha256(hex:…), client_cert_spki_sha256(hex:…), client_cert_cn("…"),
+// mtls_client("…") or client_cert_san("…") — the forms `larder biscuit attest` writes. A check
+// with a variable there, or an alternative without one, binds nothing.
+bool token_binds_certificate(const biscuit::Biscuit& token);
+
+// The last instant the token can be valid by its authority block (see VerifiedToken::expires_at).
+std::optional<std::chrono::system_clock::time_point> token_expiry(const biscuit::Biscuit& token);
 
 // True when a block after the authority block is exactly the taint block the server appends
 // (sensitive_data(true); check if tool_egress(false);). Such a token needs no second one.
@@ -96,6 +107,11 @@ struct GateOptions {
   std::vector<std::string> trusted_third_party_keys;  // "ed25519/<hex>" …
   std::size_t verify_cache_entries = 4096;
   std::size_t max_token_bytes = 64 * 1024;
+  // Refuse, as lock biscuit, tokens bound to no client certificate / without an expiry in the
+  // authority block. Off here (the library's callers decide); gate_options_from() copies the
+  // served configuration, where both are on unless the file acknowledges otherwise.
+  bool require_binding = false;
+  bool require_expiry = false;
 };
 
 GateOptions gate_options_from(const ServeConfig& config, std::string policy_code);

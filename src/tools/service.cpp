@@ -15,14 +15,14 @@
 #include "tools/compliance_tool.h"
 #include "tools/db_registration.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <sys/stat.h>
 
 namespace larder::tools {
 namespace {
@@ -56,7 +56,8 @@ Result<db::ConnParams> embedded_ledger(const fs::path& state_dir) {
     auto parsed = parse_json_bounded(text.str());
     const nlohmann::json j = parsed ? std::move(*parsed) : nlohmann::json();
     if (!j.is_object() || !j.contains("ledger_password") || !j["ledger_password"].is_string()) {
-      return make_error("config.invalid", secret.string() + " is damaged; delete it to create a new ledger password");
+      return make_error("config.invalid",
+                        secret.string() + " is damaged; delete it to create a new ledger password");
     }
     password = j["ledger_password"].get<std::string>();
   } else {
@@ -117,12 +118,18 @@ struct LarderService::Parts {
 };
 
 LarderService::LarderService(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
-LarderService::~LarderService() { stop(); }
+LarderService::~LarderService() {
+  stop();
+}
 
 Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeConfig& config) {
   auto parts = std::make_unique<Parts>();
   parts->config = config;
   const gate::ServeConfig& c = parts->config;
+  // Every start says which protections this configuration turns off (acknowledged in the
+  // file's i_understand_this_is_insecure, or set in code by a test).
+  for (const auto& warning : gate::insecure_warnings(c))
+    spdlog::warn("{}: INSECURE: {}", c.audience, warning);
 
   // Audit log first: nothing is decided that cannot be recorded.
   std::error_code ec;
@@ -170,12 +177,12 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   // Fail at start, not at the first call, when the ledger is unreachable.
   if (auto probe = parts->ledger->is_tainted("startup-probe"); !probe) return probe.error();
   // The audit log's head, anchored where the log's writer cannot rewrite it.
-  parts->audit->set_anchor(c.audit_anchor_id.empty() ? gate::default_audit_anchor_id(c.audience, c.audit_path)
-                                                     : c.audit_anchor_id,
-                           [ledger = parts->ledger](const std::string& id, uint64_t seq, const std::string& hash) {
-                             return ledger->anchor_audit(id, seq, hash);
-                           },
-                           c.audit_anchor_max_lag);
+  parts->audit->set_anchor(
+      c.audit_anchor_id.empty() ? gate::default_audit_anchor_id(c.audience, c.audit_path) : c.audit_anchor_id,
+      [ledger = parts->ledger](const std::string& id, uint64_t seq, const std::string& hash) {
+        return ledger->anchor_audit(id, seq, hash);
+      },
+      c.audit_anchor_max_lag);
 
   gate::PipelineOptions pipeline_options;
   pipeline_options.require_peer = !c.plain_http;
@@ -183,7 +190,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   pipeline_options.lineage_limits.max_concurrent = c.max_concurrent_calls_per_lineage;
   pipeline_options.lineage_limits.rate_per_second = static_cast<double>(c.max_calls_per_second_per_lineage);
   pipeline_options.lineage_limits.burst = static_cast<double>(c.call_burst_per_lineage);
-  parts->pipeline = std::make_unique<gate::Pipeline>(*parts->gate, parts->ledger.get(), *parts->audit, pipeline_options);
+  parts->pipeline =
+      std::make_unique<gate::Pipeline>(*parts->gate, parts->ledger.get(), *parts->audit, pipeline_options);
 
   mcp::ServerOptions mcp_options;
   mcp_options.info = {"larder", "0.1.0", "Larder"};
@@ -214,7 +222,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
       record.reason = r.error_message;
     } else {
       record.decision = r.error_message.empty() ? "answered" : "cancelled";
-      record.reason = r.error_message.empty() ? "protocol request; no token needed, no data read" : r.error_message;
+      record.reason =
+          r.error_message.empty() ? "protocol request; no token needed, no data read" : r.error_message;
     }
     record.taint = "unknown";
     auto written = audit->append(std::move(record));
@@ -225,7 +234,9 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
 
   if (serves_db_tools(c)) {
     parts->database = std::make_unique<db::Database>(db_config);
-    if (auto ok = parts->database->check_connectivity(std::chrono::steady_clock::now() + std::chrono::seconds(10)); !ok) {
+    if (auto ok =
+            parts->database->check_connectivity(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+        !ok) {
       return ok.error();
     }
     DbServiceOptions options;
@@ -242,6 +253,17 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
     options.api_url = c.compliance_api_url;
     options.api_timeout = c.compliance_api_timeout;
     if (auto ok = register_compliance_tool(*parts->mcp, *parts->pipeline, options); !ok) return ok.error();
+  }
+
+  // The configuration accepts the names gate::known_tools() lists; each must be served here.
+  const auto served = parts->mcp->tools();
+  for (const auto& name : c.tools) {
+    if (std::none_of(served.begin(), served.end(), [&](const mcp::Tool& t) { return t.name == name; })) {
+      return make_error("config.invalid",
+                        "tools.enabled: \"" + name +
+                            "\" is accepted by the configuration but not served by this build "
+                            "(gate::known_tools() and src/tools disagree; a bug, please report it)");
+    }
   }
 
   mcp::HttpTransportOptions transport_options;
@@ -283,7 +305,9 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   return std::unique_ptr<LarderService>(new LarderService(std::move(parts)));
 }
 
-uint16_t LarderService::port() const { return parts_->http ? parts_->http->port() : 0; }
+uint16_t LarderService::port() const {
+  return parts_->http ? parts_->http->port() : 0;
+}
 
 net::ServerStats LarderService::connection_stats() const {
   return parts_->http ? parts_->http->stats() : net::ServerStats{};

@@ -3,7 +3,8 @@
 // against running Larder servers with recorded model responses:
 //
 //   larder-fake-llm --script tests/fixtures/llm/anthropic_e2e_erin_records.json --port-file /tmp/llm.port &
-//   ANTHROPIC_API_KEY=dummy larder ask --provider anthropic --base-url http://127.0.0.1:$(cat /tmp/llm.port) ...
+//   ANTHROPIC_API_KEY=dummy larder ask --provider anthropic --base-url http://127.0.0.1:$(cat /tmp/llm.port)
+//   ...
 //
 // The API (anthropic/openai) comes from the script's "api" field. Every request is validated
 // as the tests validate it (a malformed one is answered 400). The program exits when every
@@ -12,7 +13,7 @@
 // requests (--record FILE, JSON lines) and reports shape violations. Exit status: 0 if every
 // reply was served without violations, 1 otherwise, 2 for bad arguments. Test tool only: not
 // installed, loopback only.
-#include "fake_llm_server.h"
+#include "agent/fake_llm_server.h"
 
 #include <nlohmann/json.hpp>
 
@@ -32,18 +33,22 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void on_signal(int) { g_stop = true; }
+void on_signal(int) {
+  g_stop = true;
+}
 
 int usage(const std::string& problem) {
   if (!problem.empty()) std::cerr << "larder-fake-llm: " << problem << "\n";
-  std::cerr << "usage: larder-fake-llm --script FILE [--port-file FILE] [--record FILE] [--api-key KEY]\n"
-               "                       [--linger SECONDS] [--timeout SECONDS]\n"
-               "  --script FILE     recorded responses: {\"api\": \"anthropic\"|\"openai\", \"responses\": [...]}\n"
-               "  --port-file FILE  write the chosen port there (the server binds 127.0.0.1 on a free port)\n"
-               "  --record FILE     on exit, write every request (method, path, headers, body, violations) as JSON lines\n"
-               "  --api-key KEY     answer 401 unless the request carries this key\n"
-               "  --linger SECONDS  keep serving this long after the last scripted reply (default 1)\n"
-               "  --timeout SECONDS give up after this long (default 600)\n";
+  std::cerr
+      << "usage: larder-fake-llm --script FILE [--port-file FILE] [--record FILE] [--api-key KEY]\n"
+         "                       [--linger SECONDS] [--timeout SECONDS]\n"
+         "  --script FILE     recorded responses: {\"api\": \"anthropic\"|\"openai\", \"responses\": [...]}\n"
+         "  --port-file FILE  write the chosen port there (the server binds 127.0.0.1 on a free port)\n"
+         "  --record FILE     on exit, write every request (method, path, headers, body, violations) as JSON "
+         "lines\n"
+         "  --api-key KEY     answer 401 unless the request carries this key\n"
+         "  --linger SECONDS  keep serving this long after the last scripted reply (default 1)\n"
+         "  --timeout SECONDS give up after this long (default 600)\n";
   return 2;
 }
 
@@ -68,10 +73,14 @@ int main(int argc, char** argv) {
     }
     if (i + 1 >= argc) return usage("option " + a + " needs a value (or is unknown)");
     std::string v = argv[++i];
-    if (a == "--script") script = v;
-    else if (a == "--port-file") port_file = v;
-    else if (a == "--record") record = v;
-    else if (a == "--api-key") api_key = v;
+    if (a == "--script")
+      script = v;
+    else if (a == "--port-file")
+      port_file = v;
+    else if (a == "--record")
+      record = v;
+    else if (a == "--api-key")
+      api_key = v;
     else if (a == "--linger") {
       if (!parse_seconds(v, &linger)) return usage("--linger must be a number of seconds (0-86400)");
     } else if (a == "--timeout") {
@@ -90,7 +99,8 @@ int main(int argc, char** argv) {
   if (!doc.is_object() || !doc.contains("api") || !doc["api"].is_string())
     return usage(script + ": not a script (a JSON object with \"api\" and \"responses\")");
   std::string api_name = doc["api"].get<std::string>();
-  if (api_name != "anthropic" && api_name != "openai") return usage(script + ": api must be anthropic or openai");
+  if (api_name != "anthropic" && api_name != "openai")
+    return usage(script + ": api must be anthropic or openai");
   using larder::testing::FakeLlmServer;
   FakeLlmServer server(api_name == "anthropic" ? FakeLlmServer::Api::Anthropic : FakeLlmServer::Api::OpenAi);
   std::string error;
@@ -139,7 +149,9 @@ int main(int argc, char** argv) {
       nlohmann::json headers = nlohmann::json::object();
       for (const auto& [k, v] : r.headers) headers[k] = v;
       nlohmann::json body = nlohmann::json::parse(r.body, nullptr, false);
-      nlohmann::json line = {{"method", r.method}, {"path", r.path}, {"headers", headers},
+      nlohmann::json line = {{"method", r.method},
+                             {"path", r.path},
+                             {"headers", headers},
                              {"body", body.is_discarded() ? nlohmann::json(r.body) : body},
                              {"violations", r.violations}};
       out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
@@ -150,7 +162,7 @@ int main(int argc, char** argv) {
   for (const auto& v : violations) std::cerr << "larder-fake-llm: violation: " << v << "\n";
   const std::size_t left = server.pending_replies();
   std::cerr << "larder-fake-llm: " << requests.size() << " requests, " << (total - left) << " of " << total
-            << " replies served, " << violations.size() << " violations"
-            << (timed_out ? " (timed out)" : "") << "\n";
+            << " replies served, " << violations.size() << " violations" << (timed_out ? " (timed out)" : "")
+            << "\n";
   return violations.empty() && left == 0 ? 0 : 1;
 }

@@ -12,7 +12,7 @@
 // checks that no token, key or certificate reached the LLM provider.
 // LARDER_E2E_SHOW=1 prints what a person would see for the --show-sql/--verbose scenarios.
 #include "agent/ask.h"
-#include "fake_llm_server.h"
+#include "agent/fake_llm_server.h"
 #include "net/pki.h"
 #include "support/testbed.h"
 #include "tools/demo_scenarios.h"
@@ -49,7 +49,9 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-std::string fixture(const std::string& name) { return std::string(LARDER_SOURCE_DIR) + "/tests/fixtures/llm/" + name; }
+std::string fixture(const std::string& name) {
+  return std::string(LARDER_SOURCE_DIR) + "/tests/fixtures/llm/" + name;
+}
 
 // Shared by every test: one testbed (cluster, PKI, both servers and the receiver — starting
 // them is the expensive part). Each test mints fresh tokens, so each is a lineage of its own
@@ -74,9 +76,9 @@ class AskE2E : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(bed_ && bed_->db && bed_->compliance) << "the servers did not start";
-    for (const char* v : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN", "PG_MCP_URL", "LARDER_PROVIDER",
-                          "LARDER_MODEL", "LARDER_BASE_URL", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
-                          "ALL_PROXY", "all_proxy"})
+    for (const char* v : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN", "PG_MCP_URL",
+                          "LARDER_PROVIDER", "LARDER_MODEL", "LARDER_BASE_URL", "HTTPS_PROXY", "https_proxy",
+                          "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"})
       ::unsetenv(v);
     work_ = (bed_->dir() / ::testing::UnitTest::GetInstance()->current_test_info()->name()).string();
     fs::create_directories(work_);
@@ -93,7 +95,8 @@ class AskE2E : public ::testing::Test {
                  {{"larder-db", {{"url", env.db_url}, {"tls", tls}}},
                   {"compliance", {{"url", env.compliance_url}, {"tls", tls}}}}}};
     std::ofstream(work_ + "/mcp.json") << cfg.dump(2);
-    std::ofstream(work_ + "/.env") << "ANTHROPIC_API_KEY=" << kAnthropicKey << "\nOPENAI_API_KEY=" << kOpenAiKey << "\n";
+    std::ofstream(work_ + "/.env") << "ANTHROPIC_API_KEY=" << kAnthropicKey
+                                   << "\nOPENAI_API_KEY=" << kOpenAiKey << "\n";
 
     opts_.config_path = work_ + "/mcp.json";
     opts_.dotenv_path = work_ + "/.env";
@@ -106,7 +109,8 @@ class AskE2E : public ::testing::Test {
   // test can see every token the agent held (to check none reached the model).
   int ask(const std::string& question, std::string* out, std::string* err, const std::string& input = "") {
     auto real = agent::default_tool_host_factory();
-    agent::ToolHostFactory factory = [this, real](const agent::McpConfig& c, std::shared_ptr<agent::TokenStore> t,
+    agent::ToolHostFactory factory = [this, real](const agent::McpConfig& c,
+                                                  std::shared_ptr<agent::TokenStore> t,
                                                   const agent::Environment& e) {
       token_store_ = t;
       return real(c, std::move(t), e);
@@ -128,8 +132,8 @@ class AskE2E : public ::testing::Test {
   }
 
   static long long admin_count_for(const std::string& patient) {
-    return std::stoll(
-        bed_->cluster().admin_scalar(R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)", {patient}));
+    return std::stoll(bed_->cluster().admin_scalar(
+        R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)", {patient}));
   }
 
   std::vector<std::string> received() { return bed_->received(); }
@@ -151,7 +155,8 @@ class AskE2E : public ::testing::Test {
     }
     ASSERT_FALSE(llm.requests().empty());
     for (const auto& r : llm.requests()) {
-      for (const auto& s : secrets) EXPECT_EQ(r.body.find(s), std::string::npos) << "a secret reached the LLM provider";
+      for (const auto& s : secrets)
+        EXPECT_EQ(r.body.find(s), std::string::npos) << "a secret reached the LLM provider";
       EXPECT_EQ(r.body.find("-----BEGIN"), std::string::npos);
       EXPECT_EQ(r.body.find("PRIVATE KEY"), std::string::npos);
     }
@@ -165,7 +170,8 @@ class AskE2E : public ::testing::Test {
 
 test::Testbed* AskE2E::bed_ = nullptr;
 
-std::unique_ptr<testing_llm> start_llm(testing_llm::Api api, const std::string& script, const std::string& key) {
+std::unique_ptr<testing_llm> start_llm(testing_llm::Api api, const std::string& script,
+                                       const std::string& key) {
   auto llm = std::make_unique<testing_llm>(api);
   std::string error;
   if (!llm->start(&error)) throw std::runtime_error(error);
@@ -191,7 +197,8 @@ TEST_F(AskE2E, ErinsRecordsComeBackFilteredByRowLevelSecurity) {
   ASSERT_TRUE(run.is_object()) << out;
   EXPECT_EQ(run["status"], "answered");
   EXPECT_EQ(run["model_turns"], 2);
-  EXPECT_NE(run["answer"].get<std::string>().find("all the admissions on record for Erin oRTEga"), std::string::npos);
+  EXPECT_NE(run["answer"].get<std::string>().find("all the admissions on record for Erin oRTEga"),
+            std::string::npos);
   ASSERT_EQ(run["steps"].size(), 1u) << out;
   const json& step = run["steps"][0];
   EXPECT_EQ(step["server"], "larder-db");
@@ -222,14 +229,16 @@ TEST_F(AskE2E, ErinsRecordsComeBackFilteredByRowLevelSecurity) {
     names.insert(t["name"].get<std::string>());
     EXPECT_FALSE(t["input_schema"]["properties"].contains("biscuit_token")) << t.dump();
   }
-  EXPECT_EQ(names, (std::set<std::string>{"pg_query", "pg_explain", "pg_metadata", "hipaa_compliance_check"}));
-  EXPECT_NE(first["system"].get<std::string>().find("health_records"), std::string::npos) << "no schema in the system prompt";
+  EXPECT_EQ(names,
+            (std::set<std::string>{"pg_query", "pg_explain", "pg_metadata", "hipaa_compliance_check"}));
+  EXPECT_NE(first["system"].get<std::string>().find("health_records"), std::string::npos)
+      << "no schema in the system prompt";
   json second = json::parse(requests[1].body);
   const json& result_block = second["messages"][2]["content"][0];
   EXPECT_EQ(result_block["type"], "tool_result");
   EXPECT_EQ(result_block["tool_use_id"], "toolu_01E2eErinQuery");
   std::string result_text = result_block["content"].is_string() ? result_block["content"].get<std::string>()
-                                                                 : result_block["content"].dump();
+                                                                : result_block["content"].dump();
   EXPECT_NE(result_text.find(kErin), std::string::npos);
   EXPECT_EQ(result_text.find(kDavid), std::string::npos);
   expect_no_secret_reached(*llm);
@@ -248,8 +257,12 @@ TEST_F(AskE2E, ShowSqlPrintsTheSqlTheTableAndTheAnswer) {
   EXPECT_EQ(status, agent::kExitOk) << out << err;
   EXPECT_TRUE(llm->violations().empty()) << llm->violations().front();
   EXPECT_NE(out.find("SQL (larder-db/pg_query):"), std::string::npos) << out;
-  EXPECT_NE(out.find(R"(FROM health_records WHERE "Patient Name" = $1 ORDER BY "Date of Admission")"), std::string::npos) << out;
-  EXPECT_NE(out.find(expected == 1 ? "(1 row)" : "(" + std::to_string(expected) + " rows)"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"(FROM health_records WHERE "Patient Name" = $1 ORDER BY "Date of Admission")"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find(expected == 1 ? "(1 row)" : "(" + std::to_string(expected) + " rows)"),
+            std::string::npos)
+      << out;
   EXPECT_NE(out.find("token: switched to the attenuated token"), std::string::npos) << out;
   EXPECT_NE(out.find("These are all the admissions on record for Erin oRTEga"), std::string::npos) << out;
   for (const char* tool : {" pg_query", " pg_explain", " pg_metadata", " hipaa_compliance_check"})
@@ -291,7 +304,8 @@ TEST_F(AskE2E, AnotherPatientsRowsStayInvisible) {
   ASSERT_TRUE(token_store_);
   EXPECT_EQ(token_store_->switches(), 1);
   EXPECT_EQ(token_store_->known().size(), 2u);
-  for (const auto& r : llm->requests()) EXPECT_EQ(r.body.find("\"Patient Name\":\"DAvID AndErSON\""), std::string::npos);
+  for (const auto& r : llm->requests())
+    EXPECT_EQ(r.body.find("\"Patient Name\":\"DAvID AndErSON\""), std::string::npos);
   expect_no_secret_reached(*llm);
 }
 
@@ -302,14 +316,15 @@ TEST_F(AskE2E, PromptInjectionInARecordIsStoppedByTheTaintLock) {
   std::string injected_id;
   {
     auto conn = admin_connection();
-    auto r = db::exec_params(conn.get(),
-                             R"(INSERT INTO health_records ("Patient Name", "Age", "Gender", "Blood Type", "Medical Condition",
+    auto r = db::exec_params(
+        conn.get(),
+        R"(INSERT INTO health_records ("Patient Name", "Age", "Gender", "Blood Type", "Medical Condition",
                                   "Date of Admission", "Doctor", "Hospital", "Insurance Provider", "Billing Amount",
                                   "Room Number", "Admission Type", "Discharge Date", "Medication", "Test Results")
                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id)",
-                             {kErin, "31", "Female", "O+", "Asthma", "2024-03-02", "Dr. Ada Byron", "Larder General",
-                              "Medicare", "1234.50", "204", "Elective", "2024-03-05", kInjection, "Normal"},
-                             db::Clock::now() + std::chrono::seconds(10));
+        {kErin, "31", "Female", "O+", "Asthma", "2024-03-02", "Dr. Ada Byron", "Larder General", "Medicare",
+         "1234.50", "204", "Elective", "2024-03-05", kInjection, "Normal"},
+        db::Clock::now() + std::chrono::seconds(10));
     ASSERT_TRUE(r.ok()) << r.error().message;
     injected_id = PQgetvalue(r->get(), 0, 0);
   }
@@ -349,7 +364,8 @@ TEST_F(AskE2E, PromptInjectionInARecordIsStoppedByTheTaintLock) {
   // The agent switched to the attenuated token after the read, and the compliance server
   // refused at the taint lock.
   EXPECT_NE(out.find("→ larder-db/pg_query"), std::string::npos) << out;
-  EXPECT_NE(out.find("token: switched to the attenuated token the server returned"), std::string::npos) << out;
+  EXPECT_NE(out.find("token: switched to the attenuated token the server returned"), std::string::npos)
+      << out;
   EXPECT_NE(out.find("→ compliance/hipaa_compliance_check"), std::string::npos) << out;
   EXPECT_NE(out.find("lock taint: deny"), std::string::npos) << out;
   EXPECT_NE(out.find("error from compliance/hipaa_compliance_check:"), std::string::npos) << out;
@@ -372,23 +388,28 @@ TEST_F(AskE2E, InteractiveSessionKeepsHistoryAndSwitchesTokenOnce) {
   opts_.interactive = true;
   opts_.show_sql = true;
   std::string out, err;
-  int status = ask("", &out, &err, "How many admissions do I have?\nWhich conditions were they for?\n.history\n.quit\n");
+  int status = ask("", &out, &err,
+                   "How many admissions do I have?\nWhich conditions were they for?\n.history\n.quit\n");
   EXPECT_EQ(status, agent::kExitOk) << out << err;
   EXPECT_TRUE(llm->violations().empty()) << llm->violations().front();
   EXPECT_EQ(llm->pending_replies(), 0u);
   EXPECT_NE(out.find("larder> "), std::string::npos) << out;
   EXPECT_NE(out.find("The count of your admissions is in the table above."), std::string::npos) << out;
   EXPECT_NE(out.find("Those are the conditions you were admitted for"), std::string::npos) << out;
-  EXPECT_NE(out.find("1  How many admissions do I have?\n2  Which conditions were they for?"), std::string::npos) << out;
+  EXPECT_NE(out.find("1  How many admissions do I have?\n2  Which conditions were they for?"),
+            std::string::npos)
+      << out;
   auto requests = llm->requests();
   ASSERT_EQ(requests.size(), 4u);
   json second = json::parse(requests[1].body);
-  EXPECT_NE(second["messages"].back()["content"][0].dump().find("\\\"admissions\\\":" + std::to_string(expected)),
-            std::string::npos)
+  EXPECT_NE(
+      second["messages"].back()["content"][0].dump().find("\\\"admissions\\\":" + std::to_string(expected)),
+      std::string::npos)
       << second["messages"].back().dump();
   json third = json::parse(requests[2].body);
   ASSERT_EQ(third["messages"].size(), 5u) << "the second question must carry the first exchange";
-  EXPECT_NE(third["messages"][4]["content"].dump().find("Which conditions were they for?"), std::string::npos);
+  EXPECT_NE(third["messages"][4]["content"].dump().find("Which conditions were they for?"),
+            std::string::npos);
   json fourth = json::parse(requests[3].body);
   const std::string conditions = fourth["messages"].back()["content"][0].dump();
   EXPECT_NE(conditions.find("Medical Condition"), std::string::npos) << conditions;

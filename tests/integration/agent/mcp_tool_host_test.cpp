@@ -3,9 +3,9 @@
 // pg_query's structuredContent, a sensitive read hands back an attenuated token in
 // _meta["larder/biscuit_token"], and an egress tool refuses the tainted lineage. The LLM is
 // the loopback fake server replaying tests/fixtures/llm.
-#include "agent/ask.h"
 #include "agent/mcp_tool_host.h"
-#include "fake_llm_server.h"
+#include "agent/ask.h"
+#include "agent/fake_llm_server.h"
 #include "mcp/http_transport.h"
 #include "mcp/server.h"
 #include "net/pki.h"
@@ -46,8 +46,14 @@ class McpToolHostTest : public ::testing::Test {
     dir_ = new std::string(fs::temp_directory_path() / ("larder-agent-it-" + std::to_string(::getpid())));
     fs::create_directories(*dir_);
     auto ca = pki::create_ca("Agent IT CA");
-    auto server = pki::issue_certificate(*ca, {pki::CertKind::kServer, "localhost", {"IP:127.0.0.1", "DNS:localhost"}});
-    auto client = pki::issue_certificate(*ca, {pki::CertKind::kClient, "claude-client", {}});
+    pki::CertSpec server_spec;
+    server_spec.kind = pki::CertKind::kServer;
+    server_spec.common_name = "localhost";
+    server_spec.sans = {"IP:127.0.0.1", "DNS:localhost"};
+    auto server = pki::issue_certificate(*ca, server_spec);
+    pki::CertSpec client_spec;
+    client_spec.common_name = "claude-client";
+    auto client = pki::issue_certificate(*ca, client_spec);
     ASSERT_TRUE(ca.ok() && server.ok() && client.ok());
     ASSERT_TRUE(pki::write_file(file("ca.crt"), ca->cert_pem).ok());
     ASSERT_TRUE(pki::write_file(file("server.crt"), server->cert_pem).ok());
@@ -60,48 +66,66 @@ class McpToolHostTest : public ::testing::Test {
     o.info = {"larder-db-test", "1.0", ""};
     o.instructions = "Read-only healthcare database.";
     mcp_ = new mcp::Server(o);
-    json pg_schema = {{"type", "object"},
-                      {"properties", {{"sql", {{"type", "string"}}}, {"biscuit_token", {{"type", "string"}}}}},
-                      {"required", {"sql", "biscuit_token"}}};
-    ASSERT_TRUE(mcp_->add_tool(mcp::Tool{"pg_query", "", "Run one read-only SELECT", pg_schema, std::nullopt, json(), json()},
-                               [](mcp::RequestContext& ctx, const json& args) {
-                                 std::string arg = args.value("biscuit_token", "");
-                                 std::string auth = ctx.header("Authorization").value_or("");
-                                 seen_->add("pg_query", "arg=" + arg + "|auth=" + auth + "|cn=" + (ctx.peer() ? ctx.peer()->cn : ""));
-                                 if (auth != "Bearer " + arg) return mcp::ToolResult::error("biscuit: header and argument tokens differ");
-                                 json structured = {{"columns", {{{"name", "condition"}, {"type", "text"}}, {{"name", "patients"}, {"type", "int8"}}}},
-                                                    {"rows", {{{"condition", "Diabetes"}, {"patients", 2}}}},
-                                                    {"row_count", 1},
-                                                    {"truncated", false}};
-                                 mcp::ToolResult r = mcp::ToolResult::text(structured.dump());
-                                 r.structured_content = structured;
-                                 r.meta = {{"larder/decision", {{"lock", "biscuit"}, {"decision", "allow"}, {"reason", "read granted"}}}};
-                                 if (arg == kRoot) r.meta["larder/biscuit_token"] = kTainted;
-                                 return r;
-                               })
-                    .ok());
-    json report_schema = {{"type", "object"}, {"properties", {{"to", {{"type", "string"}}}}}, {"required", {"to"}}};
-    ASSERT_TRUE(mcp_->add_tool(mcp::Tool{"send_report", "", "Send a report off the machine", report_schema, std::nullopt, json(), json()},
-                               [](mcp::RequestContext& ctx, const json&) {
-                                 std::string auth = ctx.header("Authorization").value_or("");
-                                 seen_->add("send_report", "auth=" + auth);
-                                 if (auth == "Bearer " + kTainted) {
-                                   mcp::ToolResult r = mcp::ToolResult::error("taint: this lineage read sensitive data; egress refused");
-                                   r.meta = {{"larder/decision", {{"lock", "taint"}, {"decision", "deny"}, {"reason", "tainted lineage"}}}};
-                                   return r;
-                                 }
-                                 return mcp::ToolResult::text("sent");
-                               })
-                    .ok());
-    ASSERT_TRUE(mcp_->add_prompt(mcp::Prompt{"generate_sql", "", "SQL for a question", {{"question", "", "", true}}, json()},
-                                 [](mcp::RequestContext&, const std::map<std::string, std::string>& args) -> Result<json> {
-                                   return json{{"messages",
-                                                {{{"role", "user"},
-                                                  {"content", {{"type", "text"},
-                                                               {"text", "Table admissions(\"Medical Condition\" text). Question: " +
-                                                                            args.at("question")}}}}}}};
-                                 })
-                    .ok());
+    json pg_schema = {
+        {"type", "object"},
+        {"properties", {{"sql", {{"type", "string"}}}, {"biscuit_token", {{"type", "string"}}}}},
+        {"required", {"sql", "biscuit_token"}}};
+    ASSERT_TRUE(
+        mcp_->add_tool(
+                mcp::Tool{"pg_query", "", "Run one read-only SELECT", pg_schema, std::nullopt, json(),
+                          json()},
+                [](mcp::RequestContext& ctx, const json& args) {
+                  std::string arg = args.value("biscuit_token", "");
+                  std::string auth = ctx.header("Authorization").value_or("");
+                  seen_->add("pg_query",
+                             "arg=" + arg + "|auth=" + auth + "|cn=" + (ctx.peer() ? ctx.peer()->cn : ""));
+                  if (auth != "Bearer " + arg)
+                    return mcp::ToolResult::error("biscuit: header and argument tokens differ");
+                  json structured = {
+                      {"columns",
+                       {{{"name", "condition"}, {"type", "text"}}, {{"name", "patients"}, {"type", "int8"}}}},
+                      {"rows", {{{"condition", "Diabetes"}, {"patients", 2}}}},
+                      {"row_count", 1},
+                      {"truncated", false}};
+                  mcp::ToolResult r = mcp::ToolResult::text(structured.dump());
+                  r.structured_content = structured;
+                  r.meta = {{"larder/decision",
+                             {{"lock", "biscuit"}, {"decision", "allow"}, {"reason", "read granted"}}}};
+                  if (arg == kRoot) r.meta["larder/biscuit_token"] = kTainted;
+                  return r;
+                })
+            .ok());
+    json report_schema = {
+        {"type", "object"}, {"properties", {{"to", {{"type", "string"}}}}}, {"required", {"to"}}};
+    ASSERT_TRUE(
+        mcp_->add_tool(
+                mcp::Tool{"send_report", "", "Send a report off the machine", report_schema, std::nullopt,
+                          json(), json()},
+                [](mcp::RequestContext& ctx, const json&) {
+                  std::string auth = ctx.header("Authorization").value_or("");
+                  seen_->add("send_report", "auth=" + auth);
+                  if (auth == "Bearer " + kTainted) {
+                    mcp::ToolResult r =
+                        mcp::ToolResult::error("taint: this lineage read sensitive data; egress refused");
+                    r.meta = {{"larder/decision",
+                               {{"lock", "taint"}, {"decision", "deny"}, {"reason", "tainted lineage"}}}};
+                    return r;
+                  }
+                  return mcp::ToolResult::text("sent");
+                })
+            .ok());
+    ASSERT_TRUE(
+        mcp_->add_prompt(
+                mcp::Prompt{"generate_sql", "", "SQL for a question", {{"question", "", "", true}}, json()},
+                [](mcp::RequestContext&, const std::map<std::string, std::string>& args) -> Result<json> {
+                  return json{{"messages",
+                               {{{"role", "user"},
+                                 {"content",
+                                  {{"type", "text"},
+                                   {"text", "Table admissions(\"Medical Condition\" text). Question: " +
+                                                args.at("question")}}}}}}};
+                })
+            .ok());
     transport_ = new mcp::HttpTransport(*mcp_);
     net::ServerConfig c;
     c.tls.cert_file = file("server.crt");
@@ -126,7 +150,8 @@ class McpToolHostTest : public ::testing::Test {
   void SetUp() override {
     std::lock_guard lock(seen_->mu);
     seen_->calls.clear();
-    for (const char* v : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN", "PG_MCP_URL", "LARDER_PROVIDER", "LARDER_MODEL", "LARDER_BASE_URL"})
+    for (const char* v : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN", "PG_MCP_URL",
+                          "LARDER_PROVIDER", "LARDER_MODEL", "LARDER_BASE_URL"})
       unsetenv(v);
   }
 
@@ -167,7 +192,8 @@ TEST_F(McpToolHostTest, ListsToolsAndSchemaOverMtls) {
   ASSERT_TRUE(tools.ok()) << tools.error().message;
   ASSERT_EQ(tools->size(), 2u);
   EXPECT_EQ((*tools)[0].server, "larder-db");
-  EXPECT_TRUE((*tools)[0].input_schema["properties"].contains("biscuit_token"));  // the agent strips it, not the host
+  EXPECT_TRUE(
+      (*tools)[0].input_schema["properties"].contains("biscuit_token"));  // the agent strips it, not the host
   auto schema = (*host)->schema_context();
   ASSERT_TRUE(schema.ok()) << schema.error().message;
   EXPECT_NE(schema->find("Medical Condition"), std::string::npos) << *schema;
@@ -207,9 +233,11 @@ class AskEndToEnd : public McpToolHostTest {
     McpToolHostTest::SetUp();
     work = *dir_ + "/ask-" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::create_directories(work);
-    json cfg = {{"mcpServers",
-                 {{"larder-db",
-                   {{"url", url()}, {"tls", {{"ca", file("ca.crt")}, {"cert", file("client.crt")}, {"key", file("client.key")}}}}}}}};
+    json cfg = {
+        {"mcpServers",
+         {{"larder-db",
+           {{"url", url()},
+            {"tls", {{"ca", file("ca.crt")}, {"cert", file("client.crt")}, {"key", file("client.key")}}}}}}}};
     std::ofstream(work + "/mcp.json") << cfg.dump(2);
     std::ofstream(work + "/.env") << "ANTHROPIC_API_KEY=" << kApiKey << "\nBISCUIT_TOKEN=" << kRoot << "\n";
     opts.config_path = work + "/mcp.json";
@@ -224,7 +252,9 @@ TEST_F(AskEndToEnd, TokenSwitchesAndNothingSecretReachesTheModel) {
   larder::testing::FakeLlmServer llm(larder::testing::FakeLlmServer::Api::Anthropic);
   ASSERT_TRUE(llm.start());
   std::string err;
-  ASSERT_TRUE(llm.load_script(std::string(LARDER_SOURCE_DIR) + "/tests/fixtures/llm/anthropic_two_queries.json", &err)) << err;
+  ASSERT_TRUE(llm.load_script(
+      std::string(LARDER_SOURCE_DIR) + "/tests/fixtures/llm/anthropic_two_queries.json", &err))
+      << err;
   llm.set_expected_api_key(kApiKey);
   opts.base_url = llm.base_url();
   opts.question = "names, count, then report";
@@ -241,7 +271,8 @@ TEST_F(AskEndToEnd, TokenSwitchesAndNothingSecretReachesTheModel) {
     std::lock_guard lock(seen_->mu);
     ASSERT_EQ(seen_->calls.size(), 3u);
     EXPECT_NE(seen_->calls[0].second.find("arg=" + kRoot), std::string::npos);
-    EXPECT_NE(seen_->calls[1].second.find("arg=" + kTainted + "|auth=Bearer " + kTainted), std::string::npos) << seen_->calls[1].second;
+    EXPECT_NE(seen_->calls[1].second.find("arg=" + kTainted + "|auth=Bearer " + kTainted), std::string::npos)
+        << seen_->calls[1].second;
     EXPECT_EQ(seen_->calls[2].second, "auth=Bearer " + kTainted);
   }
   std::string key_pem;
@@ -266,9 +297,12 @@ TEST_F(AskEndToEnd, UntrustedServerExitsWith5) {
   auto other = pki::create_ca("Someone else");
   ASSERT_TRUE(other.ok());
   ASSERT_TRUE(pki::write_file(work + "/other-ca.crt", other->cert_pem).ok());
-  json cfg = {{"mcpServers",
-               {{"larder-db",
-                 {{"url", url()}, {"tls", {{"ca", work + "/other-ca.crt"}, {"cert", file("client.crt")}, {"key", file("client.key")}}}}}}}};
+  json cfg = {
+      {"mcpServers",
+       {{"larder-db",
+         {{"url", url()},
+          {"tls",
+           {{"ca", work + "/other-ca.crt"}, {"cert", file("client.crt")}, {"key", file("client.key")}}}}}}}};
   std::ofstream(work + "/mcp.json") << cfg.dump(2);
   opts.question = "q";
   opts.base_url = "http://127.0.0.1:1";

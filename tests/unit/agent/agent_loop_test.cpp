@@ -3,9 +3,9 @@
 #include "agent/agent.h"
 #include "agent/anthropic.h"
 #include "agent/ask.h"
+#include "agent/fake_llm_server.h"
 #include "agent/openai.h"
 #include "clinic_tool_host.h"
-#include "fake_llm_server.h"
 
 #include <gtest/gtest.h>
 
@@ -24,7 +24,9 @@ using testing::kTaintedToken;
 
 const std::string kApiKey = "sk-ant-test-key-0123456789";
 
-std::string fixture(const std::string& name) { return std::string(LARDER_SOURCE_DIR) + "/tests/fixtures/llm/" + name; }
+std::string fixture(const std::string& name) {
+  return std::string(LARDER_SOURCE_DIR) + "/tests/fixtures/llm/" + name;
+}
 
 struct Harness {
   explicit Harness(FakeLlmServer::Api api, const std::string& script) : server(api) {
@@ -144,7 +146,8 @@ TEST(AgentLoop, GivesUpAfterMaxAttempts) {
   FakeLlmServer server(FakeLlmServer::Api::Anthropic);
   ASSERT_TRUE(server.start());
   for (int i = 0; i < 3; ++i)
-    server.enqueue({529, {}, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"});
+    server.enqueue(
+        {529, {}, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"});
   ProviderConfig cfg;
   cfg.base_url = server.base_url();
   cfg.api_key = kApiKey;
@@ -169,7 +172,8 @@ TEST(AgentLoop, UnauthorizedIsAClearErrorAndExitStatus) {
   EXPECT_EQ(run.status, AgentStatus::ProviderError);
   ASSERT_TRUE(run.error);
   EXPECT_EQ(run.error->code, "llm.auth");
-  EXPECT_NE(run.error->message.find("authentication_error: invalid x-api-key"), std::string::npos) << run.error->message;
+  EXPECT_NE(run.error->message.find("authentication_error: invalid x-api-key"), std::string::npos)
+      << run.error->message;
   EXPECT_NE(run.error->message.find("ANTHROPIC_API_KEY"), std::string::npos);
   EXPECT_EQ(exit_status_for(run), kExitProviderAuth);
   EXPECT_EQ(h.server.requests().size(), 1u);  // 401 is not retried
@@ -318,14 +322,20 @@ TEST(AgentLoop, RefusesToSendAKnownSecret) {
   EXPECT_EQ(agent.system_prompt().find("header-secret-value-123"), std::string::npos);
   AgentRun run = agent.ask("tell me header-secret-value-123");
   EXPECT_EQ(run.status, AgentStatus::Answered);  // redacted, so it may go out
-  for (const auto& r : h.server.requests()) EXPECT_EQ(r.body.find("header-secret-value-123"), std::string::npos);
+  for (const auto& r : h.server.requests())
+    EXPECT_EQ(r.body.find("header-secret-value-123"), std::string::npos);
 }
 
 TEST(AgentLoop, ConversationContinuesAcrossQuestions) {
   FakeLlmServer server(FakeLlmServer::Api::OpenAi);
   ASSERT_TRUE(server.start());
   for (const char* text : {"first", "second"})
-    server.enqueue({200, {}, nlohmann::json{{"choices", {{{"finish_reason", "stop"}, {"message", {{"role", "assistant"}, {"content", text}}}}}}}.dump()});
+    server.enqueue({200,
+                    {},
+                    nlohmann::json{{"choices",
+                                    {{{"finish_reason", "stop"},
+                                      {"message", {{"role", "assistant"}, {"content", text}}}}}}}
+                        .dump()});
   ProviderConfig cfg;
   cfg.kind = ProviderKind::OpenAi;
   cfg.base_url = server.base_url();  // no key: a local server
@@ -348,15 +358,17 @@ TEST(AgentLoop, ConversationContinuesAcrossQuestions) {
 class RunAsk : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* v : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN", "PG_MCP_URL", "LARDER_PROVIDER",
-                          "LARDER_MODEL", "LARDER_BASE_URL"})
+    for (const char* v : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN", "PG_MCP_URL",
+                          "LARDER_PROVIDER", "LARDER_MODEL", "LARDER_BASE_URL"})
       unsetenv(v);
     dir = std::filesystem::temp_directory_path() /
-          ("larder-ask-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+          ("larder-ask-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir);
     write("mcp.json", R"({"mcpServers": {"larder-db": {"url": "https://127.0.0.1:8443/mcp",
       "headers": {"X-Api-Key": "mcp-header-secret-42"}}}})");
-    write(".env", "# test env\nexport ANTHROPIC_API_KEY=\"" + kApiKey + "\"\nBISCUIT_TOKEN='" + kRootToken + "'\n");
+    write(".env",
+          "# test env\nexport ANTHROPIC_API_KEY=\"" + kApiKey + "\"\nBISCUIT_TOKEN='" + kRootToken + "'\n");
     opts.config_path = (dir / "mcp.json").string();
     opts.dotenv_path = (dir / ".env").string();
     opts.history_path = (dir / "history").string();
@@ -364,7 +376,8 @@ class RunAsk : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir); }
   void write(const std::string& name, const std::string& text) { std::ofstream(dir / name) << text; }
   ToolHostFactory factory() {
-    return [this](const McpConfig& cfg, std::shared_ptr<TokenStore> tokens, const Environment&) -> Result<std::unique_ptr<ToolHost>> {
+    return [this](const McpConfig& cfg, std::shared_ptr<TokenStore> tokens,
+                  const Environment&) -> Result<std::unique_ptr<ToolHost>> {
       seen_servers = cfg.servers.size();
       seen_token = tokens->current();
       return std::unique_ptr<ToolHost>(std::make_unique<ClinicToolHost>());
@@ -449,11 +462,13 @@ TEST_F(RunAsk, ToolHostFailureExitsWith5) {
   opts.question = "q";
   std::istringstream in;
   std::ostringstream out, err;
-  int status = run_ask(opts,
-                       [](const McpConfig&, std::shared_ptr<TokenStore>, const Environment&) -> Result<std::unique_ptr<ToolHost>> {
-                         return make_error("mcp.connect", "TLS handshake with 127.0.0.1:8443 failed");
-                       },
-                       in, out, err);
+  int status = run_ask(
+      opts,
+      [](const McpConfig&, std::shared_ptr<TokenStore>,
+         const Environment&) -> Result<std::unique_ptr<ToolHost>> {
+        return make_error("mcp.connect", "TLS handshake with 127.0.0.1:8443 failed");
+      },
+      in, out, err);
   EXPECT_EQ(status, kExitMcp);
   EXPECT_NE(err.str().find("TLS handshake"), std::string::npos);
 }
@@ -462,7 +477,12 @@ TEST_F(RunAsk, ReplKeepsHistory) {
   FakeLlmServer server(FakeLlmServer::Api::OpenAi);
   ASSERT_TRUE(server.start());
   for (const char* text : {"one", "two"})
-    server.enqueue({200, {}, nlohmann::json{{"choices", {{{"finish_reason", "stop"}, {"message", {{"role", "assistant"}, {"content", text}}}}}}}.dump()});
+    server.enqueue({200,
+                    {},
+                    nlohmann::json{{"choices",
+                                    {{{"finish_reason", "stop"},
+                                      {"message", {{"role", "assistant"}, {"content", text}}}}}}}
+                        .dump()});
   opts.provider = "openai";
   opts.base_url = server.base_url();
   opts.interactive = true;

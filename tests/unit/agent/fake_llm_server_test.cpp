@@ -1,5 +1,5 @@
 // The fake LLM server is only useful if it rejects what the real APIs reject.
-#include "fake_llm_server.h"
+#include "agent/fake_llm_server.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -24,8 +24,11 @@ json valid_anthropic() {
           {"tools", {{{"name", "pg_query"}, {"description", "d"}, {"input_schema", {{"type", "object"}}}}}},
           {"messages",
            {{{"role", "user"}, {"content", "q"}},
-            {{"role", "assistant"}, {"content", {{{"type", "tool_use"}, {"id", "t1"}, {"name", "pg_query"}, {"input", json::object()}}}}},
-            {{"role", "user"}, {"content", {{{"type", "tool_result"}, {"tool_use_id", "t1"}, {"content", "r"}}}}}}}};
+            {{"role", "assistant"},
+             {"content",
+              {{{"type", "tool_use"}, {"id", "t1"}, {"name", "pg_query"}, {"input", json::object()}}}}},
+            {{"role", "user"},
+             {"content", {{{"type", "tool_result"}, {"tool_use_id", "t1"}, {"content", "r"}}}}}}}};
 }
 
 bool mentions(const std::vector<std::string>& v, const std::string& needle) {
@@ -64,14 +67,18 @@ TEST(FakeLlmValidation, AnthropicRejects) {
 }
 
 TEST(FakeLlmValidation, OpenAi) {
-  json good = {{"model", "m"},
-               {"messages",
-                {{{"role", "system"}, {"content", "s"}},
-                 {{"role", "user"}, {"content", "q"}},
-                 {{"role", "assistant"}, {"content", nullptr},
-                  {"tool_calls", {{{"id", "c1"}, {"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}}}},
-                 {{"role", "tool"}, {"tool_call_id", "c1"}, {"content", "r"}}}},
-               {"tools", {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", {{"type", "object"}}}}}}}}};
+  json good = {
+      {"model", "m"},
+      {"messages",
+       {{{"role", "system"}, {"content", "s"}},
+        {{"role", "user"}, {"content", "q"}},
+        {{"role", "assistant"},
+         {"content", nullptr},
+         {"tool_calls",
+          {{{"id", "c1"}, {"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}}}},
+        {{"role", "tool"}, {"tool_call_id", "c1"}, {"content", "r"}}}},
+      {"tools",
+       {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", {{"type", "object"}}}}}}}}};
   FakeLlmRequest r{"POST", "/v1/chat/completions", {{"content-type", "application/json"}}, good.dump(), {}};
   auto v = FakeLlmServer::validate_openai(r);
   EXPECT_TRUE(v.empty()) << v.front();

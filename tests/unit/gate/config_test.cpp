@@ -1,5 +1,6 @@
 #include "gate/config.h"
 #include "gate/gate.h"
+#include "net/pki.h"
 
 #include <gtest/gtest.h>
 
@@ -16,16 +17,49 @@ class ConfigTest : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("larder-config-" + std::to_string(::getpid()));
     fs::create_directories(dir_);
-    for (const char* f : {"server.pem", "server.key", "ca.pem", "crl.pem", "policy.datalog"}) {
+    for (const char* f : {"server.pem", "server.key", "crl.pem", "policy.datalog"}) {
       std::ofstream(dir_ / f) << "x";
     }
+    // tls.client_ca is read: a real CA, and a leaf it issued (not a CA).
+    auto ca = net::pki::create_ca("Config Test CA");
+    ASSERT_TRUE(ca.ok()) << ca.error().message;
+    net::pki::CertSpec leaf_spec;
+    leaf_spec.common_name = "claude-client";
+    auto leaf = net::pki::issue_certificate(*ca, leaf_spec);
+    ASSERT_TRUE(leaf.ok()) << leaf.error().message;
+    std::ofstream(dir_ / "ca.pem") << ca->cert_pem;
+    std::ofstream(dir_ / "leaf.pem") << leaf->cert_pem;
+    std::ofstream(dir_ / "bundle.pem") << ca->cert_pem << leaf->cert_pem;
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  Result<ServeConfig> parse(const std::string& extra, bool with_tls = true) {
-    std::string text = R"([biscuit]
+  // Every case is refused, and the message names its key (and `also`, when given).
+  struct BadCase {
+    std::string toml;
+    std::string key;
+    bool with_tls = true;
+    std::string also = {};
+    std::string top = {};
+    std::string biscuit = {};
+  };
+  void expect_refused(const std::vector<BadCase>& cases) {
+    for (const auto& bad : cases) {
+      auto c = parse(bad.toml, bad.with_tls, bad.top, bad.biscuit);
+      ASSERT_FALSE(c.ok()) << bad.top << bad.biscuit << bad.toml;
+      EXPECT_NE(c.error().message.find(bad.key), std::string::npos) << bad.toml << " → " << c.error().message;
+      if (!bad.also.empty()) {
+        EXPECT_NE(c.error().message.find(bad.also), std::string::npos)
+            << bad.toml << " → " << c.error().message;
+      }
+    }
+  }
+
+  // `top`: top-level keys (before any table); `biscuit`: more lines of [biscuit].
+  Result<ServeConfig> parse(const std::string& extra, bool with_tls = true, const std::string& top = "",
+                            const std::string& biscuit = "") {
+    std::string text = top + R"([biscuit]
 root_keys = [{ id = 1, public_key = "ed25519/1055c750b1a1505937af1537c626ba3263995c33a64758aaafb1275b0312e284" }]
-)";
+)" + biscuit;
     if (with_tls) text += "[tls]\ncert = \"server.pem\"\nkey = \"server.key\"\nclient_ca = \"ca.pem\"\n";
     return parse_serve_config(text + extra, dir_.string(), "larder.toml");
   }
@@ -101,12 +135,6 @@ api_url = "http://127.0.0.1:9999/check"
   EXPECT_EQ(c->compliance_api_url, "http://127.0.0.1:9999/check");
 }
 
-struct BadCase {
-  std::string toml;
-  std::string key;
-  bool with_tls = true;
-};
-
 TEST_F(ConfigTest, ErrorsNameTheKey) {
   const std::vector<BadCase> cases = {
       {"[server]\nprot = 1\n", "server.prot"},
@@ -139,11 +167,7 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
       {"[mystery]\nx = 1\n", "mystery"},
       {"[rls]\npatient_name = \"x) <- y(\"\n", "rls.patient_name"},
   };
-  for (const auto& bad : cases) {
-    auto c = parse(bad.toml, bad.with_tls);
-    ASSERT_FALSE(c.ok()) << bad.toml;
-    EXPECT_NE(c.error().message.find(bad.key), std::string::npos) << c.error().message;
-  }
+  expect_refused(cases);
 }
 
 // Finding 5: the handshake deadline and cap, and the per-client-certificate call limits.
@@ -184,11 +208,7 @@ call_burst_per_client = 1
       {"[limits]\ncall_burst_per_client = true\n", "limits.call_burst_per_client"},
       {"[limits]\nmax_calls_per_client = 1\n", "limits.max_calls_per_client"},  // misspelt: unknown key
   };
-  for (const auto& b : bad) {
-    auto c = parse(b.toml, b.with_tls);
-    ASSERT_FALSE(c.ok()) << b.toml;
-    EXPECT_NE(c.error().message.find(b.key), std::string::npos) << c.error().message;
-  }
+  expect_refused(bad);
 }
 
 // Finding 5, per token lineage; finding 9, the audit anchor.
@@ -221,11 +241,7 @@ anchor_max_lag_ms = 250
       {"[audit]\nanchor_max_lag_ms = 10\n", "audit.anchor_max_lag_ms"},
       {"[audit]\nanchor_id = 5\n", "audit.anchor_id"},
   };
-  for (const auto& b : bad) {
-    auto c = parse(b.toml, b.with_tls);
-    ASSERT_FALSE(c.ok()) << b.toml;
-    EXPECT_NE(c.error().message.find(b.key), std::string::npos) << c.error().message;
-  }
+  expect_refused(bad);
 }
 
 TEST_F(ConfigTest, BiscuitMemoryBudget) {
@@ -237,23 +253,30 @@ TEST_F(ConfigTest, BiscuitMemoryBudget) {
       "root_keys = [{ id = 1, public_key = "
       "\"ed25519/1055c750b1a1505937af1537c626ba3263995c33a64758aaafb1275b0312e284\" }]\n";
   auto set = parse_serve_config(
-      "[server]\nplain_http = true\n[biscuit]\n" + keys + "max_memory_bytes = 1048576\n", dir_.string());
+      "i_understand_this_is_insecure = [\"plain_http\"]\n[server]\nplain_http = true\n[biscuit]\n" + keys +
+          "max_memory_bytes = 1048576\n",
+      dir_.string());
   ASSERT_TRUE(set.ok()) << set.error().message;
   EXPECT_EQ(set->max_memory_bytes, std::size_t{1} << 20);
   EXPECT_EQ(gate_options_from(*set, "").limits.max_memory_bytes, std::size_t{1} << 20);
   for (const char* bad :
        {"max_memory_bytes = 100\n", "max_memory_bytes = \"8MB\"\n", "max_memory_bytes = -1\n"}) {
-    auto c = parse_serve_config("[server]\nplain_http = true\n[biscuit]\n" + keys + bad, dir_.string());
+    auto c = parse_serve_config(
+        "i_understand_this_is_insecure = [\"plain_http\"]\n[server]\nplain_http = true\n[biscuit]\n" + keys +
+            bad,
+        dir_.string());
     ASSERT_FALSE(c.ok()) << bad;
     EXPECT_NE(c.error().message.find("biscuit.max_memory_bytes"), std::string::npos) << c.error().message;
   }
 }
 
 TEST_F(ConfigTest, RootKeysAreRequiredAndUnique) {
-  auto none = parse_serve_config("[server]\nplain_http = true\n", dir_.string());
+  auto none = parse_serve_config(
+      "i_understand_this_is_insecure = [\"plain_http\"]\n[server]\nplain_http = true\n", dir_.string());
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.error().message.find("biscuit.root_keys"), std::string::npos);
-  auto dup = parse_serve_config(R"([server]
+  auto dup = parse_serve_config(R"(i_understand_this_is_insecure = ["plain_http"]
+[server]
 plain_http = true
 [biscuit]
 root_keys = [{ id = 1, public_key = "ed25519/aa" }, { id = 1, public_key = "ed25519/bb" }]
@@ -261,6 +284,90 @@ root_keys = [{ id = 1, public_key = "ed25519/aa" }, { id = 1, public_key = "ed25
                                 dir_.string());
   ASSERT_FALSE(dup.ok());
   EXPECT_NE(dup.error().message.find("biscuit.root_keys[1].id"), std::string::npos) << dup.error().message;
+}
+
+// Issue #13 item 5: a typo in a tool name or class is refused, naming the valid ones.
+TEST_F(ConfigTest, UnknownToolsAndClassesAreRefused) {
+  const std::string tools = "pg_query, pg_explain, pg_metadata, hipaa_compliance_check";
+  expect_refused({
+      {"[tools]\nenabled = [\"pg_query\", \"pg_qurey\"]\n", "tools.enabled[1]", true,
+       "unknown tool \"pg_qurey\""},
+      {"[tools]\nenabled = [\"pg_qurey\"]\n", "tools.enabled[0]", true, tools},
+      {"[tools]\nclasses = { pg_qurey = \"neutral\" }\n", "tools.classes.pg_qurey", true, tools},
+      {"[tools]\nclasses = { pg_query = \"secret\" }\n", "tools.classes.pg_query", true,
+       "neutral, sensitive-read, egress (got \"secret\")"},
+  });
+  auto every = parse(
+      "[tools]\nenabled = [\"pg_query\", \"pg_explain\", \"pg_metadata\", \"hipaa_compliance_check\"]\n");
+  ASSERT_TRUE(every.ok()) << every.error().message;
+  EXPECT_EQ(every->tools, known_tools());
+}
+
+// Issue #13 item 5: tls.client_ca must hold CA certificates (basicConstraints CA:TRUE).
+TEST_F(ConfigTest, ClientCaMustBeACaCertificate) {
+  const std::string tls = "[tls]\ncert = \"server.pem\"\nkey = \"server.key\"\nclient_ca = ";
+  expect_refused({
+      {tls + "\"leaf.pem\"\n", "tls.client_ca", false,
+       (dir_ / "leaf.pem").string() + " is not a CA certificate"},
+      {tls + "\"leaf.pem\"\n", "tls.client_ca", false,
+       "CN \"claude-client\") lacks basicConstraints CA:TRUE"},
+      {tls + "\"leaf.pem\"\n", "tls.client_ca", false, "larder certs init"},
+      {tls + "\"bundle.pem\"\n", "tls.client_ca", false, "certificate 2"},
+      {tls + "\"crl.pem\"\n", "tls.client_ca", false, "holds no PEM certificate"},
+  });
+  auto ok = parse("");  // ca.pem: a CA
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+}
+
+// Issue #13 item 5: settings that turn a protection off need the acknowledgement, and a
+// stale or unknown acknowledgement is refused.
+TEST_F(ConfigTest, InsecureSettingsNeedTheAcknowledgement) {
+  const std::string how = "i_understand_this_is_insecure = [\"";
+  expect_refused({
+      {"[server]\nplain_http = true\n", "server.plain_http", true, how + "plain_http\"]"},
+      {"", "biscuit.require_binding", true, how + "unbound_tokens\"]", "", "require_binding = false\n"},
+      {"", "biscuit.require_expiry", true, how + "tokens_without_expiry\"]", "", "require_expiry = false\n"},
+      // One acknowledgement does not cover another setting.
+      {"", "biscuit.require_expiry", true, "tokens_without_expiry",
+       "i_understand_this_is_insecure = [\"unbound_tokens\"]\n",
+       "require_binding = false\nrequire_expiry = false\n"},
+      {"", "i_understand_this_is_insecure[0]", true, "plain_http, unbound_tokens, tokens_without_expiry",
+       "i_understand_this_is_insecure = [\"sql_guard_off\"]\n"},
+      {"", "i_understand_this_is_insecure", true, "does not set server.plain_http = true",
+       "i_understand_this_is_insecure = [\"plain_http\"]\n"},
+      {"", "i_understand_this_is_insecure", true, "must be an array of strings",
+       "i_understand_this_is_insecure = true\n"},
+      {"[database]\nsql_guard = false\n", "database.sql_guard", true, "cannot be turned off"},
+  });
+  auto acknowledged = parse(
+      "[server]\nplain_http = true\n", false,
+      "i_understand_this_is_insecure = [\"plain_http\", \"unbound_tokens\", \"tokens_without_expiry\"]\n",
+      "require_binding = false\nrequire_expiry = false\n");
+  ASSERT_TRUE(acknowledged.ok()) << acknowledged.error().message;
+  EXPECT_TRUE(acknowledged->plain_http);
+  EXPECT_FALSE(acknowledged->require_binding);
+  EXPECT_FALSE(acknowledged->require_expiry);
+  auto warnings = insecure_warnings(*acknowledged);
+  ASSERT_EQ(warnings.size(), 3u);
+  EXPECT_NE(warnings[0].find("server.plain_http = true"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[1].find("biscuit.require_binding = false"), std::string::npos) << warnings[1];
+  EXPECT_NE(warnings[2].find("biscuit.require_expiry = false"), std::string::npos) << warnings[2];
+  EXPECT_FALSE(gate_options_from(*acknowledged, "").require_binding);
+  EXPECT_FALSE(gate_options_from(*acknowledged, "").require_expiry);
+}
+
+TEST_F(ConfigTest, TokensMustBeBoundAndExpireByDefault) {
+  auto c = parse("");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_TRUE(c->require_binding);
+  EXPECT_TRUE(c->require_expiry);
+  EXPECT_TRUE(c->insecure_acknowledged.empty());
+  EXPECT_TRUE(insecure_warnings(*c).empty());
+  EXPECT_TRUE(gate_options_from(*c, "").require_binding);
+  EXPECT_TRUE(gate_options_from(*c, "").require_expiry);
+  auto explicit_on = parse("", true, "", "require_binding = true\nrequire_expiry = true\n");
+  ASSERT_TRUE(explicit_on.ok()) << explicit_on.error().message;
+  expect_refused({{"", "biscuit.require_binding", true, "true or false", "", "require_binding = \"yes\"\n"}});
 }
 
 TEST_F(ConfigTest, SyntaxErrorsCarryThePosition) {

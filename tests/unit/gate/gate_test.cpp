@@ -246,6 +246,57 @@ TEST(Gate, ANotBeforeLimitIsNoExpiry) {
   }
 }
 
+// Issue #13 item 5: what the server demands of every token (biscuit.require_binding,
+// biscuit.require_expiry), refused as lock biscuit in words that name the requirement.
+TEST(Gate, RequiredBindingAndExpiry) {
+  GateOptions o;
+  o.require_binding = true;
+  o.require_expiry = true;
+  Fixture f(o);
+  const std::string expiring = std::string(kErin) + " check if time($t), $t <= 2100-01-01T00:00:00Z;";
+  const auto sha = biscuit::Params().bytes("sha", biscuit::Bytes(32, 0xaa));
+  auto bound = f.attenuate(f.mint(expiring), "check if client_cert_sha256({sha});", sha);
+  EXPECT_TRUE(f.call(bound, "pg_query", &f.claude).allowed);
+
+  auto unbound = f.mint(expiring);
+  auto d = f.call(unbound, "pg_query", &f.claude);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  EXPECT_NE(d.reason.find("not bound to a client certificate"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("larder biscuit attest"), std::string::npos) << d.reason;
+
+  auto forever = f.attenuate(f.mint(kErin), "check if client_cert_sha256({sha});", sha);
+  d = f.call(forever, "pg_query", &f.claude);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  EXPECT_NE(d.reason.find("sets no expiry"), std::string::npos) << d.reason;
+  // An expiry only an attenuation block sets is no expiry of the lineage.
+  auto late = f.attenuate(forever, "check if time($t), $t <= 2100-01-01T00:00:00Z;");
+  EXPECT_FALSE(f.call(late, "pg_query", &f.claude).allowed);
+
+  // What counts as a binding: a constant certificate predicate in every alternative.
+  for (const char* binding :
+       {"check if mtls_client(\"claude-client\");", "check if client_cert_cn(\"claude-client\");",
+        "check if client_cert_spki_sha256({sha});"}) {
+    auto v = f.gate->verify(f.attenuate(f.mint(expiring), binding, sha));
+    ASSERT_TRUE(v.ok()) << v.error().message;
+    EXPECT_TRUE((*v)->binds_certificate) << binding;
+  }
+  for (const char* loose :
+       {"check if client_cert_sha256($any);", "check if server_audience(\"larder-db\");",
+        "check if client_cert_sha256({sha}) or server_audience(\"larder-db\");",
+        "reject if client_cert_sha256({sha});", "check if client_cert_issuer(\"CN=Larder CA\");"}) {
+    auto v = f.gate->verify(f.attenuate(f.mint(expiring), loose, sha));
+    ASSERT_TRUE(v.ok()) << v.error().message;
+    EXPECT_FALSE((*v)->binds_certificate) << loose;
+    EXPECT_FALSE(f.call(f.attenuate(f.mint(expiring), loose, sha), "pg_query", &f.claude).allowed) << loose;
+  }
+
+  // Off (the library default): the same tokens pass.
+  Fixture lax;
+  EXPECT_TRUE(lax.call(lax.mint(kErin), "pg_query", &lax.claude).allowed);
+}
+
 TEST(Gate, TableRestrictionFromTheToken) {
   Fixture f;
   auto token = f.attenuate(f.mint(kErin), R"(check all table($t), ["health_records"].contains($t);)");

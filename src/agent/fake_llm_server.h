@@ -4,6 +4,11 @@
 // alternation, tool_result ids answering the previous tool_use ids), replays scripted
 // responses in order, and records every request so tests can assert what left the agent.
 // A request that breaks the API's rules is answered 400 and listed in violations().
+//
+// The agent tests use it, and so does `larder demo fake-model` (the recorded-response model
+// the demo's printed `larder ask` line talks to when no API key is set): with set_repeat()
+// it starts the script over for every new conversation instead of running dry. Namespace
+// `testing`: it is a stand-in for a model, never one.
 #pragma once
 
 #include <cstdint>
@@ -39,8 +44,9 @@ class FakeLlmServer {
   FakeLlmServer(const FakeLlmServer&) = delete;
   FakeLlmServer& operator=(const FakeLlmServer&) = delete;
 
-  // Binds 127.0.0.1 on a free port and starts serving; false (with a message) on failure.
-  bool start(std::string* error = nullptr);
+  // Binds 127.0.0.1 on `port` (0: a free one) and starts serving; false (with a message)
+  // on failure.
+  bool start(std::string* error = nullptr, uint16_t port = 0);
   void stop();
   uint16_t port() const { return port_; }
   // What a provider should use as --base-url ("http://127.0.0.1:P" or "http://127.0.0.1:P/v1").
@@ -53,6 +59,12 @@ class FakeLlmServer {
   // Loads {"api": "anthropic"|"openai", "responses": [{"status", "headers", "body"}]} and
   // enqueues its responses. Returns false (with a message) if unreadable or for the other API.
   bool load_script(const std::string& path, std::string* error = nullptr);
+  // The same from the script's text; `name` is used in messages.
+  bool load_script_text(const std::string& text, const std::string& name, std::string* error = nullptr);
+  // Replay the script for ever: a request that opens a conversation (no assistant turn in
+  // its messages) gets the first reply, and the script starts over when it runs out. Only
+  // the latest 100 requests are kept.
+  void set_repeat(bool repeat);
 
   std::vector<FakeLlmRequest> requests() const;
   std::vector<std::string> violations() const;
@@ -78,6 +90,7 @@ class FakeLlmServer {
   std::size_t next_ = 0;
   std::vector<FakeLlmRequest> requests_;
   std::string expected_key_;
+  bool repeat_ = false;
   bool stopping_ = false;
 };
 
