@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,7 +22,8 @@ using nlohmann::json;
 namespace {
 
 std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
@@ -41,16 +43,26 @@ bool valid_tool_name(const std::string& name) {
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 529: return "Overloaded";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    case 529:
+      return "Overloaded";
+    default:
+      return "Status";
   }
 }
 
@@ -78,8 +90,10 @@ void check_tool_schema(const json& schema, const std::string& where, std::vector
     return;
   }
   if (schema.value("type", "") != "object") v.push_back(where + ".type must be \"object\"");
-  if (schema.contains("properties") && !schema["properties"].is_object()) v.push_back(where + ".properties must be an object");
-  if (schema.contains("required") && !schema["required"].is_array()) v.push_back(where + ".required must be an array");
+  if (schema.contains("properties") && !schema["properties"].is_object())
+    v.push_back(where + ".properties must be an object");
+  if (schema.contains("required") && !schema["required"].is_array())
+    v.push_back(where + ".required must be an array");
 }
 
 }  // namespace
@@ -97,20 +111,24 @@ std::vector<std::string> FakeLlmServer::validate_anthropic(const FakeLlmRequest&
   if (r.header("x-api-key").empty()) v.push_back("missing x-api-key header");
   if (r.header("anthropic-version") != "2023-06-01")
     v.push_back("anthropic-version must be 2023-06-01, got '" + r.header("anthropic-version") + "'");
-  if (r.header("content-type").rfind("application/json", 0) != 0) v.push_back("content-type must be application/json");
-  if (!r.header("authorization").empty()) v.push_back("Anthropic requests must not carry an Authorization header");
+  if (r.header("content-type").rfind("application/json", 0) != 0)
+    v.push_back("content-type must be application/json");
+  if (!r.header("authorization").empty())
+    v.push_back("Anthropic requests must not carry an Authorization header");
   json body = json::parse(r.body, nullptr, false);
   if (!body.is_object()) {
     v.push_back("body is not a JSON object");
     return v;
   }
-  static const std::set<std::string> kTop = {"model", "max_tokens", "messages", "system", "tools", "tool_choice",
-                                             "temperature", "top_p", "top_k", "stop_sequences", "stream", "metadata"};
+  static const std::set<std::string> kTop = {"model", "max_tokens",     "messages",    "system",
+                                             "tools", "tool_choice",    "temperature", "top_p",
+                                             "top_k", "stop_sequences", "stream",      "metadata"};
   for (auto it = body.begin(); it != body.end(); ++it)
     if (!kTop.count(it.key())) v.push_back("unknown top-level field '" + it.key() + "'");
   if (!body.contains("model") || !body["model"].is_string() || body["model"].get<std::string>().empty())
     v.push_back("model must be a non-empty string");
-  if (!body.contains("max_tokens") || !body["max_tokens"].is_number_integer() || body["max_tokens"].get<long>() < 1)
+  if (!body.contains("max_tokens") || !body["max_tokens"].is_number_integer() ||
+      body["max_tokens"].get<long>() < 1)
     v.push_back("max_tokens must be a positive integer");
   if (body.contains("system") && !body["system"].is_string() && !body["system"].is_array())
     v.push_back("system must be a string or an array of text blocks");
@@ -127,14 +145,19 @@ std::vector<std::string> FakeLlmServer::validate_anthropic(const FakeLlmRequest&
           continue;
         }
         for (auto it = t.begin(); it != t.end(); ++it)
-          if (it.key() != "name" && it.key() != "description" && it.key() != "input_schema" && it.key() != "cache_control")
+          if (it.key() != "name" && it.key() != "description" && it.key() != "input_schema" &&
+              it.key() != "cache_control")
             v.push_back(where + " has unknown field '" + it.key() + "'");
         std::string name = t.contains("name") && t["name"].is_string() ? t["name"].get<std::string>() : "";
-        if (!valid_tool_name(name)) v.push_back(where + ".name '" + name + "' must match ^[a-zA-Z0-9_-]{1,64}$");
+        if (!valid_tool_name(name))
+          v.push_back(where + ".name '" + name + "' must match ^[a-zA-Z0-9_-]{1,64}$");
         if (!names.insert(name).second) v.push_back(where + ".name '" + name + "' is not unique");
-        if (t.contains("description") && !t["description"].is_string()) v.push_back(where + ".description must be a string");
-        if (!t.contains("input_schema")) v.push_back(where + ".input_schema is required");
-        else check_tool_schema(t["input_schema"], where + ".input_schema", v);
+        if (t.contains("description") && !t["description"].is_string())
+          v.push_back(where + ".description must be a string");
+        if (!t.contains("input_schema"))
+          v.push_back(where + ".input_schema is required");
+        else
+          check_tool_schema(t["input_schema"], where + ".input_schema", v);
       }
     }
   }
@@ -153,7 +176,9 @@ std::vector<std::string> FakeLlmServer::validate_anthropic(const FakeLlmRequest&
     }
     std::string role = m["role"].get<std::string>();
     std::string expected = i % 2 == 0 ? "user" : "assistant";
-    if (role != expected) v.push_back(where + ".role must be " + expected + " (roles alternate, starting with user), got " + role);
+    if (role != expected)
+      v.push_back(where + ".role must be " + expected + " (roles alternate, starting with user), got " +
+                  role);
     if (!m.contains("content")) {
       v.push_back(where + ".content is required");
       continue;
@@ -176,26 +201,34 @@ std::vector<std::string> FakeLlmServer::validate_anthropic(const FakeLlmRequest&
       std::string bw = where + ".content[" + std::to_string(k) + "]";
       std::string type = b.is_object() ? b.value("type", "") : "";
       if (type == "text") {
-        if (!b.contains("text") || !b["text"].is_string()) v.push_back(bw + ".text must be a string");
-        else if (b["text"].get<std::string>().empty()) v.push_back(bw + ".text must not be empty");
+        if (!b.contains("text") || !b["text"].is_string())
+          v.push_back(bw + ".text must be a string");
+        else if (b["text"].get<std::string>().empty())
+          v.push_back(bw + ".text must not be empty");
         seen_other = true;
       } else if (type == "tool_use") {
         if (role != "assistant") v.push_back(bw + ": tool_use only in assistant turns");
-        if (!b.contains("id") || !b["id"].is_string()) v.push_back(bw + ".id must be a string");
-        else new_uses.push_back(b["id"].get<std::string>());
+        if (!b.contains("id") || !b["id"].is_string())
+          v.push_back(bw + ".id must be a string");
+        else
+          new_uses.push_back(b["id"].get<std::string>());
         if (!b.contains("name") || !b["name"].is_string()) v.push_back(bw + ".name must be a string");
         if (!b.contains("input") || !b["input"].is_object()) v.push_back(bw + ".input must be an object");
         seen_other = true;
       } else if (type == "tool_result") {
         if (role != "user") v.push_back(bw + ": tool_result only in user turns");
         if (seen_other) v.push_back(bw + ": tool_result blocks must come first in the user turn");
-        std::string id = b.contains("tool_use_id") && b["tool_use_id"].is_string() ? b["tool_use_id"].get<std::string>() : "";
+        std::string id = b.contains("tool_use_id") && b["tool_use_id"].is_string()
+                             ? b["tool_use_id"].get<std::string>()
+                             : "";
         if (std::find(open_tool_uses.begin(), open_tool_uses.end(), id) == open_tool_uses.end())
-          v.push_back(bw + ".tool_use_id '" + id + "' does not match a tool_use id of the previous assistant turn");
+          v.push_back(bw + ".tool_use_id '" + id +
+                      "' does not match a tool_use id of the previous assistant turn");
         answered.push_back(id);
         if (b.contains("content") && !b["content"].is_string() && !b["content"].is_array())
           v.push_back(bw + ".content must be a string or an array of blocks");
-        if (b.contains("is_error") && !b["is_error"].is_boolean()) v.push_back(bw + ".is_error must be a boolean");
+        if (b.contains("is_error") && !b["is_error"].is_boolean())
+          v.push_back(bw + ".is_error must be a boolean");
       } else {
         v.push_back(bw + ": unknown block type '" + type + "'");
       }
@@ -209,7 +242,8 @@ std::vector<std::string> FakeLlmServer::validate_anthropic(const FakeLlmRequest&
       open_tool_uses = new_uses;
     }
   }
-  if (msgs.back().is_object() && msgs.back().value("role", "") != "user") v.push_back("the last message must be a user turn");
+  if (msgs.back().is_object() && msgs.back().value("role", "") != "user")
+    v.push_back("the last message must be a user turn");
   return v;
 }
 
@@ -217,7 +251,8 @@ std::vector<std::string> FakeLlmServer::validate_openai(const FakeLlmRequest& r)
   std::vector<std::string> v;
   if (r.method != "POST") v.push_back("method must be POST, got " + r.method);
   if (r.path != "/v1/chat/completions") v.push_back("path must be /v1/chat/completions, got " + r.path);
-  if (r.header("content-type").rfind("application/json", 0) != 0) v.push_back("content-type must be application/json");
+  if (r.header("content-type").rfind("application/json", 0) != 0)
+    v.push_back("content-type must be application/json");
   std::string auth = r.header("authorization");
   if (!auth.empty() && auth.rfind("Bearer ", 0) != 0) v.push_back("Authorization must be 'Bearer <key>'");
   json body = json::parse(r.body, nullptr, false);
@@ -227,7 +262,8 @@ std::vector<std::string> FakeLlmServer::validate_openai(const FakeLlmRequest& r)
   }
   if (!body.contains("model") || !body["model"].is_string() || body["model"].get<std::string>().empty())
     v.push_back("model must be a non-empty string");
-  if (body.contains("max_tokens") && (!body["max_tokens"].is_number_integer() || body["max_tokens"].get<long>() < 1))
+  if (body.contains("max_tokens") &&
+      (!body["max_tokens"].is_number_integer() || body["max_tokens"].get<long>() < 1))
     v.push_back("max_tokens must be a positive integer");
   if (body.contains("tools")) {
     if (!body["tools"].is_array()) {
@@ -237,15 +273,18 @@ std::vector<std::string> FakeLlmServer::validate_openai(const FakeLlmRequest& r)
       for (size_t i = 0; i < body["tools"].size(); ++i) {
         const json& t = body["tools"][i];
         std::string where = "tools[" + std::to_string(i) + "]";
-        if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") || !t["function"].is_object()) {
+        if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") ||
+            !t["function"].is_object()) {
           v.push_back(where + " must be {\"type\":\"function\",\"function\":{...}}");
           continue;
         }
         const json& f = t["function"];
         std::string name = f.contains("name") && f["name"].is_string() ? f["name"].get<std::string>() : "";
-        if (!valid_tool_name(name)) v.push_back(where + ".function.name '" + name + "' must match ^[a-zA-Z0-9_-]{1,64}$");
+        if (!valid_tool_name(name))
+          v.push_back(where + ".function.name '" + name + "' must match ^[a-zA-Z0-9_-]{1,64}$");
         if (!names.insert(name).second) v.push_back(where + ".function.name '" + name + "' is not unique");
-        if (f.contains("description") && !f["description"].is_string()) v.push_back(where + ".function.description must be a string");
+        if (f.contains("description") && !f["description"].is_string())
+          v.push_back(where + ".function.description must be a string");
         if (f.contains("parameters")) check_tool_schema(f["parameters"], where + ".function.parameters", v);
       }
     }
@@ -260,21 +299,27 @@ std::vector<std::string> FakeLlmServer::validate_openai(const FakeLlmRequest& r)
   for (size_t i = 0; i < msgs.size(); ++i) {
     const json& m = msgs[i];
     std::string where = "messages[" + std::to_string(i) + "]";
-    std::string role = m.is_object() && m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>() : "";
+    std::string role =
+        m.is_object() && m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>() : "";
     if (role == "system") {
       if (i != 0) v.push_back(where + ": the system message must come first");
-      if (!m.contains("content") || !m["content"].is_string()) v.push_back(where + ".content must be a string");
+      if (!m.contains("content") || !m["content"].is_string())
+        v.push_back(where + ".content must be a string");
     } else if (role == "user") {
-      if (!open_calls.empty()) v.push_back(where + ": tool_calls " + open_calls.front() + " not answered by a tool message");
+      if (!open_calls.empty())
+        v.push_back(where + ": tool_calls " + open_calls.front() + " not answered by a tool message");
       open_calls.clear();
-      if (!m.contains("content") || (!m["content"].is_string() && !m["content"].is_array())) v.push_back(where + ".content must be a string");
+      if (!m.contains("content") || (!m["content"].is_string() && !m["content"].is_array()))
+        v.push_back(where + ".content must be a string");
       seen_user = true;
     } else if (role == "assistant") {
       if (!seen_user) v.push_back(where + ": an assistant message before any user message");
-      if (!open_calls.empty()) v.push_back(where + ": tool_calls " + open_calls.front() + " not answered by a tool message");
+      if (!open_calls.empty())
+        v.push_back(where + ": tool_calls " + open_calls.front() + " not answered by a tool message");
       open_calls.clear();
       bool has_content = m.contains("content") && m["content"].is_string();
-      if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null()) v.push_back(where + ".content must be a string or null");
+      if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null())
+        v.push_back(where + ".content must be a string or null");
       if (m.contains("tool_calls")) {
         if (!m["tool_calls"].is_array() || m["tool_calls"].empty()) {
           v.push_back(where + ".tool_calls must be a non-empty array");
@@ -297,11 +342,16 @@ std::vector<std::string> FakeLlmServer::validate_openai(const FakeLlmRequest& r)
         v.push_back(where + ": an assistant message needs content or tool_calls");
       }
     } else if (role == "tool") {
-      std::string id = m.contains("tool_call_id") && m["tool_call_id"].is_string() ? m["tool_call_id"].get<std::string>() : "";
+      std::string id = m.contains("tool_call_id") && m["tool_call_id"].is_string()
+                           ? m["tool_call_id"].get<std::string>()
+                           : "";
       auto it = std::find(open_calls.begin(), open_calls.end(), id);
-      if (it == open_calls.end()) v.push_back(where + ".tool_call_id '" + id + "' does not answer a pending tool call");
-      else open_calls.erase(it);
-      if (!m.contains("content") || !m["content"].is_string()) v.push_back(where + ".content must be a string");
+      if (it == open_calls.end())
+        v.push_back(where + ".tool_call_id '" + id + "' does not answer a pending tool call");
+      else
+        open_calls.erase(it);
+      if (!m.contains("content") || !m["content"].is_string())
+        v.push_back(where + ".content must be a string");
     } else {
       v.push_back(where + ": unknown role '" + role + "'");
     }
@@ -312,7 +362,9 @@ std::vector<std::string> FakeLlmServer::validate_openai(const FakeLlmRequest& r)
 
 FakeLlmServer::FakeLlmServer(Api api) : api_(api) {}
 
-FakeLlmServer::~FakeLlmServer() { stop(); }
+FakeLlmServer::~FakeLlmServer() {
+  stop();
+}
 
 std::string FakeLlmServer::base_url() const {
   std::string url = "http://127.0.0.1:" + std::to_string(port_);
@@ -340,7 +392,8 @@ bool FakeLlmServer::load_script(const std::string& path, std::string* error) {
   };
   if (!in || !doc.is_object()) return fail("not a readable JSON object");
   std::string api = doc.value("api", "");
-  if (api != (api_ == Api::Anthropic ? "anthropic" : "openai")) return fail("script is for api '" + api + "'");
+  if (api != (api_ == Api::Anthropic ? "anthropic" : "openai"))
+    return fail("script is for api '" + api + "'");
   if (!doc.contains("responses") || !doc["responses"].is_array()) return fail("missing 'responses' array");
   for (const auto& r : doc["responses"]) {
     FakeLlmReply reply;
@@ -348,7 +401,10 @@ bool FakeLlmServer::load_script(const std::string& path, std::string* error) {
     if (r.contains("headers") && r["headers"].is_object())
       for (auto it = r["headers"].begin(); it != r["headers"].end(); ++it)
         reply.headers.emplace_back(it.key(), it.value().get<std::string>());
-    reply.body = r.contains("body") ? (r["body"].is_string() ? r["body"].get<std::string>() : r["body"].dump()) : "";
+    reply.body =
+        r.contains("body") ? (r["body"].is_string() ? r["body"].get<std::string>() : r["body"].dump()) : "";
+    if (r.contains("delay_ms") && r["delay_ms"].is_number_unsigned())
+      reply.delay = std::chrono::milliseconds(r["delay_ms"].get<std::uint64_t>());
     enqueue(std::move(reply));
   }
   return true;
@@ -363,8 +419,14 @@ std::vector<std::string> FakeLlmServer::violations() const {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
   for (size_t i = 0; i < requests_.size(); ++i)
-    for (const auto& v : requests_[i].violations) out.push_back("request " + std::to_string(i + 1) + ": " + v);
+    for (const auto& v : requests_[i].violations)
+      out.push_back("request " + std::to_string(i + 1) + ": " + v);
   return out;
+}
+
+std::size_t FakeLlmServer::abandoned() const {
+  std::lock_guard lock(mu_);
+  return abandoned_;
 }
 
 std::size_t FakeLlmServer::pending_replies() const {
@@ -384,7 +446,8 @@ bool FakeLlmServer::start(std::string* error) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 16) != 0) {
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 16) != 0) {
     if (error) *error = std::string("bind/listen on 127.0.0.1: ") + std::strerror(errno);
     ::close(listen_fd_);
     listen_fd_ = -1;
@@ -402,6 +465,7 @@ void FakeLlmServer::stop() {
     std::lock_guard lock(mu_);
     if (stopping_ || listen_fd_ < 0) return;
     stopping_ = true;
+    stop_cv_.notify_all();
     for (int fd : connection_fds_) ::shutdown(fd, SHUT_RDWR);
   }
   ::shutdown(listen_fd_, SHUT_RDWR);
@@ -474,8 +538,32 @@ void FakeLlmServer::serve_connection(int fd) {
       request.body = buffer.substr(0, content_length);
       buffer.erase(0, content_length);
       FakeLlmReply reply = handle(std::move(request));
-      std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " " + reason_phrase(reply.status) + "\r\n";
-      out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(reply.body.size()) + "\r\n";
+      if (reply.delay.count() > 0) {
+        // Wait out the delay, watching for the client to hang up (readable with 0 bytes).
+        const auto until = std::chrono::steady_clock::now() + reply.delay;
+        bool gone = false;
+        while (!gone && std::chrono::steady_clock::now() < until) {
+          {
+            std::unique_lock lock(mu_);
+            if (stop_cv_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stopping_; }))
+              goto done;
+          }
+          pollfd p{fd, POLLIN, 0};
+          char peek;
+          if (::poll(&p, 1, 0) > 0 &&
+              (::recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (p.revents & (POLLHUP | POLLERR))))
+            gone = true;
+        }
+        if (gone) {
+          std::lock_guard lock(mu_);
+          ++abandoned_;
+          goto done;
+        }
+      }
+      std::string out =
+          "HTTP/1.1 " + std::to_string(reply.status) + " " + reason_phrase(reply.status) + "\r\n";
+      out +=
+          "Content-Type: application/json\r\nContent-Length: " + std::to_string(reply.body.size()) + "\r\n";
       for (const auto& [k, val] : reply.headers) out += k + ": " + val + "\r\n";
       if (close_after) out += "Connection: close\r\n";
       out += "\r\n" + reply.body;
@@ -484,7 +572,8 @@ void FakeLlmServer::serve_connection(int fd) {
   }
 done:
   std::lock_guard lock(mu_);
-  connection_fds_.erase(std::remove(connection_fds_.begin(), connection_fds_.end(), fd), connection_fds_.end());
+  connection_fds_.erase(std::remove(connection_fds_.begin(), connection_fds_.end(), fd),
+                        connection_fds_.end());
   ::close(fd);
 }
 
@@ -498,17 +587,24 @@ FakeLlmReply FakeLlmServer::handle(FakeLlmRequest request) {
   const std::vector<std::string> violations = request.violations;
   requests_.push_back(std::move(request));
   if (bad_key) {
-    return {401, {}, anthropic ? anthropic_error("authentication_error", "invalid x-api-key")
-                               : openai_error("invalid_request_error", "Incorrect API key provided")};
+    return {401,
+            {},
+            anthropic ? anthropic_error("authentication_error", "invalid x-api-key")
+                      : openai_error("invalid_request_error", "Incorrect API key provided")};
   }
   if (!violations.empty()) {
     std::string msg = "fake server: " + violations.front();
-    return {400, {}, anthropic ? anthropic_error("invalid_request_error", msg) : openai_error("invalid_request_error", msg)};
+    return {400,
+            {},
+            anthropic ? anthropic_error("invalid_request_error", msg)
+                      : openai_error("invalid_request_error", msg)};
   }
   if (next_ >= script_.size()) {
     requests_.back().violations.push_back("no scripted reply left for this request");
-    return {500, {}, anthropic ? anthropic_error("api_error", "fake server: script exhausted")
-                               : openai_error("server_error", "fake server: script exhausted")};
+    return {500,
+            {},
+            anthropic ? anthropic_error("api_error", "fake server: script exhausted")
+                      : openai_error("server_error", "fake server: script exhausted")};
   }
   return script_[next_++];
 }

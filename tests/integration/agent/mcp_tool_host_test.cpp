@@ -3,8 +3,8 @@
 // pg_query's structuredContent, a sensitive read hands back an attenuated token in
 // _meta["larder/biscuit_token"], and an egress tool refuses the tainted lineage. The LLM is
 // the loopback fake server replaying tests/fixtures/llm.
-#include "agent/ask.h"
 #include "agent/mcp_tool_host.h"
+#include "agent/ask.h"
 #include "fake_llm_server.h"
 #include "mcp/http_transport.h"
 #include "mcp/server.h"
@@ -14,10 +14,12 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace larder::agent {
 namespace {
@@ -46,7 +48,8 @@ class McpToolHostTest : public ::testing::Test {
     dir_ = new std::string(fs::temp_directory_path() / ("larder-agent-it-" + std::to_string(::getpid())));
     fs::create_directories(*dir_);
     auto ca = pki::create_ca("Agent IT CA");
-    auto server = pki::issue_certificate(*ca, {pki::CertKind::kServer, "localhost", {"IP:127.0.0.1", "DNS:localhost"}});
+    auto server =
+        pki::issue_certificate(*ca, {pki::CertKind::kServer, "localhost", {"IP:127.0.0.1", "DNS:localhost"}});
     auto client = pki::issue_certificate(*ca, {pki::CertKind::kClient, "claude-client", {}});
     ASSERT_TRUE(ca.ok() && server.ok() && client.ok());
     ASSERT_TRUE(pki::write_file(file("ca.crt"), ca->cert_pem).ok());
@@ -60,48 +63,78 @@ class McpToolHostTest : public ::testing::Test {
     o.info = {"larder-db-test", "1.0", ""};
     o.instructions = "Read-only healthcare database.";
     mcp_ = new mcp::Server(o);
-    json pg_schema = {{"type", "object"},
-                      {"properties", {{"sql", {{"type", "string"}}}, {"biscuit_token", {{"type", "string"}}}}},
-                      {"required", {"sql", "biscuit_token"}}};
-    ASSERT_TRUE(mcp_->add_tool(mcp::Tool{"pg_query", "", "Run one read-only SELECT", pg_schema, std::nullopt, json(), json()},
-                               [](mcp::RequestContext& ctx, const json& args) {
-                                 std::string arg = args.value("biscuit_token", "");
-                                 std::string auth = ctx.header("Authorization").value_or("");
-                                 seen_->add("pg_query", "arg=" + arg + "|auth=" + auth + "|cn=" + (ctx.peer() ? ctx.peer()->cn : ""));
-                                 if (auth != "Bearer " + arg) return mcp::ToolResult::error("biscuit: header and argument tokens differ");
-                                 json structured = {{"columns", {{{"name", "condition"}, {"type", "text"}}, {{"name", "patients"}, {"type", "int8"}}}},
-                                                    {"rows", {{{"condition", "Diabetes"}, {"patients", 2}}}},
-                                                    {"row_count", 1},
-                                                    {"truncated", false}};
-                                 mcp::ToolResult r = mcp::ToolResult::text(structured.dump());
-                                 r.structured_content = structured;
-                                 r.meta = {{"larder/decision", {{"lock", "biscuit"}, {"decision", "allow"}, {"reason", "read granted"}}}};
-                                 if (arg == kRoot) r.meta["larder/biscuit_token"] = kTainted;
-                                 return r;
-                               })
-                    .ok());
-    json report_schema = {{"type", "object"}, {"properties", {{"to", {{"type", "string"}}}}}, {"required", {"to"}}};
-    ASSERT_TRUE(mcp_->add_tool(mcp::Tool{"send_report", "", "Send a report off the machine", report_schema, std::nullopt, json(), json()},
+    json pg_schema = {
+        {"type", "object"},
+        {"properties", {{"sql", {{"type", "string"}}}, {"biscuit_token", {{"type", "string"}}}}},
+        {"required", {"sql", "biscuit_token"}}};
+    ASSERT_TRUE(
+        mcp_->add_tool(
+                mcp::Tool{"pg_query", "", "Run one read-only SELECT", pg_schema, std::nullopt, json(),
+                          json()},
+                [](mcp::RequestContext& ctx, const json& args) {
+                  std::string arg = args.value("biscuit_token", "");
+                  std::string auth = ctx.header("Authorization").value_or("");
+                  seen_->add("pg_query",
+                             "arg=" + arg + "|auth=" + auth + "|cn=" + (ctx.peer() ? ctx.peer()->cn : ""));
+                  if (auth != "Bearer " + arg)
+                    return mcp::ToolResult::error("biscuit: header and argument tokens differ");
+                  json structured = {
+                      {"columns",
+                       {{{"name", "condition"}, {"type", "text"}}, {{"name", "patients"}, {"type", "int8"}}}},
+                      {"rows", {{{"condition", "Diabetes"}, {"patients", 2}}}},
+                      {"row_count", 1},
+                      {"truncated", false}};
+                  mcp::ToolResult r = mcp::ToolResult::text(structured.dump());
+                  r.structured_content = structured;
+                  r.meta = {{"larder/decision",
+                             {{"lock", "biscuit"}, {"decision", "allow"}, {"reason", "read granted"}}}};
+                  if (arg == kRoot) r.meta["larder/biscuit_token"] = kTainted;
+                  return r;
+                })
+            .ok());
+    json report_schema = {
+        {"type", "object"}, {"properties", {{"to", {{"type", "string"}}}}}, {"required", {"to"}}};
+    ASSERT_TRUE(
+        mcp_->add_tool(
+                mcp::Tool{"send_report", "", "Send a report off the machine", report_schema, std::nullopt,
+                          json(), json()},
+                [](mcp::RequestContext& ctx, const json&) {
+                  std::string auth = ctx.header("Authorization").value_or("");
+                  seen_->add("send_report", "auth=" + auth);
+                  if (auth == "Bearer " + kTainted) {
+                    mcp::ToolResult r =
+                        mcp::ToolResult::error("taint: this lineage read sensitive data; egress refused");
+                    r.meta = {{"larder/decision",
+                               {{"lock", "taint"}, {"decision", "deny"}, {"reason", "tainted lineage"}}}};
+                    return r;
+                  }
+                  return mcp::ToolResult::text("sent");
+                })
+            .ok());
+    // A query that takes until the client cancels it (or 20 s): how Ctrl-C reaches a server.
+    ASSERT_TRUE(mcp_->add_tool(mcp::Tool{"slow_query", "", "A query that takes a long time",
+                                         json{{"type", "object"}}, std::nullopt, json(), json()},
                                [](mcp::RequestContext& ctx, const json&) {
-                                 std::string auth = ctx.header("Authorization").value_or("");
-                                 seen_->add("send_report", "auth=" + auth);
-                                 if (auth == "Bearer " + kTainted) {
-                                   mcp::ToolResult r = mcp::ToolResult::error("taint: this lineage read sensitive data; egress refused");
-                                   r.meta = {{"larder/decision", {{"lock", "taint"}, {"decision", "deny"}, {"reason", "tainted lineage"}}}};
-                                   return r;
-                                 }
-                                 return mcp::ToolResult::text("sent");
+                                 const auto until =
+                                     std::chrono::steady_clock::now() + std::chrono::seconds(20);
+                                 while (!ctx.cancelled() && std::chrono::steady_clock::now() < until)
+                                   std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                                 seen_->add("slow_query", ctx.cancelled() ? "cancelled" : "finished");
+                                 return mcp::ToolResult::text("slow rows");
                                })
                     .ok());
-    ASSERT_TRUE(mcp_->add_prompt(mcp::Prompt{"generate_sql", "", "SQL for a question", {{"question", "", "", true}}, json()},
-                                 [](mcp::RequestContext&, const std::map<std::string, std::string>& args) -> Result<json> {
-                                   return json{{"messages",
-                                                {{{"role", "user"},
-                                                  {"content", {{"type", "text"},
-                                                               {"text", "Table admissions(\"Medical Condition\" text). Question: " +
-                                                                            args.at("question")}}}}}}};
-                                 })
-                    .ok());
+    ASSERT_TRUE(
+        mcp_->add_prompt(
+                mcp::Prompt{"generate_sql", "", "SQL for a question", {{"question", "", "", true}}, json()},
+                [](mcp::RequestContext&, const std::map<std::string, std::string>& args) -> Result<json> {
+                  return json{{"messages",
+                               {{{"role", "user"},
+                                 {"content",
+                                  {{"type", "text"},
+                                   {"text", "Table admissions(\"Medical Condition\" text). Question: " +
+                                                args.at("question")}}}}}}};
+                })
+            .ok());
     transport_ = new mcp::HttpTransport(*mcp_);
     net::ServerConfig c;
     c.tls.cert_file = file("server.crt");
@@ -126,7 +159,8 @@ class McpToolHostTest : public ::testing::Test {
   void SetUp() override {
     std::lock_guard lock(seen_->mu);
     seen_->calls.clear();
-    for (const char* v : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN", "PG_MCP_URL", "LARDER_PROVIDER", "LARDER_MODEL", "LARDER_BASE_URL"})
+    for (const char* v : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN", "PG_MCP_URL",
+                          "LARDER_PROVIDER", "LARDER_MODEL", "LARDER_BASE_URL"})
       unsetenv(v);
   }
 
@@ -165,9 +199,10 @@ TEST_F(McpToolHostTest, ListsToolsAndSchemaOverMtls) {
   ASSERT_TRUE(host.ok()) << host.error().message;
   auto tools = (*host)->list_tools();
   ASSERT_TRUE(tools.ok()) << tools.error().message;
-  ASSERT_EQ(tools->size(), 2u);
+  ASSERT_EQ(tools->size(), 3u);
   EXPECT_EQ((*tools)[0].server, "larder-db");
-  EXPECT_TRUE((*tools)[0].input_schema["properties"].contains("biscuit_token"));  // the agent strips it, not the host
+  EXPECT_TRUE(
+      (*tools)[0].input_schema["properties"].contains("biscuit_token"));  // the agent strips it, not the host
   auto schema = (*host)->schema_context();
   ASSERT_TRUE(schema.ok()) << schema.error().message;
   EXPECT_NE(schema->find("Medical Condition"), std::string::npos) << *schema;
@@ -194,6 +229,39 @@ TEST_F(McpToolHostTest, CallCarriesTokenInHeaderAndReconnectsOnSwitch) {
   EXPECT_EQ(seen_->calls[1].second, "auth=Bearer " + kTainted);
 }
 
+// Ctrl-C while a tool runs: the call returns at once, the server is sent
+// notifications/cancelled for that request (its handler sees the cancellation), and the
+// host goes on working.
+TEST_F(McpToolHostTest, CancellingACallSendsNotificationsCancelled) {
+  auto host = McpToolHost::connect(config(), std::make_shared<TokenStore>(kRoot));
+  ASSERT_TRUE(host.ok()) << host.error().message;
+  CancellationToken cancel;
+  std::thread ctrl_c([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel.cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto r = (*host)->call_tool_cancellable("larder-db", "slow_query", json::object(), cancel);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ctrl_c.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "mcp.cancelled") << r.error().message;
+  EXPECT_LT(took, std::chrono::seconds(3));
+  bool server_cancelled = false;
+  for (int i = 0; i < 100 && !server_cancelled; ++i) {
+    {
+      std::lock_guard lock(seen_->mu);
+      for (const auto& [tool, what] : seen_->calls)
+        server_cancelled |= tool == "slow_query" && what == "cancelled";
+    }
+    if (!server_cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(server_cancelled) << "the server's handler was not cancelled";
+  auto after = (*host)->call_tool("larder-db", "pg_query", {{"sql", "SELECT 1"}, {"biscuit_token", kRoot}});
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_FALSE(after->is_error);
+}
+
 TEST_F(McpToolHostTest, WithoutClientCertificateTheConnectionFails) {
   auto host = McpToolHost::connect(config(false), std::make_shared<TokenStore>(kRoot));
   ASSERT_FALSE(host.ok());
@@ -207,9 +275,11 @@ class AskEndToEnd : public McpToolHostTest {
     McpToolHostTest::SetUp();
     work = *dir_ + "/ask-" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::create_directories(work);
-    json cfg = {{"mcpServers",
-                 {{"larder-db",
-                   {{"url", url()}, {"tls", {{"ca", file("ca.crt")}, {"cert", file("client.crt")}, {"key", file("client.key")}}}}}}}};
+    json cfg = {
+        {"mcpServers",
+         {{"larder-db",
+           {{"url", url()},
+            {"tls", {{"ca", file("ca.crt")}, {"cert", file("client.crt")}, {"key", file("client.key")}}}}}}}};
     std::ofstream(work + "/mcp.json") << cfg.dump(2);
     std::ofstream(work + "/.env") << "ANTHROPIC_API_KEY=" << kApiKey << "\nBISCUIT_TOKEN=" << kRoot << "\n";
     opts.config_path = work + "/mcp.json";
@@ -224,7 +294,9 @@ TEST_F(AskEndToEnd, TokenSwitchesAndNothingSecretReachesTheModel) {
   larder::testing::FakeLlmServer llm(larder::testing::FakeLlmServer::Api::Anthropic);
   ASSERT_TRUE(llm.start());
   std::string err;
-  ASSERT_TRUE(llm.load_script(std::string(LARDER_SOURCE_DIR) + "/tests/fixtures/llm/anthropic_two_queries.json", &err)) << err;
+  ASSERT_TRUE(llm.load_script(
+      std::string(LARDER_SOURCE_DIR) + "/tests/fixtures/llm/anthropic_two_queries.json", &err))
+      << err;
   llm.set_expected_api_key(kApiKey);
   opts.base_url = llm.base_url();
   opts.question = "names, count, then report";
@@ -241,7 +313,8 @@ TEST_F(AskEndToEnd, TokenSwitchesAndNothingSecretReachesTheModel) {
     std::lock_guard lock(seen_->mu);
     ASSERT_EQ(seen_->calls.size(), 3u);
     EXPECT_NE(seen_->calls[0].second.find("arg=" + kRoot), std::string::npos);
-    EXPECT_NE(seen_->calls[1].second.find("arg=" + kTainted + "|auth=Bearer " + kTainted), std::string::npos) << seen_->calls[1].second;
+    EXPECT_NE(seen_->calls[1].second.find("arg=" + kTainted + "|auth=Bearer " + kTainted), std::string::npos)
+        << seen_->calls[1].second;
     EXPECT_EQ(seen_->calls[2].second, "auth=Bearer " + kTainted);
   }
   std::string key_pem;
@@ -266,9 +339,12 @@ TEST_F(AskEndToEnd, UntrustedServerExitsWith5) {
   auto other = pki::create_ca("Someone else");
   ASSERT_TRUE(other.ok());
   ASSERT_TRUE(pki::write_file(work + "/other-ca.crt", other->cert_pem).ok());
-  json cfg = {{"mcpServers",
-               {{"larder-db",
-                 {{"url", url()}, {"tls", {{"ca", work + "/other-ca.crt"}, {"cert", file("client.crt")}, {"key", file("client.key")}}}}}}}};
+  json cfg = {
+      {"mcpServers",
+       {{"larder-db",
+         {{"url", url()},
+          {"tls",
+           {{"ca", work + "/other-ca.crt"}, {"cert", file("client.crt")}, {"key", file("client.key")}}}}}}}};
   std::ofstream(work + "/mcp.json") << cfg.dump(2);
   opts.question = "q";
   opts.base_url = "http://127.0.0.1:1";

@@ -9,10 +9,14 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace larder::agent {
 namespace {
@@ -24,7 +28,9 @@ using testing::kTaintedToken;
 
 const std::string kApiKey = "sk-ant-test-key-0123456789";
 
-std::string fixture(const std::string& name) { return std::string(LARDER_SOURCE_DIR) + "/tests/fixtures/llm/" + name; }
+std::string fixture(const std::string& name) {
+  return std::string(LARDER_SOURCE_DIR) + "/tests/fixtures/llm/" + name;
+}
 
 struct Harness {
   explicit Harness(FakeLlmServer::Api api, const std::string& script) : server(api) {
@@ -144,7 +150,8 @@ TEST(AgentLoop, GivesUpAfterMaxAttempts) {
   FakeLlmServer server(FakeLlmServer::Api::Anthropic);
   ASSERT_TRUE(server.start());
   for (int i = 0; i < 3; ++i)
-    server.enqueue({529, {}, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"});
+    server.enqueue(
+        {529, {}, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"});
   ProviderConfig cfg;
   cfg.base_url = server.base_url();
   cfg.api_key = kApiKey;
@@ -169,7 +176,8 @@ TEST(AgentLoop, UnauthorizedIsAClearErrorAndExitStatus) {
   EXPECT_EQ(run.status, AgentStatus::ProviderError);
   ASSERT_TRUE(run.error);
   EXPECT_EQ(run.error->code, "llm.auth");
-  EXPECT_NE(run.error->message.find("authentication_error: invalid x-api-key"), std::string::npos) << run.error->message;
+  EXPECT_NE(run.error->message.find("authentication_error: invalid x-api-key"), std::string::npos)
+      << run.error->message;
   EXPECT_NE(run.error->message.find("ANTHROPIC_API_KEY"), std::string::npos);
   EXPECT_EQ(exit_status_for(run), kExitProviderAuth);
   EXPECT_EQ(h.server.requests().size(), 1u);  // 401 is not retried
@@ -318,14 +326,20 @@ TEST(AgentLoop, RefusesToSendAKnownSecret) {
   EXPECT_EQ(agent.system_prompt().find("header-secret-value-123"), std::string::npos);
   AgentRun run = agent.ask("tell me header-secret-value-123");
   EXPECT_EQ(run.status, AgentStatus::Answered);  // redacted, so it may go out
-  for (const auto& r : h.server.requests()) EXPECT_EQ(r.body.find("header-secret-value-123"), std::string::npos);
+  for (const auto& r : h.server.requests())
+    EXPECT_EQ(r.body.find("header-secret-value-123"), std::string::npos);
 }
 
 TEST(AgentLoop, ConversationContinuesAcrossQuestions) {
   FakeLlmServer server(FakeLlmServer::Api::OpenAi);
   ASSERT_TRUE(server.start());
   for (const char* text : {"first", "second"})
-    server.enqueue({200, {}, nlohmann::json{{"choices", {{{"finish_reason", "stop"}, {"message", {{"role", "assistant"}, {"content", text}}}}}}}.dump()});
+    server.enqueue({200,
+                    {},
+                    nlohmann::json{{"choices",
+                                    {{{"finish_reason", "stop"},
+                                      {"message", {{"role", "assistant"}, {"content", text}}}}}}}
+                        .dump()});
   ProviderConfig cfg;
   cfg.kind = ProviderKind::OpenAi;
   cfg.base_url = server.base_url();  // no key: a local server
@@ -343,20 +357,72 @@ TEST(AgentLoop, ConversationContinuesAcrossQuestions) {
   EXPECT_TRUE(server.violations().empty()) << server.violations().front();
 }
 
+// ---- Ctrl-C: cancelling a question ----
+
+TEST(AgentLoop, CancelAbortsTheModelRequestInFlight) {
+  Harness h(FakeLlmServer::Api::Anthropic, "anthropic_slow_answer.json");
+  Agent agent(*h.provider, h.host, h.tokens, AgentOptions{});
+  ASSERT_TRUE(agent.prepare().ok());
+  std::vector<std::string> progress;
+  agent.on_progress = [&](const std::string& what) { progress.push_back(what); };
+  CancellationToken cancel;
+  std::thread ctrl_c([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel.cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  AgentRun run = agent.ask("slow question", cancel);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ctrl_c.join();
+  EXPECT_EQ(run.status, AgentStatus::Cancelled);
+  EXPECT_EQ(exit_status_for(run), kExitInterrupted);
+  EXPECT_LT(took, std::chrono::seconds(3)) << "the request was not aborted";
+  EXPECT_EQ(h.server.requests().size(), 1u);
+  for (int i = 0; i < 50 && h.server.abandoned() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(h.server.abandoned(), 1u) << "the fake still held an open request";
+  ASSERT_EQ(progress.size(), 2u);
+  EXPECT_EQ(progress[0], "waiting for the model (test-model)");
+  EXPECT_EQ(progress[1], "");
+  EXPECT_NE(render_run(run, RenderOptions{}).find("(cancelled)"), std::string::npos);
+}
+
+TEST(AgentLoop, ACancelledQuestionLeavesTheConversationAsItWas) {
+  Harness h(FakeLlmServer::Api::Anthropic, "anthropic_pg_query.json");
+  Agent agent(*h.provider, h.host, h.tokens, AgentOptions{});
+  ASSERT_TRUE(agent.prepare().ok());
+  CancellationToken cancel;
+  cancel.cancel();
+  AgentRun run = agent.ask("q", cancel);
+  EXPECT_EQ(run.status, AgentStatus::Cancelled);
+  EXPECT_TRUE(h.server.requests().empty());
+  std::vector<std::string> progress;
+  agent.on_progress = [&](const std::string& what) { progress.push_back(what); };
+  EXPECT_EQ(agent.ask("q").status, AgentStatus::Answered);
+  // The model is asked, pg_query runs, the model is asked again.
+  ASSERT_GE(progress.size(), 3u);
+  EXPECT_EQ(progress[1], "running pg_query");
+  ASSERT_EQ(h.server.requests().size(), 2u);
+  auto body = nlohmann::json::parse(h.server.requests()[0].body);
+  EXPECT_EQ(body["messages"].size(), 1u);  // nothing of the cancelled question
+}
+
 // ---- run_ask: configuration → exit statuses ----
 
 class RunAsk : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* v : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN", "PG_MCP_URL", "LARDER_PROVIDER",
-                          "LARDER_MODEL", "LARDER_BASE_URL"})
+    for (const char* v : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "BISCUIT_TOKEN", "PG_MCP_URL",
+                          "LARDER_PROVIDER", "LARDER_MODEL", "LARDER_BASE_URL"})
       unsetenv(v);
     dir = std::filesystem::temp_directory_path() /
-          ("larder-ask-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+          ("larder-ask-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir);
     write("mcp.json", R"({"mcpServers": {"larder-db": {"url": "https://127.0.0.1:8443/mcp",
       "headers": {"X-Api-Key": "mcp-header-secret-42"}}}})");
-    write(".env", "# test env\nexport ANTHROPIC_API_KEY=\"" + kApiKey + "\"\nBISCUIT_TOKEN='" + kRootToken + "'\n");
+    write(".env",
+          "# test env\nexport ANTHROPIC_API_KEY=\"" + kApiKey + "\"\nBISCUIT_TOKEN='" + kRootToken + "'\n");
     opts.config_path = (dir / "mcp.json").string();
     opts.dotenv_path = (dir / ".env").string();
     opts.history_path = (dir / "history").string();
@@ -364,7 +430,8 @@ class RunAsk : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir); }
   void write(const std::string& name, const std::string& text) { std::ofstream(dir / name) << text; }
   ToolHostFactory factory() {
-    return [this](const McpConfig& cfg, std::shared_ptr<TokenStore> tokens, const Environment&) -> Result<std::unique_ptr<ToolHost>> {
+    return [this](const McpConfig& cfg, std::shared_ptr<TokenStore> tokens,
+                  const Environment&) -> Result<std::unique_ptr<ToolHost>> {
       seen_servers = cfg.servers.size();
       seen_token = tokens->current();
       return std::unique_ptr<ToolHost>(std::make_unique<ClinicToolHost>());
@@ -449,11 +516,13 @@ TEST_F(RunAsk, ToolHostFailureExitsWith5) {
   opts.question = "q";
   std::istringstream in;
   std::ostringstream out, err;
-  int status = run_ask(opts,
-                       [](const McpConfig&, std::shared_ptr<TokenStore>, const Environment&) -> Result<std::unique_ptr<ToolHost>> {
-                         return make_error("mcp.connect", "TLS handshake with 127.0.0.1:8443 failed");
-                       },
-                       in, out, err);
+  int status = run_ask(
+      opts,
+      [](const McpConfig&, std::shared_ptr<TokenStore>,
+         const Environment&) -> Result<std::unique_ptr<ToolHost>> {
+        return make_error("mcp.connect", "TLS handshake with 127.0.0.1:8443 failed");
+      },
+      in, out, err);
   EXPECT_EQ(status, kExitMcp);
   EXPECT_NE(err.str().find("TLS handshake"), std::string::npos);
 }
@@ -462,7 +531,12 @@ TEST_F(RunAsk, ReplKeepsHistory) {
   FakeLlmServer server(FakeLlmServer::Api::OpenAi);
   ASSERT_TRUE(server.start());
   for (const char* text : {"one", "two"})
-    server.enqueue({200, {}, nlohmann::json{{"choices", {{{"finish_reason", "stop"}, {"message", {{"role", "assistant"}, {"content", text}}}}}}}.dump()});
+    server.enqueue({200,
+                    {},
+                    nlohmann::json{{"choices",
+                                    {{{"finish_reason", "stop"},
+                                      {"message", {{"role", "assistant"}, {"content", text}}}}}}}
+                        .dump()});
   opts.provider = "openai";
   opts.base_url = server.base_url();
   opts.interactive = true;
@@ -476,6 +550,136 @@ TEST_F(RunAsk, ReplKeepsHistory) {
   std::getline(hist, line);
   EXPECT_EQ(line, "first question");
   EXPECT_EQ(server.requests().size(), 2u);
+}
+
+TEST_F(RunAsk, RefusesToStartWithoutAToken) {
+  write(".env", "ANTHROPIC_API_KEY=\"" + kApiKey + "\"\n");
+  FakeLlmServer server(FakeLlmServer::Api::Anthropic);
+  ASSERT_TRUE(server.start());
+  ASSERT_TRUE(server.load_script(fixture("anthropic_pg_query.json")));
+  opts.base_url = server.base_url();
+  opts.question = "Which condition is most common?";
+  std::string out, err;
+  EXPECT_EQ(run(&out, &err), kExitUsage);
+  EXPECT_NE(err.find("no Biscuit token"), std::string::npos) << err;
+  EXPECT_NE(err.find("--token"), std::string::npos) << err;
+  EXPECT_NE(err.find("BISCUIT_TOKEN"), std::string::npos) << err;
+  EXPECT_NE(err.find("--no-token"), std::string::npos) << err;
+  EXPECT_TRUE(server.requests().empty()) << "the model was asked without a token";
+  EXPECT_EQ(seen_servers, 0u) << "an MCP server was contacted without a token";
+
+  write("empty.b64", "\n");
+  opts.token = "@" + (dir / "empty.b64").string();
+  EXPECT_EQ(run(&out, &err), kExitUsage);
+  EXPECT_NE(err.find("the token file is empty"), std::string::npos) << err;
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST_F(RunAsk, NoTokenFlagForServersThatNeedNone) {
+  write(".env", "ANTHROPIC_API_KEY=\"" + kApiKey + "\"\n");
+  FakeLlmServer server(FakeLlmServer::Api::Anthropic);
+  ASSERT_TRUE(server.start());
+  ASSERT_TRUE(server.load_script(fixture("anthropic_pg_query.json")));
+  opts.base_url = server.base_url();
+  opts.question = "q";
+  opts.no_token = true;
+  std::string out, err;
+  EXPECT_EQ(run(&out, &err), kExitOk) << err;
+  EXPECT_EQ(seen_token, "");
+  // Both at once is a contradiction, not a guess.
+  opts.token = kRootToken;
+  EXPECT_EQ(run(&out, &err), kExitUsage);
+  EXPECT_NE(err.find("--no-token"), std::string::npos) << err;
+}
+
+mode_t mode_of(const std::filesystem::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+TEST_F(RunAsk, HistoryIsPrivateAndHoldsOnlyWhatWasTyped) {
+  FakeLlmServer server(FakeLlmServer::Api::OpenAi);
+  ASSERT_TRUE(server.start());
+  for (const char* text : {"Erin oRTEga has diabetes", "two"})
+    server.enqueue({200,
+                    {},
+                    nlohmann::json{{"choices",
+                                    {{{"finish_reason", "stop"},
+                                      {"message", {{"role", "assistant"}, {"content", text}}}}}}}
+                        .dump()});
+  opts.provider = "openai";
+  opts.base_url = server.base_url();
+  opts.interactive = true;
+  // An old 0644 file (as earlier versions wrote it) is made private before anything is added.
+  write("history", "older question\n");
+  std::filesystem::permissions(dir / "history", std::filesystem::perms(0644));
+  History old((dir / "history").string());
+  EXPECT_EQ(mode_of(dir / "history"), 0600u);
+  EXPECT_EQ(old.lines().size(), 1u);
+  std::string out;
+  EXPECT_EQ(run(&out, nullptr, "What does Erin oRTEga have?\n.history\nsecond\n"), kExitOk);
+  EXPECT_NE(out.find("Erin oRTEga has diabetes"), std::string::npos) << out;
+  std::ifstream in(dir / "history");
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), "older question\nWhat does Erin oRTEga have?\nsecond\n");  // no answer, no command
+  EXPECT_EQ(mode_of(dir / "history"), 0600u);
+}
+
+TEST_F(RunAsk, HistoryLivesInTheStateDirectoryAndCanBeTurnedOff) {
+  auto answer = [](FakeLlmServer& s) {
+    s.enqueue({200,
+               {},
+               nlohmann::json{
+                   {"choices",
+                    {{{"finish_reason", "stop"}, {"message", {{"role", "assistant"}, {"content", "ok"}}}}}}}
+                   .dump()});
+  };
+  FakeLlmServer server(FakeLlmServer::Api::OpenAi);
+  ASSERT_TRUE(server.start());
+  opts.provider = "openai";
+  opts.base_url = server.base_url();
+  opts.interactive = true;
+  opts.history_path.clear();
+  opts.state_dir = (dir / "state").string();
+  answer(server);
+  EXPECT_EQ(run(nullptr, nullptr, "first\n"), kExitOk);
+  const auto file = dir / "state" / "ask_history";
+  ASSERT_TRUE(std::filesystem::exists(file));
+  EXPECT_EQ(mode_of(file), 0600u);
+  EXPECT_EQ(mode_of(dir / "state"), 0700u);  // made for the history: the owner's only
+
+  std::filesystem::remove_all(dir / "state");
+  opts.history = false;  // --no-history
+  answer(server);
+  EXPECT_EQ(run(nullptr, nullptr, "second\n"), kExitOk);
+  EXPECT_FALSE(std::filesystem::exists(file));
+
+  opts.history = true;
+  write(".env", "ANTHROPIC_API_KEY=\"" + kApiKey + "\"\nBISCUIT_TOKEN='" + kRootToken +
+                    "'\nLARDER_ASK_HISTORY=off\n");
+  answer(server);
+  EXPECT_EQ(run(nullptr, nullptr, "third\n"), kExitOk);
+  EXPECT_FALSE(std::filesystem::exists(file));
+}
+
+TEST_F(RunAsk, TablesFitTheGivenWidthUnlessWide) {
+  FakeLlmServer server(FakeLlmServer::Api::Anthropic);
+  ASSERT_TRUE(server.start());
+  ASSERT_TRUE(server.load_script(fixture("anthropic_pg_query.json")));
+  ASSERT_TRUE(server.load_script(fixture("anthropic_pg_query.json")));
+  opts.base_url = server.base_url();
+  opts.question = "q";
+  opts.width = 20;
+  std::string out;
+  EXPECT_EQ(run(&out), kExitOk);
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_LE(display_width(line), 20u) << "[" << line << "]\n" << out;
+  opts.wide = true;
+  EXPECT_EQ(run(&out), kExitOk);
+  EXPECT_NE(out.find("Diabetes is the most common condition (2 patients)."), std::string::npos) << out;
 }
 
 }  // namespace
