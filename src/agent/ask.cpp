@@ -237,8 +237,10 @@ int repl(Agent& agent, const AskOptions& o, const Session& session, History& his
   if (editor)
     for (const auto& line : history.lines()) editor->add_history(line);
   if (chatty) {
-    out << "larder ask — type a question; .help for commands; "
-        << (session.interrupts ? "Ctrl-C cancels a question, Ctrl-D leaves\n" : ".quit to leave\n");
+    out << wrap_to_width(std::string("larder ask — type a question; .help for commands; ") +
+                             (session.interrupts ? "Ctrl-C cancels, Ctrl-D leaves" : ".quit to leave"),
+                         session.render.width)
+        << "\n";
     out.flush();
   }
   for (;;) {
