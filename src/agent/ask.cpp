@@ -50,7 +50,11 @@ int exit_status_for(const AgentRun& run) {
 History::History(std::string path) : path_(std::move(path)) {
   if (path_.empty()) return;
   // Earlier versions wrote it 0644: whatever it holds (patient names) is the owner's alone.
-  ::chmod(path_.c_str(), 0600);
+  // Through the file itself, never a symlink's target.
+  if (int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW); fd >= 0) {
+    ::fchmod(fd, 0600);
+    ::close(fd);
+  }
   std::ifstream in(path_);
   std::string line;
   while (std::getline(in, line))

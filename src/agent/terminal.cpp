@@ -10,6 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <clocale>
 #include <cstdio>
@@ -299,13 +300,11 @@ void QuestionWatch::loop() {
     lock.unlock();
     pollfd fds[2] = {{wake_[0], POLLIN, 0}, {interrupts_ ? interrupts_->fd() : -1, POLLIN, 0}};
     int n = ::poll(fds, 2, progress_ || leave_by ? 250 : -1);
-    {
-      if (n > 0 && (fds[1].revents & POLLIN)) {
-        int got = interrupts_->take();
-        int seen = interrupts_seen_.fetch_add(got > 0 ? got : 1) + (got > 0 ? got : 1);
-        cancel_.cancel();  // on this thread: the callbacks wake the waiting MCP request
-        if (seen > 1 && !leave_by) leave_by = clock::now() + std::chrono::seconds(3);
-      }
+    if (n > 0 && (fds[1].revents & POLLIN)) {
+      const int got = std::max(interrupts_->take(), 1);
+      const int seen = interrupts_seen_.fetch_add(got) + got;
+      cancel_.cancel();  // here, not in the handler: the callbacks wake the waiting MCP request
+      if (seen > 1 && !leave_by) leave_by = clock::now() + std::chrono::seconds(3);
     }
     lock.lock();
     if (leave_by && clock::now() >= *leave_by && !stopping_) {
