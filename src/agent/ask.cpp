@@ -262,7 +262,12 @@ int repl(Agent& agent, const AskOptions& o, const Session& session, History& his
       }
     } else {
       if (chatty) out << "larder> " << std::flush;
-      if (!std::getline(in, line)) {
+      // Without the line editor nothing can wake a blocked read: Ctrl-C at this prompt ends
+      // the program the ordinary way; during a question it cancels the question.
+      if (session.interrupts) session.interrupts->suspend();
+      const bool got = static_cast<bool>(std::getline(in, line));
+      if (session.interrupts) session.interrupts->resume();
+      if (!got) {
         if (chatty) out << "\n";
         break;
       }

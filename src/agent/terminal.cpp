@@ -88,6 +88,19 @@ int InterruptHandler::fd() const {
   return ok_ ? g_pipe[0] : -1;
 }
 
+void InterruptHandler::suspend() {
+  if (ok_) ::sigaction(SIGINT, &g_previous, nullptr);
+}
+
+void InterruptHandler::resume() {
+  if (!ok_) return;
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGINT, &sa, nullptr);
+}
+
 int InterruptHandler::take() {
   if (!ok_) return 0;
   char buf[64];

@@ -34,6 +34,10 @@ class InterruptHandler {
   int fd() const;  // readable while an interrupt is pending
   // Consumes the pending interrupts; returns how many there were.
   int take();
+  // While suspended SIGINT has its previous disposition again (a prompt read without the
+  // line editor: Ctrl-C there ends the program, as before `larder ask` handled it).
+  void suspend();
+  void resume();
 
  private:
   bool ok_ = false;

@@ -59,6 +59,13 @@ TEST(Terminal, HandlerIsRestoredAndOneAtATime) {
     InterruptHandler second;
     EXPECT_FALSE(second.ok());  // the first one keeps SIGINT
     EXPECT_EQ(second.take(), 0);
+    struct sigaction now {};
+    first.suspend();  // a prompt read without the line editor: Ctrl-C as before
+    ::sigaction(SIGINT, nullptr, &now);
+    EXPECT_EQ(now.sa_handler, before.sa_handler);
+    first.resume();
+    ::sigaction(SIGINT, nullptr, &now);
+    EXPECT_NE(now.sa_handler, before.sa_handler);
   }
   struct sigaction after {};
   ::sigaction(SIGINT, nullptr, &after);
