@@ -56,8 +56,12 @@ void define_ask(CLI::App& app, larder::cli::Action& selected) {
       const bool out_tty = isatty(STDOUT_FILENO), in_tty = isatty(STDIN_FILENO),
                  err_tty = isatty(STDERR_FILENO);
       options->color = !options->json && out_tty && std::getenv("NO_COLOR") == nullptr;
-      // The terminal's width (TIOCGWINSZ), else $COLUMNS, else 80; --wide turns fitting off.
-      options->width = larder::agent::terminal_columns(STDOUT_FILENO);
+      // At a terminal: its width (TIOCGWINSZ), else $COLUMNS, else 80. Into a pipe or file:
+      // $COLUMNS when set, else no fitting (scripts get whole rows). --wide turns fitting off.
+      const char* columns = std::getenv("COLUMNS");
+      options->width = out_tty || (columns != nullptr && *columns != '\0')
+                           ? larder::agent::terminal_columns(STDOUT_FILENO)
+                           : 0;
       options->line_editing = in_tty && out_tty;
       options->handle_interrupts = true;
       options->progress = err_tty;
