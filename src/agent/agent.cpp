@@ -11,12 +11,20 @@ using nlohmann::json;
 
 const char* to_string(AgentStatus status) {
   switch (status) {
-    case AgentStatus::Answered: return "answered";
-    case AgentStatus::MaxSteps: return "max_steps";
-    case AgentStatus::MaxTokens: return "max_tokens";
-    case AgentStatus::Refused: return "refused";
-    case AgentStatus::ProviderError: return "provider_error";
-    case AgentStatus::Aborted: return "aborted";
+    case AgentStatus::Answered:
+      return "answered";
+    case AgentStatus::MaxSteps:
+      return "max_steps";
+    case AgentStatus::MaxTokens:
+      return "max_tokens";
+    case AgentStatus::Refused:
+      return "refused";
+    case AgentStatus::ProviderError:
+      return "provider_error";
+    case AgentStatus::Aborted:
+      return "aborted";
+    case AgentStatus::Cancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -32,7 +40,8 @@ json strip_token_from_schema(const json& schema, bool* had_token) {
   if (had_token) *had_token = false;
   if (!schema.is_object()) return json{{"type", "object"}, {"properties", json::object()}};
   json out = schema;
-  if (out.contains("properties") && out["properties"].is_object() && out["properties"].contains(kTokenArgument)) {
+  if (out.contains("properties") && out["properties"].is_object() &&
+      out["properties"].contains(kTokenArgument)) {
     out["properties"].erase(kTokenArgument);
     if (had_token) *had_token = true;
   }
@@ -74,7 +83,8 @@ namespace {
 // Model-facing tool names must match ^[a-zA-Z0-9_-]{1,64}$ for both APIs.
 std::string sanitize_name(const std::string& name) {
   std::string out;
-  for (char c : name) out.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ? c : '_');
+  for (char c : name)
+    out.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ? c : '_');
   if (out.empty()) out = "tool";
   if (out.size() > 64) out.resize(64);
   return out;
@@ -168,7 +178,8 @@ Result<void> Agent::prepare() {
   std::set<std::string> used;
   const Redactor redactor = current_redactor();
   for (const auto& t : *tools) {
-    std::string name = name_count[t.name] > 1 ? sanitize_name(t.server + "__" + t.name) : sanitize_name(t.name);
+    std::string name =
+        name_count[t.name] > 1 ? sanitize_name(t.server + "__" + t.name) : sanitize_name(t.name);
     for (int n = 2; used.count(name); ++n) {
       std::string suffix = "_" + std::to_string(n);
       name = sanitize_name(t.name).substr(0, 64 - suffix.size()) + suffix;
@@ -187,9 +198,11 @@ Result<void> Agent::prepare() {
   return {};
 }
 
-void Agent::reset_conversation() { conversation_.clear(); }
+void Agent::reset_conversation() {
+  conversation_.clear();
+}
 
-ToolStep Agent::run_tool(const ToolCall& call, ToolResult& result) {
+ToolStep Agent::run_tool(const ToolCall& call, ToolResult& result, const CancellationToken& cancel) {
   ToolStep step;
   step.model_name = call.name;
   step.arguments = call.input;
@@ -211,7 +224,8 @@ ToolStep Agent::run_tool(const ToolCall& call, ToolResult& result) {
   const ToolEntry& entry = *it->second;
   step.server = entry.server;
   step.tool = entry.tool;
-  if (call.input_error) return fail_locally("invalid input for tool '" + call.name + "': " + *call.input_error);
+  if (call.input_error)
+    return fail_locally("invalid input for tool '" + call.name + "': " + *call.input_error);
   json args = call.input;
   // The model never chooses the token: whatever it put there is discarded.
   args.erase(kTokenArgument);
@@ -224,7 +238,8 @@ ToolStep Agent::run_tool(const ToolCall& call, ToolResult& result) {
   }
   if (entry.takes_token && !tokens_->empty()) args[kTokenArgument] = tokens_->current();
   step.called = true;
-  auto outcome = host_.call_tool(entry.server, entry.tool, std::move(args));
+  progress("running " + entry.tool);
+  auto outcome = host_.call_tool_cancellable(entry.server, entry.tool, std::move(args), cancel);
   if (!outcome.ok()) {
     step.is_error = true;
     std::string msg = "calling " + entry.tool + " on " + entry.server + " failed: " + outcome.error().message;
@@ -248,13 +263,18 @@ ToolStep Agent::run_tool(const ToolCall& call, ToolResult& result) {
   return step;
 }
 
-AgentRun Agent::ask(const std::string& question) {
+AgentRun Agent::ask(const std::string& question, const CancellationToken& cancel) {
   AgentRun run;
   const size_t rollback = conversation_.size();
   auto finish = [&](AgentStatus status) {
+    progress("");
     run.status = status;
     if (status != AgentStatus::Answered) conversation_.resize(rollback);
     return run;
+  };
+  auto cancelled = [&] {
+    run.error = make_error("agent.cancelled", "cancelled");
+    return finish(AgentStatus::Cancelled);
   };
   Message user;
   user.role = Role::User;
@@ -262,7 +282,9 @@ AgentRun Agent::ask(const std::string& question) {
   conversation_.push_back(std::move(user));
   const int max_steps = std::max(1, options_.max_steps);
   for (int turn = 1; turn <= max_steps; ++turn) {
+    if (cancel.cancelled()) return cancelled();
     ChatRequest request;
+    request.cancel = cancel;
     request.model = options_.model;
     request.max_tokens = options_.max_tokens;
     request.system = system_prompt_;
@@ -273,8 +295,10 @@ AgentRun Agent::ask(const std::string& question) {
                              "refusing to send the request: it contains a token or configured secret");
       return finish(AgentStatus::Aborted);
     }
+    progress("waiting for the model (" + (options_.model.empty() ? provider_.model() : options_.model) + ")");
     auto response = provider_.complete(request);
     ++run.model_turns;
+    if (cancel.cancelled()) return cancelled();
     if (!response.ok()) {
       run.error = response.error();
       return finish(AgentStatus::ProviderError);
@@ -293,7 +317,8 @@ AgentRun Agent::ask(const std::string& question) {
     results.role = Role::User;
     for (const auto& call : reply.tool_calls) {
       ToolResult r;
-      ToolStep step = run_tool(call, r);
+      ToolStep step = run_tool(call, r, cancel);
+      if (cancel.cancelled()) return cancelled();
       if (on_step) on_step(step);
       run.steps.push_back(std::move(step));
       results.tool_results.push_back(std::move(r));
@@ -301,7 +326,8 @@ AgentRun Agent::ask(const std::string& question) {
     conversation_.push_back(std::move(reply));
     conversation_.push_back(std::move(results));
   }
-  run.error = make_error("agent.max_steps", "the model still wanted to call tools after " + std::to_string(max_steps) +
+  run.error = make_error("agent.max_steps", "the model still wanted to call tools after " +
+                                                std::to_string(max_steps) +
                                                 " steps; raise --max-steps or ask a narrower question");
   return finish(AgentStatus::MaxSteps);
 }

@@ -30,8 +30,8 @@ inline constexpr const char* kMetaToken = "larder/biscuit_token";
 inline constexpr const char* kMetaDecision = "larder/decision";
 
 struct AgentOptions {
-  int max_steps = 8;          // model turns per question
-  std::string model;          // empty: the provider's model
+  int max_steps = 8;  // model turns per question
+  std::string model;  // empty: the provider's model
   int max_tokens = 4096;
   std::size_t max_result_chars = 24000;  // tool result text sent to the model is cut here
 };
@@ -46,27 +46,27 @@ struct LockDecision {
 struct ToolStep {
   std::string server;
   std::string tool;
-  std::string model_name;        // the name the model used
-  nlohmann::json arguments;      // as the model sent them (never holds a token)
+  std::string model_name;    // the name the model used
+  nlohmann::json arguments;  // as the model sent them (never holds a token)
   std::optional<std::string> sql;
-  bool called = false;           // false: rejected locally (malformed input, unknown tool)
+  bool called = false;  // false: rejected locally (malformed input, unknown tool)
   bool is_error = false;
-  std::string text;              // redacted text the model received
-  nlohmann::json structured;     // redacted structuredContent (null if none)
+  std::string text;           // redacted text the model received
+  nlohmann::json structured;  // redacted structuredContent (null if none)
   std::vector<LockDecision> decisions;
   bool token_switched = false;
 };
 
-enum class AgentStatus { Answered, MaxSteps, MaxTokens, Refused, ProviderError, Aborted };
+enum class AgentStatus { Answered, MaxSteps, MaxTokens, Refused, ProviderError, Aborted, Cancelled };
 const char* to_string(AgentStatus status);
 
 struct AgentRun {
   AgentStatus status = AgentStatus::Answered;
-  std::string answer;            // the model's final text (partial for MaxTokens)
+  std::string answer;  // the model's final text (partial for MaxTokens)
   std::vector<ToolStep> steps;
   int model_turns = 0;
   Usage usage;
-  std::optional<Error> error;    // ProviderError / Aborted
+  std::optional<Error> error;  // ProviderError / Aborted / Cancelled
 };
 
 // Tool schema as shown to the model: `biscuit_token` removed from properties and required.
@@ -86,18 +86,26 @@ class Agent {
   Result<void> prepare();
   // Answers one question. The conversation is kept, so follow-up questions (REPL) see the
   // earlier turns; a run that does not end in an answer leaves the conversation unchanged.
-  AgentRun ask(const std::string& question);
+  // When `cancel` fires (Ctrl-C), the model request or tool call in flight is abandoned and
+  // the run ends Cancelled.
+  AgentRun ask(const std::string& question, const CancellationToken& cancel = CancellationToken());
   void reset_conversation();
 
   // Called after each tool step (for --verbose live output).
   std::function<void(const ToolStep&)> on_step;
+  // What the agent waits for, as a person would read it ("waiting for the model (NAME)",
+  // "running pg_query"), each time that changes; "" when ask() returns.
+  std::function<void(const std::string&)> on_progress;
 
   const std::vector<ToolDefinition>& tools() const { return tool_defs_; }
   const std::string& system_prompt() const { return system_prompt_; }
 
  private:
   struct ToolEntry;
-  ToolStep run_tool(const ToolCall& call, ToolResult& result);
+  ToolStep run_tool(const ToolCall& call, ToolResult& result, const CancellationToken& cancel);
+  void progress(const std::string& what) const {
+    if (on_progress) on_progress(what);
+  }
   Redactor current_redactor() const;
 
   Provider& provider_;

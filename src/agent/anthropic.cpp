@@ -28,7 +28,9 @@ json anthropic_request_body(const ChatRequest& request) {
   if (!request.tools.empty()) {
     json tools = json::array();
     for (const auto& t : request.tools)
-      tools.push_back({{"name", t.name}, {"description", t.description}, {"input_schema", schema_object(t.input_schema)}});
+      tools.push_back({{"name", t.name},
+                       {"description", t.description},
+                       {"input_schema", schema_object(t.input_schema)}});
     body["tools"] = std::move(tools);
   }
   json messages = json::array();
@@ -45,10 +47,13 @@ json anthropic_request_body(const ChatRequest& request) {
     } else {
       if (!m.text.empty()) content.push_back({{"type", "text"}, {"text", m.text}});
       for (const auto& c : m.tool_calls)
-        content.push_back({{"type", "tool_use"}, {"id", c.id}, {"name", c.name},
+        content.push_back({{"type", "tool_use"},
+                           {"id", c.id},
+                           {"name", c.name},
                            {"input", c.input.is_object() ? c.input : json::object()}});
     }
-    messages.push_back({{"role", m.role == Role::User ? "user" : "assistant"}, {"content", std::move(content)}});
+    messages.push_back(
+        {{"role", m.role == Role::User ? "user" : "assistant"}, {"content", std::move(content)}});
   }
   body["messages"] = std::move(messages);
   return body;
@@ -75,7 +80,8 @@ Result<ChatResponse> parse_anthropic_response(const std::string& body) {
       if (!out.message.text.empty()) out.message.text += "\n";
       out.message.text += block["text"].get<std::string>();
     } else if (type == "tool_use") {
-      if (!block.contains("id") || !block["id"].is_string() || !block.contains("name") || !block["name"].is_string())
+      if (!block.contains("id") || !block["id"].is_string() || !block.contains("name") ||
+          !block["name"].is_string())
         return make_error("llm.protocol", "Anthropic tool_use block without string 'id' and 'name'");
       ToolCall call;
       call.id = block["id"].get<std::string>();
@@ -91,17 +97,26 @@ Result<ChatResponse> parse_anthropic_response(const std::string& body) {
     }
     // thinking / other block types carry nothing the loop needs.
   }
-  std::string stop = doc.contains("stop_reason") && doc["stop_reason"].is_string() ? doc["stop_reason"].get<std::string>() : "";
+  std::string stop = doc.contains("stop_reason") && doc["stop_reason"].is_string()
+                         ? doc["stop_reason"].get<std::string>()
+                         : "";
   out.raw_stop_reason = stop;
-  if (stop == "end_turn" || stop == "stop_sequence") out.stop_reason = StopReason::EndTurn;
-  else if (stop == "tool_use") out.stop_reason = StopReason::ToolUse;
-  else if (stop == "max_tokens") out.stop_reason = StopReason::MaxTokens;
-  else if (stop == "refusal") out.stop_reason = StopReason::Refusal;
-  else out.stop_reason = StopReason::Other;
+  if (stop == "end_turn" || stop == "stop_sequence")
+    out.stop_reason = StopReason::EndTurn;
+  else if (stop == "tool_use")
+    out.stop_reason = StopReason::ToolUse;
+  else if (stop == "max_tokens")
+    out.stop_reason = StopReason::MaxTokens;
+  else if (stop == "refusal")
+    out.stop_reason = StopReason::Refusal;
+  else
+    out.stop_reason = StopReason::Other;
   if (doc.contains("usage") && doc["usage"].is_object()) {
     const auto& u = doc["usage"];
-    if (u.contains("input_tokens") && u["input_tokens"].is_number_integer()) out.usage.input_tokens = u["input_tokens"].get<long>();
-    if (u.contains("output_tokens") && u["output_tokens"].is_number_integer()) out.usage.output_tokens = u["output_tokens"].get<long>();
+    if (u.contains("input_tokens") && u["input_tokens"].is_number_integer())
+      out.usage.input_tokens = u["input_tokens"].get<long>();
+    if (u.contains("output_tokens") && u["output_tokens"].is_number_integer())
+      out.usage.output_tokens = u["output_tokens"].get<long>();
   }
   return out;
 }
@@ -112,7 +127,8 @@ std::string anthropic_error_message(const HttpReply& reply) {
   if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
     const auto& e = doc["error"];
     std::string type = e.contains("type") && e["type"].is_string() ? e["type"].get<std::string>() : "error";
-    std::string message = e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
+    std::string message =
+        e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
     return message.empty() ? type : type + ": " + message;
   }
   return reply.body.empty() ? "(empty body)" : snippet(reply.body);
@@ -129,8 +145,10 @@ Result<ChatResponse> AnthropicProvider::complete(const ChatRequest& request) {
                      {"accept", "application/json"},
                      {"anthropic-version", kAnthropicVersion},
                      {"x-api-key", config_.api_key}};
-  auto reply = post_with_retries(*http_, config_.base_url + "/v1/messages", headers,
-                                 anthropic_request_body(req).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), config_, anthropic_error_message, rng_);
+  auto reply = post_with_retries(
+      *http_, config_.base_url + "/v1/messages", headers,
+      anthropic_request_body(req).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), config_,
+      anthropic_error_message, rng_, &req.cancel);
   if (!reply.ok()) return reply.error();
   return parse_anthropic_response(reply->body);
 }

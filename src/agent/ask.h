@@ -24,6 +24,7 @@ enum ExitStatus : int {
   kExitMaxSteps = 6,             // --max-steps reached while the model still wanted tools
   kExitToolError = 7,            // answered, but the last tool call was an error (e.g. a lock refused)
   kExitIncomplete = 8,           // the model stopped at max_tokens or refused
+  kExitInterrupted = 130,        // Ctrl-C: the question was cancelled (or -i was left with Ctrl-C)
 };
 
 int exit_status_for(const AgentRun& run);
@@ -36,14 +37,24 @@ struct AskOptions {
   bool verbose = false;
   bool json = false;
   int max_steps = 8;
-  std::string model;                        // empty: LARDER_MODEL or the provider default
-  std::string provider;                     // empty: LARDER_PROVIDER, else anthropic if ANTHROPIC_API_KEY, else openai if OPENAI_API_KEY
-  std::string base_url;                     // empty: LARDER_BASE_URL or the provider default
-  std::string config_path;                  // empty: .larder/mcp.json (PG_MCP_URL if that is absent)
-  std::string token;                        // empty: BISCUIT_TOKEN; "@file" reads a file
+  std::string model;  // empty: LARDER_MODEL or the provider default
+  std::string
+      provider;  // empty: LARDER_PROVIDER, else anthropic if ANTHROPIC_API_KEY, else openai if OPENAI_API_KEY
+  std::string base_url;               // empty: LARDER_BASE_URL or the provider default
+  std::string state_dir = ".larder";  // --state-dir: Larder's state directory (mcp.json, ask_history)
+  std::string config_path;            // empty: <state_dir>/mcp.json (PG_MCP_URL if that is absent)
+  std::string token;                  // empty: BISCUIT_TOKEN; "@file" reads a file
+  bool no_token = false;              // --no-token: no token at all (MCP servers that need none)
   std::string dotenv_path = ".env";
-  std::string history_path = ".larder/ask_history";
+  bool history = true;       // false: --no-history (or LARDER_ASK_HISTORY=off)
+  std::string history_path;  // empty: <state_dir>/ask_history
   bool color = false;
+  bool wide = false;      // --wide: tables as wide as their cells, never cut to the terminal
+  std::size_t width = 0;  // terminal columns to fit output in (0: no limit)
+  // At a terminal (the program sets these; tests over plain streams leave them off):
+  bool line_editing = false;       // -i reads with libedit (stdin and stdout are terminals)
+  bool handle_interrupts = false;  // Ctrl-C cancels the question instead of ending the program
+  bool progress = false;           // a progress line on stderr (stderr is a terminal)
 };
 
 // Builds the ToolHost for a configuration (McpToolHost in the program; tests pass their own).
@@ -55,16 +66,21 @@ ToolHostFactory default_tool_host_factory();
 int run_ask(const AskOptions& options, const ToolHostFactory& factory, std::istream& in, std::ostream& out,
             std::ostream& err);
 
-// REPL history: lines in memory plus an append-only file (created on first use).
+// REPL history: the questions the user typed (never answers, never tool results), in
+// memory plus an append-only file readable by its owner only: created with mode 0600 (its
+// directory 0700 when it has to be made), and an existing file is set back to 0600. An
+// empty path keeps the history in memory only.
 class History {
  public:
   explicit History(std::string path);
   const std::vector<std::string>& lines() const { return lines_; }
+  const std::string& path() const { return path_; }
   void add(const std::string& line);
 
  private:
   std::string path_;
   std::vector<std::string> lines_;
+  bool warned_ = false;
 };
 
 }  // namespace larder::agent

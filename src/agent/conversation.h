@@ -6,6 +6,8 @@
 // keys before a tool result becomes a ToolResult here (see redaction.h).
 #pragma once
 
+#include "base/cancellation.h"
+
 #include <nlohmann/json.hpp>
 
 #include <optional>
@@ -29,7 +31,7 @@ struct ToolCall {
   std::string id;
   std::string name;
   nlohmann::json input = nlohmann::json::object();
-  std::string raw_arguments;              // OpenAI: the exact JSON string the model produced
+  std::string raw_arguments;  // OpenAI: the exact JSON string the model produced
   std::optional<std::string> input_error;
 };
 
@@ -59,6 +61,7 @@ struct ChatRequest {
   std::vector<Message> messages;
   std::vector<ToolDefinition> tools;
   int max_tokens = 4096;
+  CancellationToken cancel;  // not sent: when it fires, the request and its retries stop ("llm.cancelled")
 };
 
 struct Usage {
@@ -67,9 +70,9 @@ struct Usage {
 };
 
 struct ChatResponse {
-  Message message;                 // role == Assistant
+  Message message;  // role == Assistant
   StopReason stop_reason = StopReason::Other;
-  std::string raw_stop_reason;     // as the API spelled it ("end_turn", "tool_calls", ...)
+  std::string raw_stop_reason;  // as the API spelled it ("end_turn", "tool_calls", ...)
   std::string model;
   Usage usage;
 };

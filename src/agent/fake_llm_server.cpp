@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -415,6 +416,8 @@ bool FakeLlmServer::load_script_text(const std::string& text, const std::string&
         reply.headers.emplace_back(it.key(), it.value().get<std::string>());
     reply.body =
         r.contains("body") ? (r["body"].is_string() ? r["body"].get<std::string>() : r["body"].dump()) : "";
+    if (r.contains("delay_ms") && r["delay_ms"].is_number_unsigned())
+      reply.delay = std::chrono::milliseconds(r["delay_ms"].get<std::uint64_t>());
     enqueue(std::move(reply));
   }
   return true;
@@ -432,6 +435,11 @@ std::vector<std::string> FakeLlmServer::violations() const {
     for (const auto& v : requests_[i].violations)
       out.push_back("request " + std::to_string(i + 1) + ": " + v);
   return out;
+}
+
+std::size_t FakeLlmServer::abandoned() const {
+  std::lock_guard lock(mu_);
+  return abandoned_;
 }
 
 std::size_t FakeLlmServer::pending_replies() const {
@@ -470,6 +478,7 @@ void FakeLlmServer::stop() {
     std::lock_guard lock(mu_);
     if (stopping_ || listen_fd_ < 0) return;
     stopping_ = true;
+    stop_cv_.notify_all();
     for (int fd : connection_fds_) ::shutdown(fd, SHUT_RDWR);
   }
   ::shutdown(listen_fd_, SHUT_RDWR);
@@ -542,6 +551,28 @@ void FakeLlmServer::serve_connection(int fd) {
       request.body = buffer.substr(0, content_length);
       buffer.erase(0, content_length);
       FakeLlmReply reply = handle(std::move(request));
+      if (reply.delay.count() > 0) {
+        // Wait out the delay, watching for the client to hang up (readable with 0 bytes).
+        const auto until = std::chrono::steady_clock::now() + reply.delay;
+        bool gone = false;
+        while (!gone && std::chrono::steady_clock::now() < until) {
+          {
+            std::unique_lock lock(mu_);
+            if (stop_cv_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stopping_; }))
+              goto done;
+          }
+          pollfd p{fd, POLLIN, 0};
+          char peek;
+          if (::poll(&p, 1, 0) > 0 &&
+              (::recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (p.revents & (POLLHUP | POLLERR))))
+            gone = true;
+        }
+        if (gone) {
+          std::lock_guard lock(mu_);
+          ++abandoned_;
+          goto done;
+        }
+      }
       std::string out =
           "HTTP/1.1 " + std::to_string(reply.status) + " " + reason_phrase(reply.status) + "\r\n";
       out +=

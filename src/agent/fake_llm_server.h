@@ -11,6 +11,8 @@
 // `testing`: it is a stand-in for a model, never one.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -24,6 +26,9 @@ struct FakeLlmReply {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // A slow API: the reply is sent this long after the request arrived. If the client hangs
+  // up meanwhile (a cancelled request), nothing is sent and abandoned() counts it.
+  std::chrono::milliseconds delay{0};
 };
 
 struct FakeLlmRequest {
@@ -56,8 +61,9 @@ class FakeLlmServer {
   // in the API's error format, without consuming a scripted reply.
   void set_expected_api_key(std::string key);
   void enqueue(FakeLlmReply reply);
-  // Loads {"api": "anthropic"|"openai", "responses": [{"status", "headers", "body"}]} and
-  // enqueues its responses. Returns false (with a message) if unreadable or for the other API.
+  // Loads {"api": "anthropic"|"openai", "responses": [{"status", "headers", "body",
+  // "delay_ms"}]} and enqueues its responses. Returns false (with a message) if unreadable or for the other
+  // API.
   bool load_script(const std::string& path, std::string* error = nullptr);
   // The same from the script's text; `name` is used in messages.
   bool load_script_text(const std::string& text, const std::string& name, std::string* error = nullptr);
@@ -69,6 +75,8 @@ class FakeLlmServer {
   std::vector<FakeLlmRequest> requests() const;
   std::vector<std::string> violations() const;
   std::size_t pending_replies() const;
+  // Delayed replies whose client hung up before the delay was over.
+  std::size_t abandoned() const;
 
   // Shape checks, public so unit tests can feed them bodies directly.
   static std::vector<std::string> validate_anthropic(const FakeLlmRequest& request);
@@ -92,6 +100,8 @@ class FakeLlmServer {
   std::string expected_key_;
   bool repeat_ = false;
   bool stopping_ = false;
+  std::condition_variable stop_cv_;
+  std::size_t abandoned_ = 0;
 };
 
 }  // namespace larder::testing

@@ -11,7 +11,8 @@ namespace {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -38,6 +39,13 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
+// libcurl calls this at least every second while it waits, and often while data moves;
+// a non-zero return aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancel = static_cast<const CancellationToken*>(user);
+  return cancel != nullptr && cancel->cancelled() ? 1 : 0;
+}
+
 void global_init_once() {
   static std::once_flag flag;
   std::call_once(flag, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -62,7 +70,8 @@ CurlHttpClient::~CurlHttpClient() {
 }
 
 Result<HttpReply> CurlHttpClient::post(const std::string& url, const HeaderList& headers,
-                                       const std::string& body, const HttpTimeouts& timeouts) {
+                                       const std::string& body, const HttpTimeouts& timeouts,
+                                       const CancellationToken* cancel) {
   auto* curl = static_cast<CURL*>(handle_);
   if (!curl) return make_error("llm.network", "could not initialise libcurl");
   curl_easy_reset(curl);
@@ -87,10 +96,21 @@ Result<HttpReply> CurlHttpClient::post(const std::string& url, const HeaderList&
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");  // whatever libcurl can decode
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (cancel) {
+    if (cancel->cancelled()) {
+      curl_slist_free_all(list);
+      return make_error("llm.cancelled", "the request to " + url + " was cancelled");
+    }
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<CancellationToken*>(cancel));
+  }
   // Proxies: libcurl reads HTTPS_PROXY / https_proxy / http_proxy / NO_PROXY itself when
   // CURLOPT_PROXY is unset, which is exactly the behaviour we want.
   CURLcode rc = curl_easy_perform(curl);
   curl_slist_free_all(list);
+  if (rc == CURLE_ABORTED_BY_CALLBACK)
+    return make_error("llm.cancelled", "the request to " + url + " was cancelled");
   if (rc != CURLE_OK) {
     std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
     return make_error(rc == CURLE_OPERATION_TIMEDOUT ? "llm.timeout" : "llm.network",

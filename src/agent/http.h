@@ -4,6 +4,7 @@
 // exercised against the loopback fake LLM server and nothing else.
 #pragma once
 
+#include "base/cancellation.h"
 #include "base/result.h"
 
 #include <chrono>
@@ -33,9 +34,10 @@ class HttpClient {
  public:
   virtual ~HttpClient() = default;
   // Transport failures (DNS, refused, TLS, timeout) are errors with code "llm.network";
-  // any HTTP status, including 4xx/5xx, is a reply.
-  virtual Result<HttpReply> post(const std::string& url, const HeaderList& headers,
-                                 const std::string& body, const HttpTimeouts& timeouts) = 0;
+  // any HTTP status, including 4xx/5xx, is a reply. When `cancel` fires the request is
+  // aborted (error "llm.cancelled").
+  virtual Result<HttpReply> post(const std::string& url, const HeaderList& headers, const std::string& body,
+                                 const HttpTimeouts& timeouts, const CancellationToken* cancel = nullptr) = 0;
 };
 
 class CurlHttpClient final : public HttpClient {
@@ -45,7 +47,7 @@ class CurlHttpClient final : public HttpClient {
   CurlHttpClient(const CurlHttpClient&) = delete;
   CurlHttpClient& operator=(const CurlHttpClient&) = delete;
   Result<HttpReply> post(const std::string& url, const HeaderList& headers, const std::string& body,
-                         const HttpTimeouts& timeouts) override;
+                         const HttpTimeouts& timeouts, const CancellationToken* cancel = nullptr) override;
 
  private:
   void* handle_;  // CURL*; reused so keep-alive connections survive between turns

@@ -14,12 +14,14 @@ using nlohmann::json;
 namespace {
 
 bool iequals(const std::string& a, const std::string& b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y)); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
@@ -35,7 +37,8 @@ std::string prompt_text(const json& result) {
     if (!m.is_object() || !m.contains("content")) continue;
     const json& c = m["content"];
     auto add = [&](const json& block) {
-      if (block.is_object() && block.value("type", "") == "text" && block.contains("text") && block["text"].is_string()) {
+      if (block.is_object() && block.value("type", "") == "text" && block.contains("text") &&
+          block["text"].is_string()) {
         if (!out.empty()) out += "\n";
         out += block["text"].get<std::string>();
       }
@@ -98,23 +101,28 @@ Result<void> McpToolHost::open(Connection& c) {
     tls.insecure_plain = c.config.url.rfind("http://", 0) == 0;  // net/ allows it for loopback only
     net::HeaderList headers(c.config.headers.begin(), c.config.headers.end());
     c.header_token = tokens_ ? tokens_->current() : "";
-    if (c.manages_authorization && !c.header_token.empty()) headers.emplace_back("Authorization", "Bearer " + c.header_token);
+    if (c.manages_authorization && !c.header_token.empty())
+      headers.emplace_back("Authorization", "Bearer " + c.header_token);
     client = mcp::Client::connect_http(c.config.url, tls, headers, options);
   }
-  if (!client.ok()) return make_error("mcp.connect", "cannot connect to " + describe(c.config) + ": " + client.error().message);
+  if (!client.ok())
+    return make_error("mcp.connect",
+                      "cannot connect to " + describe(c.config) + ": " + client.error().message);
   c.client = std::move(*client);
   return {};
 }
 
-Result<std::unique_ptr<McpToolHost>> McpToolHost::connect(const McpConfig& config, std::shared_ptr<TokenStore> tokens) {
-  std::unique_ptr<McpToolHost> host(new McpToolHost(tokens ? std::move(tokens) : std::make_shared<TokenStore>()));
+Result<std::unique_ptr<McpToolHost>> McpToolHost::connect(const McpConfig& config,
+                                                          std::shared_ptr<TokenStore> tokens) {
+  std::unique_ptr<McpToolHost> host(
+      new McpToolHost(tokens ? std::move(tokens) : std::make_shared<TokenStore>()));
   if (config.servers.empty()) return make_error("mcp.config", "no MCP server configured");
   for (const auto& server : config.servers) {
     auto c = std::make_unique<Connection>();
     c->config = server;
-    c->manages_authorization =
-        server.transport != McpTransportKind::Stdio &&
-        std::none_of(server.headers.begin(), server.headers.end(), [](const auto& h) { return iequals(h.first, "authorization"); });
+    c->manages_authorization = server.transport != McpTransportKind::Stdio &&
+                               std::none_of(server.headers.begin(), server.headers.end(),
+                                            [](const auto& h) { return iequals(h.first, "authorization"); });
     if (auto opened = host->open(*c); !opened.ok()) return opened.error();
     host->connections_.push_back(std::move(c));
   }
@@ -143,7 +151,9 @@ Result<std::vector<ToolSpec>> McpToolHost::list_tools() {
     auto conn = ready(c->config.name);
     if (!conn.ok()) return conn.error();
     auto tools = (*conn)->client->list_tools();
-    if (!tools.ok()) return make_error("mcp.list_tools", "listing the tools of " + describe(c->config) + " failed: " + tools.error().message);
+    if (!tools.ok())
+      return make_error("mcp.list_tools",
+                        "listing the tools of " + describe(c->config) + " failed: " + tools.error().message);
     for (const auto& t : *tools) {
       if (!t.is_object() || !t.contains("name") || !t["name"].is_string()) {
         spdlog::warn("{} listed a tool without a name; ignored", describe(c->config));
@@ -152,8 +162,12 @@ Result<std::vector<ToolSpec>> McpToolHost::list_tools() {
       ToolSpec spec;
       spec.server = c->config.name;
       spec.name = t["name"].get<std::string>();
-      spec.description = t.contains("description") && t["description"].is_string() ? t["description"].get<std::string>() : "";
-      spec.input_schema = t.contains("inputSchema") && t["inputSchema"].is_object() ? t["inputSchema"] : json{{"type", "object"}};
+      spec.description = t.contains("description") && t["description"].is_string()
+                             ? t["description"].get<std::string>()
+                             : "";
+      spec.input_schema = t.contains("inputSchema") && t["inputSchema"].is_object()
+                              ? t["inputSchema"]
+                              : json{{"type", "object"}};
       out.push_back(std::move(spec));
     }
   }
@@ -161,12 +175,19 @@ Result<std::vector<ToolSpec>> McpToolHost::list_tools() {
 }
 
 Result<ToolOutcome> McpToolHost::call_tool(const std::string& server, const std::string& name, json args) {
+  return call_tool_cancellable(server, name, std::move(args), CancellationToken());
+}
+
+Result<ToolOutcome> McpToolHost::call_tool_cancellable(const std::string& server, const std::string& name,
+                                                       json args, const CancellationToken& cancel) {
+  if (cancel.cancelled()) return make_error("mcp.cancelled", "tools/call " + name + " was cancelled");
   auto conn = ready(server);
   if (!conn.ok()) return conn.error();
-  auto result = (*conn)->client->call_tool(name, std::move(args));
+  auto result = (*conn)->client->call_tool(name, std::move(args), nullptr, &cancel);
   if (!result.ok()) return result.error();
   const json& r = *result;
-  if (!r.is_object()) return make_error("mcp.protocol", describe((*conn)->config) + " answered tools/call with a non-object");
+  if (!r.is_object())
+    return make_error("mcp.protocol", describe((*conn)->config) + " answered tools/call with a non-object");
   ToolOutcome out;
   out.is_error = r.contains("isError") && r["isError"].is_boolean() && r["isError"].get<bool>();
   out.content = r.contains("content") && r["content"].is_array() ? r["content"] : json::array();
@@ -217,8 +238,10 @@ Result<std::string> McpToolHost::schema_context() {
           std::string uri = r["uri"].get<std::string>();
           if (lower(uri + " " + r.value("name", "")).find("schema") == std::string::npos) continue;
           auto read = client.read_resource(uri);
-          if (read.ok()) append("Schema resource " + uri, resource_text(*read));
-          else spdlog::warn("{}: reading {} failed: {}", describe(c->config), uri, read.error().message);
+          if (read.ok())
+            append("Schema resource " + uri, resource_text(*read));
+          else
+            spdlog::warn("{}: reading {} failed: {}", describe(c->config), uri, read.error().message);
         }
       }
     }

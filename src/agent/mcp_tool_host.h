@@ -23,11 +23,16 @@ namespace larder::agent {
 class McpToolHost final : public ToolHost {
  public:
   // Connects to every server (fails with code "mcp.connect" naming the server).
-  static Result<std::unique_ptr<McpToolHost>> connect(const McpConfig& config, std::shared_ptr<TokenStore> tokens);
+  static Result<std::unique_ptr<McpToolHost>> connect(const McpConfig& config,
+                                                      std::shared_ptr<TokenStore> tokens);
   ~McpToolHost() override;
 
   Result<std::vector<ToolSpec>> list_tools() override;
-  Result<ToolOutcome> call_tool(const std::string& server, const std::string& name, nlohmann::json args) override;
+  Result<ToolOutcome> call_tool(const std::string& server, const std::string& name,
+                                nlohmann::json args) override;
+  // Ctrl-C: the call is abandoned and the server sent notifications/cancelled (mcp::Client).
+  Result<ToolOutcome> call_tool_cancellable(const std::string& server, const std::string& name,
+                                            nlohmann::json args, const CancellationToken& cancel) override;
   // Per server: the `generate_sql` prompt if offered, else resources whose URI or name
   // mentions "schema"; plus the server's initialize instructions.
   Result<std::string> schema_context() override;

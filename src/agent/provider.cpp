@@ -14,11 +14,16 @@ namespace larder::agent {
 
 const char* to_string(StopReason reason) {
   switch (reason) {
-    case StopReason::EndTurn: return "end_turn";
-    case StopReason::ToolUse: return "tool_use";
-    case StopReason::MaxTokens: return "max_tokens";
-    case StopReason::Refusal: return "refusal";
-    case StopReason::Other: break;
+    case StopReason::EndTurn:
+      return "end_turn";
+    case StopReason::ToolUse:
+      return "tool_use";
+    case StopReason::MaxTokens:
+      return "max_tokens";
+    case StopReason::Refusal:
+      return "refusal";
+    case StopReason::Other:
+      break;
   }
   return "other";
 }
@@ -37,7 +42,9 @@ Result<ProviderKind> parse_provider_kind(const std::string& name) {
   return make_error("config.provider", "unknown provider '" + name + "': use 'anthropic' or 'openai'");
 }
 
-const char* to_string(ProviderKind kind) { return kind == ProviderKind::Anthropic ? "anthropic" : "openai"; }
+const char* to_string(ProviderKind kind) {
+  return kind == ProviderKind::Anthropic ? "anthropic" : "openai";
+}
 
 bool is_retryable_status(int status) {
   return status == 408 || status == 409 || status == 429 || status == 529 || (status >= 500 && status <= 599);
@@ -56,7 +63,8 @@ std::optional<std::chrono::milliseconds> parse_retry_after(const HttpReply& repl
   }
   auto value = reply.header("retry-after");
   if (!value || value->empty()) return std::nullopt;
-  if (std::all_of(value->begin(), value->end(), [](unsigned char c) { return std::isdigit(c) || c == '.'; })) {
+  if (std::all_of(value->begin(), value->end(),
+                  [](unsigned char c) { return std::isdigit(c) || c == '.'; })) {
     try {
       return std::chrono::milliseconds(static_cast<long long>(std::stod(*value) * 1000));
     } catch (...) {
@@ -86,19 +94,29 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int retry, co
 
 Result<HttpReply> post_with_retries(HttpClient& http, const std::string& url, const HeaderList& headers,
                                     const std::string& body, const ProviderConfig& config,
-                                    const ErrorDescriber& describe_error, std::mt19937_64& rng) {
+                                    const ErrorDescriber& describe_error, std::mt19937_64& rng,
+                                    const CancellationToken* cancel) {
   const int attempts = std::max(1, config.retry.max_attempts);
-  auto sleep = config.retry.sleep ? config.retry.sleep
-                                  : [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  auto cancelled = [cancel] { return cancel != nullptr && cancel->cancelled(); };
+  auto sleep = config.retry.sleep ? config.retry.sleep : [&cancelled](std::chrono::milliseconds d) {
+    // In slices, so a cancel does not wait out the backoff.
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (!cancelled() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          until - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
+  };
   for (int attempt = 1;; ++attempt) {
-    auto reply = http.post(url, headers, body, config.timeouts);
+    if (cancelled()) return make_error("llm.cancelled", "the request to " + url + " was cancelled");
+    auto reply = http.post(url, headers, body, config.timeouts, cancel);
+    if (!reply.ok() && reply.error().code == "llm.cancelled") return reply.error();
     const bool last = attempt >= attempts;
     if (!reply.ok()) {
       // Connection failures are worth retrying (a restarting local server); timeouts are
       // not: the total timeout already bounded the wait.
       if (last || reply.error().code == "llm.timeout") return reply.error();
       auto wait = backoff_delay(config.retry, attempt, nullptr, rng);
-      spdlog::warn("{}; retrying in {} ms (attempt {}/{})", reply.error().message, wait.count(), attempt + 1, attempts);
+      spdlog::warn("{}; retrying in {} ms (attempt {}/{})", reply.error().message, wait.count(), attempt + 1,
+                   attempts);
       sleep(wait);
       continue;
     }
@@ -115,12 +133,13 @@ Result<HttpReply> post_with_retries(HttpClient& http, const std::string& url, co
     std::string api = to_string(config.kind);
     std::string where = " (HTTP " + std::to_string(status) + " from " + url + ")";
     if (status == 401 || status == 403)
-      return make_error("llm.auth", api + " rejected the API key: " + detail + where + "; set " +
-                                        (config.kind == ProviderKind::Anthropic ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY") +
-                                        " to a valid key");
+      return make_error(
+          "llm.auth", api + " rejected the API key: " + detail + where + "; set " +
+                          (config.kind == ProviderKind::Anthropic ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY") +
+                          " to a valid key");
     if (status == 429)
-      return make_error("llm.rate_limited", api + " rate limit still exceeded after " + std::to_string(attempts) +
-                                                " attempts: " + detail + where);
+      return make_error("llm.rate_limited", api + " rate limit still exceeded after " +
+                                                std::to_string(attempts) + " attempts: " + detail + where);
     if (status >= 500)
       return make_error("llm.unavailable", api + " unavailable after " + std::to_string(attempts) +
                                                " attempts: " + detail + where);
@@ -132,7 +151,8 @@ Result<std::unique_ptr<Provider>> make_provider(ProviderConfig config, std::uniq
   if (config.base_url.empty()) config.base_url = default_base_url(config.kind);
   while (!config.base_url.empty() && config.base_url.back() == '/') config.base_url.pop_back();
   if (config.base_url.rfind("http://", 0) != 0 && config.base_url.rfind("https://", 0) != 0)
-    return make_error("config.base_url", "base URL '" + config.base_url + "' must start with http:// or https://");
+    return make_error("config.base_url",
+                      "base URL '" + config.base_url + "' must start with http:// or https://");
   if (config.model.empty()) config.model = default_model(config.kind);
   if (config.max_tokens <= 0) return make_error("config.max_tokens", "max_tokens must be positive");
   if (config.kind == ProviderKind::Anthropic && config.api_key.empty())

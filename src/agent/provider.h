@@ -26,17 +26,17 @@ namespace larder::agent {
 enum class ProviderKind { Anthropic, OpenAi };
 
 struct RetryPolicy {
-  int max_attempts = 5;                                 // total tries, including the first
-  std::chrono::milliseconds base_delay{500};            // doubles each retry
-  std::chrono::milliseconds max_delay{30000};           // cap for one wait (also caps retry-after)
+  int max_attempts = 5;                        // total tries, including the first
+  std::chrono::milliseconds base_delay{500};   // doubles each retry
+  std::chrono::milliseconds max_delay{30000};  // cap for one wait (also caps retry-after)
   // How to wait; tests replace it to record the waits instead of sleeping.
   std::function<void(std::chrono::milliseconds)> sleep;
 };
 
 struct ProviderConfig {
   ProviderKind kind = ProviderKind::Anthropic;
-  std::string base_url;        // "https://api.anthropic.com" / "https://api.openai.com/v1"
-  std::string api_key;         // may be empty for local OpenAI-compatible servers
+  std::string base_url;  // "https://api.anthropic.com" / "https://api.openai.com/v1"
+  std::string api_key;   // may be empty for local OpenAI-compatible servers
   std::string model;
   int max_tokens = 4096;
   HttpTimeouts timeouts;
@@ -57,7 +57,8 @@ class Provider {
 };
 
 // `http` defaults to a CurlHttpClient.
-Result<std::unique_ptr<Provider>> make_provider(ProviderConfig config, std::unique_ptr<HttpClient> http = nullptr);
+Result<std::unique_ptr<Provider>> make_provider(ProviderConfig config,
+                                                std::unique_ptr<HttpClient> http = nullptr);
 
 // ---- shared by both providers (exposed for tests) ----
 
@@ -68,10 +69,12 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int retry, co
 bool is_retryable_status(int status);
 
 // POSTs with retries; returns the first non-retryable reply (2xx or an error status mapped
-// to an Error by `describe_error`).
+// to an Error by `describe_error`). `cancel` aborts the request in flight and the wait
+// before a retry ("llm.cancelled").
 using ErrorDescriber = std::function<std::string(const HttpReply&)>;
 Result<HttpReply> post_with_retries(HttpClient& http, const std::string& url, const HeaderList& headers,
                                     const std::string& body, const ProviderConfig& config,
-                                    const ErrorDescriber& describe_error, std::mt19937_64& rng);
+                                    const ErrorDescriber& describe_error, std::mt19937_64& rng,
+                                    const CancellationToken* cancel = nullptr);
 
 }  // namespace larder::agent

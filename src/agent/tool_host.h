@@ -3,6 +3,7 @@
 // (mcp_tool_host.h) implements it over mcp::Client; the loop knows nothing of transports.
 #pragma once
 
+#include "base/cancellation.h"
 #include "base/result.h"
 
 #include <nlohmann/json.hpp>
@@ -14,8 +15,8 @@
 namespace larder::agent {
 
 struct ToolSpec {
-  std::string server;           // key in mcpServers
-  std::string name;             // MCP tool name
+  std::string server;  // key in mcpServers
+  std::string name;    // MCP tool name
   std::string description;
   nlohmann::json input_schema;  // as the server published it (may contain biscuit_token)
 };
@@ -24,8 +25,8 @@ struct ToolSpec {
 struct ToolOutcome {
   bool is_error = false;
   nlohmann::json content = nlohmann::json::array();  // MCP content blocks
-  nlohmann::json structured;                          // structuredContent (null if absent)
-  nlohmann::json meta;                                // _meta (null if absent)
+  nlohmann::json structured;                         // structuredContent (null if absent)
+  nlohmann::json meta;                               // _meta (null if absent)
 };
 
 class ToolHost {
@@ -34,7 +35,16 @@ class ToolHost {
   virtual Result<std::vector<ToolSpec>> list_tools() = 0;
   // `args` already carries biscuit_token when the tool takes one; transports that carry the
   // token in Authorization read it from the TokenStore they were given.
-  virtual Result<ToolOutcome> call_tool(const std::string& server, const std::string& name, nlohmann::json args) = 0;
+  virtual Result<ToolOutcome> call_tool(const std::string& server, const std::string& name,
+                                        nlohmann::json args) = 0;
+  // The same, abandoned when `cancel` fires (error "mcp.cancelled"). Hosts that can stop a
+  // call in flight override it (McpToolHost: notifications/cancelled); this default only
+  // refuses to start a call that is already cancelled.
+  virtual Result<ToolOutcome> call_tool_cancellable(const std::string& server, const std::string& name,
+                                                    nlohmann::json args, const CancellationToken& cancel) {
+    if (cancel.cancelled()) return make_error("mcp.cancelled", "tools/call " + name + " was cancelled");
+    return call_tool(server, name, std::move(args));
+  }
   // Schema description for the system prompt (the generate_sql prompt / schema resource).
   // May be empty when no server offers one.
   virtual Result<std::string> schema_context() = 0;

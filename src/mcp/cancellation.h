@@ -1,50 +1,9 @@
-// Cooperative cancellation: a handler polls `cancelled()` or registers a callback; the
-// transport cancels when the client sends notifications/cancelled (or, in the stateless
-// revision over HTTP, closes the response stream).
+// libmcp's cancellation token is base's (base/cancellation.h): the same type cancels a
+// server handler and a client request.
 #pragma once
 
-#include <atomic>
-#include <functional>
-#include <memory>
-#include <mutex>
-#include <vector>
+#include "base/cancellation.h"
 
 namespace larder::mcp {
-
-class CancellationToken {
- public:
-  CancellationToken() : state_(std::make_shared<State>()) {}
-
-  bool cancelled() const { return state_->cancelled.load(std::memory_order_acquire); }
-  // Runs `callback` once when cancelled (immediately, on this thread, if already cancelled).
-  void on_cancel(std::function<void()> callback) const {
-    {
-      std::lock_guard lock(state_->mutex);
-      if (!state_->cancelled.load(std::memory_order_acquire)) {
-        state_->callbacks.push_back(std::move(callback));
-        return;
-      }
-    }
-    callback();
-  }
-  // Marks cancelled and runs the registered callbacks once. Idempotent.
-  void cancel() const {
-    std::vector<std::function<void()>> callbacks;
-    {
-      std::lock_guard lock(state_->mutex);
-      if (state_->cancelled.exchange(true, std::memory_order_acq_rel)) return;
-      callbacks.swap(state_->callbacks);
-    }
-    for (auto& cb : callbacks) cb();
-  }
-
- private:
-  struct State {
-    std::atomic<bool> cancelled{false};
-    std::mutex mutex;
-    std::vector<std::function<void()>> callbacks;
-  };
-  std::shared_ptr<State> state_;
-};
-
+using larder::CancellationToken;
 }  // namespace larder::mcp

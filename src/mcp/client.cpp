@@ -21,7 +21,7 @@ namespace larder::mcp {
 
 // ================================================================ core (transport-independent)
 // Matches responses to pending requests and dispatches server-initiated messages.
-struct Client::Core {
+struct Client::Core : std::enable_shared_from_this<Client::Core> {
   ClientOptions options;
   std::mutex mutex;
   std::condition_variable cv;
@@ -32,6 +32,9 @@ struct Client::Core {
   };
   std::unordered_map<std::string, std::shared_ptr<Slot>> pending;
   std::function<larder::Result<void>(const json&)> send;  // set by the client once the transport is up
+  // A send that gives up when `cancel` fires (Streamable HTTP: the POST carries the answer,
+  // so the request is abandoned with it); unset where sending never waits for the answer.
+  std::function<larder::Result<void>(const json&, const CancellationToken&)> send_cancellable;
   ThreadPool callbacks{2};
   std::atomic<bool> closed{false};
 
@@ -77,15 +80,19 @@ struct Client::Core {
         reply = make_error_response(m.id, RpcError::method_not_found(m.method));
       } else {
         auto r = options.on_request(m.method, m.params);
-        reply = r ? make_result(m.id, std::move(*r)) : make_error_response(m.id, RpcError{error_code::kInternalError, r.error().message, std::nullopt});
+        reply = r ? make_result(m.id, std::move(*r))
+                  : make_error_response(
+                        m.id, RpcError{error_code::kInternalError, r.error().message, std::nullopt});
       }
       if (send && !closed) {
-        if (auto s = send(reply); !s) spdlog::warn("mcp client: could not answer {}: {}", m.method, s.error().message);
+        if (auto s = send(reply); !s)
+          spdlog::warn("mcp client: could not answer {}: {}", m.method, s.error().message);
       }
     });
   }
 
-  larder::Result<json> call(const std::string& method, const json& params) {
+  larder::Result<json> call(const std::string& method, const json& params,
+                            const CancellationToken* cancel = nullptr) {
     auto slot = std::make_shared<Slot>();
     json id;
     {
@@ -93,14 +100,42 @@ struct Client::Core {
       id = next_id++;
       pending[id_key(id)] = slot;
     }
-    auto sent = send(make_request(id, method, params));
+    if (cancel) {
+      std::weak_ptr<Core> weak = weak_from_this();
+      cancel->on_cancel([weak] {
+        if (auto self = weak.lock()) {
+          std::lock_guard lock(self->mutex);
+          self->cv.notify_all();
+        }
+      });
+    }
+    // Cancelled before the answer: forget the request and tell the server
+    // (notifications/cancelled, MCP 2025-06-18 "Cancellation"); a late answer is ignored.
+    auto abandon = [&]() -> larder::Result<json> {
+      {
+        std::lock_guard lock(mutex);
+        pending.erase(id_key(id));
+      }
+      if (!closed)
+        (void)send(make_notification("notifications/cancelled",
+                                     {{"requestId", id}, {"reason", "cancelled by the user"}}));
+      return larder::make_error("mcp.cancelled", method + " was cancelled");
+    };
+    auto request = make_request(id, method, params);
+    auto sent = cancel && send_cancellable ? send_cancellable(request, *cancel) : send(request);
     if (!sent) {
+      if (cancel && cancel->cancelled()) return abandon();
       std::lock_guard lock(mutex);
       pending.erase(id_key(id));
       return sent.error();
     }
     std::unique_lock lock(mutex);
-    if (!cv.wait_for(lock, options.request_timeout, [&] { return slot->done || closed.load(); }) || !slot->done) {
+    auto finished = [&] { return slot->done || closed.load() || (cancel && cancel->cancelled()); };
+    if (!cv.wait_for(lock, options.request_timeout, finished) || !slot->done) {
+      if (cancel && cancel->cancelled() && !slot->done) {
+        lock.unlock();
+        return abandon();
+      }
       pending.erase(id_key(id));
       lock.unlock();
       (void)send(make_notification("notifications/cancelled", {{"requestId", id}, {"reason", "timed out"}}));
@@ -110,7 +145,8 @@ struct Client::Core {
     const json& r = slot->response;
     if (r.contains("error")) {
       const json& e = r["error"];
-      return larder::make_error("mcp.rpc." + std::to_string(e.value("code", 0)), method + " failed: " + e.value("message", std::string("(no message)")));
+      return larder::make_error("mcp.rpc." + std::to_string(e.value("code", 0)),
+                                method + " failed: " + e.value("message", std::string("(no message)")));
     }
     return r.value("result", json::object());
   }
@@ -141,7 +177,9 @@ struct Inbox {
   std::function<void(const json&)> deliver;
   std::size_t max_depth = larder::kMaxJsonDepth;
 
-  larder::Result<json> parse(std::string_view text) const { return larder::parse_json_bounded(text, max_depth); }
+  larder::Result<json> parse(std::string_view text) const {
+    return larder::parse_json_bounded(text, max_depth);
+  }
   void text(std::string_view text) const {
     auto v = parse(text);
     if (!v) {
@@ -203,7 +241,11 @@ std::string lower(std::string s) {
 class StreamableHttpTransport : public ClientTransport {
  public:
   StreamableHttpTransport(ParsedUrl url, net::TlsClientConfig tls, net::HeaderList headers, Inbox inbox)
-      : url_(std::move(url)), pool_(url_.base, tls), tls_(std::move(tls)), headers_(std::move(headers)), inbox_(std::move(inbox)) {}
+      : url_(std::move(url)),
+        pool_(url_.base, tls),
+        tls_(std::move(tls)),
+        headers_(std::move(headers)),
+        inbox_(std::move(inbox)) {}
   ~StreamableHttpTransport() override { close(); }
 
   std::string name() const override { return "streamable-http"; }
@@ -213,9 +255,10 @@ class StreamableHttpTransport : public ClientTransport {
   }
 
   // Returns the HTTP status of the POST (for the legacy fallback decision).
-  larder::Result<int> post(const json& message) {
+  larder::Result<int> post(const json& message, const CancellationToken* cancel = nullptr) {
     auto conn = pool_.acquire();
     if (!conn) return conn.error();
+    if (cancel) (*conn)->set_interrupt([cancel] { return cancel->cancelled(); });
     net::HeaderList headers = headers_;
     headers.emplace_back("Content-Type", "application/json");
     headers.emplace_back("Accept", "application/json, text/event-stream");
@@ -249,29 +292,39 @@ class StreamableHttpTransport : public ClientTransport {
         },
         std::chrono::hours(1));
     if (!r) return r.error();
+    if (cancel) {
+      (*conn)->set_interrupt(nullptr);
+      // Cancelled while the answer streamed: the rest of it is unwanted, and so is the connection.
+      if (cancel->cancelled()) return larder::make_error("mcp.cancelled", "cancelled");
+    }
     pool_.release(std::move(*conn));
     if (!sse && !json_body.empty() && status / 100 == 2) {
       auto v = inbox_.parse(json_body);
       if (!v) {
-        return larder::make_error("mcp.http", "the server answered with " + (v.error().code == "json.too_deep"
-                                                                                 ? v.error().message
-                                                                                 : std::string("invalid JSON")));
+        return larder::make_error(
+            "mcp.http",
+            "the server answered with " +
+                (v.error().code == "json.too_deep" ? v.error().message : std::string("invalid JSON")));
       }
       inbox_.deliver(*v);
     } else if (status >= 400 && !json_body.empty()) {
       // JSON-RPC errors come with 4xx statuses too; deliver them so the caller sees the code.
       auto v = inbox_.parse(json_body);
-      if (v && v->is_object() && v->contains("error") && v->contains("id") && !(*v)["id"].is_null()) inbox_.deliver(*v);
+      if (v && v->is_object() && v->contains("error") && v->contains("id") && !(*v)["id"].is_null())
+        inbox_.deliver(*v);
     }
     return status;
   }
 
-  larder::Result<void> send(const json& message) override {
-    auto status = post(message);
+  larder::Result<void> send(const json& message) override { return send(message, nullptr); }
+  larder::Result<void> send(const json& message, const CancellationToken* cancel) {
+    auto status = post(message, cancel);
     if (!status) return status.error();
-    if (*status == 404 && has_session()) return larder::make_error("mcp.session", "the server no longer knows this session (HTTP 404)");
+    if (*status == 404 && has_session())
+      return larder::make_error("mcp.session", "the server no longer knows this session (HTTP 404)");
     if (*status >= 400 && !(message.contains("id") && message.contains("method"))) {
-      return larder::make_error("mcp.http", "the server refused the message with HTTP " + std::to_string(*status));
+      return larder::make_error("mcp.http",
+                                "the server refused the message with HTTP " + std::to_string(*status));
     }
     return {};
   }
@@ -302,9 +355,10 @@ class StreamableHttpTransport : public ClientTransport {
           inbox_.text(e.data);
         });
         int status = 0;
-        auto r = (*conn)->request_stream("GET", url_.path, headers, "", [&](const net::ClientResponse& h) { status = h.status; },
-                                         [&](std::string_view chunk) { return !stopping_ && parser.feed(chunk); },
-                                         std::chrono::seconds(2));
+        auto r = (*conn)->request_stream(
+            "GET", url_.path, headers, "", [&](const net::ClientResponse& h) { status = h.status; },
+            [&](std::string_view chunk) { return !stopping_ && parser.feed(chunk); },
+            std::chrono::seconds(2));
         if (status == 405 || (status >= 400 && status != 409)) return;  // no standalone stream offered
         if (!r) ++failures;
       }
@@ -347,7 +401,11 @@ class StreamableHttpTransport : public ClientTransport {
 class LegacySseTransport : public ClientTransport {
  public:
   LegacySseTransport(ParsedUrl url, net::TlsClientConfig tls, net::HeaderList headers, Inbox inbox)
-      : url_(std::move(url)), pool_(url_.base, tls), tls_(std::move(tls)), headers_(std::move(headers)), inbox_(std::move(inbox)) {}
+      : url_(std::move(url)),
+        pool_(url_.base, tls),
+        tls_(std::move(tls)),
+        headers_(std::move(headers)),
+        inbox_(std::move(inbox)) {}
   ~LegacySseTransport() override { close(); }
   std::string name() const override { return "sse"; }
 
@@ -369,13 +427,15 @@ class LegacySseTransport : public ClientTransport {
         inbox_.text(e.data);
       });
       int status = 0;
-      auto r = reader_conn_->request_stream("GET", url_.path, headers, "", [&](const net::ClientResponse& h) { status = h.status; },
-                                            [&](std::string_view chunk) { return !stopping_ && parser.feed(chunk); },
-                                            std::chrono::hours(24));
+      auto r = reader_conn_->request_stream(
+          "GET", url_.path, headers, "", [&](const net::ClientResponse& h) { status = h.status; },
+          [&](std::string_view chunk) { return !stopping_ && parser.feed(chunk); }, std::chrono::hours(24));
       std::lock_guard lock(mutex_);
       ended_ = true;
-      if (!r) error_ = r.error().message;
-      else if (status != 200) error_ = "GET " + url_.path + " answered HTTP " + std::to_string(status);
+      if (!r)
+        error_ = r.error().message;
+      else if (status != 200)
+        error_ = "GET " + url_.path + " answered HTTP " + std::to_string(status);
       cv_.notify_all();
     });
     std::unique_lock lock(mutex_);
@@ -387,7 +447,8 @@ class LegacySseTransport : public ClientTransport {
     // The endpoint may be absolute or relative; it must stay on the same origin.
     if (endpoint_.find("://") != std::string::npos) {
       auto parsed = parse_url(endpoint_);
-      if (!parsed || parsed->base != url_.base) return larder::make_error("mcp.sse", "the server announced a cross-origin endpoint");
+      if (!parsed || parsed->base != url_.base)
+        return larder::make_error("mcp.sse", "the server announced a cross-origin endpoint");
       endpoint_ = parsed->path;
     }
     return {};
@@ -397,7 +458,9 @@ class LegacySseTransport : public ClientTransport {
     std::string endpoint;
     {
       std::lock_guard lock(mutex_);
-      if (ended_) return larder::make_error("mcp.sse", "the SSE stream has ended" + (error_.empty() ? std::string() : ": " + error_));
+      if (ended_)
+        return larder::make_error(
+            "mcp.sse", "the SSE stream has ended" + (error_.empty() ? std::string() : ": " + error_));
       endpoint = endpoint_;
     }
     auto conn = pool_.acquire();
@@ -407,7 +470,9 @@ class LegacySseTransport : public ClientTransport {
     auto r = (*conn)->request("POST", endpoint, headers, message.dump());
     if (!r) return r.error();
     pool_.release(std::move(*conn));
-    if (r->status / 100 != 2) return larder::make_error("mcp.sse", "POST " + endpoint + " answered HTTP " + std::to_string(r->status));
+    if (r->status / 100 != 2)
+      return larder::make_error("mcp.sse",
+                                "POST " + endpoint + " answered HTTP " + std::to_string(r->status));
     return {};
   }
 
@@ -482,7 +547,8 @@ class StdioClientTransport : public ClientTransport {
   }
 
   larder::Result<void> send(const json& message) override {
-    if (!writer_ || !writer_->send(message)) return larder::make_error("mcp.stdio", "the server process is gone");
+    if (!writer_ || !writer_->send(message))
+      return larder::make_error("mcp.stdio", "the server process is gone");
     return {};
   }
 
@@ -500,7 +566,8 @@ class StdioClientTransport : public ClientTransport {
     }
     if (pid_ > 0) {
       kill(pid_, SIGTERM);
-      for (int i = 0; i < 50 && waitpid(pid_, nullptr, WNOHANG) != pid_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      for (int i = 0; i < 50 && waitpid(pid_, nullptr, WNOHANG) != pid_; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (waitpid(pid_, nullptr, WNOHANG) == 0) {
         kill(pid_, SIGKILL);
         waitpid(pid_, nullptr, 0);
@@ -522,8 +589,8 @@ class StdioClientTransport : public ClientTransport {
 }  // namespace
 
 // ================================================================ client
-larder::Result<std::unique_ptr<Client>> Client::connect_http(std::string url, net::TlsClientConfig tls, net::HeaderList headers,
-                                                            ClientOptions options) {
+larder::Result<std::unique_ptr<Client>> Client::connect_http(std::string url, net::TlsClientConfig tls,
+                                                             net::HeaderList headers, ClientOptions options) {
   auto parsed = parse_url(url);
   if (!parsed) return parsed.error();
   std::unique_ptr<Client> client(new Client());
@@ -531,13 +598,16 @@ larder::Result<std::unique_ptr<Client>> Client::connect_http(std::string url, ne
   client->core_->options = options;
   std::weak_ptr<Core> weak = client->core_;
   Inbox deliver{[weak](const json& v) {
-                   if (auto c = weak.lock()) c->on_message(v);
-                 },
-                 options.max_json_depth};
+                  if (auto c = weak.lock()) c->on_message(v);
+                },
+                options.max_json_depth};
   auto http = std::make_unique<StreamableHttpTransport>(*parsed, tls, headers, deliver);
   StreamableHttpTransport* raw = http.get();
   client->transport_ = std::move(http);
   client->core_->send = [raw](const json& m) { return raw->send(m); };
+  client->core_->send_cancellable = [raw](const json& m, const CancellationToken& c) {
+    return raw->send(m, &c);
+  };
 
   // Probe with initialize; a 400/404/405 means a legacy HTTP+SSE server (2025-03-26 §compat).
   auto init = client->initialize();
@@ -546,27 +616,31 @@ larder::Result<std::unique_ptr<Client>> Client::connect_http(std::string url, ne
     return client;
   }
   if (init.error().code != "mcp.legacy_fallback") return init.error();
-  spdlog::info("mcp client: {} did not accept a Streamable HTTP initialize; trying the legacy HTTP+SSE transport", url);
+  spdlog::info(
+      "mcp client: {} did not accept a Streamable HTTP initialize; trying the legacy HTTP+SSE transport",
+      url);
   client->transport_.reset();
   auto legacy = std::make_unique<LegacySseTransport>(*parsed, tls, headers, deliver);
   if (auto opened = legacy->open(); !opened) return opened.error();
   LegacySseTransport* lraw = legacy.get();
   client->transport_ = std::move(legacy);
   client->core_->send = [lraw](const json& m) { return lraw->send(m); };
+  client->core_->send_cancellable = nullptr;
   if (options.protocol_version > "2024-11-05") client->core_->options.protocol_version = "2024-11-05";
   if (auto again = client->initialize(); !again) return again.error();
   return client;
 }
 
-larder::Result<std::unique_ptr<Client>> Client::connect_stdio(std::vector<std::string> argv, ClientOptions options) {
+larder::Result<std::unique_ptr<Client>> Client::connect_stdio(std::vector<std::string> argv,
+                                                              ClientOptions options) {
   std::unique_ptr<Client> client(new Client());
   client->core_ = std::make_shared<Core>();
   client->core_->options = options;
   std::weak_ptr<Core> weak = client->core_;
   auto transport = std::make_unique<StdioClientTransport>(Inbox{[weak](const json& v) {
-                                                                   if (auto c = weak.lock()) c->on_message(v);
-                                                                 },
-                                                                 options.max_json_depth});
+                                                                  if (auto c = weak.lock()) c->on_message(v);
+                                                                },
+                                                                options.max_json_depth});
   if (auto s = transport->spawn(argv); !s) return s.error();
   StdioClientTransport* raw = transport.get();
   client->transport_ = std::move(transport);
@@ -575,7 +649,9 @@ larder::Result<std::unique_ptr<Client>> Client::connect_stdio(std::vector<std::s
   return client;
 }
 
-Client::~Client() { close(); }
+Client::~Client() {
+  close();
+}
 
 void Client::close() {
   if (!core_) return;
@@ -584,12 +660,15 @@ void Client::close() {
   core_->callbacks.shutdown();
 }
 
-std::string Client::transport_name() const { return transport_ ? transport_->name() : ""; }
+std::string Client::transport_name() const {
+  return transport_ ? transport_->name() : "";
+}
 
 larder::Result<void> Client::initialize() {
-  json params = {{"protocolVersion", core_->options.protocol_version},
-                 {"capabilities", core_->options.capabilities},
-                 {"clientInfo", {{"name", core_->options.info.name}, {"version", core_->options.info.version}}}};
+  json params = {
+      {"protocolVersion", core_->options.protocol_version},
+      {"capabilities", core_->options.capabilities},
+      {"clientInfo", {{"name", core_->options.info.name}, {"version", core_->options.info.version}}}};
   // The Streamable HTTP probe needs the status code: send it directly.
   if (auto* http = dynamic_cast<StreamableHttpTransport*>(transport_.get())) {
     auto slot = std::make_shared<Core::Slot>();
@@ -605,7 +684,8 @@ larder::Result<void> Client::initialize() {
       std::lock_guard lock(core_->mutex);
       if (!slot->done) {
         core_->pending.erase(id_key(id));
-        return larder::make_error("mcp.legacy_fallback", "initialize answered HTTP " + std::to_string(*status));
+        return larder::make_error("mcp.legacy_fallback",
+                                  "initialize answered HTTP " + std::to_string(*status));
       }
     }
     if (*status / 100 != 2 && !slot->done) {
@@ -615,8 +695,9 @@ larder::Result<void> Client::initialize() {
     core_->cv.wait_for(lock, core_->options.request_timeout, [&] { return slot->done; });
     if (!slot->done) return larder::make_error("mcp.timeout", "initialize: no response");
     if (slot->response.contains("error")) {
-      return larder::make_error("mcp.rpc." + std::to_string(slot->response["error"].value("code", 0)),
-                                "initialize failed: " + slot->response["error"].value("message", std::string()));
+      return larder::make_error(
+          "mcp.rpc." + std::to_string(slot->response["error"].value("code", 0)),
+          "initialize failed: " + slot->response["error"].value("message", std::string()));
     }
     json result = slot->response.value("result", json::object());
     lock.unlock();
@@ -625,7 +706,8 @@ larder::Result<void> Client::initialize() {
     server_capabilities_ = result.value("capabilities", json::object());
     instructions_ = result.value("instructions", "");
     if (!is_legacy_version(protocol_version_)) {
-      return larder::make_error("mcp.version", "the server chose protocol version '" + protocol_version_ + "', which this client does not speak");
+      return larder::make_error("mcp.version", "the server chose protocol version '" + protocol_version_ +
+                                                   "', which this client does not speak");
     }
     http->set_protocol_version(protocol_version_);
     return notify("notifications/initialized");
@@ -637,12 +719,16 @@ larder::Result<void> Client::initialize() {
   server_capabilities_ = r->value("capabilities", json::object());
   instructions_ = r->value("instructions", "");
   if (!is_legacy_version(protocol_version_)) {
-    return larder::make_error("mcp.version", "the server chose protocol version '" + protocol_version_ + "', which this client does not speak");
+    return larder::make_error("mcp.version", "the server chose protocol version '" + protocol_version_ +
+                                                 "', which this client does not speak");
   }
   return notify("notifications/initialized");
 }
 
-larder::Result<json> Client::request(const std::string& method, json params) { return core_->call(method, params); }
+larder::Result<json> Client::request(const std::string& method, json params,
+                                     const CancellationToken* cancel) {
+  return core_->call(method, params, cancel);
+}
 
 larder::Result<void> Client::notify(const std::string& method, json params) {
   return core_->send(make_notification(method, params));
@@ -670,20 +756,29 @@ larder::Result<std::vector<json>> Client::list_all(const std::string& method, co
   return larder::make_error("mcp.pagination", method + " did not stop paginating");
 }
 
-larder::Result<std::vector<json>> Client::list_tools() { return list_all("tools/list", "tools"); }
-larder::Result<std::vector<json>> Client::list_resources() { return list_all("resources/list", "resources"); }
+larder::Result<std::vector<json>> Client::list_tools() {
+  return list_all("tools/list", "tools");
+}
+larder::Result<std::vector<json>> Client::list_resources() {
+  return list_all("resources/list", "resources");
+}
 larder::Result<std::vector<json>> Client::list_resource_templates() {
   return list_all("resources/templates/list", "resourceTemplates");
 }
-larder::Result<std::vector<json>> Client::list_prompts() { return list_all("prompts/list", "prompts"); }
-
-larder::Result<json> Client::call_tool(const std::string& name, json arguments, json meta) {
-  json params = {{"name", name}, {"arguments", std::move(arguments)}};
-  if (meta.is_object()) params["_meta"] = std::move(meta);
-  return request("tools/call", params);
+larder::Result<std::vector<json>> Client::list_prompts() {
+  return list_all("prompts/list", "prompts");
 }
 
-larder::Result<json> Client::read_resource(const std::string& uri) { return request("resources/read", {{"uri", uri}}); }
+larder::Result<json> Client::call_tool(const std::string& name, json arguments, json meta,
+                                       const CancellationToken* cancel) {
+  json params = {{"name", name}, {"arguments", std::move(arguments)}};
+  if (meta.is_object()) params["_meta"] = std::move(meta);
+  return request("tools/call", params, cancel);
+}
+
+larder::Result<json> Client::read_resource(const std::string& uri) {
+  return request("resources/read", {{"uri", uri}});
+}
 
 larder::Result<json> Client::get_prompt(const std::string& name, json arguments) {
   return request("prompts/get", {{"name", name}, {"arguments", std::move(arguments)}});

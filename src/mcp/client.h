@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "mcp/cancellation.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/protocol.h"
 #include "net/client.h"
@@ -42,9 +43,11 @@ class Client {
  public:
   // `url` is the MCP endpoint, e.g. "https://127.0.0.1:8443/mcp" (or a legacy "/sse" URL).
   static larder::Result<std::unique_ptr<Client>> connect_http(std::string url, net::TlsClientConfig tls,
-                                                             net::HeaderList headers = {}, ClientOptions options = {});
+                                                              net::HeaderList headers = {},
+                                                              ClientOptions options = {});
   // argv[0] is run via execvp; the server's stderr is inherited.
-  static larder::Result<std::unique_ptr<Client>> connect_stdio(std::vector<std::string> argv, ClientOptions options = {});
+  static larder::Result<std::unique_ptr<Client>> connect_stdio(std::vector<std::string> argv,
+                                                               ClientOptions options = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -56,12 +59,17 @@ class Client {
   std::string transport_name() const;  // "streamable-http", "sse" or "stdio"
 
   // A raw request: the result object, or an Error ("mcp.rpc.<code>" with the server's message).
-  larder::Result<json> request(const std::string& method, json params = json::object());
+  // With `cancel`: when it fires before the answer, the request is abandoned at once (an
+  // answer still streaming over HTTP is dropped with its connection), the server is sent
+  // notifications/cancelled with the request id, and the error is "mcp.cancelled".
+  larder::Result<json> request(const std::string& method, json params = json::object(),
+                               const CancellationToken* cancel = nullptr);
   larder::Result<void> notify(const std::string& method, json params = json::object());
 
   larder::Result<void> ping();
   larder::Result<std::vector<json>> list_tools();  // follows nextCursor
-  larder::Result<json> call_tool(const std::string& name, json arguments = json::object(), json meta = nullptr);
+  larder::Result<json> call_tool(const std::string& name, json arguments = json::object(),
+                                 json meta = nullptr, const CancellationToken* cancel = nullptr);
   larder::Result<std::vector<json>> list_resources();
   larder::Result<std::vector<json>> list_resource_templates();
   larder::Result<json> read_resource(const std::string& uri);

@@ -55,6 +55,7 @@ struct HttpClient::Impl {
   bool resumed = false;
   int connects = 0;
   std::string request_head;
+  std::function<bool()> interrupt;  // set_interrupt()
 
   ~Impl() {
     drop();
@@ -89,10 +90,17 @@ struct HttpClient::Impl {
     std::optional<beast::error_code> result;
     start([&result](beast::error_code ec, auto&&...) { result = ec; });
     ioc.restart();
+    bool interrupted = false;
     while (!result) {
       auto now = Clock::now();
       if (now >= deadline) break;
-      ioc.run_one_for(deadline - now);
+      if (interrupt && interrupt()) {
+        interrupted = true;
+        break;
+      }
+      auto slice = deadline - now;
+      if (interrupt) slice = std::min<Clock::duration>(slice, std::chrono::milliseconds(50));
+      ioc.run_one_for(slice);
     }
     if (!result) {
       beast::error_code ec;
@@ -100,7 +108,7 @@ struct HttpClient::Impl {
       ioc.restart();
       ioc.run();  // let the cancelled operation finish
       drop();
-      return asio::error::timed_out;
+      return interrupted ? asio::error::operation_aborted : asio::error::timed_out;
     }
     return *result;
   }
@@ -247,6 +255,7 @@ struct HttpClient::Impl {
   }
 
   static Error io_error(const beast::error_code& ec, const std::string& what) {
+    if (ec == asio::error::operation_aborted) return make_error("net.cancelled", what + ": cancelled");
     return make_error(ec == asio::error::timed_out ? "net.timeout" : "net.io", what + ": " + ec.message());
   }
 
@@ -451,6 +460,9 @@ larder::Result<int> HttpClient::request_stream(std::string method, std::string t
   return head.status;
 }
 
+void HttpClient::set_interrupt(std::function<bool()> check) {
+  impl_->interrupt = std::move(check);
+}
 bool HttpClient::session_resumed() const {
   return impl_->resumed;
 }

@@ -53,6 +53,10 @@ class HttpClient {
                                      std::function<void(const ClientResponse& head)> on_headers,
                                      std::function<bool(std::string_view chunk)> on_data,
                                      std::chrono::milliseconds timeout);
+  // While set, every wait of an exchange (connect, send, headers, body) asks `check` every
+  // 50 ms and, when it answers true, drops the connection and fails with "net.cancelled".
+  // Runs on the calling thread; `check` must be cheap (an atomic load). Empty: no checks.
+  void set_interrupt(std::function<bool()> check);
   bool session_resumed() const;  // TLS session resumption happened on the last connect
   void disconnect();             // drops the connection (the TLS session is kept for resumption)
   int connect_count() const;     // connections opened so far (for tests: keep-alive reuse)

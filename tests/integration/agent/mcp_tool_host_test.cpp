@@ -14,10 +14,12 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace larder::agent {
 namespace {
@@ -114,6 +116,18 @@ class McpToolHostTest : public ::testing::Test {
                   return mcp::ToolResult::text("sent");
                 })
             .ok());
+    // A query that takes until the client cancels it (or 20 s): how Ctrl-C reaches a server.
+    ASSERT_TRUE(mcp_->add_tool(mcp::Tool{"slow_query", "", "A query that takes a long time",
+                                         json{{"type", "object"}}, std::nullopt, json(), json()},
+                               [](mcp::RequestContext& ctx, const json&) {
+                                 const auto until =
+                                     std::chrono::steady_clock::now() + std::chrono::seconds(20);
+                                 while (!ctx.cancelled() && std::chrono::steady_clock::now() < until)
+                                   std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                                 seen_->add("slow_query", ctx.cancelled() ? "cancelled" : "finished");
+                                 return mcp::ToolResult::text("slow rows");
+                               })
+                    .ok());
     ASSERT_TRUE(
         mcp_->add_prompt(
                 mcp::Prompt{"generate_sql", "", "SQL for a question", {{"question", "", "", true}}, json()},
@@ -190,7 +204,7 @@ TEST_F(McpToolHostTest, ListsToolsAndSchemaOverMtls) {
   ASSERT_TRUE(host.ok()) << host.error().message;
   auto tools = (*host)->list_tools();
   ASSERT_TRUE(tools.ok()) << tools.error().message;
-  ASSERT_EQ(tools->size(), 2u);
+  ASSERT_EQ(tools->size(), 3u);
   EXPECT_EQ((*tools)[0].server, "larder-db");
   EXPECT_TRUE(
       (*tools)[0].input_schema["properties"].contains("biscuit_token"));  // the agent strips it, not the host
@@ -218,6 +232,39 @@ TEST_F(McpToolHostTest, CallCarriesTokenInHeaderAndReconnectsOnSwitch) {
   ASSERT_EQ(seen_->calls.size(), 2u);
   EXPECT_EQ(seen_->calls[0].second, "arg=" + kRoot + "|auth=Bearer " + kRoot + "|cn=claude-client");
   EXPECT_EQ(seen_->calls[1].second, "auth=Bearer " + kTainted);
+}
+
+// Ctrl-C while a tool runs: the call returns at once, the server is sent
+// notifications/cancelled for that request (its handler sees the cancellation), and the
+// host goes on working.
+TEST_F(McpToolHostTest, CancellingACallSendsNotificationsCancelled) {
+  auto host = McpToolHost::connect(config(), std::make_shared<TokenStore>(kRoot));
+  ASSERT_TRUE(host.ok()) << host.error().message;
+  CancellationToken cancel;
+  std::thread ctrl_c([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel.cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto r = (*host)->call_tool_cancellable("larder-db", "slow_query", json::object(), cancel);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ctrl_c.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "mcp.cancelled") << r.error().message;
+  EXPECT_LT(took, std::chrono::seconds(3));
+  bool server_cancelled = false;
+  for (int i = 0; i < 100 && !server_cancelled; ++i) {
+    {
+      std::lock_guard lock(seen_->mu);
+      for (const auto& [tool, what] : seen_->calls)
+        server_cancelled |= tool == "slow_query" && what == "cancelled";
+    }
+    if (!server_cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(server_cancelled) << "the server's handler was not cancelled";
+  auto after = (*host)->call_tool("larder-db", "pg_query", {{"sql", "SELECT 1"}, {"biscuit_token", kRoot}});
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_FALSE(after->is_error);
 }
 
 TEST_F(McpToolHostTest, WithoutClientCertificateTheConnectionFails) {

@@ -9,10 +9,14 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace larder::agent {
 namespace {
@@ -353,6 +357,56 @@ TEST(AgentLoop, ConversationContinuesAcrossQuestions) {
   EXPECT_TRUE(server.violations().empty()) << server.violations().front();
 }
 
+// ---- Ctrl-C: cancelling a question ----
+
+TEST(AgentLoop, CancelAbortsTheModelRequestInFlight) {
+  Harness h(FakeLlmServer::Api::Anthropic, "anthropic_slow_answer.json");
+  Agent agent(*h.provider, h.host, h.tokens, AgentOptions{});
+  ASSERT_TRUE(agent.prepare().ok());
+  std::vector<std::string> progress;
+  agent.on_progress = [&](const std::string& what) { progress.push_back(what); };
+  CancellationToken cancel;
+  std::thread ctrl_c([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel.cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  AgentRun run = agent.ask("slow question", cancel);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ctrl_c.join();
+  EXPECT_EQ(run.status, AgentStatus::Cancelled);
+  EXPECT_EQ(exit_status_for(run), kExitInterrupted);
+  EXPECT_LT(took, std::chrono::seconds(3)) << "the request was not aborted";
+  EXPECT_EQ(h.server.requests().size(), 1u);
+  for (int i = 0; i < 50 && h.server.abandoned() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(h.server.abandoned(), 1u) << "the fake still held an open request";
+  ASSERT_EQ(progress.size(), 2u);
+  EXPECT_EQ(progress[0], "waiting for the model (test-model)");
+  EXPECT_EQ(progress[1], "");
+  EXPECT_NE(render_run(run, RenderOptions{}).find("(cancelled)"), std::string::npos);
+}
+
+TEST(AgentLoop, ACancelledQuestionLeavesTheConversationAsItWas) {
+  Harness h(FakeLlmServer::Api::Anthropic, "anthropic_pg_query.json");
+  Agent agent(*h.provider, h.host, h.tokens, AgentOptions{});
+  ASSERT_TRUE(agent.prepare().ok());
+  CancellationToken cancel;
+  cancel.cancel();
+  AgentRun run = agent.ask("q", cancel);
+  EXPECT_EQ(run.status, AgentStatus::Cancelled);
+  EXPECT_TRUE(h.server.requests().empty());
+  std::vector<std::string> progress;
+  agent.on_progress = [&](const std::string& what) { progress.push_back(what); };
+  EXPECT_EQ(agent.ask("q").status, AgentStatus::Answered);
+  // The model is asked, pg_query runs, the model is asked again.
+  ASSERT_GE(progress.size(), 3u);
+  EXPECT_EQ(progress[1], "running pg_query");
+  ASSERT_EQ(h.server.requests().size(), 2u);
+  auto body = nlohmann::json::parse(h.server.requests()[0].body);
+  EXPECT_EQ(body["messages"].size(), 1u);  // nothing of the cancelled question
+}
+
 // ---- run_ask: configuration → exit statuses ----
 
 class RunAsk : public ::testing::Test {
@@ -496,6 +550,136 @@ TEST_F(RunAsk, ReplKeepsHistory) {
   std::getline(hist, line);
   EXPECT_EQ(line, "first question");
   EXPECT_EQ(server.requests().size(), 2u);
+}
+
+TEST_F(RunAsk, RefusesToStartWithoutAToken) {
+  write(".env", "ANTHROPIC_API_KEY=\"" + kApiKey + "\"\n");
+  FakeLlmServer server(FakeLlmServer::Api::Anthropic);
+  ASSERT_TRUE(server.start());
+  ASSERT_TRUE(server.load_script(fixture("anthropic_pg_query.json")));
+  opts.base_url = server.base_url();
+  opts.question = "Which condition is most common?";
+  std::string out, err;
+  EXPECT_EQ(run(&out, &err), kExitUsage);
+  EXPECT_NE(err.find("no Biscuit token"), std::string::npos) << err;
+  EXPECT_NE(err.find("--token"), std::string::npos) << err;
+  EXPECT_NE(err.find("BISCUIT_TOKEN"), std::string::npos) << err;
+  EXPECT_NE(err.find("--no-token"), std::string::npos) << err;
+  EXPECT_TRUE(server.requests().empty()) << "the model was asked without a token";
+  EXPECT_EQ(seen_servers, 0u) << "an MCP server was contacted without a token";
+
+  write("empty.b64", "\n");
+  opts.token = "@" + (dir / "empty.b64").string();
+  EXPECT_EQ(run(&out, &err), kExitUsage);
+  EXPECT_NE(err.find("the token file is empty"), std::string::npos) << err;
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST_F(RunAsk, NoTokenFlagForServersThatNeedNone) {
+  write(".env", "ANTHROPIC_API_KEY=\"" + kApiKey + "\"\n");
+  FakeLlmServer server(FakeLlmServer::Api::Anthropic);
+  ASSERT_TRUE(server.start());
+  ASSERT_TRUE(server.load_script(fixture("anthropic_pg_query.json")));
+  opts.base_url = server.base_url();
+  opts.question = "q";
+  opts.no_token = true;
+  std::string out, err;
+  EXPECT_EQ(run(&out, &err), kExitOk) << err;
+  EXPECT_EQ(seen_token, "");
+  // Both at once is a contradiction, not a guess.
+  opts.token = kRootToken;
+  EXPECT_EQ(run(&out, &err), kExitUsage);
+  EXPECT_NE(err.find("--no-token"), std::string::npos) << err;
+}
+
+mode_t mode_of(const std::filesystem::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+TEST_F(RunAsk, HistoryIsPrivateAndHoldsOnlyWhatWasTyped) {
+  FakeLlmServer server(FakeLlmServer::Api::OpenAi);
+  ASSERT_TRUE(server.start());
+  for (const char* text : {"Erin oRTEga has diabetes", "two"})
+    server.enqueue({200,
+                    {},
+                    nlohmann::json{{"choices",
+                                    {{{"finish_reason", "stop"},
+                                      {"message", {{"role", "assistant"}, {"content", text}}}}}}}
+                        .dump()});
+  opts.provider = "openai";
+  opts.base_url = server.base_url();
+  opts.interactive = true;
+  // An old 0644 file (as earlier versions wrote it) is made private before anything is added.
+  write("history", "older question\n");
+  std::filesystem::permissions(dir / "history", std::filesystem::perms(0644));
+  History old((dir / "history").string());
+  EXPECT_EQ(mode_of(dir / "history"), 0600u);
+  EXPECT_EQ(old.lines().size(), 1u);
+  std::string out;
+  EXPECT_EQ(run(&out, nullptr, "What does Erin oRTEga have?\n.history\nsecond\n"), kExitOk);
+  EXPECT_NE(out.find("Erin oRTEga has diabetes"), std::string::npos) << out;
+  std::ifstream in(dir / "history");
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), "older question\nWhat does Erin oRTEga have?\nsecond\n");  // no answer, no command
+  EXPECT_EQ(mode_of(dir / "history"), 0600u);
+}
+
+TEST_F(RunAsk, HistoryLivesInTheStateDirectoryAndCanBeTurnedOff) {
+  auto answer = [](FakeLlmServer& s) {
+    s.enqueue({200,
+               {},
+               nlohmann::json{
+                   {"choices",
+                    {{{"finish_reason", "stop"}, {"message", {{"role", "assistant"}, {"content", "ok"}}}}}}}
+                   .dump()});
+  };
+  FakeLlmServer server(FakeLlmServer::Api::OpenAi);
+  ASSERT_TRUE(server.start());
+  opts.provider = "openai";
+  opts.base_url = server.base_url();
+  opts.interactive = true;
+  opts.history_path.clear();
+  opts.state_dir = (dir / "state").string();
+  answer(server);
+  EXPECT_EQ(run(nullptr, nullptr, "first\n"), kExitOk);
+  const auto file = dir / "state" / "ask_history";
+  ASSERT_TRUE(std::filesystem::exists(file));
+  EXPECT_EQ(mode_of(file), 0600u);
+  EXPECT_EQ(mode_of(dir / "state"), 0700u);  // made for the history: the owner's only
+
+  std::filesystem::remove_all(dir / "state");
+  opts.history = false;  // --no-history
+  answer(server);
+  EXPECT_EQ(run(nullptr, nullptr, "second\n"), kExitOk);
+  EXPECT_FALSE(std::filesystem::exists(file));
+
+  opts.history = true;
+  write(".env", "ANTHROPIC_API_KEY=\"" + kApiKey + "\"\nBISCUIT_TOKEN='" + kRootToken +
+                    "'\nLARDER_ASK_HISTORY=off\n");
+  answer(server);
+  EXPECT_EQ(run(nullptr, nullptr, "third\n"), kExitOk);
+  EXPECT_FALSE(std::filesystem::exists(file));
+}
+
+TEST_F(RunAsk, TablesFitTheGivenWidthUnlessWide) {
+  FakeLlmServer server(FakeLlmServer::Api::Anthropic);
+  ASSERT_TRUE(server.start());
+  ASSERT_TRUE(server.load_script(fixture("anthropic_pg_query.json")));
+  ASSERT_TRUE(server.load_script(fixture("anthropic_pg_query.json")));
+  opts.base_url = server.base_url();
+  opts.question = "q";
+  opts.width = 20;
+  std::string out;
+  EXPECT_EQ(run(&out), kExitOk);
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_LE(display_width(line), 20u) << "[" << line << "]\n" << out;
+  opts.wide = true;
+  EXPECT_EQ(run(&out), kExitOk);
+  EXPECT_NE(out.find("Diabetes is the most common condition (2 patients)."), std::string::npos) << out;
 }
 
 }  // namespace
