@@ -13,7 +13,7 @@
 //  * the history file is <state-dir>/ask_history, mode 0600, holding only the questions.
 // Skipped, with a message, only when tmux is not installed (scripts/install-deps installs it).
 #include "agent/render.h"
-#include "fake_llm_server.h"
+#include "agent/fake_llm_server.h"
 #include "net/pki.h"
 #include "support/testbed.h"
 #include "tools/demo_scenarios.h"
