@@ -1,6 +1,7 @@
 // `larder serve --config larder.toml`: one Larder MCP server (database or compliance),
 // running until SIGTERM/SIGINT.
 #include "cli/command.h"
+#include "cli/report.h"
 #include "gate/config.h"
 #include "tools/service.h"
 
@@ -41,16 +42,10 @@ void raise_descriptor_limit(const larder::gate::ServeConfig& c) {
 
 int run_serve(const ServeOptions& o) {
   auto config = larder::gate::load_serve_config(o.config);
-  if (!config) {
-    std::cerr << "larder serve: " << config.error().message << "\n";
-    return 2;
-  }
+  if (!config) return larder::cli::report("serve", config.error());
   raise_descriptor_limit(*config);
   auto service = larder::tools::LarderService::start(*config);
-  if (!service) {
-    std::cerr << "larder serve: " << service.error().message << "\n";
-    return 1;
-  }
+  if (!service) return larder::cli::report("serve", service.error());
   if (!o.port_file.empty()) {
     std::ofstream(o.port_file) << (*service)->port() << "\n";
   }
