@@ -90,12 +90,18 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
     // Both lists live in PostgreSQL: without an answer the call is refused (fail closed), as
     // the database's outage it is; the details are for the log (the ledger reports them).
     auto revoked = ledger_->first_revoked(token.revocation_ids);
-    if (!revoked) return deny(request, &token, Lock::kDatabase, db::kUnavailableReason);
+    if (!revoked) {
+      spdlog::debug("revocation list lookup failed: {}", revoked.error().message);
+      return deny(request, &token, Lock::kDatabase, db::kUnavailableReason);
+    }
     if (*revoked) return deny(request, &token, Lock::kBiscuit, revoked_reason(revoked->value()));
     request.timings.ledger_us = micros_since(started);
     if (options_.taint_enabled) {
       auto tainted = ledger_->is_tainted(token.lineage);
-      if (!tainted) return deny(request, &token, Lock::kDatabase, db::kUnavailableReason);
+      if (!tainted) {
+        spdlog::debug("taint ledger lookup failed: {}", tainted.error().message);
+        return deny(request, &token, Lock::kDatabase, db::kUnavailableReason);
+      }
       admission.lineage_tainted = *tainted;
       request.timings.ledger_us = micros_since(started);
       if (*tainted && request.facts.flow == DataFlow::kEgress) {
