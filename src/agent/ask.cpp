@@ -18,14 +18,7 @@
 namespace larder::agent {
 
 int exit_status_for(const Error& error) {
-  const std::string& c = error.code;
-  if (c.size() > 10 && c.compare(c.size() - 10, 10, ".cancelled") == 0) return kExitInterrupted;
-  if (c == "llm.auth") return kExitProviderAuth;
-  if (c.rfind("llm.", 0) == 0) return kExitProviderUnavailable;
-  if (c.rfind("config.", 0) == 0) return kExitUsage;
-  if (c == "agent.max_steps") return kExitMaxSteps;
-  if (c.rfind("mcp", 0) == 0 || c.rfind("net", 0) == 0 || c.rfind("tls", 0) == 0) return kExitMcp;
-  return kExitFailure;
+  return exit_status::for_error(error);  // the one table of `larder`
 }
 
 int exit_status_for(const AgentRun& run) {
@@ -181,8 +174,10 @@ Result<Setup> build_setup(const AskOptions& o) {
   return s;
 }
 
-void print_error(std::ostream& err, const Error& e) {
+// The message in the user's words; the underlying library's (OpenSSL, libpq) only with --verbose.
+void print_error(std::ostream& err, const Error& e, bool verbose) {
   err << "larder ask: " << e.message << "\n";
+  if (verbose && !e.detail.empty()) err << "larder ask: detail: " << e.detail << "\n";
 }
 
 bool is_off(std::string v) {
@@ -228,7 +223,7 @@ int error_exit(const Error& e, const AskOptions& o, std::ostream& out, std::ostr
         {"status", "error"}, {"error", {{"code", e.code}, {"message", e.message}}}, {"exit_status", status}};
     out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
-  print_error(err, e);
+  print_error(err, e, o.verbose);
   return status;
 }
 
@@ -338,7 +333,8 @@ int run_ask(const AskOptions& o, const ToolHostFactory& factory, std::istream& i
   Agent agent(**provider, **host, setup->tokens, ao, setup->secrets);
   if (auto ready = agent.prepare(); !ready.ok()) {
     Error e = ready.error();
-    if (e.code.rfind("mcp", 0) != 0) e.code = "mcp." + e.code;  // listing tools is an MCP failure
+    // Listing tools is an MCP failure — unless a file mcp.json names is to blame.
+    if (e.code.rfind("mcp", 0) != 0 && e.code.rfind("file.", 0) != 0) e.code = "mcp." + e.code;
     return error_exit(e, o, out, err);
   }
   if (o.verbose && !o.json) {

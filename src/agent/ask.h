@@ -1,10 +1,11 @@
 // `larder ask`: wiring of configuration, provider, tool host and agent, one question or a
-// REPL, and the exit statuses (documented in docs/agent.md):
+// REPL, and the exit statuses (documented in docs/agent.md and README.md):
 #pragma once
 
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/render.h"
+#include "base/exit_status.h"
 
 #include <functional>
 #include <iosfwd>
@@ -14,17 +15,21 @@
 
 namespace larder::agent {
 
+// The exit statuses of `larder ask`: the `larder` table (base/exit_status.h), by the names
+// the agent uses.
 enum ExitStatus : int {
-  kExitOk = 0,                   // answered; the last tool call (if any) succeeded
-  kExitFailure = 1,              // internal failure, or a request refused by the secret check
-  kExitUsage = 2,                // bad flags, configuration or .env
-  kExitProviderAuth = 3,         // the LLM API rejected the key (401/403)
-  kExitProviderUnavailable = 4,  // LLM API unreachable, overloaded, rate-limited, or rejected the request
-  kExitMcp = 5,                  // an MCP server could not be reached or listed (TLS, URL, ...)
-  kExitMaxSteps = 6,             // --max-steps reached while the model still wanted tools
-  kExitToolError = 7,            // answered, but the last tool call was an error (e.g. a lock refused)
-  kExitIncomplete = 8,           // the model stopped at max_tokens or refused
-  kExitInterrupted = 130,        // Ctrl-C: the question was cancelled (or -i was left with Ctrl-C)
+  kExitOk = exit_status::kOk,                             // answered; the last tool call (if any) succeeded
+  kExitFailure = exit_status::kRefused,                   // internal failure, or the secret check refused
+  kExitUsage = exit_status::kUsage,                       // bad flags, configuration or .env
+  kExitNotFound = exit_status::kNotFound,                 // a file mcp.json names is missing or unreadable
+  kExitInvalid = exit_status::kInvalid,                   // such a file is not a valid certificate or key
+  kExitProviderAuth = exit_status::kCredentialsRejected,  // the LLM API rejected the key (401/403)
+  kExitProviderUnavailable = exit_status::kUnavailable,   // LLM API unreachable, overloaded, or refused us
+  kExitMcp = exit_status::kUnavailable,                   // an MCP server could not be reached or listed
+  kExitMaxSteps = exit_status::kMaxSteps,                 // --max-steps reached while the model wanted tools
+  kExitToolError = exit_status::kToolError,               // answered, but the last tool call was an error
+  kExitIncomplete = exit_status::kIncomplete,             // the model stopped at max_tokens or refused
+  kExitInterrupted = exit_status::kInterrupted,          // Ctrl-C: the question was cancelled (or -i left)
 };
 
 int exit_status_for(const AgentRun& run);

@@ -105,9 +105,14 @@ Result<void> McpToolHost::open(Connection& c) {
       headers.emplace_back("Authorization", "Bearer " + c.header_token);
     client = mcp::Client::connect_http(c.config.url, tls, headers, options);
   }
-  if (!client.ok())
-    return make_error("mcp.connect",
-                      "cannot connect to " + describe(c.config) + ": " + client.error().message);
+  if (!client.ok()) {
+    const Error& e = client.error();
+    // A file mcp.json names (CA, certificate, key) is missing or invalid: the user's to fix,
+    // said as such (its exit status is the file's, not an unreachable server's).
+    const bool file = e.code.rfind("file.", 0) == 0;
+    return make_error(file ? e.code : "mcp.connect",
+                      (file ? "" : "cannot connect to ") + describe(c.config) + ": " + e.message, e.detail);
+  }
   c.client = std::move(*client);
   return {};
 }

@@ -15,6 +15,9 @@ namespace larder {
 struct Error {
   std::string code;     // short machine tag, e.g. "tls.handshake", "db.timeout"
   std::string message;  // human sentence: what failed and what to do
+  // The underlying library's own words (an OpenSSL error chain, libpq's message): for logs
+  // and `--verbose`, never the top-level message a user reads.
+  std::string detail;
 };
 
 template <class T>
@@ -55,8 +58,8 @@ class [[nodiscard]] Result<void> {
   bool ok_ = true;
 };
 
-inline Error make_error(std::string code, std::string message) {
-  return Error{std::move(code), std::move(message)};
+inline Error make_error(std::string code, std::string message, std::string detail = {}) {
+  return Error{std::move(code), std::move(message), std::move(detail)};
 }
 
 }  // namespace larder

@@ -89,6 +89,9 @@ struct Error {
   // the printed rule; `message` names the block.
   uint32_t rule_id = 0;
   std::string rule;
+  // InvalidSignature: the block whose signature does not verify (0: the authority block,
+  // signed by the root key), when one block is to blame.
+  std::optional<uint32_t> block;
 
   // "Format", "FailedLogic", "Execution", "RunLimit", "Language", "Token".
   const char* category() const;

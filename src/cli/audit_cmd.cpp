@@ -2,14 +2,17 @@
 // head file and, given the server's configuration, its anchor in PostgreSQL — so a log whose
 // tail was cut and whose head was rewritten to match fails too.
 #include "cli/command.h"
+#include "cli/report.h"
 #include "gate/audit_log.h"
 #include "gate/config.h"
 #include "gate/taint_ledger.h"
 #include "tools/service.h"
 
+#include <unistd.h>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 namespace {
 
@@ -19,31 +22,29 @@ struct VerifyOptions {
 };
 
 int run_verify(const VerifyOptions& o) {
+  using larder::cli::report;
+  namespace exit_status = larder::exit_status;
   std::string path = o.path;
   std::optional<larder::gate::ServeConfig> config;
   if (!o.config.empty()) {
     auto loaded = larder::gate::load_serve_config(o.config);
-    if (!loaded) {
-      std::cerr << "larder audit verify: " << loaded.error().message << "\n";
-      return 2;
-    }
+    if (!loaded) return report("audit verify", loaded.error());
     config = *loaded;
     if (path.empty()) path = config->audit_path;
   }
   if (path.empty()) path = ".larder/audit.jsonl";
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    std::cerr << "larder audit verify: " << path << ": no such file (give the log's path, or --config of the server "
-              << "that writes it)\n";
-    return 2;
+  // A log that is not there, or cannot be read, is not a tampered one: it was not checked.
+  if (::access(path.c_str(), R_OK) != 0) {
+    larder::Error e = larder::cli::file_error("audit log", path);
+    if (e.code == "file.not_found") {
+      e.message += "; give the log's path, or --config of the server that writes it";
+    }
+    return report("audit verify", e);
   }
   larder::gate::AuditVerification v;
   if (config) {
     auto params = larder::tools::ledger_connection(*config);
-    if (!params) {
-      std::cerr << "larder audit verify: " << params.error().message << "\n";
-      return 2;
-    }
+    if (!params) return report("audit verify", params.error());
     auto ledger = std::make_shared<larder::gate::TaintLedger>(*params, larder::gate::TaintLedger::Options{});
     const std::string id = config->audit_anchor_id.empty()
                                ? larder::gate::default_audit_anchor_id(config->audience, config->audit_path)
@@ -55,10 +56,11 @@ int run_verify(const VerifyOptions& o) {
   if (v.ok) {
     std::cout << "audit log " << path << ": OK, " << v.records << " records, chain intact"
               << (config ? ", anchored in PostgreSQL" : " (not checked against its anchor: add --config to)") << "\n";
-    return 0;
+    return exit_status::kOk;
   }
+  if (v.not_checked) return report("audit verify", *v.not_checked);
   std::cout << "audit log " << path << ": TAMPERED: " << v.problem << "\n";
-  return 1;
+  return exit_status::kRefused;
 }
 
 void define_audit(CLI::App& app, larder::cli::Action& selected) {

@@ -2,7 +2,8 @@
 // libbiscuit. Subcommands and flags follow biscuit-cli (keypair, generate, attenuate, seal,
 // generate-request, generate-third-party-block, append-third-party-block, inspect).
 // Tokens are read/written as URL-safe base64 unless --raw-input / --raw / --raw-output;
-// `-` reads stdin. Exit status: 0 success, 1 verification/authorization failure or bad input.
+// `-` reads stdin. Exit statuses: the `larder` table (base/exit_status.h) — 0 success, 1
+// verification/authorization failure, 2 usage, 3 file not found, 4 not a valid token or key.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -16,19 +17,27 @@
 #include "cli/command.h"
 #include "cli/input.h"
 #include "cli/token_args.h"
+#include "cli/report.h"
 
 namespace larder::cli {
 namespace {
 
 using biscuit::Bytes;
 
-struct Failure {
+// A failure inside a subcommand: the sentence, and the code that decides the exit status
+// (base/exit_status.h); most are usage errors.
+struct Problem {
+  Problem(std::string m, std::string c = "usage") : message(std::move(m)), code(std::move(c)) {}
   std::string message;
+  std::string code;
 };
 
 std::string read_all(const std::string& path) {
   auto text = read_input(path);
-  if (!text) throw Failure{"cannot read " + path};
+  if (!text) {
+    Error e = file_error("file", path);
+    throw Problem{e.message, e.code};
+  }
   return *text;
 }
 
@@ -36,7 +45,10 @@ Bytes read_token_bytes(const std::string& path, bool raw) {
   std::string data = read_all(path);
   if (raw) return Bytes(data.begin(), data.end());
   auto bytes = biscuit::base64url_decode(trim_space(data));
-  if (!bytes) throw Failure{"the token in " + path + " is not URL-safe base64 (use --raw-input for binary)"};
+  if (!bytes) {
+    throw Problem{"the token in " + path + " is not URL-safe base64 (use --raw-input for binary)",
+                  "token.invalid"};
+  }
   return *bytes;
 }
 
@@ -49,27 +61,63 @@ void write_token(const Bytes& bytes, bool raw) {
   std::cout.flush();
 }
 
+// The exit-status class of a libbiscuit error: a token or key that does not decode is
+// invalid input, one that does not verify or authorize is refused, bad Datalog or
+// arguments are usage errors.
+std::string code_for(const biscuit::Error& e) {
+  using C = biscuit::ErrorCode;
+  switch (e.code) {
+    case C::InvalidSignature:
+    case C::SealedSignature:
+    case C::UnknownPublicKey:
+    case C::Unauthorized:
+    case C::NoMatchingPolicy:
+      return "refused";
+    case C::InvalidSignatureFormat:
+    case C::EmptyKeys:
+    case C::Deserialization:
+    case C::BlockDeserialization:
+    case C::Version:
+    case C::InvalidSignatureSize:
+    case C::BlockSignatureDeserialization:
+    case C::InvalidKeySize:
+    case C::InvalidKey:
+      return "token.invalid";
+    case C::Language:
+    case C::InvalidArgument:
+      return "usage";
+    default:
+      return "refused";
+  }
+}
+
 template <class T>
 T check(biscuit::Result<T> r, const std::string& what) {
-  if (!r) throw Failure{what + ": " + r.error().to_string()};
+  if (!r) throw Problem{what + ": " + r.error().to_string(), code_for(r.error())};
   return std::move(*r);
 }
 void check(biscuit::Result<void> r, const std::string& what) {
-  if (!r) throw Failure{what + ": " + r.error().to_string()};
+  if (!r) throw Problem{what + ": " + r.error().to_string(), code_for(r.error())};
+}
+// A key given on the command line or in a file: whatever libbiscuit says, it is not a valid key.
+template <class T>
+T check_key(biscuit::Result<T> r, const std::string& what) {
+  if (!r) throw Problem{what + ": not a valid key (" + r.error().message + ")", "key.invalid"};
+  return std::move(*r);
 }
 
 biscuit::PrivateKey load_private_key(const std::string& text, const std::string& file,
                                      biscuit::Algorithm bare = biscuit::Algorithm::Ed25519) {
   std::string k = !text.empty() ? text : (!file.empty() ? trim_space(read_all(file)) : "");
-  if (k.empty()) throw Failure{"a private key is required (--private-key or --private-key-file)"};
+  if (k.empty()) throw Problem{"a private key is required (--private-key or --private-key-file)"};
   auto key = parse_private_key(k, bare);
-  if (!key) throw Failure{"private key: " + key.error().message};
+  if (!key) throw Problem{"private key: not a valid key (" + key.error().message + ")", "key.invalid"};
   return std::move(*key);
 }
 
 std::chrono::seconds duration_of(const std::string& text) {
   auto d = parse_duration(text);
-  if (!d) throw Failure{d.error().message};
+  if (!d) throw Problem{d.error().message};
   return *d;
 }
 
@@ -82,14 +130,14 @@ uint64_t ttl_expiry(const std::string& ttl) {
 
 biscuit::Params make_params(const std::vector<std::string>& specs) {
   auto p = cli::make_params(specs);
-  if (!p) throw Failure{p.error().message};
+  if (!p) throw Problem{p.error().message};
   return std::move(*p);
 }
 
 std::string code_from(const std::string& inline_code, const std::string& file, const char* what) {
   if (!inline_code.empty()) return inline_code;
   if (!file.empty()) return read_all(file);
-  throw Failure{std::string("missing ") + what};
+  throw Problem{std::string("missing ") + what};
 }
 
 void add_ttl_check(biscuit::BlockBuilder& block, const std::string& ttl) {
@@ -120,9 +168,8 @@ std::string json_str(const std::string& s) {
 int run_guarded(const std::function<int()>& fn) {
   try {
     return fn();
-  } catch (const Failure& f) {
-    std::cerr << "larder biscuit: " << f.message << "\n";
-    return 1;
+  } catch (const Problem& f) {
+    return report("biscuit", make_error(f.code, f.message));
   }
 }
 
@@ -135,7 +182,7 @@ struct KeypairOpts {
 
 int run_keypair(const KeypairOpts& o) {
   auto alg = biscuit::algorithm_from_name(o.algorithm);
-  if (!alg) throw Failure{"unknown key algorithm " + o.algorithm + " (ed25519 or secp256r1)"};
+  if (!alg) throw Problem{"unknown key algorithm " + o.algorithm + " (ed25519 or secp256r1)"};
   biscuit::KeyPair kp;
   if (!o.from_private.empty() || !o.from_private_file.empty()) {
     kp = biscuit::KeyPair(load_private_key(o.from_private, o.from_private_file, *alg));
@@ -233,7 +280,7 @@ struct AppendThirdPartyOpts {
 int run_append_third_party(const AppendThirdPartyOpts& o) {
   auto token = check(biscuit::Biscuit::from_bytes_unverified(read_token_bytes(o.file, o.raw_input)), "cannot read the token");
   std::string text = !o.contents.empty() ? o.contents : (!o.contents_file.empty() ? read_all(o.contents_file) : "");
-  if (text.empty()) throw Failure{"missing --block-contents or --block-contents-file"};
+  if (text.empty()) throw Problem{"missing --block-contents or --block-contents-file"};
   auto block = check(biscuit::ThirdPartyBlock::from_base64(trim_space(text)), "cannot read the third-party block");
   write_token(check(token.append_third_party(block), "cannot append the third-party block").to_bytes(), o.raw_output);
   return 0;
@@ -249,9 +296,9 @@ int run_inspect(const InspectOpts& o) {
   Bytes bytes = read_token_bytes(o.file, o.raw_input);
   std::optional<biscuit::PublicKey> root;
   std::string key_text = !o.public_key.empty() ? o.public_key : (!o.public_key_file.empty() ? trim_space(read_all(o.public_key_file)) : "");
-  if (!key_text.empty()) root = check(biscuit::PublicKey::from_string(key_text), "public key");
+  if (!key_text.empty()) root = check_key(biscuit::PublicKey::from_string(key_text), "public key");
   bool want_authorize = !o.authorize_with.empty() || !o.authorize_with_file.empty();
-  if (want_authorize && !root) throw Failure{"--authorize-with needs --public-key or --public-key-file"};
+  if (want_authorize && !root) throw Problem{"--authorize-with needs --public-key or --public-key-file"};
 
   auto unverified = check(biscuit::Biscuit::from_bytes_unverified(bytes), "cannot read the token");
   std::optional<biscuit::Error> verify_error;
@@ -371,9 +418,9 @@ int run_inspect(const InspectOpts& o) {
       std::cout << "🙈 Datalog check skipped 🛡️\n";
     }
   }
-  if (root && !verified) return 1;
-  if (want_authorize && !auth_ok) return 1;
-  return 0;
+  if (root && !verified) return exit_status::kRefused;
+  if (want_authorize && !auth_ok) return exit_status::kRefused;
+  return exit_status::kOk;
 }
 
 // ------------------------------------------------------------------ CLI definition

@@ -12,6 +12,7 @@
 
 #include "base/time.h"
 #include "cli/command.h"
+#include "cli/report.h"
 #include "net/pki.h"
 
 namespace larder::cli {
@@ -41,8 +42,7 @@ struct CertsOptions {
 };
 
 int fail(const larder::Error& e) {
-  std::cerr << "larder certs: " << e.message << "\n";
-  return 1;
+  return report("certs", e);
 }
 
 int run_issue(const CertsOptions& o, CertKind kind) {
@@ -52,10 +52,7 @@ int run_issue(const CertsOptions& o, CertKind kind) {
   spec.common_name = o.cn.empty() ? o.name : o.cn;
   spec.sans = split_commas(o.sans);
   if (kind == CertKind::kServer && spec.sans.empty()) spec.sans = {"127.0.0.1", "localhost"};
-  if (o.days <= 0) {
-    std::cerr << "larder certs: --days must be positive\n";
-    return 2;
-  }
+  if (o.days <= 0) return fail(make_error("usage", "--days must be positive"));
   spec.validity_days = o.days;
   auto entry = store.issue(spec, o.name);
   if (!entry) return fail(entry.error());
@@ -132,8 +129,7 @@ void define_certs(CLI::App& app, Action& selected) {
     selected = [opts] {
       CertStore store(opts->dir);
       if (!store.has_ca()) {
-        std::cerr << "larder certs: no CA in " << opts->dir << " (run `larder certs init`)\n";
-        return 1;
+        return fail(make_error("pki.no_ca", "no CA in " + opts->dir + " (run `larder certs init`)"));
       }
       auto entries = store.list();
       if (!entries) return fail(entries.error());

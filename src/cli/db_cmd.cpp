@@ -2,6 +2,7 @@
 // (.larder/pg, state in .larder/db.json, mode 0600) or an existing server (--admin-url,
 // --database-url / DATABASE_URL).
 #include "cli/command.h"
+#include "cli/report.h"
 #include "db/cluster.h"
 #include "db/config.h"
 #include "db/seed.h"
@@ -36,8 +37,7 @@ struct DbOptions {
 };
 
 int fail(const Error& e) {
-  std::cerr << "larder db: " << e.message << " [" << e.code << "]\n";
-  return 1;
+  return report("db", e);
 }
 
 fs::path state_path(const DbOptions& o) { return db::state_file_path(o.state_dir); }
@@ -70,8 +70,9 @@ int do_setup_and_seed(const db::ConnParams& admin, const db::SetupOptions& so, c
 int cmd_init(const DbOptions& o) {
   fs::path state_file = state_path(o);
   if (fs::exists(state_file)) {
-    std::cerr << "larder db: " << state_file << " exists; the cluster is already initialised (use `larder db start`)\n";
-    return 1;
+    return fail(make_error(
+        "refused",
+        state_file.string() + " exists; the cluster is already initialised (use `larder db start`)"));
   }
   std::error_code ec;
   fs::create_directories(o.state_dir, ec);
@@ -147,9 +148,9 @@ int cmd_status(const DbOptions& o) {
   if (*running) {
     auto c = st->query().connect(db::Clock::now() + std::chrono::seconds(5));
     std::cout << "query role login: " << (c ? "ok" : c.error().message) << "\n";
-    return c ? 0 : 1;
+    return c ? exit_status::kOk : exit_status::kUnavailable;
   }
-  return 3;
+  return exit_status::kUnavailable;  // stopped
 }
 
 int cmd_psql(const DbOptions& o, const std::vector<std::string>& extra) {
@@ -182,8 +183,7 @@ int cmd_psql(const DbOptions& o, const std::vector<std::string>& extra) {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   ::execvp("psql", argv.data());
-  std::cerr << "larder db: cannot run psql (install postgresql-client-15)\n";
-  return 127;
+  return fail(make_error("file.not_found", "cannot run psql: not found (install postgresql-client-15)"));
 }
 
 int cmd_seed(const DbOptions& o) {
@@ -241,7 +241,8 @@ void define(CLI::App& app, Action& selected) {
   stop->add_flag("--immediate", opts->immediate, "Immediate shutdown (no checkpoint)");
   stop->callback([&selected, opts] { selected = [opts] { return cmd_stop(*opts); }; });
 
-  auto* status = db->add_subcommand("status", "Show the cluster state (exit 3 when stopped)");
+  auto* status =
+      db->add_subcommand("status", "Show the cluster state (exit 5 when stopped: service unavailable)");
   status->add_option("--database-url", opts->database_url, "Check an existing server instead (or DATABASE_URL)");
   status->callback([&selected, opts] { selected = [opts] { return cmd_status(*opts); }; });
 

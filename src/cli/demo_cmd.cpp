@@ -13,6 +13,7 @@
 #include "agent/fake_llm_server.h"
 #include "biscuit/token/token.h"
 #include "cli/command.h"
+#include "cli/report.h"
 #include "db/cluster.h"
 #include "db/config.h"
 #include "db/connection.h"
@@ -366,7 +367,7 @@ int run_demo(const DemoOptions& o) {
   auto step = [&](const std::string& what) { std::cout << s.bold("==> " + what) << "\n" << std::flush; };
   auto die = [&](const std::string& what) {
     std::cerr << s.red("larder demo: " + what) << "\n";
-    return 1;
+    return exit_status::kRefused;
   };
   auto started = std::chrono::steady_clock::now();
   const fs::path dir = fs::absolute(o.dir);

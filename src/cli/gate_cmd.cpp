@@ -5,8 +5,10 @@
 #include "biscuit/token/token.h"
 #include "cli/command.h"
 #include "cli/input.h"
+#include "cli/report.h"
 #include "gate/attestation.h"
 #include "gate/config.h"
+#include "gate/reasons.h"
 #include "gate/taint_ledger.h"
 #include "tools/service.h"
 
@@ -21,10 +23,14 @@
 namespace larder::cli {
 namespace {
 
-std::string slurp(const std::string& path) {
+std::string slurp(const std::string& path, std::string_view what) {
   auto text = read_input(path);
-  if (!text) throw std::runtime_error("cannot read " + path);
+  if (!text) throw Failure{file_error(what, path)};
   return *text;
+}
+
+[[noreturn]] void fail(const Error& e) {
+  throw Failure{e};
 }
 
 struct AttestOptions {
@@ -38,16 +44,35 @@ struct AttestOptions {
 
 int run_attest(const AttestOptions& o) {
   std::string token_text =
-      trim_space(!o.token.empty() ? o.token : slurp(o.token_file.empty() ? "-" : o.token_file));
-  std::string key_text = trim_space(!o.public_key.empty() ? o.public_key : slurp(o.public_key_file));
+      trim_space(!o.token.empty() ? o.token : slurp(o.token_file.empty() ? "-" : o.token_file, "token file"));
+  std::string key_text =
+      trim_space(!o.public_key.empty() ? o.public_key : slurp(o.public_key_file, "public key file"));
   auto root = biscuit::PublicKey::from_string(key_text);
-  if (!root) throw std::runtime_error("root public key: " + root.error().message);
+  if (!root)
+    fail(make_error("key.invalid", "the root public key is not a valid Biscuit public key (ed25519/<hex>)",
+                    root.error().message));
   auto token = biscuit::Biscuit::from_base64(token_text, *root);
-  if (!token) throw std::runtime_error("token: " + token.error().message);
-  auto bound = gate::attest(*token, slurp(o.cert), o.audiences, o.cn_only);
-  if (!bound) throw std::runtime_error("certificate " + o.cert + ": " + bound.error().message);
+  if (!token) {
+    // The structured error decides the wording (gate/reasons.h): the same sentences the server uses.
+    const auto& e = token.error();
+    if (e.code == biscuit::ErrorCode::InvalidSignature || e.code == biscuit::ErrorCode::UnknownPublicKey) {
+      fail(make_error("refused",
+                      e.block && *e.block > 0
+                          ? gate::altered_token_reason(*e.block)
+                          : "the token was not signed by this root public key: it was signed by "
+                            "an unknown or retired root key, or altered after signing",
+                      e.message));
+    }
+    fail(make_error("token.invalid", "the token is not a valid Biscuit token", e.message));
+  }
+  auto bound = gate::attest(*token, slurp(o.cert, "certificate"), o.audiences, o.cn_only);
+  if (!bound) {
+    Error e = bound.error();
+    if (e.code == "tls.bad_certificate") e.message = "certificate " + o.cert + " is " + e.message;
+    fail(e);
+  }
   std::cout << *bound << "\n";
-  return 0;
+  return exit_status::kOk;
 }
 
 struct RevokeOptions {
@@ -61,13 +86,13 @@ int run_revoke(const RevokeOptions& o) {
   gate::ServeConfig config;
   if (!o.config.empty()) {
     auto loaded = gate::load_serve_config(o.config);
-    if (!loaded) throw std::runtime_error(loaded.error().message);
+    if (!loaded) fail(loaded.error());
     config = *loaded;
   } else {
     config.database_dir = o.state_dir;
   }
   auto params = tools::ledger_connection(config);
-  if (!params) throw std::runtime_error(params.error().message);
+  if (!params) fail(params.error());
   gate::TaintLedger ledger(*params, {});
   std::vector<std::string> ids;  // all checked before any is revoked
   for (const auto& arg : o.ids) {
@@ -75,21 +100,27 @@ int run_revoke(const RevokeOptions& o) {
     if (!raw.empty() && raw[0] == '@') {
       // @token-file: the token's lineage (its authority block's revocation id), so every
       // token derived from it is refused too.
-      auto bytes = biscuit::base64url_decode(trim_space(slurp(raw.substr(1))));
-      if (!bytes) throw std::runtime_error(raw.substr(1) + ": not a token (URL-safe base64)");
+      const std::string file = raw.substr(1);
+      auto bytes = biscuit::base64url_decode(trim_space(slurp(file, "token file")));
+      if (!bytes) fail(make_error("token.invalid", file + ": not a token (URL-safe base64)"));
       auto token = biscuit::Biscuit::from_bytes_unverified(*bytes);
-      if (!token) throw std::runtime_error(raw.substr(1) + ": not a token: " + token.error().message);
+      if (!token) fail(make_error("token.invalid", file + ": not a Biscuit token", token.error().message));
       auto token_ids = token->revocation_ids();
-      if (token_ids.empty()) throw std::runtime_error(raw.substr(1) + ": the token has no block");
+      if (token_ids.empty()) fail(make_error("token.invalid", file + ": the token has no block"));
       raw = biscuit::hex_encode(token_ids.front());
     }
     auto id = gate::normalize_revocation_id(trim_space(raw));
-    if (!id) throw std::runtime_error(id.error().message);
+    if (!id) fail(make_error("usage", id.error().message));
     ids.push_back(*id);
   }
   for (const auto& id : ids) {
     auto r = ledger.revoke(id, o.reason);
-    if (!r) throw std::runtime_error(r.error().message);
+    if (!r) {
+      // libpq's words (host, port, role) are for --verbose.
+      fail(make_error("db.unavailable",
+                      "cannot reach the revocation list in PostgreSQL: database unavailable, retry later",
+                      r.error().message));
+    }
     std::cout << "revoked " << id << "\n";
   }
   return 0;
@@ -98,9 +129,10 @@ int run_revoke(const RevokeOptions& o) {
 int guarded(const std::function<int()>& fn, const char* verb) {
   try {
     return fn();
+  } catch (const Failure& f) {
+    return report(std::string("biscuit ") + verb, f.error);
   } catch (const std::exception& e) {
-    std::cerr << "larder biscuit " << verb << ": " << e.what() << "\n";
-    return 1;
+    return report(std::string("biscuit ") + verb, make_error("refused", e.what()));
   }
 }
 

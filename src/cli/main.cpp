@@ -1,6 +1,8 @@
 // `larder`: one program, several subcommands (see command.h). Exceptions stop here: every
-// library reports errors as values, and this edge turns them into a message and exit status.
+// library reports errors as values, and this edge turns them into a message and exit status
+// (cli/report.h: the one table, base/exit_status.h).
 #include "cli/command.h"
+#include "cli/report.h"
 
 #include <algorithm>
 #include <exception>
@@ -19,6 +21,11 @@ int main(int argc, char** argv) {
                "(mTLS, Biscuit, database privileges, row-level security)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "larder 0.1.0");
+  app.add_flag(
+      "--verbose", verbose(),
+      "On failure, also print the underlying library's error (OpenSSL, libpq, ...); give it before the "
+      "subcommand");
+  app.footer(larder::exit_status::kTable);
   auto& table = command_table();
   std::sort(table.begin(), table.end(), [](const CommandEntry& a, const CommandEntry& b) { return a.order < b.order; });
   Action selected;
@@ -26,16 +33,19 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every parse error is a usage error (the table's 2).
+    return app.exit(e) == 0 ? larder::exit_status::kOk : larder::exit_status::kUsage;
   }
   if (!selected) {
     std::cerr << app.help();
-    return 2;
+    return larder::exit_status::kUsage;
   }
   try {
     return selected();
+  } catch (const Failure& f) {
+    return report("", f.error);
   } catch (const std::exception& e) {
     std::cerr << "larder: " << e.what() << "\n";
-    return 1;
+    return larder::exit_status::kRefused;
   }
 }

@@ -2,6 +2,7 @@
 // running until SIGTERM/SIGINT. With --background it detaches once it listens (or reports
 // why it could not start), logging to a file and writing its pid beside the audit log.
 #include "cli/command.h"
+#include "cli/report.h"
 #include "gate/config.h"
 #include "tools/service.h"
 
@@ -117,10 +118,7 @@ void report(const Detached& d, const std::string& message) {
 
 int run_serve(ServeOptions o) {
   auto config = larder::gate::load_serve_config(o.config);
-  if (!config) {
-    std::cerr << "larder serve: " << config.error().message << "\n";
-    return 2;
-  }
+  if (!config) return larder::cli::report("serve", config.error());
   Detached detached;
   if (o.background) {
     if (o.pid_file.empty()) {
@@ -128,15 +126,14 @@ int run_serve(ServeOptions o) {
           (std::filesystem::path(config->audit_path).parent_path() / (config->audience + ".pid")).string();
     }
     int r = detach(o, *config, detached);
-    if (r < 0) return 1;
+    if (r < 0) return larder::exit_status::kUnavailable;
     if (r > 0) return 0;
   }
   raise_descriptor_limit(*config);
   auto service = larder::tools::LarderService::start(*config);
   if (!service) {
-    std::cerr << "larder serve: " << service.error().message << "\n";
     report(detached, "error " + service.error().message);
-    return 1;
+    return larder::cli::report("serve", service.error());
   }
   if (!o.port_file.empty()) {
     std::ofstream(o.port_file) << (*service)->port() << "\n";

@@ -108,8 +108,13 @@ Error connection_failed(std::string_view what) {
 
 // Opening a connection failed: the details (host, role, the server's authentication or startup
 // message — never a statement's) go to our log for the operator; the caller gets the code.
-Error connect_failed(const Error& e, const char* role) {
-  spdlog::warn("database: connecting as the {} role failed: {}", role, e.message);
+Error connect_failed(const Error& e, const char* role, Availability* availability) {
+  if (availability != nullptr) {
+    availability->failed(
+        make_error(e.code, std::string("connecting as the ") + role + " role failed: " + e.message));
+  } else {
+    spdlog::warn("database: connecting as the {} role failed: {}", role, e.message);
+  }
   return make_error(e.code, std::string("database unavailable: cannot connect to PostgreSQL as the ") + role +
                                 " role (" + e.code + "; the reason is in Larder's log)");
 }
@@ -297,9 +302,10 @@ Database::Database(DatabaseConfig config) : config_(std::move(config)) {
 Result<std::unique_ptr<Database::Session>> Database::open_session(Clock::time_point deadline) {
   auto s = std::make_unique<Session>();
   auto q = config_.query.connect(deadline);
-  if (!q) return connect_failed(q.error(), "query");
+  if (!q) return connect_failed(q.error(), "query", config_.availability.get());
   auto w = config_.writer.connect(deadline);
-  if (!w) return connect_failed(w.error(), "context writer");
+  if (!w) return connect_failed(w.error(), "context writer", config_.availability.get());
+  if (config_.availability) config_.availability->succeeded();
   s->query = std::move(*q);
   s->writer = std::move(*w);
   s->pid = PQbackendPID(s->query.get());

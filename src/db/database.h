@@ -24,6 +24,7 @@
 #pragma once
 
 #include "base/result.h"
+#include "db/availability.h"
 #include "db/connection.h"
 #include "db/request_context.h"
 
@@ -83,6 +84,9 @@ struct DatabaseConfig {
   // Guard-checked SQL whose planner cost estimate (EXPLAIN's root "Total Cost") exceeds this
   // is refused before it runs, with code db.too_costly. 0 = no ceiling.
   double max_query_cost = 1e7;
+  // Where connection failures and recoveries are reported (logged once per outage); null:
+  // each failed connection is logged.
+  std::shared_ptr<Availability> availability;
 };
 
 struct PoolStats {

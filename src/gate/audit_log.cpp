@@ -307,6 +307,7 @@ AuditVerification verify_chain(const std::string& path, std::vector<std::string>
   auto lines = read_lines(path, readable);
   if (!readable) {
     v.problem = "cannot read " + path;
+    v.not_checked = make_error("file.unreadable", "audit log " + path + ": cannot read it");
     return v;
   }
   std::string expected_prev = kGenesis;
@@ -371,6 +372,11 @@ AuditVerification verify_audit_log(const std::string& path, const std::string& l
   if (!point) {
     v.ok = false;
     v.problem = "cannot read the audit anchor for " + log_id + ": " + point.error().message;
+    v.not_checked = make_error(
+        "db.unavailable",
+        "cannot read the audit anchor for " + log_id +
+            " from PostgreSQL (database unavailable, retry later); the hash chain itself is intact",
+        point.error().message);
     return v;
   }
   if (!*point) {

@@ -156,6 +156,9 @@ struct AuditVerification {
   bool ok = false;
   uint64_t records = 0;
   std::string problem;  // first problem found, with the line number
+  // Set when the check could not be made at all — the log cannot be read, its anchor cannot
+  // be fetched (file.unreadable, db.unavailable): no evidence of tampering either way.
+  std::optional<Error> not_checked;
 };
 
 // Re-reads the whole log and its head file and checks every link of the chain.

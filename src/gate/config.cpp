@@ -616,7 +616,12 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
 
 Result<ServeConfig> load_serve_config(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error("config.io", "cannot read config file " + path);
+  if (!in) {
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+      return make_error("file.not_found", "config file " + path + ": not found (no such file)");
+    return make_error("file.unreadable", "config file " + path + ": cannot read it");
+  }
   std::stringstream buffer;
   buffer << in.rdbuf();
   std::string dir = fs::path(path).parent_path().string();

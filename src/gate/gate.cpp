@@ -1,6 +1,7 @@
 #include "gate/gate.h"
 
 #include "gate/digest.h"
+#include "gate/reasons.h"
 
 #include <algorithm>
 #include <cctype>
@@ -21,73 +22,142 @@ Error biscuit_error(std::string message) {
   return make_error("biscuit", std::move(message));
 }
 
-// How long the taint ledger must remember a lineage: the last instant at which any token of
-// it can still be valid. Only the authority block decides it. A holder can append blocks to
-// a token, and any check they append could only shorten the token's own life, never that of
-// the other tokens of the lineage (the pre-read copy, for one); so nothing appended may
-// shorten the ledger's memory either (the 1970 `time` check of finding 2).
-//
-// The bound is the earliest upper limit the authority block puts on `time`: a check whose
-// every query reads `time($t)` and requires `$t <= D` or `$t < D` (or `D >= $t`, `D > $t`).
-// A check of any other shape (a not-before limit, an `expiry($e)` fact compared with $t)
-// bounds nothing here: without a recognised bound the entry never expires, which is the safe
-// side. The bound of a check with several queries (`or`) is the latest of theirs.
-}  // namespace
+// The limits one check puts on `time`. A query bounds `time` from above when it reads
+// `time($t)` and requires `$t <= D` or `$t < D` (or `D >= $t`, `D > $t`), from below for
+// `$t >= D`, `$t > D` (or `D <= $t`, `D < $t`); a check bounds it when every query does (its
+// `or` alternatives): then by the latest upper bound, the earliest lower bound of theirs.
+struct TimeBounds {
+  std::optional<uint64_t> not_after, not_before;  // seconds since the epoch
+  bool reads_time = false;                        // some query reads `time`
+};
 
-std::optional<std::chrono::system_clock::time_point> token_expiry(const biscuit::Biscuit& token) {
+TimeBounds time_bounds(const biscuit::datalog::Check& check, const biscuit::datalog::SymbolTable& symbols) {
   using biscuit::datalog::Binary;
   using biscuit::datalog::BinaryOp;
   using biscuit::datalog::Term;
   using biscuit::datalog::TermKind;
-  if (token.block_count() == 0) return std::nullopt;
-  const auto& block = token.block(0);
-  const auto& symbols = token.block_symbols(0);
-
-  // `$t <= D` on the variable `time_var`, as the three ops [$t, D, <=] or [D, $t, >=].
-  auto upper_bound = [](const biscuit::datalog::Expression& e, uint32_t time_var) -> std::optional<uint64_t> {
+  // `$t <op> D` on the variable `time_var`, as the three ops [$t, D, op] or [D, $t, op'].
+  auto bound = [](const biscuit::datalog::Expression& e, uint32_t time_var,
+                  bool upper) -> std::optional<uint64_t> {
     if (e.ops.size() != 3) return std::nullopt;
     const auto* a = std::get_if<Term>(&e.ops[0].v);
     const auto* b = std::get_if<Term>(&e.ops[1].v);
     const auto* op = std::get_if<Binary>(&e.ops[2].v);
     if (!a || !b || !op) return std::nullopt;
     auto is_time = [&](const Term* t) { return t->is(TermKind::Variable) && t->as_variable() == time_var; };
-    if (is_time(a) && b->is(TermKind::Date) &&
-        (op->op == BinaryOp::LessOrEqual || op->op == BinaryOp::LessThan))
-      return b->as_date();
-    if (a->is(TermKind::Date) && is_time(b) &&
-        (op->op == BinaryOp::GreaterOrEqual || op->op == BinaryOp::GreaterThan))
-      return a->as_date();
+    const bool less = op->op == BinaryOp::LessOrEqual || op->op == BinaryOp::LessThan;
+    const bool greater = op->op == BinaryOp::GreaterOrEqual || op->op == BinaryOp::GreaterThan;
+    if (is_time(a) && b->is(TermKind::Date) && (upper ? less : greater)) return b->as_date();
+    if (a->is(TermKind::Date) && is_time(b) && (upper ? greater : less)) return a->as_date();
     return std::nullopt;
   };
-  auto query_bound = [&](const biscuit::datalog::Rule& query) -> std::optional<uint64_t> {
-    std::optional<uint64_t> bound;
+  TimeBounds out;
+  auto query_bound = [&](const biscuit::datalog::Rule& query, bool upper) -> std::optional<uint64_t> {
+    std::optional<uint64_t> found;
     for (const auto& p : query.body) {
       auto name = symbols.lookup(p.name);
       if (!name || *name != "time" || p.terms.size() != 1 || !p.terms[0].is(TermKind::Variable)) continue;
+      out.reads_time = true;
       for (const auto& e : query.expressions) {
-        if (auto d = upper_bound(e, p.terms[0].as_variable()); d && (!bound || *d < *bound)) bound = d;
+        auto d = bound(e, p.terms[0].as_variable(), upper);
+        if (d && (!found || (upper ? *d < *found : *d > *found))) found = d;
       }
     }
-    return bound;
+    return found;
   };
-
-  std::optional<uint64_t> earliest;
-  for (const auto& check : block.checks) {
-    if (check.kind == biscuit::datalog::CheckKind::Reject || check.queries.empty()) continue;
-    std::optional<uint64_t> latest;  // of the alternatives
+  if (check.kind == biscuit::datalog::CheckKind::Reject || check.queries.empty()) {
+    for (const auto& query : check.queries) (void)query_bound(query, true);
+    return out;
+  }
+  for (bool upper : {true, false}) {
+    std::optional<uint64_t> loosest;
     bool every_query_bounded = true;
     for (const auto& query : check.queries) {
-      auto d = query_bound(query);
+      auto d = query_bound(query, upper);
       if (!d) {
         every_query_bounded = false;
-        break;
+        continue;  // still records reads_time
       }
-      if (!latest || *d > *latest) latest = d;
+      if (!loosest || (upper ? *d > *loosest : *d < *loosest)) loosest = d;
     }
-    if (every_query_bounded && latest && (!earliest || *latest < *earliest)) earliest = latest;
+    if (every_query_bounded) (upper ? out.not_after : out.not_before) = loosest;
+  }
+  return out;
+}
+
+std::chrono::system_clock::time_point from_date(uint64_t seconds) {
+  return std::chrono::system_clock::time_point(std::chrono::seconds(static_cast<int64_t>(seconds)));
+}
+
+// How long the taint ledger must remember a lineage: the last instant at which any token of
+// it can still be valid. Only the authority block decides it. A holder can append blocks to
+// a token, and any check they append could only shorten the token's own life, never that of
+// the other tokens of the lineage (the pre-read copy, for one); so nothing appended may
+// shorten the ledger's memory either (the 1970 `time` check of finding 2).
+//
+// The bound is the earliest upper limit the authority block's checks put on `time`
+// (time_bounds). A check of any other shape (a not-before limit, an `expiry($e)` fact
+// compared with $t) bounds nothing here: without a recognised bound the entry never
+// expires, which is the safe side.
+std::optional<std::chrono::system_clock::time_point> token_expiry(const biscuit::Biscuit& token) {
+  if (token.block_count() == 0) return std::nullopt;
+  std::optional<uint64_t> earliest;
+  for (const auto& check : token.block(0).checks) {
+    auto b = time_bounds(check, token.block_symbols(0));
+    if (b.not_after && (!earliest || *b.not_after < *earliest)) earliest = b.not_after;
   }
   if (!earliest) return std::nullopt;
-  return std::chrono::system_clock::time_point(std::chrono::seconds(static_cast<int64_t>(*earliest)));
+  return from_date(*earliest);
+}
+
+// A failed check of the token, in the user's words: what it restricts (validity period,
+// certificate binding, audience, taint) and, for time, when. `more`: how many other checks
+// failed too.
+Decision explain_failed_check(const biscuit::Biscuit& token, std::size_t block, std::size_t index,
+                              std::size_t more, const CallFacts& call, const net::PeerIdentity* peer,
+                              const std::string& audience, std::chrono::system_clock::time_point now) {
+  const std::string rule = token.check_source(block, index);
+  std::string also = more == 0 ? "" : " (and " + std::to_string(more) + " more of its checks failed)";
+  std::set<std::string> predicates;
+  TimeBounds bounds;
+  if (block < token.block_count() && index < token.block(block).checks.size()) {
+    const auto& check = token.block(block).checks[index];
+    const auto& symbols = token.block_symbols(block);
+    for (const auto& q : check.queries) {
+      for (const auto& p : q.body) {
+        if (auto name = symbols.lookup(p.name)) predicates.emplace(*name);
+      }
+    }
+    bounds = time_bounds(check, symbols);
+    // An authority-block expiry is the token's: its earliest upper bound is what expired.
+    if (block == 0 && bounds.not_after) {
+      if (auto expiry = token_expiry(token); expiry && *expiry < now) {
+        bounds.not_after = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::seconds>(expiry->time_since_epoch()).count());
+      }
+    }
+  }
+  auto has = [&](std::string_view name) { return predicates.count(std::string(name)) > 0; };
+  if (has("tool_egress") && call.flow == DataFlow::kEgress) {
+    return Decision{false, Lock::kTaint, tainted_token_reason(call.name) + also};
+  }
+  if (std::any_of(predicates.begin(), predicates.end(), [](const std::string& p) {
+        return p.rfind("client_cert_", 0) == 0 || p == "mtls_client";
+      })) {
+    return Decision{false, Lock::kBiscuit, other_certificate_reason(peer, rule) + also};
+  }
+  if (has("server_audience"))
+    return Decision{false, Lock::kBiscuit, other_audience_reason(audience, rule) + also};
+  if (bounds.reads_time) {
+    if (bounds.not_after && from_date(*bounds.not_after) < now) {
+      return Decision{false, Lock::kBiscuit, expired_reason(from_date(*bounds.not_after), now) + also};
+    }
+    if (bounds.not_before && from_date(*bounds.not_before) > now) {
+      return Decision{false, Lock::kBiscuit, not_yet_valid_reason(from_date(*bounds.not_before), now) + also};
+    }
+    return Decision{false, Lock::kBiscuit, outside_validity_reason(rule) + also};
+  }
+  return Decision{false, Lock::kBiscuit, failed_check_reason(block, rule) + also};
 }
 
 bool token_binds_certificate(const biscuit::Biscuit& token) {
@@ -339,8 +409,11 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
   if (auto cached = verified_->find(digest)) return cached;
 
   std::string used_key;
+  std::optional<uint32_t> named_key_id;  // the root key id the token names
   bool names_no_key = false;
-  biscuit::Biscuit::KeyProvider provider = [&](std::optional<uint32_t> id) -> biscuit::Result<biscuit::PublicKey> {
+  biscuit::Biscuit::KeyProvider provider =
+      [&](std::optional<uint32_t> id) -> biscuit::Result<biscuit::PublicKey> {
+    named_key_id = id;
     names_no_key = !id;
     auto key = root_key(id);
     if (!key) return biscuit::make_error(biscuit::ErrorCode::UnknownPublicKey, key.error().message);
@@ -362,11 +435,29 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
       token = biscuit::Biscuit::from_bytes(*bytes, this_key, limits);
       if (token || token.error().code != biscuit::ErrorCode::InvalidSignature) break;
     }
-    if (!token && token.error().code == biscuit::ErrorCode::InvalidSignature) {
-      return biscuit_error("token refused: it names no root key id and no trusted root key signed it");
+    if (!token && token.error().code == biscuit::ErrorCode::InvalidSignature && !token.error().block.value_or(0)) {
+      return biscuit_error(
+          "token refused: it names no root key id and no trusted root key signed it (a retired or unknown "
+          "root key, or altered after signing); ask its issuer for a new token");
     }
   }
-  if (!token) return biscuit_error("token refused: " + token.error().message);
+  if (!token) {
+    // libbiscuit's error is structured; the sentence is ours.
+    switch (token.error().code) {
+      case biscuit::ErrorCode::UnknownPublicKey:
+        return biscuit_error(unknown_root_key_reason(named_key_id, roots_.size() > 1));
+      case biscuit::ErrorCode::InvalidSignature:
+        if (token.error().block && *token.error().block > 0) {
+          return biscuit_error(altered_token_reason(*token.error().block));
+        }
+        return biscuit_error(bad_signature_reason(named_key_id));
+      case biscuit::ErrorCode::SealedSignature:
+        return biscuit_error(altered_token_reason(std::nullopt));
+      default:
+        return biscuit_error("token refused: it is not a valid Biscuit token (" + token.error().message +
+                             ")");
+    }
+  }
   if (auto reserved = asserted_reserved_predicate(*token)) {
     return biscuit_error("token refused: " + *reserved + " (only the server may assert it)");
   }
@@ -522,14 +613,8 @@ std::optional<Decision> prescreen(const biscuit::Biscuit& token, const net::Peer
       failing.emplace_back(check.block, check.index);
   }
   if (failing.empty()) return std::nullopt;
-  const std::string rule = token.check_source(failing[0].first, failing[0].second);
-  std::string reason = "check failed in block " + std::to_string(failing[0].first) + ": " + rule;
-  if (failing.size() > 1) reason += " (and " + std::to_string(failing.size() - 1) + " more)";
-  if (rule.find("tool_egress(false)") != std::string::npos && call.flow == DataFlow::kEgress) {
-    return Decision{false, Lock::kTaint,
-                    "token is tainted (it carries sensitive data): egress tool refused; " + reason};
-  }
-  return Decision{false, Lock::kBiscuit, reason};
+  return explain_failed_check(token, failing[0].first, failing[0].second, failing.size() - 1, call, peer,
+                              audience, now);
 }
 
 }  // namespace
@@ -597,16 +682,16 @@ Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* pe
       if (!e.checks.empty()) {
         // A failed check of the token (expiry, certificate binding, audience, taint) is the
         // token's own restriction speaking; a deny policy without failed checks is policy.
-        lock = Lock::kBiscuit;
         const auto& first = e.checks.front();
-        reason = std::string("check failed") +
-                 (first.authorizer ? " (authorizer)" : " in block " + std::to_string(first.block_id)) + ": " +
-                 first.rule;
-        if (e.checks.size() > 1) reason += " (and " + std::to_string(e.checks.size() - 1) + " more)";
-        // The taint block's check is the taint rule speaking.
-        if (first.rule.find("tool_egress(false)") != std::string::npos && call.flow == DataFlow::kEgress) {
-          lock = Lock::kTaint;
-          reason = "token is tainted (it carries sensitive data): egress tool refused; " + reason;
+        if (first.authorizer) {
+          lock = Lock::kBiscuit;
+          reason = "the server's check failed: " + first.rule;
+          if (e.checks.size() > 1) reason += " (and " + std::to_string(e.checks.size() - 1) + " more)";
+        } else {
+          auto d = explain_failed_check(*token.token, first.block_id, first.check_id, e.checks.size() - 1,
+                                        call, peer, options_.audience, now);
+          lock = d.lock;
+          reason = std::move(d.reason);
         }
       } else if (e.code == biscuit::ErrorCode::Unauthorized && e.policy) {
         reason = "denied by policy #" + std::to_string(e.policy->index) + " (nothing in the token grants " +

@@ -1,5 +1,7 @@
 #include "gate/pipeline.h"
 
+#include "gate/reasons.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -38,8 +40,12 @@ Refusal Pipeline::deny(const CallRequest& request, const VerifiedToken* token, L
   r.reason = reason;
   r.taint = std::move(taint);
   if (auto a = audit_.append(std::move(r)); !a) {
-    // The refusal stands either way; the operator must hear that the log failed.
-    spdlog::error("audit log append failed: {}", a.error().message);
+    // The refusal stands either way; the operator must hear that the log failed — once per
+    // outage when it failed because PostgreSQL (the anchor's home) is down, which the outage's
+    // own line already says.
+    if (!(a.error().code == "audit.anchor" && ledger_ && ledger_->database_down())) {
+      spdlog::error("audit log append failed: {}", a.error().message);
+    }
   }
   return Refusal{lock, std::move(reason)};
 }
@@ -81,19 +87,25 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
 
   if (ledger_) {
     started = SteadyClock::now();
+    // Both lists live in PostgreSQL: without an answer the call is refused (fail closed), as
+    // the database's outage it is; the details are for the log (the ledger reports them).
     auto revoked = ledger_->first_revoked(token.revocation_ids);
-    if (!revoked) return deny(request, &token, Lock::kBiscuit, "revocation list unavailable: " + revoked.error().message);
-    if (*revoked) return deny(request, &token, Lock::kBiscuit, "token revoked (revocation id " + revoked->value() + ")");
+    if (!revoked) {
+      spdlog::debug("revocation list lookup failed: {}", revoked.error().message);
+      return deny(request, &token, Lock::kDatabase, db::kUnavailableReason);
+    }
+    if (*revoked) return deny(request, &token, Lock::kBiscuit, revoked_reason(revoked->value()));
     request.timings.ledger_us = micros_since(started);
     if (options_.taint_enabled) {
       auto tainted = ledger_->is_tainted(token.lineage);
-      if (!tainted) return deny(request, &token, Lock::kTaint, "taint ledger unavailable: " + tainted.error().message);
+      if (!tainted) {
+        spdlog::debug("taint ledger lookup failed: {}", tainted.error().message);
+        return deny(request, &token, Lock::kDatabase, db::kUnavailableReason);
+      }
       admission.lineage_tainted = *tainted;
       request.timings.ledger_us = micros_since(started);
       if (*tainted && request.facts.flow == DataFlow::kEgress) {
-        return deny(request, &token, Lock::kTaint,
-                    "this token's lineage has read sensitive data: egress tools refuse every token of it "
-                    "(including copies taken before the taint)");
+        return deny(request, &token, Lock::kTaint, tainted_lineage_reason(request.facts.name));
       }
     }
   }
@@ -109,7 +121,8 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
   return admission;
 }
 
-Result<Completion> Pipeline::complete(const Admission& admission, std::optional<int64_t> rows) {
+std::variant<Completion, Refusal> Pipeline::complete(const Admission& admission,
+                                                     std::optional<int64_t> rows) {
   Completion completion;
   StageTimings timings = admission.request.timings;
   completion.taint_state = admission.lineage_tainted ? "tainted" : "clean";
@@ -118,17 +131,14 @@ Result<Completion> Pipeline::complete(const Admission& admission, std::optional<
     auto started = SteadyClock::now();
     auto marked = record_taint(admission);
     if (!marked) {
-      auto refusal = refuse(admission, Lock::kTaint, "could not record the taint: " + marked.error().message);
-      return make_error("taint", refusal.message());
+      // The ledger is in PostgreSQL: the result is withheld, as the database's refusal.
+      return refuse(admission, Lock::kDatabase, db::kUnavailableReason);
     }
     // A token that already carries the taint block is handed back unchanged (no second
     // block: an agent that keeps switching to the returned token must not see it grow).
     if (!token.carries_taint_block) {
       auto attenuated = gate_.attenuate_tainted(token);
-      if (!attenuated) {
-        auto refusal = refuse(admission, Lock::kTaint, attenuated.error().message);
-        return make_error("taint", refusal.message());
-      }
+      if (!attenuated) return refuse(admission, Lock::kTaint, attenuated.error().message);
       completion.attenuated_token = std::move(*attenuated);
     }
     timings.taint_us = micros_since(started);
@@ -142,8 +152,9 @@ Result<Completion> Pipeline::complete(const Admission& admission, std::optional<
   r.taint = completion.taint_state;
   r.timings = timings;
   if (auto a = audit_.append(std::move(r)); !a) {
-    // Fail closed: a decision that cannot be recorded is not carried out.
-    return make_error("audit", "audit log unavailable: " + a.error().message);
+    // Fail closed: a decision that cannot be recorded is not carried out (and cannot be
+    // audited either: the refusal is the caller's to send).
+    return Refusal{Lock::kTaint, "audit log unavailable: " + a.error().message};
   }
   return completion;
 }
@@ -162,7 +173,8 @@ Refusal Pipeline::refuse(const Admission& admission, Lock lock, std::string reas
       taint = admission.lineage_tainted ? "tainted" : "tainted-now";
     } else {
       taint = "unknown";
-      reason += "; and the taint of this read could not be recorded: " + marked.error().message;
+      reason +=
+          "; and the taint of this read could not be recorded (" + std::string(db::kUnavailableReason) + ")";
       spdlog::error("taint ledger: a failed sensitive read could not be recorded: {}", marked.error().message);
     }
   }

@@ -10,6 +10,10 @@
 //               the result leaves) and attenuate the token with the taint block.
 //   refuse():   a later lock (SQL guard, database) refused the call.
 //
+// While PostgreSQL cannot be reached, the revocation-list and taint-ledger lookups fail and
+// the call is refused as lock `database` with db::kUnavailableReason — never let through
+// without them, never with the database's address (db/availability.h).
+//
 // Every outcome is written to the audit log exactly once. Refusals never include rows.
 #pragma once
 
@@ -78,9 +82,10 @@ class Pipeline {
 
   // After the tool succeeded with `rows` rows (nullopt when it returns no rows); the
   // caller puts the tool body's time in admission.request.timings.tool_us.
-  // For a sensitive read: records the lineage (fails closed: an error here means the result
-  // must not be sent) and returns the attenuated token. Audits the allow decision.
-  Result<Completion> complete(const Admission& admission, std::optional<int64_t> rows);
+  // For a sensitive read: records the lineage (fails closed: a refusal here means the result
+  // must not be sent — lock database when the ledger cannot be reached) and returns the
+  // attenuated token. Audits the allow decision.
+  std::variant<Completion, Refusal> complete(const Admission& admission, std::optional<int64_t> rows);
 
   // A lock after admission (SQL guard, database) refused; audits and returns the refusal.
   // `data_reached`: the call's SQL was sent to the database before it failed (a runtime error,

@@ -124,15 +124,22 @@ Result<db::PgResult> TaintLedger::exec(const char* sql, const std::vector<db::Pa
   // One retry on a fresh connection: an idle connection may have died with a server restart.
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto conn = take(deadline);
-    if (!conn) return make_error("taint.ledger_unavailable", "taint ledger unreachable: " + conn.error().message);
+    if (!conn) {
+      auto e = make_error("taint.ledger_unavailable", "taint ledger unreachable: " + conn.error().message);
+      if (options_.availability) options_.availability->failed(e);
+      return e;
+    }
     auto result = db::exec_params(conn->get(), sql, params, deadline);
     if (result) {
       give_back(std::move(*conn));
+      if (options_.availability) options_.availability->succeeded();
       return result;
     }
     bool broken = db::connection_broken(conn->get());
     if (!broken || attempt == 1) {
-      return make_error("taint.ledger_unavailable", "taint ledger query failed: " + result.error().message);
+      auto e = make_error("taint.ledger_unavailable", "taint ledger query failed: " + result.error().message);
+      if (broken && options_.availability) options_.availability->failed(e);
+      return e;
     }
   }
   return make_error("taint.ledger_unavailable", "taint ledger unreachable");

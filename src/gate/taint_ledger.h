@@ -14,10 +14,12 @@
 #pragma once
 
 #include "base/result.h"
+#include "db/availability.h"
 #include "db/connection.h"
 #include "gate/audit_log.h"
 
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -44,6 +46,8 @@ class TaintLedger {
     std::size_t max_connections = 4;
     std::chrono::milliseconds timeout{5000};
     std::chrono::seconds revocation_cache_ttl{5};
+    // Where an unreachable database, and its return, are reported (logged once per outage).
+    std::shared_ptr<db::Availability> availability;
   };
 
   TaintLedger(db::ConnParams params, Options options);
@@ -76,6 +80,9 @@ class TaintLedger {
   // of the log `log_id`, in larder_gate.audit_anchors. A lower seq never replaces a higher one.
   Result<void> anchor_audit(const std::string& log_id, uint64_t seq, const std::string& hash);
   Result<std::optional<AuditAnchorPoint>> audit_anchor(const std::string& log_id);
+
+  // True while the configured db::Availability says PostgreSQL is unreachable.
+  bool database_down() const { return options_.availability && options_.availability->down(); }
 
   // Deletes expired taint entries; returns how many.
   Result<int64_t> purge_expired();

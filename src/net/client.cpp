@@ -323,22 +323,22 @@ larder::Result<std::unique_ptr<HttpClient>> HttpClient::create(std::string base_
     SSL_CTX* c = impl->ctx->native_handle();
     SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
     if (SSL_CTX_load_verify_locations(c, cfg.ca_file.c_str(), nullptr) != 1) {
-      return make_error("net.config",
-                        "cannot load CA bundle " + cfg.ca_file + ": " + detail::openssl_errors());
+      return detail::file_load_error("CA bundle", cfg.ca_file, "PEM certificate bundle");
     }
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
     X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(c), X509_PURPOSE_SSL_SERVER);
     if (!cfg.cert_file.empty() || !cfg.key_file.empty()) {
       if (SSL_CTX_use_certificate_chain_file(c, cfg.cert_file.c_str()) != 1) {
-        return make_error("net.config", "cannot load client certificate " + cfg.cert_file + ": " +
-                                            detail::openssl_errors());
+        return detail::file_load_error("client certificate", cfg.cert_file, "PEM certificate (chain)");
       }
       if (SSL_CTX_use_PrivateKey_file(c, cfg.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-        return make_error("net.config",
-                          "cannot load client key " + cfg.key_file + ": " + detail::openssl_errors());
+        return detail::file_load_error("client key", cfg.key_file, "PEM private key");
       }
       if (SSL_CTX_check_private_key(c) != 1) {
-        return make_error("net.config", "client key " + cfg.key_file + " does not match " + cfg.cert_file);
+        return make_error(
+            "file.invalid",
+            "client key " + cfg.key_file + " does not belong to the certificate " + cfg.cert_file,
+            detail::openssl_errors(""));
       }
     }
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);

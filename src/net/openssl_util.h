@@ -42,6 +42,11 @@ using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES, ge
 // The OpenSSL error queue as one line (and clears it); `fallback` if the queue is empty.
 std::string openssl_errors(std::string_view fallback = "unknown OpenSSL error");
 
+// Loading `path` (`what`: "client key", "CA bundle", ...) failed: why, in the user's words —
+// file.not_found, file.unreadable, or file.invalid ("is not a valid <kind>") — with
+// OpenSSL's error chain (the queue, cleared) as the Error's detail, never its message.
+larder::Error file_load_error(std::string_view what, const std::string& path, std::string_view kind);
+
 std::string to_hex(const unsigned char* data, std::size_t size);  // lowercase
 std::chrono::system_clock::time_point asn1_time_to_time_point(const ASN1_TIME* t);
 std::string serial_hex(const ASN1_INTEGER* serial);  // uppercase, no leading zeros ("0" for zero)

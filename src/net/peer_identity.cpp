@@ -5,9 +5,13 @@
 #include <openssl/sha.h>
 
 #include <arpa/inet.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "net/http.h"
 #include "net/openssl_util.h"
@@ -25,6 +29,19 @@ std::string openssl_errors(std::string_view fallback) {
     out += buf;
   }
   return out.empty() ? std::string(fallback) : out;
+}
+
+larder::Error file_load_error(std::string_view what, const std::string& path, std::string_view kind) {
+  std::string chain = openssl_errors("");
+  const std::string named = std::string(what) + " " + path;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return make_error("file.not_found", named + ": file not found; check the path", chain);
+  }
+  if (::access(path.c_str(), R_OK) != 0) {
+    return make_error("file.unreadable", named + ": cannot read it (" + std::strerror(errno) + ")", chain);
+  }
+  return make_error("file.invalid", named + " is not a valid " + std::string(kind), chain);
 }
 
 std::string to_hex(const unsigned char* data, std::size_t size) {
@@ -159,7 +176,8 @@ larder::Result<PeerIdentity> peer_identity_from_der(std::string_view der) {
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
   detail::X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!cert) {
-    return make_error("tls.bad_certificate", "not a PEM or DER certificate: " + detail::openssl_errors());
+    return make_error("tls.bad_certificate", "not a valid certificate (neither PEM nor DER)",
+                      detail::openssl_errors());
   }
   return detail::peer_identity_from_x509(cert.get());
 }

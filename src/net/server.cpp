@@ -1200,19 +1200,18 @@ larder::Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Http
     // TLS 1.2 suites: forward-secret AEAD only.
     SSL_CTX_set_cipher_list(c, "ECDHE+AESGCM:ECDHE+CHACHA20");
     if (SSL_CTX_use_certificate_chain_file(c, t.cert_file.c_str()) != 1) {
-      return make_error("net.config", "cannot load server certificate chain " + t.cert_file + ": " +
-                                          detail::openssl_errors());
+      return detail::file_load_error("server certificate", t.cert_file, "PEM certificate (chain)");
     }
     if (SSL_CTX_use_PrivateKey_file(c, t.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      return make_error("net.config",
-                        "cannot load server key " + t.key_file + ": " + detail::openssl_errors());
+      return detail::file_load_error("server key", t.key_file, "PEM private key");
     }
     if (SSL_CTX_check_private_key(c) != 1) {
-      return make_error("net.config", "server key " + t.key_file + " does not match " + t.cert_file);
+      return make_error("file.invalid",
+                        "server key " + t.key_file + " does not belong to the certificate " + t.cert_file,
+                        detail::openssl_errors(""));
     }
     if (SSL_CTX_load_verify_locations(c, t.client_ca_file.c_str(), nullptr) != 1) {
-      return make_error("net.config",
-                        "cannot load client CA bundle " + t.client_ca_file + ": " + detail::openssl_errors());
+      return detail::file_load_error("client CA bundle", t.client_ca_file, "PEM certificate bundle");
     }
     STACK_OF(X509_NAME)* ca_names = SSL_load_client_CA_file(t.client_ca_file.c_str());
     if (ca_names == nullptr) {

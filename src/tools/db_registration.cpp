@@ -62,6 +62,7 @@ Error body_error(const Error& e) {
   // statement that reached the server (db.statement) has read the data.
   if (e.code.rfind("sql_guard", 0) == 0) return make_error("lock:sql-guard", e.message);
   if (e.code == "db.statement") return make_error(kDataReached, e.message);
+  if (db::is_unavailable(e)) return make_error(kUnavailable, e.message);
   return make_error("lock:database", e.message);
 }
 

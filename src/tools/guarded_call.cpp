@@ -1,5 +1,7 @@
 #include "tools/guarded_call.h"
 
+#include "db/availability.h"
+
 #include <chrono>
 
 namespace larder::tools {
@@ -13,12 +15,21 @@ nlohmann::json decision_meta(const std::string& decision, const std::string& loc
 // "lock:sql-guard" → kSqlGuard etc.; anything else is the database speaking.
 gate::Lock lock_from_error(const Error& e) {
   if (e.code == "lock:sql-guard") return gate::Lock::kSqlGuard;
+  if (e.code == kUnavailable) return gate::Lock::kDatabase;
   if (e.code == "lock:policy") return gate::Lock::kPolicy;
   return gate::Lock::kDatabase;
 }
 
 // The body's SQL reached the data before it failed (kDataReached): the refusal taints.
 bool data_reached(const Error& e) { return e.code == kDataReached; }
+
+// What the client hears: the body's sentence, except for an unreachable database, which is
+// one fixed sentence (the details — host, port, role, libpq's message — are logged once per
+// outage by db::Availability, never sent).
+std::string client_reason(const Error& e) {
+  if (e.code == kUnavailable) return db::kUnavailableReason;
+  return e.message;
+}
 
 }  // namespace
 
@@ -50,16 +61,13 @@ mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest req
   auto produced = body(admission);
   admission.request.timings.tool_us = gate::micros_since(started);
   if (!produced) {
-    return refusal_result(pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message,
-                                          data_reached(produced.error())));
+    return refusal_result(pipeline.refuse(admission, lock_from_error(produced.error()),
+                                          client_reason(produced.error()), data_reached(produced.error())));
   }
-  auto completion = pipeline.complete(admission, produced->rows);
-  if (!completion) {
-    // The result is withheld: its taint could not be recorded or it could not be audited.
-    mcp::ToolResult withheld = mcp::ToolResult::error(completion.error().message);
-    withheld.meta = {{"larder/decision", decision_meta("deny", "taint", completion.error().message, "")}};
-    return withheld;
-  }
+  auto completed = pipeline.complete(admission, produced->rows);
+  // The result is withheld when its taint could not be recorded or it could not be audited.
+  if (auto* refusal = std::get_if<gate::Refusal>(&completed)) return refusal_result(*refusal);
+  auto* completion = &std::get<gate::Completion>(completed);
   mcp::ToolResult result = std::move(produced->result);
   if (!result.meta.is_object()) result.meta = nlohmann::json::object();
   result.meta["larder/decision"] = decision_meta("allow", "policy",
@@ -80,12 +88,13 @@ Result<nlohmann::json> run_guarded_read(
   auto produced = body(admission, rows);
   admission.request.timings.tool_us = gate::micros_since(started);
   if (!produced) {
-    auto refusal = pipeline.refuse(admission, lock_from_error(produced.error()), produced.error().message,
-                                   data_reached(produced.error()));
+    auto refusal = pipeline.refuse(admission, lock_from_error(produced.error()),
+                                   client_reason(produced.error()), data_reached(produced.error()));
     return make_error("forbidden", refusal.message());
   }
-  auto completion = pipeline.complete(admission, rows);
-  if (!completion) return make_error("forbidden", completion.error().message);
+  auto completed = pipeline.complete(admission, rows);
+  if (auto* refusal = std::get_if<gate::Refusal>(&completed))
+    return make_error("forbidden", refusal->message());
   // Resource contents and prompt messages have no place for _meta the agent would switch
   // to, so sensitive reads there are covered by the lineage ledger alone.
   return produced;

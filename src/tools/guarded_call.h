@@ -31,6 +31,9 @@ struct ToolBody {
 // kDataReached is the database lock too, for a statement that was sent to the database and
 // ran against the data before it failed: the call taints like a successful sensitive read.
 inline constexpr const char* kDataReached = "lock:database-read";
+// kUnavailable is the database lock for a database that could not be reached (nothing was
+// sent): the client hears db::kUnavailableReason only, whatever the error's message says.
+inline constexpr const char* kUnavailable = "lock:database-unavailable";
 using ToolBodyFn = std::function<Result<ToolBody>(const gate::Admission&)>;
 
 // The parts of a call the gate needs, read from the MCP request.

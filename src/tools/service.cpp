@@ -1,6 +1,7 @@
 #include "tools/service.h"
 
 #include "base/json.h"
+#include "db/availability.h"
 #include "db/cluster.h"
 #include "db/config.h"
 #include "db/connection.h"
@@ -171,8 +172,13 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   db_config.max_query_cost = c.max_query_cost;
   db_config.pool_size = std::max<std::size_t>(4, c.worker_threads);
 
+  // One view of PostgreSQL's reachability for everything of this server that talks to it (the
+  // ledger, the revocation list, the audit anchor, the query pool): an outage is logged once.
+  auto availability = std::make_shared<db::Availability>(c.audience);
+  db_config.availability = availability;
   gate::TaintLedger::Options ledger_options;
   ledger_options.revocation_cache_ttl = c.revocation_cache_ttl;
+  ledger_options.availability = availability;
   parts->ledger = std::make_shared<gate::TaintLedger>(ledger_params, ledger_options);
   // Fail at start, not at the first call, when the ledger is unreachable.
   if (auto probe = parts->ledger->is_tainted("startup-probe"); !probe) return probe.error();
@@ -204,7 +210,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   // Every request leaves an audit record: tool calls, reads and prompts through the pipeline
   // (which records its decision), everything else — lists, initialize, argument-schema
   // failures, unknown methods, messages refused before dispatch — here.
-  mcp_options.on_request = [audit = parts->audit.get(), audience = c.audience](const mcp::RequestRecord& r) {
+  mcp_options.on_request = [audit = parts->audit.get(), audience = c.audience,
+                            availability](const mcp::RequestRecord& r) {
     if (r.recorded_by_handler) return true;  // the pipeline wrote the decision
     gate::AuditRecord record;
     if (r.peer) {
@@ -227,7 +234,10 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
     }
     record.taint = "unknown";
     auto written = audit->append(std::move(record));
-    if (!written) spdlog::error("audit log append failed: {}", written.error().message);
+    // An anchor that cannot be written while PostgreSQL is down is the outage, logged once.
+    if (!written && !(written.error().code == "audit.anchor" && availability->down())) {
+      spdlog::error("audit log append failed: {}", written.error().message);
+    }
     return written.ok();
   };
   parts->mcp = std::make_unique<mcp::Server>(mcp_options);

@@ -50,7 +50,11 @@ std::string fresh_patient_token(const std::string& patient) {
 }
 
 std::string fresh_patient_token_for(const tools::ClientCert& holder, const std::string& patient) {
-  const auto& e = env();
+  return fresh_patient_token_in(env(), holder, patient);
+}
+
+std::string fresh_patient_token_in(const tools::DemoEnvironment& e, const tools::ClientCert& holder,
+                                   const std::string& patient) {
   biscuit::BiscuitBuilder builder;
   builder.set_root_key_id(e.root_key_id);
   auto expiry = std::chrono::system_clock::now() + std::chrono::hours(24);
@@ -75,9 +79,14 @@ net::TlsClientConfig tls_of(const tools::ClientCert& holder) {
 }
 
 std::unique_ptr<mcp::Client> connect(const std::string& url, const std::string& token) {
+  return connect_with(url, token, claude_tls());
+}
+
+std::unique_ptr<mcp::Client> connect_with(const std::string& url, const std::string& token,
+                                          const net::TlsClientConfig& tls) {
   net::HeaderList headers;
   if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
-  auto client = mcp::Client::connect_http(url, claude_tls(), headers);
+  auto client = mcp::Client::connect_http(url, tls, headers);
   if (!client) throw std::runtime_error("connect " + url + ": " + client.error().message);
   return std::move(*client);
 }

@@ -25,6 +25,10 @@ std::string fresh_patient_token(const std::string& patient = "Erin oRTEga");
 // The same, bound to another client certificate (e.g. env().other).
 std::string fresh_patient_token_for(const tools::ClientCert& holder,
                                     const std::string& patient = "Erin oRTEga");
+// The same for another installation (a test's own Testbed): its root key, bound to `holder`.
+std::string fresh_patient_token_in(const tools::DemoEnvironment& installation,
+                                   const tools::ClientCert& holder,
+                                   const std::string& patient = "Erin oRTEga");
 
 // claude-client's TLS settings (our CA, its certificate and key).
 net::TlsClientConfig claude_tls();
@@ -32,6 +36,9 @@ net::TlsClientConfig tls_of(const tools::ClientCert& holder);  // our CA, the ho
 
 // An MCP client over mTLS to `url` presenting `token` as `Authorization: Bearer`.
 std::unique_ptr<mcp::Client> connect(const std::string& url, const std::string& token);
+// The same with the given TLS settings (another installation's CA and client certificate).
+std::unique_ptr<mcp::Client> connect_with(const std::string& url, const std::string& token,
+                                          const net::TlsClientConfig& tls);
 
 // tools/call → the result object (isError + _meta["larder/decision"]); throws on transport errors.
 nlohmann::json call(mcp::Client& client, const std::string& tool, nlohmann::json arguments);

@@ -3,11 +3,16 @@
 #include "db/seed.h"
 #include "db/setup.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 namespace larder::test {
 
@@ -86,6 +91,26 @@ void PgCluster::stop(bool immediate) {
 
 void PgCluster::start() {
   if (running_) return;
+  // The same port, as promised: wait (briefly) until it can be bound the way the server binds
+  // it — a restart right after a stop may find it held a moment longer (a socket of the old
+  // server still closing, or another process's ephemeral socket); otherwise
+  // EmbeddedCluster::start would move the cluster and every client would lose it.
+  auto bindable = [](int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+  };
+  for (int i = 0; i < 200 && state_.port != 0 && !bindable(state_.port); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   if (auto r = db::EmbeddedCluster::start(state_); !r) fail("start", r.error());
   running_ = true;
 }

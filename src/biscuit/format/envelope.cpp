@@ -190,14 +190,19 @@ Result<void> Envelope::verify(const PublicKey& root) const {
       }
       Bytes ext_payload = external_payload(b.block, *prev_sig);
       if (!b.external->public_key.verify(ext_payload, b.external->signature)) {
-        return make_error(ErrorCode::InvalidSignature,
-                          "signature error: external signature of block " + std::to_string(i) + " does not verify");
+        Error e = make_error(ErrorCode::InvalidSignature, "signature error: external signature of block " +
+                                                              std::to_string(i) + " does not verify");
+        e.block = static_cast<uint32_t>(i);
+        return e;
       }
     }
     Bytes payload = block_payload(b, prev_sig);
     if (!signer->verify(payload, b.signature)) {
-      return make_error(ErrorCode::InvalidSignature,
-                        "signature error: Verification equation was not satisfied (block " + std::to_string(i) + ")");
+      Error e = make_error(
+          ErrorCode::InvalidSignature,
+          "signature error: Verification equation was not satisfied (block " + std::to_string(i) + ")");
+      e.block = static_cast<uint32_t>(i);
+      return e;
     }
     signer = &b.next_key;
   }

@@ -142,17 +142,20 @@ TEST_F(BiscuitCli, ThirdPartyAndRawRoundTrip) {
   EXPECT_EQ(run({"inspect", token, "--public-key", pk, "--authorize-with", "allow if true;", "--max-time", "10s"}).status, 1);
 }
 
+// Exit statuses: the `larder` table (README.md): 2 usage, 3 file not found, 4 not a valid
+// token or key.
 TEST_F(BiscuitCli, BadInputsFailCleanly) {
   std::string garbage = write("garbage", "this is not a token");
-  EXPECT_EQ(run({"inspect", garbage}).status, 1);
-  EXPECT_EQ(run({"generate", garbage, "--private-key", "ed25519-private/00"}).status, 1);
+  EXPECT_EQ(run({"inspect", garbage}).status, 4);
+  EXPECT_EQ(run({"inspect", (dir_ / "absent.b64").string()}).status, 3);
+  EXPECT_EQ(run({"generate", garbage, "--private-key", "ed25519-private/00"}).status, 4);
   std::string sk = line(run({"keypair", "--only-private-key"}).out);
   std::string bad_code = write("bad.dl", "user(");
   auto r = run({"generate", bad_code, "--private-key", sk}, "", true);
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.out.find("larder biscuit:"), std::string::npos);
   std::string unbound = write("unbound.dl", "user({who});");
-  EXPECT_EQ(run({"generate", unbound, "--private-key", sk}).status, 1);
-  EXPECT_EQ(run({"generate", unbound, "--private-key", sk, "--param", "who=1::nonsense"}).status, 1);
+  EXPECT_EQ(run({"generate", unbound, "--private-key", sk}).status, 2);
+  EXPECT_EQ(run({"generate", unbound, "--private-key", sk, "--param", "who=1::nonsense"}).status, 2);
   EXPECT_NE(run({"keypair", "--key-algorithm", "rsa"}).status, 0);
 }

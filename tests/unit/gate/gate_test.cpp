@@ -1,6 +1,7 @@
 // Lock 2 against real tokens: every token here is built and signed by libbiscuit.
 #include "gate/gate.h"
 #include "gate/attestation.h"
+#include "gate/reasons.h"
 #include "net/pki.h"
 
 #include <gtest/gtest.h>
@@ -295,6 +296,120 @@ TEST(Gate, RequiredBindingAndExpiry) {
   // Off (the library default): the same tokens pass.
   Fixture lax;
   EXPECT_TRUE(lax.call(lax.mint(kErin), "pg_query", &lax.claude).allowed);
+// Refusals in the user's words (issue #13): what failed, when, and what to do — never the
+// implementation's ("check failed in block 0: check if time($time) …").
+TEST(GateWording, AnExpiredTokenSaysWhenInUtcAndHowLongAgo) {
+  Fixture f;
+  const auto now = system_clock::now();
+  const auto expired_at = std::chrono::time_point_cast<std::chrono::seconds>(now - std::chrono::hours(2));
+  auto token =
+      f.mint(std::string(kErin) + " check if time($t), $t <= {exp};",
+             biscuit::Params().date("exp", static_cast<uint64_t>(system_clock::to_time_t(expired_at))));
+  auto d = f.call(token, "pg_query", &f.claude);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  EXPECT_EQ(d.reason.rfind("token expired at " + describe_utc(expired_at) + " (2 h ago)", 0), 0u) << d.reason;
+  EXPECT_NE(d.reason.find("UTC"), std::string::npos) << d.reason;
+  EXPECT_EQ(d.reason.find("check if"), std::string::npos) << d.reason;
+  // An expiry the holder appended speaks the same way, with its own date.
+  auto narrowed = f.attenuate(f.mint(kErin), "check if time($t), $t < 2020-01-01T00:00:00Z;");
+  auto n = f.call(narrowed, "pg_query", &f.claude);
+  EXPECT_EQ(n.reason.rfind("token expired at 2020-01-01 00:00:00 UTC (", 0), 0u) << n.reason;
+  EXPECT_NE(n.reason.find(" days "), std::string::npos) << n.reason;
+}
+
+TEST(GateWording, ATokenNotYetValidSaysFromWhen) {
+  Fixture f;
+  const auto from =
+      std::chrono::time_point_cast<std::chrono::seconds>(system_clock::now() + std::chrono::hours(3));
+  auto token = f.mint(std::string(kErin) + " check if time($t), $t >= {from};",
+                      biscuit::Params().date("from", static_cast<uint64_t>(system_clock::to_time_t(from))));
+  auto d = f.call(token, "pg_query", &f.claude);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  EXPECT_EQ(d.reason.rfind(
+                "token is not valid yet: it is valid from " + describe_utc(from) + " (in 2 h 59 min)", 0),
+            0u)
+      << d.reason;
+}
+
+TEST(GateWording, AnUnknownOrRetiredRootKeyIsNamedByItsId) {
+  biscuit::KeyPair current = biscuit::KeyPair::generate();
+  biscuit::KeyPair retired = biscuit::KeyPair::generate();
+  GateOptions o;
+  o.root_keys = {{1, current.public_key().to_string()},
+                 {2, biscuit::KeyPair::generate().public_key().to_string()}};
+  Fixture f(o);
+  auto unknown = f.call(f.mint(kErin, {}, 7, &retired), "pg_query", &f.claude);
+  EXPECT_EQ(unknown.lock, Lock::kBiscuit);
+  EXPECT_EQ(unknown.reason, unknown_root_key_reason(7, true));
+  EXPECT_NE(unknown.reason.find("unknown or retired root key (key id 7)"), std::string::npos);
+  // Signed by a retired key under a current key's id: the signature does not verify.
+  auto wrong = f.call(f.mint(kErin, {}, 1, &retired), "pg_query", &f.claude);
+  EXPECT_EQ(wrong.reason, bad_signature_reason(1));
+  EXPECT_NE(wrong.reason.find("unknown or retired root key"), std::string::npos) << wrong.reason;
+  EXPECT_EQ(wrong.reason.find("Verification equation"), std::string::npos) << wrong.reason;
+  auto unnamed = f.call(f.mint(kErin, {}, std::nullopt, &retired), "pg_query", &f.claude);
+  EXPECT_EQ(unnamed.reason, unknown_root_key_reason(std::nullopt, true));
+}
+
+TEST(GateWording, AnotherCertificateAndAnotherAudienceSaySo) {
+  Fixture f;
+  const biscuit::Params sha = biscuit::Params().bytes("sha", biscuit::Bytes(32, 0xaa));
+  auto bound = f.attenuate(f.mint(kErin), "check if client_cert_sha256({sha});", sha);
+  auto d = f.call(bound, "pg_query", &f.other);
+  EXPECT_EQ(d.lock, Lock::kBiscuit);
+  EXPECT_EQ(d.reason.rfind(
+                "token is bound to another client certificate than this connection's (CN=other-client)", 0),
+            0u)
+      << d.reason;
+  auto none = f.call(bound, "pg_query", nullptr);
+  EXPECT_EQ(none.reason.rfind("token is bound to a client certificate and this connection presents none", 0),
+            0u)
+      << none.reason;
+
+  auto for_db = f.attenuate(f.mint(kErin), "check if server_audience(\"larder-db\");");
+  GateOptions compliance;
+  compliance.audience = "larder-compliance";
+  compliance.root_keys.push_back({1, f.root.public_key().to_string()});
+  auto other_server = Gate::create(compliance);
+  ASSERT_TRUE(other_server.ok());
+  auto v = (*other_server)->verify(for_db);
+  ASSERT_TRUE(v.ok());
+  auto a = (*other_server)
+               ->authorize(**v, &f.claude, {"tools/call", "pg_query", DataFlow::kSensitiveRead, {}, {}},
+                           system_clock::now(), nullptr);
+  EXPECT_EQ(a.lock, Lock::kBiscuit);
+  EXPECT_EQ(
+      a.reason.rfind("token is meant for another server, not this one (audience \"larder-compliance\")", 0),
+      0u)
+      << a.reason;
+}
+
+TEST(GateWording, TaintedAndRevokedSaySo) {
+  Fixture f;
+  auto v = f.gate->verify(f.mint(kErin));
+  ASSERT_TRUE(v.ok());
+  auto tainted = f.gate->attenuate_tainted(**v);
+  ASSERT_TRUE(tainted.ok());
+  auto d = f.call(*tainted, "hipaa_compliance_check", &f.claude, nullptr, DataFlow::kEgress);
+  EXPECT_EQ(d.lock, Lock::kTaint);
+  EXPECT_EQ(d.reason, tainted_token_reason("hipaa_compliance_check"));
+  EXPECT_EQ(d.reason.rfind("token is tainted: it has read sensitive data", 0), 0u) << d.reason;
+  EXPECT_EQ(tainted_lineage_reason("hipaa_compliance_check").rfind("token is tainted: ", 0), 0u);
+  const std::string id = (*v)->lineage;
+  EXPECT_EQ(revoked_reason(id),
+            "token has been revoked (revocation id " + id + "); ask its issuer for a new token");
+}
+
+TEST(GateWording, SpansAndInstants) {
+  using namespace std::chrono;
+  EXPECT_EQ(describe_span(seconds(42)), "42 s");
+  EXPECT_EQ(describe_span(minutes(5) + seconds(3)), "5 min");
+  EXPECT_EQ(describe_span(hours(2) + minutes(5)), "2 h 5 min");
+  EXPECT_EQ(describe_span(hours(2)), "2 h");
+  EXPECT_EQ(describe_span(hours(76)), "3 days 4 h");
+  EXPECT_EQ(describe_span(-hours(24)), "1 day");
+  EXPECT_EQ(describe_utc(system_clock::time_point(seconds(4102444800))), "2100-01-01 00:00:00 UTC");
 }
 
 TEST(Gate, TableRestrictionFromTheToken) {
@@ -409,13 +524,12 @@ TEST(Gate, ABindingThatFailsRefusesBeforeAnyOtherCheckRuns) {
   EXPECT_NE(d.reason.find("authorization error: run limit"), std::string::npos) << d.reason;
   EXPECT_NE(d.reason.find("memory budget of 1048576 bytes"), std::string::npos) << d.reason;
   // From another certificate, or none, the binding alone refuses it: the costly check never runs.
-  const std::string binding =
-      "check failed in block 1: check if client_cert_sha256(hex:" + std::string(64, 'a') + ")";
+  const std::string check = "check if client_cert_sha256(hex:" + std::string(64, 'a') + ")";
   for (const net::PeerIdentity* peer : std::vector<const net::PeerIdentity*>{&f.other, nullptr}) {
     auto early = f.call(costly, "pg_query", peer);
     EXPECT_FALSE(early.allowed);
     EXPECT_EQ(early.lock, Lock::kBiscuit);
-    EXPECT_EQ(early.reason, binding);
+    EXPECT_EQ(early.reason, other_certificate_reason(peer, check));
   }
   EXPECT_TRUE(f.call(bound, "pg_query", &f.claude).allowed);
 }
@@ -433,23 +547,22 @@ TEST(Gate, TheEarlyRefusalSaysWhatTheFullAuthorizationSays) {
   };
   const std::vector<Case> cases = {
       {"check if client_cert_sha256({sha}){T};", &f.other, DataFlow::kSensitiveRead,
-       "check failed in block 1: check if client_cert_sha256(" + hex + "){T}"},
+       other_certificate_reason(&f.other, "check if client_cert_sha256(" + hex + "){T}")},
       {"check if client_cert_sha256({sha}){T}; check if server_audience(\"larder-compliance\"){T};", &f.other,
        DataFlow::kSensitiveRead,
-       "check failed in block 1: check if client_cert_sha256(" + hex + "){T} (and 1 more)"},
+       other_certificate_reason(&f.other, "check if client_cert_sha256(" + hex + "){T}") +
+           " (and 1 more of its checks failed)"},
       {"check if mtls_client(\"claude-client\"){T};", &f.other, DataFlow::kSensitiveRead,
-       "check failed in block 1: check if mtls_client(\"claude-client\"){T}"},
+       other_certificate_reason(&f.other, "check if mtls_client(\"claude-client\"){T}")},
       {"reject if mtls_client(\"other-client\"){T};", &f.other, DataFlow::kSensitiveRead,
-       "check failed in block 1: reject if mtls_client(\"other-client\"){T}"},
+       other_certificate_reason(&f.other, "reject if mtls_client(\"other-client\"){T}")},
       {"check all operation(\"write\"){T};", &f.claude, DataFlow::kSensitiveRead,
-       "check failed in block 1: check all operation(\"write\"){T}"},
+       failed_check_reason(1, "check all operation(\"write\"){T}")},
       {"check if tool(\"pg_explain\"){T};", &f.claude, DataFlow::kSensitiveRead,
-       "check failed in block 1: check if tool(\"pg_explain\"){T}"},
+       failed_check_reason(1, "check if tool(\"pg_explain\"){T}")},
       {"check if table(\"secrets\"){T};", &f.claude, DataFlow::kSensitiveRead,
-       "check failed in block 1: check if table(\"secrets\"){T}"},
-      {"check if tool_egress(false){T};", &f.claude, DataFlow::kEgress,
-       "token is tainted (it carries sensitive data): egress tool refused; check failed in block 1: check if "
-       "tool_egress(false){T}"},
+       failed_check_reason(1, "check if table(\"secrets\"){T}")},
+      {"check if tool_egress(false){T};", &f.claude, DataFlow::kEgress, tainted_token_reason("pg_query")},
   };
   auto fill = [](std::string text, const std::string& with) {
     for (auto at = text.find("{T}"); at != std::string::npos; at = text.find("{T}"))
