@@ -16,9 +16,9 @@ inline constexpr int kNotFound = 3;     // a file that does not exist or cannot 
 inline constexpr int kInvalid = 4;      // not a valid certificate, key, token or file format
 inline constexpr int kUnavailable = 5;  // a service is unreachable: PostgreSQL, an MCP server, the LLM API
 inline constexpr int kCredentialsRejected = 6;  // the LLM API rejected the key (HTTP 401/403)
-inline constexpr int kMaxSteps = 7;    // larder ask: --max-steps reached while the model wanted tools
-inline constexpr int kToolError = 8;   // larder ask: answered, but the last tool call was refused
-inline constexpr int kIncomplete = 9;  // larder ask: the model stopped at its output limit or refused
+inline constexpr int kMaxSteps = 7;       // larder ask: --max-steps reached while the model wanted tools
+inline constexpr int kToolError = 8;      // larder ask: answered, but the last tool call was refused
+inline constexpr int kIncomplete = 9;     // larder ask: the model stopped at its output limit or refused
 inline constexpr int kInterrupted = 130;  // larder ask: Ctrl-C cancelled the question (128 + SIGINT)
 
 // The table as `larder --help` prints it.

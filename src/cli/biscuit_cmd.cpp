@@ -16,8 +16,8 @@
 #include "biscuit/datalog/parser.h"
 #include "cli/command.h"
 #include "cli/input.h"
-#include "cli/token_args.h"
 #include "cli/report.h"
+#include "cli/token_args.h"
 
 namespace larder::cli {
 namespace {
@@ -124,7 +124,8 @@ std::chrono::seconds duration_of(const std::string& text) {
 // --add-ttl: a duration from now, or an RFC 3339 date.
 uint64_t ttl_expiry(const std::string& ttl) {
   if (auto date = biscuit::datalog::parse_rfc3339(ttl)) return *date;
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
   return static_cast<uint64_t>((now + duration_of(ttl)).count());
 }
 
@@ -142,7 +143,8 @@ std::string code_from(const std::string& inline_code, const std::string& file, c
 
 void add_ttl_check(biscuit::BlockBuilder& block, const std::string& ttl) {
   if (ttl.empty()) return;
-  check(block.add_check("check if time($time), $time <= {ttl_expiry}", biscuit::Params().date("ttl_expiry", ttl_expiry(ttl))),
+  check(block.add_check("check if time($time), $time <= {ttl_expiry}",
+                        biscuit::Params().date("ttl_expiry", ttl_expiry(ttl))),
         "--add-ttl");
 }
 
@@ -227,10 +229,12 @@ struct AttenuateOpts {
 };
 
 int run_attenuate(const AttenuateOpts& o) {
-  auto token = check(biscuit::Biscuit::from_bytes_unverified(read_token_bytes(o.file, o.raw_input)), "cannot read the token");
+  auto token = check(biscuit::Biscuit::from_bytes_unverified(read_token_bytes(o.file, o.raw_input)),
+                     "cannot read the token");
   biscuit::BlockBuilder block;
-  std::string code = o.block.empty() && o.block_file.empty() && !o.ttl.empty() ? std::string()
-                                                                                 : code_from(o.block, o.block_file, "--block or --block-file");
+  std::string code = o.block.empty() && o.block_file.empty() && !o.ttl.empty()
+                         ? std::string()
+                         : code_from(o.block, o.block_file, "--block or --block-file");
   if (!code.empty()) check(block.add_code(code, make_params(o.params)), "block");
   add_ttl_check(block, o.ttl);
   if (!o.context.empty()) block.set_context(o.context);
@@ -245,13 +249,15 @@ struct SealOpts {
 };
 
 int run_seal(const SealOpts& o) {
-  auto token = check(biscuit::Biscuit::from_bytes_unverified(read_token_bytes(o.file, o.raw_input)), "cannot read the token");
+  auto token = check(biscuit::Biscuit::from_bytes_unverified(read_token_bytes(o.file, o.raw_input)),
+                     "cannot read the token");
   write_token(check(token.seal(), "cannot seal").to_bytes(), o.raw_output);
   return 0;
 }
 
 int run_generate_request(const SealOpts& o) {
-  auto token = check(biscuit::Biscuit::from_bytes_unverified(read_token_bytes(o.file, o.raw_input)), "cannot read the token");
+  auto token = check(biscuit::Biscuit::from_bytes_unverified(read_token_bytes(o.file, o.raw_input)),
+                     "cannot read the token");
   auto req = check(token.third_party_request(), "cannot create a third-party request");
   std::cout << req.to_base64() << "\n";
   return 0;
@@ -263,10 +269,12 @@ struct ThirdPartyOpts {
 };
 
 int run_generate_third_party(const ThirdPartyOpts& o) {
-  auto req = check(biscuit::ThirdPartyRequest::from_base64(trim_space(read_all(o.request))), "cannot read the request");
+  auto req = check(biscuit::ThirdPartyRequest::from_base64(trim_space(read_all(o.request))),
+                   "cannot read the request");
   auto key = load_private_key(o.private_key, o.private_key_file);
   biscuit::BlockBuilder block;
-  check(block.add_code(code_from(o.block, o.block_file, "--block or --block-file"), make_params(o.params)), "block");
+  check(block.add_code(code_from(o.block, o.block_file, "--block or --block-file"), make_params(o.params)),
+        "block");
   auto tp = check(req.create_block(key, block), "cannot create the third-party block");
   std::cout << tp.to_base64() << "\n";
   return 0;
@@ -278,11 +286,15 @@ struct AppendThirdPartyOpts {
 };
 
 int run_append_third_party(const AppendThirdPartyOpts& o) {
-  auto token = check(biscuit::Biscuit::from_bytes_unverified(read_token_bytes(o.file, o.raw_input)), "cannot read the token");
-  std::string text = !o.contents.empty() ? o.contents : (!o.contents_file.empty() ? read_all(o.contents_file) : "");
+  auto token = check(biscuit::Biscuit::from_bytes_unverified(read_token_bytes(o.file, o.raw_input)),
+                     "cannot read the token");
+  std::string text =
+      !o.contents.empty() ? o.contents : (!o.contents_file.empty() ? read_all(o.contents_file) : "");
   if (text.empty()) throw Problem{"missing --block-contents or --block-contents-file"};
-  auto block = check(biscuit::ThirdPartyBlock::from_base64(trim_space(text)), "cannot read the third-party block");
-  write_token(check(token.append_third_party(block), "cannot append the third-party block").to_bytes(), o.raw_output);
+  auto block =
+      check(biscuit::ThirdPartyBlock::from_base64(trim_space(text)), "cannot read the third-party block");
+  write_token(check(token.append_third_party(block), "cannot append the third-party block").to_bytes(),
+              o.raw_output);
   return 0;
 }
 
@@ -295,7 +307,9 @@ struct InspectOpts {
 int run_inspect(const InspectOpts& o) {
   Bytes bytes = read_token_bytes(o.file, o.raw_input);
   std::optional<biscuit::PublicKey> root;
-  std::string key_text = !o.public_key.empty() ? o.public_key : (!o.public_key_file.empty() ? trim_space(read_all(o.public_key_file)) : "");
+  std::string key_text = !o.public_key.empty()
+                             ? o.public_key
+                             : (!o.public_key_file.empty() ? trim_space(read_all(o.public_key_file)) : "");
   if (!key_text.empty()) root = check_key(biscuit::PublicKey::from_string(key_text), "public key");
   bool want_authorize = !o.authorize_with.empty() || !o.authorize_with_file.empty();
   if (want_authorize && !root) throw Problem{"--authorize-with needs --public-key or --public-key-file"};
@@ -318,7 +332,8 @@ int run_inspect(const InspectOpts& o) {
   std::optional<std::size_t> auth_ok;
   if (want_authorize && verified) {
     biscuit::AuthorizerBuilder ab;
-    check(ab.add_code(code_from(o.authorize_with, o.authorize_with_file, "authorizer code")), "authorizer code");
+    check(ab.add_code(code_from(o.authorize_with, o.authorize_with_file, "authorizer code")),
+          "authorizer code");
     if (o.include_time) ab.set_time(std::chrono::system_clock::now());
     biscuit::RunLimits limits;
     if (o.max_facts) limits.max_facts = o.max_facts;
@@ -357,7 +372,8 @@ int run_inspect(const InspectOpts& o) {
       }
       world_json = biscuit::world_dump_json(a->dump());
     }
-    result_json = auth_ok ? "{\"Ok\":" + std::to_string(*auth_ok) + "}" : "{\"Err\":" + auth_error->to_json() + "}";
+    result_json =
+        auth_ok ? "{\"Ok\":" + std::to_string(*auth_ok) + "}" : "{\"Err\":" + auth_error->to_json() + "}";
   }
 
   if (o.json) {
@@ -366,7 +382,8 @@ int run_inspect(const InspectOpts& o) {
     out += "\"sealed\":" + std::string(token.sealed() ? "true" : "false") + ",";
     out += "\"revocation_ids\":[";
     auto ids = token.revocation_ids();
-    for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + json_str(biscuit::hex_encode(ids[i]));
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      out += (i ? "," : "") + json_str(biscuit::hex_encode(ids[i]));
     out += "],\"blocks\":[";
     for (std::size_t i = 0; i < token.block_count(); ++i) {
       const auto& b = token.block(i);
@@ -374,7 +391,8 @@ int run_inspect(const InspectOpts& o) {
       out += "{\"code\":" + json_str(token.block_source(i)) + ",\"symbols\":[";
       for (std::size_t j = 0; j < b.symbols.size(); ++j) out += (j ? "," : "") + json_str(b.symbols[j]);
       out += "],\"public_keys\":[";
-      for (std::size_t j = 0; j < b.public_keys.size(); ++j) out += (j ? "," : "") + json_str(b.public_keys[j].print());
+      for (std::size_t j = 0; j < b.public_keys.size(); ++j)
+        out += (j ? "," : "") + json_str(b.public_keys[j].print());
       out += "],\"external_key\":";
       auto ext = token.block_external_key(i);
       out += ext ? json_str(ext->to_string()) : "null";
@@ -384,7 +402,8 @@ int run_inspect(const InspectOpts& o) {
     }
     out += "]";
     if (root) {
-      out += ",\"signatures\":" + std::string(verified ? "{\"Ok\":null}" : "{\"Err\":" + verify_error->to_json() + "}");
+      out += ",\"signatures\":" +
+             std::string(verified ? "{\"Ok\":null}" : "{\"Err\":" + verify_error->to_json() + "}");
     }
     if (result_json) out += ",\"result\":" + *result_json;
     if (world_json) out += ",\"world\":" + *world_json;
@@ -394,10 +413,12 @@ int run_inspect(const InspectOpts& o) {
     if (token.root_key_id()) std::cout << "Root key identifier: " << *token.root_key_id() << "\n";
     for (std::size_t i = 0; i < token.block_count(); ++i) {
       std::cout << (i == 0 ? std::string("Authority block:") : "Block n°" + std::to_string(i) + ":") << "\n";
-      if (auto ext = token.block_external_key(i)) std::cout << "External signature by: " << ext->to_string() << "\n";
+      if (auto ext = token.block_external_key(i))
+        std::cout << "External signature by: " << ext->to_string() << "\n";
       std::cout << "Datalog version: " << token.block(i).version << "\n";
       if (auto ctx = token.block_context(i)) std::cout << "Context: " << *ctx << "\n";
-      std::cout << "== Datalog ==\n" << token.block_source(i) << "\n== Revocation id ==\n"
+      std::cout << "== Datalog ==\n"
+                << token.block_source(i) << "\n== Revocation id ==\n"
                 << biscuit::hex_encode(token.revocation_ids()[i]) << "\n\n==========\n\n";
     }
     std::cout << (token.sealed() ? "Sealed token\n" : "Open token (can be attenuated)\n");
@@ -432,24 +453,31 @@ void define_biscuit(CLI::App& app, Action& selected) {
   auto ko = std::make_shared<KeypairOpts>();
   auto* kp = cmd->add_subcommand("keypair", "Generate a key pair, or derive the public key of a private key");
   kp->add_option("--key-algorithm", ko->algorithm, "ed25519 (default) or secp256r1");
-  auto* kpk = kp->add_option("--from-private-key", ko->from_private, "Private key (ed25519-private/<hex>, ...)");
-  kp->add_option("--from-private-key-file", ko->from_private_file, "File holding the private key")->excludes(kpk);
+  auto* kpk =
+      kp->add_option("--from-private-key", ko->from_private, "Private key (ed25519-private/<hex>, ...)");
+  kp->add_option("--from-private-key-file", ko->from_private_file, "File holding the private key")
+      ->excludes(kpk);
   auto* op = kp->add_flag("--only-public-key", ko->only_public, "Print only the public key");
   kp->add_flag("--only-private-key", ko->only_private, "Print only the private key")->excludes(op);
-  kp->callback([ko, &selected] { selected = [ko] { return run_guarded([&] { return run_keypair(*ko); }); }; });
+  kp->callback(
+      [ko, &selected] { selected = [ko] { return run_guarded([&] { return run_keypair(*ko); }); }; });
 
   auto go = std::make_shared<GenerateOpts>();
   auto* gen = cmd->add_subcommand("generate", "Create a token from an authority block's Datalog");
   gen->add_option("authority", go->authority, "File with the authority block's Datalog, or - for stdin");
   auto* gpk = gen->add_option("--private-key", go->private_key, "Root private key");
-  gen->add_option("--private-key-file", go->private_key_file, "File holding the root private key")->excludes(gpk);
-  gen->add_option("--param", go->params, "Parameter value: name=value[::type] (string, integer, date, bytes, bool, pubkey)");
-  gen->add_option("--add-ttl", go->ttl, "Add `check if time($time), $time <= now+TTL` (e.g. 1h, 30m, or an RFC 3339 date)");
+  gen->add_option("--private-key-file", go->private_key_file, "File holding the root private key")
+      ->excludes(gpk);
+  gen->add_option("--param", go->params,
+                  "Parameter value: name=value[::type] (string, integer, date, bytes, bool, pubkey)");
+  gen->add_option("--add-ttl", go->ttl,
+                  "Add `check if time($time), $time <= now+TTL` (e.g. 1h, 30m, or an RFC 3339 date)");
   gen->add_option("--context", go->context, "Free-form context string stored in the block");
   gen->add_option("--root-key-id", go->root_key_id, "Root key identifier (for key rotation)")
       ->each([go](const std::string&) { go->has_root_key_id = true; });
   gen->add_flag("--raw", go->raw, "Write the token as raw bytes instead of base64");
-  gen->callback([go, &selected] { selected = [go] { return run_guarded([&] { return run_generate(*go); }); }; });
+  gen->callback(
+      [go, &selected] { selected = [go] { return run_guarded([&] { return run_generate(*go); }); }; });
 
   auto ao = std::make_shared<AttenuateOpts>();
   auto* att = cmd->add_subcommand("attenuate", "Append a block (checks) to a token");
@@ -461,7 +489,8 @@ void define_biscuit(CLI::App& app, Action& selected) {
   att->add_option("--context", ao->context, "Context string stored in the block");
   att->add_flag("--raw-input", ao->raw_input, "Read the token as raw bytes");
   att->add_flag("--raw-output", ao->raw_output, "Write the token as raw bytes");
-  att->callback([ao, &selected] { selected = [ao] { return run_guarded([&] { return run_attenuate(*ao); }); }; });
+  att->callback(
+      [ao, &selected] { selected = [ao] { return run_guarded([&] { return run_attenuate(*ao); }); }; });
 
   auto so = std::make_shared<SealOpts>();
   auto* seal = cmd->add_subcommand("seal", "Seal a token: no more blocks can be appended");
@@ -474,41 +503,53 @@ void define_biscuit(CLI::App& app, Action& selected) {
   auto* req = cmd->add_subcommand("generate-request", "Create a third-party block request for a token");
   req->add_option("biscuit_file", ro->file, "Token file, or - for stdin")->required();
   req->add_flag("--raw-input", ro->raw_input, "Read the token as raw bytes");
-  req->callback([ro, &selected] { selected = [ro] { return run_guarded([&] { return run_generate_request(*ro); }); }; });
+  req->callback([ro, &selected] {
+    selected = [ro] { return run_guarded([&] { return run_generate_request(*ro); }); };
+  });
 
   auto to = std::make_shared<ThirdPartyOpts>();
-  auto* tp = cmd->add_subcommand("generate-third-party-block", "Create and sign a third-party block for a request");
+  auto* tp =
+      cmd->add_subcommand("generate-third-party-block", "Create and sign a third-party block for a request");
   tp->add_option("request_file", to->request, "Request file, or - for stdin")->required();
   auto* tpk = tp->add_option("--private-key", to->private_key, "The third party's private key");
-  tp->add_option("--private-key-file", to->private_key_file, "File holding the third party's private key")->excludes(tpk);
+  tp->add_option("--private-key-file", to->private_key_file, "File holding the third party's private key")
+      ->excludes(tpk);
   auto* tb = tp->add_option("--block", to->block, "Datalog of the block");
   tp->add_option("--block-file", to->block_file, "File with the block's Datalog")->excludes(tb);
   tp->add_option("--param", to->params, "Parameter value: name=value[::type]");
-  tp->callback([to, &selected] { selected = [to] { return run_guarded([&] { return run_generate_third_party(*to); }); }; });
+  tp->callback([to, &selected] {
+    selected = [to] { return run_guarded([&] { return run_generate_third_party(*to); }); };
+  });
 
   auto po = std::make_shared<AppendThirdPartyOpts>();
   auto* ap = cmd->add_subcommand("append-third-party-block", "Append a signed third-party block to a token");
   ap->add_option("biscuit_file", po->file, "Token file, or - for stdin")->required();
   auto* bc = ap->add_option("--block-contents", po->contents, "The third-party block (base64)");
-  ap->add_option("--block-contents-file", po->contents_file, "File holding the third-party block")->excludes(bc);
+  ap->add_option("--block-contents-file", po->contents_file, "File holding the third-party block")
+      ->excludes(bc);
   ap->add_flag("--raw-input", po->raw_input, "Read the token as raw bytes");
   ap->add_flag("--raw-output", po->raw_output, "Write the token as raw bytes");
-  ap->callback([po, &selected] { selected = [po] { return run_guarded([&] { return run_append_third_party(*po); }); }; });
+  ap->callback([po, &selected] {
+    selected = [po] { return run_guarded([&] { return run_append_third_party(*po); }); };
+  });
 
   auto io = std::make_shared<InspectOpts>();
   auto* ins = cmd->add_subcommand("inspect", "Print a token's blocks; verify and authorize it");
   ins->add_option("biscuit_file", io->file, "Token file, or - for stdin")->required();
   ins->add_flag("--raw-input", io->raw_input, "Read the token as raw bytes");
   auto* ipk = ins->add_option("--public-key", io->public_key, "Root public key: verify the signatures");
-  ins->add_option("--public-key-file", io->public_key_file, "File holding the root public key")->excludes(ipk);
+  ins->add_option("--public-key-file", io->public_key_file, "File holding the root public key")
+      ->excludes(ipk);
   auto* iaw = ins->add_option("--authorize-with", io->authorize_with, "Authorizer Datalog to run");
-  ins->add_option("--authorize-with-file", io->authorize_with_file, "File with authorizer Datalog")->excludes(iaw);
+  ins->add_option("--authorize-with-file", io->authorize_with_file, "File with authorizer Datalog")
+      ->excludes(iaw);
   ins->add_flag("--include-time", io->include_time, "Add time(<now>) to the authorizer");
   ins->add_option("--max-facts", io->max_facts, "Run limit: facts (default 1000)");
   ins->add_option("--max-iterations", io->max_iterations, "Run limit: iterations (default 100)");
   ins->add_option("--max-time", io->max_time, "Run limit: time, e.g. 5ms, 1s (default 1ms)");
   ins->add_flag("--json", io->json, "JSON output (revocation_ids, blocks, result, world)");
-  ins->callback([io, &selected] { selected = [io] { return run_guarded([&] { return run_inspect(*io); }); }; });
+  ins->callback(
+      [io, &selected] { selected = [io] { return run_guarded([&] { return run_inspect(*io); }); }; });
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "biscuit/biscuit.h"
 #include "cli/command.h"
 #include "cli/input.h"
+#include "cli/report.h"
 #include "cli/token_args.h"
 #include "gate/config.h"
 #include "gate/token_profile.h"
@@ -39,7 +40,7 @@ struct InitOptions {
   std::string ttl;
 };
 
-int fail(const std::string& message, int code = 1) {
+int fail(const std::string& message, int code = exit_status::kRefused) {
   std::cerr << "larder init: " << message << "\n";
   return code;
 }
@@ -112,7 +113,7 @@ int run_init(const InitOptions& o) {
     return fail(o.config +
                     " already exists; larder init never overwrites a configuration (move it away, or pass "
                     "--config for a new file)",
-                2);
+                exit_status::kUsage);
   }
   const fs::path base = fs::absolute(o.config).parent_path();
   const fs::path dir = o.dir;
@@ -141,12 +142,14 @@ int run_init(const InitOptions& o) {
   std::optional<biscuit::PrivateKey> root;
   if (auto existing = read_input(key_path)) {
     auto parsed = parse_private_key(*existing);
-    if (!parsed) return fail(key_path + " exists but holds no private key: " + parsed.error().message, 4);
+    if (!parsed)
+      return fail(key_path + " exists but holds no private key: " + parsed.error().message,
+                  exit_status::kInvalid);
     root = std::move(*parsed);
   } else {
     root = biscuit::KeyPair::generate().private_key();
     if (auto w = pki::write_file(key_path, root->to_string() + "\n", 0600); !w) {
-      return fail("cannot write " + key_path + ": " + w.error().message, 3);
+      return fail("cannot write " + key_path + ": " + w.error().message, exit_status::kNotFound);
     }
   }
 
@@ -155,15 +158,16 @@ int run_init(const InitOptions& o) {
   auto parsed = gate::parse_serve_config(text, base.string(), o.config);
   if (!parsed) return fail("the generated configuration does not load (a bug): " + parsed.error().message);
   if (auto w = pki::write_file(o.config, text, 0644); !w)
-    return fail("cannot write " + o.config + ": " + w.error().message, 3);
+    return fail("cannot write " + o.config + ": " + w.error().message, exit_status::kNotFound);
 
   // 4. The first token, bound to the client's certificate.
   const gate::TokenProfile* profile = parsed->profile(o.profile);
-  if (!profile) return fail("no profile " + o.profile + " (patient, clinician, agent-readonly)", 2);
+  if (!profile)
+    return fail("no profile " + o.profile + " (patient, clinician, agent-readonly)", exit_status::kUsage);
   auto params = make_params(o.params);
-  if (!params) return fail(params.error().message, 2);
+  if (!params) return fail(params.error().message, exit_status::kUsage);
   auto pem = pki::read_file(store.cert_path(pki::CertKind::kClient, o.client));
-  if (!pem) return fail(pem.error().message, 3);
+  if (!pem) return fail(pem.error().message, exit_status::kNotFound);
   gate::IssueRequest request;
   request.profile = profile;
   request.params = std::move(*params);
@@ -173,14 +177,14 @@ int run_init(const InitOptions& o) {
   request.audiences = {o.server};
   if (!o.ttl.empty()) {
     auto ttl = parse_duration(o.ttl);
-    if (!ttl) return fail("--ttl: " + ttl.error().message, 2);
+    if (!ttl) return fail("--ttl: " + ttl.error().message, exit_status::kUsage);
     request.ttl = *ttl;
   }
   auto issued = gate::issue_token(request);
-  if (!issued) return fail("first token: " + issued.error().message, 2);
+  if (!issued) return fail("first token: " + issued.error().message, exit_status::kUsage);
   const std::string token_path = (dir / "tokens" / (o.client + ".b64")).string();
   if (auto w = pki::write_file(token_path, issued->base64 + "\n", 0600); !w) {
-    return fail("cannot write " + token_path + ": " + w.error().message, 3);
+    return fail("cannot write " + token_path + ": " + w.error().message, exit_status::kNotFound);
   }
 
   // 5. mcp.json for `larder ask` (paths relative to the file).
@@ -193,7 +197,7 @@ int run_init(const InitOptions& o) {
        {{o.server, {{"url", "https://" + host + ":" + std::to_string(o.port) + "/mcp"}, {"tls", tls}}}}}};
   const std::string mcp_path = (dir / "mcp.json").string();
   if (auto w = pki::write_file(mcp_path, mcp.dump(2) + "\n", 0600); !w) {
-    return fail("cannot write " + mcp_path + ": " + w.error().message, 3);
+    return fail("cannot write " + mcp_path + ": " + w.error().message, exit_status::kNotFound);
   }
 
   std::cout
@@ -202,8 +206,8 @@ int run_init(const InitOptions& o) {
       << "  " << store.dir() << "   CA, server certificate " << o.server << ", client certificate "
       << o.client << ", CRL\n"
       << "  " << key_path << "   the Biscuit root private key (id 1; keep it off the server)\n"
-      << "  " << token_path << "   a first token (profile " << profile->name << ") for " << o.client << ", expires "
-      << rfc3339_utc(issued->expires_at) << "\n"
+      << "  " << token_path << "   a first token (profile " << profile->name << ") for " << o.client
+      << ", expires " << rfc3339_utc(issued->expires_at) << "\n"
       << "  " << mcp_path << "   how `larder ask` reaches the server\n"
       << "next:\n"
       << "  larder db init          # embedded PostgreSQL 15 with synthetic records (or set [database] url)\n"

@@ -8,6 +8,7 @@
 #include "biscuit/biscuit.h"
 #include "cli/command.h"
 #include "cli/input.h"
+#include "cli/report.h"
 #include "cli/token_args.h"
 #include "gate/config.h"
 #include "gate/token_profile.h"
@@ -31,7 +32,7 @@ struct TokenOptions {
   std::string output;
 };
 
-int fail(const std::string& message, int code = 1) {
+int fail(const std::string& message, int code = exit_status::kRefused) {
   std::cerr << "larder token: " << message << "\n";
   return code;
 }
@@ -44,27 +45,29 @@ std::string profile_names(const gate::ServeConfig& c) {
 
 int run_issue(const TokenOptions& o) {
   auto config = gate::load_serve_config(o.config);
-  if (!config) return fail(config.error().message + " (the server's configuration: --config)", 2);
+  if (!config)
+    return fail(config.error().message + " (the server's configuration: --config)",
+                exit_status::for_error(config.error()));
   const gate::TokenProfile* profile = config->profile(o.profile);
   if (!profile) {
     return fail(o.config + " defines no profile \"" + o.profile + "\" (it defines: " +
                     profile_names(*config) + "); add [profiles." + o.profile + "] or pick one of those",
-                2);
+                exit_status::kUsage);
   }
   auto params = make_params(o.params);
-  if (!params) return fail(params.error().message, 2);
+  if (!params) return fail(params.error().message, exit_status::kUsage);
 
   auto key_text = read_input(o.root_key);
   if (!key_text) {
     return fail("cannot read the root private key " + o.root_key +
                     " (give it with --root-key; `larder init` writes it)",
-                3);
+                exit_status::kNotFound);
   }
   auto root = parse_private_key(*key_text);
   if (!root) {
     return fail(
         o.root_key + " does not hold a Biscuit private key (ed25519-private/<hex>): " + root.error().message,
-        4);
+        exit_status::kInvalid);
   }
 
   // The servers must trust the key, and the token names the id they know it by.
@@ -83,12 +86,13 @@ int run_issue(const TokenOptions& o) {
     return fail("the key in " + o.root_key + " (public key " + mine +
                     ") is not among [biscuit] root_keys of " + o.config +
                     ": the server would refuse every token it signs",
-                1);
+                exit_status::kRefused);
   }
 
-  if (o.cert.empty()) return fail("--cert is required: the client certificate the token will work over", 2);
+  if (o.cert.empty())
+    return fail("--cert is required: the client certificate the token will work over", exit_status::kUsage);
   auto pem = read_input(o.cert);
-  if (!pem) return fail("cannot read the client certificate " + o.cert, 3);
+  if (!pem) return fail("cannot read the client certificate " + o.cert, exit_status::kNotFound);
 
   gate::IssueRequest request;
   request.profile = profile;
@@ -99,16 +103,18 @@ int run_issue(const TokenOptions& o) {
   request.audiences = o.audiences.empty() ? std::vector<std::string>{config->audience} : o.audiences;
   if (!o.ttl.empty()) {
     auto ttl = parse_duration(o.ttl);
-    if (!ttl) return fail("--ttl: " + ttl.error().message, 2);
+    if (!ttl) return fail("--ttl: " + ttl.error().message, exit_status::kUsage);
     request.ttl = *ttl;
   }
   auto issued = gate::issue_token(request);
-  if (!issued) return fail(issued.error().message, issued.error().code == "token.issue" ? 4 : 2);
+  if (!issued)
+    return fail(issued.error().message,
+                issued.error().code == "token.issue" ? exit_status::kInvalid : exit_status::kUsage);
 
   if (o.output.empty() || o.output == "-") {
     std::cout << issued->base64 << "\n";
   } else if (auto w = net::pki::write_file(o.output, issued->base64 + "\n", 0600); !w) {
-    return fail("cannot write " + o.output + ": " + w.error().message, 3);
+    return fail("cannot write " + o.output + ": " + w.error().message, exit_status::kNotFound);
   }
   std::string audiences;
   for (const auto& a : request.audiences) audiences += (audiences.empty() ? "" : ", ") + a;
@@ -123,7 +129,7 @@ int run_issue(const TokenOptions& o) {
 
 int run_profiles(const TokenOptions& o) {
   auto config = gate::load_serve_config(o.config);
-  if (!config) return fail(config.error().message, 2);
+  if (!config) return fail(config.error().message, exit_status::for_error(config.error()));
   if (config->profiles.empty()) {
     std::cout << o.config << " defines no profile; add [profiles.<name>] (docs/configuration.md)\n";
     return 0;

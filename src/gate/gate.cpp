@@ -89,6 +89,8 @@ std::chrono::system_clock::time_point from_date(uint64_t seconds) {
   return std::chrono::system_clock::time_point(std::chrono::seconds(static_cast<int64_t>(seconds)));
 }
 
+}  // namespace
+
 // How long the taint ledger must remember a lineage: the last instant at which any token of
 // it can still be valid. Only the authority block decides it. A holder can append blocks to
 // a token, and any check they append could only shorten the token's own life, never that of
@@ -109,6 +111,8 @@ std::optional<std::chrono::system_clock::time_point> token_expiry(const biscuit:
   if (!earliest) return std::nullopt;
   return from_date(*earliest);
 }
+
+namespace {
 
 // A failed check of the token, in the user's words: what it restricts (validity period,
 // certificate binding, audience, taint) and, for time, when. `more`: how many other checks
@@ -159,6 +163,8 @@ Decision explain_failed_check(const biscuit::Biscuit& token, std::size_t block, 
   }
   return Decision{false, Lock::kBiscuit, failed_check_reason(block, rule) + also};
 }
+
+}  // namespace
 
 bool token_binds_certificate(const biscuit::Biscuit& token) {
   using biscuit::datalog::TermKind;
@@ -428,14 +434,16 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
     // minted before key ids were used): each trusted key is tried, in id order. The cost is
     // bounded by the configured keys, and only the signature check repeats.
     for (const auto& [id, key] : roots_) {
-      biscuit::Biscuit::KeyProvider this_key = [&](std::optional<uint32_t>) -> biscuit::Result<biscuit::PublicKey> {
+      biscuit::Biscuit::KeyProvider this_key =
+          [&](std::optional<uint32_t>) -> biscuit::Result<biscuit::PublicKey> {
         used_key = key.to_string();
         return key;
       };
       token = biscuit::Biscuit::from_bytes(*bytes, this_key, limits);
       if (token || token.error().code != biscuit::ErrorCode::InvalidSignature) break;
     }
-    if (!token && token.error().code == biscuit::ErrorCode::InvalidSignature && !token.error().block.value_or(0)) {
+    if (!token && token.error().code == biscuit::ErrorCode::InvalidSignature &&
+        !token.error().block.value_or(0)) {
       return biscuit_error(
           "token refused: it names no root key id and no trusted root key signed it (a retired or unknown "
           "root key, or altered after signing); ask its issuer for a new token");

@@ -296,6 +296,8 @@ TEST(Gate, RequiredBindingAndExpiry) {
   // Off (the library default): the same tokens pass.
   Fixture lax;
   EXPECT_TRUE(lax.call(lax.mint(kErin), "pg_query", &lax.claude).allowed);
+}
+
 // Refusals in the user's words (issue #13): what failed, when, and what to do — never the
 // implementation's ("check failed in block 0: check if time($time) …").
 TEST(GateWording, AnExpiredTokenSaysWhenInUtcAndHowLongAgo) {
