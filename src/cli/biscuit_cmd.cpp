@@ -348,7 +348,7 @@ int run_inspect(const InspectOpts& o) {
           if (used == t.size() - suffix && v >= 0) return v;
         } catch (const std::exception&) {
         }
-        throw Failure{"--max-time: not a duration: " + t + " (e.g. 5ms, 500us, 1s)"};
+        throw Problem{"--max-time: not a duration: " + t + " (e.g. 5ms, 500us, 1s)"};
       };
       if (t.size() > 2 && t.substr(t.size() - 2) == "ms") {
         d = std::chrono::milliseconds(count(2));
