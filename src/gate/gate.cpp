@@ -444,9 +444,7 @@ Result<std::shared_ptr<const VerifiedToken>> Gate::verify(std::string_view token
     }
     if (!token && token.error().code == biscuit::ErrorCode::InvalidSignature &&
         !token.error().block.value_or(0)) {
-      return biscuit_error(
-          "token refused: it names no root key id and no trusted root key signed it (a retired or unknown "
-          "root key, or altered after signing); ask its issuer for a new token");
+      return biscuit_error(unknown_root_key_reason(std::nullopt, true));
     }
   }
   if (!token) {

@@ -79,7 +79,7 @@ pid=$(cat .larder/larder-db.pid)
 kill -0 "$pid" 2>/dev/null && echo "ok   the server runs detached (pid $pid)" || { echo "FAIL no server"; fail=1; }
 port=$(grep -o "listening on 127.0.0.1:[0-9]*" .larder/larder-db.log | head -1 | sed 's/.*://')
 sed "s/^port = 0$/port = $port/" larder.toml > taken.toml
-check "serve --background says why it cannot start" 1 "cannot listen" -- \
+check "serve --background says why it cannot start" 5 "cannot listen" -- \
   "$larder" serve --background --config taken.toml --pid-file other.pid --log-file other.log
 kill "$pid"
 "$larder" db stop >/dev/null 2>&1
