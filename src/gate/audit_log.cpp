@@ -203,13 +203,15 @@ Result<void> AuditLog::load_tail_locked() {
   return {};
 }
 
-void AuditLog::set_anchor(std::string log_id, AuditAnchorWriter writer, std::chrono::milliseconds max_lag) {
+void AuditLog::set_anchor(std::string log_id, AuditAnchorWriter writer, std::chrono::milliseconds max_lag,
+                          std::chrono::milliseconds interval) {
   {
     std::lock_guard chain(mutex_);
     std::lock_guard lock(anchor_mu_);
     anchor_id_ = std::move(log_id);
     anchor_writer_ = std::move(writer);
     anchor_max_lag_ = max_lag;
+    anchor_interval_ = interval;
     head_seq_ = seq_;
     head_hash_ = last_hash_;
     anchored_seq_ = 0;
@@ -236,6 +238,10 @@ void AuditLog::anchor_loop() {
       // Records appended meanwhile wait for the next write; count their lag from now.
       unanchored_since_ = std::chrono::steady_clock::now();
       anchor_cv_.notify_all();
+      // The next write waits out the interval (stopping cuts it short: one last write).
+      if (anchor_interval_.count() > 0 && !anchor_stop_) {
+        anchor_cv_.wait_for(lock, anchor_interval_, [&] { return anchor_stop_; });
+      }
       continue;
     }
     if (!failing) spdlog::error("audit anchor for {} cannot be written: {}", anchor_id_, written.error().message);

@@ -115,8 +115,11 @@ class AuditLog {
   // than its max_lag (the record is then not written).
   Result<void> append(AuditRecord record);
 
-  // Starts anchoring the head under `log_id` (at once, then after every append). Call once.
-  void set_anchor(std::string log_id, AuditAnchorWriter writer, std::chrono::milliseconds max_lag);
+  // Starts anchoring the head under `log_id` (at once, then after appends). Call once.
+  // At most one anchor write per `interval`: records appended meanwhile share the next write,
+  // so a busy server costs PostgreSQL a few writes per second, not one per record.
+  void set_anchor(std::string log_id, AuditAnchorWriter writer, std::chrono::milliseconds max_lag,
+                  std::chrono::milliseconds interval = std::chrono::milliseconds(100));
   // Waits until the anchor holds the current head or `timeout` passes; true when it does.
   bool flush_anchor(std::chrono::milliseconds timeout);
 
@@ -144,6 +147,7 @@ class AuditLog {
   std::string anchor_id_;
   AuditAnchorWriter anchor_writer_;
   std::chrono::milliseconds anchor_max_lag_{0};
+  std::chrono::milliseconds anchor_interval_{0};
   uint64_t head_seq_ = 0;         // the newest head, for the anchor thread
   std::string head_hash_;
   uint64_t anchored_seq_ = 0;     // the newest head the anchor holds

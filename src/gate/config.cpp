@@ -134,7 +134,7 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
       {"tools", {"enabled", "classes"}},
       {"rls", {"patient_name", "role", "hospital", "trusted_third_party_keys"}},
       {"taint", {"enabled", "revocation_cache_ttl_s"}},
-      {"audit", {"path", "fsync", "anchor_id", "anchor_max_lag_ms"}},
+      {"audit", {"path", "fsync", "anchor_id", "anchor_max_lag_ms", "anchor_interval_ms"}},
       {"limits",
        {"max_body_bytes", "max_header_bytes", "request_timeout_ms", "idle_timeout_ms", "max_connections",
         "worker_threads", "max_sse_streams_per_session", "handshake_timeout_ms", "max_handshakes",
@@ -537,6 +537,11 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(audit->boolean("fsync", c.audit_fsync));
   LARDER_TRY(audit->string("anchor_id", c.audit_anchor_id));
   LARDER_TRY(audit->duration("anchor_max_lag_ms", c.audit_anchor_max_lag, 100, 600'000));
+  LARDER_TRY(audit->duration("anchor_interval_ms", c.audit_anchor_interval, 0, 60'000));
+  if (c.audit_anchor_interval * 2 > c.audit_anchor_max_lag) {
+    return config_error("audit.anchor_interval_ms", "must be at most half of audit.anchor_max_lag_ms (" +
+                                                        std::to_string(c.audit_anchor_max_lag.count()) + ")");
+  }
   c.audit_path = resolve(base_dir, c.audit_path);
   if (c.audit_path.empty()) return config_error("audit.path", "must not be empty: every decision is logged");
 

@@ -102,6 +102,8 @@ struct ServeConfig {
   // longer than anchor_max_lag, calls are refused (fail closed).
   std::string audit_anchor_id;
   std::chrono::milliseconds audit_anchor_max_lag{5000};
+  // At most one anchor write per interval (records appended meanwhile share it).
+  std::chrono::milliseconds audit_anchor_interval{100};
 
   // [limits]
   std::size_t max_body_bytes = 1 << 20;

@@ -188,7 +188,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
       [ledger = parts->ledger](const std::string& id, uint64_t seq, const std::string& hash) {
         return ledger->anchor_audit(id, seq, hash);
       },
-      c.audit_anchor_max_lag);
+      c.audit_anchor_max_lag, c.audit_anchor_interval);
 
   gate::PipelineOptions pipeline_options;
   pipeline_options.require_peer = !c.plain_http;
