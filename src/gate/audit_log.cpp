@@ -4,19 +4,19 @@
 #include "base/time.h"
 #include "gate/digest.h"
 
+#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <filesystem>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -100,7 +100,8 @@ std::string default_audit_anchor_id(const std::string& audience, const std::stri
 nlohmann::json to_json(const AuditRecord& r) {
   auto field = [](const std::string& s) { return bounded(s, kMaxAuditFieldBytes); };
   nlohmann::json ids = nlohmann::json::array();
-  for (std::size_t i = 0; i < r.revocation_ids.size() && i < kMaxAuditRevocationIds; ++i) ids.push_back(field(r.revocation_ids[i]));
+  for (std::size_t i = 0; i < r.revocation_ids.size() && i < kMaxAuditRevocationIds; ++i)
+    ids.push_back(field(r.revocation_ids[i]));
   nlohmann::json j = {
       {"time", field(r.time)},
       {"client_cert_sha256", field(r.client_cert_sha256)},
@@ -120,8 +121,8 @@ nlohmann::json to_json(const AuditRecord& r) {
   if (r.revocation_ids.size() > kMaxAuditRevocationIds) j["revocation_ids_total"] = r.revocation_ids.size();
   nlohmann::json us = nlohmann::json::object();
   const std::pair<const char*, int64_t> stages[] = {
-      {"guard", r.timings.guard_us},     {"verify", r.timings.verify_us}, {"ledger", r.timings.ledger_us},
-      {"authorize", r.timings.authorize_us}, {"tool", r.timings.tool_us},   {"taint", r.timings.taint_us}};
+      {"guard", r.timings.guard_us},         {"verify", r.timings.verify_us}, {"ledger", r.timings.ledger_us},
+      {"authorize", r.timings.authorize_us}, {"tool", r.timings.tool_us},     {"taint", r.timings.taint_us}};
   for (const auto& [name, value] : stages)
     if (value >= 0) us[name] = value;
   if (!us.empty()) j["us"] = std::move(us);
@@ -147,7 +148,8 @@ AuditLog::~AuditLog() {
 // reopened when the file at the path is no longer the one we hold (deleted or replaced).
 Result<void> AuditLog::write_head_locked() {
   const std::string head = path_ + ".head";
-  struct stat at_path{}, held{};
+  struct stat at_path {
+  }, held{};
   bool same = head_fd_ >= 0 && ::stat(head.c_str(), &at_path) == 0 && ::fstat(head_fd_, &held) == 0 &&
               at_path.st_ino == held.st_ino && at_path.st_dev == held.st_dev;
   if (!same) {
@@ -159,7 +161,8 @@ Result<void> AuditLog::write_head_locked() {
   int n = std::snprintf(content, sizeof content, "%020llu %s\n", static_cast<unsigned long long>(seq_),
                         last_hash_.c_str());
   if (n != 86) return make_error("audit.io", "audit head record has an unexpected size");
-  if (::pwrite(head_fd_, content, static_cast<size_t>(n), 0) != n) return io_error("cannot write audit head", head);
+  if (::pwrite(head_fd_, content, static_cast<size_t>(n), 0) != n)
+    return io_error("cannot write audit head", head);
   if (sync_ && ::fdatasync(head_fd_) != 0) return io_error("cannot sync audit head", head);
   return {};
 }
@@ -197,7 +200,7 @@ Result<void> AuditLog::load_tail_locked() {
     seq_ = j["seq"].get<uint64_t>();
     last_hash_ = sha256_hex(last.text);
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd_, &st) != 0) return io_error("cannot stat audit log", path_);
   known_size_ = st.st_size;
   return {};
@@ -244,7 +247,8 @@ void AuditLog::anchor_loop() {
       }
       continue;
     }
-    if (!failing) spdlog::error("audit anchor for {} cannot be written: {}", anchor_id_, written.error().message);
+    if (!failing)
+      spdlog::error("audit anchor for {} cannot be written: {}", anchor_id_, written.error().message);
     failing = true;
     if (anchor_stop_) break;
     anchor_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return anchor_stop_; });
@@ -263,9 +267,10 @@ Result<void> AuditLog::append(AuditRecord record) {
     std::lock_guard lock(anchor_mu_);
     if (anchor_writer_ && anchored_seq_ < head_seq_ &&
         std::chrono::steady_clock::now() - unanchored_since_ > anchor_max_lag_) {
-      return make_error("audit.anchor", "the audit log's anchor in PostgreSQL has not been written for over " +
-                                            std::to_string(anchor_max_lag_.count()) +
-                                            " ms; nothing is carried out until it is (is the database reachable?)");
+      return make_error("audit.anchor",
+                        "the audit log's anchor in PostgreSQL has not been written for over " +
+                            std::to_string(anchor_max_lag_.count()) +
+                            " ms; nothing is carried out until it is (is the database reachable?)");
     }
   }
   // The record is serialized before taking the locks; only the chain fields (the previous
@@ -275,7 +280,7 @@ Result<void> AuditLog::append(AuditRecord record) {
   std::lock_guard guard(mutex_);
   FileLock lock(fd_);
   if (!lock.ok()) return io_error("cannot lock audit log", path_);
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd_, &st) != 0) return io_error("cannot stat audit log", path_);
   if (st.st_size != known_size_) {  // another process appended since we last looked
     auto loaded = load_tail_locked();
@@ -326,7 +331,8 @@ AuditVerification verify_chain(const std::string& path, std::vector<std::string>
     }
     auto parsed = parse_json_bounded(lines[i].text);
     if (!parsed || !parsed->is_object()) {
-      v.problem = where + (parsed ? std::string("not a JSON object") : "not a JSON object (" + parsed.error().message + ")");
+      v.problem = where + (parsed ? std::string("not a JSON object")
+                                  : "not a JSON object (" + parsed.error().message + ")");
       return v;
     }
     const nlohmann::json& j = *parsed;
@@ -357,8 +363,8 @@ AuditVerification verify_chain(const std::string& path, std::vector<std::string>
   std::string head_hash;
   head >> head_seq >> head_hash;
   if (head_seq != v.records || head_hash != expected_prev) {
-    v.problem = "head file says " + std::to_string(head_seq) + " records ending in " + head_hash.substr(0, 12) +
-                "…, the log has " + std::to_string(v.records) +
+    v.problem = "head file says " + std::to_string(head_seq) + " records ending in " +
+                head_hash.substr(0, 12) + "…, the log has " + std::to_string(v.records) +
                 (head_seq > v.records ? ": records were cut off the end" : ": the last record was changed");
     return v;
   }
@@ -368,9 +374,12 @@ AuditVerification verify_chain(const std::string& path, std::vector<std::string>
 
 }  // namespace
 
-AuditVerification verify_audit_log(const std::string& path) { return verify_chain(path, nullptr); }
+AuditVerification verify_audit_log(const std::string& path) {
+  return verify_chain(path, nullptr);
+}
 
-AuditVerification verify_audit_log(const std::string& path, const std::string& log_id, const AuditAnchorReader& anchor) {
+AuditVerification verify_audit_log(const std::string& path, const std::string& log_id,
+                                   const AuditAnchorReader& anchor) {
   std::vector<std::string> hashes;
   AuditVerification v = verify_chain(path, &hashes);
   if (!v.ok) return v;
@@ -388,8 +397,8 @@ AuditVerification verify_audit_log(const std::string& path, const std::string& l
   if (!*point) {
     if (!hashes.empty()) {
       v.ok = false;
-      v.problem = "no anchor was ever recorded for " + log_id + ", yet the log has " + std::to_string(hashes.size()) +
-                  " records: this is not the log that server wrote";
+      v.problem = "no anchor was ever recorded for " + log_id + ", yet the log has " +
+                  std::to_string(hashes.size()) + " records: this is not the log that server wrote";
     }
     return v;
   }
@@ -397,10 +406,12 @@ AuditVerification verify_audit_log(const std::string& path, const std::string& l
   if (seq > hashes.size()) {
     v.ok = false;
     v.problem = "the anchor in PostgreSQL says record " + std::to_string(seq) + " was written, the log has " +
-                std::to_string(hashes.size()) + ": records were cut off the end (and the head file rewritten)";
+                std::to_string(hashes.size()) +
+                ": records were cut off the end (and the head file rewritten)";
   } else if (seq > 0 && hashes[seq - 1] != hash) {
     v.ok = false;
-    v.problem = "record " + std::to_string(seq) + " is not the one anchored in PostgreSQL: the log was rewritten";
+    v.problem =
+        "record " + std::to_string(seq) + " is not the one anchored in PostgreSQL: the log was rewritten";
   }
   return v;
 }

@@ -36,9 +36,9 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
-#include <thread>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace larder::gate {
@@ -59,27 +59,28 @@ struct StageTimings {
 
 // Microseconds since `start` on the steady clock: how each StageTimings field is measured.
 inline int64_t micros_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 // One decision. Every field is what the server knew when it decided; empty strings mean
 // "not known at that point" (e.g. no certificate on a stdio connection).
 struct AuditRecord {
-  std::string time;                 // RFC 3339 UTC, filled by append() when empty
-  std::string client_cert_sha256;   // hex
+  std::string time;                // RFC 3339 UTC, filled by append() when empty
+  std::string client_cert_sha256;  // hex
   std::string client_cert_cn;
-  std::string lineage;              // hex revocation id of the token's authority block
+  std::string lineage;  // hex revocation id of the token's authority block
   std::vector<std::string> revocation_ids;
   std::string server_audience;
-  std::string method;               // "tools/call", "resources/read", "prompts/get"
-  std::string tool;                 // tool name, resource URI or prompt name
-  std::string sql_fingerprint;      // pg_query fingerprint, when SQL was involved
-  std::optional<int64_t> rows;      // rows returned, when rows were returned
-  std::string decision;             // "allow" | "deny"
-  std::string lock;                 // deciding lock: mtls, biscuit, policy, sql-guard, taint, database
-  std::string reason;               // human sentence
-  std::string taint;                // "clean" | "tainted" | "tainted-now" (this call tainted the lineage)
-  StageTimings timings;             // "us": {stage: microseconds} for the stages reached
+  std::string method;           // "tools/call", "resources/read", "prompts/get"
+  std::string tool;             // tool name, resource URI or prompt name
+  std::string sql_fingerprint;  // pg_query fingerprint, when SQL was involved
+  std::optional<int64_t> rows;  // rows returned, when rows were returned
+  std::string decision;         // "allow" | "deny"
+  std::string lock;             // deciding lock: mtls, biscuit, policy, sql-guard, taint, database
+  std::string reason;           // human sentence
+  std::string taint;            // "clean" | "tainted" | "tainted-now" (this call tainted the lineage)
+  StageTimings timings;         // "us": {stage: microseconds} for the stages reached
 };
 
 nlohmann::json to_json(const AuditRecord& record);
@@ -90,7 +91,8 @@ inline constexpr std::size_t kMaxAuditRevocationIds = 16;
 
 // Where the head is anchored: writes (seq, hash of the line with that seq) for `log_id`,
 // keeping the greatest seq. Called from the anchor thread only.
-using AuditAnchorWriter = std::function<Result<void>(const std::string& log_id, uint64_t seq, const std::string& hash)>;
+using AuditAnchorWriter =
+    std::function<Result<void>(const std::string& log_id, uint64_t seq, const std::string& hash)>;
 // Reads the anchored (seq, hash) for `log_id`; nullopt when none was ever written.
 struct AuditAnchorPoint {
   uint64_t seq = 0;
@@ -148,9 +150,9 @@ class AuditLog {
   AuditAnchorWriter anchor_writer_;
   std::chrono::milliseconds anchor_max_lag_{0};
   std::chrono::milliseconds anchor_interval_{0};
-  uint64_t head_seq_ = 0;         // the newest head, for the anchor thread
+  uint64_t head_seq_ = 0;  // the newest head, for the anchor thread
   std::string head_hash_;
-  uint64_t anchored_seq_ = 0;     // the newest head the anchor holds
+  uint64_t anchored_seq_ = 0;                                 // the newest head the anchor holds
   std::chrono::steady_clock::time_point unanchored_since_{};  // first append not yet anchored
   bool anchor_stop_ = false;
   std::thread anchor_thread_;
@@ -169,6 +171,7 @@ struct AuditVerification {
 AuditVerification verify_audit_log(const std::string& path);
 
 // verify_audit_log, then the anchor: the log must hold the anchored record, unchanged.
-AuditVerification verify_audit_log(const std::string& path, const std::string& log_id, const AuditAnchorReader& anchor);
+AuditVerification verify_audit_log(const std::string& path, const std::string& log_id,
+                                   const AuditAnchorReader& anchor);
 
 }  // namespace larder::gate

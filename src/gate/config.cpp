@@ -120,8 +120,8 @@ class Section {
 const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& key_table() {
   static const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> table = {
       {"",
-       {"i_understand_this_is_insecure", "server", "tls", "biscuit", "database", "tools", "rls", "taint", "audit",
-        "limits", "compliance", "profiles"}},
+       {"i_understand_this_is_insecure", "server", "tls", "biscuit", "database", "tools", "rls", "taint",
+        "audit", "limits", "compliance", "profiles"}},
       {"server", {"host", "port", "audience", "plain_http"}},
       {"tls", {"cert", "key", "client_ca", "crl", "allowed_clients"}},
       {"biscuit",
