@@ -4,15 +4,18 @@
 #include "db/setup.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 namespace larder::test {
 
@@ -22,6 +25,47 @@ namespace {
 [[noreturn]] void fail(const std::string& what, const Error& e) {
   throw std::runtime_error("PgCluster: " + what + ": [" + e.code + "] " + e.message);
 }
+
+// A test killed mid-run (a timeout, Ctrl-C, a crash) never reaches the destructor, and
+// pg_ctl's server outlives it. A watchdog in its own session waits on a pipe only this
+// process writes: "done" means the destructor cleaned up; end of file without it means the
+// test died, and the watchdog stops the server (SIGQUIT: immediate shutdown) and removes the
+// directory. Returns the watchdog's pid and the pipe's write end (-1 when none could start).
+std::pair<pid_t, int> start_watchdog(const std::string& root) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return {-1, -1};
+  const char* script =
+      "read -r line; [ \"$line\" = done ] && exit 0; "
+      "pid=$(head -n 1 \"$1/data/postmaster.pid\" 2>/dev/null) && kill -QUIT \"$pid\" 2>/dev/null; "
+      "sleep 1; rm -rf \"$1\"";
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return {-1, -1};
+  }
+  if (pid == 0) {  // only async-signal-safe calls until exec
+    ::setsid();    // out of the test's process group: a group kill leaves it to clean up
+    ::dup2(fds[0], 0);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    if (devnull >= 0) {
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+    }
+    ::close_range(3, ~0U, 0);
+    ::execl("/bin/sh", "sh", "-c", script, "sh", root.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(fds[0]);
+  return {pid, fds[1]};
+}
+
+void stop_watchdog(pid_t pid, int fd) {
+  if (fd < 0) return;
+  (void)!::write(fd, "done\n", 5);
+  ::close(fd);
+  ::waitpid(pid, nullptr, 0);
+}
 }  // namespace
 
 PgCluster::PgCluster() : PgCluster(Options{}) {}
@@ -30,9 +74,11 @@ PgCluster::PgCluster(Options options) {
   // /tmp is world-traversable, so the postgres user can reach a 0711 directory inside it.
   const char* tmp = std::getenv("LARDER_PG_TMPDIR");
   std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/larder-pg-XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("PgCluster: mkdtemp failed for " + pattern);
+  if (::mkdtemp(pattern.data()) == nullptr)
+    throw std::runtime_error("PgCluster: mkdtemp failed for " + pattern);
   root_ = pattern;
   ::chmod(root_.c_str(), 0711);
+  std::tie(watchdog_pid_, watchdog_fd_) = start_watchdog(root_.string());
   try {
     db::ClusterOptions co;
     co.durable = false;
@@ -55,6 +101,7 @@ PgCluster::PgCluster(Options options) {
     if (running_) (void)db::EmbeddedCluster::stop(state_, true);
     std::error_code ec;
     fs::remove_all(root_, ec);
+    stop_watchdog(watchdog_pid_, watchdog_fd_);
     throw;
   }
 }
@@ -63,6 +110,7 @@ PgCluster::~PgCluster() {
   if (running_) (void)db::EmbeddedCluster::stop(state_, true);
   std::error_code ec;
   fs::remove_all(root_, ec);
+  stop_watchdog(watchdog_pid_, watchdog_fd_);
 }
 
 std::string PgCluster::admin_scalar(const std::string& sql, const std::vector<db::Param>& params) const {

@@ -5,6 +5,8 @@
 // Failures throw std::runtime_error (test support only: a test cannot go on without it).
 #pragma once
 
+#include <sys/types.h>
+
 #include "db/cluster.h"
 #include "db/database.h"
 #include "db/seed.h"
@@ -30,9 +32,9 @@ class PgCluster {
 
   const db::ClusterState& state() const { return state_; }
   int port() const { return state_.port; }
-  std::string admin_url() const { return state_.admin().to_uri(); }   // superuser, healthcare db
-  std::string query_url() const { return state_.query().to_uri(); }   // role patients
-  std::string writer_url() const { return state_.writer().to_uri(); } // role larder_context_writer
+  std::string admin_url() const { return state_.admin().to_uri(); }    // superuser, healthcare db
+  std::string query_url() const { return state_.query().to_uri(); }    // role patients
+  std::string writer_url() const { return state_.writer().to_uri(); }  // role larder_context_writer
   db::DatabaseConfig database_config(std::size_t pool_size = 4) const;
   // The first column of the first row of `sql` run as the superuser (parameters typed, never
   // spliced); "" when there is no row. Throws on failure.
@@ -48,6 +50,8 @@ class PgCluster {
   std::filesystem::path root_;
   db::ClusterState state_;
   bool running_ = false;
+  pid_t watchdog_pid_ = -1;  // stops the server if this process dies without the destructor
+  int watchdog_fd_ = -1;
   double seed_seconds_ = 0;
 };
 
