@@ -12,6 +12,7 @@
 
 #include "base/time.h"
 #include "cli/command.h"
+#include "cli/input.h"
 #include "cli/report.h"
 #include "net/pki.h"
 
@@ -21,16 +22,6 @@ namespace {
 using larder::net::pki::CertKind;
 using larder::net::pki::CertSpec;
 using larder::net::pki::CertStore;
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 struct CertsOptions {
   std::string dir = ".larder/certs";

@@ -40,9 +40,8 @@ struct InitOptions {
   std::string ttl;
 };
 
-int fail(const std::string& message, int code = exit_status::kRefused) {
-  std::cerr << "larder init: " << message << "\n";
-  return code;
+int fail(const std::string& message, int status = exit_status::kRefused) {
+  return report("init", message, status);
 }
 
 // A TOML string literal (quoted and escaped by toml++).
@@ -56,15 +55,6 @@ std::string q(const std::vector<std::string>& items) {
   std::string out = "[";
   for (const auto& i : items) out += (out.size() > 1 ? ", " : "") + q(i);
   return out + "]";
-}
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
 }
 
 // `path` as the configuration file's directory sees it.

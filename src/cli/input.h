@@ -8,6 +8,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace larder::cli {
 
@@ -23,8 +24,20 @@ inline std::optional<std::string> read_input(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// "a,b,,c" -> {"a", "b", "c"}: comma-separated command-line lists, empty items dropped.
+inline std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
 inline std::string trim_space(std::string s) {
-  auto space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '\v'; };
+  auto space = [](char c) {
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '\v';
+  };
   while (!s.empty() && space(s.back())) s.pop_back();
   std::size_t i = 0;
   while (i < s.size() && space(s[i])) ++i;

@@ -34,6 +34,13 @@ inline int report(std::string_view who, const Error& e) {
   return exit_status::for_error(e);
 }
 
+// The same for a failure whose status the subcommand chose from the table itself.
+inline int report(std::string_view who, const std::string& message, int status) {
+  std::cerr << (who.empty() ? std::string("larder: ") : "larder " + std::string(who) + ": ") << message
+            << "\n";
+  return status;
+}
+
 // A failure thrown from inside a subcommand; main.cpp (or the subcommand) reports it.
 struct Failure {
   Error error;

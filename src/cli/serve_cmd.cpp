@@ -57,7 +57,7 @@ int detach(const ServeOptions& o, const larder::gate::ServeConfig& config, Detac
   namespace fs = std::filesystem;
   const fs::path beside = fs::path(config.audit_path).parent_path();
   const std::string log = o.log_file.empty() ? (beside / (config.audience + ".log")).string() : o.log_file;
-  const std::string pid = o.pid_file.empty() ? (beside / (config.audience + ".pid")).string() : o.pid_file;
+  const std::string& pid = o.pid_file;  // run_serve sets its default
   int fds[2];
   if (::pipe(fds) != 0) {
     std::cerr << "larder serve: cannot start in the background (pipe)\n";

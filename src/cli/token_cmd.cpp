@@ -4,6 +4,7 @@
 // trusts (its key id set, so keys can rotate), and expiring (the TTL has a default, never
 // "forever"). `larder token profiles` lists what a configuration offers. Experts keep
 // `larder biscuit ...` for anything else.
+#include "base/text.h"
 #include "base/time.h"
 #include "biscuit/biscuit.h"
 #include "cli/command.h"
@@ -32,15 +33,14 @@ struct TokenOptions {
   std::string output;
 };
 
-int fail(const std::string& message, int code = exit_status::kRefused) {
-  std::cerr << "larder token: " << message << "\n";
-  return code;
+int fail(const std::string& message, int status = exit_status::kRefused) {
+  return report("token", message, status);
 }
 
 std::string profile_names(const gate::ServeConfig& c) {
-  std::string out;
-  for (const auto& p : c.profiles) out += (out.empty() ? "" : ", ") + p.name;
-  return out.empty() ? "none" : out;
+  std::vector<std::string> names;
+  for (const auto& p : c.profiles) names.push_back(p.name);
+  return names.empty() ? "none" : join(names);
 }
 
 int run_issue(const TokenOptions& o) {
@@ -116,8 +116,7 @@ int run_issue(const TokenOptions& o) {
   } else if (auto w = net::pki::write_file(o.output, issued->base64 + "\n", 0600); !w) {
     return fail("cannot write " + o.output + ": " + w.error().message, exit_status::kNotFound);
   }
-  std::string audiences;
-  for (const auto& a : request.audiences) audiences += (audiences.empty() ? "" : ", ") + a;
+  const std::string audiences = join(request.audiences);
   std::cerr << "token issued: profile " << profile->name << ", expires " << rfc3339_utc(issued->expires_at)
             << ", bound to certificate sha256:" << issued->client_cert_sha256.substr(0, 16)
             << "… and audience " << audiences << ", root key id "
@@ -135,8 +134,8 @@ int run_profiles(const TokenOptions& o) {
     return 0;
   }
   for (const auto& p : config->profiles) {
-    std::string rights, params;
-    for (const auto& r : p.rights) rights += (rights.empty() ? "" : ", ") + r;
+    const std::string rights = join(p.rights);
+    std::string params;
     for (const auto& n : p.params) params += " --param " + n + "=<value>";
     std::cout << p.name << (p.description.empty() ? "" : " — " + p.description) << "\n"
               << "  rights: " << rights << "\n"

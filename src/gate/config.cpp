@@ -1,5 +1,7 @@
 #include "gate/config.h"
 
+#include "base/text.h"
+
 #include "net/pki.h"
 
 #include <toml++/toml.h>
@@ -188,18 +190,12 @@ bool is_predicate_name(const std::string& s) {
                      [](unsigned char ch) { return std::islower(ch) || std::isdigit(ch) || ch == '_'; });
 }
 
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
-}
-
 // A tool name from the file: one Larder serves, or an error listing those.
 Result<void> require_known_tool(const std::string& key, const std::string& name) {
   const auto& known = known_tools();
   if (std::find(known.begin(), known.end(), name) != known.end()) return {};
   return config_error(key,
-                      "unknown tool \"" + name + "\" (check its spelling); the tools are " + joined(known));
+                      "unknown tool \"" + name + "\" (check its spelling); the tools are " + join(known));
 }
 
 // tls.client_ca verifies client certificates, so it must hold CA certificates (X.509
@@ -276,8 +272,11 @@ std::vector<std::string> config_keys() {
   for (const auto& [table, keys] : key_table()) {
     for (const auto& k : keys) {
       if (table.empty()) {
-        // Top level: the tables are not keys; a plain key is.
-        if (!keys_of(k).empty() || k == "profiles") continue;
+        // Top level: the tables ("server", "profiles" for "profiles.<name>") are not keys.
+        const std::string prefix = std::string(k) + ".";
+        bool is_table = false;
+        for (const auto& [name, unused] : key_table()) is_table |= name == k || name.rfind(prefix, 0) == 0;
+        if (is_table) continue;
         out.push_back(std::string(k));
       } else {
         out.push_back(std::string(table) + "." + std::string(k));
@@ -333,7 +332,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
     const auto& known = insecure_acknowledgements();
     if (std::find(known.begin(), known.end(), a) == known.end()) {
       return config_error(std::string(kAck) + "[" + std::to_string(i) + "]",
-                          "unknown setting \"" + a + "\"; the settings that need it are " + joined(known));
+                          "unknown setting \"" + a + "\"; the settings that need it are " + join(known));
     }
   }
   auto acknowledged = [&](const std::string& what) {

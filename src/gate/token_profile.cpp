@@ -1,5 +1,6 @@
 #include "gate/token_profile.h"
 
+#include "base/text.h"
 #include "biscuit/datalog/parser.h"
 #include "gate/attestation.h"
 #include "gate/gate.h"
@@ -13,12 +14,6 @@ namespace {
 
 Error profile_error(const std::string& profile, const std::string& message) {
   return make_error("token.profile", "profile \"" + profile + "\": " + message);
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
 }
 
 std::string human(std::chrono::seconds s) {
