@@ -1,4 +1,6 @@
 // `larder biscuit ...` end to end: runs the built binary in a temporary directory.
+#include "support/cli_run.h"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -12,10 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct CliRun {
-  int status;
-  std::string out;
-};
+using larder::test::CliRun;
 
 class BiscuitCli : public ::testing::Test {
  protected:
@@ -32,20 +31,9 @@ class BiscuitCli : public ::testing::Test {
   // Arguments are single-quoted for the shell; stderr is discarded unless `merge`.
   CliRun run(const std::vector<std::string>& args, const std::string& stdin_file = "", bool merge = false) {
     std::string cmd = "'" + bin_ + "' biscuit";
-    for (const auto& a : args) {
-      std::string q;
-      for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-      cmd += " '" + q + "'";
-    }
+    for (const auto& a : args) cmd += " " + larder::test::shell_quote(a);
     if (!stdin_file.empty()) cmd += " < '" + stdin_file + "'";
-    cmd += merge ? " 2>&1" : " 2>/dev/null";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    std::string out;
-    std::array<char, 4096> buf{};
-    std::size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-    int st = ::pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+    return larder::test::run_shell(cmd + (merge ? " 2>&1" : " 2>/dev/null"));
   }
   std::string write(const std::string& name, const std::string& content) {
     auto path = (dir_ / name).string();

@@ -1,6 +1,7 @@
 // `larder`'s exit statuses and failure messages (README.md, "Exit statuses"), end to end:
 // runs the built binary in a temporary directory, as biscuit_cli_test does.
 #include "base/exit_status.h"
+#include "support/cli_run.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -15,10 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct CliRun {
-  int status;
-  std::string out;  // stdout and stderr together
-};
+using larder::test::CliRun;  // out: stdout and stderr together
 
 class LarderCli : public ::testing::Test {
  protected:
@@ -35,19 +33,8 @@ class LarderCli : public ::testing::Test {
   // Runs `larder <args>` in the temporary directory; `env` is prepended (NAME=value ...).
   CliRun run(const std::vector<std::string>& args, const std::string& env = "") {
     std::string cmd = "cd '" + dir_.string() + "' && " + env + " '" + bin_ + "'";
-    for (const auto& a : args) {
-      std::string q;
-      for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-      cmd += " '" + q + "'";
-    }
-    cmd += " 2>&1 </dev/null";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    std::string out;
-    std::array<char, 4096> buf{};
-    std::size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-    int st = ::pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+    for (const auto& a : args) cmd += " " + larder::test::shell_quote(a);
+    return larder::test::run_shell(cmd + " 2>&1 </dev/null");
   }
   std::string write(const std::string& name, const std::string& content) {
     auto path = (dir_ / name).string();
