@@ -6,13 +6,16 @@
 
 #include "base/result.h"
 #include "db/connection.h"
+#include "examples/examples.h"
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace larder::db {
+namespace larder::examples {
+
+using db::ConnParams;
 
 inline constexpr std::size_t kDefaultSeedRows = 55'500;
 inline constexpr std::uint64_t kDefaultSeed = 20240501;
@@ -57,15 +60,9 @@ class HealthRecordGenerator {
 // One row in COPY text format (tab-separated, escaped, '\n'-terminated).
 void append_copy_line(std::string& out, const HealthRecord& r);
 
-struct SeedReport {
-  std::size_t rows = 0;
-  std::chrono::milliseconds copy_time{0};
-  std::chrono::milliseconds total_time{0};  // incl. TRUNCATE and ANALYZE
-};
-
 // Replaces the contents of public.health_records with the generated rows (TRUNCATE, COPY,
 // ANALYZE) in one transaction. `admin` must be a superuser connection to the database.
 Result<SeedReport> seed_health_records(const ConnParams& admin, std::size_t rows = kDefaultSeedRows,
                                        std::uint64_t seed = kDefaultSeed);
 
-}  // namespace larder::db
+}  // namespace larder::examples

@@ -1,11 +1,13 @@
-#include "db/seed.h"
+#include "examples/healthcare/generate.h"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdio>
 
-namespace larder::db {
+namespace larder::examples {
+
+using namespace larder::db;
 
 namespace {
 
@@ -260,4 +262,4 @@ Result<SeedReport> seed_health_records(const ConnParams& admin, std::size_t rows
   return report;
 }
 
-}  // namespace larder::db
+}  // namespace larder::examples
