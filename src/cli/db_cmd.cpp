@@ -1,12 +1,13 @@
-// `larder db init|start|stop|status|psql|seed|setup`: the embedded PostgreSQL cluster
+// `larder db init|start|stop|status|psql|seed|setup`: the embedded PostgreSQL cluster with
+// one of the example databases (examples/), applied through its policy file
 // (.larder/pg, state in .larder/db.json, mode 0600) or an existing server (--admin-url,
 // --database-url / DATABASE_URL).
 #include "cli/command.h"
 #include "cli/report.h"
 #include "db/cluster.h"
 #include "db/config.h"
-#include "db/seed.h"
-#include "db/setup.h"
+#include "examples/examples.h"
+#include "policy/setup.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,8 +29,9 @@ struct DbOptions {
   std::string database_url;
   std::string query_password;
   std::string writer_password;
-  std::size_t rows = db::kDefaultSeedRows;
-  std::uint64_t seed = db::kDefaultSeed;
+  std::string example;     // default: the state file's, else "healthcare"
+  std::size_t rows = 0;    // 0: the example's default
+  std::uint64_t seed = 0;  // 0: the example's default
   bool no_seed = false;
   bool no_fsync = false;
   bool admin = false;
@@ -53,16 +55,40 @@ Result<db::ConnParams> admin_params(const DbOptions& o, db::ClusterState* state_
   return st->admin();
 }
 
-int do_setup_and_seed(const db::ConnParams& admin, const db::SetupOptions& so, const DbOptions& o, bool seed) {
-  if (auto r = db::apply_setup(admin, so); !r) return fail(r.error());
-  std::cout << "setup: roles, schema, RLS context and policies applied to database " << so.database << "\n";
+// The example to set up or seed: --example, else the one the state file records, else healthcare.
+Result<const examples::Example*> chosen_example(const DbOptions& o, const db::ClusterState* st) {
+  std::string name = o.example;
+  if (name.empty() && st != nullptr) name = st->example;
+  return examples::find(name.empty() ? "healthcare" : name);
+}
+
+Result<policy::Policy> example_policy(const examples::Example& e) {
+  return policy::parse(e.policy, "<example " + e.name + ">/policy.toml");
+}
+
+int seed_example(const examples::Example& e, const db::ConnParams& target, const DbOptions& o) {
+  auto rep = e.seed(target, o.rows != 0 ? o.rows : e.default_rows, o.seed != 0 ? o.seed : e.default_seed);
+  if (!rep) return fail(rep.error());
+  std::cout << "seed: " << rep->rows << " rows in " << rep->total_time.count() << " ms (COPY "
+            << rep->copy_time.count() << " ms)\n";
+  return 0;
+}
+
+int do_setup_and_seed(const db::ConnParams& admin, policy::SetupOptions so, const examples::Example& e,
+                      const DbOptions& o, bool seed) {
+  auto pol = example_policy(e);
+  if (!pol) return fail(pol.error());
+  so.schema_sql = std::string(e.schema);
+  auto plan = policy::setup_database(admin, *pol, so);
+  if (!plan) return fail(plan.error());
+  std::cout << "setup: the " << e.name << " example's schema, and its policy file applied to database " << so.database
+            << " (roles, grants, RLS context and policies; `larder policy plan --example " << e.name
+            << "` shows the SQL)\n";
+  for (const auto& note : plan->notes) std::cout << "  note: " << note << "\n";
   if (seed) {
     auto target = admin;
     target.set("dbname", so.database);
-    auto rep = db::seed_health_records(target, o.rows, o.seed);
-    if (!rep) return fail(rep.error());
-    std::cout << "seed: " << rep->rows << " rows in " << rep->total_time.count() << " ms (COPY "
-              << rep->copy_time.count() << " ms)\n";
+    return seed_example(e, target, o);
   }
   return 0;
 }
@@ -79,20 +105,28 @@ int cmd_init(const DbOptions& o) {
   // The server user must traverse the state directory to reach its data directory; the
   // state file inside stays 0600.
   ::chmod(o.state_dir.c_str(), 0711);
+  auto example = chosen_example(o, nullptr);
+  if (!example) return fail(example.error());
+  auto pol = example_policy(**example);
+  if (!pol) return fail(pol.error());
   db::ClusterOptions co;
   co.durable = !o.no_fsync;
   fs::path data_dir = o.data_dir.empty() ? fs::path(o.state_dir) / "pg" : fs::path(o.data_dir);
   auto st = db::EmbeddedCluster::init(data_dir, co);
   if (!st) return fail(st.error());
+  st->example = (*example)->name;
+  st->database = (*example)->name;
+  st->query_user = pol->roles.query;
+  st->writer_user = pol->roles.writer;
   if (auto r = st->save(state_file); !r) return fail(r.error());
   if (auto r = db::EmbeddedCluster::start(*st); !r) return fail(r.error());
   if (auto r = st->save(state_file); !r) return fail(r.error());
   std::cout << "initialised PostgreSQL in " << st->data_dir << ", listening on 127.0.0.1:" << st->port << "\n";
-  db::SetupOptions so;
+  policy::SetupOptions so;
   so.database = st->database;
   so.query_password = st->query_password;
   so.writer_password = st->writer_password;
-  int rc = do_setup_and_seed(st->admin("postgres"), so, o, !o.no_seed);
+  int rc = do_setup_and_seed(st->admin("postgres"), so, **example, o, !o.no_seed);
   if (rc == 0) std::cout << "state: " << state_file.string() << " (mode 0600)\n";
   return rc;
 }
@@ -143,7 +177,8 @@ int cmd_status(const DbOptions& o) {
             << "state file:     " << state_path(o).string() << "\n"
             << "listening:      127.0.0.1:" << st->port << "\n"
             << "database:       " << st->database << "\n"
-            << "query role:     " << db::kQueryRole << "\n"
+            << "example:        " << (st->example.empty() ? "healthcare" : st->example) << "\n"
+            << "query role:     " << st->query_user << "\n"
             << "status:         " << (*running ? "running" : "stopped") << "\n";
   if (*running) {
     auto c = st->query().connect(db::Clock::now() + std::chrono::seconds(5));
@@ -190,24 +225,26 @@ int cmd_seed(const DbOptions& o) {
   db::ClusterState st;
   auto admin = admin_params(o, &st);
   if (!admin) return fail(admin.error());
+  auto example = chosen_example(o, o.admin_url.empty() ? &st : nullptr);
+  if (!example) return fail(example.error());
   if (o.admin_url.empty()) admin->set("dbname", st.database);
-  auto rep = db::seed_health_records(*admin, o.rows, o.seed);
-  if (!rep) return fail(rep.error());
-  std::cout << "seed: " << rep->rows << " rows in " << rep->total_time.count() << " ms (COPY "
-            << rep->copy_time.count() << " ms)\n";
-  return 0;
+  return seed_example(**example, *admin, o);
 }
 
 int cmd_setup(const DbOptions& o) {
   db::ClusterState st;
   auto admin = admin_params(o, &st);
   if (!admin) return fail(admin.error());
-  db::SetupOptions so;
+  auto example = chosen_example(o, o.admin_url.empty() ? &st : nullptr);
+  if (!example) return fail(example.error());
+  policy::SetupOptions so;
   if (o.admin_url.empty()) {
     so.database = st.database;
     so.query_password = st.query_password;
     so.writer_password = st.writer_password;
   } else {
+    auto db = admin->get("dbname");
+    so.database = db ? std::string(*db) : (*example)->name;
     std::string qp = o.query_password, wp = o.writer_password;
     if (qp.empty())
       if (const char* e = std::getenv("LARDER_DB_QUERY_PASSWORD")) qp = e;
@@ -216,20 +253,22 @@ int cmd_setup(const DbOptions& o) {
     if (!qp.empty()) so.query_password = qp;
     if (!wp.empty()) so.writer_password = wp;
   }
-  return do_setup_and_seed(*admin, so, o, false);
+  return do_setup_and_seed(*admin, so, **example, o, false);
 }
 
 void define(CLI::App& app, Action& selected) {
-  auto* db = app.add_subcommand("db", "Embedded PostgreSQL and the healthcare database (roles, RLS, data)");
+  auto* db = app.add_subcommand("db", "Embedded PostgreSQL with an example database (schema, policy, data)");
   db->require_subcommand(1);
   auto opts = std::make_shared<DbOptions>();
   auto extra = std::make_shared<std::vector<std::string>>();
   db->add_option("--state-dir", opts->state_dir, "Directory of the state file db.json and the data directory")
       ->capture_default_str();
 
+  const std::string example_help = "Example database: healthcare or saas (default: the state file's, else healthcare)";
   auto* init = db->add_subcommand("init", "initdb + start (127.0.0.1, free port) + setup + seed");
   init->add_option("--data-dir", opts->data_dir, "Data directory (default <state-dir>/pg)");
-  init->add_option("--rows", opts->rows, "Rows to seed")->capture_default_str();
+  init->add_option("--example", opts->example, example_help);
+  init->add_option("--rows", opts->rows, "Rows to seed (default: the example's)");
   init->add_flag("--no-seed", opts->no_seed, "Do not load the synthetic data");
   init->add_flag("--no-fsync", opts->no_fsync, "fsync=off (throwaway clusters only)");
   init->callback([&selected, opts] { selected = [opts] { return cmd_init(*opts); }; });
@@ -246,23 +285,27 @@ void define(CLI::App& app, Action& selected) {
   status->add_option("--database-url", opts->database_url, "Check an existing server instead (or DATABASE_URL)");
   status->callback([&selected, opts] { selected = [opts] { return cmd_status(*opts); }; });
 
-  auto* psql = db->add_subcommand("psql", "psql as the query role (patients), or --admin");
+  auto* psql = db->add_subcommand("psql", "psql as the query role, or --admin");
   psql->add_flag("--admin", opts->admin, "Connect as the superuser instead");
   psql->add_option("--database-url", opts->database_url, "Connect to this server instead (or DATABASE_URL)");
   psql->add_option("args", *extra, "Extra psql arguments (after --)");
   psql->callback([&selected, opts, extra] { selected = [opts, extra] { return cmd_psql(*opts, *extra); }; });
 
-  auto* seed = db->add_subcommand("seed", "Replace health_records with N deterministic synthetic rows (COPY)");
-  seed->add_option("--rows", opts->rows, "Rows")->capture_default_str()->check(CLI::Range(1, 100'000'000));
-  seed->add_option("--seed", opts->seed, "Generator seed")->capture_default_str();
+  auto* seed = db->add_subcommand("seed", "Replace the example's rows with N deterministic synthetic ones (COPY)");
+  seed->add_option("--example", opts->example, example_help);
+  seed->add_option("--rows", opts->rows, "Rows (default: the example's)")->check(CLI::Range(1, 100'000'000));
+  seed->add_option("--seed", opts->seed, "Generator seed (default: the example's)");
   seed->add_option("--admin-url", opts->admin_url, "Superuser URL of an existing server (default: embedded cluster)");
   seed->callback([&selected, opts] { selected = [opts] { return cmd_seed(*opts); }; });
 
-  auto* setup = db->add_subcommand("setup", "Apply roles, schema, RLS context and policies (idempotent)");
+  auto* setup = db->add_subcommand(
+      "setup", "Create an example's database and schema and apply its policy file (idempotent; for your own "
+               "database use `larder policy apply`)");
+  setup->add_option("--example", opts->example, example_help);
   setup->add_option("--admin-url", opts->admin_url, "Superuser URL of an existing server (default: embedded cluster)");
-  setup->add_option("--query-password", opts->query_password, "Password for role patients (or LARDER_DB_QUERY_PASSWORD)");
+  setup->add_option("--query-password", opts->query_password, "Password for the query role (or LARDER_DB_QUERY_PASSWORD)");
   setup->add_option("--writer-password", opts->writer_password,
-                    "Password for role larder_context_writer (or LARDER_DB_WRITER_PASSWORD)");
+                    "Password for the context writer role (or LARDER_DB_WRITER_PASSWORD)");
   setup->callback([&selected, opts] { selected = [opts] { return cmd_setup(*opts); }; });
 }
 

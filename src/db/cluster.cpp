@@ -148,14 +148,14 @@ ConnParams ClusterState::admin(const std::string& dbname) const {
 ConnParams ClusterState::query() const {
   ConnParams p;
   p.set("host", host).set("port", std::to_string(port)).set("dbname", database);
-  p.set("user", kQueryRole).set("password", query_password);
+  p.set("user", query_user).set("password", query_password);
   return p;
 }
 
 ConnParams ClusterState::writer() const {
   ConnParams p;
   p.set("host", host).set("port", std::to_string(port)).set("dbname", database);
-  p.set("user", kContextWriterRole).set("password", writer_password);
+  p.set("user", writer_user).set("password", writer_password);
   return p;
 }
 
@@ -166,7 +166,9 @@ nlohmann::json ClusterState::to_json() const {
           {"host", host},                   {"port", port},
           {"database", database},           {"run_as", run_as},
           {"admin_user", admin_user},       {"admin_password", admin_password},
-          {"query_password", query_password}, {"writer_password", writer_password}};
+          {"query_password", query_password}, {"writer_password", writer_password},
+          {"query_user", query_user},       {"writer_user", writer_user},
+          {"example", example}};
 }
 
 Result<ClusterState> ClusterState::from_json(const nlohmann::json& j) {
@@ -182,6 +184,9 @@ Result<ClusterState> ClusterState::from_json(const nlohmann::json& j) {
     s.admin_password = j.at("admin_password").get<std::string>();
     s.query_password = j.at("query_password").get<std::string>();
     s.writer_password = j.at("writer_password").get<std::string>();
+    s.query_user = j.value("query_user", std::string(kQueryRole));
+    s.writer_user = j.value("writer_user", std::string(kContextWriterRole));
+    s.example = j.value("example", std::string());
     if (s.host != "127.0.0.1" && s.host != "::1" && s.host != "localhost")
       return make_error("db.state", "state file host must be loopback, got " + s.host);
     return s;

@@ -19,10 +19,10 @@
 namespace larder::db {
 
 inline constexpr const char* kDefaultPgBinDir = "/usr/lib/postgresql/15/bin";
+// Defaults of a state file written before the policy file named the database and roles.
 inline constexpr const char* kDatabaseName = "healthcare";
 inline constexpr const char* kQueryRole = "patients";
 inline constexpr const char* kContextWriterRole = "larder_context_writer";
-inline constexpr const char* kOwnerRole = "larder_owner";
 
 struct ClusterState {
   std::string data_dir;             // absolute
@@ -33,8 +33,11 @@ struct ClusterState {
   std::string run_as;               // system user the server runs as ("" = current user)
   std::string admin_user = "postgres";
   std::string admin_password;
-  std::string query_password;       // role patients
-  std::string writer_password;      // role larder_context_writer
+  std::string query_password;
+  std::string writer_password;
+  std::string query_user = kQueryRole;           // the policy's query role
+  std::string writer_user = kContextWriterRole;  // the policy's context writer role
+  std::string example;  // the example `larder db setup --example` loaded ("" = none)
 
   ConnParams admin(const std::string& dbname) const;
   ConnParams admin() const { return admin(database); }

@@ -20,11 +20,11 @@ constexpr const char* kSetNonce = "larder_set_nonce";
 
 constexpr const char* kSetContextSql =
     "INSERT INTO larder_private.request_context AS c "
-    "(pid, nonce, patient_names, roles, hospitals, expires_at) "
-    "VALUES ($1::integer, $2::text, $3::text[], $4::text[], $5::text[], "
-    "pg_catalog.clock_timestamp() + $6::integer * interval '1 millisecond') "
-    "ON CONFLICT (pid) DO UPDATE SET nonce = EXCLUDED.nonce, patient_names = EXCLUDED.patient_names, "
-    "roles = EXCLUDED.roles, hospitals = EXCLUDED.hospitals, expires_at = EXCLUDED.expires_at";
+    "(pid, nonce, facts, expires_at) "
+    "VALUES ($1::integer, $2::text, $3::jsonb, "
+    "pg_catalog.clock_timestamp() + $4::integer * interval '1 millisecond') "
+    "ON CONFLICT (pid) DO UPDATE SET nonce = EXCLUDED.nonce, facts = EXCLUDED.facts, "
+    "expires_at = EXCLUDED.expires_at";
 constexpr const char* kClearContextSql =
     "DELETE FROM larder_private.request_context WHERE pid = $1::integer AND nonce = $2::text";
 constexpr const char* kSetNonceSql =
@@ -131,16 +131,41 @@ Result<void> prepare(PGconn* conn, const char* name, const char* sql, Clock::tim
   return {};
 }
 
-Result<void> check_context_list(const std::vector<std::string>& values, const char* what) {
-  if (values.size() > kMaxContextValues)
-    return make_error("db.bad_context", std::string("too many ") + what + " values in the request context");
-  for (const auto& v : values) {
-    if (v.size() > kMaxContextValueBytes)
-      return make_error("db.bad_context", std::string(what) + " value longer than 512 bytes");
-    if (v.find('\0') != std::string::npos)
-      return make_error("db.bad_context", std::string(what) + " value contains a NUL byte");
+// The context as the writer stores it: {"<fact>": [[v, ...], ...], "$unmask": [[right], ...]}
+// (a std::map, so the same context always encodes to the same bytes: the lease compares them).
+Result<std::string> encode_context(const RequestContext& ctx) {
+  nlohmann::json facts = nlohmann::json::object();
+  std::size_t values = 0;
+  auto check = [&values](const std::string& v, const std::string& what) -> Result<void> {
+    if (++values > kMaxContextValues) return make_error("db.bad_context", "too many values in the request context");
+    if (v.size() > kMaxContextValueBytes) return make_error("db.bad_context", what + " value longer than 512 bytes");
+    if (v.find('\0') != std::string::npos) return make_error("db.bad_context", what + " value contains a NUL byte");
+    return {};
+  };
+  for (const auto& [name, tuples] : ctx.facts) {
+    if (name.empty() || name[0] == '$') return make_error("db.bad_context", "a context fact name is empty or reserved");
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& tuple : tuples) {
+      if (tuple.empty()) return make_error("db.bad_context", name + " has an empty tuple");
+      for (const auto& v : tuple)
+        if (auto r = check(v, name); !r) return r.error();
+      list.push_back(tuple);
+    }
+    facts[name] = std::move(list);
   }
-  return {};
+  if (!ctx.unmask.empty()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& v : ctx.unmask) {
+      if (auto r = check(v, "unmask"); !r) return r.error();
+      list.push_back(nlohmann::json::array({v}));
+    }
+    facts["$unmask"] = std::move(list);
+  }
+  try {
+    return facts.dump();  // strict: invalid UTF-8 throws
+  } catch (const nlohmann::json::exception&) {
+    return make_error("db.bad_context", "a request context value is not valid UTF-8");
+  }
 }
 
 }  // namespace
@@ -285,17 +310,27 @@ nlohmann::json QueryResult::to_json() const {
 // ---------------------------------------------------------------------------------------
 // Pool
 
-GuardPolicy default_guard_policy() {
-  GuardPolicy p;
-  p.allowed_relations = {"public.health_records"};
-  return p;
-}
-
 Database::Database(DatabaseConfig config) : config_(std::move(config)) {
   if (config_.pool_size == 0) config_.pool_size = 1;
   // The server must read the SQL exactly as the guard's parser did (docs/sql-guard.md).
   config_.query.set("client_encoding", "UTF8");
-  config_.query.set("options", "-c search_path=pg_catalog,public -c standard_conforming_strings=on");
+  std::string path = "pg_catalog";
+  for (const auto& schema : config_.guard_policy.search_path) {
+    // An identifier as the server's search_path list reads it: double-quoted; libpq's options
+    // string then needs its spaces and backslashes escaped.
+    std::string quoted = "\"";
+    for (char c : schema) {
+      if (c == '"') quoted += '"';
+      quoted += c;
+    }
+    quoted += '"';
+    path += ",";
+    for (char c : quoted) {
+      if (c == ' ' || c == '\\') path += '\\';
+      path += c;
+    }
+  }
+  config_.query.set("options", "-c search_path=" + path + " -c standard_conforming_strings=on");
   guard_ = std::make_unique<SqlGuard>(config_.guard_policy);
 }
 
@@ -593,26 +628,17 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   auto deadline = ctx.deadline == Clock::time_point{} ? Clock::now() + config_.default_timeout : ctx.deadline;
   if (Clock::now() >= deadline) return make_error("db.timeout", "deadline already passed before the query started");
   if (ctx.max_rows == 0 && ctx.max_bytes == 0) return make_error("db.bad_request", "max_rows and max_bytes are both 0");
-  for (auto [list, what] : {std::pair{&ctx.patient_names, "patient_name"}, std::pair{&ctx.roles, "role"},
-                            std::pair{&ctx.hospitals, "hospital"}})
-    if (auto r = check_context_list(*list, what); !r) return r.error();
   if (sql.find('\0') != std::string_view::npos) return make_error("db.bad_request", "SQL contains a NUL byte");
   for (const auto& p : params)
     if (p && p->find('\0') != std::string::npos) return make_error("db.bad_request", "a parameter contains a NUL byte");
-  auto names = encode_text_array(ctx.patient_names);
-  auto roles = encode_text_array(ctx.roles);
-  auto hospitals = encode_text_array(ctx.hospitals);
-  if (!names) return names.error();
-  if (!roles) return roles.error();
-  if (!hospitals) return hospitals.error();
-
+  auto encoded = encode_context(ctx);
+  if (!encoded) return encoded.error();
   // 1. A session, and this request's context row on the writer connection — unless the
   //    session's query backend already has a row for exactly this context that outlives the
   //    request (an agent reuses one token: docs/database.md, "Keeping the row").
   std::unique_ptr<Session> session;
   std::string nonce;
-  std::string context = *names;
-  context.append(1, '\0').append(*roles).append(1, '\0').append(*hospitals);
+  const std::string& context = *encoded;
   const auto must_outlive = deadline + config_.cancel_grace + std::chrono::milliseconds(500);
   for (int attempt = 0;; ++attempt) {
     auto s = acquire(deadline);
@@ -645,7 +671,7 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     session->has_row = false;  // until the upsert is known to have committed
     Result<void> set;
     if (!send_writer(session->writer.get(), kSetContext,
-                     {std::to_string(session->pid), nonce, *names, *roles, *hospitals,
+                     {std::to_string(session->pid), nonce, context,
                       std::to_string(std::max<long long>(1, ttl.count()))})) {
       set = connection_failed("sending the request context");
     } else {

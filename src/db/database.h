@@ -66,9 +66,6 @@ nlohmann::json pg_value_to_json(unsigned oid, const std::optional<std::string>& 
 // Built-in type name for `oid` ("" if not a common built-in type).
 std::string builtin_type_name(unsigned oid);
 
-// The guard policy for the healthcare database: public.health_records, default functions.
-GuardPolicy default_guard_policy();
-
 struct DatabaseConfig {
   ConnParams query;   // role patients
   ConnParams writer;  // role larder_context_writer
@@ -79,8 +76,9 @@ struct DatabaseConfig {
   // (an agent reuses one token): no writes on the context writer while the context repeats.
   // 0 = a fresh row per request, written before and deleted after it (docs/database.md).
   std::chrono::milliseconds context_lease{30'000};
-  // Default: the exposed healthcare table only.
-  GuardPolicy guard_policy = default_guard_policy();
+  // What the guard allows, and the session's search_path: from the policy file
+  // (policy::guard_policy). Default: no relation at all.
+  GuardPolicy guard_policy;
   // Guard-checked SQL whose planner cost estimate (EXPLAIN's root "Total Cost") exceeds this
   // is refused before it runs, with code db.too_costly. 0 = no ceiling.
   double max_query_cost = 1e7;

@@ -4,18 +4,23 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <string>
 #include <vector>
 
 namespace larder::db {
 
 struct RequestContext {
-  // RLS context. A row is visible when its "Patient Name" is in patient_names, or when its
-  // "Hospital" is in hospitals and one of roles is a clinical role (clinician, doctor,
-  // nurse). All empty: zero rows.
-  std::vector<std::string> patient_names;
-  std::vector<std::string> roles;
-  std::vector<std::string> hospitals;
+  // RLS context: fact name -> the tuples the caller's token proves, each value in
+  // PostgreSQL's text input form. The policy file's row rules read them (policy/apply.h);
+  // a fact with no tuple matches no row. All empty: zero rows of every non-public table.
+  std::map<std::string, std::vector<std::vector<std::string>>> facts;
+  // The unmask rights the token proves (right("unmask", "<table>.<column>")): masked columns
+  // this request reads in clear.
+  std::vector<std::string> unmask;
+
+  // Adds the one-argument tuple name(value).
+  void add(const std::string& name, std::string value) { facts[name].push_back({std::move(value)}); }
 
   // Absolute deadline for the whole call (pool wait + query). Default-constructed: the
   // database's default timeout from now.

@@ -564,7 +564,7 @@ class Walker {
       if (!schema.empty()) {
         relation = std::string(schema) + "." + relname;
       } else if (!is_cte(relname)) {
-        relation = "public." + relname;
+        relation = resolve(relname);
       }
       items.push_back({alias.empty() ? relname : alias, relation});
     } else if (type == "JoinExpr") {
@@ -580,6 +580,17 @@ class Walker {
 
   // --- relations ---
 
+  // An unqualified name, as the server's search_path resolves it: the first schema of the
+  // policy's search path where it names an allowed relation (the session's search_path is
+  // pg_catalog, then the same list; unqualified pg_* names are refused before this).
+  std::string resolve(const std::string& relname) const {
+    for (const auto& schema : policy_.search_path) {
+      std::string candidate = schema + "." + relname;
+      if (policy_.allowed_relations.count(candidate) != 0) return candidate;
+    }
+    return (policy_.search_path.empty() ? std::string("public") : policy_.search_path.back()) + "." + relname;
+  }
+
   void range_var(const Value& rv) {
     const std::string relname(str_field(rv, "relname"));
     const std::string schema(str_field(rv, "schemaname"));
@@ -593,7 +604,7 @@ class Walker {
     if (schema.empty() && relname.rfind("pg_", 0) == 0) {
       refuse("relation " + written + " is not allowed");
     }
-    const std::string qualified = schema.empty() ? "public." + relname : written;
+    const std::string qualified = schema.empty() ? resolve(relname) : written;
     if (policy_.allowed_relations.count(qualified) == 0) {
       refuse("relation " + written + " is not allowed");
     }

@@ -36,6 +36,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/lru_cache.h"
 #include "base/result.h"
@@ -52,6 +53,10 @@ struct GuardPolicy {
   // name resolves to schema "public" (names starting with "pg_" are refused when unqualified,
   // since PostgreSQL would look them up in pg_catalog first).
   std::set<std::string> allowed_relations;
+  // Where an unqualified name is looked up, in order (after pg_catalog): the schema of the
+  // masking views first when there are some, then public (policy::Policy::search_path). The
+  // database session uses the same search_path.
+  std::vector<std::string> search_path = {"public"};
   // Lower-case function names (as PostgreSQL folds them). Callable unqualified or qualified
   // with pg_catalog or public.
   std::set<std::string> allowed_functions = default_allowed_functions();

@@ -122,7 +122,7 @@ class Section {
 const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& key_table() {
   static const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> table = {
       {"",
-       {"i_understand_this_is_insecure", "server", "tls", "biscuit", "database", "tools", "rls", "taint",
+       {"i_understand_this_is_insecure", "server", "tls", "biscuit", "database", "policy", "tools", "rls", "taint",
         "audit", "limits", "compliance", "profiles"}},
       {"server", {"host", "port", "audience", "plain_http"}},
       {"tls", {"cert", "key", "client_ca", "crl", "allowed_clients"}},
@@ -134,7 +134,8 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
        {"mode", "dir", "url", "writer_url", "ledger_url", "statement_timeout_ms", "context_lease_ms",
         "max_rows", "max_result_bytes", "sql_guard", "max_query_cost"}},
       {"tools", {"enabled", "classes"}},
-      {"rls", {"patient_name", "role", "hospital", "trusted_third_party_keys"}},
+      {"policy", {"file", "example", "allow_drift"}},
+      {"rls", {"trusted_third_party_keys"}},
       {"taint", {"enabled", "revocation_cache_ttl_s"}},
       {"audit", {"path", "fsync", "anchor_id", "anchor_max_lag_ms", "anchor_interval_ms"}},
       {"limits",
@@ -241,7 +242,8 @@ const std::vector<std::string>& known_tools() {
 }
 
 const std::vector<std::string>& insecure_acknowledgements() {
-  static const std::vector<std::string> names = {"plain_http", "unbound_tokens", "tokens_without_expiry"};
+  static const std::vector<std::string> names = {"plain_http", "unbound_tokens", "tokens_without_expiry",
+                                                 "policy_drift"};
   return names;
 }
 
@@ -263,6 +265,11 @@ std::vector<std::string> insecure_warnings(const ServeConfig& c) {
     out.push_back(
         "biscuit.require_expiry = false: tokens whose authority block sets no expiry are accepted, so a "
         "leaked token works until it is revoked");
+  }
+  if (c.allow_drift) {
+    out.push_back(
+        "policy.allow_drift = true: the server starts even when the database's privileges or row-level "
+        "security differ from the policy file (each difference is logged); run `larder policy apply`");
   }
   return out;
 }
@@ -511,14 +518,22 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   auto rls = sub("rls");
   if (!rls) return rls.error();
   LARDER_TRY(rls->only(keys_of("rls")));
-  LARDER_TRY(rls->string("patient_name", c.rls_patient_name));
-  LARDER_TRY(rls->string("role", c.rls_role));
-  LARDER_TRY(rls->string("hospital", c.rls_hospital));
   LARDER_TRY(rls->strings("trusted_third_party_keys", c.trusted_third_party_keys));
-  // Predicate names are written into the authorizer's query rule: identifiers only.
-  for (auto [k, v] : {std::pair{"rls.patient_name", &c.rls_patient_name}, std::pair{"rls.role", &c.rls_role},
-                      std::pair{"rls.hospital", &c.rls_hospital}}) {
-    if (!is_predicate_name(*v)) return config_error(k, "must be a Datalog predicate name ([a-z_][a-z0-9_]*)");
+
+  // [policy]
+  auto pol = sub("policy");
+  if (!pol) return pol.error();
+  LARDER_TRY(pol->only(keys_of("policy")));
+  LARDER_TRY(pol->string("file", c.policy_path));
+  LARDER_TRY(pol->string("example", c.policy_example));
+  LARDER_TRY(pol->boolean("allow_drift", c.allow_drift));
+  if (!c.policy_path.empty() && !c.policy_example.empty())
+    return config_error("policy.example", "give either policy.file or policy.example, not both");
+  if (!c.policy_path.empty()) c.policy_path = resolve(base_dir, c.policy_path);
+  if (c.allow_drift && !acknowledged("policy_drift")) {
+    return unacknowledged("policy.allow_drift", "policy_drift",
+                          "allow_drift = true serves a database whose privileges or row-level security differ from "
+                          "the policy file: the agent may see more than the file says");
   }
 
   // [taint]
@@ -609,7 +624,8 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   for (auto [what, key, in_effect] :
        {std::tuple{"plain_http", "server.plain_http = true", c.plain_http},
         std::tuple{"unbound_tokens", "biscuit.require_binding = false", !c.require_binding},
-        std::tuple{"tokens_without_expiry", "biscuit.require_expiry = false", !c.require_expiry}}) {
+        std::tuple{"tokens_without_expiry", "biscuit.require_expiry = false", !c.require_expiry},
+        std::tuple{"policy_drift", "policy.allow_drift = true", c.allow_drift}}) {
     if (acknowledged(what) && !in_effect) {
       return config_error(kAck, std::string("acknowledges \"") + what + "\" but the file does not set " +
                                     key + "; remove \"" + what + "\" from the list");

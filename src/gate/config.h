@@ -84,10 +84,15 @@ struct ServeConfig {
   std::vector<std::string> tools;                // enabled tools (names)
   std::map<std::string, DataFlow> tool_classes;  // name -> data-flow class
 
-  // [rls]  token predicate name for each RLS context key
-  std::string rls_patient_name = "patient_name";
-  std::string rls_role = "role";
-  std::string rls_hospital = "hospital";
+  // [policy]  what the agent may see (src/policy, docs/policy.md): a policy file, or one of
+  // the compiled-in examples; neither = the "healthcare" example.
+  std::string policy_path;
+  std::string policy_example;
+  // Serve even when `larder policy check` finds drift (acknowledged as "policy_drift"; every
+  // start logs each difference as a warning).
+  bool allow_drift = false;
+
+  // [rls]
   std::vector<std::string> trusted_third_party_keys;  // blocks signed by these also feed RLS context
 
   // [taint]

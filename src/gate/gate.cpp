@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <cstdio>
 #include <set>
 
 namespace larder::gate {
@@ -273,7 +275,7 @@ const std::string& default_policy_code() {
   return code;
 }
 
-GateOptions gate_options_from(const ServeConfig& config, std::string policy_code) {
+GateOptions gate_options_from(const ServeConfig& config, std::string policy_code, const policy::Policy* policy) {
   GateOptions o;
   o.audience = config.audience;
   o.root_keys = config.root_keys;
@@ -282,15 +284,65 @@ GateOptions gate_options_from(const ServeConfig& config, std::string policy_code
   o.limits.max_iterations = config.max_iterations;
   o.limits.max_time = std::chrono::duration_cast<decltype(o.limits.max_time)>(config.max_time);
   o.limits.max_memory_bytes = config.max_memory_bytes;
-  o.rls_patient_name = config.rls_patient_name;
-  o.rls_role = config.rls_role;
-  o.rls_hospital = config.rls_hospital;
+  if (policy != nullptr) {
+    o.dimensions = context_dimensions(*policy);
+    for (const auto& rel : policy->relations) o.unmask_rights |= rel.masked();
+  }
   o.trusted_third_party_keys = config.trusted_third_party_keys;
   o.verify_cache_entries = config.verify_cache_entries;
   o.require_binding = config.require_binding;
   o.require_expiry = config.require_expiry;
   return o;
 }
+
+std::vector<std::string> Grant::values(const std::string& fact) const {
+  std::vector<std::string> out;
+  auto it = facts.find(fact);
+  if (it == facts.end()) return out;
+  for (const auto& tuple : it->second) {
+    if (!tuple.empty()) out.push_back(tuple[0]);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<ContextDimension> context_dimensions(const policy::Policy& policy) {
+  std::vector<ContextDimension> out;
+  for (const auto& f : policy.facts) out.push_back({f.name, f.args});
+  return out;
+}
+
+namespace {
+
+// A Biscuit term as a literal of `type` in PostgreSQL's text input form; none when the term
+// is not one. Strings must already be literals of the type (a uuid, "2024-05-01", ...);
+// integers, booleans and dates convert from their Biscuit kinds.
+std::optional<std::string> context_value(const biscuit::datalog::ast::Term& term, policy::ValueType type) {
+  using Kind = biscuit::datalog::ast::TermKind;
+  std::string text;
+  if (term.is(Kind::String)) {
+    text = term.as_string();
+  } else if (term.is(Kind::Integer) && (type == policy::ValueType::kInteger || type == policy::ValueType::kBigint)) {
+    text = std::to_string(term.as_integer());
+  } else if (term.is(Kind::Bool) && type == policy::ValueType::kBoolean) {
+    text = term.as_bool() ? "true" : "false";
+  } else if (term.is(Kind::Date) && type == policy::ValueType::kDate) {
+    // The UTC calendar day of the instant.
+    const auto day = std::chrono::floor<std::chrono::days>(std::chrono::sys_seconds(std::chrono::seconds(term.as_date())));
+    const std::chrono::year_month_day ymd(day);
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                  static_cast<unsigned>(ymd.day()));
+    text = buf;
+  } else {
+    return std::nullopt;
+  }
+  if (!policy::valid_value(type, text)) return std::nullopt;
+  return text;
+}
+
+}  // namespace
 
 Gate::Gate(GateOptions options)
     : options_(std::move(options)),
@@ -299,8 +351,10 @@ Gate::Gate(GateOptions options)
 struct Gate::Templates {
   biscuit::FactTemplate tool, resource, prompt, operation_read, audience, egress, table, column, cert_cn,
       mtls_client, cert_sha256, cert_spki, cert_issuer, cert_san;
-  // `larder_ctx($v) <- <predicate>($v) [trusting authority, {k0}, ...]`; none if not configured.
-  std::optional<biscuit::RuleTemplate> patient_names, roles, hospitals;
+  // Per dimension: `larder_ctx($v0, ...) <- <fact>($v0, ...) [trusting authority, {k0}, ...]`.
+  std::vector<biscuit::RuleTemplate> dimensions;
+  // `larder_ctx($c) <- right("unmask", $c) [trusting ...]`, when the policy masks a column.
+  std::optional<biscuit::RuleTemplate> unmask;
   biscuit::Params trusted_keys;  // k0, k1, ...: the explicitly trusted third-party keys
 
   static Result<std::shared_ptr<const Templates>> make(const GateOptions& options,
@@ -337,17 +391,20 @@ struct Gate::Templates {
         t->trusted_keys.public_key("k" + std::to_string(i), trusted[i]);
       }
     }
-    auto rule = [&](std::optional<biscuit::RuleTemplate>& out, const std::string& predicate) {
-      if (predicate.empty()) return;
-      auto parsed = biscuit::RuleTemplate::parse("larder_ctx($v) <- " + predicate + "($v)" + trusting);
-      if (parsed) out = std::move(*parsed);
+    // Fact names come from the policy file, where they are checked Datalog identifiers.
+    for (const auto& d : options.dimensions) {
+      std::string vars;
+      for (std::size_t i = 0; i < d.types.size(); ++i) vars += (i ? ", $v" : "$v") + std::to_string(i);
+      auto parsed = biscuit::RuleTemplate::parse("larder_ctx(" + vars + ") <- " + d.fact + "(" + vars + ")" + trusting);
+      if (parsed) t->dimensions.push_back(std::move(*parsed));
+      ok &= parsed.ok() && !d.types.empty();
+    }
+    if (options.unmask_rights) {
+      auto parsed = biscuit::RuleTemplate::parse("larder_ctx($c) <- right(\"unmask\", $c)" + trusting);
+      if (parsed) t->unmask = std::move(*parsed);
       ok &= parsed.ok();
-    };
-    rule(t->patient_names, options.rls_patient_name);
-    rule(t->roles, options.rls_role);
-    rule(t->hospitals, options.rls_hospital);
-    if (!ok)
-      return make_error("config.invalid", "the row-level-security predicates must be Datalog identifiers");
+    }
+    if (!ok) return make_error("config.invalid", "the policy file's fact names must be Datalog identifiers");
     return std::shared_ptr<const Templates>(std::move(t));
   }
 };
@@ -714,28 +771,40 @@ Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* pe
 
   if (grant) {
     grant->policy_index = *outcome;
-    grant->patient_names.clear();
-    grant->roles.clear();
-    grant->hospitals.clear();
-    // Trusted facts only (see Templates): never attenuation blocks.
-    auto collect = [&](const std::optional<biscuit::RuleTemplate>& rule,
-                       std::vector<std::string>& out) -> bool {
-      if (!rule) return true;
-      auto facts = authorizer->query(*rule, t.trusted_keys);
-      if (!facts) return false;
+    grant->facts.clear();
+    grant->unmask.clear();
+    // Trusted facts only (see Templates): never attenuation blocks. Each value must be a
+    // literal of the type the policy file declares for its argument: one that is not is
+    // refused (a typo in a token must not silently become "no rows").
+    for (std::size_t d = 0; d < t.dimensions.size(); ++d) {
+      const ContextDimension& dim = options_.dimensions[d];
+      auto facts = authorizer->query(t.dimensions[d], t.trusted_keys);
+      if (!facts) return refuse(Lock::kBiscuit, "could not read the row-level-security facts from the token");
+      auto& tuples = grant->facts[dim.fact];
       for (const auto& f : *facts) {
-        if (f.predicate.terms.size() == 1 &&
-            f.predicate.terms[0].is(biscuit::datalog::ast::TermKind::String)) {
-          out.push_back(f.predicate.terms[0].as_string());
+        std::vector<std::string> tuple;
+        for (std::size_t i = 0; i < f.predicate.terms.size() && i < dim.types.size(); ++i) {
+          auto text = context_value(f.predicate.terms[i], dim.types[i]);
+          if (!text)
+            return refuse(Lock::kBiscuit, "the token's fact " + dim.fact + "(...) has an argument that is not a " +
+                                              std::string(policy::to_string(dim.types[i])) +
+                                              ", as the policy file declares");
+          tuple.push_back(std::move(*text));
         }
+        if (tuple.size() == dim.types.size()) tuples.push_back(std::move(tuple));
       }
-      std::sort(out.begin(), out.end());
-      out.erase(std::unique(out.begin(), out.end()), out.end());
-      return true;
-    };
-    if (!collect(t.patient_names, grant->patient_names) || !collect(t.roles, grant->roles) ||
-        !collect(t.hospitals, grant->hospitals)) {
-      return refuse(Lock::kBiscuit, "could not read the row-level-security facts from the token");
+      std::sort(tuples.begin(), tuples.end());
+      tuples.erase(std::unique(tuples.begin(), tuples.end()), tuples.end());
+    }
+    if (t.unmask) {
+      auto facts = authorizer->query(*t.unmask, t.trusted_keys);
+      if (!facts) return refuse(Lock::kBiscuit, "could not read the unmask rights from the token");
+      for (const auto& f : *facts) {
+        if (f.predicate.terms.size() == 1 && f.predicate.terms[0].is(biscuit::datalog::ast::TermKind::String))
+          grant->unmask.push_back(f.predicate.terms[0].as_string());
+      }
+      std::sort(grant->unmask.begin(), grant->unmask.end());
+      grant->unmask.erase(std::unique(grant->unmask.begin(), grant->unmask.end()), grant->unmask.end());
     }
   }
   return Decision{true, Lock::kPolicy, "allowed by policy #" + std::to_string(*outcome)};

@@ -15,6 +15,7 @@
 #include "base/result.h"
 #include "biscuit/token/authorizer.h"
 #include "gate/config.h"
+#include "policy/policy.h"
 #include "net/peer_identity.h"
 
 #include <chrono>
@@ -90,20 +91,35 @@ struct CallFacts {
 // What an allowed call may see: the RLS context proven by trusted facts (authority block
 // and explicitly trusted third-party keys; never attenuation blocks).
 struct Grant {
-  std::vector<std::string> patient_names;
-  std::vector<std::string> roles;
-  std::vector<std::string> hospitals;
+  // Fact name (a dimension of the policy file) -> the tuples the token proves, each value in
+  // PostgreSQL's text input form, checked against the declared type.
+  std::map<std::string, std::vector<std::vector<std::string>>> facts;
+  // right("unmask", "<table>.<column>") the token proves: masked columns it reads in clear.
+  std::vector<std::string> unmask;
   std::size_t policy_index = 0;
+
+  // The first argument of every tuple of `fact` (one-argument facts), sorted.
+  std::vector<std::string> values(const std::string& fact) const;
 };
+
+// One dimension of the RLS context: a fact of the policy file and its argument types.
+struct ContextDimension {
+  std::string fact;
+  std::vector<policy::ValueType> types;
+};
+
+// The dimensions of a policy file: every fact it declares.
+std::vector<ContextDimension> context_dimensions(const policy::Policy& policy);
 
 struct GateOptions {
   std::string audience = "larder-db";
   std::vector<RootKeyConfig> root_keys;
   std::string policy_code;  // authorizer policies (Datalog); see data/policies/default.datalog
   biscuit::RunLimits limits;
-  std::string rls_patient_name = "patient_name";
-  std::string rls_role = "role";
-  std::string rls_hospital = "hospital";
+  // The RLS context the gate reads from trusted facts (context_dimensions of the policy file);
+  // and whether it reads right("unmask", $column) (the file masks some column).
+  std::vector<ContextDimension> dimensions;
+  bool unmask_rights = false;
   std::vector<std::string> trusted_third_party_keys;  // "ed25519/<hex>" …
   std::size_t verify_cache_entries = 4096;
   std::size_t max_token_bytes = 64 * 1024;
@@ -114,7 +130,9 @@ struct GateOptions {
   bool require_expiry = false;
 };
 
-GateOptions gate_options_from(const ServeConfig& config, std::string policy_code);
+// `policy` is the policy file's (dimensions, unmask); null: no RLS context at all.
+GateOptions gate_options_from(const ServeConfig& config, std::string policy_code,
+                              const policy::Policy* policy = nullptr);
 
 // The built-in policy (data/policies/default.datalog): deny unless granted.
 const std::string& default_policy_code();

@@ -181,6 +181,13 @@ std::vector<std::string> Policy::dimensions() const {
   return out;
 }
 
+db::GuardPolicy guard_policy(const Policy& policy) {
+  db::GuardPolicy g;
+  g.allowed_relations = policy.guard_relations();
+  g.search_path = policy.search_path();
+  return g;
+}
+
 namespace {
 
 constexpr std::size_t kMaxIdentifierBytes = 63;  // PostgreSQL's NAMEDATALEN - 1

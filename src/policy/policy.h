@@ -15,6 +15,7 @@
 #pragma once
 
 #include "base/result.h"
+#include "db/sql_guard.h"
 
 #include <cstdint>
 #include <map>
@@ -151,6 +152,10 @@ struct Policy {
   // The fact names the RLS context carries (every declared fact), sorted.
   std::vector<std::string> dimensions() const;
 };
+
+// The SQL guard's policy for this file: its relations (masking views for tables with masked
+// columns), its search path, the default functions.
+db::GuardPolicy guard_policy(const Policy& policy);
 
 // Reads and checks a policy file. `display_name` is what errors call the file.
 Result<Policy> parse(std::string_view text, const std::string& display_name);

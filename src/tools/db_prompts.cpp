@@ -13,9 +13,9 @@ struct PromptSpec {
 };
 
 const PromptSpec kPrompts[] = {
-    {"generate_sql", "Write one PostgreSQL SELECT that answers a natural-language question about the healthcare data",
+    {"generate_sql", "Write one PostgreSQL SELECT that answers a natural-language question about the data",
      false},
-    {"validate_nl", "Decide whether a natural-language question can be answered from the healthcare schema", false},
+    {"validate_nl", "Decide whether a natural-language question can be answered from the schema", false},
     {"justify_sql", "Explain whether a SQL query correctly answers a natural-language question", true},
     {"generate_vega", "Write a Vega-Lite specification that visualises the result of a SQL query", true},
 };
@@ -33,8 +33,8 @@ Result<std::string> string_arg(const nlohmann::json& args, const char* key) {
 
 }  // namespace
 
-std::string describe_schema(const nlohmann::json& structure) {
-  std::string out = "Database: " + structure.value("database", std::string("healthcare")) + " (PostgreSQL 15)\n";
+std::string describe_schema(const nlohmann::json& structure, const std::string& notes) {
+  std::string out = "Database: " + structure.value("database", std::string()) + " (PostgreSQL 15)\n";
   for (const auto& s : structure.value("schemas", nlohmann::json::array())) {
     for (const auto& t : s.value("tables", nlohmann::json::array())) {
       out += "\nTable " + s.value("name", std::string()) + "." + t.value("name", std::string()) + " (columns):\n";
@@ -42,14 +42,29 @@ std::string describe_schema(const nlohmann::json& structure) {
         out += "  \"" + c.value("name", std::string()) + "\" " + c.value("type", std::string()) + "\n";
     }
   }
-  out +=
-      "\nNotes:\n"
-      "- health_records has one row per hospital admission; a patient may have several admissions.\n"
-      "- Column names contain spaces and capital letters: always write them in double quotes, e.g. "
-      "\"Patient Name\", \"Billing Amount\".\n"
-      "- Patient names are stored with irregular letter case (e.g. 'Erin oRTEga'); compare exactly.\n"
-      "- Row-level security already limits the rows to those the caller may see; do not add filters for that.\n"
-      "- Only single read-only SELECT statements are accepted; pass values as $1, $2 parameters.\n";
+  out += "\nNotes:\n" + notes +
+         "- Write column names with spaces or capital letters in double quotes, e.g. \"Order Date\".\n"
+         "- Row-level security already limits the rows to those the caller may see; do not add filters for that.\n"
+         "- Only single read-only SELECT statements are accepted; pass values as $1, $2 parameters.\n";
+  return out;
+}
+
+std::string policy_notes(const policy::Policy& policy) {
+  std::string out;
+  for (const auto& rel : policy.relations) {
+    std::string line = "- " + rel.short_name();
+    if (!rel.description.empty()) line += ": " + rel.description;
+    if (rel.everyone) line += " (every row is readable)";
+    out += line + "\n";
+    for (const auto& c : rel.columns) {
+      if (c.mask) {
+        out += "  - \"" + c.name + "\" is masked (" + std::string(policy::to_string(*c.mask)) +
+               ") unless your token may unmask it; filtering or sorting on it uses the masked value.\n";
+      } else if (!c.description.empty()) {
+        out += "  - \"" + c.name + "\": " + c.description + "\n";
+      }
+    }
+  }
   return out;
 }
 
@@ -67,7 +82,7 @@ nlohmann::json DbPrompts::list() {
 Result<std::string> DbPrompts::schema_description(const db::RequestContext& ctx) {
   auto s = resources_.structure(ctx);
   if (!s) return s.error();
-  return describe_schema(*s);
+  return describe_schema(*s, notes_);
 }
 
 Result<nlohmann::json> DbPrompts::get(const db::RequestContext& ctx, const std::string& name, const nlohmann::json& args) {

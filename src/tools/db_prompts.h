@@ -7,6 +7,7 @@
 #pragma once
 
 #include "base/result.h"
+#include "policy/policy.h"
 #include "tools/db_resources.h"
 
 #include <nlohmann/json.hpp>
@@ -17,7 +18,8 @@ namespace larder::tools {
 
 class DbPrompts {
  public:
-  explicit DbPrompts(DbResources& resources) : resources_(resources) {}
+  // `notes`: what the policy file says about the tables (policy_notes), after the schema.
+  DbPrompts(DbResources& resources, std::string notes) : resources_(resources), notes_(std::move(notes)) {}
 
   // [{name, description, arguments:[{name, description, required}]}]
   static nlohmann::json list();
@@ -30,9 +32,14 @@ class DbPrompts {
 
  private:
   DbResources& resources_;
+  std::string notes_;
 };
 
+// The policy file's descriptions as notes for the model: each table and described column,
+// masked columns, public tables.
+std::string policy_notes(const policy::Policy& policy);
+
 // The description text for a structure() JSON (pure; unit-tested).
-std::string describe_schema(const nlohmann::json& structure);
+std::string describe_schema(const nlohmann::json& structure, const std::string& notes = "");
 
 }  // namespace larder::tools

@@ -1,40 +1,46 @@
 #include "tools/db_registration.h"
 
 #include "db/sql_guard.h"
+#include "policy/policy.h"
 #include "tools/db_prompts.h"
 #include "tools/db_resources.h"
 #include "tools/db_tools.h"
 #include "tools/guarded_call.h"
 
 #include <algorithm>
+#include <limits>
 #include <chrono>
 
 namespace larder::tools {
 
 class DbService {
  public:
-  DbService(gate::Pipeline& pipeline, const gate::ServeConfig& config, db::Database& database, DbServiceOptions options)
+  DbService(gate::Pipeline& pipeline, const gate::ServeConfig& config, db::Database& database,
+            const policy::Policy& policy, std::string database_name, DbServiceOptions options)
       : pipeline(pipeline),
         config(config),
         database(database),
+        policy(policy),
         options(options),
         tools(database),
-        resources(database),
-        prompts(resources) {}
+        resources(database, std::move(database_name)),
+        prompts(resources, policy_notes(policy)) {}
 
   gate::Pipeline& pipeline;
   const gate::ServeConfig& config;
   db::Database& database;
+  const policy::Policy& policy;
   DbServiceOptions options;
   DbTools tools;
   DbResources resources;
   DbPrompts prompts;
+  // Declared query tools: name -> the template as the guard accepted it at start.
+  std::map<std::string, std::pair<const policy::QueryTool*, db::GuardedQuery>> declared;
 
   db::RequestContext context(const gate::Admission& admission) const {
     db::RequestContext ctx;
-    ctx.patient_names = admission.grant.patient_names;
-    ctx.roles = admission.grant.roles;
-    ctx.hospitals = admission.grant.hospitals;
+    ctx.facts = admission.grant.facts;
+    ctx.unmask = admission.grant.unmask;
     ctx.deadline = std::chrono::steady_clock::now() + options.statement_timeout;
     ctx.max_rows = options.max_rows;
     ctx.max_bytes = options.max_result_bytes;
@@ -45,17 +51,35 @@ class DbService {
   gate::CallFacts facts(const std::string& method, const std::string& name) const {
     return gate::CallFacts{method, name, config.data_flow(name), {}, {}};
   }
+
+  // The name tokens use for a relation the guard reported: the policy's short name
+  // ("customers" for public.customers and for its masking view).
+  std::string fact_name(const std::string& relation) const {
+    if (const policy::Relation* r = policy.behind(relation)) return r->short_name();
+    constexpr std::string_view kPublic = "public.";
+    if (relation.rfind(kPublic, 0) == 0) return relation.substr(kPublic.size());
+    return relation;
+  }
+
+  // A sensitive read that touches only relations the policy classes public reads nothing
+  // sensitive: it neither taints the lineage nor counts as a sensitive read.
+  gate::DataFlow flow_for(gate::DataFlow configured, const db::GuardedQuery& q) const {
+    if (configured != gate::DataFlow::kSensitiveRead) return configured;
+    for (const auto& relation : q.relations) {
+      const policy::Relation* r = policy.behind(relation);
+      if (r == nullptr || r->sensitivity != policy::Sensitivity::kPublic) return configured;
+    }
+    return gate::DataFlow::kNeutral;
+  }
+
+  void add_relations(gate::CallRequest& request, const db::GuardedQuery& q) const {
+    for (const auto& relation : q.relations) request.facts.tables.insert(fact_name(relation));
+    for (const auto& [relation, cols] : q.columns) request.facts.columns[fact_name(relation)] = cols;
+    request.sql_fingerprint = q.fingerprint;
+  }
 };
 
 namespace {
-
-// "public.health_records" → "health_records": the public schema is the default namespace
-// in the vocabulary tokens use; other schemas keep their qualifier.
-std::string fact_name(const std::string& relation) {
-  constexpr std::string_view kPublic = "public.";
-  if (relation.rfind(kPublic, 0) == 0) return relation.substr(kPublic.size());
-  return relation;
-}
 
 Error body_error(const Error& e) {
   // Guard refusals are lock 3's; everything else from the database is the database's, and a
@@ -94,9 +118,8 @@ mcp::ToolResult run_sql_tool(DbService& s, mcp::RequestContext& ctx, const nlohm
   auto guarded = s.database.guard().check(sql);
   request.timings.guard_us = gate::micros_since(guard_started);
   if (guarded) {
-    for (const auto& relation : guarded->relations) request.facts.tables.insert(fact_name(relation));
-    for (const auto& [relation, cols] : guarded->columns) request.facts.columns[fact_name(relation)] = cols;
-    request.sql_fingerprint = guarded->fingerprint;
+    s.add_relations(request, *guarded);
+    request.facts.flow = s.flow_for(request.facts.flow, *guarded);
   }
   return run_guarded_tool(s.pipeline, std::move(request), [&](const gate::Admission& admission) -> Result<ToolBody> {
     // A query the guard refused is refused only once the caller is known to be entitled to
@@ -116,14 +139,101 @@ mcp::ToolResult run_sql_tool(DbService& s, mcp::RequestContext& ctx, const nlohm
   });
 }
 
+// A declared tool's arguments as typed parameters ($1.. in declaration order): each checked
+// against its declared type; an absent optional one is NULL.
+Result<std::vector<db::Param>> declared_params(const policy::QueryTool& tool, const nlohmann::json& args) {
+  std::vector<db::Param> out;
+  if (!args.is_object()) return make_error("tools.bad_arguments", "arguments must be an object");
+  for (auto it = args.begin(); it != args.end(); ++it) {
+    if (it.key() == "biscuit_token") continue;
+    bool known = false;
+    for (const auto& p : tool.params) known |= p.name == it.key();
+    if (!known) return make_error("tools.bad_arguments", "unknown argument '" + it.key() + "'");
+  }
+  for (const auto& p : tool.params) {
+    auto it = args.find(p.name);
+    if (it == args.end() || it->is_null()) {
+      if (p.required) return make_error("tools.bad_arguments", "'" + p.name + "' is required");
+      out.push_back(std::nullopt);
+      continue;
+    }
+    std::string text;
+    using policy::ValueType;
+    if (p.type == ValueType::kBoolean) {
+      if (!it->is_boolean()) return make_error("tools.bad_arguments", "'" + p.name + "' must be true or false");
+      text = it->get<bool>() ? "true" : "false";
+    } else if (p.type == ValueType::kInteger || p.type == ValueType::kBigint) {
+      if (!it->is_number_integer()) return make_error("tools.bad_arguments", "'" + p.name + "' must be an integer");
+      text = it->dump();
+    } else {
+      if (!it->is_string()) return make_error("tools.bad_arguments", "'" + p.name + "' must be a string");
+      text = it->get<std::string>();
+    }
+    if (!policy::valid_value(p.type, text) || text.size() > 4096)
+      return make_error("tools.bad_arguments",
+                        "'" + p.name + "' is not a valid " + std::string(policy::to_string(p.type)));
+    out.push_back(std::move(text));
+  }
+  return out;
+}
+
+nlohmann::json declared_schema(const policy::QueryTool& tool) {
+  nlohmann::json props = nlohmann::json::object();
+  nlohmann::json required = nlohmann::json::array();
+  for (const auto& p : tool.params) {
+    nlohmann::json prop;
+    using policy::ValueType;
+    switch (p.type) {
+      case ValueType::kBoolean: prop["type"] = "boolean"; break;
+      case ValueType::kInteger:
+        prop["type"] = "integer";
+        prop["minimum"] = std::numeric_limits<std::int32_t>::min();
+        prop["maximum"] = std::numeric_limits<std::int32_t>::max();
+        break;
+      case ValueType::kBigint: prop["type"] = "integer"; break;
+      case ValueType::kUuid: prop["type"] = "string"; prop["format"] = "uuid"; break;
+      case ValueType::kDate: prop["type"] = "string"; prop["format"] = "date"; break;
+      case ValueType::kText: prop["type"] = "string"; prop["maxLength"] = 4096; break;
+    }
+    if (!p.description.empty()) prop["description"] = p.description;
+    props[p.name] = std::move(prop);
+    if (p.required) required.push_back(p.name);
+  }
+  return {{"type", "object"}, {"properties", std::move(props)}, {"required", std::move(required)}};
+}
+
+mcp::ToolResult run_declared_tool(DbService& s, mcp::RequestContext& ctx, const nlohmann::json& arguments,
+                                  const std::string& name) {
+  const auto& [tool, guarded] = s.declared.at(name);
+  // Unknown to the configuration's classes: sensitive unless every relation it reads is public.
+  gate::CallFacts facts{"tools/call", name, s.flow_for(gate::DataFlow::kSensitiveRead, guarded), {}, {}};
+  gate::CallRequest request = call_request(ctx, arguments, std::move(facts));
+  s.add_relations(request, guarded);
+  return run_guarded_tool(s.pipeline, std::move(request), [&](const gate::Admission& admission) -> Result<ToolBody> {
+    auto params = declared_params(*tool, arguments);
+    if (!params) return params.error();
+    auto produced = s.database.query(s.context(admission), guarded, *params);
+    if (!produced) return body_error(produced.error());
+    ToolBody body;
+    body.rows = static_cast<int64_t>(produced->rows.size());
+    auto json = produced->to_json();
+    body.result.content = nlohmann::json::array({mcp::text_content(json.dump())});
+    body.result.structured_content = std::move(json);
+    return body;
+  });
+}
+
 }  // namespace
 
 Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate::Pipeline& pipeline,
                                                        const gate::ServeConfig& config, db::Database& database,
+                                                       const policy::Policy& policy, const std::string& database_name,
                                                        DbServiceOptions options) {
-  auto service = std::make_shared<DbService>(pipeline, config, database, options);
+  auto service = std::make_shared<DbService>(pipeline, config, database, policy, database_name, options);
   DbService& s = *service;
   auto enabled = [&](const std::string& name) {
+    // Free-form SQL only when the policy file allows it ([options] pg_query).
+    if ((name == "pg_query" || name == "pg_explain") && !policy.pg_query) return false;
     return config.tools.empty() || std::find(config.tools.begin(), config.tools.end(), name) != config.tools.end();
   };
 
@@ -136,7 +246,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
   };
   const SqlTool sql_tools[] = {
       {"pg_query", "Run a read-only SQL query",
-       "Runs one read-only PostgreSQL SELECT against the healthcare database and returns the rows you are "
+       "Runs one read-only PostgreSQL SELECT against the database and returns the rows you are "
        "entitled to see (row-level security applies). Returns {columns, rows, row_count, truncated}.",
        DbTools::pg_query_input_schema(), &DbTools::pg_query},
       {"pg_explain", "Explain a SQL query",
@@ -166,14 +276,45 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
     if (!added) return added.error();
   }
 
+  // Declared query tools: their SQL passes the guard once, here; a template it refuses stops
+  // the server with the file, line and key.
+  const auto builtin = gate::known_tools();
+  for (const auto& t : policy.tools) {
+    const policy::Where& where = t.where;
+    if (std::find(builtin.begin(), builtin.end(), t.name) != builtin.end())
+      return policy::policy_error(where, "a declared tool may not take the name of a built-in tool");
+    auto guarded = database.guard().check(t.sql);
+    if (!guarded)
+      return policy::policy_error(policy::Where{where.file, where.line, where.key + ".sql"},
+                                  "the SQL guard refuses this query: " + guarded.error().message);
+    if (guarded->param_count != static_cast<int>(t.params.size()))
+      return policy::policy_error(where, "the SQL uses $1..$" + std::to_string(guarded->param_count) + " but " +
+                                             std::to_string(t.params.size()) + " parameter(s) are declared");
+    s.declared.emplace(t.name, std::make_pair(&t, std::move(*guarded)));
+    mcp::Tool tool;
+    tool.name = t.name;
+    tool.description = t.description;
+    tool.input_schema = with_token_property(declared_schema(t));
+    tool.annotations = {{"readOnlyHint", true}, {"destructiveHint", false}, {"idempotentHint", true},
+                        {"openWorldHint", false}};
+    std::string name = t.name;
+    auto added = server.add_tool(std::move(tool), [&s, name](mcp::RequestContext& ctx, const nlohmann::json& args) {
+      return run_declared_tool(s, ctx, args, name);
+    });
+    if (!added) return added.error();
+  }
+
   // Resources: catalog descriptions and table samples, all through the pipeline.
   auto read_resource = [&s](mcp::RequestContext& ctx, const std::string& uri) -> Result<nlohmann::json> {
     gate::CallFacts facts = s.facts("resources/read", uri);
-    auto address = parse_resource_uri(uri);
+    auto address = parse_resource_uri(uri, s.resources.database_name());
     if (address && (address->kind == ResourceAddress::Kind::sample ||
                     address->kind == ResourceAddress::Kind::rowcount)) {
       facts.flow = gate::DataFlow::kSensitiveRead;  // rows (or their count) leave the database
-      facts.tables.insert(address->schema == "public" ? address->table : address->schema + "." + address->table);
+      facts.tables.insert(s.fact_name(address->schema + "." + address->table));
+      if (const policy::Relation* r = s.policy.behind(address->schema + "." + address->table);
+          r != nullptr && r->sensitivity == policy::Sensitivity::kPublic)
+        facts.flow = gate::DataFlow::kNeutral;
     } else if (facts.flow == gate::DataFlow::kEgress) {
       facts.flow = gate::DataFlow::kNeutral;  // catalog descriptions: unconfigured URIs are not egress
     }
@@ -187,7 +328,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
               {{{"uri", uri}, {"mimeType", "application/json"}, {"text", content->dump(2)}}});
         });
   };
-  for (const auto& r : DbResources::resources()) {
+  for (const auto& r : s.resources.resources()) {
     mcp::Resource resource;
     resource.uri = r.uri;
     resource.name = r.name;
@@ -196,7 +337,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
     auto added = server.add_resource(std::move(resource), read_resource);
     if (!added) return added.error();
   }
-  for (const auto& r : DbResources::templates()) {
+  for (const auto& r : s.resources.templates()) {
     mcp::ResourceTemplate tmpl;
     tmpl.uri_template = r.uri;
     tmpl.name = r.name;

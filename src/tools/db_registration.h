@@ -1,8 +1,10 @@
-// Registers the database server's MCP surface — pg_query, pg_explain, pg_metadata, the
-// pgmcp://healthcare/ resources and the SQL prompts — with every call running through the
+// Registers the database server's MCP surface — pg_query, pg_explain, pg_metadata (free-form
+// SQL unless the policy file turns it off), the policy file's declared query tools, the
+// pgmcp://<database>/ resources and the SQL prompts — with every call running through the
 // four-lock pipeline (guarded_call.h). The SQL guard runs before authorization so the
-// relations and columns a query touches become authorizer facts (`table("health_records")`,
-// `column("health_records", "Age")`): a token can restrict what it may read.
+// relations and columns a query touches become authorizer facts (`table("customers")`,
+// `column("customers", "email")`, by the policy file's names): a token can restrict what it
+// may read. A query that reads only relations the file classes public does not taint.
 #pragma once
 
 #include "base/result.h"
@@ -10,6 +12,7 @@
 #include "gate/config.h"
 #include "gate/pipeline.h"
 #include "mcp/server.h"
+#include "policy/policy.h"
 
 #include <memory>
 
@@ -28,6 +31,7 @@ class DbService;  // owns DbTools / DbResources / DbPrompts and the guard
 // the server's use of the handlers).
 Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate::Pipeline& pipeline,
                                                        const gate::ServeConfig& config, db::Database& database,
+                                                       const policy::Policy& policy, const std::string& database_name,
                                                        DbServiceOptions options);
 
 }  // namespace larder::tools

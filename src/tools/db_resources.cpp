@@ -1,12 +1,13 @@
 #include "tools/db_resources.h"
 
+#include "policy/policy.h"
+
 #include <cctype>
 
 namespace larder::tools {
 
 namespace {
 
-constexpr const char* kPrefix = "pgmcp://healthcare/";
 
 // Tables the query role may SELECT, in schemas it may use (system schemas excluded).
 constexpr const char* kVisibleTables =
@@ -16,7 +17,7 @@ constexpr const char* kVisibleTables =
     "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') "
     "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' "
     "AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') "
-    "AND pg_catalog.has_table_privilege(c.oid, 'SELECT') ";
+    "AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT') ";
 
 constexpr const char* kColumns =
     "SELECT a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type, "
@@ -27,7 +28,7 @@ constexpr const char* kColumns =
     "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
     "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped "
-    "AND pg_catalog.has_table_privilege(c.oid, 'SELECT') ORDER BY a.attnum";
+    "AND pg_catalog.has_column_privilege(c.oid, a.attnum, 'SELECT') ORDER BY a.attnum";
 
 constexpr const char* kConstraints =
     "SELECT k.conname AS name, CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' "
@@ -35,13 +36,13 @@ constexpr const char* kConstraints =
     "pg_catalog.pg_get_constraintdef(k.oid) AS definition "
     "FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = $1 AND c.relname = $2 AND pg_catalog.has_table_privilege(c.oid, 'SELECT') ORDER BY k.conname";
+    "WHERE n.nspname = $1 AND c.relname = $2 AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT') ORDER BY k.conname";
 
 constexpr const char* kIndexes =
     "SELECT i.relname AS name, pg_catalog.pg_get_indexdef(x.indexrelid) AS definition, x.indisunique AS unique "
     "FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid "
     "JOIN pg_catalog.pg_class c ON c.oid = x.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = $1 AND c.relname = $2 AND pg_catalog.has_table_privilege(c.oid, 'SELECT') ORDER BY i.relname";
+    "WHERE n.nspname = $1 AND c.relname = $2 AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT') ORDER BY i.relname";
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -72,19 +73,12 @@ nlohmann::json rows_as_objects(const db::QueryResult& r) { return r.to_json()["r
 
 }  // namespace
 
-std::string quote_identifier(const std::string& name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
 
-Result<ResourceAddress> parse_resource_uri(const std::string& uri) {
-  std::string prefix = kPrefix;
-  if (uri == "pgmcp://healthcare") return ResourceAddress{};
+std::string resource_prefix(const std::string& database) { return "pgmcp://" + database + "/"; }
+
+Result<ResourceAddress> parse_resource_uri(const std::string& uri, const std::string& database) {
+  std::string prefix = resource_prefix(database);
+  if (uri == "pgmcp://" + database) return ResourceAddress{};
   if (uri.rfind(prefix, 0) != 0) return make_error("tools.not_found", "unknown resource " + uri);
   std::string rest = uri.substr(prefix.size());
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
@@ -129,18 +123,18 @@ Result<ResourceAddress> parse_resource_uri(const std::string& uri) {
   return a;
 }
 
-std::vector<ResourceDescriptor> DbResources::resources() {
-  return {{"pgmcp://healthcare/", "healthcare database", "Structure of the healthcare database: schemas, tables, columns"},
-          {"pgmcp://healthcare/schemas", "schemas", "Schemas with tables you may query"}};
+std::vector<ResourceDescriptor> DbResources::resources() const {
+  return {{prefix_, database_ + " database", "Structure of the " + database_ + " database: schemas, tables, columns"},
+          {prefix_ + "schemas", "schemas", "Schemas with tables you may query"}};
 }
 
-std::vector<ResourceDescriptor> DbResources::templates() {
-  return {{"pgmcp://healthcare/schemas/{schema}", "schema", "Tables of one schema"},
-          {"pgmcp://healthcare/schemas/{schema}/tables/{table}", "table",
+std::vector<ResourceDescriptor> DbResources::templates() const {
+  return {{prefix_ + "schemas/{schema}", "schema", "Tables of one schema"},
+          {prefix_ + "schemas/{schema}/tables/{table}", "table",
            "One table: columns (PostgreSQL types), constraints, indexes"},
-          {"pgmcp://healthcare/schemas/{schema}/tables/{table}/sample", "table sample",
+          {prefix_ + "schemas/{schema}/tables/{table}/sample", "table sample",
            "Up to 10 rows of the table (row-level security applies)"},
-          {"pgmcp://healthcare/schemas/{schema}/tables/{table}/rowcount", "row count",
+          {prefix_ + "schemas/{schema}/tables/{table}/rowcount", "row count",
            "Number of rows of the table you may see (row-level security applies)"}};
 }
 
@@ -156,7 +150,7 @@ Result<db::QueryResult> DbResources::catalog(const db::RequestContext& ctx_in, c
 }
 
 Result<nlohmann::json> DbResources::read(const db::RequestContext& ctx, const std::string& uri) {
-  auto a = parse_resource_uri(uri);
+  auto a = parse_resource_uri(uri, database_);
   if (!a) return a.error();
   switch (a->kind) {
     case ResourceAddress::Kind::database: return structure(ctx);
@@ -174,8 +168,8 @@ Result<nlohmann::json> DbResources::schemas(const db::RequestContext& ctx) {
   auto r = catalog(ctx, sql.c_str(), {});
   if (!r) return r.error();
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& row : r->rows) list.push_back({{"name", *row[0]}, {"uri", std::string(kPrefix) + "schemas/" + *row[0]}});
-  return nlohmann::json{{"database", db::kDatabaseName}, {"schemas", std::move(list)}};
+  for (const auto& row : r->rows) list.push_back({{"name", *row[0]}, {"uri", prefix_ + "schemas/" + *row[0]}});
+  return nlohmann::json{{"database", database_}, {"schemas", std::move(list)}};
 }
 
 Result<nlohmann::json> DbResources::schema(const db::RequestContext& ctx, const std::string& name) {
@@ -189,7 +183,7 @@ Result<nlohmann::json> DbResources::schema(const db::RequestContext& ctx, const 
     tables.push_back({{"name", *row[0]},
                       {"kind", *row[1] == "v" ? "view" : "table"},
                       {"comment", row[2] ? nlohmann::json(*row[2]) : nlohmann::json(nullptr)},
-                      {"uri", std::string(kPrefix) + "schemas/" + name + "/tables/" + *row[0]}});
+                      {"uri", prefix_ + "schemas/" + name + "/tables/" + *row[0]}});
   }
   return nlohmann::json{{"schema", name}, {"tables", std::move(tables)}};
 }
@@ -232,7 +226,7 @@ Result<nlohmann::json> DbResources::structure(const db::RequestContext& ctx) {
   }
   nlohmann::json list = nlohmann::json::array();
   for (auto& [name, tables] : schemas_json.items()) list.push_back({{"name", name}, {"tables", tables}});
-  return nlohmann::json{{"database", db::kDatabaseName}, {"schemas", std::move(list)}};
+  return nlohmann::json{{"database", database_}, {"schemas", std::move(list)}};
 }
 
 Result<std::string> DbResources::selectable_table(const db::RequestContext& ctx, const std::string& schema,
@@ -243,7 +237,7 @@ Result<std::string> DbResources::selectable_table(const db::RequestContext& ctx,
   auto exists = catalog(ctx, sql.c_str(), {schema, table});
   if (!exists) return exists.error();
   if (exists->rows.empty()) return make_error("tools.not_found", "no table " + schema + "." + table + " that you may query");
-  return quote_identifier(schema) + "." + quote_identifier(table);
+  return policy::quote_qualified(schema, table);
 }
 
 Result<nlohmann::json> DbResources::sample(const db::RequestContext& ctx_in, const std::string& schema,
@@ -252,7 +246,15 @@ Result<nlohmann::json> DbResources::sample(const db::RequestContext& ctx_in, con
   if (!relation) return relation.error();
   db::RequestContext ctx = ctx_in;
   ctx.max_rows = std::min<std::size_t>(ctx.max_rows, 10);
-  auto r = db_.query_trusted(ctx, "SELECT * FROM " + *relation + " LIMIT 10");
+  // The columns the query role may read (a table may grant only some: column privileges).
+  auto cols = catalog(ctx_in, kColumns, {schema, table});
+  if (!cols) return cols.error();
+  std::string list;
+  for (const auto& row : cols->rows) {
+    if (!row.empty() && row[0]) list += (list.empty() ? "" : ", ") + policy::quote_ident(*row[0]);
+  }
+  if (list.empty()) return make_error("tools.not_found", "no readable column in " + schema + "." + table);
+  auto r = db_.query_trusted(ctx, "SELECT " + list + " FROM " + *relation + " LIMIT 10");
   if (!r) return r.error();
   auto j = r->to_json();
   j["schema"] = schema;

@@ -1,10 +1,10 @@
-// The database resources' logic: schema introspection for pgmcp://healthcare/ URIs.
-//   pgmcp://healthcare/                               database structure (schemas, tables, columns)
-//   pgmcp://healthcare/schemas                        schema list
-//   pgmcp://healthcare/schemas/{schema}               one schema: its tables
-//   pgmcp://healthcare/schemas/{schema}/tables/{table}            columns, constraints, indexes
-//   pgmcp://healthcare/schemas/{schema}/tables/{table}/sample     10 rows (RLS applies)
-//   pgmcp://healthcare/schemas/{schema}/tables/{table}/rowcount   count(*) of the rows you may see
+// The database resources' logic: schema introspection for pgmcp://<database>/ URIs.
+//   pgmcp://<database>/                               database structure (schemas, tables, columns)
+//   pgmcp://<database>/schemas                        schema list
+//   pgmcp://<database>/schemas/{schema}               one schema: its tables
+//   pgmcp://<database>/schemas/{schema}/tables/{table}            columns, constraints, indexes
+//   pgmcp://<database>/schemas/{schema}/tables/{table}/sample     10 rows (RLS applies)
+//   pgmcp://<database>/schemas/{schema}/tables/{table}/rowcount   count(*) of the rows you may see
 // Everything runs as the query role under the caller's context: only what that role may
 // see is listed, and sample rows and counts are filtered by RLS like any query (both are
 // sensitive reads: db_registration classifies them so). No statistic of the whole table is
@@ -36,14 +36,19 @@ struct ResourceAddress {
   std::string schema;
   std::string table;
 };
-Result<ResourceAddress> parse_resource_uri(const std::string& uri);
+// "pgmcp://<database>/" : the resources' URI prefix.
+std::string resource_prefix(const std::string& database);
+Result<ResourceAddress> parse_resource_uri(const std::string& uri, const std::string& database);
 
 class DbResources {
  public:
-  explicit DbResources(db::Database& database) : db_(database) {}
+  // `name`: the database's name, in every URI (pgmcp://<name>/...).
+  DbResources(db::Database& database, std::string name)
+      : db_(database), database_(std::move(name)), prefix_(resource_prefix(database_)) {}
 
-  static std::vector<ResourceDescriptor> resources();  // fixed URIs
-  static std::vector<ResourceDescriptor> templates();  // URI templates
+  std::vector<ResourceDescriptor> resources() const;  // fixed URIs
+  std::vector<ResourceDescriptor> templates() const;  // URI templates
+  const std::string& database_name() const { return database_; }
 
   // The resource's JSON content (the integrator wraps it as {uri, mimeType, text}).
   Result<nlohmann::json> read(const db::RequestContext& ctx, const std::string& uri);
@@ -65,9 +70,9 @@ class DbResources {
   Result<db::QueryResult> catalog(const db::RequestContext& ctx, const char* sql, const std::vector<db::Param>& params);
 
   db::Database& db_;
+  std::string database_;
+  std::string prefix_;
 };
 
-// "name" with embedded quotes doubled: a PostgreSQL quoted identifier.
-std::string quote_identifier(const std::string& name);
 
 }  // namespace larder::tools

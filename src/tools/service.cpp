@@ -15,6 +15,8 @@
 #include "net/server.h"
 #include "tools/compliance_tool.h"
 #include "tools/db_registration.h"
+#include "examples/examples.h"
+#include "policy/apply.h"
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -105,8 +107,16 @@ Result<std::string> load_policy(const gate::ServeConfig& config) {
   return buffer.str();
 }
 
+Result<policy::Policy> load_served_policy(const gate::ServeConfig& config) {
+  if (!config.policy_path.empty()) return policy::load(config.policy_path);
+  auto example = examples::find(config.policy_example.empty() ? "healthcare" : config.policy_example);
+  if (!example) return Error{"config.invalid", "policy.example: " + example.error().message, ""};
+  return policy::parse((*example)->policy, "<example " + (*example)->name + ">/policy.toml");
+}
+
 struct LarderService::Parts {
   gate::ServeConfig config;
+  std::unique_ptr<policy::Policy> data_policy;  // the policy file: every lock is built from it
   std::unique_ptr<gate::AuditLog> audit;
   std::unique_ptr<gate::Gate> gate;
   std::shared_ptr<gate::TaintLedger> ledger;  // shared with the audit log's anchor thread
@@ -139,9 +149,12 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   if (!audit) return audit.error();
   parts->audit = std::move(*audit);
 
+  auto data_policy = load_served_policy(c);
+  if (!data_policy) return data_policy.error();
+  parts->data_policy = std::make_unique<policy::Policy>(std::move(*data_policy));
   auto policy = load_policy(c);
   if (!policy) return policy.error();
-  auto gate = gate::Gate::create(gate::gate_options_from(c, *policy));
+  auto gate = gate::Gate::create(gate::gate_options_from(c, *policy, parts->data_policy.get()));
   if (!gate) return gate.error();
   parts->gate = std::move(*gate);
 
@@ -167,6 +180,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   auto ledger = ledger_connection(c);
   if (!ledger) return ledger.error();
   ledger_params = *ledger;
+  db_config.guard_policy = policy::guard_policy(*parts->data_policy);
   db_config.default_timeout = c.statement_timeout;
   db_config.context_lease = c.context_lease;
   db_config.max_query_cost = c.max_query_cost;
@@ -202,7 +216,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   mcp::ServerOptions mcp_options;
   mcp_options.info = {"larder", "0.1.0", "Larder"};
   mcp_options.instructions =
-      "Larder serves a healthcare database behind four locks (mTLS, Biscuit, database privileges, row-level "
+      "Larder serves a PostgreSQL database behind four locks (mTLS, Biscuit, database privileges, row-level "
       "security). Every call needs a Biscuit token (Authorization: Bearer, or the biscuit_token argument).";
   mcp_options.handler_threads = c.worker_threads;
   mcp_options.max_json_depth = c.max_json_depth;
@@ -249,12 +263,30 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
         !ok) {
       return ok.error();
     }
+    // The database must match the policy file (`larder policy check`): a drifted one is not
+    // served unless the file acknowledges it, and every difference is logged either way.
+    {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      auto conn = db_config.writer.connect(deadline);
+      if (!conn) return conn.error();
+      auto drift = policy::check(*parts->data_policy, conn->get(), deadline);
+      if (!drift) return drift.error();
+      for (const auto& d : *drift) spdlog::warn("{}: policy drift: {}", c.audience, d);
+      if (!drift->empty() && !c.allow_drift) {
+        return make_error("policy.drift",
+                          "the database does not match the policy file " + parts->data_policy->file + " (" +
+                              std::to_string(drift->size()) + " difference(s), first: " + drift->front() +
+                              "); run `larder policy check` to list them and `larder policy apply` to fix them");
+      }
+    }
     DbServiceOptions options;
     options.statement_timeout = c.statement_timeout;
     options.max_rows = static_cast<std::size_t>(c.max_rows);
     options.max_result_bytes = static_cast<std::size_t>(c.max_result_bytes);
     options.sql_guard = c.sql_guard;
-    auto service = register_db_service(*parts->mcp, *parts->pipeline, c, *parts->database, options);
+    const auto dbname = db_config.query.get("dbname");
+    auto service = register_db_service(*parts->mcp, *parts->pipeline, c, *parts->database, *parts->data_policy,
+                                       dbname ? std::string(*dbname) : std::string("database"), options);
     if (!service) return service.error();
     parts->db_service = *service;
   }

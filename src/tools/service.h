@@ -8,6 +8,7 @@
 #include "base/result.h"
 #include "db/connection.h"
 #include "gate/config.h"
+#include "policy/policy.h"
 #include "net/server.h"
 
 #include <cstdint>
@@ -41,5 +42,9 @@ Result<db::ConnParams> ledger_connection(const gate::ServeConfig& config);
 
 // Reads the policy file named in the config, or the built-in default policy.
 Result<std::string> load_policy(const gate::ServeConfig& config);
+
+// The policy file this configuration serves: [policy] file, or the compiled-in example
+// [policy] example names ("healthcare" when neither is set).
+Result<policy::Policy> load_served_policy(const gate::ServeConfig& config);
 
 }  // namespace larder::tools

@@ -12,20 +12,20 @@ namespace {
 
 TEST(ResourceUri, ParsesEveryForm) {
   using K = ResourceAddress::Kind;
-  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare/")->kind, K::database);
-  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare")->kind, K::database);
-  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare/schemas")->kind, K::schemas);
-  auto s = parse_resource_uri("pgmcp://healthcare/schemas/public");
+  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare/", "healthcare")->kind, K::database);
+  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare", "healthcare")->kind, K::database);
+  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare/schemas", "healthcare")->kind, K::schemas);
+  auto s = parse_resource_uri("pgmcp://healthcare/schemas/public", "healthcare");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->kind, K::schema);
   EXPECT_EQ(s->schema, "public");
-  auto t = parse_resource_uri("pgmcp://healthcare/schemas/public/tables/health_records");
+  auto t = parse_resource_uri("pgmcp://healthcare/schemas/public/tables/health_records", "healthcare");
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->kind, K::table);
   EXPECT_EQ(t->table, "health_records");
-  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare/schemas/public/tables/health_records/sample")->kind, K::sample);
-  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare/schemas/public/tables/health_records/rowcount")->kind, K::rowcount);
-  auto enc = parse_resource_uri("pgmcp://healthcare/schemas/my%20schema/tables/a%22b");
+  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare/schemas/public/tables/health_records/sample", "healthcare")->kind, K::sample);
+  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare/schemas/public/tables/health_records/rowcount", "healthcare")->kind, K::rowcount);
+  auto enc = parse_resource_uri("pgmcp://healthcare/schemas/my%20schema/tables/a%22b", "healthcare");
   ASSERT_TRUE(enc.ok());
   EXPECT_EQ(enc->schema, "my schema");
   EXPECT_EQ(enc->table, "a\"b");
@@ -42,8 +42,8 @@ TEST(ResourceUri, RejectsEverythingElse) {
 }
 
 TEST(QuoteIdentifier, DoublesQuotes) {
-  EXPECT_EQ(quote_identifier("health_records"), "\"health_records\"");
-  EXPECT_EQ(quote_identifier("a\"b"), "\"a\"\"b\"");
+  EXPECT_EQ(policy::quote_ident("health_records"), "\"health_records\"");
+  EXPECT_EQ(policy::quote_ident("a\"b"), "\"a\"\"b\"");
 }
 
 TEST(Params, FromJson) {

@@ -1,0 +1,132 @@
+// `larder policy plan | apply | check`: the policy file against a database (docs/policy.md).
+//   plan   prints the SQL apply would run, what it would remove, and what this administrator
+//          cannot do (notes); nothing is changed
+//   apply  runs it in one transaction (twice changes nothing; a failure changes nothing)
+//   check  lists every difference between the live database and the file; exit 1 on drift
+// The file: --policy FILE, --example NAME, or the configuration's [policy]. The database:
+// --admin-url, or the configuration's embedded cluster (its superuser).
+#include "base/exit_status.h"
+#include "cli/command.h"
+#include "cli/report.h"
+#include "db/cluster.h"
+#include "db/config.h"
+#include "examples/examples.h"
+#include "gate/config.h"
+#include "policy/apply.h"
+#include "tools/service.h"
+
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+namespace larder::cli {
+namespace {
+
+struct PolicyOptions {
+  std::string config;
+  std::string policy_file;
+  std::string example;
+  std::string admin_url;
+  std::string state_dir;
+};
+
+Result<policy::Policy> chosen_policy(const PolicyOptions& o, gate::ServeConfig* config_out) {
+  if (!o.policy_file.empty()) return policy::load(o.policy_file);
+  if (!o.example.empty()) {
+    auto e = examples::find(o.example);
+    if (!e) return e.error();
+    return policy::parse((*e)->policy, "<example " + (*e)->name + ">/policy.toml");
+  }
+  gate::ServeConfig c;
+  if (!o.config.empty()) {
+    auto loaded = gate::load_serve_config(o.config);
+    if (!loaded) return loaded.error();
+    c = *loaded;
+  }
+  if (config_out != nullptr) *config_out = c;
+  return tools::load_served_policy(c);
+}
+
+// The administrator's connection to the database the policy is for.
+Result<db::PgConn> admin_connection(const PolicyOptions& o, const gate::ServeConfig& c, db::Clock::time_point deadline) {
+  std::string url = o.admin_url;
+  if (url.empty())
+    if (const char* env = std::getenv("LARDER_ADMIN_URL")) url = env;
+  if (!url.empty()) {
+    auto p = db::ConnParams::parse(url);
+    if (!p) return p.error();
+    return p->connect(deadline);
+  }
+  const std::string dir = !o.state_dir.empty() ? o.state_dir : c.database_dir;
+  auto st = db::ClusterState::load(db::state_file_path(dir));
+  if (!st)
+    return Error{"config.invalid",
+                 "no database to work on: pass --admin-url (a role with CREATEROLE that owns the exposed tables, or a "
+                 "superuser) or run inside a directory with an embedded cluster (" + dir + "): " + st.error().message,
+                 ""};
+  return st->admin().connect(deadline);
+}
+
+int run(const PolicyOptions& o, const std::string& action) {
+  gate::ServeConfig c;
+  auto pol = chosen_policy(o, &c);
+  if (!pol) return report("policy", pol.error());
+  const auto deadline = db::Clock::now() + std::chrono::minutes(2);
+  auto conn = admin_connection(o, c, deadline);
+  if (!conn) return report("policy", conn.error());
+  if (action == "check") {
+    auto drift = policy::check(*pol, conn->get(), deadline);
+    if (!drift) return report("policy", drift.error());
+    if (drift->empty()) {
+      std::cout << "policy check: the database matches " << pol->file << "\n";
+      return exit_status::kOk;
+    }
+    std::cout << "policy check: " << drift->size() << " difference(s) between the database and " << pol->file << ":\n";
+    for (const auto& d : *drift) std::cout << "  - " << d << "\n";
+    std::cout << "run `larder policy apply` to make the database match the file\n";
+    return exit_status::kRefused;
+  }
+  if (action == "plan") {
+    auto plan = policy::plan(*pol, conn->get(), deadline);
+    if (!plan) return report("policy", plan.error());
+    std::cout << plan->render();
+    return exit_status::kOk;
+  }
+  auto applied = policy::apply(*pol, conn->get(), policy::ApplyOptions{}, deadline);
+  if (!applied) return report("policy", applied.error());
+  if (applied->up_to_date) {
+    std::cout << "policy apply: the database already matches " << pol->file << "; nothing changed\n";
+  } else {
+    std::cout << "policy apply: " << applied->statements.size() << " statements applied in one transaction from "
+              << pol->file << "\n";
+    for (const auto& r : applied->removals) std::cout << "  removed: " << r << "\n";
+  }
+  for (const auto& n : applied->notes) std::cout << "  note: " << n << "\n";
+  return exit_status::kOk;
+}
+
+void define(CLI::App& app, Action& selected) {
+  auto* cmd = app.add_subcommand("policy", "Plan, apply or check the policy file against the database");
+  cmd->require_subcommand(1);
+  auto opts = std::make_shared<PolicyOptions>();
+  for (const char* action : {"plan", "apply", "check"}) {
+    const std::string help = std::string(action) == "plan"    ? "Print the SQL apply would run; change nothing"
+                             : std::string(action) == "apply" ? "Make the database match the file, in one transaction"
+                                                              : "List differences between the database and the file (exit 1 on drift)";
+    auto* sub = cmd->add_subcommand(action, help);
+    sub->add_option("--config", opts->config, "larder.toml whose [policy] and [database] to use");
+    sub->add_option("--policy", opts->policy_file, "The policy file (instead of the configuration's)");
+    sub->add_option("--example", opts->example, "A compiled-in example's policy file: healthcare or saas");
+    sub->add_option("--admin-url", opts->admin_url,
+                    "Administrator connection (or LARDER_ADMIN_URL): CREATEROLE and owner of the exposed tables");
+    sub->add_option("--state-dir", opts->state_dir, "The embedded cluster's state directory (default .larder)");
+    std::string a = action;
+    sub->callback([&selected, opts, a] { selected = [opts, a] { return run(*opts, a); }; });
+  }
+}
+
+}  // namespace
+
+LARDER_REGISTER_COMMAND("policy", 35, define);
+
+}  // namespace larder::cli
