@@ -2,10 +2,7 @@
 
 #include "examples/assets.h"
 #include "examples/healthcare/generate.h"
-#if __has_include("examples/saas/generate.h")
 #include "examples/saas/generate.h"
-#define LARDER_HAVE_SAAS 1
-#endif
 
 namespace larder::examples {
 
@@ -23,7 +20,6 @@ const std::vector<Example>& all() {
       return seed_health_records(admin, rows, seed);
     };
     v.push_back(std::move(h));
-#ifdef LARDER_HAVE_SAAS
     Example s;
     s.name = "saas";
     s.description = "a multi-tenant SaaS: tenants, users, customers (masked email), invoices, products";
@@ -35,7 +31,6 @@ const std::vector<Example>& all() {
       return saas::seed(admin, rows, seed);
     };
     v.push_back(std::move(s));
-#endif
     return v;
   }();
   return list;

@@ -1,63 +1,16 @@
 #include "examples/healthcare/generate.h"
 
+#include "examples/generate_support.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <cstdio>
 
 namespace larder::examples {
 
 using namespace larder::db;
 
 namespace {
-
-// splitmix64: a stateless mix so row(i) needs no sequential state.
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-class RowRandom {
- public:
-  RowRandom(std::uint64_t seed, std::uint64_t row, std::uint64_t stream)
-      : state_(mix(seed ^ mix(row * 0x100000001b3ULL + stream))) {}
-  std::uint64_t next() { return state_ = mix(state_); }
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
-  int between(int lo, int hi) { return lo + static_cast<int>(below(static_cast<std::size_t>(hi - lo + 1))); }
-  bool chance(double p) { return static_cast<double>(next() >> 11) / 9007199254740992.0 < p; }
-
- private:
-  std::uint64_t state_;
-};
-
-const std::array<const char*, 96> kFirstNames = {
-    "James",   "Mary",    "Robert",  "Patricia", "John",    "Jennifer", "Michael", "Linda",   "David",
-    "Elizabeth", "William", "Barbara", "Richard", "Susan",  "Joseph",   "Jessica", "Thomas",  "Sarah",
-    "Charles", "Karen",   "Christopher", "Lisa", "Daniel",  "Nancy",    "Matthew", "Betty",   "Anthony",
-    "Margaret", "Mark",   "Sandra",  "Donald",  "Ashley",   "Steven",  "Kimberly", "Paul",    "Emily",
-    "Andrew",  "Donna",   "Joshua",  "Michelle", "Kenneth", "Carol",    "Kevin",   "Amanda",  "Brian",
-    "Dorothy", "George",  "Melissa", "Timothy", "Deborah",  "Ronald",  "Stephanie", "Edward", "Rebecca",
-    "Jason",   "Sharon",  "Jeffrey", "Laura",   "Ryan",     "Cynthia", "Jacob",    "Kathleen", "Gary",
-    "Amy",     "Nicholas", "Angela", "Eric",    "Shirley",  "Jonathan", "Anna",    "Stephen", "Brenda",
-    "Larry",   "Pamela",  "Justin",  "Emma",    "Scott",    "Nicole",  "Brandon",  "Helen",   "Benjamin",
-    "Samantha", "Samuel", "Katherine", "Gregory", "Christine", "Frank", "Debra",   "Alexander", "Rachel",
-    "Raymond", "Carolyn", "Patrick", "Janet",   "Bobby",    "Leslie"};
-
-const std::array<const char*, 96> kLastNames = {
-    "Smith",    "Johnson",  "Williams", "Brown",    "Jones",    "Garcia",   "Miller",   "Davis",
-    "Rodriguez", "Martinez", "Hernandez", "Lopez",  "Gonzalez", "Wilson",   "Anderson", "Thomas",
-    "Taylor",   "Moore",    "Jackson",  "Martin",   "Lee",      "Perez",    "Thompson", "White",
-    "Harris",   "Sanchez",  "Clark",    "Ramirez",  "Lewis",    "Robinson", "Walker",   "Young",
-    "Allen",    "King",     "Wright",   "Scott",    "Torres",   "Nguyen",   "Hill",     "Flores",
-    "Green",    "Adams",    "Nelson",   "Baker",    "Hall",     "Rivera",   "Campbell", "Mitchell",
-    "Carter",   "Roberts",  "Gomez",    "Phillips", "Evans",    "Turner",   "Diaz",     "Parker",
-    "Cruz",     "Edwards",  "Collins",  "Reyes",    "Stewart",  "Morris",   "Morales",  "Murphy",
-    "Cook",     "Rogers",   "Gutierrez", "Ortiz",   "Morgan",   "Cooper",   "Peterson", "Bailey",
-    "Reed",     "Kelly",    "Howard",   "Ramos",    "Kim",      "Cox",      "Ward",     "Richardson",
-    "Watson",   "Brooks",   "Chavez",   "Wood",     "James",    "Bennett",  "Gray",     "Mendoza",
-    "Ruiz",     "Hughes",   "Price",    "Alvarez",  "Castillo", "Sanders",  "Ortega",   "Terry"};
 
 const std::vector<std::string> kHospitals = {
     "Sons and Miller",          "Kim Inc",                 "Cook PLC",
@@ -83,31 +36,6 @@ const std::array<const char*, 3> kAdmissionTypes = {"Elective", "Emergency", "Ur
 const std::array<const char*, 5> kMedications = {"Aspirin", "Ibuprofen", "Lipitor", "Paracetamol", "Penicillin"};
 const std::array<const char*, 3> kTestResults = {"Abnormal", "Inconclusive", "Normal"};
 
-// Days since 1970-01-01 <-> civil date (proleptic Gregorian).
-std::int64_t days_from_civil(int y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-std::string civil_from_days(std::int64_t z) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(y + (m <= 2)), m, d);
-  return buf;
-}
-
 std::string mixed_case(std::string name, RowRandom& rnd) {
   for (std::size_t i = 0; i < name.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(name[i]);
@@ -120,19 +48,9 @@ std::string mixed_case(std::string name, RowRandom& rnd) {
 }
 
 std::string proper_name(RowRandom& rnd) {
-  return std::string(kFirstNames[rnd.below(kFirstNames.size())]) + " " + kLastNames[rnd.below(kLastNames.size())];
-}
-
-void append_escaped(std::string& out, const std::string& v) {
-  for (char c : v) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out.push_back(c);
-    }
-  }
+  const auto first = first_names();
+  const auto last = last_names();
+  return std::string(first[rnd.below(first.size())]) + " " + last[rnd.below(last.size())];
 }
 
 }  // namespace
@@ -195,10 +113,6 @@ void append_copy_line(std::string& out, const HealthRecord& r) {
     append_escaped(out, v);
     out.push_back('\t');
   };
-  char billing[32];
-  std::int64_t abs_cents = r.billing_cents < 0 ? -r.billing_cents : r.billing_cents;
-  std::snprintf(billing, sizeof billing, "%s%lld.%02lld", r.billing_cents < 0 ? "-" : "",
-                static_cast<long long>(abs_cents / 100), static_cast<long long>(abs_cents % 100));
   field(r.patient_name);
   field(std::to_string(r.age));
   field(r.gender);
@@ -208,7 +122,7 @@ void append_copy_line(std::string& out, const HealthRecord& r) {
   field(r.doctor);
   field(r.hospital);
   field(r.insurance_provider);
-  field(billing);
+  field(cents_text(r.billing_cents));
   field(std::to_string(r.room_number));
   field(r.admission_type);
   field(r.discharge_date);
@@ -223,40 +137,31 @@ Result<SeedReport> seed_health_records(const ConnParams& admin, std::size_t rows
   auto conn = admin.connect(deadline);
   if (!conn) return conn.error();
   PGconn* c = conn->get();
-  if (auto r = exec_script(c, "BEGIN; TRUNCATE public.health_records RESTART IDENTITY", deadline); !r)
-    return r.error();
+  if (auto r = exec_script(c, "BEGIN", deadline); !r) return r.error();
   auto copy_start = Clock::now();
-  PgResult res(PQexec(c,
-                      "COPY public.health_records (\"Patient Name\", \"Age\", \"Gender\", \"Blood Type\", "
-                      "\"Medical Condition\", \"Date of Admission\", \"Doctor\", \"Hospital\", "
-                      "\"Insurance Provider\", \"Billing Amount\", \"Room Number\", \"Admission Type\", "
-                      "\"Discharge Date\", \"Medication\", \"Test Results\") FROM STDIN"));
-  if (!res || PQresultStatus(res.get()) != PGRES_COPY_IN)
-    return error_from_result(res.get(), c, "starting COPY into health_records");
   HealthRecordGenerator gen(rows, seed);
-  std::string buf;
-  buf.reserve(1 << 17);
-  for (std::size_t i = 0; i < rows; ++i) {
-    append_copy_line(buf, gen.row(i));
-    if (buf.size() >= (1 << 16) || i + 1 == rows) {
-      if (PQputCopyData(c, buf.data(), static_cast<int>(buf.size())) != 1)
-        return error_from_connection(c, "sending COPY data");
-      buf.clear();
-    }
-  }
-  if (PQputCopyEnd(c, nullptr) != 1) return error_from_connection(c, "ending COPY");
-  PgResult last;
-  while (PgResult r{PQgetResult(c)}) last = std::move(r);
-  if (!last || PQresultStatus(last.get()) != PGRES_COMMAND_OK) {
-    auto err = error_from_result(last.get(), c, "COPY into health_records");
+  std::size_t next = 0;
+  const RowSource source = [&gen, &next, rows](std::string& out) {
+    if (next == rows) return false;
+    append_copy_line(out, gen.row(next++));
+    return true;
+  };
+  const CopyTarget target{"public.health_records",
+                          "\"Patient Name\", \"Age\", \"Gender\", \"Blood Type\", \"Medical Condition\", "
+                          "\"Date of Admission\", \"Doctor\", \"Hospital\", \"Insurance Provider\", "
+                          "\"Billing Amount\", \"Room Number\", \"Admission Type\", \"Discharge Date\", "
+                          "\"Medication\", \"Test Results\"",
+                          "RESTART IDENTITY"};
+  auto copied = truncate_and_copy(c, target, source, deadline);
+  if (!copied) {
     (void)exec_script(c, "ROLLBACK", deadline);
-    return err;
+    return copied.error();
   }
   auto copy_end = Clock::now();
   if (auto r = exec_script(c, "COMMIT", deadline); !r) return r.error();
   if (auto r = exec_script(c, "ANALYZE public.health_records", deadline); !r) return r.error();
   SeedReport report;
-  report.rows = rows;
+  report.rows = *copied;
   report.copy_time = std::chrono::duration_cast<std::chrono::milliseconds>(copy_end - copy_start);
   report.total_time = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   return report;
