@@ -381,7 +381,8 @@ END
 $fn$)";
 
 // Fingerprints of what apply makes, read back by check: Larder's policies (anywhere), the
-// functions of larder_ctx and larder_private, the masking views. $1 = the view schema.
+// functions of larder_ctx and larder_private, the masking views, the session settings of the
+// query and writer roles. $1 = the view schema, $2 and $3 = the query and writer roles.
 constexpr const char* kFingerprints = R"(
 SELECT 'policy ' || p.polrelid::regclass::text || ' ' || p.polname,
        pg_catalog.md5(pg_catalog.concat_ws('|', p.polpermissive, p.polcmd,
@@ -401,6 +402,10 @@ SELECT 'view ' || c.oid::regclass::text,
          c.reloptions::text, c.relacl::text))
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = $1 AND c.relkind = 'v'
+UNION ALL
+SELECT 'settings of role ' || r.rolname, pg_catalog.md5(pg_catalog.array_to_string(s.setconfig, ','))
+  FROM pg_catalog.pg_db_role_setting s JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+ WHERE s.setdatabase = 0 AND r.rolname IN ($2, $3)
 )";
 
 struct Admin {
@@ -513,9 +518,13 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
                        "(ALTER ROLE ... NOSUPERUSER NOBYPASSRLS NOREPLICATION)",
                    ""};
   }
-  for (const char* setting : {"default_transaction_read_only = on", "search_path = public",
-                              "statement_timeout = '60s'", "idle_in_transaction_session_timeout = '60s'",
-                              "lock_timeout = '5s'"})
+  // The same search_path Larder's sessions set (policy.search_path()), so a psql session as
+  // the query role resolves names as the agent's queries do.
+  std::string search_path;
+  for (const auto& schema : p.search_path()) search_path += (search_path.empty() ? "" : ", ") + q(schema);
+  add("ALTER ROLE " + q(roles.query) + " SET search_path = " + search_path);
+  for (const char* setting : {"default_transaction_read_only = on", "statement_timeout = '60s'",
+                              "idle_in_transaction_session_timeout = '60s'", "lock_timeout = '5s'"})
     add("ALTER ROLE " + q(roles.query) + " SET " + setting);
   if (admin->superuser) {
     for (const auto& role : {roles.query, roles.writer}) {
@@ -769,7 +778,7 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
     add("INSERT INTO larder_private.applied (object, fingerprint) VALUES ($1::text, '')", {"relation " + rel.qualified()});
   add(std::string("INSERT INTO larder_private.applied (object, fingerprint) SELECT * FROM (") + kFingerprints +
           ") AS f ON CONFLICT (object) DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
-      {p.view_schema});
+      {p.view_schema, roles.query, roles.writer});
 
   auto drift = check(p, conn, deadline);
   if (drift && drift->empty()) {
@@ -844,7 +853,7 @@ Result<std::vector<std::string>> check(const Policy& p, PGconn* conn, Clock::tim
     }
   }
   // Fingerprints of Larder's objects.
-  auto live = select(conn, kFingerprints, {p.view_schema}, deadline);
+  auto live = select(conn, kFingerprints, {p.view_schema, roles.query, roles.writer}, deadline);
   if (!live) return live.error();
   std::map<std::string, std::string> now;
   for (int i = 0; i < live->size(); ++i) now[live->at(i, 0)] = live->at(i, 1);

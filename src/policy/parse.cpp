@@ -656,9 +656,14 @@ Result<Policy> parse(std::string_view text, const std::string& display_name) {
       auto rel = parse_relation(rd, std::string(k.str()), *rt);
       if (!rel) return rel.error();
       for (const auto& other : p.relations) {
-        if (other.qualified() == rel->qualified())
-          return policy_error(rel->where, "table " + rel->qualified() + " is declared twice (first at line " +
-                                              std::to_string(other.where.line) + ")");
+        if (other.qualified() == rel->qualified()) {
+          // Tables come in key order, not file order: name the later one.
+          const bool later = rel->where.line >= other.where.line;
+          const Where& second = later ? rel->where : other.where;
+          const Where& first = later ? other.where : rel->where;
+          return policy_error(second, "table " + rel->qualified() + " is declared twice (first at line " +
+                                          std::to_string(first.line) + ")");
+        }
         if (rel->masked() && other.masked() && other.name == rel->name)
           return policy_error(rel->where, "two tables named " + rel->name +
                                               " have masked columns; their masking views would share one name");
