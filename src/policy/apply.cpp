@@ -671,7 +671,10 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
                           "larder_ctx.unmasked(integer)"}) {
     add(std::string("ALTER FUNCTION ") + sig + " OWNER TO " + q(roles.owner));
     add(std::string("REVOKE ALL ON FUNCTION ") + sig + " FROM PUBLIC");
-    add(std::string("GRANT EXECUTE ON FUNCTION ") + sig + " TO " + q(roles.views));
+    // A view's functions are called with the privileges of the user of the view, not its
+    // owner's: the query role executes the masks (and learns from unmasked() only whether
+    // its own token unmasks a column).
+    add(std::string("GRANT EXECUTE ON FUNCTION ") + sig + " TO " + q(roles.query) + ", " + q(roles.views));
   }
   for (const auto& r : model->rules) {
     const std::string sig = "larder_ctx.r" + std::to_string(r.id) + "()";

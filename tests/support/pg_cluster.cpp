@@ -1,7 +1,8 @@
 #include "support/pg_cluster.h"
 
-#include "db/seed.h"
-#include "db/setup.h"
+#include "examples/examples.h"
+#include "examples/healthcare/generate.h"
+#include "policy/setup.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -87,13 +88,24 @@ PgCluster::PgCluster(Options options) {
     if (!st) fail("initdb", st.error());
     state_ = *st;
     start();
-    db::SetupOptions so;
+    auto example = examples::find(options.example);
+    if (!example) fail("example", example.error());
+    auto parsed = policy::parse((*example)->policy, "<example " + (*example)->name + ">/policy.toml");
+    if (!parsed) fail("policy", parsed.error());
+    policy_ = std::move(*parsed);
+    state_.example = (*example)->name;
+    state_.database = (*example)->name;
+    state_.query_user = policy_.roles.query;
+    state_.writer_user = policy_.roles.writer;
+    policy::SetupOptions so;
     so.database = state_.database;
+    so.schema_sql = std::string((*example)->schema);
     so.query_password = state_.query_password;
     so.writer_password = state_.writer_password;
-    if (auto r = db::apply_setup(state_.admin("postgres"), so); !r) fail("setup", r.error());
+    if (auto r = policy::setup_database(state_.admin("postgres"), policy_, so); !r) fail("setup", r.error());
     if (options.seed_rows > 0) {
-      auto rep = db::seed_health_records(state_.admin(), options.seed_rows, options.seed);
+      auto rep = (*example)->seed(state_.admin(), options.seed_rows,
+                                  options.seed != 0 ? options.seed : (*example)->default_seed);
       if (!rep) fail("seed", rep.error());
       seed_seconds_ = static_cast<double>(rep->total_time.count()) / 1000.0;
     }
@@ -128,6 +140,7 @@ db::DatabaseConfig PgCluster::database_config(std::size_t pool_size) const {
   c.query = state_.query();
   c.writer = state_.writer();
   c.pool_size = pool_size;
+  c.guard_policy = policy::guard_policy(policy_);
   return c;
 }
 

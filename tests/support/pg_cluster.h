@@ -1,7 +1,8 @@
 // PgCluster: a throwaway PostgreSQL 15 cluster for integration tests and benchmarks.
-// Starts in a fresh temp directory on a free 127.0.0.1 port (fsync off, ~1 s), applies
-// Larder's setup (roles, schema, context, RLS policies), seeds N synthetic rows, and on
-// destruction stops the server and removes the directory. Never touches a system cluster.
+// Starts in a fresh temp directory on a free 127.0.0.1 port (fsync off, ~1 s), sets up the
+// healthcare example (its schema, then its policy file applied: roles, grants, context, RLS
+// policies; policy::setup_database), seeds N synthetic rows, and on destruction stops the
+// server and removes the directory. Never touches a system cluster.
 // Failures throw std::runtime_error (test support only: a test cannot go on without it).
 #pragma once
 
@@ -9,7 +10,8 @@
 
 #include "db/cluster.h"
 #include "db/database.h"
-#include "db/seed.h"
+#include "examples/healthcare/generate.h"
+#include "policy/policy.h"
 
 #include <filesystem>
 #include <string>
@@ -20,8 +22,9 @@ class PgCluster {
  public:
   struct Options {
     std::size_t seed_rows = 2000;  // 0: no data
-    std::uint64_t seed = db::kDefaultSeed;
+    std::uint64_t seed = examples::kDefaultSeed;
     int max_connections = 200;
+    std::string example = "healthcare";  // examples/<name>: its schema, policy file and data (seed_rows of it)
   };
 
   PgCluster();
@@ -33,8 +36,11 @@ class PgCluster {
   const db::ClusterState& state() const { return state_; }
   int port() const { return state_.port; }
   std::string admin_url() const { return state_.admin().to_uri(); }    // superuser, healthcare db
-  std::string query_url() const { return state_.query().to_uri(); }    // role patients
+  std::string query_url() const { return state_.query().to_uri(); }    // the policy's query role (patients)
   std::string writer_url() const { return state_.writer().to_uri(); }  // role larder_context_writer
+  // The healthcare example's policy file, as applied to the database.
+  const policy::Policy& policy() const { return policy_; }
+  // Query and writer connections, and the guard policy of the policy file.
   db::DatabaseConfig database_config(std::size_t pool_size = 4) const;
   // The first column of the first row of `sql` run as the superuser (parameters typed, never
   // spliced); "" when there is no row. Throws on failure.
@@ -49,6 +55,7 @@ class PgCluster {
  private:
   std::filesystem::path root_;
   db::ClusterState state_;
+  policy::Policy policy_;
   bool running_ = false;
   pid_t watchdog_pid_ = -1;  // stops the server if this process dies without the destructor
   int watchdog_fd_ = -1;
