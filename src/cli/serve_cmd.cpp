@@ -26,6 +26,7 @@ struct ServeOptions {
   std::string port_file;
   std::string log_file;
   bool background = false;
+  bool allow_drift = false;
 };
 
 // Every connection, pending or authenticated, is a descriptor: raise the soft limit to the
@@ -119,6 +120,11 @@ void report(const Detached& d, const std::string& message) {
 int run_serve(ServeOptions o) {
   auto config = larder::gate::load_serve_config(o.config);
   if (!config) return larder::cli::report("serve", config.error());
+  if (o.allow_drift) {
+    // The flag is the acknowledgement: the start logs the warning and every difference.
+    config->allow_drift = true;
+    config->insecure_acknowledged.push_back("policy_drift");
+  }
   Detached detached;
   if (o.background) {
     if (o.pid_file.empty()) {
@@ -157,6 +163,9 @@ void define_serve(CLI::App& app, larder::cli::Action& selected) {
   serve->add_flag("--background", opts->background,
                   "Detach once listening (pid and log beside the audit log, as <audience>.pid/.log)");
   serve->add_option("--log-file", opts->log_file, "With --background: log here");
+  serve->add_flag("--allow-drift", opts->allow_drift,
+                  "Serve even when the database differs from the policy file (`larder policy check`); "
+                  "every difference is logged as a warning");
   serve->callback([&selected, opts] { selected = [opts] { return run_serve(*opts); }; });
 }
 

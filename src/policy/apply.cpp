@@ -381,7 +381,8 @@ END
 $fn$)";
 
 // Fingerprints of what apply makes, read back by check: Larder's policies (anywhere), the
-// functions of larder_ctx and larder_private, the masking views, the session settings of the
+// functions of larder_ctx and larder_private, the masking views, the contents of the `when`
+// lists and unmask rights (a row added by hand widens a rule), the session settings of the
 // query and writer roles. $1 = the view schema, $2 and $3 = the query and writer roles.
 constexpr const char* kFingerprints = R"(
 SELECT 'policy ' || p.polrelid::regclass::text || ' ' || p.polname,
@@ -403,10 +404,40 @@ SELECT 'view ' || c.oid::regclass::text,
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = $1 AND c.relkind = 'v'
 UNION ALL
+SELECT 'contents of larder_private.rule_values',
+       pg_catalog.md5(coalesce(pg_catalog.string_agg(v.rule::text || ':' || v.value, ',' ORDER BY v.rule, v.value), ''))
+  FROM larder_private.rule_values v
+UNION ALL
+SELECT 'contents of larder_private.masks',
+       pg_catalog.md5(coalesce(pg_catalog.string_agg(m.id::text || ':' || m.unmask_right, ',' ORDER BY m.id), ''))
+  FROM larder_private.masks m
+UNION ALL
 SELECT 'settings of role ' || r.rolname, pg_catalog.md5(pg_catalog.array_to_string(s.setconfig, ','))
   FROM pg_catalog.pg_db_role_setting s JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
  WHERE s.setdatabase = 0 AND r.rolname IN ($2, $3)
 )";
+
+// Copies COMMENT ON TABLE/COLUMN from larder.comment_source to the view larder.comment_target
+// (both set as parameters just before, transaction-local).
+constexpr const char* kCopyComments = R"(DO $comments$
+DECLARE
+  src regclass := pg_catalog.current_setting('larder.comment_source')::regclass;
+  dst regclass := pg_catalog.current_setting('larder.comment_target')::regclass;
+  r record;
+BEGIN
+  IF pg_catalog.obj_description(src, 'pg_class') IS NOT NULL THEN
+    EXECUTE pg_catalog.format('COMMENT ON VIEW %s IS %L', dst, pg_catalog.obj_description(src, 'pg_class'));
+  END IF;
+  FOR r IN SELECT a.attname, pg_catalog.col_description(src, a.attnum) AS d
+             FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid = src AND a.attnum > 0 AND NOT a.attisdropped
+              AND pg_catalog.col_description(src, a.attnum) IS NOT NULL
+              AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute v WHERE v.attrelid = dst AND v.attname = a.attname)
+  LOOP
+    EXECUTE pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', dst, r.attname, r.d);
+  END LOOP;
+END
+$comments$)";
 
 struct Admin {
   bool superuser = false;
@@ -607,7 +638,8 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
     add(std::string("ALTER TABLE larder_private.") + t + " OWNER TO " + q(roles.owner));
     add(std::string("REVOKE ALL ON larder_private.") + t + " FROM PUBLIC");
   }
-  add("GRANT SELECT ON larder_private.applied TO " + q(roles.writer));
+  // The server's start-up check runs as the writer: it reads the record and the fingerprinted tables.
+  add("GRANT SELECT ON larder_private.applied, larder_private.rule_values, larder_private.masks TO " + q(roles.writer));
   add("DELETE FROM larder_private.rule_values");
   for (const auto& r : model->rules) {
     for (const auto& v : r.rule->when_any_of)
@@ -757,6 +789,12 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
     add("CREATE VIEW " + v + " WITH (security_barrier = true) AS\nSELECT " + select_list + "\n  FROM " +
         rel_sql(rel.qualified()) + " AS t");
     add("ALTER VIEW " + v + " OWNER TO " + q(roles.views));
+    // The base table's COMMENT ON (table and columns) onto the view, so the agent's catalog
+    // descriptions stay: the names travel as parameters, the server's format() quotes them.
+    add("SELECT pg_catalog.set_config('larder.comment_source', $1, true), "
+        "pg_catalog.set_config('larder.comment_target', $2, true)",
+        {rel_sql(rel.qualified()), v});
+    add(kCopyComments);
     add("REVOKE ALL ON " + v + " FROM PUBLIC");
     add("GRANT SELECT ON " + v + " TO " + q(roles.query));
   }
@@ -846,7 +884,7 @@ Result<std::vector<std::string>> check(const Policy& p, PGconn* conn, Clock::tim
     // The table does not exist (the statement fails at parse time) or cannot be read.
     drift.push_back("the policy has never been applied to this database (larder_private.applied is missing or "
                     "unreadable): run `larder policy apply`");
-    if (PQtransactionStatus(conn) == PQTRANS_INERROR) return drift;
+    return drift;
   } else {
     for (int i = 0; i < applied->size(); ++i) stored[applied->at(i, 0)] = applied->at(i, 1);
     if (stored.empty()) {

@@ -37,9 +37,14 @@ std::string describe_schema(const nlohmann::json& structure, const std::string& 
   std::string out = "Database: " + structure.value("database", std::string()) + " (PostgreSQL 15)\n";
   for (const auto& s : structure.value("schemas", nlohmann::json::array())) {
     for (const auto& t : s.value("tables", nlohmann::json::array())) {
-      out += "\nTable " + s.value("name", std::string()) + "." + t.value("name", std::string()) + " (columns):\n";
-      for (const auto& c : t.value("columns", nlohmann::json::array()))
-        out += "  \"" + c.value("name", std::string()) + "\" " + c.value("type", std::string()) + "\n";
+      out += "\nTable " + s.value("name", std::string()) + "." + t.value("name", std::string());
+      if (t.contains("comment")) out += " -- " + t.value("comment", std::string());
+      out += " (columns):\n";
+      for (const auto& c : t.value("columns", nlohmann::json::array())) {
+        out += "  \"" + c.value("name", std::string()) + "\" " + c.value("type", std::string());
+        if (c.contains("comment")) out += " -- " + c.value("comment", std::string());
+        out += "\n";
+      }
     }
   }
   out += "\nNotes:\n" + notes +

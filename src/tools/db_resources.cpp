@@ -213,7 +213,7 @@ Result<nlohmann::json> DbResources::describe_table(const db::RequestContext& ctx
 }
 
 Result<nlohmann::json> DbResources::structure(const db::RequestContext& ctx) {
-  std::string sql = std::string("SELECT t.schema, t.table FROM (") + kVisibleTables + ") t ORDER BY 1, 2";
+  std::string sql = std::string("SELECT t.schema, t.table, t.comment FROM (") + kVisibleTables + ") t ORDER BY 1, 2";
   auto r = catalog(ctx, sql.c_str(), {});
   if (!r) return r.error();
   nlohmann::json schemas_json = nlohmann::json::object();
@@ -221,8 +221,14 @@ Result<nlohmann::json> DbResources::structure(const db::RequestContext& ctx) {
     auto cols = catalog(ctx, kColumns, {*row[0], *row[1]});
     if (!cols) return cols.error();
     nlohmann::json columns = nlohmann::json::array();
-    for (const auto& col : cols->rows) columns.push_back({{"name", *col[0]}, {"type", *col[1]}});
-    schemas_json[*row[0]].push_back({{"name", *row[1]}, {"columns", std::move(columns)}});
+    for (const auto& col : cols->rows) {
+      nlohmann::json c = {{"name", *col[0]}, {"type", *col[1]}};
+      if (col.size() > 4 && col[4]) c["comment"] = *col[4];  // COMMENT ON COLUMN
+      columns.push_back(std::move(c));
+    }
+    nlohmann::json table = {{"name", *row[1]}, {"columns", std::move(columns)}};
+    if (row[2]) table["comment"] = *row[2];  // COMMENT ON TABLE
+    schemas_json[*row[0]].push_back(std::move(table));
   }
   nlohmann::json list = nlohmann::json::array();
   for (auto& [name, tables] : schemas_json.items()) list.push_back({{"name", name}, {"tables", tables}});
