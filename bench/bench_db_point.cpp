@@ -3,8 +3,7 @@
 // and 32 client threads, against pgbench running the same SQL (context upsert, BEGIN READ
 // ONLY, set nonce, the SELECT, ROLLBACK, context delete) on the same throwaway cluster.
 // Also reports the time to seed 55,500 rows with COPY.
-#include "db/seed.h"
-#include "db/setup.h"
+#include "examples/healthcare/generate.h"
 #include "pgbench_support.h"
 #include "support/pg_cluster.h"
 
@@ -25,9 +24,9 @@ constexpr const char* kPointSql = "SELECT * FROM health_records WHERE \"Patient 
 
 void BM_PointQuery(benchmark::State& state) {
   db::RequestContext ctx;
-  ctx.patient_names = {db::kErinOrtega};
+  ctx.add("patient_name", examples::kErinOrtega);
   ctx.guard_enabled = true;
-  std::vector<db::Param> params = {std::string(db::kErinOrtega)};
+  std::vector<db::Param> params = {std::string(examples::kErinOrtega)};
   std::size_t rows = 0;
   for (auto _ : state) {
     auto r = g_db->query(ctx, kPointSql, params);
@@ -50,8 +49,8 @@ BENCHMARK(BM_PointQuery)->Threads(1)->Threads(8)->Threads(32)->UseRealTime()->Mi
 // trip, with (arg 1) and without (arg 0) the ceiling.
 void BM_PointQueryNoCeiling(benchmark::State& state) {
   db::RequestContext ctx;
-  ctx.patient_names = {db::kErinOrtega};
-  std::vector<db::Param> params = {std::string(db::kErinOrtega)};
+  ctx.add("patient_name", examples::kErinOrtega);
+  std::vector<db::Param> params = {std::string(examples::kErinOrtega)};
   for (auto _ : state) {
     auto r = g_db_no_ceiling->query(ctx, kPointSql, params);
     if (!r) {
@@ -66,7 +65,7 @@ BENCHMARK(BM_PointQueryNoCeiling)->Threads(1)->Threads(8)->UseRealTime()->MinTim
 void BM_NewParameterEveryCall(benchmark::State& state) {
   db::Database* db = state.range(0) != 0 ? g_db : g_db_no_ceiling;
   db::RequestContext ctx;
-  ctx.patient_names = {db::kErinOrtega};
+  ctx.add("patient_name", examples::kErinOrtega);
   std::uint64_t n = 0;
   for (auto _ : state) {
     auto r = db->query(ctx, kPointSql, {std::string("patient ") + std::to_string(++n)});
@@ -97,7 +96,7 @@ class CapturingReporter : public benchmark::ConsoleReporter {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   test::PgCluster::Options o;
-  o.seed_rows = db::kDefaultSeedRows;
+  o.seed_rows = examples::kDefaultSeedRows;
   std::unique_ptr<test::PgCluster> cluster;
   try {
     cluster = std::make_unique<test::PgCluster>(o);
@@ -107,7 +106,7 @@ int main(int argc, char** argv) {
   }
   g_cluster = cluster.get();
   const auto& st = cluster->state();
-  auto reseed = db::seed_health_records(st.admin(), db::kDefaultSeedRows, db::kDefaultSeed);
+  auto reseed = examples::seed_health_records(st.admin(), examples::kDefaultSeedRows, examples::kDefaultSeed);
   if (!reseed) {
     std::cerr << "bench_db_point: " << reseed.error().message << "\n";
     return 1;
@@ -125,8 +124,8 @@ int main(int argc, char** argv) {
   auto pgbench = bench::pgbench_point_query(st, {1, 8, 32});
 
   std::printf("\n=== DB point query: Larder DB path vs pgbench (same SQL, same cluster, %zu rows)\n",
-              db::kDefaultSeedRows);
-  std::printf("seed %zu rows: %.3f s total (COPY %.3f s, incl. TRUNCATE+ANALYZE %.3f s)\n", db::kDefaultSeedRows,
+              examples::kDefaultSeedRows);
+  std::printf("seed %zu rows: %.3f s total (COPY %.3f s, incl. TRUNCATE+ANALYZE %.3f s)\n", examples::kDefaultSeedRows,
               cluster->seed_seconds(), static_cast<double>(reseed->copy_time.count()) / 1000.0,
               static_cast<double>(reseed->total_time.count()) / 1000.0);
   // pgbench -M prepared caches the statements' plans, as Larder does per session for guarded

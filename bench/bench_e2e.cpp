@@ -18,7 +18,7 @@
 //
 //   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench] [--no-floor] [--mcp-client]
 #include "db/database.h"
-#include "db/seed.h"
+#include "examples/healthcare/generate.h"
 #include "mcp/client.h"
 #include "net/client.h"
 #include "closed_loop.h"
@@ -248,7 +248,7 @@ class FloorServer {
       return;
     }
     db::RequestContext ctx;
-    ctx.patient_names = {std::string(db::kErinOrtega)};
+    ctx.add("patient_name", examples::kErinOrtega);
     auto rows = database_.query(ctx, *checked_);
     if (!rows) {
       out->respond({500, {}, rows.error().message});
@@ -280,7 +280,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   std::unique_ptr<test::Testbed> bed;
   try {
-    bed = std::make_unique<test::Testbed>(test::Testbed::Options{db::kDefaultSeedRows, o.workers});
+    bed = std::make_unique<test::Testbed>(test::Testbed::Options{examples::kDefaultSeedRows, o.workers});
   } catch (const std::exception& e) {
     std::cerr << "bench_e2e: " << e.what() << "\n";
     return 1;
@@ -314,7 +314,7 @@ int main(int argc, char** argv) {
   }
   test::PgCluster& cluster = bed->cluster();
   const int64_t expected = std::stoll(cluster.admin_scalar(
-      R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)", {std::string(db::kErinOrtega)}));
+      R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)", {std::string(examples::kErinOrtega)}));
 
   // The first read taints the lineage and hands back the attenuated token, which an agent
   // uses from then on; the sessions below do the same.
@@ -399,7 +399,7 @@ int main(int argc, char** argv) {
 
   std::printf("\n=== End to end: pg_query over mTLS through the four locks vs pgbench (same SQL, same cluster)\n");
   std::printf("%zu rows; %lld returned per call (Erin oRTEga, RLS); server worker threads %zu; %.0f s per run\n",
-              db::kDefaultSeedRows, static_cast<long long>(expected), o.workers, o.seconds);
+              examples::kDefaultSeedRows, static_cast<long long>(expected), o.workers, o.seconds);
   std::printf("%8s %10s %9s %9s %10s %18s %7s %18s %7s %12s\n", "clients", "larder/s", "p50 ms", "p99 ms", "failures",
               "pgbench prepared", "ratio", "pgbench extended", "ratio", "pg sessions");
   for (std::size_t i = 0; i < runs.size(); ++i) {

@@ -1,7 +1,7 @@
 #include "pgbench_support.h"
 
 #include "db/connection.h"
-#include "db/seed.h"
+#include "examples/healthcare/generate.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -48,14 +48,14 @@ std::string write_point_query_script() {
        "pg_catalog.set_config('statement_timeout', '10000', true) AS t, "
        "(SELECT count(*) FROM larder_private.request_context WHERE pid = pg_backend_pid() "
        "AND expires_at > clock_timestamp() + interval '12.5 seconds') AS have \\gset\n"
-       "SELECT * FROM health_records WHERE \"Patient Name\" = '" << db::kErinOrtega << "';\n"
+       "SELECT * FROM health_records WHERE \"Patient Name\" = '" << examples::kErinOrtega << "';\n"
        "ROLLBACK;\n"
        "\\if :have = 0\n"
-       "INSERT INTO larder_private.request_context (pid, nonce, patient_names, roles, hospitals, expires_at) "
-       "VALUES (pg_backend_pid(), 'benchbenchbenchbenchbenchbench00', '{\"" << db::kErinOrtega << "\"}', '{}', '{}', "
-       "clock_timestamp() + interval '30 seconds') ON CONFLICT (pid) DO UPDATE SET nonce = EXCLUDED.nonce, "
-       "patient_names = EXCLUDED.patient_names, roles = EXCLUDED.roles, hospitals = EXCLUDED.hospitals, "
-       "expires_at = EXCLUDED.expires_at;\n"
+       // The facts as Larder's writer encodes them (compact JSON: fact -> list of tuples).
+       "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) "
+       "VALUES (pg_backend_pid(), 'benchbenchbenchbenchbenchbench00', '{\"patient_name\":[[\"" << examples::kErinOrtega
+    << "\"]]}', clock_timestamp() + interval '30 seconds') ON CONFLICT (pid) DO UPDATE SET nonce = EXCLUDED.nonce, "
+       "facts = EXCLUDED.facts, expires_at = EXCLUDED.expires_at;\n"
        "\\endif\n";
   return path;
 }

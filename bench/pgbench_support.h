@@ -16,7 +16,7 @@ bool prepare_pgbench_role(const db::ClusterState& cluster, const std::string& pa
 
 // Writes the pgbench script that does what the Larder DB path does for one point query:
 // BEGIN READ ONLY, request nonce + statement_timeout, the SELECT, ROLLBACK — and the context
-// row for db::kErinOrtega written when the connection has none that outlives a request, as
+// row for examples::kErinOrtega written when the connection has none that outlives a request, as
 // Larder keeps it while the context repeats. Returns the script's path (caller unlinks).
 std::string write_point_query_script();
 

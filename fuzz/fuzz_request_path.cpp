@@ -19,10 +19,12 @@
 // per-certificate concurrency limit (as large as an input) never refuses, so no slot leaks.
 #include "base/json.h"
 #include "biscuit/biscuit.h"
+#include "examples/examples.h"
 #include "gate/gate.h"
 #include "mcp/http_transport.h"
 #include "mcp/server.h"
 #include "mcp/thread_pool.h"
+#include "policy/policy.h"
 #include "support/fake_responder.h"
 #include "tools/db_tools.h"
 #include "tools/guarded_call.h"
@@ -101,6 +103,15 @@ World& world() {
     options.audience = "larder-db";
     options.root_keys.push_back({1, root().public_key().to_string()});
     options.policy_code = gate::default_policy_code();
+    // The healthcare example's RLS context (its policy file's facts), as `larder serve` reads it:
+    // every admitted call also reads patient_name/role/hospital from the token.
+    {
+      auto example = larder::examples::find("healthcare");
+      if (!example) fail("example", example.error().message);
+      auto pol = larder::policy::parse((*example)->policy, "<example healthcare>/policy.toml");
+      if (!pol) fail("policy", pol.error().message);
+      options.dimensions = gate::context_dimensions(*pol);
+    }
     auto g = gate::Gate::create(options);
     if (!g) fail("gate", g.error().message);
     out->gate = std::move(*g);

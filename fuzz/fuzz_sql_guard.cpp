@@ -13,7 +13,10 @@ namespace {
 const larder::db::SqlGuard& guard() {
   static const larder::db::SqlGuard g([] {
     larder::db::GuardPolicy p;
-    p.allowed_relations = {"public.health_records", "public.hospitals"};
+    p.allowed_relations = {"public.health_records", "public.hospitals", "larder_masked.customers"};
+    // As a policy file with masked columns sets it: the masking views' schema first, so an
+    // unqualified name resolves there before public.
+    p.search_path = {"larder_masked", "public"};
     p.max_query_bytes = 20000;  // keep iterations fast; larger inputs only test the size check
     p.verdict_cache_entries = 0;  // every input is parsed and walked
     return p;

@@ -813,6 +813,10 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   }
 
   // 7. The record check() compares against.
+  // Fingerprints render names (regclass, view definitions) by the session's search_path:
+  // pinned, so apply (any administrator) and check (the writer, which may not use public)
+  // see the same text.
+  add("SET LOCAL search_path = pg_catalog");
   add("DELETE FROM larder_private.applied");
   add("INSERT INTO larder_private.applied (object, fingerprint) VALUES ('file', $1::text)", {p.digest});
   for (const auto& rel : p.relations)
@@ -871,7 +875,28 @@ Result<Plan> apply(const Policy& p, PGconn* conn, const ApplyOptions& options, C
   return pl;
 }
 
+namespace {
+Result<std::vector<std::string>> check_pinned(const Policy& p, PGconn* conn, Clock::time_point deadline);
+}  // namespace
+
 Result<std::vector<std::string>> check(const Policy& p, PGconn* conn, Clock::time_point deadline) {
+  // Read-only, with the search_path pinned as apply pinned it when it recorded the fingerprints.
+  const bool own = PQtransactionStatus(conn) == PQTRANS_IDLE;
+  if (own) {
+    if (auto r = db::exec_script(conn, "BEGIN READ ONLY", deadline); !r) return r.error();
+  }
+  if (auto r = db::exec_script(conn, "SET LOCAL search_path = pg_catalog", deadline); !r) {
+    if (own) (void)db::exec_script(conn, "ROLLBACK", deadline);
+    return r.error();
+  }
+  auto out = check_pinned(p, conn, deadline);
+  if (own) (void)db::exec_script(conn, "ROLLBACK", deadline);
+  return out;
+}
+
+namespace {
+
+Result<std::vector<std::string>> check_pinned(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   std::vector<std::string> drift;
   const Roles& roles = p.roles;
   // Every statement here reads; a savepoint-free read in the caller's transaction is fine.
@@ -996,5 +1021,7 @@ Result<std::vector<std::string>> check(const Policy& p, PGconn* conn, Clock::tim
                     "member of another role");
   return drift;
 }
+
+}  // namespace
 
 }  // namespace larder::policy

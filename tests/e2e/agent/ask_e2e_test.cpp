@@ -220,7 +220,8 @@ TEST_F(AskE2E, ErinsRecordsComeBackFilteredByRowLevelSecurity) {
   EXPECT_TRUE(allowed_by_policy) << step["decisions"].dump();
 
   // What the model received as the tool result: the rows (Erin's), and the tools it was
-  // offered: Larder's real tools, without the token argument.
+  // offered: Larder's real tools and the healthcare policy file's declared query tool, without
+  // the token argument.
   auto requests = llm->requests();
   ASSERT_EQ(requests.size(), 2u);
   json first = json::parse(requests[0].body);
@@ -230,7 +231,8 @@ TEST_F(AskE2E, ErinsRecordsComeBackFilteredByRowLevelSecurity) {
     EXPECT_FALSE(t["input_schema"]["properties"].contains("biscuit_token")) << t.dump();
   }
   EXPECT_EQ(names,
-            (std::set<std::string>{"pg_query", "pg_explain", "pg_metadata", "hipaa_compliance_check"}));
+            (std::set<std::string>{"pg_query", "pg_explain", "pg_metadata", "hipaa_compliance_check",
+                                   "admissions_by_condition"}));
   EXPECT_NE(first["system"].get<std::string>().find("health_records"), std::string::npos)
       << "no schema in the system prompt";
   json second = json::parse(requests[1].body);

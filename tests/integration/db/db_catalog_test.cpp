@@ -1,6 +1,8 @@
 // Lock 3 facts, read from the catalog: what the query role can and cannot do.
 #include "db_test_env.h"
-#include "db/setup.h"
+#include "policy/apply.h"
+#include "policy/setup.h"
+#include "examples/examples.h"
 
 using namespace larder;
 using larder::test::admin_scalar;
@@ -37,35 +39,51 @@ TEST(DbCatalog, QueryRoleCannotCreateAnywhere) {
 }
 
 TEST(DbCatalog, QueryRoleSelectsOnlyTheExposedTable) {
+  // The policy file grants SELECT column by column: any readable column counts.
   EXPECT_EQ(admin_scalar("SELECT string_agg(c.oid::regclass::text, ',' ORDER BY 1) FROM pg_class c "
                          "JOIN pg_namespace n ON n.oid = c.relnamespace "
                          "WHERE c.relkind IN ('r','v','m','p','f') AND n.nspname NOT IN ('pg_catalog','information_schema') "
-                         "AND has_table_privilege('patients', c.oid, 'SELECT')"),
+                         "AND (has_table_privilege('patients', c.oid, 'SELECT') "
+                         "OR has_any_column_privilege('patients', c.oid, 'SELECT'))"),
             "health_records");
+  // Exactly the columns the policy file lists as readable (all 16 of health_records).
+  EXPECT_EQ(admin_scalar("SELECT count(*) FROM pg_attribute a WHERE a.attrelid = 'public.health_records'::regclass "
+                         "AND a.attnum > 0 AND NOT a.attisdropped "
+                         "AND has_column_privilege('patients', a.attrelid, a.attnum, 'SELECT')"),
+            "16");
   EXPECT_EQ(admin_scalar("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                          "WHERE c.relkind IN ('r','v','m','p','f') AND n.nspname NOT IN ('pg_catalog','information_schema') "
                          "AND (has_table_privilege('patients', c.oid, 'INSERT') OR has_table_privilege('patients', c.oid, 'UPDATE') "
                          "OR has_table_privilege('patients', c.oid, 'DELETE') OR has_table_privilege('patients', c.oid, 'TRUNCATE') "
-                         "OR has_table_privilege('patients', c.oid, 'REFERENCES') OR has_table_privilege('patients', c.oid, 'TRIGGER'))"),
+                         "OR has_table_privilege('patients', c.oid, 'REFERENCES') OR has_table_privilege('patients', c.oid, 'TRIGGER') "
+                         "OR has_any_column_privilege('patients', c.oid, 'INSERT, UPDATE, REFERENCES'))"),
             "0");
   EXPECT_EQ(admin_scalar("SELECT has_schema_privilege('patients', 'larder_private', 'USAGE')::text"), "false");
-  EXPECT_EQ(admin_scalar("SELECT has_table_privilege('larder_context_writer', 'public.health_records', 'SELECT')::text"),
-            "false");
+  EXPECT_EQ(admin_scalar("SELECT has_table_privilege('larder_context_writer', 'public.health_records', 'SELECT')::text || "
+                         "has_any_column_privilege('larder_context_writer', 'public.health_records', 'SELECT')::text"),
+            "falsefalse");
 }
 
 TEST(DbCatalog, RowLevelSecurityEnabledAndForcedOnProtectedTables) {
   EXPECT_EQ(admin_scalar("SELECT relrowsecurity::text || relforcerowsecurity::text || pg_get_userbyid(relowner) "
                          "FROM pg_class WHERE oid = 'public.health_records'::regclass"),
-            "truetruelarder_owner");
+            "truetruepostgres");  // the administrator's table; FORCE applies RLS to its owner too
   // Every table the query role can read is protected by RLS.
   EXPECT_EQ(admin_scalar("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                          "WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema') "
-                         "AND has_table_privilege('patients', c.oid, 'SELECT') "
+                         "AND (has_table_privilege('patients', c.oid, 'SELECT') "
+                         "OR has_any_column_privilege('patients', c.oid, 'SELECT')) "
                          "AND NOT (c.relrowsecurity AND c.relforcerowsecurity)"),
             "0");
-  EXPECT_EQ(admin_scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'health_records' AND cmd = 'SELECT' "
-                         "AND roles = '{patients}'"),
-            "2");
+  // One permissive SELECT policy per row rule of the policy file (patient, clinician), for the
+  // query role (and the masking views' owner), none for PUBLIC.
+  EXPECT_EQ(admin_scalar("SELECT string_agg(policyname || ':' || permissive || ':' || "
+                         "array_to_string(ARRAY(SELECT r FROM unnest(roles) AS r ORDER BY 1), ','), ' ' "
+                         "ORDER BY policyname) FROM pg_policies WHERE tablename = 'health_records' AND cmd = 'SELECT' "
+                         "AND 'patients' = ANY (roles)"),
+            "larder_r1:PERMISSIVE:larder_views,patients larder_r2:PERMISSIVE:larder_views,patients");
+  EXPECT_EQ(admin_scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'health_records' AND 'public' = ANY (roles)"),
+            "0");
   EXPECT_EQ(admin_scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'health_records' AND cmd <> 'SELECT'"), "0");
 }
 
@@ -77,11 +95,30 @@ TEST(DbCatalog, NoDefinerViewsOverProtectedData) {
 }
 
 TEST(DbCatalog, ContextFunctionsAreDefinerWithPinnedSearchPath) {
-  EXPECT_EQ(admin_scalar("SELECT string_agg(p.proname || ':' || p.prosecdef::text || ':' || array_to_string(p.proconfig, ';') "
-                         "|| ':' || p.pronargs::text, ',' ORDER BY p.proname) FROM pg_proc p "
-                         "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'larder_ctx'"),
-            "clinician_hospitals:true:search_path=pg_catalog, pg_temp:0,patient_names:true:search_path=pg_catalog, pg_temp:0");
-  EXPECT_EQ(admin_scalar("SELECT has_function_privilege('public', 'larder_ctx.patient_names()', 'EXECUTE')::text"), "false");
+  // The rule functions (r1: the patient's names, r2: the clinician's hospitals) and the
+  // context lookup read the context as the owner: SECURITY DEFINER, search_path pinned. The
+  // masking functions are plain (no definer rights) but pinned too.
+  EXPECT_EQ(admin_scalar("SELECT string_agg(n.nspname || '.' || p.proname || ':' || p.prosecdef::text || ':' || "
+                         "array_to_string(p.proconfig, ';') || ':' || p.pronargs::text || ':' || "
+                         "pg_get_userbyid(p.proowner), ',' ORDER BY n.nspname, p.proname) FROM pg_proc p "
+                         "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname IN ('larder_ctx', 'larder_private')"),
+            "larder_ctx.mask_email:false:search_path=pg_catalog, pg_temp:1:larder_owner,"
+            "larder_ctx.mask_last4:false:search_path=pg_catalog, pg_temp:1:larder_owner,"
+            "larder_ctx.mask_redact:false:search_path=pg_catalog, pg_temp:1:larder_owner,"
+            "larder_ctx.r1:true:search_path=pg_catalog, pg_temp:0:larder_owner,"
+            "larder_ctx.r2:true:search_path=pg_catalog, pg_temp:0:larder_owner,"
+            "larder_ctx.unmasked:true:search_path=pg_catalog, pg_temp:1:larder_owner,"
+            "larder_private.current_facts:true:search_path=pg_catalog, pg_temp:0:larder_owner");
+  for (const char* fn : {"larder_ctx.r1()", "larder_ctx.r2()", "larder_private.current_facts()",
+                         "larder_ctx.unmasked(integer)"}) {
+    EXPECT_EQ(admin_scalar(std::string("SELECT has_function_privilege('public', '") + fn + "', 'EXECUTE')::text"),
+              "false")
+        << fn;
+  }
+  // The query role calls the rule functions (its policies do), never the lookup itself.
+  EXPECT_EQ(admin_scalar("SELECT has_function_privilege('patients', 'larder_ctx.r1()', 'EXECUTE')::text || "
+                         "has_function_privilege('patients', 'larder_private.current_facts()', 'EXECUTE')::text"),
+            "truefalse");
 }
 
 TEST(DbCatalog, LeakyCatalogViewsAreRevoked) {
@@ -100,13 +137,40 @@ TEST(DbCatalog, RlsPredicatesAreIndexed) {
 }
 
 TEST(DbCatalog, SetupIsIdempotent) {
-  const auto& st = larder::test::shared_cluster()->state();
-  db::SetupOptions so;
+  const auto& cluster = *larder::test::shared_cluster();
+  const auto& st = cluster.state();
+  auto example = examples::find("healthcare");
+  ASSERT_TRUE(example.ok());
+  policy::SetupOptions so;
+  so.database = st.database;
+  so.schema_sql = std::string((*example)->schema);
   so.query_password = st.query_password;
   so.writer_password = st.writer_password;
-  auto r = db::apply_setup(st.admin("postgres"), so);
+  auto r = policy::setup_database(st.admin("postgres"), cluster.policy(), so);
   ASSERT_TRUE(r.ok()) << r.error().message;
+  // The database already matched the file: the second setup planned nothing.
+  EXPECT_TRUE(r->up_to_date) << r->render();
   EXPECT_EQ(admin_scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'health_records'"), "2");
+  // And the rows are still there (the schema is idempotent, not recreated).
+  EXPECT_EQ(admin_scalar("SELECT count(*) FROM public.health_records"), "500");
+}
+
+// `larder serve` runs policy::check as the context writer before it serves: right after setup,
+// neither the writer nor the administrator finds any difference (names in the fingerprints
+// must not depend on who reads them: the writer has no USAGE on public).
+TEST(DbCatalog, RightAfterSetupNoRoleFindsDrift) {
+  const auto& cluster = *larder::test::shared_cluster();
+  const auto deadline = db::Clock::now() + std::chrono::seconds(30);
+  for (const auto& [who, params] : {std::pair{"administrator", cluster.state().admin()},
+                                    std::pair{"context writer", cluster.state().writer()}}) {
+    auto conn = params.connect(deadline);
+    ASSERT_TRUE(conn.ok()) << who << ": " << conn.error().message;
+    auto drift = policy::check(cluster.policy(), conn->get(), deadline);
+    ASSERT_TRUE(drift.ok()) << who << ": " << drift.error().message;
+    std::string all;
+    for (const auto& d : *drift) all += "\n  " + d;
+    EXPECT_TRUE(drift->empty()) << who << " finds drift:" << all;
+  }
 }
 
 }  // namespace

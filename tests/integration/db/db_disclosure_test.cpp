@@ -27,7 +27,7 @@ std::string server_log() {
 }
 
 db::RequestContext guarded_erin() {
-  auto c = patient_ctx({db::kErinOrtega});
+  auto c = patient_ctx({examples::kErinOrtega});
   c.guard_enabled = true;
   return c;
 }
@@ -46,7 +46,7 @@ db::Database* DbDisclosure::db_ = nullptr;
 void expect_no_server_text(const Error& e) {
   EXPECT_EQ(e.message.find("invalid input syntax"), std::string::npos) << e.message;
   EXPECT_EQ(e.message.find("ERROR"), std::string::npos) << e.message;
-  EXPECT_EQ(e.message.find(db::kErinOrtega), std::string::npos) << e.message;
+  EXPECT_EQ(e.message.find(examples::kErinOrtega), std::string::npos) << e.message;
 }
 
 // ---- 1. errors: the SQLSTATE and our sentence, never the server's text -----------------
@@ -98,7 +98,7 @@ TEST_F(DbDisclosure, EveryServerErrorIsDbStatementWithItsClass) {
 }
 
 TEST_F(DbDisclosure, UnguardedAndTrustedSqlErrorsAreWithheldToo) {
-  auto syntax = db_->query(patient_ctx({db::kErinOrtega}), "SELEC 1");
+  auto syntax = db_->query(patient_ctx({examples::kErinOrtega}), "SELEC 1");
   ASSERT_FALSE(syntax.ok());
   EXPECT_EQ(syntax.error().code, db::kStatementError);
   EXPECT_EQ(syntax.error().message.rfind(
@@ -107,7 +107,7 @@ TEST_F(DbDisclosure, UnguardedAndTrustedSqlErrorsAreWithheldToo) {
                 0),
             0u)
       << syntax.error().message;
-  auto denied = db_->query(patient_ctx({db::kErinOrtega}), "SELECT * FROM larder_private.request_context");
+  auto denied = db_->query(patient_ctx({examples::kErinOrtega}), "SELECT * FROM larder_private.request_context");
   ASSERT_FALSE(denied.ok());
   EXPECT_EQ(denied.error().code, db::kStatementError);
   EXPECT_NE(denied.error().message.find("42501"), std::string::npos) << denied.error().message;
@@ -123,8 +123,27 @@ TEST_F(DbDisclosure, ErrorsBeforeSendingKeepTheirCodes) {
   late.deadline = db::Clock::now() - std::chrono::seconds(1);
   EXPECT_EQ(db_->query(late, "SELECT 1").error().code, "db.timeout");
   auto bad = guarded_erin();
-  bad.patient_names = {std::string(600, 'x')};
+  bad.facts["patient_name"] = {{std::string(600, 'x')}};
   EXPECT_EQ(db_->query(bad, "SELECT 1").error().code, "db.bad_context");
+  // Every other context the writer would not store faithfully is refused before anything runs.
+  {
+    std::vector<db::RequestContext> refused_contexts;
+    auto with = [&](auto change) {
+      auto c = guarded_erin();
+      change(c);
+      refused_contexts.push_back(c);
+    };
+    with([](db::RequestContext& c) { c.facts["patient_name"] = {{}}; });                       // empty tuple
+    with([](db::RequestContext& c) { c.facts[""] = {{"x"}}; });                                // empty name
+    with([](db::RequestContext& c) { c.facts["$unmask"] = {{"health_records.Age"}}; });        // reserved name
+    with([](db::RequestContext& c) { c.add("patient_name", std::string("Erin\0x", 6)); });   // NUL byte
+    with([](db::RequestContext& c) { c.add("patient_name", "\xff\xfe"); });                   // not UTF-8
+    with([](db::RequestContext& c) { c.unmask = {std::string(600, 'u')}; });                  // long right
+    with([](db::RequestContext& c) {                                                           // too many
+      for (int i = 0; i < 300; ++i) c.add("hospital", "h" + std::to_string(i));
+    });
+    for (const auto& c : refused_contexts) EXPECT_EQ(db_->query(c, "SELECT 1").error().code, "db.bad_context");
+  }
   auto refused = db_->query(guarded_erin(), "DELETE FROM health_records");
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code.rfind("sql_guard", 0), 0u) << refused.error().code;
@@ -139,7 +158,7 @@ TEST_F(DbDisclosure, ErrorsBeforeSendingKeepTheirCodes) {
 }
 
 TEST_F(DbDisclosure, TheWatchdogsCancelIsADistinctStatementError) {
-  auto ctx = patient_ctx({db::kErinOrtega});
+  auto ctx = patient_ctx({examples::kErinOrtega});
   ctx.deadline = db::Clock::now() + std::chrono::milliseconds(500);
   auto r = db_->query(ctx, "SELECT pg_sleep(30)");
   ASSERT_FALSE(r.ok());
@@ -174,7 +193,7 @@ TEST_F(DbDisclosure, TheRolesLogNoValues) {
 
   // The query role cannot lower them (superuser-only), not even inside its own transaction.
   auto lowered =
-      db_->query(patient_ctx({db::kErinOrtega}), "SELECT set_config('log_min_messages', 'debug5', true)");
+      db_->query(patient_ctx({examples::kErinOrtega}), "SELECT set_config('log_min_messages', 'debug5', true)");
   ASSERT_FALSE(lowered.ok());
   EXPECT_NE(lowered.error().message.find("42501"), std::string::npos) << lowered.error().message;
 }
@@ -184,17 +203,17 @@ TEST_F(DbDisclosure, AFailedQueryLeavesNoValueInTheServerLog) {
   ASSERT_FALSE(db_->query(guarded, kLeakyCast).ok());
   ASSERT_FALSE(
       db_->query(guarded, R"(SELECT ("Patient Name" || '#in-the-log')::int FROM health_records)").ok());
-  ASSERT_FALSE(db_->query(patient_ctx({db::kErinOrtega}), "SELECT '#not-a-number'::int").ok());
+  ASSERT_FALSE(db_->query(patient_ctx({examples::kErinOrtega}), "SELECT '#not-a-number'::int").ok());
   // A statement with a patient name as a parameter that fails.
   ASSERT_FALSE(
-      db_->query(guarded, R"(SELECT $1::int FROM health_records)", {std::string(db::kErinOrtega)}).ok());
+      db_->query(guarded, R"(SELECT $1::int FROM health_records)", {std::string(examples::kErinOrtega)}).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the log is written by the server
   const std::string log = server_log();
   ASSERT_FALSE(log.empty()) << shared_cluster()->state().log_file();
   EXPECT_EQ(log.find("#in-the-log"), std::string::npos)
       << log.substr(log.size() > 3000 ? log.size() - 3000 : 0);
   EXPECT_EQ(log.find("#not-a-number"), std::string::npos);
-  EXPECT_EQ(log.find(db::kErinOrtega), std::string::npos) << "a patient name in the PostgreSQL log";
+  EXPECT_EQ(log.find(examples::kErinOrtega), std::string::npos) << "a patient name in the PostgreSQL log";
   EXPECT_EQ(log.find("invalid input syntax"), std::string::npos);
 }
 
@@ -261,7 +280,7 @@ TEST_F(CostCeiling, AQueryAboveTheCeilingIsRefusedBeforeItRuns) {
 TEST_F(CostCeiling, TheVerdictIsCachedPerSessionTextAndParameters) {
   db::Database db(config(1e7));
   const char* sql = R"(SELECT * FROM health_records WHERE "Patient Name" = $1)";
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(db.query(guarded_erin(), sql, {std::string(db::kErinOrtega)}).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(db.query(guarded_erin(), sql, {std::string(examples::kErinOrtega)}).ok());
   EXPECT_EQ(db.stats().cost_checks, 1u) << "one EXPLAIN for five executions";
   ASSERT_TRUE(db.query(guarded_erin(), sql, {std::string("someone else")}).ok());
   EXPECT_EQ(db.stats().cost_checks, 2u) << "other parameter values are checked again";
@@ -293,7 +312,7 @@ TEST_F(CostCeiling, ItRunsInTheRequestsTransactionAndContext) {
   // Many alternating contexts over one session: every answer is the context's own.
   db::Database db(config(1e7));
   const long long erin = std::stoll(admin_scalar(
-      R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)", {std::string(db::kErinOrtega)}));
+      R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)", {std::string(examples::kErinOrtega)}));
   for (int i = 0; i < 6; ++i) {
     auto ctx = i % 2 == 0 ? guarded_erin() : patient_ctx({"nobody at all"});
     ctx.guard_enabled = true;
@@ -346,10 +365,10 @@ TEST_F(DbDisclosure, ExplainAnalyzeShowsTimesButNoFilteredRows) {
   const long long hospital_rows = std::stoll(admin_scalar(
       R"(SELECT count(*) FROM health_records WHERE "Hospital" = (SELECT "Hospital" FROM health_records
                       WHERE "Patient Name" = $1 LIMIT 1))",
-      {std::string(db::kErinOrtega)}));
+      {std::string(examples::kErinOrtega)}));
   const std::string hospital =
       admin_scalar(R"(SELECT "Hospital" FROM health_records WHERE "Patient Name" = $1 LIMIT 1)",
-                   {std::string(db::kErinOrtega)});
+                   {std::string(examples::kErinOrtega)});
   ASSERT_GT(hospital_rows, 1);
   const auto checks_before = db_->stats().cost_checks;
   auto plan =

@@ -11,7 +11,7 @@ using larder::test::shared_cluster;
 namespace {
 
 long long erin_count(db::Database& db) {
-  auto r = db.query(patient_ctx({db::kErinOrtega}), "SELECT count(*) FROM health_records");
+  auto r = db.query(patient_ctx({examples::kErinOrtega}), "SELECT count(*) FROM health_records");
   if (!r.ok()) return -1;
   return std::stoll(*r->rows.at(0).at(0));
 }
@@ -19,7 +19,7 @@ long long erin_count(db::Database& db) {
 void restart_and_check(bool immediate) {
   db::Database db(shared_cluster()->database_config(4));
   const long long expected = std::stoll(larder::test::admin_scalar(
-      "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(db::kErinOrtega)}));
+      "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(examples::kErinOrtega)}));
   // Fill the pool with several idle sessions.
   std::vector<std::thread> warm;
   for (int i = 0; i < 4; ++i) warm.emplace_back([&] { (void)erin_count(db); });
@@ -27,7 +27,7 @@ void restart_and_check(bool immediate) {
   ASSERT_EQ(erin_count(db), expected);
 
   shared_cluster()->stop(immediate);
-  auto ctx = patient_ctx({db::kErinOrtega});
+  auto ctx = patient_ctx({examples::kErinOrtega});
   ctx.deadline = db::Clock::now() + std::chrono::seconds(5);
   auto down = db.query(ctx, "SELECT count(*) FROM health_records");
   ASSERT_FALSE(down.ok());

@@ -59,11 +59,11 @@ class DbRls : public ::testing::Test {
 db::Database* DbRls::db_ = nullptr;
 
 TEST_F(DbRls, ErinSeesOnlyHerSeveralRecords) {
-  auto r = run(patient_ctx({db::kErinOrtega}), "SELECT * FROM health_records ORDER BY id");
+  auto r = run(patient_ctx({examples::kErinOrtega}), "SELECT * FROM health_records ORDER BY id");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_GE(r->rows.size(), 5u);
-  EXPECT_EQ(static_cast<long long>(r->rows.size()), admin_count("Patient Name", db::kErinOrtega));
-  expect_only(r, "Patient Name", db::kErinOrtega, "select *");
+  EXPECT_EQ(static_cast<long long>(r->rows.size()), admin_count("Patient Name", examples::kErinOrtega));
+  expect_only(r, "Patient Name", examples::kErinOrtega, "select *");
   EXPECT_FALSE(r->truncated);
   ASSERT_EQ(r->columns.size(), 16u);
   EXPECT_EQ(r->columns[0].name, "id");
@@ -75,11 +75,11 @@ TEST_F(DbRls, ErinSeesOnlyHerSeveralRecords) {
 }
 
 TEST_F(DbRls, DavidSeesOnlyHisRecords) {
-  auto r = run(patient_ctx({db::kDavidAnderson}), "SELECT \"Patient Name\", \"Hospital\" FROM health_records");
+  auto r = run(patient_ctx({examples::kDavidAnderson}), "SELECT \"Patient Name\", \"Hospital\" FROM health_records");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_GE(r->rows.size(), 4u);
-  EXPECT_EQ(static_cast<long long>(r->rows.size()), admin_count("Patient Name", db::kDavidAnderson));
-  expect_only(r, "Patient Name", db::kDavidAnderson, "select");
+  EXPECT_EQ(static_cast<long long>(r->rows.size()), admin_count("Patient Name", examples::kDavidAnderson));
+  expect_only(r, "Patient Name", examples::kDavidAnderson, "select");
 }
 
 TEST_F(DbRls, NameMatchingIsExact) {
@@ -113,20 +113,27 @@ TEST_F(DbRls, EmptyContextSeesZeroRows) {
 
 TEST_F(DbRls, PatientAndClinicianContextsUnion) {
   auto ctx = clinician_ctx({"nurse"}, {kHospital});
-  ctx.patient_names = {db::kErinOrtega};
+  ctx.add("patient_name", examples::kErinOrtega);
   long long both = count_rows(ctx);
   long long erin_elsewhere =
       std::stoll(admin_scalar("SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1 AND \"Hospital\" <> $2",
-                              {std::string(db::kErinOrtega), std::string(kHospital)}));
+                              {std::string(examples::kErinOrtega), std::string(kHospital)}));
   EXPECT_EQ(both, admin_count("Hospital", kHospital) + erin_elsewhere);
 }
 
 TEST_F(DbRls, ValuesWithQuotesAndBracesAreData) {
   EXPECT_EQ(count_rows(patient_ctx({"x\",\"Erin oRTEga", "{Erin oRTEga}", "\\", "'; --"})), 0);
+  // The context travels as jsonb: values that look like JSON stay strings.
+  EXPECT_EQ(count_rows(patient_ctx({"Erin oRTEga\"]], \"patient_name\": [[\"DAvID AndErSON",
+                                    "[[\"Erin oRTEga\"]]", "{\"patient_name\": [[\"Erin oRTEga\"]]}"})),
+            0);
+  auto ctx = patient_ctx({});
+  ctx.add("role", "doctor\"]], \"hospital\": [[\"Cook PLC");
+  EXPECT_EQ(count_rows(ctx), 0);
 }
 
 TEST_F(DbRls, RlsPredicateIsAnIndexLookup) {
-  auto r = run(patient_ctx({db::kErinOrtega}), "EXPLAIN SELECT * FROM health_records");
+  auto r = run(patient_ctx({examples::kErinOrtega}), "EXPLAIN SELECT * FROM health_records");
   ASSERT_TRUE(r.ok()) << r.error().message;
   std::string plan;
   for (const auto& row : r->rows) plan += *row[0] + "\n";
@@ -137,7 +144,7 @@ TEST_F(DbRls, RlsPredicateIsAnIndexLookup) {
 // ---- the forgery battery: every statement runs under Erin's context ----
 
 TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
-  const long long erin = admin_count("Patient Name", db::kErinOrtega);
+  const long long erin = admin_count("Patient Name", examples::kErinOrtega);
   const std::vector<std::string> attacks = {
       "SELECT set_config('larder.request_nonce', 'forged-forged-forged-forged-forged', false), * FROM health_records",
       "SELECT * FROM health_records WHERE set_config('larder.request_nonce', 'x', true) IS NOT NULL",
@@ -152,27 +159,48 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
       "SET SESSION AUTHORIZATION larder_context_writer",
       "SET row_security = off",
       "SELECT set_config('row_security', 'off', true), * FROM health_records",
-      "SELECT larder_ctx.patient_names('DAvID AndErSON')",
-      "SELECT * FROM health_records WHERE \"Patient Name\" = ANY (larder_ctx.patient_names())",
+      // The generated rule functions (r1: patient names, r2: clinician hospitals) and the lookup.
+      "SELECT larder_ctx.r1('DAvID AndErSON')",
+      "SELECT larder_ctx.r1(), larder_ctx.r2()",
+      "SELECT * FROM health_records WHERE \"Patient Name\" = ANY (larder_ctx.r1())",
+      "SELECT * FROM health_records WHERE \"Hospital\" = ANY (larder_ctx.r2()) OR \"Patient Name\" = ANY (larder_ctx.r1())",
+      "SELECT larder_private.current_facts()",
       "SELECT * FROM larder_private.request_context",
-      "SELECT * FROM larder_private.clinical_roles",
-      "INSERT INTO larder_private.request_context VALUES (pg_backend_pid(), repeat('a', 32), '{DAvID AndErSON}', "
-      "'{}', '{}', now() + interval '1 hour')",
-      "UPDATE larder_private.request_context SET patient_names = '{DAvID AndErSON}'",
+      "SELECT * FROM larder_private.rule_values",
+      "SELECT * FROM larder_private.masks",
+      "SELECT * FROM larder_private.applied",
+      // Forging the context row's facts (jsonb), whole or in part.
+      "INSERT INTO larder_private.request_context VALUES (pg_backend_pid(), repeat('a', 32), "
+      "'{\"patient_name\": [[\"DAvID AndErSON\"]]}', now() + interval '1 hour')",
+      "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) VALUES (pg_backend_pid(), "
+      "current_setting('larder.request_nonce'), '{\"role\": [[\"doctor\"]], \"hospital\": [[\"Cook PLC\"]]}', "
+      "now() + interval '1 hour') ON CONFLICT (pid) DO UPDATE SET facts = EXCLUDED.facts",
+      "UPDATE larder_private.request_context SET facts = '{\"patient_name\": [[\"DAvID AndErSON\"]]}'",
+      "UPDATE larder_private.request_context SET facts = facts || '{\"role\": [[\"nurse\"]], "
+      "\"hospital\": [[\"Cook PLC\"]]}'::jsonb WHERE pid = pg_backend_pid()",
+      "UPDATE larder_private.request_context SET expires_at = 'infinity'",
       "DELETE FROM larder_private.request_context",
-      "CREATE FUNCTION public.patient_names() RETURNS text[] LANGUAGE sql AS $$ SELECT '{DAvID AndErSON}'::text[] $$",
+      "INSERT INTO larder_private.rule_values VALUES (2, 'patient')",
+      "CREATE FUNCTION public.r1() RETURNS text[] LANGUAGE sql AS $$ SELECT '{DAvID AndErSON}'::text[] $$",
+      "CREATE FUNCTION public.current_facts() RETURNS jsonb LANGUAGE sql AS "
+      "$$ SELECT '{\"patient_name\": [[\"DAvID AndErSON\"]]}'::jsonb $$",
       "CREATE FUNCTION pg_temp.pg_backend_pid() RETURNS integer LANGUAGE sql AS $$ SELECT 1 $$",
       "CREATE TEMP TABLE health_records AS SELECT 1 AS id",
       "CREATE TEMP VIEW v AS SELECT * FROM health_records",
       "CREATE SCHEMA larder_ctx2",
       "ALTER TABLE health_records DISABLE ROW LEVEL SECURITY",
       "ALTER TABLE health_records NO FORCE ROW LEVEL SECURITY",
-      "DROP POLICY health_records_patient_self ON health_records",
+      "DROP POLICY larder_r1 ON health_records",
+      "ALTER POLICY larder_r2 ON health_records USING (true)",
       "CREATE POLICY everyone ON health_records FOR SELECT USING (true)",
       "ALTER ROLE patients BYPASSRLS",
       "GRANT larder_owner TO patients",
-      "ALTER FUNCTION larder_ctx.patient_names() SECURITY INVOKER",
-      "CREATE OR REPLACE FUNCTION larder_ctx.patient_names() RETURNS text[] LANGUAGE sql AS $$ SELECT '{}'::text[] $$",
+      "GRANT larder_views TO patients",
+      "SET ROLE larder_views",
+      "ALTER FUNCTION larder_ctx.r1() SECURITY INVOKER",
+      "CREATE OR REPLACE FUNCTION larder_ctx.r1() RETURNS text[] LANGUAGE sql AS $$ SELECT '{DAvID AndErSON}'::text[] $$",
+      "CREATE OR REPLACE FUNCTION larder_private.current_facts() RETURNS jsonb LANGUAGE sql AS "
+      "$$ SELECT '{\"patient_name\": [[\"DAvID AndErSON\"]]}'::jsonb $$",
       "UPDATE health_records SET \"Patient Name\" = 'Erin oRTEga'",
       "INSERT INTO health_records (\"Patient Name\") VALUES ('x')",
       "DELETE FROM health_records",
@@ -203,13 +231,22 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
       "SET statement_timeout = 0; SELECT * FROM health_records",
   };
   for (const auto& sql : attacks) {
-    auto r = run(patient_ctx({db::kErinOrtega}), sql);
-    expect_only(r, "Patient Name", db::kErinOrtega, sql);
+    auto r = run(patient_ctx({examples::kErinOrtega}), sql);
+    expect_only(r, "Patient Name", examples::kErinOrtega, sql);
+    // Whatever reads or writes the context machinery, or changes a policy, function or role,
+    // is refused outright (the query role has no USAGE on larder_private and owns nothing).
+    const bool touches_machinery = sql.find("larder_private") != std::string::npos ||
+                                   sql.find("FUNCTION larder_ctx") != std::string::npos ||
+                                   sql.find("POLICY") != std::string::npos || sql.find("GRANT ") == 0 ||
+                                   sql.find("ALTER ROLE") == 0;
+    if (touches_machinery) {
+      EXPECT_FALSE(r.ok()) << "not refused: " << sql;
+    }
     if (r.ok()) {
       EXPECT_LE(static_cast<long long>(r->rows.size()), erin) << sql;
     }
     // And the session it ran on is left harmless: the next request still sees exactly its rows.
-    EXPECT_EQ(count_rows(patient_ctx({db::kDavidAnderson})), admin_count("Patient Name", db::kDavidAnderson)) << sql;
+    EXPECT_EQ(count_rows(patient_ctx({examples::kDavidAnderson})), admin_count("Patient Name", examples::kDavidAnderson)) << sql;
     db::RequestContext empty;
     empty.guard_enabled = false;
     EXPECT_EQ(count_rows(empty), 0) << "after: " << sql;
@@ -231,14 +268,14 @@ TEST_F(DbRls, SessionLevelSettingsDoNotSurviveTheRequest) {
       "DECLARE c CURSOR WITH HOLD FOR SELECT * FROM health_records",
   };
   for (const auto& sql : setups) {
-    for (int i = 0; i < 4; ++i) (void)run(patient_ctx({db::kErinOrtega}), sql);  // hit every pooled session
+    for (int i = 0; i < 4; ++i) (void)run(patient_ctx({examples::kErinOrtega}), sql);  // hit every pooled session
     db::RequestContext empty;
     empty.guard_enabled = false;
     EXPECT_EQ(count_rows(empty), 0) << sql;
     auto ins = run(empty, "INSERT INTO health_records (\"Patient Name\") VALUES ('x')");
     EXPECT_FALSE(ins.ok()) << sql;
-    auto exec = run(patient_ctx({db::kDavidAnderson}), "EXECUTE stolen");
-    expect_only(exec, "Patient Name", db::kDavidAnderson, "EXECUTE stolen after " + sql);
+    auto exec = run(patient_ctx({examples::kDavidAnderson}), "EXECUTE stolen");
+    expect_only(exec, "Patient Name", examples::kDavidAnderson, "EXECUTE stolen after " + sql);
     auto fetch = run(empty, "FETCH ALL FROM c");
     if (fetch.ok()) {
       EXPECT_EQ(fetch->rows.size(), 0u) << sql;
@@ -247,7 +284,7 @@ TEST_F(DbRls, SessionLevelSettingsDoNotSurviveTheRequest) {
 }
 
 TEST_F(DbRls, ReplayingACapturedNonceGivesNothing) {
-  auto captured = run(patient_ctx({db::kErinOrtega}), "SELECT current_setting('larder.request_nonce')");
+  auto captured = run(patient_ctx({examples::kErinOrtega}), "SELECT current_setting('larder.request_nonce')");
   ASSERT_TRUE(captured.ok()) << captured.error().message;
   ASSERT_EQ(captured->rows.size(), 1u);
   std::string nonce = *captured->rows[0][0];
@@ -260,11 +297,11 @@ TEST_F(DbRls, ReplayingACapturedNonceGivesNothing) {
                  {nonce});
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(*r->rows[0][0], "0");
-    auto r2 = run(patient_ctx({db::kDavidAnderson}),
+    auto r2 = run(patient_ctx({examples::kDavidAnderson}),
                   "SELECT \"Patient Name\" FROM health_records WHERE set_config('larder.request_nonce', $1, true) "
                   "IS NOT NULL",
                   {nonce});
-    expect_only(r2, "Patient Name", db::kDavidAnderson, "replay under david");
+    expect_only(r2, "Patient Name", examples::kDavidAnderson, "replay under david");
   }
 }
 
@@ -280,10 +317,20 @@ TEST_F(DbRls, ContextRowIsBoundToPidNonceAndExpiry) {
   std::string nonce(32, 'n');
   auto put = [&](int pid, const std::string& expiry) {
     auto r = db::exec_params(w->get(),
-                             "INSERT INTO larder_private.request_context VALUES ($1::int, $2, '{Erin oRTEga}', '{}', '{}', "
+                             "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) "
+                             "VALUES ($1::int, $2, '{\"patient_name\": [[\"Erin oRTEga\"]]}', "
                              "clock_timestamp() + $3::interval) ON CONFLICT (pid) DO UPDATE SET expires_at = "
-                             "EXCLUDED.expires_at, nonce = EXCLUDED.nonce",
+                             "EXCLUDED.expires_at, nonce = EXCLUDED.nonce, facts = EXCLUDED.facts",
                              {std::to_string(pid), nonce, expiry}, deadline);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  };
+  auto put_facts = [&](int pid, const std::string& facts) {
+    auto r = db::exec_params(w->get(),
+                             "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) "
+                             "VALUES ($1::int, $2, $3::jsonb, clock_timestamp() + interval '1 hour') "
+                             "ON CONFLICT (pid) DO UPDATE SET expires_at = EXCLUDED.expires_at, nonce = EXCLUDED.nonce, "
+                             "facts = EXCLUDED.facts",
+                             {std::to_string(pid), nonce, facts}, deadline);
     ASSERT_TRUE(r.ok()) << r.error().message;
   };
   auto count_on = [&](PGconn* c, const std::optional<std::string>& n) -> std::string {
@@ -297,7 +344,7 @@ TEST_F(DbRls, ContextRowIsBoundToPidNonceAndExpiry) {
     (void)db::exec_script(c, "ROLLBACK", deadline);
     return r ? std::string(PQgetvalue(r->get(), 0, 0)) : "error";
   };
-  const std::string erin = std::to_string(admin_count("Patient Name", db::kErinOrtega));
+  const std::string erin = std::to_string(admin_count("Patient Name", examples::kErinOrtega));
   put(pid1, "1 hour");
   EXPECT_EQ(count_on(q1->get(), nonce), erin);                   // the bound backend with the nonce
   EXPECT_EQ(count_on(q1->get(), std::nullopt), "0");             // no nonce in this transaction
@@ -309,11 +356,38 @@ TEST_F(DbRls, ContextRowIsBoundToPidNonceAndExpiry) {
                              {std::to_string(pid1)}, deadline);
   EXPECT_TRUE(del.ok());
   EXPECT_EQ(count_on(q1->get(), nonce), "0");                    // deleted
+  // Facts of an unexpected shape open nothing: either no row or an error, never more rows.
+  const std::string hosp = std::to_string(admin_count("Hospital", kHospital));
+  put_facts(pid1, R"({"role": [["doctor"]], "hospital": [["Cook PLC"]]})");
+  EXPECT_EQ(count_on(q1->get(), nonce), hosp);                   // the clinician rule, for comparison
+  for (const char* facts : {
+           R"({"hospital": [["Cook PLC"]]})",                           // no role
+           R"({"role": [["janitor"]], "hospital": [["Cook PLC"]]})",    // not a clinical role
+           R"({"role": [["doctor"]]})",                                 // no hospital
+           R"({"role": "doctor", "hospital": "Cook PLC"})",             // scalars, not tuple lists
+           R"({"role": [[["doctor"]]], "hospital": [[["Cook PLC"]]]})", // nested one level too deep
+           R"({"Role": [["doctor"]], "Hospital": [["Cook PLC"]]})",     // names are exact
+           R"({"patient_name": "Erin oRTEga"})",
+           R"({"patient_name": [[null]]})",
+           R"({"patient_name": [[]]})",
+           R"({"patient_name": [["erin ortega"]]})",
+           R"({})",
+           R"([])",
+           R"("Erin oRTEga")",
+           R"(null)",
+       }) {
+    put_facts(pid1, facts);
+    const std::string n = count_on(q1->get(), nonce);
+    EXPECT_TRUE(n == "0" || n == "error") << facts << " -> " << n;
+  }
+  auto del2 = db::exec_params(w->get(), "DELETE FROM larder_private.request_context WHERE pid = $1::int",
+                              {std::to_string(pid1)}, deadline);
+  EXPECT_TRUE(del2.ok());
 }
 
 TEST_F(DbRls, ConcurrentRequestsNeverSeeEachOthersRows) {
-  const long long erin = admin_count("Patient Name", db::kErinOrtega);
-  const long long david = admin_count("Patient Name", db::kDavidAnderson);
+  const long long erin = admin_count("Patient Name", examples::kErinOrtega);
+  const long long david = admin_count("Patient Name", examples::kDavidAnderson);
   const long long hosp = admin_count("Hospital", kHospital);
   std::atomic<int> wrong{0};
   std::atomic<int> errors{0};
@@ -324,8 +398,8 @@ TEST_F(DbRls, ConcurrentRequestsNeverSeeEachOthersRows) {
         db::RequestContext ctx;
         long long expect = 0;
         switch ((t + i) % 4) {
-          case 0: ctx = patient_ctx({db::kErinOrtega}); expect = erin; break;
-          case 1: ctx = patient_ctx({db::kDavidAnderson}); expect = david; break;
+          case 0: ctx = patient_ctx({examples::kErinOrtega}); expect = erin; break;
+          case 1: ctx = patient_ctx({examples::kDavidAnderson}); expect = david; break;
           case 2: ctx = clinician_ctx({"clinician"}, {kHospital}); expect = hosp; break;
           default: ctx.guard_enabled = false; expect = 0; break;
         }
@@ -352,10 +426,10 @@ TEST_F(DbRls, DeadlineCancelsSleepWhateverStatementTimeoutSays) {
       "SELECT set_config('statement_timeout', '0', false), pg_sleep(30) FROM health_records",
       "SET statement_timeout = 0; SELECT pg_sleep(30)",
   };
-  (void)run(patient_ctx({db::kErinOrtega}), "SET statement_timeout = 0");
+  (void)run(patient_ctx({examples::kErinOrtega}), "SET statement_timeout = 0");
   for (const auto& sql : sleepers) {
     auto before = db_->stats().watchdog_cancels;
-    auto ctx = patient_ctx({db::kErinOrtega});
+    auto ctx = patient_ctx({examples::kErinOrtega});
     ctx.deadline = db::Clock::now() + std::chrono::milliseconds(800);
     auto start = db::Clock::now();
     auto r = run(ctx, sql);
@@ -369,7 +443,7 @@ TEST_F(DbRls, DeadlineCancelsSleepWhateverStatementTimeoutSays) {
     } else {
       EXPECT_NE(sql.find(';'), std::string::npos) << r.error().code << ": " << r.error().message;  // multi-statement refused
     }
-    EXPECT_EQ(count_rows(patient_ctx({db::kErinOrtega})), admin_count("Patient Name", db::kErinOrtega));
+    EXPECT_EQ(count_rows(patient_ctx({examples::kErinOrtega})), admin_count("Patient Name", examples::kErinOrtega));
   }
 }
 
@@ -405,11 +479,11 @@ TEST_F(DbRls, HugeResultIsCutShortNotAnError) {
 }
 
 TEST_F(DbRls, ParametersAreBoundNotSpliced) {
-  auto r = run(patient_ctx({db::kErinOrtega}), "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1",
+  auto r = run(patient_ctx({examples::kErinOrtega}), "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1",
                {std::string("Erin oRTEga' OR '1'='1")});
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r->rows[0][0], "0");
-  auto r2 = run(patient_ctx({db::kErinOrtega}), "SELECT $1::int + 1 AS n, $2::text IS NULL AS isnull",
+  auto r2 = run(patient_ctx({examples::kErinOrtega}), "SELECT $1::int + 1 AS n, $2::text IS NULL AS isnull",
                 {std::string("41"), std::nullopt});
   ASSERT_TRUE(r2.ok()) << r2.error().message;
   auto j = r2->to_json();
@@ -422,12 +496,12 @@ TEST_F(DbRls, CachedStatementsFollowTheCurrentContext) {
   // reused per session, the RLS context is read per execution.
   const std::string sql = "SELECT \"Patient Name\", count(*) AS n FROM health_records GROUP BY 1";
   for (int i = 0; i < 24; ++i) {
-    auto ctx = patient_ctx({i % 2 == 0 ? db::kErinOrtega : db::kDavidAnderson});
+    auto ctx = patient_ctx({i % 2 == 0 ? examples::kErinOrtega : examples::kDavidAnderson});
     ctx.guard_enabled = true;
     auto r = run(ctx, sql);
     ASSERT_TRUE(r.ok()) << r.error().message;
     ASSERT_EQ(r->rows.size(), 1u);
-    EXPECT_EQ(*r->rows[0][0], i % 2 == 0 ? db::kErinOrtega : db::kDavidAnderson);
+    EXPECT_EQ(*r->rows[0][0], i % 2 == 0 ? examples::kErinOrtega : examples::kDavidAnderson);
     db::RequestContext empty;
     empty.guard_enabled = true;
     auto none = run(empty, sql);
@@ -437,11 +511,11 @@ TEST_F(DbRls, CachedStatementsFollowTheCurrentContext) {
 }
 
 TEST_F(DbRls, GuardedQueriesRunThroughTheGuard) {
-  auto ctx = patient_ctx({db::kErinOrtega});
+  auto ctx = patient_ctx({examples::kErinOrtega});
   ctx.guard_enabled = true;
   auto ok = run(ctx, "SELECT \"Patient Name\", \"Age\" FROM health_records");
   ASSERT_TRUE(ok.ok()) << ok.error().message;
-  expect_only(ok, "Patient Name", db::kErinOrtega, "guarded");
+  expect_only(ok, "Patient Name", examples::kErinOrtega, "guarded");
   auto bad = run(ctx, "SELECT set_config('larder.request_nonce', 'x', true)");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code.rfind("sql_guard", 0), 0u) << bad.error().code;
@@ -450,13 +524,13 @@ TEST_F(DbRls, GuardedQueriesRunThroughTheGuard) {
 TEST_F(DbRls, AGuardVerdictRunsOnlyOnTheDatabaseWhoseGuardGaveIt) {
   // The server checks the SQL once (for the table facts) and hands the verdict on: it runs
   // the text it was given, under RLS, without a second parse...
-  auto ctx = patient_ctx({db::kErinOrtega});
+  auto ctx = patient_ctx({examples::kErinOrtega});
   auto checked = db_->guard().check("SELECT \"Patient Name\" FROM health_records");
   ASSERT_TRUE(checked.ok()) << checked.error().message;
   EXPECT_EQ(checked->sql(), "SELECT \"Patient Name\" FROM health_records");
   auto r = db_->query(ctx, *checked);
   ASSERT_TRUE(r.ok()) << r.error().message;
-  expect_only(r, "Patient Name", db::kErinOrtega, "pre-checked");
+  expect_only(r, "Patient Name", examples::kErinOrtega, "pre-checked");
   // ...but a verdict from a guard with another policy (here: one that admits a private
   // table) is not this database's verdict, and is refused before anything runs.
   db::GuardPolicy lax = db_->config().guard_policy;
@@ -497,18 +571,18 @@ db::DatabaseConfig one_session(std::chrono::milliseconds lease) {
 
 TEST(DbContextLease, TheRowStaysWhileTheContextRepeatsAndIsRewrittenWhenItChanges) {
   db::Database database(one_session(std::chrono::seconds(30)));
-  const auto erin = patient_ctx({db::kErinOrtega});
-  const auto david = patient_ctx({db::kDavidAnderson});
+  const auto erin = patient_ctx({examples::kErinOrtega});
+  const auto david = patient_ctx({examples::kDavidAnderson});
   const int pid = backend_pid(database, erin);
   const std::string first = context_row(pid);
   ASSERT_FALSE(first.empty());
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(count_on(database, erin), std::stoll(admin_scalar(
-        "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(db::kErinOrtega)})));
+        "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(examples::kErinOrtega)})));
     EXPECT_EQ(context_row(pid), first) << "same context: no write on the context writer";
   }
   EXPECT_EQ(count_on(database, david), std::stoll(admin_scalar(
-      "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(db::kDavidAnderson)})));
+      "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(examples::kDavidAnderson)})));
   const std::string second = context_row(pid);
   EXPECT_NE(second, first);
   EXPECT_NE(second.substr(0, 32), first.substr(0, 32)) << "another context gets a fresh nonce";
@@ -520,7 +594,7 @@ TEST(DbContextLease, TheRowStaysWhileTheContextRepeatsAndIsRewrittenWhenItChange
 
 TEST(DbContextLease, ANonceCapturedUnderOneContextOpensNothingOnceItChanges) {
   db::Database database(one_session(std::chrono::seconds(30)));
-  const auto erin = patient_ctx({db::kErinOrtega});
+  const auto erin = patient_ctx({examples::kErinOrtega});
   auto captured = database.query(erin, "SELECT current_setting('larder.request_nonce')");
   ASSERT_TRUE(captured.ok()) << captured.error().message;
   const std::string nonce = *captured->rows.at(0).at(0);
@@ -530,9 +604,9 @@ TEST(DbContextLease, ANonceCapturedUnderOneContextOpensNothingOnceItChanges) {
   EXPECT_EQ(*again->rows.at(0).at(0), nonce);
   const std::string replay =
       "SELECT \"Patient Name\" FROM health_records, (SELECT set_config('larder.request_nonce', $1, true)) s";
-  auto under_david = database.query(patient_ctx({db::kDavidAnderson}), replay, {nonce});
+  auto under_david = database.query(patient_ctx({examples::kDavidAnderson}), replay, {nonce});
   ASSERT_TRUE(under_david.ok()) << under_david.error().message;
-  for (const auto& row : under_david->rows) EXPECT_EQ(*row.at(0), db::kDavidAnderson);
+  for (const auto& row : under_david->rows) EXPECT_EQ(*row.at(0), examples::kDavidAnderson);
   db::RequestContext empty;
   empty.guard_enabled = false;
   auto under_nobody = database.query(empty, replay, {nonce});
@@ -543,7 +617,7 @@ TEST(DbContextLease, ANonceCapturedUnderOneContextOpensNothingOnceItChanges) {
 TEST(DbContextLease, ALeaseThatWouldEndDuringTheRequestIsRenewed) {
   // A 1 ms lease never outlives the next request's deadline: every request rewrites the row.
   db::Database database(one_session(std::chrono::milliseconds(1)));
-  const auto erin = patient_ctx({db::kErinOrtega});
+  const auto erin = patient_ctx({examples::kErinOrtega});
   const int pid = backend_pid(database, erin);
   std::string last = context_row(pid);
   for (int i = 0; i < 3; ++i) {
@@ -556,7 +630,7 @@ TEST(DbContextLease, ALeaseThatWouldEndDuringTheRequestIsRenewed) {
 
 TEST(DbContextLease, WithoutALeaseTheRowLastsOneRequest) {
   db::Database database(one_session(std::chrono::milliseconds(0)));
-  const auto erin = patient_ctx({db::kErinOrtega});
+  const auto erin = patient_ctx({examples::kErinOrtega});
   const int pid = backend_pid(database, erin);
   EXPECT_GT(count_on(database, erin), 0);
   // The DELETE is pipelined (its result is read with the next upsert): wait for it to land.
@@ -572,7 +646,7 @@ TEST(DbContextLease, ClosingTheDatabaseDeletesTheRowsItKept) {
   int pid = -1;
   {
     db::Database database(one_session(std::chrono::seconds(30)));
-    pid = backend_pid(database, patient_ctx({db::kErinOrtega}));
+    pid = backend_pid(database, patient_ctx({examples::kErinOrtega}));
     ASSERT_FALSE(context_row(pid).empty());
   }
   EXPECT_EQ(context_row(pid), "");

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "db/database.h"
-#include "db/seed.h"
+#include "examples/healthcare/generate.h"
 #include "support/pg_cluster.h"
 
 #include <gtest/gtest.h>
@@ -45,17 +45,19 @@ inline std::string admin_scalar(const std::string& sql, const std::vector<db::Pa
   return PQgetvalue(r->get(), 0, 0);
 }
 
+// The healthcare policy's facts: patient_name(name) selects a patient's own admissions;
+// role(r) with r in {clinician, doctor, nurse} plus hospital(h) selects a hospital's.
 inline db::RequestContext patient_ctx(std::vector<std::string> names) {
   db::RequestContext c;
-  c.patient_names = std::move(names);
+  for (auto& n : names) c.add("patient_name", std::move(n));
   c.guard_enabled = false;
   return c;
 }
 
 inline db::RequestContext clinician_ctx(std::vector<std::string> roles, std::vector<std::string> hospitals) {
   db::RequestContext c;
-  c.roles = std::move(roles);
-  c.hospitals = std::move(hospitals);
+  for (auto& r : roles) c.add("role", std::move(r));
+  for (auto& h : hospitals) c.add("hospital", std::move(h));
   c.guard_enabled = false;
   return c;
 }

@@ -16,8 +16,8 @@ class DbToolsTest : public ::testing::Test {
   static void SetUpTestSuite() {
     db_ = new db::Database(shared_cluster()->database_config(2));
     tools_ = new tools::DbTools(*db_);
-    resources_ = new tools::DbResources(*db_);
-    prompts_ = new tools::DbPrompts(*resources_);
+    resources_ = new tools::DbResources(*db_, "healthcare");
+    prompts_ = new tools::DbPrompts(*resources_, tools::policy_notes(shared_cluster()->policy()));
   }
   static void TearDownTestSuite() {
     delete prompts_;
@@ -27,13 +27,13 @@ class DbToolsTest : public ::testing::Test {
   }
   static db::RequestContext erin() {
     db::RequestContext c;
-    c.patient_names = {db::kErinOrtega};
+    c.add("patient_name", examples::kErinOrtega);
     return c;
   }
   static db::RequestContext clinician() {
     db::RequestContext c;
-    c.roles = {"doctor"};
-    c.hospitals = {"Cook PLC"};
+    c.add("role", "doctor");
+    c.add("hospital", "Cook PLC");
     return c;
   }
   static db::Database* db_;
@@ -60,7 +60,7 @@ TEST_F(DbToolsTest, PgQueryShape) {
   EXPECT_EQ(j["row_count"], j["rows"].size());
   EXPECT_EQ(j["truncated"], false);
   for (const auto& row : j["rows"]) {
-    EXPECT_EQ(row["Patient Name"], db::kErinOrtega);
+    EXPECT_EQ(row["Patient Name"], examples::kErinOrtega);
     EXPECT_TRUE(row["Age"].is_number_integer());
     EXPECT_TRUE(row["Billing Amount"].is_number());
   }
@@ -98,7 +98,7 @@ TEST_F(DbToolsTest, APreCheckedVerdictMustBeForTheQueryText) {
   auto r = tools_->pg_query(erin(), {{"query", sql}}, &*checked);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_GE((*r)["row_count"].get<int>(), 1);
-  for (const auto& row : (*r)["rows"]) EXPECT_EQ(row["Patient Name"], db::kErinOrtega);
+  for (const auto& row : (*r)["rows"]) EXPECT_EQ(row["Patient Name"], examples::kErinOrtega);
   auto other = db_->guard().check("SELECT 1");
   ASSERT_TRUE(other.ok());
   using Tool = Result<json> (tools::DbTools::*)(const db::RequestContext&, const json&, const db::GuardedQuery*);
@@ -188,7 +188,7 @@ TEST_F(DbToolsTest, SampleIsFilteredByRls) {
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_GT((*s)["row_count"].get<int>(), 0);
   EXPECT_LE((*s)["row_count"].get<int>(), 10);
-  for (const auto& row : (*s)["rows"]) EXPECT_EQ(row["Patient Name"], db::kErinOrtega);
+  for (const auto& row : (*s)["rows"]) EXPECT_EQ(row["Patient Name"], examples::kErinOrtega);
   db::RequestContext nobody;
   auto none = resources_->read(nobody, "pgmcp://healthcare/schemas/public/tables/health_records/sample");
   ASSERT_TRUE(none.ok());
@@ -202,7 +202,7 @@ TEST_F(DbToolsTest, RowCountCountsTheCallersRows) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ((*r)["row_count"].get<long long>(),
             std::stoll(admin_scalar("SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1",
-                                    {std::string(db::kErinOrtega)})));
+                                    {std::string(examples::kErinOrtega)})));
   EXPECT_FALSE(r->contains("approximate_row_count"));
   auto c = resources_->read(clinician(), "pgmcp://healthcare/schemas/public/tables/health_records/rowcount");
   ASSERT_TRUE(c.ok()) << c.error().message;
@@ -226,6 +226,9 @@ TEST_F(DbToolsTest, PromptsEmbedTheSchema) {
   std::string text = (*p)["messages"][0]["content"]["text"];
   EXPECT_NE(text.find("\"Patient Name\" text"), std::string::npos);
   EXPECT_NE(text.find("How many admissions do I have?"), std::string::npos);
+  // The policy file's descriptions follow the schema.
+  EXPECT_NE(text.find("- health_records: One row per hospital admission"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"Patient Name\": Name as written at admission"), std::string::npos) << text;
   EXPECT_EQ((*p)["messages"][0]["role"], "user");
   for (const char* name : {"validate_nl", "justify_sql", "generate_vega"}) {
     auto g = prompts_->get(erin(), name, {{"nl_query", "average bill"}, {"sql_query", "SELECT avg(\"Billing Amount\") FROM health_records"}});

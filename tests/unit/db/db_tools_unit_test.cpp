@@ -2,6 +2,7 @@
 #include "tools/db_prompts.h"
 #include "tools/db_resources.h"
 #include "tools/db_tools.h"
+#include "policy/policy.h"
 
 #include <gtest/gtest.h>
 
@@ -37,13 +38,19 @@ TEST(ResourceUri, RejectsEverythingElse) {
                           "pgmcp://healthcare/schemas/public/tables/t/drop", "pgmcp://healthcare/schemas/%zz",
                           "pgmcp://healthcare/schemas/a%00b", "pgmcp://healthcare/schemas//tables/t",
                           "pgmcp://healthcare/schemas/p/tables/t/sample/x"}) {
-    EXPECT_FALSE(parse_resource_uri(bad).ok()) << bad;
+    EXPECT_FALSE(parse_resource_uri(bad, "healthcare").ok()) << bad;
   }
+  // The database's name is part of every URI: another database's URIs are unknown.
+  EXPECT_FALSE(parse_resource_uri("pgmcp://healthcare/schemas", "saas").ok());
+  EXPECT_FALSE(parse_resource_uri("pgmcp://healthcarex/schemas", "healthcare").ok());
+  EXPECT_EQ(parse_resource_uri("pgmcp://saas/schemas", "saas")->kind, ResourceAddress::Kind::schemas);
+  EXPECT_EQ(resource_prefix("saas"), "pgmcp://saas/");
 }
 
 TEST(QuoteIdentifier, DoublesQuotes) {
-  EXPECT_EQ(policy::quote_ident("health_records"), "\"health_records\"");
-  EXPECT_EQ(policy::quote_ident("a\"b"), "\"a\"\"b\"");
+  EXPECT_EQ(larder::policy::quote_ident("health_records"), "\"health_records\"");
+  EXPECT_EQ(larder::policy::quote_ident("a\"b"), "\"a\"\"b\"");
+  EXPECT_EQ(larder::policy::quote_qualified("my schema", "t"), "\"my schema\".\"t\"");
 }
 
 TEST(Params, FromJson) {
@@ -84,6 +91,43 @@ TEST(Prompts, ListAndSchemaText) {
   auto text = describe_schema(structure);
   EXPECT_NE(text.find("Table public.health_records"), std::string::npos);
   EXPECT_NE(text.find("\"Patient Name\" text"), std::string::npos);
+  // The policy file's notes come after the schema, before the fixed notes.
+  auto noted = describe_schema(structure, "- health_records: admissions\n");
+  const auto notes_at = noted.find("Notes:\n- health_records: admissions\n");
+  ASSERT_NE(notes_at, std::string::npos) << noted;
+  EXPECT_GT(notes_at, noted.find("\"Patient Name\" text"));
+}
+
+TEST(Prompts, PolicyNotes) {
+  auto p = larder::policy::parse(R"(
+[facts]
+tenant = "integer"
+
+[tables.customers]
+description = "Customers of a tenant."
+columns = ["id", "tenant_id", "name"]
+masked = { email = "email" }
+
+[tables.customers.descriptions]
+name = "Display name."
+
+[[tables.customers.rows]]
+column = "tenant_id"
+fact = "tenant"
+
+[tables.products]
+description = "The catalogue."
+sensitivity = "public"
+public = true
+columns = ["id", "title"]
+)",
+                                 "test.toml");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  const std::string notes = policy_notes(*p);
+  EXPECT_NE(notes.find("- customers: Customers of a tenant.\n"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("\"name\": Display name."), std::string::npos) << notes;
+  EXPECT_NE(notes.find("\"email\" is masked (email)"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("- products: The catalogue. (every row is readable)"), std::string::npos) << notes;
 }
 
 TEST(Schemas, ToolInputSchemas) {

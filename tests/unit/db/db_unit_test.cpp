@@ -3,8 +3,9 @@
 #include "db/connection.h"
 #include "db/database.h"
 #include "db/plan_redaction.h"
-#include "db/seed.h"
-#include "db/sql_assets.h"
+#include "examples/examples.h"
+#include "examples/healthcare/generate.h"
+#include "policy/policy.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -14,6 +15,8 @@
 #include <set>
 
 using namespace larder::db;
+namespace ex = larder::examples;
+namespace policy = larder::policy;
 
 namespace {
 
@@ -66,7 +69,7 @@ TEST(RandomHex, LengthAndAlphabet) {
 }
 
 TEST(Seed, DeterministicAndGuaranteedPatients) {
-  HealthRecordGenerator g1(55'500, kDefaultSeed), g2(55'500, kDefaultSeed), g3(55'500, kDefaultSeed + 1);
+  ex::HealthRecordGenerator g1(55'500, ex::kDefaultSeed), g2(55'500, ex::kDefaultSeed), g3(55'500, ex::kDefaultSeed + 1);
   int erin = 0, david = 0;
   std::set<std::string> hospitals, names;
   std::map<std::string, int> conditions;
@@ -80,8 +83,8 @@ TEST(Seed, DeterministicAndGuaranteedPatients) {
       ASSERT_EQ(a.date_of_admission, b.date_of_admission);
       if (g3.row(i).patient_name != a.patient_name) differs = true;
     }
-    erin += a.patient_name == kErinOrtega;
-    david += a.patient_name == kDavidAnderson;
+    erin += a.patient_name == ex::kErinOrtega;
+    david += a.patient_name == ex::kDavidAnderson;
     hospitals.insert(a.hospital);
     names.insert(a.patient_name);
     conditions[a.medical_condition]++;
@@ -107,24 +110,24 @@ TEST(Seed, DeterministicAndGuaranteedPatients) {
 }
 
 TEST(Seed, SmallDataSetsStillHaveBothPatients) {
-  HealthRecordGenerator g(20, 1);
+  ex::HealthRecordGenerator g(20, 1);
   int erin = 0, david = 0;
   for (std::size_t i = 0; i < g.size(); ++i) {
-    erin += g.row(i).patient_name == kErinOrtega;
-    david += g.row(i).patient_name == kDavidAnderson;
+    erin += g.row(i).patient_name == ex::kErinOrtega;
+    david += g.row(i).patient_name == ex::kDavidAnderson;
   }
   EXPECT_GE(erin, 2);
   EXPECT_GE(david, 2);
 }
 
 TEST(Seed, CopyLineEscapes) {
-  HealthRecord r;
+  ex::HealthRecord r;
   r.patient_name = "a\tb\\c\nd";
   r.age = 30;
   r.billing_cents = -1234;
   r.test_results = "Normal";
   std::string out;
-  append_copy_line(out, r);
+  ex::append_copy_line(out, r);
   EXPECT_EQ(out.substr(0, 10), "a\\tb\\\\c\\nd");
   EXPECT_NE(out.find("\t-12.34\t"), std::string::npos);
   EXPECT_EQ(out.back(), '\n');
@@ -189,13 +192,53 @@ TEST(ClusterState, SavesWith0600AndLoads) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(SqlAssets, AllFilesCompiledInOrder) {
-  const auto& a = setup_sql_assets();
-  ASSERT_EQ(a.size(), 4u);
-  EXPECT_EQ(a[0].name, "01_roles.sql");
-  EXPECT_EQ(a[3].name, "04_policies.sql");
-  EXPECT_NE(a[3].sql.find("FORCE ROW LEVEL SECURITY"), std::string_view::npos);
-  EXPECT_NE(a[2].sql.find("SECURITY DEFINER"), std::string_view::npos);
+// The healthcare example that setup runs (policy::setup_database): its schema and its policy
+// file are compiled in, and the policy file yields the locks the old fixed SQL gave (one
+// exposed table, the patient and clinician rules, the three context facts).
+TEST(HealthcareExample, AssetsCompiledIn) {
+  auto e = ex::find("healthcare");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  const std::string schema((*e)->schema);
+  EXPECT_NE(schema.find("CREATE TABLE IF NOT EXISTS public.health_records ("), std::string::npos);
+  EXPECT_NE(schema.find("health_records_patient_name_idx"), std::string::npos);
+  EXPECT_NE(schema.find("health_records_hospital_idx"), std::string::npos);
+  EXPECT_NE(schema.find("\"Patient Name\" SET STATISTICS 0"), std::string::npos);
+  EXPECT_EQ((*e)->default_rows, ex::kDefaultSeedRows);
+  EXPECT_EQ((*e)->default_seed, ex::kDefaultSeed);
+
+  auto p = policy::parse((*e)->policy, "<example healthcare>/policy.toml");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p->roles.query, kQueryRole);
+  EXPECT_EQ(p->roles.writer, kContextWriterRole);
+  EXPECT_EQ(p->roles.owner, "larder_owner");
+  EXPECT_EQ(p->dimensions(), (std::vector<std::string>{"hospital", "patient_name", "role"}));
+  for (const char* f : {"patient_name", "role", "hospital"}) {
+    const auto* fact = p->fact(f);
+    ASSERT_NE(fact, nullptr) << f;
+    EXPECT_EQ(fact->args, std::vector<policy::ValueType>{policy::ValueType::kText}) << f;
+  }
+  ASSERT_EQ(p->relations.size(), 1u);
+  const auto& rel = p->relations[0];
+  EXPECT_EQ(rel.qualified(), "public.health_records");
+  EXPECT_EQ(rel.sensitivity, policy::Sensitivity::kSensitive);
+  EXPECT_FALSE(rel.everyone);
+  EXPECT_FALSE(rel.masked());
+  EXPECT_EQ(rel.columns.size(), 16u);
+  ASSERT_EQ(rel.rules.size(), 2u);
+  EXPECT_EQ(rel.rules[0].columns, std::vector<std::string>{"Patient Name"});
+  EXPECT_EQ(rel.rules[0].fact, "patient_name");
+  EXPECT_TRUE(rel.rules[0].when_fact.empty());
+  EXPECT_EQ(rel.rules[1].columns, std::vector<std::string>{"Hospital"});
+  EXPECT_EQ(rel.rules[1].fact, "hospital");
+  EXPECT_EQ(rel.rules[1].when_fact, "role");
+  EXPECT_EQ(rel.rules[1].when_any_of, (std::vector<std::string>{"clinician", "doctor", "nurse"}));
+
+  // The guard allows exactly that table, looked up in public.
+  const auto guard = policy::guard_policy(*p);
+  EXPECT_EQ(guard.allowed_relations, std::set<std::string>{"public.health_records"});
+  EXPECT_EQ(guard.search_path, std::vector<std::string>{"public"});
+  // While a default GuardPolicy (DatabaseConfig's) allows no relation at all.
+  EXPECT_TRUE(DatabaseConfig{}.guard_policy.allowed_relations.empty());
 }
 
 TEST(WithheldError, NamesTheSqlstateItsClassAndOurSentenceOnly) {
@@ -306,9 +349,9 @@ TEST(Database, FailsCleanlyWithoutServer) {
   auto r = db.query(ctx, "SELECT 1");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "db.unavailable");
-  ctx.patient_names = {std::string(600, 'x')};
+  ctx.add("patient_name", std::string(600, 'x'));
   EXPECT_EQ(db.query(ctx, "SELECT 1").error().code, "db.bad_context");
-  ctx.patient_names = {};
+  ctx.facts.clear();
   ctx.deadline = Clock::now() - std::chrono::seconds(1);
   EXPECT_EQ(db.query(ctx, "SELECT 1").error().code, "db.timeout");
 }

@@ -1,6 +1,8 @@
 #include "gate/config.h"
 #include "gate/gate.h"
 #include "net/pki.h"
+#include "examples/examples.h"
+#include "policy/policy.h"
 
 #include <gtest/gtest.h>
 
@@ -105,8 +107,8 @@ audience = "larder-compliance"
 [tools]
 enabled = ["hipaa_compliance_check"]
 classes = { hipaa_compliance_check = "egress", pg_query = "sensitive-read", pg_explain = "neutral" }
-[rls]
-patient_name = "patient"
+[policy]
+example = "saas"
 [database]
 context_lease_ms = 0
 [taint]
@@ -126,7 +128,9 @@ api_url = "http://127.0.0.1:9999/check"
   EXPECT_EQ(c->data_flow("pg_query"), DataFlow::kSensitiveRead);
   EXPECT_EQ(c->data_flow("hipaa_compliance_check"), DataFlow::kEgress);
   EXPECT_EQ(c->data_flow("pg_explain"), DataFlow::kNeutral);
-  EXPECT_EQ(c->rls_patient_name, "patient");
+  EXPECT_EQ(c->policy_example, "saas");
+  EXPECT_EQ(c->policy_path, "");
+  EXPECT_FALSE(c->allow_drift);
   EXPECT_EQ(c->context_lease.count(), 0);
   EXPECT_TRUE(c->audit_fsync);
   EXPECT_EQ(c->max_body_bytes, 65536u);
@@ -165,9 +169,60 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
       {"[limits]\nmax_json_depth = 0\n", "limits.max_json_depth"},
       {"[limits]\nmax_batch_size = 0\n", "limits.max_batch_size"},
       {"[mystery]\nx = 1\n", "mystery"},
-      {"[rls]\npatient_name = \"x) <- y(\"\n", "rls.patient_name"},
+      // The RLS context comes from the policy file now: the old [rls] predicate names are gone.
+      {"[rls]\npatient_name = \"patient\"\n", "rls.patient_name"},
+      {"[rls]\nrole = \"role\"\n", "rls.role"},
+      {"[rls]\nhospital = \"hospital\"\n", "rls.hospital"},
+      {"[policy]\nfile = \"policy.toml\"\nexample = \"saas\"\n", "policy.example"},
+      {"[policy]\nfile = 3\n", "policy.file"},
+      {"[policy]\nexample = [\"saas\"]\n", "policy.example"},
+      {"[policy]\nallow_drift = \"yes\"\n", "policy.allow_drift"},
+      {"[policy]\nrules = []\n", "policy.rules"},
   };
   expect_refused(cases);
+}
+
+TEST_F(ConfigTest, PolicySection) {
+  auto none = parse("");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(none->policy_path, "");     // neither: the healthcare example
+  EXPECT_EQ(none->policy_example, "");
+  EXPECT_FALSE(none->allow_drift);
+  auto file = parse("[policy]\nfile = \"policies/mine.toml\"\n");
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  EXPECT_EQ(file->policy_path, (dir_ / "policies/mine.toml").string());  // relative to the config file
+  auto absolute = parse("[policy]\nfile = \"/etc/larder/policy.toml\"\n");
+  ASSERT_TRUE(absolute.ok()) << absolute.error().message;
+  EXPECT_EQ(absolute->policy_path, "/etc/larder/policy.toml");
+  // [rls] keeps only the trusted third-party keys.
+  auto rls = parse("[rls]\ntrusted_third_party_keys = []\n");
+  ASSERT_TRUE(rls.ok()) << rls.error().message;
+}
+
+// The gate's RLS context comes from the policy file: its facts are the dimensions, and a file
+// that masks a column makes the gate read the unmask rights.
+TEST_F(ConfigTest, GateOptionsFromThePolicyFile) {
+  auto c = parse("");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_TRUE(gate_options_from(*c, "").dimensions.empty());  // no policy file: no context
+  EXPECT_FALSE(gate_options_from(*c, "").unmask_rights);
+  for (const auto& e : examples::all()) {
+    auto pol = policy::parse(e.policy, "<example " + e.name + ">/policy.toml");
+    ASSERT_TRUE(pol.ok()) << pol.error().message;
+    auto o = gate_options_from(*c, "", &*pol);
+    std::set<std::string> facts;
+    for (const auto& d : o.dimensions) facts.insert(d.fact);
+    const auto declared = pol->dimensions();
+    EXPECT_EQ(facts, std::set<std::string>(declared.begin(), declared.end())) << e.name;
+    bool masked = false;
+    for (const auto& r : pol->relations) masked |= r.masked();
+    EXPECT_EQ(o.unmask_rights, masked) << e.name;
+    if (e.name == "healthcare") {
+      EXPECT_EQ(facts, (std::set<std::string>{"patient_name", "role", "hospital"}));
+      EXPECT_FALSE(o.unmask_rights);
+    }
+    if (e.name == "saas") EXPECT_TRUE(o.unmask_rights);
+  }
 }
 
 // Finding 5: the handshake deadline and cap, and the per-client-certificate call limits.
@@ -338,7 +393,18 @@ TEST_F(ConfigTest, InsecureSettingsNeedTheAcknowledgement) {
       {"", "i_understand_this_is_insecure", true, "must be an array of strings",
        "i_understand_this_is_insecure = true\n"},
       {"[database]\nsql_guard = false\n", "database.sql_guard", true, "cannot be turned off"},
+      {"[policy]\nallow_drift = true\n", "policy.allow_drift", true, how + "policy_drift\"]"},
+      {"", "i_understand_this_is_insecure", true, "does not set policy.allow_drift = true",
+       "i_understand_this_is_insecure = [\"policy_drift\"]\n"},
+      {"", "i_understand_this_is_insecure[0]", true, "policy_drift",
+       "i_understand_this_is_insecure = [\"drift\"]\n"},
   });
+  auto drift = parse("[policy]\nallow_drift = true\n", true, "i_understand_this_is_insecure = [\"policy_drift\"]\n");
+  ASSERT_TRUE(drift.ok()) << drift.error().message;
+  EXPECT_TRUE(drift->allow_drift);
+  auto drift_warnings = insecure_warnings(*drift);
+  ASSERT_EQ(drift_warnings.size(), 1u);
+  EXPECT_NE(drift_warnings[0].find("policy.allow_drift = true"), std::string::npos) << drift_warnings[0];
   auto acknowledged = parse(
       "[server]\nplain_http = true\n", false,
       "i_understand_this_is_insecure = [\"plain_http\", \"unbound_tokens\", \"tokens_without_expiry\"]\n",

@@ -3,6 +3,8 @@
 #include "gate/attestation.h"
 #include "gate/reasons.h"
 #include "net/pki.h"
+#include "examples/examples.h"
+#include "policy/policy.h"
 
 #include <gtest/gtest.h>
 
@@ -11,14 +13,26 @@ namespace {
 
 using std::chrono::system_clock;
 
+// The RLS context of the healthcare example's policy file: patient_name, role, hospital
+// (one text argument each).
+std::vector<ContextDimension> healthcare_dimensions() {
+  auto e = examples::find("healthcare");
+  if (!e) throw std::runtime_error(e.error().message);
+  auto p = policy::parse((*e)->policy, "<example healthcare>/policy.toml");
+  if (!p) throw std::runtime_error(p.error().message);
+  return context_dimensions(*p);
+}
+
 struct Fixture {
   biscuit::KeyPair root = biscuit::KeyPair::generate();
   std::unique_ptr<Gate> gate;
   net::PeerIdentity claude;
   net::PeerIdentity other;
 
-  explicit Fixture(GateOptions options = {}) {
+  // Without dimensions of its own, a fixture reads the healthcare example's RLS context.
+  explicit Fixture(GateOptions options = {}, bool default_dimensions = true) {
     if (options.root_keys.empty()) options.root_keys.push_back({1, root.public_key().to_string()});
+    if (default_dimensions && options.dimensions.empty()) options.dimensions = healthcare_dimensions();
     auto g = Gate::create(std::move(options));
     if (!g) throw std::runtime_error(g.error().message);
     gate = std::move(*g);
@@ -72,9 +86,64 @@ TEST(Gate, GrantsTheToolAndReadsTheRlsContext) {
   Grant grant;
   auto d = f.call(token, "pg_query", &f.claude, &grant);
   ASSERT_TRUE(d.allowed) << d.reason;
-  EXPECT_EQ(grant.patient_names, std::vector<std::string>{"Erin oRTEga"});
-  EXPECT_TRUE(grant.roles.empty());
-  EXPECT_TRUE(grant.hospitals.empty());
+  EXPECT_EQ(grant.values("patient_name"), std::vector<std::string>{"Erin oRTEga"});
+  EXPECT_TRUE(grant.values("role").empty());
+  EXPECT_TRUE(grant.values("hospital").empty());
+  EXPECT_EQ(grant.facts["patient_name"], (std::vector<std::vector<std::string>>{{"Erin oRTEga"}}));
+  EXPECT_TRUE(grant.unmask.empty());
+}
+
+TEST(Gate, TheHealthcareDimensionsAreItsThreeTextFacts) {
+  auto dims = healthcare_dimensions();
+  ASSERT_EQ(dims.size(), 3u);
+  std::set<std::string> names;
+  for (const auto& d : dims) {
+    names.insert(d.fact);
+    EXPECT_EQ(d.types, std::vector<policy::ValueType>{policy::ValueType::kText}) << d.fact;
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"patient_name", "role", "hospital"}));
+}
+
+TEST(Gate, WithoutDimensionsTheGrantCarriesNoContext) {
+  // DatabaseConfig and GateOptions default to nothing: no policy file, no RLS context.
+  Fixture f(GateOptions{}, /*default_dimensions=*/false);
+  Grant grant;
+  auto d = f.call(f.mint(std::string(kErin) + R"(role("nurse"); hospital("Cook PLC");)"), "pg_query", &f.claude, &grant);
+  ASSERT_TRUE(d.allowed) << d.reason;
+  EXPECT_TRUE(grant.facts.empty());
+  EXPECT_TRUE(grant.values("patient_name").empty());
+}
+
+TEST(Gate, TypedDimensionsAndUnmaskRights) {
+  GateOptions o;
+  o.dimensions = {{"tenant", {policy::ValueType::kUuid}},
+                  {"seat", {policy::ValueType::kText, policy::ValueType::kInteger}}};
+  o.unmask_rights = true;
+  Fixture f(o);
+  const std::string uuid = "0b6c4f5e-3f1a-4c2b-9d7e-1a2b3c4d5e6f";
+  auto token = f.mint("tenant(\"" + uuid + "\"); seat(\"a\", 2); seat(\"b\", 3); right(\"pg_query\"); "
+                      "right(\"unmask\", \"customers.email\");");
+  Grant grant;
+  auto d = f.call(token, "pg_query", &f.claude, &grant);
+  ASSERT_TRUE(d.allowed) << d.reason;
+  EXPECT_EQ(grant.values("tenant"), std::vector<std::string>{uuid});
+  EXPECT_EQ(grant.facts["seat"], (std::vector<std::vector<std::string>>{{"a", "2"}, {"b", "3"}}));
+  EXPECT_EQ(grant.values("seat"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(grant.unmask, std::vector<std::string>{"customers.email"});
+  // A value that is not of the declared type is refused, not silently dropped.
+  auto typo = f.mint(R"(tenant("not-a-uuid"); right("pg_query");)");
+  Grant typo_grant;
+  auto refused = f.call(typo, "pg_query", &f.claude, &typo_grant);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.lock, Lock::kBiscuit);
+  EXPECT_NE(refused.reason.find("tenant"), std::string::npos) << refused.reason;
+  // Attenuation blocks add neither context nor unmask rights.
+  auto widened = f.attenuate(f.mint("tenant(\"" + uuid + "\"); right(\"pg_query\");"),
+                             R"(tenant("11111111-1111-1111-1111-111111111111"); right("unmask", "customers.email");)");
+  Grant narrow;
+  ASSERT_TRUE(f.call(widened, "pg_query", &f.claude, &narrow).allowed);
+  EXPECT_EQ(narrow.values("tenant"), std::vector<std::string>{uuid});
+  EXPECT_TRUE(narrow.unmask.empty());
 }
 
 TEST(Gate, DeniesUngrantedToolsByDefault) {
@@ -94,8 +163,8 @@ TEST(Gate, AttenuationBlocksCannotGrantOrWidenRlsContext) {
   Grant grant;
   auto d = f.call(widened, "pg_query", &f.claude, &grant);
   ASSERT_TRUE(d.allowed) << d.reason;
-  EXPECT_EQ(grant.patient_names, std::vector<std::string>{"Erin oRTEga"});
-  EXPECT_TRUE(grant.roles.empty());
+  EXPECT_EQ(grant.values("patient_name"), std::vector<std::string>{"Erin oRTEga"});
+  EXPECT_TRUE(grant.values("role").empty());
   EXPECT_FALSE(f.call(widened, "pg_explain", &f.claude).allowed);
 }
 
@@ -487,9 +556,9 @@ TEST(Gate, ClinicianContext) {
   auto nurse = f.mint(R"(role("nurse"); hospital("Sullivan-Johnson"); right("pg_query");)");
   Grant grant;
   ASSERT_TRUE(f.call(nurse, "pg_query", &f.claude, &grant).allowed);
-  EXPECT_EQ(grant.roles, std::vector<std::string>{"nurse"});
-  EXPECT_EQ(grant.hospitals, std::vector<std::string>{"Sullivan-Johnson"});
-  EXPECT_TRUE(grant.patient_names.empty());
+  EXPECT_EQ(grant.values("role"), std::vector<std::string>{"nurse"});
+  EXPECT_EQ(grant.values("hospital"), std::vector<std::string>{"Sullivan-Johnson"});
+  EXPECT_TRUE(grant.values("patient_name").empty());
 }
 
 TEST(Gate, PolicyMustParse) {

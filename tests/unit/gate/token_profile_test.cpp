@@ -5,6 +5,8 @@
 #include "gate/gate.h"
 #include "net/peer_identity.h"
 #include "net/pki.h"
+#include "examples/examples.h"
+#include "policy/policy.h"
 
 #include <gtest/gtest.h>
 
@@ -34,6 +36,12 @@ struct Issuer {
     other = *net::peer_identity_from_pem(other_pem);
     GateOptions o;
     o.root_keys.push_back({7, root.public_key().to_string()});
+    // The RLS context the healthcare example's policy file declares (patient_name, role, hospital).
+    auto e = examples::find("healthcare");
+    if (!e) throw std::runtime_error(e.error().message);
+    auto pol = policy::parse((*e)->policy, "<example healthcare>/policy.toml");
+    if (!pol) throw std::runtime_error(pol.error().message);
+    o.dimensions = context_dimensions(*pol);
     auto g = Gate::create(o);
     if (!g) throw std::runtime_error(g.error().message);
     gate = std::move(*g);
@@ -74,7 +82,7 @@ TEST(TokenProfile, APatientTokenGrantsItsRightsCarriesItsFactsAndIsBound) {
   Grant grant;
   Decision d = i.call(issued->base64, "pg_query", i.peer, system_clock::now(), &grant);
   ASSERT_TRUE(d.allowed) << d.reason;
-  EXPECT_EQ(grant.patient_names, std::vector<std::string>{"Erin oRTEga"});
+  EXPECT_EQ(grant.values("patient_name"), std::vector<std::string>{"Erin oRTEga"});
   EXPECT_FALSE(
       i.call(issued->base64, "hipaa_compliance_check", i.peer).allowed);  // not a right of the profile
   EXPECT_FALSE(i.call(issued->base64, "pg_query", i.other).allowed);      // another certificate
