@@ -383,6 +383,11 @@ $fn$)";
 // Fingerprints of what apply makes, read back by check: Larder's policies (anywhere), the
 // functions of larder_ctx and larder_private, the masking views, the session settings of the
 // query and writer roles. $1 = the view schema, $2 and $3 = the query and writer roles.
+// PostgreSQL writes names (regclass, view definitions, policy expressions) qualified or not by
+// what the session's search_path makes visible — and a schema the role may not use is not —
+// so apply (as the administrator) and check (also as the context writer, at `larder serve`)
+// read them with the search_path kFingerprintPath alone: the same text in every session.
+constexpr const char* kFingerprintPath = "SELECT pg_catalog.set_config('search_path', 'pg_catalog', true)";
 constexpr const char* kFingerprints = R"(
 SELECT 'policy ' || p.polrelid::regclass::text || ' ' || p.polname,
        pg_catalog.md5(pg_catalog.concat_ws('|', p.polpermissive, p.polcmd,
@@ -779,6 +784,7 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   add("INSERT INTO larder_private.applied (object, fingerprint) VALUES ('file', $1::text)", {p.digest});
   for (const auto& rel : p.relations)
     add("INSERT INTO larder_private.applied (object, fingerprint) VALUES ($1::text, '')", {"relation " + rel.qualified()});
+  add(kFingerprintPath, {});  // for the rest of apply's transaction: only this INSERT follows
   add(std::string("INSERT INTO larder_private.applied (object, fingerprint) SELECT * FROM (") + kFingerprints +
           ") AS f ON CONFLICT (object) DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
       {p.view_schema, roles.query, roles.writer});
@@ -855,8 +861,25 @@ Result<std::vector<std::string>> check(const Policy& p, PGconn* conn, Clock::tim
       drift.push_back("the policy file " + p.file + " changed since the last `larder policy apply`");
     }
   }
-  // Fingerprints of Larder's objects.
-  auto live = select(conn, kFingerprints, {p.view_schema, roles.query, roles.writer}, deadline);
+  // Fingerprints of Larder's objects, read as apply wrote them (kFingerprintPath): in a
+  // transaction of their own, or in the caller's with its search_path restored after.
+  auto live = [&]() -> Result<Rows> {
+    const bool own = PQtransactionStatus(conn) == PQTRANS_IDLE;
+    auto saved = select(conn, "SELECT pg_catalog.current_setting('search_path')", {}, deadline);
+    if (!saved) return saved.error();
+    const std::string path = saved->at(0, 0);
+    if (own) {
+      if (auto r = db::exec_script(conn, "BEGIN READ ONLY", deadline); !r) return r.error();
+    }
+    auto rows = select(conn, kFingerprintPath, {}, deadline);
+    if (rows) rows = select(conn, kFingerprints, {p.view_schema, roles.query, roles.writer}, deadline);
+    if (own) {
+      (void)db::exec_script(conn, "ROLLBACK", deadline);
+    } else if (PQtransactionStatus(conn) == PQTRANS_INTRANS) {
+      (void)select(conn, "SELECT pg_catalog.set_config('search_path', $1, true)", {path}, deadline);
+    }
+    return rows;
+  }();
   if (!live) return live.error();
   std::map<std::string, std::string> now;
   for (int i = 0; i < live->size(); ++i) now[live->at(i, 0)] = live->at(i, 1);
