@@ -18,6 +18,7 @@
 //
 //   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench] [--no-floor] [--mcp-client]
 #include "db/database.h"
+#include "examples/healthcare/demo.h"
 #include "examples/healthcare/generate.h"
 #include "mcp/client.h"
 #include "net/client.h"
@@ -307,7 +308,7 @@ int main(int argc, char** argv) {
   const std::string url = bed->db_url();
   tools::DemoEnvironment env = bed->environment();
   const net::TlsClientConfig tls{env.ca_file, env.claude.cert, env.claude.key, "", false};
-  auto tokens = tools::mint_demo_tokens(env, "unused");
+  auto tokens = examples::healthcare::mint_demo_tokens(env, "unused");
   if (!tokens) {
     std::cerr << "bench_e2e: " << tokens.error().message << "\n";
     return 1;

@@ -1,4 +1,5 @@
-// The text files of examples/ (policy.toml, schema.sql), compiled in by examples/CMakeLists.txt.
+// The text files of examples/ (policy.toml, schema.sql; healthcare/demo_model_script.json, the
+// recorded model responses of its demo), compiled in by examples/CMakeLists.txt.
 #pragma once
 
 #include <string_view>

@@ -1,7 +1,9 @@
 #include "examples/examples.h"
 
 #include "examples/assets.h"
+#include "examples/healthcare/demo.h"
 #include "examples/healthcare/generate.h"
+#include "examples/saas/demo.h"
 #include "examples/saas/generate.h"
 
 namespace larder::examples {
@@ -19,6 +21,7 @@ const std::vector<Example>& all() {
     h.seed = [](const db::ConnParams& admin, std::size_t rows, std::uint64_t seed) {
       return seed_health_records(admin, rows, seed);
     };
+    h.demo = healthcare::demo();
     v.push_back(std::move(h));
     Example s;
     s.name = "saas";
@@ -30,6 +33,7 @@ const std::vector<Example>& all() {
     s.seed = [](const db::ConnParams& admin, std::size_t rows, std::uint64_t seed) {
       return saas::seed(admin, rows, seed);
     };
+    s.demo = saas::demo();
     v.push_back(std::move(s));
     return v;
   }();

@@ -1,14 +1,18 @@
-// `larder demo`: the whole four-lock story on this machine in one command — embedded
-// PostgreSQL with the synthetic healthcare records, a CA with server and client
-// certificates (plus a rogue CA), a Biscuit root key and tokens, the database server and
-// the compliance server — then every scenario of tools/demo_scenarios.h, each printed with
+// `larder demo [--example NAME]`: the whole four-lock story on this machine in one command —
+// embedded PostgreSQL with one of the example databases (`larder db init --example NAME`:
+// schema, policy file, synthetic data), a CA with server and client certificates (plus a
+// rogue CA), a Biscuit root key, the database server and the compliance server (both with
+// `[policy] example = "NAME"`), the example's tokens — then every scenario of the example's
+// demo (examples/examples.h, Demo; the framework: tools/demo_scenarios.h), each printed with
 // its request, outcome and deciding lock. Servers keep running afterwards unless --once.
+// Nothing here knows an example's tables, columns or people: the example's Demo says.
 //
 // Every long-lived part is its own process, started in its own session and stopped by its
 // pid file: the two `larder serve` servers, the stand-in for the external compliance API
-// (`larder demo compliance-api`, the egress target; it records what reaches it) and the
-// recorded-response model (`larder demo fake-model`, for the printed `larder ask` line when
-// no API key is set). So egress and `larder ask` keep answering after the demo process ends.
+// (`larder demo compliance-api`, the egress target; it records what reaches it) and, when
+// the example has recorded answers, the recorded-response model (`larder demo fake-model`,
+// for the printed `larder ask` line when no API key is set). So egress and `larder ask` keep
+// answering after the demo process ends.
 #include "agent/config.h"
 #include "agent/fake_llm_server.h"
 #include "biscuit/token/token.h"
@@ -17,8 +21,10 @@
 #include "db/cluster.h"
 #include "db/config.h"
 #include "db/connection.h"
+#include "examples/examples.h"
 #include "gate/config.h"
 #include "gate/taint_ledger.h"
+#include "gate/token_profile.h"
 #include "net/pki.h"
 #include "net/server.h"
 #include "tools/demo_scenarios.h"
@@ -43,7 +49,9 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -51,21 +59,21 @@ extern char** environ;
 
 namespace larder::cli {
 
-// demo_model_script.cpp (generated): the recorded responses `larder demo fake-model` replays.
-extern const char* const kDemoModelScriptName;
-extern const char* const kDemoModelScript;
-
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+// The example `larder demo` runs without --example (also `larder db init`'s default).
+constexpr const char* kDefaultExample = "healthcare";
+
 struct DemoOptions {
-  std::string dir = ".larder";
+  std::string example = kDefaultExample;
+  std::string dir;  // default: .larder for the default example, .larder-<example> for another
   bool once = false;
   bool no_color = false;
-  std::size_t rows = 55500;
-  std::string nurse_hospital;
+  std::size_t rows = 0;             // 0: the example's default
+  std::vector<std::string> params;  // NAME=VALUE: a value for the demo tokens' {NAME}
   uint16_t port = 0;             // larder-db; 0 = a free port
   uint16_t compliance_port = 0;  // larder-compliance; 0 = a free port
   uint16_t model_port = 0;       // the recorded-response model; 0 = a free port
@@ -76,9 +84,8 @@ struct HelperOptions {
   uint16_t port = 0;
   std::string port_file;
   std::string record;  // compliance-api: JSON lines {"body": ...}, one per request received
+  std::string example = kDefaultExample;  // fake-model: whose recorded answers
 };
-
-constexpr const char* kDemoQuestion = "Show me all medical records for patient Erin oRTEga";
 
 struct Style {
   bool color;
@@ -213,8 +220,8 @@ Result<biscuit::PrivateKey> ensure_root_key(const std::string& path) {
   return pair.private_key();
 }
 
-std::string server_toml(const std::string& audience, uint16_t port, const std::string& certs,
-                        const std::string& dir, const std::string& public_key,
+std::string server_toml(const std::string& audience, const std::string& example, uint16_t port,
+                        const std::string& certs, const std::string& dir, const std::string& public_key,
                         const std::vector<std::string>& tools, const std::string& classes,
                         const std::string& compliance_url) {
   std::ostringstream t;
@@ -225,7 +232,9 @@ std::string server_toml(const std::string& audience, uint16_t port, const std::s
     << "[biscuit]\nroot_keys = [{ id = 1, public_key = \"" << public_key << "\" }]\n"
     << "require_binding = true   # tokens must be bound to a client certificate\n"
     << "require_expiry = true    # and must expire\n\n"
-    << "[database]\nmode = \"embedded\"\ndir = \"" << dir << "\"\n\n[tools]\nenabled = [";
+    << "[database]\nmode = \"embedded\"\ndir = \"" << dir << "\"\n\n"
+    << "[policy]\nexample = \"" << example << "\"   # the policy file `larder db init --example` applied\n\n"
+    << "[tools]\nenabled = [";
   for (std::size_t i = 0; i < tools.size(); ++i) t << (i ? ", " : "") << "\"" << tools[i] << "\"";
   t << "]\nclasses = { " << classes << " }\n\n[audit]\npath = \"" << dir << "/audit/" << audience
     << ".jsonl\"\n";
@@ -274,12 +283,22 @@ int run_compliance_api(const HelperOptions& o) {
 }
 
 // `larder demo fake-model`: the recorded-response model (agent/fake_llm_server.h) on
-// 127.0.0.1, replaying the demo's script (Erin's records) for every conversation, so the
-// printed `larder ask` line answers without an API key. Runs until SIGTERM/SIGINT.
+// 127.0.0.1, replaying the example demo's script for every conversation, so the printed
+// `larder ask` line answers without an API key. Runs until SIGTERM/SIGINT.
 int run_fake_model(const HelperOptions& o) {
+  auto example = examples::find(o.example);
+  if (!example) {
+    std::cerr << "larder demo fake-model: " << example.error().message << "\n";
+    return 2;
+  }
+  const examples::Demo& demo = (*example)->demo;
+  if (demo.model_script.empty()) {
+    std::cerr << "larder demo fake-model: the " << o.example << " example has no recorded answers\n";
+    return 2;
+  }
   testing::FakeLlmServer model(testing::FakeLlmServer::Api::Anthropic);
   std::string error;
-  if (!model.load_script_text(kDemoModelScript, kDemoModelScriptName, &error)) {
+  if (!model.load_script_text(std::string(demo.model_script), demo.model_script_name, &error)) {
     std::cerr << "larder demo fake-model: " << error << "\n";
     return 1;
   }
@@ -289,7 +308,7 @@ int run_fake_model(const HelperOptions& o) {
     return 1;
   }
   write_port_file(o.port_file, model.port());
-  std::cerr << "larder demo fake-model: recorded Anthropic responses (" << kDemoModelScriptName << ") on "
+  std::cerr << "larder demo fake-model: recorded Anthropic responses (" << demo.model_script_name << ") on "
             << model.base_url() << "\n";
   wait_for_stop_signal();
   model.stop();
@@ -331,14 +350,38 @@ std::string shell_word(const std::string& s) {
   return out + "'";
 }
 
-std::string first_hospital(const db::ClusterState& state) {
-  auto conn = state.admin().connect(db::Clock::now() + std::chrono::seconds(10));
-  if (!conn) return "Sullivan-Johnson";
-  auto r = db::exec_params(
-      conn->get(), "SELECT \"Hospital\" FROM health_records GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1", {},
-      db::Clock::now() + std::chrono::seconds(10));
-  if (!r || PQntuples(r->get()) == 0) return "Sullivan-Johnson";
-  return PQgetvalue(r->get(), 0, 0);
+// The example's tokens with the --param values applied: each NAME=VALUE replaces the value of
+// {NAME} in every token whose profile has that placeholder (and one must).
+Result<std::vector<examples::DemoToken>> demo_tokens(const examples::Demo& demo, const db::ConnParams& admin,
+                                                     const std::vector<std::string>& overrides) {
+  auto tokens = demo.tokens(admin);
+  if (!tokens) return tokens.error();
+  for (auto& t : *tokens) {
+    if (auto valid = gate::validate_profile(t.profile); !valid) return valid.error();
+  }
+  for (const auto& o : overrides) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return make_error("config.invalid", "--param " + o + ": write NAME=VALUE");
+    const std::string name = o.substr(0, eq);
+    bool used = false;
+    std::set<std::string> known;
+    for (auto& t : *tokens) {
+      known.insert(t.profile.params.begin(), t.profile.params.end());
+      if (std::binary_search(t.profile.params.begin(), t.profile.params.end(), name)) {
+        t.params[name] = o.substr(eq + 1);
+        used = true;
+      }
+    }
+    if (!used) {
+      std::string have;
+      for (const auto& k : known) have += (have.empty() ? "" : ", ") + k;
+      return make_error("config.invalid", "--param " + name + ": no token of this demo has {" + name +
+                                              "} (they have " + (have.empty() ? std::string("none") : have) +
+                                              ")");
+    }
+  }
+  return tokens;
 }
 
 // Where the cluster's data lives. PostgreSQL runs as the `postgres` user when we are root,
@@ -369,24 +412,47 @@ int run_demo(const DemoOptions& o) {
     std::cerr << s.red("larder demo: " + what) << "\n";
     return exit_status::kRefused;
   };
+  auto found = examples::find(o.example);
+  if (!found) return die(found.error().message);
+  const examples::Example& example = **found;
+  const examples::Demo& demo = example.demo;
+  if (!demo.tokens || !demo.scenarios) return die("the " + example.name + " example has no demo");
   auto started = std::chrono::steady_clock::now();
-  const fs::path dir = fs::absolute(o.dir);
+  const fs::path dir = fs::absolute(!o.dir.empty()                    ? o.dir
+                                    : example.name == kDefaultExample ? ".larder"
+                                                                      : ".larder-" + example.name);
   std::error_code ec;
   fs::create_directories(dir / "audit", ec);
   fs::create_directories(dir / "logs", ec);
   fs::create_directories(dir / "tokens", ec);
   ::chmod(dir.c_str(), 0711);
 
-  // 1. PostgreSQL with the data.
-  step("embedded PostgreSQL 15 with the synthetic healthcare records");
+  std::cout << s.bold("larder demo --example " + example.name) << ": " << example.description << "\n";
+  for (const auto& line : demo.banner) std::cout << "  " << line << "\n";
+
+  // 1. PostgreSQL with the example: its schema, its policy file applied, its data.
+  step("embedded PostgreSQL 15 with the " + example.name + " example (`larder db init --example " +
+       example.name + "`)");
   if (!fs::exists(db::state_file_path(dir))) {
-    if (int rc = run_self({"db", "--state-dir", dir.string(), "init", "--data-dir", pg_data_dir(dir),
-                           "--rows", std::to_string(o.rows)});
-        rc != 0) {
-      return die("`larder db init` failed");
+    std::vector<std::string> init = {"db",         "--state-dir",    dir.string(), "init",
+                                     "--data-dir", pg_data_dir(dir), "--example",  example.name};
+    if (o.rows != 0) {
+      init.push_back("--rows");
+      init.push_back(std::to_string(o.rows));
     }
-  } else if (int rc = run_self({"db", "--state-dir", dir.string(), "start"}); rc != 0) {
-    return die("`larder db start` failed");
+    if (int rc = run_self(init); rc != 0)
+      return die("`larder db init --example " + example.name + "` failed");
+  } else {
+    auto existing = db::ClusterState::load(db::state_file_path(dir));
+    if (!existing) return die(existing.error().message);
+    const std::string has = existing->example.empty() ? kDefaultExample : existing->example;
+    if (has != example.name) {
+      return die(dir.string() + " holds the " + has + " example's database, not the " + example.name +
+                 " example's: choose another --dir (or `larder demo --example " + has + "`)");
+    }
+    if (int rc = run_self({"db", "--state-dir", dir.string(), "start"}); rc != 0) {
+      return die("`larder db start` failed");
+    }
   }
   auto state = db::ClusterState::load(db::state_file_path(dir));
   if (!state) return die(state.error().message);
@@ -409,12 +475,15 @@ int run_demo(const DemoOptions& o) {
   // 4. Servers, each its own process: the stand-in compliance API and the recorded-response
   // model first (the compliance server's configuration names the API's URL), then both
   // `larder serve` instances.
-  step("database server (larder-db), compliance server (larder-compliance), their helpers");
+  const bool recorded_model = !demo.model_script.empty();
+  step(std::string("database server (larder-db), compliance server (larder-compliance), ") +
+       (recorded_model ? "their helpers" : "the compliance API stand-in"));
   const std::vector<std::string> names = {"larder-db", "larder-compliance", "compliance-api", "fake-model"};
   for (const auto& n : names) stop_pid_file((dir / (n + ".pid")).string());
   auto file = [&](const std::string& n, const char* ext) { return (dir / (n + ext)).string(); };
   auto log_of = [&](const std::string& n) { return (dir / "logs" / (n + ".log")).string(); };
   std::vector<pid_t> children;
+  std::vector<std::string> running;  // the pid files of what keeps running
   auto fail = [&](const std::string& what) {
     stop_children(children);
     return die(what);
@@ -429,21 +498,26 @@ int run_demo(const DemoOptions& o) {
   children.push_back(*api);
   const std::string api_url =
       "http://127.0.0.1:" + std::to_string(read_port(file("compliance-api", ".port"))) + "/check";
-  auto model = spawn_child("larder demo fake-model",
-                           {"demo", "fake-model", "--port", std::to_string(o.model_port), "--port-file",
-                            file("fake-model", ".port")},
-                           file("fake-model", ".port"), file("fake-model", ".pid"), log_of("fake-model"));
-  if (!model) return fail(model.error().message);
-  children.push_back(*model);
-  const std::string model_url = "http://127.0.0.1:" + std::to_string(read_port(file("fake-model", ".port")));
+  std::string model_url;
+  pid_t model_pid = 0;
+  if (recorded_model) {
+    auto model = spawn_child("larder demo fake-model",
+                             {"demo", "fake-model", "--example", example.name, "--port",
+                              std::to_string(o.model_port), "--port-file", file("fake-model", ".port")},
+                             file("fake-model", ".port"), file("fake-model", ".pid"), log_of("fake-model"));
+    if (!model) return fail(model.error().message);
+    children.push_back(*model);
+    model_pid = *model;
+    model_url = "http://127.0.0.1:" + std::to_string(read_port(file("fake-model", ".port")));
+  }
 
   const std::string pub = root->public_key().to_string();
   std::ofstream(dir / "larder-db.toml") << server_toml(
-      "larder-db", o.port, certs, dir.string(), pub, {"pg_query", "pg_explain", "pg_metadata"},
+      "larder-db", example.name, o.port, certs, dir.string(), pub, {"pg_query", "pg_explain", "pg_metadata"},
       "pg_query = \"sensitive-read\", pg_explain = \"neutral\", pg_metadata = \"sensitive-read\"", "");
   std::ofstream(dir / "larder-compliance.toml")
-      << server_toml("larder-compliance", o.compliance_port, certs, dir.string(), pub,
-                     {"hipaa_compliance_check"}, "hipaa_compliance_check = \"egress\"", api_url);
+      << server_toml("larder-compliance", example.name, o.compliance_port, certs, dir.string(), pub,
+                     {tools::kEgressTool}, std::string(tools::kEgressTool) + " = \"egress\"", api_url);
   int ports[2] = {0, 0};
   for (int i = 0; i < 2; ++i) {
     const std::string& n = names[i];
@@ -453,12 +527,17 @@ int run_demo(const DemoOptions& o) {
                            file(n, ".port"), file(n, ".pid"), log_of(n));
     if (!pid) return fail(pid.error().message);
     children.push_back(*pid);
+    running.push_back(file(n, ".pid"));
     ports[i] = read_port(file(n, ".port"));
     std::cout << "  " << n << " on https://127.0.0.1:" << ports[i] << "/mcp (pid " << *pid << ")\n";
   }
+  running.push_back(file("compliance-api", ".pid"));
   std::cout << "  compliance API stand-in on " << api_url << " (pid " << *api << ", records to " << record
-            << ")\n"
-            << "  recorded-response model on " << model_url << " (pid " << *model << ")\n";
+            << ")\n";
+  if (recorded_model) {
+    running.push_back(file("fake-model", ".pid"));
+    std::cout << "  recorded-response model on " << model_url << " (pid " << model_pid << ")\n";
+  }
 
   // 5. Tokens and client configuration.
   tools::DemoEnvironment env;
@@ -467,6 +546,7 @@ int run_demo(const DemoOptions& o) {
   tools::use_demo_pki(env, certs, rogue);
   env.root = *root;
   env.audit_log = (dir / "audit" / "larder-db.jsonl").string();
+  env.admin = state->admin();
   // What reached the compliance API during this run (the record outlives runs).
   const std::size_t already = recorded_bodies(record).size();
   env.compliance_received = [record, already] {
@@ -482,15 +562,22 @@ int run_demo(const DemoOptions& o) {
   env.revoke = [ledger](const std::string& id) { return ledger->revoke(id, "revoked by larder demo"); };
 
   step("tokens");
-  std::string hospital = o.nurse_hospital.empty() ? first_hospital(*state) : o.nurse_hospital;
-  auto tokens = tools::mint_demo_tokens(env, hospital);
-  if (!tokens) return fail(tokens.error().message);
-  for (auto [name, value] : {std::pair{"erin", &tokens->erin}, std::pair{"david", &tokens->david},
-                             std::pair{"nurse", &tokens->nurse}}) {
-    (void)net::pki::write_file((dir / "tokens" / (std::string(name) + ".b64")).string(), *value + "\n", 0600);
+  auto wanted = demo_tokens(demo, state->admin(), o.params);
+  if (!wanted) return fail(wanted.error().message);
+  examples::MintedTokens tokens;
+  for (const auto& t : *wanted) {
+    biscuit::Params params;
+    for (const auto& [name, value] : t.params) params.string(name, value);
+    auto minted = tools::issue_demo_token(env, t.profile, params);
+    if (!minted) return fail("token " + t.name + ": " + minted.error().message);
+    tokens[t.name] = *minted;
+    (void)net::pki::write_file((dir / "tokens" / (t.name + ".b64")).string(), *minted + "\n", 0600);
+    std::string rights;
+    for (const auto& r : t.profile.rights) rights += (rights.empty() ? "" : ", ") + r;
+    std::cout << "  " << t.name << ": " << t.label << "\n"
+              << "      " << s.dim("rights: " + rights) << "\n";
   }
-  std::cout << "  Erin oRTEga (patient), DAvID AndErSON (patient), nurse at " << hospital
-            << " — each bound to claude-client's certificate and both audiences, expiring in 30 days; in "
+  std::cout << "  each bound to claude-client's certificate and both audiences, expiring in 30 days; in "
             << (dir / "tokens").string() << "\n";
   json mcp_config = {
       {"mcpServers",
@@ -505,7 +592,7 @@ int run_demo(const DemoOptions& o) {
   // 6. The scenarios.
   step("scenarios");
   int failed = 0;
-  auto outcomes = tools::run_demo_scenarios(env, *tokens, [&](const tools::ScenarioOutcome& out) {
+  auto outcomes = demo.scenarios(env, tokens, [&](const tools::ScenarioOutcome& out) {
     std::string mark = out.expected ? s.green("PASS") : s.red("FAIL");
     std::cout << "  " << mark << "  " << s.bold(out.name) << "\n"
               << "        " << s.dim("request: ") << out.request << "\n"
@@ -529,45 +616,55 @@ int run_demo(const DemoOptions& o) {
   }
   const std::string larder = shell_word(self_exe());
   const std::string mcp_json = shell_word((dir / "mcp.json").string());
-  const std::string erin = shell_word("@" + (dir / "tokens/erin.b64").string());
+  const std::string token_file = (dir / "tokens" / (demo.try_token + ".b64")).string();
+  const std::string token_arg = shell_word("@" + token_file);
   std::string stop = "kill";
-  for (const auto& n : names) stop += " $(cat " + shell_word(file(n, ".pid")) + ")";
+  for (const auto& f : running) stop += " $(cat " + shell_word(f) + ")";
   std::cout << "\n"
             << s.bold("The servers keep running (each its own process):") << "\n"
             << "  larder-db          " << env.db_url << "   (log " << log_of("larder-db") << ")\n"
             << "  larder-compliance  " << env.compliance_url << "   (log " << log_of("larder-compliance")
             << ")\n"
             << "  compliance API     " << api_url << "   (the egress target; what reached it: " << record
-            << ")\n"
-            << "  recorded model     " << model_url << "   (answers the line below without an API key)\n"
-            << "  stop them with:    " << stop << "\n\n"
-            << s.bold("Try them:") << "\n";
+            << ")\n";
+  if (recorded_model) {
+    std::cout << "  recorded model     " << model_url << "   (answers the line below without an API key)\n";
+  }
+  std::cout << "  stop them with:    " << stop << "\n\n" << s.bold("Try them:") << "\n";
   if (api_key_available()) {
-    std::cout << "  " << larder << " ask --config " << mcp_json << " --token " << erin << " "
-              << shell_word(kDemoQuestion) << "\n";
-  } else {
+    std::cout << "  " << larder << " ask --config " << mcp_json << " --token " << token_arg << " "
+              << shell_word(demo.question) << "\n";
+  } else if (recorded_model) {
     std::cout << "  ANTHROPIC_API_KEY=recorded-responses " << larder
               << " ask --provider anthropic --base-url " << model_url << " --config " << mcp_json
-              << " --token " << erin << " --show-sql " << shell_word(kDemoQuestion) << "\n"
+              << " --token " << token_arg << " --show-sql " << shell_word(demo.question) << "\n"
               << "    (no ANTHROPIC_API_KEY or OPENAI_API_KEY is set: the recorded model answers this "
                  "question with "
                  "recorded replies; its SQL really runs through the four locks. With a key, drop the key and "
                  "--base-url.)\n";
+  } else {
+    std::cout
+        << "  " << larder << " ask --config " << mcp_json << " --token " << token_arg << " --show-sql "
+        << shell_word(demo.question) << "\n"
+        << "    (set ANTHROPIC_API_KEY or OPENAI_API_KEY first: this example has no recorded answers)\n";
   }
+  const json request = {{"jsonrpc", "2.0"},
+                        {"id", 1},
+                        {"method", "tools/call"},
+                        {"params",
+                         {{"name", "pg_query"},
+                          {"arguments", {{"query", demo.try_sql}}},
+                          {"_meta",
+                           {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+                            {"io.modelcontextprotocol/clientCapabilities", json::object()}}}}}};
   std::cout
       << "  curl --cacert " << env.ca_file << " --cert " << env.claude.cert << " --key " << env.claude.key
       << " \\\n"
       << "       -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\\n"
       << "       -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: pg_query' "
          "\\\n"
-      << "       -H \"Authorization: Bearer $(cat " << (dir / "tokens/erin.b64").string() << ")\" \\\n"
-      << "       -d "
-         "'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/"
-         "call\",\"params\":{\"name\":\"pg_query\",\"arguments\":{\"query\":\"SELECT count(*) FROM "
-         "health_records\"},"
-         "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/"
-         "clientCapabilities\":{}}}}' "
-      << env.db_url << "\n"
+      << "       -H \"Authorization: Bearer $(cat " << token_file << ")\" \\\n"
+      << "       -d " << shell_word(request.dump()) << " " << env.db_url << "\n"
       << "  MCP Inspector: see docs/security-model.md (it needs the client certificate: NODE_EXTRA_CA_CERTS "
          "+ an mTLS agent)\n";
   return failed == 0 ? 0 : 1;
@@ -577,12 +674,18 @@ void define_demo(CLI::App& app, Action& selected) {
   auto o = std::make_shared<DemoOptions>();
   CLI::App* demo = app.add_subcommand(
       "demo", "Run the four-lock demo: PostgreSQL, certificates, tokens, both servers, every scenario");
-  demo->add_option("--dir", o->dir, "State directory")->capture_default_str();
+  std::string names;
+  for (const auto& e : examples::all()) names += (names.empty() ? "" : ", ") + e.name;
+  demo->add_option("--example", o->example, "Example database: " + names)->capture_default_str();
+  demo->add_option(
+      "--dir", o->dir,
+      "State directory (default: .larder for the healthcare example, .larder-<example> for another)");
   demo->add_flag("--once", o->once, "Stop the servers when the scenarios are done");
   demo->add_flag("--no-color", o->no_color, "Plain output even on a terminal");
-  demo->add_option("--rows", o->rows, "Rows of synthetic data on first run")->capture_default_str();
-  demo->add_option("--nurse-hospital", o->nurse_hospital,
-                   "Hospital the nurse token is scoped to (default: the largest)");
+  demo->add_option("--rows", o->rows, "Rows of synthetic data on first run (default: the example's)");
+  demo->add_option(
+      "--param", o->params,
+      "NAME=VALUE: the value of {NAME} in the demo's tokens instead of the example's (repeatable)");
   demo->add_option("--port", o->port, "Port of the database server (larder-db); default: a free one");
   demo->add_option("--compliance-port", o->compliance_port,
                    "Port of the compliance server (larder-compliance); default: a free one");
@@ -605,6 +708,7 @@ void define_demo(CLI::App& app, Action& selected) {
   model_cmd->group("");
   model_cmd->add_option("--port", model->port, "Port on 127.0.0.1 (0: a free one)");
   model_cmd->add_option("--port-file", model->port_file, "Write the listening port here");
+  model_cmd->add_option("--example", model->example, "Whose recorded answers")->capture_default_str();
   model_cmd->callback([&selected, model] { selected = [model] { return run_fake_model(*model); }; });
 
   demo->callback([&selected, o, demo] {

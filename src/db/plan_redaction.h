@@ -2,8 +2,8 @@
 // ceiling reads from it.
 //
 // Plan estimates are computed from the planner's statistics of the whole table, whatever the
-// caller may see: "Plan Rows" of `WHERE "Medical Condition" = 'Cancer'`, divided by the
-// unfiltered estimate, gives that condition's share of all patients (finding 8). EXPLAIN
+// caller may see: "Plan Rows" of `WHERE diagnosis = 'Cancer'`, divided by the unfiltered
+// estimate, gives that condition's share of all patients (finding 8). EXPLAIN
 // ANALYZE counts rows the RLS filter removed ("Rows Removed by Filter") and rows an index
 // found before the filter (a Bitmap Index Scan's "Actual Rows"). So the plan is rebuilt from
 // an allow-list: its shape (node types, relations, indexes, conditions, keys) and, for

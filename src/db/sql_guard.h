@@ -49,7 +49,7 @@ namespace larder::db {
 std::set<std::string> default_allowed_functions();
 
 struct GuardPolicy {
-  // Schema-qualified relation names, e.g. {"public.health_records"}. A query's unqualified
+  // Schema-qualified relation names, e.g. {"public.orders"}. A query's unqualified
   // name resolves to schema "public" (names starting with "pg_" are refused when unqualified,
   // since PostgreSQL would look them up in pg_catalog first).
   std::set<std::string> allowed_relations;
@@ -79,7 +79,7 @@ struct GuardedQuery {
 
   std::string normalized_sql;  // pg_query_normalize form: constants replaced by $n
   std::string fingerprint;     // pg_query_fingerprint, 16 hex digits; same shape => same value
-  std::set<std::string> relations;  // schema-qualified base relations ("public.health_records")
+  std::set<std::string> relations;  // schema-qualified base relations ("public.orders")
   // relation -> columns referenced; "*" when every column is read (SELECT *, t.*, whole-row
   // references). Best effort: an unqualified column that cannot be tied to one relation
   // without the catalog is listed under every base relation of its FROM list.

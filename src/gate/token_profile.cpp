@@ -26,12 +26,23 @@ std::string human(std::chrono::seconds s) {
 
 }  // namespace
 
+RightFact right_fact(const std::string& right) {
+  if (right.rfind(kUnmaskPrefix, 0) == 0) {
+    return {"right(\"unmask\", {c})", biscuit::Params().string("c", right.substr(kUnmaskPrefix.size()))};
+  }
+  return {"right({r})", biscuit::Params().string("r", right)};
+}
+
 Result<void> validate_profile(TokenProfile& p) {
   if (p.name.empty()) return make_error("token.profile", "a profile needs a name");
   if (p.rights.empty()) return profile_error(p.name, "grants no right (add tool names to rights)");
   for (const auto& r : p.rights) {
     if (r.empty() || r.size() > 128)
       return profile_error(p.name, "a right must be a tool name of 1 to 128 characters");
+    if (r.rfind(kUnmaskPrefix, 0) == 0 && r.size() == kUnmaskPrefix.size()) {
+      return profile_error(p.name,
+                           "right \"" + r + "\" names nothing to unmask (write unmask:<table>.<column>)");
+    }
   }
   std::set<std::string> params;
   for (const auto& text : p.facts) {
@@ -127,7 +138,8 @@ Result<IssuedToken> issue_token(const IssueRequest& r) {
     }
   }
   for (const auto& right : p.rights) {
-    if (auto added = builder.add_fact("right({r})", biscuit::Params().string("r", right)); !added) {
+    const RightFact fact = right_fact(right);
+    if (auto added = builder.add_fact(fact.code, fact.params); !added) {
       return profile_error(p.name, "right " + right + ": " + added.error().message);
     }
   }

@@ -2,7 +2,9 @@
 // `larder token issue --profile <name>` ([profiles.<name>] in larder.toml), and the one
 // function that mints a token from a profile. Every token it mints
 //   - carries the profile's facts, with `{param}` values bound as typed parameters,
-//   - grants the profile's rights as right("<tool>") facts in the authority block,
+//   - grants the profile's rights as right("<tool>") facts in the authority block, and a
+//     right "unmask:<table>.<column>" as right("unmask", "<table>.<column>") (the policy
+//     file's masked columns read in clear: docs/policy.md),
 //   - expires (check if time($time), $time <= <expiry>; the TTL is never optional),
 //   - names the root key id it was signed with (so keys can be rotated), and
 //   - is bound to one client certificate and to the servers' audiences (gate/attestation.h).
@@ -16,6 +18,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace larder::gate {
@@ -23,15 +26,29 @@ namespace larder::gate {
 struct TokenProfile {
   std::string name;
   std::string description;
-  std::vector<std::string> rights;  // tool names, "resources/read", "prompts/get"
+  // Tool names, "resources/read", "prompts/get"; "unmask:<table>.<column>" (kUnmaskPrefix) for
+  // right("unmask", "<table>.<column>").
+  std::vector<std::string> rights;
   std::vector<std::string> facts;   // Datalog facts; `{name}` placeholders come from --param
   std::vector<std::string> params;  // the placeholders the facts use (sorted, unique)
   std::chrono::seconds ttl{std::chrono::hours(8)};
   std::chrono::seconds max_ttl{std::chrono::hours(24 * 30)};
 };
 
+// A right of a profile that starts with this grants right("unmask", <the rest>).
+inline constexpr std::string_view kUnmaskPrefix = "unmask:";
+
+// The Datalog fact a profile's right becomes: right("pg_query"), or for "unmask:<c>"
+// right("unmask", "<c>") (the value is a typed parameter, never spliced into the code).
+struct RightFact {
+  std::string code;  // right({r}) or right("unmask", {c})
+  biscuit::Params params;
+};
+RightFact right_fact(const std::string& right);
+
 // Validates a profile (facts are facts, assert no predicate reserved to the server; rights
-// are non-empty; ttl <= max_ttl) and fills `params`. Errors name the profile and the fact.
+// are non-empty, an unmask right names what it unmasks; ttl <= max_ttl) and fills `params`.
+// Errors name the profile and the fact or right.
 Result<void> validate_profile(TokenProfile& profile);
 
 // The profiles every configuration Larder generates starts with (larder init, the demo):

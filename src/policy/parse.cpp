@@ -298,7 +298,7 @@ Result<Hop> parse_hop(Reader& rd, const toml::node& n, const std::string& key) {
     while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
     return v;
   };
-  const std::string form = "write a hop as \"<column> -> <table>.<column>\" (e.g. \"invoice_id -> invoices.id\")";
+  const std::string form = "write a hop as \"<column> -> <table>.<column>\" (e.g. \"order_id -> orders.id\")";
   if (arrow == std::string::npos) return policy_error(rd.at(&n, key), form);
   Hop h;
   h.column = trim(s->substr(0, arrow));

@@ -40,7 +40,7 @@ bool valid_value(ValueType type, std::string_view text);
 enum class MaskKind { kEmail, kLast4, kRedact };
 std::string_view to_string(MaskKind kind);
 
-// Where a declaration sits in the file, for errors: "policy.toml:12: tables.customers.rows[1].fact".
+// Where a declaration sits in the file, for errors: "policy.toml:12: tables.accounts.rows[1].fact".
 struct Where {
   std::string file;
   int line = 0;
@@ -98,7 +98,7 @@ struct Relation {
   Where where;
 
   std::string qualified() const { return schema + "." + name; }
-  // The name tokens and the agent use: "customers" for public.customers, "billing.x" otherwise.
+  // The name tokens and the agent use: "accounts" for public.accounts, "billing.x" otherwise.
   std::string short_name() const;
   bool masked() const;
   const Column* column(std::string_view name) const;
@@ -146,8 +146,8 @@ struct Policy {
   // The schemas an unqualified name is looked up in, in order (the session's search_path
   // after pg_catalog): view_schema first when some relation is masked, then "public".
   std::vector<std::string> search_path() const;
-  // The policy relation behind a name the guard reported ("larder_masked.customers" ->
-  // public.customers); null when none.
+  // The policy relation behind a name the guard reported ("larder_masked.accounts" ->
+  // public.accounts); null when none.
   const Relation* behind(std::string_view guard_relation) const;
   // The fact names the RLS context carries (every declared fact), sorted.
   std::vector<std::string> dimensions() const;

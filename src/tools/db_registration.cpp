@@ -53,7 +53,7 @@ class DbService {
   }
 
   // The name tokens use for a relation the guard reported: the policy's short name
-  // ("customers" for public.customers and for its masking view).
+  // ("accounts" for public.accounts and for its masking view).
   std::string fact_name(const std::string& relation) const {
     if (const policy::Relation* r = policy.behind(relation)) return r->short_name();
     constexpr std::string_view kPublic = "public.";

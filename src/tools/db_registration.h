@@ -2,8 +2,8 @@
 // SQL unless the policy file turns it off), the policy file's declared query tools, the
 // pgmcp://<database>/ resources and the SQL prompts — with every call running through the
 // four-lock pipeline (guarded_call.h). The SQL guard runs before authorization so the
-// relations and columns a query touches become authorizer facts (`table("customers")`,
-// `column("customers", "email")`, by the policy file's names): a token can restrict what it
+// relations and columns a query touches become authorizer facts (`table("accounts")`,
+// `column("accounts", "email")`, by the policy file's names): a token can restrict what it
 // may read. A query that reads only relations the file classes public does not taint.
 #pragma once
 

@@ -19,11 +19,11 @@ constexpr const char* kRights =
 struct Installation {
   test::Testbed bed{test::Testbed::Options{}};
   tools::DemoEnvironment env;
-  tools::DemoTokens tokens;
+  examples::healthcare::DemoTokens tokens;
   Installation() {
     bed.start_servers();
     env = bed.environment();
-    auto minted = tools::mint_demo_tokens(env, bed.busiest_hospital());
+    auto minted = examples::healthcare::mint_demo_tokens(env, bed.busiest_hospital());
     if (!minted) throw std::runtime_error("attack env: " + minted.error().message);
     tokens = *minted;
   }
@@ -43,7 +43,9 @@ std::string read_file(const std::string& path) {
 
 test::Testbed& bed() { return installation().bed; }
 const tools::DemoEnvironment& env() { return installation().env; }
-const tools::DemoTokens& tokens() { return installation().tokens; }
+const examples::healthcare::DemoTokens& tokens() {
+  return installation().tokens;
+}
 
 std::string fresh_patient_token(const std::string& patient) {
   return fresh_patient_token_for(env().claude, patient);

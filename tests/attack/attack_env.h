@@ -4,6 +4,7 @@
 // speak to the servers the way an attacker with a valid certificate would.
 #pragma once
 
+#include "examples/healthcare/demo.h"
 #include "mcp/client.h"
 #include "support/testbed.h"
 #include "tools/demo_scenarios.h"
@@ -17,7 +18,7 @@ namespace larder::attack {
 
 test::Testbed& bed();                      // started once, servers running
 const tools::DemoEnvironment& env();
-const tools::DemoTokens& tokens();         // fresh lineages are minted with fresh_patient_token()
+const examples::healthcare::DemoTokens& tokens();  // fresh lineages are minted with fresh_patient_token()
 
 // A new token for `patient`, bound to claude-client and both audiences, from the root key:
 // a lineage no other test has touched.

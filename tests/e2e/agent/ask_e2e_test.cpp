@@ -13,6 +13,7 @@
 // LARDER_E2E_SHOW=1 prints what a person would see for the --show-sql/--verbose scenarios.
 #include "agent/ask.h"
 #include "agent/fake_llm_server.h"
+#include "examples/healthcare/demo.h"
 #include "net/pki.h"
 #include "support/testbed.h"
 #include "tools/demo_scenarios.h"
@@ -84,7 +85,7 @@ class AskE2E : public ::testing::Test {
     fs::create_directories(work_);
 
     tools::DemoEnvironment env = bed_->environment();
-    auto tokens = tools::mint_demo_tokens(env, bed_->busiest_hospital());
+    auto tokens = examples::healthcare::mint_demo_tokens(env, bed_->busiest_hospital());
     ASSERT_TRUE(tokens.ok()) << tokens.error().message;
     erin_token_ = tokens->erin;
     ASSERT_TRUE(net::pki::write_file(work_ + "/erin.b64", erin_token_ + "\n", 0600).ok());

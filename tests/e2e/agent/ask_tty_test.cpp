@@ -12,8 +12,9 @@
 //  * a second Ctrl-C, at the empty prompt, ends the program with status 130;
 //  * the history file is <state-dir>/ask_history, mode 0600, holding only the questions.
 // Skipped, with a message, only when tmux is not installed (scripts/install-deps installs it).
-#include "agent/render.h"
 #include "agent/fake_llm_server.h"
+#include "agent/render.h"
+#include "examples/healthcare/demo.h"
 #include "net/pki.h"
 #include "support/testbed.h"
 #include "tools/demo_scenarios.h"
@@ -107,7 +108,7 @@ class AskTty : public ::testing::Test {
     state_ = work_ + "/state";
     socket_ = work_ + "/tmux.sock";
     tools::DemoEnvironment env = bed_->environment();
-    auto tokens = tools::mint_demo_tokens(env, bed_->busiest_hospital());
+    auto tokens = examples::healthcare::mint_demo_tokens(env, bed_->busiest_hospital());
     ASSERT_TRUE(tokens.ok()) << tokens.error().message;
     ASSERT_TRUE(net::pki::write_file(work_ + "/erin.b64", tokens->erin + "\n", 0600).ok());
     json tls = {{"ca", env.ca_file}, {"cert", env.claude.cert}, {"key", env.claude.key}};

@@ -1,6 +1,7 @@
 // The four locks end to end, in-process: a real PostgreSQL (throwaway cluster), a real PKI,
 // the database server and the compliance server (two LarderService instances sharing the
 // taint ledger), our MCP client over mTLS — and every scenario of the demo.
+#include "examples/healthcare/demo.h"
 #include "mcp/client.h"
 #include "support/testbed.h"
 #include "tools/demo_scenarios.h"
@@ -18,9 +19,9 @@ class FourLocks : public ::testing::Test {
 
 TEST_F(FourLocks, EveryDemoScenarioBehavesAsRequired) {
   auto env = bed_.environment();
-  auto tokens = tools::mint_demo_tokens(env, bed_.busiest_hospital());
+  auto tokens = examples::healthcare::mint_demo_tokens(env, bed_.busiest_hospital());
   ASSERT_TRUE(tokens.ok()) << tokens.error().message;
-  auto outcomes = tools::run_demo_scenarios(env, *tokens, nullptr);
+  auto outcomes = examples::healthcare::run_demo_scenarios(env, *tokens, nullptr);
   ASSERT_GE(outcomes.size(), 20u);
   for (const auto& o : outcomes) {
     EXPECT_TRUE(o.expected) << o.name << "\n  request: " << o.request << "\n  outcome: " << o.outcome
@@ -30,9 +31,9 @@ TEST_F(FourLocks, EveryDemoScenarioBehavesAsRequired) {
 
 TEST_F(FourLocks, TaintSurvivesARestartOfTheEgressServer) {
   auto env = bed_.environment();
-  auto tokens = tools::mint_demo_tokens(env, bed_.busiest_hospital());
+  auto tokens = examples::healthcare::mint_demo_tokens(env, bed_.busiest_hospital());
   ASSERT_TRUE(tokens.ok());
-  auto outcomes = tools::run_demo_scenarios(env, *tokens, nullptr);  // taints Erin's lineage
+  auto outcomes = examples::healthcare::run_demo_scenarios(env, *tokens, nullptr);  // taints Erin's lineage
   bed_.compliance.reset();
   bed_.compliance = test::Testbed::start(bed_.compliance_config());
   net::TlsClientConfig tls{env.ca_file, env.claude.cert, env.claude.key, "", false};
@@ -48,7 +49,7 @@ TEST_F(FourLocks, TaintSurvivesARestartOfTheEgressServer) {
 // so the lineage ledger alone carries the taint — and it does, across servers.
 TEST_F(FourLocks, ATableSampleShowsEntitledRowsOnlyAndTaintsTheLineage) {
   auto env = bed_.environment();
-  auto tokens = tools::mint_demo_tokens(env, bed_.busiest_hospital());
+  auto tokens = examples::healthcare::mint_demo_tokens(env, bed_.busiest_hospital());
   ASSERT_TRUE(tokens.ok());
   net::TlsClientConfig tls{env.ca_file, env.claude.cert, env.claude.key, "", false};
   auto db = mcp::Client::connect_http(env.db_url, tls, {{"Authorization", "Bearer " + tokens->erin}});

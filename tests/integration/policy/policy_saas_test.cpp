@@ -220,6 +220,29 @@ TEST(SaasPolicy, CheckIsCleanAndASecondApplyChangesNothing) {
   EXPECT_NE(pl->render().find("nothing to do"), std::string::npos);
 }
 
+// `larder serve` checks as the context writer, which may not use schema public: the names and
+// view definitions it reads back are the ones apply fingerprinted as the administrator, in a
+// transaction of the check's own or in the caller's (whose search_path it leaves as it was).
+TEST(SaasPolicy, CheckIsCleanAsTheContextWriterToo) {
+  auto writer = cluster->state().writer().connect(db::Clock::now() + std::chrono::seconds(30));
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+  const auto deadline = db::Clock::now() + std::chrono::seconds(30);
+  auto d = policy::check(cluster->policy(), writer->get(), deadline);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_TRUE(d->empty()) << d->front();
+  EXPECT_EQ(PQtransactionStatus(writer->get()), PQTRANS_IDLE);
+
+  auto c = admin_connection();
+  ASSERT_TRUE(db::exec_script(c.get(), "BEGIN; SET LOCAL search_path = public, \"$user\"", deadline).ok());
+  auto in_transaction = policy::check(cluster->policy(), c.get(), deadline);
+  ASSERT_TRUE(in_transaction.ok()) << in_transaction.error().message;
+  EXPECT_TRUE(in_transaction->empty()) << in_transaction->front();
+  auto path = db::exec_params(c.get(), "SHOW search_path", {}, deadline);
+  ASSERT_TRUE(path.ok()) << path.error().message;
+  EXPECT_EQ(std::string(PQgetvalue(path->get(), 0, 0)), "public, \"$user\"");
+  ASSERT_TRUE(db::exec_script(c.get(), "ROLLBACK", deadline).ok());
+}
+
 TEST(SaasPolicy, CheckNamesEachDifferenceAndApplyRepairsWhatItOwns) {
   struct Case {
     const char* sql;

@@ -36,12 +36,9 @@ struct Issuer {
     other = *net::peer_identity_from_pem(other_pem);
     GateOptions o;
     o.root_keys.push_back({7, root.public_key().to_string()});
-    // The RLS context the healthcare example's policy file declares (patient_name, role, hospital).
-    auto e = examples::find("healthcare");
-    if (!e) throw std::runtime_error(e.error().message);
-    auto pol = policy::parse((*e)->policy, "<example healthcare>/policy.toml");
-    if (!pol) throw std::runtime_error(pol.error().message);
-    o.dimensions = context_dimensions(*pol);
+    // The RLS context a policy file with these facts and a masked column makes the gate read.
+    o.dimensions = {{"patient_name", {policy::ValueType::kText}}, {"tenant", {policy::ValueType::kUuid}}};
+    o.unmask_rights = true;
     auto g = Gate::create(o);
     if (!g) throw std::runtime_error(g.error().message);
     gate = std::move(*g);
@@ -83,6 +80,7 @@ TEST(TokenProfile, APatientTokenGrantsItsRightsCarriesItsFactsAndIsBound) {
   Decision d = i.call(issued->base64, "pg_query", i.peer, system_clock::now(), &grant);
   ASSERT_TRUE(d.allowed) << d.reason;
   EXPECT_EQ(grant.values("patient_name"), std::vector<std::string>{"Erin oRTEga"});
+  EXPECT_TRUE(grant.unmask.empty());
   EXPECT_FALSE(
       i.call(issued->base64, "hipaa_compliance_check", i.peer).allowed);  // not a right of the profile
   EXPECT_FALSE(i.call(issued->base64, "pg_query", i.other).allowed);      // another certificate
@@ -147,6 +145,60 @@ TEST(TokenProfile, AParameterCannotInjectDatalog) {
   EXPECT_FALSE(i.call(issued->base64, "hipaa_compliance_check", i.peer).allowed);
 }
 
+// "unmask:<table>.<column>" in rights grants right("unmask", "<table>.<column>"): the gate
+// reads it as a column the token reads in clear. It grants no tool, and its value is a typed
+// parameter like any other.
+TEST(TokenProfile, AnUnmaskRightGrantsReadingThatColumnInClear) {
+  Issuer i;
+  TokenProfile support;
+  support.name = "support-engineer";
+  support.rights = {"pg_query", "unmask:customers.email"};
+  support.facts = {"tenant({tenant})"};
+  ASSERT_TRUE(validate_profile(support).ok());
+  EXPECT_EQ(support.params, std::vector<std::string>{"tenant"});
+  const std::string acme = "6c09ed4c-60a4-46d7-88e4-1a8e1862e5e0";
+  auto issued = issue_token(i.request(support, biscuit::Params().string("tenant", acme)));
+  ASSERT_TRUE(issued.ok()) << issued.error().message;
+  Grant grant;
+  Decision d = i.call(issued->base64, "pg_query", i.peer, system_clock::now(), &grant);
+  ASSERT_TRUE(d.allowed) << d.reason;
+  EXPECT_EQ(grant.unmask, std::vector<std::string>{"customers.email"});
+  EXPECT_EQ(grant.values("tenant"), std::vector<std::string>{acme});
+  EXPECT_FALSE(i.call(issued->base64, "pg_explain", i.peer).allowed);  // not a right of the profile
+
+  EXPECT_EQ(right_fact("pg_query").code, "right({r})");
+  EXPECT_EQ(right_fact("unmask:customers.email").code, "right(\"unmask\", {c})");
+
+  // Without the unmask right, nothing is unmasked.
+  TokenProfile plain = support;
+  plain.rights = {"pg_query"};
+  ASSERT_TRUE(validate_profile(plain).ok());
+  auto without = issue_token(i.request(plain, biscuit::Params().string("tenant", acme)));
+  ASSERT_TRUE(without.ok()) << without.error().message;
+  Grant none;
+  ASSERT_TRUE(i.call(without->base64, "pg_query", i.peer, system_clock::now(), &none).allowed);
+  EXPECT_TRUE(none.unmask.empty());
+
+  // The column is a parameter: Datalog in it stays a string.
+  TokenProfile sneaky = support;
+  sneaky.rights = {"pg_query", "unmask:x\"); right(\"hipaa_compliance_check\"); right(\"unmask\", \"y"};
+  ASSERT_TRUE(validate_profile(sneaky).ok());
+  auto injected = issue_token(i.request(sneaky, biscuit::Params().string("tenant", acme)));
+  ASSERT_TRUE(injected.ok()) << injected.error().message;
+  Grant odd;
+  ASSERT_TRUE(i.call(injected->base64, "pg_query", i.peer, system_clock::now(), &odd).allowed);
+  EXPECT_EQ(odd.unmask.size(), 1u);
+  EXPECT_FALSE(i.call(injected->base64, "hipaa_compliance_check", i.peer).allowed);
+
+  // An unmask right must name what it unmasks.
+  TokenProfile empty = support;
+  empty.rights = {"pg_query", "unmask:"};
+  auto refused = validate_profile(empty);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("names nothing to unmask"), std::string::npos)
+      << refused.error().message;
+}
+
 TEST(TokenProfile, ConfigurationProfilesAreValidated) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("larder-profiles-" + std::to_string(::getpid()));
@@ -182,6 +234,7 @@ client_ca = "ca.crt"
       {"[profiles.p]\nrights = ['pg_query']\nfacts = ['a($x) <- b($x)']\n", "exactly one fact"},
       {"[profiles.p]\nrights = ['pg_query']\nttl_s = 100\nmax_ttl_s = 10\n", "above max_ttl"},
       {"[profiles.p]\nrights = ['pg_query']\nttll_s = 100\n", "unknown key"},
+      {"[profiles.p]\nrights = ['pg_query', 'unmask:']\n", "names nothing to unmask"},
   };
   for (const auto& c : cases) {
     auto parsed = parse(c.toml);
@@ -196,6 +249,12 @@ client_ca = "ca.crt"
   ASSERT_NE(good->profile("nurse"), nullptr);
   EXPECT_EQ(good->profile("nurse")->params, std::vector<std::string>{"hospital"});
   EXPECT_EQ(good->profile("nurse")->ttl, std::chrono::seconds(3600));
+  auto support = parse(
+      "[profiles.support]\nrights = ['pg_query', 'unmask:customers.email']\nfacts = ['tenant({tenant})']\n");
+  ASSERT_TRUE(support.ok()) << support.error().message;
+  ASSERT_NE(support->profile("support"), nullptr);
+  EXPECT_EQ(support->profile("support")->rights,
+            (std::vector<std::string>{"pg_query", "unmask:customers.email"}));
   fs::remove_all(dir);
 }
 
