@@ -881,16 +881,27 @@ Result<std::vector<std::string>> check_pinned(const Policy& p, PGconn* conn, Clo
 
 Result<std::vector<std::string>> check(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   // Read-only, with the search_path pinned as apply pinned it when it recorded the fingerprints.
+  // In the caller's transaction, its search_path is restored after.
   const bool own = PQtransactionStatus(conn) == PQTRANS_IDLE;
+  std::string saved;
   if (own) {
     if (auto r = db::exec_script(conn, "BEGIN READ ONLY", deadline); !r) return r.error();
+  } else {
+    auto path = select(conn, "SELECT pg_catalog.current_setting('search_path')", {}, deadline);
+    if (!path) return path.error();
+    saved = path->at(0, 0);
   }
   if (auto r = db::exec_script(conn, "SET LOCAL search_path = pg_catalog", deadline); !r) {
     if (own) (void)db::exec_script(conn, "ROLLBACK", deadline);
     return r.error();
   }
   auto out = check_pinned(p, conn, deadline);
-  if (own) (void)db::exec_script(conn, "ROLLBACK", deadline);
+  if (own) {
+    (void)db::exec_script(conn, "ROLLBACK", deadline);
+  } else if (PQtransactionStatus(conn) == PQTRANS_INTRANS) {
+    if (auto r = select(conn, "SELECT pg_catalog.set_config('search_path', $1, true)", {saved}, deadline); !r)
+      return r.error();
+  }
   return out;
 }
 
