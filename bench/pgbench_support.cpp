@@ -51,10 +51,10 @@ std::string write_point_query_script() {
        "SELECT * FROM health_records WHERE \"Patient Name\" = '" << examples::kErinOrtega << "';\n"
        "ROLLBACK;\n"
        "\\if :have = 0\n"
-       // The facts as Larder's writer encodes them (compact JSON: fact -> list of tuples).
+       // The facts as Larder's writer encodes them (compact JSON: a one-argument fact -> its values).
        "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) "
-       "VALUES (pg_backend_pid(), 'benchbenchbenchbenchbenchbench00', '{\"patient_name\":[[\"" << examples::kErinOrtega
-    << "\"]]}', clock_timestamp() + interval '30 seconds') ON CONFLICT (pid) DO UPDATE SET nonce = EXCLUDED.nonce, "
+       "VALUES (pg_backend_pid(), 'benchbenchbenchbenchbenchbench00', '{\"patient_name\":[\"" << examples::kErinOrtega
+    << "\"]}', clock_timestamp() + interval '30 seconds') ON CONFLICT (pid) DO UPDATE SET nonce = EXCLUDED.nonce, "
        "facts = EXCLUDED.facts, expires_at = EXCLUDED.expires_at;\n"
        "\\endif\n";
   return path;

@@ -131,7 +131,7 @@ Result<void> prepare(PGconn* conn, const char* name, const char* sql, Clock::tim
   return {};
 }
 
-// The context as the writer stores it: {"<fact>": [[v, ...], ...], "$unmask": [[right], ...]}
+// The context as the writer stores it: {"<fact>": ["v", ...] or [["v1", "v2"], ...], "$unmask": ["right", ...]}
 // (a std::map, so the same context always encodes to the same bytes: the lease compares them).
 Result<std::string> encode_context(const RequestContext& ctx) {
   nlohmann::json facts = nlohmann::json::object();
@@ -144,12 +144,20 @@ Result<std::string> encode_context(const RequestContext& ctx) {
   };
   for (const auto& [name, tuples] : ctx.facts) {
     if (name.empty() || name[0] == '$') return make_error("db.bad_context", "a context fact name is empty or reserved");
+    // One-argument tuples as a flat array of strings (the rule functions read them with
+    // jsonb_array_elements_text and `?|`), wider ones as arrays.
     nlohmann::json list = nlohmann::json::array();
     for (const auto& tuple : tuples) {
       if (tuple.empty()) return make_error("db.bad_context", name + " has an empty tuple");
+      if (tuple.size() != tuples.front().size())
+        return make_error("db.bad_context", name + " has tuples of different arities");
       for (const auto& v : tuple)
         if (auto r = check(v, name); !r) return r.error();
-      list.push_back(tuple);
+      if (tuple.size() == 1) {
+        list.push_back(tuple[0]);
+      } else {
+        list.push_back(tuple);
+      }
     }
     facts[name] = std::move(list);
   }
@@ -157,7 +165,7 @@ Result<std::string> encode_context(const RequestContext& ctx) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& v : ctx.unmask) {
       if (auto r = check(v, "unmask"); !r) return r.error();
-      list.push_back(nlohmann::json::array({v}));
+      list.push_back(v);
     }
     facts["$unmask"] = std::move(list);
   }

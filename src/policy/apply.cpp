@@ -229,72 +229,68 @@ std::string column_list(const std::vector<std::string>& cols) {
   return out;
 }
 
-// The request's facts, for the rule functions (owner, SECURITY DEFINER): NULL without a live row.
-constexpr const char* kCurrentFacts = R"(CREATE OR REPLACE FUNCTION larder_private.current_facts()
-RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-  f jsonb;
-BEGIN
-  SELECT c.facts INTO f
-    FROM larder_private.request_context c
-   WHERE c.pid = pg_catalog.pg_backend_pid()
-     AND c.nonce = pg_catalog.current_setting('larder.request_nonce', true)
-     AND c.expires_at > pg_catalog.clock_timestamp();
-  RETURN f;
-END
-$fn$)";
+// The live context row of this backend and request (the conditions every rule function
+// reads it under; docs/database.md), as a FROM item `c` and its WHERE conditions.
+constexpr const char* kContextRow =
+    "larder_private.request_context c WHERE c.pid = pg_catalog.pg_backend_pid() "
+    "AND c.nonce = pg_catalog.current_setting('larder.request_nonce', true) "
+    "AND c.expires_at > pg_catalog.clock_timestamp()";
 
-// The values of argument `arg` of `fact` in the request, as `type`.
-std::string fact_values(const std::string& fact, std::size_t arg, const std::string& type) {
-  return "SELECT (e.v ->> " + std::to_string(arg) + ")::" + type +
-         " FROM pg_catalog.jsonb_array_elements(f -> " + "'" + fact + "'" + ") AS e(v)";
-}
-
-std::string when_clause(const RuleInfo& r) {
+// The rule's `when` as a join and a condition on the row `c`: its fact has a value in the
+// rule's list (one row of larder_private.rule_values, written from the file as a parameter).
+// "" without a `when`.
+std::string when_join(const RuleInfo& r) {
   if (r.rule->when_fact.empty()) return "";
-  return "  IF NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(f -> '" + r.rule->when_fact +
-         "') AS e(v) JOIN larder_private.rule_values w ON w.rule = " + std::to_string(r.id) +
-         " AND w.value = e.v ->> 0) THEN\n    RETURN;\n  END IF;\n";
+  return " JOIN larder_private.rule_values rv ON rv.rule = " + std::to_string(r.id);
+}
+std::string when_condition(const RuleInfo& r) {
+  if (r.rule->when_fact.empty()) return "";
+  return " AND (c.facts -> '" + r.rule->when_fact + "') ?| rv.vals";
 }
 
+// The tuples of the rule's fact in the request, typed `types` (one per argument): a SELECT
+// over the context row, gated by the rule's `when`. Fact names are checked identifiers. A
+// one-argument fact is a flat array of strings in the row, a wider one an array of arrays.
+std::string fact_tuples(const RuleInfo& r, const std::vector<std::string>& types) {
+  const std::string where = std::string(kContextRow).substr(std::string(kContextRow).find(" WHERE "));
+  const std::string ctx = "larder_private.request_context c" + when_join(r);
+  if (types.size() == 1) {
+    return "SELECT e.x::" + types[0] + " FROM " + ctx + ", pg_catalog.jsonb_array_elements_text(c.facts -> '" +
+           r.rule->fact + "') AS e(x)" + where + when_condition(r);
+  }
+  std::string sel;
+  for (std::size_t i = 0; i < types.size(); ++i)
+    sel += (i ? ", " : "") + std::string("(e.v ->> ") + std::to_string(i) + ")::" + types[i];
+  return "SELECT " + sel + " FROM " + ctx + ", pg_catalog.jsonb_array_elements(c.facts -> '" + r.rule->fact +
+         "') AS e(v)" + where + when_condition(r);
+}
+
+// Rule n's function: one query per call (PL/pgSQL caches its plan per session), run as the
+// owner. Without a live context row it returns nothing.
 std::string rule_function(const Policy& p, const RuleInfo& r) {
   const RowRule& rule = *r.rule;
   const Fact& fact = *p.fact(rule.fact);
   std::ostringstream s;
   const std::string name = "larder_ctx.r" + std::to_string(r.id);
+  const std::string header = "LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED";
   if (rule.via.empty() && rule.columns.size() > 1) {
     // A tuple fact: the rows of its tuples, typed like the columns.
-    std::string cols, sel;
-    for (std::size_t i = 0; i < r.types.size(); ++i) {
+    std::string cols;
+    for (std::size_t i = 0; i < r.types.size(); ++i)
       cols += (i ? ", " : "") + std::string("v") + std::to_string(i) + " " + r.types[i];
-      sel += (i ? ", " : "") + std::string("(e.v ->> ") + std::to_string(i) + ")::" + r.types[i];
-    }
     s << "CREATE OR REPLACE FUNCTION " << name << "()\nRETURNS TABLE (" << cols << ")\n"
-      << "LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED ROWS 10\n"
-      << "SET search_path = pg_catalog, pg_temp\nAS $fn$\nDECLARE\n  f jsonb := larder_private.current_facts();\n"
-      << "BEGIN\n  IF f IS NULL THEN\n    RETURN;\n  END IF;\n"
-      << when_clause(r) << "  RETURN QUERY SELECT " << sel << " FROM pg_catalog.jsonb_array_elements(f -> '" << rule.fact
-      << "') AS e(v);\nEND\n$fn$";
+      << header << " ROWS 10\nSET search_path = pg_catalog, pg_temp\nAS $fn$\nBEGIN\n  RETURN QUERY "
+      << fact_tuples(r, r.types) << ";\nEND\n$fn$";
     return s.str();
   }
   const std::string& type = r.local_type;
   s << "CREATE OR REPLACE FUNCTION " << name << "()\nRETURNS " << type << "[]\n"
-    << "LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED\n"
-    << "SET search_path = pg_catalog, pg_temp\nAS $fn$\nDECLARE\n  f jsonb := larder_private.current_facts();\n"
-    << "  result " << type << "[];\nBEGIN\n  IF f IS NULL THEN\n    RETURN '{}';\n  END IF;\n";
-  std::string w = when_clause(r);
-  if (!w.empty()) {
-    // RETURN; in a scalar function must return a value.
-    auto pos = w.find("RETURN;");
-    w.replace(pos, 7, "RETURN '{}';");
-  }
-  s << w;
+    << header << "\nSET search_path = pg_catalog, pg_temp\nAS $fn$\nDECLARE\n  result " << type
+    << "[];\nBEGIN\n";
+  std::vector<std::string> fact_types;
+  for (auto t : fact.args) fact_types.emplace_back(pg_type(t));
   if (rule.via.empty()) {
-    s << "  SELECT COALESCE(pg_catalog.array_agg(x), '{}') INTO result FROM (" << fact_values(rule.fact, 0, type)
-      << ") AS t(x);\n";
+    s << "  SELECT ARRAY(" << fact_tuples(r, {type}) << ") INTO result;\n";
   } else {
     // The join path, read as the owner (which sees every row of the hop tables): the first
     // hop's target values whose path ends at a row matching the fact.
@@ -306,20 +302,17 @@ std::string rule_function(const Policy& p, const RuleInfo& r) {
     const std::string last = "h" + std::to_string(rule.via.size());
     std::string match;
     if (rule.columns.size() == 1) {
-      const std::string ftype(pg_type(fact.args[0]));
-      match = last + "." + q(rule.columns[0]) + " = ANY (ARRAY(" + fact_values(rule.fact, 0, ftype) + "))";
+      match = last + "." + q(rule.columns[0]) + " = ANY (ARRAY(" + fact_tuples(r, fact_types) + "))";
     } else {
-      std::string lhs, sel;
-      for (std::size_t i = 0; i < rule.columns.size(); ++i) {
-        lhs += (i ? ", " : "") + last + "." + q(rule.columns[i]);
-        sel += (i ? ", " : "") + std::string("(e.v ->> ") + std::to_string(i) + ")::" + std::string(pg_type(fact.args[i]));
-      }
-      match = "(" + lhs + ") IN (SELECT " + sel + " FROM pg_catalog.jsonb_array_elements(f -> '" + rule.fact + "') AS e(v))";
+      std::string lhs;
+      for (std::size_t i = 0; i < rule.columns.size(); ++i) lhs += (i ? ", " : "") + last + "." + q(rule.columns[i]);
+      match = "(" + lhs + ") IN (" + fact_tuples(r, fact_types) + ")";
     }
-    s << "  SELECT COALESCE(pg_catalog.array_agg(DISTINCT h1." << q(rule.via[0].target) << "), '{}') INTO result\n    FROM "
-      << from << "\n   WHERE " << match << ";\n";
+    // (Duplicates are harmless to `= ANY`; not sorting them away saves a quarter of the time.)
+    s << "  SELECT ARRAY(SELECT h1." << q(rule.via[0].target) << "\n    FROM " << from << "\n   WHERE " << match
+      << ") INTO result;\n";
   }
-  s << "  RETURN result;\nEND\n$fn$";
+  s << "  RETURN COALESCE(result, '{}');\nEND\n$fn$";
   return s.str();
 }
 
@@ -328,6 +321,9 @@ std::string rule_predicate(const RuleInfo& r) {
   const std::string fn = "larder_ctx.r" + std::to_string(r.id) + "()";
   if (rule.via.empty() && rule.columns.size() > 1)
     return "((" + column_list(rule.columns) + ") IN (SELECT * FROM " + fn + "))";
+  // The function runs once per query (an InitPlan) and `= ANY` of its array is an index
+  // condition. For a join path the array holds every first-hop key the context reaches: its
+  // cost grows with them (docs/policy.md, "What a rule costs").
   const std::string local = rule.via.empty() ? rule.columns[0] : rule.via[0].column;
   return "(" + q(local) + " = ANY ((SELECT " + fn + ")::" + r.local_type + "[]))";
 }
@@ -368,15 +364,14 @@ RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-DECLARE
-  f jsonb := larder_private.current_facts();
 BEGIN
-  IF f IS NULL THEN
-    RETURN false;
-  END IF;
   RETURN EXISTS (SELECT 1
-                   FROM pg_catalog.jsonb_array_elements(f -> '$unmask') AS e(v)
-                   JOIN larder_private.masks m ON m.id = mask AND m.unmask_right = e.v ->> 0);
+                   FROM larder_private.request_context c
+                   JOIN larder_private.masks m ON m.id = mask
+                  WHERE c.pid = pg_catalog.pg_backend_pid()
+                    AND c.nonce = pg_catalog.current_setting('larder.request_nonce', true)
+                    AND c.expires_at > pg_catalog.clock_timestamp()
+                    AND (c.facts -> '$unmask') ? m.unmask_right);
 END
 $fn$)";
 
@@ -405,7 +400,7 @@ SELECT 'view ' || c.oid::regclass::text,
  WHERE n.nspname = $1 AND c.relkind = 'v'
 UNION ALL
 SELECT 'contents of larder_private.rule_values',
-       pg_catalog.md5(coalesce(pg_catalog.string_agg(v.rule::text || ':' || v.value, ',' ORDER BY v.rule, v.value), ''))
+       pg_catalog.md5(coalesce(pg_catalog.string_agg(v.rule::text || ':' || v.vals::text, ',' ORDER BY v.rule), ''))
   FROM larder_private.rule_values v
 UNION ALL
 SELECT 'contents of larder_private.masks',
@@ -630,8 +625,9 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   add("ALTER TABLE larder_private.request_context OWNER TO " + q(roles.owner));
   add("REVOKE ALL ON larder_private.request_context FROM PUBLIC");
   add("GRANT SELECT, INSERT, UPDATE, DELETE ON larder_private.request_context TO " + q(roles.writer));
-  add("CREATE TABLE IF NOT EXISTS larder_private.rule_values (rule integer NOT NULL, value text NOT NULL, "
-      "PRIMARY KEY (rule, value))");
+  // The `when` lists, one row per rule (rewritten by every apply; an older layout is replaced).
+  add("DROP TABLE IF EXISTS larder_private.rule_values");
+  add("CREATE TABLE larder_private.rule_values (rule integer PRIMARY KEY, vals text[] NOT NULL)");
   add("CREATE TABLE IF NOT EXISTS larder_private.masks (id integer PRIMARY KEY, unmask_right text NOT NULL)");
   add("CREATE TABLE IF NOT EXISTS larder_private.applied (object text PRIMARY KEY, fingerprint text NOT NULL)");
   for (const char* t : {"rule_values", "masks", "applied"}) {
@@ -640,11 +636,11 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   }
   // The server's start-up check runs as the writer: it reads the record and the fingerprinted tables.
   add("GRANT SELECT ON larder_private.applied, larder_private.rule_values, larder_private.masks TO " + q(roles.writer));
-  add("DELETE FROM larder_private.rule_values");
   for (const auto& r : model->rules) {
-    for (const auto& v : r.rule->when_any_of)
-      add("INSERT INTO larder_private.rule_values (rule, value) VALUES ($1::integer, $2::text) ON CONFLICT DO NOTHING",
-          {std::to_string(r.id), v});
+    if (r.rule->when_any_of.empty()) continue;
+    auto list = db::encode_text_array(r.rule->when_any_of);
+    if (!list) return list.error();
+    add("INSERT INTO larder_private.rule_values (rule, vals) VALUES ($1::integer, $2::text[])", {std::to_string(r.id), *list});
   }
   add("DELETE FROM larder_private.masks");
   for (const auto& [id, right] : model->masks)
@@ -652,7 +648,7 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
 
   // Functions: drop every function of larder_ctx/larder_private this file does not define
   // (rules removed, an older layout), then (re)create the ones it does.
-  std::set<std::string> wanted = {"larder_private.current_facts()", "larder_ctx.unmasked(integer)",
+  std::set<std::string> wanted = {"larder_ctx.unmasked(integer)",
                                   "larder_ctx.mask_email(text)", "larder_ctx.mask_last4(text)",
                                   "larder_ctx.mask_redact(text)"};
   for (const auto& r : model->rules) wanted.insert("larder_ctx.r" + std::to_string(r.id) + "()");
@@ -694,9 +690,6 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
     add("DROP FUNCTION IF EXISTS " + f);
     if (wanted.count(f) == 0) out.removals.push_back("function " + f);
   }
-  add(kCurrentFacts);
-  add("ALTER FUNCTION larder_private.current_facts() OWNER TO " + q(roles.owner));
-  add("REVOKE ALL ON FUNCTION larder_private.current_facts() FROM PUBLIC");
   for (const char* m : kMaskFunctions) add(m);
   add(kUnmasked);
   for (const char* sig : {"larder_ctx.mask_email(text)", "larder_ctx.mask_last4(text)", "larder_ctx.mask_redact(text)",

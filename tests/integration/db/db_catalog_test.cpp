@@ -95,9 +95,9 @@ TEST(DbCatalog, NoDefinerViewsOverProtectedData) {
 }
 
 TEST(DbCatalog, ContextFunctionsAreDefinerWithPinnedSearchPath) {
-  // The rule functions (r1: the patient's names, r2: the clinician's hospitals) and the
-  // context lookup read the context as the owner: SECURITY DEFINER, search_path pinned. The
-  // masking functions are plain (no definer rights) but pinned too.
+  // The rule functions (r1: the patient's names, r2: the clinician's hospitals) and unmasked()
+  // read the context row as the owner: SECURITY DEFINER, search_path pinned. The masking
+  // functions are plain (no definer rights) but pinned too. Nothing else is in either schema.
   EXPECT_EQ(admin_scalar("SELECT string_agg(n.nspname || '.' || p.proname || ':' || p.prosecdef::text || ':' || "
                          "array_to_string(p.proconfig, ';') || ':' || p.pronargs::text || ':' || "
                          "pg_get_userbyid(p.proowner), ',' ORDER BY n.nspname, p.proname) FROM pg_proc p "
@@ -107,17 +107,15 @@ TEST(DbCatalog, ContextFunctionsAreDefinerWithPinnedSearchPath) {
             "larder_ctx.mask_redact:false:search_path=pg_catalog, pg_temp:1:larder_owner,"
             "larder_ctx.r1:true:search_path=pg_catalog, pg_temp:0:larder_owner,"
             "larder_ctx.r2:true:search_path=pg_catalog, pg_temp:0:larder_owner,"
-            "larder_ctx.unmasked:true:search_path=pg_catalog, pg_temp:1:larder_owner,"
-            "larder_private.current_facts:true:search_path=pg_catalog, pg_temp:0:larder_owner");
-  for (const char* fn : {"larder_ctx.r1()", "larder_ctx.r2()", "larder_private.current_facts()",
-                         "larder_ctx.unmasked(integer)"}) {
+            "larder_ctx.unmasked:true:search_path=pg_catalog, pg_temp:1:larder_owner");
+  for (const char* fn : {"larder_ctx.r1()", "larder_ctx.r2()", "larder_ctx.unmasked(integer)"}) {
     EXPECT_EQ(admin_scalar(std::string("SELECT has_function_privilege('public', '") + fn + "', 'EXECUTE')::text"),
               "false")
         << fn;
   }
-  // The query role calls the rule functions (its policies do), never the lookup itself.
+  // The query role calls the rule functions (its policies do) and reads nothing of the row itself.
   EXPECT_EQ(admin_scalar("SELECT has_function_privilege('patients', 'larder_ctx.r1()', 'EXECUTE')::text || "
-                         "has_function_privilege('patients', 'larder_private.current_facts()', 'EXECUTE')::text"),
+                         "has_table_privilege('patients', 'larder_private.request_context', 'SELECT')::text"),
             "truefalse");
 }
 

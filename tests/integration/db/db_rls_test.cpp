@@ -171,19 +171,19 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
       "SELECT * FROM larder_private.applied",
       // Forging the context row's facts (jsonb), whole or in part.
       "INSERT INTO larder_private.request_context VALUES (pg_backend_pid(), repeat('a', 32), "
-      "'{\"patient_name\": [[\"DAvID AndErSON\"]]}', now() + interval '1 hour')",
+      "'{\"patient_name\": [\"DAvID AndErSON\"]}', now() + interval '1 hour')",
       "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) VALUES (pg_backend_pid(), "
-      "current_setting('larder.request_nonce'), '{\"role\": [[\"doctor\"]], \"hospital\": [[\"Cook PLC\"]]}', "
+      "current_setting('larder.request_nonce'), '{\"role\": [\"doctor\"], \"hospital\": [\"Cook PLC\"]}', "
       "now() + interval '1 hour') ON CONFLICT (pid) DO UPDATE SET facts = EXCLUDED.facts",
-      "UPDATE larder_private.request_context SET facts = '{\"patient_name\": [[\"DAvID AndErSON\"]]}'",
-      "UPDATE larder_private.request_context SET facts = facts || '{\"role\": [[\"nurse\"]], "
-      "\"hospital\": [[\"Cook PLC\"]]}'::jsonb WHERE pid = pg_backend_pid()",
+      "UPDATE larder_private.request_context SET facts = '{\"patient_name\": [\"DAvID AndErSON\"]}'",
+      "UPDATE larder_private.request_context SET facts = facts || '{\"role\": [\"nurse\"], "
+      "\"hospital\": [\"Cook PLC\"]}'::jsonb WHERE pid = pg_backend_pid()",
       "UPDATE larder_private.request_context SET expires_at = 'infinity'",
       "DELETE FROM larder_private.request_context",
-      "INSERT INTO larder_private.rule_values VALUES (2, 'patient')",
+      "INSERT INTO larder_private.rule_values VALUES (3, '{patient}')",
       "CREATE FUNCTION public.r1() RETURNS text[] LANGUAGE sql AS $$ SELECT '{DAvID AndErSON}'::text[] $$",
       "CREATE FUNCTION public.current_facts() RETURNS jsonb LANGUAGE sql AS "
-      "$$ SELECT '{\"patient_name\": [[\"DAvID AndErSON\"]]}'::jsonb $$",
+      "$$ SELECT '{\"patient_name\": [\"DAvID AndErSON\"]}'::jsonb $$",
       "CREATE FUNCTION pg_temp.pg_backend_pid() RETURNS integer LANGUAGE sql AS $$ SELECT 1 $$",
       "CREATE TEMP TABLE health_records AS SELECT 1 AS id",
       "CREATE TEMP VIEW v AS SELECT * FROM health_records",
@@ -200,7 +200,7 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
       "ALTER FUNCTION larder_ctx.r1() SECURITY INVOKER",
       "CREATE OR REPLACE FUNCTION larder_ctx.r1() RETURNS text[] LANGUAGE sql AS $$ SELECT '{DAvID AndErSON}'::text[] $$",
       "CREATE OR REPLACE FUNCTION larder_private.current_facts() RETURNS jsonb LANGUAGE sql AS "
-      "$$ SELECT '{\"patient_name\": [[\"DAvID AndErSON\"]]}'::jsonb $$",
+      "$$ SELECT '{\"patient_name\": [\"DAvID AndErSON\"]}'::jsonb $$",
       "UPDATE health_records SET \"Patient Name\" = 'Erin oRTEga'",
       "INSERT INTO health_records (\"Patient Name\") VALUES ('x')",
       "DELETE FROM health_records",
@@ -318,7 +318,7 @@ TEST_F(DbRls, ContextRowIsBoundToPidNonceAndExpiry) {
   auto put = [&](int pid, const std::string& expiry) {
     auto r = db::exec_params(w->get(),
                              "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) "
-                             "VALUES ($1::int, $2, '{\"patient_name\": [[\"Erin oRTEga\"]]}', "
+                             "VALUES ($1::int, $2, '{\"patient_name\": [\"Erin oRTEga\"]}', "
                              "clock_timestamp() + $3::interval) ON CONFLICT (pid) DO UPDATE SET expires_at = "
                              "EXCLUDED.expires_at, nonce = EXCLUDED.nonce, facts = EXCLUDED.facts",
                              {std::to_string(pid), nonce, expiry}, deadline);
@@ -358,19 +358,19 @@ TEST_F(DbRls, ContextRowIsBoundToPidNonceAndExpiry) {
   EXPECT_EQ(count_on(q1->get(), nonce), "0");                    // deleted
   // Facts of an unexpected shape open nothing: either no row or an error, never more rows.
   const std::string hosp = std::to_string(admin_count("Hospital", kHospital));
-  put_facts(pid1, R"({"role": [["doctor"]], "hospital": [["Cook PLC"]]})");
+  put_facts(pid1, R"({"role": ["doctor"], "hospital": ["Cook PLC"]})");
   EXPECT_EQ(count_on(q1->get(), nonce), hosp);                   // the clinician rule, for comparison
   for (const char* facts : {
-           R"({"hospital": [["Cook PLC"]]})",                           // no role
-           R"({"role": [["janitor"]], "hospital": [["Cook PLC"]]})",    // not a clinical role
-           R"({"role": [["doctor"]]})",                                 // no hospital
+           R"({"hospital": ["Cook PLC"]})",                           // no role
+           R"({"role": ["janitor"], "hospital": ["Cook PLC"]})",    // not a clinical role
+           R"({"role": ["doctor"]})",                                 // no hospital
            R"({"role": "doctor", "hospital": "Cook PLC"})",             // scalars, not tuple lists
-           R"({"role": [[["doctor"]]], "hospital": [[["Cook PLC"]]]})", // nested one level too deep
-           R"({"Role": [["doctor"]], "Hospital": [["Cook PLC"]]})",     // names are exact
+           R"({"role": [["doctor"]], "hospital": [["Cook PLC"]]})",     // nested one level too deep
+           R"({"Role": ["doctor"], "Hospital": ["Cook PLC"]})",     // names are exact
            R"({"patient_name": "Erin oRTEga"})",
-           R"({"patient_name": [[null]]})",
-           R"({"patient_name": [[]]})",
-           R"({"patient_name": [["erin ortega"]]})",
+           R"({"patient_name": [null]})",
+           R"({"patient_name": []})",
+           R"({"patient_name": ["erin ortega"]})",
            R"({})",
            R"([])",
            R"("Erin oRTEga")",

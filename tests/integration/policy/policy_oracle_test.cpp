@@ -628,19 +628,19 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-// The context's facts as Larder's writer stores them ({"fact": [[v]], "$unmask": [[r]]}), as a
+// The context's facts as Larder's writer stores them ({"fact": ["v"], "$unmask": ["r"]}), as a
 // SQL string literal: what a forger would write.
 std::string forged_facts(const Context& ctx) {
   std::string j = "{";
   for (const auto& [name, vals] : ctx.facts) {
     j += (j.size() > 1 ? ", " : "") + json_string(name) + ": [";
-    for (std::size_t i = 0; i < vals.size(); ++i) j += (i ? ", [" : "[") + json_string(vals[i]) + "]";
+    for (std::size_t i = 0; i < vals.size(); ++i) j += (i ? ", " : "") + json_string(vals[i]);
     j += "]";
   }
   if (!ctx.unmask.empty()) {
     j += (j.size() > 1 ? ", " : "") + std::string("\"$unmask\": [");
     for (std::size_t i = 0; i < ctx.unmask.size(); ++i)
-      j += (i ? ", [" : "[") + json_string(ctx.unmask[i]) + "]";
+      j += (i ? ", " : "") + json_string(ctx.unmask[i]);
     j += "]";
   }
   j += "}";
@@ -708,7 +708,7 @@ class BatteryRun {
         {"SELECT * FROM larder_private.rule_values", Expect::kFails},
         {"SELECT * FROM larder_private.masks", Expect::kFails},
         {"SELECT * FROM larder_private.applied", Expect::kFails},
-        {"INSERT INTO larder_private.rule_values (rule, value) VALUES (1, 'patient')", Expect::kFails},
+        {"INSERT INTO larder_private.rule_values (rule, vals) VALUES (1, '{patient}')", Expect::kFails},
         {"INSERT INTO larder_private.masks (id, unmask_right) VALUES (99, '')", Expect::kFails},
         {"UPDATE larder_private.masks SET unmask_right = ''", Expect::kFails},
         // Becoming another role.
@@ -1393,8 +1393,8 @@ TEST_F(HealthcareOracle, ZzTheOracleCatchesPlantedLeaks) {
       *cluster_, "healthcare", contexts, corpus,
       {
           {"\"patient\" added to the when list of the hospital rule",
-           "INSERT INTO larder_private.rule_values (rule, value) VALUES (" + rule + ", 'patient')",
-           "DELETE FROM larder_private.rule_values WHERE rule = " + rule + " AND value = 'patient'"},
+           "UPDATE larder_private.rule_values SET vals = vals || 'patient'::text WHERE rule = " + rule,
+           "UPDATE larder_private.rule_values SET vals = array_remove(vals, 'patient') WHERE rule = " + rule},
           {"a permissive policy of someone else's",
            "CREATE POLICY planted ON public.health_records FOR SELECT TO patients USING (\"Age\" = 44)",
            "DROP POLICY planted ON public.health_records"},
