@@ -300,6 +300,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   // The configuration accepts the names gate::known_tools() lists; each must be served here.
   const auto served = parts->mcp->tools();
   for (const auto& name : c.tools) {
+    // Free-form SQL the policy file turned off ([options] pg_query = false) is not served.
+    if ((name == "pg_query" || name == "pg_explain") && parts->data_policy && !parts->data_policy->pg_query) continue;
     if (std::none_of(served.begin(), served.end(), [&](const mcp::Tool& t) { return t.name == name; })) {
       return make_error("config.invalid",
                         "tools.enabled: \"" + name +

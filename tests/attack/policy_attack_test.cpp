@@ -10,7 +10,10 @@
 #include "examples/saas/generate.h"
 #include "gate/gate.h"
 #include "policy/policy.h"
+#include "policy/apply.h"
 #include "tools/service.h"
+
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -120,6 +123,52 @@ TEST(PolicyAttack, AServerRefusesToServeADriftedDatabase) {
   EXPECT_TRUE(started.ok()) << (started.ok() ? "" : started.error().message);
   started = Error{};
   cluster.admin_scalar("DROP TABLE public.staff_salaries");
+}
+
+// An operator who turns free-form SQL off ([options] pg_query = false) serves only the
+// declared query tools: pg_query and pg_explain are not listed and not callable, whatever the
+// token grants, and the declared tool still runs under the token's RLS context.
+TEST(PolicyAttack, WithFreeFormSqlOffOnlyTheDeclaredToolsAnswer) {
+  auto e = examples::find("healthcare");
+  ASSERT_TRUE(e.ok());
+  const std::string text = std::string((*e)->policy) + "\n[options]\npg_query = false\n";
+  const auto dir = std::filesystem::path(bed().config("larder-db", {}).audit_path).parent_path();
+  const auto file = dir / "policy-declared-only.toml";
+  std::ofstream(file) << text;
+  auto variant = policy::load(file.string());
+  ASSERT_TRUE(variant.ok()) << variant.error().message;
+  ASSERT_FALSE(variant->pg_query);
+  auto& cluster = bed().cluster();
+  auto admin = cluster.state().admin().connect(db::Clock::now() + std::chrono::seconds(30));
+  ASSERT_TRUE(admin.ok());
+  auto applied = policy::apply(*variant, admin->get(), {}, db::Clock::now() + std::chrono::seconds(60));
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+
+  auto config = bed().config("larder-db", {{"pg_query", gate::DataFlow::kSensitiveRead},
+                                           {"pg_explain", gate::DataFlow::kNeutral}});
+  config.audit_path = (dir / "audit-declared-only.jsonl").string();
+  config.policy_path = file.string();
+  auto server = tools::LarderService::start(config);
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  const std::string url = "https://127.0.0.1:" + std::to_string((*server)->port()) + "/mcp";
+  const std::string token = fresh_patient_token();
+  auto client = connect(url, token);
+  auto listed = client->list_tools();
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  std::set<std::string> names;
+  for (const auto& t : *listed) names.insert(t.value("name", ""));
+  EXPECT_EQ(names.count("pg_query"), 0u);
+  EXPECT_EQ(names.count("pg_explain"), 0u);
+  EXPECT_EQ(names.count("admissions_by_condition"), 1u);
+  auto r = client->call_tool("pg_query", {{"query", "SELECT count(*) FROM health_records"}});
+  EXPECT_TRUE(!r.ok() || r->value("isError", false)) << "pg_query answered with free-form SQL off";
+  server = Error{};
+
+  // Back to the file the other tests' server uses.
+  auto original = policy::parse((*e)->policy, "<example healthcare>/policy.toml");
+  ASSERT_TRUE(original.ok());
+  auto back = policy::apply(*original, admin->get(), {}, db::Clock::now() + std::chrono::seconds(60));
+  ASSERT_TRUE(back.ok()) << back.error().message;
 }
 
 }  // namespace
