@@ -87,10 +87,11 @@ int main(int argc, char** argv) {
   Capture reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
 
-  std::printf("\n=== Row rules by kind (saas, %zu invoices, Acme's context): calls/s and ratio to the public table\n",
-              examples::saas::kDefaultRows);
-  std::printf("%-14s %-22s %12s %7s %12s %7s %12s %7s\n", "table", "rule", "point x1", "ratio", "point x8", "ratio",
-              "count(*)", "ratio");
+  std::printf(
+      "\n=== Row rules by kind (saas, %zu invoices, Acme's context): calls/s and ratio to the public table\n",
+      examples::saas::kDefaultRows);
+  std::printf("%-14s %-22s %12s %7s %12s %7s %12s %7s\n", "table", "rule", "point x1", "ratio", "point x8",
+              "ratio", "count(*)", "ratio");
   const char* rules[] = {"public (true)", "direct, masked view", "1-hop join", "2-hop join"};
   for (int t = 0; t < 4; ++t) {
     auto get = [&](const char* fn, int threads, int table) {

@@ -46,7 +46,8 @@ Result<const Example*> find(std::string_view name) {
     if (e.name == name) return &e;
     names += (names.empty() ? "" : ", ") + e.name;
   }
-  return Error{"config.invalid", "unknown example \"" + std::string(name) + "\" (examples: " + names + ")", ""};
+  return Error{"config.invalid", "unknown example \"" + std::string(name) + "\" (examples: " + names + ")",
+               ""};
 }
 
 }  // namespace larder::examples

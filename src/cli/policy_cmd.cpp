@@ -48,7 +48,8 @@ Result<policy::Policy> chosen_policy(const PolicyOptions& o, gate::ServeConfig* 
 }
 
 // The administrator's connection to the database the policy is for.
-Result<db::PgConn> admin_connection(const PolicyOptions& o, const gate::ServeConfig& c, db::Clock::time_point deadline) {
+Result<db::PgConn> admin_connection(const PolicyOptions& o, const gate::ServeConfig& c,
+                                    db::Clock::time_point deadline) {
   std::string url = o.admin_url;
   if (url.empty())
     if (const char* env = std::getenv("LARDER_ADMIN_URL")) url = env;
@@ -60,10 +61,12 @@ Result<db::PgConn> admin_connection(const PolicyOptions& o, const gate::ServeCon
   const std::string dir = !o.state_dir.empty() ? o.state_dir : c.database_dir;
   auto st = db::ClusterState::load(db::state_file_path(dir));
   if (!st)
-    return Error{"config.invalid",
-                 "no database to work on: pass --admin-url (a role with CREATEROLE that owns the exposed tables, or a "
-                 "superuser) or run inside a directory with an embedded cluster (" + dir + "): " + st.error().message,
-                 ""};
+    return Error{
+        "config.invalid",
+        "no database to work on: pass --admin-url (a role with CREATEROLE that owns the exposed tables, or a "
+        "superuser) or run inside a directory with an embedded cluster (" +
+            dir + "): " + st.error().message,
+        ""};
   return st->admin().connect(deadline);
 }
 
@@ -81,7 +84,8 @@ int run(const PolicyOptions& o, const std::string& action) {
       std::cout << "policy check: the database matches " << pol->file << "\n";
       return exit_status::kOk;
     }
-    std::cout << "policy check: " << drift->size() << " difference(s) between the database and " << pol->file << ":\n";
+    std::cout << "policy check: " << drift->size() << " difference(s) between the database and " << pol->file
+              << ":\n";
     for (const auto& d : *drift) std::cout << "  - " << d << "\n";
     std::cout << "run `larder policy apply` to make the database match the file\n";
     return exit_status::kRefused;
@@ -97,8 +101,8 @@ int run(const PolicyOptions& o, const std::string& action) {
   if (applied->up_to_date) {
     std::cout << "policy apply: the database already matches " << pol->file << "; nothing changed\n";
   } else {
-    std::cout << "policy apply: " << applied->statements.size() << " statements applied in one transaction from "
-              << pol->file << "\n";
+    std::cout << "policy apply: " << applied->statements.size()
+              << " statements applied in one transaction from " << pol->file << "\n";
     for (const auto& r : applied->removals) std::cout << "  removed: " << r << "\n";
   }
   for (const auto& n : applied->notes) std::cout << "  note: " << n << "\n";
@@ -110,16 +114,19 @@ void define(CLI::App& app, Action& selected) {
   cmd->require_subcommand(1);
   auto opts = std::make_shared<PolicyOptions>();
   for (const char* action : {"plan", "apply", "check"}) {
-    const std::string help = std::string(action) == "plan"    ? "Print the SQL apply would run; change nothing"
-                             : std::string(action) == "apply" ? "Make the database match the file, in one transaction"
-                                                              : "List differences between the database and the file (exit 1 on drift)";
+    const std::string help = std::string(action) == "plan" ? "Print the SQL apply would run; change nothing"
+                             : std::string(action) == "apply"
+                                 ? "Make the database match the file, in one transaction"
+                                 : "List differences between the database and the file (exit 1 on drift)";
     auto* sub = cmd->add_subcommand(action, help);
     sub->add_option("--config", opts->config, "larder.toml whose [policy] and [database] to use");
     sub->add_option("--policy", opts->policy_file, "The policy file (instead of the configuration's)");
     sub->add_option("--example", opts->example, "A compiled-in example's policy file: healthcare or saas");
-    sub->add_option("--admin-url", opts->admin_url,
-                    "Administrator connection (or LARDER_ADMIN_URL): CREATEROLE and owner of the exposed tables");
-    sub->add_option("--state-dir", opts->state_dir, "The embedded cluster's state directory (default .larder)");
+    sub->add_option(
+        "--admin-url", opts->admin_url,
+        "Administrator connection (or LARDER_ADMIN_URL): CREATEROLE and owner of the exposed tables");
+    sub->add_option("--state-dir", opts->state_dir,
+                    "The embedded cluster's state directory (default .larder)");
     std::string a = action;
     sub->callback([&selected, opts, a] { selected = [opts, a] { return run(*opts, a); }; });
   }

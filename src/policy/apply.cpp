@@ -22,7 +22,8 @@ struct Rows {
   bool null(int row, int col) const { return PQgetisnull(res.get(), row, col) != 0; }
 };
 
-Result<Rows> select(PGconn* conn, std::string_view sql, const std::vector<Param>& params, Clock::time_point deadline) {
+Result<Rows> select(PGconn* conn, std::string_view sql, const std::vector<Param>& params,
+                    Clock::time_point deadline) {
   auto r = db::exec_params(conn, sql, params, deadline);
   if (!r) return r.error();
   return Rows{std::move(*r)};
@@ -58,7 +59,8 @@ Result<LiveRelation> read_relation(PGconn* conn, const std::string& schema, cons
                   "SELECT c.oid::text, c.relkind::text, c.relrowsecurity, c.relforcerowsecurity, "
                   "pg_catalog.pg_get_userbyid(c.relowner), "
                   "pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE'), "
-                  "coalesce('security_invoker=true' = ANY (c.reloptions) OR 'security_invoker=on' = ANY (c.reloptions), false) "
+                  "coalesce('security_invoker=true' = ANY (c.reloptions) OR 'security_invoker=on' = ANY "
+                  "(c.reloptions), false) "
                   "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
                   "WHERE n.nspname = $1 AND c.relname = $2",
                   {schema, name}, deadline);
@@ -72,31 +74,41 @@ Result<LiveRelation> read_relation(PGconn* conn, const std::string& schema, cons
   rel.owner = r->at(0, 4);
   rel.owned_by_me = r->at(0, 5) == "t";
   rel.security_invoker = r->at(0, 6) == "t";
-  auto cols = select(conn,
-                     "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid::text "
-                     "FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped "
-                     "ORDER BY a.attnum",
-                     {rel.oid}, deadline);
+  auto cols = select(
+      conn,
+      "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid::text "
+      "FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped "
+      "ORDER BY a.attnum",
+      {rel.oid}, deadline);
   if (!cols) return cols.error();
   for (int i = 0; i < cols->size(); ++i)
-    rel.columns.push_back({cols->at(i, 0), cols->at(i, 1), static_cast<unsigned>(std::stoul(cols->at(i, 2)))});
+    rel.columns.push_back(
+        {cols->at(i, 0), cols->at(i, 1), static_cast<unsigned>(std::stoul(cols->at(i, 2)))});
   return rel;
 }
 
 // The type OIDs a fact type matches (text also matches varchar).
 bool type_matches(ValueType t, unsigned oid) {
   switch (t) {
-    case ValueType::kText: return oid == 25 || oid == 1043;
-    case ValueType::kInteger: return oid == 23;
-    case ValueType::kBigint: return oid == 20;
-    case ValueType::kUuid: return oid == 2950;
-    case ValueType::kDate: return oid == 1082;
-    case ValueType::kBoolean: return oid == 16;
+    case ValueType::kText:
+      return oid == 25 || oid == 1043;
+    case ValueType::kInteger:
+      return oid == 23;
+    case ValueType::kBigint:
+      return oid == 20;
+    case ValueType::kUuid:
+      return oid == 2950;
+    case ValueType::kDate:
+      return oid == 1082;
+    case ValueType::kBoolean:
+      return oid == 16;
   }
   return false;
 }
 
-bool is_table(char kind) { return kind == 'r' || kind == 'p'; }
+bool is_table(char kind) {
+  return kind == 'r' || kind == 'p';
+}
 
 // ---------------------------------------------------------------------------------------
 // What the file means, checked against the catalog
@@ -104,9 +116,9 @@ bool is_table(char kind) { return kind == 'r' || kind == 'p'; }
 struct RuleInfo {
   const Relation* relation = nullptr;
   const RowRule* rule = nullptr;
-  int id = 0;                     // global rule number: function larder_ctx.r<id>, policy larder_r<id>
-  std::string local_type;         // type of the matched local column (array cast in the policy)
-  std::vector<std::string> types; // arity > 1 without via: the columns' types
+  int id = 0;                      // global rule number: function larder_ctx.r<id>, policy larder_r<id>
+  std::string local_type;          // type of the matched local column (array cast in the policy)
+  std::vector<std::string> types;  // arity > 1 without via: the columns' types
 };
 
 struct Model {
@@ -119,8 +131,8 @@ struct Model {
   std::map<std::string, int> mask_ids;             // "<qualified>.<column>" -> id
 };
 
-Result<const LiveRelation*> live_relation(Model& m, PGconn* conn, const std::string& qualified, const Where& where,
-                                          Clock::time_point deadline) {
+Result<const LiveRelation*> live_relation(Model& m, PGconn* conn, const std::string& qualified,
+                                          const Where& where, Clock::time_point deadline) {
   auto it = m.live.find(qualified);
   if (it == m.live.end()) {
     auto dot = qualified.find('.');
@@ -129,7 +141,8 @@ Result<const LiveRelation*> live_relation(Model& m, PGconn* conn, const std::str
     it = m.live.emplace(qualified, std::move(*rel)).first;
   }
   if (!it->second.exists)
-    return policy_error(where, "relation " + qualified + " does not exist in this database (check the name and schema)");
+    return policy_error(
+        where, "relation " + qualified + " does not exist in this database (check the name and schema)");
   return &it->second;
 }
 
@@ -146,11 +159,13 @@ Result<Model> build_model(const Policy& p, PGconn* conn, Clock::time_point deadl
       return policy_error(rel.where, rel.qualified() + " is not a table or a view");
     if (lr.kind == 'v') {
       if (!lr.security_invoker)
-        return policy_error(rel.where, "view " + rel.qualified() +
-                                           " must be created WITH (security_invoker = true), so the row-level security "
-                                           "of the tables it reads applies to the agent");
+        return policy_error(rel.where,
+                            "view " + rel.qualified() +
+                                " must be created WITH (security_invoker = true), so the row-level security "
+                                "of the tables it reads applies to the agent");
       if (!rel.rules.empty() || rel.everyone)
-        return policy_error(rel.where, "a view has no rows of its own: put the row rules on the tables it reads");
+        return policy_error(rel.where,
+                            "a view has no rows of its own: put the row rules on the tables it reads");
     }
     for (const auto& c : rel.columns) {
       if (lr.column(c.name) == nullptr)
@@ -178,15 +193,17 @@ Result<Model> build_model(const Policy& p, PGconn* conn, Clock::time_point deadl
         const Hop& hop = rule.via[i];
         const LiveColumn* from = cur->column(hop.column);
         if (from == nullptr)
-          return policy_error(hop.where, "join path: column \"" + hop.column + "\" does not exist in " + current);
+          return policy_error(hop.where,
+                              "join path: column \"" + hop.column + "\" does not exist in " + current);
         auto next = live_relation(m, conn, hop.relation, hop.where, deadline);
         if (!next) return next.error();
         const LiveColumn* to = (*next)->column(hop.target);
         if (to == nullptr)
-          return policy_error(hop.where, "join path: column \"" + hop.target + "\" does not exist in " + hop.relation);
+          return policy_error(hop.where,
+                              "join path: column \"" + hop.target + "\" does not exist in " + hop.relation);
         if (from->type_oid != to->type_oid)
-          return policy_error(hop.where, "join path: " + current + "." + hop.column + " is " + from->type + " but " +
-                                             hop.relation + "." + hop.target + " is " + to->type);
+          return policy_error(hop.where, "join path: " + current + "." + hop.column + " is " + from->type +
+                                             " but " + hop.relation + "." + hop.target + " is " + to->type);
         if (i == 0) info.local_type = from->type;
         if (i > 0) m.owner_reads[current].insert(hop.column);
         m.owner_reads[hop.relation].insert(hop.target);
@@ -198,8 +215,9 @@ Result<Model> build_model(const Policy& p, PGconn* conn, Clock::time_point deadl
         if (col == nullptr)
           return policy_error(rule.where, "column \"" + rule.columns[i] + "\" does not exist in " + current);
         if (!type_matches(fact->args[i], col->type_oid))
-          return policy_error(rule.where, "fact \"" + rule.fact + "\" is " + std::string(to_string(fact->args[i])) +
-                                              " (" + fact->where.describe() + ") but column " + current + ".\"" +
+          return policy_error(rule.where, "fact \"" + rule.fact + "\" is " +
+                                              std::string(to_string(fact->args[i])) + " (" +
+                                              fact->where.describe() + ") but column " + current + ".\"" +
                                               rule.columns[i] + "\" is " + col->type);
         if (!rule.via.empty()) m.owner_reads[current].insert(rule.columns[i]);
         if (rule.via.empty()) {
@@ -216,7 +234,9 @@ Result<Model> build_model(const Policy& p, PGconn* conn, Clock::time_point deadl
 // ---------------------------------------------------------------------------------------
 // SQL text
 
-std::string q(std::string_view s) { return quote_ident(s); }
+std::string q(std::string_view s) {
+  return quote_ident(s);
+}
 
 std::string rel_sql(const std::string& qualified) {
   auto dot = qualified.find('.');
@@ -255,8 +275,9 @@ std::string fact_tuples(const RuleInfo& r, const std::vector<std::string>& types
   const std::string where = std::string(kContextRow).substr(std::string(kContextRow).find(" WHERE "));
   const std::string ctx = "larder_private.request_context c" + when_join(r);
   if (types.size() == 1) {
-    return "SELECT e.x::" + types[0] + " FROM " + ctx + ", pg_catalog.jsonb_array_elements_text(c.facts -> '" +
-           r.rule->fact + "') AS e(x)" + where + when_condition(r);
+    return "SELECT e.x::" + types[0] + " FROM " + ctx +
+           ", pg_catalog.jsonb_array_elements_text(c.facts -> '" + r.rule->fact + "') AS e(x)" + where +
+           when_condition(r);
   }
   std::string sel;
   for (std::size_t i = 0; i < types.size(); ++i)
@@ -296,8 +317,9 @@ std::string rule_function(const Policy& p, const RuleInfo& r) {
     // hop's target values whose path ends at a row matching the fact.
     std::string from = rel_sql(rule.via[0].relation) + " h1";
     for (std::size_t i = 1; i < rule.via.size(); ++i) {
-      from += " JOIN " + rel_sql(rule.via[i].relation) + " h" + std::to_string(i + 1) + " ON h" + std::to_string(i) +
-              "." + q(rule.via[i].column) + " = h" + std::to_string(i + 1) + "." + q(rule.via[i].target);
+      from += " JOIN " + rel_sql(rule.via[i].relation) + " h" + std::to_string(i + 1) + " ON h" +
+              std::to_string(i) + "." + q(rule.via[i].column) + " = h" + std::to_string(i + 1) + "." +
+              q(rule.via[i].target);
     }
     const std::string last = "h" + std::to_string(rule.via.size());
     std::string match;
@@ -305,12 +327,13 @@ std::string rule_function(const Policy& p, const RuleInfo& r) {
       match = last + "." + q(rule.columns[0]) + " = ANY (ARRAY(" + fact_tuples(r, fact_types) + "))";
     } else {
       std::string lhs;
-      for (std::size_t i = 0; i < rule.columns.size(); ++i) lhs += (i ? ", " : "") + last + "." + q(rule.columns[i]);
+      for (std::size_t i = 0; i < rule.columns.size(); ++i)
+        lhs += (i ? ", " : "") + last + "." + q(rule.columns[i]);
       match = "(" + lhs + ") IN (" + fact_tuples(r, fact_types) + ")";
     }
     // (Duplicates are harmless to `= ANY`; not sorting them away saves a quarter of the time.)
-    s << "  SELECT ARRAY(SELECT h1." << q(rule.via[0].target) << "\n    FROM " << from << "\n   WHERE " << match
-      << ") INTO result;\n";
+    s << "  SELECT ARRAY(SELECT h1." << q(rule.via[0].target) << "\n    FROM " << from << "\n   WHERE "
+      << match << ") INTO result;\n";
   }
   s << "  RETURN COALESCE(result, '{}');\nEND\n$fn$";
   return s.str();
@@ -332,12 +355,18 @@ std::string mask_expression(const Column& c, int id) {
   const std::string col = "t." + q(c.name);
   std::string fn;
   switch (*c.mask) {
-    case MaskKind::kEmail: fn = "larder_ctx.mask_email"; break;
-    case MaskKind::kLast4: fn = "larder_ctx.mask_last4"; break;
-    case MaskKind::kRedact: fn = "larder_ctx.mask_redact"; break;
+    case MaskKind::kEmail:
+      fn = "larder_ctx.mask_email";
+      break;
+    case MaskKind::kLast4:
+      fn = "larder_ctx.mask_last4";
+      break;
+    case MaskKind::kRedact:
+      fn = "larder_ctx.mask_redact";
+      break;
   }
-  return "CASE WHEN (SELECT larder_ctx.unmasked(" + std::to_string(id) + ")) THEN " + col + "::text ELSE " + fn + "(" +
-         col + "::text) END AS " + q(c.name);
+  return "CASE WHEN (SELECT larder_ctx.unmasked(" + std::to_string(id) + ")) THEN " + col + "::text ELSE " +
+         fn + "(" + col + "::text) END AS " + q(c.name);
 }
 
 constexpr const char* kMaskFunctions[] = {
@@ -474,7 +503,8 @@ std::string Plan::render() const {
     for (const auto& s : statements) {
       out << s.sql << ";\n";
       for (std::size_t i = 0; i < s.params.size(); ++i) {
-        out << "--   $" << i + 1 << " = " << (s.params[i] ? "'" + *s.params[i] + "'" : std::string("NULL")) << "\n";
+        out << "--   $" << i + 1 << " = " << (s.params[i] ? "'" + *s.params[i] + "'" : std::string("NULL"))
+            << "\n";
       }
     }
     out << "COMMIT;\n";
@@ -496,7 +526,8 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   if (!admin->superuser && !admin->createrole)
     return Error{"policy.privileges",
                  "role " + admin->user +
-                     " can neither create roles nor is a superuser: `larder policy apply` needs a role with CREATEROLE "
+                     " can neither create roles nor is a superuser: `larder policy apply` needs a role with "
+                     "CREATEROLE "
                      "that owns the exposed tables (docs/policy.md, \"Privileges\")",
                  ""};
   auto model = build_model(p, conn, deadline);
@@ -509,10 +540,11 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   };
   for (const auto& [qualified, lr] : model->live) {
     if (!admin->superuser && !lr.owned_by_me && p.relation(qualified) != nullptr)
-      return Error{"policy.privileges",
-                   qualified + " is owned by " + lr.owner + ", and " + admin->user +
-                       " is neither that role (nor a member of it) nor a superuser: apply must own the exposed tables",
-                   ""};
+      return Error{
+          "policy.privileges",
+          qualified + " is owned by " + lr.owner + ", and " + admin->user +
+              " is neither that role (nor a member of it) nor a superuser: apply must own the exposed tables",
+          ""};
   }
 
   // 1. Roles.
@@ -538,11 +570,12 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
                         {roles.query, roles.writer, roles.owner, roles.views}, deadline);
     if (!attrs) return attrs.error();
     if (attrs->size() > 0)
-      return Error{"policy.privileges",
-                   "role " + attrs->at(0, 0) +
-                       " is a superuser, bypasses row-level security or may replicate: a superuser must remove that "
-                       "(ALTER ROLE ... NOSUPERUSER NOBYPASSRLS NOREPLICATION)",
-                   ""};
+      return Error{
+          "policy.privileges",
+          "role " + attrs->at(0, 0) +
+              " is a superuser, bypasses row-level security or may replicate: a superuser must remove that "
+              "(ALTER ROLE ... NOSUPERUSER NOBYPASSRLS NOREPLICATION)",
+          ""};
   }
   // The same search_path Larder's sessions set (policy.search_path()), so a psql session as
   // the query role resolves names as the agent's queries do.
@@ -561,18 +594,21 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
         add("ALTER ROLE " + q(role) + " SET " + setting);
     }
   } else {
-    out.notes.push_back("not a superuser: the per-role log settings (log_min_messages = fatal, log_statement = none, ...) "
-                        "for " + roles.query + " and " + roles.writer +
-                        " are not set; set them on the server so no statement or value of theirs is logged");
+    out.notes.push_back(
+        "not a superuser: the per-role log settings (log_min_messages = fatal, log_statement = none, ...) "
+        "for " +
+        roles.query + " and " + roles.writer +
+        " are not set; set them on the server so no statement or value of theirs is logged");
   }
   // Memberships: Larder's roles are members of nothing, and nobody is a member of the query
   // or writer roles; a non-superuser administrator is a member of owner and views (it must be,
   // to give them objects).
-  auto members = select(conn,
-                        "SELECT g.rolname, u.rolname FROM pg_catalog.pg_auth_members am "
-                        "JOIN pg_catalog.pg_roles g ON g.oid = am.roleid JOIN pg_catalog.pg_roles u ON u.oid = am.member "
-                        "WHERE u.rolname IN ($1, $2, $3, $4) OR g.rolname IN ($1, $2)",
-                        {roles.query, roles.writer, roles.owner, roles.views}, deadline);
+  auto members = select(
+      conn,
+      "SELECT g.rolname, u.rolname FROM pg_catalog.pg_auth_members am "
+      "JOIN pg_catalog.pg_roles g ON g.oid = am.roleid JOIN pg_catalog.pg_roles u ON u.oid = am.member "
+      "WHERE u.rolname IN ($1, $2, $3, $4) OR g.rolname IN ($1, $2)",
+      {roles.query, roles.writer, roles.owner, roles.views}, deadline);
   if (!members) return members.error();
   for (int i = 0; i < members->size(); ++i) {
     add("REVOKE " + q(members->at(i, 0)) + " FROM " + q(members->at(i, 1)) + " CASCADE");
@@ -596,8 +632,10 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   std::set<std::string> schemas;
   for (const auto& [qualified, lr] : model->live) schemas.insert(qualified.substr(0, qualified.find('.')));
   for (const auto& s : schemas)
-    add("GRANT USAGE ON SCHEMA " + q(s) + " TO " + q(roles.query) + ", " + q(roles.views) + ", " + q(roles.owner));
-  const bool any_masked = std::any_of(p.relations.begin(), p.relations.end(), [](const Relation& r) { return r.masked(); });
+    add("GRANT USAGE ON SCHEMA " + q(s) + " TO " + q(roles.query) + ", " + q(roles.views) + ", " +
+        q(roles.owner));
+  const bool any_masked =
+      std::any_of(p.relations.begin(), p.relations.end(), [](const Relation& r) { return r.masked(); });
   if (any_masked) {
     add("CREATE SCHEMA IF NOT EXISTS " + q(p.view_schema) + " AUTHORIZATION " + q(roles.views));
     add("ALTER SCHEMA " + q(p.view_schema) + " OWNER TO " + q(roles.views));
@@ -607,11 +645,12 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
 
   // 3. The context machinery. A request_context of an older layout is dropped (its rows live
   //    for one request; nothing is lost).
-  auto ctx_cols = select(conn,
-                         "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
-                         "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-                         "WHERE n.nspname = 'larder_private' AND c.relname = 'request_context' AND a.attname = 'patient_names'",
-                         {}, deadline);
+  auto ctx_cols = select(
+      conn,
+      "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+      "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE n.nspname = 'larder_private' AND c.relname = 'request_context' AND a.attname = 'patient_names'",
+      {}, deadline);
   if (!ctx_cols) return ctx_cols.error();
   if (ctx_cols->size() > 0) {
     add("DROP TABLE larder_private.request_context CASCADE");
@@ -629,33 +668,37 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   add("DROP TABLE IF EXISTS larder_private.rule_values");
   add("CREATE TABLE larder_private.rule_values (rule integer PRIMARY KEY, vals text[] NOT NULL)");
   add("CREATE TABLE IF NOT EXISTS larder_private.masks (id integer PRIMARY KEY, unmask_right text NOT NULL)");
-  add("CREATE TABLE IF NOT EXISTS larder_private.applied (object text PRIMARY KEY, fingerprint text NOT NULL)");
+  add("CREATE TABLE IF NOT EXISTS larder_private.applied (object text PRIMARY KEY, fingerprint text NOT "
+      "NULL)");
   for (const char* t : {"rule_values", "masks", "applied"}) {
     add(std::string("ALTER TABLE larder_private.") + t + " OWNER TO " + q(roles.owner));
     add(std::string("REVOKE ALL ON larder_private.") + t + " FROM PUBLIC");
   }
   // The server's start-up check runs as the writer: it reads the record and the fingerprinted tables.
-  add("GRANT SELECT ON larder_private.applied, larder_private.rule_values, larder_private.masks TO " + q(roles.writer));
+  add("GRANT SELECT ON larder_private.applied, larder_private.rule_values, larder_private.masks TO " +
+      q(roles.writer));
   for (const auto& r : model->rules) {
     if (r.rule->when_any_of.empty()) continue;
     auto list = db::encode_text_array(r.rule->when_any_of);
     if (!list) return list.error();
-    add("INSERT INTO larder_private.rule_values (rule, vals) VALUES ($1::integer, $2::text[])", {std::to_string(r.id), *list});
+    add("INSERT INTO larder_private.rule_values (rule, vals) VALUES ($1::integer, $2::text[])",
+        {std::to_string(r.id), *list});
   }
   add("DELETE FROM larder_private.masks");
   for (const auto& [id, right] : model->masks)
-    add("INSERT INTO larder_private.masks (id, unmask_right) VALUES ($1::integer, $2::text)", {std::to_string(id), right});
+    add("INSERT INTO larder_private.masks (id, unmask_right) VALUES ($1::integer, $2::text)",
+        {std::to_string(id), right});
 
   // Functions: drop every function of larder_ctx/larder_private this file does not define
   // (rules removed, an older layout), then (re)create the ones it does.
-  std::set<std::string> wanted = {"larder_ctx.unmasked(integer)",
-                                  "larder_ctx.mask_email(text)", "larder_ctx.mask_last4(text)",
-                                  "larder_ctx.mask_redact(text)"};
+  std::set<std::string> wanted = {"larder_ctx.unmasked(integer)", "larder_ctx.mask_email(text)",
+                                  "larder_ctx.mask_last4(text)", "larder_ctx.mask_redact(text)"};
   for (const auto& r : model->rules) wanted.insert("larder_ctx.r" + std::to_string(r.id) + "()");
-  auto fns = select(conn,
-                    "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
-                    "ON n.oid = p.pronamespace WHERE n.nspname IN ('larder_ctx', 'larder_private') ORDER BY 1",
-                    {}, deadline);
+  auto fns =
+      select(conn,
+             "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
+             "ON n.oid = p.pronamespace WHERE n.nspname IN ('larder_ctx', 'larder_private') ORDER BY 1",
+             {}, deadline);
   if (!fns) return fns.error();
   // All of them are dropped and made again (a rule whose column type changed needs a new
   // return type, which CREATE OR REPLACE cannot give), after the policies and views that
@@ -664,21 +707,25 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   for (int i = 0; i < fns->size(); ++i) drop_functions.push_back(fns->at(i, 0));
   // Policies of Larder's on every table of the database, dropped before the functions they call.
   auto ours = select(conn,
-                     "SELECT p.polrelid::regclass::text, p.polname, n.nspname || '.' || c.relname FROM pg_catalog.pg_policy p "
-                     "JOIN pg_catalog.pg_class c ON c.oid = p.polrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                     "SELECT p.polrelid::regclass::text, p.polname, n.nspname || '.' || c.relname FROM "
+                     "pg_catalog.pg_policy p "
+                     "JOIN pg_catalog.pg_class c ON c.oid = p.polrelid JOIN pg_catalog.pg_namespace n ON "
+                     "n.oid = c.relnamespace "
                      "WHERE p.polname LIKE 'larder\\_%' ORDER BY 1, 2",
                      {}, deadline);
   if (!ours) return ours.error();
   for (int i = 0; i < ours->size(); ++i) {
     add("DROP POLICY IF EXISTS " + q(ours->at(i, 1)) + " ON " + rel_sql(ours->at(i, 2)));
     if (p.relation(ours->at(i, 2)) == nullptr && model->owner_reads.count(ours->at(i, 2)) == 0)
-      out.removals.push_back("policy " + ours->at(i, 1) + " on " + ours->at(i, 2) + " (the table is no longer exposed)");
+      out.removals.push_back("policy " + ours->at(i, 1) + " on " + ours->at(i, 2) +
+                             " (the table is no longer exposed)");
   }
   // Masking views are rebuilt (their columns may change): drop them first.
-  auto views = select(conn,
-                      "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-                      "WHERE n.nspname = $1 AND c.relkind = 'v' ORDER BY 1",
-                      {p.view_schema}, deadline);
+  auto views = select(
+      conn,
+      "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE n.nspname = $1 AND c.relkind = 'v' ORDER BY 1",
+      {p.view_schema}, deadline);
   if (!views) return views.error();
   for (int i = 0; i < views->size(); ++i) {
     add("DROP VIEW IF EXISTS " + quote_qualified(p.view_schema, views->at(i, 0)));
@@ -692,8 +739,8 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   }
   for (const char* m : kMaskFunctions) add(m);
   add(kUnmasked);
-  for (const char* sig : {"larder_ctx.mask_email(text)", "larder_ctx.mask_last4(text)", "larder_ctx.mask_redact(text)",
-                          "larder_ctx.unmasked(integer)"}) {
+  for (const char* sig : {"larder_ctx.mask_email(text)", "larder_ctx.mask_last4(text)",
+                          "larder_ctx.mask_redact(text)", "larder_ctx.unmasked(integer)"}) {
     add(std::string("ALTER FUNCTION ") + sig + " OWNER TO " + q(roles.owner));
     add(std::string("REVOKE ALL ON FUNCTION ") + sig + " FROM PUBLIC");
     // A view's functions are called with the privileges of the user of the view, not its
@@ -710,10 +757,11 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   }
 
   // 4. Previously exposed tables that the file no longer names: privileges revoked.
-  auto previous = select(conn,
-                         "SELECT substr(object, 10) FROM larder_private.applied WHERE object LIKE 'relation %' "
-                         "AND to_regclass('larder_private.applied') IS NOT NULL",
-                         {}, deadline);
+  auto previous =
+      select(conn,
+             "SELECT substr(object, 10) FROM larder_private.applied WHERE object LIKE 'relation %' "
+             "AND to_regclass('larder_private.applied') IS NOT NULL",
+             {}, deadline);
   if (previous) {
     for (int i = 0; i < previous->size(); ++i) {
       const std::string rel = previous->at(i, 0);
@@ -722,8 +770,10 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
       auto lr = read_relation(conn, rel.substr(0, dot), rel.substr(dot + 1), deadline);
       if (!lr) return lr.error();
       if (!lr->exists) continue;
-      add("REVOKE ALL ON " + rel_sql(rel) + " FROM " + q(roles.query) + ", " + q(roles.views) + ", " + q(roles.owner));
-      out.removals.push_back("every privilege of " + roles.query + ", " + roles.views + " and " + roles.owner + " on " + rel +
+      add("REVOKE ALL ON " + rel_sql(rel) + " FROM " + q(roles.query) + ", " + q(roles.views) + ", " +
+          q(roles.owner));
+      out.removals.push_back("every privilege of " + roles.query + ", " + roles.views + " and " +
+                             roles.owner + " on " + rel +
                              " (no longer exposed; its row-level security stays on)");
     }
   } else {
@@ -739,8 +789,8 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
       add("ALTER TABLE " + t + " ENABLE ROW LEVEL SECURITY");
       add("ALTER TABLE " + t + " FORCE ROW LEVEL SECURITY");
     }
-    add("REVOKE ALL ON " + t + " FROM " + q(roles.query) + ", " + q(roles.views) + ", " + q(roles.owner) + ", " +
-        q(roles.writer));
+    add("REVOKE ALL ON " + t + " FROM " + q(roles.query) + ", " + q(roles.views) + ", " + q(roles.owner) +
+        ", " + q(roles.writer));
     std::vector<std::string> cols;
     for (const auto& c : rel.columns) cols.push_back(c.name);
     if (rel.masked()) {
@@ -749,34 +799,40 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
       add("GRANT SELECT (" + column_list(cols) + ") ON " + t + " TO " + q(roles.query));
     }
     if (!is_table(lr.kind)) continue;
-    if (rel.everyone) add("CREATE POLICY larder_public ON " + t + " AS PERMISSIVE FOR SELECT TO " + both + " USING (true)");
+    if (rel.everyone)
+      add("CREATE POLICY larder_public ON " + t + " AS PERMISSIVE FOR SELECT TO " + both + " USING (true)");
     for (const auto& r : model->rules) {
       if (r.relation != &rel) continue;
-      add("CREATE POLICY larder_r" + std::to_string(r.id) + " ON " + t + " AS PERMISSIVE FOR SELECT TO " + both +
-          " USING " + rule_predicate(r));
+      add("CREATE POLICY larder_r" + std::to_string(r.id) + " ON " + t + " AS PERMISSIVE FOR SELECT TO " +
+          both + " USING " + rule_predicate(r));
     }
     if (!rel.everyone && rel.rules.empty())
-      out.notes.push_back(rel.qualified() + " has no row rule and is not public: no token sees any of its rows");
+      out.notes.push_back(rel.qualified() +
+                          " has no row rule and is not public: no token sees any of its rows");
     if (lr.owner != "postgres")
-      out.notes.push_back(rel.qualified() + " is owned by " + lr.owner +
-                          ": with FORCE ROW LEVEL SECURITY that role sees only the rows a policy grants it; if an "
-                          "application connects as " + lr.owner + ", give it its own policy (check accepts policies "
-                          "that name neither Larder's roles nor PUBLIC)");
+      out.notes.push_back(
+          rel.qualified() + " is owned by " + lr.owner +
+          ": with FORCE ROW LEVEL SECURITY that role sees only the rows a policy grants it; if an "
+          "application connects as " +
+          lr.owner +
+          ", give it its own policy (check accepts policies "
+          "that name neither Larder's roles nor PUBLIC)");
   }
   // Join paths: the owner role reads the hop columns of every row.
   for (const auto& [rel, cols] : model->owner_reads) {
     const std::string t = rel_sql(rel);
-    if (p.relation(rel) == nullptr)
-      add("REVOKE ALL ON " + t + " FROM " + q(roles.owner));
+    if (p.relation(rel) == nullptr) add("REVOKE ALL ON " + t + " FROM " + q(roles.owner));
     add("GRANT SELECT (" + column_list({cols.begin(), cols.end()}) + ") ON " + t + " TO " + q(roles.owner));
-    add("CREATE POLICY larder_join_paths ON " + t + " AS PERMISSIVE FOR SELECT TO " + q(roles.owner) + " USING (true)");
+    add("CREATE POLICY larder_join_paths ON " + t + " AS PERMISSIVE FOR SELECT TO " + q(roles.owner) +
+        " USING (true)");
   }
   for (const auto& rel : p.relations) {
     if (!rel.masked()) continue;
     std::string select_list;
     for (const auto& c : rel.columns) {
       if (!select_list.empty()) select_list += ",\n       ";
-      select_list += c.mask ? mask_expression(c, model->mask_ids.at(rel.qualified() + "." + c.name)) : "t." + q(c.name);
+      select_list +=
+          c.mask ? mask_expression(c, model->mask_ids.at(rel.qualified() + "." + c.name)) : "t." + q(c.name);
     }
     const std::string v = quote_qualified(p.view_schema, rel.name);
     add("CREATE VIEW " + v + " WITH (security_barrier = true) AS\nSELECT " + select_list + "\n  FROM " +
@@ -794,15 +850,17 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
 
   // 6. Catalog views that show other sessions' data or planner statistics whatever RLS says.
   if (admin->superuser) {
-    add("REVOKE SELECT ON pg_catalog.pg_stats, pg_catalog.pg_stats_ext, pg_catalog.pg_stats_ext_exprs FROM PUBLIC");
+    add("REVOKE SELECT ON pg_catalog.pg_stats, pg_catalog.pg_stats_ext, pg_catalog.pg_stats_ext_exprs FROM "
+        "PUBLIC");
     add("REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC");
     add("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) FROM PUBLIC");
     add("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_cancel_backend(integer) FROM PUBLIC");
     add("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_terminate_backend(integer, bigint) FROM PUBLIC");
   } else {
-    out.notes.push_back("not a superuser: pg_stats and pg_stat_activity stay readable by PUBLIC; pg_stats shows the most "
-                        "common values of the columns the query role may read. A superuser should REVOKE SELECT ON "
-                        "pg_catalog.pg_stats, pg_stats_ext, pg_stats_ext_exprs, pg_stat_activity FROM PUBLIC");
+    out.notes.push_back(
+        "not a superuser: pg_stats and pg_stat_activity stay readable by PUBLIC; pg_stats shows the most "
+        "common values of the columns the query role may read. A superuser should REVOKE SELECT ON "
+        "pg_catalog.pg_stats, pg_stats_ext, pg_stats_ext_exprs, pg_stat_activity FROM PUBLIC");
   }
 
   // 7. The record check() compares against.
@@ -813,9 +871,10 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   add("DELETE FROM larder_private.applied");
   add("INSERT INTO larder_private.applied (object, fingerprint) VALUES ('file', $1::text)", {p.digest});
   for (const auto& rel : p.relations)
-    add("INSERT INTO larder_private.applied (object, fingerprint) VALUES ($1::text, '')", {"relation " + rel.qualified()});
-  add(std::string("INSERT INTO larder_private.applied (object, fingerprint) SELECT * FROM (") + kFingerprints +
-          ") AS f ON CONFLICT (object) DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
+    add("INSERT INTO larder_private.applied (object, fingerprint) VALUES ($1::text, '')",
+        {"relation " + rel.qualified()});
+  add(std::string("INSERT INTO larder_private.applied (object, fingerprint) SELECT * FROM (") +
+          kFingerprints + ") AS f ON CONFLICT (object) DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
       {p.view_schema, roles.query, roles.writer});
 
   auto drift = check(p, conn, deadline);
@@ -848,7 +907,8 @@ Result<Plan> apply(const Policy& p, PGconn* conn, const ApplyOptions& options, C
     // The verifier is computed here (the clear password never reaches the server) and quoted
     // by the server's format(%L).
     char* verifier = PQencryptPasswordConn(conn, (*pw)->c_str(), role->c_str(), "scram-sha-256");
-    if (verifier == nullptr) return fail(db::error_from_connection(conn, "encrypting a password"), "password");
+    if (verifier == nullptr)
+      return fail(db::error_from_connection(conn, "encrypting a password"), "password");
     std::string v(verifier);
     PQfreemem(verifier);
     auto r = db::exec_params(conn,
@@ -911,8 +971,9 @@ Result<std::vector<std::string>> check_pinned(const Policy& p, PGconn* conn, Clo
   std::map<std::string, std::string> stored;
   if (!applied) {
     // The table does not exist (the statement fails at parse time) or cannot be read.
-    drift.push_back("the policy has never been applied to this database (larder_private.applied is missing or "
-                    "unreadable): run `larder policy apply`");
+    drift.push_back(
+        "the policy has never been applied to this database (larder_private.applied is missing or "
+        "unreadable): run `larder policy apply`");
     return drift;
   } else {
     for (int i = 0; i < applied->size(); ++i) stored[applied->at(i, 0)] = applied->at(i, 1);
@@ -959,24 +1020,28 @@ Result<std::vector<std::string>> check_pinned(const Policy& p, PGconn* conn, Clo
       bool declared = rel.column(c.name) != nullptr ||
                       std::find(rel.hidden.begin(), rel.hidden.end(), c.name) != rel.hidden.end();
       if (!declared)
-        drift.push_back("column " + rel.qualified() + ".\"" + c.name +
-                        "\" is not in the policy file (a new column?): declare it in columns, masked or hidden");
+        drift.push_back(
+            "column " + rel.qualified() + ".\"" + c.name +
+            "\" is not in the policy file (a new column?): declare it in columns, masked or hidden");
     }
-    auto foreign = select(conn,
-                          "SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = $1::oid "
-                          "AND p.polname NOT LIKE 'larder\\_%' AND (p.polroles @> ARRAY[0::oid] "
-                          "OR p.polroles && ARRAY(SELECT oid FROM pg_catalog.pg_roles WHERE rolname IN ($2, $3)))",
-                          {lr->oid, roles.query, roles.views}, deadline);
+    auto foreign =
+        select(conn,
+               "SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = $1::oid "
+               "AND p.polname NOT LIKE 'larder\\_%' AND (p.polroles @> ARRAY[0::oid] "
+               "OR p.polroles && ARRAY(SELECT oid FROM pg_catalog.pg_roles WHERE rolname IN ($2, $3)))",
+               {lr->oid, roles.query, roles.views}, deadline);
     if (!foreign) return foreign.error();
     for (int i = 0; i < foreign->size(); ++i)
-      drift.push_back("policy " + foreign->at(i, 0) + " on " + rel.qualified() +
-                      " applies to the agent's roles or PUBLIC and is not Larder's: it would widen what the agent "
-                      "sees (restrict it TO your application's roles, or drop it)");
+      drift.push_back(
+          "policy " + foreign->at(i, 0) + " on " + rel.qualified() +
+          " applies to the agent's roles or PUBLIC and is not Larder's: it would widen what the agent "
+          "sees (restrict it TO your application's roles, or drop it)");
     if (!rel.masked()) {
-      auto cols = select(conn,
-                         "SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid AND a.attnum > 0 "
-                         "AND NOT a.attisdropped AND pg_catalog.has_column_privilege($2, a.attrelid, a.attnum, 'SELECT')",
-                         {lr->oid, roles.query}, deadline);
+      auto cols = select(
+          conn,
+          "SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid AND a.attnum > 0 "
+          "AND NOT a.attisdropped AND pg_catalog.has_column_privilege($2, a.attrelid, a.attnum, 'SELECT')",
+          {lr->oid, roles.query}, deadline);
       if (!cols) return cols.error();
       for (int i = 0; i < cols->size(); ++i) {
         const Column* c = rel.column(cols->at(i, 0));
@@ -988,18 +1053,21 @@ Result<std::vector<std::string>> check_pinned(const Policy& p, PGconn* conn, Clo
   }
   // Everything the query role can touch in this database, beyond pg_catalog and
   // information_schema: exactly the exposed relations, SELECT only.
-  auto reach = select(conn,
-                      "SELECT n.nspname || '.' || c.relname, "
-                      "pg_catalog.has_table_privilege($1, c.oid, 'SELECT') OR pg_catalog.has_any_column_privilege($1, c.oid, 'SELECT'), "
-                      "pg_catalog.has_table_privilege($1, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') "
-                      "OR pg_catalog.has_any_column_privilege($1, c.oid, 'INSERT, UPDATE, REFERENCES') "
-                      "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-                      "WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') "
-                      "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
-                      "AND n.nspname NOT LIKE 'pg\\_temp%'",
-                      {roles.query}, deadline);
+  auto reach = select(
+      conn,
+      "SELECT n.nspname || '.' || c.relname, "
+      "pg_catalog.has_table_privilege($1, c.oid, 'SELECT') OR pg_catalog.has_any_column_privilege($1, c.oid, "
+      "'SELECT'), "
+      "pg_catalog.has_table_privilege($1, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') "
+      "OR pg_catalog.has_any_column_privilege($1, c.oid, 'INSERT, UPDATE, REFERENCES') "
+      "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') "
+      "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
+      "AND n.nspname NOT LIKE 'pg\\_temp%'",
+      {roles.query}, deadline);
   if (!reach) {
-    if (reach.error().message.find("does not exist") != std::string::npos || reach.error().code == "db.invalid_query") {
+    if (reach.error().message.find("does not exist") != std::string::npos ||
+        reach.error().code == "db.invalid_query") {
       drift.push_back("role " + roles.query + " does not exist: run `larder policy apply`");
       return drift;
     }
@@ -1008,21 +1076,24 @@ Result<std::vector<std::string>> check_pinned(const Policy& p, PGconn* conn, Clo
   for (int i = 0; i < reach->size(); ++i) {
     const std::string rel = reach->at(i, 0);
     if (reach->at(i, 1) == "t" && exposed.count(rel) == 0)
-      drift.push_back(roles.query + " can read " + rel + ", which the policy file does not expose (a GRANT, a default "
+      drift.push_back(roles.query + " can read " + rel +
+                      ", which the policy file does not expose (a GRANT, a default "
                       "privilege or a grant to PUBLIC)");
     if (reach->at(i, 2) == "t") drift.push_back(roles.query + " may write to " + rel);
   }
   // The agent's roles: no superuser, no RLS bypass, members of nothing.
-  auto attrs = select(conn,
-                      "SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.rolname IN ($1, $2, $3) AND (r.rolsuper OR "
-                      "r.rolbypassrls OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR EXISTS "
-                      "(SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member = r.oid))",
-                      {roles.query, roles.writer, roles.views}, deadline);
+  auto attrs =
+      select(conn,
+             "SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.rolname IN ($1, $2, $3) AND (r.rolsuper OR "
+             "r.rolbypassrls OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR EXISTS "
+             "(SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member = r.oid))",
+             {roles.query, roles.writer, roles.views}, deadline);
   if (!attrs) return attrs.error();
   for (int i = 0; i < attrs->size(); ++i)
-    drift.push_back("role " + attrs->at(i, 0) +
-                    " has a privileged attribute (superuser, bypassrls, createrole, createdb, replication) or is a "
-                    "member of another role");
+    drift.push_back(
+        "role " + attrs->at(i, 0) +
+        " has a privileged attribute (superuser, bypassrls, createrole, createdb, replication) or is a "
+        "member of another role");
   return drift;
 }
 

@@ -64,7 +64,8 @@ struct ApplyOptions {
 
 // plan() then its statements in one transaction on `admin` (a connection to the target
 // database); a failure rolls everything back. Returns the plan it ran.
-Result<Plan> apply(const Policy& policy, PGconn* admin, const ApplyOptions& options, db::Clock::time_point deadline);
+Result<Plan> apply(const Policy& policy, PGconn* admin, const ApplyOptions& options,
+                   db::Clock::time_point deadline);
 
 // Every difference between the live database and the file, in words; empty when none.
 // Runs as any role that can read the catalog (the server uses the context writer).

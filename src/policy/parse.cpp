@@ -15,23 +15,34 @@ namespace larder::policy {
 
 std::string_view to_string(ValueType type) {
   switch (type) {
-    case ValueType::kText: return "text";
-    case ValueType::kInteger: return "integer";
-    case ValueType::kBigint: return "bigint";
-    case ValueType::kUuid: return "uuid";
-    case ValueType::kDate: return "date";
-    case ValueType::kBoolean: return "boolean";
+    case ValueType::kText:
+      return "text";
+    case ValueType::kInteger:
+      return "integer";
+    case ValueType::kBigint:
+      return "bigint";
+    case ValueType::kUuid:
+      return "uuid";
+    case ValueType::kDate:
+      return "date";
+    case ValueType::kBoolean:
+      return "boolean";
   }
   return "text";
 }
 
-std::string_view pg_type(ValueType type) { return to_string(type); }
+std::string_view pg_type(ValueType type) {
+  return to_string(type);
+}
 
 std::string_view to_string(MaskKind kind) {
   switch (kind) {
-    case MaskKind::kEmail: return "email";
-    case MaskKind::kLast4: return "last4";
-    case MaskKind::kRedact: return "redact";
+    case MaskKind::kEmail:
+      return "email";
+    case MaskKind::kLast4:
+      return "last4";
+    case MaskKind::kRedact:
+      return "redact";
   }
   return "redact";
 }
@@ -39,8 +50,8 @@ std::string_view to_string(MaskKind kind) {
 namespace {
 
 std::optional<ValueType> parse_type(std::string_view s) {
-  for (auto t : {ValueType::kText, ValueType::kInteger, ValueType::kBigint, ValueType::kUuid, ValueType::kDate,
-                 ValueType::kBoolean}) {
+  for (auto t : {ValueType::kText, ValueType::kInteger, ValueType::kBigint, ValueType::kUuid,
+                 ValueType::kDate, ValueType::kBoolean}) {
     if (to_string(t) == s) return t;
   }
   return std::nullopt;
@@ -64,17 +75,23 @@ bool parses_as(std::string_view text) {
   return ec == std::errc() && p == e;
 }
 
-bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+bool is_hex(char c) {
+  return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
 
 }  // namespace
 
 bool valid_value(ValueType type, std::string_view text) {
   if (text.find('\0') != std::string_view::npos) return false;
   switch (type) {
-    case ValueType::kText: return true;
-    case ValueType::kInteger: return parses_as<std::int32_t>(text);
-    case ValueType::kBigint: return parses_as<std::int64_t>(text);
-    case ValueType::kBoolean: return text == "true" || text == "false";
+    case ValueType::kText:
+      return true;
+    case ValueType::kInteger:
+      return parses_as<std::int32_t>(text);
+    case ValueType::kBigint:
+      return parses_as<std::int64_t>(text);
+    case ValueType::kBoolean:
+      return text == "true" || text == "false";
     case ValueType::kUuid: {
       if (text.size() != 36) return false;
       for (std::size_t i = 0; i < text.size(); ++i) {
@@ -126,7 +143,9 @@ std::string quote_qualified(std::string_view schema, std::string_view name) {
   return quote_ident(schema) + "." + quote_ident(name);
 }
 
-std::string Relation::short_name() const { return schema == "public" ? name : qualified(); }
+std::string Relation::short_name() const {
+  return schema == "public" ? name : qualified();
+}
 
 bool Relation::masked() const {
   return std::any_of(columns.begin(), columns.end(), [](const Column& c) { return c.mask.has_value(); });
@@ -169,7 +188,8 @@ std::vector<std::string> Policy::search_path() const {
 
 const Relation* Policy::behind(std::string_view guard_relation) const {
   for (const auto& r : relations) {
-    if (r.masked() ? guard_relation == view_schema + "." + r.name : guard_relation == r.qualified()) return &r;
+    if (r.masked() ? guard_relation == view_schema + "." + r.name : guard_relation == r.qualified())
+      return &r;
   }
   return nullptr;
 }
@@ -196,7 +216,8 @@ bool datalog_identifier(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
   if (!(std::islower(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+           c == '_';
   });
 }
 
@@ -210,10 +231,24 @@ bool tool_identifier(std::string_view s) {
 
 // Predicates the server asserts or reserves: a policy fact may not reuse them.
 const std::set<std::string>& reserved_facts() {
-  static const std::set<std::string> names = {
-      "right", "time", "tool", "operation", "server_audience", "tool_egress", "resource", "prompt",
-      "table", "column", "client_cert_cn", "client_cert_sha256", "client_cert_spki_sha256",
-      "client_cert_issuer", "client_cert_san", "mtls_client", "sensitive_data", "revocation_id"};
+  static const std::set<std::string> names = {"right",
+                                              "time",
+                                              "tool",
+                                              "operation",
+                                              "server_audience",
+                                              "tool_egress",
+                                              "resource",
+                                              "prompt",
+                                              "table",
+                                              "column",
+                                              "client_cert_cn",
+                                              "client_cert_sha256",
+                                              "client_cert_spki_sha256",
+                                              "client_cert_issuer",
+                                              "client_cert_san",
+                                              "mtls_client",
+                                              "sensitive_data",
+                                              "revocation_id"};
   return names;
 }
 
@@ -225,7 +260,8 @@ class Reader {
     return Where{file_, n != nullptr ? static_cast<int>(n->source().begin.line) : 0, key};
   }
 
-  Result<void> only(const toml::table& t, const std::string& key, std::initializer_list<std::string_view> allowed) {
+  Result<void> only(const toml::table& t, const std::string& key,
+                    std::initializer_list<std::string_view> allowed) {
     for (const auto& [k, v] : t) {
       const std::string_view name = k.str();
       if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
@@ -284,7 +320,8 @@ Result<ValueType> type_of(Reader& rd, const toml::node& n, const std::string& ke
   if (!s) return s.error();
   auto t = parse_type(*s);
   if (!t)
-    return policy_error(rd.at(&n, key), "unknown type \"" + *s + "\" (valid types: text, integer, bigint, uuid, date, boolean)");
+    return policy_error(rd.at(&n, key), "unknown type \"" + *s +
+                                            "\" (valid types: text, integer, bigint, uuid, date, boolean)");
   return *t;
 }
 
@@ -327,7 +364,8 @@ Result<RowRule> parse_rule(Reader& rd, const toml::table& t, const std::string& 
     rule.columns.push_back(*c);
   } else {
     const auto* a = columns->as_array();
-    if (a == nullptr || a->empty()) return policy_error(rd.at(columns, key + ".columns"), "must be a non-empty array of column names");
+    if (a == nullptr || a->empty())
+      return policy_error(rd.at(columns, key + ".columns"), "must be a non-empty array of column names");
     for (std::size_t i = 0; i < a->size(); ++i) {
       auto c = rd.identifier(*a->get(i), key + ".columns[" + std::to_string(i) + "]");
       if (!c) return c.error();
@@ -342,7 +380,8 @@ Result<RowRule> parse_rule(Reader& rd, const toml::table& t, const std::string& 
   if (const toml::node* via = t.get("via")) {
     const auto* a = via->as_array();
     if (a == nullptr || a->empty())
-      return policy_error(rd.at(via, key + ".via"), "must be a non-empty array of hops \"<column> -> <table>.<column>\"");
+      return policy_error(rd.at(via, key + ".via"),
+                          "must be a non-empty array of hops \"<column> -> <table>.<column>\"");
     for (std::size_t i = 0; i < a->size(); ++i) {
       auto h = parse_hop(rd, *a->get(i), key + ".via[" + std::to_string(i) + "]");
       if (!h) return h.error();
@@ -352,7 +391,8 @@ Result<RowRule> parse_rule(Reader& rd, const toml::table& t, const std::string& 
   if (const toml::node* when = t.get("when")) {
     const auto* w = when->as_table();
     const std::string wkey = key + ".when";
-    if (w == nullptr) return policy_error(rd.at(when, wkey), "must be a table { fact = \"...\", any_of = [...] }");
+    if (w == nullptr)
+      return policy_error(rd.at(when, wkey), "must be a table { fact = \"...\", any_of = [...] }");
     if (auto r = rd.only(*w, wkey, {"fact", "any_of"}); !r) return r.error();
     const toml::node* wf = w->get("fact");
     const toml::node* wa = w->get("any_of");
@@ -371,14 +411,19 @@ Result<RowRule> parse_rule(Reader& rd, const toml::table& t, const std::string& 
 
 Result<Relation> parse_relation(Reader& rd, const std::string& rel_key, const toml::table& t) {
   const std::string key = "tables." + rel_key;
-  if (auto r = rd.only(t, key, {"description", "sensitivity", "public", "columns", "hidden", "masked", "descriptions", "rows"}); !r)
+  if (auto r = rd.only(
+          t, key,
+          {"description", "sensitivity", "public", "columns", "hidden", "masked", "descriptions", "rows"});
+      !r)
     return r.error();
   Relation rel;
   std::tie(rel.schema, rel.name) = split_relation(rel_key);
   rel.where = rd.at(&t, key);
   if (rel.schema.empty() || rel.name.empty() || rel.schema.size() > kMaxIdentifierBytes ||
       rel.name.size() > kMaxIdentifierBytes || rel_key.find('\0') != std::string::npos)
-    return policy_error(rel.where, "a table is named [tables.<name>] or [tables.\"<schema>.<name>\"] (names of 1 to 63 bytes)");
+    return policy_error(
+        rel.where,
+        "a table is named [tables.<name>] or [tables.\"<schema>.<name>\"] (names of 1 to 63 bytes)");
   if (rel.schema == "pg_catalog" || rel.schema == "information_schema" || rel.schema.rfind("pg_", 0) == 0 ||
       rel.schema.rfind("larder_", 0) == 0)
     return policy_error(rel.where, "schema " + rel.schema + " cannot be exposed (system or Larder's own)");
@@ -400,16 +445,19 @@ Result<Relation> parse_relation(Reader& rd, const std::string& rel_key, const to
     } else if (*v == "public") {
       rel.sensitivity = Sensitivity::kPublic;
     } else {
-      return policy_error(rd.at(s, key + ".sensitivity"), "must be \"sensitive\" or \"public\" (got \"" + *v + "\")");
+      return policy_error(rd.at(s, key + ".sensitivity"),
+                          "must be \"sensitive\" or \"public\" (got \"" + *v + "\")");
     }
   }
   std::set<std::string> seen;
-  auto claim = [&](const std::string& col, const toml::node* n, const std::string& k, const char* as) -> Result<void> {
+  auto claim = [&](const std::string& col, const toml::node* n, const std::string& k,
+                   const char* as) -> Result<void> {
     if (col.empty() || col.size() > kMaxIdentifierBytes)
       return policy_error(rd.at(n, k), "must be a column name of 1 to 63 bytes");
     if (!seen.insert(col).second)
-      return policy_error(rd.at(n, k), "column \"" + col + "\" is declared twice (it is " + as +
-                                           " here and listed earlier): a column is readable, masked or hidden, once");
+      return policy_error(rd.at(n, k),
+                          "column \"" + col + "\" is declared twice (it is " + as +
+                              " here and listed earlier): a column is readable, masked or hidden, once");
     return {};
   };
   if (const toml::node* c = t.get("columns")) {
@@ -428,7 +476,9 @@ Result<Relation> parse_relation(Reader& rd, const std::string& rel_key, const to
   }
   if (const toml::node* m = t.get("masked")) {
     const auto* mt = m->as_table();
-    if (mt == nullptr) return policy_error(rd.at(m, key + ".masked"), "must be a table of <column> = \"email\" | \"last4\" | \"redact\"");
+    if (mt == nullptr)
+      return policy_error(rd.at(m, key + ".masked"),
+                          "must be a table of <column> = \"email\" | \"last4\" | \"redact\"");
     for (const auto& [k, v] : *mt) {
       const std::string name(k.str());
       const std::string mk = key + ".masked." + name;
@@ -453,10 +503,12 @@ Result<Relation> parse_relation(Reader& rd, const std::string& rel_key, const to
           col.unmask_right = *s2;
         }
       } else {
-        return policy_error(col.where, "must be \"email\", \"last4\" or \"redact\", or { mask = ..., unmask_right = ... }");
+        return policy_error(
+            col.where, "must be \"email\", \"last4\" or \"redact\", or { mask = ..., unmask_right = ... }");
       }
       col.mask = parse_mask(kind);
-      if (!col.mask) return policy_error(col.where, "unknown mask \"" + kind + "\" (valid masks: email, last4, redact)");
+      if (!col.mask)
+        return policy_error(col.where, "unknown mask \"" + kind + "\" (valid masks: email, last4, redact)");
       if (col.unmask_right.empty()) col.unmask_right = rel.short_name() + "." + name;
       rel.columns.push_back(std::move(col));
     }
@@ -472,24 +524,29 @@ Result<Relation> parse_relation(Reader& rd, const std::string& rel_key, const to
       rel.hidden.push_back(*s);
     }
   }
-  if (rel.columns.empty()) return policy_error(rel.where, "exposes no column: list the readable ones in columns = [...]");
+  if (rel.columns.empty())
+    return policy_error(rel.where, "exposes no column: list the readable ones in columns = [...]");
   if (const toml::node* d = t.get("descriptions")) {
     const auto* dt = d->as_table();
-    if (dt == nullptr) return policy_error(rd.at(d, key + ".descriptions"), "must be a table of <column> = \"description\"");
+    if (dt == nullptr)
+      return policy_error(rd.at(d, key + ".descriptions"), "must be a table of <column> = \"description\"");
     for (const auto& [k, v] : *dt) {
       const std::string name(k.str());
       const std::string dk = key + ".descriptions." + name;
       auto s = rd.string(v, dk);
       if (!s) return s.error();
-      auto it = std::find_if(rel.columns.begin(), rel.columns.end(), [&](const Column& c) { return c.name == name; });
+      auto it = std::find_if(rel.columns.begin(), rel.columns.end(),
+                             [&](const Column& c) { return c.name == name; });
       if (it == rel.columns.end())
-        return policy_error(rd.at(&v, dk), "describes \"" + name + "\", which is not a readable or masked column of this table");
+        return policy_error(rd.at(&v, dk), "describes \"" + name +
+                                               "\", which is not a readable or masked column of this table");
       it->description = *s;
     }
   }
   if (const toml::node* rows = t.get("rows")) {
     const auto* a = rows->as_array();
-    if (a == nullptr) return policy_error(rd.at(rows, key + ".rows"), "must be an array of tables: [[tables.<name>.rows]]");
+    if (a == nullptr)
+      return policy_error(rd.at(rows, key + ".rows"), "must be an array of tables: [[tables.<name>.rows]]");
     for (std::size_t i = 0; i < a->size(); ++i) {
       const std::string k = key + ".rows[" + std::to_string(i) + "]";
       const auto* rt = a->get(i)->as_table();
@@ -500,7 +557,8 @@ Result<Relation> parse_relation(Reader& rd, const std::string& rel_key, const to
     }
   }
   if (rel.everyone && !rel.rules.empty())
-    return policy_error(rel.where, "is public (every row to every valid token) and also has row rules: keep one");
+    return policy_error(rel.where,
+                        "is public (every row to every valid token) and also has row rules: keep one");
   return rel;
 }
 
@@ -516,7 +574,8 @@ Result<QueryTool> parse_tool(Reader& rd, const std::string& name, const toml::no
     return policy_error(tool.where, "a tool name is 1 to 64 letters, digits, '_' or '-'");
   const toml::node* d = t->get("description");
   const toml::node* s = t->get("sql");
-  if (d == nullptr || s == nullptr) return policy_error(tool.where, "a tool needs description = \"...\" and sql = \"SELECT ...\"");
+  if (d == nullptr || s == nullptr)
+    return policy_error(tool.where, "a tool needs description = \"...\" and sql = \"SELECT ...\"");
   auto desc = rd.string(*d, key + ".description");
   if (!desc) return desc.error();
   auto sql = rd.string(*s, key + ".sql");
@@ -525,22 +584,28 @@ Result<QueryTool> parse_tool(Reader& rd, const std::string& name, const toml::no
   tool.sql = *sql;
   if (const toml::node* p = t->get("params")) {
     const auto* a = p->as_array();
-    if (a == nullptr) return policy_error(rd.at(p, key + ".params"), "must be an array of tables: [[tools.<name>.params]]");
+    if (a == nullptr)
+      return policy_error(rd.at(p, key + ".params"), "must be an array of tables: [[tools.<name>.params]]");
     std::set<std::string> seen;
     for (std::size_t i = 0; i < a->size(); ++i) {
       const std::string k = key + ".params[" + std::to_string(i) + "]";
       const auto* pt = a->get(i)->as_table();
-      if (pt == nullptr) return policy_error(rd.at(a->get(i), k), "must be a table { name, type, description }");
+      if (pt == nullptr)
+        return policy_error(rd.at(a->get(i), k), "must be a table { name, type, description }");
       if (auto r = rd.only(*pt, k, {"name", "type", "description", "required"}); !r) return r.error();
       ToolParam param;
       const toml::node* pn = pt->get("name");
       const toml::node* ty = pt->get("type");
-      if (pn == nullptr || ty == nullptr) return policy_error(rd.at(pt, k), "a parameter needs name and type");
+      if (pn == nullptr || ty == nullptr)
+        return policy_error(rd.at(pt, k), "a parameter needs name and type");
       auto pname = rd.string(*pn, k + ".name");
       if (!pname) return pname.error();
       if (!tool_identifier(*pname) || *pname == "biscuit_token")
-        return policy_error(rd.at(pn, k + ".name"), "a parameter name is 1 to 64 letters, digits, '_' or '-' (and not biscuit_token)");
-      if (!seen.insert(*pname).second) return policy_error(rd.at(pn, k + ".name"), "parameter \"" + *pname + "\" is declared twice");
+        return policy_error(
+            rd.at(pn, k + ".name"),
+            "a parameter name is 1 to 64 letters, digits, '_' or '-' (and not biscuit_token)");
+      if (!seen.insert(*pname).second)
+        return policy_error(rd.at(pn, k + ".name"), "parameter \"" + *pname + "\" is declared twice");
       param.name = *pname;
       auto type = type_of(rd, *ty, k + ".type");
       if (!type) return type.error();
@@ -581,8 +646,9 @@ Result<Policy> parse(std::string_view text, const std::string& display_name) {
   try {
     root = toml::parse(text, display_name);
   } catch (const toml::parse_error& e) {
-    return Error{"policy.invalid",
-                 display_name + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()), ""};
+    return Error{
+        "policy.invalid",
+        display_name + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()), ""};
   }
   Policy p;
   p.file = display_name;
@@ -598,7 +664,9 @@ Result<Policy> parse(std::string_view text, const std::string& display_name) {
       if (const toml::node* s = t->get(k)) {
         auto id = rd.identifier(*s, std::string("roles.") + k);
         if (!id) return id.error();
-        if (id->rfind("pg_", 0) == 0) return policy_error(rd.at(s, std::string("roles.") + k), "role names starting with pg_ are reserved");
+        if (id->rfind("pg_", 0) == 0)
+          return policy_error(rd.at(s, std::string("roles.") + k),
+                              "role names starting with pg_ are reserved");
         *v = *id;
       }
     }
@@ -621,16 +689,19 @@ Result<Policy> parse(std::string_view text, const std::string& display_name) {
   }
   if (const toml::node* n = root.get("facts")) {
     const auto* t = n->as_table();
-    if (t == nullptr) return policy_error(rd.at(n, "facts"), "must be a table of <fact> = \"<type>\" or [\"<type>\", ...]");
+    if (t == nullptr)
+      return policy_error(rd.at(n, "facts"), "must be a table of <fact> = \"<type>\" or [\"<type>\", ...]");
     for (const auto& [k, v] : *t) {
       Fact f;
       f.name = std::string(k.str());
       const std::string key = "facts." + f.name;
       f.where = rd.at(&v, key);
       if (!datalog_identifier(f.name))
-        return policy_error(f.where, "a fact name is a Datalog identifier: lower-case letters, digits and '_'");
+        return policy_error(f.where,
+                            "a fact name is a Datalog identifier: lower-case letters, digits and '_'");
       if (reserved_facts().count(f.name) != 0)
-        return policy_error(f.where, "\"" + f.name + "\" is a predicate the server asserts or reserves; pick another name");
+        return policy_error(
+            f.where, "\"" + f.name + "\" is a predicate the server asserts or reserves; pick another name");
       if (v.is_array()) {
         const auto* a = v.as_array();
         if (a->empty()) return policy_error(f.where, "a fact has at least one argument");
@@ -665,13 +736,15 @@ Result<Policy> parse(std::string_view text, const std::string& display_name) {
                                           std::to_string(first.line) + ")");
         }
         if (rel->masked() && other.masked() && other.name == rel->name)
-          return policy_error(rel->where, "two tables named " + rel->name +
-                                              " have masked columns; their masking views would share one name");
+          return policy_error(rel->where,
+                              "two tables named " + rel->name +
+                                  " have masked columns; their masking views would share one name");
       }
       p.relations.push_back(std::move(*rel));
     }
   }
-  if (p.relations.empty()) return policy_error(Where{display_name, 0, "tables"}, "the file exposes no table: add [tables.<name>]");
+  if (p.relations.empty())
+    return policy_error(Where{display_name, 0, "tables"}, "the file exposes no table: add [tables.<name>]");
   if (const toml::node* n = root.get("tools")) {
     const auto* t = n->as_table();
     if (t == nullptr) return policy_error(rd.at(n, "tools"), "must be a table of [tools.<name>]");
@@ -689,22 +762,27 @@ Result<Policy> parse(std::string_view text, const std::string& display_name) {
       auto& rule = rel.rules[i];
       const Fact* f = p.fact(rule.fact);
       if (f == nullptr)
-        return policy_error(rule.where, "fact \"" + rule.fact + "\" is not declared: add it under [facts] with its type");
+        return policy_error(rule.where,
+                            "fact \"" + rule.fact + "\" is not declared: add it under [facts] with its type");
       if (f->args.size() != rule.columns.size())
         return policy_error(rule.where, "fact \"" + rule.fact + "\" has " + std::to_string(f->args.size()) +
-                                            " argument(s) (" + f->where.describe() + ") but is matched against " +
+                                            " argument(s) (" + f->where.describe() +
+                                            ") but is matched against " +
                                             std::to_string(rule.columns.size()) + " column(s) here");
       used.insert(rule.fact);
       if (!rule.when_fact.empty()) {
         const Fact* w = p.fact(rule.when_fact);
         if (w == nullptr)
-          return policy_error(rule.where, "when names fact \"" + rule.when_fact + "\", which is not declared under [facts]");
+          return policy_error(
+              rule.where, "when names fact \"" + rule.when_fact + "\", which is not declared under [facts]");
         if (w->args.size() != 1)
-          return policy_error(rule.where, "fact \"" + rule.when_fact + "\" has " + std::to_string(w->args.size()) +
-                                              " arguments (" + w->where.describe() + ") but when uses it with one");
+          return policy_error(rule.where, "fact \"" + rule.when_fact + "\" has " +
+                                              std::to_string(w->args.size()) + " arguments (" +
+                                              w->where.describe() + ") but when uses it with one");
         for (const auto& v : rule.when_any_of) {
           if (!valid_value(w->args[0], v))
-            return policy_error(rule.where, "when.any_of value \"" + v + "\" is not a " + std::string(to_string(w->args[0])));
+            return policy_error(
+                rule.where, "when.any_of value \"" + v + "\" is not a " + std::string(to_string(w->args[0])));
         }
         used.insert(rule.when_fact);
       }
@@ -719,14 +797,16 @@ Result<Policy> parse(std::string_view text, const std::string& display_name) {
       return policy_error(f.where, "fact \"" + f.name + "\" is declared but no row rule uses it");
   }
   if (!p.pg_query && p.tools.empty())
-    return policy_error(Where{display_name, 0, "options.pg_query"},
-                        "pg_query is off and no [tools.<name>] is declared: the agent would have nothing to call");
+    return policy_error(
+        Where{display_name, 0, "options.pg_query"},
+        "pg_query is off and no [tools.<name>] is declared: the agent would have nothing to call");
   return p;
 }
 
 Result<Policy> load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{"policy.io", "cannot read the policy file " + path + ": check the path ([policy] file)", ""};
+  if (!in)
+    return Error{"policy.io", "cannot read the policy file " + path + ": check the path ([policy] file)", ""};
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return Error{"policy.io", "cannot read the policy file " + path, ""};

@@ -51,8 +51,8 @@ struct Where {
 Error policy_error(const Where& where, const std::string& what);
 
 struct Fact {
-  std::string name;              // Datalog predicate, e.g. "tenant"
-  std::vector<ValueType> args;   // one entry per argument
+  std::string name;             // Datalog predicate, e.g. "tenant"
+  std::vector<ValueType> args;  // one entry per argument
   Where where;
 };
 
@@ -91,7 +91,7 @@ struct Relation {
   std::string name;
   std::string description;
   Sensitivity sensitivity = Sensitivity::kSensitive;
-  bool everyone = false;  // `public = true`: every valid token reads every row
+  bool everyone = false;            // `public = true`: every valid token reads every row
   std::vector<Column> columns;      // readable, masked ones included, in file order
   std::vector<std::string> hidden;  // declared unreadable
   std::vector<RowRule> rules;       // OR-ed
@@ -121,14 +121,14 @@ struct QueryTool {
 };
 
 struct Roles {
-  std::string query = "larder_query";             // runs agents' SQL (LOGIN)
-  std::string writer = "larder_context_writer";   // writes the RLS context (LOGIN)
-  std::string owner = "larder_owner";             // owns the context machinery (NOLOGIN)
-  std::string views = "larder_views";             // owns the masking views (NOLOGIN)
+  std::string query = "larder_query";            // runs agents' SQL (LOGIN)
+  std::string writer = "larder_context_writer";  // writes the RLS context (LOGIN)
+  std::string owner = "larder_owner";            // owns the context machinery (NOLOGIN)
+  std::string views = "larder_views";            // owns the masking views (NOLOGIN)
 };
 
 struct Policy {
-  std::string file;  // where it was read from ("<builtin:healthcare>" for a compiled-in example)
+  std::string file;    // where it was read from ("<builtin:healthcare>" for a compiled-in example)
   std::string digest;  // SHA-256 hex of the file's bytes (drift: the file changed since apply)
   Roles roles;
   // Schema of the masking views; it comes before "public" in the query role's search_path,

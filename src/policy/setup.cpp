@@ -20,7 +20,8 @@ Result<Plan> setup_database(const db::ConnParams& admin, const Policy& policy, c
   if (!exists) return exists.error();
   if (PQntuples(exists->get()) == 0) {
     // CREATE DATABASE takes an identifier, not a parameter.
-    const std::string sql = "CREATE DATABASE " + quote_ident(options.database) + " ENCODING 'UTF8' TEMPLATE template0";
+    const std::string sql =
+        "CREATE DATABASE " + quote_ident(options.database) + " ENCODING 'UTF8' TEMPLATE template0";
     if (auto e = db::exec_script(conn->get(), sql, deadline); !e) return e.error();
   }
   conn->reset();
@@ -32,12 +33,13 @@ Result<Plan> setup_database(const db::ConnParams& admin, const Policy& policy, c
   PGconn* c = dbconn->get();
   // Our own database: nobody but the roles the policy names connects, and no role may
   // create objects in public (the grants themselves come from apply).
-  if (auto e = db::exec_script(c,
-                               "BEGIN;"
-                               "DO $db$ BEGIN EXECUTE pg_catalog.format('REVOKE ALL ON DATABASE %I FROM PUBLIC', "
-                               "pg_catalog.current_database()); END $db$;"
-                               "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
-                               deadline);
+  if (auto e =
+          db::exec_script(c,
+                          "BEGIN;"
+                          "DO $db$ BEGIN EXECUTE pg_catalog.format('REVOKE ALL ON DATABASE %I FROM PUBLIC', "
+                          "pg_catalog.current_database()); END $db$;"
+                          "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
+                          deadline);
       !e) {
     (void)db::exec_script(c, "ROLLBACK", deadline);
     return Error{"db.setup", "closing the database to PUBLIC: " + e.error().message, e.error().detail};

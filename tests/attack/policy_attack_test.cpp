@@ -9,8 +9,8 @@
 #include "examples/examples.h"
 #include "examples/saas/generate.h"
 #include "gate/gate.h"
-#include "policy/policy.h"
 #include "policy/apply.h"
+#include "policy/policy.h"
 #include "tools/service.h"
 
 #include <fstream>
@@ -85,8 +85,9 @@ TEST(PolicyAttack, ATenantAddedInAnAttenuationBlockSelectsNoRows) {
 
 TEST(PolicyAttack, AFactOfTheWrongTypeIsRefusedByLockBiscuit) {
   SaasGate g;
-  for (const std::string& bad : std::vector<std::string>{"tenant(\"acme\")", "tenant(\"" + kAcme + "' OR true --\")",
-                                                         "tenant(42)", "tenant(true)", "tenant(2024-01-01T00:00:00Z)"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"tenant(\"acme\")", "tenant(\"" + kAcme + "' OR true --\")", "tenant(42)",
+                                "tenant(true)", "tenant(2024-01-01T00:00:00Z)"}) {
     gate::Grant grant;
     auto d = g.call(g.mint("right(\"pg_query\"); " + bad + ";"), &grant);
     EXPECT_FALSE(d.allowed) << bad;
@@ -98,7 +99,8 @@ TEST(PolicyAttack, AFactOfTheWrongTypeIsRefusedByLockBiscuit) {
 TEST(PolicyAttack, AFactNameTheFileDoesNotDeclareIsNoContext) {
   SaasGate g;
   gate::Grant grant;
-  auto d = g.call(g.mint("right(\"pg_query\"); patient_name(\"Erin oRTEga\"); tenant_id(\"" + kAcme + "\");"), &grant);
+  auto d = g.call(g.mint("right(\"pg_query\"); patient_name(\"Erin oRTEga\"); tenant_id(\"" + kAcme + "\");"),
+                  &grant);
   ASSERT_TRUE(d.allowed) << d.reason;
   EXPECT_TRUE(grant.values("tenant").empty());
   EXPECT_EQ(grant.facts.count("patient_name"), 0u);
@@ -111,11 +113,13 @@ TEST(PolicyAttack, AServerRefusesToServeADriftedDatabase) {
   cluster.admin_scalar("GRANT SELECT ON public.staff_salaries TO patients");
   // The database server's certificate (a server needs one to start), its own audit log.
   auto config = bed().config("larder-db", {{"pg_query", gate::DataFlow::kSensitiveRead}});
-  config.audit_path = (std::filesystem::path(config.audit_path).parent_path() / "audit-drift-probe.jsonl").string();
+  config.audit_path =
+      (std::filesystem::path(config.audit_path).parent_path() / "audit-drift-probe.jsonl").string();
   auto refused = tools::LarderService::start(config);
   ASSERT_FALSE(refused.ok()) << "a server started on a database whose query role can read an unexposed table";
   EXPECT_EQ(refused.error().code, "policy.drift");
-  EXPECT_NE(refused.error().message.find("public.staff_salaries"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("public.staff_salaries"), std::string::npos)
+      << refused.error().message;
   // Acknowledged, it starts, and still serves only what the guard allows.
   config.allow_drift = true;
   config.insecure_acknowledged.push_back("policy_drift");
@@ -144,8 +148,8 @@ TEST(PolicyAttack, WithFreeFormSqlOffOnlyTheDeclaredToolsAnswer) {
   auto applied = policy::apply(*variant, admin->get(), {}, db::Clock::now() + std::chrono::seconds(60));
   ASSERT_TRUE(applied.ok()) << applied.error().message;
 
-  auto config = bed().config("larder-db", {{"pg_query", gate::DataFlow::kSensitiveRead},
-                                           {"pg_explain", gate::DataFlow::kNeutral}});
+  auto config = bed().config(
+      "larder-db", {{"pg_query", gate::DataFlow::kSensitiveRead}, {"pg_explain", gate::DataFlow::kNeutral}});
   config.audit_path = (dir / "audit-declared-only.jsonl").string();
   config.policy_path = file.string();
   auto server = tools::LarderService::start(config);

@@ -123,7 +123,8 @@ TEST(SaasRows, NoContextSeesOnlyThePublicCatalogue) {
   db::RequestContext none;
   for (const char* table : {"tenants", "users", "customers", "invoices", "invoice_lines"})
     EXPECT_EQ(count(database, none, std::string("SELECT count(*) FROM ") + table), 0) << table;
-  EXPECT_EQ(count(database, none, "SELECT count(*) FROM products"), static_cast<long long>(examples::saas::kProductCount));
+  EXPECT_EQ(count(database, none, "SELECT count(*) FROM products"),
+            static_cast<long long>(examples::saas::kProductCount));
 }
 
 TEST(SaasRows, AnotherTenantsRowByIdIsInvisible) {
@@ -133,7 +134,8 @@ TEST(SaasRows, AnotherTenantsRowByIdIsInvisible) {
   EXPECT_EQ(count(database, globex, "SELECT count(*) FROM invoices WHERE id = 1"), 0);
   EXPECT_EQ(count(database, globex, "SELECT count(*) FROM invoice_lines WHERE invoice_id = 1"), 0);
   EXPECT_EQ(count(database, globex,
-                  "SELECT count(*) FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id WHERE i.customer_id = 1"),
+                  "SELECT count(*) FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id WHERE "
+                  "i.customer_id = 1"),
             0);
   EXPECT_EQ(count(database, tenant(kAcmeTenant), "SELECT count(*) FROM invoices WHERE id = 1"), 1);
 }
@@ -178,7 +180,8 @@ TEST(SaasMasks, HostileSqlWithTheGuardOffNeverReachesTheClearValue) {
        }) {
     EXPECT_EQ(count(database, ctx, sql), 0) << sql;
   }
-  auto sorted = database.query(ctx, "SELECT email, email::bytea::text AS b, md5(email) AS h FROM customers ORDER BY 1");
+  auto sorted =
+      database.query(ctx, "SELECT email, email::bytea::text AS b, md5(email) AS h FROM customers ORDER BY 1");
   ASSERT_TRUE(sorted.ok()) << sorted.error().message;
   for (const auto& row : sorted->rows) {
     ASSERT_TRUE(row[0]);
@@ -206,7 +209,8 @@ TEST(SaasMasks, HostileSqlWithTheGuardOffNeverReachesTheClearValue) {
   }
   // The one function of the masks the query role may call says only whether its own token
   // unmasks a column.
-  auto own = database.query(ctx, "SELECT larder_ctx.unmasked(1), larder_ctx.unmasked(2), larder_ctx.unmasked(3)");
+  auto own =
+      database.query(ctx, "SELECT larder_ctx.unmasked(1), larder_ctx.unmasked(2), larder_ctx.unmasked(3)");
   ASSERT_TRUE(own.ok()) << own.error().message;
   for (const auto& v : own->rows[0]) EXPECT_EQ(*v, "f");
 }
@@ -252,17 +256,18 @@ TEST(SaasPolicy, CheckNamesEachDifferenceAndApplyRepairsWhatItOwns) {
   };
   const Case cases[] = {
       {"GRANT SELECT ON public.customers TO larder_query", "can read public.customers", true, ""},
-      {"ALTER TABLE public.invoices DISABLE ROW LEVEL SECURITY", "row-level security is disabled on public.invoices",
-       true, ""},
+      {"ALTER TABLE public.invoices DISABLE ROW LEVEL SECURITY",
+       "row-level security is disabled on public.invoices", true, ""},
       {"ALTER TABLE public.invoices NO FORCE ROW LEVEL SECURITY", "not FORCEd on public.invoices", true, ""},
       {"ALTER POLICY larder_r1 ON public.customers USING (true)", "larder_r1 was changed by hand", true, ""},
-      {"ALTER TABLE public.customers ADD COLUMN ssn text", "customers.\"ssn\" is not in the policy file", false,
-       "ALTER TABLE public.customers DROP COLUMN ssn"},
+      {"ALTER TABLE public.customers ADD COLUMN ssn text", "customers.\"ssn\" is not in the policy file",
+       false, "ALTER TABLE public.customers DROP COLUMN ssn"},
       {"CREATE VIEW public.leak AS SELECT * FROM public.customers; GRANT SELECT ON public.leak TO PUBLIC",
        "can read public.leak", false, "DROP VIEW public.leak"},
-      {"CREATE POLICY wide ON public.invoices FOR SELECT USING (true)", "policy wide on public.invoices", false,
-       "DROP POLICY wide ON public.invoices"},
-      {"CREATE OR REPLACE FUNCTION larder_ctx.mask_email(v text) RETURNS text LANGUAGE sql IMMUTABLE RETURN v",
+      {"CREATE POLICY wide ON public.invoices FOR SELECT USING (true)", "policy wide on public.invoices",
+       false, "DROP POLICY wide ON public.invoices"},
+      {"CREATE OR REPLACE FUNCTION larder_ctx.mask_email(v text) RETURNS text LANGUAGE sql IMMUTABLE RETURN "
+       "v",
        "function larder_ctx.mask_email(text) was changed by hand", true, ""},
       {"GRANT pg_read_all_data TO larder_query", "privileged attribute", true, ""},
   };
@@ -299,7 +304,8 @@ TEST(SaasPolicy, CatalogErrorsNameFileLineAndKeyAndApplyNothing) {
   };
   const Case cases[] = {
       {"[tables.products", "[tables.product", "relation public.product does not exist"},
-      {"columns = [\"id\", \"sku\", \"name\", \"price\"]", "columns = [\"id\", \"sku\", \"name\", \"price\", \"cost\"]",
+      {"columns = [\"id\", \"sku\", \"name\", \"price\"]",
+       "columns = [\"id\", \"sku\", \"name\", \"price\", \"cost\"]",
        "column \"cost\" does not exist in public.products"},
       {"tenant = \"uuid\"", "tenant = \"text\"", "fact \"tenant\" is text"},
       {"via = [\"customer_id -> customers.id\"]", "via = [\"customer_id -> customers.uid\"]",
@@ -329,9 +335,10 @@ TEST(SaasPolicy, AFailedApplyRollsEverythingBack) {
     EXPECT_NE(r.error().message.find("nothing was changed"), std::string::npos) << r.error().message;
   }
   // The privileges apply revoked first are still in place: the transaction rolled back.
-  EXPECT_EQ(cluster->admin_scalar("SELECT has_table_privilege('larder_query', 'public.invoices', 'SELECT') OR "
-                                  "has_any_column_privilege('larder_query', 'public.invoices', 'SELECT')"),
-            "t");
+  EXPECT_EQ(
+      cluster->admin_scalar("SELECT has_table_privilege('larder_query', 'public.invoices', 'SELECT') OR "
+                            "has_any_column_privilege('larder_query', 'public.invoices', 'SELECT')"),
+      "t");
   admin_exec("DROP TABLE larder_masked.users");
   reapply();
   EXPECT_TRUE(drift().empty());

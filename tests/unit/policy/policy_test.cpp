@@ -93,37 +93,50 @@ TEST_P(PolicyBadInput, IsRefusedWithFileLineAndKey) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, PolicyBadInput,
     ::testing::Values(
-        BadInput{"UnknownKey", "[tables.t]\ncolumns = [\"a\"]\ncolour = \"red\"\n", "tables.t.colour: unknown key", 3},
-        BadInput{"MaskedAndHidden", "[tables.t]\ncolumns = [\"a\"]\nmasked = { b = \"email\" }\nhidden = [\"b\"]\n",
+        BadInput{"UnknownKey", "[tables.t]\ncolumns = [\"a\"]\ncolour = \"red\"\n",
+                 "tables.t.colour: unknown key", 3},
+        BadInput{"MaskedAndHidden",
+                 "[tables.t]\ncolumns = [\"a\"]\nmasked = { b = \"email\" }\nhidden = [\"b\"]\n",
                  "tables.t.hidden[0]: column \"b\" is declared twice", 4},
         BadInput{"ReadableAndMasked", "[tables.t]\ncolumns = [\"a\"]\nmasked = { a = \"email\" }\n",
                  "tables.t.masked.a: column \"a\" is declared twice", 3},
-        BadInput{"UnknownMask", "[tables.t]\ncolumns = [\"a\"]\nmasked = { b = \"rot13\" }\n", "unknown mask \"rot13\"", 3},
-        BadInput{"DuplicateRelation", "[tables.t]\ncolumns = [\"a\"]\n[tables.\"public.t\"]\ncolumns = [\"a\"]\n",
+        BadInput{"UnknownMask", "[tables.t]\ncolumns = [\"a\"]\nmasked = { b = \"rot13\" }\n",
+                 "unknown mask \"rot13\"", 3},
+        BadInput{"DuplicateRelation",
+                 "[tables.t]\ncolumns = [\"a\"]\n[tables.\"public.t\"]\ncolumns = [\"a\"]\n",
                  "table public.t is declared twice (first at line 1)", 3},
         BadInput{"TwoArities",
-                 "[facts]\nm = \"uuid\"\n[tables.t]\ncolumns = [\"a\"]\n[[tables.t.rows]]\ncolumns = [\"a\", \"b\"]\nfact = \"m\"\n",
-                 "fact \"m\" has 1 argument(s) (policy.toml:2: facts.m) but is matched against 2 column(s)", 5},
-        BadInput{"UndeclaredFact", "[tables.t]\ncolumns = [\"a\"]\n[[tables.t.rows]]\ncolumn = \"a\"\nfact = \"tenant\"\n",
+                 "[facts]\nm = \"uuid\"\n[tables.t]\ncolumns = [\"a\"]\n[[tables.t.rows]]\ncolumns = [\"a\", "
+                 "\"b\"]\nfact = \"m\"\n",
+                 "fact \"m\" has 1 argument(s) (policy.toml:2: facts.m) but is matched against 2 column(s)",
+                 5},
+        BadInput{"UndeclaredFact",
+                 "[tables.t]\ncolumns = [\"a\"]\n[[tables.t.rows]]\ncolumn = \"a\"\nfact = \"tenant\"\n",
                  "fact \"tenant\" is not declared", 3},
         BadInput{"UnknownType", "[facts]\ntenant = \"guid\"\n", "facts.tenant: unknown type \"guid\"", 2},
         BadInput{"ReservedFact", "[facts]\nright = \"text\"\n", "is a predicate the server asserts", 2},
         BadInput{"BadHop",
-                 "[facts]\nt = \"uuid\"\n[tables.x]\ncolumns = [\"a\"]\n[[tables.x.rows]]\ncolumn = \"t\"\nfact = \"t\"\n"
+                 "[facts]\nt = \"uuid\"\n[tables.x]\ncolumns = [\"a\"]\n[[tables.x.rows]]\ncolumn = "
+                 "\"t\"\nfact = \"t\"\n"
                  "via = [\"invoice_id => invoices.id\"]\n",
                  "tables.x.rows[0].via[0]: write a hop as", 8},
         BadInput{"WhenValueOfWrongType",
-                 "[facts]\nt = \"uuid\"\nn = \"integer\"\n[tables.x]\ncolumns = [\"a\"]\n[[tables.x.rows]]\ncolumn = \"t\"\n"
+                 "[facts]\nt = \"uuid\"\nn = \"integer\"\n[tables.x]\ncolumns = "
+                 "[\"a\"]\n[[tables.x.rows]]\ncolumn = \"t\"\n"
                  "fact = \"t\"\nwhen = { fact = \"n\", any_of = [\"twelve\"] }\n",
                  "when.any_of value \"twelve\" is not a integer", 6},
-        BadInput{"UnusedFact", "[facts]\nt = \"uuid\"\n[tables.x]\ncolumns = [\"a\"]\n", "declared but no row rule uses it", 2},
+        BadInput{"UnusedFact", "[facts]\nt = \"uuid\"\n[tables.x]\ncolumns = [\"a\"]\n",
+                 "declared but no row rule uses it", 2},
         BadInput{"PublicWithRules",
-                 "[facts]\nt = \"uuid\"\n[tables.x]\npublic = true\ncolumns = [\"a\"]\n[[tables.x.rows]]\ncolumn = \"a\"\nfact = \"t\"\n",
+                 "[facts]\nt = \"uuid\"\n[tables.x]\npublic = true\ncolumns = "
+                 "[\"a\"]\n[[tables.x.rows]]\ncolumn = \"a\"\nfact = \"t\"\n",
                  "is public (every row to every valid token) and also has row rules", 3},
         BadInput{"NoColumns", "[tables.x]\ndescription = \"x\"\n", "exposes no column", 1},
-        BadInput{"SystemSchema", "[tables.\"pg_catalog.pg_authid\"]\ncolumns = [\"rolname\"]\n", "cannot be exposed", 1},
+        BadInput{"SystemSchema", "[tables.\"pg_catalog.pg_authid\"]\ncolumns = [\"rolname\"]\n",
+                 "cannot be exposed", 1},
         BadInput{"ToolParamType",
-                 "[tables.x]\ncolumns = [\"a\"]\n[tools.q]\ndescription = \"d\"\nsql = \"SELECT 1\"\n[[tools.q.params]]\n"
+                 "[tables.x]\ncolumns = [\"a\"]\n[tools.q]\ndescription = \"d\"\nsql = \"SELECT "
+                 "1\"\n[[tools.q.params]]\n"
                  "name = \"p\"\ntype = \"money\"\n",
                  "tools.q.params[0].type: unknown type \"money\"", 8},
         BadInput{"NotToml", "[tables.x\ncolumns = 1\n", "", 1}),
