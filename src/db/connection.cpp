@@ -476,4 +476,18 @@ Result<std::string> random_hex(std::size_t bytes) {
   return out;
 }
 
+std::string quote_ident(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string quote_qualified(std::string_view schema, std::string_view name) {
+  return quote_ident(schema) + "." + quote_ident(name);
+}
+
 }  // namespace larder::db

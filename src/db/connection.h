@@ -119,6 +119,11 @@ Result<void> exec_script(PGconn* conn, std::string_view sql, Clock::time_point d
 // Rejects values containing NUL bytes (PostgreSQL text cannot hold them).
 Result<std::string> encode_text_array(const std::vector<std::string>& values);
 
+// "id" -> "\"id\"", doubling any double quote: an identifier as SQL text (for DDL, which takes
+// no parameters, and search_path lists). Values never go this way: they are parameters.
+std::string quote_ident(std::string_view name);
+std::string quote_qualified(std::string_view schema, std::string_view name);
+
 // 2*n lowercase hex characters of cryptographically random bytes (OpenSSL RAND_bytes).
 Result<std::string> random_hex(std::size_t bytes);
 

@@ -324,14 +324,9 @@ Database::Database(DatabaseConfig config) : config_(std::move(config)) {
   config_.query.set("client_encoding", "UTF8");
   std::string path = "pg_catalog";
   for (const auto& schema : config_.guard_policy.search_path) {
-    // An identifier as the server's search_path list reads it: double-quoted; libpq's options
-    // string then needs its spaces and backslashes escaped.
-    std::string quoted = "\"";
-    for (char c : schema) {
-      if (c == '"') quoted += '"';
-      quoted += c;
-    }
-    quoted += '"';
+    // Each schema quoted as an identifier; libpq's options string then needs its spaces and
+    // backslashes escaped.
+    const std::string quoted = quote_ident(schema);
     path += ",";
     for (char c : quoted) {
       if (c == ' ' || c == '\\') path += '\\';

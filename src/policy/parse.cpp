@@ -129,20 +129,6 @@ Error policy_error(const Where& where, const std::string& what) {
   return Error{"policy.invalid", where.describe() + ": " + what, ""};
 }
 
-std::string quote_ident(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
-
-std::string quote_qualified(std::string_view schema, std::string_view name) {
-  return quote_ident(schema) + "." + quote_ident(name);
-}
-
 std::string Relation::short_name() const {
   return schema == "public" ? name : qualified();
 }

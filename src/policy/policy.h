@@ -15,6 +15,7 @@
 #pragma once
 
 #include "base/result.h"
+#include "db/connection.h"
 #include "db/sql_guard.h"
 
 #include <cstdint>
@@ -161,9 +162,9 @@ db::GuardPolicy guard_policy(const Policy& policy);
 Result<Policy> parse(std::string_view text, const std::string& display_name);
 Result<Policy> load(const std::string& path);
 
-// "id" -> "\"id\"", doubling any double quote: identifiers from the policy file enter DDL only
-// quoted (DDL takes no parameters; values never do, see apply.h).
-std::string quote_ident(std::string_view name);
-std::string quote_qualified(std::string_view schema, std::string_view name);
+// Identifiers from the policy file enter DDL only quoted (DDL takes no parameters; values
+// never do, see apply.h): the database layer's quoting (db/connection.h).
+using db::quote_ident;
+using db::quote_qualified;
 
 }  // namespace larder::policy
