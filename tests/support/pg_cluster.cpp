@@ -3,19 +3,15 @@
 #include "examples/examples.h"
 #include "examples/healthcare/generate.h"
 #include "policy/setup.h"
+#include "support/process_support.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
-#include <thread>
 #include <tuple>
 
 namespace larder::test {
@@ -25,47 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 [[noreturn]] void fail(const std::string& what, const Error& e) {
   throw std::runtime_error("PgCluster: " + what + ": [" + e.code + "] " + e.message);
-}
-
-// A test killed mid-run (a timeout, Ctrl-C, a crash) never reaches the destructor, and
-// pg_ctl's server outlives it. A watchdog in its own session waits on a pipe only this
-// process writes: "done" means the destructor cleaned up; end of file without it means the
-// test died, and the watchdog stops the server (SIGQUIT: immediate shutdown) and removes the
-// directory. Returns the watchdog's pid and the pipe's write end (-1 when none could start).
-std::pair<pid_t, int> start_watchdog(const std::string& root) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return {-1, -1};
-  const char* script =
-      "read -r line; [ \"$line\" = done ] && exit 0; "
-      "pid=$(head -n 1 \"$1/data/postmaster.pid\" 2>/dev/null) && kill -QUIT \"$pid\" 2>/dev/null; "
-      "sleep 1; rm -rf \"$1\"";
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return {-1, -1};
-  }
-  if (pid == 0) {  // only async-signal-safe calls until exec
-    ::setsid();    // out of the test's process group: a group kill leaves it to clean up
-    ::dup2(fds[0], 0);
-    int devnull = ::open("/dev/null", O_WRONLY);
-    if (devnull >= 0) {
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-    }
-    ::close_range(3, ~0U, 0);
-    ::execl("/bin/sh", "sh", "-c", script, "sh", root.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(fds[0]);
-  return {pid, fds[1]};
-}
-
-void stop_watchdog(pid_t pid, int fd) {
-  if (fd < 0) return;
-  (void)!::write(fd, "done\n", 5);
-  ::close(fd);
-  ::waitpid(pid, nullptr, 0);
 }
 }  // namespace
 
@@ -79,7 +34,8 @@ PgCluster::PgCluster(Options options) {
     throw std::runtime_error("PgCluster: mkdtemp failed for " + pattern);
   root_ = pattern;
   ::chmod(root_.c_str(), 0711);
-  std::tie(watchdog_pid_, watchdog_fd_) = start_watchdog(root_.string());
+  std::tie(watchdog_pid_, watchdog_fd_) =
+      start_watchdog(root_.string(), (root_ / "data" / "postmaster.pid").string(), "QUIT");
   try {
     db::ClusterOptions co;
     co.durable = false;
@@ -87,6 +43,16 @@ PgCluster::PgCluster(Options options) {
     auto st = db::EmbeddedCluster::init(root_ / "data", co);
     if (!st) fail("initdb", st.error());
     state_ = *st;
+    // A primary for streaming replication (PgStandby): PostgreSQL 15's defaults already are
+    // wal_level = replica, max_wal_senders = 10 and hot_standby = on, and initdb's pg_hba.conf
+    // has `host replication all 127.0.0.1/32 scram-sha-256`, so the superuser can stream. Made
+    // explicit here; wal_keep_size keeps enough WAL for a standby stopped or paused by a test.
+    {
+      std::ofstream conf(root_ / "data" / "postgresql.conf", std::ios::app);
+      conf << "# ---- streaming replication (tests/support PgStandby) ----\n"
+           << "wal_level = replica\nmax_wal_senders = 10\nhot_standby = on\nwal_keep_size = '256MB'\n";
+      if (!conf) throw std::runtime_error("PgCluster: cannot append to postgresql.conf");
+    }
     start();
     auto example = examples::find(options.example);
     if (!example) fail("example", example.error());
@@ -156,22 +122,7 @@ void PgCluster::start() {
   // it — a restart right after a stop may find it held a moment longer (a socket of the old
   // server still closing, or another process's ephemeral socket); otherwise
   // EmbeddedCluster::start would move the cluster and every client would lose it.
-  auto bindable = [](int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return false;
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    return ok;
-  };
-  for (int i = 0; i < 200 && state_.port != 0 && !bindable(state_.port); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  if (state_.port != 0) (void)wait_port_bindable(state_.port);
   if (auto r = db::EmbeddedCluster::start(state_); !r) fail("start", r.error());
   running_ = true;
 }
