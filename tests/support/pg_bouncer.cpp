@@ -147,6 +147,12 @@ void PgBouncer::write_config() {
                     "\n"
                     "server_login_retry = 1\n"  // default 15 s: a restarted server would stay unreachable
                     "server_connect_timeout = 5\n"
+                    // PgBouncer completes a client's login only once it has a server
+                    // connection (it relays the server's parameters), so with the server down
+                    // a new client waits client_login_timeout (default 60 s) and a query in an
+                    // open client waits query_wait_timeout (default 120 s): short, for tests.
+                    "client_login_timeout = 10\n"
+                    "query_wait_timeout = 10\n"
                     "log_connections = 0\n"
                     "log_disconnections = 0\n";
   write_file(root_ / "pgbouncer.ini", ini, run_as_);

@@ -14,6 +14,10 @@
 // each transaction may run on a different server backend, so session state — SET, named
 // prepared statements (PgBouncer 1.18 does not track them), advisory locks, temp tables,
 // LISTEN — is not reliable across transactions.
+// While a server is down, a client logging in waits (PgBouncer logs a client in only once it
+// has a server connection) up to client_login_timeout, a query up to query_wait_timeout:
+// both 10 s here (defaults 60 s and 120 s); after a server restart PgBouncer retries its login
+// every second (server_login_retry).
 // Failures throw std::runtime_error, with the tail of pgbouncer's log when it does not start.
 #pragma once
 
