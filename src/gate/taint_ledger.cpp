@@ -207,45 +207,48 @@ Result<void> TaintLedger::revoke(const std::string& revocation_id, const std::st
                 "ON CONFLICT (revocation_id) DO NOTHING",
                 {*id, reason});
   if (!r) return r.error();
-  std::lock_guard lock(cache_mu_);
-  revoked_cache_[*id] = true;
   return {};
 }
 
-Result<std::optional<std::string>> TaintLedger::first_revoked(const std::vector<std::string>& ids) {
-  auto now = std::chrono::steady_clock::now();
-  std::vector<std::string> unknown;
-  {
-    std::lock_guard lock(cache_mu_);
-    if (now - cache_loaded_ > options_.revocation_cache_ttl) {
-      revoked_cache_.clear();
-      cache_loaded_ = now;
-    }
-    for (const auto& id : ids) {
-      auto it = revoked_cache_.find(id);
-      if (it == revoked_cache_.end()) {
-        unknown.push_back(id);
-      } else if (it->second) {
-        return std::optional<std::string>(id);
-      }
-    }
-  }
-  if (unknown.empty()) return std::optional<std::string>();
-  auto array = db::encode_text_array(unknown);
+Result<TaintLedger::CallCheck> TaintLedger::check_call(const std::vector<std::string>& ids,
+                                                       const std::optional<std::string>& lineage) {
+  CallCheck check;
+  // A lineage known to be tainted needs no taint lookup; the revocation list is asked anyway.
+  const bool ask_taint = lineage && !known_tainted(*lineage, nullptr);
+  if (lineage && !ask_taint) check.tainted = true;
+  auto array = db::encode_text_array(ids);
   if (!array) return array.error();
-  auto r = exec("SELECT revocation_id FROM larder_gate.revocations WHERE revocation_id = ANY($1::text[])", {*array});
+  // One row: the first revoked id (NULL: none), and the lineage's live taint entry (found is
+  // NULL when there is none, or when $2 is NULL: not asked).
+  auto r = exec(
+      "SELECT (SELECT r.revocation_id FROM larder_gate.revocations r WHERE r.revocation_id = ANY($1::text[]) "
+      "        ORDER BY array_position($1::text[], r.revocation_id) LIMIT 1), "
+      "       t.found, t.expiry_us "
+      "FROM (VALUES (1)) AS one (x) LEFT JOIN LATERAL ("
+      "  SELECT true AS found, (extract(epoch FROM expires_at) * 1000000)::int8 AS expiry_us "
+      "  FROM larder_gate.taint_ledger WHERE lineage = $2 AND (expires_at IS NULL OR expires_at > now())"
+      ") AS t ON true",
+      {*array, ask_taint ? db::Param(*lineage) : db::Param(std::nullopt)});
   if (!r) return r.error();
-  std::lock_guard lock(cache_mu_);
-  for (const auto& id : unknown) revoked_cache_[id] = false;
-  std::optional<std::string> first;
-  for (int i = 0; i < PQntuples(r->get()); ++i) {
-    std::string id = PQgetvalue(r->get(), i, 0);
-    revoked_cache_[id] = true;
+  if (PQntuples(r->get()) != 1)
+    return make_error("taint.ledger_unavailable", "taint ledger lookup returned no row");
+  if (!PQgetisnull(r->get(), 0, 0)) check.revoked = PQgetvalue(r->get(), 0, 0);
+  if (ask_taint && !PQgetisnull(r->get(), 0, 1)) {
+    Expiry expiry;
+    if (!PQgetisnull(r->get(), 0, 2)) {
+      expiry = std::chrono::system_clock::time_point(
+          std::chrono::microseconds(std::stoll(PQgetvalue(r->get(), 0, 2))));
+    }
+    remember_tainted(*lineage, expiry);
+    check.tainted = true;
   }
-  for (const auto& id : ids) {
-    if (revoked_cache_[id]) return std::optional<std::string>(id);
-  }
-  return first;
+  return check;
+}
+
+Result<std::optional<std::string>> TaintLedger::first_revoked(const std::vector<std::string>& ids) {
+  auto check = check_call(ids, std::nullopt);
+  if (!check) return check.error();
+  return check->revoked;
 }
 
 Result<void> TaintLedger::anchor_audit(const std::string& log_id, uint64_t seq, const std::string& hash) {
