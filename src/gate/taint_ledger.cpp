@@ -4,6 +4,9 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
+#include <string_view>
+
 namespace larder::gate {
 namespace {
 
@@ -216,31 +219,48 @@ Result<TaintLedger::CallCheck> TaintLedger::check_call(const std::vector<std::st
   // A lineage known to be tainted needs no taint lookup; the revocation list is asked anyway.
   const bool ask_taint = lineage && !known_tainted(*lineage, nullptr);
   if (lineage && !ask_taint) check.tainted = true;
-  auto array = db::encode_text_array(ids);
-  if (!array) return array.error();
-  // One row: the first revoked id (NULL: none), and the lineage's live taint entry (found is
-  // NULL when there is none, or when $2 is NULL: not asked).
-  auto r = exec(
-      "SELECT (SELECT r.revocation_id FROM larder_gate.revocations r WHERE r.revocation_id = ANY($1::text[]) "
-      "        ORDER BY array_position($1::text[], r.revocation_id) LIMIT 1), "
-      "       t.found, t.expiry_us "
-      "FROM (VALUES (1)) AS one (x) LEFT JOIN LATERAL ("
-      "  SELECT true AS found, (extract(epoch FROM expires_at) * 1000000)::int8 AS expiry_us "
-      "  FROM larder_gate.taint_ledger WHERE lineage = $2 AND (expires_at IS NULL OR expires_at > now())"
-      ") AS t ON true",
-      {*array, ask_taint ? db::Param(*lineage) : db::Param(std::nullopt)});
+  // Rows only for what is found — the revoked ids among `ids`, and (when asked) the lineage's
+  // live taint entry — so a clean call reads no row. The ids are parameters, one each (a token
+  // has a handful of blocks); only their count shapes the text.
+  std::string sql =
+      "SELECT false, revocation_id, NULL::int8 FROM larder_gate.revocations WHERE revocation_id IN (";
+  std::vector<db::Param> params;
+  params.reserve(ids.size() + 1);
+  if (ask_taint) params.push_back(*lineage);
+  for (const auto& id : ids) {
+    if (params.size() > (ask_taint ? 1u : 0u)) sql += ", ";
+    params.push_back(id);
+    sql += "$" + std::to_string(params.size());
+  }
+  if (ids.empty()) sql += "NULL";
+  sql += ")";
+  if (ask_taint) {
+    sql +=
+        " UNION ALL SELECT true, NULL, (extract(epoch FROM expires_at) * 1000000)::int8 FROM "
+        "larder_gate.taint_ledger WHERE lineage = $1 AND (expires_at IS NULL OR expires_at > now())";
+  }
+  auto r = exec(sql.c_str(), params);
   if (!r) return r.error();
-  if (PQntuples(r->get()) != 1)
-    return make_error("taint.ledger_unavailable", "taint ledger lookup returned no row");
-  if (!PQgetisnull(r->get(), 0, 0)) check.revoked = PQgetvalue(r->get(), 0, 0);
-  if (ask_taint && !PQgetisnull(r->get(), 0, 1)) {
-    Expiry expiry;
-    if (!PQgetisnull(r->get(), 0, 2)) {
-      expiry = std::chrono::system_clock::time_point(
-          std::chrono::microseconds(std::stoll(PQgetvalue(r->get(), 0, 2))));
+  std::vector<std::string> revoked;
+  for (int row = 0; row < PQntuples(r->get()); ++row) {
+    if (std::string_view(PQgetvalue(r->get(), row, 0)) == "f") {
+      revoked.emplace_back(PQgetvalue(r->get(), row, 1));
+    } else if (ask_taint) {
+      Expiry expiry;
+      if (!PQgetisnull(r->get(), row, 2)) {
+        expiry = std::chrono::system_clock::time_point(
+            std::chrono::microseconds(std::stoll(PQgetvalue(r->get(), row, 2))));
+      }
+      remember_tainted(*lineage, expiry);
+      check.tainted = true;
     }
-    remember_tainted(*lineage, expiry);
-    check.tainted = true;
+  }
+  // The first revoked id in the token's order (authority block first).
+  for (const auto& id : ids) {
+    if (std::find(revoked.begin(), revoked.end(), id) != revoked.end()) {
+      check.revoked = id;
+      break;
+    }
   }
   return check;
 }
