@@ -206,6 +206,14 @@ Result<void> AuditLog::load_tail_locked() {
   return {};
 }
 
+Result<AuditAnchorPoint> AuditLog::current_head() {
+  std::lock_guard guard(mutex_);
+  FileLock lock(fd_);
+  if (!lock.ok()) return io_error("cannot lock audit log", path_);
+  if (auto loaded = load_tail_locked(); !loaded) return loaded.error();
+  return AuditAnchorPoint{seq_, last_hash_};
+}
+
 void AuditLog::set_anchor(std::string log_id, AuditAnchorWriter writer, std::chrono::milliseconds max_lag,
                           std::chrono::milliseconds interval) {
   {

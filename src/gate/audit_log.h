@@ -127,6 +127,11 @@ class AuditLog {
 
   const std::string& path() const { return path_; }
 
+  // The last record's (seq, hash) as the file holds it now (re-read under the file lock, so
+  // records other processes appended count). Compared with the anchor at start: an anchor
+  // ahead of it, or another record at its seq, is another log under the same anchor id.
+  Result<AuditAnchorPoint> current_head();
+
  private:
   AuditLog(std::string path, int fd, bool sync);
   Result<void> load_tail_locked();

@@ -136,7 +136,7 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
       {"tools", {"enabled", "classes"}},
       {"policy", {"file", "example", "allow_drift"}},
       {"rls", {"trusted_third_party_keys"}},
-      {"taint", {"enabled", "revocation_cache_ttl_s"}},
+      {"taint", {"enabled"}},
       {"audit", {"path", "fsync", "anchor_id", "anchor_max_lag_ms", "anchor_interval_ms"}},
       {"limits",
        {"max_body_bytes", "max_header_bytes", "request_timeout_ms", "idle_timeout_ms", "max_connections",
@@ -539,9 +539,15 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [taint]
   auto taint = sub("taint");
   if (!taint) return taint.error();
+  if (taint->find("revocation_cache_ttl_s")) {
+    return config_error(
+        "taint.revocation_cache_ttl_s",
+        "is no longer a setting: every call now asks the revocation list (in the same round trip "
+        "as the taint ledger), so a revocation made through any instance holds on all of them in "
+        "the next call; delete this line");
+  }
   LARDER_TRY(taint->only(keys_of("taint")));
   LARDER_TRY(taint->boolean("enabled", c.taint_enabled));
-  LARDER_TRY(taint->duration("revocation_cache_ttl_s", c.revocation_cache_ttl, 0, 3600));
 
   // [audit]
   auto audit = sub("audit");

@@ -96,8 +96,7 @@ struct ServeConfig {
   std::vector<std::string> trusted_third_party_keys;  // blocks signed by these also feed RLS context
 
   // [taint]
-  bool taint_enabled = true;
-  std::chrono::seconds revocation_cache_ttl{5};
+  bool taint_enabled = true;  // (revocations are looked up on every call: no cache to configure)
 
   // [audit]
   std::string audit_path = ".larder/audit.jsonl";

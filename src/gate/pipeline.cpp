@@ -87,24 +87,23 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
 
   if (ledger_) {
     started = SteadyClock::now();
-    // Both lists live in PostgreSQL: without an answer the call is refused (fail closed), as
-    // the database's outage it is; the details are for the log (the ledger reports them).
-    auto revoked = ledger_->first_revoked(token.revocation_ids);
-    if (!revoked) {
-      spdlog::debug("revocation list lookup failed: {}", revoked.error().message);
+    // Both lists live in PostgreSQL and are asked in one round trip, every call: a revocation
+    // or a taint recorded through any instance holds here in the very next call (only a taint
+    // this instance already knows of is answered from memory: taint only grows). Without an
+    // answer the call is refused (fail closed), as the database's outage it is; the details
+    // are for the log (the ledger reports them).
+    auto check = ledger_->check_call(token.revocation_ids, options_.taint_enabled
+                                                               ? std::optional<std::string>(token.lineage)
+                                                               : std::nullopt);
+    request.timings.ledger_us = micros_since(started);
+    if (!check) {
+      spdlog::debug("revocation list and taint ledger lookup failed: {}", check.error().message);
       return deny(request, &token, Lock::kDatabase, db::kUnavailableReason);
     }
-    if (*revoked) return deny(request, &token, Lock::kBiscuit, revoked_reason(revoked->value()));
-    request.timings.ledger_us = micros_since(started);
+    if (check->revoked) return deny(request, &token, Lock::kBiscuit, revoked_reason(*check->revoked));
     if (options_.taint_enabled) {
-      auto tainted = ledger_->is_tainted(token.lineage);
-      if (!tainted) {
-        spdlog::debug("taint ledger lookup failed: {}", tainted.error().message);
-        return deny(request, &token, Lock::kDatabase, db::kUnavailableReason);
-      }
-      admission.lineage_tainted = *tainted;
-      request.timings.ledger_us = micros_since(started);
-      if (*tainted && request.facts.flow == DataFlow::kEgress) {
+      admission.lineage_tainted = check->tainted;
+      if (check->tainted && request.facts.flow == DataFlow::kEgress) {
         return deny(request, &token, Lock::kTaint, tainted_lineage_reason(request.facts.name));
       }
     }

@@ -3,7 +3,9 @@
 //
 //   admit():    lock 1 (a TLS peer is present — the handshake already proved it) →
 //               token present → lock 2 (verify, reserved predicates, revocation list) →
-//               taint rule for egress tools (lineage in the ledger) → lock 2 (authorize:
+//               taint rule for egress tools (lineage in the ledger; the revocation list and
+//               the ledger are asked in one round trip, never answered "not revoked" or
+//               "not tainted" from memory) → lock 2 (authorize:
 //               request facts + policy) → Admission with the RLS context.
 //   the tool runs (locks 3 and 4: SQL guard, restricted role, RLS) —
 //   complete(): for sensitive reads, record the lineage in the ledger (committed before

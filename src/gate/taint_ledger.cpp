@@ -4,6 +4,9 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
+#include <string_view>
+
 namespace larder::gate {
 namespace {
 
@@ -207,45 +210,65 @@ Result<void> TaintLedger::revoke(const std::string& revocation_id, const std::st
                 "ON CONFLICT (revocation_id) DO NOTHING",
                 {*id, reason});
   if (!r) return r.error();
-  std::lock_guard lock(cache_mu_);
-  revoked_cache_[*id] = true;
   return {};
 }
 
-Result<std::optional<std::string>> TaintLedger::first_revoked(const std::vector<std::string>& ids) {
-  auto now = std::chrono::steady_clock::now();
-  std::vector<std::string> unknown;
-  {
-    std::lock_guard lock(cache_mu_);
-    if (now - cache_loaded_ > options_.revocation_cache_ttl) {
-      revoked_cache_.clear();
-      cache_loaded_ = now;
-    }
-    for (const auto& id : ids) {
-      auto it = revoked_cache_.find(id);
-      if (it == revoked_cache_.end()) {
-        unknown.push_back(id);
-      } else if (it->second) {
-        return std::optional<std::string>(id);
-      }
-    }
-  }
-  if (unknown.empty()) return std::optional<std::string>();
-  auto array = db::encode_text_array(unknown);
-  if (!array) return array.error();
-  auto r = exec("SELECT revocation_id FROM larder_gate.revocations WHERE revocation_id = ANY($1::text[])", {*array});
-  if (!r) return r.error();
-  std::lock_guard lock(cache_mu_);
-  for (const auto& id : unknown) revoked_cache_[id] = false;
-  std::optional<std::string> first;
-  for (int i = 0; i < PQntuples(r->get()); ++i) {
-    std::string id = PQgetvalue(r->get(), i, 0);
-    revoked_cache_[id] = true;
-  }
+Result<TaintLedger::CallCheck> TaintLedger::check_call(const std::vector<std::string>& ids,
+                                                       const std::optional<std::string>& lineage) {
+  CallCheck check;
+  // A lineage known to be tainted needs no taint lookup; the revocation list is asked anyway.
+  const bool ask_taint = lineage && !known_tainted(*lineage, nullptr);
+  if (lineage && !ask_taint) check.tainted = true;
+  // Rows only for what is found — the revoked ids among `ids`, and (when asked) the lineage's
+  // live taint entry — so a clean call reads no row. The ids are parameters, one each (a token
+  // has a handful of blocks); only their count shapes the text.
+  std::string sql =
+      "SELECT false, revocation_id, NULL::int8 FROM larder_gate.revocations WHERE revocation_id IN (";
+  std::vector<db::Param> params;
+  params.reserve(ids.size() + 1);
+  if (ask_taint) params.push_back(*lineage);
   for (const auto& id : ids) {
-    if (revoked_cache_[id]) return std::optional<std::string>(id);
+    if (params.size() > (ask_taint ? 1u : 0u)) sql += ", ";
+    params.push_back(id);
+    sql += "$" + std::to_string(params.size());
   }
-  return first;
+  if (ids.empty()) sql += "NULL";
+  sql += ")";
+  if (ask_taint) {
+    sql +=
+        " UNION ALL SELECT true, NULL, (extract(epoch FROM expires_at) * 1000000)::int8 FROM "
+        "larder_gate.taint_ledger WHERE lineage = $1 AND (expires_at IS NULL OR expires_at > now())";
+  }
+  auto r = exec(sql.c_str(), params);
+  if (!r) return r.error();
+  std::vector<std::string> revoked;
+  for (int row = 0; row < PQntuples(r->get()); ++row) {
+    if (std::string_view(PQgetvalue(r->get(), row, 0)) == "f") {
+      revoked.emplace_back(PQgetvalue(r->get(), row, 1));
+    } else if (ask_taint) {
+      Expiry expiry;
+      if (!PQgetisnull(r->get(), row, 2)) {
+        expiry = std::chrono::system_clock::time_point(
+            std::chrono::microseconds(std::stoll(PQgetvalue(r->get(), row, 2))));
+      }
+      remember_tainted(*lineage, expiry);
+      check.tainted = true;
+    }
+  }
+  // The first revoked id in the token's order (authority block first).
+  for (const auto& id : ids) {
+    if (std::find(revoked.begin(), revoked.end(), id) != revoked.end()) {
+      check.revoked = id;
+      break;
+    }
+  }
+  return check;
+}
+
+Result<std::optional<std::string>> TaintLedger::first_revoked(const std::vector<std::string>& ids) {
+  auto check = check_call(ids, std::nullopt);
+  if (!check) return check.error();
+  return check->revoked;
 }
 
 Result<void> TaintLedger::anchor_audit(const std::string& log_id, uint64_t seq, const std::string& hash) {

@@ -45,7 +45,6 @@ class TaintLedger {
   struct Options {
     std::size_t max_connections = 4;
     std::chrono::milliseconds timeout{5000};
-    std::chrono::seconds revocation_cache_ttl{5};
     // Where an unreachable database, and its return, are reported (logged once per outage).
     std::shared_ptr<db::Availability> availability;
   };
@@ -72,8 +71,20 @@ class TaintLedger {
   // Adds a revocation id (normalize_revocation_id: validated, lower-cased). Idempotent.
   Result<void> revoke(const std::string& revocation_id, const std::string& reason);
 
-  // The first of `ids` that is revoked, if any. Answers from a cache for at most
-  // revocation_cache_ttl; a revocation made through this instance is seen at once.
+  // What one call needs from the ledger, in one round trip: the first of `ids` that is
+  // revoked, and whether `lineage` (when given) is tainted. Revocations are never answered
+  // from memory — a revocation made through any instance holds on every instance in the
+  // very next call; a taint this instance knows of is (taint only grows), and then only the
+  // revocation list is asked. Every statement is a single unnamed one in its own implicit
+  // transaction, with no session state: correct through PgBouncer in transaction mode.
+  struct CallCheck {
+    std::optional<std::string> revoked;  // the first revoked id, in the order of `ids`
+    bool tainted = false;                // false too when no lineage was asked about
+  };
+  Result<CallCheck> check_call(const std::vector<std::string>& ids,
+                               const std::optional<std::string>& lineage);
+
+  // The first of `ids` that is revoked, if any (check_call without a lineage).
   Result<std::optional<std::string>> first_revoked(const std::vector<std::string>& ids);
 
   // The audit log's anchor (AuditLog::set_anchor, verify_audit_log): the newest (seq, hash)
@@ -103,10 +114,6 @@ class TaintLedger {
   void remember_tainted(const std::string& lineage, const Expiry& expiry);
   std::mutex taint_mu_;
   std::unordered_map<std::string, Expiry> known_tainted_;
-
-  std::mutex cache_mu_;
-  std::unordered_map<std::string, bool> revoked_cache_;
-  std::chrono::steady_clock::time_point cache_loaded_{};
 };
 
 }  // namespace larder::gate

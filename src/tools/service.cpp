@@ -191,14 +191,38 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   auto availability = std::make_shared<db::Availability>(c.audience);
   db_config.availability = availability;
   gate::TaintLedger::Options ledger_options;
-  ledger_options.revocation_cache_ttl = c.revocation_cache_ttl;
   ledger_options.availability = availability;
   parts->ledger = std::make_shared<gate::TaintLedger>(ledger_params, ledger_options);
   // Fail at start, not at the first call, when the ledger is unreachable.
   if (auto probe = parts->ledger->is_tainted("startup-probe"); !probe) return probe.error();
-  // The audit log's head, anchored where the log's writer cannot rewrite it.
+  // The audit log's head, anchored where the log's writer cannot rewrite it — under an id of
+  // its own: several instances share the database, and two logs under one id would make both
+  // fail verification. An anchor ahead of this log (or holding another record at its end) is
+  // another instance's log under the same id, or this log cut: refused at start. The anchor
+  // is read before the head, so a process sharing this file cannot have anchored beyond it.
+  const std::string anchor_id =
+      c.audit_anchor_id.empty() ? gate::default_audit_anchor_id(c.audience, c.audit_path) : c.audit_anchor_id;
+  {
+    auto anchored = parts->ledger->audit_anchor(anchor_id);
+    if (!anchored) return anchored.error();
+    auto head = parts->audit->current_head();
+    if (!head) return head.error();
+    if (*anchored && ((*anchored)->seq > head->seq ||
+                      ((*anchored)->seq == head->seq && (*anchored)->hash != head->hash))) {
+      return make_error(
+          "audit.anchor_taken",
+          "audit.anchor_id: the anchor \"" + anchor_id + "\" in PostgreSQL holds record " +
+              std::to_string((*anchored)->seq) + " of a log, but " + c.audit_path +
+              ((*anchored)->seq > head->seq ? " ends at record " + std::to_string(head->seq)
+                                            : " holds another record " + std::to_string(head->seq)) +
+              ": another instance anchors its own log under this id, or this log was cut. Give every "
+              "instance its own [audit] anchor_id (or leave it unset: the default <audience>@<host>:<log "
+              "path> differs per host and path); a log moved aside on purpose needs a new anchor_id too. "
+              "`larder audit verify --config` checks a log against its anchor");
+    }
+  }
   parts->audit->set_anchor(
-      c.audit_anchor_id.empty() ? gate::default_audit_anchor_id(c.audience, c.audit_path) : c.audit_anchor_id,
+      anchor_id,
       [ledger = parts->ledger](const std::string& id, uint64_t seq, const std::string& hash) {
         return ledger->anchor_audit(id, seq, hash);
       },

@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 namespace larder::gate {
@@ -67,30 +70,99 @@ TEST_F(LedgerTest, EntriesExpireWithTheToken) {
 // A revocation id the way a token carries it: 64 bytes of signature, lower-case hex.
 std::string revocation_id(char fill) { return std::string(128, fill); }
 
-TEST_F(LedgerTest, RevocationsAreSeenByOtherInstancesAfterTheCacheTtl) {
-  TaintLedger::Options quick;
-  quick.revocation_cache_ttl = std::chrono::seconds(0);
-  TaintLedger a(ledger_params(), quick);
-  TaintLedger b(ledger_params(), quick);
+// A revocation made through one instance holds on another in its very next lookup: "not
+// revoked" is never answered from memory (it was, for revocation_cache_ttl_s = 5 s).
+TEST_F(LedgerTest, ARevocationIsSeenByAnotherInstanceInItsNextLookup) {
+  TaintLedger a(ledger_params(), {});
+  TaintLedger b(ledger_params(), {});
   const std::string first = revocation_id('1'), second = revocation_id('2');
-  auto none = b.first_revoked({first, second});
-  ASSERT_TRUE(none.ok());
-  EXPECT_FALSE(none->has_value());
+  auto none = b.check_call({first, second}, std::string("lineage-revoked-next"));
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(none->revoked.has_value());
+  EXPECT_FALSE(none->tainted);
   ASSERT_TRUE(a.revoke(second, "test").ok());
   ASSERT_TRUE(a.revoke(second, "twice is fine").ok());
-  auto hit = b.first_revoked({first, second});
-  ASSERT_TRUE(hit.ok());
-  ASSERT_TRUE(hit->has_value());
-  EXPECT_EQ(**hit, second);
+  auto hit = b.check_call({first, second}, std::string("lineage-revoked-next"));
+  ASSERT_TRUE(hit.ok()) << hit.error().message;
+  ASSERT_TRUE(hit->revoked.has_value());
+  EXPECT_EQ(*hit->revoked, second);
+  auto alone = b.first_revoked({first, second});
+  ASSERT_TRUE(alone.ok());
+  ASSERT_TRUE(alone->has_value());
+  EXPECT_EQ(**alone, second);
+  // The first revoked id in the token's order, whatever order the table holds them in.
+  ASSERT_TRUE(a.revoke(first, "test").ok());
+  auto both = b.check_call({second, first}, std::nullopt);
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both->revoked.value_or(""), second);
+}
+
+// One lookup answers both questions; a taint another instance recorded is seen in the next one,
+// and a lineage this instance knows to be tainted still has its revocations asked.
+TEST_F(LedgerTest, OneLookupAnswersRevocationAndTaint) {
+  TaintLedger a(ledger_params(), {});
+  TaintLedger b(ledger_params(), {});
+  const std::string id = revocation_id('3');
+  auto clean = b.check_call({id}, std::string("lineage-one-lookup"));
+  ASSERT_TRUE(clean.ok()) << clean.error().message;
+  EXPECT_FALSE(clean->tainted);
+  ASSERT_TRUE(a.mark_tainted("lineage-one-lookup", std::nullopt, "pg_query", "").ok());
+  auto tainted = b.check_call({id}, std::string("lineage-one-lookup"));
+  ASSERT_TRUE(tainted.ok());
+  EXPECT_TRUE(tainted->tainted);
+  EXPECT_FALSE(tainted->revoked.has_value());
+  ASSERT_TRUE(a.revoke(id, "test").ok());
+  auto both = b.check_call({id}, std::string("lineage-one-lookup"));  // taint known: only revocations asked
+  ASSERT_TRUE(both.ok());
+  EXPECT_TRUE(both->tainted);
+  EXPECT_EQ(both->revoked.value_or(""), id);
+  // Not asked about a lineage: not tainted, whatever the ledger says.
+  auto unasked = b.check_call({revocation_id('4')}, std::nullopt);
+  ASSERT_TRUE(unasked.ok());
+  EXPECT_FALSE(unasked->tainted);
+}
+
+// The price of asking every call (docs/deployment.md quotes it): one round trip on loopback,
+// measured against the old separate lookups. Prints; asserts only a generous ceiling.
+TEST_F(LedgerTest, ThePerCallLookupCostsOneRoundTrip) {
+  using namespace std::chrono;
+  TaintLedger ledger(ledger_params(), {});
+  const std::vector<std::string> ids = {revocation_id('5'), revocation_id('6')};
+  constexpr int kCalls = 2000;
+  auto median_us = [&](const std::function<void()>& call) {
+    std::vector<double> us;
+    us.reserve(kCalls);
+    for (int i = 0; i < 100; ++i) call();  // warm the connection and the plan cache
+    for (int i = 0; i < kCalls; ++i) {
+      auto t = steady_clock::now();
+      call();
+      us.push_back(duration<double, std::micro>(steady_clock::now() - t).count());
+    }
+    std::sort(us.begin(), us.end());
+    return std::make_pair(us[us.size() / 2], us[us.size() * 99 / 100]);
+  };
+  auto combined = median_us([&] { ASSERT_TRUE(ledger.check_call(ids, std::string("lineage-bench")).ok()); });
+  auto taint_only = median_us([&] { ASSERT_TRUE(ledger.is_tainted("lineage-bench").ok()); });
+  auto revocations_only = median_us([&] { ASSERT_TRUE(ledger.first_revoked(ids).ok()); });
+  ASSERT_TRUE(ledger.mark_tainted("lineage-bench-known", std::nullopt, "pg_query", "").ok());
+  auto known =
+      median_us([&] { ASSERT_TRUE(ledger.check_call(ids, std::string("lineage-bench-known")).ok()); });
+  std::printf(
+      "ledger lookup per call, median / p99 over %d calls (loopback PostgreSQL 15):\n"
+      "  revocations + taint, one round trip : %7.1f / %7.1f us\n"
+      "  taint only (the old per-call lookup): %7.1f / %7.1f us\n"
+      "  revocations only                    : %7.1f / %7.1f us\n"
+      "  revocations, lineage known tainted  : %7.1f / %7.1f us\n",
+      kCalls, combined.first, combined.second, taint_only.first, taint_only.second, revocations_only.first,
+      revocations_only.second, known.first, known.second);
+  EXPECT_LT(combined.first, 20000.0);
 }
 
 // Finding 7: an upper-case id was stored and reported "revoked" but never matched a token,
 // and `revoke deadbeef` (no revocation id at all) was accepted.
 TEST_F(LedgerTest, RevocationIdsAreValidatedAndMatchInAnyCase) {
-  TaintLedger::Options quick;
-  quick.revocation_cache_ttl = std::chrono::seconds(0);
-  TaintLedger a(ledger_params(), quick);
-  TaintLedger b(ledger_params(), quick);
+  TaintLedger a(ledger_params(), {});
+  TaintLedger b(ledger_params(), {});
   const std::string lower = revocation_id('c');
   ASSERT_TRUE(a.revoke(revocation_id('C'), "typed in upper case").ok());
   auto hit = b.first_revoked({lower});

@@ -144,6 +144,8 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
       {"[server]\nprot = 1\n", "server.prot"},
       // A taint entry that outlived no token could be the taint bypass of finding 2: gone.
       {"[taint]\ndefault_ttl_s = 3600\n", "taint.default_ttl_s"},
+      // Revocations are looked up on every call now (so they hold on every instance at once).
+      {"[taint]\nrevocation_cache_ttl_s = 5\n", "taint.revocation_cache_ttl_s"},
       {"[server]\nport = 70000\n", "server.port"},
       {"[server]\nport = \"8443\"\n", "server.port"},
       {"[server]\nhost = \"0.0.0.0\"\nplain_http = true\n", "server.plain_http"},
