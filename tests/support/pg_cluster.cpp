@@ -76,29 +76,38 @@ PgCluster::PgCluster(Options options) {
       seed_seconds_ = static_cast<double>(rep->total_time.count()) / 1000.0;
     }
   } catch (...) {
-    if (running_) (void)db::EmbeddedCluster::stop(state_, true);
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-    stop_watchdog(watchdog_pid_, watchdog_fd_);
+    discard_cluster(state_, running_, root_, watchdog_pid_, watchdog_fd_);
     throw;
   }
 }
 
 PgCluster::~PgCluster() {
-  if (running_) (void)db::EmbeddedCluster::stop(state_, true);
+  discard_cluster(state_, running_, root_, watchdog_pid_, watchdog_fd_);
+}
+
+Result<std::string> first_value(const db::ConnParams& target, const std::string& sql,
+                                const std::vector<db::Param>& params, db::Clock::time_point deadline) {
+  auto conn = target.connect(deadline);
+  if (!conn) return conn.error();
+  auto r = db::exec_params(conn->get(), sql, params, deadline);
+  if (!r) return r.error();
+  if (PQntuples(r->get()) == 0 || PQnfields(r->get()) == 0 || PQgetisnull(r->get(), 0, 0))
+    return std::string();
+  return std::string(PQgetvalue(r->get(), 0, 0));
+}
+
+void discard_cluster(const db::ClusterState& state, bool running, const fs::path& root, pid_t watchdog_pid,
+                     int watchdog_fd) {
+  if (running) (void)db::EmbeddedCluster::stop(state, true);
   std::error_code ec;
-  fs::remove_all(root_, ec);
-  stop_watchdog(watchdog_pid_, watchdog_fd_);
+  fs::remove_all(root, ec);
+  stop_watchdog(watchdog_pid, watchdog_fd);
 }
 
 std::string PgCluster::admin_scalar(const std::string& sql, const std::vector<db::Param>& params) const {
-  const auto deadline = db::Clock::now() + std::chrono::seconds(30);
-  auto conn = state_.admin().connect(deadline);
-  if (!conn) fail("admin connection", conn.error());
-  auto r = db::exec_params(conn->get(), sql, params, deadline);
+  auto r = first_value(state_.admin(), sql, params, db::Clock::now() + std::chrono::seconds(30));
   if (!r) fail("admin query", r.error());
-  if (PQntuples(r->get()) == 0 || PQnfields(r->get()) == 0) return "";
-  return PQgetvalue(r->get(), 0, 0);
+  return *r;
 }
 
 db::DatabaseConfig PgCluster::database_config(std::size_t pool_size) const {

@@ -18,6 +18,15 @@
 
 namespace larder::test {
 
+// The first value of the first row of `sql` on `target` ("" for no row or NULL).
+Result<std::string> first_value(const db::ConnParams& target, const std::string& sql,
+                                const std::vector<db::Param>& params, db::Clock::time_point deadline);
+
+// Teardown of a throwaway cluster (PgCluster, PgStandby): an immediate stop when it runs, its
+// directory removed, its watchdog told.
+void discard_cluster(const db::ClusterState& state, bool running, const std::filesystem::path& root,
+                     pid_t watchdog_pid, int watchdog_fd);
+
 class PgCluster {
  public:
   struct Options {

@@ -19,17 +19,6 @@ namespace {
   throw std::runtime_error("PgStandby: " + what + ": [" + e.code + "] " + e.message);
 }
 
-// The first value of the first row of `sql` on `target` ("" for no row or NULL).
-Result<std::string> scalar(const db::ConnParams& target, const std::string& sql,
-                           const std::vector<db::Param>& params, db::Clock::time_point deadline) {
-  auto conn = target.connect(deadline);
-  if (!conn) return conn.error();
-  auto r = db::exec_params(conn->get(), sql, params, deadline);
-  if (!r) return r.error();
-  if (PQntuples(r->get()) == 0 || PQnfields(r->get()) == 0 || PQgetisnull(r->get(), 0, 0))
-    return std::string();
-  return std::string(PQgetvalue(r->get(), 0, 0));
-}
 }  // namespace
 
 PgStandby::PgStandby(const PgCluster& primary) : primary_(primary) {
@@ -69,23 +58,17 @@ PgStandby::PgStandby(const PgCluster& primary) : primary_(primary) {
     fs::remove(state_.log_file(), ec);
     start();
   } catch (...) {
-    if (running_) (void)db::EmbeddedCluster::stop(state_, true);
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-    stop_watchdog(watchdog_pid_, watchdog_fd_);
+    discard_cluster(state_, running_, root_, watchdog_pid_, watchdog_fd_);
     throw;
   }
 }
 
 PgStandby::~PgStandby() {
-  if (running_) (void)db::EmbeddedCluster::stop(state_, true);
-  std::error_code ec;
-  fs::remove_all(root_, ec);
-  stop_watchdog(watchdog_pid_, watchdog_fd_);
+  discard_cluster(state_, running_, root_, watchdog_pid_, watchdog_fd_);
 }
 
 std::string PgStandby::admin_scalar(const std::string& sql, const std::vector<db::Param>& params) const {
-  auto r = scalar(state_.admin(), sql, params, db::Clock::now() + std::chrono::seconds(30));
+  auto r = first_value(state_.admin(), sql, params, db::Clock::now() + std::chrono::seconds(30));
   if (!r) fail("admin query", r.error());
   return *r;
 }
@@ -110,8 +93,8 @@ void PgStandby::wait_ready(std::chrono::milliseconds timeout) {
   const auto until = db::Clock::now() + timeout;
   Error last = make_error("db.unavailable", "not yet asked");
   while (db::Clock::now() < until) {
-    auto r =
-        scalar(state_.admin(), "SELECT pg_is_in_recovery()", {}, db::Clock::now() + std::chrono::seconds(5));
+    auto r = first_value(state_.admin(), "SELECT pg_is_in_recovery()", {},
+                         db::Clock::now() + std::chrono::seconds(5));
     if (r && *r == "t") return;
     if (r) {
       last = make_error("db.cluster", "pg_is_in_recovery() is " + *r);
@@ -163,8 +146,8 @@ bool PgStandby::wait_caught_up(std::chrono::milliseconds timeout) {
   const auto until = db::Clock::now() + timeout;
   while (true) {
     // Compared on the server (pg_lsn arithmetic): the target is a typed parameter.
-    auto r = scalar(state_.admin(), "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)",
-                    {target}, db::Clock::now() + std::chrono::seconds(5));
+    auto r = first_value(state_.admin(), "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)",
+                         {target}, db::Clock::now() + std::chrono::seconds(5));
     if (r && *r == "t") return true;
     if (db::Clock::now() >= until) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
