@@ -466,10 +466,15 @@ Result<std::string> random_hex(std::size_t bytes) {
   std::vector<unsigned char> buf(bytes);
   if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1)
     return make_error("db.entropy", "OpenSSL RAND_bytes failed: no randomness available");
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()));
+}
+
+std::string hex_encode(std::string_view bytes) {
   static const char* hex = "0123456789abcdef";
   std::string out;
-  out.reserve(bytes * 2);
-  for (unsigned char b : buf) {
+  out.reserve(bytes.size() * 2);
+  for (char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
     out.push_back(hex[b >> 4]);
     out.push_back(hex[b & 15]);
   }

@@ -1,5 +1,8 @@
 #include "db/database.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "base/json.h"
 #include "db/plan_redaction.h"
 
@@ -14,22 +17,27 @@ namespace larder::db {
 
 namespace {
 
+constexpr const char* kBind = "larder_bind";
 constexpr const char* kSetContext = "larder_set_context";
-constexpr const char* kClearContext = "larder_clear_context";
-constexpr const char* kSetNonce = "larder_set_nonce";
 
+// The transaction a request's context is sealed to: the backend's pid and the transaction's
+// start, and the server's clock now (microseconds since the epoch; docs/database.md).
+constexpr const char* kBindSql =
+    "SELECT pg_catalog.pg_backend_pid(), "
+    "(EXTRACT(epoch FROM pg_catalog.transaction_timestamp()) * 1000000)::bigint, "
+    "(EXTRACT(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::bigint";
+// The request's settings, all transaction-local (ROLLBACK undoes them; nothing stays on a
+// backend a pooler hands to someone else): the sealed context, the statement_timeout
+// backstop, and how the server reads the SQL (as the guard's parser did).
 constexpr const char* kSetContextSql =
-    "INSERT INTO larder_private.request_context AS c "
-    "(pid, nonce, facts, expires_at) "
-    "VALUES ($1::integer, $2::text, $3::jsonb, "
-    "pg_catalog.clock_timestamp() + $4::integer * interval '1 millisecond') "
-    "ON CONFLICT (pid) DO UPDATE SET nonce = EXCLUDED.nonce, facts = EXCLUDED.facts, "
-    "expires_at = EXCLUDED.expires_at";
-constexpr const char* kClearContextSql =
-    "DELETE FROM larder_private.request_context WHERE pid = $1::integer AND nonce = $2::text";
-constexpr const char* kSetNonceSql =
-    "SELECT pg_catalog.set_config('larder.request_nonce', $1::text, true), "
-    "pg_catalog.set_config('statement_timeout', $2::text, true)";
+    "SELECT pg_catalog.set_config('larder.context', $1::text, true), "
+    "pg_catalog.set_config('statement_timeout', $2::text, true), "
+    "pg_catalog.set_config('search_path', $3::text, true), "
+    "pg_catalog.set_config('standard_conforming_strings', 'on', true)";
+constexpr const char* kContextKeySql =
+    "SELECT id, pg_catalog.encode(key, 'hex') FROM larder_private.context_keys ORDER BY id DESC LIMIT 1";
+// What larder_private.context() raises for a context it does not accept.
+constexpr std::string_view kContextRefused = "LX001";
 
 constexpr std::size_t kMaxContextValues = 256;
 constexpr std::size_t kMaxCachedStatements = 128;
@@ -47,7 +55,7 @@ constexpr std::chrono::minutes kCostVerdictTtl{5};
 constexpr std::size_t kJsonFieldOverhead = 6;
 
 // The steps of the query connection's pipeline.
-enum class Step { begin, nonce, prepare, cost, user, rollback };
+enum class Step { context, prepare, cost, user, rollback };
 
 // Bytes of `text` as a JSON string's contents: quotes and backslashes are escaped with one more
 // byte, control characters with up to five more (\u00XX).
@@ -131,8 +139,9 @@ Result<void> prepare(PGconn* conn, const char* name, const char* sql, Clock::tim
   return {};
 }
 
-// The context as the writer stores it: {"<fact>": ["v", ...] or [["v1", "v2"], ...], "$unmask": ["right", ...]}
-// (a std::map, so the same context always encodes to the same bytes: the lease compares them).
+// The context's facts as the sealed value carries them: {"<fact>": ["v", ...] or [["v1", "v2"], ...],
+// "$unmask": ["right", ...]} (a std::map, so the same context always encodes to the same bytes:
+// the cost cache keys on them).
 Result<std::string> encode_context(const RequestContext& ctx) {
   nlohmann::json facts = nlohmann::json::object();
   std::size_t values = 0;
@@ -180,21 +189,8 @@ Result<std::string> encode_context(const RequestContext& ctx) {
 
 struct Database::Session {
   PgConn query;
-  PgConn writer;
-  int pid = 0;
   std::uint64_t generation = 0;
   bool reused = false;
-  // The writer connection stays in pipeline mode: the context DELETE of one request is sent
-  // without waiting, and its result is read together with the next request's upsert.
-  int writer_pending = 0;
-  // The context row this session's query backend has now (kept between requests when
-  // DatabaseConfig::context_lease > 0): its context (the three encoded arrays), its nonce, and
-  // until when it is certainly valid on the server (written as clock_timestamp() + ttl after
-  // `lease_until - ttl` here, so the server's expiry is never earlier than this).
-  bool has_row = false;
-  std::string row_context;
-  std::string row_nonce;
-  Clock::time_point lease_until{};
   // The model's SQL, prepared once per session (text -> statement name), so repeated queries
   // skip parse and plan like pgbench -M prepared. Bounded; beyond it SQL runs unnamed.
   std::unordered_map<std::string, std::string> statements;
@@ -320,38 +316,80 @@ nlohmann::json QueryResult::to_json() const {
 
 Database::Database(DatabaseConfig config) : config_(std::move(config)) {
   if (config_.pool_size == 0) config_.pool_size = 1;
-  // The server must read the SQL exactly as the guard's parser did (docs/sql-guard.md).
+  // The server must read the SQL exactly as the guard's parser did (docs/sql-guard.md): every
+  // transaction sets search_path and standard_conforming_strings (kSetContextSql). Directly
+  // connected sessions also start with them; a transaction pooler (PgBouncer) refuses the
+  // `options` start-up parameter and would hand the session settings to other clients anyway.
   config_.query.set("client_encoding", "UTF8");
-  std::string path = "pg_catalog";
-  for (const auto& schema : config_.guard_policy.search_path) {
-    // Each schema quoted as an identifier; libpq's options string then needs its spaces and
-    // backslashes escaped.
-    const std::string quoted = quote_ident(schema);
-    path += ",";
-    for (char c : quoted) {
-      if (c == ' ' || c == '\\') path += '\\';
-      path += c;
+  search_path_ = "pg_catalog";
+  for (const auto& schema : config_.guard_policy.search_path) search_path_ += "," + quote_ident(schema);
+  if (!config_.transaction_pooler) {
+    std::string escaped;  // libpq's options string needs spaces and backslashes escaped
+    for (char c : search_path_) {
+      if (c == ' ' || c == '\\') escaped += '\\';
+      escaped += c;
     }
+    config_.query.set("options", "-c search_path=" + escaped + " -c standard_conforming_strings=on");
   }
-  config_.query.set("options", "-c search_path=" + path + " -c standard_conforming_strings=on");
   guard_ = std::make_unique<SqlGuard>(config_.guard_policy);
 }
+
+Database::~Database() = default;
 
 Result<std::unique_ptr<Database::Session>> Database::open_session(Clock::time_point deadline) {
   auto s = std::make_unique<Session>();
   auto q = config_.query.connect(deadline);
   if (!q) return connect_failed(q.error(), "query", config_.availability.get());
-  auto w = config_.writer.connect(deadline);
-  if (!w) return connect_failed(w.error(), "context writer", config_.availability.get());
   if (config_.availability) config_.availability->succeeded();
   s->query = std::move(*q);
-  s->writer = std::move(*w);
-  s->pid = PQbackendPID(s->query.get());
-  if (auto r = prepare(s->query.get(), kSetNonce, kSetNonceSql, deadline); !r) return r.error();
-  if (auto r = prepare(s->writer.get(), kSetContext, kSetContextSql, deadline); !r) return r.error();
-  if (auto r = prepare(s->writer.get(), kClearContext, kClearContextSql, deadline); !r) return r.error();
-  if (PQenterPipelineMode(s->writer.get()) != 1) return connection_failed("the context writer's pipeline");
+  // Through a transaction pooler a named statement would be prepared on one server backend
+  // and executed on another: everything runs unnamed there.
+  if (!config_.transaction_pooler) {
+    if (auto r = prepare(s->query.get(), kBind, kBindSql, deadline); !r) return r.error();
+    if (auto r = prepare(s->query.get(), kSetContext, kSetContextSql, deadline); !r) return r.error();
+  }
   return s;
+}
+
+Result<Database::ContextKey> Database::context_key(Clock::time_point deadline) {
+  {
+    std::lock_guard lock(key_mu_);
+    if (key_) return *key_;
+  }
+  auto w = config_.writer.connect(deadline);
+  if (!w) return connect_failed(w.error(), "context writer", config_.availability.get());
+  auto r = exec_params(w->get(), kContextKeySql, {}, deadline);
+  const char* fix =
+      "run `larder policy apply` (it makes the key and lets the context writer read it; docs/database.md)";
+  if (!r) {
+    spdlog::warn("database: reading the request-context key as the context writer failed: {}", r.error().message);
+    if (r.error().code == "db.unavailable") return connection_failed("reading the request-context key");
+    return make_error("db.no_context_key",
+                      std::string("the context writer cannot read a request-context key "
+                                  "(larder_private.context_keys): ") +
+                          fix);
+  }
+  if (PQntuples(r->get()) != 1) {
+    return make_error("db.no_context_key",
+                      std::string("the database has no request-context key (larder_private.context_keys is "
+                                  "empty): ") +
+                          fix);
+  }
+  ContextKey key;
+  key.id = std::atoi(PQgetvalue(r->get(), 0, 0));
+  const std::string hex = PQgetvalue(r->get(), 0, 1);
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    key.bytes.push_back(static_cast<unsigned char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  if (key.id <= 0 || key.bytes.size() != 32)
+    return make_error("db.no_context_key", std::string("the request-context key is malformed: ") + fix);
+  std::lock_guard lock(key_mu_);
+  key_ = key;
+  return key;
+}
+
+void Database::forget_context_key() {
+  std::lock_guard lock(key_mu_);
+  key_.reset();
 }
 
 Result<std::unique_ptr<Database::Session>> Database::acquire(Clock::time_point deadline) {
@@ -360,7 +398,7 @@ Result<std::unique_ptr<Database::Session>> Database::acquire(Clock::time_point d
     while (!idle_.empty()) {
       auto s = std::move(idle_.back());
       idle_.pop_back();
-      if (s->generation == generation_ && !connection_broken(s->query.get()) && !connection_broken(s->writer.get())) {
+      if (s->generation == generation_ && !connection_broken(s->query.get())) {
         s->reused = true;
         return s;
       }
@@ -391,7 +429,7 @@ Result<std::unique_ptr<Database::Session>> Database::acquire(Clock::time_point d
 void Database::release(std::unique_ptr<Session> session, bool healthy) {
   std::lock_guard lock(mu_);
   if (healthy && session->generation == generation_ && !connection_broken(session->query.get()) &&
-      !connection_broken(session->writer.get()) && PQtransactionStatus(session->query.get()) == PQTRANS_IDLE) {
+      PQtransactionStatus(session->query.get()) == PQTRANS_IDLE) {
     idle_.push_back(std::move(session));
   } else {
     --open_;
@@ -424,6 +462,7 @@ PoolStats Database::stats() const {
 }
 
 Result<void> Database::check_connectivity(Clock::time_point deadline) {
+  if (auto key = context_key(deadline); !key) return key.error();
   auto s = acquire(deadline);
   if (!s) return s.error();
   release(std::move(*s), true);
@@ -451,50 +490,64 @@ std::string Database::type_name(PGconn* conn, unsigned oid, Clock::time_point de
 
 namespace {
 
-// Reads one pipelined statement's results up to its sync marker; the statement's error, if any.
-Result<void> read_to_sync(PGconn* conn, Clock::time_point deadline) {
+// The transaction a request runs in, as the server sees it (kBindSql).
+struct Binding {
+  std::string pid;
+  std::string xact_us;
+  long long now_us = 0;
+};
+
+// Opens the request's transaction in pipeline mode: BEGIN READ ONLY and kBindSql, one round
+// trip. Nothing of the caller's has been sent yet, so a failure here is safe to retry on a
+// fresh session. The connection is left in pipeline mode, inside the transaction.
+Result<Binding> bind_transaction(PGconn* q, bool named, Clock::time_point deadline) {
+  if (PQenterPipelineMode(q) != 1) return connection_failed("opening the request's transaction");
+  const bool sent =
+      PQsendQueryParams(q, "BEGIN TRANSACTION READ ONLY", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+      (named ? PQsendQueryPrepared(q, kBind, 0, nullptr, nullptr, nullptr, 0) == 1
+             : PQsendQueryParams(q, kBindSql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1) &&
+      PQpipelineSync(q) == 1 && PQflush(q) == 0;
+  if (!sent) return connection_failed("opening the request's transaction");
+  std::optional<Binding> binding;
   std::optional<Error> failure;
   while (true) {
-    auto outcome = wait_readable(conn, deadline);
-    if (outcome == WaitOutcome::failed) return connection_failed("the context writer");
+    auto outcome = wait_readable(q, deadline);
+    if (outcome == WaitOutcome::failed) return connection_failed("opening the request's transaction");
     if (outcome == WaitOutcome::deadline)
-      return make_error("db.timeout", "deadline exceeded waiting for the context writer");
-    PgResult r(PQgetResult(conn));
+      return make_error("db.timeout", "deadline exceeded opening the request's transaction");
+    PgResult r(PQgetResult(q));
     if (!r) continue;  // end of one statement's results
     auto st = PQresultStatus(r.get());
     if (st == PGRES_PIPELINE_SYNC) break;
-    if ((st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED) && !failure) {
-      // The writer's statements carry the context (patient names): its text is withheld too.
+    if (st == PGRES_TUPLES_OK && PQntuples(r.get()) == 1 && PQnfields(r.get()) == 3) {
+      binding = Binding{PQgetvalue(r.get(), 0, 0), PQgetvalue(r.get(), 0, 1),
+                        std::atoll(PQgetvalue(r.get(), 0, 2))};
+    } else if ((st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED) && !failure) {
       const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
       failure = withheld_error(r.get(), code_for_sqlstate(state != nullptr ? state : ""),
-                               "writing the request context failed");
+                               "opening the request's transaction failed");
     }
   }
   if (failure) return *failure;
-  return {};
+  if (!binding || binding->pid.empty() || binding->xact_us.empty())
+    return make_error("db.unavailable", "database unavailable: the server's answer to BEGIN was unreadable");
+  return *binding;
 }
 
-// Sends a prepared statement + sync on the writer pipeline.
-bool send_writer(PGconn* conn, const char* name, const std::vector<std::string>& params) {
-  std::vector<const char*> values;
-  for (const auto& p : params) values.push_back(p.c_str());
-  return PQsendQueryPrepared(conn, name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0) == 1 &&
-         PQpipelineSync(conn) == 1 && PQflush(conn) == 0;
+// The sealed context (docs/database.md, "The request context"): hex HMAC-SHA256 tag, '.',
+// and the message it covers.
+std::string seal_context(const std::vector<unsigned char>& key, int key_id, const Binding& b, long long until_us,
+                         const std::string& facts) {
+  std::string msg = "larder-ctx-v1." + std::to_string(key_id) + ".{\"b\":[" + b.pid + "," + b.xact_us +
+                    "],\"e\":" + std::to_string(until_us) + ",\"f\":" + facts + "}";
+  unsigned char tag[EVP_MAX_MD_SIZE];
+  unsigned int tag_len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()),
+       msg.size(), tag, &tag_len);
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(tag), tag_len)) + "." + msg;
 }
 
 }  // namespace
-
-// Idle sessions may keep their context rows (context_lease): delete them, best effort — a
-// row left behind is useless without its nonce and expires at its lease anyway.
-Database::~Database() {
-  for (auto& s : idle_) {
-    if (!s->has_row || connection_broken(s->writer.get())) continue;
-    const auto deadline = Clock::now() + config_.cancel_grace;
-    if (!send_writer(s->writer.get(), kClearContext, {std::to_string(s->pid), s->row_nonce})) continue;
-    for (int pending = s->writer_pending + 1; pending > 0; --pending)
-      if (!read_to_sync(s->writer.get(), deadline)) break;
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // Execution
@@ -636,73 +689,41 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     if (p && p->find('\0') != std::string::npos) return make_error("db.bad_request", "a parameter contains a NUL byte");
   auto encoded = encode_context(ctx);
   if (!encoded) return encoded.error();
-  // 1. A session, and this request's context row on the writer connection — unless the
-  //    session's query backend already has a row for exactly this context that outlives the
-  //    request (an agent reuses one token: docs/database.md, "Keeping the row").
-  std::unique_ptr<Session> session;
-  std::string nonce;
+  // 1. The context key, a session, and the request's transaction: BEGIN READ ONLY and the
+  //    backend's pid and transaction start, which the context is sealed to (one round trip).
   const std::string& context = *encoded;
-  const auto must_outlive = deadline + config_.cancel_grace + std::chrono::milliseconds(500);
+  auto key = context_key(deadline);
+  if (!key) return key.error();
+  std::unique_ptr<Session> session;
+  Binding binding;
   for (int attempt = 0;; ++attempt) {
     auto s = acquire(deadline);
     if (!s) return s.error();
     session = std::move(*s);
-    if (config_.context_lease.count() > 0 && session->has_row && session->row_context == context &&
-        session->lease_until >= must_outlive) {
-      // No writer round trip to notice a server that went away while the session sat idle:
-      // read what the socket holds (a restart's goodbye, EOF) without waiting.
-      if (idle_connection_usable(session->query.get())) {
-        nonce = session->row_nonce;
-        break;
-      }
-      const bool reused = session->reused;
-      release(std::move(session), false);
-      invalidate_idle();
-      if (reused && attempt == 0) continue;
-      return make_error("db.unavailable", "the database connection was lost");
-    }
-    auto n = random_hex(16);
-    if (!n) {
-      release(std::move(session), true);
-      return n.error();
-    }
-    nonce = *n;
-    const auto sent_at = Clock::now();
-    const auto ttl = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(must_outlive - sent_at),
-                              config_.context_lease);
-    // Upsert this request's context; first collect the previous request's DELETE, if pending.
-    session->has_row = false;  // until the upsert is known to have committed
-    Result<void> set;
-    if (!send_writer(session->writer.get(), kSetContext,
-                     {std::to_string(session->pid), nonce, context,
-                      std::to_string(std::max<long long>(1, ttl.count()))})) {
-      set = connection_failed("sending the request context");
-    } else {
-      for (; session->writer_pending > 0 && set.ok(); --session->writer_pending)
-        set = read_to_sync(session->writer.get(), deadline);  // a failed DELETE is harmless but ends the session
-      if (set.ok()) set = read_to_sync(session->writer.get(), deadline);
-    }
-    if (set) {
-      session->has_row = true;
-      session->row_context = context;
-      session->row_nonce = nonce;
-      session->lease_until = sent_at + ttl;
+    auto b = bind_transaction(session->query.get(), !config_.transaction_pooler, deadline);
+    if (b) {
+      binding = std::move(*b);
       break;
     }
-    bool broken = connection_broken(session->writer.get()) || set.error().code == "db.unavailable";
-    bool reused = session->reused;
+    const bool broken = connection_broken(session->query.get()) || b.error().code == "db.unavailable";
+    const bool reused = session->reused;
     release(std::move(session), false);
     if (broken) invalidate_idle();
-    // A session that sat idle may have lost its server (restart): nothing ran, retry once.
+    // A session that sat idle may have lost its server (a restart): nothing of the caller's
+    // was sent, so retry once on a fresh one.
     if (broken && reused && attempt == 0) continue;
-    return set.error();
+    return b.error();
   }
+  const auto remaining =
+      std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now() + config_.cancel_grace);
+  const std::string sealed =
+      seal_context(key->bytes, key->id, binding, binding.now_us + std::max<long long>(1, remaining.count()), context);
 
   // 2. The pipeline on the query connection. Without a cost check, one round trip:
-  //      BEGIN READ ONLY; set nonce; [PREPARE]; the SQL; ROLLBACK; Sync.
+  //      set context; [PREPARE]; the SQL; ROLLBACK; Sync.
   //    With one (guard-checked SQL whose verdict this session has not cached), two, in one
   //    transaction under the same context:
-  //      BEGIN READ ONLY; set nonce; [PREPARE]; EXPLAIN the SQL; Sync — then either
+  //      set context; [PREPARE]; EXPLAIN the SQL; Sync — then either
   //      the SQL; ROLLBACK; Sync — or, above the ceiling, ROLLBACK; Sync.
   //    From the first flush on, the SQL may have reached the server: every failure is
   //    db.statement, with a fixed message (the server's text may quote row values).
@@ -715,6 +736,7 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   std::string prepared_name;  // statement prepared by this request ("" if none)
   bool prepared_ok = false;
   bool statement_missing = false;
+  bool context_refused = false;
 
   // The cost ceiling (guard-checked SQL): this session's verdict on the same text, parameters
   // and context while it is fresh; otherwise the pipeline EXPLAINs the SQL first.
@@ -741,12 +763,12 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     const int n_values = static_cast<int>(values.size());
     const char* const* value_ptr = values.empty() ? nullptr : values.data();
     std::string timeout_text = std::to_string(std::max<long long>(1, statement_timeout.count()));
-    const char* nonce_params[2] = {nonce.c_str(), timeout_text.c_str()};
+    const char* context_params[3] = {sealed.c_str(), timeout_text.c_str(), search_path_.c_str()};
     std::string statement;  // "" = unnamed
     bool need_prepare = false;
     if (auto it = session->statements.find(sql_text); it != session->statements.end()) {
       statement = it->second;
-    } else if (options.cacheable && session->statements.size() < kMaxCachedStatements &&
+    } else if (options.cacheable && !config_.transaction_pooler && session->statements.size() < kMaxCachedStatements &&
                sql_text.size() <= kMaxCachedStatementBytes) {
       statement = "larder_q" + std::to_string(++session->statement_seq);
       need_prepare = true;
@@ -758,11 +780,10 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
 
     auto send_step = [&](Step step) -> bool {
       switch (step) {
-        case Step::begin:
-          return PQsendQueryParams(q, "BEGIN TRANSACTION READ ONLY", 0, nullptr, nullptr, nullptr, nullptr,
-                                   0) == 1;
-        case Step::nonce:
-          return PQsendQueryPrepared(q, kSetNonce, 2, nonce_params, nullptr, nullptr, 0) == 1;
+        case Step::context:
+          return config_.transaction_pooler
+                     ? PQsendQueryParams(q, kSetContextSql, 3, nullptr, context_params, nullptr, nullptr, 0) == 1
+                     : PQsendQueryPrepared(q, kSetContext, 3, context_params, nullptr, nullptr, 0) == 1;
         case Step::prepare:
           return PQsendPrepare(q, statement.c_str(), sql_text.c_str(), n_values, nullptr) == 1;
         case Step::cost:
@@ -921,6 +942,7 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
             if (!failure) {
               const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
               bool was_cancel = state != nullptr && std::string_view(state) == "57014";
+              if (state != nullptr && std::string_view(state) == kContextRefused) context_refused = true;
               // Our cached statement was deallocated (only unguarded SQL can do that).
               if (state != nullptr && std::string_view(state) == "26000") statement_missing = true;
               if (was_cancel && reader.deadline_hit()) {
@@ -930,6 +952,11 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
                     "cancelled by the watchdog");
               } else if (was_cancel && cap_cancel) {
                 // We cancelled it ourselves after the caps were reached: a truncated answer.
+              } else if (context_refused) {
+                failure = make_error("db.bad_context",
+                                     "database error LX001: the database refused the request context (a key "
+                                     "rotated or re-made since this server read it, or a context set by the "
+                                     "query itself); the key is read again on the next call");
               } else {
                 failure = statement_failure(r.get(), step);
               }
@@ -950,7 +977,7 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
       }
     };
 
-    std::vector<Step> first = {Step::begin, Step::nonce};
+    std::vector<Step> first = {Step::context};
     if (need_prepare) first.push_back(Step::prepare);
     if (check_cost) {
       first.push_back(Step::cost);
@@ -1014,21 +1041,8 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   // 3. Column type names (built-ins are static; others looked up once, outside the request).
   for (auto& c : result.columns) c.type = type_name(healthy ? q : nullptr, c.oid, Clock::now() + config_.cancel_grace);
 
-  // 4. Without a lease, remove the context row. If that fails the session is dropped (its row
-  //    is useless anyway: it needs this request's nonce, which lived only in the rolled-back
-  //    transaction, and it expires at the deadline). The DELETE is sent now and its result read
-  //    with the next upsert on this session. With a lease the row stays for the next request
-  //    with the same context; it is deleted here when a failure drops the session, and by
-  //    ~Database for the idle sessions.
-  if (config_.context_lease.count() == 0 || !healthy) {
-    if (send_writer(session->writer.get(), kClearContext, {std::to_string(session->pid), nonce})) {
-      ++session->writer_pending;
-      session->has_row = false;
-    } else {
-      healthy = false;
-    }
-  }
-  bool broken = connection_broken(session->query.get()) || connection_broken(session->writer.get());
+  if (context_refused) forget_context_key();
+  bool broken = connection_broken(session->query.get());
   release(std::move(session), healthy);
   if (broken) invalidate_idle();
 

@@ -1,17 +1,18 @@
 // Database: runs LLM-written SQL as the restricted query role, under the caller's RLS
 // context, in a read-only transaction, within a deadline and result caps.
 //
-// The pool holds sessions; a session is a pair of connections to one PostgreSQL server:
-//   query  — role `patients`: runs the SQL;
-//   writer — role `larder_context_writer`: writes the context row, keyed by the query
-//            connection's backend pid and a random nonce, before the SQL runs.
-// One call:  guard → write context (writer) → pipeline on the query connection:
-//   BEGIN READ ONLY; set_config(nonce, statement_timeout backstop) LOCAL; <sql> (single-row
-//   mode, rows/bytes caps; guard-checked SQL is prepared once per session and reused);
-//   ROLLBACK. The row stays for the session's next request while that request has the same
-//   context and the row's lease outlives it (context_lease); otherwise it is rewritten with a
-//   fresh nonce. With context_lease = 0 it is deleted after each request (pipelined with the
-//   next upsert). A dropped session's row is deleted (best effort) and expires anyway.
+// The pool holds sessions, one query connection each (role of the policy's [roles] query),
+// to PostgreSQL directly or through a transaction-mode pooler (PgBouncer). One call:
+//   guard → round trip 1: BEGIN READ ONLY; the backend's pid and the transaction's start →
+//   round trip 2: set_config('larder.context', <sealed context>, true) (+ statement_timeout
+//   backstop, search_path, standard_conforming_strings, all LOCAL); <sql> (single-row mode,
+//   rows/bytes caps; guard-checked SQL is prepared once per session and reused, except through
+//   a pooler); ROLLBACK.
+// The sealed context is the request's facts, bound to that pid and transaction start and to a
+// deadline, under an HMAC-SHA256 tag keyed by larder_private.context_keys — which the context
+// writer role reads once (the server keeps the key) and the query role cannot read. The rule
+// functions verify it (larder_private.context(), docs/database.md): it works on a hot standby
+// and through a pooler (nothing is written), and a value is worthless outside its transaction.
 // Guard-checked SQL is first EXPLAINed in the same transaction and refused above
 // config().max_query_cost before it runs (the verdict is cached per session, per text and
 // parameters). Errors never carry the server's text (it quotes row values): once the SQL was
@@ -35,6 +36,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -68,14 +70,13 @@ std::string builtin_type_name(unsigned oid);
 
 struct DatabaseConfig {
   ConnParams query;   // role patients
-  ConnParams writer;  // role larder_context_writer
+  ConnParams writer;  // role larder_context_writer: reads the request-context key, once
   std::size_t pool_size = 8;
   std::chrono::milliseconds default_timeout{10'000};
   std::chrono::milliseconds cancel_grace{2'000};  // wait after a cancel before dropping the session
-  // How long a session's context row may stay for the next request with the same context
-  // (an agent reuses one token): no writes on the context writer while the context repeats.
-  // 0 = a fresh row per request, written before and deleted after it (docs/database.md).
-  std::chrono::milliseconds context_lease{30'000};
+  // `query` reaches PostgreSQL through a transaction-mode pooler (PgBouncer): no named
+  // prepared statements, no session settings ([database] transaction_pooler).
+  bool transaction_pooler = false;
   // What the guard allows, and the session's search_path: from the policy file
   // (policy::guard_policy). Default: no relation at all.
   GuardPolicy guard_policy;
@@ -142,7 +143,7 @@ class Database {
   Result<QueryResult> query_trusted(const RequestContext& ctx, std::string_view sql,
                                     const std::vector<Param>& params = {});
 
-  // Opens one session to check both roles can log in.
+  // Reads the context key (as the context writer) and opens one session (as the query role).
   Result<void> check_connectivity(std::chrono::steady_clock::time_point deadline);
 
   PoolStats stats() const;
@@ -151,6 +152,15 @@ class Database {
   struct Session;
 
  private:
+  struct ContextKey {
+    int id = 0;
+    std::vector<unsigned char> bytes;  // 32
+  };
+  // The newest request-context key, read once as the context writer; forgotten when the
+  // server refuses a context (LX001), so a re-made key is picked up on the next call.
+  Result<ContextKey> context_key(Clock::time_point deadline);
+  void forget_context_key();
+
   Result<std::unique_ptr<Session>> acquire(Clock::time_point deadline);
   void release(std::unique_ptr<Session> session, bool healthy);
   Result<std::unique_ptr<Session>> open_session(Clock::time_point deadline);
@@ -178,6 +188,9 @@ class Database {
   std::atomic<std::uint64_t> cost_checks_{0};
   std::atomic<std::uint64_t> cost_refusals_{0};
   std::unique_ptr<SqlGuard> guard_;
+  std::string search_path_;  // pg_catalog, then the policy's schemas, quoted
+  std::mutex key_mu_;
+  std::optional<ContextKey> key_;
   std::mutex types_mu_;
   std::unordered_map<unsigned, std::string> types_;
 };

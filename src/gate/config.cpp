@@ -131,7 +131,7 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
         "verify_cache_entries", "require_binding", "require_expiry"}},
       {"biscuit.root_keys[]", {"id", "public_key"}},
       {"database",
-       {"mode", "dir", "url", "writer_url", "ledger_url", "statement_timeout_ms", "context_lease_ms",
+       {"mode", "dir", "url", "writer_url", "ledger_url", "transaction_pooler", "statement_timeout_ms",
         "max_rows", "max_result_bytes", "sql_guard", "max_query_cost"}},
       {"tools", {"enabled", "classes"}},
       {"policy", {"file", "example", "allow_drift"}},
@@ -471,7 +471,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(db->string("writer_url", c.database_writer_url));
   LARDER_TRY(db->string("ledger_url", c.database_ledger_url));
   LARDER_TRY(db->duration("statement_timeout_ms", c.statement_timeout, 1, 3'600'000));
-  LARDER_TRY(db->duration("context_lease_ms", c.context_lease, 0, 3'600'000));
+  LARDER_TRY(db->boolean("transaction_pooler", c.transaction_pooler));
   LARDER_TRY(db->integer("max_rows", c.max_rows, 1, 10'000'000));
   LARDER_TRY(db->integer("max_result_bytes", c.max_result_bytes, 1024, int64_t{1} << 34));
   LARDER_TRY(db->boolean("sql_guard", c.sql_guard));

@@ -70,9 +70,9 @@ struct ServeConfig {
   std::string database_writer_url;         // mode = url: role larder_context_writer (RLS context)
   std::string database_ledger_url;         // mode = url: role larder_gate (taint ledger, revocations)
   std::chrono::milliseconds statement_timeout{10000};
-  // How long a pooled session keeps its RLS context row for the next request with the same
-  // context; 0 = written and deleted around every request (docs/database.md).
-  std::chrono::milliseconds context_lease{30000};
+  // url (and ledger_url) reach PostgreSQL through a transaction-mode pooler such as PgBouncer:
+  // no named prepared statements across transactions, no session settings (docs/scaling.md).
+  bool transaction_pooler = false;
   int64_t max_rows = 1000;
   int64_t max_result_bytes = 4 << 20;
   bool sql_guard = true;

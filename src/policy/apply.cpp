@@ -249,12 +249,11 @@ std::string column_list(const std::vector<std::string>& cols) {
   return out;
 }
 
-// The live context row of this backend and request (the conditions every rule function
-// reads it under; docs/database.md), as a FROM item `c` and its WHERE conditions.
-constexpr const char* kContextRow =
-    "larder_private.request_context c WHERE c.pid = pg_catalog.pg_backend_pid() "
-    "AND c.nonce = pg_catalog.current_setting('larder.request_nonce', true) "
-    "AND c.expires_at > pg_catalog.clock_timestamp()";
+// The request's context as the rule functions read it: larder_private.context(), the facts
+// of the sealed value Larder set for this transaction (docs/database.md, "The request
+// context"), verified — or NULL, and then no rule matches. A FROM item `c` with column facts.
+constexpr const char* kContextItem = "(SELECT larder_private.context() AS facts) c";
+constexpr const char* kContextLive = " WHERE c.facts IS NOT NULL";
 
 // The rule's `when` as a join and a condition on the row `c`: its fact has a value in the
 // rule's list (one row of larder_private.rule_values, written from the file as a parameter).
@@ -272,8 +271,8 @@ std::string when_condition(const RuleInfo& r) {
 // over the context row, gated by the rule's `when`. Fact names are checked identifiers. A
 // one-argument fact is a flat array of strings in the row, a wider one an array of arrays.
 std::string fact_tuples(const RuleInfo& r, const std::vector<std::string>& types) {
-  const std::string where = std::string(kContextRow).substr(std::string(kContextRow).find(" WHERE "));
-  const std::string ctx = "larder_private.request_context c" + when_join(r);
+  const std::string where = kContextLive;
+  const std::string ctx = kContextItem + when_join(r);
   if (types.size() == 1) {
     return "SELECT e.x::" + types[0] + " FROM " + ctx +
            ", pg_catalog.jsonb_array_elements_text(c.facts -> '" + r.rule->fact + "') AS e(x)" + where +
@@ -395,14 +394,85 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
   RETURN EXISTS (SELECT 1
-                   FROM larder_private.request_context c
-                   JOIN larder_private.masks m ON m.id = mask
-                  WHERE c.pid = pg_catalog.pg_backend_pid()
-                    AND c.nonce = pg_catalog.current_setting('larder.request_nonce', true)
-                    AND c.expires_at > pg_catalog.clock_timestamp()
-                    AND (c.facts -> '$unmask') ? m.unmask_right);
+                   FROM larder_private.masks m
+                  WHERE m.id = mask
+                    AND (larder_private.context() -> '$unmask') ? m.unmask_right);
 END
 $fn$)";
+
+// The request context (docs/database.md, "The request context"). Larder sets, inside the
+// request's transaction, set_config('larder.context', <tag>.<message>, true) where
+//   message = 'larder-ctx-v1.' || key id || '.' || {"b": [pid, xact_us], "e": until_us, "f": facts}
+//   tag     = hex(HMAC-SHA256(key, message)), the key a row of larder_private.context_keys
+// that the query role cannot read. The value counts only in the transaction it was made for
+// (the backend's pid and the transaction's start, in microseconds since the epoch: no other
+// transaction, on this server or through any pooler, has both) and only until `e` on the
+// server's clock. HMAC from sha256 alone (RFC 2104 with the pads precomputed), so no
+// extension is needed. An absent value is no context (NULL: no rule matches); a present
+// value that fails any check raises SQLSTATE LX001 — the request fails, nothing is read.
+constexpr const char* kContextFunction = R"(CREATE OR REPLACE FUNCTION larder_private.context()
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  v text := pg_catalog.current_setting('larder.context', true);
+  msg text;
+  kid text;
+  k larder_private.context_keys%ROWTYPE;
+  doc jsonb;
+BEGIN
+  IF v IS NULL OR v = '' THEN
+    RETURN NULL;
+  END IF;
+  msg := pg_catalog.substr(v, 66);
+  kid := pg_catalog.split_part(msg, '.', 2);
+  IF pg_catalog.length(v) < 66 OR pg_catalog.substr(v, 65, 1) <> '.'
+     OR pg_catalog.split_part(msg, '.', 1) <> 'larder-ctx-v1' OR kid !~ '^[0-9]{1,9}$' THEN
+    RAISE EXCEPTION USING ERRCODE = 'LX001', MESSAGE = 'larder: the request context is malformed';
+  END IF;
+  SELECT * INTO k FROM larder_private.context_keys WHERE id = kid::integer;
+  IF NOT FOUND OR pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.left(v, 64), 'UTF8'))
+      <> pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.encode(pg_catalog.sha256(k.opad ||
+           pg_catalog.sha256(k.ipad || pg_catalog.convert_to(msg, 'UTF8'))), 'hex'), 'UTF8')) THEN
+    RAISE EXCEPTION USING ERRCODE = 'LX001', MESSAGE = 'larder: the request context is not signed by a current key';
+  END IF;
+  doc := pg_catalog.substr(msg, pg_catalog.length(kid) + 16)::jsonb;
+  IF (doc -> 'b' ->> 0)::integer IS DISTINCT FROM pg_catalog.pg_backend_pid()
+     OR (doc -> 'b' ->> 1)::bigint IS DISTINCT FROM
+        (EXTRACT(epoch FROM pg_catalog.transaction_timestamp()) * 1000000)::bigint THEN
+    RAISE EXCEPTION USING ERRCODE = 'LX001', MESSAGE = 'larder: the request context belongs to another transaction';
+  END IF;
+  IF (doc ->> 'e')::bigint IS NULL
+     OR (doc ->> 'e')::bigint < (EXTRACT(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::bigint THEN
+    RAISE EXCEPTION USING ERRCODE = 'LX001', MESSAGE = 'larder: the request context has expired';
+  END IF;
+  RETURN doc -> 'f';
+END
+$fn$)";
+
+// The first context key, made on the server (gen_random_uuid: PostgreSQL's strong random
+// source) when there is none; its HMAC pads precomputed.
+constexpr const char* kContextKeyInit = R"(DO $do$
+DECLARE
+  k bytea;
+  i bytea;
+  o bytea;
+BEGIN
+  IF EXISTS (SELECT 1 FROM larder_private.context_keys) THEN
+    RETURN;
+  END IF;
+  k := pg_catalog.sha256(pg_catalog.convert_to(gen_random_uuid()::text || gen_random_uuid()::text ||
+                                               gen_random_uuid()::text, 'UTF8'));
+  i := k || pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
+  o := i;
+  FOR j IN 0..63 LOOP
+    i := pg_catalog.set_byte(i, j, pg_catalog.get_byte(i, j) # 54);
+    o := pg_catalog.set_byte(o, j, pg_catalog.get_byte(o, j) # 92);
+  END LOOP;
+  INSERT INTO larder_private.context_keys (id, key, ipad, opad) VALUES (1, k, i, o);
+END
+$do$)";
 
 // Fingerprints of what apply makes, read back by check: Larder's policies (anywhere), the
 // functions of larder_ctx and larder_private, the masking views, the contents of the `when`
@@ -643,27 +713,30 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
     add("GRANT USAGE ON SCHEMA " + q(p.view_schema) + " TO " + q(roles.query));
   }
 
-  // 3. The context machinery. A request_context of an older layout is dropped (its rows live
-  //    for one request; nothing is lost).
-  auto ctx_cols = select(
-      conn,
-      "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
-      "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE n.nspname = 'larder_private' AND c.relname = 'request_context' AND a.attname = 'patient_names'",
-      {}, deadline);
-  if (!ctx_cols) return ctx_cols.error();
-  if (ctx_cols->size() > 0) {
+  // 3. The context machinery: the keys that seal a request's context (docs/database.md), read
+  //    by the context writer (the server loads them at start) and by the SECURITY DEFINER
+  //    context function, never by the query role. The context table of earlier versions
+  //    (a row per query backend, written on a second connection) is dropped: nothing in it
+  //    outlives a request.
+  auto old_ctx = select(conn,
+                        "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
+                        "c.relnamespace WHERE n.nspname = 'larder_private' AND c.relname = 'request_context'",
+                        {}, deadline);
+  if (!old_ctx) return old_ctx.error();
+  if (old_ctx->size() > 0) {
     add("DROP TABLE larder_private.request_context CASCADE");
-    out.removals.push_back("larder_private.request_context of the fixed three-dimension layout");
+    out.removals.push_back("larder_private.request_context (the context row of earlier versions)");
   }
-  add("CREATE UNLOGGED TABLE IF NOT EXISTS larder_private.request_context (\n"
-      "  pid        integer PRIMARY KEY,\n"
-      "  nonce      text NOT NULL CHECK (pg_catalog.length(nonce) >= 32),\n"
-      "  facts      jsonb NOT NULL DEFAULT '{}',\n"
-      "  expires_at timestamptz NOT NULL\n)");
-  add("ALTER TABLE larder_private.request_context OWNER TO " + q(roles.owner));
-  add("REVOKE ALL ON larder_private.request_context FROM PUBLIC");
-  add("GRANT SELECT, INSERT, UPDATE, DELETE ON larder_private.request_context TO " + q(roles.writer));
+  add("CREATE TABLE IF NOT EXISTS larder_private.context_keys (\n"
+      "  id         integer PRIMARY KEY CHECK (id > 0),\n"
+      "  key        bytea NOT NULL CHECK (pg_catalog.length(key) = 32),\n"
+      "  ipad       bytea NOT NULL CHECK (pg_catalog.length(ipad) = 64),\n"
+      "  opad       bytea NOT NULL CHECK (pg_catalog.length(opad) = 64),\n"
+      "  created_at timestamptz NOT NULL DEFAULT pg_catalog.now()\n)");
+  add("ALTER TABLE larder_private.context_keys OWNER TO " + q(roles.owner));
+  add("REVOKE ALL ON larder_private.context_keys FROM PUBLIC");
+  add("GRANT SELECT (id, key) ON larder_private.context_keys TO " + q(roles.writer));
+  add(kContextKeyInit);
   // The `when` lists, one row per rule (rewritten by every apply; an older layout is replaced).
   add("DROP TABLE IF EXISTS larder_private.rule_values");
   add("CREATE TABLE larder_private.rule_values (rule integer PRIMARY KEY, vals text[] NOT NULL)");
@@ -691,7 +764,8 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
 
   // Functions: drop every function of larder_ctx/larder_private this file does not define
   // (rules removed, an older layout), then (re)create the ones it does.
-  std::set<std::string> wanted = {"larder_ctx.unmasked(integer)", "larder_ctx.mask_email(text)",
+  std::set<std::string> wanted = {"larder_private.context()", "larder_ctx.unmasked(integer)",
+                                  "larder_ctx.mask_email(text)",
                                   "larder_ctx.mask_last4(text)", "larder_ctx.mask_redact(text)"};
   for (const auto& r : model->rules) wanted.insert("larder_ctx.r" + std::to_string(r.id) + "()");
   auto fns =
@@ -738,6 +812,9 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
     if (wanted.count(f) == 0) out.removals.push_back("function " + f);
   }
   for (const char* m : kMaskFunctions) add(m);
+  add(kContextFunction);
+  add("ALTER FUNCTION larder_private.context() OWNER TO " + q(roles.owner));
+  add("REVOKE ALL ON FUNCTION larder_private.context() FROM PUBLIC");  // called by the owner's functions only
   add(kUnmasked);
   for (const char* sig : {"larder_ctx.mask_email(text)", "larder_ctx.mask_last4(text)",
                           "larder_ctx.mask_redact(text)", "larder_ctx.unmasked(integer)"}) {
@@ -1001,6 +1078,23 @@ Result<std::vector<std::string>> check_pinned(const Policy& p, PGconn* conn, Clo
       if (object == "file" || object.rfind("relation ", 0) == 0) continue;
       if (now.count(object) == 0) drift.push_back(object + " was dropped by hand");
     }
+  }
+  // The keys that seal request contexts: without one, no request can prove its context.
+  auto keys = select(conn,
+                     "SELECT CASE WHEN pg_catalog.to_regclass('larder_private.context_keys') IS NULL THEN 'missing' "
+                     "WHEN pg_catalog.has_column_privilege('larder_private.context_keys', 'key', 'SELECT') "
+                     "THEN 'readable' ELSE 'unreadable' END",
+                     {}, deadline);
+  if (!keys) return keys.error();
+  if (keys->at(0, 0) == "readable") {
+    auto count = select(conn, "SELECT pg_catalog.count(*) FROM larder_private.context_keys", {}, deadline);
+    if (!count) return count.error();
+    if (count->at(0, 0) == "0")
+      drift.push_back("larder_private.context_keys holds no key: run `larder policy apply` to make one");
+  } else if (keys->at(0, 0) == "missing" && !stored.empty()) {
+    drift.push_back(
+        "larder_private.context_keys is missing (the policy was applied by an earlier version): run `larder "
+        "policy apply`");
   }
   // Per exposed relation: RLS on and forced, no other policy that reaches the agent, no
   // undeclared column.

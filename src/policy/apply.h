@@ -9,10 +9,11 @@
 //   - per exposed table: RLS enabled and FORCEd, table privileges reset, SELECT on exactly
 //     the readable columns for the query role (for a table with masked columns: for the views
 //     role, and a security-barrier view in view_schema that masks them, for the query role);
-//   - the context machinery: larder_private.request_context (one row per query backend, the
-//     request's proven facts as jsonb, written by the writer role), one SECURITY DEFINER
-//     function per row rule returning the values the rule allows for this request, and the
-//     masking functions;
+//   - the context machinery: larder_private.context_keys (the keys that seal a request's
+//     context, readable by the context writer, never by the query role), larder_private.context()
+//     (verifies the sealed value Larder sets in the request's transaction and returns its
+//     facts), one SECURITY DEFINER function per row rule returning the values the rule allows
+//     for this request, and the masking functions;
 //   - one permissive SELECT policy per rule (OR-ed), `USING (true)` for a public table.
 // Identifiers from the file enter the SQL quoted (quote_ident); values (a `when` list, the
 // unmask rights) only as parameters of INSERTs into larder_private tables.

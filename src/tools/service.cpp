@@ -182,7 +182,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   ledger_params = *ledger;
   db_config.guard_policy = policy::guard_policy(*parts->data_policy);
   db_config.default_timeout = c.statement_timeout;
-  db_config.context_lease = c.context_lease;
+  db_config.transaction_pooler = c.transaction_pooler;
   db_config.max_query_cost = c.max_query_cost;
   db_config.pool_size = std::max<std::size_t>(4, c.worker_threads);
 
