@@ -1,7 +1,7 @@
-// Point query for one patient through the whole DB path — SQL guard, context write on the
-// writer connection, read-only pipeline on the query connection, context delete — at 1, 8
-// and 32 client threads, against pgbench running the same SQL (context upsert, BEGIN READ
-// ONLY, set nonce, the SELECT, ROLLBACK, context delete) on the same throwaway cluster.
+// Point query for one patient through the whole DB path — SQL guard, BEGIN READ ONLY and the
+// transaction's binding, the sealed context with the SELECT and ROLLBACK in one pipeline — at
+// 1, 8 and 32 client threads, against pgbench running the same SQL (BEGIN READ ONLY, the
+// context sealed on the server, the SELECT, ROLLBACK) on the same throwaway cluster.
 // Also reports the time to seed 55,500 rows with COPY.
 #include "examples/healthcare/generate.h"
 #include "pgbench_support.h"

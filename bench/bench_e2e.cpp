@@ -11,7 +11,7 @@
 //
 // The floor: the same load generator against a bare HTTPS server (same certificates, mTLS, the
 // same worker count) whose handler runs only the database path of the call — the pooled
-// session, the context row, the read-only pipeline with the already-checked SQL — and answers
+// session, the sealed context, the read-only pipeline with the already-checked SQL — and answers
 // with the bytes Larder answered. No MCP, Biscuit, SQL guard, audit or JSON: what any server
 // in front of this database over HTTPS must spend at least. Its throughput against pgbench
 // is the ceiling for Larder's ratio on this machine.

@@ -24,7 +24,10 @@ bool prepare_pgbench_role(const db::ClusterState& st, const std::string& passwor
   if (!conn) return false;
   auto r = db::exec_script(conn->get(),
                            "DROP ROLE IF EXISTS larder_bench; CREATE ROLE larder_bench LOGIN INHERIT; "
-                           "GRANT patients, larder_context_writer TO larder_bench",
+                           "GRANT patients, larder_context_writer TO larder_bench; "
+                           // The whole key row (the pads too): the script seals its context
+                           // on the server, the work Larder does in its own process.
+                           "GRANT SELECT ON larder_private.context_keys TO larder_bench",
                            deadline);
   if (!r) return false;
   // The password travels as a parameter and is quoted by format(), never concatenated.
@@ -39,24 +42,24 @@ bool prepare_pgbench_role(const db::ClusterState& st, const std::string& passwor
 std::string write_point_query_script() {
   std::string path = "/tmp/larder-bench-point-" + std::to_string(::getpid()) + ".sql";
   std::ofstream f(path);
-  // Larder keeps a session's context row while the context repeats (context_lease, 30 s) and
-  // rewrites it when it would not outlive the request (deadline 10 s + grace 2.5 s): the same
-  // here — the read-only transaction also reads whether this backend's row is still good
-  // (\gset), and only then is it (re)written, for the next transaction.
+  // What the database sees for one Larder call (docs/database.md, "The request context"):
+  // BEGIN READ ONLY, the context sealed to this transaction (Larder computes the HMAC in its
+  // own process; here the server does, from the key's precomputed pads) with the per-request
+  // settings, the SELECT, ROLLBACK. Larder sends it in two round trips; pgbench in four.
   f << "BEGIN TRANSACTION READ ONLY;\n"
-       "SELECT pg_catalog.set_config('larder.request_nonce', 'benchbenchbenchbenchbenchbench00', true) AS n, "
+       "SELECT pg_catalog.set_config('larder.context', pg_catalog.encode(pg_catalog.sha256(k.opad || "
+       "pg_catalog.sha256(k.ipad || pg_catalog.convert_to(m.msg, 'UTF8'))), 'hex') || '.' || m.msg, true) AS c, "
        "pg_catalog.set_config('statement_timeout', '10000', true) AS t, "
-       "(SELECT count(*) FROM larder_private.request_context WHERE pid = pg_backend_pid() "
-       "AND expires_at > clock_timestamp() + interval '12.5 seconds') AS have \\gset\n"
+       "pg_catalog.set_config('search_path', 'pg_catalog,public', true) AS p, "
+       "pg_catalog.set_config('standard_conforming_strings', 'on', true) AS s "
+       "FROM (SELECT id, 'larder-ctx-v1.' || id || '.{\"b\":[' || pg_catalog.pg_backend_pid() || ',' || "
+       "(EXTRACT(epoch FROM pg_catalog.transaction_timestamp()) * 1000000)::bigint || '],\"e\":' || "
+       "((EXTRACT(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::bigint + 12500000) || "
+       "',\"f\":{\"patient_name\":[\"" << examples::kErinOrtega << "\"]}}' AS msg "
+       "FROM larder_private.context_keys ORDER BY id DESC LIMIT 1) m "
+       "JOIN larder_private.context_keys k USING (id);\n"
        "SELECT * FROM health_records WHERE \"Patient Name\" = '" << examples::kErinOrtega << "';\n"
-       "ROLLBACK;\n"
-       "\\if :have = 0\n"
-       // The facts as Larder's writer encodes them (compact JSON: a one-argument fact -> its values).
-       "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) "
-       "VALUES (pg_backend_pid(), 'benchbenchbenchbenchbenchbench00', '{\"patient_name\":[\"" << examples::kErinOrtega
-    << "\"]}', clock_timestamp() + interval '30 seconds') ON CONFLICT (pid) DO UPDATE SET nonce = EXCLUDED.nonce, "
-       "facts = EXCLUDED.facts, expires_at = EXCLUDED.expires_at;\n"
-       "\\endif\n";
+       "ROLLBACK;\n";
   return path;
 }
 

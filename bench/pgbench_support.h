@@ -11,13 +11,13 @@
 namespace larder::bench {
 
 // Creates role larder_bench with `password`: a member of patients (so the same RLS policies
-// apply) and of the context writer (so one pgbench connection can do both halves).
+// apply), reading the context key (so one pgbench connection seals its own context).
 bool prepare_pgbench_role(const db::ClusterState& cluster, const std::string& password);
 
 // Writes the pgbench script that does what the Larder DB path does for one point query:
-// BEGIN READ ONLY, request nonce + statement_timeout, the SELECT, ROLLBACK — and the context
-// row for examples::kErinOrtega written when the connection has none that outlives a request, as
-// Larder keeps it while the context repeats. Returns the script's path (caller unlinks).
+// BEGIN READ ONLY, the context for examples::kErinOrtega sealed to the transaction (on the
+// server) + statement_timeout and the other per-request settings, the SELECT, ROLLBACK.
+// Returns the script's path (caller unlinks).
 std::string write_point_query_script();
 
 // CPU time (user + system, seconds) of the PostgreSQL cluster: its live processes plus every

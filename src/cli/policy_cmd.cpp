@@ -3,6 +3,8 @@
 //          cannot do (notes); nothing is changed
 //   apply  runs it in one transaction (twice changes nothing; a failure changes nothing)
 //   check  lists every difference between the live database and the file; exit 1 on drift
+//   rotate-key   adds a new request-context key (servers use it within a minute)
+//   retire-keys  deletes the keys older than the newest, once it is old enough to be in use
 // The file: --policy FILE, --example NAME, or the configuration's [policy]. The database:
 // --admin-url, or the configuration's embedded cluster (its superuser).
 #include "base/exit_status.h"
@@ -10,6 +12,7 @@
 #include "cli/report.h"
 #include "db/cluster.h"
 #include "db/config.h"
+#include "db/context_seal.h"
 #include "examples/examples.h"
 #include "gate/config.h"
 #include "policy/apply.h"
@@ -28,6 +31,7 @@ struct PolicyOptions {
   std::string example;
   std::string admin_url;
   std::string state_dir;
+  int min_age_s = 120;
 };
 
 Result<policy::Policy> chosen_policy(const PolicyOptions& o, gate::ServeConfig* config_out) {
@@ -70,7 +74,40 @@ Result<db::PgConn> admin_connection(const PolicyOptions& o, const gate::ServeCon
   return st->admin().connect(deadline);
 }
 
+// rotate-key / retire-keys: the request-context keys (docs/database.md, "Rotating the context
+// key"). They need the administrator's connection, not the policy file.
+int run_keys(const PolicyOptions& o, const std::string& action) {
+  gate::ServeConfig c;
+  if (!o.config.empty()) {
+    auto loaded = gate::load_serve_config(o.config);
+    if (!loaded) return report("policy", loaded.error());
+    c = *loaded;
+  }
+  const auto deadline = db::Clock::now() + std::chrono::minutes(1);
+  auto conn = admin_connection(o, c, deadline);
+  if (!conn) return report("policy", conn.error());
+  if (action == "rotate-key") {
+    auto id = policy::add_context_key(conn->get(), deadline);
+    if (!id) return report("policy", id.error());
+    std::cout << "policy rotate-key: added request-context key " << *id << "; every server seals with it within "
+              << db::kContextKeyRefresh.count() << " s. Retire the older keys after that with `larder policy "
+              << "retire-keys`\n";
+    return exit_status::kOk;
+  }
+  auto r = policy::retire_context_keys(conn->get(), std::chrono::seconds(o.min_age_s), deadline);
+  if (!r) return report("policy", r.error());
+  if (r->retired == 0 && r->newest_age.count() < o.min_age_s) {
+    std::cout << "policy retire-keys: nothing retired: the newest key (" << r->newest << ") is "
+              << r->newest_age.count() << " s old, and servers may still seal with an older key until it is "
+              << o.min_age_s << " s old; run this again then\n";
+    return exit_status::kRefused;
+  }
+  std::cout << "policy retire-keys: retired " << r->retired << " key(s); key " << r->newest << " remains\n";
+  return exit_status::kOk;
+}
+
 int run(const PolicyOptions& o, const std::string& action) {
+  if (action == "rotate-key" || action == "retire-keys") return run_keys(o, action);
   gate::ServeConfig c;
   auto pol = chosen_policy(o, &c);
   if (!pol) return report("policy", pol.error());
@@ -113,15 +150,25 @@ void define(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("policy", "Plan, apply or check the policy file against the database");
   cmd->require_subcommand(1);
   auto opts = std::make_shared<PolicyOptions>();
-  for (const char* action : {"plan", "apply", "check"}) {
-    const std::string help = std::string(action) == "plan" ? "Print the SQL apply would run; change nothing"
-                             : std::string(action) == "apply"
-                                 ? "Make the database match the file, in one transaction"
-                                 : "List differences between the database and the file (exit 1 on drift)";
+  for (const char* action : {"plan", "apply", "check", "rotate-key", "retire-keys"}) {
+    const std::string name = action;
+    const bool keys = name == "rotate-key" || name == "retire-keys";
+    const std::string help =
+        name == "plan"          ? "Print the SQL apply would run; change nothing"
+        : name == "apply"       ? "Make the database match the file, in one transaction"
+        : name == "check"       ? "List differences between the database and the file (exit 1 on drift)"
+        : name == "rotate-key"  ? "Add a new request-context key (servers use it within a minute)"
+                                : "Delete the request-context keys older than the newest, once it is in use";
     auto* sub = cmd->add_subcommand(action, help);
     sub->add_option("--config", opts->config, "larder.toml whose [policy] and [database] to use");
-    sub->add_option("--policy", opts->policy_file, "The policy file (instead of the configuration's)");
-    sub->add_option("--example", opts->example, "A compiled-in example's policy file: healthcare or saas");
+    if (!keys) {
+      sub->add_option("--policy", opts->policy_file, "The policy file (instead of the configuration's)");
+      sub->add_option("--example", opts->example, "A compiled-in example's policy file: healthcare or saas");
+    }
+    if (name == "retire-keys")
+      sub->add_option("--min-age", opts->min_age_s,
+                      "Seconds the newest key must have existed (default 120: every server has read it)")
+          ->check(CLI::Range(0, 86400));
     sub->add_option(
         "--admin-url", opts->admin_url,
         "Administrator connection (or LARDER_ADMIN_URL): CREATEROLE and owner of the exposed tables");

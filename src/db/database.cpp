@@ -1,9 +1,7 @@
 #include "db/database.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "base/json.h"
+#include "db/context_seal.h"
 #include "db/plan_redaction.h"
 
 #include <spdlog/spdlog.h>
@@ -20,12 +18,6 @@ namespace {
 constexpr const char* kBind = "larder_bind";
 constexpr const char* kSetContext = "larder_set_context";
 
-// The transaction a request's context is sealed to: the backend's pid and the transaction's
-// start, and the server's clock now (microseconds since the epoch; docs/database.md).
-constexpr const char* kBindSql =
-    "SELECT pg_catalog.pg_backend_pid(), "
-    "(EXTRACT(epoch FROM pg_catalog.transaction_timestamp()) * 1000000)::bigint, "
-    "(EXTRACT(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::bigint";
 // The request's settings, all transaction-local (ROLLBACK undoes them; nothing stays on a
 // backend a pooler hands to someone else): the sealed context, the statement_timeout
 // backstop, and how the server reads the SQL (as the guard's parser did).
@@ -34,10 +26,6 @@ constexpr const char* kSetContextSql =
     "pg_catalog.set_config('statement_timeout', $2::text, true), "
     "pg_catalog.set_config('search_path', $3::text, true), "
     "pg_catalog.set_config('standard_conforming_strings', 'on', true)";
-constexpr const char* kContextKeySql =
-    "SELECT id, pg_catalog.encode(key, 'hex') FROM larder_private.context_keys ORDER BY id DESC LIMIT 1";
-// What larder_private.context() raises for a context it does not accept.
-constexpr std::string_view kContextRefused = "LX001";
 
 constexpr std::size_t kMaxContextValues = 256;
 constexpr std::size_t kMaxCachedStatements = 128;
@@ -345,17 +333,34 @@ Result<std::unique_ptr<Database::Session>> Database::open_session(Clock::time_po
   // Through a transaction pooler a named statement would be prepared on one server backend
   // and executed on another: everything runs unnamed there.
   if (!config_.transaction_pooler) {
-    if (auto r = prepare(s->query.get(), kBind, kBindSql, deadline); !r) return r.error();
+    if (auto r = prepare(s->query.get(), kBind, kBindTransactionSql, deadline); !r) return r.error();
     if (auto r = prepare(s->query.get(), kSetContext, kSetContextSql, deadline); !r) return r.error();
   }
   return s;
 }
 
-Result<Database::ContextKey> Database::context_key(Clock::time_point deadline) {
+Result<ContextKey> Database::context_key(Clock::time_point deadline) {
+  std::optional<ContextKey> cached;
   {
     std::lock_guard lock(key_mu_);
-    if (key_) return *key_;
+    if (key_ && Clock::now() - key_read_at_ < kContextKeyRefresh) return *key_;
+    cached = key_;
   }
+  auto fresh = read_context_key(deadline);
+  if (!fresh && cached) {
+    // The key still in the table keeps working: a failed refresh is not this request's problem.
+    spdlog::warn("database: reading the request-context key again failed ({}); sealing with key {}",
+                 fresh.error().message, cached->id);
+    return *cached;
+  }
+  if (!fresh) return fresh.error();
+  std::lock_guard lock(key_mu_);
+  key_ = *fresh;
+  key_read_at_ = Clock::now();
+  return *fresh;
+}
+
+Result<ContextKey> Database::read_context_key(Clock::time_point deadline) {
   auto w = config_.writer.connect(deadline);
   if (!w) return connect_failed(w.error(), "context writer", config_.availability.get());
   auto r = exec_params(w->get(), kContextKeySql, {}, deadline);
@@ -375,16 +380,9 @@ Result<Database::ContextKey> Database::context_key(Clock::time_point deadline) {
                                   "empty): ") +
                           fix);
   }
-  ContextKey key;
-  key.id = std::atoi(PQgetvalue(r->get(), 0, 0));
-  const std::string hex = PQgetvalue(r->get(), 0, 1);
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
-    key.bytes.push_back(static_cast<unsigned char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  if (key.id <= 0 || key.bytes.size() != 32)
-    return make_error("db.no_context_key", std::string("the request-context key is malformed: ") + fix);
-  std::lock_guard lock(key_mu_);
-  key_ = key;
-  return key;
+  auto key = parse_context_key(PQgetvalue(r->get(), 0, 0), PQgetvalue(r->get(), 0, 1));
+  if (!key) return make_error("db.no_context_key", std::string("the request-context key is malformed: ") + fix);
+  return *key;
 }
 
 void Database::forget_context_key() {
@@ -490,25 +488,18 @@ std::string Database::type_name(PGconn* conn, unsigned oid, Clock::time_point de
 
 namespace {
 
-// The transaction a request runs in, as the server sees it (kBindSql).
-struct Binding {
-  std::string pid;
-  std::string xact_us;
-  long long now_us = 0;
-};
-
-// Opens the request's transaction in pipeline mode: BEGIN READ ONLY and kBindSql, one round
+// Opens the request's transaction in pipeline mode: BEGIN READ ONLY and kBindTransactionSql, one round
 // trip. Nothing of the caller's has been sent yet, so a failure here is safe to retry on a
 // fresh session. The connection is left in pipeline mode, inside the transaction.
-Result<Binding> bind_transaction(PGconn* q, bool named, Clock::time_point deadline) {
+Result<TransactionBinding> bind_transaction(PGconn* q, bool named, Clock::time_point deadline) {
   if (PQenterPipelineMode(q) != 1) return connection_failed("opening the request's transaction");
   const bool sent =
       PQsendQueryParams(q, "BEGIN TRANSACTION READ ONLY", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
       (named ? PQsendQueryPrepared(q, kBind, 0, nullptr, nullptr, nullptr, 0) == 1
-             : PQsendQueryParams(q, kBindSql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1) &&
+             : PQsendQueryParams(q, kBindTransactionSql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1) &&
       PQpipelineSync(q) == 1 && PQflush(q) == 0;
   if (!sent) return connection_failed("opening the request's transaction");
-  std::optional<Binding> binding;
+  std::optional<TransactionBinding> binding;
   std::optional<Error> failure;
   while (true) {
     auto outcome = wait_readable(q, deadline);
@@ -520,7 +511,7 @@ Result<Binding> bind_transaction(PGconn* q, bool named, Clock::time_point deadli
     auto st = PQresultStatus(r.get());
     if (st == PGRES_PIPELINE_SYNC) break;
     if (st == PGRES_TUPLES_OK && PQntuples(r.get()) == 1 && PQnfields(r.get()) == 3) {
-      binding = Binding{PQgetvalue(r.get(), 0, 0), PQgetvalue(r.get(), 0, 1),
+      binding = TransactionBinding{PQgetvalue(r.get(), 0, 0), PQgetvalue(r.get(), 0, 1),
                         std::atoll(PQgetvalue(r.get(), 0, 2))};
     } else if ((st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED) && !failure) {
       const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
@@ -532,19 +523,6 @@ Result<Binding> bind_transaction(PGconn* q, bool named, Clock::time_point deadli
   if (!binding || binding->pid.empty() || binding->xact_us.empty())
     return make_error("db.unavailable", "database unavailable: the server's answer to BEGIN was unreadable");
   return *binding;
-}
-
-// The sealed context (docs/database.md, "The request context"): hex HMAC-SHA256 tag, '.',
-// and the message it covers.
-std::string seal_context(const std::vector<unsigned char>& key, int key_id, const Binding& b, long long until_us,
-                         const std::string& facts) {
-  std::string msg = "larder-ctx-v1." + std::to_string(key_id) + ".{\"b\":[" + b.pid + "," + b.xact_us +
-                    "],\"e\":" + std::to_string(until_us) + ",\"f\":" + facts + "}";
-  unsigned char tag[EVP_MAX_MD_SIZE];
-  unsigned int tag_len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()),
-       msg.size(), tag, &tag_len);
-  return hex_encode(std::string_view(reinterpret_cast<const char*>(tag), tag_len)) + "." + msg;
 }
 
 }  // namespace
@@ -695,7 +673,7 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   auto key = context_key(deadline);
   if (!key) return key.error();
   std::unique_ptr<Session> session;
-  Binding binding;
+  TransactionBinding binding;
   for (int attempt = 0;; ++attempt) {
     auto s = acquire(deadline);
     if (!s) return s.error();
@@ -717,7 +695,7 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   const auto remaining =
       std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now() + config_.cancel_grace);
   const std::string sealed =
-      seal_context(key->bytes, key->id, binding, binding.now_us + std::max<long long>(1, remaining.count()), context);
+      seal_context(*key, binding, binding.now_us + std::max<long long>(1, remaining.count()), context);
 
   // 2. The pipeline on the query connection. Without a cost check, one round trip:
   //      set context; [PREPARE]; the SQL; ROLLBACK; Sync.
@@ -942,7 +920,7 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
             if (!failure) {
               const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
               bool was_cancel = state != nullptr && std::string_view(state) == "57014";
-              if (state != nullptr && std::string_view(state) == kContextRefused) context_refused = true;
+              if (state != nullptr && std::string_view(state) == kContextRefusedSqlstate) context_refused = true;
               // Our cached statement was deallocated (only unguarded SQL can do that).
               if (state != nullptr && std::string_view(state) == "26000") statement_missing = true;
               if (was_cancel && reader.deadline_hit()) {

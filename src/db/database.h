@@ -27,6 +27,7 @@
 #include "base/result.h"
 #include "db/availability.h"
 #include "db/connection.h"
+#include "db/context_seal.h"
 #include "db/request_context.h"
 
 #include <nlohmann/json.hpp>
@@ -152,13 +153,11 @@ class Database {
   struct Session;
 
  private:
-  struct ContextKey {
-    int id = 0;
-    std::vector<unsigned char> bytes;  // 32
-  };
-  // The newest request-context key, read once as the context writer; forgotten when the
-  // server refuses a context (LX001), so a re-made key is picked up on the next call.
+  // The newest request-context key, read as the context writer and kept for
+  // kContextKeyRefresh; forgotten when the server refuses a context (LX001), so a key rotated
+  // or re-made since is picked up on the next call.
   Result<ContextKey> context_key(Clock::time_point deadline);
+  Result<ContextKey> read_context_key(Clock::time_point deadline);
   void forget_context_key();
 
   Result<std::unique_ptr<Session>> acquire(Clock::time_point deadline);
@@ -191,6 +190,7 @@ class Database {
   std::string search_path_;  // pg_catalog, then the policy's schemas, quoted
   std::mutex key_mu_;
   std::optional<ContextKey> key_;
+  Clock::time_point key_read_at_{};
   std::mutex types_mu_;
   std::unordered_map<unsigned, std::string> types_;
 };

@@ -464,6 +464,13 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // [database]
   auto db = sub("database");
   if (!db) return db.error();
+  if (db->find("context_lease_ms")) {
+    return config_error(
+        "database.context_lease_ms",
+        "is no longer a setting: the request context is sealed into each request's own transaction "
+        "(docs/database.md, \"The request context\"), so there is no context row to keep between "
+        "requests; delete this line");
+  }
   LARDER_TRY(db->only(keys_of("database")));
   LARDER_TRY(db->string("mode", c.database_mode));
   LARDER_TRY(db->string("dir", c.database_dir));

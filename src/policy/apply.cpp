@@ -451,18 +451,18 @@ BEGIN
 END
 $fn$)";
 
-// The first context key, made on the server (gen_random_uuid: PostgreSQL's strong random
-// source) when there is none; its HMAC pads precomputed.
-constexpr const char* kContextKeyInit = R"(DO $do$
+// A new context key, made on the server (gen_random_uuid: PostgreSQL's strong random source)
+// with its HMAC pads precomputed, under the next id. With `only_if_none`, only when the table
+// is empty (apply makes the first key; `larder policy rotate-key` the next ones).
+std::string context_key_sql(bool only_if_none) {
+  return std::string(R"(DO $do$
 DECLARE
   k bytea;
   i bytea;
   o bytea;
 BEGIN
-  IF EXISTS (SELECT 1 FROM larder_private.context_keys) THEN
-    RETURN;
-  END IF;
-  k := pg_catalog.sha256(pg_catalog.convert_to(gen_random_uuid()::text || gen_random_uuid()::text ||
+)") + (only_if_none ? "  IF EXISTS (SELECT 1 FROM larder_private.context_keys) THEN\n    RETURN;\n  END IF;\n" : "") +
+         R"(  k := pg_catalog.sha256(pg_catalog.convert_to(gen_random_uuid()::text || gen_random_uuid()::text ||
                                                gen_random_uuid()::text, 'UTF8'));
   i := k || pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
   o := i;
@@ -470,9 +470,11 @@ BEGIN
     i := pg_catalog.set_byte(i, j, pg_catalog.get_byte(i, j) # 54);
     o := pg_catalog.set_byte(o, j, pg_catalog.get_byte(o, j) # 92);
   END LOOP;
-  INSERT INTO larder_private.context_keys (id, key, ipad, opad) VALUES (1, k, i, o);
+  INSERT INTO larder_private.context_keys (id, key, ipad, opad)
+  SELECT COALESCE(pg_catalog.max(id), 0) + 1, k, i, o FROM larder_private.context_keys;
 END
 $do$)";
+}
 
 // Fingerprints of what apply makes, read back by check: Larder's policies (anywhere), the
 // functions of larder_ctx and larder_private, the masking views, the contents of the `when`
@@ -736,7 +738,7 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   add("ALTER TABLE larder_private.context_keys OWNER TO " + q(roles.owner));
   add("REVOKE ALL ON larder_private.context_keys FROM PUBLIC");
   add("GRANT SELECT (id, key) ON larder_private.context_keys TO " + q(roles.writer));
-  add(kContextKeyInit);
+  add(context_key_sql(true));
   // The `when` lists, one row per rule (rewritten by every apply; an older layout is replaced).
   add("DROP TABLE IF EXISTS larder_private.rule_values");
   add("CREATE TABLE larder_private.rule_values (rule integer PRIMARY KEY, vals text[] NOT NULL)");
@@ -1192,5 +1194,40 @@ Result<std::vector<std::string>> check_pinned(const Policy& p, PGconn* conn, Clo
 }
 
 }  // namespace
+
+Result<int> add_context_key(PGconn* admin, Clock::time_point deadline) {
+  if (auto r = db::exec_script(admin, "BEGIN", deadline); !r) return r.error();
+  auto fail = [&](const Error& e) -> Error {
+    (void)db::exec_script(admin, "ROLLBACK", deadline);
+    return Error{"policy.rotate_key",
+                 "no key was added: " + e.message +
+                     " (run `larder policy apply` first; the role needs to own larder_private.context_keys)",
+                 e.detail};
+  };
+  if (auto r = db::exec_script(admin, context_key_sql(false), deadline); !r) return fail(r.error());
+  auto id = db::exec_params(admin, "SELECT pg_catalog.max(id) FROM larder_private.context_keys", {}, deadline);
+  if (!id) return fail(id.error());
+  if (auto r = db::exec_script(admin, "COMMIT", deadline); !r) return fail(r.error());
+  return std::atoi(PQgetvalue(id->get(), 0, 0));
+}
+
+Result<RetiredKeys> retire_context_keys(PGconn* admin, std::chrono::seconds min_age, Clock::time_point deadline) {
+  auto r = db::exec_params(
+      admin,
+      "WITH newest AS (SELECT id, created_at FROM larder_private.context_keys ORDER BY id DESC LIMIT 1), "
+      "gone AS (DELETE FROM larder_private.context_keys k USING newest n WHERE k.id < n.id AND "
+      "n.created_at <= pg_catalog.now() - $1::integer * interval '1 second' RETURNING k.id) "
+      "SELECT (SELECT pg_catalog.count(*) FROM gone), n.id, "
+      "(EXTRACT(epoch FROM pg_catalog.now() - n.created_at))::bigint FROM newest n",
+      {std::to_string(min_age.count())}, deadline);
+  if (!r) return Error{"policy.retire_keys", "no key was retired: " + r.error().message, r.error().detail};
+  if (PQntuples(r->get()) != 1)
+    return Error{"policy.retire_keys", "there is no request-context key: run `larder policy apply`", ""};
+  RetiredKeys out;
+  out.retired = std::atoi(PQgetvalue(r->get(), 0, 0));
+  out.newest = std::atoi(PQgetvalue(r->get(), 0, 1));
+  out.newest_age = std::chrono::seconds(std::atoll(PQgetvalue(r->get(), 0, 2)));
+  return out;
+}
 
 }  // namespace larder::policy

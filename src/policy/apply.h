@@ -33,6 +33,7 @@
 #include "db/connection.h"
 #include "policy/policy.h"
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,5 +72,19 @@ Result<Plan> apply(const Policy& policy, PGconn* admin, const ApplyOptions& opti
 // Every difference between the live database and the file, in words; empty when none.
 // Runs as any role that can read the catalog (the server uses the context writer).
 Result<std::vector<std::string>> check(const Policy& policy, PGconn* conn, db::Clock::time_point deadline);
+
+// Request-context keys (docs/database.md, "Rotating the context key"). add_context_key makes
+// a new key under the next id and returns it; servers seal with the newest key they have read
+// (they read it again at least every db::kContextKeyRefresh) and the database accepts every key
+// in the table. retire_context_keys then deletes every older key, but only once the newest is
+// at least `min_age` old (otherwise nothing, and newest_age says how old it is).
+Result<int> add_context_key(PGconn* admin, db::Clock::time_point deadline);
+struct RetiredKeys {
+  int retired = 0;
+  int newest = 0;
+  std::chrono::seconds newest_age{0};
+};
+Result<RetiredKeys> retire_context_keys(PGconn* admin, std::chrono::seconds min_age,
+                                        db::Clock::time_point deadline);
 
 }  // namespace larder::policy

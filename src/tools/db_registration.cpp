@@ -83,9 +83,11 @@ namespace {
 
 Error body_error(const Error& e) {
   // Guard refusals are lock 3's; everything else from the database is the database's, and a
-  // statement that reached the server (db.statement) has read the data.
+  // statement that reached the server (db.statement) has read the data — as has one whose
+  // sealed context the database refused (db.bad_context: the SQL had started), counted so
+  // for taint even when the refusal came before it (a context Larder would not seal).
   if (e.code.rfind("sql_guard", 0) == 0) return make_error("lock:sql-guard", e.message);
-  if (e.code == "db.statement") return make_error(kDataReached, e.message);
+  if (e.code == "db.statement" || e.code == "db.bad_context") return make_error(kDataReached, e.message);
   if (db::is_unavailable(e)) return make_error(kUnavailable, e.message);
   return make_error("lock:database", e.message);
 }

@@ -95,8 +95,9 @@ TEST(DbCatalog, NoDefinerViewsOverProtectedData) {
 }
 
 TEST(DbCatalog, ContextFunctionsAreDefinerWithPinnedSearchPath) {
-  // The rule functions (r1: the patient's names, r2: the clinician's hospitals) and unmasked()
-  // read the context row as the owner: SECURITY DEFINER, search_path pinned. The masking
+  // The rule functions (r1: the patient's names, r2: the clinician's hospitals), unmasked() and
+  // the context function that verifies the sealed context read it as the owner: SECURITY
+  // DEFINER, search_path pinned. The masking
   // functions are plain (no definer rights) but pinned too. Nothing else is in either schema.
   EXPECT_EQ(admin_scalar("SELECT string_agg(n.nspname || '.' || p.proname || ':' || p.prosecdef::text || ':' || "
                          "array_to_string(p.proconfig, ';') || ':' || p.pronargs::text || ':' || "
@@ -107,16 +108,26 @@ TEST(DbCatalog, ContextFunctionsAreDefinerWithPinnedSearchPath) {
             "larder_ctx.mask_redact:false:search_path=pg_catalog, pg_temp:1:larder_owner,"
             "larder_ctx.r1:true:search_path=pg_catalog, pg_temp:0:larder_owner,"
             "larder_ctx.r2:true:search_path=pg_catalog, pg_temp:0:larder_owner,"
-            "larder_ctx.unmasked:true:search_path=pg_catalog, pg_temp:1:larder_owner");
+            "larder_ctx.unmasked:true:search_path=pg_catalog, pg_temp:1:larder_owner,"
+            "larder_private.context:true:search_path=pg_catalog, pg_temp:0:larder_owner");
   for (const char* fn : {"larder_ctx.r1()", "larder_ctx.r2()", "larder_ctx.unmasked(integer)"}) {
     EXPECT_EQ(admin_scalar(std::string("SELECT has_function_privilege('public', '") + fn + "', 'EXECUTE')::text"),
               "false")
         << fn;
   }
-  // The query role calls the rule functions (its policies do) and reads nothing of the row itself.
+  // The query role calls the rule functions (its policies do), but neither reads the context
+  // keys nor calls the context function itself; the context writer reads the key, and only it.
   EXPECT_EQ(admin_scalar("SELECT has_function_privilege('patients', 'larder_ctx.r1()', 'EXECUTE')::text || "
-                         "has_table_privilege('patients', 'larder_private.request_context', 'SELECT')::text"),
-            "truefalse");
+                         "has_table_privilege('patients', 'larder_private.context_keys', 'SELECT')::text || "
+                         "has_column_privilege('patients', 'larder_private.context_keys', 'key', 'SELECT')::text || "
+                         "has_function_privilege('patients', 'larder_private.context()', 'EXECUTE')::text"),
+            "truefalsefalsefalse");
+  EXPECT_EQ(admin_scalar("SELECT has_column_privilege('larder_context_writer', 'larder_private.context_keys', 'key', "
+                         "'SELECT')::text || has_column_privilege('larder_context_writer', "
+                         "'larder_private.context_keys', 'ipad', 'SELECT')::text || "
+                         "has_table_privilege('larder_context_writer', 'larder_private.context_keys', "
+                         "'INSERT')::text"),
+            "truefalsefalse");
 }
 
 TEST(DbCatalog, LeakyCatalogViewsAreRevoked) {

@@ -107,11 +107,11 @@ TEST_F(DbDisclosure, UnguardedAndTrustedSqlErrorsAreWithheldToo) {
                 0),
             0u)
       << syntax.error().message;
-  auto denied = db_->query(patient_ctx({examples::kErinOrtega}), "SELECT * FROM larder_private.request_context");
+  auto denied = db_->query(patient_ctx({examples::kErinOrtega}), "SELECT * FROM larder_private.context_keys");
   ASSERT_FALSE(denied.ok());
   EXPECT_EQ(denied.error().code, db::kStatementError);
   EXPECT_NE(denied.error().message.find("42501"), std::string::npos) << denied.error().message;
-  EXPECT_EQ(denied.error().message.find("request_context"), std::string::npos) << denied.error().message;
+  EXPECT_EQ(denied.error().message.find("context_keys"), std::string::npos) << denied.error().message;
   auto trusted = db_->query_trusted(guarded_erin(), R"(SELECT "Patient Name"::int FROM health_records)");
   ASSERT_FALSE(trusted.ok());
   EXPECT_EQ(trusted.error().code, db::kStatementError);

@@ -2,7 +2,11 @@
 // with the SQL guard DISABLED: the database layer alone must hold.
 #include "db_test_env.h"
 
+#include "policy/apply.h"
+
 #include <atomic>
+#include <functional>
+#include <optional>
 #include <thread>
 
 using namespace larder;
@@ -146,9 +150,16 @@ TEST_F(DbRls, RlsPredicateIsAnIndexLookup) {
 TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
   const long long erin = admin_count("Patient Name", examples::kErinOrtega);
   const std::vector<std::string> attacks = {
-      "SELECT set_config('larder.request_nonce', 'forged-forged-forged-forged-forged', false), * FROM health_records",
-      "SELECT * FROM health_records WHERE set_config('larder.request_nonce', 'x', true) IS NOT NULL",
-      "SELECT * FROM health_records, (SELECT set_config('larder.request_nonce', 'y', true)) s",
+      // The sealed context: emptied, replaced, or edited in place (the tag no longer matches).
+      "SELECT set_config('larder.context', '', false), * FROM health_records",
+      "SELECT * FROM health_records WHERE set_config('larder.context', 'x', true) IS NOT NULL",
+      "SELECT * FROM health_records, (SELECT set_config('larder.context', '', true)) s",
+      "SELECT * FROM health_records, (SELECT set_config('larder.context', replace(current_setting('larder.context'), "
+      "'Erin oRTEga', 'DAvID AndErSON'), true)) s",
+      "SELECT * FROM health_records, (SELECT set_config('larder.context', regexp_replace(current_setting("
+      "'larder.context'), '\\[\"Erin oRTEga\"\\]', '[\"Erin oRTEga\",\"DAvID AndErSON\"]'), true)) s",
+      "SELECT * FROM health_records, (SELECT set_config('larder.context', regexp_replace(current_setting("
+      "'larder.context'), '\"e\":[0-9]+', '\"e\":99999999999999999'), true)) s",
       "SELECT set_config('role', 'larder_owner', false)",
       "SELECT set_config('role', 'postgres', true), * FROM health_records",
       "SELECT set_config('session_authorization', 'postgres', true)",
@@ -164,22 +175,20 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
       "SELECT larder_ctx.r1(), larder_ctx.r2()",
       "SELECT * FROM health_records WHERE \"Patient Name\" = ANY (larder_ctx.r1())",
       "SELECT * FROM health_records WHERE \"Hospital\" = ANY (larder_ctx.r2()) OR \"Patient Name\" = ANY (larder_ctx.r1())",
-      "SELECT larder_private.current_facts()",
-      "SELECT * FROM larder_private.request_context",
+      "SELECT larder_private.context()",
+      "SELECT * FROM larder_private.context_keys",
+      "SELECT id, key FROM larder_private.context_keys",
+      "SELECT encode(ipad, 'hex') FROM larder_private.context_keys",
       "SELECT * FROM larder_private.rule_values",
       "SELECT * FROM larder_private.masks",
       "SELECT * FROM larder_private.applied",
-      // Forging the context row's facts (jsonb), whole or in part.
-      "INSERT INTO larder_private.request_context VALUES (pg_backend_pid(), repeat('a', 32), "
-      "'{\"patient_name\": [\"DAvID AndErSON\"]}', now() + interval '1 hour')",
-      "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) VALUES (pg_backend_pid(), "
-      "current_setting('larder.request_nonce'), '{\"role\": [\"doctor\"], \"hospital\": [\"Cook PLC\"]}', "
-      "now() + interval '1 hour') ON CONFLICT (pid) DO UPDATE SET facts = EXCLUDED.facts",
-      "UPDATE larder_private.request_context SET facts = '{\"patient_name\": [\"DAvID AndErSON\"]}'",
-      "UPDATE larder_private.request_context SET facts = facts || '{\"role\": [\"nurse\"], "
-      "\"hospital\": [\"Cook PLC\"]}'::jsonb WHERE pid = pg_backend_pid()",
-      "UPDATE larder_private.request_context SET expires_at = 'infinity'",
-      "DELETE FROM larder_private.request_context",
+      // Planting a key of one's own, or changing the real one.
+      "INSERT INTO larder_private.context_keys (id, key, ipad, opad) VALUES (2, sha256('k'), "
+      "decode(repeat('36', 64), 'hex'), decode(repeat('5c', 64), 'hex'))",
+      "UPDATE larder_private.context_keys SET key = sha256('k')",
+      "DELETE FROM larder_private.context_keys",
+      "CREATE OR REPLACE FUNCTION larder_private.context() RETURNS jsonb LANGUAGE sql AS "
+      "$$ SELECT '{\"patient_name\": [\"DAvID AndErSON\"]}'::jsonb $$",
       "INSERT INTO larder_private.rule_values VALUES (3, '{patient}')",
       "CREATE FUNCTION public.r1() RETURNS text[] LANGUAGE sql AS $$ SELECT '{DAvID AndErSON}'::text[] $$",
       "CREATE FUNCTION public.current_facts() RETURNS jsonb LANGUAGE sql AS "
@@ -199,8 +208,8 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
       "SET ROLE larder_views",
       "ALTER FUNCTION larder_ctx.r1() SECURITY INVOKER",
       "CREATE OR REPLACE FUNCTION larder_ctx.r1() RETURNS text[] LANGUAGE sql AS $$ SELECT '{DAvID AndErSON}'::text[] $$",
-      "CREATE OR REPLACE FUNCTION larder_private.current_facts() RETURNS jsonb LANGUAGE sql AS "
-      "$$ SELECT '{\"patient_name\": [\"DAvID AndErSON\"]}'::jsonb $$",
+      "CREATE FUNCTION pg_temp.transaction_timestamp() RETURNS timestamptz LANGUAGE sql AS $$ SELECT now() $$",
+      "CREATE FUNCTION pg_temp.current_setting(text, boolean) RETURNS text LANGUAGE sql AS $$ SELECT ''::text $$",
       "UPDATE health_records SET \"Patient Name\" = 'Erin oRTEga'",
       "INSERT INTO health_records (\"Patient Name\") VALUES ('x')",
       "DELETE FROM health_records",
@@ -218,7 +227,7 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
       "SELECT * FROM pg_ls_dir('.')",
       "COPY health_records TO STDOUT",
       "COPY (SELECT * FROM health_records) TO STDOUT",
-      "DO $$ BEGIN PERFORM set_config('larder.request_nonce', 'z', false); END $$",
+      "DO $$ BEGIN PERFORM set_config('larder.context', 'z', false); END $$",
       "SELECT lo_import('/etc/passwd')",
       "LOAD 'plpgsql'",
       "SELECT * FROM health_records WHERE \"Patient Name\" = 'DAvID AndErSON'",
@@ -256,13 +265,13 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
 TEST_F(DbRls, SessionLevelSettingsDoNotSurviveTheRequest) {
   // Attempts to leave state behind on a pooled session, then check the next requests.
   const std::vector<std::string> setups = {
-      "SET larder.request_nonce = 'abcdefabcdefabcdefabcdefabcdefab'",
-      "SELECT set_config('larder.request_nonce', current_setting('larder.request_nonce'), false)",
+      "SET larder.context = 'abcdefabcdefabcdefabcdefabcdefab'",
+      "SELECT set_config('larder.context', current_setting('larder.context'), false)",
       "SET search_path = pg_temp, public",
       "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
       "SET default_transaction_read_only = off",
       "RESET ALL",
-      "RESET larder.request_nonce",
+      "RESET larder.context",
       "DISCARD ALL",
       "PREPARE stolen AS SELECT * FROM health_records",
       "DECLARE c CURSOR WITH HOLD FOR SELECT * FROM health_records",
@@ -283,83 +292,156 @@ TEST_F(DbRls, SessionLevelSettingsDoNotSurviveTheRequest) {
   }
 }
 
-TEST_F(DbRls, ReplayingACapturedNonceGivesNothing) {
-  auto captured = run(patient_ctx({examples::kErinOrtega}), "SELECT current_setting('larder.request_nonce')");
+TEST_F(DbRls, ReplayingACapturedContextGivesNothing) {
+  // The query role can read the sealed value of its own request (current_setting): captured
+  // under Erin, it opens nothing in any later request, on any pooled session.
+  auto captured = run(patient_ctx({examples::kErinOrtega}), "SELECT current_setting('larder.context')");
   ASSERT_TRUE(captured.ok()) << captured.error().message;
   ASSERT_EQ(captured->rows.size(), 1u);
-  std::string nonce = *captured->rows[0][0];
-  EXPECT_EQ(nonce.size(), 32u);
+  const std::string sealed = *captured->rows[0][0];
+  EXPECT_EQ(sealed.substr(64, 15), ".larder-ctx-v1.") << sealed;
+  EXPECT_NE(sealed.find("Erin oRTEga"), std::string::npos) << sealed;
   db::RequestContext empty;
   empty.guard_enabled = false;
   for (int i = 0; i < 6; ++i) {  // every pooled session
-    auto r = run(empty,
-                 "SELECT count(*) FROM health_records, (SELECT set_config('larder.request_nonce', $1, false)) s",
-                 {nonce});
-    ASSERT_TRUE(r.ok()) << r.error().message;
-    EXPECT_EQ(*r->rows[0][0], "0");
+    for (const char* local : {"false", "true"}) {
+      auto r = run(empty,
+                   std::string("SELECT count(*) FROM health_records, (SELECT set_config('larder.context', $1, ") +
+                       local + ")) s",
+                   {sealed});
+      if (r.ok()) {
+        EXPECT_EQ(*r->rows[0][0], "0");
+      } else {
+        EXPECT_EQ(r.error().code, "db.bad_context") << r.error().message;
+      }
+    }
     auto r2 = run(patient_ctx({examples::kDavidAnderson}),
-                  "SELECT \"Patient Name\" FROM health_records WHERE set_config('larder.request_nonce', $1, true) "
+                  "SELECT \"Patient Name\" FROM health_records WHERE set_config('larder.context', $1, true) "
                   "IS NOT NULL",
-                  {nonce});
+                  {sealed});
     expect_only(r2, "Patient Name", examples::kDavidAnderson, "replay under david");
+    // And the session is fine afterwards.
+    EXPECT_EQ(count_rows(patient_ctx({examples::kErinOrtega})), admin_count("Patient Name", examples::kErinOrtega));
   }
 }
 
-TEST_F(DbRls, ContextRowIsBoundToPidNonceAndExpiry) {
-  // A hand-written context row, as the writer would write it, checked from raw connections.
+// The newest request-context key, read as the superuser (the query role cannot).
+db::ContextKey admin_context_key() {
+  auto key = db::parse_context_key(admin_scalar("SELECT max(id)::text FROM larder_private.context_keys"),
+                                   admin_scalar("SELECT encode(key, 'hex') FROM larder_private.context_keys "
+                                                "ORDER BY id DESC LIMIT 1"));
+  if (!key) throw std::runtime_error(key.error().message);
+  return *key;
+}
+
+TEST_F(DbRls, TheSealedContextHoldsOnlyInItsTransactionUnderItsKeyUntilItsDeadline) {
+  // Sealed values made by hand, exactly as Larder makes them, tried on raw query connections.
   auto deadline = db::Clock::now() + std::chrono::seconds(30);
   const auto& st = shared_cluster()->state();
   auto q1 = st.query().connect(deadline);
   auto q2 = st.query().connect(deadline);
-  auto w = st.writer().connect(deadline);
-  ASSERT_TRUE(q1.ok() && q2.ok() && w.ok());
-  int pid1 = PQbackendPID(q1->get());
-  std::string nonce(32, 'n');
-  auto put = [&](int pid, const std::string& expiry) {
-    auto r = db::exec_params(w->get(),
-                             "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) "
-                             "VALUES ($1::int, $2, '{\"patient_name\": [\"Erin oRTEga\"]}', "
-                             "clock_timestamp() + $3::interval) ON CONFLICT (pid) DO UPDATE SET expires_at = "
-                             "EXCLUDED.expires_at, nonce = EXCLUDED.nonce, facts = EXCLUDED.facts",
-                             {std::to_string(pid), nonce, expiry}, deadline);
-    ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(q1.ok() && q2.ok());
+  const db::ContextKey key = admin_context_key();
+  const std::string erin_facts = R"({"patient_name":["Erin oRTEga"]})";
+  auto bind = [&](PGconn* c) {
+    auto r = db::exec_params(c, db::kBindTransactionSql, {}, deadline);
+    EXPECT_TRUE(r.ok());
+    if (!r) return db::TransactionBinding{};
+    return db::TransactionBinding{PQgetvalue(r->get(), 0, 0), PQgetvalue(r->get(), 0, 1),
+                                  std::atoll(PQgetvalue(r->get(), 0, 2))};
   };
-  auto put_facts = [&](int pid, const std::string& facts) {
-    auto r = db::exec_params(w->get(),
-                             "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) "
-                             "VALUES ($1::int, $2, $3::jsonb, clock_timestamp() + interval '1 hour') "
-                             "ON CONFLICT (pid) DO UPDATE SET expires_at = EXCLUDED.expires_at, nonce = EXCLUDED.nonce, "
-                             "facts = EXCLUDED.facts",
-                             {std::to_string(pid), nonce, facts}, deadline);
-    ASSERT_TRUE(r.ok()) << r.error().message;
-  };
-  auto count_on = [&](PGconn* c, const std::optional<std::string>& n) -> std::string {
-    auto b = db::exec_script(c, "BEGIN READ ONLY", deadline);
-    EXPECT_TRUE(b.ok());
-    if (n) {
-      auto s = db::exec_params(c, "SELECT set_config('larder.request_nonce', $1, true)", {*n}, deadline);
+  // In a fresh transaction on `c`: make the value (from that transaction's binding), set it
+  // and count. "error" when the server refuses the context (or anything else fails).
+  auto count_with = [&](PGconn* c, const std::function<std::optional<std::string>(const db::TransactionBinding&)>&
+                                       make) -> std::string {
+    EXPECT_TRUE(db::exec_script(c, "BEGIN READ ONLY", deadline).ok());
+    const auto b = bind(c);
+    if (auto value = make(b)) {
+      auto s = db::exec_params(c, "SELECT set_config('larder.context', $1, true)", {*value}, deadline);
       EXPECT_TRUE(s.ok());
     }
     auto r = db::exec_params(c, "SELECT count(*) FROM health_records", {}, deadline);
+    std::string state = r ? "" : r.error().message;
     (void)db::exec_script(c, "ROLLBACK", deadline);
     return r ? std::string(PQgetvalue(r->get(), 0, 0)) : "error";
   };
+  const long long hour = 3'600'000'000LL;
+  auto sealed = [&](const std::string& facts, long long ttl_us = 3'600'000'000LL) {
+    return [&, facts, ttl_us](const db::TransactionBinding& b) -> std::optional<std::string> {
+      return db::seal_context(key, b, b.now_us + ttl_us, facts);
+    };
+  };
   const std::string erin = std::to_string(admin_count("Patient Name", examples::kErinOrtega));
-  put(pid1, "1 hour");
-  EXPECT_EQ(count_on(q1->get(), nonce), erin);                   // the bound backend with the nonce
-  EXPECT_EQ(count_on(q1->get(), std::nullopt), "0");             // no nonce in this transaction
-  EXPECT_EQ(count_on(q1->get(), std::string(32, 'm')), "0");     // wrong nonce
-  EXPECT_EQ(count_on(q2->get(), nonce), "0");                    // another backend (pid) with the nonce
-  put(pid1, "-1 second");
-  EXPECT_EQ(count_on(q1->get(), nonce), "0");                    // expired
-  auto del = db::exec_params(w->get(), "DELETE FROM larder_private.request_context WHERE pid = $1::int",
-                             {std::to_string(pid1)}, deadline);
-  EXPECT_TRUE(del.ok());
-  EXPECT_EQ(count_on(q1->get(), nonce), "0");                    // deleted
-  // Facts of an unexpected shape open nothing: either no row or an error, never more rows.
+  EXPECT_EQ(count_with(q1->get(), sealed(erin_facts)), erin);  // made for this transaction
+  EXPECT_EQ(count_with(q1->get(), [](const auto&) { return std::nullopt; }), "0");  // none: no context
+  EXPECT_EQ(count_with(q1->get(), [](const auto&) { return std::string(); }), "0");  // empty: no context
+
+  // Made for another transaction: another backend (q2), or an earlier transaction on this one.
+  db::TransactionBinding other_backend;
+  ASSERT_TRUE(db::exec_script(q2->get(), "BEGIN READ ONLY", deadline).ok());
+  other_backend = bind(q2->get());
+  (void)db::exec_script(q2->get(), "ROLLBACK", deadline);
+  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
+              auto x = other_backend;
+              x.now_us = b.now_us;
+              return std::optional<std::string>(db::seal_context(key, x, b.now_us + hour, erin_facts));
+            }),
+            "error");
+  db::TransactionBinding earlier;
+  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
+              earlier = b;
+              return std::optional<std::string>(db::seal_context(key, b, b.now_us + hour, erin_facts));
+            }),
+            erin);
+  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
+              return std::optional<std::string>(db::seal_context(key, earlier, b.now_us + hour, erin_facts));
+            }),
+            "error");
+  // Same pid, a start one microsecond off.
+  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
+              auto x = b;
+              x.xact_us = std::to_string(std::stoll(b.xact_us) + 1);
+              return std::optional<std::string>(db::seal_context(key, x, b.now_us + hour, erin_facts));
+            }),
+            "error");
+  // Past its deadline.
+  EXPECT_EQ(count_with(q1->get(), sealed(erin_facts, -1)), "error");
+  // Another key under the real key's id, an unknown key id, a tampered message or tag.
+  db::ContextKey forged = key;
+  forged.bytes[0] ^= 1;
+  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
+              return std::optional<std::string>(db::seal_context(forged, b, b.now_us + hour, erin_facts));
+            }),
+            "error");
+  db::ContextKey unknown = key;
+  unknown.id = 77;
+  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
+              return std::optional<std::string>(db::seal_context(unknown, b, b.now_us + hour, erin_facts));
+            }),
+            "error");
+  auto tampered = [&](std::function<void(std::string&)> edit) {
+    return [&, edit](const db::TransactionBinding& b) -> std::optional<std::string> {
+      std::string v = db::seal_context(key, b, b.now_us + hour, erin_facts);
+      edit(v);
+      return v;
+    };
+  };
+  EXPECT_EQ(count_with(q1->get(), tampered([](std::string& v) { v[0] = v[0] == 'a' ? 'b' : 'a'; })), "error");
+  EXPECT_EQ(count_with(q1->get(), tampered([](std::string& v) {
+              v.replace(v.find("Erin oRTEga"), 11, "DAvID AndErSON");
+            })),
+            "error");
+  EXPECT_EQ(count_with(q1->get(), tampered([](std::string& v) { v.insert(v.find("\"f\""), " "); })), "error");
+  for (const char* malformed : {"x", "larder-ctx-v1.1.{}", ".", "0000000000000000000000000000000000000000000000000000000000000000.",
+                                "0000000000000000000000000000000000000000000000000000000000000000.larder-ctx-v1.1.{}",
+                                "0000000000000000000000000000000000000000000000000000000000000000.larder-ctx-v1.x.{}",
+                                "0000000000000000000000000000000000000000000000000000000000000000.larder-ctx-v2.1.{}"}) {
+    EXPECT_EQ(count_with(q1->get(), [&](const auto&) { return std::optional<std::string>(malformed); }), "error")
+        << malformed;
+  }
+  // Facts of an unexpected shape, correctly sealed, open nothing: no row or an error.
   const std::string hosp = std::to_string(admin_count("Hospital", kHospital));
-  put_facts(pid1, R"({"role": ["doctor"], "hospital": ["Cook PLC"]})");
-  EXPECT_EQ(count_on(q1->get(), nonce), hosp);                   // the clinician rule, for comparison
+  EXPECT_EQ(count_with(q1->get(), sealed(R"({"role":["doctor"],"hospital":["Cook PLC"]})")), hosp);
   for (const char* facts : {
            R"({"hospital": ["Cook PLC"]})",                           // no role
            R"({"role": ["janitor"], "hospital": ["Cook PLC"]})",    // not a clinical role
@@ -376,13 +458,15 @@ TEST_F(DbRls, ContextRowIsBoundToPidNonceAndExpiry) {
            R"("Erin oRTEga")",
            R"(null)",
        }) {
-    put_facts(pid1, facts);
-    const std::string n = count_on(q1->get(), nonce);
+    const std::string n = count_with(q1->get(), sealed(facts));
     EXPECT_TRUE(n == "0" || n == "error") << facts << " -> " << n;
   }
-  auto del2 = db::exec_params(w->get(), "DELETE FROM larder_private.request_context WHERE pid = $1::int",
-                              {std::to_string(pid1)}, deadline);
-  EXPECT_TRUE(del2.ok());
+  // The query role reads neither the key nor the context function.
+  for (const char* sql : {"SELECT key FROM larder_private.context_keys", "SELECT larder_private.context()"}) {
+    auto r = db::exec_params(q1->get(), sql, {}, deadline);
+    EXPECT_FALSE(r.ok()) << sql;
+  }
+  EXPECT_EQ(count_with(q1->get(), sealed(erin_facts)), erin);  // and the connection still works
 }
 
 TEST_F(DbRls, ConcurrentRequestsNeverSeeEachOthersRows) {
@@ -543,19 +627,7 @@ TEST_F(DbRls, AGuardVerdictRunsOnlyOnTheDatabaseWhoseGuardGaveIt) {
   EXPECT_EQ(refused.error().code, "sql_guard.internal");
 }
 
-// --- Keeping the context row while the context repeats (DatabaseConfig::context_lease) ---
-
-// The row a session's query backend has, as the superuser sees it: "nonce xmin", or "" for none.
-std::string context_row(int pid) {
-  return admin_scalar("SELECT nonce || ' ' || xmin::text FROM larder_private.request_context WHERE pid = $1::int",
-                      {std::to_string(pid)});
-}
-
-int backend_pid(db::Database& database, const db::RequestContext& ctx) {
-  auto r = database.query(ctx, "SELECT pg_backend_pid()");
-  EXPECT_TRUE(r.ok()) << r.error().message;
-  return r.ok() ? std::stoi(*r->rows.at(0).at(0)) : -1;
-}
+// --- The context key: read once, read again after a rotation ---
 
 long long count_on(db::Database& database, const db::RequestContext& ctx) {
   auto r = database.query(ctx, "SELECT count(*) FROM health_records");
@@ -563,93 +635,54 @@ long long count_on(db::Database& database, const db::RequestContext& ctx) {
   return r.ok() ? std::stoll(*r->rows.at(0).at(0)) : -1;
 }
 
-db::DatabaseConfig one_session(std::chrono::milliseconds lease) {
-  auto c = shared_cluster()->database_config(1);
-  c.context_lease = lease;
-  return c;
-}
-
-TEST(DbContextLease, TheRowStaysWhileTheContextRepeatsAndIsRewrittenWhenItChanges) {
-  db::Database database(one_session(std::chrono::seconds(30)));
+TEST(DbContextKey, ARotatedKeyIsPickedUpAndARetiredOneRefusedWithACleanError) {
+  const long long erin_rows = std::stoll(admin_scalar(
+      "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(examples::kErinOrtega)}));
+  db::Database database(shared_cluster()->database_config(2));
   const auto erin = patient_ctx({examples::kErinOrtega});
-  const auto david = patient_ctx({examples::kDavidAnderson});
-  const int pid = backend_pid(database, erin);
-  const std::string first = context_row(pid);
-  ASSERT_FALSE(first.empty());
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(count_on(database, erin), std::stoll(admin_scalar(
-        "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(examples::kErinOrtega)})));
-    EXPECT_EQ(context_row(pid), first) << "same context: no write on the context writer";
-  }
-  EXPECT_EQ(count_on(database, david), std::stoll(admin_scalar(
-      "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(examples::kDavidAnderson)})));
-  const std::string second = context_row(pid);
-  EXPECT_NE(second, first);
-  EXPECT_NE(second.substr(0, 32), first.substr(0, 32)) << "another context gets a fresh nonce";
-  db::RequestContext empty;
-  empty.guard_enabled = false;
-  EXPECT_EQ(count_on(database, empty), 0);
-  EXPECT_NE(context_row(pid), second);
+  EXPECT_EQ(count_on(database, erin), erin_rows);
+  auto admin = shared_cluster()->state().admin().connect(db::Clock::now() + std::chrono::seconds(30));
+  ASSERT_TRUE(admin.ok());
+  // A new key (`larder policy rotate-key`): the server keeps sealing with the one it read,
+  // which the database still accepts — no request is refused.
+  auto added = policy::add_context_key(admin->get(), db::Clock::now() + std::chrono::seconds(30));
+  ASSERT_TRUE(added.ok()) << added.error().message;
+  EXPECT_EQ(count_on(database, erin), erin_rows);
+  // Retired too early (`larder policy retire-keys --min-age 0`, against the advice): the server
+  // still seals with the old key, which the database now refuses — a typed error, never rows —
+  // and reads the key again for the next call.
+  auto retired = policy::retire_context_keys(admin->get(), std::chrono::seconds(0),
+                                             db::Clock::now() + std::chrono::seconds(30));
+  ASSERT_TRUE(retired.ok()) << retired.error().message;
+  EXPECT_EQ(retired->retired, 1);
+  EXPECT_EQ(retired->newest, *added);
+  auto refused = database.query(erin, "SELECT count(*) FROM health_records");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, "db.bad_context") << refused.error().message;
+  EXPECT_EQ(refused.error().message.find("Erin"), std::string::npos);
+  EXPECT_EQ(count_on(database, erin), erin_rows);
+  EXPECT_EQ(count_on(database, erin), erin_rows);
 }
 
-TEST(DbContextLease, ANonceCapturedUnderOneContextOpensNothingOnceItChanges) {
-  db::Database database(one_session(std::chrono::seconds(30)));
-  const auto erin = patient_ctx({examples::kErinOrtega});
-  auto captured = database.query(erin, "SELECT current_setting('larder.request_nonce')");
-  ASSERT_TRUE(captured.ok()) << captured.error().message;
-  const std::string nonce = *captured->rows.at(0).at(0);
-  // Same context, kept row: the same nonce — it opens nothing the context does not already see.
-  auto again = database.query(erin, "SELECT current_setting('larder.request_nonce')");
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ(*again->rows.at(0).at(0), nonce);
-  const std::string replay =
-      "SELECT \"Patient Name\" FROM health_records, (SELECT set_config('larder.request_nonce', $1, true)) s";
-  auto under_david = database.query(patient_ctx({examples::kDavidAnderson}), replay, {nonce});
-  ASSERT_TRUE(under_david.ok()) << under_david.error().message;
-  for (const auto& row : under_david->rows) EXPECT_EQ(*row.at(0), examples::kDavidAnderson);
-  db::RequestContext empty;
-  empty.guard_enabled = false;
-  auto under_nobody = database.query(empty, replay, {nonce});
-  ASSERT_TRUE(under_nobody.ok()) << under_nobody.error().message;
-  EXPECT_EQ(under_nobody->rows.size(), 0u);
-}
-
-TEST(DbContextLease, ALeaseThatWouldEndDuringTheRequestIsRenewed) {
-  // A 1 ms lease never outlives the next request's deadline: every request rewrites the row.
-  db::Database database(one_session(std::chrono::milliseconds(1)));
-  const auto erin = patient_ctx({examples::kErinOrtega});
-  const int pid = backend_pid(database, erin);
-  std::string last = context_row(pid);
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_GT(count_on(database, erin), 0);
-    const std::string now = context_row(pid);
-    EXPECT_NE(now, last);
-    last = now;
-  }
-}
-
-TEST(DbContextLease, WithoutALeaseTheRowLastsOneRequest) {
-  db::Database database(one_session(std::chrono::milliseconds(0)));
-  const auto erin = patient_ctx({examples::kErinOrtega});
-  const int pid = backend_pid(database, erin);
-  EXPECT_GT(count_on(database, erin), 0);
-  // The DELETE is pipelined (its result is read with the next upsert): wait for it to land.
-  std::string row = context_row(pid);
-  for (int i = 0; i < 200 && !row.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    row = context_row(pid);
-  }
-  EXPECT_EQ(row, "");
-}
-
-TEST(DbContextLease, ClosingTheDatabaseDeletesTheRowsItKept) {
-  int pid = -1;
+TEST(DbContextKey, WithoutAKeyNothingRunsAndTheErrorSaysHowToMakeOne) {
+  const std::string saved = admin_scalar(
+      "SELECT json_agg(json_build_array(id, encode(key, 'hex'), encode(ipad, 'hex'), encode(opad, 'hex')))::text "
+      "FROM larder_private.context_keys");
+  admin_scalar("DELETE FROM larder_private.context_keys");
   {
-    db::Database database(one_session(std::chrono::seconds(30)));
-    pid = backend_pid(database, patient_ctx({examples::kErinOrtega}));
-    ASSERT_FALSE(context_row(pid).empty());
+    db::Database database(shared_cluster()->database_config(1));
+    auto r = database.query(patient_ctx({examples::kErinOrtega}), "SELECT count(*) FROM health_records");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, "db.no_context_key");
+    EXPECT_NE(r.error().message.find("larder policy apply"), std::string::npos) << r.error().message;
+    EXPECT_FALSE(database.check_connectivity(db::Clock::now() + std::chrono::seconds(10)).ok());
   }
-  EXPECT_EQ(context_row(pid), "");
+  admin_scalar(
+      "INSERT INTO larder_private.context_keys (id, key, ipad, opad) SELECT (e->>0)::int, decode(e->>1, 'hex'), "
+      "decode(e->>2, 'hex'), decode(e->>3, 'hex') FROM json_array_elements($1::json) e",
+      {saved});
+  db::Database database(shared_cluster()->database_config(1));
+  EXPECT_GT(count_on(database, patient_ctx({examples::kErinOrtega})), 0);
 }
 
 }  // namespace

@@ -81,7 +81,7 @@ TEST_F(DbToolsTest, PgQueryRejectsBadArgumentsAndUnsafeSql) {
   EXPECT_EQ(tools_->pg_query(erin(), {{"query", "SELECT 1"}, {"params", {{{"a", 1}}}}}).error().code,
             "tools.bad_arguments");
   EXPECT_EQ(tools_->pg_query(erin(), {{"query", "SELECT 1"}, {"max_rows", 0}}).error().code, "tools.bad_arguments");
-  auto bad = tools_->pg_query(erin(), {{"query", "SELECT set_config('larder.request_nonce', 'x', true)"}});
+  auto bad = tools_->pg_query(erin(), {{"query", "SELECT set_config('larder.context', 'x', true)"}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code.rfind("sql_guard", 0), 0u) << bad.error().code;
   auto del = tools_->pg_query(erin(), {{"query", "DELETE FROM health_records"}});
@@ -176,7 +176,7 @@ TEST_F(DbToolsTest, ResourcesDescribeOnlyWhatTheRoleSees) {
   EXPECT_EQ((*table)["indexes"].size(), 3u);
 
   EXPECT_EQ(resources_->read(erin(), "pgmcp://healthcare/schemas/larder_private").error().code, "tools.not_found");
-  EXPECT_EQ(resources_->read(erin(), "pgmcp://healthcare/schemas/larder_private/tables/request_context").error().code,
+  EXPECT_EQ(resources_->read(erin(), "pgmcp://healthcare/schemas/larder_private/tables/context_keys").error().code,
             "tools.not_found");
   EXPECT_EQ(resources_->read(erin(), "pgmcp://healthcare/schemas/pg_catalog/tables/pg_authid/sample").error().code,
             "tools.not_found");

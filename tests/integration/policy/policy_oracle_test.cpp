@@ -13,10 +13,12 @@
 // then runs the corpus query text unchanged, then ROLLBACK.
 //
 // Also here: the forgery battery with the guard off against the generic (fact-based) context,
-// on both examples: forged nonces, writes to Larder's private tables, the rule functions
-// called directly, current_facts(), SET ROLE, reading the private tables, and a nonce captured
-// in one request replayed in another under another context. None may yield a row (or a clear
-// value) beyond what the oracle computes for the current context.
+// on both examples: the sealed context emptied, replaced or edited, Larder's private tables
+// and context function written or read, the rule functions called directly, SET ROLE, and a
+// sealed context captured in one request replayed in another under another context. None may
+// yield a row (or a clear value) beyond what the oracle computes for the current context. It
+// runs with the query connections on the primary, on a streaming hot standby, and through
+// PgBouncer in transaction mode (docs/database.md, "The request context").
 //
 // And the oracle is not vacuous: every corpus query returns rows under some context, and locks
 // loosened by hand (a permissive policy of someone else's, a mask showing more, a `when` list
@@ -28,7 +30,9 @@
 #include "examples/saas/generate.h"
 #include "policy/apply.h"
 #include "policy/policy.h"
+#include "support/pg_bouncer.h"
 #include "support/pg_cluster.h"
+#include "support/pg_standby.h"
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
@@ -38,6 +42,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -597,7 +602,7 @@ std::size_t may_refuse(const std::vector<Query>& corpus) {
 
 struct Battery {
   Context current;      // the request's own context
-  Context other;        // another token's: its nonce is captured and replayed
+  Context other;        // another token's: its sealed context is captured and replayed
   std::string table;    // a protected table
   std::string witness;  // columns of `table` (alias t) that identify rows and carry masked values
 };
@@ -628,8 +633,8 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-// The context's facts as Larder's writer stores them ({"fact": ["v"], "$unmask": ["r"]}), as a
-// SQL string literal: what a forger would write.
+// The context's facts as Larder seals them ({"fact": ["v"], "$unmask": ["r"]}), as a SQL string
+// literal: what a forger would write.
 std::string forged_facts(const Context& ctx) {
   std::string j = "{";
   for (const auto& [name, vals] : ctx.facts) {
@@ -669,42 +674,57 @@ class BatteryRun {
   std::vector<Attack> forgeries() const {
     const policy::Policy& p = oracle_.policy();
     const std::string w = b_.witness, t = b_.table + " AS t", f = forged_facts(b_.other);
-    const std::string forged_nonce = "'forged-forged-forged-forged-forged'";
-    const std::string insert_context =
-        "INSERT INTO larder_private.request_context (pid, nonce, facts, expires_at) VALUES ";
+    // The current request's own sealed value, edited: more facts, another key id, a later deadline.
+    const std::string edited_facts =
+        "pg_catalog.regexp_replace(pg_catalog.current_setting('larder.context'), '\"f\":.*}$', '\"f\":' || " + f +
+        "::text || '}')";
+    const std::string edited_key =
+        "pg_catalog.regexp_replace(pg_catalog.current_setting('larder.context'), 'larder-ctx-v1\\.[0-9]+\\.', "
+        "'larder-ctx-v1.2.')";
+    const std::string edited_deadline =
+        "pg_catalog.regexp_replace(pg_catalog.current_setting('larder.context'), '\"e\":[0-9]+', "
+        "'\"e\":99999999999999999')";
     std::vector<Attack> a = {
-        // Forged nonces, set before or while the table is read.
-        {"SELECT set_config('larder.request_nonce', " + forged_nonce + ", false) AS s, " + w + " FROM " + t,
+        // The sealed context emptied or replaced, before or while the table is read.
+        {"SELECT set_config('larder.context', '', false) AS s, " + w + " FROM " + t, Expect::kWithin},
+        {"SELECT " + w + " FROM " + t + " WHERE set_config('larder.context', 'x', true) IS NOT NULL",
          Expect::kWithin},
-        {"SELECT " + w + " FROM " + t + " WHERE set_config('larder.request_nonce', 'x', true) IS NOT NULL",
+        {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.context', '', true)) AS s", Expect::kWithin},
+        {"WITH f AS MATERIALIZED (SELECT set_config('larder.context', repeat('a', 64) || '.larder-ctx-v1.1.' || " +
+             f + "::text, true)) SELECT " + w + " FROM f, " + t,
          Expect::kWithin},
-        {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.request_nonce', 'y', true)) AS s",
+        // Edited in place: the tag no longer covers it.
+        {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.context', " + edited_facts + ", true)) AS s",
          Expect::kWithin},
-        {"WITH f AS MATERIALIZED (SELECT set_config('larder.request_nonce', repeat('a', 32), true)) SELECT " +
-             w + " FROM f, " + t,
+        {"WITH f AS MATERIALIZED (SELECT set_config('larder.context', " + edited_facts + ", true)) SELECT " + w +
+             " FROM f, " + t,
+         Expect::kWithin},
+        {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.context', " + edited_key + ", true)) AS s",
+         Expect::kWithin},
+        {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.context', " + edited_deadline +
+             ", true)) AS s",
          Expect::kWithin},
         {"SELECT set_config('row_security', 'off', true) AS s, " + w + " FROM " + t, Expect::kWithin},
-        // Writing the context: a forged row for this backend, or changing the live one.
-        {insert_context + "(pg_backend_pid(), repeat('a', 32), " + f + ", now() + interval '1 hour')",
+        // Writing the keys: one of one's own, or changing the real one; replacing the verifier.
+        {"INSERT INTO larder_private.context_keys (id, key, ipad, opad) VALUES (2, sha256('k'), "
+         "decode(repeat('36', 64), 'hex'), decode(repeat('5c', 64), 'hex'))",
          Expect::kFails},
-        {insert_context + "(pg_backend_pid(), current_setting('larder.request_nonce'), " + f +
-             ", now() + interval '1 hour') ON CONFLICT (pid) DO UPDATE SET facts = EXCLUDED.facts",
+        {"UPDATE larder_private.context_keys SET key = sha256('k'), ipad = decode(repeat('36', 64), 'hex')",
          Expect::kFails},
-        {"UPDATE larder_private.request_context SET facts = " + f, Expect::kFails},
-        {"UPDATE larder_private.request_context SET facts = " + f + " WHERE pid = pg_backend_pid()",
-         Expect::kFails},
-        {"DELETE FROM larder_private.request_context", Expect::kFails},
-        {"WITH u AS (UPDATE larder_private.request_context SET facts = " + f + " RETURNING 1) SELECT " + w +
+        {"DELETE FROM larder_private.context_keys", Expect::kFails},
+        {"WITH u AS (UPDATE larder_private.context_keys SET key = sha256('k') RETURNING 1) SELECT " + w +
              " FROM " + t,
          Expect::kFails},
-        {"CREATE OR REPLACE FUNCTION larder_private.current_facts() RETURNS jsonb LANGUAGE sql AS $$ "
-         "SELECT " +
-             f + " $$",
+        {"CREATE OR REPLACE FUNCTION larder_private.context() RETURNS jsonb LANGUAGE sql AS $$ SELECT " + f +
+             " $$",
          Expect::kFails},
+        {"CREATE FUNCTION pg_temp.pg_backend_pid() RETURNS integer LANGUAGE sql AS $$ SELECT 1 $$",
+         Expect::kHarmless},
         // Reading the context machinery.
-        {"SELECT larder_private.current_facts()", Expect::kFails},
-        {"SELECT * FROM larder_private.current_facts()", Expect::kFails},
-        {"SELECT * FROM larder_private.request_context", Expect::kFails},
+        {"SELECT larder_private.context()", Expect::kFails},
+        {"SELECT * FROM larder_private.context()", Expect::kFails},
+        {"SELECT * FROM larder_private.context_keys", Expect::kFails},
+        {"SELECT id, key FROM larder_private.context_keys", Expect::kFails},
         {"SELECT * FROM larder_private.rule_values", Expect::kFails},
         {"SELECT * FROM larder_private.masks", Expect::kFails},
         {"SELECT * FROM larder_private.applied", Expect::kFails},
@@ -731,7 +751,7 @@ class BatteryRun {
     for (std::size_t n = 1; n <= oracle_.rule_count(); ++n) {
       const std::string fn = "larder_ctx.r" + std::to_string(n) + "()";
       a.push_back({"SELECT x::text AS v FROM unnest(" + fn + ") AS x", Expect::kRuleExact, n});
-      a.push_back({"SELECT x::text AS v FROM (SELECT set_config('larder.request_nonce', " + forged_nonce +
+      a.push_back({"SELECT x::text AS v FROM (SELECT set_config('larder.context', " + edited_facts +
                        ", true)) AS s, unnest(" + fn + ") AS x",
                    Expect::kRuleValues, n});
     }
@@ -739,31 +759,31 @@ class BatteryRun {
     return a;
   }
 
-  // Replays of a nonce captured in a request under the other context: $1.
-  std::vector<Attack> replays(const std::string& nonce) const {
+  // Replays of a sealed context captured in a request under the other context: $1.
+  std::vector<Attack> replays(const std::string& sealed) const {
     const std::string w = b_.witness, t = b_.table + " AS t";
     std::vector<Attack> a = {
         {"SELECT s.x, " + w + " FROM " + t +
-             ", (SELECT set_config('larder.request_nonce', $1, true) AS x) AS s",
+             ", (SELECT set_config('larder.context', $1, true) AS x) AS s",
          Expect::kWithin},
-        {"SELECT " + w + " FROM " + t + " WHERE set_config('larder.request_nonce', $1, true) IS NOT NULL",
+        {"SELECT " + w + " FROM " + t + " WHERE set_config('larder.context', $1, true) IS NOT NULL",
          Expect::kWithin},
-        {"WITH f AS MATERIALIZED (SELECT set_config('larder.request_nonce', $1, true) AS s) SELECT " + w +
+        {"WITH f AS MATERIALIZED (SELECT set_config('larder.context', $1, true) AS s) SELECT " + w +
              " FROM f, " + t,
          Expect::kWithin},
-        {"SELECT set_config('larder.request_nonce', $1, false) AS s", Expect::kHarmless},
-        {"SELECT s.x, m.* FROM (SELECT set_config('larder.request_nonce', $1, true) AS x) AS s, (" +
+        {"SELECT set_config('larder.context', $1, false) AS s", Expect::kHarmless},
+        {"SELECT s.x, m.* FROM (SELECT set_config('larder.context', $1, true) AS x) AS s, (" +
              unmasked_sql() + ") AS m",
          Expect::kUnmaskedOwn},
     };
     for (std::size_t n = 1; n <= oracle_.rule_count(); ++n) {
       a.push_back(
-          {"SELECT x::text AS v FROM (SELECT set_config('larder.request_nonce', $1, true)) AS s, "
+          {"SELECT x::text AS v FROM (SELECT set_config('larder.context', $1, true)) AS s, "
            "unnest(larder_ctx.r" +
                std::to_string(n) + "()) AS x",
            Expect::kRuleValues, n});
     }
-    for (auto& x : a) x.params = {nonce};
+    for (auto& x : a) x.params = {sealed};
     return a;
   }
 
@@ -849,11 +869,11 @@ class BatteryRun {
     }
   }
 
-  // Captures the nonce of a request under the other context.
+  // Captures the sealed context of a request under the other context.
   std::string capture(db::Database& database) {
-    auto r = database.query(b_.other.request(false), "SELECT current_setting('larder.request_nonce') AS n");
+    auto r = database.query(b_.other.request(false), "SELECT current_setting('larder.context') AS n");
     if (!r || r->rows.size() != 1 || !r->rows[0][0]) {
-      ADD_FAILURE() << "cannot capture a nonce: " << (r ? std::string("no row") : r.error().message);
+      ADD_FAILURE() << "cannot capture the context: " << (r ? std::string("no row") : r.error().message);
       return "";
     }
     return *r->rows[0][0];
@@ -904,28 +924,33 @@ class BatteryRun {
   std::string empty_count_;
 };
 
-BatteryCounts forgery_battery(PgCluster& cluster, const Battery& b, const std::string& example) {
+// Where the battery's query connections go: the primary, a hot standby, or PgBouncer.
+using ConfigFor = std::function<db::DatabaseConfig(std::size_t pool_size)>;
+
+BatteryCounts forgery_battery(PgCluster& cluster, const Battery& b, const std::string& example,
+                              const ConfigFor& config_for = {}) {
   const auto start = std::chrono::steady_clock::now();
+  const ConfigFor config = config_for ? config_for : [&](std::size_t n) { return cluster.database_config(n); };
   BatteryRun run(cluster, b);
   // Meaningful only when the other context sees more than the current one.
   EXPECT_GT(run.other_rows(), run.witness_rows()) << example << ": the battery's contexts do not differ";
   BatteryCounts n;
   {
-    db::Database one(cluster.database_config(1));  // one session: every attack hits the same backend
+    db::Database one(config(1));  // one session: every attack hits the same backend
     for (const auto& a : run.forgeries()) run.run(one, a, n);
   }
-  // Replay: the nonce of a request under the other context, (1) on another backend while the
-  // other context's row is still live (kept by its lease), (2) on the same backend after the
-  // current context's request replaced the row.
-  db::Database first(cluster.database_config(1));
-  db::Database second(cluster.database_config(1));
-  const std::string nonce = run.capture(first);
-  EXPECT_EQ(nonce.size(), 32u) << example;
-  for (const auto& a : run.replays(nonce)) run.run(second, a, n);
+  // Replay: the sealed context of a request under the other context, (1) on another session
+  // (another backend), (2) on the same session in a later transaction.
+  db::Database first(config(1));
+  db::Database second(config(1));
+  const std::string sealed = run.capture(first);
+  EXPECT_GT(sealed.size(), 80u) << example;
+  for (const auto& a : run.replays(sealed)) run.run(second, a, n);
   const std::string again = run.capture(first);
+  EXPECT_NE(again, sealed) << example << ": two requests were sealed alike";
   for (const auto& a : run.replays(again)) run.run(first, a, n);
   // And under several sessions, whichever backend a request lands on.
-  db::Database pool(cluster.database_config(4));
+  db::Database pool(config(4));
   const std::string pooled = run.capture(pool);
   for (int i = 0; i < 3; ++i)
     for (const auto& a : run.replays(pooled)) run.run(pool, a, n);
@@ -1279,18 +1304,16 @@ TEST_F(HealthcareOracle, TheOracleItselfSeesTheRules) {
   EXPECT_EQ(oracle.must_run(janitor, "SELECT count(*) FROM health_records").rows[0][0], "0");
 }
 
-TEST_F(SaasOracle, ForgeryBatteryWithTheGuardOffAgainstTheGenericContext) {
+Battery saas_battery() {
   Battery b;
   b.current = {{{"tenant", {examples::saas::kGlobexTenant}}}, {}};
   b.other = {{{"tenant", {examples::saas::kAcmeTenant, examples::saas::kGlobexTenant}}}, kSaasRights};
   b.table = "customers";
   b.witness = "t.id, t.tenant_id, t.email, t.phone";
-  const BatteryCounts n = forgery_battery(*cluster_, b, "saas");
-  EXPECT_GE(n.attacks, 60u);
-  EXPECT_EQ(n.failures, 0u);
+  return b;
 }
 
-TEST_F(HealthcareOracle, ForgeryBatteryWithTheGuardOffAgainstTheGenericContext) {
+Battery healthcare_battery() {
   Battery b;
   // David, with a hospital but no clinical role: his own rows only. The other token adds Erin
   // and makes the hospital's rows visible (doctor).
@@ -1302,9 +1325,64 @@ TEST_F(HealthcareOracle, ForgeryBatteryWithTheGuardOffAgainstTheGenericContext) 
              {}};
   b.table = "health_records";
   b.witness = "t.id, t.\"Patient Name\", t.\"Hospital\", t.\"Billing Amount\"";
-  const BatteryCounts n = forgery_battery(*cluster_, b, "healthcare");
+  return b;
+}
+
+// The battery with the query connections on a streaming hot standby of the cluster, through
+// PgBouncer (transaction mode) to the primary, and through PgBouncer to the standby. Nothing is
+// written for a request, so a standby serves it; a sealed value is worthless on any other
+// backend, which is what a transaction pooler hands out.
+void forgery_battery_on_every_path(PgCluster& cluster, const Battery& b, const std::string& example) {
+  PgStandby standby(cluster);
+  PgBouncer bouncer(cluster, &standby);
+  const db::ClusterState& st = standby.state();
+  const BatteryCounts on_standby = forgery_battery(cluster, b, example + " on a hot standby", [&](std::size_t n) {
+    auto c = cluster.database_config(n);
+    c.query = st.query();
+    c.writer = st.writer();
+    return c;
+  });
+  EXPECT_EQ(on_standby.failures, 0u);
+  EXPECT_GE(on_standby.attacks, 50u);
+  const BatteryCounts via_bouncer =
+      forgery_battery(cluster, b, example + " through PgBouncer", [&](std::size_t n) {
+        auto c = cluster.database_config(n);
+        c.query = bouncer.params_for(cluster.state().query());
+        c.writer = bouncer.params_for(cluster.state().writer());
+        c.transaction_pooler = true;
+        return c;
+      });
+  EXPECT_EQ(via_bouncer.failures, 0u);
+  EXPECT_GE(via_bouncer.attacks, 50u);
+  const BatteryCounts bouncer_standby =
+      forgery_battery(cluster, b, example + " through PgBouncer to the standby", [&](std::size_t n) {
+        auto c = cluster.database_config(n);
+        c.query = bouncer.params_for(st.query());
+        c.writer = bouncer.params_for(st.writer());
+        c.transaction_pooler = true;
+        return c;
+      });
+  EXPECT_EQ(bouncer_standby.failures, 0u);
+}
+
+TEST_F(SaasOracle, ForgeryBatteryWithTheGuardOffAgainstTheGenericContext) {
+  const BatteryCounts n = forgery_battery(*cluster_, saas_battery(), "saas");
+  EXPECT_GE(n.attacks, 60u);
+  EXPECT_EQ(n.failures, 0u);
+}
+
+TEST_F(HealthcareOracle, ForgeryBatteryWithTheGuardOffAgainstTheGenericContext) {
+  const BatteryCounts n = forgery_battery(*cluster_, healthcare_battery(), "healthcare");
   EXPECT_GE(n.attacks, 50u);
   EXPECT_EQ(n.failures, 0u);
+}
+
+TEST_F(SaasOracle, ForgeryBatteryOnAHotStandbyAndThroughPgBouncer) {
+  forgery_battery_on_every_path(*cluster_, saas_battery(), "saas");
+}
+
+TEST_F(HealthcareOracle, ForgeryBatteryOnAHotStandbyAndThroughPgBouncer) {
+  forgery_battery_on_every_path(*cluster_, healthcare_battery(), "healthcare");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -198,8 +198,8 @@ TEST(SaasMasks, HostileSqlWithTheGuardOffNeverReachesTheClearValue) {
            std::string("SELECT internal_notes FROM public.customers"),
            std::string("SELECT internal_notes FROM customers"),
            std::string("SELECT * FROM larder_private.masks"),
-           std::string("SELECT * FROM larder_private.request_context"),
-           std::string("SELECT larder_private.current_facts()"),
+           std::string("SELECT * FROM larder_private.context_keys"),
+           std::string("SELECT larder_private.context()"),
            std::string("SELECT * FROM pg_catalog.pg_stats WHERE attname = 'email'"),
        }) {
     auto r = database.query(ctx, sql);

@@ -80,7 +80,7 @@ TEST_F(ConfigTest, MinimalConfigHasSafeDefaults) {
   ASSERT_EQ(c->root_keys.size(), 1u);
   EXPECT_EQ(*c->root_keys[0].id, 1u);
   EXPECT_EQ(c->data_flow("never-configured"), DataFlow::kEgress);  // fail closed
-  EXPECT_EQ(c->context_lease.count(), 30000);
+  EXPECT_FALSE(c->transaction_pooler);
   EXPECT_EQ(c->max_json_depth, 64u);
   EXPECT_EQ(c->max_batch_size, 32u);
   EXPECT_EQ(c->max_query_cost, 1e7);
@@ -110,7 +110,7 @@ classes = { hipaa_compliance_check = "egress", pg_query = "sensitive-read", pg_e
 [policy]
 example = "saas"
 [database]
-context_lease_ms = 0
+transaction_pooler = true
 [taint]
 [audit]
 path = "audit/log.jsonl"
@@ -131,7 +131,7 @@ api_url = "http://127.0.0.1:9999/check"
   EXPECT_EQ(c->policy_example, "saas");
   EXPECT_EQ(c->policy_path, "");
   EXPECT_FALSE(c->allow_drift);
-  EXPECT_EQ(c->context_lease.count(), 0);
+  EXPECT_TRUE(c->transaction_pooler);
   EXPECT_TRUE(c->audit_fsync);
   EXPECT_EQ(c->max_body_bytes, 65536u);
   EXPECT_EQ(c->max_json_depth, 32u);
@@ -158,7 +158,9 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
       {"[tools]\nclasses = { pg_query = \"secret\" }\n", "tools.classes.pg_query"},
       {"[database]\nmode = \"cloud\"\n", "database.mode"},
       {"[database]\nmode = \"url\"\n", "database.url"},
-      {"[database]\ncontext_lease_ms = -1\n", "database.context_lease_ms"},
+      // The context row and its lease are gone (the sealed context): the old key says so.
+      {"[database]\ncontext_lease_ms = 0\n", "database.context_lease_ms"},
+      {"[database]\ntransaction_pooler = \"yes\"\n", "database.transaction_pooler"},
       {"[database]\nmax_query_cost = -1\n", "database.max_query_cost"},
       {"[database]\nmax_query_cost = nan\n", "database.max_query_cost"},
       {"[database]\nmax_query_cost = inf\n", "database.max_query_cost"},

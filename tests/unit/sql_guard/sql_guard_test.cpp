@@ -723,7 +723,7 @@ TEST(SqlGuardVerdicts, ARepeatedTextIsAnsweredFromTheCacheWithTheSameVerdict) {
 TEST(SqlGuardVerdicts, RefusalsAreNeverCachedAndAreRefusedEveryTime) {
   SqlGuard g(test_policy());
   for (int i = 0; i < 3; ++i) {
-    auto r = g.check("SELECT set_config('larder.request_nonce', 'x', true)");
+    auto r = g.check("SELECT set_config('larder.context', 'x', true)");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, "sql_guard.rejected");
   }
