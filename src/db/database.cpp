@@ -178,6 +178,7 @@ Result<std::string> encode_context(const RequestContext& ctx) {
 struct Database::Session {
   PgConn query;
   std::uint64_t generation = 0;
+  std::size_t target = 0;  // 0 = the primary (`query`), i + 1 = replicas[i]
   bool reused = false;
   // The model's SQL, prepared once per session (text -> statement name), so repeated queries
   // skip parse and plan like pgbench -M prepared. Bounded; beyond it SQL runs unnamed.
@@ -308,27 +309,50 @@ Database::Database(DatabaseConfig config) : config_(std::move(config)) {
   // transaction sets search_path and standard_conforming_strings (kSetContextSql). Directly
   // connected sessions also start with them; a transaction pooler (PgBouncer) refuses the
   // `options` start-up parameter and would hand the session settings to other clients anyway.
-  config_.query.set("client_encoding", "UTF8");
   search_path_ = "pg_catalog";
   for (const auto& schema : config_.guard_policy.search_path) search_path_ += "," + quote_ident(schema);
+  std::string options;
   if (!config_.transaction_pooler) {
     std::string escaped;  // libpq's options string needs spaces and backslashes escaped
     for (char c : search_path_) {
       if (c == ' ' || c == '\\') escaped += '\\';
       escaped += c;
     }
-    config_.query.set("options", "-c search_path=" + escaped + " -c standard_conforming_strings=on");
+    options = "-c search_path=" + escaped + " -c standard_conforming_strings=on";
   }
+  targets_.push_back(config_.query);
+  for (const auto& r : config_.replicas) targets_.push_back(r);
+  for (auto& t : targets_) {
+    t.set("client_encoding", "UTF8");
+    if (!options.empty()) t.set("options", options);
+  }
+  config_.query = targets_[0];
+  generations_.assign(targets_.size(), 0);
   guard_ = std::make_unique<SqlGuard>(config_.guard_policy);
+  if (!config_.replicas.empty()) {
+    ReplicaSetOptions ro;
+    ro.max_lag = config_.max_replica_lag;
+    ro.probe_interval = config_.replica_probe_interval;
+    ro.probe_timeout = std::max(std::chrono::milliseconds(500), std::min(config_.max_replica_lag,
+                                                                          std::chrono::milliseconds(2000)));
+    replica_set_ = std::make_unique<ReplicaSet>(targets_[0], std::vector<ConnParams>(targets_.begin() + 1,
+                                                                                     targets_.end()),
+                                                ro);
+  }
 }
 
 Database::~Database() = default;
 
-Result<std::unique_ptr<Database::Session>> Database::open_session(Clock::time_point deadline) {
+Result<std::unique_ptr<Database::Session>> Database::open_session(std::size_t target, Clock::time_point deadline) {
   auto s = std::make_unique<Session>();
-  auto q = config_.query.connect(deadline);
-  if (!q) return connect_failed(q.error(), "query", config_.availability.get());
-  if (config_.availability) config_.availability->succeeded();
+  s->target = target;
+  auto q = targets_[target].connect(deadline);
+  if (!q) {
+    // A replica's outage is the replica set's to report; the primary's is the database's.
+    if (target > 0) return connect_failed(q.error(), "query (a replica)", nullptr);
+    return connect_failed(q.error(), "query", config_.availability.get());
+  }
+  if (target == 0 && config_.availability) config_.availability->succeeded();
   s->query = std::move(*q);
   // Through a transaction pooler a named statement would be prepared on one server backend
   // and executed on another: everything runs unnamed there.
@@ -337,6 +361,16 @@ Result<std::unique_ptr<Database::Session>> Database::open_session(Clock::time_po
     if (auto r = prepare(s->query.get(), kSetContext, kSetContextSql, deadline); !r) return r.error();
   }
   return s;
+}
+
+std::size_t Database::pick_target() {
+  if (!replica_set_) return 0;
+  auto r = replica_set_->pick();
+  return r ? *r + 1 : 0;
+}
+
+std::vector<ReplicaSet::Status> Database::replica_status() const {
+  return replica_set_ ? replica_set_->status() : std::vector<ReplicaSet::Status>{};
 }
 
 Result<ContextKey> Database::context_key(Clock::time_point deadline) {
@@ -348,9 +382,12 @@ Result<ContextKey> Database::context_key(Clock::time_point deadline) {
   }
   auto fresh = read_context_key(deadline);
   if (!fresh && cached) {
-    // The key still in the table keeps working: a failed refresh is not this request's problem.
+    // The key still in the table keeps working (on the replicas too, while the primary is
+    // away): a failed refresh is not this request's problem. Tried again in 5 s.
     spdlog::warn("database: reading the request-context key again failed ({}); sealing with key {}",
                  fresh.error().message, cached->id);
+    std::lock_guard lock(key_mu_);
+    key_read_at_ = Clock::now() - kContextKeyRefresh + std::chrono::seconds(5);
     return *cached;
   }
   if (!fresh) return fresh.error();
@@ -390,24 +427,32 @@ void Database::forget_context_key() {
   key_.reset();
 }
 
-Result<std::unique_ptr<Database::Session>> Database::acquire(Clock::time_point deadline) {
+Result<std::unique_ptr<Database::Session>> Database::acquire(std::size_t target, Clock::time_point deadline) {
   std::unique_lock lock(mu_);
   while (true) {
-    while (!idle_.empty()) {
-      auto s = std::move(idle_.back());
-      idle_.pop_back();
-      if (s->generation == generation_ && !connection_broken(s->query.get())) {
+    // An idle session of this target (the most recently used first); stale ones are dropped.
+    for (std::size_t i = idle_.size(); i-- > 0;) {
+      if (idle_[i]->target != target) continue;
+      auto s = std::move(idle_[i]);
+      idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+      if (s->generation == generations_[target] && !connection_broken(s->query.get())) {
         s->reused = true;
         return s;
       }
       --open_;  // stale (server restarted, or broken): drop it
       ++discarded_;
     }
+    // The pool is full of other targets' idle sessions: close the oldest to make room.
+    if (open_ >= config_.pool_size && !idle_.empty()) {
+      idle_.erase(idle_.begin());
+      --open_;
+      ++discarded_;
+    }
     if (open_ < config_.pool_size) {
       ++open_;
-      std::uint64_t gen = generation_;
+      std::uint64_t gen = generations_[target];
       lock.unlock();
-      auto s = open_session(deadline);
+      auto s = open_session(target, deadline);
       lock.lock();
       if (!s) {
         --open_;
@@ -426,7 +471,7 @@ Result<std::unique_ptr<Database::Session>> Database::acquire(Clock::time_point d
 
 void Database::release(std::unique_ptr<Session> session, bool healthy) {
   std::lock_guard lock(mu_);
-  if (healthy && session->generation == generation_ && !connection_broken(session->query.get()) &&
+  if (healthy && session->generation == generations_[session->target] && !connection_broken(session->query.get()) &&
       PQtransactionStatus(session->query.get()) == PQTRANS_IDLE) {
     idle_.push_back(std::move(session));
   } else {
@@ -437,12 +482,15 @@ void Database::release(std::unique_ptr<Session> session, bool healthy) {
   cv_.notify_one();
 }
 
-void Database::invalidate_idle() {
+void Database::invalidate_idle(std::size_t target) {
   std::lock_guard lock(mu_);
-  ++generation_;
-  discarded_ += idle_.size();
-  open_ -= idle_.size();
-  idle_.clear();
+  ++generations_[target];
+  for (std::size_t i = idle_.size(); i-- > 0;) {
+    if (idle_[i]->target != target) continue;
+    idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+    ++discarded_;
+    --open_;
+  }
   cv_.notify_all();
 }
 
@@ -456,12 +504,14 @@ PoolStats Database::stats() const {
   s.watchdog_cancels = watchdog_cancels_.load();
   s.cost_checks = cost_checks_.load();
   s.cost_refusals = cost_refusals_.load();
+  s.replica_calls = replica_calls_.load();
+  s.replica_failovers = replica_failovers_.load();
   return s;
 }
 
 Result<void> Database::check_connectivity(Clock::time_point deadline) {
   if (auto key = context_key(deadline); !key) return key.error();
-  auto s = acquire(deadline);
+  auto s = acquire(0, deadline);
   if (!s) return s.error();
   release(std::move(*s), true);
   return {};
@@ -674,8 +724,19 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   if (!key) return key.error();
   std::unique_ptr<Session> session;
   TransactionBinding binding;
+  // The target: a replica that is up and fresh enough, else the primary. A replica that
+  // fails before anything of the caller's was sent is reported to the replica set and the
+  // request moves on (another replica, or the primary): it sees nothing of it.
+  std::size_t target = pick_target();
   for (int attempt = 0;; ++attempt) {
-    auto s = acquire(deadline);
+    auto s = acquire(target, deadline);
+    const bool may_move = target > 0 && Clock::now() < deadline && attempt <= static_cast<int>(targets_.size());
+    if (!s && may_move) {
+      replica_set_->report_failure(target - 1);
+      ++replica_failovers_;
+      target = pick_target();
+      continue;
+    }
     if (!s) return s.error();
     session = std::move(*s);
     auto b = bind_transaction(session->query.get(), !config_.transaction_pooler, deadline);
@@ -686,12 +747,19 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     const bool broken = connection_broken(session->query.get()) || b.error().code == "db.unavailable";
     const bool reused = session->reused;
     release(std::move(session), false);
-    if (broken) invalidate_idle();
+    if (broken) invalidate_idle(target);
+    if (broken && may_move) {
+      replica_set_->report_failure(target - 1);
+      ++replica_failovers_;
+      target = pick_target();
+      continue;
+    }
     // A session that sat idle may have lost its server (a restart): nothing of the caller's
     // was sent, so retry once on a fresh one.
     if (broken && reused && attempt == 0) continue;
     return b.error();
   }
+  if (target > 0) ++replica_calls_;
   const auto remaining =
       std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now() + config_.cancel_grace);
   const std::string sealed =
@@ -1022,7 +1090,12 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   if (context_refused) forget_context_key();
   bool broken = connection_broken(session->query.get());
   release(std::move(session), healthy);
-  if (broken) invalidate_idle();
+  if (broken) {
+    invalidate_idle(target);
+    // A replica that died mid-request: this request fails (its SQL was sent), the next ones go
+    // elsewhere until a probe finds it up again.
+    if (target > 0) replica_set_->report_failure(target - 1);
+  }
 
   if (failure) return *failure;
   return result;

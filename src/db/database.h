@@ -28,6 +28,7 @@
 #include "db/availability.h"
 #include "db/connection.h"
 #include "db/context_seal.h"
+#include "db/replica_set.h"
 #include "db/request_context.h"
 
 #include <nlohmann/json.hpp>
@@ -87,6 +88,13 @@ struct DatabaseConfig {
   // Where connection failures and recoveries are reported (logged once per outage); null:
   // each failed connection is logged.
   std::shared_ptr<Availability> availability;
+  // Hot-standby read replicas ([database] replicas): `query`'s role on each, directly or
+  // through the same kind of pooler. Requests go to a replica that is up and at most
+  // max_replica_lag behind (round robin; db::ReplicaSet), else to `query`. The context key is
+  // read through `writer` (the primary) and replicates.
+  std::vector<ConnParams> replicas;
+  std::chrono::milliseconds max_replica_lag{1000};
+  std::chrono::milliseconds replica_probe_interval{200};
 };
 
 struct PoolStats {
@@ -97,6 +105,8 @@ struct PoolStats {
   std::uint64_t watchdog_cancels = 0;
   std::uint64_t cost_checks = 0;    // EXPLAINs run for the cost ceiling (cache misses)
   std::uint64_t cost_refusals = 0;  // statements refused by it
+  std::uint64_t replica_calls = 0;      // requests that ran on a replica
+  std::uint64_t replica_failovers = 0;  // requests moved off a replica that failed before the SQL was sent
 };
 
 // The codes of Database's errors:
@@ -148,6 +158,8 @@ class Database {
   Result<void> check_connectivity(std::chrono::steady_clock::time_point deadline);
 
   PoolStats stats() const;
+  // The replicas' health and lag (empty without replicas); the primary's probe error.
+  std::vector<ReplicaSet::Status> replica_status() const;
   const DatabaseConfig& config() const { return config_; }
 
   struct Session;
@@ -160,10 +172,12 @@ class Database {
   Result<ContextKey> read_context_key(Clock::time_point deadline);
   void forget_context_key();
 
-  Result<std::unique_ptr<Session>> acquire(Clock::time_point deadline);
+  // Sessions are per target: 0 = `query` (the primary), i + 1 = replicas[i].
+  Result<std::unique_ptr<Session>> acquire(std::size_t target, Clock::time_point deadline);
   void release(std::unique_ptr<Session> session, bool healthy);
-  Result<std::unique_ptr<Session>> open_session(Clock::time_point deadline);
-  void invalidate_idle();
+  Result<std::unique_ptr<Session>> open_session(std::size_t target, Clock::time_point deadline);
+  void invalidate_idle(std::size_t target);
+  std::size_t pick_target();
   struct RunOptions {
     bool cacheable = false;           // prepare once per session, execute by name afterwards
     std::string_view cost_sql;        // guard-checked SQL to EXPLAIN against max_query_cost first
@@ -178,9 +192,13 @@ class Database {
   DatabaseConfig config_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  std::vector<ConnParams> targets_;  // query, then the replicas
+  std::unique_ptr<ReplicaSet> replica_set_;
   std::vector<std::unique_ptr<Session>> idle_;
   std::size_t open_ = 0;
-  std::uint64_t generation_ = 0;
+  std::vector<std::uint64_t> generations_;  // per target
+  std::atomic<std::uint64_t> replica_calls_{0};
+  std::atomic<std::uint64_t> replica_failovers_{0};
   std::uint64_t created_ = 0;
   std::uint64_t discarded_ = 0;
   std::atomic<std::uint64_t> watchdog_cancels_{0};

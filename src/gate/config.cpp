@@ -1,6 +1,7 @@
 #include "gate/config.h"
 
 #include "base/text.h"
+#include "db/connection.h"
 
 #include "net/pki.h"
 
@@ -131,7 +132,8 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
         "verify_cache_entries", "require_binding", "require_expiry"}},
       {"biscuit.root_keys[]", {"id", "public_key"}},
       {"database",
-       {"mode", "dir", "url", "writer_url", "ledger_url", "transaction_pooler", "statement_timeout_ms",
+       {"mode", "dir", "url", "writer_url", "ledger_url", "replicas", "max_replica_lag_ms", "transaction_pooler",
+        "statement_timeout_ms",
         "max_rows", "max_result_bytes", "sql_guard", "max_query_cost"}},
       {"tools", {"enabled", "classes"}},
       {"policy", {"file", "example", "allow_drift"}},
@@ -479,6 +481,8 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(db->string("ledger_url", c.database_ledger_url));
   LARDER_TRY(db->duration("statement_timeout_ms", c.statement_timeout, 1, 3'600'000));
   LARDER_TRY(db->boolean("transaction_pooler", c.transaction_pooler));
+  LARDER_TRY(db->strings("replicas", c.database_replica_urls));
+  LARDER_TRY(db->duration("max_replica_lag_ms", c.max_replica_lag, 1, 3'600'000));
   LARDER_TRY(db->integer("max_rows", c.max_rows, 1, 10'000'000));
   LARDER_TRY(db->integer("max_result_bytes", c.max_result_bytes, 1024, int64_t{1} << 34));
   LARDER_TRY(db->boolean("sql_guard", c.sql_guard));
@@ -498,6 +502,15 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
                         std::pair{"database.ledger_url", &c.database_ledger_url}}) {
       if (v->empty()) return config_error(k, "is required when database.mode = \"url\"");
     }
+  }
+  for (std::size_t i = 0; i < c.database_replica_urls.size(); ++i) {
+    const std::string key = "database.replicas[" + std::to_string(i) + "]";
+    if (c.database_mode != "url")
+      return config_error(key, "read replicas need database.mode = \"url\" (the embedded cluster has none)");
+    if (auto p = db::ConnParams::parse(c.database_replica_urls[i]); !p)
+      return config_error(key, "is not a PostgreSQL URL: " + p.error().message);
+    if (c.database_replica_urls[i] == c.database_url)
+      return config_error(key, "is database.url itself: list the hot standbys only");
   }
 
   // [tools]

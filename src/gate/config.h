@@ -73,6 +73,10 @@ struct ServeConfig {
   // url (and ledger_url) reach PostgreSQL through a transaction-mode pooler such as PgBouncer:
   // no named prepared statements across transactions, no session settings (docs/scaling.md).
   bool transaction_pooler = false;
+  // Hot-standby read replicas (the query role's URL on each); queries go to one that is up
+  // and at most max_replica_lag behind, else to url (docs/deployment.md, "Read replicas").
+  std::vector<std::string> database_replica_urls;
+  std::chrono::milliseconds max_replica_lag{1000};
   int64_t max_rows = 1000;
   int64_t max_result_bytes = 4 << 20;
   bool sql_guard = true;

@@ -310,6 +310,12 @@ class StreamableHttpTransport : public ClientTransport {
     } else if (status >= 400 && !json_body.empty()) {
       // JSON-RPC errors come with 4xx statuses too; deliver them so the caller sees the code.
       auto v = inbox_.parse(json_body);
+      // A refusal the server makes before it reads the body (its per-client limits: 429;
+      // overload: 503) cannot name the request's id and says null: it answers this request,
+      // which otherwise would wait for an answer that never comes.
+      if (v && v->is_object() && v->contains("error") && v->contains("id") && (*v)["id"].is_null() &&
+          (status == 429 || status == 503) && message.contains("id") && message.contains("method"))
+        (*v)["id"] = message["id"];
       if (v && v->is_object() && v->contains("error") && v->contains("id") && !(*v)["id"].is_null())
         inbox_.deliver(*v);
     }

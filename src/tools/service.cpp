@@ -168,6 +168,12 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
     if (!w) return make_error("config.invalid", "database.writer_url: " + w.error().message);
     db_config.query = *q;
     db_config.writer = *w;
+    for (const auto& url : c.database_replica_urls) {
+      auto r = db::ConnParams::parse(url);
+      if (!r) return make_error("config.invalid", "database.replicas: " + r.error().message);
+      db_config.replicas.push_back(*r);
+    }
+    db_config.max_replica_lag = c.max_replica_lag;
   } else {
     auto state = db::ClusterState::load(db::state_file_path(c.database_dir));
     if (!state) {
@@ -379,6 +385,10 @@ uint16_t LarderService::port() const {
 
 net::ServerStats LarderService::connection_stats() const {
   return parts_->http ? parts_->http->stats() : net::ServerStats{};
+}
+
+db::PoolStats LarderService::database_stats() const {
+  return parts_->database ? parts_->database->stats() : db::PoolStats{};
 }
 
 CallLimiter::Stats LarderService::client_limit_stats() const {

@@ -7,6 +7,7 @@
 #include "base/call_limiter.h"
 #include "base/result.h"
 #include "db/connection.h"
+#include "db/database.h"
 #include "gate/config.h"
 #include "policy/policy.h"
 #include "net/server.h"
@@ -26,6 +27,7 @@ class LarderService {
   uint16_t port() const;
   net::ServerStats connection_stats() const;      // handshakes timed out / evicted, refusals, ...
   CallLimiter::Stats client_limit_stats() const;  // per-client-certificate admissions and refusals
+  db::PoolStats database_stats() const;           // the query pool: sessions, replica calls, ...
   void stop();
   void run_until_signal();  // blocks until SIGTERM/SIGINT, then stops gracefully
 

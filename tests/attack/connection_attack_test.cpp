@@ -155,6 +155,35 @@ TEST(ConnectionAttack, OneCertificateOverItsRateIsRefusedAndAnotherIsNot) {
   server->stop();
 }
 
+// Larder's own MCP client (larder ask, larder connect) over its certificate's rate: the 429
+// answers the call at once with the server's reason. It used to carry `"id": null` (the limit
+// is checked before the body is read), match no pending call, and leave the caller waiting for
+// its whole request timeout.
+TEST(ConnectionAttack, OurClientOverItsRateGetsTheRefusalAtOnceNotATimeout) {
+  auto config = bed().db_config();
+  config.max_calls_per_second_per_client = 1;
+  config.call_burst_per_client = 4;
+  config.audit_path = (bed().dir() / "audit-connection-attack-client.jsonl").string();
+  auto server = test::Testbed::start(config);
+  const std::string url = "https://127.0.0.1:" + std::to_string(server->port()) + "/mcp";
+  mcp::ClientOptions options;
+  options.request_timeout = 30s;
+  auto client = mcp::Client::connect_http(url, claude_tls(), {{"Authorization", "Bearer " + tokens().erin}}, options);
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  std::optional<Error> refusal;
+  for (int i = 0; i < 10 && !refusal; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    auto r = (*client)->call_tool("pg_query", {{"query", R"(SELECT "Patient Name" FROM health_records LIMIT 1)"}});
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s) << "call " << i << " waited for its timeout";
+    if (!r) refusal = r.error();
+  }
+  ASSERT_TRUE(refusal.has_value()) << "10 calls in a burst of 4 at 1/s were all admitted";
+  EXPECT_NE(refusal->message.find("too many calls per second for this client certificate"), std::string::npos)
+      << refusal->message;
+  EXPECT_EQ(refusal->code, "mcp.rpc.-32000") << refusal->message;
+  server->stop();
+}
+
 // One token lineage calling faster than its rate is refused as lock "limits" — whatever
 // connection or session it comes over — before any Datalog runs; another lineage of the
 // same certificate is not held back.

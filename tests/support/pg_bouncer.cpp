@@ -101,6 +101,12 @@ PgBouncer::~PgBouncer() {
   stop_watchdog(watchdog_pid_, watchdog_fd_);
 }
 
+std::string PgBouncer::extra_users() const {
+  std::string out;
+  for (const auto& [user, password] : options_.extra_users) out += quoted(user) + " " + quoted(password) + "\n";
+  return out;
+}
+
 void PgBouncer::write_config() {
   const db::ClusterState& p = primary_.state();
   std::string dbs = "[databases]\n";
@@ -113,7 +119,7 @@ void PgBouncer::write_config() {
   write_file(auth,
              quoted(p.admin_user) + " " + quoted(p.admin_password) + "\n" + quoted(p.query_user) + " " +
                  quoted(p.query_password) + "\n" + quoted(p.writer_user) + " " + quoted(p.writer_password) +
-                 "\n",
+                 "\n" + extra_users(),
              run_as_);
   std::string ini = dbs +
                     "\n[pgbouncer]\n"

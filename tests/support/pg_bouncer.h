@@ -28,6 +28,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace larder::test {
 
@@ -36,6 +38,8 @@ class PgBouncer {
   struct Options {
     int max_client_conn = 400;
     int default_pool_size = 10;  // server connections per (database, user)
+    // More login roles for the auth_file (user, plain-text password): e.g. the taint ledger's.
+    std::vector<std::pair<std::string, std::string>> extra_users;
   };
 
   explicit PgBouncer(const PgCluster& primary, const PgStandby* standby = nullptr);
@@ -62,6 +66,7 @@ class PgBouncer {
 
  private:
   void write_config();
+  std::string extra_users() const;
   bool spawn();  // false when pgbouncer exited before accepting connections
 
   const PgCluster& primary_;

@@ -33,6 +33,16 @@ Testbed::Testbed(Options options) : options_(options) {
   must(gate::apply_gate_setup(*admin, *password), "taint ledger setup");
   ledger_ = *admin;
   ledger_.set("user", gate::kGateRole).set("password", *password);
+  using Path = Options::Path;
+  if (options.path == Path::replica || options.path == Path::replica_pgbouncer) {
+    standby_ = std::make_unique<PgStandby>(*cluster_);
+    if (!standby_->wait_caught_up()) throw std::runtime_error("Testbed: the standby did not catch up");
+  }
+  if (options.path == Path::pgbouncer || options.path == Path::replica_pgbouncer) {
+    PgBouncer::Options bo;
+    bo.extra_users = {{gate::kGateRole, *password}};
+    bouncer_ = std::make_unique<PgBouncer>(*cluster_, standby_.get(), bo);
+  }
 
   certs_ = (dir_ / "certs").string();
   rogue_ = (dir_ / "rogue").string();
@@ -53,10 +63,22 @@ Testbed::Testbed(Options options) : options_(options) {
   must(receiver_->start(), "receiver start");
 }
 
+const char* Testbed::path_name(Options::Path path) {
+  switch (path) {
+    case Options::Path::direct: return "direct";
+    case Options::Path::pgbouncer: return "pgbouncer";
+    case Options::Path::replica: return "replica";
+    case Options::Path::replica_pgbouncer: return "replica_pgbouncer";
+  }
+  return "?";
+}
+
 Testbed::~Testbed() {
   db.reset();
   compliance.reset();
   if (receiver_) receiver_->stop();
+  bouncer_.reset();
+  standby_.reset();
   cluster_.reset();
   std::error_code ec;
   fs::remove_all(dir_, ec);
@@ -77,6 +99,17 @@ gate::ServeConfig Testbed::config(const std::string& audience, const std::map<st
   c.database_url = cluster_->query_url();
   c.database_writer_url = cluster_->writer_url();
   c.database_ledger_url = ledger_.to_uri();
+  if (standby_) {
+    c.database_replica_urls = {standby_->query_url()};
+    c.max_replica_lag = options_.max_replica_lag;
+  }
+  if (bouncer_) {
+    c.transaction_pooler = true;
+    c.database_url = bouncer_->url_for(c.database_url);
+    c.database_writer_url = bouncer_->url_for(c.database_writer_url);
+    c.database_ledger_url = bouncer_->url_for(c.database_ledger_url);
+    for (auto& r : c.database_replica_urls) r = bouncer_->url_for(r);
+  }
   for (const auto& [name, flow] : tools) c.tools.push_back(name);
   c.tool_classes = tools;
   c.audit_path = (dir_ / ("audit-" + audience + ".jsonl")).string();

@@ -10,7 +10,9 @@
 #include "db/connection.h"
 #include "gate/config.h"
 #include "net/server.h"
+#include "support/pg_bouncer.h"
 #include "support/pg_cluster.h"
+#include "support/pg_standby.h"
 #include "tools/demo_scenarios.h"
 #include "tools/service.h"
 
@@ -28,7 +30,14 @@ class Testbed {
   struct Options {
     std::size_t rows = 3000;        // seeded health_records rows
     std::size_t worker_threads = 4; // per server
+    // How the servers reach PostgreSQL (docs/deployment.md): directly; through PgBouncer in
+    // transaction mode (query, context key and ledger); with a streaming hot standby serving
+    // the queries (the ledger on the primary); or both (every role through PgBouncer).
+    enum class Path { direct, pgbouncer, replica, replica_pgbouncer };
+    Path path = Path::direct;
+    std::chrono::milliseconds max_replica_lag{1000};
   };
+  static const char* path_name(Options::Path path);
   explicit Testbed(Options options);  // cluster, ledger, PKI, receiver; no server yet
   ~Testbed();
   Testbed(const Testbed&) = delete;
@@ -56,6 +65,8 @@ class Testbed {
   const std::string& certs() const { return certs_; }  // our CA's store (ca.crt, crl.pem, client/, server/)
   const biscuit::KeyPair& root() const { return root_; }
   PgCluster& cluster() { return *cluster_; }
+  PgStandby* standby() { return standby_.get(); }  // null unless the path has a replica
+  PgBouncer* bouncer() { return bouncer_.get(); }  // null unless the path has PgBouncer
   const db::ConnParams& ledger() const { return ledger_; }
   std::vector<std::string> received() const;  // request bodies the compliance API got
   std::string busiest_hospital() const;       // the hospital with the most records
@@ -66,6 +77,8 @@ class Testbed {
   std::string certs_, rogue_;
   biscuit::KeyPair root_ = biscuit::KeyPair::generate();
   std::unique_ptr<PgCluster> cluster_;
+  std::unique_ptr<PgStandby> standby_;
+  std::unique_ptr<PgBouncer> bouncer_;
   db::ConnParams ledger_;
   std::unique_ptr<net::Server> receiver_;
   mutable std::mutex mu_;
