@@ -16,7 +16,7 @@
 // in front of this database over HTTPS must spend at least. Its throughput against pgbench
 // is the ceiling for Larder's ratio on this machine.
 //
-//   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench] [--no-floor] [--mcp-client]
+//   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench] [--no-floor] [--no-paths] [--mcp-client]
 #include "db/database.h"
 #include "examples/healthcare/demo.h"
 #include "examples/healthcare/generate.h"
@@ -24,6 +24,9 @@
 #include "net/client.h"
 #include "closed_loop.h"
 #include "pgbench_support.h"
+#include "gate/taint_ledger.h"
+#include "support/pg_bouncer.h"
+#include "support/pg_standby.h"
 #include "support/testbed.h"
 
 #include <spdlog/spdlog.h>
@@ -57,6 +60,7 @@ struct Options {
   bool pgbench = true;      // --no-pgbench: only the Larder side (for profiling)
   bool mcp_client = false;  // --mcp-client: load through mcp::Client instead of the lean generator
   bool floor = true;        // --no-floor: skip the bare HTTPS + database path run
+  bool paths = true;        // --no-paths: skip the scale-out paths (PgBouncer, a replica)
 };
 
 using RunFigures = bench::LoadFigures;
@@ -200,6 +204,8 @@ Options parse(int argc, char** argv) {
       o.pgbench = false;
     } else if (a == "--no-floor") {
       o.floor = false;
+    } else if (a == "--no-paths") {
+      o.paths = false;
     } else if (a == "--clients") {
       o.clients.clear();
       std::stringstream list(next());
@@ -272,6 +278,116 @@ class FloorServer {
 int64_t sessions_opened(const test::PgCluster& cluster) {
   return std::stoll(cluster.admin_scalar(
       "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"));
+}
+
+// The scale-out paths side by side (docs/performance.md, "Scaling out"): the same load and
+// the same pgbench script against the primary directly, through PgBouncer in transaction mode
+// (every role, as docs/deployment.md configures it), and with the queries on a streaming hot
+// standby (the ledger on the primary). One Larder server per path on the same cluster, one
+// after the other; pgbench connects the same way (to PgBouncer's port, to the standby's).
+struct PathRun {
+  std::string path;
+  std::vector<RunFigures> larder;
+  std::map<int, double> pgbench;
+  std::map<int, bench::CpuPerCall> larder_cpu, pgbench_cpu;
+};
+
+std::vector<PathRun> run_paths(test::Testbed& bed, const gate::ServeConfig& base, const net::TlsClientConfig& tls,
+                               const std::string& token, int64_t expected, const Options& o) {
+  std::vector<PathRun> out;
+  test::PgCluster& cluster = bed.cluster();
+  auto password = db::random_hex(16);
+  if (!password || !bench::prepare_pgbench_role(cluster.state(), *password)) {
+    std::cerr << "bench_e2e: could not create the pgbench role\n";
+    return out;
+  }
+  test::PgStandby standby(cluster);
+  if (!standby.wait_caught_up()) std::cerr << "bench_e2e: the standby did not catch up\n";
+  test::PgBouncer::Options bo;
+  bo.default_pool_size = 20;
+  bo.extra_users = {{std::string(gate::kGateRole), bed.ledger().get("password").value_or("")}, {"larder_bench", *password}};
+  test::PgBouncer bouncer(cluster, &standby, bo);
+  const std::string script = bench::write_point_query_script();
+  for (const std::string path : {"direct", "pgbouncer", "replica"}) {
+    PathRun run;
+    run.path = path;
+    gate::ServeConfig c = base;
+    c.audit_path = (bed.dir() / ("audit-bench-" + path + ".jsonl")).string();
+    db::ClusterState pg_target = cluster.state();         // where pgbench connects
+    const db::ClusterState* measured = &cluster.state();  // whose CPU is counted
+    if (path == "pgbouncer") {
+      c.transaction_pooler = true;
+      c.database_url = bouncer.url_for(c.database_url);
+      c.database_writer_url = bouncer.url_for(c.database_writer_url);
+      c.database_ledger_url = bouncer.url_for(c.database_ledger_url);
+      pg_target.port = bouncer.port();
+    } else if (path == "replica") {
+      c.database_replica_urls = {standby.query_url()};
+      pg_target = standby.state();
+      measured = &standby.state();
+    }
+    std::unique_ptr<tools::LarderService> service;
+    try {
+      service = test::Testbed::start(c);
+    } catch (const std::exception& e) {
+      std::cerr << "bench_e2e: " << path << ": " << e.what() << "\n";
+      continue;
+    }
+    const std::string url = "https://127.0.0.1:" + std::to_string(service->port()) + "/mcp";
+    for (int n : o.clients) {
+      const double pg_before = bench::postgres_cpu_seconds(*measured), self_before = bench::self_cpu_seconds();
+      run.larder.push_back(run_load(url, tls, token, n, o.seconds, expected, false));
+      const double calls = static_cast<double>(std::max<std::size_t>(1, run.larder.back().calls));
+      run.larder_cpu[n] = {1e6 * (bench::postgres_cpu_seconds(*measured) - pg_before) / calls,
+                           1e6 * (bench::self_cpu_seconds() - self_before) / calls};
+    }
+    if (path == "replica" && service->database_stats().replica_calls == 0)
+      std::cerr << "bench_e2e: replica path: no call ran on the standby\n";
+    service->stop();
+    service.reset();
+    if (o.pgbench) {
+      for (int n : o.clients) {
+        bench::CpuPerCall cpu;
+        // For PgBouncer, run_pgbench counts the CPU of the primary's backends (pgbouncer's
+        // own is counted on neither side).
+        // Through PgBouncer 1.18 in transaction mode named prepared statements break (it does
+        // not track them): pgbench runs unnamed there, as Larder does.
+        run.pgbench[n] = bench::run_pgbench(pg_target, *password, script, n,
+                                            path == "pgbouncer" ? "extended" : "prepared",
+                                            static_cast<int>(std::max(1.0, o.seconds)), &cpu);
+        run.pgbench_cpu[n] = cpu;
+      }
+    }
+    out.push_back(std::move(run));
+  }
+  ::unlink(script.c_str());
+  return out;
+}
+
+void print_paths(const std::vector<PathRun>& paths) {
+  if (paths.empty()) return;
+  std::printf("\nScale-out paths: the same load and pgbench script on each path, side by side (pgbench -M\n"
+              "prepared; -M extended through PgBouncer, which does not track named prepared statements).\n"
+              "pgbouncer: every role through PgBouncer 1.18 in transaction mode (pool 20 per role); replica:\n"
+              "the queries on a streaming hot standby, the ledger on the primary. CPU per call (us): the server\n"
+              "the queries ran on | the client side (Larder: server + load generator; pgbench); PgBouncer's\n"
+              "own CPU is in neither.\n");
+  std::printf("%10s %8s %10s %9s %9s %9s %11s %7s %20s %20s\n", "path", "clients", "larder/s", "p50 ms", "p99 ms",
+              "failures", "pgbench/s", "ratio", "CPU larder pg|self", "CPU pgbench pg|self");
+  for (const auto& p : paths) {
+    for (const auto& r : p.larder) {
+      const double pgb = p.pgbench.count(r.clients) ? p.pgbench.at(r.clients) : -1;
+      const auto lc = p.larder_cpu.count(r.clients) ? p.larder_cpu.at(r.clients) : bench::CpuPerCall{};
+      const auto pc = p.pgbench_cpu.count(r.clients) ? p.pgbench_cpu.at(r.clients) : bench::CpuPerCall{};
+      char lcell[64], pcell[64];
+      std::snprintf(lcell, sizeof lcell, "%6.0f | %6.0f", lc.pg_us, lc.client_us);
+      std::snprintf(pcell, sizeof pcell, "%6.0f | %6.0f", pc.pg_us, pc.client_us);
+      std::printf("%10s %8d %10.0f %9.2f %9.2f %9d %11.0f %6.0f%% %20s %20s\n", p.path.c_str(), r.clients, r.rps,
+                  r.p50_us / 1000, r.p99_us / 1000, r.failures, pgb, pgb > 0 ? 100 * r.rps / pgb : 0.0, lcell,
+                  pcell);
+      if (!r.first_failure.empty()) std::printf("           first failure: %s\n", r.first_failure.c_str());
+    }
+  }
 }
 
 }  // namespace
@@ -395,6 +511,15 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::vector<PathRun> paths;
+  if (o.paths) {
+    try {
+      paths = run_paths(*bed, c, tls, token, expected, o);
+    } catch (const std::exception& e) {
+      std::cerr << "bench_e2e: scale-out paths: " << e.what() << "\n";
+    }
+  }
+
   bench::PgbenchFigures pg;
   if (o.pgbench) pg = bench::pgbench_point_query(cluster.state(), o.clients, static_cast<int>(std::max(1.0, o.seconds)));
 
@@ -480,6 +605,7 @@ int main(int argc, char** argv) {
   std::printf("  guard = lock 3 (SQL guard, PostgreSQL's parser); verify, ledger (revocation + taint), authorize =\n"
               "  lock 2 (Biscuit, cached signature check); tool = locks 3+4 in PostgreSQL (restricted role, RLS\n"
               "  context, query, rows to JSON); taint = recording the lineage + attenuating the token.\n");
+  print_paths(paths);
   bool ok = true;
   for (const auto& r : runs) ok &= r.calls > 0;
   return ok ? 0 : 1;

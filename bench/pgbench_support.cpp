@@ -23,7 +23,9 @@ bool prepare_pgbench_role(const db::ClusterState& st, const std::string& passwor
   auto conn = st.admin().connect(deadline);
   if (!conn) return false;
   auto r = db::exec_script(conn->get(),
-                           "DROP ROLE IF EXISTS larder_bench; CREATE ROLE larder_bench LOGIN INHERIT; "
+                           "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'larder_bench') THEN "
+                           "DROP OWNED BY larder_bench; DROP ROLE larder_bench; END IF; END $$; "
+                           "CREATE ROLE larder_bench LOGIN INHERIT; "
                            "GRANT patients, larder_context_writer TO larder_bench; "
                            // The whole key row (the pads too): the script seals its context
                            // on the server, the work Larder does in its own process.

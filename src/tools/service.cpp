@@ -198,6 +198,10 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   db_config.availability = availability;
   gate::TaintLedger::Options ledger_options;
   ledger_options.availability = availability;
+  // Every worker may ask the ledger at once (revocations + taint on every call, the taint
+  // write after a read): keep as many connections as the query pool, or each call beyond
+  // the idle count would open (and close) a connection of its own.
+  ledger_options.max_connections = db_config.pool_size;
   parts->ledger = std::make_shared<gate::TaintLedger>(ledger_params, ledger_options);
   // Fail at start, not at the first call, when the ledger is unreachable.
   if (auto probe = parts->ledger->is_tainted("startup-probe"); !probe) return probe.error();
