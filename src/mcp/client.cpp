@@ -145,8 +145,10 @@ struct Client::Core : std::enable_shared_from_this<Client::Core> {
     const json& r = slot->response;
     if (r.contains("error")) {
       const json& e = r["error"];
+      // The error's data (a refusal's decision, say) as JSON text in `detail`.
       return larder::make_error("mcp.rpc." + std::to_string(e.value("code", 0)),
-                                method + " failed: " + e.value("message", std::string("(no message)")));
+                                method + " failed: " + e.value("message", std::string("(no message)")),
+                                e.contains("data") ? e["data"].dump() : std::string());
     }
     return r.value("result", json::object());
   }

@@ -31,6 +31,9 @@ inline constexpr int kInternalError = -32603;
 inline constexpr int kConnectionClosed = -32000;        // implementation-defined range
 inline constexpr int kRequestTimeout = -32001;          // implementation-defined range
 inline constexpr int kResourceNotFound = -32002;        // 2024-11-05 .. 2025-11-25
+// Implementation-defined: the server's own policy refused the request (not a protocol fault);
+// `data` says why, in the server's documented shape.
+inline constexpr int kRefused = -32003;
 inline constexpr int kUrlElicitationRequired = -32042;  // 2025-11-25
 inline constexpr int kHeaderMismatch = -32020;          // 2026-07-28
 inline constexpr int kMissingRequiredClientCapability = -32021;  // 2026-07-28

@@ -55,6 +55,16 @@ RpcError to_rpc_error(const larder::Error& error, const std::string& version) {
   return RpcError{error_code::kInternalError, error.message, std::nullopt};
 }
 
+// A HandlerResult as dispatch's Result, its own JSON-RPC error (if any) set aside in `rpc`.
+static larder::Result<json> handler_result(HandlerResult r, std::optional<RpcError>& rpc) {
+  if (r) return std::move(*r);
+  if (const RpcError* e = r.rpc_error()) {
+    rpc = *e;
+    return json::object();
+  }
+  return *r.error();
+}
+
 // ================================================================ session
 struct Session::Pending {
   std::mutex mutex;
@@ -968,7 +978,7 @@ larder::Result<json> Server::on_templates_list(const Message& request) {
   return paginate(std::move(all), request.params, options_.page_size, "resourceTemplates");
 }
 
-larder::Result<json> Server::on_resources_read(RequestContext& ctx) {
+HandlerResult Server::on_resources_read(RequestContext& ctx) {
   const json& params = ctx.params();
   if (!params.is_object() || !params.contains("uri") || !params["uri"].is_string()) {
     return larder::make_error("invalid_params", "resources/read needs params.uri (a string)");
@@ -994,15 +1004,9 @@ larder::Result<json> Server::on_resources_read(RequestContext& ctx) {
       }
     }
   }
-  larder::Result<json> contents = json::array();
-  if (reader) {
-    contents = reader(ctx, uri);
-  } else if (treader) {
-    contents = treader(ctx, uri, vars);
-  } else {
-    return larder::make_error("not_found", "Resource not found: " + uri);
-  }
-  if (!contents) return contents.error();
+  if (!reader && !treader) return larder::make_error("not_found", "Resource not found: " + uri);
+  HandlerResult contents = reader ? reader(ctx, uri) : treader(ctx, uri, vars);
+  if (!contents) return contents;
   if (contents->is_object() && contents->contains("resultType")) return *contents;  // MRTR passthrough
   if (!contents->is_array()) return larder::make_error("internal", "resource reader for " + uri + " did not return a contents array");
   return json{{"contents", std::move(*contents)}};
@@ -1034,7 +1038,7 @@ larder::Result<json> Server::on_prompts_list(const Message& request) {
   return paginate(std::move(all), request.params, options_.page_size, "prompts");
 }
 
-larder::Result<json> Server::on_prompts_get(RequestContext& ctx) {
+HandlerResult Server::on_prompts_get(RequestContext& ctx) {
   const json& params = ctx.params();
   if (!params.is_object() || !params.contains("name") || !params["name"].is_string()) {
     return larder::make_error("invalid_params", "prompts/get needs params.name (a string)");
@@ -1062,8 +1066,8 @@ larder::Result<json> Server::on_prompts_get(RequestContext& ctx) {
       return larder::make_error("invalid_params", "prompt '" + name + "' needs argument '" + a.name + "'");
     }
   }
-  auto result = handler(ctx, args);
-  if (!result) return result.error();
+  HandlerResult result = handler(ctx, args);
+  if (!result) return result;
   if (!result->is_object()) return larder::make_error("internal", "prompt handler for " + name + " did not return an object");
   return result;
 }
@@ -1126,6 +1130,7 @@ json Server::dispatch(RequestContext& ctx, const std::shared_ptr<Session>& sessi
   const std::string& method = request.method;
   json caps = capabilities();
   larder::Result<json> result = json::object();
+  std::optional<RpcError> rpc_error;  // a handler's own JSON-RPC error (HandlerResult)
   try {
     if (method == "ping" && !modern) {
       result = json::object();
@@ -1140,13 +1145,13 @@ json Server::dispatch(RequestContext& ctx, const std::shared_ptr<Session>& sessi
     } else if (method == "resources/templates/list" && caps.contains("resources")) {
       result = on_templates_list(request);
     } else if (method == "resources/read" && caps.contains("resources")) {
-      result = on_resources_read(ctx);
+      result = handler_result(on_resources_read(ctx), rpc_error);
     } else if ((method == "resources/subscribe" || method == "resources/unsubscribe") && caps.contains("resources") && !modern) {
       result = on_subscribe(session, request, method == "resources/subscribe");
     } else if (method == "prompts/list" && caps.contains("prompts")) {
       result = on_prompts_list(request);
     } else if (method == "prompts/get" && caps.contains("prompts")) {
-      result = on_prompts_get(ctx);
+      result = handler_result(on_prompts_get(ctx), rpc_error);
     } else if (method == "completion/complete" && caps.contains("completions")) {
       result = on_complete(ctx);
     } else if (method == "logging/setLevel" && caps.contains("logging") && !modern) {
@@ -1174,6 +1179,7 @@ json Server::dispatch(RequestContext& ctx, const std::shared_ptr<Session>& sessi
     spdlog::warn("mcp: {} failed: {}", method, e.what());
     return make_error_response(request.id, RpcError::internal(e.what()));
   }
+  if (rpc_error) return make_error_response(request.id, std::move(*rpc_error));
   if (!result) return make_error_response(request.id, to_rpc_error(result.error(), version));
   json out = std::move(*result);
   if (modern && out.is_object()) {

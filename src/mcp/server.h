@@ -26,6 +26,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "base/json.h"
@@ -91,6 +92,33 @@ struct ToolResult {
 class RequestContext;
 using ToolHandler = std::function<ToolResult(RequestContext& ctx, const json& arguments)>;
 
+// What a resource reader or a prompt handler produces: its result; a HandlerError, mapped as
+// above; or a JSON-RPC error of the handler's own (code, message, data) that the client
+// receives as it is, such as an application-level refusal (error_code::kRefused).
+class HandlerResult {
+ public:
+  HandlerResult(json value) : v_(std::move(value)) {}                        // NOLINT(google-explicit-constructor)
+  HandlerResult(HandlerError error) : v_(std::move(error)) {}                // NOLINT(google-explicit-constructor)
+  HandlerResult(RpcError error) : v_(std::move(error)) {}                    // NOLINT(google-explicit-constructor)
+  HandlerResult(larder::Result<json> result)                                 // NOLINT(google-explicit-constructor)
+      : v_(result ? std::variant<json, HandlerError, RpcError>(std::move(*result))
+                  : std::variant<json, HandlerError, RpcError>(result.error())) {}
+
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  json& value() { return std::get<0>(v_); }
+  const json& value() const { return std::get<0>(v_); }
+  json* operator->() { return &value(); }
+  json& operator*() { return value(); }
+  // The handler's own JSON-RPC error, or nullptr.
+  const RpcError* rpc_error() const { return std::get_if<RpcError>(&v_); }
+  // The HandlerError, or nullptr.
+  const HandlerError* error() const { return std::get_if<HandlerError>(&v_); }
+
+ private:
+  std::variant<json, HandlerError, RpcError> v_;
+};
+
 // ---------------------------------------------------------------- resources
 struct Resource {
   std::string uri;
@@ -103,7 +131,7 @@ struct Resource {
   json meta;
 };
 // Returns the `contents` array of a ReadResourceResult.
-using ResourceReader = std::function<larder::Result<json>(RequestContext& ctx, const std::string& uri)>;
+using ResourceReader = std::function<HandlerResult(RequestContext& ctx, const std::string& uri)>;
 
 struct ResourceTemplate {
   std::string uri_template;
@@ -114,8 +142,8 @@ struct ResourceTemplate {
   json annotations;
   json meta;
 };
-using TemplateReader = std::function<larder::Result<json>(RequestContext& ctx, const std::string& uri,
-                                                         const std::map<std::string, std::string>& variables)>;
+using TemplateReader = std::function<HandlerResult(RequestContext& ctx, const std::string& uri,
+                                                  const std::map<std::string, std::string>& variables)>;
 
 // ---------------------------------------------------------------- prompts
 struct PromptArgument {
@@ -132,7 +160,7 @@ struct Prompt {
   json meta;
 };
 // Returns a GetPromptResult object ({description?, messages:[...]}).
-using PromptHandler = std::function<larder::Result<json>(RequestContext& ctx, const std::map<std::string, std::string>& arguments)>;
+using PromptHandler = std::function<HandlerResult(RequestContext& ctx, const std::map<std::string, std::string>& arguments)>;
 
 // completion/complete: `ref` is {type:"ref/prompt",name} or {type:"ref/resource",uri};
 // `argument` is {name,value}; `context` is {arguments:{...}} or null. Returns the values.
@@ -429,9 +457,9 @@ class Server {
   larder::Result<json> on_tools_call(RequestContext& ctx);
   larder::Result<json> on_resources_list(const Message& request);
   larder::Result<json> on_templates_list(const Message& request);
-  larder::Result<json> on_resources_read(RequestContext& ctx);
+  HandlerResult on_resources_read(RequestContext& ctx);
   larder::Result<json> on_prompts_list(const Message& request);
-  larder::Result<json> on_prompts_get(RequestContext& ctx);
+  HandlerResult on_prompts_get(RequestContext& ctx);
   larder::Result<json> on_complete(RequestContext& ctx);
   larder::Result<json> on_set_level(const std::shared_ptr<Session>& session, const Message& request);
   larder::Result<json> on_subscribe(const std::shared_ptr<Session>& session, const Message& request, bool subscribe);

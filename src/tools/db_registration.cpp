@@ -81,15 +81,16 @@ class DbService {
 
 namespace {
 
-Error body_error(const Error& e) {
+BodyFailure body_error(const Error& e) {
   // Guard refusals are lock 3's; everything else from the database is the database's, and a
   // statement that reached the server (db.statement) has read the data — as has one whose
   // sealed context the database refused (db.bad_context: the SQL had started), counted so
   // for taint even when the refusal came before it (a context Larder would not seal).
-  if (e.code.rfind("sql_guard", 0) == 0) return make_error("lock:sql-guard", e.message);
-  if (e.code == "db.statement" || e.code == "db.bad_context") return make_error(kDataReached, e.message);
-  if (db::is_unavailable(e)) return make_error(kUnavailable, e.message);
-  return make_error("lock:database", e.message);
+  using Reach = BodyFailure::Reach;
+  if (e.code.rfind("sql_guard", 0) == 0) return {gate::Lock::kSqlGuard, Reach::kNothingSent, e.message};
+  if (e.code == "db.statement" || e.code == "db.bad_context") return {gate::Lock::kDatabase, Reach::kDataReached, e.message};
+  if (db::is_unavailable(e)) return {gate::Lock::kDatabase, Reach::kUnavailable, e.message};
+  return {gate::Lock::kDatabase, Reach::kNothingSent, e.message};
 }
 
 nlohmann::json with_token_property(nlohmann::json schema) {
@@ -123,10 +124,10 @@ mcp::ToolResult run_sql_tool(DbService& s, mcp::RequestContext& ctx, const nlohm
     s.add_relations(request, *guarded);
     request.facts.flow = s.flow_for(request.facts.flow, *guarded);
   }
-  return run_guarded_tool(s.pipeline, std::move(request), [&](const gate::Admission& admission) -> Result<ToolBody> {
+  return run_guarded_tool(s.pipeline, std::move(request), [&](const gate::Admission& admission) -> BodyResult<ToolBody> {
     // A query the guard refused is refused only once the caller is known to be entitled to
     // ask (so the guard's verdict is not an oracle for unauthenticated callers).
-    if (!guarded) return make_error("lock:sql-guard", guarded.error().message);
+    if (!guarded) return BodyFailure{gate::Lock::kSqlGuard, BodyFailure::Reach::kNothingSent, guarded.error().message};
     auto produced = (s.tools.*logic)(s.context(admission), without_token(arguments), &*guarded);
     if (!produced) return body_error(produced.error());
     ToolBody body;
@@ -211,9 +212,9 @@ mcp::ToolResult run_declared_tool(DbService& s, mcp::RequestContext& ctx, const 
   gate::CallFacts facts{"tools/call", name, s.flow_for(gate::DataFlow::kSensitiveRead, guarded), {}, {}};
   gate::CallRequest request = call_request(ctx, arguments, std::move(facts));
   s.add_relations(request, guarded);
-  return run_guarded_tool(s.pipeline, std::move(request), [&](const gate::Admission& admission) -> Result<ToolBody> {
+  return run_guarded_tool(s.pipeline, std::move(request), [&](const gate::Admission& admission) -> BodyResult<ToolBody> {
     auto params = declared_params(*tool, arguments);
-    if (!params) return params.error();
+    if (!params) return body_error(params.error());
     auto produced = s.database.query(s.context(admission), guarded, *params);
     if (!produced) return body_error(produced.error());
     ToolBody body;
@@ -307,7 +308,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
   }
 
   // Resources: catalog descriptions and table samples, all through the pipeline.
-  auto read_resource = [&s](mcp::RequestContext& ctx, const std::string& uri) -> Result<nlohmann::json> {
+  auto read_resource = [&s](mcp::RequestContext& ctx, const std::string& uri) -> mcp::HandlerResult {
     gate::CallFacts facts = s.facts("resources/read", uri);
     auto address = parse_resource_uri(uri, s.resources.database_name());
     if (address && (address->kind == ResourceAddress::Kind::sample ||
@@ -322,7 +323,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
     }
     return run_guarded_read(
         s.pipeline, call_request(ctx, nlohmann::json::object(), facts),
-        [&](const gate::Admission& admission, std::optional<int64_t>& rows) -> Result<nlohmann::json> {
+        [&](const gate::Admission& admission, std::optional<int64_t>& rows) -> BodyResult<nlohmann::json> {
           auto content = s.resources.read(s.context(admission), uri);
           if (!content) return body_error(content.error());
           if (content->contains("rows") && (*content)["rows"].is_array()) rows = (*content)["rows"].size();
@@ -367,10 +368,11 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
           gate::CallFacts facts = s.facts("prompts/get", name);
           if (facts.flow == gate::DataFlow::kEgress) facts.flow = gate::DataFlow::kNeutral;
           return run_guarded_read(s.pipeline, call_request(ctx, nlohmann::json::object(), facts),
-                                  [&](const gate::Admission& admission, std::optional<int64_t>&) -> Result<nlohmann::json> {
+                                  [&](const gate::Admission& admission,
+                                      std::optional<int64_t>&) -> BodyResult<nlohmann::json> {
                                     auto got = s.prompts.get(s.context(admission), name, args);
                                     if (!got) return body_error(got.error());
-                                    return got;
+                                    return std::move(*got);
                                   });
         });
     if (!added) return added.error();

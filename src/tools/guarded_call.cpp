@@ -12,28 +12,23 @@ nlohmann::json decision_meta(const std::string& decision, const std::string& loc
   return {{"decision", decision}, {"lock", lock}, {"reason", reason}, {"taint", taint}};
 }
 
-// "lock:sql-guard" → kSqlGuard etc.; anything else is the database speaking.
-gate::Lock lock_from_error(const Error& e) {
-  if (e.code == "lock:sql-guard") return gate::Lock::kSqlGuard;
-  if (e.code == kUnavailable) return gate::Lock::kDatabase;
-  if (e.code == "lock:policy") return gate::Lock::kPolicy;
-  return gate::Lock::kDatabase;
-}
-
-// The body's SQL reached the data before it failed (kDataReached): the refusal taints.
-bool data_reached(const Error& e) { return e.code == kDataReached; }
-
 // What the client hears: the body's sentence, except for an unreachable database, which is
 // one fixed sentence (the details — host, port, role, libpq's message — are logged once per
 // outage by db::Availability, never sent).
-std::string client_reason(const Error& e) {
-  if (e.code == kUnavailable) return db::kUnavailableReason;
-  return e.message;
+std::string client_reason(const BodyFailure& f) {
+  if (f.reach == BodyFailure::Reach::kUnavailable) return db::kUnavailableReason;
+  return f.reason;
+}
+
+// The pipeline's refusal for a body that failed (audited; taints when the data was reached).
+gate::Refusal refuse(gate::Pipeline& pipeline, gate::Admission& admission, const BodyFailure& f) {
+  return pipeline.refuse(admission, f.lock, client_reason(f), f.reach == BodyFailure::Reach::kDataReached);
 }
 
 }  // namespace
 
-gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& arguments, gate::CallFacts facts) {
+gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& arguments,
+                               gate::CallFacts facts) {
   ctx.mark_recorded();  // the pipeline audits this call's decision
   gate::CallRequest request;
   request.peer = ctx.peer();
@@ -48,11 +43,18 @@ gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& a
 
 mcp::ToolResult refusal_result(const gate::Refusal& refusal) {
   mcp::ToolResult result = mcp::ToolResult::error(refusal.message());
-  result.meta = {{"larder/decision", decision_meta("deny", gate::lock_name(refusal.lock), refusal.reason, "")}};
+  result.meta = {
+      {"larder/decision", decision_meta("deny", gate::lock_name(refusal.lock), refusal.reason, "")}};
   return result;
 }
 
-mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest request, const ToolBodyFn& body) {
+mcp::RpcError refusal_error(const gate::Refusal& refusal) {
+  return mcp::RpcError{mcp::error_code::kRefused, refusal.message(),
+                       decision_meta("deny", gate::lock_name(refusal.lock), refusal.reason, "")};
+}
+
+mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest request,
+                                 const ToolBodyFn& body) {
   auto admitted = pipeline.admit(std::move(request));
   if (auto* refusal = std::get_if<gate::Refusal>(&admitted)) return refusal_result(*refusal);
   auto& admission = std::get<gate::Admission>(admitted);
@@ -60,44 +62,38 @@ mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest req
   auto started = std::chrono::steady_clock::now();
   auto produced = body(admission);
   admission.request.timings.tool_us = gate::micros_since(started);
-  if (!produced) {
-    return refusal_result(pipeline.refuse(admission, lock_from_error(produced.error()),
-                                          client_reason(produced.error()), data_reached(produced.error())));
-  }
-  auto completed = pipeline.complete(admission, produced->rows);
+  if (auto* failed = std::get_if<BodyFailure>(&produced))
+    return refusal_result(refuse(pipeline, admission, *failed));
+  ToolBody& made = std::get<ToolBody>(produced);
+  auto completed = pipeline.complete(admission, made.rows);
   // The result is withheld when its taint could not be recorded or it could not be audited.
   if (auto* refusal = std::get_if<gate::Refusal>(&completed)) return refusal_result(*refusal);
   auto* completion = &std::get<gate::Completion>(completed);
-  mcp::ToolResult result = std::move(produced->result);
+  mcp::ToolResult result = std::move(made.result);
   if (!result.meta.is_object()) result.meta = nlohmann::json::object();
-  result.meta["larder/decision"] = decision_meta("allow", "policy",
-                                                 "allowed by policy #" + std::to_string(admission.grant.policy_index),
-                                                 completion->taint_state);
+  result.meta["larder/decision"] =
+      decision_meta("allow", "policy", "allowed by policy #" + std::to_string(admission.grant.policy_index),
+                    completion->taint_state);
   if (completion->attenuated_token) result.meta["larder/biscuit_token"] = *completion->attenuated_token;
   return result;
 }
 
-Result<nlohmann::json> run_guarded_read(
-    gate::Pipeline& pipeline, gate::CallRequest request,
-    const std::function<Result<nlohmann::json>(const gate::Admission&, std::optional<int64_t>& rows)>& body) {
+mcp::HandlerResult run_guarded_read(gate::Pipeline& pipeline, gate::CallRequest request,
+                                    const ReadBodyFn& body) {
   auto admitted = pipeline.admit(std::move(request));
-  if (auto* refusal = std::get_if<gate::Refusal>(&admitted)) return make_error("forbidden", refusal->message());
+  if (auto* refusal = std::get_if<gate::Refusal>(&admitted)) return refusal_error(*refusal);
   auto& admission = std::get<gate::Admission>(admitted);
   std::optional<int64_t> rows;
   auto started = std::chrono::steady_clock::now();
   auto produced = body(admission, rows);
   admission.request.timings.tool_us = gate::micros_since(started);
-  if (!produced) {
-    auto refusal = pipeline.refuse(admission, lock_from_error(produced.error()),
-                                   client_reason(produced.error()), data_reached(produced.error()));
-    return make_error("forbidden", refusal.message());
-  }
+  if (auto* failed = std::get_if<BodyFailure>(&produced))
+    return refusal_error(refuse(pipeline, admission, *failed));
   auto completed = pipeline.complete(admission, rows);
-  if (auto* refusal = std::get_if<gate::Refusal>(&completed))
-    return make_error("forbidden", refusal->message());
+  if (auto* refusal = std::get_if<gate::Refusal>(&completed)) return refusal_error(*refusal);
   // Resource contents and prompt messages have no place for _meta the agent would switch
   // to, so sensitive reads there are covered by the lineage ledger alone.
-  return produced;
+  return std::move(std::get<nlohmann::json>(produced));
 }
 
 nlohmann::json without_token(const nlohmann::json& arguments) {

@@ -17,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <variant>
 
 namespace larder::tools {
 
@@ -26,30 +27,48 @@ struct ToolBody {
   std::optional<int64_t> rows;  // rows returned, for the audit record
 };
 
-// A body may refuse with a later lock (SQL guard, database) by returning this error code
-// prefix: "lock:sql-guard", "lock:database"; any other error is a tool error (database lock).
-// kDataReached is the database lock too, for a statement that was sent to the database and
-// ran against the data before it failed: the call taints like a successful sensitive read.
-inline constexpr const char* kDataReached = "lock:database-read";
-// kUnavailable is the database lock for a database that could not be reached (nothing was
-// sent): the client hears db::kUnavailableReason only, whatever the error's message says.
-inline constexpr const char* kUnavailable = "lock:database-unavailable";
-using ToolBodyFn = std::function<Result<ToolBody>(const gate::Admission&)>;
+// How a body fails: the lock it names, the reason the client reads, and how far the call
+// got — which decides whether the refusal taints and what the client may hear.
+struct BodyFailure {
+  enum class Reach {
+    kNothingSent,  // refused before anything of the call reached the data
+    kDataReached,  // the statement was sent and ran against the data before it failed: the
+                   // call taints like a successful sensitive read
+    kUnavailable,  // the database could not be reached (nothing was sent): the client hears
+                   // db::kUnavailableReason only, whatever `reason` says (it is logged)
+  };
+  gate::Lock lock = gate::Lock::kDatabase;
+  Reach reach = Reach::kNothingSent;
+  std::string reason;
+};
+template <class T>
+using BodyResult = std::variant<T, BodyFailure>;
+
+using ToolBodyFn = std::function<BodyResult<ToolBody>(const gate::Admission&)>;
+// A resource read's or a prompt's body; `rows` counts rows shown (table samples).
+using ReadBodyFn =
+    std::function<BodyResult<nlohmann::json>(const gate::Admission&, std::optional<int64_t>& rows)>;
 
 // The parts of a call the gate needs, read from the MCP request.
-gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& arguments, gate::CallFacts facts);
+gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& arguments,
+                               gate::CallFacts facts);
 
 // Runs a tool call through the pipeline.
 mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest request, const ToolBodyFn& body);
 
-// The isError result for a refusal.
+// The isError result for a refusal of a tool call: the message names the lock, and
+// _meta["larder/decision"] carries {decision: "deny", lock, reason, taint: ""}.
 mcp::ToolResult refusal_result(const gate::Refusal& refusal);
 
-// For resource reads and prompts: runs `body` after admission; refusals become errors
-// whose message names the lock. `rows` counts rows shown (table samples).
-Result<nlohmann::json> run_guarded_read(gate::Pipeline& pipeline, gate::CallRequest request,
-                                        const std::function<Result<nlohmann::json>(const gate::Admission&,
-                                                                                   std::optional<int64_t>& rows)>& body);
+// The JSON-RPC error for a refusal of a resource read or a prompt (their results have no
+// isError): code mcp::error_code::kRefused (-32003), the message naming the lock, and the
+// same decision object as a tool's _meta["larder/decision"] as `data`.
+mcp::RpcError refusal_error(const gate::Refusal& refusal);
+
+// For resource reads and prompts: runs `body` after admission; a refusal by any lock is
+// refusal_error(), never a row.
+mcp::HandlerResult run_guarded_read(gate::Pipeline& pipeline, gate::CallRequest request,
+                                    const ReadBodyFn& body);
 
 // Removes `biscuit_token` from a tool's arguments (it never reaches a handler's logic).
 nlohmann::json without_token(const nlohmann::json& arguments);

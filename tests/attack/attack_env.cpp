@@ -57,11 +57,16 @@ std::string fresh_patient_token_for(const tools::ClientCert& holder, const std::
 
 std::string fresh_patient_token_in(const tools::DemoEnvironment& e, const tools::ClientCert& holder,
                                    const std::string& patient) {
+  return fresh_patient_token_with(e, holder, kRights, patient);
+}
+
+std::string fresh_patient_token_with(const tools::DemoEnvironment& e, const tools::ClientCert& holder,
+                                     const std::string& rights, const std::string& patient) {
   biscuit::BiscuitBuilder builder;
   builder.set_root_key_id(e.root_key_id);
   auto expiry = std::chrono::system_clock::now() + std::chrono::hours(24);
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(expiry.time_since_epoch()).count();
-  auto added = builder.add_code(std::string("patient_name({name});\n") + kRights +
+  auto added = builder.add_code(std::string("patient_name({name});\n") + rights +
                                     "\ncheck if time($time), $time <= {expiry};",
                                 biscuit::Params().string("name", patient).date("expiry", static_cast<uint64_t>(seconds)));
   if (!added) throw std::runtime_error("fresh token: " + added.error().message);

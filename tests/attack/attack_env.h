@@ -30,6 +30,9 @@ std::string fresh_patient_token_for(const tools::ClientCert& holder,
 std::string fresh_patient_token_in(const tools::DemoEnvironment& installation,
                                    const tools::ClientCert& holder,
                                    const std::string& patient = "Erin oRTEga");
+// The same with only `rights` (Datalog facts, e.g. `right("pg_query");`) instead of every right.
+std::string fresh_patient_token_with(const tools::DemoEnvironment& installation, const tools::ClientCert& holder,
+                                     const std::string& rights, const std::string& patient = "Erin oRTEga");
 
 // claude-client's TLS settings (our CA, its certificate and key).
 net::TlsClientConfig claude_tls();

@@ -9,6 +9,8 @@
 // PostgreSQL here does not disturb the shared one the other attacks use.
 #include "attack_env.h"
 
+#include "mcp/jsonrpc.h"
+
 #include <gtest/gtest.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
@@ -124,6 +126,20 @@ TEST(OutageAttack, ADatabaseOutageIsRefusedAsTheDatabaseLockWithoutItsAddressAnd
     expect_outage_refusal(*db_quiet, "pg_explain", {{"query", "SELECT count(*) FROM health_records"}});
     expect_outage_refusal(*db_quiet, "pg_metadata", {{"query", "SELECT \"Hospital\" FROM health_records"}});
     expect_outage_refusal(*egress_quiet, "hipaa_compliance_check", {{"text", "nothing sensitive"}});
+    // A resource read and a prompt: JSON-RPC error -32003 with the decision as data.
+    for (auto r : {db_quiet->read_resource("pgmcp://healthcare/schemas/public/tables/health_records/sample"),
+                   db_quiet->get_prompt("generate_sql", {{"nl_query", "admissions per hospital"}})}) {
+      ASSERT_FALSE(r.ok()) << r->dump();
+      EXPECT_EQ(r.error().code, "mcp.rpc." + std::to_string(mcp::error_code::kRefused)) << r.error().message;
+      auto data = nlohmann::json::parse(r.error().detail.empty() ? "null" : r.error().detail, nullptr, false);
+      ASSERT_TRUE(data.is_object()) << r.error().message;
+      EXPECT_EQ(data.value("lock", ""), "database") << data.dump();
+      EXPECT_EQ(data.value("reason", ""), kReason) << data.dump();
+      for (const auto& word : forbidden) {
+        EXPECT_EQ((r.error().message + r.error().detail).find(word), std::string::npos)
+            << "a refused read tells the client '" << word << "': " << r.error().message << " " << r.error().detail;
+      }
+    }
   }
   EXPECT_TRUE(own.received().empty()) << "an egress call proceeded without its taint check";
   EXPECT_EQ(log->count("larder-db: PostgreSQL is unreachable"), 1u);

@@ -172,7 +172,7 @@ TEST(SaasMasks, HostileSqlWithTheGuardOffNeverReachesTheClearValue) {
   db::Database database(cluster->database_config());
   auto ctx = tenant(kAcmeTenant, false);
   const std::string clear = cluster->admin_scalar("SELECT email FROM customers WHERE id = 1");
-  for (const std::string sql : {
+  for (const std::string& sql : {
            "SELECT count(*) FROM customers WHERE email = '" + clear + "'",
            "SELECT count(*) FROM customers WHERE email LIKE '%" + clear.substr(1, 4) + "%'",
            "SELECT count(*) FROM customers WHERE left(email, 2) = '" + clear.substr(0, 2) + "'",
@@ -191,7 +191,7 @@ TEST(SaasMasks, HostileSqlWithTheGuardOffNeverReachesTheClearValue) {
   ASSERT_TRUE(agg.ok());
   EXPECT_EQ(agg->rows[0][0]->find(clear), std::string::npos);
   // Every way around the view fails: the base table, its hidden column, Larder's machinery.
-  for (const std::string sql : {
+  for (const std::string& sql : {
            std::string("SELECT email FROM public.customers"),
            std::string("SELECT count(*) FROM public.customers"),
            std::string("SELECT c.id FROM customers c JOIN public.customers p ON p.id = c.id"),

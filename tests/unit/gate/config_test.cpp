@@ -225,7 +225,9 @@ TEST_F(ConfigTest, GateOptionsFromThePolicyFile) {
       EXPECT_EQ(facts, (std::set<std::string>{"patient_name", "role", "hospital"}));
       EXPECT_FALSE(o.unmask_rights);
     }
-    if (e.name == "saas") EXPECT_TRUE(o.unmask_rights);
+    if (e.name == "saas") {
+      EXPECT_TRUE(o.unmask_rights);
+    }
   }
 }
 

@@ -106,9 +106,20 @@ class ServerTest : public ::testing::Test {
                              return json::array({{{"uri", uri}, {"text", "id=" + v.at("id")}}});
                            })
                     .ok());
+    // A reader and a prompt that refuse with a JSON-RPC error of their own (HandlerResult).
+    ASSERT_TRUE(server_->add_resource(Resource{"test://refused", "r", "", "", "text/plain", std::nullopt, json(), json()},
+                                      [](RequestContext&, const std::string&) -> HandlerResult {
+                                        return RpcError{error_code::kRefused, "refused by lock x: no", json{{"lock", "x"}}};
+                                      })
+                    .ok());
     ASSERT_TRUE(server_->add_prompt(Prompt{"greet", "", "", {{"name", "", "", true}}, json()},
                                     [](RequestContext&, const std::map<std::string, std::string>& a) -> larder::Result<json> {
                                       return json{{"messages", json::array({{{"role", "user"}, {"content", text_content("hi " + a.at("name"))}}})}};
+                                    })
+                    .ok());
+    ASSERT_TRUE(server_->add_prompt(Prompt{"refused", "", "", {}, json()},
+                                    [](RequestContext&, const std::map<std::string, std::string>&) -> HandlerResult {
+                                      return RpcError{error_code::kRefused, "refused by lock y: no", json{{"lock", "y"}}};
                                     })
                     .ok());
     server_->set_completion_handler([](RequestContext&, const json&, const json& arg, const json&) {
@@ -262,6 +273,18 @@ TEST_F(ServerTest, ResourcesTemplatesPromptsAndCompletion) {
                                            {"argument", {{"name", "name"}, {"value", "al"}}}});
   EXPECT_EQ(c["result"]["completion"]["values"], json::array({"alpha", "alps"}));
   EXPECT_EQ(c["result"]["completion"]["hasMore"], false);
+}
+
+TEST_F(ServerTest, AHandlersOwnRpcErrorReachesTheClientAsItIsWithItsData) {
+  initialize();
+  auto r = request("resources/read", {{"uri", "test://refused"}});
+  EXPECT_EQ(r["error"]["code"], error_code::kRefused) << r.dump();
+  EXPECT_EQ(r["error"]["message"], "refused by lock x: no");
+  EXPECT_EQ(r["error"]["data"], json({{"lock", "x"}}));
+  EXPECT_FALSE(r.contains("result"));
+  auto p = request("prompts/get", {{"name", "refused"}});
+  EXPECT_EQ(p["error"]["code"], error_code::kRefused) << p.dump();
+  EXPECT_EQ(p["error"]["data"]["lock"], "y");
 }
 
 TEST_F(ServerTest, SubscriptionsDeliverResourceUpdatesOnTheGeneralChannel) {
