@@ -314,7 +314,9 @@ int run_inspect(const InspectOpts& o) {
   bool want_authorize = !o.authorize_with.empty() || !o.authorize_with_file.empty();
   if (want_authorize && !root) throw Problem{"--authorize-with needs --public-key or --public-key-file"};
 
-  auto unverified = check(biscuit::Biscuit::from_bytes_unverified(bytes), "cannot read the token");
+  // With a key, the signatures are checked first, before any block is decoded: a token whose
+  // signature fails is reported as that (the official sample test004, a random block, is
+  // InvalidSignature), even when its blocks would not decode either.
   std::optional<biscuit::Error> verify_error;
   std::optional<biscuit::Biscuit> verified;
   if (root) {
@@ -325,7 +327,13 @@ int run_inspect(const InspectOpts& o) {
       verify_error = v.error();
     }
   }
-  const biscuit::Biscuit& token = verified ? *verified : unverified;
+  std::optional<biscuit::Biscuit> unverified;
+  if (!verified) {
+    auto u = biscuit::Biscuit::from_bytes_unverified(bytes);
+    if (!u && verify_error) check(biscuit::Result<void>(*verify_error), "the token does not verify");
+    unverified = check(std::move(u), "cannot read the token");
+  }
+  const biscuit::Biscuit& token = verified ? *verified : *unverified;
 
   std::optional<std::string> result_json, world_json;
   std::optional<biscuit::Error> auth_error;

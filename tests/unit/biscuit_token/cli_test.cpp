@@ -147,3 +147,23 @@ TEST_F(BiscuitCli, BadInputsFailCleanly) {
   EXPECT_EQ(run({"generate", unbound, "--private-key", sk, "--param", "who=1::nonsense"}).status, 2);
   EXPECT_NE(run({"keypair", "--key-algorithm", "rsa"}).status, 0);
 }
+
+// With a key, inspect checks the signatures before it decodes a block: the official samples
+// whose signatures fail are reported as such (exit 1), test004's random block included —
+// not as a block that does not decode, which is what parsing the unauthenticated bytes first
+// would say.
+TEST_F(BiscuitCli, InspectChecksSignaturesBeforeDecodingBlocks) {
+  const std::string key = "ed25519/1055c750b1a1505937af1537c626ba3263995c33a64758aaafb1275b0312e284";
+  const std::string dir = LARDER_BISCUIT_SAMPLES_DIR;
+  for (const char* name : {"test002_different_root_key.bc", "test004_random_block.bc", "test005_invalid_signature.bc",
+                           "test006_reordered_blocks.bc"}) {
+    auto r = run({"inspect", "--raw-input", "--public-key", key, dir + "/" + name}, "", true);
+    EXPECT_EQ(r.status, 1) << name << ": " << r.out;
+    EXPECT_NE(r.out.find("signature error"), std::string::npos) << name << ": " << r.out;
+    EXPECT_EQ(r.out.find("deserialization"), std::string::npos) << name << ": " << r.out;
+  }
+  // Without a key there is nothing to check first: the random block does not decode.
+  auto unkeyed = run({"inspect", "--raw-input", dir + "/test004_random_block.bc"}, "", true);
+  EXPECT_EQ(unkeyed.status, 4) << unkeyed.out;
+  EXPECT_NE(unkeyed.out.find("deserialization"), std::string::npos) << unkeyed.out;
+}
