@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 600
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test test-sanitize demo bench fuzz format clean
+.PHONY: all deps configure build test test-sanitize demo bench fuzz format format-check clean
 
 all: build
 
@@ -48,7 +48,11 @@ fuzz: deps
 	@scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 format:
-	@git ls-files '*.h' '*.cpp' | xargs clang-format -i
+	@scripts/format
+
+# Fails on any C++ file that clang-format would change (CI runs it first).
+format-check:
+	@scripts/format --check
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

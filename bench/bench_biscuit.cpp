@@ -119,8 +119,9 @@ struct CryptoFloor {
     Bytes key = fixture().root.public_key().bytes();
     for (std::size_t i = 0; i < env.block_count(); ++i) {
       const auto& b = env.block(i);
-      sigs.push_back({format::block_payload_v0(b.block, std::nullopt, b.next_key.algorithm(), b.next_key.bytes()),
-                      b.signature, key});
+      sigs.push_back(
+          {format::block_payload_v0(b.block, std::nullopt, b.next_key.algorithm(), b.next_key.bytes()),
+           b.signature, key});
       key = b.next_key.bytes();
     }
     secret = env.next_secret->bytes();
@@ -128,7 +129,8 @@ struct CryptoFloor {
   void signatures(benchmark::State& state) const {
     int ok = 0;
     for (const auto& s : sigs)
-      ok += crypto_sign_verify_detached(s.signature.data(), s.payload.data(), s.payload.size(), s.key.data()) == 0;
+      ok += crypto_sign_verify_detached(s.signature.data(), s.payload.data(), s.payload.size(),
+                                        s.key.data()) == 0;
     if (ok != static_cast<int>(sigs.size())) state.SkipWithError("signature did not verify");
     benchmark::DoNotOptimize(ok);
   }
@@ -146,10 +148,18 @@ void crypto_floor(benchmark::State& state, const Bytes& bytes, bool proof = fals
     floor.signatures(state);
   }
 }
-void BM_CryptoFloor_2Block(benchmark::State& state) { crypto_floor(state, fixture().two_block); }
-void BM_CryptoFloor_3Block(benchmark::State& state) { crypto_floor(state, fixture().three_block); }
-void BM_CryptoFloorWithProof_2Block(benchmark::State& state) { crypto_floor(state, fixture().two_block, true); }
-void BM_CryptoFloorWithProof_3Block(benchmark::State& state) { crypto_floor(state, fixture().three_block, true); }
+void BM_CryptoFloor_2Block(benchmark::State& state) {
+  crypto_floor(state, fixture().two_block);
+}
+void BM_CryptoFloor_3Block(benchmark::State& state) {
+  crypto_floor(state, fixture().three_block);
+}
+void BM_CryptoFloorWithProof_2Block(benchmark::State& state) {
+  crypto_floor(state, fixture().two_block, true);
+}
+void BM_CryptoFloorWithProof_3Block(benchmark::State& state) {
+  crypto_floor(state, fixture().three_block, true);
+}
 
 // Ours against the floor, interleaved: every iteration times one parse + verify + authorize,
 // then the floor's signature checks, then the proof derivation, back to back, so a burst of
@@ -179,8 +189,12 @@ void over_floor(benchmark::State& state, const Bytes& bytes, const char* code) {
   state.counters["x_floor"] = us(ours) / us(sigs);
   state.counters["x_floor_proof"] = us(ours) / us(sigs + proof);
 }
-void BM_OverFloor_2Block(benchmark::State& state) { over_floor(state, fixture().two_block, kAuthorizer2); }
-void BM_OverFloor_3Block(benchmark::State& state) { over_floor(state, fixture().three_block, kAuthorizer3); }
+void BM_OverFloor_2Block(benchmark::State& state) {
+  over_floor(state, fixture().two_block, kAuthorizer2);
+}
+void BM_OverFloor_3Block(benchmark::State& state) {
+  over_floor(state, fixture().three_block, kAuthorizer3);
+}
 
 // 10,000 facts (5,000 users + 5,000 grants) and a rule joining them.
 void BM_World10kJoin(benchmark::State& state) {
@@ -241,7 +255,9 @@ BENCHMARK(BM_Attenuate);
 int export_fixture(const std::string& dir) {
   const Fixture& f = fixture();
   std::filesystem::create_directories(dir);
-  auto put = [&](const char* name, const std::string& content) { std::ofstream(dir + "/" + name) << content; };
+  auto put = [&](const char* name, const std::string& content) {
+    std::ofstream(dir + "/" + name) << content;
+  };
   put("root.pub", f.root.public_key().to_string());
   put("token2.b64", base64url_encode(f.two_block));
   put("token3.b64", base64url_encode(f.three_block));

@@ -29,7 +29,8 @@ void BM_JoinRule10kFacts(benchmark::State& state) {
   World base;
   for (int64_t i = 0; i < 5000; ++i) {
     base.add_fact(OriginSet{0}, Fact{Predicate{a, {Term::integer(i), Term::integer(i + 1)}}});
-    base.add_fact(OriginSet{kAuthorizerBlock}, Fact{Predicate{b, {Term::integer(i + 1), Term::integer(2 * i)}}});
+    base.add_fact(OriginSet{kAuthorizerBlock},
+                  Fact{Predicate{b, {Term::integer(i + 1), Term::integer(2 * i)}}});
   }
   Rule rule = *intern(*parse_rule("c($x, $z) <- a($x, $y), b($y, $z)"), symbols);
   base.add_rule(0, TrustedOrigins::defaults(), rule);
@@ -85,7 +86,8 @@ void BM_ParseTypicalBlock(benchmark::State& state) {
     if (!src) state.SkipWithError("parse failed");
     benchmark::DoNotOptimize(src);
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(std::strlen(kTypicalBlock)));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(std::strlen(kTypicalBlock)));
 }
 BENCHMARK(BM_ParseTypicalBlock);
 
@@ -135,7 +137,8 @@ BENCHMARK(BM_AuthorizeTypicalChecks);
 
 void BM_EvaluateExpression(benchmark::State& state) {
   SymbolTable symbols;
-  Expression e = *intern(*parse_expression("$t <= 2030-01-01T00:00:00Z && [\"read\", \"list\"].contains($op)"), symbols);
+  Expression e =
+      *intern(*parse_expression("$t <= 2030-01-01T00:00:00Z && [\"read\", \"list\"].contains($op)"), symbols);
   const Term t = Term::date(1767225600);
   const Term op = Term::string(symbols.insert("read"));
   const Bindings bindings{{static_cast<uint32_t>(*symbols.get("t")), &t},

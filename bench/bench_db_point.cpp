@@ -125,8 +125,9 @@ int main(int argc, char** argv) {
 
   std::printf("\n=== DB point query: Larder DB path vs pgbench (same SQL, same cluster, %zu rows)\n",
               examples::kDefaultSeedRows);
-  std::printf("seed %zu rows: %.3f s total (COPY %.3f s, incl. TRUNCATE+ANALYZE %.3f s)\n", examples::kDefaultSeedRows,
-              cluster->seed_seconds(), static_cast<double>(reseed->copy_time.count()) / 1000.0,
+  std::printf("seed %zu rows: %.3f s total (COPY %.3f s, incl. TRUNCATE+ANALYZE %.3f s)\n",
+              examples::kDefaultSeedRows, cluster->seed_seconds(),
+              static_cast<double>(reseed->copy_time.count()) / 1000.0,
               static_cast<double>(reseed->total_time.count()) / 1000.0);
   // pgbench -M prepared caches the statements' plans, as Larder does per session for guarded
   // SQL (prepared once, then executed by name); -M extended (parse and plan every time) is
@@ -137,8 +138,8 @@ int main(int argc, char** argv) {
     double ours = reporter.tps.count(c) ? reporter.tps[c] : -1;
     double prep = pgbench.prepared.count(c) ? pgbench.prepared[c] : -1;
     double ext = pgbench.extended.count(c) ? pgbench.extended[c] : -1;
-    std::printf("%8d %12.0f %18.0f %6.0f%% %18.0f %6.0f%%\n", c, ours, prep, prep > 0 ? 100.0 * ours / prep : 0.0, ext,
-                ext > 0 ? 100.0 * ours / ext : 0.0);
+    std::printf("%8d %12.0f %18.0f %6.0f%% %18.0f %6.0f%%\n", c, ours, prep,
+                prep > 0 ? 100.0 * ours / prep : 0.0, ext, ext > 0 ? 100.0 * ours / ext : 0.0);
   }
   return 0;
 }

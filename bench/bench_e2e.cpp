@@ -16,15 +16,16 @@
 // in front of this database over HTTPS must spend at least. Its throughput against pgbench
 // is the ceiling for Larder's ratio on this machine.
 //
-//   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench] [--no-floor] [--no-paths] [--mcp-client]
+//   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench] [--no-floor] [--no-paths]
+//   [--mcp-client]
+#include "closed_loop.h"
 #include "db/database.h"
 #include "examples/healthcare/demo.h"
 #include "examples/healthcare/generate.h"
+#include "gate/taint_ledger.h"
 #include "mcp/client.h"
 #include "net/client.h"
-#include "closed_loop.h"
 #include "pgbench_support.h"
-#include "gate/taint_ledger.h"
 #include "support/pg_bouncer.h"
 #include "support/pg_standby.h"
 #include "support/testbed.h"
@@ -82,8 +83,9 @@ struct LeanSession {
   uint64_t next_id = 2;
 
   static std::variant<std::shared_ptr<LeanSession>, std::string> open(const std::string& url,
-                                                                     const net::TlsClientConfig& tls,
-                                                                     const std::string& token, int64_t expected) {
+                                                                      const net::TlsClientConfig& tls,
+                                                                      const std::string& token,
+                                                                      int64_t expected) {
     const auto path_at = url.find('/', url.find("://") + 3);
     const std::string base = url.substr(0, path_at);
     auto http = net::HttpClient::create(base, tls);
@@ -106,10 +108,12 @@ struct LeanSession {
     auto r = s->http->request("POST", s->path, s->headers, init.dump());
     if (!r) return "initialize: " + r.error().message;
     auto sid = r->header("Mcp-Session-Id");
-    if (r->status != 200 || !sid) return "initialize: HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 200);
+    if (r->status != 200 || !sid)
+      return "initialize: HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 200);
     s->headers.emplace_back("Mcp-Session-Id", *sid);
     s->headers.emplace_back("MCP-Protocol-Version", "2025-11-25");
-    auto n = s->http->request("POST", s->path, s->headers, R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
+    auto n = s->http->request("POST", s->path, s->headers,
+                              R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
     if (!n || n->status != 202) return "notifications/initialized failed";
     json call = {{"jsonrpc", "2.0"},
                  {"id", 0},
@@ -127,7 +131,8 @@ struct LeanSession {
     auto r = http->request("POST", path, headers, body_head + std::to_string(id) + body_tail);
     if (!r) return r.error().message;
     if (r->status != 200) return "HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300);
-    if (r->body.find(row_marker) == std::string::npos || r->body.find("\"isError\":true") != std::string::npos)
+    if (r->body.find(row_marker) == std::string::npos ||
+        r->body.find("\"isError\":true") != std::string::npos)
       return r->body.substr(0, 300);
     if (id % 32 == 0) {
       json m = json::parse(r->body, nullptr, false);
@@ -140,8 +145,8 @@ struct LeanSession {
   }
 };
 
-RunFigures run_load(const std::string& url, const net::TlsClientConfig& tls, const std::string& token, int clients,
-                    double seconds, int64_t expected_rows, bool mcp_client) {
+RunFigures run_load(const std::string& url, const net::TlsClientConfig& tls, const std::string& token,
+                    int clients, double seconds, int64_t expected_rows, bool mcp_client) {
   return bench::run_closed_loop(clients, seconds, [&](int) -> std::variant<bench::Call, std::string> {
     if (!mcp_client) {
       auto opened = LeanSession::open(url, tls, token, expected_rows);
@@ -163,7 +168,8 @@ RunFigures run_load(const std::string& url, const net::TlsClientConfig& tls, con
 }
 
 // Mean and p50 of each stage over the allowed pg_query records appended after `offset`.
-std::map<std::string, std::pair<double, double>> stage_times(const std::string& audit_path, std::streamoff offset) {
+std::map<std::string, std::pair<double, double>> stage_times(const std::string& audit_path,
+                                                             std::streamoff offset) {
   std::ifstream in(audit_path);
   in.seekg(offset);
   std::map<std::string, std::vector<double>> samples;
@@ -222,7 +228,8 @@ class FloorServer {
  public:
   FloorServer(const gate::ServeConfig& c, const test::PgCluster& cluster, std::string reply_head,
               std::string reply_tail)
-      : database_(cluster.database_config(std::max<std::size_t>(4, c.worker_threads))),  // as larder serve sizes it
+      : database_(
+            cluster.database_config(std::max<std::size_t>(4, c.worker_threads))),  // as larder serve sizes it
         head_(std::move(reply_head)),
         tail_(std::move(reply_tail)) {
     auto checked = database_.guard().check(kSql);
@@ -234,9 +241,10 @@ class FloorServer {
     sc.tls.client_ca_file = c.tls_client_ca;
     sc.tls.crl_file = c.tls_crl;
     sc.limits.worker_threads = c.worker_threads;
-    auto s = net::Server::create(sc, [this](const net::HttpRequest& req, std::shared_ptr<net::Responder> out) {
-      handle(req, std::move(out));
-    });
+    auto s =
+        net::Server::create(sc, [this](const net::HttpRequest& req, std::shared_ptr<net::Responder> out) {
+          handle(req, std::move(out));
+        });
     if (!s) throw std::runtime_error("floor: " + s.error().message);
     server_ = std::move(*s);
     if (auto r = server_->start(); !r) throw std::runtime_error("floor: " + r.error().message);
@@ -276,8 +284,8 @@ class FloorServer {
 // PostgreSQL sessions ever opened on the database (pg_stat_database.sessions; each probe is
 // a new connection, so it reads fresh statistics): the pools must keep this flat while calls run.
 int64_t sessions_opened(const test::PgCluster& cluster) {
-  return std::stoll(cluster.admin_scalar(
-      "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"));
+  return std::stoll(
+      cluster.admin_scalar("SELECT sessions FROM pg_stat_database WHERE datname = current_database()"));
 }
 
 // The scale-out paths side by side (docs/performance.md, "Scaling out"): the same load and
@@ -292,8 +300,9 @@ struct PathRun {
   std::map<int, bench::CpuPerCall> larder_cpu, pgbench_cpu;
 };
 
-std::vector<PathRun> run_paths(test::Testbed& bed, const gate::ServeConfig& base, const net::TlsClientConfig& tls,
-                               const std::string& token, int64_t expected, const Options& o) {
+std::vector<PathRun> run_paths(test::Testbed& bed, const gate::ServeConfig& base,
+                               const net::TlsClientConfig& tls, const std::string& token, int64_t expected,
+                               const Options& o) {
   std::vector<PathRun> out;
   test::PgCluster& cluster = bed.cluster();
   auto password = db::random_hex(16);
@@ -305,7 +314,8 @@ std::vector<PathRun> run_paths(test::Testbed& bed, const gate::ServeConfig& base
   if (!standby.wait_caught_up()) std::cerr << "bench_e2e: the standby did not catch up\n";
   test::PgBouncer::Options bo;
   bo.default_pool_size = 20;
-  bo.extra_users = {{std::string(gate::kGateRole), bed.ledger().get("password").value_or("")}, {"larder_bench", *password}};
+  bo.extra_users = {{std::string(gate::kGateRole), bed.ledger().get("password").value_or("")},
+                    {"larder_bench", *password}};
   test::PgBouncer bouncer(cluster, &standby, bo);
   const std::string script = bench::write_point_query_script();
   for (const std::string path : {"direct", "pgbouncer", "replica"}) {
@@ -335,7 +345,8 @@ std::vector<PathRun> run_paths(test::Testbed& bed, const gate::ServeConfig& base
     }
     const std::string url = "https://127.0.0.1:" + std::to_string(service->port()) + "/mcp";
     for (int n : o.clients) {
-      const double pg_before = bench::postgres_cpu_seconds(*measured), self_before = bench::self_cpu_seconds();
+      const double pg_before = bench::postgres_cpu_seconds(*measured),
+                   self_before = bench::self_cpu_seconds();
       run.larder.push_back(run_load(url, tls, token, n, o.seconds, expected, false));
       const double calls = static_cast<double>(std::max<std::size_t>(1, run.larder.back().calls));
       run.larder_cpu[n] = {1e6 * (bench::postgres_cpu_seconds(*measured) - pg_before) / calls,
@@ -352,9 +363,9 @@ std::vector<PathRun> run_paths(test::Testbed& bed, const gate::ServeConfig& base
         // own is counted on neither side).
         // Through PgBouncer 1.18 in transaction mode named prepared statements break (it does
         // not track them): pgbench runs unnamed there, as Larder does.
-        run.pgbench[n] = bench::run_pgbench(pg_target, *password, script, n,
-                                            path == "pgbouncer" ? "extended" : "prepared",
-                                            static_cast<int>(std::max(1.0, o.seconds)), &cpu);
+        run.pgbench[n] =
+            bench::run_pgbench(pg_target, *password, script, n, path == "pgbouncer" ? "extended" : "prepared",
+                               static_cast<int>(std::max(1.0, o.seconds)), &cpu);
         run.pgbench_cpu[n] = cpu;
       }
     }
@@ -366,14 +377,15 @@ std::vector<PathRun> run_paths(test::Testbed& bed, const gate::ServeConfig& base
 
 void print_paths(const std::vector<PathRun>& paths) {
   if (paths.empty()) return;
-  std::printf("\nScale-out paths: the same load and pgbench script on each path, side by side (pgbench -M\n"
-              "prepared; -M extended through PgBouncer, which does not track named prepared statements).\n"
-              "pgbouncer: every role through PgBouncer 1.18 in transaction mode (pool 20 per role); replica:\n"
-              "the queries on a streaming hot standby, the ledger on the primary. CPU per call (us): the server\n"
-              "the queries ran on | the client side (Larder: server + load generator; pgbench); PgBouncer's\n"
-              "own CPU is in neither.\n");
-  std::printf("%10s %8s %10s %9s %9s %9s %11s %7s %20s %20s\n", "path", "clients", "larder/s", "p50 ms", "p99 ms",
-              "failures", "pgbench/s", "ratio", "CPU larder pg|self", "CPU pgbench pg|self");
+  std::printf(
+      "\nScale-out paths: the same load and pgbench script on each path, side by side (pgbench -M\n"
+      "prepared; -M extended through PgBouncer, which does not track named prepared statements).\n"
+      "pgbouncer: every role through PgBouncer 1.18 in transaction mode (pool 20 per role); replica:\n"
+      "the queries on a streaming hot standby, the ledger on the primary. CPU per call (us): the server\n"
+      "the queries ran on | the client side (Larder: server + load generator; pgbench); PgBouncer's\n"
+      "own CPU is in neither.\n");
+  std::printf("%10s %8s %10s %9s %9s %9s %11s %7s %20s %20s\n", "path", "clients", "larder/s", "p50 ms",
+              "p99 ms", "failures", "pgbench/s", "ratio", "CPU larder pg|self", "CPU pgbench pg|self");
   for (const auto& p : paths) {
     for (const auto& r : p.larder) {
       const double pgb = p.pgbench.count(r.clients) ? p.pgbench.at(r.clients) : -1;
@@ -382,9 +394,9 @@ void print_paths(const std::vector<PathRun>& paths) {
       char lcell[64], pcell[64];
       std::snprintf(lcell, sizeof lcell, "%6.0f | %6.0f", lc.pg_us, lc.client_us);
       std::snprintf(pcell, sizeof pcell, "%6.0f | %6.0f", pc.pg_us, pc.client_us);
-      std::printf("%10s %8d %10.0f %9.2f %9.2f %9d %11.0f %6.0f%% %20s %20s\n", p.path.c_str(), r.clients, r.rps,
-                  r.p50_us / 1000, r.p99_us / 1000, r.failures, pgb, pgb > 0 ? 100 * r.rps / pgb : 0.0, lcell,
-                  pcell);
+      std::printf("%10s %8d %10.0f %9.2f %9.2f %9d %11.0f %6.0f%% %20s %20s\n", p.path.c_str(), r.clients,
+                  r.rps, r.p50_us / 1000, r.p99_us / 1000, r.failures, pgb, pgb > 0 ? 100 * r.rps / pgb : 0.0,
+                  lcell, pcell);
       if (!r.first_failure.empty()) std::printf("           first failure: %s\n", r.first_failure.c_str());
     }
   }
@@ -430,8 +442,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   test::PgCluster& cluster = bed->cluster();
-  const int64_t expected = std::stoll(cluster.admin_scalar(
-      R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)", {std::string(examples::kErinOrtega)}));
+  const int64_t expected =
+      std::stoll(cluster.admin_scalar(R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)",
+                                      {std::string(examples::kErinOrtega)}));
 
   // The first read taints the lineage and hands back the attenuated token, which an agent
   // uses from then on; the sessions below do the same.
@@ -455,9 +468,10 @@ int main(int argc, char** argv) {
   {
     auto opened = LeanSession::open(url, tls, token, expected);
     auto* lean = std::get_if<std::shared_ptr<LeanSession>>(&opened);
-    auto r = lean != nullptr ? (*lean)->http->request("POST", (*lean)->path, (*lean)->headers,
-                                                      (*lean)->body_head + "7" + (*lean)->body_tail)
-                             : Result<net::ClientResponse>(make_error("bench", std::get<std::string>(opened)));
+    auto r = lean != nullptr
+                 ? (*lean)->http->request("POST", (*lean)->path, (*lean)->headers,
+                                          (*lean)->body_head + "7" + (*lean)->body_tail)
+                 : Result<net::ClientResponse>(make_error("bench", std::get<std::string>(opened)));
     const auto at = r ? r->body.find("\"id\":7") : std::string::npos;
     if (at == std::string::npos) {
       std::cerr << "bench_e2e: could not capture an answer for the floor server\n";
@@ -482,7 +496,8 @@ int main(int argc, char** argv) {
   for (int n : o.clients) {
     const int64_t sessions_before = sessions_opened(cluster);
     std::streamoff before = file_size(c.audit_path);
-    const double pg_before = bench::postgres_cpu_seconds(cluster.state()), self_before = bench::self_cpu_seconds();
+    const double pg_before = bench::postgres_cpu_seconds(cluster.state()),
+                 self_before = bench::self_cpu_seconds();
     runs.push_back(run_load(url, tls, token, n, o.seconds, expected, o.mcp_client));
     const double calls = static_cast<double>(std::max<std::size_t>(1, runs.back().calls));
     cpu.push_back({1e6 * (bench::postgres_cpu_seconds(cluster.state()) - pg_before) / calls,
@@ -499,7 +514,8 @@ int main(int argc, char** argv) {
     try {
       FloorServer floor(c, cluster, reply_head, reply_tail);
       for (int n : o.clients) {
-        const double pg_before = bench::postgres_cpu_seconds(cluster.state()), self_before = bench::self_cpu_seconds();
+        const double pg_before = bench::postgres_cpu_seconds(cluster.state()),
+                     self_before = bench::self_cpu_seconds();
         floor_runs.push_back(run_load(floor.url(), tls, token, n, o.seconds, expected, false));
         const double calls = static_cast<double>(std::max<std::size_t>(1, floor_runs.back().calls));
         floor_cpu.push_back({1e6 * (bench::postgres_cpu_seconds(cluster.state()) - pg_before) / calls,
@@ -521,26 +537,31 @@ int main(int argc, char** argv) {
   }
 
   bench::PgbenchFigures pg;
-  if (o.pgbench) pg = bench::pgbench_point_query(cluster.state(), o.clients, static_cast<int>(std::max(1.0, o.seconds)));
+  if (o.pgbench)
+    pg = bench::pgbench_point_query(cluster.state(), o.clients, static_cast<int>(std::max(1.0, o.seconds)));
 
-  std::printf("\n=== End to end: pg_query over mTLS through the four locks vs pgbench (same SQL, same cluster)\n");
-  std::printf("%zu rows; %lld returned per call (Erin oRTEga, RLS); server worker threads %zu; %.0f s per run\n",
-              examples::kDefaultSeedRows, static_cast<long long>(expected), o.workers, o.seconds);
-  std::printf("%8s %10s %9s %9s %10s %18s %7s %18s %7s %12s\n", "clients", "larder/s", "p50 ms", "p99 ms", "failures",
-              "pgbench prepared", "ratio", "pgbench extended", "ratio", "pg sessions");
+  std::printf(
+      "\n=== End to end: pg_query over mTLS through the four locks vs pgbench (same SQL, same cluster)\n");
+  std::printf(
+      "%zu rows; %lld returned per call (Erin oRTEga, RLS); server worker threads %zu; %.0f s per run\n",
+      examples::kDefaultSeedRows, static_cast<long long>(expected), o.workers, o.seconds);
+  std::printf("%8s %10s %9s %9s %10s %18s %7s %18s %7s %12s\n", "clients", "larder/s", "p50 ms", "p99 ms",
+              "failures", "pgbench prepared", "ratio", "pgbench extended", "ratio", "pg sessions");
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const auto& r = runs[i];
     double prep = pg.prepared.count(r.clients) ? pg.prepared[r.clients] : -1;
     double ext = pg.extended.count(r.clients) ? pg.extended[r.clients] : -1;
-    std::printf("%8d %10.0f %9.2f %9.2f %10d %18.0f %6.0f%% %18.0f %6.0f%% %12lld\n", r.clients, r.rps, r.p50_us / 1000,
-                r.p99_us / 1000, r.failures, prep, prep > 0 ? 100 * r.rps / prep : 0.0, ext,
+    std::printf("%8d %10.0f %9.2f %9.2f %10d %18.0f %6.0f%% %18.0f %6.0f%% %12lld\n", r.clients, r.rps,
+                r.p50_us / 1000, r.p99_us / 1000, r.failures, prep, prep > 0 ? 100 * r.rps / prep : 0.0, ext,
                 ext > 0 ? 100 * r.rps / ext : 0.0, static_cast<long long>(sessions[i]));
     if (!r.first_failure.empty()) std::printf("         first failure: %s\n", r.first_failure.c_str());
   }
   // Throughput on this shared 2-core machine swings with the neighbours; CPU per call does
   // not, and when both sides are CPU-bound its ratio is what the throughput ratio tends to.
-  std::printf("\nCPU per call in µs (user + system): PostgreSQL | the client side (Larder: server and load generator,\n"
-              "one process; pgbench: pgbench) | total; CPU ratio = pgbench total / Larder total\n");
+  std::printf(
+      "\nCPU per call in µs (user + system): PostgreSQL | the client side (Larder: server and load "
+      "generator,\n"
+      "one process; pgbench: pgbench) | total; CPU ratio = pgbench total / Larder total\n");
   std::printf("%8s %30s %30s %30s %10s\n", "clients", "Larder  pg | larder | total", "pgbench prepared",
               "pgbench extended", "CPU ratio");
   for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -560,10 +581,11 @@ int main(int argc, char** argv) {
     }
   }
   if (!floor_runs.empty()) {
-    std::printf("\nThe floor: the same load against mTLS + HTTP + the database path only (no MCP, Biscuit, guard,\n"
-                "audit or JSON; Larder's answer bytes), the ceiling for any server in front of this database\n");
-    std::printf("%8s %10s %9s %9s %10s %12s %12s %30s %10s\n", "clients", "floor/s", "p50 ms", "p99 ms", "failures",
-                "vs prepared", "Larder/floor", "CPU  pg | process | total", "CPU ratio");
+    std::printf(
+        "\nThe floor: the same load against mTLS + HTTP + the database path only (no MCP, Biscuit, guard,\n"
+        "audit or JSON; Larder's answer bytes), the ceiling for any server in front of this database\n");
+    std::printf("%8s %10s %9s %9s %10s %12s %12s %30s %10s\n", "clients", "floor/s", "p50 ms", "p99 ms",
+                "failures", "vs prepared", "Larder/floor", "CPU  pg | process | total", "CPU ratio");
     for (std::size_t i = 0; i < floor_runs.size(); ++i) {
       const auto& f = floor_runs[i];
       const int n = f.clients;
@@ -572,8 +594,9 @@ int main(int argc, char** argv) {
       std::snprintf(cell, sizeof cell, "%6.0f | %6.0f | %6.0f", floor_cpu[i].pg_us, floor_cpu[i].client_us,
                     floor_cpu[i].total());
       const bool have = pg.prepared_cpu.count(n) != 0 && pg.prepared_cpu[n].total() > 0;
-      std::printf("%8d %10.0f %9.2f %9.2f %10d %11.0f%% %11.0f%% %30s", n, f.rps, f.p50_us / 1000, f.p99_us / 1000,
-                  f.failures, prep > 0 ? 100 * f.rps / prep : 0.0, f.rps > 0 ? 100 * runs[i].rps / f.rps : 0.0, cell);
+      std::printf("%8d %10.0f %9.2f %9.2f %10d %11.0f%% %11.0f%% %30s", n, f.rps, f.p50_us / 1000,
+                  f.p99_us / 1000, f.failures, prep > 0 ? 100 * f.rps / prep : 0.0,
+                  f.rps > 0 ? 100 * runs[i].rps / f.rps : 0.0, cell);
       if (have && floor_cpu[i].total() > 0) {
         std::printf(" %9.0f%%\n", 100 * pg.prepared_cpu[n].total() / floor_cpu[i].total());
       } else {
@@ -583,8 +606,10 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("\nServer-side time per lock, mean / p50 in µs (from the audit records):\n");
-  std::printf("  lock 1 mTLS       new session (full handshake + initialize): %.2f ms p50; then 0 per call (keep-alive)\n",
-              percentile(session_ms, 0.5));
+  std::printf(
+      "  lock 1 mTLS       new session (full handshake + initialize): %.2f ms p50; then 0 per call "
+      "(keep-alive)\n",
+      percentile(session_ms, 0.5));
   std::printf("%8s", "clients");
   for (const char* s : kStages) std::printf(" %16s", s);
   std::printf("\n");
@@ -602,9 +627,10 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
   }
-  std::printf("  guard = lock 3 (SQL guard, PostgreSQL's parser); verify, ledger (revocation + taint), authorize =\n"
-              "  lock 2 (Biscuit, cached signature check); tool = locks 3+4 in PostgreSQL (restricted role, RLS\n"
-              "  context, query, rows to JSON); taint = recording the lineage + attenuating the token.\n");
+  std::printf(
+      "  guard = lock 3 (SQL guard, PostgreSQL's parser); verify, ledger (revocation + taint), authorize =\n"
+      "  lock 2 (Biscuit, cached signature check); tool = locks 3+4 in PostgreSQL (restricted role, RLS\n"
+      "  context, query, rows to JSON); taint = recording the lineage + attenuating the token.\n");
   print_paths(paths);
   bool ok = true;
   for (const auto& r : runs) ok &= r.calls > 0;

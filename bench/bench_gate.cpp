@@ -29,7 +29,10 @@ struct Fixture {
   std::unique_ptr<gate::Gate> gate;
   std::string token;  // base64: authority + certificate binding + taint block
   net::PeerIdentity peer;
-  gate::CallFacts call{"tools/call", "pg_query", gate::DataFlow::kSensitiveRead, {"health_records"},
+  gate::CallFacts call{"tools/call",
+                       "pg_query",
+                       gate::DataFlow::kSensitiveRead,
+                       {"health_records"},
                        {{"health_records", {"*"}}}};
 
   Fixture() {
@@ -53,8 +56,11 @@ struct Fixture {
     auto added = authority.add_code(
         R"(patient_name({name}); right("pg_query"); right("pg_explain"); right("resources/read");
            check if time($time), $time <= {expiry};)",
-        biscuit::Params().string("name", "Erin oRTEga").date("expiry", static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::seconds>(expiry.time_since_epoch()).count())));
+        biscuit::Params()
+            .string("name", "Erin oRTEga")
+            .date("expiry",
+                  static_cast<uint64_t>(
+                      std::chrono::duration_cast<std::chrono::seconds>(expiry.time_since_epoch()).count())));
     if (!added) throw std::runtime_error("authority code");
     auto minted = authority.build(root.private_key());
     if (!minted) throw std::runtime_error("mint");

@@ -54,7 +54,8 @@ std::pair<std::string, std::string> split_url(const std::string& url) {
 }
 
 net::HeaderList headers(const Session& s) {
-  net::HeaderList h = {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
+  net::HeaderList h = {{"Content-Type", "application/json"},
+                       {"Accept", "application/json, text/event-stream"}};
   if (!s.id.empty()) h.emplace_back("Mcp-Session-Id", s.id);
   if (!s.version.empty()) h.emplace_back("MCP-Protocol-Version", s.version);
   return h;
@@ -84,16 +85,23 @@ bool open_session(const Options& o, Session& s) {
   }
   s.http = std::move(*c);
   s.path = path;
-  json init = {{"jsonrpc", "2.0"}, {"id", 0}, {"method", "initialize"},
-               {"params", {{"protocolVersion", "2025-06-18"}, {"capabilities", json::object()}, {"clientInfo", {{"name", "bench"}, {"version", "1"}}}}}};
+  json init = {{"jsonrpc", "2.0"},
+               {"id", 0},
+               {"method", "initialize"},
+               {"params",
+                {{"protocolVersion", "2025-06-18"},
+                 {"capabilities", json::object()},
+                 {"clientInfo", {{"name", "bench"}, {"version", "1"}}}}}};
   auto r = s.http->request("POST", s.path, headers(s), init.dump());
   if (!r || r->status != 200) {
-    std::cerr << "initialize failed: " << (r ? std::to_string(r->status) + " " + r->body : r.error().message) << "\n";
+    std::cerr << "initialize failed: " << (r ? std::to_string(r->status) + " " + r->body : r.error().message)
+              << "\n";
     return false;
   }
   s.id = r->header("Mcp-Session-Id").value_or("");
   s.version = response_of(r->body)["result"].value("protocolVersion", "2025-06-18");
-  auto n = s.http->request("POST", s.path, headers(s), R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
+  auto n = s.http->request("POST", s.path, headers(s),
+                           R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
   return n && n->status / 100 == 2;
 }
 
@@ -104,16 +112,24 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (a == "--url") o.url = next();
-    else if (a == "--pki") o.pki = next();
-    else if (a == "--sessions") o.sessions = std::atoi(next().c_str());
-    else if (a == "--seconds") o.seconds = std::atof(next().c_str());
-    else if (a == "--tool") o.tool = next();
-    else if (a == "--reconnect") o.reconnect = true;
-    else if (a == "--idle") o.idle = std::atoi(next().c_str());
+    if (a == "--url")
+      o.url = next();
+    else if (a == "--pki")
+      o.pki = next();
+    else if (a == "--sessions")
+      o.sessions = std::atoi(next().c_str());
+    else if (a == "--seconds")
+      o.seconds = std::atof(next().c_str());
+    else if (a == "--tool")
+      o.tool = next();
+    else if (a == "--reconnect")
+      o.reconnect = true;
+    else if (a == "--idle")
+      o.idle = std::atoi(next().c_str());
   }
   if (o.url.empty() || o.pki.empty()) {
-    std::cerr << "usage: bench_mcp_load --url URL --pki DIR [--sessions N] [--seconds S] [--tool NAME] [--reconnect] [--idle N]\n";
+    std::cerr << "usage: bench_mcp_load --url URL --pki DIR [--sessions N] [--seconds S] [--tool NAME] "
+                 "[--reconnect] [--idle N]\n";
     return 2;
   }
   if (o.idle > 0) {
@@ -129,24 +145,32 @@ int main(int argc, char** argv) {
   }
 
   std::atomic<int> resumed{0}, reconnects{0};
-  auto figures = larder::bench::run_closed_loop(o.sessions, o.seconds, [&](int) -> std::variant<larder::bench::Call, std::string> {
-    auto s = std::make_shared<Session>();
-    if (!open_session(o, *s)) return std::string("session setup failed");
-    auto id = std::make_shared<long>(1);
-    return larder::bench::Call([&o, &resumed, &reconnects, s, id]() -> std::optional<std::string> {
-      json call = {{"jsonrpc", "2.0"}, {"id", (*id)++}, {"method", "tools/call"}, {"params", {{"name", o.tool}, {"arguments", json::object()}}}};
-      auto r = s->http->request("POST", s->path, headers(*s), call.dump());
-      if (!r || r->status != 200 || !response_of(r->body).contains("result")) return std::string("call failed");
-      if (o.reconnect) {
-        if (s->http->session_resumed()) resumed++;
-        reconnects++;
-        s->http->disconnect();
-      }
-      return std::nullopt;
-    });
-  });
-  std::printf("sessions=%d calls=%zu rps=%.0f p50_us=%.0f p99_us=%.0f failures=%d%s\n", o.sessions, figures.calls,
-              figures.rps, figures.p50_us, figures.p99_us, figures.failures,
-              o.reconnect ? (" resumed=" + std::to_string(resumed.load()) + "/" + std::to_string(reconnects.load())).c_str() : "");
+  auto figures = larder::bench::run_closed_loop(
+      o.sessions, o.seconds, [&](int) -> std::variant<larder::bench::Call, std::string> {
+        auto s = std::make_shared<Session>();
+        if (!open_session(o, *s)) return std::string("session setup failed");
+        auto id = std::make_shared<long>(1);
+        return larder::bench::Call([&o, &resumed, &reconnects, s, id]() -> std::optional<std::string> {
+          json call = {{"jsonrpc", "2.0"},
+                       {"id", (*id)++},
+                       {"method", "tools/call"},
+                       {"params", {{"name", o.tool}, {"arguments", json::object()}}}};
+          auto r = s->http->request("POST", s->path, headers(*s), call.dump());
+          if (!r || r->status != 200 || !response_of(r->body).contains("result"))
+            return std::string("call failed");
+          if (o.reconnect) {
+            if (s->http->session_resumed()) resumed++;
+            reconnects++;
+            s->http->disconnect();
+          }
+          return std::nullopt;
+        });
+      });
+  std::printf(
+      "sessions=%d calls=%zu rps=%.0f p50_us=%.0f p99_us=%.0f failures=%d%s\n", o.sessions, figures.calls,
+      figures.rps, figures.p50_us, figures.p99_us, figures.failures,
+      o.reconnect
+          ? (" resumed=" + std::to_string(resumed.load()) + "/" + std::to_string(reconnects.load())).c_str()
+          : "");
   return figures.failures > 0 && figures.calls == 0 ? 1 : 0;
 }

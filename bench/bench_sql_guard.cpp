@@ -38,9 +38,8 @@ void run(benchmark::State& state, const std::string& sql, bool expect_ok,
     benchmark::DoNotOptimize(r);
   }
   // Seconds of CPU per query, printed with an SI prefix (e.g. "52.1u" = 52.1 µs).
-  state.counters["per_query"] = benchmark::Counter(
-      static_cast<double>(state.iterations()),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["per_query"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                   benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.counters["bytes"] = static_cast<double>(sql.size());
 }
 
@@ -96,8 +95,8 @@ void BM_LargeInList(benchmark::State& state) {  // > 2 KiB: parsed on the helper
 }  // namespace
 
 void BM_CachedVerdict(benchmark::State& state) {
-  run(state, R"(SELECT "Patient Name", "Medical Condition" FROM health_records WHERE "Patient Name" = $1)", true,
-      caching_guard());
+  run(state, R"(SELECT "Patient Name", "Medical Condition" FROM health_records WHERE "Patient Name" = $1)",
+      true, caching_guard());
 }
 
 BENCHMARK(BM_SimpleCount);

@@ -22,18 +22,20 @@ bool prepare_pgbench_role(const db::ClusterState& st, const std::string& passwor
   auto deadline = db::Clock::now() + std::chrono::seconds(30);
   auto conn = st.admin().connect(deadline);
   if (!conn) return false;
-  auto r = db::exec_script(conn->get(),
-                           "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'larder_bench') THEN "
-                           "DROP OWNED BY larder_bench; DROP ROLE larder_bench; END IF; END $$; "
-                           "CREATE ROLE larder_bench LOGIN INHERIT; "
-                           "GRANT patients, larder_context_writer TO larder_bench; "
-                           // The whole key row (the pads too): the script seals its context
-                           // on the server, the work Larder does in its own process.
-                           "GRANT SELECT ON larder_private.context_keys TO larder_bench",
-                           deadline);
+  auto r =
+      db::exec_script(conn->get(),
+                      "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'larder_bench') THEN "
+                      "DROP OWNED BY larder_bench; DROP ROLE larder_bench; END IF; END $$; "
+                      "CREATE ROLE larder_bench LOGIN INHERIT; "
+                      "GRANT patients, larder_context_writer TO larder_bench; "
+                      // The whole key row (the pads too): the script seals its context
+                      // on the server, the work Larder does in its own process.
+                      "GRANT SELECT ON larder_private.context_keys TO larder_bench",
+                      deadline);
   if (!r) return false;
   // The password travels as a parameter and is quoted by format(), never concatenated.
-  auto pw = db::exec_params(conn->get(), "SELECT set_config('larder.bench_pw', $1, false)", {password}, deadline);
+  auto pw =
+      db::exec_params(conn->get(), "SELECT set_config('larder.bench_pw', $1, false)", {password}, deadline);
   auto alter = db::exec_script(conn->get(),
                                "DO $$ BEGIN EXECUTE format('ALTER ROLE larder_bench PASSWORD %L', "
                                "current_setting('larder.bench_pw')); END $$",
@@ -50,17 +52,22 @@ std::string write_point_query_script() {
   // settings, the SELECT, ROLLBACK. Larder sends it in two round trips; pgbench in four.
   f << "BEGIN TRANSACTION READ ONLY;\n"
        "SELECT pg_catalog.set_config('larder.context', pg_catalog.encode(pg_catalog.sha256(k.opad || "
-       "pg_catalog.sha256(k.ipad || pg_catalog.convert_to(m.msg, 'UTF8'))), 'hex') || '.' || m.msg, true) AS c, "
+       "pg_catalog.sha256(k.ipad || pg_catalog.convert_to(m.msg, 'UTF8'))), 'hex') || '.' || m.msg, true) AS "
+       "c, "
        "pg_catalog.set_config('statement_timeout', '10000', true) AS t, "
        "pg_catalog.set_config('search_path', 'pg_catalog,public', true) AS p, "
        "pg_catalog.set_config('standard_conforming_strings', 'on', true) AS s "
        "FROM (SELECT id, 'larder-ctx-v1.' || id || '.{\"b\":[' || pg_catalog.pg_backend_pid() || ',' || "
        "(EXTRACT(epoch FROM pg_catalog.transaction_timestamp()) * 1000000)::bigint || '],\"e\":' || "
        "((EXTRACT(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::bigint + 12500000) || "
-       "',\"f\":{\"patient_name\":[\"" << examples::kErinOrtega << "\"]}}' AS msg "
+       "',\"f\":{\"patient_name\":[\""
+    << examples::kErinOrtega
+    << "\"]}}' AS msg "
        "FROM larder_private.context_keys ORDER BY id DESC LIMIT 1) m "
        "JOIN larder_private.context_keys k USING (id);\n"
-       "SELECT * FROM health_records WHERE \"Patient Name\" = '" << examples::kErinOrtega << "';\n"
+       "SELECT * FROM health_records WHERE \"Patient Name\" = '"
+    << examples::kErinOrtega
+    << "';\n"
        "ROLLBACK;\n";
   return path;
 }
@@ -153,8 +160,8 @@ double self_cpu_seconds() {
   return seconds_of(u);
 }
 
-double run_pgbench(const db::ClusterState& st, const std::string& password, const std::string& script, int clients,
-                   const char* mode, int seconds, CpuPerCall* cpu) {
+double run_pgbench(const db::ClusterState& st, const std::string& password, const std::string& script,
+                   int clients, const char* mode, int seconds, CpuPerCall* cpu) {
   std::string cmd = "PGPASSWORD=" + password + " " + st.bin_dir + "/pgbench -n -M " + mode + " -T " +
                     std::to_string(seconds) + " -c " + std::to_string(clients) + " -j " +
                     std::to_string(std::min(clients, 4)) + " -f " + script + " -h 127.0.0.1 -p " +
@@ -168,11 +175,13 @@ double run_pgbench(const db::ClusterState& st, const std::string& password, cons
   while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
   ::pclose(p);
   settle(st);
-  const double pg_s = postgres_cpu_seconds(st) - pg_before, client_s = children_cpu_seconds() - children_before;
+  const double pg_s = postgres_cpu_seconds(st) - pg_before,
+               client_s = children_cpu_seconds() - children_before;
   std::smatch tps;
   if (std::regex_search(out, tps, std::regex(R"(tps = ([0-9.]+) \(without initial connection time\))"))) {
     std::smatch n;
-    if (cpu != nullptr && std::regex_search(out, n, std::regex(R"(number of transactions actually processed: ([0-9]+))"))) {
+    if (cpu != nullptr &&
+        std::regex_search(out, n, std::regex(R"(number of transactions actually processed: ([0-9]+))"))) {
       const double txns = std::stod(n[1]);
       if (txns > 0) *cpu = CpuPerCall{1e6 * pg_s / txns, 1e6 * client_s / txns};
     }
@@ -191,8 +200,10 @@ PgbenchFigures pgbench_point_query(const db::ClusterState& st, const std::vector
   }
   std::string script = write_point_query_script();
   for (int c : clients) {
-    figures.prepared[c] = run_pgbench(st, *password, script, c, "prepared", seconds, &figures.prepared_cpu[c]);
-    figures.extended[c] = run_pgbench(st, *password, script, c, "extended", seconds, &figures.extended_cpu[c]);
+    figures.prepared[c] =
+        run_pgbench(st, *password, script, c, "prepared", seconds, &figures.prepared_cpu[c]);
+    figures.extended[c] =
+        run_pgbench(st, *password, script, c, "extended", seconds, &figures.extended_cpu[c]);
   }
   ::unlink(script.c_str());
   return figures;

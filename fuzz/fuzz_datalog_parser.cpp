@@ -58,7 +58,8 @@ void check_authorizer(std::string_view text) {
   SymbolTable symbols;
   World world;
   for (const auto& f : src->facts) world.add_fact(OriginSet::authorizer(), *intern(f, symbols));
-  for (const auto& r : src->rules) world.add_rule(kAuthorizerBlock, TrustedOrigins::defaults(), *intern(r, symbols));
+  for (const auto& r : src->rules)
+    world.add_rule(kAuthorizerBlock, TrustedOrigins::defaults(), *intern(r, symbols));
   RunLimits limits;
   limits.max_facts = 200;
   limits.max_iterations = 20;

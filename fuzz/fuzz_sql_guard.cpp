@@ -17,7 +17,7 @@ const larder::db::SqlGuard& guard() {
     // As a policy file with masked columns sets it: the masking views' schema first, so an
     // unqualified name resolves there before public.
     p.search_path = {"larder_masked", "public"};
-    p.max_query_bytes = 20000;  // keep iterations fast; larger inputs only test the size check
+    p.max_query_bytes = 20000;    // keep iterations fast; larger inputs only test the size check
     p.verdict_cache_entries = 0;  // every input is parsed and walked
     return p;
   }());

@@ -12,28 +12,53 @@ using namespace larder::db;
 
 namespace {
 
-const std::vector<std::string> kHospitals = {
-    "Sons and Miller",          "Kim Inc",                 "Cook PLC",
-    "Hernandez Rogers and Vang", "White-White",            "Nunez-Humphrey",
-    "Group Middleton",          "Powell Robinson and Valdez", "Sons Rich and",
-    "Padilla-Walker",           "Schaefer-Porter",         "Lyons-Blair",
-    "Burke, Griffin and Cooper", "Walton LLC",             "Garcia Ltd",
-    "Jones Brown and Mitchell", "Smith, Edwards and Obrien", "Larson and Sons",
-    "Morris-Arellano",          "Williams-Davis",          "Johnson Group",
-    "Houston PLC",              "Henderson-Taylor",        "Rodriguez-Nichols",
-    "Wallace-Hamilton",         "Bradley-Parker",          "Fisher Ward and Ross",
-    "Clark-Ortiz",              "Young Medical LLC",       "Anderson Health Partners",
-    "Northside Baker Inc",      "Castillo and Reyes",      "Mendoza-Grant",
-    "Evans, Hughes and Bell",   "Silva Group",             "Ramos-Kelly",
-    "Patel Ltd",                "Foster and Sons"};
+const std::vector<std::string> kHospitals = {"Sons and Miller",
+                                             "Kim Inc",
+                                             "Cook PLC",
+                                             "Hernandez Rogers and Vang",
+                                             "White-White",
+                                             "Nunez-Humphrey",
+                                             "Group Middleton",
+                                             "Powell Robinson and Valdez",
+                                             "Sons Rich and",
+                                             "Padilla-Walker",
+                                             "Schaefer-Porter",
+                                             "Lyons-Blair",
+                                             "Burke, Griffin and Cooper",
+                                             "Walton LLC",
+                                             "Garcia Ltd",
+                                             "Jones Brown and Mitchell",
+                                             "Smith, Edwards and Obrien",
+                                             "Larson and Sons",
+                                             "Morris-Arellano",
+                                             "Williams-Davis",
+                                             "Johnson Group",
+                                             "Houston PLC",
+                                             "Henderson-Taylor",
+                                             "Rodriguez-Nichols",
+                                             "Wallace-Hamilton",
+                                             "Bradley-Parker",
+                                             "Fisher Ward and Ross",
+                                             "Clark-Ortiz",
+                                             "Young Medical LLC",
+                                             "Anderson Health Partners",
+                                             "Northside Baker Inc",
+                                             "Castillo and Reyes",
+                                             "Mendoza-Grant",
+                                             "Evans, Hughes and Bell",
+                                             "Silva Group",
+                                             "Ramos-Kelly",
+                                             "Patel Ltd",
+                                             "Foster and Sons"};
 
-const std::vector<std::string> kConditions = {"Arthritis", "Asthma", "Cancer", "Diabetes", "Hypertension",
-                                              "Obesity"};
+const std::vector<std::string> kConditions = {"Arthritis", "Asthma",       "Cancer",
+                                              "Diabetes",  "Hypertension", "Obesity"};
 const std::array<const char*, 2> kGenders = {"Male", "Female"};
 const std::array<const char*, 8> kBloodTypes = {"A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"};
 const std::array<const char*, 5> kInsurers = {"Aetna", "Blue Cross", "Cigna", "Medicare", "UnitedHealthcare"};
 const std::array<const char*, 3> kAdmissionTypes = {"Elective", "Emergency", "Urgent"};
-const std::array<const char*, 5> kMedications = {"Aspirin", "Ibuprofen", "Lipitor", "Paracetamol", "Penicillin"};
+const std::array<const char*, 5> kMedications = {"Aspirin", "Ibuprofen", "Lipitor", "Paracetamol",
+                                                 "Penicillin"};
 const std::array<const char*, 3> kTestResults = {"Abnormal", "Inconclusive", "Normal"};
 
 std::string mixed_case(std::string name, RowRandom& rnd) {
@@ -66,8 +91,12 @@ HealthRecordGenerator::HealthRecordGenerator(std::size_t rows, std::uint64_t see
   }
 }
 
-const std::vector<std::string>& HealthRecordGenerator::hospitals() { return kHospitals; }
-const std::vector<std::string>& HealthRecordGenerator::medical_conditions() { return kConditions; }
+const std::vector<std::string>& HealthRecordGenerator::hospitals() {
+  return kHospitals;
+}
+const std::vector<std::string>& HealthRecordGenerator::medical_conditions() {
+  return kConditions;
+}
 
 HealthRecord HealthRecordGenerator::row(std::size_t i) const {
   RowRandom rnd(seed_, i, 1);
@@ -90,14 +119,16 @@ HealthRecord HealthRecordGenerator::row(std::size_t i) const {
   r.medical_condition = kConditions[rnd.below(kConditions.size())];
   static const std::int64_t first_day = days_from_civil(2019, 5, 8);
   static const std::int64_t last_day = days_from_civil(2024, 5, 7);
-  std::int64_t admitted = first_day + static_cast<std::int64_t>(rnd.below(static_cast<std::size_t>(last_day - first_day + 1)));
+  std::int64_t admitted =
+      first_day + static_cast<std::int64_t>(rnd.below(static_cast<std::size_t>(last_day - first_day + 1)));
   r.date_of_admission = civil_from_days(admitted);
   r.discharge_date = civil_from_days(admitted + rnd.between(1, 30));
   r.doctor = proper_name(rnd);
   r.hospital = kHospitals[rnd.below(kHospitals.size())];
   r.insurance_provider = kInsurers[rnd.below(kInsurers.size())];
   if (rnd.chance(0.002)) {
-    r.billing_cents = -static_cast<std::int64_t>(rnd.below(200'000));  // a few slightly negative, as in the original
+    r.billing_cents =
+        -static_cast<std::int64_t>(rnd.below(200'000));  // a few slightly negative, as in the original
   } else {
     r.billing_cents = static_cast<std::int64_t>(rnd.below(5'280'000));
   }

@@ -35,7 +35,7 @@ struct HealthRecord {
   std::int64_t billing_cents = 0;
   int room_number = 0;
   std::string admission_type;
-  std::string discharge_date;     // YYYY-MM-DD
+  std::string discharge_date;  // YYYY-MM-DD
   std::string medication;
   std::string test_results;
 };

@@ -29,7 +29,7 @@ enum ExitStatus : int {
   kExitMaxSteps = exit_status::kMaxSteps,                 // --max-steps reached while the model wanted tools
   kExitToolError = exit_status::kToolError,               // answered, but the last tool call was an error
   kExitIncomplete = exit_status::kIncomplete,             // the model stopped at max_tokens or refused
-  kExitInterrupted = exit_status::kInterrupted,          // Ctrl-C: the question was cancelled (or -i left)
+  kExitInterrupted = exit_status::kInterrupted,           // Ctrl-C: the question was cancelled (or -i left)
 };
 
 int exit_status_for(const AgentRun& run);

@@ -81,28 +81,46 @@ Result<std::map<std::string, std::string>> parse_dotenv(std::string_view text) {
         if (quote == '"' && c == '\\' && i < text.size()) {
           char e = text[i++];
           switch (e) {
-            case 'n': value += '\n'; break;
-            case 't': value += '\t'; break;
-            case 'r': value += '\r'; break;
-            case '"': value += '"'; break;
-            case '\\': value += '\\'; break;
-            case '$': value += '$'; break;
-            case '\n': ++line; break;  // line continuation
-            default: value += '\\'; value += e;
+            case 'n':
+              value += '\n';
+              break;
+            case 't':
+              value += '\t';
+              break;
+            case 'r':
+              value += '\r';
+              break;
+            case '"':
+              value += '"';
+              break;
+            case '\\':
+              value += '\\';
+              break;
+            case '$':
+              value += '$';
+              break;
+            case '\n':
+              ++line;
+              break;  // line continuation
+            default:
+              value += '\\';
+              value += e;
           }
           continue;
         }
         value += c;
       }
       if (!closed)
-        return make_error("config.dotenv", at_line(start_line) + "unterminated " + (quote == '"' ? "double" : "single") +
+        return make_error("config.dotenv", at_line(start_line) + "unterminated " +
+                                               (quote == '"' ? "double" : "single") +
                                                " quote in the value of " + key);
       // after the closing quote only blanks and a comment may follow
       while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r')) ++i;
       if (i < text.size() && text[i] == '#')
         while (i < text.size() && text[i] != '\n') ++i;
       if (i < text.size() && text[i] != '\n')
-        return make_error("config.dotenv", at_line(line) + "unexpected text after the closing quote of " + key);
+        return make_error("config.dotenv",
+                          at_line(line) + "unexpected text after the closing quote of " + key);
     } else {
       size_t v_start = i;
       while (i < text.size() && text[i] != '\n') {
@@ -112,7 +130,8 @@ Result<std::map<std::string, std::string>> parse_dotenv(std::string_view text) {
       }
       value = std::string(text.substr(v_start, i - v_start));
       while (i < text.size() && text[i] != '\n') ++i;
-      while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r')) value.pop_back();
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r'))
+        value.pop_back();
     }
     out[key] = value;
   }
@@ -146,7 +165,8 @@ Result<std::string> expand_env(const std::string& value, const Environment& env,
   for (size_t i = 0; i < value.size();) {
     if (value.compare(i, 2, "${") == 0) {
       size_t end = value.find('}', i + 2);
-      if (end == std::string::npos) return make_error("config.env", where + ": unterminated ${ in '" + value + "'");
+      if (end == std::string::npos)
+        return make_error("config.env", where + ": unterminated ${ in '" + value + "'");
       std::string name = value.substr(i + 2, end - i - 2);
       auto v = env.get(name);
       if (!v) return make_error("config.env", where + ": environment variable " + name + " is not set");
@@ -159,15 +179,16 @@ Result<std::string> expand_env(const std::string& value, const Environment& env,
   return out;
 }
 
-Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& source, const std::string& base_dir,
-                                   const Environment& env) {
+Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& source,
+                                   const std::string& base_dir, const Environment& env) {
   auto parsed = parse_json_bounded(text);
   if (!parsed) return make_error("config.mcp", source + ": " + parsed.error().message);
   const json doc = std::move(*parsed);
   if (!doc.is_object()) return make_error("config.mcp", source + ": the top level must be a JSON object");
   if (!doc.contains("mcpServers")) return make_error("config.mcp", source + ": missing key 'mcpServers'");
   const json& servers = doc["mcpServers"];
-  if (!servers.is_object()) return make_error("config.mcp", source + ": 'mcpServers' must be an object of servers");
+  if (!servers.is_object())
+    return make_error("config.mcp", source + ": 'mcpServers' must be an object of servers");
   if (servers.empty()) return make_error("config.mcp", source + ": 'mcpServers' names no server");
   auto fail = [&](const std::string& key, const std::string& what) {
     return make_error("config.mcp", source + ": " + key + ": " + what);
@@ -189,24 +210,29 @@ Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& sou
     if (!s.is_object()) return fail(key, "must be an object");
     McpServerConfig server;
     server.name = it.key();
-    static const char* kKnown[] = {"url", "type", "transport", "tls", "headers", "command", "args", "env", "disabled"};
+    static const char* kKnown[] = {"url",     "type", "transport", "tls",     "headers",
+                                   "command", "args", "env",       "disabled"};
     for (auto f = s.begin(); f != s.end(); ++f) {
       bool known = false;
       for (const char* k : kKnown) known = known || f.key() == k;
-      if (!known) return fail(key + "." + f.key(), "unknown key (expected url, type, tls, headers, command, args, env)");
+      if (!known)
+        return fail(key + "." + f.key(),
+                    "unknown key (expected url, type, tls, headers, command, args, env)");
     }
     if (s.contains("disabled")) {
       if (!s["disabled"].is_boolean()) return fail(key + ".disabled", "must be true or false");
       if (s["disabled"].get<bool>()) continue;
     }
     const bool has_url = s.contains("url"), has_command = s.contains("command");
-    if (has_url == has_command) return fail(key, "needs exactly one of 'url' (HTTP servers) or 'command' (stdio servers)");
+    if (has_url == has_command)
+      return fail(key, "needs exactly one of 'url' (HTTP servers) or 'command' (stdio servers)");
     std::string type;
     for (const char* tk : {"type", "transport"}) {
       if (!s.contains(tk)) continue;
       if (!s[tk].is_string()) return fail(key + "." + tk, "must be a string");
       type = s[tk].get<std::string>();
-      if (type != "http" && type != "streamable-http" && type != "streamableHttp" && type != "sse" && type != "stdio")
+      if (type != "http" && type != "streamable-http" && type != "streamableHttp" && type != "sse" &&
+          type != "stdio")
         return fail(key + "." + tk, "unknown transport '" + type + "' (use http, sse or stdio)");
     }
     if (has_url) {
@@ -223,7 +249,8 @@ Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& sou
         return fail(key + ".command", "must be a non-empty string");
       server.command = s["command"].get<std::string>();
       server.transport = McpTransportKind::Stdio;
-      if (!type.empty() && type != "stdio") return fail(key + ".type", "'" + type + "' needs 'url', not 'command'");
+      if (!type.empty() && type != "stdio")
+        return fail(key + ".type", "'" + type + "' needs 'url', not 'command'");
       if (s.contains("args")) {
         if (!s["args"].is_array()) return fail(key + ".args", "must be an array of strings");
         for (size_t i = 0; i < s["args"].size(); ++i) {
@@ -251,7 +278,8 @@ Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& sou
         const std::string where = key + ".headers." + h.key();
         if (!h.value().is_string()) return fail(where, "must be a string");
         bool name_ok = !h.key().empty();
-        for (char c : h.key()) name_ok = name_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+        for (char c : h.key())
+          name_ok = name_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
         if (!name_ok) return fail(where, "is not a valid HTTP header name");
         auto v = expand(h.value().get<std::string>(), where);
         if (!v.ok()) return v.error();
@@ -268,11 +296,14 @@ Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& sou
         const std::string where = key + ".tls." + f.key();
         if (f.key() != "ca" && f.key() != "cert" && f.key() != "key" && f.key() != "server_name")
           return fail(where, "unknown key (expected ca, cert, key, server_name)");
-        if (!f.value().is_string() || f.value().get<std::string>().empty()) return fail(where, "must be a non-empty string");
+        if (!f.value().is_string() || f.value().get<std::string>().empty())
+          return fail(where, "must be a non-empty string");
         auto v = expand(f.value().get<std::string>(), where);
         if (!v.ok()) return v.error();
-        if (f.key() == "server_name") files.server_name = *v;
-        else (f.key() == "ca" ? files.ca : f.key() == "cert" ? files.cert : files.key) = resolve(*v);
+        if (f.key() == "server_name")
+          files.server_name = *v;
+        else
+          (f.key() == "ca" ? files.ca : f.key() == "cert" ? files.cert : files.key) = resolve(*v);
       }
       if (files.cert.empty() != files.key.empty())
         return fail(key + ".tls", "'cert' and 'key' must be given together");
@@ -281,7 +312,8 @@ Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& sou
     }
     config.servers.push_back(std::move(server));
   }
-  if (config.servers.empty()) return make_error("config.mcp", source + ": every server in 'mcpServers' is disabled");
+  if (config.servers.empty())
+    return make_error("config.mcp", source + ": every server in 'mcpServers' is disabled");
   return config;
 }
 

@@ -44,8 +44,8 @@ class Environment {
 Result<Environment> load_environment(const std::string& dotenv_path);
 
 struct TlsFiles {
-  std::string ca, cert, key;   // absolute or relative to the working directory after loading
-  std::string server_name;     // optional SNI / verification name override
+  std::string ca, cert, key;  // absolute or relative to the working directory after loading
+  std::string server_name;    // optional SNI / verification name override
 };
 
 enum class McpTransportKind { StreamableHttp, Sse, Stdio };
@@ -56,9 +56,9 @@ struct McpServerConfig {
   std::string url;
   std::optional<TlsFiles> tls;
   HeaderList headers;
-  std::string command;                       // stdio
-  std::vector<std::string> args;             // stdio
-  std::map<std::string, std::string> env;    // stdio
+  std::string command;                     // stdio
+  std::vector<std::string> args;           // stdio
+  std::map<std::string, std::string> env;  // stdio
 };
 
 struct McpConfig {
@@ -66,8 +66,8 @@ struct McpConfig {
 };
 
 // `source` names the file in error messages; `base_dir` resolves relative TLS paths.
-Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& source, const std::string& base_dir,
-                                   const Environment& env);
+Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& source,
+                                   const std::string& base_dir, const Environment& env);
 Result<McpConfig> load_mcp_config(const std::string& path, const Environment& env);
 
 // Expands ${NAME} from `env`; an unknown name is an error naming `where`.

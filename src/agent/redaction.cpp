@@ -48,7 +48,8 @@ void Redactor::add_secret(std::string secret) {
   if (std::find(secrets_.begin(), secrets_.end(), secret) != secrets_.end()) return;
   secrets_.push_back(std::move(secret));
   // Longest first, so a secret that contains another is replaced whole.
-  std::sort(secrets_.begin(), secrets_.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  std::sort(secrets_.begin(), secrets_.end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
 }
 
 void Redactor::add_secrets(const std::vector<std::string>& secrets) {
@@ -57,7 +58,9 @@ void Redactor::add_secrets(const std::vector<std::string>& secrets) {
 
 namespace {
 
-bool is_b64(unsigned char c) { return std::isalnum(c) || c == '+' || c == '/' || c == '-' || c == '_' || c == '='; }
+bool is_b64(unsigned char c) {
+  return std::isalnum(c) || c == '+' || c == '/' || c == '-' || c == '_' || c == '=';
+}
 
 // A run of base64 characters long enough to be a serialized token or key. Mixed case and at
 // least one digit, so long words or identifiers in data are not mistaken for one.
@@ -107,8 +110,10 @@ std::string replace_token_shaped(const std::string& text) {
     size_t j = i;
     while (j < text.size() && is_b64(static_cast<unsigned char>(text[j]))) ++j;
     std::string_view run(text.data() + i, j - i);
-    if (token_shaped(run)) out += kRedacted;
-    else out.append(run);
+    if (token_shaped(run))
+      out += kRedacted;
+    else
+      out.append(run);
     i = j;
   }
   return out;

@@ -18,7 +18,8 @@ ToolHostFactory default_tool_host_factory() {
 #else
     (void)config;
     (void)tokens;
-    return make_error("mcp.unavailable", "this larder was built without libmcp (src/mcp), so it cannot reach MCP servers");
+    return make_error("mcp.unavailable",
+                      "this larder was built without libmcp (src/mcp), so it cannot reach MCP servers");
 #endif
   };
 }

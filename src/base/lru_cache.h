@@ -70,7 +70,8 @@ class LruCache {
     using is_transparent = void;
     std::size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
   };
-  std::unordered_map<std::string, typename std::list<std::pair<std::string, Ptr>>::iterator, Hash, std::equal_to<>>
+  std::unordered_map<std::string, typename std::list<std::pair<std::string, Ptr>>::iterator, Hash,
+                     std::equal_to<>>
       index_;
   mutable std::uint64_t hits_ = 0, misses_ = 0;
 };

@@ -20,42 +20,42 @@ namespace biscuit {
 
 enum class ErrorCode {
   // ---- Format: bytes, protobuf, keys, signatures ----
-  InvalidSignature,               // a signature does not verify
-  InvalidSignatureFormat,         // signature bytes are not a valid encoding (e.g. bad DER)
-  SealedSignature,                // the final signature of a sealed token does not verify
-  EmptyKeys,                      // a token without blocks or keys
-  UnknownPublicKey,               // no root key for the token's root key id
-  Deserialization,                // the outer protobuf envelope is malformed
-  Serialization,                  // cannot serialize
-  BlockDeserialization,           // a block's protobuf is malformed or semantically invalid
+  InvalidSignature,        // a signature does not verify
+  InvalidSignatureFormat,  // signature bytes are not a valid encoding (e.g. bad DER)
+  SealedSignature,         // the final signature of a sealed token does not verify
+  EmptyKeys,               // a token without blocks or keys
+  UnknownPublicKey,        // no root key for the token's root key id
+  Deserialization,         // the outer protobuf envelope is malformed
+  Serialization,           // cannot serialize
+  BlockDeserialization,    // a block's protobuf is malformed or semantically invalid
   BlockSerialization,
   Version,                        // block version outside the supported range / feature too new
   InvalidSignatureSize,           // (reported as BlockSignatureDeserializationError in samples)
   BlockSignatureDeserialization,  // a block's signature has the wrong size
   InvalidKeySize,
-  InvalidKey,                     // key bytes are not a valid point / scalar
+  InvalidKey,  // key bytes are not a valid point / scalar
   UnknownExternalKey,
   UnknownSymbol,
   ExistingPublicKey,
-  SymbolTableOverlap,             // a block redefines an existing symbol
+  SymbolTableOverlap,  // a block redefines an existing symbol
   PublicKeyTableOverlap,
   // ---- Token-level misuse ----
-  AppendOnSealed,                 // cannot append to a sealed token
+  AppendOnSealed,  // cannot append to a sealed token
   AlreadySealed,
   InvalidBlockIndex,
-  InvalidArgument,                // bad input to an API (parameters, hex, base64, key text)
+  InvalidArgument,  // bad input to an API (parameters, hex, base64, key text)
   // ---- Datalog language (parse errors, missing parameters) ----
   Language,
   // ---- Authorization outcome ----
-  Unauthorized,                   // checks failed and/or a deny policy matched
-  NoMatchingPolicy,               // checks may have failed; no policy matched
-  InvalidBlockRule,               // a rule with an unbound head variable
+  Unauthorized,      // checks failed and/or a deny policy matched
+  NoMatchingPolicy,  // checks may have failed; no policy matched
+  InvalidBlockRule,  // a rule with an unbound head variable
   // ---- Evaluation ----
-  Execution,                      // expression error; `detail` holds the kind ("Overflow", ...)
+  Execution,  // expression error; `detail` holds the kind ("Overflow", ...)
   TooManyFacts,
   TooManyIterations,
-  Timeout,                        // RunLimits::max_time, checked inside expressions too
-  TooMuchMemory,                  // RunLimits::max_memory_bytes (facts + what expressions create)
+  Timeout,        // RunLimits::max_time, checked inside expressions too
+  TooMuchMemory,  // RunLimits::max_memory_bytes (facts + what expressions create)
   Internal,
 };
 
@@ -109,7 +109,7 @@ std::string json_quote(const std::string& s);
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}    // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }

@@ -49,13 +49,15 @@ int run_verify(const VerifyOptions& o) {
     const std::string id = config->audit_anchor_id.empty()
                                ? larder::gate::default_audit_anchor_id(config->audience, config->audit_path)
                                : config->audit_anchor_id;
-    v = larder::gate::verify_audit_log(path, id, [&](const std::string& log_id) { return ledger->audit_anchor(log_id); });
+    v = larder::gate::verify_audit_log(
+        path, id, [&](const std::string& log_id) { return ledger->audit_anchor(log_id); });
   } else {
     v = larder::gate::verify_audit_log(path);
   }
   if (v.ok) {
     std::cout << "audit log " << path << ": OK, " << v.records << " records, chain intact"
-              << (config ? ", anchored in PostgreSQL" : " (not checked against its anchor: add --config to)") << "\n";
+              << (config ? ", anchored in PostgreSQL" : " (not checked against its anchor: add --config to)")
+              << "\n";
     return exit_status::kOk;
   }
   if (v.not_checked) return report("audit verify", *v.not_checked);
@@ -69,9 +71,11 @@ void define_audit(CLI::App& app, larder::cli::Action& selected) {
   auto o = std::make_shared<VerifyOptions>();
   CLI::App* verify = audit->add_subcommand(
       "verify", "Verify an audit log: hash chain, head file, and (with --config) its anchor in PostgreSQL");
-  verify->add_option("log", o->path, "Audit log (JSON lines); default: the config's [audit] path or .larder/audit.jsonl");
-  verify->add_option("--config", o->config,
-                     "The configuration of the server that writes the log: checks the log against its anchor");
+  verify->add_option("log", o->path,
+                     "Audit log (JSON lines); default: the config's [audit] path or .larder/audit.jsonl");
+  verify->add_option(
+      "--config", o->config,
+      "The configuration of the server that writes the log: checks the log against its anchor");
   verify->callback([&selected, o] { selected = [o] { return run_verify(*o); }; });
 }
 

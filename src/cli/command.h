@@ -33,7 +33,9 @@ struct CommandRegistration {
   }
 };
 
-#define LARDER_REGISTER_COMMAND(name, order, define) \
-  static ::larder::cli::CommandRegistration larder_command_registration_##define{name, order, define}
+#define LARDER_REGISTER_COMMAND(name, order, define)                               \
+  static ::larder::cli::CommandRegistration larder_command_registration_##define { \
+    name, order, define                                                            \
+  }
 
 }  // namespace larder::cli

@@ -42,9 +42,13 @@ int fail(const Error& e) {
   return report("db", e);
 }
 
-fs::path state_path(const DbOptions& o) { return db::state_file_path(o.state_dir); }
+fs::path state_path(const DbOptions& o) {
+  return db::state_file_path(o.state_dir);
+}
 
-Result<db::ClusterState> load_state(const DbOptions& o) { return db::ClusterState::load(state_path(o)); }
+Result<db::ClusterState> load_state(const DbOptions& o) {
+  return db::ClusterState::load(state_path(o));
+}
 
 // The admin connection: --admin-url, else the embedded cluster's superuser.
 Result<db::ConnParams> admin_params(const DbOptions& o, db::ClusterState* state_out = nullptr) {
@@ -81,9 +85,9 @@ int do_setup_and_seed(const db::ConnParams& admin, policy::SetupOptions so, cons
   so.schema_sql = std::string(e.schema);
   auto plan = policy::setup_database(admin, *pol, so);
   if (!plan) return fail(plan.error());
-  std::cout << "setup: the " << e.name << " example's schema, and its policy file applied to database " << so.database
-            << " (roles, grants, RLS context and policies; `larder policy plan --example " << e.name
-            << "` shows the SQL)\n";
+  std::cout << "setup: the " << e.name << " example's schema, and its policy file applied to database "
+            << so.database << " (roles, grants, RLS context and policies; `larder policy plan --example "
+            << e.name << "` shows the SQL)\n";
   for (const auto& note : plan->notes) std::cout << "  note: " << note << "\n";
   if (seed) {
     auto target = admin;
@@ -121,7 +125,8 @@ int cmd_init(const DbOptions& o) {
   if (auto r = st->save(state_file); !r) return fail(r.error());
   if (auto r = db::EmbeddedCluster::start(*st); !r) return fail(r.error());
   if (auto r = st->save(state_file); !r) return fail(r.error());
-  std::cout << "initialised PostgreSQL in " << st->data_dir << ", listening on 127.0.0.1:" << st->port << "\n";
+  std::cout << "initialised PostgreSQL in " << st->data_dir << ", listening on 127.0.0.1:" << st->port
+            << "\n";
   policy::SetupOptions so;
   so.database = st->database;
   so.query_password = st->query_password;
@@ -264,7 +269,8 @@ void define(CLI::App& app, Action& selected) {
   db->add_option("--state-dir", opts->state_dir, "Directory of the state file db.json and the data directory")
       ->capture_default_str();
 
-  const std::string example_help = "Example database: healthcare or saas (default: the state file's, else healthcare)";
+  const std::string example_help =
+      "Example database: healthcare or saas (default: the state file's, else healthcare)";
   auto* init = db->add_subcommand("init", "initdb + start (127.0.0.1, free port) + setup + seed");
   init->add_option("--data-dir", opts->data_dir, "Data directory (default <state-dir>/pg)");
   init->add_option("--example", opts->example, example_help);
@@ -282,7 +288,8 @@ void define(CLI::App& app, Action& selected) {
 
   auto* status =
       db->add_subcommand("status", "Show the cluster state (exit 5 when stopped: service unavailable)");
-  status->add_option("--database-url", opts->database_url, "Check an existing server instead (or DATABASE_URL)");
+  status->add_option("--database-url", opts->database_url,
+                     "Check an existing server instead (or DATABASE_URL)");
   status->callback([&selected, opts] { selected = [opts] { return cmd_status(*opts); }; });
 
   auto* psql = db->add_subcommand("psql", "psql as the query role, or --admin");
@@ -291,19 +298,24 @@ void define(CLI::App& app, Action& selected) {
   psql->add_option("args", *extra, "Extra psql arguments (after --)");
   psql->callback([&selected, opts, extra] { selected = [opts, extra] { return cmd_psql(*opts, *extra); }; });
 
-  auto* seed = db->add_subcommand("seed", "Replace the example's rows with N deterministic synthetic ones (COPY)");
+  auto* seed =
+      db->add_subcommand("seed", "Replace the example's rows with N deterministic synthetic ones (COPY)");
   seed->add_option("--example", opts->example, example_help);
   seed->add_option("--rows", opts->rows, "Rows (default: the example's)")->check(CLI::Range(1, 100'000'000));
   seed->add_option("--seed", opts->seed, "Generator seed (default: the example's)");
-  seed->add_option("--admin-url", opts->admin_url, "Superuser URL of an existing server (default: embedded cluster)");
+  seed->add_option("--admin-url", opts->admin_url,
+                   "Superuser URL of an existing server (default: embedded cluster)");
   seed->callback([&selected, opts] { selected = [opts] { return cmd_seed(*opts); }; });
 
   auto* setup = db->add_subcommand(
-      "setup", "Create an example's database and schema and apply its policy file (idempotent; for your own "
-               "database use `larder policy apply`)");
+      "setup",
+      "Create an example's database and schema and apply its policy file (idempotent; for your own "
+      "database use `larder policy apply`)");
   setup->add_option("--example", opts->example, example_help);
-  setup->add_option("--admin-url", opts->admin_url, "Superuser URL of an existing server (default: embedded cluster)");
-  setup->add_option("--query-password", opts->query_password, "Password for the query role (or LARDER_DB_QUERY_PASSWORD)");
+  setup->add_option("--admin-url", opts->admin_url,
+                    "Superuser URL of an existing server (default: embedded cluster)");
+  setup->add_option("--query-password", opts->query_password,
+                    "Password for the query role (or LARDER_DB_QUERY_PASSWORD)");
   setup->add_option("--writer-password", opts->writer_password,
                     "Password for the context writer role (or LARDER_DB_WRITER_PASSWORD)");
   setup->callback([&selected, opts] { selected = [opts] { return cmd_setup(*opts); }; });

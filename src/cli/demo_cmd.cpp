@@ -74,9 +74,9 @@ struct DemoOptions {
   bool no_color = false;
   std::size_t rows = 0;             // 0: the example's default
   std::vector<std::string> params;  // NAME=VALUE: a value for the demo tokens' {NAME}
-  uint16_t port = 0;             // larder-db; 0 = a free port
-  uint16_t compliance_port = 0;  // larder-compliance; 0 = a free port
-  uint16_t model_port = 0;       // the recorded-response model; 0 = a free port
+  uint16_t port = 0;                // larder-db; 0 = a free port
+  uint16_t compliance_port = 0;     // larder-compliance; 0 = a free port
+  uint16_t model_port = 0;          // the recorded-response model; 0 = a free port
 };
 
 // The hidden helpers the demo runs as processes beside the servers.

@@ -17,8 +17,9 @@ std::vector<CommandEntry>& command_table() {
 
 int main(int argc, char** argv) {
   using namespace larder::cli;
-  CLI::App app{"larder: an MCP server that lets AI agents query PostgreSQL behind four locks "
-               "(mTLS, Biscuit, database privileges, row-level security)"};
+  CLI::App app{
+      "larder: an MCP server that lets AI agents query PostgreSQL behind four locks "
+      "(mTLS, Biscuit, database privileges, row-level security)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "larder 0.1.0");
   app.add_flag(
@@ -27,7 +28,8 @@ int main(int argc, char** argv) {
       "subcommand");
   app.footer(larder::exit_status::kTable);
   auto& table = command_table();
-  std::sort(table.begin(), table.end(), [](const CommandEntry& a, const CommandEntry& b) { return a.order < b.order; });
+  std::sort(table.begin(), table.end(),
+            [](const CommandEntry& a, const CommandEntry& b) { return a.order < b.order; });
   Action selected;
   for (const auto& entry : table) entry.define(app, selected);
   try {

@@ -89,8 +89,9 @@ int run_keys(const PolicyOptions& o, const std::string& action) {
   if (action == "rotate-key") {
     auto id = policy::add_context_key(conn->get(), deadline);
     if (!id) return report("policy", id.error());
-    std::cout << "policy rotate-key: added request-context key " << *id << "; every server seals with it within "
-              << db::kContextKeyRefresh.count() << " s. Retire the older keys after that with `larder policy "
+    std::cout << "policy rotate-key: added request-context key " << *id
+              << "; every server seals with it within " << db::kContextKeyRefresh.count()
+              << " s. Retire the older keys after that with `larder policy "
               << "retire-keys`\n";
     return exit_status::kOk;
   }
@@ -154,11 +155,11 @@ void define(CLI::App& app, Action& selected) {
     const std::string name = action;
     const bool keys = name == "rotate-key" || name == "retire-keys";
     const std::string help =
-        name == "plan"          ? "Print the SQL apply would run; change nothing"
-        : name == "apply"       ? "Make the database match the file, in one transaction"
-        : name == "check"       ? "List differences between the database and the file (exit 1 on drift)"
-        : name == "rotate-key"  ? "Add a new request-context key (servers use it within a minute)"
-                                : "Delete the request-context keys older than the newest, once it is in use";
+        name == "plan"         ? "Print the SQL apply would run; change nothing"
+        : name == "apply"      ? "Make the database match the file, in one transaction"
+        : name == "check"      ? "List differences between the database and the file (exit 1 on drift)"
+        : name == "rotate-key" ? "Add a new request-context key (servers use it within a minute)"
+                               : "Delete the request-context keys older than the newest, once it is in use";
     auto* sub = cmd->add_subcommand(action, help);
     sub->add_option("--config", opts->config, "larder.toml whose [policy] and [database] to use");
     if (!keys) {

@@ -22,7 +22,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 const char* runuser_path() {
   for (const char* p : {"/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"})
@@ -57,7 +59,9 @@ std::string read_file_text(const fs::path& p) {
 
 }  // namespace
 
-std::string default_server_user() { return ::geteuid() == 0 ? "postgres" : ""; }
+std::string default_server_user() {
+  return ::geteuid() == 0 ? "postgres" : "";
+}
 
 Result<void> give_to_server_user(const fs::path& path, const std::string& run_as) {
   if (run_as.empty()) return {};
@@ -74,7 +78,8 @@ Result<ProcessOutcome> run_process(const std::vector<std::string>& argv_in, cons
   std::vector<std::string> argv;
   if (!run_as.empty() && ::geteuid() == 0) {
     const char* ru = runuser_path();
-    if (ru == nullptr) return make_error("db.process", "runuser not found; cannot run PostgreSQL as " + run_as);
+    if (ru == nullptr)
+      return make_error("db.process", "runuser not found; cannot run PostgreSQL as " + run_as);
     argv = {ru, "-u", run_as, "--"};
   }
   argv.insert(argv.end(), argv_in.begin(), argv_in.end());
@@ -159,15 +164,23 @@ ConnParams ClusterState::writer() const {
   return p;
 }
 
-std::string ClusterState::log_file() const { return (fs::path(data_dir) / "larder-server.log").string(); }
+std::string ClusterState::log_file() const {
+  return (fs::path(data_dir) / "larder-server.log").string();
+}
 
 nlohmann::json ClusterState::to_json() const {
-  return {{"data_dir", data_dir},           {"bin_dir", bin_dir},
-          {"host", host},                   {"port", port},
-          {"database", database},           {"run_as", run_as},
-          {"admin_user", admin_user},       {"admin_password", admin_password},
-          {"query_password", query_password}, {"writer_password", writer_password},
-          {"query_user", query_user},       {"writer_user", writer_user},
+  return {{"data_dir", data_dir},
+          {"bin_dir", bin_dir},
+          {"host", host},
+          {"port", port},
+          {"database", database},
+          {"run_as", run_as},
+          {"admin_user", admin_user},
+          {"admin_password", admin_password},
+          {"query_password", query_password},
+          {"writer_password", writer_password},
+          {"query_user", query_user},
+          {"writer_user", writer_user},
           {"example", example}};
 }
 
@@ -217,7 +230,8 @@ Result<ClusterState> ClusterState::load(const fs::path& path) {
   if (::stat(path.c_str(), &st) != 0)
     return make_error("db.state", "no cluster state at " + path.string() + " (run `larder db init` first)");
   if ((st.st_mode & 077) != 0)
-    return make_error("db.state", path.string() + " is readable by others; it holds passwords (chmod 600 it)");
+    return make_error("db.state",
+                      path.string() + " is readable by others; it holds passwords (chmod 600 it)");
   auto doc = parse_json_bounded(read_file_text(path));
   if (!doc) return make_error("db.state", "cannot parse " + path.string() + ": " + doc.error().message);
   try {
@@ -272,20 +286,27 @@ Result<ClusterState> EmbeddedCluster::init(const fs::path& data_dir_in, const Cl
     fs::remove(pwfile, ec);
     return r.error();
   }
-  std::vector<std::string> argv = {initdb.string(), "-D", data_dir.string(), "-U", state.admin_user,
-                                   "--auth=scram-sha-256", "--pwfile=" + pwfile.string(), "-E", "UTF8",
+  std::vector<std::string> argv = {initdb.string(),
+                                   "-D",
+                                   data_dir.string(),
+                                   "-U",
+                                   state.admin_user,
+                                   "--auth=scram-sha-256",
+                                   "--pwfile=" + pwfile.string(),
+                                   "-E",
+                                   "UTF8",
                                    "--locale=C"};
   if (!options.durable) argv.push_back("--no-sync");
   auto outcome = run_process(argv, state.run_as);
   fs::remove(pwfile, ec);
   if (!outcome) return outcome.error();
   if (outcome->status != 0)
-    return make_error("db.cluster", "initdb failed (status " + std::to_string(outcome->status) +
-                                        "): " + tail(outcome->output) +
-                                        (state.run_as.empty() ? ""
-                                                              : " — the server user '" + state.run_as +
-                                                                    "' must be able to reach " +
-                                                                    data_dir.string()));
+    return make_error(
+        "db.cluster",
+        "initdb failed (status " + std::to_string(outcome->status) + "): " + tail(outcome->output) +
+            (state.run_as.empty()
+                 ? ""
+                 : " — the server user '" + state.run_as + "' must be able to reach " + data_dir.string()));
 
   std::ofstream conf(data_dir / "postgresql.conf", std::ios::app);
   conf << "\n# ---- added by larder db init ----\n"
@@ -300,8 +321,7 @@ Result<ClusterState> EmbeddedCluster::init(const fs::path& data_dir_in, const Cl
        << "log_parameter_max_length_on_error = 0\n"
        << "log_line_prefix = '%m [%p] %q%u@%d '\n"
        << "shared_buffers = 128MB\n";
-  if (!options.durable)
-    conf << "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n";
+  if (!options.durable) conf << "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n";
   conf.close();
   if (!conf) return make_error("db.cluster", "cannot append to postgresql.conf");
   return state;
@@ -316,8 +336,8 @@ Result<void> EmbeddedCluster::start(ClusterState& state) {
       if (!port) return port.error();
       state.port = *port;
     }
-    auto outcome = run_process({pg_ctl.string(), "-D", state.data_dir, "-l", state.log_file(), "-w", "-t", "60",
-                                "-o", "-p " + std::to_string(state.port), "start"},
+    auto outcome = run_process({pg_ctl.string(), "-D", state.data_dir, "-l", state.log_file(), "-w", "-t",
+                                "60", "-o", "-p " + std::to_string(state.port), "start"},
                                state.run_as);
     if (!outcome) return outcome.error();
     if (outcome->status == 0) return {};

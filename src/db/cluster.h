@@ -25,37 +25,37 @@ inline constexpr const char* kQueryRole = "patients";
 inline constexpr const char* kContextWriterRole = "larder_context_writer";
 
 struct ClusterState {
-  std::string data_dir;             // absolute
+  std::string data_dir;  // absolute
   std::string bin_dir = kDefaultPgBinDir;
   std::string host = "127.0.0.1";
   int port = 0;
   std::string database = kDatabaseName;
-  std::string run_as;               // system user the server runs as ("" = current user)
+  std::string run_as;  // system user the server runs as ("" = current user)
   std::string admin_user = "postgres";
   std::string admin_password;
   std::string query_password;
   std::string writer_password;
   std::string query_user = kQueryRole;           // the policy's query role
   std::string writer_user = kContextWriterRole;  // the policy's context writer role
-  std::string example;  // the example `larder db setup --example` loaded ("" = none)
+  std::string example;                           // the example `larder db setup --example` loaded ("" = none)
 
   ConnParams admin(const std::string& dbname) const;
   ConnParams admin() const { return admin(database); }
   ConnParams query() const;
   ConnParams writer() const;
-  std::string log_file() const;     // the server log, inside the data directory
+  std::string log_file() const;  // the server log, inside the data directory
 
   nlohmann::json to_json() const;
   static Result<ClusterState> from_json(const nlohmann::json& j);
-  Result<void> save(const std::filesystem::path& path) const;   // mode 0600
+  Result<void> save(const std::filesystem::path& path) const;  // mode 0600
   static Result<ClusterState> load(const std::filesystem::path& path);
 };
 
 struct ClusterOptions {
   std::string bin_dir = kDefaultPgBinDir;
-  bool durable = true;          // false: fsync=off, synchronous_commit=off (tests, benchmarks)
+  bool durable = true;  // false: fsync=off, synchronous_commit=off (tests, benchmarks)
   int max_connections = 200;
-  int port = 0;                 // 0: pick a free port at start
+  int port = 0;  // 0: pick a free port at start
 };
 
 class EmbeddedCluster {

@@ -16,6 +16,7 @@ inline constexpr const char* kDefaultStateDir = ".larder";
 
 std::filesystem::path state_file_path(const std::filesystem::path& state_dir);
 
-Result<DatabaseConfig> database_config_from_environment(const std::filesystem::path& state_dir = kDefaultStateDir);
+Result<DatabaseConfig> database_config_from_environment(
+    const std::filesystem::path& state_dir = kDefaultStateDir);
 
 }  // namespace larder::db

@@ -295,7 +295,8 @@ Result<PgConn> ConnParams::connect(Clock::time_point deadline) const {
   PgConn conn(PQconnectdbParams(keys.data(), values.data(), 0));
   if (!conn) return make_error("db.unavailable", "out of memory while connecting to PostgreSQL");
   // Server notices (e.g. "there is no transaction in progress") are not for our stderr.
-  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     std::string msg = trim_message(PQerrorMessage(conn.get()));
     bool auth = msg.find("authentication") != std::string::npos || msg.find("password") != std::string::npos;
@@ -325,7 +326,9 @@ Error error_from_result(const PGresult* result, PGconn* conn, std::string_view w
   return make_error(code, std::string(what) + ": " + msg + " (SQLSTATE " + state + ")");
 }
 
-bool connection_broken(PGconn* conn) { return conn == nullptr || PQstatus(conn) != CONNECTION_OK; }
+bool connection_broken(PGconn* conn) {
+  return conn == nullptr || PQstatus(conn) != CONNECTION_OK;
+}
 
 bool idle_connection_usable(PGconn* conn) {
   for (int reads = 0; reads < 4; ++reads) {

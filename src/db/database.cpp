@@ -134,13 +134,17 @@ Result<std::string> encode_context(const RequestContext& ctx) {
   nlohmann::json facts = nlohmann::json::object();
   std::size_t values = 0;
   auto check = [&values](const std::string& v, const std::string& what) -> Result<void> {
-    if (++values > kMaxContextValues) return make_error("db.bad_context", "too many values in the request context");
-    if (v.size() > kMaxContextValueBytes) return make_error("db.bad_context", what + " value longer than 512 bytes");
-    if (v.find('\0') != std::string::npos) return make_error("db.bad_context", what + " value contains a NUL byte");
+    if (++values > kMaxContextValues)
+      return make_error("db.bad_context", "too many values in the request context");
+    if (v.size() > kMaxContextValueBytes)
+      return make_error("db.bad_context", what + " value longer than 512 bytes");
+    if (v.find('\0') != std::string::npos)
+      return make_error("db.bad_context", what + " value contains a NUL byte");
     return {};
   };
   for (const auto& [name, tuples] : ctx.facts) {
-    if (name.empty() || name[0] == '$') return make_error("db.bad_context", "a context fact name is empty or reserved");
+    if (name.empty() || name[0] == '$')
+      return make_error("db.bad_context", "a context fact name is empty or reserved");
     // One-argument tuples as a flat array of strings (the rule functions read them with
     // jsonb_array_elements_text and `?|`), wider ones as arrays.
     nlohmann::json list = nlohmann::json::array();
@@ -197,53 +201,100 @@ struct Database::Session {
 
 std::string builtin_type_name(unsigned oid) {
   switch (oid) {
-    case 16: return "boolean";
-    case 17: return "bytea";
-    case 18: return "\"char\"";
-    case 19: return "name";
-    case 20: return "bigint";
-    case 21: return "smallint";
-    case 23: return "integer";
-    case 25: return "text";
-    case 26: return "oid";
-    case 114: return "json";
-    case 142: return "xml";
-    case 650: return "cidr";
-    case 700: return "real";
-    case 701: return "double precision";
-    case 705: return "unknown";
-    case 790: return "money";
-    case 869: return "inet";
-    case 1000: return "boolean[]";
-    case 1005: return "smallint[]";
-    case 1007: return "integer[]";
-    case 1009: return "text[]";
-    case 1015: return "character varying[]";
-    case 1016: return "bigint[]";
-    case 1021: return "real[]";
-    case 1022: return "double precision[]";
-    case 1042: return "character";
-    case 1043: return "character varying";
-    case 1082: return "date";
-    case 1083: return "time without time zone";
-    case 1114: return "timestamp without time zone";
-    case 1115: return "timestamp without time zone[]";
-    case 1182: return "date[]";
-    case 1184: return "timestamp with time zone";
-    case 1185: return "timestamp with time zone[]";
-    case 1186: return "interval";
-    case 1231: return "numeric[]";
-    case 1266: return "time with time zone";
-    case 1560: return "bit";
-    case 1562: return "bit varying";
-    case 1700: return "numeric";
-    case 2205: return "regclass";
-    case 2249: return "record";
-    case 2278: return "void";
-    case 2950: return "uuid";
-    case 3802: return "jsonb";
-    case 3807: return "jsonb[]";
-    default: return "";
+    case 16:
+      return "boolean";
+    case 17:
+      return "bytea";
+    case 18:
+      return "\"char\"";
+    case 19:
+      return "name";
+    case 20:
+      return "bigint";
+    case 21:
+      return "smallint";
+    case 23:
+      return "integer";
+    case 25:
+      return "text";
+    case 26:
+      return "oid";
+    case 114:
+      return "json";
+    case 142:
+      return "xml";
+    case 650:
+      return "cidr";
+    case 700:
+      return "real";
+    case 701:
+      return "double precision";
+    case 705:
+      return "unknown";
+    case 790:
+      return "money";
+    case 869:
+      return "inet";
+    case 1000:
+      return "boolean[]";
+    case 1005:
+      return "smallint[]";
+    case 1007:
+      return "integer[]";
+    case 1009:
+      return "text[]";
+    case 1015:
+      return "character varying[]";
+    case 1016:
+      return "bigint[]";
+    case 1021:
+      return "real[]";
+    case 1022:
+      return "double precision[]";
+    case 1042:
+      return "character";
+    case 1043:
+      return "character varying";
+    case 1082:
+      return "date";
+    case 1083:
+      return "time without time zone";
+    case 1114:
+      return "timestamp without time zone";
+    case 1115:
+      return "timestamp without time zone[]";
+    case 1182:
+      return "date[]";
+    case 1184:
+      return "timestamp with time zone";
+    case 1185:
+      return "timestamp with time zone[]";
+    case 1186:
+      return "interval";
+    case 1231:
+      return "numeric[]";
+    case 1266:
+      return "time with time zone";
+    case 1560:
+      return "bit";
+    case 1562:
+      return "bit varying";
+    case 1700:
+      return "numeric";
+    case 2205:
+      return "regclass";
+    case 2249:
+      return "record";
+    case 2278:
+      return "void";
+    case 2950:
+      return "uuid";
+    case 3802:
+      return "jsonb";
+    case 3807:
+      return "jsonb[]";
+    default:
+      return "";
   }
 }
 
@@ -333,17 +384,17 @@ Database::Database(DatabaseConfig config) : config_(std::move(config)) {
     ReplicaSetOptions ro;
     ro.max_lag = config_.max_replica_lag;
     ro.probe_interval = config_.replica_probe_interval;
-    ro.probe_timeout = std::max(std::chrono::milliseconds(500), std::min(config_.max_replica_lag,
-                                                                          std::chrono::milliseconds(2000)));
-    replica_set_ = std::make_unique<ReplicaSet>(targets_[0], std::vector<ConnParams>(targets_.begin() + 1,
-                                                                                     targets_.end()),
-                                                ro);
+    ro.probe_timeout = std::max(std::chrono::milliseconds(500),
+                                std::min(config_.max_replica_lag, std::chrono::milliseconds(2000)));
+    replica_set_ = std::make_unique<ReplicaSet>(
+        targets_[0], std::vector<ConnParams>(targets_.begin() + 1, targets_.end()), ro);
   }
 }
 
 Database::~Database() = default;
 
-Result<std::unique_ptr<Database::Session>> Database::open_session(std::size_t target, Clock::time_point deadline) {
+Result<std::unique_ptr<Database::Session>> Database::open_session(std::size_t target,
+                                                                  Clock::time_point deadline) {
   auto s = std::make_unique<Session>();
   s->target = target;
   auto q = targets_[target].connect(deadline);
@@ -404,12 +455,12 @@ Result<ContextKey> Database::read_context_key(Clock::time_point deadline) {
   const char* fix =
       "run `larder policy apply` (it makes the key and lets the context writer read it; docs/database.md)";
   if (!r) {
-    spdlog::warn("database: reading the request-context key as the context writer failed: {}", r.error().message);
+    spdlog::warn("database: reading the request-context key as the context writer failed: {}",
+                 r.error().message);
     if (r.error().code == "db.unavailable") return connection_failed("reading the request-context key");
-    return make_error("db.no_context_key",
-                      std::string("the context writer cannot read a request-context key "
-                                  "(larder_private.context_keys): ") +
-                          fix);
+    return make_error("db.no_context_key", std::string("the context writer cannot read a request-context key "
+                                                       "(larder_private.context_keys): ") +
+                                               fix);
   }
   if (PQntuples(r->get()) != 1) {
     return make_error("db.no_context_key",
@@ -418,7 +469,8 @@ Result<ContextKey> Database::read_context_key(Clock::time_point deadline) {
                           fix);
   }
   auto key = parse_context_key(PQgetvalue(r->get(), 0, 0), PQgetvalue(r->get(), 0, 1));
-  if (!key) return make_error("db.no_context_key", std::string("the request-context key is malformed: ") + fix);
+  if (!key)
+    return make_error("db.no_context_key", std::string("the request-context key is malformed: ") + fix);
   return *key;
 }
 
@@ -463,7 +515,8 @@ Result<std::unique_ptr<Database::Session>> Database::acquire(std::size_t target,
       (*s)->generation = gen;
       return s;
     }
-    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() && open_ >= config_.pool_size)
+    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+        open_ >= config_.pool_size)
       return make_error("db.timeout", "deadline exceeded waiting for a database session (pool of " +
                                           std::to_string(config_.pool_size) + " busy)");
   }
@@ -471,8 +524,8 @@ Result<std::unique_ptr<Database::Session>> Database::acquire(std::size_t target,
 
 void Database::release(std::unique_ptr<Session> session, bool healthy) {
   std::lock_guard lock(mu_);
-  if (healthy && session->generation == generations_[session->target] && !connection_broken(session->query.get()) &&
-      PQtransactionStatus(session->query.get()) == PQTRANS_IDLE) {
+  if (healthy && session->generation == generations_[session->target] &&
+      !connection_broken(session->query.get()) && PQtransactionStatus(session->query.get()) == PQTRANS_IDLE) {
     idle_.push_back(std::move(session));
   } else {
     --open_;
@@ -525,7 +578,8 @@ std::string Database::type_name(PGconn* conn, unsigned oid, Clock::time_point de
     if (auto it = types_.find(oid); it != types_.end()) return it->second;
   }
   if (conn != nullptr && !connection_broken(conn) && PQtransactionStatus(conn) == PQTRANS_IDLE) {
-    auto r = exec_params(conn, "SELECT pg_catalog.format_type($1::oid, NULL)", {std::to_string(oid)}, deadline);
+    auto r =
+        exec_params(conn, "SELECT pg_catalog.format_type($1::oid, NULL)", {std::to_string(oid)}, deadline);
     if (r && PQntuples(r->get()) == 1 && !PQgetisnull(r->get(), 0, 0)) {
       name = PQgetvalue(r->get(), 0, 0);
       std::lock_guard lock(types_mu_);
@@ -562,7 +616,7 @@ Result<TransactionBinding> bind_transaction(PGconn* q, bool named, Clock::time_p
     if (st == PGRES_PIPELINE_SYNC) break;
     if (st == PGRES_TUPLES_OK && PQntuples(r.get()) == 1 && PQnfields(r.get()) == 3) {
       binding = TransactionBinding{PQgetvalue(r.get(), 0, 0), PQgetvalue(r.get(), 0, 1),
-                        std::atoll(PQgetvalue(r.get(), 0, 2))};
+                                   std::atoll(PQgetvalue(r.get(), 0, 2))};
     } else if ((st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED) && !failure) {
       const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
       failure = withheld_error(r.get(), code_for_sqlstate(state != nullptr ? state : ""),
@@ -580,7 +634,8 @@ Result<TransactionBinding> bind_transaction(PGconn* q, bool named, Clock::time_p
 // ---------------------------------------------------------------------------------------
 // Execution
 
-Result<QueryResult> Database::query(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params) {
+Result<QueryResult> Database::query(const RequestContext& ctx, std::string_view sql,
+                                    const std::vector<Param>& params) {
   if (ctx.guard_enabled)
     if (auto checked = check_sql(sql); !checked) return checked.error();
   // Only guard-checked SQL is prepared and cached (unchecked SQL could DEALLOCATE), and only
@@ -594,7 +649,8 @@ Result<QueryResult> Database::query(const RequestContext& ctx, std::string_view 
 Result<QueryResult> Database::query(const RequestContext& ctx, const GuardedQuery& checked,
                                     const std::vector<Param>& params) {
   if (checked.issuer() != guard_.get())
-    return make_error("sql_guard.internal", "the query was not checked by this database's SQL guard; refused");
+    return make_error("sql_guard.internal",
+                      "the query was not checked by this database's SQL guard; refused");
   RunOptions options;
   options.cacheable = true;
   options.cost_sql = checked.sql();
@@ -710,11 +766,15 @@ class PipelineReader {
 Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sql,
                                   const std::vector<Param>& params, const RunOptions& options) {
   auto deadline = ctx.deadline == Clock::time_point{} ? Clock::now() + config_.default_timeout : ctx.deadline;
-  if (Clock::now() >= deadline) return make_error("db.timeout", "deadline already passed before the query started");
-  if (ctx.max_rows == 0 && ctx.max_bytes == 0) return make_error("db.bad_request", "max_rows and max_bytes are both 0");
-  if (sql.find('\0') != std::string_view::npos) return make_error("db.bad_request", "SQL contains a NUL byte");
+  if (Clock::now() >= deadline)
+    return make_error("db.timeout", "deadline already passed before the query started");
+  if (ctx.max_rows == 0 && ctx.max_bytes == 0)
+    return make_error("db.bad_request", "max_rows and max_bytes are both 0");
+  if (sql.find('\0') != std::string_view::npos)
+    return make_error("db.bad_request", "SQL contains a NUL byte");
   for (const auto& p : params)
-    if (p && p->find('\0') != std::string::npos) return make_error("db.bad_request", "a parameter contains a NUL byte");
+    if (p && p->find('\0') != std::string::npos)
+      return make_error("db.bad_request", "a parameter contains a NUL byte");
   auto encoded = encode_context(ctx);
   if (!encoded) return encoded.error();
   // 1. The context key, a session, and the request's transaction: BEGIN READ ONLY and the
@@ -730,7 +790,8 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   std::size_t target = pick_target();
   for (int attempt = 0;; ++attempt) {
     auto s = acquire(target, deadline);
-    const bool may_move = target > 0 && Clock::now() < deadline && attempt <= static_cast<int>(targets_.size());
+    const bool may_move =
+        target > 0 && Clock::now() < deadline && attempt <= static_cast<int>(targets_.size());
     if (!s && may_move) {
       replica_set_->report_failure(target - 1);
       ++replica_failovers_;
@@ -801,8 +862,8 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     }
   }
   if (!failure) {
-    auto statement_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) +
-                             config_.cancel_grace;
+    auto statement_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) + config_.cancel_grace;
     std::string sql_text(sql);
     std::vector<const char*> values;
     for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
@@ -814,7 +875,8 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     bool need_prepare = false;
     if (auto it = session->statements.find(sql_text); it != session->statements.end()) {
       statement = it->second;
-    } else if (options.cacheable && !config_.transaction_pooler && session->statements.size() < kMaxCachedStatements &&
+    } else if (options.cacheable && !config_.transaction_pooler &&
+               session->statements.size() < kMaxCachedStatements &&
                sql_text.size() <= kMaxCachedStatementBytes) {
       statement = "larder_q" + std::to_string(++session->statement_seq);
       need_prepare = true;
@@ -828,7 +890,8 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
       switch (step) {
         case Step::context:
           return config_.transaction_pooler
-                     ? PQsendQueryParams(q, kSetContextSql, 3, nullptr, context_params, nullptr, nullptr, 0) == 1
+                     ? PQsendQueryParams(q, kSetContextSql, 3, nullptr, context_params, nullptr, nullptr,
+                                         0) == 1
                      : PQsendQueryPrepared(q, kSetContext, 3, context_params, nullptr, nullptr, 0) == 1;
         case Step::prepare:
           return PQsendPrepare(q, statement.c_str(), sql_text.c_str(), n_values, nullptr) == 1;
@@ -988,7 +1051,8 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
             if (!failure) {
               const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
               bool was_cancel = state != nullptr && std::string_view(state) == "57014";
-              if (state != nullptr && std::string_view(state) == kContextRefusedSqlstate) context_refused = true;
+              if (state != nullptr && std::string_view(state) == kContextRefusedSqlstate)
+                context_refused = true;
               // Our cached statement was deallocated (only unguarded SQL can do that).
               if (state != nullptr && std::string_view(state) == "26000") statement_missing = true;
               if (was_cancel && reader.deadline_hit()) {
@@ -1085,7 +1149,8 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   }
 
   // 3. Column type names (built-ins are static; others looked up once, outside the request).
-  for (auto& c : result.columns) c.type = type_name(healthy ? q : nullptr, c.oid, Clock::now() + config_.cancel_grace);
+  for (auto& c : result.columns)
+    c.type = type_name(healthy ? q : nullptr, c.oid, Clock::now() + config_.cancel_grace);
 
   if (context_refused) forget_context_key();
   bool broken = connection_broken(session->query.get());

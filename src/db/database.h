@@ -103,8 +103,8 @@ struct PoolStats {
   std::uint64_t sessions_created = 0;
   std::uint64_t sessions_discarded = 0;
   std::uint64_t watchdog_cancels = 0;
-  std::uint64_t cost_checks = 0;    // EXPLAINs run for the cost ceiling (cache misses)
-  std::uint64_t cost_refusals = 0;  // statements refused by it
+  std::uint64_t cost_checks = 0;        // EXPLAINs run for the cost ceiling (cache misses)
+  std::uint64_t cost_refusals = 0;      // statements refused by it
   std::uint64_t replica_calls = 0;      // requests that ran on a replica
   std::uint64_t replica_failovers = 0;  // requests moved off a replica that failed before the SQL was sent
 };
@@ -128,7 +128,8 @@ class Database {
 
   // Runs LLM-written SQL: SQL guard (when ctx.guard_enabled) then the protected path.
   // Parameters are bound with PQexecParams only.
-  Result<QueryResult> query(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params = {});
+  Result<QueryResult> query(const RequestContext& ctx, std::string_view sql,
+                            const std::vector<Param>& params = {});
   // Runs SQL this database's guard already accepted (guard().check), without a second parse.
   // A GuardedQuery from any other guard is refused (sql_guard.internal).
   Result<QueryResult> query(const RequestContext& ctx, const GuardedQuery& checked,

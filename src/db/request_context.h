@@ -26,7 +26,7 @@ struct RequestContext {
   // database's default timeout from now.
   std::chrono::steady_clock::time_point deadline{};
 
-  std::size_t max_rows = 1000;          // more rows: truncated = true
+  std::size_t max_rows = 1000;  // more rows: truncated = true
   // More result bytes than this, counted as the JSON answer spends them (each value with its
   // column name, escapes included): truncated = true. A single larger value is never returned.
   std::size_t max_bytes = 1024 * 1024;

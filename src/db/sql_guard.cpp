@@ -24,8 +24,8 @@
 #include <iterator>
 #include <new>
 #include <set>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -51,8 +51,8 @@ struct Refusal {
 }
 
 [[noreturn]] void refuse_shape(const std::string& what) {
-  throw Refusal{make_error("sql_guard.internal",
-                           "unexpected parse tree shape (" + what + "); query refused")};
+  throw Refusal{
+      make_error("sql_guard.internal", "unexpected parse tree shape (" + what + "); query refused")};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -87,8 +87,8 @@ bool valid_utf8(std::string_view s) {
       if ((cc & 0xC0) != 0x80) return false;
       cp = (cp << 6) | (cc & 0x3F);
     }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
       return false;
     }
     i += len;
@@ -158,8 +158,7 @@ Result<ParseOutcome> parse(const std::string& sql) {
   pthread_attr_destroy(&attr);
   if (rc != 0) {
     return make_error("sql_guard.internal",
-                      "cannot start the SQL parser thread (error " + std::to_string(rc) +
-                          "); query refused");
+                      "cannot start the SQL parser thread (error " + std::to_string(rc) + "); query refused");
   }
   pthread_join(thread, nullptr);
   if (job.failed) {
@@ -195,29 +194,27 @@ using guard_tree::Value;
 // Nodes that are harmless in themselves; their children are still walked.
 bool is_plain_node(std::string_view type) {
   static constexpr std::string_view kPlainNodes[] = {
-      "ResTarget",     "A_Star",       "Integer",         "Float",          "Boolean",
-      "BitString",     "List",         "A_Const",         "BoolExpr",       "NullTest",
-      "BooleanTest",   "CaseExpr",     "CaseWhen",        "CoalesceExpr",   "MinMaxExpr",
-      "CollateClause", "A_ArrayExpr",  "A_Indices",       "RowExpr",        "WindowDef",
-      "GroupingSet",   "GroupingFunc", "JoinExpr",        "RangeSubselect", "TypeCast",
-      "String",        "NamedArgExpr", "CTESearchClause", "CTECycleClause",
+      "ResTarget", "A_Star",       "Integer",      "Float",           "Boolean",        "BitString",
+      "List",      "A_Const",      "BoolExpr",     "NullTest",        "BooleanTest",    "CaseExpr",
+      "CaseWhen",  "CoalesceExpr", "MinMaxExpr",   "CollateClause",   "A_ArrayExpr",    "A_Indices",
+      "RowExpr",   "WindowDef",    "GroupingSet",  "GroupingFunc",    "JoinExpr",       "RangeSubselect",
+      "TypeCast",  "String",       "NamedArgExpr", "CTESearchClause", "CTECycleClause",
   };
   return std::find(std::begin(kPlainNodes), std::end(kPlainNodes), type) != std::end(kPlainNodes);
 }
 
 bool is_select_field(std::string_view key) {
   static constexpr std::string_view kFields[] = {
-      "distinctClause", "intoClause",    "targetList",   "fromClause",   "whereClause",
-      "groupClause",    "groupDistinct", "havingClause", "windowClause", "valuesLists",
-      "sortClause",     "limitOffset",   "limitCount",   "limitOption",  "lockingClause",
-      "withClause",     "op",            "all",          "larg",         "rarg",
+      "distinctClause", "intoClause",   "targetList",    "fromClause",  "whereClause", "groupClause",
+      "groupDistinct",  "havingClause", "windowClause",  "valuesLists", "sortClause",  "limitOffset",
+      "limitCount",     "limitOption",  "lockingClause", "withClause",  "op",          "all",
+      "larg",           "rarg",
   };
   return std::find(std::begin(kFields), std::end(kFields), key) != std::end(kFields);
 }
 
 bool is_system_column(std::string_view name) {
-  static constexpr std::string_view kSystem[] = {"ctid", "xmin", "xmax",
-                                                 "cmin", "cmax", "tableoid"};
+  static constexpr std::string_view kSystem[] = {"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"};
   return std::find(std::begin(kSystem), std::end(kSystem), name) != std::end(kSystem);
 }
 
@@ -262,9 +259,9 @@ class Walker {
     std::vector<FromItem> items;
     std::unordered_map<std::string, std::size_t> by_name;  // item name -> first index
     std::vector<std::string> base_relations;               // distinct, in FROM order
-    std::set<std::string, std::less<>> outputs;  // output column names of this SELECT
-    bool outputs_visible = false;  // inside ORDER BY / GROUP BY: names may be outputs
-    bool barrier = false;          // set operation: names refer to its output only
+    std::set<std::string, std::less<>> outputs;            // output column names of this SELECT
+    bool outputs_visible = false;                          // inside ORDER BY / GROUP BY: names may be outputs
+    bool barrier = false;                                  // set operation: names refer to its output only
 
     // Indexes `items` so a query with thousands of FROM items and column references stays
     // linear.
@@ -284,9 +281,8 @@ class Walker {
    public:
     DepthGuard(int& depth, int max) : depth_(depth) {
       if (++depth_ > max) {
-        throw Refusal{make_error("sql_guard.limit", "query nesting depth exceeds " +
-                                                         std::to_string(max) +
-                                                         "; simplify the query")};
+        throw Refusal{make_error("sql_guard.limit", "query nesting depth exceeds " + std::to_string(max) +
+                                                        "; simplify the query")};
       }
     }
     ~DepthGuard() { --depth_; }
@@ -437,8 +433,8 @@ class Walker {
       if (larg == nullptr || rarg == nullptr) refuse_shape("set operation");
       // A set operation carries only its operands, ORDER BY and LIMIT; anything else would
       // go unwalked below, so refuse it.
-      for (const char* key : {"targetList", "fromClause", "whereClause", "groupClause",
-                              "havingClause", "windowClause", "valuesLists", "distinctClause"}) {
+      for (const char* key : {"targetList", "fromClause", "whereClause", "groupClause", "havingClause",
+                              "windowClause", "valuesLists", "distinctClause"}) {
         if (get(s, key) != nullptr) refuse_shape(std::string("set operation with ") + key);
       }
       set_operand(*larg);
@@ -471,9 +467,8 @@ class Walker {
       }
     }
     scopes_.push_back(std::move(scope));
-    for (const char* key : {"fromClause", "targetList", "whereClause", "havingClause",
-                            "windowClause", "valuesLists", "distinctClause", "limitCount",
-                            "limitOffset"}) {
+    for (const char* key : {"fromClause", "targetList", "whereClause", "havingClause", "windowClause",
+                            "valuesLists", "distinctClause", "limitCount", "limitOffset"}) {
       if (const Value* v = get(s, key)) value(*v);
     }
     for (const char* key : {"groupClause", "sortClause"}) {
@@ -515,10 +510,8 @@ class Walker {
       const Value* query = get(*cte, "ctequery");
       if (query == nullptr || !is_node(*query)) refuse_shape("CTE query");
       const std::string_view type = type_of(*query);
-      if (type == "InsertStmt" || type == "UpdateStmt" || type == "DeleteStmt" ||
-          type == "MergeStmt") {
-        refuse("data-modifying WITH is not allowed (" + std::string(type) + " in WITH " + name +
-               ")");
+      if (type == "InsertStmt" || type == "UpdateStmt" || type == "DeleteStmt" || type == "MergeStmt") {
+        refuse("data-modifying WITH is not allowed (" + std::string(type) + " in WITH " + name + ")");
       }
       if (type != "SelectStmt") refuse("WITH query type " + std::string(type) + " is not allowed");
       for (std::size_t i = 0; i < cte->size(); ++i) {
@@ -634,8 +627,7 @@ class Walker {
 
   static void refuse_function_notation(const std::string& written, const std::string& last) {
     if (guard_lists::is_always_denied_function(last)) {
-      refuse("column reference " + written + " is not allowed: " + last +
-             " is a denied function name");
+      refuse("column reference " + written + " is not allowed: " + last + " is a denied function name");
     }
   }
 
@@ -655,8 +647,7 @@ class Walker {
     }
     if (!star && names.size() == 1) {
       const std::string& name = names[0];
-      if (!scopes_.empty() && scopes_.back().outputs_visible &&
-          scopes_.back().outputs.count(name) != 0) {
+      if (!scopes_.empty() && scopes_.back().outputs_visible && scopes_.back().outputs.count(name) != 0) {
         return;  // ORDER BY / GROUP BY output column
       }
       if (const FromItem* item = find_item(name); item != nullptr) {
@@ -732,12 +723,10 @@ class Walker {
       refuse("function " + written + " is not allowed: database-qualified names are refused");
     }
     if (names.size() == 2 && names[0] != "pg_catalog" && names[0] != "public") {
-      refuse("function " + written + " is not allowed: schema " + names[0] +
-             " is not pg_catalog or public");
+      refuse("function " + written + " is not allowed: schema " + names[0] + " is not pg_catalog or public");
     }
     const std::string& fname = names.back();
-    if (guard_lists::is_always_denied_function(fname) ||
-        policy_.allowed_functions.count(fname) == 0) {
+    if (guard_lists::is_always_denied_function(fname) || policy_.allowed_functions.count(fname) == 0) {
       refuse("function " + written + " is not allowed");
     }
   }
@@ -770,8 +759,8 @@ class Walker {
       n = number->integer();
     }
     if (n < 1 || n > kMaxParamNumber) {
-      refuse("parameter $" + std::to_string(n) + " is out of range (1.." +
-             std::to_string(kMaxParamNumber) + ")");
+      refuse("parameter $" + std::to_string(n) + " is out of range (1.." + std::to_string(kMaxParamNumber) +
+             ")");
     }
     out_.param_count = std::max(out_.param_count, static_cast<int>(n));
   }
@@ -779,9 +768,9 @@ class Walker {
   void sql_value_function(const Value& body) {
     const std::string_view op = str_field(body, "op");
     static constexpr std::string_view kAllowed[] = {
-        "SVFOP_CURRENT_DATE",        "SVFOP_CURRENT_TIME", "SVFOP_CURRENT_TIME_N",
-        "SVFOP_CURRENT_TIMESTAMP",   "SVFOP_CURRENT_TIMESTAMP_N", "SVFOP_LOCALTIME",
-        "SVFOP_LOCALTIME_N",         "SVFOP_LOCALTIMESTAMP", "SVFOP_LOCALTIMESTAMP_N",
+        "SVFOP_CURRENT_DATE",      "SVFOP_CURRENT_TIME",        "SVFOP_CURRENT_TIME_N",
+        "SVFOP_CURRENT_TIMESTAMP", "SVFOP_CURRENT_TIMESTAMP_N", "SVFOP_LOCALTIME",
+        "SVFOP_LOCALTIME_N",       "SVFOP_LOCALTIMESTAMP",      "SVFOP_LOCALTIMESTAMP_N",
     };
     if (std::find(std::begin(kAllowed), std::end(kAllowed), op) == std::end(kAllowed)) {
       const std::string_view name = op.substr(0, 6) == "SVFOP_" ? op.substr(6) : op;
@@ -801,7 +790,7 @@ class Walker {
   const GuardPolicy& policy_;
   GuardedQuery& out_;
   std::vector<Scope> scopes_;
-  std::vector<std::string> ctes_;  // CTE names visible at this point of the walk (a stack)
+  std::vector<std::string> ctes_;                    // CTE names visible at this point of the walk (a stack)
   std::unordered_map<std::string, int> cte_counts_;  // name -> times on the stack
   int depth_ = 0;
 };
@@ -824,8 +813,8 @@ std::string syntax_message(const ParseOutcome& p, std::string_view sql) {
         ++column;
       }
     }
-    msg += " at position " + std::to_string(p.cursorpos) + " (line " + std::to_string(line) +
-           ", column " + std::to_string(column) + ")";
+    msg += " at position " + std::to_string(p.cursorpos) + " (line " + std::to_string(line) + ", column " +
+           std::to_string(column) + ")";
   }
   return msg;
 }
@@ -853,9 +842,9 @@ Result<GuardedQuery> check_impl(const GuardPolicy& policy, std::string_view sql_
   Document doc;
   if (!doc.parse(std::move(parsed->tree), json_limit)) {
     if (doc.too_deep()) {
-      return make_error("sql_guard.limit", "query nesting depth exceeds " +
-                                               std::to_string(policy.max_nesting_depth) +
-                                               "; simplify the query");
+      return make_error(
+          "sql_guard.limit",
+          "query nesting depth exceeds " + std::to_string(policy.max_nesting_depth) + "; simplify the query");
     }
     return make_error("sql_guard.internal",
                       "parse tree is not readable (" + doc.error() + "); query refused");
@@ -908,7 +897,8 @@ Result<GuardedQuery> check_impl(const GuardPolicy& policy, std::string_view sql_
 }  // namespace
 
 SqlGuard::SqlGuard(GuardPolicy policy)
-    : policy_(std::move(policy)), verdicts_(std::make_unique<LruCache<GuardedQuery>>(policy_.verdict_cache_entries)) {}
+    : policy_(std::move(policy)),
+      verdicts_(std::make_unique<LruCache<GuardedQuery>>(policy_.verdict_cache_entries)) {}
 
 Result<GuardedQuery> SqlGuard::check(std::string_view sql) const {
   constexpr std::size_t kMaxCachedText = 16 * 1024;

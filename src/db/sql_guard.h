@@ -31,8 +31,8 @@
 #pragma once
 
 #include <cstddef>
-#include <memory>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -74,11 +74,11 @@ class SqlGuard;
 // ledger read this). Only SqlGuard::check makes one, so code handed a GuardedQuery runs SQL
 // that was checked, by the guard it names, without parsing it again.
 struct GuardedQuery {
-  const std::string& sql() const { return sql_; }      // the text exactly as checked
+  const std::string& sql() const { return sql_; }     // the text exactly as checked
   const SqlGuard* issuer() const { return issuer_; }  // the guard that accepted it
 
-  std::string normalized_sql;  // pg_query_normalize form: constants replaced by $n
-  std::string fingerprint;     // pg_query_fingerprint, 16 hex digits; same shape => same value
+  std::string normalized_sql;       // pg_query_normalize form: constants replaced by $n
+  std::string fingerprint;          // pg_query_fingerprint, 16 hex digits; same shape => same value
   std::set<std::string> relations;  // schema-qualified base relations ("public.orders")
   // relation -> columns referenced; "*" when every column is read (SELECT *, t.*, whole-row
   // references). Best effort: an unqualified column that cannot be tied to one relation

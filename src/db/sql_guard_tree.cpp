@@ -105,14 +105,30 @@ bool Document::parse_string(std::string_view* out) {
     if (++pos_ >= text_.size()) break;
     const char e = text_[pos_++];
     switch (e) {
-      case '"': s += '"'; break;
-      case '\\': s += '\\'; break;
-      case '/': s += '/'; break;
-      case 'b': s += '\b'; break;
-      case 'f': s += '\f'; break;
-      case 'n': s += '\n'; break;
-      case 'r': s += '\r'; break;
-      case 't': s += '\t'; break;
+      case '"':
+        s += '"';
+        break;
+      case '\\':
+        s += '\\';
+        break;
+      case '/':
+        s += '/';
+        break;
+      case 'b':
+        s += '\b';
+        break;
+      case 'f':
+        s += '\f';
+        break;
+      case 'n':
+        s += '\n';
+        break;
+      case 'r':
+        s += '\r';
+        break;
+      case 't':
+        s += '\t';
+        break;
       case 'u': {
         auto read4 = [&](std::uint32_t* cp) {
           if (pos_ + 4 > text_.size()) return false;
@@ -230,8 +246,7 @@ bool Document::parse_value(int depth, std::uint32_t* out) {
     v.kind_ = object ? Value::Kind::kObject : Value::Kind::kArray;
     v.first_ = static_cast<std::uint32_t>(members_.size());
     v.count_ = static_cast<std::uint32_t>(scratch_.size() - mark);
-    members_.insert(members_.end(), scratch_.begin() + static_cast<std::ptrdiff_t>(mark),
-                    scratch_.end());
+    members_.insert(members_.end(), scratch_.begin() + static_cast<std::ptrdiff_t>(mark), scratch_.end());
     scratch_.resize(mark);
     return true;
   }

@@ -28,8 +28,8 @@ class Value {
   bool is_integer() const { return kind_ == Kind::kInteger; }
   bool is_bool() const { return kind_ == Kind::kBool; }
 
-  std::string_view str() const { return text_; }  // kString only (empty otherwise)
-  bool boolean() const { return integer_ != 0; }  // kBool only
+  std::string_view str() const { return text_; }     // kString only (empty otherwise)
+  bool boolean() const { return integer_ != 0; }     // kBool only
   std::int64_t integer() const { return integer_; }  // kInteger only
 
   // Arrays and objects: number of elements / members.
@@ -62,9 +62,7 @@ class Document {
   const Value& root() const { return values_[root_]; }
 
   // Children of an array or object, in document order. key() is empty for array elements.
-  const Value& child(const Value& v, std::size_t i) const {
-    return values_[members_[v.first_ + i].value];
-  }
+  const Value& child(const Value& v, std::size_t i) const { return values_[members_[v.first_ + i].value]; }
   std::string_view key(const Value& v, std::size_t i) const { return members_[v.first_ + i].key; }
   // Object member by key, or nullptr.
   const Value* find(const Value& v, std::string_view key) const;

@@ -4,18 +4,19 @@
 
 namespace larder::gate {
 
-Result<biscuit::BlockBuilder> attestation_block(std::string_view client_cert_pem, const std::vector<std::string>& audiences,
-                                                bool cn_only) {
+Result<biscuit::BlockBuilder> attestation_block(std::string_view client_cert_pem,
+                                                const std::vector<std::string>& audiences, bool cn_only) {
   auto peer = net::peer_identity_from_pem(client_cert_pem);
   if (!peer) return peer.error();
   biscuit::BlockBuilder block;
-  biscuit::Result<void> added = cn_only
-      ? block.add_check("check if mtls_client({cn})", biscuit::Params().string("cn", peer->cn))
-      : [&]() -> biscuit::Result<void> {
-          auto sha = biscuit::hex_decode(peer->cert_sha256);
-          if (!sha) return biscuit::make_error(biscuit::ErrorCode::InvalidArgument, "certificate fingerprint is not hex");
-          return block.add_check("check if client_cert_sha256({sha})", biscuit::Params().bytes("sha", *sha));
-        }();
+  biscuit::Result<void> added =
+      cn_only ? block.add_check("check if mtls_client({cn})", biscuit::Params().string("cn", peer->cn))
+              : [&]() -> biscuit::Result<void> {
+    auto sha = biscuit::hex_decode(peer->cert_sha256);
+    if (!sha)
+      return biscuit::make_error(biscuit::ErrorCode::InvalidArgument, "certificate fingerprint is not hex");
+    return block.add_check("check if client_cert_sha256({sha})", biscuit::Params().bytes("sha", *sha));
+  }();
   if (!added) return make_error("attest", added.error().message);
   if (audiences.size() == 1) {
     added = block.add_check("check if server_audience({aud})", biscuit::Params().string("aud", audiences[0]));

@@ -15,7 +15,8 @@
 
 namespace larder::gate {
 
-Result<biscuit::BlockBuilder> attestation_block(std::string_view client_cert_pem, const std::vector<std::string>& audiences,
+Result<biscuit::BlockBuilder> attestation_block(std::string_view client_cert_pem,
+                                                const std::vector<std::string>& audiences,
                                                 bool cn_only = false);
 
 // `token` with the attestation block appended, as base64.

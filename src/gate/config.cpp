@@ -123,8 +123,8 @@ class Section {
 const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& key_table() {
   static const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> table = {
       {"",
-       {"i_understand_this_is_insecure", "server", "tls", "biscuit", "database", "policy", "tools", "rls", "taint",
-        "audit", "limits", "compliance", "profiles"}},
+       {"i_understand_this_is_insecure", "server", "tls", "biscuit", "database", "policy", "tools", "rls",
+        "taint", "audit", "limits", "compliance", "profiles"}},
       {"server", {"host", "port", "audience", "plain_http"}},
       {"tls", {"cert", "key", "client_ca", "crl", "allowed_clients"}},
       {"biscuit",
@@ -132,9 +132,9 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
         "verify_cache_entries", "require_binding", "require_expiry"}},
       {"biscuit.root_keys[]", {"id", "public_key"}},
       {"database",
-       {"mode", "dir", "url", "writer_url", "ledger_url", "replicas", "max_replica_lag_ms", "transaction_pooler",
-        "statement_timeout_ms",
-        "max_rows", "max_result_bytes", "sql_guard", "max_query_cost"}},
+       {"mode", "dir", "url", "writer_url", "ledger_url", "replicas", "max_replica_lag_ms",
+        "transaction_pooler", "statement_timeout_ms", "max_rows", "max_result_bytes", "sql_guard",
+        "max_query_cost"}},
       {"tools", {"enabled", "classes"}},
       {"policy", {"file", "example", "allow_drift"}},
       {"rls", {"trusted_third_party_keys"}},
@@ -185,12 +185,6 @@ Result<void> require_file(const std::string& key, const std::string& path) {
   std::ifstream probe(path);
   if (!probe) return config_error(key, "file not readable: " + path);
   return {};
-}
-
-bool is_predicate_name(const std::string& s) {
-  if (s.empty() || !(std::islower(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](unsigned char ch) { return std::islower(ch) || std::isdigit(ch) || ch == '_'; });
 }
 
 // A tool name from the file: one Larder serves, or an error listing those.
@@ -551,9 +545,10 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
     return config_error("policy.example", "give either policy.file or policy.example, not both");
   if (!c.policy_path.empty()) c.policy_path = resolve(base_dir, c.policy_path);
   if (c.allow_drift && !acknowledged("policy_drift")) {
-    return unacknowledged("policy.allow_drift", "policy_drift",
-                          "allow_drift = true serves a database whose privileges or row-level security differ from "
-                          "the policy file: the agent may see more than the file says");
+    return unacknowledged(
+        "policy.allow_drift", "policy_drift",
+        "allow_drift = true serves a database whose privileges or row-level security differ from "
+        "the policy file: the agent may see more than the file says");
   }
 
   // [taint]

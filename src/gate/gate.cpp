@@ -275,7 +275,8 @@ const std::string& default_policy_code() {
   return code;
 }
 
-GateOptions gate_options_from(const ServeConfig& config, std::string policy_code, const policy::Policy* policy) {
+GateOptions gate_options_from(const ServeConfig& config, std::string policy_code,
+                              const policy::Policy* policy) {
   GateOptions o;
   o.audience = config.audience;
   o.root_keys = config.root_keys;
@@ -323,17 +324,19 @@ std::optional<std::string> context_value(const biscuit::datalog::ast::Term& term
   std::string text;
   if (term.is(Kind::String)) {
     text = term.as_string();
-  } else if (term.is(Kind::Integer) && (type == policy::ValueType::kInteger || type == policy::ValueType::kBigint)) {
+  } else if (term.is(Kind::Integer) &&
+             (type == policy::ValueType::kInteger || type == policy::ValueType::kBigint)) {
     text = std::to_string(term.as_integer());
   } else if (term.is(Kind::Bool) && type == policy::ValueType::kBoolean) {
     text = term.as_bool() ? "true" : "false";
   } else if (term.is(Kind::Date) && type == policy::ValueType::kDate) {
     // The UTC calendar day of the instant.
-    const auto day = std::chrono::floor<std::chrono::days>(std::chrono::sys_seconds(std::chrono::seconds(term.as_date())));
+    const auto day =
+        std::chrono::floor<std::chrono::days>(std::chrono::sys_seconds(std::chrono::seconds(term.as_date())));
     const std::chrono::year_month_day ymd(day);
     char buf[16];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                  static_cast<unsigned>(ymd.day()));
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
     text = buf;
   } else {
     return std::nullopt;
@@ -395,7 +398,8 @@ struct Gate::Templates {
     for (const auto& d : options.dimensions) {
       std::string vars;
       for (std::size_t i = 0; i < d.types.size(); ++i) vars += (i ? ", $v" : "$v") + std::to_string(i);
-      auto parsed = biscuit::RuleTemplate::parse("larder_ctx(" + vars + ") <- " + d.fact + "(" + vars + ")" + trusting);
+      auto parsed =
+          biscuit::RuleTemplate::parse("larder_ctx(" + vars + ") <- " + d.fact + "(" + vars + ")" + trusting);
       if (parsed) t->dimensions.push_back(std::move(*parsed));
       ok &= parsed.ok() && !d.types.empty();
     }
@@ -786,9 +790,9 @@ Decision Gate::authorize(const VerifiedToken& token, const net::PeerIdentity* pe
         for (std::size_t i = 0; i < f.predicate.terms.size() && i < dim.types.size(); ++i) {
           auto text = context_value(f.predicate.terms[i], dim.types[i]);
           if (!text)
-            return refuse(Lock::kBiscuit, "the token's fact " + dim.fact + "(...) has an argument that is not a " +
-                                              std::string(policy::to_string(dim.types[i])) +
-                                              ", as the policy file declares");
+            return refuse(Lock::kBiscuit,
+                          "the token's fact " + dim.fact + "(...) has an argument that is not a " +
+                              std::string(policy::to_string(dim.types[i])) + ", as the policy file declares");
           tuple.push_back(std::move(*text));
         }
         if (tuple.size() == dim.types.size()) tuples.push_back(std::move(tuple));

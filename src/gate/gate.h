@@ -15,8 +15,8 @@
 #include "base/result.h"
 #include "biscuit/token/authorizer.h"
 #include "gate/config.h"
-#include "policy/policy.h"
 #include "net/peer_identity.h"
+#include "policy/policy.h"
 
 #include <chrono>
 #include <list>

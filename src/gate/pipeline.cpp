@@ -9,10 +9,16 @@
 namespace larder::gate {
 using SteadyClock = std::chrono::steady_clock;
 
-std::string Refusal::message() const { return std::string("refused by lock ") + lock_name(lock) + ": " + reason; }
+std::string Refusal::message() const {
+  return std::string("refused by lock ") + lock_name(lock) + ": " + reason;
+}
 
 Pipeline::Pipeline(Gate& gate, TaintLedger* ledger, AuditLog& audit, PipelineOptions options)
-    : gate_(gate), ledger_(ledger), audit_(audit), options_(options), lineage_limiter_(options.lineage_limits) {}
+    : gate_(gate),
+      ledger_(ledger),
+      audit_(audit),
+      options_(options),
+      lineage_limiter_(options.lineage_limits) {}
 
 AuditRecord Pipeline::record_for(const CallRequest& request, const VerifiedToken* token) const {
   AuditRecord r;
@@ -62,7 +68,8 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
   if (!token_text && request.authorization) {
     return deny(request, nullptr, Lock::kBiscuit, "the Authorization header is not a Bearer token");
   }
-  if (!token_text && request.argument_token && !request.argument_token->empty()) token_text = request.argument_token;
+  if (!token_text && request.argument_token && !request.argument_token->empty())
+    token_text = request.argument_token;
   if (!token_text) {
     return deny(request, nullptr, Lock::kBiscuit,
                 "no Biscuit token: send `Authorization: Bearer <token>` or the biscuit_token argument");
@@ -81,7 +88,8 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
   // The lineage's share of the server: cheap, so before the ledger and Datalog.
   if (lineage_limiter_.enabled()) {
     auto slot = lineage_limiter_.try_acquire(token.lineage);
-    if (!slot) return deny(request, &token, Lock::kLimits, lineage_limiter_.describe(slot, "this token's lineage"));
+    if (!slot)
+      return deny(request, &token, Lock::kLimits, lineage_limiter_.describe(slot, "this token's lineage"));
     admission.lineage_slot = std::make_shared<CallLimiter::Permit>(std::move(slot));
   }
 
@@ -174,7 +182,8 @@ Refusal Pipeline::refuse(const Admission& admission, Lock lock, std::string reas
       taint = "unknown";
       reason +=
           "; and the taint of this read could not be recorded (" + std::string(db::kUnavailableReason) + ")";
-      spdlog::error("taint ledger: a failed sensitive read could not be recorded: {}", marked.error().message);
+      spdlog::error("taint ledger: a failed sensitive read could not be recorded: {}",
+                    marked.error().message);
     }
   }
   return deny(admission.request, admission.token.get(), lock, std::move(reason), std::move(taint));

@@ -38,8 +38,8 @@ struct CallRequest {
   std::optional<std::string> authorization;       // the Authorization header, if any
   std::optional<std::string> argument_token;      // the seed-compatible `biscuit_token` argument
   CallFacts facts;
-  std::string sql_fingerprint;                    // when the call carries SQL
-  StageTimings timings;                           // filled along the path, audited with the decision
+  std::string sql_fingerprint;  // when the call carries SQL
+  StageTimings timings;         // filled along the path, audited with the decision
 };
 
 struct Admission {

@@ -76,11 +76,12 @@ std::string failed_check_reason(std::size_t block, const std::string& check) {
 
 std::string unknown_root_key_reason(std::optional<uint32_t> key_id, bool several_keys_trusted) {
   if (!key_id) {
-    return several_keys_trusted ? "token names no root key id, and none of the root keys this server trusts "
-                                  "signed it: it was signed by an unknown or retired root key, or altered after "
-                                  "signing; ask its issuer for a new token"
-                                : "token is signed by an unknown root key; ask for a token signed by a root "
-                                  "key this server trusts";
+    return several_keys_trusted
+               ? "token names no root key id, and none of the root keys this server trusts "
+                 "signed it: it was signed by an unknown or retired root key, or altered after "
+                 "signing; ask its issuer for a new token"
+               : "token is signed by an unknown root key; ask for a token signed by a root "
+                 "key this server trusts";
   }
   return "token is signed by an unknown or retired root key (key id " + std::to_string(*key_id) +
          "): this server does not trust it; ask for a token signed by a current root key";

@@ -55,7 +55,6 @@ GRANT SELECT, INSERT ON larder_gate.revocations TO larder_gate;
 GRANT SELECT, INSERT, UPDATE ON larder_gate.audit_anchors TO larder_gate;
 )sql";
 
-
 }  // namespace
 
 Result<void> apply_gate_setup(const db::ConnParams& admin, const std::optional<std::string>& password) {
@@ -81,16 +80,18 @@ Result<std::string> normalize_revocation_id(std::string_view text) {
   auto refuse = [&](const std::string& why) -> Result<std::string> {
     std::string shown(text.substr(0, 32));
     if (text.size() > 32) shown += "…";
-    return make_error("taint.bad_revocation_id",
-                      "'" + shown + "' is not a revocation id: " + why +
-                          " (a revocation id is the hex of a token block's signature, as `larder biscuit inspect` "
-                          "prints it: 128 hex digits for Ed25519, up to 144 for P-256)");
+    return make_error(
+        "taint.bad_revocation_id",
+        "'" + shown + "' is not a revocation id: " + why +
+            " (a revocation id is the hex of a token block's signature, as `larder biscuit inspect` "
+            "prints it: 128 hex digits for Ed25519, up to 144 for P-256)");
   };
   std::string id;
   id.reserve(text.size());
   for (char c : text) {
     if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return refuse("it has characters other than hex digits");
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return refuse("it has characters other than hex digits");
     id.push_back(c);
   }
   if (id.size() % 2 != 0) return refuse("it has an odd number of hex digits");
@@ -197,7 +198,8 @@ Result<bool> TaintLedger::is_tainted(const std::string& lineage) {
   if (PQntuples(r->get()) == 0) return false;
   Expiry expiry;
   if (!PQgetisnull(r->get(), 0, 0)) {
-    expiry = std::chrono::system_clock::time_point(std::chrono::microseconds(std::stoll(PQgetvalue(r->get(), 0, 0))));
+    expiry = std::chrono::system_clock::time_point(
+        std::chrono::microseconds(std::stoll(PQgetvalue(r->get(), 0, 0))));
   }
   remember_tainted(lineage, expiry);
   return true;
@@ -206,9 +208,10 @@ Result<bool> TaintLedger::is_tainted(const std::string& lineage) {
 Result<void> TaintLedger::revoke(const std::string& revocation_id, const std::string& reason) {
   auto id = normalize_revocation_id(revocation_id);
   if (!id) return id.error();
-  auto r = exec("INSERT INTO larder_gate.revocations (revocation_id, reason) VALUES ($1, $2) "
-                "ON CONFLICT (revocation_id) DO NOTHING",
-                {*id, reason});
+  auto r = exec(
+      "INSERT INTO larder_gate.revocations (revocation_id, reason) VALUES ($1, $2) "
+      "ON CONFLICT (revocation_id) DO NOTHING",
+      {*id, reason});
   if (!r) return r.error();
   return {};
 }
@@ -285,12 +288,13 @@ Result<std::optional<AuditAnchorPoint>> TaintLedger::audit_anchor(const std::str
   auto r = exec("SELECT seq, hash FROM larder_gate.audit_anchors WHERE log_id = $1", {log_id});
   if (!r) return r.error();
   if (PQntuples(r->get()) == 0) return std::optional<AuditAnchorPoint>();
-  return std::optional<AuditAnchorPoint>(
-      AuditAnchorPoint{static_cast<uint64_t>(std::stoull(PQgetvalue(r->get(), 0, 0))), PQgetvalue(r->get(), 0, 1)});
+  return std::optional<AuditAnchorPoint>(AuditAnchorPoint{
+      static_cast<uint64_t>(std::stoull(PQgetvalue(r->get(), 0, 0))), PQgetvalue(r->get(), 0, 1)});
 }
 
 Result<int64_t> TaintLedger::purge_expired() {
-  auto r = exec("DELETE FROM larder_gate.taint_ledger WHERE expires_at IS NOT NULL AND expires_at <= now()", {});
+  auto r =
+      exec("DELETE FROM larder_gate.taint_ledger WHERE expires_at IS NOT NULL AND expires_at <= now()", {});
   if (!r) return r.error();
   return static_cast<int64_t>(std::stoll(PQcmdTuples(r->get())));
 }

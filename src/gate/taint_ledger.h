@@ -56,7 +56,8 @@ class TaintLedger {
 
   // Records that `lineage` read sensitive data. Committed before returning. `expires_at`
   // is the token's own expiry (nullopt: the entry never expires).
-  Result<void> mark_tainted(const std::string& lineage, std::optional<std::chrono::system_clock::time_point> expires_at,
+  Result<void> mark_tainted(const std::string& lineage,
+                            std::optional<std::chrono::system_clock::time_point> expires_at,
                             const std::string& tool, const std::string& client_cert_sha256);
 
   // True when `lineage` has an unexpired entry.

@@ -60,7 +60,8 @@ std::string host_only(std::string_view host_port) {
     return lower(host_port.substr(0, close == std::string_view::npos ? host_port.size() : close + 1));
   }
   auto colon = host_port.rfind(':');
-  if (colon != std::string_view::npos && host_port.find(':') == colon) return lower(host_port.substr(0, colon));
+  if (colon != std::string_view::npos && host_port.find(':') == colon)
+    return lower(host_port.substr(0, colon));
   return lower(host_port);
 }
 
@@ -79,7 +80,8 @@ std::optional<std::string> strict_base64(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;
   for (std::size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
-    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || (c == '=' && i + 2 >= text.size());
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' ||
+              (c == '=' && i + 2 >= text.size());
     if (!ok) return std::nullopt;
   }
   auto decoded = base64_decode(text);
@@ -217,7 +219,8 @@ class LegacySseChannel : public Outbound {
  public:
   explicit LegacySseChannel(std::shared_ptr<net::ResponseStream> stream) : stream_(std::move(stream)) {}
   bool send(const json& message) override {
-    return stream_->write(format_sse_event("", "message", message.dump(-1, ' ', false, json::error_handler_t::replace)));
+    return stream_->write(
+        format_sse_event("", "message", message.dump(-1, ' ', false, json::error_handler_t::replace)));
   }
 
  private:
@@ -228,8 +231,9 @@ class LegacySseChannel : public Outbound {
 // before the final response, in which case it upgrades to an SSE stream.
 class RequestChannel : public Outbound {
  public:
-  RequestChannel(std::shared_ptr<net::Responder> responder, std::shared_ptr<HttpSession> session, HeaderList extra,
-                 const HttpTransportOptions& options, bool resumable, bool priming, CancellationToken cancel_on_close)
+  RequestChannel(std::shared_ptr<net::Responder> responder, std::shared_ptr<HttpSession> session,
+                 HeaderList extra, const HttpTransportOptions& options, bool resumable, bool priming,
+                 CancellationToken cancel_on_close)
       : responder_(std::move(responder)),
         session_(std::move(session)),
         extra_(std::move(extra)),
@@ -432,7 +436,8 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
       }
     }
     for (auto& id : idle) {
-      spdlog::info("mcp: session {}… expired after {} ms idle", id.substr(0, 8), options.session_idle_timeout.count());
+      spdlog::info("mcp: session {}… expired after {} ms idle", id.substr(0, 8),
+                   options.session_idle_timeout.count());
       drop(id);
     }
   }
@@ -442,17 +447,22 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     if (auto origin = req.header("Origin")) {
       bool ok = false;
       if (!options.allowed_origins.empty()) {
-        ok = std::find(options.allowed_origins.begin(), options.allowed_origins.end(), *origin) != options.allowed_origins.end();
+        ok = std::find(options.allowed_origins.begin(), options.allowed_origins.end(), *origin) !=
+             options.allowed_origins.end();
       } else {
         std::string o = lower(*origin);
         for (const char* scheme : {"http://", "https://"}) {
-          if (o.rfind(scheme, 0) == 0) ok = ok || loopback_name(host_only(o.substr(std::string_view(scheme).size())));
+          if (o.rfind(scheme, 0) == 0)
+            ok = ok || loopback_name(host_only(o.substr(std::string_view(scheme).size())));
         }
       }
-      if (!ok) return rpc_error_response(403, error_code::kConnectionClosed, "Forbidden: Origin '" + *origin + "' is not allowed");
+      if (!ok)
+        return rpc_error_response(403, error_code::kConnectionClosed,
+                                  "Forbidden: Origin '" + *origin + "' is not allowed");
     }
     auto host = req.header("Host");
-    if (!host) return rpc_error_response(400, error_code::kConnectionClosed, "Bad Request: missing Host header");
+    if (!host)
+      return rpc_error_response(400, error_code::kConnectionClosed, "Bad Request: missing Host header");
     bool ok = false;
     if (!options.allowed_hosts.empty()) {
       std::string h = lower(*host);
@@ -463,7 +473,9 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     } else {
       ok = loopback_name(host_only(*host));
     }
-    if (!ok) return rpc_error_response(403, error_code::kConnectionClosed, "Forbidden: Host '" + *host + "' is not allowed");
+    if (!ok)
+      return rpc_error_response(403, error_code::kConnectionClosed,
+                                "Forbidden: Host '" + *host + "' is not allowed");
     return std::nullopt;
   }
 
@@ -504,7 +516,8 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     } catch (const std::exception& e) {
       // Never let hostile input take the handler down; answer once (later calls are ignored).
       spdlog::warn("mcp: {} {} failed: {}", req.method, req.path, e.what());
-      responder->respond(rpc_error_response(400, error_code::kInvalidRequest, std::string("Bad Request: ") + e.what()));
+      responder->respond(
+          rpc_error_response(400, error_code::kInvalidRequest, std::string("Bad Request: ") + e.what()));
     }
   }
 
@@ -543,15 +556,16 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   void post(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder, const Call& call) {
     auto ct = req.header("Content-Type");
     if (!ct || lower(*ct).find("application/json") == std::string::npos) {
-      return responder->respond(rpc_error_response(415, error_code::kInvalidRequest,
-                                                   "Unsupported Media Type: Content-Type must be application/json"));
+      return responder->respond(rpc_error_response(
+          415, error_code::kInvalidRequest, "Unsupported Media Type: Content-Type must be application/json"));
     }
     if (auto accept = req.header("Accept")) {
       std::string a = lower(*accept);
-      if (a.find("application/json") == std::string::npos && a.find("text/event-stream") == std::string::npos &&
-          a.find("*/*") == std::string::npos) {
-        return responder->respond(rpc_error_response(406, error_code::kInvalidRequest,
-                                                     "Not Acceptable: Accept must list application/json and text/event-stream"));
+      if (a.find("application/json") == std::string::npos &&
+          a.find("text/event-stream") == std::string::npos && a.find("*/*") == std::string::npos) {
+        return responder->respond(
+            rpc_error_response(406, error_code::kInvalidRequest,
+                               "Not Acceptable: Accept must list application/json and text/event-stream"));
       }
     }
     auto parsed = parse_json(req.body, server.options().max_json_depth);
@@ -579,7 +593,8 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     if (modern_header && !req.header("Mcp-Session-Id")) {
       // A modern header on something that is not a single valid request.
       json id = body.is_object() && body.contains("id") ? body["id"] : json();
-      return responder->respond(rpc_error_response(400, error_code::kInvalidRequest, "Invalid Request: expected one JSON-RPC request", id));
+      return responder->respond(rpc_error_response(400, error_code::kInvalidRequest,
+                                                   "Invalid Request: expected one JSON-RPC request", id));
     }
     post_legacy(req, std::move(body), std::move(responder), call);
   }
@@ -587,7 +602,8 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   void post_modern(const net::HttpRequest& req, const Message& m, std::shared_ptr<net::Responder> responder,
                    const Call& call) {
     auto mismatch = [&](std::string why) {
-      responder->respond(rpc_error_response(400, error_code::kHeaderMismatch, "Header mismatch: " + why, m.id));
+      responder->respond(
+          rpc_error_response(400, error_code::kHeaderMismatch, "Header mismatch: " + why, m.id));
     };
     auto invalid_meta = [&](std::string why) {
       responder->respond(rpc_error_response(400, error_code::kInvalidParams, "Invalid params: " + why, m.id));
@@ -598,22 +614,29 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     }
     if (!meta) return invalid_meta("params._meta is required in protocol revision 2026-07-28");
     auto mv = meta->find(meta_key::kProtocolVersion);
-    if (mv == meta->end() || !mv->is_string()) return invalid_meta("_meta[\"" + std::string(meta_key::kProtocolVersion) + "\"] is required");
+    if (mv == meta->end() || !mv->is_string())
+      return invalid_meta("_meta[\"" + std::string(meta_key::kProtocolVersion) + "\"] is required");
     auto mc = meta->find(meta_key::kClientCapabilities);
     if (mc == meta->end() || !mc->is_object()) {
-      return invalid_meta("_meta[\"" + std::string(meta_key::kClientCapabilities) + "\"] is required (an object)");
+      return invalid_meta("_meta[\"" + std::string(meta_key::kClientCapabilities) +
+                          "\"] is required (an object)");
     }
     const std::string version = mv->get<std::string>();
     auto pv = req.header("MCP-Protocol-Version");
     if (!pv) return mismatch("the MCP-Protocol-Version header is required");
-    if (trim(*pv) != version) return mismatch("MCP-Protocol-Version header '" + trim(*pv) + "' does not match _meta version '" + version + "'");
+    if (trim(*pv) != version)
+      return mismatch("MCP-Protocol-Version header '" + trim(*pv) + "' does not match _meta version '" +
+                      version + "'");
     if (!server.version_enabled(version) || !is_modern_version(version)) {
-      return responder->respond(rpc_error_response(400, error_code::kUnsupportedProtocolVersion, "Unsupported protocol version", m.id,
-                                                   json{{"supported", server.enabled_versions()}, {"requested", version}}));
+      return responder->respond(
+          rpc_error_response(400, error_code::kUnsupportedProtocolVersion, "Unsupported protocol version",
+                             m.id, json{{"supported", server.enabled_versions()}, {"requested", version}}));
     }
     auto method = req.header("Mcp-Method");
     if (!method) return mismatch("the Mcp-Method header is required");
-    if (trim(*method) != m.method) return mismatch("Mcp-Method header '" + trim(*method) + "' does not match body method '" + m.method + "'");
+    if (trim(*method) != m.method)
+      return mismatch("Mcp-Method header '" + trim(*method) + "' does not match body method '" + m.method +
+                      "'");
     if (m.method == "tools/call" || m.method == "resources/read" || m.method == "prompts/get") {
       const char* field = m.method == "resources/read" ? "uri" : "name";
       auto name = req.header("Mcp-Name");
@@ -630,12 +653,14 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     }
     if (m.method == "subscriptions/listen") return listen(req, m, std::move(responder));
     if (!server.knows_modern_method(m.method)) {
-      return responder->respond(rpc_error_response(404, error_code::kMethodNotFound, "Method not found: " + m.method, m.id));
+      return responder->respond(
+          rpc_error_response(404, error_code::kMethodNotFound, "Method not found: " + m.method, m.id));
     }
     CancellationToken cancel;
     const bool stream = options.always_stream;
-    auto channel = std::make_shared<RequestChannel>(responder, nullptr, HeaderList{}, options, /*resumable=*/false,
-                                                    /*priming=*/false, cancel);
+    auto channel =
+        std::make_shared<RequestChannel>(responder, nullptr, HeaderList{}, options, /*resumable=*/false,
+                                         /*priming=*/false, cancel);
     if (stream) channel->start_stream();
     Origin origin = make_origin(req, channel, "streamable-http");
     origin.cancellation = cancel;
@@ -653,16 +678,20 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   void listen(const net::HttpRequest&, const Message& m, std::shared_ptr<net::Responder> responder) {
     json filter = m.params.value("notifications", json());
     if (!filter.is_object()) {
-      return responder->respond(rpc_error_response(400, error_code::kInvalidParams, "Invalid params: params.notifications (an object) is required", m.id));
+      return responder->respond(
+          rpc_error_response(400, error_code::kInvalidParams,
+                             "Invalid params: params.notifications (an object) is required", m.id));
     }
     json caps = server.capabilities();
     json honored = json::object();
     for (const char* k : {"toolsListChanged", "promptsListChanged", "resourcesListChanged"}) {
       const char* cap = k[0] == 't' ? "tools" : k[0] == 'p' ? "prompts" : "resources";
-      if (filter.contains(k) && filter[k].is_boolean() && filter[k].get<bool>() && caps.contains(cap)) honored[k] = true;
+      if (filter.contains(k) && filter[k].is_boolean() && filter[k].get<bool>() && caps.contains(cap))
+        honored[k] = true;
     }
     std::vector<std::string> uris;
-    if (auto r = filter.find("resourceSubscriptions"); r != filter.end() && r->is_array() && caps.contains("resources")) {
+    if (auto r = filter.find("resourceSubscriptions");
+        r != filter.end() && r->is_array() && caps.contains("resources")) {
       for (const auto& u : *r) {
         if (u.is_string()) uris.push_back(u.get<std::string>());
       }
@@ -673,13 +702,17 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     auto tagged = [subscription_id](std::string_view method, json params) {
       if (!params.is_object()) params = json::object();
       params["_meta"][std::string(meta_key::kSubscriptionId)] = subscription_id;
-      return format_sse_event("", "message", make_notification(method, params).dump(-1, ' ', false, json::error_handler_t::replace));
+      return format_sse_event(
+          "", "message",
+          make_notification(method, params).dump(-1, ' ', false, json::error_handler_t::replace));
     };
     stream->write(tagged("notifications/subscriptions/acknowledged", json{{"notifications", honored}}));
-    auto id = server.add_change_listener([stream, honored, uris, tagged](std::string_view method, const json& params) {
-      bool wanted = (method == "notifications/tools/list_changed" && honored.value("toolsListChanged", false)) ||
-                    (method == "notifications/prompts/list_changed" && honored.value("promptsListChanged", false)) ||
-                    (method == "notifications/resources/list_changed" && honored.value("resourcesListChanged", false));
+    auto id = server.add_change_listener([stream, honored, uris, tagged](std::string_view method,
+                                                                         const json& params) {
+      bool wanted =
+          (method == "notifications/tools/list_changed" && honored.value("toolsListChanged", false)) ||
+          (method == "notifications/prompts/list_changed" && honored.value("promptsListChanged", false)) ||
+          (method == "notifications/resources/list_changed" && honored.value("resourcesListChanged", false));
       if (method == "notifications/resources/updated") {
         const std::string uri = params.value("uri", "");
         wanted = std::find(uris.begin(), uris.end(), uri) != uris.end();
@@ -694,13 +727,15 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
 
   // Mcp-Param-{Name} headers must match the arguments a tool's schema marks x-mcp-header.
   std::optional<std::string> check_param_headers(const net::HttpRequest& req, const Message& m) {
-    const std::string tool_name = m.params.contains("name") && m.params["name"].is_string() ? m.params["name"].get<std::string>() : "";
+    const std::string tool_name =
+        m.params.contains("name") && m.params["name"].is_string() ? m.params["name"].get<std::string>() : "";
     json schema;
     for (const auto& t : server.tools()) {
       if (t.name == tool_name) schema = t.input_schema;
     }
     if (!schema.is_object()) return std::nullopt;
-    json args = m.params.contains("arguments") && m.params["arguments"].is_object() ? m.params["arguments"] : json::object();
+    json args = m.params.contains("arguments") && m.params["arguments"].is_object() ? m.params["arguments"]
+                                                                                    : json::object();
     // Walk properties chains only (x-mcp-header is valid only there).
     std::vector<std::pair<std::vector<std::string>, const json*>> stack{{{}, &schema}};
     while (!stack.empty()) {
@@ -745,7 +780,8 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
           } else {
             return header_name + " designates a non-primitive argument";
           }
-          if (*decoded != expected) return header_name + " header value '" + *decoded + "' does not match the body";
+          if (*decoded != expected)
+            return header_name + " header value '" + *decoded + "' does not match the body";
         }
         stack.push_back({sub_path, &sub});
       }
@@ -755,9 +791,10 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
 
   void post_legacy(const net::HttpRequest& req, json body, std::shared_ptr<net::Responder> responder,
                    const Call& call) {
-    if (auto pv = req.header("MCP-Protocol-Version"); pv && !is_legacy_version(*pv) && !is_modern_version(*pv)) {
-      return responder->respond(rpc_error_response(400, error_code::kInvalidRequest,
-                                                   "Bad Request: unsupported MCP-Protocol-Version '" + *pv + "'"));
+    if (auto pv = req.header("MCP-Protocol-Version");
+        pv && !is_legacy_version(*pv) && !is_modern_version(*pv)) {
+      return responder->respond(rpc_error_response(
+          400, error_code::kInvalidRequest, "Bad Request: unsupported MCP-Protocol-Version '" + *pv + "'"));
     }
     auto sid = req.header("Mcp-Session-Id");
     const bool is_initialize = body.is_object() && method_of(body) == "initialize" && body.contains("id");
@@ -766,7 +803,9 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     if (is_initialize && !sid) {
       if (at_capacity()) {
         expire();
-        if (at_capacity()) return responder->respond(rpc_error_response(503, error_code::kConnectionClosed, "Service Unavailable: too many sessions"));
+        if (at_capacity())
+          return responder->respond(rpc_error_response(503, error_code::kConnectionClosed,
+                                                       "Service Unavailable: too many sessions"));
       }
       hs = create(req.peer, false);
       auto standalone = std::make_shared<EventStream>();
@@ -782,15 +821,18 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     } else {
       if (!sid) {
         json id = body.is_object() && body.contains("id") ? body["id"] : json();
-        return responder->respond(rpc_error_response(400, error_code::kConnectionClosed,
-                                                     "Bad Request: Mcp-Session-Id header is required (send initialize first, "
-                                                     "or use the stateless revision's _meta)",
-                                                     id));
+        return responder->respond(
+            rpc_error_response(400, error_code::kConnectionClosed,
+                               "Bad Request: Mcp-Session-Id header is required (send initialize first, "
+                               "or use the stateless revision's _meta)",
+                               id));
       }
       hs = find(*sid);
-      if (!hs || hs->legacy_sse) return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
+      if (!hs || hs->legacy_sse)
+        return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
       if (is_initialize) {
-        return responder->respond(rpc_error_response(400, error_code::kInvalidRequest, "Bad Request: the session is already initialized"));
+        return responder->respond(rpc_error_response(400, error_code::kInvalidRequest,
+                                                     "Bad Request: the session is already initialized"));
       }
     }
     hs->session->touch();
@@ -799,9 +841,12 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
       return responder->respond(json_response(400, *refused, extra));
     }
 
-    const bool has_request = body.is_array() ? std::any_of(body.begin(), body.end(), [](const json& j) {
-      return j.is_object() && j.contains("method") && j.contains("id");
-    }) : (body.is_object() && body.contains("method") && body.contains("id"));
+    const bool has_request =
+        body.is_array() ? std::any_of(body.begin(), body.end(),
+                                      [](const json& j) {
+                                        return j.is_object() && j.contains("method") && j.contains("id");
+                                      })
+                        : (body.is_object() && body.contains("method") && body.contains("id"));
 
     if (!has_request) {
       // Notifications and responses: handled here, answered 202.
@@ -813,9 +858,11 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
       return responder->respond(empty_response(202, extra));
     }
 
-    const std::string version = hs->session->initialized() ? hs->session->protocol_version() : std::string(kVersion2025_11_25);
+    const std::string version =
+        hs->session->initialized() ? hs->session->protocol_version() : std::string(kVersion2025_11_25);
     const bool priming = version >= kVersion2025_11_25;
-    auto channel = std::make_shared<RequestChannel>(responder, hs, extra, options, /*resumable=*/true, priming, CancellationToken());
+    auto channel = std::make_shared<RequestChannel>(responder, hs, extra, options, /*resumable=*/true,
+                                                    priming, CancellationToken());
     if (options.always_stream && !body.is_array()) channel->start_stream();
     Origin origin = make_origin(req, channel, "streamable-http");
     std::weak_ptr<RequestChannel> weak = channel;
@@ -835,15 +882,20 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   void get(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder) {
     auto accept = req.header("Accept");
     if (!accept || lower(*accept).find("text/event-stream") == std::string::npos) {
-      return responder->respond(rpc_error_response(406, error_code::kInvalidRequest, "Not Acceptable: GET needs Accept: text/event-stream"));
+      return responder->respond(rpc_error_response(406, error_code::kInvalidRequest,
+                                                   "Not Acceptable: GET needs Accept: text/event-stream"));
     }
     auto sid = req.header("Mcp-Session-Id");
-    if (!sid) return responder->respond(rpc_error_response(400, error_code::kConnectionClosed, "Bad Request: Mcp-Session-Id header is required"));
+    if (!sid)
+      return responder->respond(rpc_error_response(400, error_code::kConnectionClosed,
+                                                   "Bad Request: Mcp-Session-Id header is required"));
     auto hs = find(*sid);
-    if (!hs || hs->legacy_sse) return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
+    if (!hs || hs->legacy_sse)
+      return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
     hs->session->touch();
     if (static_cast<std::size_t>(hs->open_streams.load()) >= options.max_streams_per_session) {
-      return responder->respond(rpc_error_response(429, error_code::kConnectionClosed, "Too Many Requests: too many open streams for this session"));
+      return responder->respond(rpc_error_response(
+          429, error_code::kConnectionClosed, "Too Many Requests: too many open streams for this session"));
     }
     std::shared_ptr<EventStream> target;
     std::uint64_t after = 0;
@@ -861,15 +913,20 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
           }
         }
       }
-      if (!target) return responder->respond(rpc_error_response(404, error_code::kInvalidRequest, "Unknown Last-Event-ID"));
+      if (!target)
+        return responder->respond(
+            rpc_error_response(404, error_code::kInvalidRequest, "Unknown Last-Event-ID"));
     } else {
       std::lock_guard lock(hs->mutex);
       target = hs->standalone;
       if (target && target->has_connection()) {
-        return responder->respond(rpc_error_response(409, error_code::kConnectionClosed, "Conflict: a standalone SSE stream is already open for this session"));
+        return responder->respond(
+            rpc_error_response(409, error_code::kConnectionClosed,
+                               "Conflict: a standalone SSE stream is already open for this session"));
       }
     }
-    if (!target) return responder->respond(rpc_error_response(404, error_code::kInvalidRequest, "Stream not found"));
+    if (!target)
+      return responder->respond(rpc_error_response(404, error_code::kInvalidRequest, "Stream not found"));
     auto stream = responder->start_stream(200, kSseHeaders);
     hs->open_streams++;
     std::weak_ptr<HttpSession> weak = hs;
@@ -884,9 +941,12 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
 
   void del(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder) {
     auto sid = req.header("Mcp-Session-Id");
-    if (!sid) return responder->respond(rpc_error_response(400, error_code::kConnectionClosed, "Bad Request: Mcp-Session-Id header is required"));
+    if (!sid)
+      return responder->respond(rpc_error_response(400, error_code::kConnectionClosed,
+                                                   "Bad Request: Mcp-Session-Id header is required"));
     auto hs = find(*sid);
-    if (!hs || hs->legacy_sse) return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
+    if (!hs || hs->legacy_sse)
+      return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
     drop(*sid);
     responder->respond(empty_response(200));
   }
@@ -895,7 +955,9 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   void legacy_sse_open(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder) {
     if (at_capacity()) {
       expire();
-      if (at_capacity()) return responder->respond(rpc_error_response(503, error_code::kConnectionClosed, "Service Unavailable: too many sessions"));
+      if (at_capacity())
+        return responder->respond(
+            rpc_error_response(503, error_code::kConnectionClosed, "Service Unavailable: too many sessions"));
     }
     auto hs = create(req.peer, true);
     auto stream = responder->start_stream(200, kSseHeaders);
@@ -914,17 +976,22 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     std::string sid;
     for (std::size_t start = 0; start <= req.query.size();) {
       auto amp = req.query.find('&', start);
-      std::string_view kv = std::string_view(req.query).substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+      std::string_view kv = std::string_view(req.query).substr(
+          start, amp == std::string::npos ? std::string::npos : amp - start);
       if (kv.rfind("sessionId=", 0) == 0) sid = percent_decode(kv.substr(10));
       if (amp == std::string::npos) break;
       start = amp + 1;
     }
-    if (sid.empty()) return responder->respond(rpc_error_response(400, error_code::kInvalidRequest, "Bad Request: sessionId query parameter is required"));
+    if (sid.empty())
+      return responder->respond(rpc_error_response(400, error_code::kInvalidRequest,
+                                                   "Bad Request: sessionId query parameter is required"));
     auto hs = find(sid);
-    if (!hs || !hs->legacy_sse) return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
+    if (!hs || !hs->legacy_sse)
+      return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
     auto ct = req.header("Content-Type");
     if (!ct || lower(*ct).find("application/json") == std::string::npos) {
-      return responder->respond(rpc_error_response(415, error_code::kInvalidRequest, "Unsupported Media Type: Content-Type must be application/json"));
+      return responder->respond(rpc_error_response(
+          415, error_code::kInvalidRequest, "Unsupported Media Type: Content-Type must be application/json"));
     }
     auto parsed = parse_json(req.body, server.options().max_json_depth);
     if (auto* err = std::get_if<RpcError>(&parsed)) {
@@ -932,7 +999,8 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
       return responder->respond(json_response(400, make_error_response(nullptr, *err)));
     }
     hs->session->touch();
-    if (auto refused = server.refuse_batch(hs->session, std::get<json>(parsed), make_origin(req, nullptr, "sse"))) {
+    if (auto refused =
+            server.refuse_batch(hs->session, std::get<json>(parsed), make_origin(req, nullptr, "sse"))) {
       return responder->respond(json_response(400, *refused));
     }
     responder->respond(empty_response(202));
@@ -941,7 +1009,8 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     Origin origin = make_origin(req, general, "sse");
     auto self = shared_from_this();
     json body = std::move(std::get<json>(parsed));
-    const bool has_request = body.is_array() || (body.is_object() && body.contains("method") && body.contains("id"));
+    const bool has_request =
+        body.is_array() || (body.is_object() && body.contains("method") && body.contains("id"));
     if (!has_request) {
       if (auto r = server.handle(hs->session, body, origin)) general->send(*r);
       return;
@@ -956,7 +1025,8 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
 
 HttpTransport::HttpTransport(Server& server, HttpTransportOptions options)
     : impl_(std::make_shared<Impl>(server, std::move(options))) {
-  auto period = std::clamp(impl_->options.session_idle_timeout / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(10000));
+  auto period = std::clamp(impl_->options.session_idle_timeout / 4, std::chrono::milliseconds(50),
+                           std::chrono::milliseconds(10000));
   std::weak_ptr<Impl> weak = impl_;
   Impl* raw = impl_.get();
   impl_->reaper = std::thread([weak, raw, period] {
@@ -1002,7 +1072,9 @@ std::size_t HttpTransport::session_count() const {
   return impl_->sessions.size();
 }
 
-void HttpTransport::expire_idle_sessions() { impl_->expire(); }
+void HttpTransport::expire_idle_sessions() {
+  impl_->expire();
+}
 
 CallLimiter::Stats HttpTransport::client_limit_stats() const {
   return impl_->client_limiter.stats();

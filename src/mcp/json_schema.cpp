@@ -36,7 +36,9 @@ larder::Result<JsonSchema> JsonSchema::compile(const nlohmann::json& schema) {
   impl->document = schema;
   try {
     nlohmann::json parsed = for_valijson(schema);
-    if (parsed.is_boolean()) parsed = parsed.get<bool>() ? nlohmann::json::object() : nlohmann::json{{"not", nlohmann::json::object()}};
+    if (parsed.is_boolean())
+      parsed =
+          parsed.get<bool>() ? nlohmann::json::object() : nlohmann::json{{"not", nlohmann::json::object()}};
     valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
     valijson::adapters::NlohmannJsonAdapter adapter(parsed);
     parser.populateSchema(adapter, impl->schema);
@@ -76,6 +78,8 @@ larder::Result<void> JsonSchema::validate(const nlohmann::json& instance) const 
   return larder::make_error("mcp.schema.invalid", out.str());
 }
 
-const nlohmann::json& JsonSchema::document() const { return impl_->document; }
+const nlohmann::json& JsonSchema::document() const {
+  return impl_->document;
+}
 
 }  // namespace larder::mcp

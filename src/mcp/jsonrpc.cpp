@@ -42,7 +42,9 @@ std::variant<Message, ClassifyFailure> classify(const json& value) {
   }
   json recovered = nullptr;
   if (auto it = value.find("id"); it != value.end() && valid_id(*it)) recovered = *it;
-  auto fail = [&](std::string why) { return ClassifyFailure{RpcError::invalid_request(std::move(why)), recovered}; };
+  auto fail = [&](std::string why) {
+    return ClassifyFailure{RpcError::invalid_request(std::move(why)), recovered};
+  };
 
   auto jv = value.find("jsonrpc");
   if (jv == value.end() || !jv->is_string() || jv->get_ref<const std::string&>() != "2.0") {
@@ -73,7 +75,8 @@ std::variant<Message, ClassifyFailure> classify(const json& value) {
     }
     return m;
   }
-  if (has_result == has_error) return fail("a message needs \"method\", or exactly one of \"result\" and \"error\"");
+  if (has_result == has_error)
+    return fail("a message needs \"method\", or exactly one of \"result\" and \"error\"");
   if (!has_id) return fail("a response needs an \"id\"");
   m.id = value["id"];
   if (has_result) {
@@ -87,7 +90,8 @@ std::variant<Message, ClassifyFailure> classify(const json& value) {
   }
   m.kind = MessageKind::kError;
   m.error.code = err["code"].get<int>();
-  if (auto msg = err.find("message"); msg != err.end() && msg->is_string()) m.error.message = msg->get<std::string>();
+  if (auto msg = err.find("message"); msg != err.end() && msg->is_string())
+    m.error.message = msg->get<std::string>();
   if (auto d = err.find("data"); d != err.end()) m.error.data = *d;
   return m;
 }
@@ -95,7 +99,8 @@ std::variant<Message, ClassifyFailure> classify(const json& value) {
 std::variant<json, RpcError> parse_json(std::string_view text, std::size_t max_depth) {
   auto value = larder::parse_json_bounded(text, max_depth);
   if (!value) {
-    return RpcError::parse_error(value.error().code == "json.too_deep" ? value.error().message : "the body is not valid JSON");
+    return RpcError::parse_error(value.error().code == "json.too_deep" ? value.error().message
+                                                                       : "the body is not valid JSON");
   }
   return std::move(*value);
 }

@@ -28,14 +28,14 @@ inline constexpr int kInvalidRequest = -32600;
 inline constexpr int kMethodNotFound = -32601;
 inline constexpr int kInvalidParams = -32602;
 inline constexpr int kInternalError = -32603;
-inline constexpr int kConnectionClosed = -32000;        // implementation-defined range
-inline constexpr int kRequestTimeout = -32001;          // implementation-defined range
-inline constexpr int kResourceNotFound = -32002;        // 2024-11-05 .. 2025-11-25
+inline constexpr int kConnectionClosed = -32000;  // implementation-defined range
+inline constexpr int kRequestTimeout = -32001;    // implementation-defined range
+inline constexpr int kResourceNotFound = -32002;  // 2024-11-05 .. 2025-11-25
 // Implementation-defined: the server's own policy refused the request (not a protocol fault);
 // `data` says why, in the server's documented shape.
 inline constexpr int kRefused = -32003;
-inline constexpr int kUrlElicitationRequired = -32042;  // 2025-11-25
-inline constexpr int kHeaderMismatch = -32020;          // 2026-07-28
+inline constexpr int kUrlElicitationRequired = -32042;           // 2025-11-25
+inline constexpr int kHeaderMismatch = -32020;                   // 2026-07-28
 inline constexpr int kMissingRequiredClientCapability = -32021;  // 2026-07-28
 inline constexpr int kUnsupportedProtocolVersion = -32022;       // 2026-07-28
 }  // namespace error_code
@@ -60,11 +60,11 @@ enum class MessageKind { kRequest, kNotification, kResult, kError };
 // only on an error response to an unparseable request).
 struct Message {
   MessageKind kind = MessageKind::kRequest;
-  json id;          // string or integer for requests; as received for responses
+  json id;  // string or integer for requests; as received for responses
   std::string method;
-  json params;      // object, array or null (absent)
-  json result;      // kResult
-  RpcError error;   // kError
+  json params;     // object, array or null (absent)
+  json result;     // kResult
+  RpcError error;  // kError
 
   bool is_request() const { return kind == MessageKind::kRequest; }
   bool is_notification() const { return kind == MessageKind::kNotification; }

@@ -29,7 +29,9 @@ const std::vector<std::string>& supported_versions();
 bool is_legacy_version(std::string_view v);
 bool is_modern_version(std::string_view v);
 // Revision dates compare as strings; "a is at least b".
-inline bool version_at_least(std::string_view a, std::string_view b) { return a >= b; }
+inline bool version_at_least(std::string_view a, std::string_view b) {
+  return a >= b;
+}
 
 // `_meta` keys of the modern revision.
 namespace meta_key {

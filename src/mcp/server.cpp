@@ -12,7 +12,9 @@
 namespace larder::mcp {
 
 // ================================================================ content helpers
-json text_content(std::string text) { return json{{"type", "text"}, {"text", std::move(text)}}; }
+json text_content(std::string text) {
+  return json{{"type", "text"}, {"text", std::move(text)}};
+}
 json image_content(std::string data, std::string mime) {
   return json{{"type", "image"}, {"data", std::move(data)}, {"mimeType", std::move(mime)}};
 }
@@ -20,12 +22,14 @@ json audio_content(std::string data, std::string mime) {
   return json{{"type", "audio"}, {"data", std::move(data)}, {"mimeType", std::move(mime)}};
 }
 json embedded_text_resource(std::string uri, std::string mime, std::string text) {
-  return json{{"type", "resource"},
-              {"resource", {{"uri", std::move(uri)}, {"mimeType", std::move(mime)}, {"text", std::move(text)}}}};
+  return json{
+      {"type", "resource"},
+      {"resource", {{"uri", std::move(uri)}, {"mimeType", std::move(mime)}, {"text", std::move(text)}}}};
 }
 json embedded_blob_resource(std::string uri, std::string mime, std::string blob) {
-  return json{{"type", "resource"},
-              {"resource", {{"uri", std::move(uri)}, {"mimeType", std::move(mime)}, {"blob", std::move(blob)}}}};
+  return json{
+      {"type", "resource"},
+      {"resource", {{"uri", std::move(uri)}, {"mimeType", std::move(mime)}, {"blob", std::move(blob)}}}};
 }
 
 ToolResult ToolResult::text(std::string text) {
@@ -44,10 +48,12 @@ RpcError to_rpc_error(const larder::Error& error, const std::string& version) {
   if (error.code == "invalid_params" || error.code.rfind("invalid_params.", 0) == 0) {
     return RpcError{error_code::kInvalidParams, error.message, std::nullopt};
   }
-  if (error.code == "invalid_request") return RpcError{error_code::kInvalidRequest, error.message, std::nullopt};
+  if (error.code == "invalid_request")
+    return RpcError{error_code::kInvalidRequest, error.message, std::nullopt};
   if (error.code == "not_found") {
     const bool modern = is_modern_version(version);
-    return RpcError{modern ? error_code::kInvalidParams : error_code::kResourceNotFound, error.message, std::nullopt};
+    return RpcError{modern ? error_code::kInvalidParams : error_code::kResourceNotFound, error.message,
+                    std::nullopt};
   }
   if (error.code == "missing_capability") {
     return RpcError{error_code::kMissingRequiredClientCapability, error.message, std::nullopt};
@@ -75,7 +81,10 @@ struct Session::Pending {
 };
 
 Session::Session(Server* server, std::string id, std::shared_ptr<const net::PeerIdentity> peer)
-    : server_(server), id_(std::move(id)), peer_(std::move(peer)), last_activity_(std::chrono::steady_clock::now()) {}
+    : server_(server),
+      id_(std::move(id)),
+      peer_(std::move(peer)),
+      last_activity_(std::chrono::steady_clock::now()) {}
 
 Session::~Session() = default;
 
@@ -130,14 +139,17 @@ bool Session::notify(std::string_view method, const json& params) {
   return g->send(make_notification(method, params));
 }
 
-larder::Result<json> Session::request(std::string_view method, const json& params, std::chrono::milliseconds timeout) {
+larder::Result<json> Session::request(std::string_view method, const json& params,
+                                      std::chrono::milliseconds timeout) {
   auto g = general();
-  if (!g) return larder::make_error("mcp.no_channel", "the session has no channel for server-to-client requests");
+  if (!g)
+    return larder::make_error("mcp.no_channel", "the session has no channel for server-to-client requests");
   return request_via(*g, method, params, timeout, nullptr);
 }
 
 larder::Result<json> Session::request_via(Outbound& via, std::string_view method, const json& params,
-                                         std::chrono::milliseconds timeout, const CancellationToken* cancel) {
+                                          std::chrono::milliseconds timeout,
+                                          const CancellationToken* cancel) {
   auto pending = std::make_shared<Pending>();
   json id;
   {
@@ -152,7 +164,8 @@ larder::Result<json> Session::request_via(Outbound& via, std::string_view method
   };
   if (!via.send(make_request(id, method, params))) {
     forget();
-    return larder::make_error("mcp.closed", "the client's channel is closed; cannot send " + std::string(method));
+    return larder::make_error("mcp.closed",
+                              "the client's channel is closed; cannot send " + std::string(method));
   }
   if (cancel) {
     std::weak_ptr<Pending> weak = pending;
@@ -165,20 +178,23 @@ larder::Result<json> Session::request_via(Outbound& via, std::string_view method
   }
   std::unique_lock lock(pending->mutex);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool done = pending->cv.wait_until(lock, deadline, [&] { return pending->done || (cancel && cancel->cancelled()); });
+  bool done = pending->cv.wait_until(lock, deadline,
+                                     [&] { return pending->done || (cancel && cancel->cancelled()); });
   if (!done || !pending->done) {
     lock.unlock();
     forget();
     const bool was_cancelled = cancel && cancel->cancelled();
-    via.send(make_notification("notifications/cancelled",
-                               json{{"requestId", id}, {"reason", was_cancelled ? "request cancelled" : "timed out"}}));
+    via.send(make_notification(
+        "notifications/cancelled",
+        json{{"requestId", id}, {"reason", was_cancelled ? "request cancelled" : "timed out"}}));
     if (was_cancelled) return larder::make_error("mcp.cancelled", std::string(method) + " was cancelled");
     return larder::make_error("mcp.timeout", "the client did not answer " + std::string(method) + " within " +
                                                  std::to_string(timeout.count()) + " ms");
   }
   if (pending->error) {
-    return larder::make_error("mcp.client_error", "the client answered " + std::string(method) + " with error " +
-                                                      std::to_string(pending->error->code) + ": " + pending->error->message);
+    return larder::make_error("mcp.client_error", "the client answered " + std::string(method) +
+                                                      " with error " + std::to_string(pending->error->code) +
+                                                      ": " + pending->error->message);
   }
   return *pending->result;
 }
@@ -253,7 +269,9 @@ std::optional<std::string> RequestContext::header(std::string_view name) const {
   return net::find_header(origin_.headers, name);
 }
 
-bool RequestContext::modern() const { return is_modern_version(protocol_version_); }
+bool RequestContext::modern() const {
+  return is_modern_version(protocol_version_);
+}
 
 json RequestContext::client_capabilities() const {
   if (modern()) {
@@ -333,7 +351,8 @@ larder::Result<json> RequestContext::request_client(std::string_view method, con
     const std::string key = "mcp-input-" + std::to_string(client_request_index_++);
     auto rs = request_.params.find("requestState");
     if (rs != request_.params.end() && !rs->is_string()) throw RequestStateError{};
-    json known = server_->open_request_state(rs == request_.params.end() ? std::string() : rs->get<std::string>());
+    json known =
+        server_->open_request_state(rs == request_.params.end() ? std::string() : rs->get<std::string>());
     if (auto r = request_.params.find("inputResponses"); r != request_.params.end() && r->is_object()) {
       for (auto& [k, v] : r->items()) {
         if (k.rfind("mcp-input-", 0) == 0) known[k] = v;
@@ -342,7 +361,8 @@ larder::Result<json> RequestContext::request_client(std::string_view method, con
     if (auto it = known.find(key); it != known.end()) return *it;
     throw InputRequiredSignal{json{{key, {{"method", method}, {"params", params}}}}, known};
   }
-  if (!session_) return larder::make_error("mcp.no_session", "no session to send " + std::string(method) + " on");
+  if (!session_)
+    return larder::make_error("mcp.no_session", "no session to send " + std::string(method) + " on");
   if (!origin_.related) return session_->request(method, params, timeout);
   return session_->request_via(*origin_.related, method, params, timeout, &cancel_);
 }
@@ -409,20 +429,24 @@ json Server::capabilities() const {
 larder::Result<void> Server::add_tool(Tool tool, ToolHandler handler) {
   if (tool.name.empty()) return larder::make_error("mcp.tool", "a tool needs a name");
   if (!handler) return larder::make_error("mcp.tool", "tool '" + tool.name + "' needs a handler");
-  if (!tool.input_schema.is_object()) return larder::make_error("mcp.tool", "tool '" + tool.name + "': inputSchema must be an object");
+  if (!tool.input_schema.is_object())
+    return larder::make_error("mcp.tool", "tool '" + tool.name + "': inputSchema must be an object");
   ToolEntry entry{tool, std::move(handler), std::nullopt, std::nullopt};
   auto input = JsonSchema::compile(tool.input_schema);
   if (!input) return larder::make_error("mcp.tool", "tool '" + tool.name + "': " + input.error().message);
   entry.input = std::move(*input);
   if (tool.output_schema) {
     auto output = JsonSchema::compile(*tool.output_schema);
-    if (!output) return larder::make_error("mcp.tool", "tool '" + tool.name + "' outputSchema: " + output.error().message);
+    if (!output)
+      return larder::make_error("mcp.tool",
+                                "tool '" + tool.name + "' outputSchema: " + output.error().message);
     entry.output = std::move(*output);
   }
   {
     std::unique_lock lock(registry_mutex_);
     for (const auto& t : tools_) {
-      if (t.tool.name == tool.name) return larder::make_error("mcp.tool", "tool '" + tool.name + "' is already registered");
+      if (t.tool.name == tool.name)
+        return larder::make_error("mcp.tool", "tool '" + tool.name + "' is already registered");
     }
     tools_.push_back(std::move(entry));
   }
@@ -433,7 +457,8 @@ larder::Result<void> Server::add_tool(Tool tool, ToolHandler handler) {
 bool Server::remove_tool(const std::string& name) {
   {
     std::unique_lock lock(registry_mutex_);
-    auto it = std::find_if(tools_.begin(), tools_.end(), [&](const ToolEntry& e) { return e.tool.name == name; });
+    auto it =
+        std::find_if(tools_.begin(), tools_.end(), [&](const ToolEntry& e) { return e.tool.name == name; });
     if (it == tools_.end()) return false;
     tools_.erase(it);
   }
@@ -449,12 +474,14 @@ std::vector<Tool> Server::tools() const {
 }
 
 larder::Result<void> Server::add_resource(Resource resource, ResourceReader reader) {
-  if (resource.uri.empty() || resource.name.empty()) return larder::make_error("mcp.resource", "a resource needs a uri and a name");
+  if (resource.uri.empty() || resource.name.empty())
+    return larder::make_error("mcp.resource", "a resource needs a uri and a name");
   if (!reader) return larder::make_error("mcp.resource", "resource '" + resource.uri + "' needs a reader");
   {
     std::unique_lock lock(registry_mutex_);
     for (const auto& r : resources_) {
-      if (r.resource.uri == resource.uri) return larder::make_error("mcp.resource", "resource '" + resource.uri + "' is already registered");
+      if (r.resource.uri == resource.uri)
+        return larder::make_error("mcp.resource", "resource '" + resource.uri + "' is already registered");
     }
     resources_.push_back({std::move(resource), std::move(reader)});
   }
@@ -465,7 +492,8 @@ larder::Result<void> Server::add_resource(Resource resource, ResourceReader read
 bool Server::remove_resource(const std::string& uri) {
   {
     std::unique_lock lock(registry_mutex_);
-    auto it = std::find_if(resources_.begin(), resources_.end(), [&](const ResourceEntry& e) { return e.resource.uri == uri; });
+    auto it = std::find_if(resources_.begin(), resources_.end(),
+                           [&](const ResourceEntry& e) { return e.resource.uri == uri; });
     if (it == resources_.end()) return false;
     resources_.erase(it);
   }
@@ -473,9 +501,13 @@ bool Server::remove_resource(const std::string& uri) {
   return true;
 }
 
-larder::Result<void> Server::add_resource_template(ResourceTemplate resource_template, TemplateReader reader) {
-  if (resource_template.name.empty()) return larder::make_error("mcp.resource", "a resource template needs a name");
-  if (!reader) return larder::make_error("mcp.resource", "template '" + resource_template.uri_template + "' needs a reader");
+larder::Result<void> Server::add_resource_template(ResourceTemplate resource_template,
+                                                   TemplateReader reader) {
+  if (resource_template.name.empty())
+    return larder::make_error("mcp.resource", "a resource template needs a name");
+  if (!reader)
+    return larder::make_error("mcp.resource",
+                              "template '" + resource_template.uri_template + "' needs a reader");
   auto parsed = UriTemplate::parse(resource_template.uri_template);
   if (!parsed) return larder::make_error("mcp.resource", parsed.error().message);
   {
@@ -492,7 +524,8 @@ larder::Result<void> Server::add_prompt(Prompt prompt, PromptHandler handler) {
   {
     std::unique_lock lock(registry_mutex_);
     for (const auto& p : prompts_) {
-      if (p.prompt.name == prompt.name) return larder::make_error("mcp.prompt", "prompt '" + prompt.name + "' is already registered");
+      if (p.prompt.name == prompt.name)
+        return larder::make_error("mcp.prompt", "prompt '" + prompt.name + "' is already registered");
     }
     prompts_.push_back({std::move(prompt), std::move(handler)});
   }
@@ -503,7 +536,8 @@ larder::Result<void> Server::add_prompt(Prompt prompt, PromptHandler handler) {
 bool Server::remove_prompt(const std::string& name) {
   {
     std::unique_lock lock(registry_mutex_);
-    auto it = std::find_if(prompts_.begin(), prompts_.end(), [&](const PromptEntry& e) { return e.prompt.name == name; });
+    auto it = std::find_if(prompts_.begin(), prompts_.end(),
+                           [&](const PromptEntry& e) { return e.prompt.name == name; });
     if (it == prompts_.end()) return false;
     prompts_.erase(it);
   }
@@ -591,7 +625,9 @@ std::vector<std::shared_ptr<Session>> Server::sessions() const {
 }
 
 // ---------------------------------------------------------------- dispatch
-bool Server::is_modern_request(const Message& request) { return !declared_version(request).empty(); }
+bool Server::is_modern_request(const Message& request) {
+  return !declared_version(request).empty();
+}
 
 std::string Server::declared_version(const Message& request) {
   if (!request.params.is_object()) return {};
@@ -602,7 +638,8 @@ std::string Server::declared_version(const Message& request) {
   return v->get<std::string>();
 }
 
-std::optional<json> Server::refuse_batch(const std::shared_ptr<Session>& session, const json& batch, const Origin& origin) {
+std::optional<json> Server::refuse_batch(const std::shared_ptr<Session>& session, const json& batch,
+                                         const Origin& origin) {
   if (!batch.is_array()) return std::nullopt;
   std::optional<RpcError> e;
   if (!session || session->protocol_version() != kVersion2025_03_26) {
@@ -610,7 +647,8 @@ std::optional<json> Server::refuse_batch(const std::shared_ptr<Session>& session
   } else if (batch.empty()) {
     e = RpcError::invalid_request("empty batch");
   } else if (batch.size() > options_.max_batch_size) {
-    e = RpcError::invalid_request("a batch of " + std::to_string(batch.size()) + " messages exceeds the limit of " +
+    e = RpcError::invalid_request("a batch of " + std::to_string(batch.size()) +
+                                  " messages exceeds the limit of " +
                                   std::to_string(options_.max_batch_size));
   }
   if (!e) return std::nullopt;
@@ -618,7 +656,8 @@ std::optional<json> Server::refuse_batch(const std::shared_ptr<Session>& session
   return make_error_response(nullptr, *e);
 }
 
-std::optional<json> Server::handle(const std::shared_ptr<Session>& session, const json& value, const Origin& origin) {
+std::optional<json> Server::handle(const std::shared_ptr<Session>& session, const json& value,
+                                   const Origin& origin) {
   if (value.is_array()) {
     if (auto refused = refuse_batch(session, value, origin)) return refused;
     json responses = json::array();
@@ -668,13 +707,15 @@ void Server::handle_notification(const std::shared_ptr<Session>& session, const 
     return;
   }
   if (m.method == "notifications/cancelled") {
-    if (session && m.params.is_object() && m.params.contains("requestId")) session->cancel_request(m.params["requestId"]);
+    if (session && m.params.is_object() && m.params.contains("requestId"))
+      session->cancel_request(m.params["requestId"]);
     return;
   }
   if (options_.on_notification) options_.on_notification(session, m);
 }
 
-json Server::handle_request(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin) {
+json Server::handle_request(const std::shared_ptr<Session>& session, const Message& request,
+                            const Origin& origin) {
   bool recorded = false;
   json response = answer_request(session, request, origin, recorded);
   if (!options_.on_request) return response;
@@ -684,7 +725,8 @@ json Server::handle_request(const std::shared_ptr<Session>& session, const Messa
   record.method = request.method;
   if (request.params.is_object()) {
     const char* key = request.method == "resources/read" ? "uri" : "name";
-    if (auto it = request.params.find(key); it != request.params.end() && it->is_string()) record.name = it->get<std::string>();
+    if (auto it = request.params.find(key); it != request.params.end() && it->is_string())
+      record.name = it->get<std::string>();
   }
   record.recorded_by_handler = recorded;
   if (response.is_null()) {
@@ -696,13 +738,14 @@ json Server::handle_request(const std::shared_ptr<Session>& session, const Messa
              result != response.end() && result->is_object() && result->value("isError", false)) {
     record.error_result = true;
     for (const auto& item : result->value("content", json::array())) {
-      if (item.is_object() && item.value("type", "") == "text") record.error_message += item.value("text", "");
+      if (item.is_object() && item.value("type", "") == "text")
+        record.error_message += item.value("text", "");
     }
   }
   if (!options_.on_request(record) && !record.error_code && !response.is_null()) {
-    return make_error_response(request.id, RpcError{error_code::kInternalError,
-                                                    "the audit log is unavailable; the request was not carried out",
-                                                    std::nullopt});
+    return make_error_response(
+        request.id, RpcError{error_code::kInternalError,
+                             "the audit log is unavailable; the request was not carried out", std::nullopt});
   }
   return response;
 }
@@ -717,16 +760,18 @@ void Server::report_refused(const Origin& origin, const RpcError& error) {
   options_.on_request(record);
 }
 
-json Server::answer_request(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin,
-                            bool& recorded) {
+json Server::answer_request(const std::shared_ptr<Session>& session, const Message& request,
+                            const Origin& origin, bool& recorded) {
   std::string version;
   std::shared_ptr<Session> effective;
   if (is_modern_request(request)) {
     version = declared_version(request);
     const json& meta = request.params["_meta"];
-    if (!meta.contains(meta_key::kClientCapabilities) || !meta[std::string(meta_key::kClientCapabilities)].is_object()) {
-      return make_error_response(request.id, RpcError::invalid_params("_meta[\"" + std::string(meta_key::kClientCapabilities) +
-                                                                      "\"] is required (an object)"));
+    if (!meta.contains(meta_key::kClientCapabilities) ||
+        !meta[std::string(meta_key::kClientCapabilities)].is_object()) {
+      return make_error_response(
+          request.id, RpcError::invalid_params("_meta[\"" + std::string(meta_key::kClientCapabilities) +
+                                               "\"] is required (an object)"));
     }
     if (!is_modern_version(version) || !version_enabled(version)) {
       RpcError e{error_code::kUnsupportedProtocolVersion, "Unsupported protocol version",
@@ -735,7 +780,9 @@ json Server::answer_request(const std::shared_ptr<Session>& session, const Messa
     }
   } else {
     if (request.method == "initialize") {
-      if (!session) return make_error_response(request.id, RpcError::invalid_request("initialize needs a transport session"));
+      if (!session)
+        return make_error_response(request.id,
+                                   RpcError::invalid_request("initialize needs a transport session"));
       auto r = on_initialize(session, request);
       if (!r) return make_error_response(request.id, to_rpc_error(r.error(), ""));
       return make_result(request.id, std::move(*r));
@@ -744,10 +791,12 @@ json Server::answer_request(const std::shared_ptr<Session>& session, const Messa
       if (request.method == "ping") return make_result(request.id, json::object());
       if (request.method == "server/discover") {
         return make_error_response(request.id, RpcError{error_code::kInvalidRequest,
-                                                        "server/discover needs _meta[\"" + std::string(meta_key::kProtocolVersion) + "\"]",
+                                                        "server/discover needs _meta[\"" +
+                                                            std::string(meta_key::kProtocolVersion) + "\"]",
                                                         json{{"supported", enabled_versions()}}});
       }
-      return make_error_response(request.id, RpcError::invalid_request("the session is not initialized; send initialize first"));
+      return make_error_response(
+          request.id, RpcError::invalid_request("the session is not initialized; send initialize first"));
     }
     version = session->protocol_version();
     effective = session;
@@ -790,16 +839,20 @@ larder::Result<json> Server::on_initialize(const std::shared_ptr<Session>& sessi
     }
   }
   if (chosen.empty()) {
-    return larder::make_error("invalid_params", "this server only serves the stateless revision; supported: " +
-                                                    json(enabled_versions()).dump());
+    return larder::make_error(
+        "invalid_params",
+        "this server only serves the stateless revision; supported: " + json(enabled_versions()).dump());
   }
   {
     std::lock_guard lock(session->mutex_);
-    if (session->initialize_seen_) return larder::make_error("invalid_request", "the session is already initialized");
+    if (session->initialize_seen_)
+      return larder::make_error("invalid_request", "the session is already initialized");
     session->initialize_seen_ = true;
     session->protocol_version_ = chosen;
-    if (auto c = request.params.find("capabilities"); c != request.params.end() && c->is_object()) session->client_capabilities_ = *c;
-    if (auto c = request.params.find("clientInfo"); c != request.params.end() && c->is_object()) session->client_info_ = *c;
+    if (auto c = request.params.find("capabilities"); c != request.params.end() && c->is_object())
+      session->client_capabilities_ = *c;
+    if (auto c = request.params.find("clientInfo"); c != request.params.end() && c->is_object())
+      session->client_info_ = *c;
   }
   json info = {{"name", options_.info.name}, {"version", options_.info.version}};
   if (!options_.info.title.empty() && chosen >= kVersion2025_06_18) info["title"] = options_.info.title;
@@ -820,7 +873,9 @@ larder::Result<json> Server::on_discover() {
 
 namespace {
 
-std::string encode_cursor(std::size_t offset) { return base64_encode("o:" + std::to_string(offset)); }
+std::string encode_cursor(std::size_t offset) {
+  return base64_encode("o:" + std::to_string(offset));
+}
 
 std::optional<std::size_t> decode_cursor(const json& params) {
   if (!params.is_object()) return 0;
@@ -839,7 +894,8 @@ std::optional<std::size_t> decode_cursor(const json& params) {
 }
 
 // Slices `all` into the page selected by the request's cursor.
-larder::Result<json> paginate(std::vector<json> all, const json& params, std::size_t page_size, const char* field) {
+larder::Result<json> paginate(std::vector<json> all, const json& params, std::size_t page_size,
+                              const char* field) {
   auto offset = decode_cursor(params);
   if (!offset || *offset > all.size()) return larder::make_error("invalid_params", "invalid cursor");
   json result;
@@ -884,14 +940,16 @@ larder::Result<json> Server::on_tools_call(RequestContext& ctx) {
   const std::string name = params["name"].get<std::string>();
   json arguments = json::object();
   if (auto a = params.find("arguments"); a != params.end() && !a->is_null()) {
-    if (!a->is_object()) return larder::make_error("invalid_params", "tools/call params.arguments must be an object");
+    if (!a->is_object())
+      return larder::make_error("invalid_params", "tools/call params.arguments must be an object");
     arguments = *a;
   }
   ToolHandler handler;
   std::optional<JsonSchema> input, output;
   {
     std::shared_lock lock(registry_mutex_);
-    auto it = std::find_if(tools_.begin(), tools_.end(), [&](const ToolEntry& e) { return e.tool.name == name; });
+    auto it =
+        std::find_if(tools_.begin(), tools_.end(), [&](const ToolEntry& e) { return e.tool.name == name; });
     if (it == tools_.end()) return larder::make_error("invalid_params", "Unknown tool: " + name);
     handler = it->handler;
     input = it->input;
@@ -929,10 +987,13 @@ larder::Result<json> Server::on_tools_call(RequestContext& ctx) {
   }
   if (output && !result.is_error) {
     if (!result.structured_content) {
-      return larder::make_error("internal", "tool " + name + " has an outputSchema but returned no structuredContent");
+      return larder::make_error("internal",
+                                "tool " + name + " has an outputSchema but returned no structuredContent");
     }
     auto valid = output->validate(*result.structured_content);
-    if (!valid) return larder::make_error("internal", "tool " + name + " output does not match its outputSchema: " + valid.error().message);
+    if (!valid)
+      return larder::make_error(
+          "internal", "tool " + name + " output does not match its outputSchema: " + valid.error().message);
   }
   json j = {{"content", std::move(result.content)}};
   if (result.structured_content) j["structuredContent"] = std::move(*result.structured_content);
@@ -1008,7 +1069,8 @@ HandlerResult Server::on_resources_read(RequestContext& ctx) {
   HandlerResult contents = reader ? reader(ctx, uri) : treader(ctx, uri, vars);
   if (!contents) return contents;
   if (contents->is_object() && contents->contains("resultType")) return *contents;  // MRTR passthrough
-  if (!contents->is_array()) return larder::make_error("internal", "resource reader for " + uri + " did not return a contents array");
+  if (!contents->is_array())
+    return larder::make_error("internal", "resource reader for " + uri + " did not return a contents array");
   return json{{"contents", std::move(*contents)}};
 }
 
@@ -1046,9 +1108,11 @@ HandlerResult Server::on_prompts_get(RequestContext& ctx) {
   const std::string name = params["name"].get<std::string>();
   std::map<std::string, std::string> args;
   if (auto a = params.find("arguments"); a != params.end() && !a->is_null()) {
-    if (!a->is_object()) return larder::make_error("invalid_params", "prompts/get params.arguments must be an object");
+    if (!a->is_object())
+      return larder::make_error("invalid_params", "prompts/get params.arguments must be an object");
     for (auto& [k, v] : a->items()) {
-      if (!v.is_string()) return larder::make_error("invalid_params", "prompt argument '" + k + "' must be a string");
+      if (!v.is_string())
+        return larder::make_error("invalid_params", "prompt argument '" + k + "' must be a string");
       args[k] = v.get<std::string>();
     }
   }
@@ -1056,7 +1120,8 @@ HandlerResult Server::on_prompts_get(RequestContext& ctx) {
   Prompt prompt;
   {
     std::shared_lock lock(registry_mutex_);
-    auto it = std::find_if(prompts_.begin(), prompts_.end(), [&](const PromptEntry& e) { return e.prompt.name == name; });
+    auto it = std::find_if(prompts_.begin(), prompts_.end(),
+                           [&](const PromptEntry& e) { return e.prompt.name == name; });
     if (it == prompts_.end()) return larder::make_error("invalid_params", "Unknown prompt: " + name);
     handler = it->handler;
     prompt = it->prompt;
@@ -1068,15 +1133,17 @@ HandlerResult Server::on_prompts_get(RequestContext& ctx) {
   }
   HandlerResult result = handler(ctx, args);
   if (!result) return result;
-  if (!result->is_object()) return larder::make_error("internal", "prompt handler for " + name + " did not return an object");
+  if (!result->is_object())
+    return larder::make_error("internal", "prompt handler for " + name + " did not return an object");
   return result;
 }
 
 larder::Result<json> Server::on_complete(RequestContext& ctx) {
   const json& params = ctx.params();
-  if (!params.is_object() || !params.contains("ref") || !params["ref"].is_object() || !params.contains("argument") ||
-      !params["argument"].is_object()) {
-    return larder::make_error("invalid_params", "completion/complete needs params.ref and params.argument (objects)");
+  if (!params.is_object() || !params.contains("ref") || !params["ref"].is_object() ||
+      !params.contains("argument") || !params["argument"].is_object()) {
+    return larder::make_error("invalid_params",
+                              "completion/complete needs params.ref and params.argument (objects)");
   }
   const json& ref = params["ref"];
   const std::string type = ref.value("type", "");
@@ -1089,7 +1156,8 @@ larder::Result<json> Server::on_complete(RequestContext& ctx) {
     handler = completion_;
     if (type == "ref/prompt") {
       const std::string name = ref.value("name", "");
-      bool found = std::any_of(prompts_.begin(), prompts_.end(), [&](const PromptEntry& e) { return e.prompt.name == name; });
+      bool found = std::any_of(prompts_.begin(), prompts_.end(),
+                               [&](const PromptEntry& e) { return e.prompt.name == name; });
       if (!found && !handler) return larder::make_error("invalid_params", "Unknown prompt: " + name);
     }
   }
@@ -1101,17 +1169,21 @@ larder::Result<json> Server::on_complete(RequestContext& ctx) {
 }
 
 larder::Result<json> Server::on_set_level(const std::shared_ptr<Session>& session, const Message& request) {
-  if (!request.params.is_object() || !request.params.contains("level") || !request.params["level"].is_string()) {
+  if (!request.params.is_object() || !request.params.contains("level") ||
+      !request.params["level"].is_string()) {
     return larder::make_error("invalid_params", "logging/setLevel needs params.level (a string)");
   }
   auto level = parse_log_level(request.params["level"].get<std::string>());
-  if (!level) return larder::make_error("invalid_params", "unknown log level '" + request.params["level"].get<std::string>() + "'");
+  if (!level)
+    return larder::make_error("invalid_params",
+                              "unknown log level '" + request.params["level"].get<std::string>() + "'");
   std::lock_guard lock(session->mutex_);
   session->log_level_ = *level;
   return json::object();
 }
 
-larder::Result<json> Server::on_subscribe(const std::shared_ptr<Session>& session, const Message& request, bool subscribe) {
+larder::Result<json> Server::on_subscribe(const std::shared_ptr<Session>& session, const Message& request,
+                                          bool subscribe) {
   if (!request.params.is_object() || !request.params.contains("uri") || !request.params["uri"].is_string()) {
     return larder::make_error("invalid_params", request.method + " needs params.uri (a string)");
   }
@@ -1146,7 +1218,8 @@ json Server::dispatch(RequestContext& ctx, const std::shared_ptr<Session>& sessi
       result = on_templates_list(request);
     } else if (method == "resources/read" && caps.contains("resources")) {
       result = handler_result(on_resources_read(ctx), rpc_error);
-    } else if ((method == "resources/subscribe" || method == "resources/unsubscribe") && caps.contains("resources") && !modern) {
+    } else if ((method == "resources/subscribe" || method == "resources/unsubscribe") &&
+               caps.contains("resources") && !modern) {
       result = on_subscribe(session, request, method == "resources/subscribe");
     } else if (method == "prompts/list" && caps.contains("prompts")) {
       result = on_prompts_list(request);
@@ -1166,15 +1239,19 @@ json Server::dispatch(RequestContext& ctx, const std::shared_ptr<Session>& sessi
     if (!signal.state.empty()) ir["requestState"] = seal_request_state(signal.state);
     result = std::move(ir);
   } catch (const RequestStateError&) {
-    return make_error_response(request.id, RpcError::invalid_params("requestState is invalid or was tampered with"));
+    return make_error_response(request.id,
+                               RpcError::invalid_params("requestState is invalid or was tampered with"));
   } catch (const MissingCapabilitySignal& missing) {
-    return make_error_response(request.id, RpcError{error_code::kMissingRequiredClientCapability,
-                                                    "Missing required client capability: " + missing.capability + " (needed for " +
-                                                        missing.method + ")",
-                                                    json{{"requiredCapabilities", {{missing.capability, json::object()}}}}});
+    return make_error_response(
+        request.id, RpcError{error_code::kMissingRequiredClientCapability,
+                             "Missing required client capability: " + missing.capability + " (needed for " +
+                                 missing.method + ")",
+                             json{{"requiredCapabilities", {{missing.capability, json::object()}}}}});
   } catch (const json::type_error& e) {
     // A field of the wrong JSON type in the request (e.g. a number where a string belongs).
-    return make_error_response(request.id, RpcError::invalid_params(std::string("a parameter has the wrong type (") + e.what() + ")"));
+    return make_error_response(
+        request.id,
+        RpcError::invalid_params(std::string("a parameter has the wrong type (") + e.what() + ")"));
   } catch (const std::exception& e) {
     spdlog::warn("mcp: {} failed: {}", method, e.what());
     return make_error_response(request.id, RpcError::internal(e.what()));
@@ -1205,9 +1282,9 @@ MethodHandler Server::find_method(const std::string& method) const {
 }
 
 bool Server::knows_modern_method(const std::string& method) const {
-  static const std::vector<std::string> kBuiltIn = {"server/discover", "tools/list", "tools/call", "resources/list",
-                                                    "resources/templates/list", "resources/read", "prompts/list",
-                                                    "prompts/get", "completion/complete"};
+  static const std::vector<std::string> kBuiltIn = {
+      "server/discover", "tools/list",   "tools/call",  "resources/list",     "resources/templates/list",
+      "resources/read",  "prompts/list", "prompts/get", "completion/complete"};
   if (std::find(kBuiltIn.begin(), kBuiltIn.end(), method) != kBuiltIn.end()) return true;
   return static_cast<bool>(find_method(method));
 }

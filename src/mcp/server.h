@@ -67,7 +67,7 @@ json embedded_blob_resource(std::string uri, std::string mime_type, std::string 
 // ---------------------------------------------------------------- tools
 struct Tool {
   std::string name;
-  std::string title;        // optional (2025-06-18+)
+  std::string title;  // optional (2025-06-18+)
   std::string description;
   json input_schema = json{{"type", "object"}};
   std::optional<json> output_schema;  // if set, structuredContent is validated against it
@@ -97,10 +97,10 @@ using ToolHandler = std::function<ToolResult(RequestContext& ctx, const json& ar
 // receives as it is, such as an application-level refusal (error_code::kRefused).
 class HandlerResult {
  public:
-  HandlerResult(json value) : v_(std::move(value)) {}                        // NOLINT(google-explicit-constructor)
-  HandlerResult(HandlerError error) : v_(std::move(error)) {}                // NOLINT(google-explicit-constructor)
-  HandlerResult(RpcError error) : v_(std::move(error)) {}                    // NOLINT(google-explicit-constructor)
-  HandlerResult(larder::Result<json> result)                                 // NOLINT(google-explicit-constructor)
+  HandlerResult(json value) : v_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
+  HandlerResult(HandlerError error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  HandlerResult(RpcError error) : v_(std::move(error)) {}      // NOLINT(google-explicit-constructor)
+  HandlerResult(larder::Result<json> result)                   // NOLINT(google-explicit-constructor)
       : v_(result ? std::variant<json, HandlerError, RpcError>(std::move(*result))
                   : std::variant<json, HandlerError, RpcError>(result.error())) {}
 
@@ -143,7 +143,7 @@ struct ResourceTemplate {
   json meta;
 };
 using TemplateReader = std::function<HandlerResult(RequestContext& ctx, const std::string& uri,
-                                                  const std::map<std::string, std::string>& variables)>;
+                                                   const std::map<std::string, std::string>& variables)>;
 
 // ---------------------------------------------------------------- prompts
 struct PromptArgument {
@@ -160,12 +160,13 @@ struct Prompt {
   json meta;
 };
 // Returns a GetPromptResult object ({description?, messages:[...]}).
-using PromptHandler = std::function<HandlerResult(RequestContext& ctx, const std::map<std::string, std::string>& arguments)>;
+using PromptHandler =
+    std::function<HandlerResult(RequestContext& ctx, const std::map<std::string, std::string>& arguments)>;
 
 // completion/complete: `ref` is {type:"ref/prompt",name} or {type:"ref/resource",uri};
 // `argument` is {name,value}; `context` is {arguments:{...}} or null. Returns the values.
-using CompletionHandler =
-    std::function<std::vector<std::string>(RequestContext& ctx, const json& ref, const json& argument, const json& context)>;
+using CompletionHandler = std::function<std::vector<std::string>(RequestContext& ctx, const json& ref,
+                                                                 const json& argument, const json& context)>;
 
 // ---------------------------------------------------------------- session (legacy era)
 class Session : public std::enable_shared_from_this<Session> {
@@ -187,7 +188,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // legacy SSE stream); buffered by the HTTP transport when no stream is attached.
   bool notify(std::string_view method, const json& params);
   // Server-to-client request on the general channel; waits for the answer.
-  larder::Result<json> request(std::string_view method, const json& params, std::chrono::milliseconds timeout);
+  larder::Result<json> request(std::string_view method, const json& params,
+                               std::chrono::milliseconds timeout);
 
   // ---- used by transports
   void set_general(std::shared_ptr<Outbound> general);
@@ -240,8 +242,8 @@ struct Origin {
 
 class RequestContext {
  public:
-  RequestContext(Server* server, std::shared_ptr<Session> session, const Origin& origin, const Message& request,
-                 std::string protocol_version, CancellationToken cancel);
+  RequestContext(Server* server, std::shared_ptr<Session> session, const Origin& origin,
+                 const Message& request, std::string protocol_version, CancellationToken cancel);
 
   const std::shared_ptr<Session>& session() const { return session_; }  // null in the modern era
   const std::shared_ptr<const net::PeerIdentity>& peer() const { return origin_.peer; }
@@ -328,10 +330,10 @@ using MethodHandler = std::function<larder::Result<json>(RequestContext& ctx)>;
 struct ServerOptions {
   Implementation info{"larder-mcp", "0.1.0", ""};
   std::string instructions;
-  std::size_t page_size = 100;                 // items per list page
+  std::size_t page_size = 100;  // items per list page
   std::chrono::milliseconds client_request_timeout{60000};
-  std::size_t handler_threads = 8;             // pool used by transports to run handlers
-  std::vector<std::string> versions;           // enabled revisions; empty = all supported
+  std::size_t handler_threads = 8;    // pool used by transports to run handlers
+  std::vector<std::string> versions;  // enabled revisions; empty = all supported
   // Capabilities advertised even when a registry is empty.
   bool advertise_tools = true, advertise_resources = true, advertise_prompts = true;
   bool advertise_logging = true, advertise_completions = true;
@@ -340,8 +342,8 @@ struct ServerOptions {
   // only) of more than max_batch_size messages (-32600; an empty batch is refused too).
   std::size_t max_json_depth = larder::kMaxJsonDepth;
   std::size_t max_batch_size = 32;
-  std::int64_t cache_ttl_ms = 0;               // modern CacheableResult ttlMs
-  std::string cache_scope = "private";         // "public" | "private"
+  std::int64_t cache_ttl_ms = 0;        // modern CacheableResult ttlMs
+  std::string cache_scope = "private";  // "public" | "private"
   // Called when a session finishes initialize (legacy) — e.g. to log the client.
   std::function<void(Session&)> on_initialized;
   // Called for client notifications the server does not handle itself.
@@ -397,11 +399,13 @@ class Server {
   // Handles one incoming JSON-RPC value (object; arrays are batches, accepted only for
   // 2025-03-26 sessions). Returns what to answer: a response object, an array (batch), or
   // nothing (notifications and responses). Runs handlers on the calling thread.
-  std::optional<json> handle(const std::shared_ptr<Session>& session, const json& value, const Origin& origin);
+  std::optional<json> handle(const std::shared_ptr<Session>& session, const json& value,
+                             const Origin& origin);
   // For a JSON array: the error response refusing it as a batch (not a 2025-03-26 session,
   // empty, or more than max_batch_size messages; told to on_request like report_refused),
   // or nothing if handle() will serve it. Transports call it to refuse before queueing work.
-  std::optional<json> refuse_batch(const std::shared_ptr<Session>& session, const json& batch, const Origin& origin);
+  std::optional<json> refuse_batch(const std::shared_ptr<Session>& session, const json& batch,
+                                   const Origin& origin);
   // Same, for an already classified request.
   json handle_request(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin);
   // A transport refused a message before dispatch (unparseable, oversized, …): tells on_request.
@@ -462,7 +466,8 @@ class Server {
   HandlerResult on_prompts_get(RequestContext& ctx);
   larder::Result<json> on_complete(RequestContext& ctx);
   larder::Result<json> on_set_level(const std::shared_ptr<Session>& session, const Message& request);
-  larder::Result<json> on_subscribe(const std::shared_ptr<Session>& session, const Message& request, bool subscribe);
+  larder::Result<json> on_subscribe(const std::shared_ptr<Session>& session, const Message& request,
+                                    bool subscribe);
   void list_changed(std::string_view method);
   void fire_change(std::string_view method, const json& params);
   MethodHandler find_method(const std::string& method) const;

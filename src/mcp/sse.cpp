@@ -2,7 +2,8 @@
 
 namespace larder::mcp {
 
-std::string format_sse_event(std::string_view id, std::string_view event, std::string_view data, std::int64_t retry_ms) {
+std::string format_sse_event(std::string_view id, std::string_view event, std::string_view data,
+                             std::int64_t retry_ms) {
   std::string out;
   out.reserve(data.size() + 64);
   if (!id.empty()) {

@@ -10,7 +10,8 @@ namespace larder::mcp {
 
 // One event: "id: …\nevent: …\nretry: …\ndata: …\n\n". Empty id/event are omitted, retry < 0
 // is omitted; multi-line data becomes several data: lines.
-std::string format_sse_event(std::string_view id, std::string_view event, std::string_view data, std::int64_t retry_ms = -1);
+std::string format_sse_event(std::string_view id, std::string_view event, std::string_view data,
+                             std::int64_t retry_ms = -1);
 
 struct SseEvent {
   std::string id;

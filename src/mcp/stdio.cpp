@@ -114,7 +114,8 @@ larder::Result<void> StdioServerTransport::run() {
       continue;
     }
     json value = std::move(std::get<json>(parsed));
-    const bool needs_worker = value.is_array() || (value.is_object() && value.contains("method") && value.contains("id"));
+    const bool needs_worker =
+        value.is_array() || (value.is_object() && value.contains("method") && value.contains("id"));
     if (!needs_worker) {
       // Notifications and responses are cheap and must not queue behind blocked handlers
       // (a handler may be waiting for exactly this response).

@@ -12,7 +12,9 @@ ThreadPool::ThreadPool(std::size_t threads) {
   for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
-ThreadPool::~ThreadPool() { shutdown(); }
+ThreadPool::~ThreadPool() {
+  shutdown();
+}
 
 bool ThreadPool::post(std::function<void()> task) {
   {
@@ -33,8 +35,10 @@ void ThreadPool::shutdown() {
   }
   cv_.notify_all();
   for (auto& t : threads_) {
-    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
-    else if (t.joinable()) t.detach();
+    if (t.joinable() && t.get_id() != std::this_thread::get_id())
+      t.join();
+    else if (t.joinable())
+      t.detach();
   }
   threads_.clear();
 }

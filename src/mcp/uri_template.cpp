@@ -22,12 +22,16 @@ UriValue UriValue::of_map(std::vector<std::pair<std::string, std::string>> pairs
 
 namespace {
 
-bool is_unreserved(unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
+bool is_unreserved(unsigned char c) {
+  return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
 bool is_reserved(unsigned char c) {
   static const std::string_view kReserved = ":/?#[]@!$&'()*+,;=";
   return kReserved.find(static_cast<char>(c)) != std::string_view::npos;
 }
-bool is_varchar(unsigned char c) { return std::isalnum(c) || c == '_' || c == '%' || c == '.'; }
+bool is_varchar(unsigned char c) {
+  return std::isalnum(c) || c == '_' || c == '%' || c == '.';
+}
 
 struct OpInfo {
   const char* first;
@@ -39,14 +43,22 @@ struct OpInfo {
 
 OpInfo op_info(char op) {
   switch (op) {
-    case '+': return {"", ",", false, "", true};
-    case '.': return {".", ".", false, "", false};
-    case '/': return {"/", "/", false, "", false};
-    case ';': return {";", ";", true, "", false};
-    case '?': return {"?", "&", true, "=", false};
-    case '&': return {"&", "&", true, "=", false};
-    case '#': return {"#", ",", false, "", true};
-    default: return {"", ",", false, "", false};
+    case '+':
+      return {"", ",", false, "", true};
+    case '.':
+      return {".", ".", false, "", false};
+    case '/':
+      return {"/", "/", false, "", false};
+    case ';':
+      return {";", ";", true, "", false};
+    case '?':
+      return {"?", "&", true, "=", false};
+    case '&':
+      return {"&", "&", true, "=", false};
+    case '#':
+      return {"#", ",", false, "", true};
+    default:
+      return {"", ",", false, "", false};
   }
 }
 
@@ -58,7 +70,8 @@ std::string encode(std::string_view s, bool allow_reserved) {
     if (is_unreserved(c) || (allow_reserved && is_reserved(c))) {
       out += static_cast<char>(c);
     } else if (allow_reserved && c == '%' && i + 2 < s.size() &&
-               std::isxdigit(static_cast<unsigned char>(s[i + 1])) && std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+               std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       out += '%';  // keep an existing pct-encoded triplet
     } else {
       out += '%';
@@ -105,14 +118,16 @@ larder::Result<UriTemplate> UriTemplate::parse(std::string_view text) {
   std::string literal;
   while (i < text.size()) {
     char c = text[i];
-    if (c == '}') return larder::make_error("mcp.uri_template", "unbalanced '}' at offset " + std::to_string(i));
+    if (c == '}')
+      return larder::make_error("mcp.uri_template", "unbalanced '}' at offset " + std::to_string(i));
     if (c != '{') {
       literal += c;
       ++i;
       continue;
     }
     std::size_t close = text.find('}', i);
-    if (close == std::string_view::npos) return larder::make_error("mcp.uri_template", "unterminated '{' at offset " + std::to_string(i));
+    if (close == std::string_view::npos)
+      return larder::make_error("mcp.uri_template", "unterminated '{' at offset " + std::to_string(i));
     if (!literal.empty()) {
       t.parts_.push_back(Part{true, literal, 0, {}});
       literal.clear();
@@ -124,29 +139,37 @@ larder::Result<UriTemplate> UriTemplate::parse(std::string_view text) {
       part.op = body[0];
       body.remove_prefix(1);
     } else if (!body.empty() && std::string_view("=,!@|").find(body[0]) != std::string_view::npos) {
-      return larder::make_error("mcp.uri_template", std::string("reserved operator '") + body[0] + "' in template");
+      return larder::make_error("mcp.uri_template",
+                                std::string("reserved operator '") + body[0] + "' in template");
     }
-    if (body.empty()) return larder::make_error("mcp.uri_template", "empty expression at offset " + std::to_string(i));
+    if (body.empty())
+      return larder::make_error("mcp.uri_template", "empty expression at offset " + std::to_string(i));
     std::size_t start = 0;
     while (start <= body.size()) {
       std::size_t comma = body.find(',', start);
-      std::string_view spec = body.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+      std::string_view spec =
+          body.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
       VarSpec v;
       if (!spec.empty() && spec.back() == '*') {
         v.explode = true;
         spec.remove_suffix(1);
       } else if (auto colon = spec.find(':'); colon != std::string_view::npos) {
         std::string_view len = spec.substr(colon + 1);
-        if (len.empty() || len.size() > 4 || len[0] == '0') return larder::make_error("mcp.uri_template", "bad prefix length in '" + std::string(spec) + "'");
+        if (len.empty() || len.size() > 4 || len[0] == '0')
+          return larder::make_error("mcp.uri_template", "bad prefix length in '" + std::string(spec) + "'");
         for (char d : len) {
-          if (!std::isdigit(static_cast<unsigned char>(d))) return larder::make_error("mcp.uri_template", "bad prefix length in '" + std::string(spec) + "'");
+          if (!std::isdigit(static_cast<unsigned char>(d)))
+            return larder::make_error("mcp.uri_template", "bad prefix length in '" + std::string(spec) + "'");
         }
         v.prefix = static_cast<std::size_t>(std::stoul(std::string(len)));
         spec = spec.substr(0, colon);
       }
-      if (spec.empty()) return larder::make_error("mcp.uri_template", "empty variable name in '{" + std::string(body) + "}'");
+      if (spec.empty())
+        return larder::make_error("mcp.uri_template", "empty variable name in '{" + std::string(body) + "}'");
       for (char ch : spec) {
-        if (!is_varchar(static_cast<unsigned char>(ch))) return larder::make_error("mcp.uri_template", "bad character in variable name '" + std::string(spec) + "'");
+        if (!is_varchar(static_cast<unsigned char>(ch)))
+          return larder::make_error("mcp.uri_template",
+                                    "bad character in variable name '" + std::string(spec) + "'");
       }
       v.name = std::string(spec);
       part.vars.push_back(std::move(v));
@@ -256,13 +279,19 @@ namespace {
 bool op_char(char op, unsigned char c) {
   switch (op) {
     case '+':
-    case '#': return c != 0 && !std::isspace(c);
+    case '#':
+      return c != 0 && !std::isspace(c);
     case '?':
-    case '&': return is_unreserved(c) || c == '%' || c == '=' || c == '&' || c == ',';
-    case ';': return is_unreserved(c) || c == '%' || c == '=' || c == ';' || c == ',';
-    case '/': return is_unreserved(c) || c == '%' || c == '/' || c == ',';
-    case '.': return is_unreserved(c) || c == '%' || c == ',';
-    default: return is_unreserved(c) || c == '%' || c == ',';
+    case '&':
+      return is_unreserved(c) || c == '%' || c == '=' || c == '&' || c == ',';
+    case ';':
+      return is_unreserved(c) || c == '%' || c == '=' || c == ';' || c == ',';
+    case '/':
+      return is_unreserved(c) || c == '%' || c == '/' || c == ',';
+    case '.':
+      return is_unreserved(c) || c == '%' || c == ',';
+    default:
+      return is_unreserved(c) || c == '%' || c == ',';
   }
 }
 

@@ -20,8 +20,8 @@ struct UriValue {
   std::vector<std::pair<std::string, std::string>> map;
 
   UriValue() = default;
-  UriValue(std::string s) : string(std::move(s)) {}              // NOLINT(google-explicit-constructor)
-  UriValue(const char* s) : string(s) {}                         // NOLINT(google-explicit-constructor)
+  UriValue(std::string s) : string(std::move(s)) {}  // NOLINT(google-explicit-constructor)
+  UriValue(const char* s) : string(s) {}             // NOLINT(google-explicit-constructor)
   static UriValue of_list(std::vector<std::string> items);
   static UriValue of_map(std::vector<std::pair<std::string, std::string>> pairs);
 };

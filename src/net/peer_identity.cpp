@@ -182,7 +182,6 @@ larder::Result<PeerIdentity> peer_identity_from_der(std::string_view der) {
   return detail::peer_identity_from_x509(cert.get());
 }
 
-
 bool peer_allowed(const PeerIdentity& peer, const std::vector<std::string>& allow_list) {
   if (allow_list.empty()) return true;
   for (const auto& entry : allow_list) {

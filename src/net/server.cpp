@@ -198,7 +198,7 @@ class ResponderImpl final : public Responder {
 struct Server::Impl {
   ServerConfig config;
   HttpHandler handler;
-  std::unique_ptr<ssl::context> tls;     // null on a plain listener
+  std::unique_ptr<ssl::context> tls;  // null on a plain listener
 
   // CRLs, checked after every handshake (resumed sessions too) and, when the list changed,
   // again on the next request of every open connection. The file is watched (at most one
@@ -206,10 +206,10 @@ struct Server::Impl {
   // restart. A file that cannot be read or parsed keeps the previous list (and is logged).
   using CrlList = std::vector<detail::X509CrlPtr>;
   mutable std::mutex crl_mu;
-  std::shared_ptr<const CrlList> crls;         // guarded by crl_mu
-  std::atomic<uint64_t> crl_generation{0};     // bumped on every reload
-  std::atomic<int64_t> crl_checked_ns{0};      // steady clock of the last stat()
-  struct stat crl_stat{};                      // guarded by crl_mu: what was loaded
+  std::shared_ptr<const CrlList> crls;      // guarded by crl_mu
+  std::atomic<uint64_t> crl_generation{0};  // bumped on every reload
+  std::atomic<int64_t> crl_checked_ns{0};   // steady clock of the last stat()
+  struct stat crl_stat {};                  // guarded by crl_mu: what was loaded
   void refresh_crls();
   std::shared_ptr<const CrlList> current_crls() const {
     std::lock_guard lock(crl_mu);
@@ -371,12 +371,14 @@ void Server::Impl::refresh_crls() {
   const std::string& path = config.tls.crl_file;
   if (path.empty() || !tls) return;
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::steady_clock::now().time_since_epoch()).count();
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
   int64_t last = crl_checked_ns.load(std::memory_order_relaxed);
   if (now - last < 1'000'000'000 || !crl_checked_ns.compare_exchange_strong(last, now)) return;
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    spdlog::error("net: CRL file {} is gone ({}); keeping the CRLs loaded before", path, std::strerror(errno));
+    spdlog::error("net: CRL file {} is gone ({}); keeping the CRLs loaded before", path,
+                  std::strerror(errno));
     return;
   }
   {
@@ -388,8 +390,8 @@ void Server::Impl::refresh_crls() {
   }
   auto loaded = load_crls(path);
   if (!loaded) {
-    spdlog::error("net: CRL file {} changed but cannot be used ({}); keeping the CRLs loaded before",
-                  path, loaded.error().message);
+    spdlog::error("net: CRL file {} changed but cannot be used ({}); keeping the CRLs loaded before", path,
+                  loaded.error().message);
     return;
   }
   // The handshake's own check sees the new CRLs too (OpenSSL prefers the newest CRL of an issuer).

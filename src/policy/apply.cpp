@@ -461,7 +461,10 @@ DECLARE
   i bytea;
   o bytea;
 BEGIN
-)") + (only_if_none ? "  IF EXISTS (SELECT 1 FROM larder_private.context_keys) THEN\n    RETURN;\n  END IF;\n" : "") +
+)") +
+         (only_if_none
+              ? "  IF EXISTS (SELECT 1 FROM larder_private.context_keys) THEN\n    RETURN;\n  END IF;\n"
+              : "") +
          R"(  k := pg_catalog.sha256(pg_catalog.convert_to(gen_random_uuid()::text || gen_random_uuid()::text ||
                                                gen_random_uuid()::text, 'UTF8'));
   i := k || pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
@@ -767,8 +770,8 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
   // Functions: drop every function of larder_ctx/larder_private this file does not define
   // (rules removed, an older layout), then (re)create the ones it does.
   std::set<std::string> wanted = {"larder_private.context()", "larder_ctx.unmasked(integer)",
-                                  "larder_ctx.mask_email(text)",
-                                  "larder_ctx.mask_last4(text)", "larder_ctx.mask_redact(text)"};
+                                  "larder_ctx.mask_email(text)", "larder_ctx.mask_last4(text)",
+                                  "larder_ctx.mask_redact(text)"};
   for (const auto& r : model->rules) wanted.insert("larder_ctx.r" + std::to_string(r.id) + "()");
   auto fns =
       select(conn,
@@ -1082,11 +1085,12 @@ Result<std::vector<std::string>> check_pinned(const Policy& p, PGconn* conn, Clo
     }
   }
   // The keys that seal request contexts: without one, no request can prove its context.
-  auto keys = select(conn,
-                     "SELECT CASE WHEN pg_catalog.to_regclass('larder_private.context_keys') IS NULL THEN 'missing' "
-                     "WHEN pg_catalog.has_column_privilege('larder_private.context_keys', 'key', 'SELECT') "
-                     "THEN 'readable' ELSE 'unreadable' END",
-                     {}, deadline);
+  auto keys =
+      select(conn,
+             "SELECT CASE WHEN pg_catalog.to_regclass('larder_private.context_keys') IS NULL THEN 'missing' "
+             "WHEN pg_catalog.has_column_privilege('larder_private.context_keys', 'key', 'SELECT') "
+             "THEN 'readable' ELSE 'unreadable' END",
+             {}, deadline);
   if (!keys) return keys.error();
   if (keys->at(0, 0) == "readable") {
     auto count = select(conn, "SELECT pg_catalog.count(*) FROM larder_private.context_keys", {}, deadline);
@@ -1205,13 +1209,15 @@ Result<int> add_context_key(PGconn* admin, Clock::time_point deadline) {
                  e.detail};
   };
   if (auto r = db::exec_script(admin, context_key_sql(false), deadline); !r) return fail(r.error());
-  auto id = db::exec_params(admin, "SELECT pg_catalog.max(id) FROM larder_private.context_keys", {}, deadline);
+  auto id =
+      db::exec_params(admin, "SELECT pg_catalog.max(id) FROM larder_private.context_keys", {}, deadline);
   if (!id) return fail(id.error());
   if (auto r = db::exec_script(admin, "COMMIT", deadline); !r) return fail(r.error());
   return std::atoi(PQgetvalue(id->get(), 0, 0));
 }
 
-Result<RetiredKeys> retire_context_keys(PGconn* admin, std::chrono::seconds min_age, Clock::time_point deadline) {
+Result<RetiredKeys> retire_context_keys(PGconn* admin, std::chrono::seconds min_age,
+                                        Clock::time_point deadline) {
   auto r = db::exec_params(
       admin,
       "WITH newest AS (SELECT id, created_at FROM larder_private.context_keys ORDER BY id DESC LIMIT 1), "

@@ -42,8 +42,8 @@ nlohmann::json send_to_api(const ComplianceOptions& options, const std::string& 
   auto client = net::HttpClient::create(target->base, tls);
   if (!client) return {{"sent", false}, {"error", client.error().message}};
   nlohmann::json body = {{"text", text}};
-  auto response = (*client)->request("POST", target->target, {{"Content-Type", "application/json"}}, body.dump(),
-                                     options.api_timeout);
+  auto response = (*client)->request("POST", target->target, {{"Content-Type", "application/json"}},
+                                     body.dump(), options.api_timeout);
   if (!response) return {{"sent", false}, {"error", response.error().message}};
   nlohmann::json report = {{"sent", true}, {"status", response->status}};
   // The reply lands five levels down in the tool result (result.structuredContent.
@@ -56,43 +56,48 @@ nlohmann::json send_to_api(const ComplianceOptions& options, const std::string& 
 
 }  // namespace
 
-Result<void> register_compliance_tool(mcp::Server& server, gate::Pipeline& pipeline, ComplianceOptions options) {
+Result<void> register_compliance_tool(mcp::Server& server, gate::Pipeline& pipeline,
+                                      ComplianceOptions options) {
   mcp::Tool tool;
   tool.name = kToolName;
   tool.title = "HIPAA compliance check";
   tool.description =
       "Checks text for HIPAA Safe Harbor identifiers (names, dates, phone and fax numbers, email, SSN, "
       "medical record, health plan and account numbers, addresses and ZIP codes, IPs, URLs, ...). "
-      "The text may be sent to an external compliance service, so tokens that have read sensitive data are refused.";
+      "The text may be sent to an external compliance service, so tokens that have read sensitive data are "
+      "refused.";
   tool.input_schema = {
       {"type", "object"},
       {"properties",
-       {{"text", {{"type", "string"}, {"description", "The text to check"}, {"maxLength", options.max_text_bytes}}},
+       {{"text",
+         {{"type", "string"}, {"description", "The text to check"}, {"maxLength", options.max_text_bytes}}},
         {"biscuit_token", biscuit_token_property()}}},
       {"required", {"text"}},
       {"additionalProperties", false}};
-  tool.output_schema = nlohmann::json{
-      {"type", "object"},
-      {"properties",
-       {{"compliant", {{"type", "boolean"}}},
-        {"identifier_count", {{"type", "integer"}}},
-        {"categories", {{"type", "object"}}},
-        {"findings", {{"type", "array"}}},
-        {"external_check", {{"type", "object"}}}}},
-      {"required", {"compliant", "identifier_count", "categories", "findings"}}};
+  tool.output_schema =
+      nlohmann::json{{"type", "object"},
+                     {"properties",
+                      {{"compliant", {{"type", "boolean"}}},
+                       {"identifier_count", {{"type", "integer"}}},
+                       {"categories", {{"type", "object"}}},
+                       {"findings", {{"type", "array"}}},
+                       {"external_check", {{"type", "object"}}}}},
+                     {"required", {"compliant", "identifier_count", "categories", "findings"}}};
   tool.annotations = {{"readOnlyHint", true}, {"openWorldHint", true}, {"destructiveHint", false}};
 
   auto handler = [&pipeline, options](mcp::RequestContext& ctx, const nlohmann::json& arguments) {
     gate::CallFacts facts{"tools/call", kToolName, gate::DataFlow::kEgress, {}, {}};
-    return run_guarded_tool(pipeline, call_request(ctx, arguments, facts), [&](const gate::Admission&) -> BodyResult<ToolBody> {
-      const std::string text = arguments.value("text", "");
-      nlohmann::json report = to_json(scan_hipaa_identifiers(text));
-      if (!options.api_url.empty()) report["external_check"] = send_to_api(options, text);
-      ToolBody body;
-      body.result.structured_content = report;
-      body.result.content = nlohmann::json::array({mcp::text_content(report.dump())});
-      return body;
-    });
+    return run_guarded_tool(pipeline, call_request(ctx, arguments, facts),
+                            [&](const gate::Admission&) -> BodyResult<ToolBody> {
+                              const std::string text = arguments.value("text", "");
+                              nlohmann::json report = to_json(scan_hipaa_identifiers(text));
+                              if (!options.api_url.empty())
+                                report["external_check"] = send_to_api(options, text);
+                              ToolBody body;
+                              body.result.structured_content = report;
+                              body.result.content = nlohmann::json::array({mcp::text_content(report.dump())});
+                              return body;
+                            });
   };
   return server.add_tool(std::move(tool), handler);
 }

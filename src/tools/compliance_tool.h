@@ -15,12 +15,13 @@
 namespace larder::tools {
 
 struct ComplianceOptions {
-  std::string api_url;  // empty: local scan only
+  std::string api_url;      // empty: local scan only
   std::string api_ca_file;  // CA bundle for an https:// API (empty: system default bundle)
   std::chrono::milliseconds api_timeout{10000};
   std::size_t max_text_bytes = 256 * 1024;
 };
 
-Result<void> register_compliance_tool(mcp::Server& server, gate::Pipeline& pipeline, ComplianceOptions options);
+Result<void> register_compliance_tool(mcp::Server& server, gate::Pipeline& pipeline,
+                                      ComplianceOptions options);
 
 }  // namespace larder::tools

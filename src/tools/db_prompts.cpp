@@ -27,7 +27,8 @@ Result<std::string> string_arg(const nlohmann::json& args, const char* key) {
   auto v = it->get<std::string>();
   if (v.find_first_not_of(" \t\r\n") == std::string::npos)
     return make_error("tools.bad_arguments", std::string("'") + key + "' is empty");
-  if (v.size() > kMaxArgBytes) return make_error("tools.bad_arguments", std::string("'") + key + "' is too long");
+  if (v.size() > kMaxArgBytes)
+    return make_error("tools.bad_arguments", std::string("'") + key + "' is too long");
   return v;
 }
 
@@ -49,7 +50,8 @@ std::string describe_schema(const nlohmann::json& structure, const std::string& 
   }
   out += "\nNotes:\n" + notes +
          "- Write column names with spaces or capital letters in double quotes, e.g. \"Order Date\".\n"
-         "- Row-level security already limits the rows to those the caller may see; do not add filters for that.\n"
+         "- Row-level security already limits the rows to those the caller may see; do not add filters for "
+         "that.\n"
          "- Only single read-only SELECT statements are accepted; pass values as $1, $2 parameters.\n";
   return out;
 }
@@ -77,8 +79,10 @@ nlohmann::json DbPrompts::list() {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& p : kPrompts) {
     nlohmann::json args = nlohmann::json::array();
-    args.push_back({{"name", "nl_query"}, {"description", "The question, in natural language"}, {"required", true}});
-    if (p.needs_sql) args.push_back({{"name", "sql_query"}, {"description", "The SQL query"}, {"required", true}});
+    args.push_back(
+        {{"name", "nl_query"}, {"description", "The question, in natural language"}, {"required", true}});
+    if (p.needs_sql)
+      args.push_back({{"name", "sql_query"}, {"description", "The SQL query"}, {"required", true}});
     out.push_back({{"name", p.name}, {"description", p.description}, {"arguments", std::move(args)}});
   }
   return out;
@@ -90,7 +94,8 @@ Result<std::string> DbPrompts::schema_description(const db::RequestContext& ctx)
   return describe_schema(*s, notes_);
 }
 
-Result<nlohmann::json> DbPrompts::get(const db::RequestContext& ctx, const std::string& name, const nlohmann::json& args) {
+Result<nlohmann::json> DbPrompts::get(const db::RequestContext& ctx, const std::string& name,
+                                      const nlohmann::json& args) {
   const PromptSpec* spec = nullptr;
   for (const auto& p : kPrompts)
     if (name == p.name) spec = &p;
@@ -109,30 +114,37 @@ Result<nlohmann::json> DbPrompts::get(const db::RequestContext& ctx, const std::
 
   std::string text;
   if (name == "generate_sql") {
-    text = "You translate questions into PostgreSQL.\n\n" + *schema +
-           "\nWrite exactly one PostgreSQL SELECT statement that answers the question below. Reply with the SQL "
-           "only, no explanation, no Markdown fences.\n\nQuestion: " + *nl + "\n";
+    text =
+        "You translate questions into PostgreSQL.\n\n" + *schema +
+        "\nWrite exactly one PostgreSQL SELECT statement that answers the question below. Reply with the SQL "
+        "only, no explanation, no Markdown fences.\n\nQuestion: " +
+        *nl + "\n";
   } else if (name == "validate_nl") {
     text = "You check whether a question can be answered from a database.\n\n" + *schema +
-           "\nCan the question below be answered with a single SELECT over these tables and columns? Reply with a "
-           "JSON object {\"answerable\": true|false, \"reason\": \"...\", \"columns\": [the columns needed]}.\n\n"
-           "Question: " + *nl + "\n";
+           "\nCan the question below be answered with a single SELECT over these tables and columns? Reply "
+           "with a "
+           "JSON object {\"answerable\": true|false, \"reason\": \"...\", \"columns\": [the columns "
+           "needed]}.\n\n"
+           "Question: " +
+           *nl + "\n";
   } else if (name == "justify_sql") {
     text = "You review SQL written to answer a question.\n\n" + *schema +
            "\nDoes the SQL below correctly and completely answer the question? Explain step by step which "
            "tables, columns, filters and aggregates it uses and whether they match the question; end with "
-           "a verdict line 'VERDICT: correct' or 'VERDICT: incorrect — <why>'.\n\nQuestion: " + *nl +
-           "\n\nSQL:\n" + sql + "\n";
+           "a verdict line 'VERDICT: correct' or 'VERDICT: incorrect — <why>'.\n\nQuestion: " +
+           *nl + "\n\nSQL:\n" + sql + "\n";
   } else {  // generate_vega
-    text = "You design charts.\n\n" + *schema +
-           "\nThe SQL below answers the question. Write a Vega-Lite v5 JSON specification that visualises its "
-           "result. Use the SQL's output column names as field names; the data will be supplied as "
-           "{\"values\": [...rows...]} under \"data\". Reply with the JSON only.\n\nQuestion: " + *nl +
-           "\n\nSQL:\n" + sql + "\n";
+    text =
+        "You design charts.\n\n" + *schema +
+        "\nThe SQL below answers the question. Write a Vega-Lite v5 JSON specification that visualises its "
+        "result. Use the SQL's output column names as field names; the data will be supplied as "
+        "{\"values\": [...rows...]} under \"data\". Reply with the JSON only.\n\nQuestion: " +
+        *nl + "\n\nSQL:\n" + sql + "\n";
   }
   return nlohmann::json{
       {"description", spec->description},
-      {"messages", nlohmann::json::array({{{"role", "user"}, {"content", {{"type", "text"}, {"text", text}}}}})}};
+      {"messages",
+       nlohmann::json::array({{{"role", "user"}, {"content", {{"type", "text"}, {"text", text}}}}})}};
 }
 
 }  // namespace larder::tools

@@ -25,7 +25,8 @@ class DbPrompts {
   static nlohmann::json list();
 
   // {description, messages:[{role:"user", content:{type:"text", text}}]}
-  Result<nlohmann::json> get(const db::RequestContext& ctx, const std::string& name, const nlohmann::json& args);
+  Result<nlohmann::json> get(const db::RequestContext& ctx, const std::string& name,
+                             const nlohmann::json& args);
 
   // The schema description embedded in every prompt.
   Result<std::string> schema_description(const db::RequestContext& ctx);

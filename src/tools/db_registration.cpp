@@ -8,8 +8,8 @@
 #include "tools/guarded_call.h"
 
 #include <algorithm>
-#include <limits>
 #include <chrono>
+#include <limits>
 
 namespace larder::tools {
 
@@ -88,7 +88,8 @@ BodyFailure body_error(const Error& e) {
   // for taint even when the refusal came before it (a context Larder would not seal).
   using Reach = BodyFailure::Reach;
   if (e.code.rfind("sql_guard", 0) == 0) return {gate::Lock::kSqlGuard, Reach::kNothingSent, e.message};
-  if (e.code == "db.statement" || e.code == "db.bad_context") return {gate::Lock::kDatabase, Reach::kDataReached, e.message};
+  if (e.code == "db.statement" || e.code == "db.bad_context")
+    return {gate::Lock::kDatabase, Reach::kDataReached, e.message};
   if (db::is_unavailable(e)) return {gate::Lock::kDatabase, Reach::kUnavailable, e.message};
   return {gate::Lock::kDatabase, Reach::kNothingSent, e.message};
 }
@@ -124,22 +125,25 @@ mcp::ToolResult run_sql_tool(DbService& s, mcp::RequestContext& ctx, const nlohm
     s.add_relations(request, *guarded);
     request.facts.flow = s.flow_for(request.facts.flow, *guarded);
   }
-  return run_guarded_tool(s.pipeline, std::move(request), [&](const gate::Admission& admission) -> BodyResult<ToolBody> {
-    // A query the guard refused is refused only once the caller is known to be entitled to
-    // ask (so the guard's verdict is not an oracle for unauthenticated callers).
-    if (!guarded) return BodyFailure{gate::Lock::kSqlGuard, BodyFailure::Reach::kNothingSent, guarded.error().message};
-    auto produced = (s.tools.*logic)(s.context(admission), without_token(arguments), &*guarded);
-    if (!produced) return body_error(produced.error());
-    ToolBody body;
-    if (produced->contains("row_count") && (*produced)["row_count"].is_number_integer()) {
-      body.rows = (*produced)["row_count"].get<int64_t>();
-    } else if (produced->contains("rowCount") && (*produced)["rowCount"].is_number_integer()) {
-      body.rows = (*produced)["rowCount"].get<int64_t>();
-    }
-    body.result.content = nlohmann::json::array({mcp::text_content(produced->dump())});
-    body.result.structured_content = std::move(*produced);
-    return body;
-  });
+  return run_guarded_tool(
+      s.pipeline, std::move(request), [&](const gate::Admission& admission) -> BodyResult<ToolBody> {
+        // A query the guard refused is refused only once the caller is known to be entitled to
+        // ask (so the guard's verdict is not an oracle for unauthenticated callers).
+        if (!guarded)
+          return BodyFailure{gate::Lock::kSqlGuard, BodyFailure::Reach::kNothingSent,
+                             guarded.error().message};
+        auto produced = (s.tools.*logic)(s.context(admission), without_token(arguments), &*guarded);
+        if (!produced) return body_error(produced.error());
+        ToolBody body;
+        if (produced->contains("row_count") && (*produced)["row_count"].is_number_integer()) {
+          body.rows = (*produced)["row_count"].get<int64_t>();
+        } else if (produced->contains("rowCount") && (*produced)["rowCount"].is_number_integer()) {
+          body.rows = (*produced)["rowCount"].get<int64_t>();
+        }
+        body.result.content = nlohmann::json::array({mcp::text_content(produced->dump())});
+        body.result.structured_content = std::move(*produced);
+        return body;
+      });
 }
 
 // A declared tool's arguments as typed parameters ($1.. in declaration order): each checked
@@ -163,10 +167,12 @@ Result<std::vector<db::Param>> declared_params(const policy::QueryTool& tool, co
     std::string text;
     using policy::ValueType;
     if (p.type == ValueType::kBoolean) {
-      if (!it->is_boolean()) return make_error("tools.bad_arguments", "'" + p.name + "' must be true or false");
+      if (!it->is_boolean())
+        return make_error("tools.bad_arguments", "'" + p.name + "' must be true or false");
       text = it->get<bool>() ? "true" : "false";
     } else if (p.type == ValueType::kInteger || p.type == ValueType::kBigint) {
-      if (!it->is_number_integer()) return make_error("tools.bad_arguments", "'" + p.name + "' must be an integer");
+      if (!it->is_number_integer())
+        return make_error("tools.bad_arguments", "'" + p.name + "' must be an integer");
       text = it->dump();
     } else {
       if (!it->is_string()) return make_error("tools.bad_arguments", "'" + p.name + "' must be a string");
@@ -187,16 +193,29 @@ nlohmann::json declared_schema(const policy::QueryTool& tool) {
     nlohmann::json prop;
     using policy::ValueType;
     switch (p.type) {
-      case ValueType::kBoolean: prop["type"] = "boolean"; break;
+      case ValueType::kBoolean:
+        prop["type"] = "boolean";
+        break;
       case ValueType::kInteger:
         prop["type"] = "integer";
         prop["minimum"] = std::numeric_limits<std::int32_t>::min();
         prop["maximum"] = std::numeric_limits<std::int32_t>::max();
         break;
-      case ValueType::kBigint: prop["type"] = "integer"; break;
-      case ValueType::kUuid: prop["type"] = "string"; prop["format"] = "uuid"; break;
-      case ValueType::kDate: prop["type"] = "string"; prop["format"] = "date"; break;
-      case ValueType::kText: prop["type"] = "string"; prop["maxLength"] = 4096; break;
+      case ValueType::kBigint:
+        prop["type"] = "integer";
+        break;
+      case ValueType::kUuid:
+        prop["type"] = "string";
+        prop["format"] = "uuid";
+        break;
+      case ValueType::kDate:
+        prop["type"] = "string";
+        prop["format"] = "date";
+        break;
+      case ValueType::kText:
+        prop["type"] = "string";
+        prop["maxLength"] = 4096;
+        break;
     }
     if (!p.description.empty()) prop["description"] = p.description;
     props[p.name] = std::move(prop);
@@ -212,32 +231,35 @@ mcp::ToolResult run_declared_tool(DbService& s, mcp::RequestContext& ctx, const 
   gate::CallFacts facts{"tools/call", name, s.flow_for(gate::DataFlow::kSensitiveRead, guarded), {}, {}};
   gate::CallRequest request = call_request(ctx, arguments, std::move(facts));
   s.add_relations(request, guarded);
-  return run_guarded_tool(s.pipeline, std::move(request), [&](const gate::Admission& admission) -> BodyResult<ToolBody> {
-    auto params = declared_params(*tool, arguments);
-    if (!params) return body_error(params.error());
-    auto produced = s.database.query(s.context(admission), guarded, *params);
-    if (!produced) return body_error(produced.error());
-    ToolBody body;
-    body.rows = static_cast<int64_t>(produced->rows.size());
-    auto json = produced->to_json();
-    body.result.content = nlohmann::json::array({mcp::text_content(json.dump())});
-    body.result.structured_content = std::move(json);
-    return body;
-  });
+  return run_guarded_tool(s.pipeline, std::move(request),
+                          [&](const gate::Admission& admission) -> BodyResult<ToolBody> {
+                            auto params = declared_params(*tool, arguments);
+                            if (!params) return body_error(params.error());
+                            auto produced = s.database.query(s.context(admission), guarded, *params);
+                            if (!produced) return body_error(produced.error());
+                            ToolBody body;
+                            body.rows = static_cast<int64_t>(produced->rows.size());
+                            auto json = produced->to_json();
+                            body.result.content = nlohmann::json::array({mcp::text_content(json.dump())});
+                            body.result.structured_content = std::move(json);
+                            return body;
+                          });
 }
 
 }  // namespace
 
 Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate::Pipeline& pipeline,
-                                                       const gate::ServeConfig& config, db::Database& database,
-                                                       const policy::Policy& policy, const std::string& database_name,
+                                                       const gate::ServeConfig& config,
+                                                       db::Database& database, const policy::Policy& policy,
+                                                       const std::string& database_name,
                                                        DbServiceOptions options) {
   auto service = std::make_shared<DbService>(pipeline, config, database, policy, database_name, options);
   DbService& s = *service;
   auto enabled = [&](const std::string& name) {
     // Free-form SQL only when the policy file allows it ([options] pg_query).
     if ((name == "pg_query" || name == "pg_explain") && !policy.pg_query) return false;
-    return config.tools.empty() || std::find(config.tools.begin(), config.tools.end(), name) != config.tools.end();
+    return config.tools.empty() ||
+           std::find(config.tools.begin(), config.tools.end(), name) != config.tools.end();
   };
 
   struct SqlTool {
@@ -258,7 +280,8 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
        "(EXPLAIN ANALYZE: actual times; it reads your rows like pg_query).",
        DbTools::pg_explain_input_schema(), &DbTools::pg_explain},
       {"pg_metadata", "Visualization metadata for a query",
-       "Describes each field a SELECT returns: logical type (quantitative, temporal, nominal), distinct counts "
+       "Describes each field a SELECT returns: logical type (quantitative, temporal, nominal), distinct "
+       "counts "
        "for nominal fields, ranges for temporal ones, the row count and a suggested grouping.",
        DbTools::pg_metadata_input_schema(), &DbTools::pg_metadata},
   };
@@ -269,13 +292,16 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
     tool.title = t.title;
     tool.description = t.description;
     tool.input_schema = with_token_property(t.schema);
-    tool.annotations = {{"readOnlyHint", true}, {"destructiveHint", false}, {"idempotentHint", true},
+    tool.annotations = {{"readOnlyHint", true},
+                        {"destructiveHint", false},
+                        {"idempotentHint", true},
                         {"openWorldHint", false}};
     std::string name = t.name;
     ToolLogic logic = t.logic;
-    auto added = server.add_tool(std::move(tool), [&s, name, logic](mcp::RequestContext& ctx, const nlohmann::json& args) {
-      return run_sql_tool(s, ctx, args, name, logic);
-    });
+    auto added = server.add_tool(std::move(tool),
+                                 [&s, name, logic](mcp::RequestContext& ctx, const nlohmann::json& args) {
+                                   return run_sql_tool(s, ctx, args, name, logic);
+                                 });
     if (!added) return added.error();
   }
 
@@ -291,19 +317,23 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
       return policy::policy_error(policy::Where{where.file, where.line, where.key + ".sql"},
                                   "the SQL guard refuses this query: " + guarded.error().message);
     if (guarded->param_count != static_cast<int>(t.params.size()))
-      return policy::policy_error(where, "the SQL uses $1..$" + std::to_string(guarded->param_count) + " but " +
-                                             std::to_string(t.params.size()) + " parameter(s) are declared");
+      return policy::policy_error(where, "the SQL uses $1..$" + std::to_string(guarded->param_count) +
+                                             " but " + std::to_string(t.params.size()) +
+                                             " parameter(s) are declared");
     s.declared.emplace(t.name, std::make_pair(&t, std::move(*guarded)));
     mcp::Tool tool;
     tool.name = t.name;
     tool.description = t.description;
     tool.input_schema = with_token_property(declared_schema(t));
-    tool.annotations = {{"readOnlyHint", true}, {"destructiveHint", false}, {"idempotentHint", true},
+    tool.annotations = {{"readOnlyHint", true},
+                        {"destructiveHint", false},
+                        {"idempotentHint", true},
                         {"openWorldHint", false}};
     std::string name = t.name;
-    auto added = server.add_tool(std::move(tool), [&s, name](mcp::RequestContext& ctx, const nlohmann::json& args) {
-      return run_declared_tool(s, ctx, args, name);
-    });
+    auto added =
+        server.add_tool(std::move(tool), [&s, name](mcp::RequestContext& ctx, const nlohmann::json& args) {
+          return run_declared_tool(s, ctx, args, name);
+        });
     if (!added) return added.error();
   }
 
@@ -347,8 +377,9 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
     tmpl.description = r.description;
     tmpl.mime_type = r.mime_type;
     auto added = server.add_resource_template(
-        std::move(tmpl), [read_resource](mcp::RequestContext& ctx, const std::string& uri,
-                                         const std::map<std::string, std::string>&) { return read_resource(ctx, uri); });
+        std::move(tmpl),
+        [read_resource](mcp::RequestContext& ctx, const std::string& uri,
+                        const std::map<std::string, std::string>&) { return read_resource(ctx, uri); });
     if (!added) return added.error();
   }
 
@@ -358,22 +389,24 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
     prompt.name = p.value("name", "");
     prompt.description = p.value("description", "");
     for (const auto& a : p.value("arguments", nlohmann::json::array())) {
-      prompt.arguments.push_back({a.value("name", ""), "", a.value("description", ""), a.value("required", false)});
+      prompt.arguments.push_back(
+          {a.value("name", ""), "", a.value("description", ""), a.value("required", false)});
     }
     std::string name = prompt.name;
     auto added = server.add_prompt(
-        std::move(prompt), [&s, name](mcp::RequestContext& ctx, const std::map<std::string, std::string>& arguments) {
+        std::move(prompt),
+        [&s, name](mcp::RequestContext& ctx, const std::map<std::string, std::string>& arguments) {
           nlohmann::json args = nlohmann::json::object();
           for (const auto& [k, v] : arguments) args[k] = v;
           gate::CallFacts facts = s.facts("prompts/get", name);
           if (facts.flow == gate::DataFlow::kEgress) facts.flow = gate::DataFlow::kNeutral;
-          return run_guarded_read(s.pipeline, call_request(ctx, nlohmann::json::object(), facts),
-                                  [&](const gate::Admission& admission,
-                                      std::optional<int64_t>&) -> BodyResult<nlohmann::json> {
-                                    auto got = s.prompts.get(s.context(admission), name, args);
-                                    if (!got) return body_error(got.error());
-                                    return std::move(*got);
-                                  });
+          return run_guarded_read(
+              s.pipeline, call_request(ctx, nlohmann::json::object(), facts),
+              [&](const gate::Admission& admission, std::optional<int64_t>&) -> BodyResult<nlohmann::json> {
+                auto got = s.prompts.get(s.context(admission), name, args);
+                if (!got) return body_error(got.error());
+                return std::move(*got);
+              });
         });
     if (!added) return added.error();
   }

@@ -30,8 +30,9 @@ class DbService;  // owns DbTools / DbResources / DbPrompts and the guard
 // Keeps what the handlers use alive as long as the returned object lives (it must outlive
 // the server's use of the handlers).
 Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate::Pipeline& pipeline,
-                                                       const gate::ServeConfig& config, db::Database& database,
-                                                       const policy::Policy& policy, const std::string& database_name,
+                                                       const gate::ServeConfig& config,
+                                                       db::Database& database, const policy::Policy& policy,
+                                                       const std::string& database_name,
                                                        DbServiceOptions options);
 
 }  // namespace larder::tools

@@ -8,7 +8,6 @@ namespace larder::tools {
 
 namespace {
 
-
 // Tables the query role may SELECT, in schemas it may use (system schemas excluded).
 constexpr const char* kVisibleTables =
     "SELECT n.nspname AS schema, c.relname AS table, c.relkind::text AS kind, "
@@ -25,24 +24,30 @@ constexpr const char* kColumns =
     "pg_catalog.col_description(a.attrelid, a.attnum) AS comment, "
     "a.attidentity <> '' AS identity "
     "FROM pg_catalog.pg_attribute a "
-    "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = "
+    "c.relnamespace "
     "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
     "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped "
     "AND pg_catalog.has_column_privilege(c.oid, a.attnum, 'SELECT') ORDER BY a.attnum";
 
 constexpr const char* kConstraints =
     "SELECT k.conname AS name, CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' "
-    "WHEN 'f' THEN 'FOREIGN KEY' WHEN 'c' THEN 'CHECK' WHEN 'x' THEN 'EXCLUDE' ELSE k.contype::text END AS type, "
+    "WHEN 'f' THEN 'FOREIGN KEY' WHEN 'c' THEN 'CHECK' WHEN 'x' THEN 'EXCLUDE' ELSE k.contype::text END AS "
+    "type, "
     "pg_catalog.pg_get_constraintdef(k.oid) AS definition "
     "FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = $1 AND c.relname = $2 AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT') ORDER BY k.conname";
+    "WHERE n.nspname = $1 AND c.relname = $2 AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT') ORDER "
+    "BY k.conname";
 
 constexpr const char* kIndexes =
-    "SELECT i.relname AS name, pg_catalog.pg_get_indexdef(x.indexrelid) AS definition, x.indisunique AS unique "
+    "SELECT i.relname AS name, pg_catalog.pg_get_indexdef(x.indexrelid) AS definition, x.indisunique AS "
+    "unique "
     "FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid "
-    "JOIN pg_catalog.pg_class c ON c.oid = x.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = $1 AND c.relname = $2 AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT') ORDER BY i.relname";
+    "JOIN pg_catalog.pg_class c ON c.oid = x.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = "
+    "c.relnamespace "
+    "WHERE n.nspname = $1 AND c.relname = $2 AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT') ORDER "
+    "BY i.relname";
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -69,12 +74,15 @@ Result<std::string> percent_decode(const std::string& s) {
   return out;
 }
 
-nlohmann::json rows_as_objects(const db::QueryResult& r) { return r.to_json()["rows"]; }
+nlohmann::json rows_as_objects(const db::QueryResult& r) {
+  return r.to_json()["rows"];
+}
 
 }  // namespace
 
-
-std::string resource_prefix(const std::string& database) { return "pgmcp://" + database + "/"; }
+std::string resource_prefix(const std::string& database) {
+  return "pgmcp://" + database + "/";
+}
 
 Result<ResourceAddress> parse_resource_uri(const std::string& uri, const std::string& database) {
   std::string prefix = resource_prefix(database);
@@ -124,7 +132,8 @@ Result<ResourceAddress> parse_resource_uri(const std::string& uri, const std::st
 }
 
 std::vector<ResourceDescriptor> DbResources::resources() const {
-  return {{prefix_, database_ + " database", "Structure of the " + database_ + " database: schemas, tables, columns"},
+  return {{prefix_, database_ + " database",
+           "Structure of the " + database_ + " database: schemas, tables, columns"},
           {prefix_ + "schemas", "schemas", "Schemas with tables you may query"}};
 }
 
@@ -153,12 +162,18 @@ Result<nlohmann::json> DbResources::read(const db::RequestContext& ctx, const st
   auto a = parse_resource_uri(uri, database_);
   if (!a) return a.error();
   switch (a->kind) {
-    case ResourceAddress::Kind::database: return structure(ctx);
-    case ResourceAddress::Kind::schemas: return schemas(ctx);
-    case ResourceAddress::Kind::schema: return schema(ctx, a->schema);
-    case ResourceAddress::Kind::table: return describe_table(ctx, a->schema, a->table);
-    case ResourceAddress::Kind::sample: return sample(ctx, a->schema, a->table);
-    case ResourceAddress::Kind::rowcount: return rowcount(ctx, a->schema, a->table);
+    case ResourceAddress::Kind::database:
+      return structure(ctx);
+    case ResourceAddress::Kind::schemas:
+      return schemas(ctx);
+    case ResourceAddress::Kind::schema:
+      return schema(ctx, a->schema);
+    case ResourceAddress::Kind::table:
+      return describe_table(ctx, a->schema, a->table);
+    case ResourceAddress::Kind::sample:
+      return sample(ctx, a->schema, a->table);
+    case ResourceAddress::Kind::rowcount:
+      return rowcount(ctx, a->schema, a->table);
   }
   return make_error("tools.not_found", "unknown resource " + uri);
 }
@@ -168,7 +183,8 @@ Result<nlohmann::json> DbResources::schemas(const db::RequestContext& ctx) {
   auto r = catalog(ctx, sql.c_str(), {});
   if (!r) return r.error();
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& row : r->rows) list.push_back({{"name", *row[0]}, {"uri", prefix_ + "schemas/" + *row[0]}});
+  for (const auto& row : r->rows)
+    list.push_back({{"name", *row[0]}, {"uri", prefix_ + "schemas/" + *row[0]}});
   return nlohmann::json{{"database", database_}, {"schemas", std::move(list)}};
 }
 
@@ -177,7 +193,8 @@ Result<nlohmann::json> DbResources::schema(const db::RequestContext& ctx, const 
                     "AND n.nspname = $1) t ORDER BY 1";
   auto r = catalog(ctx, sql.c_str(), {name});
   if (!r) return r.error();
-  if (r->rows.empty()) return make_error("tools.not_found", "no schema '" + name + "' with tables you may query");
+  if (r->rows.empty())
+    return make_error("tools.not_found", "no schema '" + name + "' with tables you may query");
   nlohmann::json tables = nlohmann::json::array();
   for (const auto& row : r->rows) {
     tables.push_back({{"name", *row[0]},
@@ -198,8 +215,8 @@ Result<nlohmann::json> DbResources::describe_table(const db::RequestContext& ctx
   if (!cons) return cons.error();
   auto idx = catalog(ctx, kIndexes, {schema, table});
   if (!idx) return idx.error();
-  std::string comment_sql = std::string("SELECT t.comment FROM (") + kVisibleTables +
-                            "AND n.nspname = $1 AND c.relname = $2) t";
+  std::string comment_sql =
+      std::string("SELECT t.comment FROM (") + kVisibleTables + "AND n.nspname = $1 AND c.relname = $2) t";
   auto comment = catalog(ctx, comment_sql.c_str(), {schema, table});
   if (!comment) return comment.error();
   nlohmann::json c = nullptr;
@@ -213,7 +230,8 @@ Result<nlohmann::json> DbResources::describe_table(const db::RequestContext& ctx
 }
 
 Result<nlohmann::json> DbResources::structure(const db::RequestContext& ctx) {
-  std::string sql = std::string("SELECT t.schema, t.table, t.comment FROM (") + kVisibleTables + ") t ORDER BY 1, 2";
+  std::string sql =
+      std::string("SELECT t.schema, t.table, t.comment FROM (") + kVisibleTables + ") t ORDER BY 1, 2";
   auto r = catalog(ctx, sql.c_str(), {});
   if (!r) return r.error();
   nlohmann::json schemas_json = nlohmann::json::object();
@@ -239,10 +257,12 @@ Result<std::string> DbResources::selectable_table(const db::RequestContext& ctx,
                                                   const std::string& table) {
   // The table must exist and be selectable (checked with parameters); only then are the
   // names used, as quoted identifiers.
-  std::string sql = std::string("SELECT 1 FROM (") + kVisibleTables + "AND n.nspname = $1 AND c.relname = $2) t";
+  std::string sql =
+      std::string("SELECT 1 FROM (") + kVisibleTables + "AND n.nspname = $1 AND c.relname = $2) t";
   auto exists = catalog(ctx, sql.c_str(), {schema, table});
   if (!exists) return exists.error();
-  if (exists->rows.empty()) return make_error("tools.not_found", "no table " + schema + "." + table + " that you may query");
+  if (exists->rows.empty())
+    return make_error("tools.not_found", "no table " + schema + "." + table + " that you may query");
   return policy::quote_qualified(schema, table);
 }
 

@@ -62,17 +62,19 @@ class DbResources {
  private:
   Result<nlohmann::json> schemas(const db::RequestContext& ctx);
   Result<nlohmann::json> schema(const db::RequestContext& ctx, const std::string& name);
-  Result<nlohmann::json> sample(const db::RequestContext& ctx, const std::string& schema, const std::string& table);
-  Result<nlohmann::json> rowcount(const db::RequestContext& ctx, const std::string& schema, const std::string& table);
+  Result<nlohmann::json> sample(const db::RequestContext& ctx, const std::string& schema,
+                                const std::string& table);
+  Result<nlohmann::json> rowcount(const db::RequestContext& ctx, const std::string& schema,
+                                  const std::string& table);
   // `schema`.`table` as quoted identifiers, once the catalog says the role may select it.
   Result<std::string> selectable_table(const db::RequestContext& ctx, const std::string& schema,
                                        const std::string& table);
-  Result<db::QueryResult> catalog(const db::RequestContext& ctx, const char* sql, const std::vector<db::Param>& params);
+  Result<db::QueryResult> catalog(const db::RequestContext& ctx, const char* sql,
+                                  const std::vector<db::Param>& params);
 
   db::Database& db_;
   std::string database_;
   std::string prefix_;
 };
-
 
 }  // namespace larder::tools

@@ -13,11 +13,13 @@ constexpr std::size_t kMaxParams = 100;
 Result<std::string> query_arg(const nlohmann::json& args) {
   if (!args.is_object()) return make_error("tools.bad_arguments", "arguments must be an object");
   auto it = args.find("query");
-  if (it == args.end() || !it->is_string()) return make_error("tools.bad_arguments", "'query' (a string) is required");
+  if (it == args.end() || !it->is_string())
+    return make_error("tools.bad_arguments", "'query' (a string) is required");
   auto q = it->get<std::string>();
   if (q.find_first_not_of(" \t\r\n") == std::string::npos)
     return make_error("tools.bad_arguments", "'query' is empty");
-  if (q.size() > kMaxQueryBytes) return make_error("tools.bad_arguments", "'query' is longer than 100000 bytes");
+  if (q.size() > kMaxQueryBytes)
+    return make_error("tools.bad_arguments", "'query' is longer than 100000 bytes");
   return q;
 }
 
@@ -25,7 +27,8 @@ Result<std::string> query_arg(const nlohmann::json& args) {
 // very text.
 Result<void> check_verdict(const db::Database& db, const db::GuardedQuery& checked, const std::string& sql) {
   if (checked.sql() != sql || checked.issuer() != &db.guard())
-    return make_error("sql_guard.internal", "the guard's verdict is not this database's on this query text; refused");
+    return make_error("sql_guard.internal",
+                      "the guard's verdict is not this database's on this query text; refused");
   return {};
 }
 
@@ -74,8 +77,8 @@ Result<std::vector<db::Param>> params_from_json(const nlohmann::json& params) {
 }
 
 std::string logical_type(const std::string& t) {
-  static const std::set<std::string> quantitative = {"smallint", "integer", "bigint", "real", "double precision",
-                                                     "numeric", "money", "oid"};
+  static const std::set<std::string> quantitative = {"smallint",         "integer", "bigint", "real",
+                                                     "double precision", "numeric", "money",  "oid"};
   static const std::set<std::string> temporal = {"date",
                                                  "time without time zone",
                                                  "time with time zone",
@@ -154,7 +157,8 @@ Result<nlohmann::json> DbTools::pg_metadata(const db::RequestContext& ctx, const
         if (row[c]) distinct.insert(*row[c]);
       f["distinctCount"] = distinct.size();
       // Suggest grouping by the nominal field with the fewest (but more than one) values.
-      if (distinct.size() > 1 && distinct.size() <= 50 && (group_by.is_null() || distinct.size() < best_distinct)) {
+      if (distinct.size() > 1 && distinct.size() <= 50 &&
+          (group_by.is_null() || distinct.size() < best_distinct)) {
         group_by = {{"field", col.name}, {"distinctCount", distinct.size()}};
         best_distinct = distinct.size();
       }
@@ -193,12 +197,14 @@ Result<nlohmann::json> DbTools::pg_metadata(const db::RequestContext& ctx, const
 nlohmann::json DbTools::pg_query_input_schema() {
   return {{"type", "object"},
           {"properties",
-           {{"query", {{"type", "string"}, {"description", "One PostgreSQL SELECT statement; use $1, $2 for values"}}},
+           {{"query",
+             {{"type", "string"}, {"description", "One PostgreSQL SELECT statement; use $1, $2 for values"}}},
             {"params",
              {{"type", "array"},
               {"description", "Values for $1, $2, ... (bound as parameters, never spliced)"},
               {"items", {{"type", {"string", "number", "boolean", "null"}}}}}},
-            {"max_rows", {{"type", "integer"}, {"minimum", 1}, {"description", "Return at most this many rows"}}}}},
+            {"max_rows",
+             {{"type", "integer"}, {"minimum", 1}, {"description", "Return at most this many rows"}}}}},
           {"required", {"query"}},
           {"additionalProperties", false}};
 }
@@ -214,10 +220,11 @@ nlohmann::json DbTools::pg_explain_input_schema() {
 }
 
 nlohmann::json DbTools::pg_metadata_input_schema() {
-  return {{"type", "object"},
-          {"properties", {{"query", {{"type", "string"}, {"description", "One PostgreSQL SELECT statement"}}}}},
-          {"required", {"query"}},
-          {"additionalProperties", false}};
+  return {
+      {"type", "object"},
+      {"properties", {{"query", {{"type", "string"}, {"description", "One PostgreSQL SELECT statement"}}}}},
+      {"required", {"query"}},
+      {"additionalProperties", false}};
 }
 
 }  // namespace larder::tools

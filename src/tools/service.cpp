@@ -6,6 +6,7 @@
 #include "db/config.h"
 #include "db/connection.h"
 #include "db/database.h"
+#include "examples/examples.h"
 #include "gate/audit_log.h"
 #include "gate/gate.h"
 #include "gate/pipeline.h"
@@ -13,10 +14,9 @@
 #include "mcp/http_transport.h"
 #include "mcp/server.h"
 #include "net/server.h"
+#include "policy/apply.h"
 #include "tools/compliance_tool.h"
 #include "tools/db_registration.h"
-#include "examples/examples.h"
-#include "policy/apply.h"
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -307,10 +307,11 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
       if (!drift) return drift.error();
       for (const auto& d : *drift) spdlog::warn("{}: policy drift: {}", c.audience, d);
       if (!drift->empty() && !c.allow_drift) {
-        return make_error("policy.drift",
-                          "the database does not match the policy file " + parts->data_policy->file + " (" +
-                              std::to_string(drift->size()) + " difference(s), first: " + drift->front() +
-                              "); run `larder policy check` to list them and `larder policy apply` to fix them");
+        return make_error(
+            "policy.drift",
+            "the database does not match the policy file " + parts->data_policy->file + " (" +
+                std::to_string(drift->size()) + " difference(s), first: " + drift->front() +
+                "); run `larder policy check` to list them and `larder policy apply` to fix them");
       }
     }
     DbServiceOptions options;
@@ -319,8 +320,9 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
     options.max_result_bytes = static_cast<std::size_t>(c.max_result_bytes);
     options.sql_guard = c.sql_guard;
     const auto dbname = db_config.query.get("dbname");
-    auto service = register_db_service(*parts->mcp, *parts->pipeline, c, *parts->database, *parts->data_policy,
-                                       dbname ? std::string(*dbname) : std::string("database"), options);
+    auto service =
+        register_db_service(*parts->mcp, *parts->pipeline, c, *parts->database, *parts->data_policy,
+                            dbname ? std::string(*dbname) : std::string("database"), options);
     if (!service) return service.error();
     parts->db_service = *service;
   }
@@ -335,7 +337,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   const auto served = parts->mcp->tools();
   for (const auto& name : c.tools) {
     // Free-form SQL the policy file turned off ([options] pg_query = false) is not served.
-    if ((name == "pg_query" || name == "pg_explain") && parts->data_policy && !parts->data_policy->pg_query) continue;
+    if ((name == "pg_query" || name == "pg_explain") && parts->data_policy && !parts->data_policy->pg_query)
+      continue;
     if (std::none_of(served.begin(), served.end(), [&](const mcp::Tool& t) { return t.name == name; })) {
       return make_error("config.invalid",
                         "tools.enabled: \"" + name +

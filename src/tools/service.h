@@ -9,8 +9,8 @@
 #include "db/connection.h"
 #include "db/database.h"
 #include "gate/config.h"
-#include "policy/policy.h"
 #include "net/server.h"
+#include "policy/policy.h"
 
 #include <cstdint>
 #include <memory>

@@ -41,8 +41,12 @@ std::string read_file(const std::string& path) {
 
 }  // namespace
 
-test::Testbed& bed() { return installation().bed; }
-const tools::DemoEnvironment& env() { return installation().env; }
+test::Testbed& bed() {
+  return installation().bed;
+}
+const tools::DemoEnvironment& env() {
+  return installation().env;
+}
 const examples::healthcare::DemoTokens& tokens() {
   return installation().tokens;
 }
@@ -66,9 +70,9 @@ std::string fresh_patient_token_with(const tools::DemoEnvironment& e, const tool
   builder.set_root_key_id(e.root_key_id);
   auto expiry = std::chrono::system_clock::now() + std::chrono::hours(24);
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(expiry.time_since_epoch()).count();
-  auto added = builder.add_code(std::string("patient_name({name});\n") + rights +
-                                    "\ncheck if time($time), $time <= {expiry};",
-                                biscuit::Params().string("name", patient).date("expiry", static_cast<uint64_t>(seconds)));
+  auto added = builder.add_code(
+      std::string("patient_name({name});\n") + rights + "\ncheck if time($time), $time <= {expiry};",
+      biscuit::Params().string("name", patient).date("expiry", static_cast<uint64_t>(seconds)));
   if (!added) throw std::runtime_error("fresh token: " + added.error().message);
   auto token = builder.build(e.root);
   if (!token) throw std::runtime_error("fresh token: " + token.error().message);
@@ -152,10 +156,12 @@ std::string raw_session(const std::string& url, const std::string& token) {
   auto r = (*client)->request("POST", target, headers, init, std::chrono::seconds(30));
   if (!r) throw std::runtime_error("raw initialize: " + r.error().message);
   auto id = r->header("mcp-session-id");
-  if (!id) throw std::runtime_error("raw initialize: no session id (status " + std::to_string(r->status) + ")");
+  if (!id)
+    throw std::runtime_error("raw initialize: no session id (status " + std::to_string(r->status) + ")");
   headers.emplace_back("Mcp-Session-Id", *id);
   headers.emplace_back("MCP-Protocol-Version", "2025-06-18");
-  (void)(*client)->request("POST", target, headers, R"({"jsonrpc":"2.0","method":"notifications/initialized"})",
+  (void)(*client)->request("POST", target, headers,
+                           R"({"jsonrpc":"2.0","method":"notifications/initialized"})",
                            std::chrono::seconds(30));
   return *id;
 }

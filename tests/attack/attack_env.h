@@ -16,7 +16,7 @@
 
 namespace larder::attack {
 
-test::Testbed& bed();                      // started once, servers running
+test::Testbed& bed();  // started once, servers running
 const tools::DemoEnvironment& env();
 const examples::healthcare::DemoTokens& tokens();  // fresh lineages are minted with fresh_patient_token()
 
@@ -31,8 +31,9 @@ std::string fresh_patient_token_in(const tools::DemoEnvironment& installation,
                                    const tools::ClientCert& holder,
                                    const std::string& patient = "Erin oRTEga");
 // The same with only `rights` (Datalog facts, e.g. `right("pg_query");`) instead of every right.
-std::string fresh_patient_token_with(const tools::DemoEnvironment& installation, const tools::ClientCert& holder,
-                                     const std::string& rights, const std::string& patient = "Erin oRTEga");
+std::string fresh_patient_token_with(const tools::DemoEnvironment& installation,
+                                     const tools::ClientCert& holder, const std::string& rights,
+                                     const std::string& patient = "Erin oRTEga");
 
 // claude-client's TLS settings (our CA, its certificate and key).
 net::TlsClientConfig claude_tls();

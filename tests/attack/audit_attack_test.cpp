@@ -153,7 +153,8 @@ TEST(AuditAttack, AFailedAuditWriteRefusesTheCall) {
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(r->value("isError", false)) << r->dump();
-  EXPECT_EQ(r->dump().find("Erin"), std::string::npos) << "rows were sent although the decision was not recorded";
+  EXPECT_EQ(r->dump().find("Erin"), std::string::npos)
+      << "rows were sent although the decision was not recorded";
   EXPECT_EQ(fs::file_size(env().audit_log), size);
 }
 

@@ -168,12 +168,14 @@ TEST(ConnectionAttack, OurClientOverItsRateGetsTheRefusalAtOnceNotATimeout) {
   const std::string url = "https://127.0.0.1:" + std::to_string(server->port()) + "/mcp";
   mcp::ClientOptions options;
   options.request_timeout = 30s;
-  auto client = mcp::Client::connect_http(url, claude_tls(), {{"Authorization", "Bearer " + tokens().erin}}, options);
+  auto client =
+      mcp::Client::connect_http(url, claude_tls(), {{"Authorization", "Bearer " + tokens().erin}}, options);
   ASSERT_TRUE(client.ok()) << client.error().message;
   std::optional<Error> refusal;
   for (int i = 0; i < 10 && !refusal; ++i) {
     const auto started = std::chrono::steady_clock::now();
-    auto r = (*client)->call_tool("pg_query", {{"query", R"(SELECT "Patient Name" FROM health_records LIMIT 1)"}});
+    auto r =
+        (*client)->call_tool("pg_query", {{"query", R"(SELECT "Patient Name" FROM health_records LIMIT 1)"}});
     EXPECT_LT(std::chrono::steady_clock::now() - started, 10s) << "call " << i << " waited for its timeout";
     if (!r) refusal = r.error();
   }
@@ -209,7 +211,8 @@ TEST(ConnectionAttack, OneLineageOverItsRateIsRefusedAndAnotherIsNot) {
     }
   }
   EXPECT_GE(refused, 6) << "12 calls in a burst of 3 at 1/s";
-  EXPECT_NE(reason.find("too many calls per second for this token's lineage (limit 1/s, burst 3)"), std::string::npos)
+  EXPECT_NE(reason.find("too many calls per second for this token's lineage (limit 1/s, burst 3)"),
+            std::string::npos)
       << reason;
 
   auto other = connect(url, fresh_patient_token());

@@ -137,7 +137,8 @@ TEST(OutageAttack, ADatabaseOutageIsRefusedAsTheDatabaseLockWithoutItsAddressAnd
       EXPECT_EQ(data.value("reason", ""), kReason) << data.dump();
       for (const auto& word : forbidden) {
         EXPECT_EQ((r.error().message + r.error().detail).find(word), std::string::npos)
-            << "a refused read tells the client '" << word << "': " << r.error().message << " " << r.error().detail;
+            << "a refused read tells the client '" << word << "': " << r.error().message << " "
+            << r.error().detail;
       }
     }
   }

@@ -22,11 +22,14 @@ std::string slurp(const std::string& path) {
 TEST(TaintAttack, AnErrorThatWouldCarryRowsShowsNoneAndTaintsTheLineage) {
   const std::string token = fresh_patient_token();
   auto db = connect(env().db_url, token);
-  auto r = call(*db, "pg_query",
-                {{"query", R"(SELECT (string_agg("Patient Name"||'|'||"Medical Condition"||'|'||"Medication",' ; '))::int FROM health_records)"}});
+  auto r = call(
+      *db, "pg_query",
+      {{"query",
+        R"(SELECT (string_agg("Patient Name"||'|'||"Medical Condition"||'|'||"Medication",' ; '))::int FROM health_records)"}});
   EXPECT_EQ(refused_lock(r), "database") << r.dump();
   EXPECT_EQ(r.dump().find("Erin"), std::string::npos) << "the refusal carries a row: " << r.dump();
-  EXPECT_NE(text_of(r).find("22P02"), std::string::npos) << "the SQLSTATE names the error class: " << r.dump();
+  EXPECT_NE(text_of(r).find("22P02"), std::string::npos)
+      << "the SQLSTATE names the error class: " << r.dump();
 
   auto egress = connect(env().compliance_url, token);
   const auto before = bed().received().size();
@@ -42,7 +45,9 @@ TEST(TaintAttack, AnErrorThatWouldCarryRowsShowsNoneAndTaintsTheLineage) {
 TEST(TaintAttack, ARuntimeErrorMidQueryTaints) {
   const std::string token = fresh_patient_token();
   auto db = connect(env().db_url, token);
-  auto r = call(*db, "pg_query", {{"query", R"(SELECT 1 / (length("Patient Name") - length("Patient Name")) FROM health_records)"}});
+  auto r = call(
+      *db, "pg_query",
+      {{"query", R"(SELECT 1 / (length("Patient Name") - length("Patient Name")) FROM health_records)"}});
   EXPECT_EQ(refused_lock(r), "database") << r.dump();
   auto egress = connect(env().compliance_url, token);
   EXPECT_EQ(refused_lock(call(*egress, "hipaa_compliance_check", {{"text", "x"}})), "taint");

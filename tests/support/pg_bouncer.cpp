@@ -103,7 +103,8 @@ PgBouncer::~PgBouncer() {
 
 std::string PgBouncer::extra_users() const {
   std::string out;
-  for (const auto& [user, password] : options_.extra_users) out += quoted(user) + " " + quoted(password) + "\n";
+  for (const auto& [user, password] : options_.extra_users)
+    out += quoted(user) + " " + quoted(password) + "\n";
   return out;
 }
 

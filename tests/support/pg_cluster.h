@@ -33,7 +33,8 @@ class PgCluster {
     std::size_t seed_rows = 2000;  // 0: no data
     std::uint64_t seed = examples::kDefaultSeed;
     int max_connections = 200;
-    std::string example = "healthcare";  // examples/<name>: its schema, policy file and data (seed_rows of it)
+    std::string example =
+        "healthcare";  // examples/<name>: its schema, policy file and data (seed_rows of it)
   };
 
   PgCluster();

@@ -51,13 +51,14 @@ Testbed::Testbed(Options options) : options_(options) {
   // The external compliance API, standing in on loopback: records whatever reaches it.
   net::ServerConfig rc;
   rc.plain_http = true;
-  auto receiver = net::Server::create(rc, [this](const net::HttpRequest& req, std::shared_ptr<net::Responder> out) {
-    {
-      std::lock_guard lock(mu_);
-      received_.push_back(req.body);
-    }
-    out->respond({200, {{"Content-Type", "application/json"}}, R"({"compliant":true})"});
-  });
+  auto receiver =
+      net::Server::create(rc, [this](const net::HttpRequest& req, std::shared_ptr<net::Responder> out) {
+        {
+          std::lock_guard lock(mu_);
+          received_.push_back(req.body);
+        }
+        out->respond({200, {{"Content-Type", "application/json"}}, R"({"compliant":true})"});
+      });
   if (!receiver) throw std::runtime_error("Testbed: receiver: " + receiver.error().message);
   receiver_ = std::move(*receiver);
   must(receiver_->start(), "receiver start");
@@ -65,10 +66,14 @@ Testbed::Testbed(Options options) : options_(options) {
 
 const char* Testbed::path_name(Options::Path path) {
   switch (path) {
-    case Options::Path::direct: return "direct";
-    case Options::Path::pgbouncer: return "pgbouncer";
-    case Options::Path::replica: return "replica";
-    case Options::Path::replica_pgbouncer: return "replica_pgbouncer";
+    case Options::Path::direct:
+      return "direct";
+    case Options::Path::pgbouncer:
+      return "pgbouncer";
+    case Options::Path::replica:
+      return "replica";
+    case Options::Path::replica_pgbouncer:
+      return "replica_pgbouncer";
   }
   return "?";
 }
@@ -84,7 +89,8 @@ Testbed::~Testbed() {
   fs::remove_all(dir_, ec);
 }
 
-gate::ServeConfig Testbed::config(const std::string& audience, const std::map<std::string, gate::DataFlow>& tools,
+gate::ServeConfig Testbed::config(const std::string& audience,
+                                  const std::map<std::string, gate::DataFlow>& tools,
                                   const std::string& compliance_api) const {
   gate::ServeConfig c;
   c.host = "127.0.0.1";

@@ -28,8 +28,8 @@ namespace larder::test {
 class Testbed {
  public:
   struct Options {
-    std::size_t rows = 3000;        // seeded health_records rows
-    std::size_t worker_threads = 4; // per server
+    std::size_t rows = 3000;         // seeded health_records rows
+    std::size_t worker_threads = 4;  // per server
     // How the servers reach PostgreSQL (docs/deployment.md): directly; through PgBouncer in
     // transaction mode (query, context key and ledger); with a streaming hot standby serving
     // the queries (the ledger on the primary); or both (every role through PgBouncer).

@@ -21,7 +21,9 @@ int b64_value(char c) {
   return -1;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
 }  // namespace
 
 std::string hex_encode(std::span<const uint8_t> bytes) {

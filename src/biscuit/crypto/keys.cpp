@@ -21,15 +21,33 @@ void ensure_sodium() {
   if (!ok) std::abort();  // libsodium cannot run without a working RNG: fail closed
 }
 
-struct EvpPkeyFree { void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); } };
-struct EvpMdCtxFree { void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); } };
-struct BnFree { void operator()(BIGNUM* p) const { BN_clear_free(p); } };
-struct BnCtxFree { void operator()(BN_CTX* p) const { BN_CTX_free(p); } };
-struct PointFree { void operator()(EC_POINT* p) const { EC_POINT_free(p); } };
-struct GroupFree { void operator()(EC_GROUP* p) const { EC_GROUP_free(p); } };
-struct ParamBldFree { void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); } };
-struct ParamFree { void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); } };
-struct PkeyCtxFree { void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); } };
+struct EvpPkeyFree {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+struct EvpMdCtxFree {
+  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
+};
+struct BnFree {
+  void operator()(BIGNUM* p) const { BN_clear_free(p); }
+};
+struct BnCtxFree {
+  void operator()(BN_CTX* p) const { BN_CTX_free(p); }
+};
+struct PointFree {
+  void operator()(EC_POINT* p) const { EC_POINT_free(p); }
+};
+struct GroupFree {
+  void operator()(EC_GROUP* p) const { EC_GROUP_free(p); }
+};
+struct ParamBldFree {
+  void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
+};
+struct ParamFree {
+  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
+};
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
+};
 
 const EC_GROUP* p256_group() {
   static EC_GROUP* group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
@@ -40,8 +58,10 @@ const EC_GROUP* p256_group() {
 EVP_PKEY* p256_pkey(std::span<const uint8_t> pub, const BIGNUM* priv) {
   std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
   if (!bld) return nullptr;
-  if (!OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0)) return nullptr;
-  if (!OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, pub.data(), pub.size())) return nullptr;
+  if (!OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0))
+    return nullptr;
+  if (!OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, pub.data(), pub.size()))
+    return nullptr;
   if (priv && !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, priv)) return nullptr;
   std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld.get()));
   if (!params) return nullptr;
@@ -95,11 +115,13 @@ Result<PublicKey> PublicKey::from_bytes(Algorithm alg, std::span<const uint8_t> 
     }
   } else if (alg == Algorithm::Secp256r1) {
     if (bytes.size() != 33) {
-      return make_error(ErrorCode::InvalidKeySize,
-                        "P-256 public key must be a 33-byte compressed point, got " + std::to_string(bytes.size()));
+      return make_error(
+          ErrorCode::InvalidKeySize,
+          "P-256 public key must be a 33-byte compressed point, got " + std::to_string(bytes.size()));
     }
     if (!p256_point_valid(bytes)) {
-      return make_error(ErrorCode::InvalidKey, "P-256 public key is not a valid compressed point on the curve");
+      return make_error(ErrorCode::InvalidKey,
+                        "P-256 public key is not a valid compressed point on the curve");
     }
     EVP_PKEY* pkey = p256_pkey(bytes, nullptr);
     if (!pkey) return make_error(ErrorCode::InvalidKey, "P-256 public key rejected by OpenSSL");
@@ -116,9 +138,9 @@ Result<PublicKey> PublicKey::from_string(std::string_view text, Algorithm bare_a
   if (auto slash = text.find('/'); slash != std::string_view::npos) {
     auto named = algorithm_from_name(text.substr(0, slash));
     if (!named) {
-      return make_error(ErrorCode::InvalidArgument,
-                        "unknown public key algorithm '" + std::string(text.substr(0, slash)) +
-                            "' (expected ed25519/ or secp256r1/)");
+      return make_error(ErrorCode::InvalidArgument, "unknown public key algorithm '" +
+                                                        std::string(text.substr(0, slash)) +
+                                                        "' (expected ed25519/ or secp256r1/)");
     }
     alg = *named;
     text.remove_prefix(slash + 1);
@@ -128,7 +150,9 @@ Result<PublicKey> PublicKey::from_string(std::string_view text, Algorithm bare_a
   return from_bytes(alg, *bytes);
 }
 
-std::string PublicKey::to_string() const { return std::string(algorithm_name(alg_)) + "/" + to_hex(); }
+std::string PublicKey::to_string() const {
+  return std::string(algorithm_name(alg_)) + "/" + to_hex();
+}
 
 bool PublicKey::verify(std::span<const uint8_t> message, std::span<const uint8_t> signature) const {
   if (alg_ == Algorithm::Ed25519) {
@@ -151,7 +175,8 @@ bool PublicKey::verify(std::span<const uint8_t> message, std::span<const uint8_t
   if (!canonical) return false;
   std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree> ctx(EVP_MD_CTX_new());
   if (!ctx) return false;
-  if (EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, static_cast<EVP_PKEY*>(evp_.get())) != 1) {
+  if (EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, static_cast<EVP_PKEY*>(evp_.get())) !=
+      1) {
     return false;
   }
   return EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(), message.size()) == 1;
@@ -161,10 +186,10 @@ bool PublicKey::verify(std::span<const uint8_t> message, std::span<const uint8_t
 
 struct PrivateKey::Impl {
   Algorithm alg = Algorithm::Ed25519;
-  uint8_t secret[32] = {};                              // seed / big-endian scalar
-  uint8_t ed_sk[crypto_sign_SECRETKEYBYTES] = {};       // Ed25519 expanded secret key
+  uint8_t secret[32] = {};                         // seed / big-endian scalar
+  uint8_t ed_sk[crypto_sign_SECRETKEYBYTES] = {};  // Ed25519 expanded secret key
   PublicKey pub;
-  std::shared_ptr<void> evp;                            // P-256 keypair
+  std::shared_ptr<void> evp;  // P-256 keypair
   ~Impl() {
     sodium_memzero(secret, sizeof secret);
     sodium_memzero(ed_sk, sizeof ed_sk);
@@ -200,7 +225,8 @@ Result<PrivateKey> PrivateKey::from_bytes(Algorithm alg, std::span<const uint8_t
       return make_error(ErrorCode::Internal, "P-256 public key derivation failed");
     }
     uint8_t pk[33];
-    if (EC_POINT_point2oct(p256_group(), q.get(), POINT_CONVERSION_COMPRESSED, pk, sizeof pk, ctx.get()) != 33) {
+    if (EC_POINT_point2oct(p256_group(), q.get(), POINT_CONVERSION_COMPRESSED, pk, sizeof pk, ctx.get()) !=
+        33) {
       return make_error(ErrorCode::Internal, "P-256 public key encoding failed");
     }
     auto pub = PublicKey::from_bytes(alg, pk);
@@ -239,7 +265,9 @@ Result<PrivateKey> PrivateKey::from_string(std::string_view text, Algorithm bare
   return key;
 }
 
-Algorithm PrivateKey::algorithm() const { return impl_ ? impl_->alg : Algorithm::Ed25519; }
+Algorithm PrivateKey::algorithm() const {
+  return impl_ ? impl_->alg : Algorithm::Ed25519;
+}
 
 Bytes PrivateKey::bytes() const {
   if (!impl_) return {};

@@ -76,7 +76,7 @@ class PrivateKey {
   static Result<PrivateKey> from_string(std::string_view text, Algorithm bare_alg = Algorithm::Ed25519);
 
   Algorithm algorithm() const;
-  Bytes bytes() const;            // the 32-byte seed / scalar
+  Bytes bytes() const;  // the 32-byte seed / scalar
   std::string to_hex() const;
   std::string to_string() const;  // "ed25519-private/<hex>"
   const PublicKey& public_key() const;

@@ -37,7 +37,8 @@ struct Substituter {
 
   static bool contains_variable(const Term& t) {
     switch (t.kind()) {
-      case TermKind::Variable: return true;
+      case TermKind::Variable:
+        return true;
       case TermKind::Set:
         return std::any_of(t.as_set().begin(), t.as_set().end(), contains_variable);
       case TermKind::Array:
@@ -45,7 +46,8 @@ struct Substituter {
       case TermKind::Map:
         return std::any_of(t.as_map().begin(), t.as_map().end(),
                            [](const auto& e) { return contains_variable(e.second); });
-      default: return false;
+      default:
+        return false;
     }
   }
 
@@ -110,7 +112,8 @@ struct Substituter {
         t = Term::map(std::move(entries));
         return;
       }
-      default: return;
+      default:
+        return;
     }
   }
 
@@ -172,16 +175,23 @@ Status check_fact_variables(const Fact& f) {
 
 void collect_params(const Term& t, std::set<std::string>& out) {
   switch (t.kind()) {
-    case TermKind::Parameter: out.insert(t.as_parameter()); return;
-    case TermKind::Set: for (const auto& e : t.as_set()) collect_params(e, out); return;
-    case TermKind::Array: for (const auto& e : t.as_array()) collect_params(e, out); return;
+    case TermKind::Parameter:
+      out.insert(t.as_parameter());
+      return;
+    case TermKind::Set:
+      for (const auto& e : t.as_set()) collect_params(e, out);
+      return;
+    case TermKind::Array:
+      for (const auto& e : t.as_array()) collect_params(e, out);
+      return;
     case TermKind::Map:
       for (const auto& [k, v] : t.as_map()) {
         if (k.kind == MapKey::Kind::Parameter) out.insert(k.text);
         collect_params(v, out);
       }
       return;
-    default: return;
+    default:
+      return;
   }
 }
 
@@ -229,16 +239,26 @@ Term Term::map(std::vector<std::pair<MapKey, Term>> entries) {
 int compare(const Term& a, const Term& b) {
   if (a.v.index() != b.v.index()) return a.v.index() < b.v.index() ? -1 : 1;
   switch (a.kind()) {
-    case TermKind::Variable: return a.as_variable().compare(b.as_variable());
-    case TermKind::Integer: return cmp3(a.as_integer(), b.as_integer());
-    case TermKind::String: return a.as_string().compare(b.as_string());
-    case TermKind::Date: return cmp3(a.as_date(), b.as_date());
-    case TermKind::Bytes: return cmp3(a.as_bytes(), b.as_bytes());
-    case TermKind::Bool: return cmp3(a.as_bool(), b.as_bool());
-    case TermKind::Set: return compare_vec(a.as_set(), b.as_set());
-    case TermKind::Parameter: return a.as_parameter().compare(b.as_parameter());
-    case TermKind::Null: return 0;
-    case TermKind::Array: return compare_vec(a.as_array(), b.as_array());
+    case TermKind::Variable:
+      return a.as_variable().compare(b.as_variable());
+    case TermKind::Integer:
+      return cmp3(a.as_integer(), b.as_integer());
+    case TermKind::String:
+      return a.as_string().compare(b.as_string());
+    case TermKind::Date:
+      return cmp3(a.as_date(), b.as_date());
+    case TermKind::Bytes:
+      return cmp3(a.as_bytes(), b.as_bytes());
+    case TermKind::Bool:
+      return cmp3(a.as_bool(), b.as_bool());
+    case TermKind::Set:
+      return compare_vec(a.as_set(), b.as_set());
+    case TermKind::Parameter:
+      return a.as_parameter().compare(b.as_parameter());
+    case TermKind::Null:
+      return 0;
+    case TermKind::Array:
+      return compare_vec(a.as_array(), b.as_array());
     case TermKind::Map: {
       const auto& x = a.as_map();
       const auto& y = b.as_map();
@@ -253,15 +273,21 @@ int compare(const Term& a, const Term& b) {
   return 0;
 }
 
-bool operator==(const Closure& a, const Closure& b) { return a.params == b.params && a.ops == b.ops; }
+bool operator==(const Closure& a, const Closure& b) {
+  return a.params == b.params && a.ops == b.ops;
+}
 
 bool operator==(const Op& a, const Op& b) {
   if (a.v.index() != b.v.index()) return false;
   switch (a.v.index()) {
-    case 0: return std::get<0>(a.v) == std::get<0>(b.v);
-    case 1: return std::get<1>(a.v) == std::get<1>(b.v);
-    case 2: return std::get<2>(a.v) == std::get<2>(b.v);
-    default: return std::get<3>(a.v) == std::get<3>(b.v);
+    case 0:
+      return std::get<0>(a.v) == std::get<0>(b.v);
+    case 1:
+      return std::get<1>(a.v) == std::get<1>(b.v);
+    case 2:
+      return std::get<2>(a.v) == std::get<2>(b.v);
+    default:
+      return std::get<3>(a.v) == std::get<3>(b.v);
   }
 }
 
@@ -338,7 +364,8 @@ Status validate_variables(const Rule& rule) {
   }
   return make_error(Error::Code::InvalidRule,
                     "rule head contains variables that are not used in predicates of the "
-                    "rule's body: " + names);
+                    "rule's body: " +
+                        names);
 }
 
 }  // namespace biscuit::datalog::ast

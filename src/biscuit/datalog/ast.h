@@ -28,7 +28,17 @@
 namespace biscuit::datalog::ast {
 
 enum class TermKind : uint8_t {
-  Variable, Integer, String, Date, Bytes, Bool, Set, Parameter, Null, Array, Map
+  Variable,
+  Integer,
+  String,
+  Date,
+  Bytes,
+  Bool,
+  Set,
+  Parameter,
+  Null,
+  Array,
+  Map
 };
 
 struct Term;
@@ -52,16 +62,30 @@ struct MapKey {
 };
 
 namespace detail {
-struct Variable { std::string name; };
-struct String { std::string value; };
-struct Date { uint64_t seconds; };
-struct Parameter { std::string name; };
+struct Variable {
+  std::string name;
+};
+struct String {
+  std::string value;
+};
+struct Date {
+  uint64_t seconds;
+};
+struct Parameter {
+  std::string name;
+};
 struct Null {};
-struct Set { std::vector<Term> items; };
-struct Array { std::vector<Term> items; };
-struct Map { std::vector<std::pair<MapKey, Term>> entries; };
-using Value = std::variant<Variable, int64_t, String, Date, std::vector<uint8_t>, bool, Set,
-                           Parameter, Null, Array, Map>;
+struct Set {
+  std::vector<Term> items;
+};
+struct Array {
+  std::vector<Term> items;
+};
+struct Map {
+  std::vector<std::pair<MapKey, Term>> entries;
+};
+using Value = std::variant<Variable, int64_t, String, Date, std::vector<uint8_t>, bool, Set, Parameter, Null,
+                           Array, Map>;
 }  // namespace detail
 
 struct Term {
@@ -90,14 +114,16 @@ struct Term {
   const std::string& as_parameter() const { return std::get<detail::Parameter>(v).name; }
   const std::vector<Term>& as_set() const { return std::get<detail::Set>(v).items; }
   const std::vector<Term>& as_array() const { return std::get<detail::Array>(v).items; }
-  const std::vector<std::pair<MapKey, Term>>& as_map() const {
-    return std::get<detail::Map>(v).entries;
-  }
+  const std::vector<std::pair<MapKey, Term>>& as_map() const { return std::get<detail::Map>(v).entries; }
 };
 
 int compare(const Term& a, const Term& b);
-inline bool operator==(const Term& a, const Term& b) { return compare(a, b) == 0; }
-inline bool operator<(const Term& a, const Term& b) { return compare(a, b) < 0; }
+inline bool operator==(const Term& a, const Term& b) {
+  return compare(a, b) == 0;
+}
+inline bool operator<(const Term& a, const Term& b) {
+  return compare(a, b) < 0;
+}
 
 struct Predicate {
   std::string name;

@@ -15,14 +15,22 @@ template <class Table>
 Result<Term> intern_term(const ast::Term& t, Table& symbols) {
   using K = ast::TermKind;
   switch (t.kind()) {
-    case K::Variable: return Term::variable(static_cast<uint32_t>(symbols.insert(t.as_variable())));
-    case K::Integer: return Term::integer(t.as_integer());
-    case K::String: return Term::string(symbols.insert(t.as_string()));
-    case K::Date: return Term::date(t.as_date());
-    case K::Bytes: return Term::bytes(t.as_bytes());
-    case K::Bool: return Term::boolean(t.as_bool());
-    case K::Null: return Term::null();
-    case K::Parameter: return unbound(t.as_parameter());
+    case K::Variable:
+      return Term::variable(static_cast<uint32_t>(symbols.insert(t.as_variable())));
+    case K::Integer:
+      return Term::integer(t.as_integer());
+    case K::String:
+      return Term::string(symbols.insert(t.as_string()));
+    case K::Date:
+      return Term::date(t.as_date());
+    case K::Bytes:
+      return Term::bytes(t.as_bytes());
+    case K::Bool:
+      return Term::boolean(t.as_bool());
+    case K::Null:
+      return Term::null();
+    case K::Parameter:
+      return unbound(t.as_parameter());
     case K::Set: {
       std::vector<Term> items;
       items.reserve(t.as_set().size());
@@ -48,9 +56,14 @@ Result<Term> intern_term(const ast::Term& t, Table& symbols) {
       for (const auto& [k, v] : t.as_map()) {
         MapKey key;
         switch (k.kind) {
-          case ast::MapKey::Kind::Integer: key = MapKey::from_integer(k.integer); break;
-          case ast::MapKey::Kind::String: key = MapKey::from_string(symbols.insert(k.text)); break;
-          case ast::MapKey::Kind::Parameter: return unbound(k.text);
+          case ast::MapKey::Kind::Integer:
+            key = MapKey::from_integer(k.integer);
+            break;
+          case ast::MapKey::Kind::String:
+            key = MapKey::from_string(symbols.insert(k.text));
+            break;
+          case ast::MapKey::Kind::Parameter:
+            return unbound(k.text);
         }
         auto r = intern_term(v, symbols);
         if (!r) return std::move(r).error();
@@ -67,19 +80,26 @@ Result<ast::Term> term_to_ast(const Term& t, const Table& symbols) {
   switch (t.kind()) {
     case TermKind::Variable: {
       auto s = symbols.lookup(t.as_variable());
-      if (!s) return make_error(Error::Code::UnknownSymbol, "unknown symbol id " + std::to_string(t.as_variable()));
+      if (!s)
+        return make_error(Error::Code::UnknownSymbol, "unknown symbol id " + std::to_string(t.as_variable()));
       return ast::Term::variable(std::string(*s));
     }
-    case TermKind::Integer: return ast::Term::integer(t.as_integer());
+    case TermKind::Integer:
+      return ast::Term::integer(t.as_integer());
     case TermKind::String: {
       auto s = symbols.lookup(t.as_string());
-      if (!s) return make_error(Error::Code::UnknownSymbol, "unknown symbol id " + std::to_string(t.as_string()));
+      if (!s)
+        return make_error(Error::Code::UnknownSymbol, "unknown symbol id " + std::to_string(t.as_string()));
       return ast::Term::string(std::string(*s));
     }
-    case TermKind::Date: return ast::Term::date(t.as_date());
-    case TermKind::Bytes: return ast::Term::bytes(t.as_bytes());
-    case TermKind::Bool: return ast::Term::boolean(t.as_bool());
-    case TermKind::Null: return ast::Term::null();
+    case TermKind::Date:
+      return ast::Term::date(t.as_date());
+    case TermKind::Bytes:
+      return ast::Term::bytes(t.as_bytes());
+    case TermKind::Bool:
+      return ast::Term::boolean(t.as_bool());
+    case TermKind::Null:
+      return ast::Term::null();
     case TermKind::Set:
     case TermKind::Array: {
       const auto& src = t.is(TermKind::Set) ? t.as_set() : t.as_array();
@@ -99,7 +119,8 @@ Result<ast::Term> term_to_ast(const Term& t, const Table& symbols) {
           key = ast::MapKey::from_integer(k.integer);
         } else {
           auto s = symbols.lookup(k.string);
-          if (!s) return make_error(Error::Code::UnknownSymbol, "unknown symbol id " + std::to_string(k.string));
+          if (!s)
+            return make_error(Error::Code::UnknownSymbol, "unknown symbol id " + std::to_string(k.string));
           key = ast::MapKey::from_string(std::string(*s));
         }
         auto r = term_to_ast(v, symbols);
@@ -220,12 +241,18 @@ void scan_expressions(const std::vector<Expression>& exprs, Features& f) {
         if (u->op == UnaryOp::TypeOf || u->op == UnaryOp::Ffi) f.v33 = true;
       } else if (const auto* b = std::get_if<Binary>(&op.v)) {
         switch (b->op) {
-          case BinaryOp::BitwiseAnd: case BinaryOp::BitwiseOr: case BinaryOp::BitwiseXor:
+          case BinaryOp::BitwiseAnd:
+          case BinaryOp::BitwiseOr:
+          case BinaryOp::BitwiseXor:
           case BinaryOp::NotEqual:
             f.v31 = true;
             break;
-          case BinaryOp::HeterogeneousEqual: case BinaryOp::HeterogeneousNotEqual:
-          case BinaryOp::LazyAnd: case BinaryOp::LazyOr: case BinaryOp::All: case BinaryOp::Any:
+          case BinaryOp::HeterogeneousEqual:
+          case BinaryOp::HeterogeneousNotEqual:
+          case BinaryOp::LazyAnd:
+          case BinaryOp::LazyOr:
+          case BinaryOp::All:
+          case BinaryOp::Any:
           case BinaryOp::Ffi:
             f.v33 = true;
             break;
@@ -262,7 +289,9 @@ Features features(const Block& block) {
   return f;
 }
 
-Error invalid_term(std::string message) { return make_error(Error::Code::InvalidTerm, std::move(message)); }
+Error invalid_term(std::string message) {
+  return make_error(Error::Code::InvalidTerm, std::move(message));
+}
 
 Status validate_ops(const std::vector<Op>& ops) {
   for (const auto& op : ops) {
@@ -290,8 +319,12 @@ Status validate_rule(const Rule& r) {
 
 // -------------------------------------------------------------------------- intern
 
-Result<Term> intern(const ast::Term& term, SymbolTable& symbols) { return intern_term(term, symbols); }
-Result<Term> intern(const ast::Term& term, TemporarySymbols& symbols) { return intern_term(term, symbols); }
+Result<Term> intern(const ast::Term& term, SymbolTable& symbols) {
+  return intern_term(term, symbols);
+}
+Result<Term> intern(const ast::Term& term, TemporarySymbols& symbols) {
+  return intern_term(term, symbols);
+}
 
 Result<Predicate> intern(const ast::Predicate& predicate, SymbolTable& symbols) {
   Predicate p;
@@ -322,10 +355,14 @@ Result<Expression> intern(const ast::Expression& expression, SymbolTable& symbol
 
 Result<Scope> intern(const ast::Scope& scope, SymbolTable& symbols) {
   switch (scope.kind) {
-    case ast::Scope::Kind::Authority: return Scope{Scope::Kind::Authority, 0};
-    case ast::Scope::Kind::Previous: return Scope{Scope::Kind::Previous, 0};
-    case ast::Scope::Kind::PublicKey: return Scope{Scope::Kind::PublicKey, symbols.insert_key(scope.key)};
-    case ast::Scope::Kind::Parameter: return unbound(scope.parameter);
+    case ast::Scope::Kind::Authority:
+      return Scope{Scope::Kind::Authority, 0};
+    case ast::Scope::Kind::Previous:
+      return Scope{Scope::Kind::Previous, 0};
+    case ast::Scope::Kind::PublicKey:
+      return Scope{Scope::Kind::PublicKey, symbols.insert_key(scope.key)};
+    case ast::Scope::Kind::Parameter:
+      return unbound(scope.parameter);
   }
   return make_error(Error::Code::InvalidTerm, "unknown scope kind");
 }
@@ -413,7 +450,9 @@ Result<Block> build_block(const ast::Source& source, const SymbolTable& base,
 
 // -------------------------------------------------------------------------- to_ast
 
-Result<ast::Term> to_ast(const Term& term, const SymbolTable& symbols) { return term_to_ast(term, symbols); }
+Result<ast::Term> to_ast(const Term& term, const SymbolTable& symbols) {
+  return term_to_ast(term, symbols);
+}
 Result<ast::Term> to_ast(const Term& term, const TemporarySymbols& symbols) {
   return term_to_ast(term, symbols);
 }
@@ -421,7 +460,8 @@ Result<ast::Term> to_ast(const Term& term, const TemporarySymbols& symbols) {
 Result<ast::Predicate> to_ast(const Predicate& predicate, const SymbolTable& symbols) {
   ast::Predicate p;
   auto name = symbols.lookup(predicate.name);
-  if (!name) return make_error(Error::Code::UnknownSymbol, "unknown symbol id " + std::to_string(predicate.name));
+  if (!name)
+    return make_error(Error::Code::UnknownSymbol, "unknown symbol id " + std::to_string(predicate.name));
   p.name = std::string(*name);
   for (const auto& t : predicate.terms) {
     auto r = term_to_ast(t, symbols);
@@ -446,8 +486,12 @@ Result<ast::Expression> to_ast(const Expression& expression, const SymbolTable& 
 Result<ast::Scope> to_ast(const Scope& scope, const SymbolTable& symbols) {
   ast::Scope s;
   switch (scope.kind) {
-    case Scope::Kind::Authority: s.kind = ast::Scope::Kind::Authority; break;
-    case Scope::Kind::Previous: s.kind = ast::Scope::Kind::Previous; break;
+    case Scope::Kind::Authority:
+      s.kind = ast::Scope::Kind::Authority;
+      break;
+    case Scope::Kind::Previous:
+      s.kind = ast::Scope::Kind::Previous;
+      break;
     case Scope::Kind::PublicKey: {
       const PublicKey* k = symbols.key(scope.public_key);
       if (!k) {
@@ -536,14 +580,15 @@ uint32_t minimum_version(const Block& block) {
 
 Status check_version(const Block& block, uint32_t version) {
   if (version < kMinBlockVersion || version > kMaxBlockVersion) {
-    return make_error(Error::Code::Version, "unsupported block version " + std::to_string(version) +
-                                                " (supported: 3 to 6)");
+    return make_error(Error::Code::Version,
+                      "unsupported block version " + std::to_string(version) + " (supported: 3 to 6)");
   }
   const Features f = features(block);
   if (version < 4) {
     if (f.scopes) return make_error(Error::Code::Version, "scopes are only supported in datalog v3.1+");
     if (f.v31) {
-      return make_error(Error::Code::Version, "bitwise operators and !== are only supported in datalog v3.1+");
+      return make_error(Error::Code::Version,
+                        "bitwise operators and !== are only supported in datalog v3.1+");
     }
     if (f.check_all) return make_error(Error::Code::Version, "check all is only supported in datalog v3.1+");
   }

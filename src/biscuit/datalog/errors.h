@@ -45,20 +45,20 @@ struct Error {
 struct ExecutionError {
   enum class Kind {
     // ---- expression errors (reference: error::Expression) ----
-    UnknownSymbol,     // `id` = the symbol id
-    UnknownVariable,   // `id` = the variable id
+    UnknownSymbol,    // `id` = the symbol id
+    UnknownVariable,  // `id` = the variable id
     InvalidType,
     Overflow,
     DivideByZero,
     InvalidStack,
     ShadowedVariable,
-    UndefinedExtern,   // `name` = the function name
-    ExternEvalError,   // `name` = function, `message` = what it returned
+    UndefinedExtern,  // `name` = the function name
+    ExternEvalError,  // `name` = function, `message` = what it returned
     // ---- run limits (reference: error::RunLimit) ----
     TooManyFacts,
     TooManyIterations,
     Timeout,
-    TooMuchMemory,     // RunLimits::max_memory_bytes (no reference equivalent; named like its siblings)
+    TooMuchMemory,  // RunLimits::max_memory_bytes (no reference equivalent; named like its siblings)
   };
   Kind kind = Kind::InvalidType;
   uint64_t id = 0;

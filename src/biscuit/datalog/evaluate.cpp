@@ -325,11 +325,16 @@ class Evaluator {
             if (!s) return std::move(s).error();
             return Term::integer(static_cast<int64_t>(s->size()));
           }
-          case TermKind::Bytes: return Term::integer(static_cast<int64_t>(v.as_bytes().size()));
-          case TermKind::Set: return Term::integer(static_cast<int64_t>(v.as_set().size()));
-          case TermKind::Array: return Term::integer(static_cast<int64_t>(v.as_array().size()));
-          case TermKind::Map: return Term::integer(static_cast<int64_t>(v.as_map().size()));
-          default: return err(K::InvalidType);
+          case TermKind::Bytes:
+            return Term::integer(static_cast<int64_t>(v.as_bytes().size()));
+          case TermKind::Set:
+            return Term::integer(static_cast<int64_t>(v.as_set().size()));
+          case TermKind::Array:
+            return Term::integer(static_cast<int64_t>(v.as_array().size()));
+          case TermKind::Map:
+            return Term::integer(static_cast<int64_t>(v.as_map().size()));
+          default:
+            return err(K::InvalidType);
         }
       case UnaryOp::TypeOf: {
         static const char* kNames[] = {nullptr, "integer", "string", "date",  "bytes",
@@ -358,10 +363,14 @@ class Evaluator {
         if (!same || (lk != TermKind::Integer && lk != TermKind::Date)) return err(K::InvalidType);
         const int c = compare(l, r);
         switch (b.op) {
-          case BinaryOp::LessThan: return Term::boolean(c < 0);
-          case BinaryOp::GreaterThan: return Term::boolean(c > 0);
-          case BinaryOp::LessOrEqual: return Term::boolean(c <= 0);
-          default: return Term::boolean(c >= 0);
+          case BinaryOp::LessThan:
+            return Term::boolean(c < 0);
+          case BinaryOp::GreaterThan:
+            return Term::boolean(c > 0);
+          case BinaryOp::LessOrEqual:
+            return Term::boolean(c <= 0);
+          default:
+            return Term::boolean(c >= 0);
         }
       }
       case BinaryOp::Equal:
@@ -492,9 +501,12 @@ class Evaluator {
               return err(K::DivideByZero);
             }
             return Term::integer(x / y);
-          case BinaryOp::BitwiseAnd: return Term::integer(x & y);
-          case BinaryOp::BitwiseOr: return Term::integer(x | y);
-          default: return Term::integer(x ^ y);
+          case BinaryOp::BitwiseAnd:
+            return Term::integer(x & y);
+          case BinaryOp::BitwiseOr:
+            return Term::integer(x | y);
+          default:
+            return Term::integer(x ^ y);
         }
       }
       case BinaryOp::And:

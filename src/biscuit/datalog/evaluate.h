@@ -37,8 +37,8 @@ namespace biscuit::datalog {
 
 // A host function: `left.extern::name()` calls it with (left, nullopt),
 // `left.extern::name(right)` with (left, right). Return the result term or an error text.
-using ExternFunction = std::function<Expected<ast::Term, std::string>(
-    const ast::Term& left, const std::optional<ast::Term>& right)>;
+using ExternFunction = std::function<Expected<ast::Term, std::string>(const ast::Term& left,
+                                                                      const std::optional<ast::Term>& right)>;
 using ExternFunctions = std::map<std::string, ExternFunction, std::less<>>;
 
 // Variable bindings for one evaluation: (variable id, value). Values are borrowed.

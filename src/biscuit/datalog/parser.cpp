@@ -18,15 +18,20 @@ struct ParseFailure {
 };
 
 bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == ':';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':';
 }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 bool is_hex(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 int hex_value(char c) {
   if (is_digit(c)) return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -63,8 +68,8 @@ std::size_t invalid_utf8_offset(std::string_view s) {
       if ((cc & 0xC0) != 0x80) return i;
       cp = (cp << 6) | (cc & 0x3F);
     }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
       return i;
     }
     i += len;
@@ -72,7 +77,9 @@ std::size_t invalid_utf8_offset(std::string_view s) {
   return std::string_view::npos;
 }
 
-bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool is_leap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 // Days from 1970-01-01 to y-m-d (proleptic Gregorian).
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
@@ -256,7 +263,7 @@ class Parser {
     if (auto d = try_date()) return ast::Term::date(*d);
     if (c == '$') {
       if (ctx != TermContext::Any) {
-        fail(ctx == TermContext::Fact ? "variables are not allowed in facts"
+        fail(ctx == TermContext::Fact  ? "variables are not allowed in facts"
              : ctx == TermContext::Set ? "variables are not allowed in sets"
                                        : "variables are not allowed in arrays and maps");
       }
@@ -486,11 +493,13 @@ class Parser {
 
   void expr(Ops& out) {
     DepthGuard guard(*this);
-    left_assoc(out, &Parser::expr_and, [&] { return take("||", BinaryOp::LazyOr); }, true);
+    left_assoc(
+        out, &Parser::expr_and, [&] { return take("||", BinaryOp::LazyOr); }, true);
   }
 
   void expr_and(Ops& out) {
-    left_assoc(out, &Parser::expr_cmp, [&] { return take("&&", BinaryOp::LazyAnd); }, true);
+    left_assoc(
+        out, &Parser::expr_cmp, [&] { return take("&&", BinaryOp::LazyAnd); }, true);
   }
 
   void expr_cmp(Ops& out) {  // non-associative comparisons
@@ -498,10 +507,14 @@ class Parser {
     const std::size_t save = pos_;
     ws();
     static const std::pair<std::string_view, BinaryOp> kOps[] = {
-        {"<=", BinaryOp::LessOrEqual},  {">=", BinaryOp::GreaterOrEqual},
-        {"<", BinaryOp::LessThan},      {">", BinaryOp::GreaterThan},
-        {"===", BinaryOp::Equal},       {"!==", BinaryOp::NotEqual},
-        {"==", BinaryOp::HeterogeneousEqual}, {"!=", BinaryOp::HeterogeneousNotEqual},
+        {"<=", BinaryOp::LessOrEqual},
+        {">=", BinaryOp::GreaterOrEqual},
+        {"<", BinaryOp::LessThan},
+        {">", BinaryOp::GreaterThan},
+        {"===", BinaryOp::Equal},
+        {"!==", BinaryOp::NotEqual},
+        {"==", BinaryOp::HeterogeneousEqual},
+        {"!=", BinaryOp::HeterogeneousNotEqual},
     };
     for (const auto& [tok, op] : kOps) {
       if (eat(tok)) {
@@ -573,18 +586,24 @@ class Parser {
       // zero-argument methods
       if (method == "length" || method == "type" || (is_extern && peek() == ')')) {
         expect(')', "')' (this method takes no argument)");
-        push_unary(out, method == "length" ? UnaryOp::Length
-                        : method == "type"  ? UnaryOp::TypeOf
-                                            : UnaryOp::Ffi,
+        push_unary(out,
+                   method == "length" ? UnaryOp::Length
+                   : method == "type" ? UnaryOp::TypeOf
+                                      : UnaryOp::Ffi,
                    ffi);
         continue;
       }
       static const std::pair<std::string_view, BinaryOp> kMethods[] = {
-          {"contains", BinaryOp::Contains},         {"starts_with", BinaryOp::Prefix},
-          {"ends_with", BinaryOp::Suffix},          {"matches", BinaryOp::Regex},
-          {"intersection", BinaryOp::Intersection}, {"union", BinaryOp::Union},
-          {"all", BinaryOp::All},                   {"any", BinaryOp::Any},
-          {"get", BinaryOp::Get},                   {"try_or", BinaryOp::TryOr},
+          {"contains", BinaryOp::Contains},
+          {"starts_with", BinaryOp::Prefix},
+          {"ends_with", BinaryOp::Suffix},
+          {"matches", BinaryOp::Regex},
+          {"intersection", BinaryOp::Intersection},
+          {"union", BinaryOp::Union},
+          {"all", BinaryOp::All},
+          {"any", BinaryOp::Any},
+          {"get", BinaryOp::Get},
+          {"try_or", BinaryOp::TryOr},
       };
       std::optional<BinaryOp> op;
       if (is_extern) op = BinaryOp::Ffi;
@@ -773,9 +792,18 @@ class Parser {
   ast::Check check_element(Keyword k) {
     ast::Check c;
     switch (k) {
-      case Keyword::CheckIf: c.kind = CheckKind::One; pos_ += 8; break;
-      case Keyword::CheckAll: c.kind = CheckKind::All; pos_ += 9; break;
-      default: c.kind = CheckKind::Reject; pos_ += 9; break;
+      case Keyword::CheckIf:
+        c.kind = CheckKind::One;
+        pos_ += 8;
+        break;
+      case Keyword::CheckAll:
+        c.kind = CheckKind::All;
+        pos_ += 9;
+        break;
+      default:
+        c.kind = CheckKind::Reject;
+        pos_ += 9;
+        break;
     }
     c.queries = queries();
     return c;
@@ -802,10 +830,12 @@ class Parser {
 
   static bool has_variable(const ast::Term& t) {
     switch (t.kind()) {
-      case ast::TermKind::Variable: return true;
+      case ast::TermKind::Variable:
+        return true;
       case ast::TermKind::Array:
         return std::any_of(t.as_array().begin(), t.as_array().end(), has_variable);
-      default: return false;
+      default:
+        return false;
     }
   }
 
@@ -969,9 +999,9 @@ Error to_error(std::string_view text, const ParseFailure& f) {
 template <class T, class F>
 Result<T> run(std::string_view text, const ParseOptions& options, F&& f) {
   if (text.size() > options.max_input_bytes) {
-    return to_error(text, ParseFailure{0, "input too large (" + std::to_string(text.size()) +
-                                              " bytes, limit " +
-                                              std::to_string(options.max_input_bytes) + ")"});
+    return to_error(text,
+                    ParseFailure{0, "input too large (" + std::to_string(text.size()) + " bytes, limit " +
+                                        std::to_string(options.max_input_bytes) + ")"});
   }
   if (auto bad = invalid_utf8_offset(text); bad != std::string_view::npos) {
     return to_error(text, ParseFailure{bad, "input is not valid UTF-8"});
@@ -1059,8 +1089,8 @@ std::optional<uint64_t> parse_rfc3339(std::string_view s) {
   };
   int year, month, day, hour, minute, second;
   if (!digits(0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(5, 2, month) || s[7] != '-' ||
-      !digits(8, 2, day) || (s[10] != 'T' && s[10] != 't') || !digits(11, 2, hour) ||
-      s[13] != ':' || !digits(14, 2, minute) || s[16] != ':' || !digits(17, 2, second)) {
+      !digits(8, 2, day) || (s[10] != 'T' && s[10] != 't') || !digits(11, 2, hour) || s[13] != ':' ||
+      !digits(14, 2, minute) || s[16] != ':' || !digits(17, 2, second)) {
     return std::nullopt;
   }
   std::size_t i = 19;

@@ -42,8 +42,7 @@ struct ParseOptions {
 Result<ast::Source> parse_block_source(std::string_view text, const ParseOptions& options = {});
 
 // Authorizer code: facts, rules, checks and policies (`allow if` / `deny if`).
-Result<ast::Source> parse_authorizer_source(std::string_view text,
-                                            const ParseOptions& options = {});
+Result<ast::Source> parse_authorizer_source(std::string_view text, const ParseOptions& options = {});
 
 // Single elements (surrounding whitespace allowed, no trailing `;`).
 Result<ast::Fact> parse_fact(std::string_view text, const ParseOptions& options = {});

@@ -18,45 +18,83 @@ void append_quoted(std::string& out, std::string_view s) {
 
 std::string binary_symbol(BinaryOp op) {
   switch (op) {
-    case BinaryOp::LessThan: return " < ";
-    case BinaryOp::GreaterThan: return " > ";
-    case BinaryOp::LessOrEqual: return " <= ";
-    case BinaryOp::GreaterOrEqual: return " >= ";
-    case BinaryOp::Equal: return " === ";
-    case BinaryOp::HeterogeneousEqual: return " == ";
-    case BinaryOp::NotEqual: return " !== ";
-    case BinaryOp::HeterogeneousNotEqual: return " != ";
-    case BinaryOp::Add: return " + ";
-    case BinaryOp::Sub: return " - ";
-    case BinaryOp::Mul: return " * ";
-    case BinaryOp::Div: return " / ";
-    case BinaryOp::And: return " &&! ";
-    case BinaryOp::Or: return " ||! ";
-    case BinaryOp::BitwiseAnd: return " & ";
-    case BinaryOp::BitwiseOr: return " | ";
-    case BinaryOp::BitwiseXor: return " ^ ";
-    case BinaryOp::LazyAnd: return " && ";
-    case BinaryOp::LazyOr: return " || ";
-    case BinaryOp::Contains: return ".contains(";
-    case BinaryOp::Prefix: return ".starts_with(";
-    case BinaryOp::Suffix: return ".ends_with(";
-    case BinaryOp::Regex: return ".matches(";
-    case BinaryOp::Intersection: return ".intersection(";
-    case BinaryOp::Union: return ".union(";
-    case BinaryOp::All: return ".all(";
-    case BinaryOp::Any: return ".any(";
-    case BinaryOp::Get: return ".get(";
-    case BinaryOp::TryOr: return ".try_or(";
-    case BinaryOp::Ffi: return ".extern::";
+    case BinaryOp::LessThan:
+      return " < ";
+    case BinaryOp::GreaterThan:
+      return " > ";
+    case BinaryOp::LessOrEqual:
+      return " <= ";
+    case BinaryOp::GreaterOrEqual:
+      return " >= ";
+    case BinaryOp::Equal:
+      return " === ";
+    case BinaryOp::HeterogeneousEqual:
+      return " == ";
+    case BinaryOp::NotEqual:
+      return " !== ";
+    case BinaryOp::HeterogeneousNotEqual:
+      return " != ";
+    case BinaryOp::Add:
+      return " + ";
+    case BinaryOp::Sub:
+      return " - ";
+    case BinaryOp::Mul:
+      return " * ";
+    case BinaryOp::Div:
+      return " / ";
+    case BinaryOp::And:
+      return " &&! ";
+    case BinaryOp::Or:
+      return " ||! ";
+    case BinaryOp::BitwiseAnd:
+      return " & ";
+    case BinaryOp::BitwiseOr:
+      return " | ";
+    case BinaryOp::BitwiseXor:
+      return " ^ ";
+    case BinaryOp::LazyAnd:
+      return " && ";
+    case BinaryOp::LazyOr:
+      return " || ";
+    case BinaryOp::Contains:
+      return ".contains(";
+    case BinaryOp::Prefix:
+      return ".starts_with(";
+    case BinaryOp::Suffix:
+      return ".ends_with(";
+    case BinaryOp::Regex:
+      return ".matches(";
+    case BinaryOp::Intersection:
+      return ".intersection(";
+    case BinaryOp::Union:
+      return ".union(";
+    case BinaryOp::All:
+      return ".all(";
+    case BinaryOp::Any:
+      return ".any(";
+    case BinaryOp::Get:
+      return ".get(";
+    case BinaryOp::TryOr:
+      return ".try_or(";
+    case BinaryOp::Ffi:
+      return ".extern::";
   }
   return " ? ";
 }
 
 bool is_method(BinaryOp op) {
   switch (op) {
-    case BinaryOp::Contains: case BinaryOp::Prefix: case BinaryOp::Suffix: case BinaryOp::Regex:
-    case BinaryOp::Intersection: case BinaryOp::Union: case BinaryOp::All: case BinaryOp::Any:
-    case BinaryOp::Get: case BinaryOp::TryOr: case BinaryOp::Ffi:
+    case BinaryOp::Contains:
+    case BinaryOp::Prefix:
+    case BinaryOp::Suffix:
+    case BinaryOp::Regex:
+    case BinaryOp::Intersection:
+    case BinaryOp::Union:
+    case BinaryOp::All:
+    case BinaryOp::Any:
+    case BinaryOp::Get:
+    case BinaryOp::TryOr:
+    case BinaryOp::Ffi:
       return true;
     default:
       return false;
@@ -84,11 +122,21 @@ std::optional<std::string> print_ops(const std::vector<OpT>& ops, const Leaf& le
       const std::size_t c = stack.back();
       stack.pop_back();
       switch (u->op) {
-        case UnaryOp::Negate: n.text = {"!", ""}; break;
-        case UnaryOp::Parens: n.text = {"(", ")"}; break;
-        case UnaryOp::Length: n.text = {"", ".length()"}; break;
-        case UnaryOp::TypeOf: n.text = {"", ".type()"}; break;
-        case UnaryOp::Ffi: n.text = {"", ".extern::" + name(u->ffi_name) + "()"}; break;
+        case UnaryOp::Negate:
+          n.text = {"!", ""};
+          break;
+        case UnaryOp::Parens:
+          n.text = {"(", ")"};
+          break;
+        case UnaryOp::Length:
+          n.text = {"", ".length()"};
+          break;
+        case UnaryOp::TypeOf:
+          n.text = {"", ".type()"};
+          break;
+        case UnaryOp::Ffi:
+          n.text = {"", ".extern::" + name(u->ffi_name) + "()"};
+          break;
       }
       n.child = {c};
     } else if (const auto* b = std::get_if<2>(&op.v)) {
@@ -161,9 +209,12 @@ std::string join_body(const std::vector<std::string>& preds, const std::vector<s
 
 const char* check_prefix(CheckKind k) {
   switch (k) {
-    case CheckKind::One: return "check if ";
-    case CheckKind::All: return "check all ";
-    case CheckKind::Reject: return "reject if ";
+    case CheckKind::One:
+      return "check if ";
+    case CheckKind::All:
+      return "check all ";
+    case CheckKind::Reject:
+      return "reject if ";
   }
   return "check if ";
 }
@@ -207,16 +258,21 @@ std::string format_date(uint64_t seconds) {
 
 std::string print_term(const Term& term, const SymbolTable& symbols) {
   switch (term.kind()) {
-    case TermKind::Variable: return "$" + symbols.print_symbol(term.as_variable());
-    case TermKind::Integer: return std::to_string(term.as_integer());
+    case TermKind::Variable:
+      return "$" + symbols.print_symbol(term.as_variable());
+    case TermKind::Integer:
+      return std::to_string(term.as_integer());
     case TermKind::String: {
       std::string out;
       append_quoted(out, symbols.print_symbol(term.as_string()));
       return out;
     }
-    case TermKind::Date: return format_date(term.as_date());
-    case TermKind::Bytes: return "hex:" + hex_encode(term.as_bytes());
-    case TermKind::Bool: return term.as_bool() ? "true" : "false";
+    case TermKind::Date:
+      return format_date(term.as_date());
+    case TermKind::Bytes:
+      return "hex:" + hex_encode(term.as_bytes());
+    case TermKind::Bool:
+      return term.as_bool() ? "true" : "false";
     case TermKind::Set: {
       if (term.as_set().empty()) return "{,}";
       std::string out = "{";
@@ -228,7 +284,8 @@ std::string print_term(const Term& term, const SymbolTable& symbols) {
       }
       return out + "}";
     }
-    case TermKind::Null: return "null";
+    case TermKind::Null:
+      return "null";
     case TermKind::Array: {
       std::string out = "[";
       bool first = true;
@@ -287,8 +344,10 @@ std::string print_expression(const Expression& e, const SymbolTable& symbols) {
 
 std::string print_scope(const Scope& scope, const SymbolTable& symbols) {
   switch (scope.kind) {
-    case Scope::Kind::Authority: return "authority";
-    case Scope::Kind::Previous: return "previous";
+    case Scope::Kind::Authority:
+      return "authority";
+    case Scope::Kind::Previous:
+      return "previous";
     case Scope::Kind::PublicKey:
       if (const PublicKey* k = symbols.key(scope.public_key)) return k->print();
       return "<unknown public key id>";
@@ -339,16 +398,21 @@ std::string print_block_code(const Block& block, const SymbolTable& symbols) {
 std::string print(const ast::Term& term) {
   using K = ast::TermKind;
   switch (term.kind()) {
-    case K::Variable: return "$" + term.as_variable();
-    case K::Integer: return std::to_string(term.as_integer());
+    case K::Variable:
+      return "$" + term.as_variable();
+    case K::Integer:
+      return std::to_string(term.as_integer());
     case K::String: {
       std::string out;
       append_quoted(out, term.as_string());
       return out;
     }
-    case K::Date: return format_date(term.as_date());
-    case K::Bytes: return "hex:" + hex_encode(term.as_bytes());
-    case K::Bool: return term.as_bool() ? "true" : "false";
+    case K::Date:
+      return format_date(term.as_date());
+    case K::Bytes:
+      return "hex:" + hex_encode(term.as_bytes());
+    case K::Bool:
+      return term.as_bool() ? "true" : "false";
     case K::Set: {
       if (term.as_set().empty()) return "{,}";
       std::string out = "{";
@@ -360,8 +424,10 @@ std::string print(const ast::Term& term) {
       }
       return out + "}";
     }
-    case K::Parameter: return "{" + term.as_parameter() + "}";
-    case K::Null: return "null";
+    case K::Parameter:
+      return "{" + term.as_parameter() + "}";
+    case K::Null:
+      return "null";
     case K::Array: {
       std::string out = "[";
       bool first = true;
@@ -379,9 +445,15 @@ std::string print(const ast::Term& term) {
         if (!first) out += ", ";
         first = false;
         switch (k.kind) {
-          case ast::MapKey::Kind::Integer: out += std::to_string(k.integer); break;
-          case ast::MapKey::Kind::String: append_quoted(out, k.text); break;
-          case ast::MapKey::Kind::Parameter: out += "{" + k.text + "}"; break;
+          case ast::MapKey::Kind::Integer:
+            out += std::to_string(k.integer);
+            break;
+          case ast::MapKey::Kind::String:
+            append_quoted(out, k.text);
+            break;
+          case ast::MapKey::Kind::Parameter:
+            out += "{" + k.text + "}";
+            break;
         }
         out += ": " + print(v);
       }
@@ -400,7 +472,9 @@ std::string print(const ast::Predicate& p) {
   return out + ")";
 }
 
-std::string print(const ast::Fact& fact) { return print(fact.predicate); }
+std::string print(const ast::Fact& fact) {
+  return print(fact.predicate);
+}
 
 std::string print(const ast::Expression& e) {
   auto s = print_ops(
@@ -411,10 +485,14 @@ std::string print(const ast::Expression& e) {
 
 std::string print(const ast::Scope& scope) {
   switch (scope.kind) {
-    case ast::Scope::Kind::Authority: return "authority";
-    case ast::Scope::Kind::Previous: return "previous";
-    case ast::Scope::Kind::PublicKey: return scope.key.print();
-    case ast::Scope::Kind::Parameter: return "{" + scope.parameter + "}";
+    case ast::Scope::Kind::Authority:
+      return "authority";
+    case ast::Scope::Kind::Previous:
+      return "previous";
+    case ast::Scope::Kind::PublicKey:
+      return scope.key.print();
+    case ast::Scope::Kind::Parameter:
+      return "{" + scope.parameter + "}";
   }
   return "";
 }
@@ -429,7 +507,9 @@ std::string print_body(const ast::Rule& rule) {
 }
 }  // namespace
 
-std::string print(const ast::Rule& rule) { return print(rule.head) + " <- " + print_body(rule); }
+std::string print(const ast::Rule& rule) {
+  return print(rule.head) + " <- " + print_body(rule);
+}
 
 std::string print(const ast::Check& check) {
   std::string out = check_prefix(check.kind);
@@ -479,8 +559,8 @@ std::string print_authorizer_code(const ast::Source& source) {
 
 // ----------------------------------------------------------------------- world dump
 
-WorldDump dump_world(const World& world, const SymbolTable& symbols,
-                     const std::vector<BlockChecks>& checks, const std::vector<Policy>& policies) {
+WorldDump dump_world(const World& world, const SymbolTable& symbols, const std::vector<BlockChecks>& checks,
+                     const std::vector<Policy>& policies) {
   WorldDump dump;
   std::map<std::vector<std::optional<uint64_t>>, std::vector<std::string>> facts;
   world.for_each_fact([&](const OriginSet& origin, const Fact& fact) {

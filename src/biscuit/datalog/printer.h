@@ -64,16 +64,16 @@ struct WorldDump {
     std::vector<std::string> facts;               // sorted
   };
   struct RuleGroup {
-    uint64_t origin;  // block index, kAuthorizerBlock for the authorizer
+    uint64_t origin;                 // block index, kAuthorizerBlock for the authorizer
     std::vector<std::string> rules;  // sorted
   };
   struct CheckGroup {
     uint64_t origin;
     std::vector<std::string> checks;  // sorted
   };
-  std::vector<FactGroup> facts;    // sorted by (origin, facts)
-  std::vector<RuleGroup> rules;    // ascending origin, non-empty groups only
-  std::vector<CheckGroup> checks;  // ascending origin, non-empty groups only
+  std::vector<FactGroup> facts;       // sorted by (origin, facts)
+  std::vector<RuleGroup> rules;       // ascending origin, non-empty groups only
+  std::vector<CheckGroup> checks;     // ascending origin, non-empty groups only
   std::vector<std::string> policies;  // in order
 };
 
@@ -84,7 +84,7 @@ struct BlockChecks {
 
 // Builds the dump from the world's facts and rules (printed with `symbols`), the checks of
 // each block and of the authorizer, and the policies (printed with `symbols`).
-WorldDump dump_world(const World& world, const SymbolTable& symbols,
-                     const std::vector<BlockChecks>& checks, const std::vector<Policy>& policies);
+WorldDump dump_world(const World& world, const SymbolTable& symbols, const std::vector<BlockChecks>& checks,
+                     const std::vector<Policy>& policies);
 
 }  // namespace biscuit::datalog

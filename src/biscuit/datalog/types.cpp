@@ -39,15 +39,16 @@ inline uint64_t mix64(uint64_t x) {
 }
 
 constexpr std::array<std::string_view, 28> kDefaultSymbols = {
-    "read",     "write",  "resource", "operation",  "right",     "time",   "role",
-    "owner",    "tenant", "namespace", "user",      "team",      "service", "admin",
-    "email",    "group",  "member",   "ip_address", "client",    "client_ip", "domain",
-    "path",     "version", "cluster", "node",       "hostname",  "nonce",  "query"};
+    "read",  "write",   "resource",  "operation",  "right",    "time",      "role",
+    "owner", "tenant",  "namespace", "user",       "team",     "service",   "admin",
+    "email", "group",   "member",    "ip_address", "client",   "client_ip", "domain",
+    "path",  "version", "cluster",   "node",       "hostname", "nonce",     "query"};
 
 std::optional<SymbolIndex> default_index(std::string_view s) {
   static const std::unordered_map<std::string_view, SymbolIndex> index = [] {
     std::unordered_map<std::string_view, SymbolIndex> m;
-    for (std::size_t i = 0; i < kDefaultSymbols.size(); ++i) m.emplace(kDefaultSymbols[i], static_cast<SymbolIndex>(i));
+    for (std::size_t i = 0; i < kDefaultSymbols.size(); ++i)
+      m.emplace(kDefaultSymbols[i], static_cast<SymbolIndex>(i));
     return m;
   }();
   if (auto it = index.find(s); it != index.end()) return it->second;
@@ -82,32 +83,46 @@ Term Term::map(std::vector<std::pair<MapKey, Term>> entries) {
 
 bool Term::contains_variable() const {
   switch (kind()) {
-    case TermKind::Variable: return true;
+    case TermKind::Variable:
+      return true;
     case TermKind::Set:
-      for (const auto& t : as_set()) if (t.contains_variable()) return true;
+      for (const auto& t : as_set())
+        if (t.contains_variable()) return true;
       return false;
     case TermKind::Array:
-      for (const auto& t : as_array()) if (t.contains_variable()) return true;
+      for (const auto& t : as_array())
+        if (t.contains_variable()) return true;
       return false;
     case TermKind::Map:
-      for (const auto& e : as_map()) if (e.second.contains_variable()) return true;
+      for (const auto& e : as_map())
+        if (e.second.contains_variable()) return true;
       return false;
-    default: return false;
+    default:
+      return false;
   }
 }
 
 int compare(const Term& a, const Term& b) {
   if (a.v.index() != b.v.index()) return a.v.index() < b.v.index() ? -1 : 1;
   switch (a.kind()) {
-    case TermKind::Variable: return cmp3(a.as_variable(), b.as_variable());
-    case TermKind::Integer: return cmp3(a.as_integer(), b.as_integer());
-    case TermKind::String: return cmp3(a.as_string(), b.as_string());
-    case TermKind::Date: return cmp3(a.as_date(), b.as_date());
-    case TermKind::Bytes: return cmp3(a.as_bytes(), b.as_bytes());
-    case TermKind::Bool: return cmp3(a.as_bool(), b.as_bool());
-    case TermKind::Set: return compare_terms(a.as_set(), b.as_set());
-    case TermKind::Null: return 0;
-    case TermKind::Array: return compare_terms(a.as_array(), b.as_array());
+    case TermKind::Variable:
+      return cmp3(a.as_variable(), b.as_variable());
+    case TermKind::Integer:
+      return cmp3(a.as_integer(), b.as_integer());
+    case TermKind::String:
+      return cmp3(a.as_string(), b.as_string());
+    case TermKind::Date:
+      return cmp3(a.as_date(), b.as_date());
+    case TermKind::Bytes:
+      return cmp3(a.as_bytes(), b.as_bytes());
+    case TermKind::Bool:
+      return cmp3(a.as_bool(), b.as_bool());
+    case TermKind::Set:
+      return compare_terms(a.as_set(), b.as_set());
+    case TermKind::Null:
+      return 0;
+    case TermKind::Array:
+      return compare_terms(a.as_array(), b.as_array());
     case TermKind::Map: {
       const auto& x = a.as_map();
       const auto& y = b.as_map();
@@ -125,18 +140,24 @@ int compare(const Term& a, const Term& b) {
 uint64_t hash_term(const Term& t) {
   uint64_t h = mix64(t.v.index() + 1);
   switch (t.kind()) {
-    case TermKind::Variable: return mix(h, mix64(t.as_variable()));
-    case TermKind::Integer: return mix(h, mix64(static_cast<uint64_t>(t.as_integer())));
-    case TermKind::String: return mix(h, mix64(t.as_string()));
-    case TermKind::Date: return mix(h, mix64(t.as_date()));
+    case TermKind::Variable:
+      return mix(h, mix64(t.as_variable()));
+    case TermKind::Integer:
+      return mix(h, mix64(static_cast<uint64_t>(t.as_integer())));
+    case TermKind::String:
+      return mix(h, mix64(t.as_string()));
+    case TermKind::Date:
+      return mix(h, mix64(t.as_date()));
     case TermKind::Bytes:
       for (uint8_t b : t.as_bytes()) h = mix(h, b);
       return mix(h, t.as_bytes().size());
-    case TermKind::Bool: return mix(h, t.as_bool() ? 2 : 1);
+    case TermKind::Bool:
+      return mix(h, t.as_bool() ? 2 : 1);
     case TermKind::Set:
       for (const auto& e : t.as_set()) h = mix(h, hash_term(e));
       return h;
-    case TermKind::Null: return h;
+    case TermKind::Null:
+      return h;
     case TermKind::Array:
       for (const auto& e : t.as_array()) h = mix(h, hash_term(e));
       return h;
@@ -144,7 +165,7 @@ uint64_t hash_term(const Term& t) {
       for (const auto& e : t.as_map()) {
         h = mix(h, static_cast<uint64_t>(e.first.kind));
         h = mix(h, e.first.kind == MapKey::Kind::Integer ? static_cast<uint64_t>(e.first.integer)
-                                                          : e.first.string);
+                                                         : e.first.string);
         h = mix(h, hash_term(e.second));
       }
       return h;
@@ -171,15 +192,21 @@ std::size_t term_bytes(const Term& t) {
   }
 }
 
-bool operator==(const Closure& a, const Closure& b) { return a.params == b.params && a.ops == b.ops; }
+bool operator==(const Closure& a, const Closure& b) {
+  return a.params == b.params && a.ops == b.ops;
+}
 
 bool operator==(const Op& a, const Op& b) {
   if (a.v.index() != b.v.index()) return false;
   switch (a.v.index()) {
-    case 0: return std::get<0>(a.v) == std::get<0>(b.v);
-    case 1: return std::get<1>(a.v) == std::get<1>(b.v);
-    case 2: return std::get<2>(a.v) == std::get<2>(b.v);
-    default: return std::get<3>(a.v) == std::get<3>(b.v);
+    case 0:
+      return std::get<0>(a.v) == std::get<0>(b.v);
+    case 1:
+      return std::get<1>(a.v) == std::get<1>(b.v);
+    case 2:
+      return std::get<2>(a.v) == std::get<2>(b.v);
+    default:
+      return std::get<3>(a.v) == std::get<3>(b.v);
   }
 }
 
@@ -195,7 +222,9 @@ std::string PublicKey::print() const {
 
 // ------------------------------------------------------------------------ SymbolTable
 
-const std::array<std::string_view, 28>& SymbolTable::default_symbols() { return kDefaultSymbols; }
+const std::array<std::string_view, 28>& SymbolTable::default_symbols() {
+  return kDefaultSymbols;
+}
 
 SymbolIndex SymbolTable::insert(std::string_view s) {
   if (auto d = default_index(s)) return *d;

@@ -18,11 +18,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <functional>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -59,15 +59,27 @@ struct MapKey {
 };
 
 namespace term_detail {
-struct Variable { uint32_t id; };
-struct String { SymbolIndex id; };
-struct Date { uint64_t seconds; };
+struct Variable {
+  uint32_t id;
+};
+struct String {
+  SymbolIndex id;
+};
+struct Date {
+  uint64_t seconds;
+};
 struct Null {};
-struct Set { std::vector<Term> items; };
-struct Array { std::vector<Term> items; };
-struct Map { std::vector<std::pair<MapKey, Term>> entries; };
-using Value = std::variant<Variable, int64_t, String, Date, std::vector<uint8_t>, bool, Set, Null,
-                           Array, Map>;
+struct Set {
+  std::vector<Term> items;
+};
+struct Array {
+  std::vector<Term> items;
+};
+struct Map {
+  std::vector<std::pair<MapKey, Term>> entries;
+};
+using Value =
+    std::variant<Variable, int64_t, String, Date, std::vector<uint8_t>, bool, Set, Null, Array, Map>;
 }  // namespace term_detail
 
 // An immutable-by-convention Datalog value. Cheap for scalars; sets/arrays/maps own their
@@ -98,9 +110,7 @@ struct Term {
   bool as_bool() const { return std::get<bool>(v); }
   const std::vector<Term>& as_set() const { return std::get<term_detail::Set>(v).items; }
   const std::vector<Term>& as_array() const { return std::get<term_detail::Array>(v).items; }
-  const std::vector<std::pair<MapKey, Term>>& as_map() const {
-    return std::get<term_detail::Map>(v).entries;
-  }
+  const std::vector<std::pair<MapKey, Term>>& as_map() const { return std::get<term_detail::Map>(v).entries; }
 
   // True if this term or any nested element is a variable.
   bool contains_variable() const;
@@ -108,9 +118,15 @@ struct Term {
 
 // Total order (see the header comment); 0 if equal.
 int compare(const Term& a, const Term& b);
-inline bool operator==(const Term& a, const Term& b) { return compare(a, b) == 0; }
-inline bool operator!=(const Term& a, const Term& b) { return compare(a, b) != 0; }
-inline bool operator<(const Term& a, const Term& b) { return compare(a, b) < 0; }
+inline bool operator==(const Term& a, const Term& b) {
+  return compare(a, b) == 0;
+}
+inline bool operator!=(const Term& a, const Term& b) {
+  return compare(a, b) != 0;
+}
+inline bool operator<(const Term& a, const Term& b) {
+  return compare(a, b) < 0;
+}
 uint64_t hash_term(const Term& t);
 // The memory a term occupies, approximately: sizeof(Term) plus what it owns (bytes,
 // elements). Strings are symbol ids: their text is counted where it is created.
@@ -136,17 +152,33 @@ struct Fact {
 // Numbering = schema.proto's OpUnary.Kind / OpBinary.Kind.
 enum class UnaryOp : uint8_t { Negate = 0, Parens = 1, Length = 2, TypeOf = 3, Ffi = 4 };
 enum class BinaryOp : uint8_t {
-  LessThan = 0, GreaterThan = 1, LessOrEqual = 2, GreaterOrEqual = 3,
+  LessThan = 0,
+  GreaterThan = 1,
+  LessOrEqual = 2,
+  GreaterOrEqual = 3,
   Equal = 4,  // strict `===` (type error across types)
-  Contains = 5, Prefix = 6, Suffix = 7, Regex = 8,
-  Add = 9, Sub = 10, Mul = 11, Div = 12,
-  And = 13, Or = 14,  // eager (printed `&&!` / `||!`); the parser never produces them
-  Intersection = 15, Union = 16,
-  BitwiseAnd = 17, BitwiseOr = 18, BitwiseXor = 19,
+  Contains = 5,
+  Prefix = 6,
+  Suffix = 7,
+  Regex = 8,
+  Add = 9,
+  Sub = 10,
+  Mul = 11,
+  Div = 12,
+  And = 13,
+  Or = 14,  // eager (printed `&&!` / `||!`); the parser never produces them
+  Intersection = 15,
+  Union = 16,
+  BitwiseAnd = 17,
+  BitwiseOr = 18,
+  BitwiseXor = 19,
   NotEqual = 20,  // strict `!==`
-  HeterogeneousEqual = 21, HeterogeneousNotEqual = 22,  // lenient `==` / `!=`
-  LazyAnd = 23, LazyOr = 24,  // right operand is a parameterless Closure
-  All = 25, Any = 26,         // right operand is a one-parameter Closure
+  HeterogeneousEqual = 21,
+  HeterogeneousNotEqual = 22,  // lenient `==` / `!=`
+  LazyAnd = 23,
+  LazyOr = 24,  // right operand is a parameterless Closure
+  All = 25,
+  Any = 26,  // right operand is a one-parameter Closure
   Get = 27,
   Ffi = 28,
   TryOr = 29,  // left operand is a parameterless Closure, right operand the fallback
@@ -236,7 +268,7 @@ struct Block {
   std::vector<Fact> facts;
   std::vector<Rule> rules;
   std::vector<Check> checks;
-  std::vector<Scope> scopes;  // block-level scopes (not printed in block code)
+  std::vector<Scope> scopes;           // block-level scopes (not printed in block code)
   std::vector<PublicKey> public_keys;  // keys this block adds to the key table, in order
 };
 

@@ -34,13 +34,17 @@ void OriginSet::insert_all(const OriginSet& other) {
   ids_ = std::move(out);
 }
 
-bool OriginSet::contains(uint64_t id) const { return std::binary_search(ids_.begin(), ids_.end(), id); }
+bool OriginSet::contains(uint64_t id) const {
+  return std::binary_search(ids_.begin(), ids_.end(), id);
+}
 
 bool OriginSet::is_subset_of(const OriginSet& other) const {
   return std::includes(other.ids_.begin(), other.ids_.end(), ids_.begin(), ids_.end());
 }
 
-TrustedOrigins TrustedOrigins::defaults() { return TrustedOrigins(OriginSet{0, kAuthorizerBlock}); }
+TrustedOrigins TrustedOrigins::defaults() {
+  return TrustedOrigins(OriginSet{0, kAuthorizerBlock});
+}
 
 TrustedOrigins TrustedOrigins::from_scopes(const std::vector<Scope>& scopes,
                                            const TrustedOrigins& default_origins, uint64_t current_block,
@@ -54,7 +58,9 @@ TrustedOrigins TrustedOrigins::from_scopes(const std::vector<Scope>& scopes,
   OriginSet o{kAuthorizerBlock, current_block};
   for (const auto& s : scopes) {
     switch (s.kind) {
-      case Scope::Kind::Authority: o.insert(0); break;
+      case Scope::Kind::Authority:
+        o.insert(0);
+        break;
       case Scope::Kind::Previous:
         if (current_block != kAuthorizerBlock) {
           for (uint64_t i = 0; i <= current_block; ++i) o.insert(i);
@@ -243,7 +249,7 @@ struct Relation {
 };
 
 struct AtomPlan {
-  Relation* rel = nullptr;  // null: no fact has this name/arity
+  Relation* rel = nullptr;              // null: no fact has this name/arity
   std::vector<int32_t> slot;            // per position: -1 constant, else variable slot
   std::vector<const Term*> constant;    // per position, for constants
   std::vector<uint8_t> binds;           // per position: first binding of its slot
@@ -570,15 +576,25 @@ void World::add_rule(uint64_t block, const TrustedOrigins& trusted, const Rule& 
   impl_->rules.push_back(RuleEntry{block, trusted, rule});
 }
 
-void World::set_extern_functions(ExternFunctions externs) { impl_->externs = std::move(externs); }
-const ExternFunctions& World::extern_functions() const { return impl_->externs; }
+void World::set_extern_functions(ExternFunctions externs) {
+  impl_->externs = std::move(externs);
+}
+const ExternFunctions& World::extern_functions() const {
+  return impl_->externs;
+}
 
-uint64_t World::iterations() const { return impl_->iterations; }
-std::size_t World::fact_count() const { return impl_->fact_count; }
+uint64_t World::iterations() const {
+  return impl_->iterations;
+}
+std::size_t World::fact_count() const {
+  return impl_->fact_count;
+}
 std::size_t World::fact_bytes() const {
   return impl_->fact_bytes;
 }
-const std::vector<World::RuleEntry>& World::rules() const { return impl_->rules; }
+const std::vector<World::RuleEntry>& World::rules() const {
+  return impl_->rules;
+}
 
 void World::for_each_fact(const std::function<void(const OriginSet&, const Fact&)>& fn) const {
   Fact f;

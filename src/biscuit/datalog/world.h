@@ -71,8 +71,8 @@ class TrustedOrigins {
   // scope adds: Authority → 0; Previous → 0..current (not for the authorizer);
   // PublicKey(i) → key_blocks[i] (the blocks signed by that key). Pass the block-level
   // result as `default_origins` of its rules/checks (rule scopes replace block scopes).
-  static TrustedOrigins from_scopes(const std::vector<Scope>& scopes,
-                                    const TrustedOrigins& default_origins, uint64_t current_block,
+  static TrustedOrigins from_scopes(const std::vector<Scope>& scopes, const TrustedOrigins& default_origins,
+                                    uint64_t current_block,
                                     const std::map<uint64_t, std::vector<uint64_t>>& key_blocks);
   bool contains(const OriginSet& fact_origin) const { return fact_origin.is_subset_of(origins_); }
   const OriginSet& origins() const { return origins_; }

@@ -33,13 +33,20 @@ Result<std::vector<datalog::Term>> decode_terms(const google::protobuf::Repeated
 Result<datalog::Term> decode_term(const pb::Term& t) {
   using datalog::Term;
   switch (t.Content_case()) {
-    case pb::Term::kVariable: return Term::variable(t.variable());
-    case pb::Term::kInteger: return Term::integer(t.integer());
-    case pb::Term::kString: return Term::string(t.string());
-    case pb::Term::kDate: return Term::date(t.date());
-    case pb::Term::kBytes: return Term::bytes(Bytes(t.bytes().begin(), t.bytes().end()));
-    case pb::Term::kBool: return Term::boolean(t.bool_());
-    case pb::Term::kNull: return Term::null();
+    case pb::Term::kVariable:
+      return Term::variable(t.variable());
+    case pb::Term::kInteger:
+      return Term::integer(t.integer());
+    case pb::Term::kString:
+      return Term::string(t.string());
+    case pb::Term::kDate:
+      return Term::date(t.date());
+    case pb::Term::kBytes:
+      return Term::bytes(Bytes(t.bytes().begin(), t.bytes().end()));
+    case pb::Term::kBool:
+      return Term::boolean(t.bool_());
+    case pb::Term::kNull:
+      return Term::null();
     case pb::Term::kSet: {
       auto items = decode_terms(t.set().set());
       if (!items) return items.take_error();
@@ -68,7 +75,8 @@ Result<datalog::Term> decode_term(const pb::Term& t) {
       }
       return Term::map(std::move(entries));
     }
-    case pb::Term::CONTENT_NOT_SET: break;
+    case pb::Term::CONTENT_NOT_SET:
+      break;
   }
   return bad("term without content");
 }
@@ -133,19 +141,22 @@ Result<datalog::Scope> decode_scope(const pb::Scope& s) {
   datalog::Scope out;
   switch (s.Content_case()) {
     case pb::Scope::kScopeType:
-      out.kind = s.scopetype() == pb::Scope::Previous ? datalog::Scope::Kind::Previous : datalog::Scope::Kind::Authority;
+      out.kind = s.scopetype() == pb::Scope::Previous ? datalog::Scope::Kind::Previous
+                                                      : datalog::Scope::Kind::Authority;
       return out;
     case pb::Scope::kPublicKey:
       if (s.publickey() < 0) return bad("negative public key index in scope");
       out.kind = datalog::Scope::Kind::PublicKey;
       out.public_key = static_cast<uint64_t>(s.publickey());
       return out;
-    case pb::Scope::CONTENT_NOT_SET: break;
+    case pb::Scope::CONTENT_NOT_SET:
+      break;
   }
   return bad("scope without content");
 }
 
-Result<std::vector<datalog::Scope>> decode_scopes(const google::protobuf::RepeatedPtrField<pb::Scope>& scopes) {
+Result<std::vector<datalog::Scope>> decode_scopes(
+    const google::protobuf::RepeatedPtrField<pb::Scope>& scopes) {
   std::vector<datalog::Scope> out;
   for (const auto& s : scopes) {
     auto d = decode_scope(s);
@@ -181,22 +192,41 @@ Result<datalog::Rule> decode_rule(const pb::Rule& r) {
 
 void encode_term(const datalog::Term& t, pb::Term* out);
 
-void encode_terms(const std::vector<datalog::Term>& terms, google::protobuf::RepeatedPtrField<pb::Term>* out) {
+void encode_terms(const std::vector<datalog::Term>& terms,
+                  google::protobuf::RepeatedPtrField<pb::Term>* out) {
   for (const auto& t : terms) encode_term(t, out->Add());
 }
 
 void encode_term(const datalog::Term& t, pb::Term* out) {
   using K = datalog::TermKind;
   switch (t.kind()) {
-    case K::Variable: out->set_variable(t.as_variable()); break;
-    case K::Integer: out->set_integer(t.as_integer()); break;
-    case K::String: out->set_string(t.as_string()); break;
-    case K::Date: out->set_date(t.as_date()); break;
-    case K::Bytes: out->set_bytes(std::string(t.as_bytes().begin(), t.as_bytes().end())); break;
-    case K::Bool: out->set_bool_(t.as_bool()); break;
-    case K::Null: out->mutable_null(); break;
-    case K::Set: encode_terms(t.as_set(), out->mutable_set()->mutable_set()); break;
-    case K::Array: encode_terms(t.as_array(), out->mutable_array()->mutable_array()); break;
+    case K::Variable:
+      out->set_variable(t.as_variable());
+      break;
+    case K::Integer:
+      out->set_integer(t.as_integer());
+      break;
+    case K::String:
+      out->set_string(t.as_string());
+      break;
+    case K::Date:
+      out->set_date(t.as_date());
+      break;
+    case K::Bytes:
+      out->set_bytes(std::string(t.as_bytes().begin(), t.as_bytes().end()));
+      break;
+    case K::Bool:
+      out->set_bool_(t.as_bool());
+      break;
+    case K::Null:
+      out->mutable_null();
+      break;
+    case K::Set:
+      encode_terms(t.as_set(), out->mutable_set()->mutable_set());
+      break;
+    case K::Array:
+      encode_terms(t.as_array(), out->mutable_array()->mutable_array());
+      break;
     case K::Map: {
       auto* m = out->mutable_map();
       for (const auto& [key, value] : t.as_map()) {
@@ -240,9 +270,15 @@ void encode_ops(const std::vector<datalog::Op>& ops, google::protobuf::RepeatedP
 
 void encode_scope(const datalog::Scope& s, pb::Scope* out) {
   switch (s.kind) {
-    case datalog::Scope::Kind::Authority: out->set_scopetype(pb::Scope::Authority); break;
-    case datalog::Scope::Kind::Previous: out->set_scopetype(pb::Scope::Previous); break;
-    case datalog::Scope::Kind::PublicKey: out->set_publickey(static_cast<int64_t>(s.public_key)); break;
+    case datalog::Scope::Kind::Authority:
+      out->set_scopetype(pb::Scope::Authority);
+      break;
+    case datalog::Scope::Kind::Previous:
+      out->set_scopetype(pb::Scope::Previous);
+      break;
+    case datalog::Scope::Kind::PublicKey:
+      out->set_publickey(static_cast<int64_t>(s.public_key));
+      break;
   }
 }
 
@@ -256,19 +292,22 @@ void encode_rule(const datalog::Rule& r, pb::Rule* out) {
 }  // namespace
 
 Result<datalog::Block> decode_block(std::span<const uint8_t> bytes, const BlockLimits& limits) {
-  if (bytes.size() > limits.max_block_bytes) return bad("block larger than " + std::to_string(limits.max_block_bytes) + " bytes");
+  if (bytes.size() > limits.max_block_bytes)
+    return bad("block larger than " + std::to_string(limits.max_block_bytes) + " bytes");
   pb::Block msg;
   google::protobuf::io::CodedInputStream in(bytes.data(), static_cast<int>(bytes.size()));
   in.SetRecursionLimit(limits.max_nesting);
   if (!msg.MergePartialFromCodedStream(&in) || !in.ConsumedEntireMessage()) {
-    return bad("not a valid Block protobuf message (or nested deeper than " + std::to_string(limits.max_nesting) + ")");
+    return bad("not a valid Block protobuf message (or nested deeper than " +
+               std::to_string(limits.max_nesting) + ")");
   }
   datalog::Block block;
   block.symbols.assign(msg.symbols().begin(), msg.symbols().end());
   if (msg.has_context()) block.context = msg.context();
   uint32_t version = msg.has_version() ? msg.version() : 0;
   if (version < datalog::kMinBlockVersion || version > datalog::kMaxBlockVersion) {
-    return make_error(ErrorCode::Version, "block version " + std::to_string(version) + " is outside the supported range " +
+    return make_error(ErrorCode::Version, "block version " + std::to_string(version) +
+                                              " is outside the supported range " +
                                               std::to_string(datalog::kMinBlockVersion) + ".." +
                                               std::to_string(datalog::kMaxBlockVersion));
   }
@@ -304,8 +343,8 @@ Result<datalog::Block> decode_block(std::span<const uint8_t> bytes, const BlockL
   for (const auto& k : msg.publickeys()) {
     if (!k.has_algorithm() || !k.has_key()) return bad("public key without algorithm or key");
     Algorithm alg = k.algorithm() == pb::PublicKey::SECP256R1 ? Algorithm::Secp256r1 : Algorithm::Ed25519;
-    auto key = PublicKey::from_bytes(alg, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(k.key().data()),
-                                                                  k.key().size()));
+    auto key = PublicKey::from_bytes(
+        alg, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(k.key().data()), k.key().size()));
     if (!key) return bad("invalid public key in block: " + key.error().message);
     datalog::PublicKey dk;
     dk.algorithm = alg == Algorithm::Secp256r1 ? datalog::PublicKey::Algorithm::Secp256r1

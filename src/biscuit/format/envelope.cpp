@@ -8,7 +8,9 @@
 namespace biscuit::format {
 namespace {
 
-Error deser(const std::string& what) { return make_error(ErrorCode::Deserialization, what); }
+Error deser(const std::string& what) {
+  return make_error(ErrorCode::Deserialization, what);
+}
 
 // Parses `data` into `msg` with a nesting cap; required fields are checked by the caller.
 bool parse_message(google::protobuf::MessageLite& msg, ByteView data, const ParseLimits& limits) {
@@ -34,23 +36,29 @@ Result<PublicKey> key_from_pb(const pb::PublicKey& k, const char* where) {
 }
 
 void key_to_pb(const PublicKey& key, pb::PublicKey* out) {
-  out->set_algorithm(key.algorithm() == Algorithm::Secp256r1 ? pb::PublicKey::SECP256R1 : pb::PublicKey::Ed25519);
+  out->set_algorithm(key.algorithm() == Algorithm::Secp256r1 ? pb::PublicKey::SECP256R1
+                                                             : pb::PublicKey::Ed25519);
   out->set_key(std::string(key.bytes().begin(), key.bytes().end()));
 }
 
-Bytes to_bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
-std::string to_string(const Bytes& b) { return std::string(b.begin(), b.end()); }
+Bytes to_bytes(const std::string& s) {
+  return Bytes(s.begin(), s.end());
+}
+std::string to_string(const Bytes& b) {
+  return std::string(b.begin(), b.end());
+}
 
 // Signature sizes are checked when parsing: a wrong size is a deserialization error,
 // distinct from a signature that does not verify.
 Result<void> check_signature_size(Algorithm alg, const Bytes& sig, const std::string& where) {
   if (alg == Algorithm::Ed25519 ? sig.size() == 64 : (sig.size() >= 8 && sig.size() <= 72)) return {};
-  return make_error(ErrorCode::BlockSignatureDeserialization,
-                    where + ": a " + algorithm_name(alg) + " signature cannot be " + std::to_string(sig.size()) +
-                        " bytes long");
+  return make_error(ErrorCode::BlockSignatureDeserialization, where + ": a " + algorithm_name(alg) +
+                                                                  " signature cannot be " +
+                                                                  std::to_string(sig.size()) + " bytes long");
 }
 
-Result<SignedBlock> signed_block_from_pb(const pb::SignedBlock& sb, Algorithm signer_alg, const std::string& where) {
+Result<SignedBlock> signed_block_from_pb(const pb::SignedBlock& sb, Algorithm signer_alg,
+                                         const std::string& where) {
   if (!sb.has_block() || !sb.has_nextkey() || !sb.has_signature()) {
     return deser(where + ": signed block without block bytes, next key or signature");
   }
@@ -69,7 +77,8 @@ Result<SignedBlock> signed_block_from_pb(const pb::SignedBlock& sb, Algorithm si
     auto pk = key_from_pb(ext.publickey(), "external key");
     if (!pk) return pk.take_error();
     Bytes sig = to_bytes(ext.signature());
-    if (auto r = check_signature_size(pk->algorithm(), sig, where + " external signature"); !r) return r.take_error();
+    if (auto r = check_signature_size(pk->algorithm(), sig, where + " external signature"); !r)
+      return r.take_error();
     out.external = ExternalSignature{std::move(sig), std::move(*pk)};
   }
   if (sb.has_version()) {
@@ -107,8 +116,8 @@ Bytes block_payload(const SignedBlock& b, const Bytes* previous_signature) {
 
 uint32_t writer_payload_version(bool third_party, uint32_t datalog_version, Algorithm signing_alg,
                                 Algorithm next_alg, bool earlier_v1) {
-  if (third_party || datalog_version >= 6 || signing_alg != Algorithm::Ed25519 || next_alg != Algorithm::Ed25519 ||
-      earlier_v1) {
+  if (third_party || datalog_version >= 6 || signing_alg != Algorithm::Ed25519 ||
+      next_alg != Algorithm::Ed25519 || earlier_v1) {
     return 1;
   }
   return 0;
@@ -147,12 +156,16 @@ Result<Envelope> Envelope::parse(ByteView data, const ParseLimits& limits) {
     const std::string& s = proof.nextsecret();
     auto key = PrivateKey::from_bytes(env.last().next_key.algorithm(),
                                       ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
-    if (!key) return deser("proof secret is not a valid " + std::string(algorithm_name(env.last().next_key.algorithm())) +
-                           " private key: " + key.error().message);
+    if (!key)
+      return deser("proof secret is not a valid " +
+                   std::string(algorithm_name(env.last().next_key.algorithm())) +
+                   " private key: " + key.error().message);
     env.next_secret = std::move(*key);
   } else if (proof.has_finalsignature()) {
     env.final_signature = to_bytes(proof.finalsignature());
-    if (auto r = check_signature_size(env.last().next_key.algorithm(), env.final_signature, "final signature"); !r) {
+    if (auto r =
+            check_signature_size(env.last().next_key.algorithm(), env.final_signature, "final signature");
+        !r) {
       return r.take_error();
     }
   } else {
@@ -183,7 +196,9 @@ Result<void> Envelope::verify(const PublicKey& root) const {
     const SignedBlock& b = block(i);
     const Bytes* prev_sig = i == 0 ? nullptr : &block(i - 1).signature;
     if (b.external) {
-      if (i == 0) return make_error(ErrorCode::Deserialization, "the authority block cannot carry an external signature");
+      if (i == 0)
+        return make_error(ErrorCode::Deserialization,
+                          "the authority block cannot carry an external signature");
       if (b.payload_version != 1) {
         return make_error(ErrorCode::Deserialization,
                           "third-party block " + std::to_string(i) + " must use signature payload version 1");
@@ -213,16 +228,18 @@ Result<void> Envelope::verify(const PublicKey& root) const {
                         "signature error: the proof secret does not match the last block's next key");
     }
   } else {
-    Bytes payload = seal_payload(tail.block, tail.next_key.algorithm(), tail.next_key.bytes(), tail.signature);
+    Bytes payload =
+        seal_payload(tail.block, tail.next_key.algorithm(), tail.next_key.bytes(), tail.signature);
     if (!tail.next_key.verify(payload, final_signature)) {
-      return make_error(ErrorCode::SealedSignature, "the final signature of the sealed token does not verify");
+      return make_error(ErrorCode::SealedSignature,
+                        "the final signature of the sealed token does not verify");
     }
   }
   return {};
 }
 
-Result<Envelope> Envelope::create(const PrivateKey& root, std::optional<uint32_t> root_key_id, Bytes authority,
-                                  uint32_t datalog_version, const KeyPair& next) {
+Result<Envelope> Envelope::create(const PrivateKey& root, std::optional<uint32_t> root_key_id,
+                                  Bytes authority, uint32_t datalog_version, const KeyPair& next) {
   Envelope env;
   env.root_key_id = root_key_id;
   env.authority.block = std::move(authority);
@@ -254,7 +271,8 @@ Result<Envelope> Envelope::append(Bytes block, uint32_t datalog_version, const K
   return env;
 }
 
-Result<Envelope> Envelope::append_third_party(Bytes block, ExternalSignature external, const KeyPair& next) const {
+Result<Envelope> Envelope::append_third_party(Bytes block, ExternalSignature external,
+                                              const KeyPair& next) const {
   if (sealed()) return make_error(ErrorCode::AppendOnSealed, "cannot append a block to a sealed token");
   Bytes ext_payload = external_payload(block, last().signature);
   if (!external.public_key.verify(ext_payload, external.signature)) {
@@ -279,7 +297,8 @@ Result<Envelope> Envelope::append_third_party(Bytes block, ExternalSignature ext
 Result<Envelope> Envelope::seal() const {
   if (sealed()) return make_error(ErrorCode::AlreadySealed, "the token is already sealed");
   const SignedBlock& tail = last();
-  auto sig = next_secret->sign(seal_payload(tail.block, tail.next_key.algorithm(), tail.next_key.bytes(), tail.signature));
+  auto sig = next_secret->sign(
+      seal_payload(tail.block, tail.next_key.algorithm(), tail.next_key.bytes(), tail.signature));
   if (!sig) return sig.take_error();
   Envelope env = *this;
   env.final_signature = std::move(*sig);
@@ -312,7 +331,8 @@ Bytes serialize_third_party_contents(ByteView payload, const ExternalSignature& 
   return Bytes(out.begin(), out.end());
 }
 
-Result<std::pair<Bytes, ExternalSignature>> parse_third_party_contents(ByteView data, const ParseLimits& limits) {
+Result<std::pair<Bytes, ExternalSignature>> parse_third_party_contents(ByteView data,
+                                                                       const ParseLimits& limits) {
   pb::ThirdPartyBlockContents msg;
   if (!parse_message(msg, data, limits)) return deser("not a valid third-party block");
   if (!msg.has_payload() || !msg.has_externalsignature() || !msg.externalsignature().has_signature() ||

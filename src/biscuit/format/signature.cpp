@@ -5,7 +5,9 @@
 namespace biscuit::format {
 namespace {
 
-void put(Bytes& out, ByteView bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); }
+void put(Bytes& out, ByteView bytes) {
+  out.insert(out.end(), bytes.begin(), bytes.end());
+}
 
 // A tag is an ASCII word between NUL bytes, e.g. "\0BLOCK\0".
 void tag(Bytes& out, std::string_view word) {
@@ -32,7 +34,8 @@ Bytes block_payload_v0(ByteView block, std::optional<ByteView> external_signatur
 }
 
 Bytes block_payload_v1(ByteView block, Algorithm next_alg, ByteView next_key,
-                       std::optional<ByteView> previous_signature, std::optional<ByteView> external_signature) {
+                       std::optional<ByteView> previous_signature,
+                       std::optional<ByteView> external_signature) {
   Bytes out;
   out.reserve(block.size() + next_key.size() + 200);
   tag(out, "BLOCK");

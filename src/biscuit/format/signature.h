@@ -22,7 +22,8 @@ using ByteView = std::span<const uint8_t>;
 Bytes block_payload_v0(ByteView block, std::optional<ByteView> external_signature, Algorithm next_alg,
                        ByteView next_key);
 Bytes block_payload_v1(ByteView block, Algorithm next_alg, ByteView next_key,
-                       std::optional<ByteView> previous_signature, std::optional<ByteView> external_signature);
+                       std::optional<ByteView> previous_signature,
+                       std::optional<ByteView> external_signature);
 Bytes external_payload(ByteView block, ByteView previous_signature);
 Bytes seal_payload(ByteView block, Algorithm next_alg, ByteView next_key, ByteView signature);
 

@@ -8,11 +8,11 @@
 
 namespace biscuit {
 
-using detail::from_datalog;
-using detail::from_execution;
 using datalog::kAuthorizerBlock;
 using datalog::OriginSet;
 using datalog::TrustedOrigins;
+using detail::from_datalog;
+using detail::from_execution;
 
 // ------------------------------------------------------------------ builder
 
@@ -27,7 +27,8 @@ Result<void> AuthorizerBuilder::add_code(std::string_view code, const Params& pa
   auto parsed = datalog::parse_authorizer_source(code);
   if (!parsed) return from_datalog(parsed.error(), false);
   datalog::ast::Source src = std::move(*parsed);
-  if (auto st = datalog::ast::apply_parameters(src, params.ast()); !st) return from_datalog(st.error(), false);
+  if (auto st = datalog::ast::apply_parameters(src, params.ast()); !st)
+    return from_datalog(st.error(), false);
   append_all(source_.facts, src.facts);
   append_all(source_.rules, src.rules);
   append_all(source_.checks, src.checks);
@@ -100,12 +101,13 @@ struct Authorizer::Impl {
   std::vector<BlockChecks> token_checks;  // per token block, in order
   std::vector<datalog::Check> checks;     // authorizer checks
   std::vector<datalog::Policy> policies;
-  datalog::ast::Source source;            // for dump_code()
+  datalog::ast::Source source;  // for dump_code()
   uint64_t iterations = 0;
   std::chrono::nanoseconds elapsed{0};
   bool ran = false;
 
-  TrustedOrigins trust(const std::vector<datalog::Scope>& scopes, const TrustedOrigins& base, uint64_t block) const {
+  TrustedOrigins trust(const std::vector<datalog::Scope>& scopes, const TrustedOrigins& base,
+                       uint64_t block) const {
     return TrustedOrigins::from_scopes(scopes, base, block, key_blocks);
   }
 
@@ -140,13 +142,20 @@ Authorizer::~Authorizer() = default;
 Authorizer::Authorizer(Authorizer&&) noexcept = default;
 Authorizer& Authorizer::operator=(Authorizer&&) noexcept = default;
 
-Result<Authorizer> AuthorizerBuilder::build(const Biscuit& token) const& { return build_impl(&token, source_); }
-Result<Authorizer> AuthorizerBuilder::build(const Biscuit& token) && { return build_impl(&token, std::move(source_)); }
-Result<Authorizer> AuthorizerBuilder::build() const { return build_impl(nullptr, source_); }
+Result<Authorizer> AuthorizerBuilder::build(const Biscuit& token) const& {
+  return build_impl(&token, source_);
+}
+Result<Authorizer> AuthorizerBuilder::build(const Biscuit& token) && {
+  return build_impl(&token, std::move(source_));
+}
+Result<Authorizer> AuthorizerBuilder::build() const {
+  return build_impl(nullptr, source_);
+}
 
 Result<Authorizer> AuthorizerBuilder::build_impl(const Biscuit* token, datalog::ast::Source source) const {
   if (token && !token->verified()) {
-    return make_error(ErrorCode::InvalidArgument, "refusing to authorize a token whose signatures were not verified");
+    return make_error(ErrorCode::InvalidArgument,
+                      "refusing to authorize a token whose signatures were not verified");
   }
   Authorizer a;
   Authorizer::Impl& st = *a.impl_;
@@ -183,7 +192,9 @@ Result<Authorizer> AuthorizerBuilder::build_impl(const Biscuit* token, datalog::
         for (auto& s : block_scopes) {
           if (s.kind != datalog::Scope::Kind::PublicKey) continue;
           const datalog::PublicKey* key = own.key(s.public_key);
-          if (!key) return make_error(ErrorCode::UnknownExternalKey, "block " + std::to_string(i) + " scope names an unknown public key");
+          if (!key)
+            return make_error(ErrorCode::UnknownExternalKey,
+                              "block " + std::to_string(i) + " scope names an unknown public key");
           s.public_key = st.symbols.insert_key(*key);
         }
         for (const auto& f : block.facts) {
@@ -212,8 +223,9 @@ Result<Authorizer> AuthorizerBuilder::build_impl(const Biscuit* token, datalog::
       for (std::size_t j = 0; j < rules->size(); ++j) {
         const datalog::Rule& r = (*rules)[j];
         if (!datalog::head_variables_bound(r)) {
-          Error e = make_error(ErrorCode::InvalidBlockRule, "rule " + std::to_string(j) + " of block " + std::to_string(i) +
-                                                                " has a head variable that its body does not bind");
+          Error e = make_error(ErrorCode::InvalidBlockRule,
+                               "rule " + std::to_string(j) + " of block " + std::to_string(i) +
+                                   " has a head variable that its body does not bind");
           e.rule_id = static_cast<uint32_t>(j);
           e.rule = datalog::print_rule(r, st.symbols);
           return e;
@@ -321,8 +333,9 @@ Result<std::size_t> Authorizer::authorize() {
   if (matched) {
     e.code = ErrorCode::Unauthorized;
     e.policy = matched;
-    e.message = matched->allow ? "authorization failed: some checks did not pass"
-                               : "authorization failed: deny policy #" + std::to_string(matched->index) + " matched";
+    e.message = matched->allow
+                    ? "authorization failed: some checks did not pass"
+                    : "authorization failed: deny policy #" + std::to_string(matched->index) + " matched";
   } else {
     e.code = ErrorCode::NoMatchingPolicy;
     e.message = "authorization failed: no policy matched";
@@ -336,10 +349,12 @@ Result<std::vector<datalog::ast::Fact>> Authorizer::query(std::string_view text,
   return query(*parsed, params);
 }
 
-Result<std::vector<datalog::ast::Fact>> Authorizer::query(const RuleTemplate& rule_template, const Params& params) {
+Result<std::vector<datalog::ast::Fact>> Authorizer::query(const RuleTemplate& rule_template,
+                                                          const Params& params) {
   Impl& st = *impl_;
   datalog::ast::Rule parsed = rule_template.ast();
-  if (auto s = datalog::ast::apply_parameters(parsed, params.ast()); !s) return from_datalog(s.error(), false);
+  if (auto s = datalog::ast::apply_parameters(parsed, params.ast()); !s)
+    return from_datalog(s.error(), false);
   auto start = std::chrono::steady_clock::now();
   datalog::Deadline deadline = start + st.limits.max_time;
   if (!st.ran) {
@@ -370,9 +385,15 @@ datalog::WorldDump Authorizer::dump() const {
   return datalog::dump_world(st.world, st.symbols, checks, st.policies);
 }
 
-std::string Authorizer::dump_code() const { return datalog::print_authorizer_code(impl_->source); }
-uint64_t Authorizer::iterations() const { return impl_->world.iterations(); }
-std::chrono::nanoseconds Authorizer::execution_time() const { return impl_->elapsed; }
+std::string Authorizer::dump_code() const {
+  return datalog::print_authorizer_code(impl_->source);
+}
+uint64_t Authorizer::iterations() const {
+  return impl_->world.iterations();
+}
+std::chrono::nanoseconds Authorizer::execution_time() const {
+  return impl_->elapsed;
+}
 
 // ------------------------------------------------------------------ JSON
 
@@ -381,11 +402,21 @@ std::string js(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           static const char* hex = "0123456789abcdef";
@@ -421,12 +452,14 @@ std::string world_dump_json(const datalog::WorldDump& dump) {
   out += "],\"rules\":[";
   for (std::size_t i = 0; i < dump.rules.size(); ++i) {
     out += i ? "," : "";
-    out += "{\"origin\":" + std::to_string(dump.rules[i].origin) + ",\"rules\":" + str_list(dump.rules[i].rules) + "}";
+    out += "{\"origin\":" + std::to_string(dump.rules[i].origin) +
+           ",\"rules\":" + str_list(dump.rules[i].rules) + "}";
   }
   out += "],\"checks\":[";
   for (std::size_t i = 0; i < dump.checks.size(); ++i) {
     out += i ? "," : "";
-    out += "{\"origin\":" + std::to_string(dump.checks[i].origin) + ",\"checks\":" + str_list(dump.checks[i].checks) + "}";
+    out += "{\"origin\":" + std::to_string(dump.checks[i].origin) +
+           ",\"checks\":" + str_list(dump.checks[i].checks) + "}";
   }
   out += "],\"policies\":" + str_list(dump.policies) + "}";
   return out;

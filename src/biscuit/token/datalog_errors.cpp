@@ -5,11 +5,16 @@ namespace biscuit::detail {
 Error from_datalog(const datalog::Error& e, bool decoding) {
   using C = datalog::Error::Code;
   switch (e.code) {
-    case C::SymbolTableOverlap: return make_error(ErrorCode::SymbolTableOverlap, e.to_string());
-    case C::PublicKeyTableOverlap: return make_error(ErrorCode::PublicKeyTableOverlap, e.to_string());
-    case C::UnknownSymbol: return make_error(ErrorCode::UnknownSymbol, e.to_string());
-    case C::UnknownPublicKey: return make_error(decoding ? ErrorCode::UnknownExternalKey : ErrorCode::Language, e.to_string());
-    case C::Version: return make_error(ErrorCode::Version, e.to_string());
+    case C::SymbolTableOverlap:
+      return make_error(ErrorCode::SymbolTableOverlap, e.to_string());
+    case C::PublicKeyTableOverlap:
+      return make_error(ErrorCode::PublicKeyTableOverlap, e.to_string());
+    case C::UnknownSymbol:
+      return make_error(ErrorCode::UnknownSymbol, e.to_string());
+    case C::UnknownPublicKey:
+      return make_error(decoding ? ErrorCode::UnknownExternalKey : ErrorCode::Language, e.to_string());
+    case C::Version:
+      return make_error(ErrorCode::Version, e.to_string());
     case C::InvalidTerm:
     case C::InvalidRule:
     case C::LimitExceeded:
@@ -25,24 +30,34 @@ Error from_datalog(const datalog::Error& e, bool decoding) {
 Error from_execution(const datalog::ExecutionError& e) {
   using K = datalog::ExecutionError::Kind;
   switch (e.kind) {
-    case K::TooManyFacts: return make_error(ErrorCode::TooManyFacts, "run limit: too many facts");
-    case K::TooManyIterations: return make_error(ErrorCode::TooManyIterations, "run limit: too many iterations");
+    case K::TooManyFacts:
+      return make_error(ErrorCode::TooManyFacts, "run limit: too many facts");
+    case K::TooManyIterations:
+      return make_error(ErrorCode::TooManyIterations, "run limit: too many iterations");
     case K::Timeout:
       return make_error(
           ErrorCode::Timeout,
           "run limit: " + (e.message.empty() ? std::string("authorization took too long") : e.message));
     case K::TooMuchMemory:
       return make_error(ErrorCode::TooMuchMemory, "run limit: " + e.to_string());
-    default: break;
+    default:
+      break;
   }
   Error out = make_error(ErrorCode::Execution, e.to_string());
   out.detail = e.kind_name();
   switch (e.kind) {
-    case K::UndefinedExtern: out.detail_data = json_quote(e.name); break;
-    case K::ExternEvalError: out.detail_data = "[" + json_quote(e.name) + "," + json_quote(e.message) + "]"; break;
+    case K::UndefinedExtern:
+      out.detail_data = json_quote(e.name);
+      break;
+    case K::ExternEvalError:
+      out.detail_data = "[" + json_quote(e.name) + "," + json_quote(e.message) + "]";
+      break;
     case K::UnknownSymbol:
-    case K::UnknownVariable: out.detail_data = std::to_string(e.id); break;
-    default: break;
+    case K::UnknownVariable:
+      out.detail_data = std::to_string(e.id);
+      break;
+    default:
+      break;
   }
   return out;
 }

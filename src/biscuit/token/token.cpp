@@ -53,8 +53,10 @@ Params& Params::public_key(std::string name, const PublicKey& key) {
 template <class Ast>
 Result<Template<Ast>> Template<Ast>::parse(std::string_view text) {
   auto parsed = [&] {
-    if constexpr (std::is_same_v<Ast, datalog::ast::Fact>) return datalog::parse_fact(text);
-    else return datalog::parse_rule(text);
+    if constexpr (std::is_same_v<Ast, datalog::ast::Fact>)
+      return datalog::parse_fact(text);
+    else
+      return datalog::parse_rule(text);
   }();
   if (!parsed) return from_datalog(parsed.error(), false);
   Template t;
@@ -74,7 +76,8 @@ datalog::PublicKey to_datalog_key(const PublicKey& key) {
 
 Result<PublicKey> from_datalog_key(const datalog::PublicKey& key) {
   return PublicKey::from_bytes(
-      key.algorithm == datalog::PublicKey::Algorithm::Secp256r1 ? Algorithm::Secp256r1 : Algorithm::Ed25519, key.key);
+      key.algorithm == datalog::PublicKey::Algorithm::Secp256r1 ? Algorithm::Secp256r1 : Algorithm::Ed25519,
+      key.key);
 }
 
 // ------------------------------------------------------------------ BlockBuilder
@@ -144,7 +147,8 @@ Result<void> BlockBuilder::add_code(std::string_view code, const Params& params)
   auto parsed = datalog::parse_block_source(code, parse_options(limits_));
   if (!parsed) return from_datalog(parsed.error(), false);
   datalog::ast::Source src = std::move(*parsed);
-  if (auto st = datalog::ast::apply_parameters(src, params.ast()); !st) return from_datalog(st.error(), false);
+  if (auto st = datalog::ast::apply_parameters(src, params.ast()); !st)
+    return from_datalog(st.error(), false);
   append_all(source_.scopes, src.scopes);
   append_all(source_.facts, src.facts);
   append_all(source_.rules, src.rules);
@@ -227,13 +231,15 @@ Result<void> Biscuit::absorb(const format::SignedBlock& sb, const ParseLimits& l
     std::size_t sym_mark = symbols_.size();
     std::size_t key_mark = symbols_.keys().size();
     if (!symbols_.extend(block.symbols)) {
-      return make_error(ErrorCode::SymbolTableOverlap,
-                        "block " + std::to_string(index) + " redefines a symbol already in the token's table");
+      return make_error(
+          ErrorCode::SymbolTableOverlap,
+          "block " + std::to_string(index) + " redefines a symbol already in the token's table");
     }
     if (!symbols_.extend_keys(block.public_keys)) {
       symbols_.truncate(sym_mark);
-      return make_error(ErrorCode::PublicKeyTableOverlap,
-                        "block " + std::to_string(index) + " redefines a public key already in the token's table");
+      return make_error(
+          ErrorCode::PublicKeyTableOverlap,
+          "block " + std::to_string(index) + " redefines a public key already in the token's table");
     }
     if (auto r = check(); !r) {
       symbols_.truncate(sym_mark);
@@ -247,9 +253,10 @@ Result<void> Biscuit::absorb(const format::SignedBlock& sb, const ParseLimits& l
   return {};
 }
 
-Result<Biscuit> Biscuit::from_bytes(std::span<const uint8_t> bytes, const PublicKey& root, const ParseLimits& limits) {
-  return from_bytes(bytes, KeyProvider([&root](std::optional<uint32_t>) -> Result<PublicKey> { return root; }),
-                    limits);
+Result<Biscuit> Biscuit::from_bytes(std::span<const uint8_t> bytes, const PublicKey& root,
+                                    const ParseLimits& limits) {
+  return from_bytes(
+      bytes, KeyProvider([&root](std::optional<uint32_t>) -> Result<PublicKey> { return root; }), limits);
 }
 
 Result<Biscuit> Biscuit::from_bytes(std::span<const uint8_t> bytes, const KeyProvider& root,
@@ -262,14 +269,16 @@ Result<Biscuit> Biscuit::from_bytes(std::span<const uint8_t> bytes, const KeyPro
   return load(std::move(*env), true, limits);
 }
 
-Result<Biscuit> Biscuit::from_base64(std::string_view text, const PublicKey& root, const ParseLimits& limits) {
+Result<Biscuit> Biscuit::from_base64(std::string_view text, const PublicKey& root,
+                                     const ParseLimits& limits) {
   if (base64_too_long(text, limits.max_token_bytes)) return too_long("token", text, limits.max_token_bytes);
   auto bytes = base64url_decode(text);
   if (!bytes) return make_error(ErrorCode::Deserialization, "token is not valid URL-safe base64");
   return from_bytes(*bytes, root, limits);
 }
 
-Result<Biscuit> Biscuit::from_base64(std::string_view text, const KeyProvider& root, const ParseLimits& limits) {
+Result<Biscuit> Biscuit::from_base64(std::string_view text, const KeyProvider& root,
+                                     const ParseLimits& limits) {
   if (base64_too_long(text, limits.max_token_bytes)) return too_long("token", text, limits.max_token_bytes);
   auto bytes = base64url_decode(text);
   if (!bytes) return make_error(ErrorCode::Deserialization, "token is not valid URL-safe base64");
@@ -282,7 +291,9 @@ Result<Biscuit> Biscuit::from_bytes_unverified(std::span<const uint8_t> bytes, c
   return load(std::move(*env), false, limits);
 }
 
-std::string Biscuit::to_base64() const { return base64url_encode(to_bytes()); }
+std::string Biscuit::to_base64() const {
+  return base64url_encode(to_bytes());
+}
 
 // ------------------------------------------------------------------ Biscuit: building
 
@@ -329,7 +340,8 @@ Result<Biscuit> Biscuit::seal() const {
 }
 
 Result<ThirdPartyRequest> Biscuit::third_party_request() const {
-  if (sealed()) return make_error(ErrorCode::AppendOnSealed, "cannot request a third-party block for a sealed token");
+  if (sealed())
+    return make_error(ErrorCode::AppendOnSealed, "cannot request a third-party block for a sealed token");
   ThirdPartyRequest req;
   req.previous_signature_ = env_.last().signature;
   return req;
@@ -388,14 +400,20 @@ Result<ThirdPartyRequest> ThirdPartyRequest::from_base64(std::string_view text, 
     return too_long("third-party request", text, limits.max_token_bytes);
   }
   auto bytes = base64url_decode(text);
-  if (!bytes) return make_error(ErrorCode::Deserialization, "third-party request is not valid URL-safe base64");
+  if (!bytes)
+    return make_error(ErrorCode::Deserialization, "third-party request is not valid URL-safe base64");
   return from_bytes(*bytes, limits);
 }
 
-Bytes ThirdPartyRequest::to_bytes() const { return format::serialize_request(previous_signature_); }
-std::string ThirdPartyRequest::to_base64() const { return base64url_encode(to_bytes()); }
+Bytes ThirdPartyRequest::to_bytes() const {
+  return format::serialize_request(previous_signature_);
+}
+std::string ThirdPartyRequest::to_base64() const {
+  return base64url_encode(to_bytes());
+}
 
-Result<ThirdPartyBlock> ThirdPartyRequest::create_block(const PrivateKey& key, const BlockBuilder& builder) const {
+Result<ThirdPartyBlock> ThirdPartyRequest::create_block(const PrivateKey& key,
+                                                        const BlockBuilder& builder) const {
   if (!key.valid()) return make_error(ErrorCode::InvalidKey, "no third-party private key");
   auto block = datalog::build_block(builder.source(), datalog::SymbolTable{}, builder.context());
   if (!block) return from_datalog(block.error(), false);
@@ -434,7 +452,11 @@ Result<ThirdPartyBlock> ThirdPartyBlock::from_base64(std::string_view text, cons
   return from_bytes(*bytes, limits);
 }
 
-Bytes ThirdPartyBlock::to_bytes() const { return format::serialize_third_party_contents(payload_, external_); }
-std::string ThirdPartyBlock::to_base64() const { return base64url_encode(to_bytes()); }
+Bytes ThirdPartyBlock::to_bytes() const {
+  return format::serialize_third_party_contents(payload_, external_);
+}
+std::string ThirdPartyBlock::to_base64() const {
+  return base64url_encode(to_bytes());
+}
 
 }  // namespace biscuit

@@ -42,7 +42,7 @@ class Params {
   Params& date(std::string name, uint64_t unix_seconds);
   Params& bytes(std::string name, Bytes value);
   Params& null(std::string name);
-  Params& term(std::string name, datalog::ast::Term value);  // any value, incl. sets/arrays/maps
+  Params& term(std::string name, datalog::ast::Term value);    // any value, incl. sets/arrays/maps
   Params& public_key(std::string name, const PublicKey& key);  // for `trusting {name}`
   const datalog::ast::Params& ast() const { return p_; }
 
@@ -164,12 +164,14 @@ class Biscuit {
                                     const ParseLimits& limits = {});
   static Result<Biscuit> from_bytes(std::span<const uint8_t> bytes, const KeyProvider& root,
                                     const ParseLimits& limits = {});
-  static Result<Biscuit> from_base64(std::string_view text, const PublicKey& root, const ParseLimits& limits = {});
+  static Result<Biscuit> from_base64(std::string_view text, const PublicKey& root,
+                                     const ParseLimits& limits = {});
   static Result<Biscuit> from_base64(std::string_view text, const KeyProvider& root,
                                      const ParseLimits& limits = {});
   // Parses and decodes without checking any signature: for inspection tools only. Such a
   // token must never be authorized (Authorizer refuses it).
-  static Result<Biscuit> from_bytes_unverified(std::span<const uint8_t> bytes, const ParseLimits& limits = {});
+  static Result<Biscuit> from_bytes_unverified(std::span<const uint8_t> bytes,
+                                               const ParseLimits& limits = {});
 
   Bytes to_bytes() const { return env_.serialize(); }
   std::string to_base64() const;

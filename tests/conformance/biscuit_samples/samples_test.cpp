@@ -18,7 +18,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string samples_dir() { return std::string(LARDER_BISCUIT_SAMPLES_DIR) + "/"; }
+std::string samples_dir() {
+  return std::string(LARDER_BISCUIT_SAMPLES_DIR) + "/";
+}
 
 biscuit::Bytes read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -59,7 +61,8 @@ struct Outcome {
   }
 };
 
-Outcome run_validation(const json& testcase, const std::string& name, const json& v, const biscuit::PublicKey& root) {
+Outcome run_validation(const json& testcase, const std::string& name, const json& v,
+                       const biscuit::PublicKey& root) {
   Outcome out;
   std::string file = testcase["filename"];
   biscuit::Bytes bytes = read_file(samples_dir() + file);
@@ -87,8 +90,11 @@ Outcome run_validation(const json& testcase, const std::string& name, const json
     for (std::size_t i = 0; i < blocks.size(); ++i) {
       const json& b = blocks[i];
       std::string code = token->block_source(i);
-      if (code != b["code"].get<std::string>()) out.fail("block " + std::to_string(i) + " code:\n" + code + "expected:\n" + b["code"].get<std::string>());
-      if (json(token->block(i).symbols) != b["symbols"]) out.fail("block " + std::to_string(i) + " symbols differ");
+      if (code != b["code"].get<std::string>())
+        out.fail("block " + std::to_string(i) + " code:\n" + code + "expected:\n" +
+                 b["code"].get<std::string>());
+      if (json(token->block(i).symbols) != b["symbols"])
+        out.fail("block " + std::to_string(i) + " symbols differ");
       std::vector<std::string> keys;
       for (const auto& k : token->block(i).public_keys) keys.push_back(k.print());
       if (json(keys) != b["public_keys"]) out.fail("block " + std::to_string(i) + " public keys differ");

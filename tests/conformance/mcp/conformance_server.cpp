@@ -27,7 +27,8 @@ using namespace larder::mcp;
 namespace {
 
 // 1x1 PNG and a minimal WAV (test data the scenarios only check for presence and MIME type).
-const char* kPng = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+const char* kPng =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 const char* kWav = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
 
 json object_schema(json properties = json::object(), json required = json::array()) {
@@ -43,9 +44,13 @@ void must(const larder::Result<void>& r) {
   }
 }
 
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void sleep_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
-ToolResult from_text(std::string s) { return ToolResult::text(std::move(s)); }
+ToolResult from_text(std::string s) {
+  return ToolResult::text(std::move(s));
+}
 
 // Runs an elicitation and reports the outcome as text.
 ToolResult elicit(RequestContext& ctx, json params, const char* prefix) {
@@ -82,23 +87,27 @@ void register_tools(Server& s) {
                                                                "This is an embedded resource content."));
                     return r;
                   }),
-           simple("test_multiple_content_types", "Tests response with multiple content types (text, image, resource)",
+           simple("test_multiple_content_types",
+                  "Tests response with multiple content types (text, image, resource)",
                   [] {
                     ToolResult r;
                     r.content.push_back(text_content("Multiple content types test:"));
                     r.content.push_back(image_content(kPng, "image/png"));
-                    r.content.push_back(embedded_text_resource("test://mixed-content-resource", "application/json",
-                                                               json{{"test", "data"}, {"value", 123}}.dump()));
+                    r.content.push_back(
+                        embedded_text_resource("test://mixed-content-resource", "application/json",
+                                               json{{"test", "data"}, {"value", 123}}.dump()));
                     return r;
                   }),
            simple("test_error_handling", "Tests error response handling",
-                  []() -> ToolResult { throw std::runtime_error("This tool intentionally returns an error for testing"); }),
+                  []() -> ToolResult {
+                    throw std::runtime_error("This tool intentionally returns an error for testing");
+                  }),
        }) {
     must(s.add_tool(tool, handler));
   }
 
-  must(s.add_tool(Tool{"test_tool_with_logging", "", "Tests tool that emits log messages during execution", object_schema(),
-                       std::nullopt, json(), json()},
+  must(s.add_tool(Tool{"test_tool_with_logging", "", "Tests tool that emits log messages during execution",
+                       object_schema(), std::nullopt, json(), json()},
                   [](RequestContext& ctx, const json&) {
                     ctx.log(LogLevel::kInfo, "Tool execution started");
                     sleep_ms(50);
@@ -108,8 +117,8 @@ void register_tools(Server& s) {
                     return from_text("Tool with logging executed successfully");
                   }));
 
-  must(s.add_tool(Tool{"test_tool_with_progress", "", "Tests tool that reports progress notifications", object_schema(),
-                       std::nullopt, json(), json()},
+  must(s.add_tool(Tool{"test_tool_with_progress", "", "Tests tool that reports progress notifications",
+                       object_schema(), std::nullopt, json(), json()},
                   [](RequestContext& ctx, const json&) {
                     for (int step : {0, 50, 100}) {
                       ctx.progress(step, 100, "Completed step " + std::to_string(step) + " of 100");
@@ -119,102 +128,121 @@ void register_tools(Server& s) {
                     return from_text(token.is_string() ? token.get<std::string>() : token.dump());
                   }));
 
-  must(s.add_tool(Tool{"test_reconnection", "",
-                       "Closes the SSE stream mid-call; the result arrives after the client reconnects (SEP-1699)",
-                       object_schema(), std::nullopt, json(), json()},
-                  [](RequestContext& ctx, const json&) {
-                    ctx.close_stream();
-                    sleep_ms(100);
-                    return from_text("Reconnection test completed successfully. If you received this, the client properly "
-                                     "reconnected after stream closure.");
-                  }));
+  must(s.add_tool(
+      Tool{"test_reconnection", "",
+           "Closes the SSE stream mid-call; the result arrives after the client reconnects (SEP-1699)",
+           object_schema(), std::nullopt, json(), json()},
+      [](RequestContext& ctx, const json&) {
+        ctx.close_stream();
+        sleep_ms(100);
+        return from_text(
+            "Reconnection test completed successfully. If you received this, the client properly "
+            "reconnected after stream closure.");
+      }));
 
-  must(s.add_tool(Tool{"test_sampling", "", "Tests server-initiated sampling (LLM completion request)",
-                       object_schema({{"prompt", {{"type", "string"}, {"description", "The prompt to send to the LLM"}}}},
-                                     json::array({"prompt"})),
-                       std::nullopt, json(), json()},
-                  [](RequestContext& ctx, const json& args) {
-                    json params = {{"messages", json::array({{{"role", "user"},
-                                                              {"content", {{"type", "text"}, {"text", args["prompt"]}}}}})},
-                                   {"maxTokens", 100}};
-                    auto r = ctx.request_client("sampling/createMessage", params);
-                    if (!r) return from_text("Sampling not supported or error: " + r.error().message);
-                    std::string text = "No response";
-                    if (r->contains("content") && (*r)["content"].is_object() && (*r)["content"].contains("text")) {
-                      text = (*r)["content"]["text"].get<std::string>();
-                    }
-                    return from_text("LLM response: " + text);
-                  }));
+  must(s.add_tool(
+      Tool{"test_sampling", "", "Tests server-initiated sampling (LLM completion request)",
+           object_schema({{"prompt", {{"type", "string"}, {"description", "The prompt to send to the LLM"}}}},
+                         json::array({"prompt"})),
+           std::nullopt, json(), json()},
+      [](RequestContext& ctx, const json& args) {
+        json params = {
+            {"messages",
+             json::array({{{"role", "user"}, {"content", {{"type", "text"}, {"text", args["prompt"]}}}}})},
+            {"maxTokens", 100}};
+        auto r = ctx.request_client("sampling/createMessage", params);
+        if (!r) return from_text("Sampling not supported or error: " + r.error().message);
+        std::string text = "No response";
+        if (r->contains("content") && (*r)["content"].is_object() && (*r)["content"].contains("text")) {
+          text = (*r)["content"]["text"].get<std::string>();
+        }
+        return from_text("LLM response: " + text);
+      }));
 
-  must(s.add_tool(Tool{"test_elicitation", "", "Tests server-initiated elicitation (user input request)",
-                       object_schema({{"message", {{"type", "string"}, {"description", "The message to show the user"}}}},
-                                     json::array({"message"})),
-                       std::nullopt, json(), json()},
-                  [](RequestContext& ctx, const json& args) {
-                    json params = {{"message", args["message"]},
-                                   {"requestedSchema",
-                                    object_schema({{"response", {{"type", "string"}, {"description", "User's response"}}}},
-                                                  json::array({"response"}))}};
-                    if (ctx.protocol_version() >= "2025-11-25") params["mode"] = "form";
-                    return elicit(ctx, params, "User response: ");
-                  }));
+  must(s.add_tool(
+      Tool{"test_elicitation", "", "Tests server-initiated elicitation (user input request)",
+           object_schema({{"message", {{"type", "string"}, {"description", "The message to show the user"}}}},
+                         json::array({"message"})),
+           std::nullopt, json(), json()},
+      [](RequestContext& ctx, const json& args) {
+        json params = {
+            {"message", args["message"]},
+            {"requestedSchema",
+             object_schema({{"response", {{"type", "string"}, {"description", "User's response"}}}},
+                           json::array({"response"}))}};
+        if (ctx.protocol_version() >= "2025-11-25") params["mode"] = "form";
+        return elicit(ctx, params, "User response: ");
+      }));
 
-  must(s.add_tool(Tool{"test_elicitation_sep1034_defaults", "", "Tests elicitation with default values per SEP-1034",
-                       object_schema(), std::nullopt, json(), json()},
-                  [](RequestContext& ctx, const json&) {
-                    json props = {
-                        {"name", {{"type", "string"}, {"description", "User name"}, {"default", "John Doe"}}},
-                        {"age", {{"type", "integer"}, {"description", "User age"}, {"default", 30}}},
-                        {"score", {{"type", "number"}, {"description", "User score"}, {"default", 95.5}}},
-                        {"status",
-                         {{"type", "string"},
-                          {"description", "User status"},
-                          {"enum", {"active", "inactive", "pending"}},
-                          {"default", "active"}}},
-                        {"verified", {{"type", "boolean"}, {"description", "Verification status"}, {"default", true}}},
-                    };
-                    json params = {{"mode", "form"},
-                                   {"message", "Please review and update the form fields with defaults"},
-                                   {"requestedSchema", {{"type", "object"}, {"properties", props}, {"required", json::array()}}}};
-                    return elicit(ctx, params, "Elicitation completed: ");
-                  }));
+  must(s.add_tool(
+      Tool{"test_elicitation_sep1034_defaults", "", "Tests elicitation with default values per SEP-1034",
+           object_schema(), std::nullopt, json(), json()},
+      [](RequestContext& ctx, const json&) {
+        json props = {
+            {"name", {{"type", "string"}, {"description", "User name"}, {"default", "John Doe"}}},
+            {"age", {{"type", "integer"}, {"description", "User age"}, {"default", 30}}},
+            {"score", {{"type", "number"}, {"description", "User score"}, {"default", 95.5}}},
+            {"status",
+             {{"type", "string"},
+              {"description", "User status"},
+              {"enum", {"active", "inactive", "pending"}},
+              {"default", "active"}}},
+            {"verified", {{"type", "boolean"}, {"description", "Verification status"}, {"default", true}}},
+        };
+        json params = {
+            {"mode", "form"},
+            {"message", "Please review and update the form fields with defaults"},
+            {"requestedSchema", {{"type", "object"}, {"properties", props}, {"required", json::array()}}}};
+        return elicit(ctx, params, "Elicitation completed: ");
+      }));
 
-  must(s.add_tool(Tool{"test_elicitation_sep1330_enums", "", "Tests elicitation with enum schema improvements per SEP-1330",
-                       object_schema(), std::nullopt, json(), json()},
-                  [](RequestContext& ctx, const json&) {
-                    auto titled = [](const char* v1, const char* t1, const char* v2, const char* t2, const char* v3, const char* t3) {
-                      return json::array({{{"const", v1}, {"title", t1}}, {{"const", v2}, {"title", t2}}, {{"const", v3}, {"title", t3}}});
-                    };
-                    json props = {
-                        {"untitledSingle",
-                         {{"type", "string"}, {"description", "Select one option"}, {"enum", {"option1", "option2", "option3"}}}},
-                        {"titledSingle",
-                         {{"type", "string"},
-                          {"description", "Select one option with titles"},
-                          {"oneOf", titled("value1", "First Option", "value2", "Second Option", "value3", "Third Option")}}},
-                        {"legacyEnum",
-                         {{"type", "string"},
-                          {"description", "Select one option (legacy)"},
-                          {"enum", {"opt1", "opt2", "opt3"}},
-                          {"enumNames", {"Option One", "Option Two", "Option Three"}}}},
-                        {"untitledMulti",
-                         {{"type", "array"},
-                          {"description", "Select multiple options"},
-                          {"minItems", 1},
-                          {"maxItems", 3},
-                          {"items", {{"type", "string"}, {"enum", {"option1", "option2", "option3"}}}}}},
-                        {"titledMulti",
-                         {{"type", "array"},
-                          {"description", "Select multiple options with titles"},
-                          {"minItems", 1},
-                          {"maxItems", 3},
-                          {"items", {{"anyOf", titled("value1", "First Choice", "value2", "Second Choice", "value3", "Third Choice")}}}}},
-                    };
-                    json params = {{"mode", "form"},
-                                   {"message", "Please select options from the enum fields"},
-                                   {"requestedSchema", {{"type", "object"}, {"properties", props}, {"required", json::array()}}}};
-                    return elicit(ctx, params, "Elicitation completed: ");
-                  }));
+  must(s.add_tool(
+      Tool{"test_elicitation_sep1330_enums", "",
+           "Tests elicitation with enum schema improvements per SEP-1330", object_schema(), std::nullopt,
+           json(), json()},
+      [](RequestContext& ctx, const json&) {
+        auto titled = [](const char* v1, const char* t1, const char* v2, const char* t2, const char* v3,
+                         const char* t3) {
+          return json::array({{{"const", v1}, {"title", t1}},
+                              {{"const", v2}, {"title", t2}},
+                              {{"const", v3}, {"title", t3}}});
+        };
+        json props = {
+            {"untitledSingle",
+             {{"type", "string"},
+              {"description", "Select one option"},
+              {"enum", {"option1", "option2", "option3"}}}},
+            {"titledSingle",
+             {{"type", "string"},
+              {"description", "Select one option with titles"},
+              {"oneOf",
+               titled("value1", "First Option", "value2", "Second Option", "value3", "Third Option")}}},
+            {"legacyEnum",
+             {{"type", "string"},
+              {"description", "Select one option (legacy)"},
+              {"enum", {"opt1", "opt2", "opt3"}},
+              {"enumNames", {"Option One", "Option Two", "Option Three"}}}},
+            {"untitledMulti",
+             {{"type", "array"},
+              {"description", "Select multiple options"},
+              {"minItems", 1},
+              {"maxItems", 3},
+              {"items", {{"type", "string"}, {"enum", {"option1", "option2", "option3"}}}}}},
+            {"titledMulti",
+             {{"type", "array"},
+              {"description", "Select multiple options with titles"},
+              {"minItems", 1},
+              {"maxItems", 3},
+              {"items",
+               {{"anyOf",
+                 titled("value1", "First Choice", "value2", "Second Choice", "value3", "Third Choice")}}}}},
+        };
+        json params = {
+            {"mode", "form"},
+            {"message", "Please select options from the enum fields"},
+            {"requestedSchema", {{"type", "object"}, {"properties", props}, {"required", json::array()}}}};
+        return elicit(ctx, params, "Elicitation completed: ");
+      }));
 
   // JSON Schema 2020-12 keywords that must survive tools/list unchanged (SEP-1613, SEP-2106).
   json schema_2020 = json::parse(R"({
@@ -231,9 +259,12 @@ void register_tools(Server& s) {
     "else": {"required": ["email"]},
     "additionalProperties": false
   })");
-  must(s.add_tool(Tool{"json_schema_2020_12_tool", "", "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
+  must(s.add_tool(Tool{"json_schema_2020_12_tool", "",
+                       "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
                        schema_2020, std::nullopt, json(), json()},
-                  [](RequestContext&, const json& args) { return from_text("JSON Schema 2020-12 tool called with: " + args.dump()); }));
+                  [](RequestContext&, const json& args) {
+                    return from_text("JSON Schema 2020-12 tool called with: " + args.dump());
+                  }));
 }
 
 void register_resources(Server& s) {
@@ -242,21 +273,25 @@ void register_resources(Server& s) {
       return json::array({{{"uri", uri}, {"mimeType", mime}, {"text", text}}});
     };
   };
-  must(s.add_resource(Resource{"test://static-text", "static-text", "Static Text Resource", "A static text resource for testing",
-                               "text/plain", std::nullopt, json(), json()},
-                      text_reader("text/plain", "This is the content of the static text resource.")));
-  must(s.add_resource(Resource{"test://static-binary", "static-binary", "Static Binary Resource",
-                               "A static binary resource (image) for testing", "image/png", std::nullopt, json(), json()},
-                      [](RequestContext&, const std::string& uri) -> larder::Result<json> {
-                        return json::array({{{"uri", uri}, {"mimeType", "image/png"}, {"blob", kPng}}});
-                      }));
-  must(s.add_resource(Resource{"test://watched-resource", "watched-resource", "Watched Resource",
-                               "A resource clients can subscribe to", "text/plain", std::nullopt, json(), json()},
-                      text_reader("text/plain", "Watched resource content")));
+  must(s.add_resource(
+      Resource{"test://static-text", "static-text", "Static Text Resource",
+               "A static text resource for testing", "text/plain", std::nullopt, json(), json()},
+      text_reader("text/plain", "This is the content of the static text resource.")));
+  must(s.add_resource(
+      Resource{"test://static-binary", "static-binary", "Static Binary Resource",
+               "A static binary resource (image) for testing", "image/png", std::nullopt, json(), json()},
+      [](RequestContext&, const std::string& uri) -> larder::Result<json> {
+        return json::array({{{"uri", uri}, {"mimeType", "image/png"}, {"blob", kPng}}});
+      }));
+  must(s.add_resource(
+      Resource{"test://watched-resource", "watched-resource", "Watched Resource",
+               "A resource clients can subscribe to", "text/plain", std::nullopt, json(), json()},
+      text_reader("text/plain", "Watched resource content")));
   must(s.add_resource_template(
-      ResourceTemplate{"test://template/{id}/data", "template", "Resource Template", "A resource template with parameter substitution",
-                       "application/json", json(), json()},
-      [](RequestContext&, const std::string& uri, const std::map<std::string, std::string>& vars) -> larder::Result<json> {
+      ResourceTemplate{"test://template/{id}/data", "template", "Resource Template",
+                       "A resource template with parameter substitution", "application/json", json(), json()},
+      [](RequestContext&, const std::string& uri,
+         const std::map<std::string, std::string>& vars) -> larder::Result<json> {
         const std::string id = vars.count("id") ? vars.at("id") : "";
         json body = {{"id", id}, {"templateTest", true}, {"data", "Data for ID: " + id}};
         return json::array({{{"uri", uri}, {"mimeType", "application/json"}, {"text", body.dump()}}});
@@ -265,34 +300,41 @@ void register_resources(Server& s) {
 
 void register_prompts(Server& s) {
   auto user = [](json content) { return json{{"role", "user"}, {"content", std::move(content)}}; };
-  must(s.add_prompt(Prompt{"test_simple_prompt", "Simple Test Prompt", "A simple prompt without arguments", {}, json()},
-                    [user](RequestContext&, const std::map<std::string, std::string>&) -> larder::Result<json> {
-                      return json{{"messages", json::array({user(text_content("This is a simple prompt for testing."))})}};
-                    }));
-  must(s.add_prompt(Prompt{"test_prompt_with_arguments",
-                           "Prompt With Arguments",
-                           "A prompt with required arguments",
-                           {{"arg1", "", "First test argument", true}, {"arg2", "", "Second test argument", true}},
-                           json()},
-                    [user](RequestContext&, const std::map<std::string, std::string>& a) -> larder::Result<json> {
-                      return json{{"messages", json::array({user(text_content("Prompt with arguments: arg1='" + a.at("arg1") +
-                                                                              "', arg2='" + a.at("arg2") + "'"))})}};
-                    }));
-  must(s.add_prompt(Prompt{"test_prompt_with_embedded_resource",
-                           "Prompt With Embedded Resource",
-                           "A prompt that includes an embedded resource",
-                           {{"resourceUri", "", "URI of the resource to embed", true}},
-                           json()},
-                    [user](RequestContext&, const std::map<std::string, std::string>& a) -> larder::Result<json> {
-                      return json{{"messages", json::array({user(embedded_text_resource(a.at("resourceUri"), "text/plain",
-                                                                                        "Embedded resource content for testing.")),
-                                                            user(text_content("Please process the embedded resource above."))})}};
-                    }));
-  must(s.add_prompt(Prompt{"test_prompt_with_image", "Prompt With Image", "A prompt that includes image content", {}, json()},
-                    [user](RequestContext&, const std::map<std::string, std::string>&) -> larder::Result<json> {
-                      return json{{"messages", json::array({user(image_content(kPng, "image/png")),
-                                                            user(text_content("Please analyze the image above."))})}};
-                    }));
+  must(s.add_prompt(
+      Prompt{"test_simple_prompt", "Simple Test Prompt", "A simple prompt without arguments", {}, json()},
+      [user](RequestContext&, const std::map<std::string, std::string>&) -> larder::Result<json> {
+        return json{{"messages", json::array({user(text_content("This is a simple prompt for testing."))})}};
+      }));
+  must(s.add_prompt(
+      Prompt{"test_prompt_with_arguments",
+             "Prompt With Arguments",
+             "A prompt with required arguments",
+             {{"arg1", "", "First test argument", true}, {"arg2", "", "Second test argument", true}},
+             json()},
+      [user](RequestContext&, const std::map<std::string, std::string>& a) -> larder::Result<json> {
+        return json{
+            {"messages", json::array({user(text_content("Prompt with arguments: arg1='" + a.at("arg1") +
+                                                        "', arg2='" + a.at("arg2") + "'"))})}};
+      }));
+  must(s.add_prompt(
+      Prompt{"test_prompt_with_embedded_resource",
+             "Prompt With Embedded Resource",
+             "A prompt that includes an embedded resource",
+             {{"resourceUri", "", "URI of the resource to embed", true}},
+             json()},
+      [user](RequestContext&, const std::map<std::string, std::string>& a) -> larder::Result<json> {
+        return json{
+            {"messages", json::array({user(embedded_text_resource(a.at("resourceUri"), "text/plain",
+                                                                  "Embedded resource content for testing.")),
+                                      user(text_content("Please process the embedded resource above."))})}};
+      }));
+  must(s.add_prompt(
+      Prompt{
+          "test_prompt_with_image", "Prompt With Image", "A prompt that includes image content", {}, json()},
+      [user](RequestContext&, const std::map<std::string, std::string>&) -> larder::Result<json> {
+        return json{{"messages", json::array({user(image_content(kPng, "image/png")),
+                                              user(text_content("Please analyze the image above."))})}};
+      }));
   s.set_completion_handler([](RequestContext&, const json& ref, const json& argument, const json&) {
     std::vector<std::string> out;
     if (ref.value("name", "") == "test_prompt_with_arguments") {

@@ -231,9 +231,8 @@ TEST_F(AskE2E, ErinsRecordsComeBackFilteredByRowLevelSecurity) {
     names.insert(t["name"].get<std::string>());
     EXPECT_FALSE(t["input_schema"]["properties"].contains("biscuit_token")) << t.dump();
   }
-  EXPECT_EQ(names,
-            (std::set<std::string>{"pg_query", "pg_explain", "pg_metadata", "hipaa_compliance_check",
-                                   "admissions_by_condition"}));
+  EXPECT_EQ(names, (std::set<std::string>{"pg_query", "pg_explain", "pg_metadata", "hipaa_compliance_check",
+                                          "admissions_by_condition"}));
   EXPECT_NE(first["system"].get<std::string>().find("health_records"), std::string::npos)
       << "no schema in the system prompt";
   json second = json::parse(requests[1].body);

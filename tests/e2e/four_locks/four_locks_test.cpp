@@ -37,9 +37,11 @@ TEST_F(FourLocks, TaintSurvivesARestartOfTheEgressServer) {
   bed_.compliance.reset();
   bed_.compliance = test::Testbed::start(bed_.compliance_config());
   net::TlsClientConfig tls{env.ca_file, env.claude.cert, env.claude.key, "", false};
-  auto client = mcp::Client::connect_http("https://127.0.0.1:" + std::to_string(bed_.compliance->port()) + "/mcp", tls);
+  auto client =
+      mcp::Client::connect_http("https://127.0.0.1:" + std::to_string(bed_.compliance->port()) + "/mcp", tls);
   ASSERT_TRUE(client.ok()) << client.error().message;
-  auto r = (*client)->call_tool("hipaa_compliance_check", {{"text", "hello"}, {"biscuit_token", tokens->erin}});
+  auto r =
+      (*client)->call_tool("hipaa_compliance_check", {{"text", "hello"}, {"biscuit_token", tokens->erin}});
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(r->value("isError", false));
   EXPECT_EQ((*r)["_meta"]["larder/decision"]["lock"], "taint");
@@ -60,7 +62,8 @@ TEST_F(FourLocks, ATableSampleShowsEntitledRowsOnlyAndTaintsTheLineage) {
   ASSERT_GT(content["rows"].size(), 0u) << content.dump();
   for (const auto& row : content["rows"]) EXPECT_EQ(row["Patient Name"], "Erin oRTEga");
 
-  auto egress = mcp::Client::connect_http(env.compliance_url, tls, {{"Authorization", "Bearer " + tokens->erin}});
+  auto egress =
+      mcp::Client::connect_http(env.compliance_url, tls, {{"Authorization", "Bearer " + tokens->erin}});
   ASSERT_TRUE(egress.ok()) << egress.error().message;
   auto r = (*egress)->call_tool("hipaa_compliance_check", {{"text", "hello"}});
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -71,7 +74,8 @@ TEST_F(FourLocks, ATableSampleShowsEntitledRowsOnlyAndTaintsTheLineage) {
   // Without a token, the resource is refused and names the lock.
   auto anonymous = mcp::Client::connect_http(env.db_url, tls);
   ASSERT_TRUE(anonymous.ok());
-  auto refused = (*anonymous)->read_resource("pgmcp://healthcare/schemas/public/tables/health_records/sample");
+  auto refused =
+      (*anonymous)->read_resource("pgmcp://healthcare/schemas/public/tables/health_records/sample");
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message.find("biscuit"), std::string::npos) << refused.error().message;
 }

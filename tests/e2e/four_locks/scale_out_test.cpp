@@ -41,8 +41,9 @@ TEST_P(ScenariosOnEveryPath, EveryDemoScenarioBehavesAsRequired) {
   auto outcomes = examples::healthcare::run_demo_scenarios(env, *tokens, nullptr);
   ASSERT_GE(outcomes.size(), 20u);
   for (const auto& o : outcomes) {
-    EXPECT_TRUE(o.expected) << test::Testbed::path_name(GetParam()) << ": " << o.name << "\n  request: " << o.request
-                            << "\n  outcome: " << o.outcome << "\n  lock: " << o.lock;
+    EXPECT_TRUE(o.expected) << test::Testbed::path_name(GetParam()) << ": " << o.name
+                            << "\n  request: " << o.request << "\n  outcome: " << o.outcome
+                            << "\n  lock: " << o.lock;
   }
   if (GetParam() == Path::replica || GetParam() == Path::replica_pgbouncer) {
     // The reads went to the standby; the ledger's writes to the primary (taint held above).
@@ -67,8 +68,9 @@ class Agent {
     connect();
     auto truth = bed_.cluster().state().admin().connect(db::Clock::now() + std::chrono::seconds(10));
     if (!truth) throw std::runtime_error(truth.error().message);
-    auto r = db::exec_params(truth->get(), "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1",
-                             {std::string(examples::kErinOrtega)}, db::Clock::now() + std::chrono::seconds(10));
+    auto r =
+        db::exec_params(truth->get(), "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1",
+                        {std::string(examples::kErinOrtega)}, db::Clock::now() + std::chrono::seconds(10));
     if (!r) throw std::runtime_error(r.error().message);
     erin_rows_ = std::stoul(PQgetvalue(r->get(), 0, 0));
   }
@@ -111,11 +113,14 @@ class Agent {
   std::string own() const { return "rows:" + std::to_string(erin_rows_); }
   void add_admission() {  // one more row of Erin's, on the primary
     admin_exec(
-        "INSERT INTO health_records (\"Patient Name\", \"Age\", \"Gender\", \"Blood Type\", \"Medical Condition\", "
+        "INSERT INTO health_records (\"Patient Name\", \"Age\", \"Gender\", \"Blood Type\", \"Medical "
+        "Condition\", "
         "\"Date of Admission\", \"Doctor\", \"Hospital\", \"Insurance Provider\", \"Billing Amount\", "
         "\"Room Number\", \"Admission Type\", \"Discharge Date\", \"Medication\", \"Test Results\") "
-        "SELECT \"Patient Name\", \"Age\", \"Gender\", \"Blood Type\", \"Medical Condition\", \"Date of Admission\", "
-        "\"Doctor\", \"Hospital\", \"Insurance Provider\", \"Billing Amount\", \"Room Number\", \"Admission Type\", "
+        "SELECT \"Patient Name\", \"Age\", \"Gender\", \"Blood Type\", \"Medical Condition\", \"Date of "
+        "Admission\", "
+        "\"Doctor\", \"Hospital\", \"Insurance Provider\", \"Billing Amount\", \"Room Number\", \"Admission "
+        "Type\", "
         "\"Discharge Date\", \"Medication\", \"Test Results\" FROM health_records WHERE \"Patient Name\" = "
         "'Erin oRTEga' LIMIT 1");
     ++erin_rows_;
@@ -208,9 +213,8 @@ TEST(ScaleOut, AReplicaLaggingBeyondTheLimitIsSkippedSoTheAgentSeesFreshRows) {
   EXPECT_EQ(bed.db->database_stats().replica_calls, calls);
   bed.standby()->resume_replay();
   ASSERT_TRUE(bed.standby()->wait_caught_up());
-  const auto back = ask_until(agent, [&](const std::string&) {
-    return bed.db->database_stats().replica_calls > calls;
-  });
+  const auto back =
+      ask_until(agent, [&](const std::string&) { return bed.db->database_stats().replica_calls > calls; });
   EXPECT_EQ(back, agent.own());
 }
 

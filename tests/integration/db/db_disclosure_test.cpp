@@ -133,16 +133,17 @@ TEST_F(DbDisclosure, ErrorsBeforeSendingKeepTheirCodes) {
       change(c);
       refused_contexts.push_back(c);
     };
-    with([](db::RequestContext& c) { c.facts["patient_name"] = {{}}; });                       // empty tuple
-    with([](db::RequestContext& c) { c.facts[""] = {{"x"}}; });                                // empty name
-    with([](db::RequestContext& c) { c.facts["$unmask"] = {{"health_records.Age"}}; });        // reserved name
-    with([](db::RequestContext& c) { c.add("patient_name", std::string("Erin\0x", 6)); });   // NUL byte
-    with([](db::RequestContext& c) { c.add("patient_name", "\xff\xfe"); });                   // not UTF-8
-    with([](db::RequestContext& c) { c.unmask = {std::string(600, 'u')}; });                  // long right
-    with([](db::RequestContext& c) {                                                           // too many
+    with([](db::RequestContext& c) { c.facts["patient_name"] = {{}}; });                    // empty tuple
+    with([](db::RequestContext& c) { c.facts[""] = {{"x"}}; });                             // empty name
+    with([](db::RequestContext& c) { c.facts["$unmask"] = {{"health_records.Age"}}; });     // reserved name
+    with([](db::RequestContext& c) { c.add("patient_name", std::string("Erin\0x", 6)); });  // NUL byte
+    with([](db::RequestContext& c) { c.add("patient_name", "\xff\xfe"); });                 // not UTF-8
+    with([](db::RequestContext& c) { c.unmask = {std::string(600, 'u')}; });                // long right
+    with([](db::RequestContext& c) {                                                        // too many
       for (int i = 0; i < 300; ++i) c.add("hospital", "h" + std::to_string(i));
     });
-    for (const auto& c : refused_contexts) EXPECT_EQ(db_->query(c, "SELECT 1").error().code, "db.bad_context");
+    for (const auto& c : refused_contexts)
+      EXPECT_EQ(db_->query(c, "SELECT 1").error().code, "db.bad_context");
   }
   auto refused = db_->query(guarded_erin(), "DELETE FROM health_records");
   ASSERT_FALSE(refused.ok());
@@ -192,8 +193,8 @@ TEST_F(DbDisclosure, TheRolesLogNoValues) {
   EXPECT_NE(writer.find("log_parameter_max_length_on_error=0"), std::string::npos) << writer;
 
   // The query role cannot lower them (superuser-only), not even inside its own transaction.
-  auto lowered =
-      db_->query(patient_ctx({examples::kErinOrtega}), "SELECT set_config('log_min_messages', 'debug5', true)");
+  auto lowered = db_->query(patient_ctx({examples::kErinOrtega}),
+                            "SELECT set_config('log_min_messages', 'debug5', true)");
   ASSERT_FALSE(lowered.ok());
   EXPECT_NE(lowered.error().message.find("42501"), std::string::npos) << lowered.error().message;
 }
@@ -206,7 +207,8 @@ TEST_F(DbDisclosure, AFailedQueryLeavesNoValueInTheServerLog) {
   ASSERT_FALSE(db_->query(patient_ctx({examples::kErinOrtega}), "SELECT '#not-a-number'::int").ok());
   // A statement with a patient name as a parameter that fails.
   ASSERT_FALSE(
-      db_->query(guarded, R"(SELECT $1::int FROM health_records)", {std::string(examples::kErinOrtega)}).ok());
+      db_->query(guarded, R"(SELECT $1::int FROM health_records)", {std::string(examples::kErinOrtega)})
+          .ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the log is written by the server
   const std::string log = server_log();
   ASSERT_FALSE(log.empty()) << shared_cluster()->state().log_file();
@@ -280,7 +282,8 @@ TEST_F(CostCeiling, AQueryAboveTheCeilingIsRefusedBeforeItRuns) {
 TEST_F(CostCeiling, TheVerdictIsCachedPerSessionTextAndParameters) {
   db::Database db(config(1e7));
   const char* sql = R"(SELECT * FROM health_records WHERE "Patient Name" = $1)";
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(db.query(guarded_erin(), sql, {std::string(examples::kErinOrtega)}).ok());
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(db.query(guarded_erin(), sql, {std::string(examples::kErinOrtega)}).ok());
   EXPECT_EQ(db.stats().cost_checks, 1u) << "one EXPLAIN for five executions";
   ASSERT_TRUE(db.query(guarded_erin(), sql, {std::string("someone else")}).ok());
   EXPECT_EQ(db.stats().cost_checks, 2u) << "other parameter values are checked again";
@@ -311,8 +314,9 @@ TEST_F(CostCeiling, ZeroTurnsItOffAndUnguardedSqlIsNotChecked) {
 TEST_F(CostCeiling, ItRunsInTheRequestsTransactionAndContext) {
   // Many alternating contexts over one session: every answer is the context's own.
   db::Database db(config(1e7));
-  const long long erin = std::stoll(admin_scalar(
-      R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)", {std::string(examples::kErinOrtega)}));
+  const long long erin =
+      std::stoll(admin_scalar(R"(SELECT count(*) FROM health_records WHERE "Patient Name" = $1)",
+                              {std::string(examples::kErinOrtega)}));
   for (int i = 0; i < 6; ++i) {
     auto ctx = i % 2 == 0 ? guarded_erin() : patient_ctx({"nobody at all"});
     ctx.guard_enabled = true;

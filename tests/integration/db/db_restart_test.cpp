@@ -18,8 +18,9 @@ long long erin_count(db::Database& db) {
 
 void restart_and_check(bool immediate) {
   db::Database db(shared_cluster()->database_config(4));
-  const long long expected = std::stoll(larder::test::admin_scalar(
-      "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(examples::kErinOrtega)}));
+  const long long expected =
+      std::stoll(larder::test::admin_scalar("SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1",
+                                            {std::string(examples::kErinOrtega)}));
   // Fill the pool with several idle sessions.
   std::vector<std::thread> warm;
   for (int i = 0; i < 4; ++i) warm.emplace_back([&] { (void)erin_count(db); });
@@ -39,8 +40,12 @@ void restart_and_check(bool immediate) {
   for (int i = 0; i < 8; ++i) EXPECT_EQ(erin_count(db), expected);
 }
 
-TEST(DbRestart, FastShutdownThenRecovery) { restart_and_check(false); }
-TEST(DbRestart, CrashThenRecovery) { restart_and_check(true); }
+TEST(DbRestart, FastShutdownThenRecovery) {
+  restart_and_check(false);
+}
+TEST(DbRestart, CrashThenRecovery) {
+  restart_and_check(true);
+}
 
 TEST(DbRestart, ServerRestartedBehindIdleSessionsIsInvisible) {
   db::Database db(shared_cluster()->database_config(2));

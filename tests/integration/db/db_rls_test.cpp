@@ -40,12 +40,13 @@ class DbRls : public ::testing::Test {
   }
 
   static long long admin_count(const std::string& column, const std::string& value) {
-    return std::stoll(admin_scalar("SELECT count(*) FROM health_records WHERE \"" + column + "\" = $1", {value}));
+    return std::stoll(
+        admin_scalar("SELECT count(*) FROM health_records WHERE \"" + column + "\" = $1", {value}));
   }
 
   // Either an error, or rows that all belong to the context (and no more than it may see).
-  static void expect_only(const Result<db::QueryResult>& r, const std::string& column, const std::string& value,
-                          const std::string& sql) {
+  static void expect_only(const Result<db::QueryResult>& r, const std::string& column,
+                          const std::string& value, const std::string& sql) {
     if (!r.ok()) return;  // refused: fine
     int idx = -1;
     for (std::size_t i = 0; i < r->columns.size(); ++i)
@@ -79,7 +80,8 @@ TEST_F(DbRls, ErinSeesOnlyHerSeveralRecords) {
 }
 
 TEST_F(DbRls, DavidSeesOnlyHisRecords) {
-  auto r = run(patient_ctx({examples::kDavidAnderson}), "SELECT \"Patient Name\", \"Hospital\" FROM health_records");
+  auto r = run(patient_ctx({examples::kDavidAnderson}),
+               "SELECT \"Patient Name\", \"Hospital\" FROM health_records");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_GE(r->rows.size(), 4u);
   EXPECT_EQ(static_cast<long long>(r->rows.size()), admin_count("Patient Name", examples::kDavidAnderson));
@@ -119,9 +121,9 @@ TEST_F(DbRls, PatientAndClinicianContextsUnion) {
   auto ctx = clinician_ctx({"nurse"}, {kHospital});
   ctx.add("patient_name", examples::kErinOrtega);
   long long both = count_rows(ctx);
-  long long erin_elsewhere =
-      std::stoll(admin_scalar("SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1 AND \"Hospital\" <> $2",
-                              {std::string(examples::kErinOrtega), std::string(kHospital)}));
+  long long erin_elsewhere = std::stoll(
+      admin_scalar("SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1 AND \"Hospital\" <> $2",
+                   {std::string(examples::kErinOrtega), std::string(kHospital)}));
   EXPECT_EQ(both, admin_count("Hospital", kHospital) + erin_elsewhere);
 }
 
@@ -154,7 +156,8 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
       "SELECT set_config('larder.context', '', false), * FROM health_records",
       "SELECT * FROM health_records WHERE set_config('larder.context', 'x', true) IS NOT NULL",
       "SELECT * FROM health_records, (SELECT set_config('larder.context', '', true)) s",
-      "SELECT * FROM health_records, (SELECT set_config('larder.context', replace(current_setting('larder.context'), "
+      "SELECT * FROM health_records, (SELECT set_config('larder.context', "
+      "replace(current_setting('larder.context'), "
       "'Erin oRTEga', 'DAvID AndErSON'), true)) s",
       "SELECT * FROM health_records, (SELECT set_config('larder.context', regexp_replace(current_setting("
       "'larder.context'), '\\[\"Erin oRTEga\"\\]', '[\"Erin oRTEga\",\"DAvID AndErSON\"]'), true)) s",
@@ -174,7 +177,8 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
       "SELECT larder_ctx.r1('DAvID AndErSON')",
       "SELECT larder_ctx.r1(), larder_ctx.r2()",
       "SELECT * FROM health_records WHERE \"Patient Name\" = ANY (larder_ctx.r1())",
-      "SELECT * FROM health_records WHERE \"Hospital\" = ANY (larder_ctx.r2()) OR \"Patient Name\" = ANY (larder_ctx.r1())",
+      "SELECT * FROM health_records WHERE \"Hospital\" = ANY (larder_ctx.r2()) OR \"Patient Name\" = ANY "
+      "(larder_ctx.r1())",
       "SELECT larder_private.context()",
       "SELECT * FROM larder_private.context_keys",
       "SELECT id, key FROM larder_private.context_keys",
@@ -207,9 +211,12 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
       "GRANT larder_views TO patients",
       "SET ROLE larder_views",
       "ALTER FUNCTION larder_ctx.r1() SECURITY INVOKER",
-      "CREATE OR REPLACE FUNCTION larder_ctx.r1() RETURNS text[] LANGUAGE sql AS $$ SELECT '{DAvID AndErSON}'::text[] $$",
-      "CREATE FUNCTION pg_temp.transaction_timestamp() RETURNS timestamptz LANGUAGE sql AS $$ SELECT now() $$",
-      "CREATE FUNCTION pg_temp.current_setting(text, boolean) RETURNS text LANGUAGE sql AS $$ SELECT ''::text $$",
+      "CREATE OR REPLACE FUNCTION larder_ctx.r1() RETURNS text[] LANGUAGE sql AS $$ SELECT '{DAvID "
+      "AndErSON}'::text[] $$",
+      "CREATE FUNCTION pg_temp.transaction_timestamp() RETURNS timestamptz LANGUAGE sql AS $$ SELECT now() "
+      "$$",
+      "CREATE FUNCTION pg_temp.current_setting(text, boolean) RETURNS text LANGUAGE sql AS $$ SELECT "
+      "''::text $$",
       "UPDATE health_records SET \"Patient Name\" = 'Erin oRTEga'",
       "INSERT INTO health_records (\"Patient Name\") VALUES ('x')",
       "DELETE FROM health_records",
@@ -255,7 +262,9 @@ TEST_F(DbRls, ForgeryBatteryStatementsSeeOnlyEntitledRows) {
       EXPECT_LE(static_cast<long long>(r->rows.size()), erin) << sql;
     }
     // And the session it ran on is left harmless: the next request still sees exactly its rows.
-    EXPECT_EQ(count_rows(patient_ctx({examples::kDavidAnderson})), admin_count("Patient Name", examples::kDavidAnderson)) << sql;
+    EXPECT_EQ(count_rows(patient_ctx({examples::kDavidAnderson})),
+              admin_count("Patient Name", examples::kDavidAnderson))
+        << sql;
     db::RequestContext empty;
     empty.guard_enabled = false;
     EXPECT_EQ(count_rows(empty), 0) << "after: " << sql;
@@ -277,7 +286,8 @@ TEST_F(DbRls, SessionLevelSettingsDoNotSurviveTheRequest) {
       "DECLARE c CURSOR WITH HOLD FOR SELECT * FROM health_records",
   };
   for (const auto& sql : setups) {
-    for (int i = 0; i < 4; ++i) (void)run(patient_ctx({examples::kErinOrtega}), sql);  // hit every pooled session
+    for (int i = 0; i < 4; ++i)
+      (void)run(patient_ctx({examples::kErinOrtega}), sql);  // hit every pooled session
     db::RequestContext empty;
     empty.guard_enabled = false;
     EXPECT_EQ(count_rows(empty), 0) << sql;
@@ -305,10 +315,11 @@ TEST_F(DbRls, ReplayingACapturedContextGivesNothing) {
   empty.guard_enabled = false;
   for (int i = 0; i < 6; ++i) {  // every pooled session
     for (const char* local : {"false", "true"}) {
-      auto r = run(empty,
-                   std::string("SELECT count(*) FROM health_records, (SELECT set_config('larder.context', $1, ") +
-                       local + ")) s",
-                   {sealed});
+      auto r =
+          run(empty,
+              std::string("SELECT count(*) FROM health_records, (SELECT set_config('larder.context', $1, ") +
+                  local + ")) s",
+              {sealed});
       if (r.ok()) {
         EXPECT_EQ(*r->rows[0][0], "0");
       } else {
@@ -321,7 +332,8 @@ TEST_F(DbRls, ReplayingACapturedContextGivesNothing) {
                   {sealed});
     expect_only(r2, "Patient Name", examples::kDavidAnderson, "replay under david");
     // And the session is fine afterwards.
-    EXPECT_EQ(count_rows(patient_ctx({examples::kErinOrtega})), admin_count("Patient Name", examples::kErinOrtega));
+    EXPECT_EQ(count_rows(patient_ctx({examples::kErinOrtega})),
+              admin_count("Patient Name", examples::kErinOrtega));
   }
 }
 
@@ -352,8 +364,9 @@ TEST_F(DbRls, TheSealedContextHoldsOnlyInItsTransactionUnderItsKeyUntilItsDeadli
   };
   // In a fresh transaction on `c`: make the value (from that transaction's binding), set it
   // and count. "error" when the server refuses the context (or anything else fails).
-  auto count_with = [&](PGconn* c, const std::function<std::optional<std::string>(const db::TransactionBinding&)>&
-                                       make) -> std::string {
+  auto count_with = [&](PGconn* c,
+                        const std::function<std::optional<std::string>(const db::TransactionBinding&)>& make)
+      -> std::string {
     EXPECT_TRUE(db::exec_script(c, "BEGIN READ ONLY", deadline).ok());
     const auto b = bind(c);
     if (auto value = make(b)) {
@@ -373,7 +386,7 @@ TEST_F(DbRls, TheSealedContextHoldsOnlyInItsTransactionUnderItsKeyUntilItsDeadli
   };
   const std::string erin = std::to_string(admin_count("Patient Name", examples::kErinOrtega));
   EXPECT_EQ(count_with(q1->get(), sealed(erin_facts)), erin);  // made for this transaction
-  EXPECT_EQ(count_with(q1->get(), [](const auto&) { return std::nullopt; }), "0");  // none: no context
+  EXPECT_EQ(count_with(q1->get(), [](const auto&) { return std::nullopt; }), "0");   // none: no context
   EXPECT_EQ(count_with(q1->get(), [](const auto&) { return std::string(); }), "0");  // empty: no context
 
   // Made for another transaction: another backend (q2), or an earlier transaction on this one.
@@ -381,43 +394,55 @@ TEST_F(DbRls, TheSealedContextHoldsOnlyInItsTransactionUnderItsKeyUntilItsDeadli
   ASSERT_TRUE(db::exec_script(q2->get(), "BEGIN READ ONLY", deadline).ok());
   other_backend = bind(q2->get());
   (void)db::exec_script(q2->get(), "ROLLBACK", deadline);
-  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
-              auto x = other_backend;
-              x.now_us = b.now_us;
-              return std::optional<std::string>(db::seal_context(key, x, b.now_us + hour, erin_facts));
-            }),
-            "error");
+  EXPECT_EQ(
+      count_with(q1->get(),
+                 [&](const auto& b) {
+                   auto x = other_backend;
+                   x.now_us = b.now_us;
+                   return std::optional<std::string>(db::seal_context(key, x, b.now_us + hour, erin_facts));
+                 }),
+      "error");
   db::TransactionBinding earlier;
-  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
-              earlier = b;
-              return std::optional<std::string>(db::seal_context(key, b, b.now_us + hour, erin_facts));
-            }),
-            erin);
-  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
-              return std::optional<std::string>(db::seal_context(key, earlier, b.now_us + hour, erin_facts));
-            }),
+  EXPECT_EQ(
+      count_with(q1->get(),
+                 [&](const auto& b) {
+                   earlier = b;
+                   return std::optional<std::string>(db::seal_context(key, b, b.now_us + hour, erin_facts));
+                 }),
+      erin);
+  EXPECT_EQ(count_with(q1->get(),
+                       [&](const auto& b) {
+                         return std::optional<std::string>(
+                             db::seal_context(key, earlier, b.now_us + hour, erin_facts));
+                       }),
             "error");
   // Same pid, a start one microsecond off.
-  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
-              auto x = b;
-              x.xact_us = std::to_string(std::stoll(b.xact_us) + 1);
-              return std::optional<std::string>(db::seal_context(key, x, b.now_us + hour, erin_facts));
-            }),
-            "error");
+  EXPECT_EQ(
+      count_with(q1->get(),
+                 [&](const auto& b) {
+                   auto x = b;
+                   x.xact_us = std::to_string(std::stoll(b.xact_us) + 1);
+                   return std::optional<std::string>(db::seal_context(key, x, b.now_us + hour, erin_facts));
+                 }),
+      "error");
   // Past its deadline.
   EXPECT_EQ(count_with(q1->get(), sealed(erin_facts, -1)), "error");
   // Another key under the real key's id, an unknown key id, a tampered message or tag.
   db::ContextKey forged = key;
   forged.bytes[0] ^= 1;
-  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
-              return std::optional<std::string>(db::seal_context(forged, b, b.now_us + hour, erin_facts));
-            }),
+  EXPECT_EQ(count_with(q1->get(),
+                       [&](const auto& b) {
+                         return std::optional<std::string>(
+                             db::seal_context(forged, b, b.now_us + hour, erin_facts));
+                       }),
             "error");
   db::ContextKey unknown = key;
   unknown.id = 77;
-  EXPECT_EQ(count_with(q1->get(), [&](const auto& b) {
-              return std::optional<std::string>(db::seal_context(unknown, b, b.now_us + hour, erin_facts));
-            }),
+  EXPECT_EQ(count_with(q1->get(),
+                       [&](const auto& b) {
+                         return std::optional<std::string>(
+                             db::seal_context(unknown, b, b.now_us + hour, erin_facts));
+                       }),
             "error");
   auto tampered = [&](std::function<void(std::string&)> edit) {
     return [&, edit](const db::TransactionBinding& b) -> std::optional<std::string> {
@@ -428,27 +453,29 @@ TEST_F(DbRls, TheSealedContextHoldsOnlyInItsTransactionUnderItsKeyUntilItsDeadli
   };
   EXPECT_EQ(count_with(q1->get(), tampered([](std::string& v) { v[0] = v[0] == 'a' ? 'b' : 'a'; })), "error");
   EXPECT_EQ(count_with(q1->get(), tampered([](std::string& v) {
-              v.replace(v.find("Erin oRTEga"), 11, "DAvID AndErSON");
-            })),
+                         v.replace(v.find("Erin oRTEga"), 11, "DAvID AndErSON");
+                       })),
             "error");
   EXPECT_EQ(count_with(q1->get(), tampered([](std::string& v) { v.insert(v.find("\"f\""), " "); })), "error");
-  for (const char* malformed : {"x", "larder-ctx-v1.1.{}", ".", "0000000000000000000000000000000000000000000000000000000000000000.",
-                                "0000000000000000000000000000000000000000000000000000000000000000.larder-ctx-v1.1.{}",
-                                "0000000000000000000000000000000000000000000000000000000000000000.larder-ctx-v1.x.{}",
-                                "0000000000000000000000000000000000000000000000000000000000000000.larder-ctx-v2.1.{}"}) {
-    EXPECT_EQ(count_with(q1->get(), [&](const auto&) { return std::optional<std::string>(malformed); }), "error")
+  for (const char* malformed :
+       {"x", "larder-ctx-v1.1.{}", ".", "0000000000000000000000000000000000000000000000000000000000000000.",
+        "0000000000000000000000000000000000000000000000000000000000000000.larder-ctx-v1.1.{}",
+        "0000000000000000000000000000000000000000000000000000000000000000.larder-ctx-v1.x.{}",
+        "0000000000000000000000000000000000000000000000000000000000000000.larder-ctx-v2.1.{}"}) {
+    EXPECT_EQ(count_with(q1->get(), [&](const auto&) { return std::optional<std::string>(malformed); }),
+              "error")
         << malformed;
   }
   // Facts of an unexpected shape, correctly sealed, open nothing: no row or an error.
   const std::string hosp = std::to_string(admin_count("Hospital", kHospital));
   EXPECT_EQ(count_with(q1->get(), sealed(R"({"role":["doctor"],"hospital":["Cook PLC"]})")), hosp);
   for (const char* facts : {
-           R"({"hospital": ["Cook PLC"]})",                           // no role
-           R"({"role": ["janitor"], "hospital": ["Cook PLC"]})",    // not a clinical role
-           R"({"role": ["doctor"]})",                                 // no hospital
-           R"({"role": "doctor", "hospital": "Cook PLC"})",             // scalars, not tuple lists
-           R"({"role": [["doctor"]], "hospital": [["Cook PLC"]]})",     // nested one level too deep
-           R"({"Role": ["doctor"], "Hospital": ["Cook PLC"]})",     // names are exact
+           R"({"hospital": ["Cook PLC"]})",                          // no role
+           R"({"role": ["janitor"], "hospital": ["Cook PLC"]})",     // not a clinical role
+           R"({"role": ["doctor"]})",                                // no hospital
+           R"({"role": "doctor", "hospital": "Cook PLC"})",          // scalars, not tuple lists
+           R"({"role": [["doctor"]], "hospital": [["Cook PLC"]]})",  // nested one level too deep
+           R"({"Role": ["doctor"], "Hospital": ["Cook PLC"]})",      // names are exact
            R"({"patient_name": "Erin oRTEga"})",
            R"({"patient_name": [null]})",
            R"({"patient_name": []})",
@@ -482,10 +509,22 @@ TEST_F(DbRls, ConcurrentRequestsNeverSeeEachOthersRows) {
         db::RequestContext ctx;
         long long expect = 0;
         switch ((t + i) % 4) {
-          case 0: ctx = patient_ctx({examples::kErinOrtega}); expect = erin; break;
-          case 1: ctx = patient_ctx({examples::kDavidAnderson}); expect = david; break;
-          case 2: ctx = clinician_ctx({"clinician"}, {kHospital}); expect = hosp; break;
-          default: ctx.guard_enabled = false; expect = 0; break;
+          case 0:
+            ctx = patient_ctx({examples::kErinOrtega});
+            expect = erin;
+            break;
+          case 1:
+            ctx = patient_ctx({examples::kDavidAnderson});
+            expect = david;
+            break;
+          case 2:
+            ctx = clinician_ctx({"clinician"}, {kHospital});
+            expect = hosp;
+            break;
+          default:
+            ctx.guard_enabled = false;
+            expect = 0;
+            break;
         }
         auto r = db_->query(ctx, "SELECT count(*) FROM health_records");
         if (!r.ok()) {
@@ -525,9 +564,11 @@ TEST_F(DbRls, DeadlineCancelsSleepWhateverStatementTimeoutSays) {
       EXPECT_EQ(r.error().code, db::kStatementError) << sql;
       EXPECT_GT(db_->stats().watchdog_cancels, before) << sql;
     } else {
-      EXPECT_NE(sql.find(';'), std::string::npos) << r.error().code << ": " << r.error().message;  // multi-statement refused
+      EXPECT_NE(sql.find(';'), std::string::npos)
+          << r.error().code << ": " << r.error().message;  // multi-statement refused
     }
-    EXPECT_EQ(count_rows(patient_ctx({examples::kErinOrtega})), admin_count("Patient Name", examples::kErinOrtega));
+    EXPECT_EQ(count_rows(patient_ctx({examples::kErinOrtega})),
+              admin_count("Patient Name", examples::kErinOrtega));
   }
 }
 
@@ -563,7 +604,8 @@ TEST_F(DbRls, HugeResultIsCutShortNotAnError) {
 }
 
 TEST_F(DbRls, ParametersAreBoundNotSpliced) {
-  auto r = run(patient_ctx({examples::kErinOrtega}), "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1",
+  auto r = run(patient_ctx({examples::kErinOrtega}),
+               "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1",
                {std::string("Erin oRTEga' OR '1'='1")});
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r->rows[0][0], "0");
@@ -636,8 +678,9 @@ long long count_on(db::Database& database, const db::RequestContext& ctx) {
 }
 
 TEST(DbContextKey, ARotatedKeyIsPickedUpAndARetiredOneRefusedWithACleanError) {
-  const long long erin_rows = std::stoll(admin_scalar(
-      "SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1", {std::string(examples::kErinOrtega)}));
+  const long long erin_rows =
+      std::stoll(admin_scalar("SELECT count(*) FROM health_records WHERE \"Patient Name\" = $1",
+                              {std::string(examples::kErinOrtega)}));
   db::Database database(shared_cluster()->database_config(2));
   const auto erin = patient_ctx({examples::kErinOrtega});
   EXPECT_EQ(count_on(database, erin), erin_rows);
@@ -666,7 +709,8 @@ TEST(DbContextKey, ARotatedKeyIsPickedUpAndARetiredOneRefusedWithACleanError) {
 
 TEST(DbContextKey, WithoutAKeyNothingRunsAndTheErrorSaysHowToMakeOne) {
   const std::string saved = admin_scalar(
-      "SELECT json_agg(json_build_array(id, encode(key, 'hex'), encode(ipad, 'hex'), encode(opad, 'hex')))::text "
+      "SELECT json_agg(json_build_array(id, encode(key, 'hex'), encode(ipad, 'hex'), encode(opad, "
+      "'hex')))::text "
       "FROM larder_private.context_keys");
   admin_scalar("DELETE FROM larder_private.context_keys");
   {
@@ -678,7 +722,8 @@ TEST(DbContextKey, WithoutAKeyNothingRunsAndTheErrorSaysHowToMakeOne) {
     EXPECT_FALSE(database.check_connectivity(db::Clock::now() + std::chrono::seconds(10)).ok());
   }
   admin_scalar(
-      "INSERT INTO larder_private.context_keys (id, key, ipad, opad) SELECT (e->>0)::int, decode(e->>1, 'hex'), "
+      "INSERT INTO larder_private.context_keys (id, key, ipad, opad) SELECT (e->>0)::int, decode(e->>1, "
+      "'hex'), "
       "decode(e->>2, 'hex'), decode(e->>3, 'hex') FROM json_array_elements($1::json) e",
       {saved});
   db::Database database(shared_cluster()->database_config(1));

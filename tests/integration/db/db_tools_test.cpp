@@ -1,8 +1,8 @@
 // The DB tool logic (src/tools/db_*): output shapes, guard use, RLS in resources.
+#include "tools/db_tools.h"
 #include "db_test_env.h"
 #include "tools/db_prompts.h"
 #include "tools/db_resources.h"
-#include "tools/db_tools.h"
 
 using namespace larder;
 using larder::test::admin_scalar;
@@ -47,8 +47,9 @@ tools::DbResources* DbToolsTest::resources_ = nullptr;
 tools::DbPrompts* DbToolsTest::prompts_ = nullptr;
 
 TEST_F(DbToolsTest, PgQueryShape) {
-  auto r = tools_->pg_query(erin(), {{"query", "SELECT \"Patient Name\", \"Age\", \"Billing Amount\", "
-                                               "\"Date of Admission\" FROM health_records ORDER BY id"}});
+  auto r = tools_->pg_query(erin(), {{"query",
+                                      "SELECT \"Patient Name\", \"Age\", \"Billing Amount\", "
+                                      "\"Date of Admission\" FROM health_records ORDER BY id"}});
   ASSERT_TRUE(r.ok()) << r.error().code << ": " << r.error().message;
   const json& j = *r;
   ASSERT_EQ(j["columns"].size(), 4u);
@@ -67,9 +68,9 @@ TEST_F(DbToolsTest, PgQueryShape) {
 }
 
 TEST_F(DbToolsTest, PgQueryParamsAndMaxRows) {
-  auto r = tools_->pg_query(clinician(), {{"query", "SELECT id FROM health_records WHERE \"Age\" >= $1"},
-                                          {"params", {13}},
-                                          {"max_rows", 2}});
+  auto r = tools_->pg_query(
+      clinician(),
+      {{"query", "SELECT id FROM health_records WHERE \"Age\" >= $1"}, {"params", {13}}, {"max_rows", 2}});
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ((*r)["row_count"], 2);
   EXPECT_EQ((*r)["truncated"], true);
@@ -80,7 +81,8 @@ TEST_F(DbToolsTest, PgQueryRejectsBadArgumentsAndUnsafeSql) {
   EXPECT_EQ(tools_->pg_query(erin(), {{"query", 42}}).error().code, "tools.bad_arguments");
   EXPECT_EQ(tools_->pg_query(erin(), {{"query", "SELECT 1"}, {"params", {{{"a", 1}}}}}).error().code,
             "tools.bad_arguments");
-  EXPECT_EQ(tools_->pg_query(erin(), {{"query", "SELECT 1"}, {"max_rows", 0}}).error().code, "tools.bad_arguments");
+  EXPECT_EQ(tools_->pg_query(erin(), {{"query", "SELECT 1"}, {"max_rows", 0}}).error().code,
+            "tools.bad_arguments");
   auto bad = tools_->pg_query(erin(), {{"query", "SELECT set_config('larder.context', 'x', true)"}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code.rfind("sql_guard", 0), 0u) << bad.error().code;
@@ -101,7 +103,8 @@ TEST_F(DbToolsTest, APreCheckedVerdictMustBeForTheQueryText) {
   for (const auto& row : (*r)["rows"]) EXPECT_EQ(row["Patient Name"], examples::kErinOrtega);
   auto other = db_->guard().check("SELECT 1");
   ASSERT_TRUE(other.ok());
-  using Tool = Result<json> (tools::DbTools::*)(const db::RequestContext&, const json&, const db::GuardedQuery*);
+  using Tool =
+      Result<json> (tools::DbTools::*)(const db::RequestContext&, const json&, const db::GuardedQuery*);
   for (Tool tool : {&tools::DbTools::pg_query, &tools::DbTools::pg_explain, &tools::DbTools::pg_metadata}) {
     auto swapped = (tools_->*tool)(erin(), {{"query", "SELECT * FROM health_records"}}, &*other);
     ASSERT_FALSE(swapped.ok());
@@ -110,7 +113,8 @@ TEST_F(DbToolsTest, APreCheckedVerdictMustBeForTheQueryText) {
 }
 
 TEST_F(DbToolsTest, PgExplainPlansWithoutRunning) {
-  auto r = tools_->pg_explain(erin(), {{"query", "SELECT * FROM health_records WHERE \"Age\" > $1"}, {"params", {30}}});
+  auto r = tools_->pg_explain(
+      erin(), {{"query", "SELECT * FROM health_records WHERE \"Age\" > $1"}, {"params", {30}}});
   ASSERT_TRUE(r.ok()) << r.error().code << ": " << r.error().message;
   ASSERT_TRUE((*r)["plan"].is_array());
   EXPECT_TRUE((*r)["plan"][0].contains("Plan"));
@@ -132,11 +136,13 @@ TEST_F(DbToolsTest, PgExplainPlansWithoutRunning) {
 }
 
 TEST_F(DbToolsTest, PgMetadataDescribesFields) {
-  auto r = tools_->pg_metadata(clinician(), {{"query", "SELECT \"Gender\", \"Date of Admission\", \"Billing Amount\" "
-                                                       "FROM health_records"}});
+  auto r = tools_->pg_metadata(clinician(), {{"query",
+                                              "SELECT \"Gender\", \"Date of Admission\", \"Billing Amount\" "
+                                              "FROM health_records"}});
   ASSERT_TRUE(r.ok()) << r.error().code << ": " << r.error().message;
   const json& j = *r;
-  long long expected = std::stoll(admin_scalar("SELECT count(*) FROM health_records WHERE \"Hospital\" = 'Cook PLC'"));
+  long long expected =
+      std::stoll(admin_scalar("SELECT count(*) FROM health_records WHERE \"Hospital\" = 'Cook PLC'"));
   EXPECT_EQ(j["rowCount"].get<long long>(), std::min<long long>(expected, 1000));
   ASSERT_EQ(j["fields"].size(), 3u);
   EXPECT_EQ(j["fields"][0]["logicalType"], "nominal");
@@ -175,11 +181,14 @@ TEST_F(DbToolsTest, ResourcesDescribeOnlyWhatTheRoleSees) {
   EXPECT_TRUE(pk);
   EXPECT_EQ((*table)["indexes"].size(), 3u);
 
-  EXPECT_EQ(resources_->read(erin(), "pgmcp://healthcare/schemas/larder_private").error().code, "tools.not_found");
-  EXPECT_EQ(resources_->read(erin(), "pgmcp://healthcare/schemas/larder_private/tables/context_keys").error().code,
+  EXPECT_EQ(resources_->read(erin(), "pgmcp://healthcare/schemas/larder_private").error().code,
             "tools.not_found");
-  EXPECT_EQ(resources_->read(erin(), "pgmcp://healthcare/schemas/pg_catalog/tables/pg_authid/sample").error().code,
-            "tools.not_found");
+  EXPECT_EQ(
+      resources_->read(erin(), "pgmcp://healthcare/schemas/larder_private/tables/context_keys").error().code,
+      "tools.not_found");
+  EXPECT_EQ(
+      resources_->read(erin(), "pgmcp://healthcare/schemas/pg_catalog/tables/pg_authid/sample").error().code,
+      "tools.not_found");
   EXPECT_EQ(resources_->read(erin(), "pgmcp://other/").error().code, "tools.not_found");
 }
 
@@ -231,9 +240,12 @@ TEST_F(DbToolsTest, PromptsEmbedTheSchema) {
   EXPECT_NE(text.find("\"Patient Name\": Name as written at admission"), std::string::npos) << text;
   EXPECT_EQ((*p)["messages"][0]["role"], "user");
   for (const char* name : {"validate_nl", "justify_sql", "generate_vega"}) {
-    auto g = prompts_->get(erin(), name, {{"nl_query", "average bill"}, {"sql_query", "SELECT avg(\"Billing Amount\") FROM health_records"}});
+    auto g = prompts_->get(
+        erin(), name,
+        {{"nl_query", "average bill"}, {"sql_query", "SELECT avg(\"Billing Amount\") FROM health_records"}});
     ASSERT_TRUE(g.ok()) << name;
-    EXPECT_NE((*g)["messages"][0]["content"]["text"].get<std::string>().find("health_records"), std::string::npos);
+    EXPECT_NE((*g)["messages"][0]["content"]["text"].get<std::string>().find("health_records"),
+              std::string::npos);
   }
   EXPECT_EQ(prompts_->get(erin(), "justify_sql", {{"nl_query", "x"}}).error().code, "tools.bad_arguments");
   EXPECT_EQ(prompts_->get(erin(), "nope", {{"nl_query", "x"}}).error().code, "tools.not_found");

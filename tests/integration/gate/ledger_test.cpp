@@ -55,9 +55,12 @@ TEST_F(LedgerTest, TaintIsSharedBetweenInstances) {
 
 TEST_F(LedgerTest, EntriesExpireWithTheToken) {
   TaintLedger ledger(ledger_params(), {});
-  ASSERT_TRUE(ledger.mark_tainted("lineage-expired", system_clock::now() - std::chrono::hours(1), "pg_query", "").ok());
+  ASSERT_TRUE(
+      ledger.mark_tainted("lineage-expired", system_clock::now() - std::chrono::hours(1), "pg_query", "")
+          .ok());
   EXPECT_FALSE(*ledger.is_tainted("lineage-expired"));
-  ASSERT_TRUE(ledger.mark_tainted("lineage-live", system_clock::now() + std::chrono::hours(1), "pg_query", "").ok());
+  ASSERT_TRUE(
+      ledger.mark_tainted("lineage-live", system_clock::now() + std::chrono::hours(1), "pg_query", "").ok());
   EXPECT_TRUE(*ledger.is_tainted("lineage-live"));
   // A later taint without expiry keeps it forever (the longest wins).
   ASSERT_TRUE(ledger.mark_tainted("lineage-live", std::nullopt, "pg_query", "").ok());
@@ -68,7 +71,9 @@ TEST_F(LedgerTest, EntriesExpireWithTheToken) {
 }
 
 // A revocation id the way a token carries it: 64 bytes of signature, lower-case hex.
-std::string revocation_id(char fill) { return std::string(128, fill); }
+std::string revocation_id(char fill) {
+  return std::string(128, fill);
+}
 
 // A revocation made through one instance holds on another in its very next lookup: "not
 // revoked" is never answered from memory (it was, for revocation_cache_ttl_s = 5 s).
@@ -177,16 +182,18 @@ TEST_F(LedgerTest, RevocationIdsAreValidatedAndMatchInAnyCase) {
     EXPECT_EQ(r.error().code, "taint.bad_revocation_id");
     EXPECT_NE(r.error().message.find("not a revocation id"), std::string::npos) << r.error().message;
   }
-  EXPECT_EQ(*normalize_revocation_id(std::string(64, 'A') + std::string(64, 'f')), std::string(64, 'a') + std::string(64, 'f'));
+  EXPECT_EQ(*normalize_revocation_id(std::string(64, 'A') + std::string(64, 'f')),
+            std::string(64, 'a') + std::string(64, 'f'));
   EXPECT_TRUE(normalize_revocation_id(std::string(144, '0')).ok());  // a P-256 (DER) signature at its longest
 }
 
 // Ids stored upper-case before they were normalised take effect once the setup runs again.
 TEST_F(LedgerTest, SetupFoldsUpperCaseIdsStoredBefore) {
   const std::string upper = revocation_id('D');
-  cluster_->admin_scalar("INSERT INTO larder_gate.revocations (revocation_id, reason) VALUES ($1, 'stored before') "
-                         "ON CONFLICT DO NOTHING RETURNING 1",
-                         {upper});
+  cluster_->admin_scalar(
+      "INSERT INTO larder_gate.revocations (revocation_id, reason) VALUES ($1, 'stored before') "
+      "ON CONFLICT DO NOTHING RETURNING 1",
+      {upper});
   auto admin = db::ConnParams::parse(cluster_->admin_url());
   ASSERT_TRUE(admin.ok());
   ASSERT_TRUE(apply_gate_setup(*admin, std::nullopt).ok());
@@ -250,7 +257,8 @@ TEST_F(LedgerTest, KnownTaintIsAnsweredWithoutARoundTripOnlyWhileItLasts) {
   EXPECT_FALSE(ledger.is_tainted("lineage-unknown").ok());
   cluster_->start();
   // A remembered taint ends with its expiry.
-  ASSERT_TRUE(ledger.mark_tainted("lineage-brief", system_clock::now() + milliseconds(300), "pg_query", "").ok());
+  ASSERT_TRUE(
+      ledger.mark_tainted("lineage-brief", system_clock::now() + milliseconds(300), "pg_query", "").ok());
   EXPECT_TRUE(*ledger.is_tainted("lineage-brief"));
   std::this_thread::sleep_for(milliseconds(400));
   EXPECT_FALSE(*ledger.is_tainted("lineage-brief"));

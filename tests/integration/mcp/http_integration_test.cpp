@@ -42,7 +42,8 @@ Pki make_pki() {
   p.dir = fs::temp_directory_path() / ("larder-mcp-it-" + random_id(6));
   fs::create_directories(p.dir);
   auto ca = pki::create_ca("IT CA");
-  auto server = pki::issue_certificate(*ca, spec(pki::CertKind::kServer, "localhost", {"IP:127.0.0.1", "DNS:localhost"}));
+  auto server = pki::issue_certificate(
+      *ca, spec(pki::CertKind::kServer, "localhost", {"IP:127.0.0.1", "DNS:localhost"}));
   auto client = pki::issue_certificate(*ca, spec(pki::CertKind::kClient, "it-client", {}));
   auto rogue_ca = pki::create_ca("Other CA");
   auto rogue = pki::issue_certificate(*rogue_ca, spec(pki::CertKind::kClient, "it-client", {}));
@@ -65,32 +66,37 @@ class McpHttpTest : public ::testing::Test {
     ServerOptions o;
     o.info = {"it-server", "1.0", ""};
     server_ = new Server(o);
-    (void)server_->add_tool(Tool{"whoami", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
-                            [](RequestContext& ctx, const json&) {
-                              ToolResult r = ToolResult::text(ctx.header("Authorization").value_or("none"));
-                              r.meta = {{"cn", ctx.peer() ? ctx.peer()->cn : ""}, {"transport", ctx.transport()}};
-                              return r;
-                            });
-    (void)server_->add_tool(Tool{"sample", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
-                            [](RequestContext& ctx, const json&) {
-                              auto r = ctx.request_client("sampling/createMessage", {{"messages", json::array()}, {"maxTokens", 5}});
-                              return r ? ToolResult::text((*r)["content"]["text"]) : ToolResult::error(r.error().message);
-                            });
-    (void)server_->add_tool(Tool{"interrupted", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
-                            [](RequestContext& ctx, const json&) {
-                              ctx.log(LogLevel::kInfo, "before");
-                              ctx.close_stream();
-                              std::this_thread::sleep_for(std::chrono::milliseconds(200));
-                              ctx.log(LogLevel::kInfo, "after");
-                              return ToolResult::text("finished");
-                            });
+    (void)server_->add_tool(
+        Tool{"whoami", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
+        [](RequestContext& ctx, const json&) {
+          ToolResult r = ToolResult::text(ctx.header("Authorization").value_or("none"));
+          r.meta = {{"cn", ctx.peer() ? ctx.peer()->cn : ""}, {"transport", ctx.transport()}};
+          return r;
+        });
+    (void)server_->add_tool(
+        Tool{"sample", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
+        [](RequestContext& ctx, const json&) {
+          auto r =
+              ctx.request_client("sampling/createMessage", {{"messages", json::array()}, {"maxTokens", 5}});
+          return r ? ToolResult::text((*r)["content"]["text"]) : ToolResult::error(r.error().message);
+        });
+    (void)server_->add_tool(
+        Tool{"interrupted", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
+        [](RequestContext& ctx, const json&) {
+          ctx.log(LogLevel::kInfo, "before");
+          ctx.close_stream();
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          ctx.log(LogLevel::kInfo, "after");
+          return ToolResult::text("finished");
+        });
     // Answers with structuredContent nested `depth` levels (the result sits 2 levels down);
     // `stream` sends a log first, so the answer travels as an SSE event.
     (void)server_->add_tool(Tool{"deep", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
                             [](RequestContext& ctx, const json& args) {
                               if (args.value("stream", false)) ctx.log(LogLevel::kInfo, "streaming");
                               json v = 1;
-                              for (int i = 0; i < args.value("depth", 1); ++i) v = json::array({std::move(v)});
+                              for (int i = 0; i < args.value("depth", 1); ++i)
+                                v = json::array({std::move(v)});
                               ToolResult r = ToolResult::text("deep");
                               r.structured_content = json{{"v", std::move(v)}};
                               return r;
@@ -131,13 +137,16 @@ class McpHttpTest : public ::testing::Test {
     return std::move(*c);
   }
   static net::HeaderList post_headers(const std::string& session = "") {
-    net::HeaderList h = {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
+    net::HeaderList h = {{"Content-Type", "application/json"},
+                         {"Accept", "application/json, text/event-stream"}};
     if (!session.empty()) h.emplace_back("Mcp-Session-Id", session);
     return h;
   }
   static std::string init_body() {
-    return make_request(1, "initialize", {{"protocolVersion", "2025-11-25"}, {"capabilities", json::object()},
-                                          {"clientInfo", {{"name", "raw"}, {"version", "1"}}}})
+    return make_request(1, "initialize",
+                        {{"protocolVersion", "2025-11-25"},
+                         {"capabilities", json::object()},
+                         {"clientInfo", {{"name", "raw"}, {"version", "1"}}}})
         .dump();
   }
 
@@ -207,7 +216,8 @@ TEST_F(McpHttpTest, HostileInputGetsTheRightErrorAndTheServerKeepsServing) {
   EXPECT_EQ(r->status, 400);  // no session, not initialize
   r = h->request("POST", "/mcp", {{"Content-Type", "text/plain"}}, init_body());
   EXPECT_EQ(r->status, 415);
-  r = h->request("POST", "/mcp", post_headers("0123456789abcdef0123456789abcdef"), R"({"jsonrpc":"2.0","id":1,"method":"ping"})");
+  r = h->request("POST", "/mcp", post_headers("0123456789abcdef0123456789abcdef"),
+                 R"({"jsonrpc":"2.0","id":1,"method":"ping"})");
   EXPECT_EQ(r->status, 404);  // unknown session
   auto evil = post_headers();
   evil.emplace_back("Origin", "https://evil.example.com");
@@ -222,13 +232,15 @@ TEST_F(McpHttpTest, HostileInputGetsTheRightErrorAndTheServerKeepsServing) {
   auto sid = r->header("Mcp-Session-Id");
   ASSERT_TRUE(sid);
   EXPECT_GE(sid->size(), 32u);  // 128 bits, hex
-  r = h->request("POST", "/mcp", post_headers(*sid), R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
+  r = h->request("POST", "/mcp", post_headers(*sid),
+                 R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
   EXPECT_EQ(r->status, 202);
   r = h->request("POST", "/mcp", post_headers(*sid), R"({"jsonrpc":"2.0","id":2,"method":"no/such"})");
   EXPECT_EQ(json::parse(r->body)["error"]["code"], error_code::kMethodNotFound);
   r = h->request("POST", "/mcp", post_headers(*sid), R"({"jsonrpc":"2.0","id":3,"method":17})");
   EXPECT_EQ(json::parse(r->body)["error"]["code"], error_code::kInvalidRequest);
-  r = h->request("POST", "/mcp", post_headers(*sid), R"({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":[]}})");
+  r = h->request("POST", "/mcp", post_headers(*sid),
+                 R"({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":[]}})");
   EXPECT_EQ(json::parse(r->body)["error"]["code"], error_code::kInvalidParams);
   r = h->request("POST", "/mcp", post_headers(*sid), R"([{"jsonrpc":"2.0","id":5,"method":"ping"}])");
   EXPECT_EQ(json::parse(r->body)["error"]["code"], error_code::kInvalidRequest);  // no batches in 2025-11-25
@@ -258,7 +270,8 @@ TEST_F(McpHttpTest, TheClientRefusesAnswersNestedTooDeep) {
   ASSERT_TRUE(at.ok()) << at.error().message;
   auto over = (*c)->call_tool("deep", {{"depth", 62}});
   ASSERT_FALSE(over.ok());
-  EXPECT_NE(over.error().message.find("the server answered with JSON nested deeper than 64 levels"), std::string::npos)
+  EXPECT_NE(over.error().message.find("the server answered with JSON nested deeper than 64 levels"),
+            std::string::npos)
       << over.error().message;
   auto streamed = (*c)->call_tool("deep", {{"depth", 62}, {"stream", true}});
   ASSERT_FALSE(streamed.ok());
@@ -277,10 +290,11 @@ TEST_F(McpHttpTest, ResumesAnInterruptedStreamWithLastEventId) {
   auto sid = *r->header("Mcp-Session-Id");
   std::vector<SseEvent> events;
   SseParser parser([&](const SseEvent& e) { events.push_back(e); });
-  auto status = h->request_stream("POST", "/mcp", post_headers(sid),
-                                  R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"interrupted"}})",
-                                  [](const net::ClientResponse&) {}, [&](std::string_view c) { return parser.feed(c); },
-                                  std::chrono::seconds(10));
+  auto status = h->request_stream(
+      "POST", "/mcp", post_headers(sid),
+      R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"interrupted"}})",
+      [](const net::ClientResponse&) {}, [&](std::string_view c) { return parser.feed(c); },
+      std::chrono::seconds(10));
   ASSERT_TRUE(status.ok());
   ASSERT_GE(events.size(), 2u);
   EXPECT_TRUE(events[0].data.empty());  // priming event: id and retry, no data
@@ -293,9 +307,10 @@ TEST_F(McpHttpTest, ResumesAnInterruptedStreamWithLastEventId) {
     if (!e.data.empty()) resumed.push_back(json::parse(e.data));
   });
   auto h2 = raw();
-  auto st = h2->request_stream("GET", "/mcp", {{"Accept", "text/event-stream"}, {"Mcp-Session-Id", sid}, {"Last-Event-ID", last}}, "",
-                               [](const net::ClientResponse& head) { EXPECT_EQ(head.status, 200); },
-                               [&](std::string_view c) { return p2.feed(c); }, std::chrono::seconds(10));
+  auto st = h2->request_stream(
+      "GET", "/mcp", {{"Accept", "text/event-stream"}, {"Mcp-Session-Id", sid}, {"Last-Event-ID", last}}, "",
+      [](const net::ClientResponse& head) { EXPECT_EQ(head.status, 200); },
+      [&](std::string_view c) { return p2.feed(c); }, std::chrono::seconds(10));
   ASSERT_TRUE(st.ok());
   ASSERT_EQ(resumed.size(), 2u);
   EXPECT_EQ(resumed[0]["params"]["data"], "after");
@@ -305,7 +320,8 @@ TEST_F(McpHttpTest, ResumesAnInterruptedStreamWithLastEventId) {
 
 TEST_F(McpHttpTest, StatelessRevisionValidatesHeadersAgainstTheBody) {
   auto h = raw();
-  json meta = {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"}, {"io.modelcontextprotocol/clientCapabilities", json::object()}};
+  json meta = {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+               {"io.modelcontextprotocol/clientCapabilities", json::object()}};
   std::string body = make_request(1, "tools/call", {{"name", "whoami"}, {"_meta", meta}}).dump();
   net::HeaderList hdr = post_headers();
   hdr.emplace_back("MCP-Protocol-Version", "2026-07-28");
@@ -344,9 +360,12 @@ TEST(McpHttpLimits, IdleSessionsExpireAndStreamsAreBounded) {
   plain.insecure_plain = true;
   auto h = net::HttpClient::create(base, plain);
   ASSERT_TRUE(h.ok());
-  net::HeaderList hdr = {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
-  std::string init = make_request(1, "initialize", {{"protocolVersion", "2025-06-18"}, {"capabilities", json::object()},
-                                                    {"clientInfo", {{"name", "x"}, {"version", "1"}}}})
+  net::HeaderList hdr = {{"Content-Type", "application/json"},
+                         {"Accept", "application/json, text/event-stream"}};
+  std::string init = make_request(1, "initialize",
+                                  {{"protocolVersion", "2025-06-18"},
+                                   {"capabilities", json::object()},
+                                   {"clientInfo", {{"name", "x"}, {"version", "1"}}}})
                          .dump();
   auto r = (*h)->request("POST", "/mcp", hdr, init);
   ASSERT_EQ(r->status, 200);
@@ -357,11 +376,13 @@ TEST(McpHttpLimits, IdleSessionsExpireAndStreamsAreBounded) {
   std::atomic<int> first_status{0};
   std::thread holder([&] {
     auto g = net::HttpClient::create(base, plain);
-    (void)(*g)->request_stream("GET", "/mcp", {{"Accept", "text/event-stream"}, {"Mcp-Session-Id", sid}}, "",
-                               [&](const net::ClientResponse& head) { first_status = head.status; },
-                               [](std::string_view) { return true; }, std::chrono::milliseconds(600));
+    (void)(*g)->request_stream(
+        "GET", "/mcp", {{"Accept", "text/event-stream"}, {"Mcp-Session-Id", sid}}, "",
+        [&](const net::ClientResponse& head) { first_status = head.status; },
+        [](std::string_view) { return true; }, std::chrono::milliseconds(600));
   });
-  for (int i = 0; i < 200 && first_status == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 200 && first_status == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(first_status, 200);
   auto second = (*h)->request("GET", "/mcp", {{"Accept", "text/event-stream"}, {"Mcp-Session-Id", sid}}, "");
   ASSERT_TRUE(second.ok());
@@ -369,13 +390,17 @@ TEST(McpHttpLimits, IdleSessionsExpireAndStreamsAreBounded) {
   holder.join();
 
   // Nothing open, nothing sent: the session expires.
-  for (int i = 0; i < 100 && transport.session_count() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 100 && transport.session_count() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(transport.session_count(), 0u);
-  r = (*h)->request("POST", "/mcp", [&] {
-    auto x = hdr;
-    x.emplace_back("Mcp-Session-Id", sid);
-    return x;
-  }(), R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
+  r = (*h)->request(
+      "POST", "/mcp",
+      [&] {
+        auto x = hdr;
+        x.emplace_back("Mcp-Session-Id", sid);
+        return x;
+      }(),
+      R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
   EXPECT_EQ(r->status, 404);
   (*s)->stop();
 }
@@ -384,7 +409,11 @@ TEST(McpStdio, ClientSpawnsAStdioServer) {
   ClientOptions o;
   o.capabilities = {{"sampling", json::object()}};
   o.on_request = [](const std::string&, const json& params) -> larder::Result<json> {
-    return json{{"role", "assistant"}, {"model", "m"}, {"content", {{"type", "text"}, {"text", "re:" + params["messages"][0]["content"]["text"].get<std::string>()}}}};
+    return json{
+        {"role", "assistant"},
+        {"model", "m"},
+        {"content",
+         {{"type", "text"}, {"text", "re:" + params["messages"][0]["content"]["text"].get<std::string>()}}}};
   };
   auto c = Client::connect_stdio({MCP_FIXTURE_SERVER, "--stdio"}, o);
   ASSERT_TRUE(c.ok()) << c.error().message;
@@ -415,8 +444,9 @@ TEST(McpTypeScriptPeer, ClientAgainstTheTypeScriptSdkServer) {
     dup2(out[1], 1);
     std::string modules = std::string(LARDER_SOURCE_DIR) + "/tests/interop/node_modules";
     std::string script = std::string(LARDER_SOURCE_DIR) + "/bench/mcp_ts_server.mjs";
-    execl(MCP_NODE22, MCP_NODE22, script.c_str(), "--ca", p.file("ca.crt").c_str(), "--cert", p.file("server.crt").c_str(), "--key",
-          p.file("server.key").c_str(), "--modules", modules.c_str(), (char*)nullptr);
+    execl(MCP_NODE22, MCP_NODE22, script.c_str(), "--ca", p.file("ca.crt").c_str(), "--cert",
+          p.file("server.crt").c_str(), "--key", p.file("server.key").c_str(), "--modules", modules.c_str(),
+          (char*)nullptr);
     _exit(127);
   }
   close(out[1]);
@@ -444,7 +474,8 @@ TEST(McpTypeScriptPeer, ClientAgainstTheTypeScriptSdkServer) {
     EXPECT_EQ((*a)["structuredContent"]["sum"], 42);
     (*c)->close();
   }
-  EXPECT_FALSE(Client::connect_http(url, net::TlsClientConfig{p.file("ca.crt"), "", "", "", false}, {}, {}).ok());
+  EXPECT_FALSE(
+      Client::connect_http(url, net::TlsClientConfig{p.file("ca.crt"), "", "", "", false}, {}, {}).ok());
   kill(pid, SIGTERM);
   waitpid(pid, nullptr, 0);
   close(out[0]);

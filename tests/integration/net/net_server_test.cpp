@@ -455,8 +455,8 @@ TEST_F(NetServerTest, ARevocationTakesEffectWithoutARestart) {
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_EQ(first->status, 200);
 
-  pki_->revoke("carol");                  // what `larder certs revoke carol` does: a new CRL file
-  std::this_thread::sleep_for(1100ms);    // the file is looked at no more than once a second
+  pki_->revoke("carol");                // what `larder certs revoke carol` does: a new CRL file
+  std::this_thread::sleep_for(1100ms);  // the file is looked at no more than once a second
   int before = calls_.load();
   auto again = open->request("GET", "/ping", {}, "", 20s);  // the connection admitted before
   if (again.ok()) {

@@ -644,8 +644,7 @@ std::string forged_facts(const Context& ctx) {
   }
   if (!ctx.unmask.empty()) {
     j += (j.size() > 1 ? ", " : "") + std::string("\"$unmask\": [");
-    for (std::size_t i = 0; i < ctx.unmask.size(); ++i)
-      j += (i ? ", " : "") + json_string(ctx.unmask[i]);
+    for (std::size_t i = 0; i < ctx.unmask.size(); ++i) j += (i ? ", " : "") + json_string(ctx.unmask[i]);
     j += "]";
   }
   j += "}";
@@ -676,10 +675,11 @@ class BatteryRun {
     const std::string w = b_.witness, t = b_.table + " AS t", f = forged_facts(b_.other);
     // The current request's own sealed value, edited: more facts, another key id, a later deadline.
     const std::string edited_facts =
-        "pg_catalog.regexp_replace(pg_catalog.current_setting('larder.context'), '\"f\":.*}$', '\"f\":' || " + f +
-        "::text || '}')";
+        "pg_catalog.regexp_replace(pg_catalog.current_setting('larder.context'), '\"f\":.*}$', '\"f\":' || " +
+        f + "::text || '}')";
     const std::string edited_key =
-        "pg_catalog.regexp_replace(pg_catalog.current_setting('larder.context'), 'larder-ctx-v1\\.[0-9]+\\.', "
+        "pg_catalog.regexp_replace(pg_catalog.current_setting('larder.context'), "
+        "'larder-ctx-v1\\.[0-9]+\\.', "
         "'larder-ctx-v1.2.')";
     const std::string edited_deadline =
         "pg_catalog.regexp_replace(pg_catalog.current_setting('larder.context'), '\"e\":[0-9]+', "
@@ -689,17 +689,21 @@ class BatteryRun {
         {"SELECT set_config('larder.context', '', false) AS s, " + w + " FROM " + t, Expect::kWithin},
         {"SELECT " + w + " FROM " + t + " WHERE set_config('larder.context', 'x', true) IS NOT NULL",
          Expect::kWithin},
-        {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.context', '', true)) AS s", Expect::kWithin},
-        {"WITH f AS MATERIALIZED (SELECT set_config('larder.context', repeat('a', 64) || '.larder-ctx-v1.1.' || " +
+        {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.context', '', true)) AS s",
+         Expect::kWithin},
+        {"WITH f AS MATERIALIZED (SELECT set_config('larder.context', repeat('a', 64) || '.larder-ctx-v1.1.' "
+         "|| " +
              f + "::text, true)) SELECT " + w + " FROM f, " + t,
          Expect::kWithin},
         // Edited in place: the tag no longer covers it.
-        {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.context', " + edited_facts + ", true)) AS s",
+        {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.context', " + edited_facts +
+             ", true)) AS s",
          Expect::kWithin},
-        {"WITH f AS MATERIALIZED (SELECT set_config('larder.context', " + edited_facts + ", true)) SELECT " + w +
-             " FROM f, " + t,
+        {"WITH f AS MATERIALIZED (SELECT set_config('larder.context', " + edited_facts + ", true)) SELECT " +
+             w + " FROM f, " + t,
          Expect::kWithin},
-        {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.context', " + edited_key + ", true)) AS s",
+        {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.context', " + edited_key +
+             ", true)) AS s",
          Expect::kWithin},
         {"SELECT " + w + " FROM " + t + ", (SELECT set_config('larder.context', " + edited_deadline +
              ", true)) AS s",
@@ -763,8 +767,7 @@ class BatteryRun {
   std::vector<Attack> replays(const std::string& sealed) const {
     const std::string w = b_.witness, t = b_.table + " AS t";
     std::vector<Attack> a = {
-        {"SELECT s.x, " + w + " FROM " + t +
-             ", (SELECT set_config('larder.context', $1, true) AS x) AS s",
+        {"SELECT s.x, " + w + " FROM " + t + ", (SELECT set_config('larder.context', $1, true) AS x) AS s",
          Expect::kWithin},
         {"SELECT " + w + " FROM " + t + " WHERE set_config('larder.context', $1, true) IS NOT NULL",
          Expect::kWithin},
@@ -930,7 +933,8 @@ using ConfigFor = std::function<db::DatabaseConfig(std::size_t pool_size)>;
 BatteryCounts forgery_battery(PgCluster& cluster, const Battery& b, const std::string& example,
                               const ConfigFor& config_for = {}) {
   const auto start = std::chrono::steady_clock::now();
-  const ConfigFor config = config_for ? config_for : [&](std::size_t n) { return cluster.database_config(n); };
+  const ConfigFor config =
+      config_for ? config_for : [&](std::size_t n) { return cluster.database_config(n); };
   BatteryRun run(cluster, b);
   // Meaningful only when the other context sees more than the current one.
   EXPECT_GT(run.other_rows(), run.witness_rows()) << example << ": the battery's contexts do not differ";
@@ -1336,12 +1340,13 @@ void forgery_battery_on_every_path(PgCluster& cluster, const Battery& b, const s
   PgStandby standby(cluster);
   PgBouncer bouncer(cluster, &standby);
   const db::ClusterState& st = standby.state();
-  const BatteryCounts on_standby = forgery_battery(cluster, b, example + " on a hot standby", [&](std::size_t n) {
-    auto c = cluster.database_config(n);
-    c.query = st.query();
-    c.writer = st.writer();
-    return c;
-  });
+  const BatteryCounts on_standby =
+      forgery_battery(cluster, b, example + " on a hot standby", [&](std::size_t n) {
+        auto c = cluster.database_config(n);
+        c.query = st.query();
+        c.writer = st.writer();
+        return c;
+      });
   EXPECT_EQ(on_standby.failures, 0u);
   EXPECT_GE(on_standby.attacks, 50u);
   const BatteryCounts via_bouncer =

@@ -61,7 +61,8 @@ TEST(DotEnv, ErrorsNameTheLine) {
 
 TEST(DotEnv, EnvironmentWins) {
   setenv("LARDER_TEST_DOTENV_VAR", "from-env", 1);
-  Environment env(std::map<std::string, std::string>{{"LARDER_TEST_DOTENV_VAR", "from-file"}, {"LARDER_TEST_ONLY_FILE", "file"}});
+  Environment env(std::map<std::string, std::string>{{"LARDER_TEST_DOTENV_VAR", "from-file"},
+                                                     {"LARDER_TEST_ONLY_FILE", "file"}});
   EXPECT_EQ(env.get("LARDER_TEST_DOTENV_VAR"), "from-env");
   EXPECT_EQ(env.get("LARDER_TEST_ONLY_FILE"), "file");
   EXPECT_FALSE(env.get("LARDER_TEST_NOT_SET_ANYWHERE"));
@@ -117,19 +118,30 @@ TEST(McpConfig, ErrorsNameTheKey) {
       {R"({"mcpServers": {"a": {}}})", "mcpServers.a: needs exactly one of 'url'"},
       {R"({"mcpServers": {"a": {"url": 3}}})", "mcpServers.a.url: must be a string"},
       {R"({"mcpServers": {"a": {"url": "ftp://x"}}})", "mcpServers.a.url: must start with"},
-      {R"({"mcpServers": {"a": {"url": "https://x", "tls": {"ca": 1}}}})", "mcpServers.a.tls.ca: must be a non-empty string"},
-      {R"({"mcpServers": {"a": {"url": "https://x", "tls": {"cert": "c"}}}})", "mcpServers.a.tls: 'cert' and 'key'"},
-      {R"({"mcpServers": {"a": {"url": "https://x", "tls": {"pem": "c"}}}})", "mcpServers.a.tls.pem: unknown key"},
-      {R"({"mcpServers": {"a": {"url": "http://x", "tls": {"ca": "c"}}}})", "mcpServers.a.tls: TLS files need an https:// url"},
-      {R"({"mcpServers": {"a": {"url": "https://x", "headers": {"X": 1}}}})", "mcpServers.a.headers.X: must be a string"},
-      {R"({"mcpServers": {"a": {"url": "https://x", "headers": {"X Y": "1"}}}})", "mcpServers.a.headers.X Y: is not a valid"},
-      {R"({"mcpServers": {"a": {"url": "https://x", "headers": {"X": "${NOPE_LARDER_UNSET}"}}}})", "mcpServers.a.headers.X: environment variable NOPE_LARDER_UNSET is not set"},
-      {R"({"mcpServers": {"a": {"url": "https://x", "type": "websocket"}}})", "mcpServers.a.type: unknown transport"},
+      {R"({"mcpServers": {"a": {"url": "https://x", "tls": {"ca": 1}}}})",
+       "mcpServers.a.tls.ca: must be a non-empty string"},
+      {R"({"mcpServers": {"a": {"url": "https://x", "tls": {"cert": "c"}}}})",
+       "mcpServers.a.tls: 'cert' and 'key'"},
+      {R"({"mcpServers": {"a": {"url": "https://x", "tls": {"pem": "c"}}}})",
+       "mcpServers.a.tls.pem: unknown key"},
+      {R"({"mcpServers": {"a": {"url": "http://x", "tls": {"ca": "c"}}}})",
+       "mcpServers.a.tls: TLS files need an https:// url"},
+      {R"({"mcpServers": {"a": {"url": "https://x", "headers": {"X": 1}}}})",
+       "mcpServers.a.headers.X: must be a string"},
+      {R"({"mcpServers": {"a": {"url": "https://x", "headers": {"X Y": "1"}}}})",
+       "mcpServers.a.headers.X Y: is not a valid"},
+      {R"({"mcpServers": {"a": {"url": "https://x", "headers": {"X": "${NOPE_LARDER_UNSET}"}}}})",
+       "mcpServers.a.headers.X: environment variable NOPE_LARDER_UNSET is not set"},
+      {R"({"mcpServers": {"a": {"url": "https://x", "type": "websocket"}}})",
+       "mcpServers.a.type: unknown transport"},
       {R"({"mcpServers": {"a": {"url": "https://x", "tsl": {}}}})", "mcpServers.a.tsl: unknown key"},
       {R"({"mcpServers": {"a": {"command": "x", "args": [1]}}})", "mcpServers.a.args[0]: must be a string"},
-      {R"({"mcpServers": {"a": {"command": "x", "headers": {}}}})", "mcpServers.a.headers: only HTTP servers"},
-      {R"({"mcpServers": {"a": {"url": "https://x", "disabled": "no"}}})", "mcpServers.a.disabled: must be true or false"},
-      {R"({"mcpServers": {"a": {"url": "https://x", "disabled": true}}})", "every server in 'mcpServers' is disabled"},
+      {R"({"mcpServers": {"a": {"command": "x", "headers": {}}}})",
+       "mcpServers.a.headers: only HTTP servers"},
+      {R"({"mcpServers": {"a": {"url": "https://x", "disabled": "no"}}})",
+       "mcpServers.a.disabled: must be true or false"},
+      {R"({"mcpServers": {"a": {"url": "https://x", "disabled": true}}})",
+       "every server in 'mcpServers' is disabled"},
   };
   for (const auto& c : cases) {
     auto r = parse(c.text);

@@ -24,7 +24,8 @@ ChatRequest sample_request() {
   r.model = "m";
   r.system = "be brief";
   r.max_tokens = 100;
-  r.tools.push_back({"pg_query", "Run SQL", {{"type", "object"}, {"properties", {{"sql", {{"type", "string"}}}}}}});
+  r.tools.push_back(
+      {"pg_query", "Run SQL", {{"type", "object"}, {"properties", {{"sql", {{"type", "string"}}}}}}});
   Message q{Role::User, "how many?", {}, {}};
   Message a{Role::Assistant, "Let me check.", {}, {}};
   ToolCall call;
@@ -73,11 +74,12 @@ TEST(Anthropic, ParsesToolUseResponse) {
 }
 
 TEST(Anthropic, StopReasons) {
-  for (auto [raw, want] : std::vector<std::pair<std::string, StopReason>>{{"end_turn", StopReason::EndTurn},
-                                                                          {"stop_sequence", StopReason::EndTurn},
-                                                                          {"max_tokens", StopReason::MaxTokens},
-                                                                          {"refusal", StopReason::Refusal},
-                                                                          {"pause_turn", StopReason::Other}}) {
+  for (auto [raw, want] :
+       std::vector<std::pair<std::string, StopReason>>{{"end_turn", StopReason::EndTurn},
+                                                       {"stop_sequence", StopReason::EndTurn},
+                                                       {"max_tokens", StopReason::MaxTokens},
+                                                       {"refusal", StopReason::Refusal},
+                                                       {"pause_turn", StopReason::Other}}) {
     auto r = parse_anthropic_response(json{{"content", json::array()}, {"stop_reason", raw}}.dump());
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->stop_reason, want) << raw;
@@ -91,7 +93,8 @@ TEST(Anthropic, MalformedInputIsFlaggedNotThrown) {
 }
 
 TEST(Anthropic, RejectsGarbage) {
-  for (const char* body : {"", "not json", "[]", "{}", R"({"content":[1]})", R"({"content":[{"type":"tool_use"}]})"}) {
+  for (const char* body :
+       {"", "not json", "[]", "{}", R"({"content":[1]})", R"({"content":[{"type":"tool_use"}]})"}) {
     auto r = parse_anthropic_response(body);
     ASSERT_FALSE(r.ok()) << body;
     EXPECT_EQ(r.error().code, "llm.protocol");
@@ -101,7 +104,8 @@ TEST(Anthropic, RejectsGarbage) {
 TEST(Anthropic, ErrorMessage) {
   HttpReply reply{529, {}, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"};
   EXPECT_EQ(anthropic_error_message(reply), "overloaded_error: Overloaded");
-  EXPECT_EQ(anthropic_error_message(HttpReply{502, {}, "<html>bad gateway</html>"}), "<html>bad gateway</html>");
+  EXPECT_EQ(anthropic_error_message(HttpReply{502, {}, "<html>bad gateway</html>"}),
+            "<html>bad gateway</html>");
   EXPECT_EQ(anthropic_error_message(HttpReply{502, {}, ""}), "(empty body)");
 }
 
@@ -132,23 +136,27 @@ TEST(OpenAi, ParsesToolCalls) {
 
 TEST(OpenAi, ArgumentsEdgeCases) {
   auto parse = [](json arguments) {
-    json body{{"choices", {{{"finish_reason", "tool_calls"},
-                            {"message", {{"role", "assistant"},
-                                         {"tool_calls", {{{"type", "function"}, {"function", {{"name", "f"}, {"arguments", arguments}}}}}}}}}}}};
+    json body{{"choices",
+               {{{"finish_reason", "tool_calls"},
+                 {"message",
+                  {{"role", "assistant"},
+                   {"tool_calls",
+                    {{{"type", "function"}, {"function", {{"name", "f"}, {"arguments", arguments}}}}}}}}}}}};
     auto r = parse_openai_response(body.dump());
     EXPECT_TRUE(r.ok());
     return r->message.tool_calls.at(0);
   };
   EXPECT_TRUE(parse("{bad").input_error);
   EXPECT_TRUE(parse("[1,2]").input_error);
-  EXPECT_FALSE(parse("").input_error);  // no arguments = {}
+  EXPECT_FALSE(parse("").input_error);             // no arguments = {}
   EXPECT_EQ(parse(json{{"a", 1}}).input["a"], 1);  // some servers send an object
-  EXPECT_EQ(parse("{}").id, "call_1");               // missing id gets one
+  EXPECT_EQ(parse("{}").id, "call_1");             // missing id gets one
 }
 
 TEST(OpenAi, FinishReasons) {
   auto with = [](const char* finish) {
-    json body{{"choices", {{{"finish_reason", finish}, {"message", {{"role", "assistant"}, {"content", "x"}}}}}}};
+    json body{
+        {"choices", {{{"finish_reason", finish}, {"message", {{"role", "assistant"}, {"content", "x"}}}}}}};
     return parse_openai_response(body.dump())->stop_reason;
   };
   EXPECT_EQ(with("stop"), StopReason::EndTurn);
@@ -157,8 +165,10 @@ TEST(OpenAi, FinishReasons) {
 }
 
 TEST(OpenAi, ErrorMessage) {
-  EXPECT_EQ(openai_error_message(HttpReply{401, {}, R"({"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}})"}),
-            "invalid_request_error: Incorrect API key provided");
+  EXPECT_EQ(
+      openai_error_message(HttpReply{
+          401, {}, R"({"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}})"}),
+      "invalid_request_error: Incorrect API key provided");
   EXPECT_EQ(openai_error_message(HttpReply{500, {}, R"({"error":"model not loaded"})"}), "model not loaded");
   EXPECT_FALSE(parse_openai_response(R"({"choices":[]})").ok());
 }
@@ -169,7 +179,8 @@ TEST(Retry, DelaysGrowAndRespectRetryAfter) {
   p.max_delay = std::chrono::milliseconds(1000);
   std::mt19937_64 rng(42);
   for (int i = 0; i < 50; ++i) {
-    auto d1 = backoff_delay(p, 1, nullptr, rng), d3 = backoff_delay(p, 3, nullptr, rng), d9 = backoff_delay(p, 9, nullptr, rng);
+    auto d1 = backoff_delay(p, 1, nullptr, rng), d3 = backoff_delay(p, 3, nullptr, rng),
+         d9 = backoff_delay(p, 9, nullptr, rng);
     EXPECT_GE(d1.count(), 50);
     EXPECT_LE(d1.count(), 100);
     EXPECT_GE(d3.count(), 200);

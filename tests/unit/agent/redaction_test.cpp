@@ -1,5 +1,5 @@
-#include "agent/agent.h"
 #include "agent/redaction.h"
+#include "agent/agent.h"
 
 #include <gtest/gtest.h>
 
@@ -91,11 +91,14 @@ TEST(Schema, StripsTheTokenArgument) {
 
 TEST(Decisions, FromMeta) {
   EXPECT_TRUE(decisions_from_meta(json()).empty());
-  auto one = decisions_from_meta({{"larder/decision", {{"lock", "biscuit"}, {"decision", "deny"}, {"reason", "expired"}}}});
+  auto one = decisions_from_meta(
+      {{"larder/decision", {{"lock", "biscuit"}, {"decision", "deny"}, {"reason", "expired"}}}});
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0].lock, "biscuit");
   EXPECT_EQ(one[0].reason, "expired");
-  auto many = decisions_from_meta({{"larder/decision", {{{"lock", "mtls"}, {"decision", "allow"}}, 3, {{"lock", "rls"}, {"decision", true}}}}});
+  auto many = decisions_from_meta(
+      {{"larder/decision",
+        {{{"lock", "mtls"}, {"decision", "allow"}}, 3, {{"lock", "rls"}, {"decision", true}}}}});
   ASSERT_EQ(many.size(), 2u);
   EXPECT_EQ(many[1].decision, "true");
 }

@@ -10,7 +10,9 @@
 namespace larder {
 namespace {
 
-std::shared_ptr<const int> value(int v) { return std::make_shared<const int>(v); }
+std::shared_ptr<const int> value(int v) {
+  return std::make_shared<const int>(v);
+}
 
 TEST(LruCache, KeepsTheMostRecentlyUsedWithinItsCapacity) {
   LruCache<int> cache(2);

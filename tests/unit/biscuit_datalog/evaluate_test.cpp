@@ -188,8 +188,8 @@ TEST(Evaluate, TypeOf) {
 
 TEST(Evaluate, ExternFunctions) {
   Eval eval;
-  eval.externs["test"] = [](const ast::Term& l, const std::optional<ast::Term>& r)
-      -> Expected<ast::Term, std::string> {
+  eval.externs["test"] = [](const ast::Term& l,
+                            const std::optional<ast::Term>& r) -> Expected<ast::Term, std::string> {
     if (!r) return l;
     if (l.is(ast::TermKind::String) && r->is(ast::TermKind::String)) {
       return ast::Term::string(l.as_string() == r->as_string() ? "equal strings" : "different strings");
@@ -223,9 +223,9 @@ TEST(Evaluate, MalformedOpListsFailCleanly) {
   auto r = run({Op{Term::boolean(true)}, Op{Term::boolean(false)}, Op{Binary{BinaryOp::Or, 0}}});
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->as_bool());
-  EXPECT_EQ(print_expression(Expression{{Op{Term::boolean(true)}, Op{Term::boolean(false)},
-                                         Op{Binary{BinaryOp::And, 0}}}},
-                             symbols),
+  EXPECT_EQ(print_expression(
+                Expression{{Op{Term::boolean(true)}, Op{Term::boolean(false)}, Op{Binary{BinaryOp::And, 0}}}},
+                symbols),
             "true &&! false");
   // A string id that is not in the table.
   auto u = run({Op{Term::string(99999)}, Op{Unary{UnaryOp::Length, 0}}});

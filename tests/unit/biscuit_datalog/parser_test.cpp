@@ -211,7 +211,7 @@ TEST(Parser, HostileInputFailsCleanlyAndQuickly) {
   EXPECT_TRUE(parse_block_source(ok).ok());
   // Invalid UTF-8 anywhere, incl. overlong and surrogate encodings.
   for (const std::string& bad : {std::string("f(\"\xff\");"), std::string("f(\"\xc0\xaf\");"),
-                                std::string("f(\"\xed\xa0\x80\");"), std::string("f(\"\xe2\x82\");")}) {
+                                 std::string("f(\"\xed\xa0\x80\");"), std::string("f(\"\xe2\x82\");")}) {
     auto r = parse_block_source(bad);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.error().message.find("UTF-8"), std::string::npos);

@@ -160,16 +160,15 @@ Outcome authorize(const std::vector<LoadedBlock>& blocks, const std::string& aut
     if (blocks[i].external_key) key_blocks[symbols.insert_key(*blocks[i].external_key)].push_back(i);
   }
   World world;
-  world.set_extern_functions({{"test", [](const ast::Term& l, const std::optional<ast::Term>& r)
-                                           -> Expected<ast::Term, std::string> {
-                                 if (!r) return l;
-                                 if (l.is(ast::TermKind::String) && r->is(ast::TermKind::String)) {
-                                   return ast::Term::string(l.as_string() == r->as_string()
-                                                                ? "equal strings"
-                                                                : "different strings");
-                                 }
-                                 return std::string("unsupported arguments");
-                               }}});
+  world.set_extern_functions(
+      {{"test",
+        [](const ast::Term& l, const std::optional<ast::Term>& r) -> Expected<ast::Term, std::string> {
+          if (!r) return l;
+          if (l.is(ast::TermKind::String) && r->is(ast::TermKind::String)) {
+            return ast::Term::string(l.as_string() == r->as_string() ? "equal strings" : "different strings");
+          }
+          return std::string("unsupported arguments");
+        }}});
   // Blocks, translated into the authorizer's table.
   std::vector<std::vector<Check>> block_checks;
   std::vector<std::vector<Scope>> block_scopes;
@@ -187,7 +186,8 @@ Outcome authorize(const std::vector<LoadedBlock>& blocks, const std::string& aut
       EXPECT_TRUE(a.ok());
       scopes.push_back(*intern(*a, symbols));
     }
-    const TrustedOrigins block_trust = TrustedOrigins::from_scopes(scopes, TrustedOrigins::defaults(), i, key_blocks);
+    const TrustedOrigins block_trust =
+        TrustedOrigins::from_scopes(scopes, TrustedOrigins::defaults(), i, key_blocks);
     for (const auto& r : b.block.rules) {
       auto t = translate(r, b.table, symbols);
       EXPECT_TRUE(t.ok());
@@ -208,8 +208,8 @@ Outcome authorize(const std::vector<LoadedBlock>& blocks, const std::string& aut
   for (const auto& f : src->facts) world.add_fact(OriginSet::authorizer(), *intern(f, symbols));
   for (const auto& r : src->rules) {
     Rule rule = *intern(r, symbols);
-    world.add_rule(kAuthorizerBlock, TrustedOrigins::from_scopes(rule.scopes, auth_trust, kAuthorizerBlock, key_blocks),
-                   rule);
+    world.add_rule(kAuthorizerBlock,
+                   TrustedOrigins::from_scopes(rule.scopes, auth_trust, kAuthorizerBlock, key_blocks), rule);
   }
   std::vector<Check> auth_checks;
   for (const auto& c : src->checks) auth_checks.push_back(*intern(c, symbols));
@@ -246,16 +246,24 @@ Outcome authorize(const std::vector<LoadedBlock>& blocks, const std::string& aut
     return out;
   }
   json failed = json::array();
-  auto eval_check = [&](const Check& c, uint64_t block, const TrustedOrigins& base) -> Expected<bool, ExecutionError> {
+  auto eval_check = [&](const Check& c, uint64_t block,
+                        const TrustedOrigins& base) -> Expected<bool, ExecutionError> {
     for (const auto& q : c.queries) {
       const TrustedOrigins t = TrustedOrigins::from_scopes(q.scopes, base, block, key_blocks);
       Expected<bool, ExecutionError> r = false;
       switch (c.kind) {
-        case CheckKind::One: r = world.query_match(q, t, symbols); break;
-        case CheckKind::All: r = world.query_match_all(q, t, symbols); break;
+        case CheckKind::One:
+          r = world.query_match(q, t, symbols);
+          break;
+        case CheckKind::All:
+          r = world.query_match_all(q, t, symbols);
+          break;
         case CheckKind::Reject: {
           auto m = world.query_match(q, t, symbols);
-          if (m) r = !*m; else r = std::move(m).error();
+          if (m)
+            r = !*m;
+          else
+            r = std::move(m).error();
           break;
         }
       }
@@ -287,8 +295,8 @@ Outcome authorize(const std::vector<LoadedBlock>& blocks, const std::string& aut
   std::optional<std::pair<bool, std::size_t>> policy;
   for (std::size_t i = 0; i < policies.size() && !policy; ++i) {
     for (const auto& q : policies[i].queries) {
-      auto r = world.query_match(q, TrustedOrigins::from_scopes(q.scopes, auth_trust, kAuthorizerBlock, key_blocks),
-                                 symbols);
+      auto r = world.query_match(
+          q, TrustedOrigins::from_scopes(q.scopes, auth_trust, kAuthorizerBlock, key_blocks), symbols);
       if (!r) return fail_exec(r.error());
       if (*r) {
         policy = {policies[i].kind == PolicyKind::Allow, i};
@@ -308,7 +316,11 @@ Outcome authorize(const std::vector<LoadedBlock>& blocks, const std::string& aut
   } else if (!policy) {
     out.result = json{{"Err", {{"FailedLogic", {{"NoMatchingPolicy", {{"checks", failed}}}}}}}};
   } else {
-    out.result = json{{"Err", {{"FailedLogic", {{"Unauthorized", {{"policy", {{policy->first ? "Allow" : "Deny", policy->second}}}, {"checks", failed}}}}}}}};
+    out.result = json{
+        {"Err",
+         {{"FailedLogic",
+           {{"Unauthorized",
+             {{"policy", {{policy->first ? "Allow" : "Deny", policy->second}}}, {"checks", failed}}}}}}}};
   }
   out.world = dump();
   return out;

@@ -63,9 +63,9 @@ TEST(SymbolTable, TemporaryOverlay) {
 
 TEST(Term, OrderAndNormalisation) {
   // Kind order: Variable < Integer < String < Date < Bytes < Bool < Set < Null < Array < Map
-  std::vector<Term> kinds = {Term::variable(1), Term::integer(1), Term::string(1), Term::date(1),
-                             Term::bytes({1}), Term::boolean(false), Term::set({}), Term::null(),
-                             Term::array({}), Term::map({})};
+  std::vector<Term> kinds = {Term::variable(1), Term::integer(1),     Term::string(1), Term::date(1),
+                             Term::bytes({1}),  Term::boolean(false), Term::set({}),   Term::null(),
+                             Term::array({}),   Term::map({})};
   for (std::size_t i = 0; i + 1 < kinds.size(); ++i) EXPECT_LT(kinds[i], kinds[i + 1]) << i;
   Term s = Term::set({Term::integer(3), Term::integer(1), Term::integer(3)});
   EXPECT_EQ(s.as_set().size(), 2u);

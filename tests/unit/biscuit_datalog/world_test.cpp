@@ -31,7 +31,8 @@ struct Fixture {
   void add_fact(uint64_t block, const std::string& text) { world.add_fact(OriginSet{block}, fact(text)); }
   void add_rule(uint64_t block, const std::string& text) {
     Rule r = rule(text);
-    world.add_rule(block, TrustedOrigins::from_scopes(r.scopes, TrustedOrigins::defaults(), block, key_blocks), r);
+    world.add_rule(block,
+                   TrustedOrigins::from_scopes(r.scopes, TrustedOrigins::defaults(), block, key_blocks), r);
   }
   Expected<bool, ExecutionError> holds(const std::string& check_text, uint64_t block = kAuthorizerBlock) {
     Check c = check(check_text);
@@ -97,8 +98,8 @@ TEST(World, AttenuationFactsAreInvisibleToTheAuthorizer) {
 
 TEST(World, RuleScopesReplaceBlockScopes) {
   const std::map<uint64_t, std::vector<uint64_t>> keys{{7, {2, 3}}};
-  const TrustedOrigins block = TrustedOrigins::from_scopes({Scope{Scope::Kind::Authority, 0}},
-                                                           TrustedOrigins::defaults(), 4, keys);
+  const TrustedOrigins block =
+      TrustedOrigins::from_scopes({Scope{Scope::Kind::Authority, 0}}, TrustedOrigins::defaults(), 4, keys);
   EXPECT_EQ(block.origins(), (OriginSet{0, 4, kAuthorizerBlock}));
   const TrustedOrigins rule_default = TrustedOrigins::from_scopes({}, block, 4, keys);
   EXPECT_EQ(rule_default.origins(), (OriginSet{0, 4, kAuthorizerBlock}));
@@ -250,7 +251,8 @@ TEST(World, LargeJoinIsIndexed) {
   const SymbolIndex b = f.symbols.insert("b");
   for (int i = 0; i < 5000; ++i) {
     f.world.add_fact(OriginSet{0}, Fact{Predicate{a, {Term::integer(i), Term::integer(i + 1)}}});
-    f.world.add_fact(OriginSet{kAuthorizerBlock}, Fact{Predicate{b, {Term::integer(i + 1), Term::integer(i * 2)}}});
+    f.world.add_fact(OriginSet{kAuthorizerBlock},
+                     Fact{Predicate{b, {Term::integer(i + 1), Term::integer(i * 2)}}});
   }
   f.add_rule(0, "c($x, $z) <- a($x, $y), b($y, $z)");
   ASSERT_TRUE(f.run().ok());
@@ -282,7 +284,8 @@ TEST(World, DumpGroupsAndSorts) {
   f.add_rule(1, "y($x) <- z($x)");
   ASSERT_TRUE(f.run().ok());
   WorldDump d = dump_world(f.world, f.symbols,
-                           {{kAuthorizerBlock, {f.check("check if b(2)")}}, {0, {f.check("check if z(1)"), f.check("check if a(1)")}}},
+                           {{kAuthorizerBlock, {f.check("check if b(2)")}},
+                            {0, {f.check("check if z(1)"), f.check("check if a(1)")}}},
                            {});
   ASSERT_EQ(d.facts.size(), 3u);
   EXPECT_EQ(d.facts[0].origin, (std::vector<std::optional<uint64_t>>{std::nullopt}));

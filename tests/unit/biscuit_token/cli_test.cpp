@@ -59,17 +59,20 @@ TEST_F(BiscuitCli, KeypairGenerateAttenuateInspect) {
     EXPECT_EQ(pk.rfind(alg + "/", 0), 0u);
 
     std::string authority = write("authority.dl", "user({user});\nright({res}, \"read\");\n");
-    auto gen = run({"generate", authority, "--private-key", sk, "--param", "user=alice", "--param", "res:string=file1",
-                    "--add-ttl", "1h"});
+    auto gen = run({"generate", authority, "--private-key", sk, "--param", "user=alice", "--param",
+                    "res:string=file1", "--add-ttl", "1h"});
     ASSERT_EQ(gen.status, 0);
     std::string token = write("token.b64", gen.out);
 
-    auto att = run({"attenuate", token, "--block", "check if operation({op});", "--param", "op=read::string"});
+    auto att =
+        run({"attenuate", token, "--block", "check if operation({op});", "--param", "op=read::string"});
     ASSERT_EQ(att.status, 0);
     std::string attenuated = write("att.b64", att.out);
 
-    std::string authorizer = "resource(\"file1\"); operation(\"read\"); allow if right($r, \"read\"), resource($r);";
-    auto ok = run({"inspect", attenuated, "--public-key", pk, "--authorize-with", authorizer, "--include-time", "--json", "--max-time", "10s"});
+    std::string authorizer =
+        "resource(\"file1\"); operation(\"read\"); allow if right($r, \"read\"), resource($r);";
+    auto ok = run({"inspect", attenuated, "--public-key", pk, "--authorize-with", authorizer,
+                   "--include-time", "--json", "--max-time", "10s"});
     ASSERT_EQ(ok.status, 0) << ok.out;
     auto j = nlohmann::json::parse(ok.out);
     EXPECT_EQ(j["blocks"].size(), 2u);
@@ -79,7 +82,8 @@ TEST_F(BiscuitCli, KeypairGenerateAttenuateInspect) {
     EXPECT_TRUE(j["world"].contains("facts"));
 
     // Without time, the TTL check fails: non-zero exit, error tree in `result`.
-    auto no_time = run({"inspect", attenuated, "--public-key", pk, "--authorize-with", authorizer, "--json", "--max-time", "10s"});
+    auto no_time = run({"inspect", attenuated, "--public-key", pk, "--authorize-with", authorizer, "--json",
+                        "--max-time", "10s"});
     EXPECT_EQ(no_time.status, 1);
     auto nj = nlohmann::json::parse(no_time.out);
     EXPECT_TRUE(nj["result"]["Err"]["FailedLogic"].contains("Unauthorized"));
@@ -96,7 +100,10 @@ TEST_F(BiscuitCli, KeypairGenerateAttenuateInspect) {
     auto sealed = run({"seal", attenuated});
     ASSERT_EQ(sealed.status, 0);
     std::string sealed_file = write("sealed.b64", sealed.out);
-    EXPECT_EQ(run({"inspect", sealed_file, "--public-key", pk, "--authorize-with", authorizer, "--include-time", "--max-time", "10s"}).status, 0);
+    EXPECT_EQ(run({"inspect", sealed_file, "--public-key", pk, "--authorize-with", authorizer,
+                   "--include-time", "--max-time", "10s"})
+                  .status,
+              0);
     EXPECT_NE(run({"attenuate", sealed_file, "--block", "check if true;"}).status, 0);
   }
 }
@@ -107,7 +114,8 @@ TEST_F(BiscuitCli, ThirdPartyAndRawRoundTrip) {
   std::string tsk = line(run({"keypair", "--key-algorithm", "secp256r1", "--only-private-key"}).out);
   std::string tpk = line(run({"keypair", "--from-private-key", tsk, "--only-public-key"}).out);
   std::string authority = write("a.dl", "right(\"read\");\ncheck if group(\"admin\") trusting {issuer};\n");
-  auto gen = run({"generate", authority, "--private-key", sk, "--param", "issuer=" + tpk + "::pubkey", "--raw"});
+  auto gen =
+      run({"generate", authority, "--private-key", sk, "--param", "issuer=" + tpk + "::pubkey", "--raw"});
   ASSERT_EQ(gen.status, 0);
   std::string raw = write("t.bin", gen.out);
   auto b64 = run({"attenuate", raw, "--raw-input", "--block", "check if true;"});
@@ -117,17 +125,22 @@ TEST_F(BiscuitCli, ThirdPartyAndRawRoundTrip) {
   ASSERT_EQ(req.status, 0);
   std::string req_file = write("req", req.out);
   std::string tsk_file = write("tsk", tsk + "\n");
-  auto block = run({"generate-third-party-block", req_file, "--private-key-file", tsk_file, "--block", "group(\"admin\");"});
+  auto block = run({"generate-third-party-block", req_file, "--private-key-file", tsk_file, "--block",
+                    "group(\"admin\");"});
   ASSERT_EQ(block.status, 0);
   auto appended = run({"append-third-party-block", token, "--block-contents", line(block.out)});
   ASSERT_EQ(appended.status, 0);
   std::string full = write("full.b64", appended.out);
-  auto ok = run({"inspect", full, "--public-key", pk, "--authorize-with", "allow if true;", "--json", "--max-time", "10s"});
+  auto ok = run({"inspect", full, "--public-key", pk, "--authorize-with", "allow if true;", "--json",
+                 "--max-time", "10s"});
   ASSERT_EQ(ok.status, 0) << ok.out;
   auto j = nlohmann::json::parse(ok.out);
   EXPECT_EQ(j["blocks"][2]["external_key"], tpk);
   EXPECT_EQ(j["blocks"][2]["version"], 5);
-  EXPECT_EQ(run({"inspect", token, "--public-key", pk, "--authorize-with", "allow if true;", "--max-time", "10s"}).status, 1);
+  EXPECT_EQ(
+      run({"inspect", token, "--public-key", pk, "--authorize-with", "allow if true;", "--max-time", "10s"})
+          .status,
+      1);
 }
 
 // Exit statuses: the `larder` table (README.md): 2 usage, 3 file not found, 4 not a valid
@@ -155,8 +168,8 @@ TEST_F(BiscuitCli, BadInputsFailCleanly) {
 TEST_F(BiscuitCli, InspectChecksSignaturesBeforeDecodingBlocks) {
   const std::string key = "ed25519/1055c750b1a1505937af1537c626ba3263995c33a64758aaafb1275b0312e284";
   const std::string dir = LARDER_BISCUIT_SAMPLES_DIR;
-  for (const char* name : {"test002_different_root_key.bc", "test004_random_block.bc", "test005_invalid_signature.bc",
-                           "test006_reordered_blocks.bc"}) {
+  for (const char* name : {"test002_different_root_key.bc", "test004_random_block.bc",
+                           "test005_invalid_signature.bc", "test006_reordered_blocks.bc"}) {
     auto r = run({"inspect", "--raw-input", "--public-key", key, dir + "/" + name}, "", true);
     EXPECT_EQ(r.status, 1) << name << ": " << r.out;
     EXPECT_NE(r.out.find("signature error"), std::string::npos) << name << ": " << r.out;

@@ -15,7 +15,9 @@
 using namespace biscuit;
 
 namespace {
-Bytes bytes_of(std::string_view s) { return Bytes(s.begin(), s.end()); }
+Bytes bytes_of(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 Bytes unhex(std::string_view h) {
   auto b = hex_decode(h);
   EXPECT_TRUE(b.has_value()) << h;
@@ -191,8 +193,11 @@ TEST(SignaturePayload, Layouts) {
   EXPECT_EQ(format::block_payload_v0(block, format::ByteView(ext), Algorithm::Ed25519, key),
             (Bytes{1, 2, 7, 0, 0, 0, 0, 9}));
   Bytes p = format::block_payload_v1(block, Algorithm::Ed25519, key, format::ByteView(ext), std::nullopt);
-  std::string expected("\0BLOCK\0\0VERSION\0\x01\0\0\0\0PAYLOAD\0\x01\x02\0ALGORITHM\0\0\0\0\0\0NEXTKEY\0\x09\0PREVSIG\0\x07",
-                       sizeof("\0BLOCK\0\0VERSION\0\x01\0\0\0\0PAYLOAD\0\x01\x02\0ALGORITHM\0\0\0\0\0\0NEXTKEY\0\x09\0PREVSIG\0\x07") - 1);
+  std::string expected(
+      "\0BLOCK\0\0VERSION\0\x01\0\0\0\0PAYLOAD\0\x01\x02\0ALGORITHM\0\0\0\0\0\0NEXTKEY\0\x09\0PREVSIG\0\x07",
+      sizeof("\0BLOCK\0\0VERSION\0\x01\0\0\0\0PAYLOAD\0\x01\x02\0ALGORITHM\0\0\0\0\0\0NEXTKEY\0\x09\0PREVSIG"
+             "\0\x07") -
+          1);
   EXPECT_EQ(std::string(p.begin(), p.end()), expected);
   Bytes e = format::external_payload(block, ext);
   std::string expected_ext("\0EXTERNAL\0\0VERSION\0\x01\0\0\0\0PAYLOAD\0\x01\x02\0PREVSIG\0\x07",
@@ -222,7 +227,8 @@ std::optional<nlohmann::json> load_vectors(const std::string& name) {
 }  // namespace
 
 TEST(Wycheproof, Ed25519) {
-  if (wycheproof_dir().empty()) GTEST_SKIP() << "set LARDER_WYCHEPROOF_DIR to a C2SP/wycheproof checkout to run";
+  if (wycheproof_dir().empty())
+    GTEST_SKIP() << "set LARDER_WYCHEPROOF_DIR to a C2SP/wycheproof checkout to run";
   auto vectors = load_vectors("ed25519_test.json");
   ASSERT_TRUE(vectors) << "ed25519_test.json not found under " << wycheproof_dir();
   int passed = 0, total = 0;
@@ -245,7 +251,8 @@ TEST(Wycheproof, Ed25519) {
 }
 
 TEST(Wycheproof, EcdsaP256Sha256Der) {
-  if (wycheproof_dir().empty()) GTEST_SKIP() << "set LARDER_WYCHEPROOF_DIR to a C2SP/wycheproof checkout to run";
+  if (wycheproof_dir().empty())
+    GTEST_SKIP() << "set LARDER_WYCHEPROOF_DIR to a C2SP/wycheproof checkout to run";
   auto vectors = load_vectors("ecdsa_secp256r1_sha256_test.json");
   ASSERT_TRUE(vectors) << "ecdsa_secp256r1_sha256_test.json not found under " << wycheproof_dir();
   int passed = 0, total = 0;
@@ -265,7 +272,8 @@ TEST(Wycheproof, EcdsaP256Sha256Der) {
       if (result == "acceptable" || ok == (result == "valid")) {
         ++passed;
       } else {
-        ADD_FAILURE() << "tcId " << t["tcId"] << " (" << t["comment"] << ") expected " << result << " got " << ok;
+        ADD_FAILURE() << "tcId " << t["tcId"] << " (" << t["comment"] << ") expected " << result << " got "
+                      << ok;
       }
     }
   }

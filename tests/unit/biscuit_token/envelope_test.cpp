@@ -17,7 +17,9 @@ Bytes read_sample(const std::string& name) {
   return Bytes(std::istreambuf_iterator<char>(in), {});
 }
 const char* kRootPublic = "1055c750b1a1505937af1537c626ba3263995c33a64758aaafb1275b0312e284";
-Bytes b(std::string_view s) { return Bytes(s.begin(), s.end()); }
+Bytes b(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 }  // namespace
 
 TEST(Envelope, SamplesVerifyOrFailAsExpected) {
@@ -40,7 +42,8 @@ TEST(Envelope, SamplesVerifyOrFailAsExpected) {
   } else {
     EXPECT_EQ(bad_format.error().code, ErrorCode::BlockSignatureDeserialization);
   }
-  for (const char* name : {"test004_random_block.bc", "test005_invalid_signature.bc", "test006_reordered_blocks.bc"}) {
+  for (const char* name :
+       {"test004_random_block.bc", "test005_invalid_signature.bc", "test006_reordered_blocks.bc"}) {
     auto e = Envelope::parse(read_sample(name));
     ASSERT_TRUE(e.ok()) << name;
     auto r = e->verify(*root);
@@ -121,7 +124,8 @@ TEST_P(EnvelopeChain, CreateAppendSealThirdParty) {
   EXPECT_FALSE(swapped.verify(root.public_key()).ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(Algorithms, EnvelopeChain, ::testing::Values(Algorithm::Ed25519, Algorithm::Secp256r1));
+INSTANTIATE_TEST_SUITE_P(Algorithms, EnvelopeChain,
+                         ::testing::Values(Algorithm::Ed25519, Algorithm::Secp256r1));
 
 TEST(Envelope, HostileBytes) {
   EXPECT_FALSE(Envelope::parse(Bytes{}).ok());

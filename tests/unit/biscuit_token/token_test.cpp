@@ -37,15 +37,17 @@ Result<std::size_t> authorize(const Biscuit& token, const std::string& code, con
   return a->authorize();
 }
 
-const char* kAllowRead = "resource(\"file1\"); operation(\"read\"); allow if right($r, \"read\"), resource($r);";
+const char* kAllowRead =
+    "resource(\"file1\"); operation(\"read\"); allow if right($r, \"read\"), resource($r);";
 
 }  // namespace
 
 TEST(Token, BuildAttenuateAuthorize) {
   KeyPair root = KeyPair::generate();
   Biscuit token = make_token(root);
-  EXPECT_EQ(token.block_source(0),
-            "user(\"alice\");\nright(\"file1\", \"read\");\ncheck if time($t), $t <= 2100-01-01T00:00:00Z;\n");
+  EXPECT_EQ(
+      token.block_source(0),
+      "user(\"alice\");\nright(\"file1\", \"read\");\ncheck if time($t), $t <= 2100-01-01T00:00:00Z;\n");
   EXPECT_EQ(token.block(0).version, 3u);
   auto ok = authorize(token, kAllowRead);
   ASSERT_TRUE(ok.ok()) << ok.error().to_string();
@@ -65,9 +67,10 @@ TEST(Token, BuildAttenuateAuthorize) {
   ASSERT_EQ(denied.error().checks.size(), 1u);
   EXPECT_EQ(denied.error().checks[0].block_id, 1u);
   EXPECT_EQ(denied.error().checks[0].rule, "check if operation(\"write\")");
-  EXPECT_EQ(denied.error().to_json(),
-            "{\"FailedLogic\":{\"Unauthorized\":{\"policy\":{\"Allow\":0},\"checks\":[{\"Block\":{\"block_id\":1,"
-            "\"check_id\":0,\"rule\":\"check if operation(\\\"write\\\")\"}}]}}}");
+  EXPECT_EQ(
+      denied.error().to_json(),
+      "{\"FailedLogic\":{\"Unauthorized\":{\"policy\":{\"Allow\":0},\"checks\":[{\"Block\":{\"block_id\":1,"
+      "\"check_id\":0,\"rule\":\"check if operation(\\\"write\\\")\"}}]}}}");
 
   // A fact added by an attenuation block is invisible to the authorizer's policies.
   BlockBuilder forge;
@@ -241,11 +244,13 @@ TEST(Token, ExternFunctionsAndExecutionErrors) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, ErrorCode::Execution);  // undefined extern aborts
   }
-  ab.register_extern("double", [](const datalog::ast::Term& l, const std::optional<datalog::ast::Term>&)
-                                   -> datalog::Expected<datalog::ast::Term, std::string> {
-    if (!l.is(datalog::ast::TermKind::Integer)) return std::string("not an integer");
-    return datalog::ast::Term::integer(l.as_integer() * 2);
-  });
+  ab.register_extern(
+      "double",
+      [](const datalog::ast::Term& l,
+         const std::optional<datalog::ast::Term>&) -> datalog::Expected<datalog::ast::Term, std::string> {
+        if (!l.is(datalog::ast::TermKind::Integer)) return std::string("not an integer");
+        return datalog::ast::Term::integer(l.as_integer() * 2);
+      });
   auto a = ab.build(*token);
   EXPECT_TRUE(a->authorize().ok());
   auto overflow = authorize(*token, "check if 9223372036854775807 + 1 > 0; allow if true;");
@@ -260,7 +265,9 @@ TEST(Hostile, TruncatedFlippedSwappedRemoved) {
   ASSERT_TRUE(token.ok());
   Bytes good = token->to_bytes();
   for (std::size_t n = 0; n < good.size(); ++n) {
-    EXPECT_FALSE(Biscuit::from_bytes(Bytes(good.begin(), good.begin() + static_cast<long>(n)), root.public_key()).ok());
+    EXPECT_FALSE(
+        Biscuit::from_bytes(Bytes(good.begin(), good.begin() + static_cast<long>(n)), root.public_key())
+            .ok());
   }
   int refused = 0, total = 0;
   for (std::size_t i = 0; i < good.size(); ++i) {
@@ -287,9 +294,11 @@ TEST(Hostile, TruncatedFlippedSwappedRemoved) {
   auto three = token->append(att2);
   format::Envelope swapped = three->envelope();
   std::swap(swapped.blocks[0], swapped.blocks[1]);
-  EXPECT_EQ(Biscuit::from_bytes(swapped.serialize(), root.public_key()).error().code, ErrorCode::InvalidSignature);
+  EXPECT_EQ(Biscuit::from_bytes(swapped.serialize(), root.public_key()).error().code,
+            ErrorCode::InvalidSignature);
   // Wrong root key, wrong algorithm.
-  EXPECT_EQ(Biscuit::from_bytes(good, KeyPair::generate().public_key()).error().code, ErrorCode::InvalidSignature);
+  EXPECT_EQ(Biscuit::from_bytes(good, KeyPair::generate().public_key()).error().code,
+            ErrorCode::InvalidSignature);
   auto p256 = Biscuit::from_bytes(good, KeyPair::generate(Algorithm::Secp256r1).public_key());
   ASSERT_FALSE(p256.ok());
   // Not base64, oversized.
@@ -316,7 +325,8 @@ TEST(Hostile, DeepNestingAndFactExplosion) {
   KeyPair root = KeyPair::generate();
   BiscuitBuilder eb;
   ASSERT_TRUE(eb.add_code("n(0); n(1); n(2); n(3); n(4); n(5); n(6); n(7); n(8); n(9);"
-                          "p($a, $b) <- n($a), n($b); t($a, $b, $c) <- p($a, $b), n($c);").ok());
+                          "p($a, $b) <- n($a), n($b); t($a, $b, $c) <- p($a, $b), n($c);")
+                  .ok());
   auto token = eb.build(root.private_key());
   ASSERT_TRUE(token.ok()) << token.error().to_string();
   AuthorizerBuilder ab;

@@ -1,8 +1,8 @@
 // Pure parts of the DB tool logic: URI parsing, parameter conversion, type classes, prompts.
+#include "policy/policy.h"
 #include "tools/db_prompts.h"
 #include "tools/db_resources.h"
 #include "tools/db_tools.h"
-#include "policy/policy.h"
 
 #include <gtest/gtest.h>
 
@@ -24,8 +24,13 @@ TEST(ResourceUri, ParsesEveryForm) {
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->kind, K::table);
   EXPECT_EQ(t->table, "health_records");
-  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare/schemas/public/tables/health_records/sample", "healthcare")->kind, K::sample);
-  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare/schemas/public/tables/health_records/rowcount", "healthcare")->kind, K::rowcount);
+  EXPECT_EQ(parse_resource_uri("pgmcp://healthcare/schemas/public/tables/health_records/sample", "healthcare")
+                ->kind,
+            K::sample);
+  EXPECT_EQ(
+      parse_resource_uri("pgmcp://healthcare/schemas/public/tables/health_records/rowcount", "healthcare")
+          ->kind,
+      K::rowcount);
   auto enc = parse_resource_uri("pgmcp://healthcare/schemas/my%20schema/tables/a%22b", "healthcare");
   ASSERT_TRUE(enc.ok());
   EXPECT_EQ(enc->schema, "my schema");
@@ -33,11 +38,12 @@ TEST(ResourceUri, ParsesEveryForm) {
 }
 
 TEST(ResourceUri, RejectsEverythingElse) {
-  for (const char* bad : {"pgmcp://other/", "http://healthcare/", "pgmcp://healthcare/tables",
-                          "pgmcp://healthcare/schemas/public/views/x", "pgmcp://healthcare/schemas/public/tables",
-                          "pgmcp://healthcare/schemas/public/tables/t/drop", "pgmcp://healthcare/schemas/%zz",
-                          "pgmcp://healthcare/schemas/a%00b", "pgmcp://healthcare/schemas//tables/t",
-                          "pgmcp://healthcare/schemas/p/tables/t/sample/x"}) {
+  for (const char* bad :
+       {"pgmcp://other/", "http://healthcare/", "pgmcp://healthcare/tables",
+        "pgmcp://healthcare/schemas/public/views/x", "pgmcp://healthcare/schemas/public/tables",
+        "pgmcp://healthcare/schemas/public/tables/t/drop", "pgmcp://healthcare/schemas/%zz",
+        "pgmcp://healthcare/schemas/a%00b", "pgmcp://healthcare/schemas//tables/t",
+        "pgmcp://healthcare/schemas/p/tables/t/sample/x"}) {
     EXPECT_FALSE(parse_resource_uri(bad, "healthcare").ok()) << bad;
   }
   // The database's name is part of every URI: another database's URIs are unknown.
@@ -84,10 +90,12 @@ TEST(Prompts, ListAndSchemaText) {
   EXPECT_EQ(list[0]["arguments"].size(), 1u);
   EXPECT_EQ(list[2]["name"], "justify_sql");
   EXPECT_EQ(list[2]["arguments"].size(), 2u);
-  json structure = {{"database", "healthcare"},
-                    {"schemas", {{{"name", "public"},
-                                  {"tables", {{{"name", "health_records"},
-                                               {"columns", {{{"name", "Patient Name"}, {"type", "text"}}}}}}}}}}};
+  json structure = {
+      {"database", "healthcare"},
+      {"schemas",
+       {{{"name", "public"},
+         {"tables",
+          {{{"name", "health_records"}, {"columns", {{{"name", "Patient Name"}, {"type", "text"}}}}}}}}}}};
   auto text = describe_schema(structure);
   EXPECT_NE(text.find("Table public.health_records"), std::string::npos);
   EXPECT_NE(text.find("\"Patient Name\" text"), std::string::npos);

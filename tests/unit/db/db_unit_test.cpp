@@ -69,7 +69,8 @@ TEST(RandomHex, LengthAndAlphabet) {
 }
 
 TEST(Seed, DeterministicAndGuaranteedPatients) {
-  ex::HealthRecordGenerator g1(55'500, ex::kDefaultSeed), g2(55'500, ex::kDefaultSeed), g3(55'500, ex::kDefaultSeed + 1);
+  ex::HealthRecordGenerator g1(55'500, ex::kDefaultSeed), g2(55'500, ex::kDefaultSeed),
+      g3(55'500, ex::kDefaultSeed + 1);
   int erin = 0, david = 0;
   std::set<std::string> hospitals, names;
   std::map<std::string, int> conditions;
@@ -185,8 +186,12 @@ TEST(ClusterState, SavesWith0600AndLoads) {
   EXPECT_EQ(l->writer().get("password"), "w");
   ::chmod(path.c_str(), 0644);
   EXPECT_FALSE(ClusterState::load(path).ok());
-  auto bad = ClusterState::from_json({{"data_dir", "/x"}, {"port", 1}, {"host", "10.0.0.1"}, {"admin_password", "a"},
-                                      {"query_password", "q"}, {"writer_password", "w"}});
+  auto bad = ClusterState::from_json({{"data_dir", "/x"},
+                                      {"port", 1},
+                                      {"host", "10.0.0.1"},
+                                      {"admin_password", "a"},
+                                      {"query_password", "q"},
+                                      {"writer_password", "w"}});
   EXPECT_FALSE(bad.ok());
   EXPECT_FALSE(ClusterState::load(dir / "missing.json").ok());
   std::filesystem::remove_all(dir);
@@ -340,7 +345,10 @@ TEST(Database, FailsCleanlyWithoutServer) {
   auto port = find_free_port();
   ASSERT_TRUE(port.ok());
   DatabaseConfig cfg;
-  cfg.query.set("host", "127.0.0.1").set("port", std::to_string(*port)).set("user", "patients").set("dbname", "x");
+  cfg.query.set("host", "127.0.0.1")
+      .set("port", std::to_string(*port))
+      .set("user", "patients")
+      .set("dbname", "x");
   cfg.writer = cfg.query;
   Database db(cfg);
   RequestContext ctx;

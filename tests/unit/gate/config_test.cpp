@@ -1,7 +1,7 @@
 #include "gate/config.h"
+#include "examples/examples.h"
 #include "gate/gate.h"
 #include "net/pki.h"
-#include "examples/examples.h"
 #include "policy/policy.h"
 
 #include <gtest/gtest.h>
@@ -189,7 +189,7 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
 TEST_F(ConfigTest, PolicySection) {
   auto none = parse("");
   ASSERT_TRUE(none.ok()) << none.error().message;
-  EXPECT_EQ(none->policy_path, "");     // neither: the healthcare example
+  EXPECT_EQ(none->policy_path, "");  // neither: the healthcare example
   EXPECT_EQ(none->policy_example, "");
   EXPECT_FALSE(none->allow_drift);
   auto file = parse("[policy]\nfile = \"policies/mine.toml\"\n");
@@ -405,7 +405,8 @@ TEST_F(ConfigTest, InsecureSettingsNeedTheAcknowledgement) {
       {"", "i_understand_this_is_insecure[0]", true, "policy_drift",
        "i_understand_this_is_insecure = [\"drift\"]\n"},
   });
-  auto drift = parse("[policy]\nallow_drift = true\n", true, "i_understand_this_is_insecure = [\"policy_drift\"]\n");
+  auto drift =
+      parse("[policy]\nallow_drift = true\n", true, "i_understand_this_is_insecure = [\"policy_drift\"]\n");
   ASSERT_TRUE(drift.ok()) << drift.error().message;
   EXPECT_TRUE(drift->allow_drift);
   auto drift_warnings = insecure_warnings(*drift);

@@ -1,9 +1,9 @@
 // Lock 2 against real tokens: every token here is built and signed by libbiscuit.
 #include "gate/gate.h"
+#include "examples/examples.h"
 #include "gate/attestation.h"
 #include "gate/reasons.h"
 #include "net/pki.h"
-#include "examples/examples.h"
 #include "policy/policy.h"
 
 #include <gtest/gtest.h>
@@ -35,7 +35,8 @@ struct Fixture {
     // Authorization's 1 ms default deadline is for a quiet server: under AddressSanitizer on a
     // loaded 2-core CI machine one authorization took longer and was refused (Timeout). The
     // deadline has its own tests (libbiscuit's limits, and the memory budget test below).
-    if (options.limits.max_time == biscuit::RunLimits{}.max_time) options.limits.max_time = std::chrono::seconds(5);
+    if (options.limits.max_time == biscuit::RunLimits{}.max_time)
+      options.limits.max_time = std::chrono::seconds(5);
     if (default_dimensions && options.dimensions.empty()) options.dimensions = healthcare_dimensions();
     auto g = Gate::create(std::move(options));
     if (!g) throw std::runtime_error(g.error().message);
@@ -112,7 +113,8 @@ TEST(Gate, WithoutDimensionsTheGrantCarriesNoContext) {
   // DatabaseConfig and GateOptions default to nothing: no policy file, no RLS context.
   Fixture f(GateOptions{}, /*default_dimensions=*/false);
   Grant grant;
-  auto d = f.call(f.mint(std::string(kErin) + R"(role("nurse"); hospital("Cook PLC");)"), "pg_query", &f.claude, &grant);
+  auto d = f.call(f.mint(std::string(kErin) + R"(role("nurse"); hospital("Cook PLC");)"), "pg_query",
+                  &f.claude, &grant);
   ASSERT_TRUE(d.allowed) << d.reason;
   EXPECT_TRUE(grant.facts.empty());
   EXPECT_TRUE(grant.values("patient_name").empty());
@@ -125,7 +127,8 @@ TEST(Gate, TypedDimensionsAndUnmaskRights) {
   o.unmask_rights = true;
   Fixture f(o);
   const std::string uuid = "0b6c4f5e-3f1a-4c2b-9d7e-1a2b3c4d5e6f";
-  auto token = f.mint("tenant(\"" + uuid + "\"); seat(\"a\", 2); seat(\"b\", 3); right(\"pg_query\"); "
+  auto token = f.mint("tenant(\"" + uuid +
+                      "\"); seat(\"a\", 2); seat(\"b\", 3); right(\"pg_query\"); "
                       "right(\"unmask\", \"customers.email\");");
   Grant grant;
   auto d = f.call(token, "pg_query", &f.claude, &grant);
@@ -142,8 +145,9 @@ TEST(Gate, TypedDimensionsAndUnmaskRights) {
   EXPECT_EQ(refused.lock, Lock::kBiscuit);
   EXPECT_NE(refused.reason.find("tenant"), std::string::npos) << refused.reason;
   // Attenuation blocks add neither context nor unmask rights.
-  auto widened = f.attenuate(f.mint("tenant(\"" + uuid + "\"); right(\"pg_query\");"),
-                             R"(tenant("11111111-1111-1111-1111-111111111111"); right("unmask", "customers.email");)");
+  auto widened =
+      f.attenuate(f.mint("tenant(\"" + uuid + "\"); right(\"pg_query\");"),
+                  R"(tenant("11111111-1111-1111-1111-111111111111"); right("unmask", "customers.email");)");
   Grant narrow;
   ASSERT_TRUE(f.call(widened, "pg_query", &f.claude, &narrow).allowed);
   EXPECT_EQ(narrow.values("tenant"), std::vector<std::string>{uuid});
@@ -526,7 +530,8 @@ TEST(Gate, ATokenWithoutAKeyIdVerifiesUnderAnyTrustedKey) {
   Decision d = f.call(f.mint(kErin, {}, std::nullopt, &stranger), "pg_query", &f.claude);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.lock, Lock::kBiscuit);
-  EXPECT_NE(d.reason.find("none of the root keys this server trusts signed it"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("none of the root keys this server trusts signed it"), std::string::npos)
+      << d.reason;
 }
 
 TEST(Gate, MalformedTokensAreCleanErrors) {

@@ -1,11 +1,11 @@
 // `larder token issue`'s one function: a profile's rights and facts, bound, expiring, with
 // the root key id — verified by a real Gate, over the certificate it was bound to.
 #include "gate/token_profile.h"
+#include "examples/examples.h"
 #include "gate/config.h"
 #include "gate/gate.h"
 #include "net/peer_identity.h"
 #include "net/pki.h"
-#include "examples/examples.h"
 #include "policy/policy.h"
 
 #include <gtest/gtest.h>

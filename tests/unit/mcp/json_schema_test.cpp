@@ -19,7 +19,8 @@ TEST(JsonSchema, ValidatesArguments) {
 }
 
 TEST(JsonSchema, Accepts2020_12DocumentsWithDefs) {
-  auto doc = nlohmann::json::parse(R"({"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object",
+  auto doc =
+      nlohmann::json::parse(R"({"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object",
     "$defs":{"address":{"type":"object","properties":{"city":{"type":"string"}}}},
     "properties":{"address":{"$ref":"#/$defs/address"}},"additionalProperties":false})");
   auto s = JsonSchema::compile(doc);
@@ -33,7 +34,8 @@ TEST(JsonSchema, Accepts2020_12DocumentsWithDefs) {
 TEST(JsonSchema, RejectsMalformedSchemas) {
   EXPECT_FALSE(JsonSchema::compile(nlohmann::json(5)).ok());
   EXPECT_FALSE(JsonSchema::compile(nlohmann::json::parse(R"({"type":5})")).ok());
-  EXPECT_FALSE(JsonSchema::compile(nlohmann::json::parse(R"({"properties":{"a":{"$ref":"#/nowhere"}}})")).ok());
+  EXPECT_FALSE(
+      JsonSchema::compile(nlohmann::json::parse(R"({"properties":{"a":{"$ref":"#/nowhere"}}})")).ok());
 }
 
 }  // namespace

@@ -34,12 +34,14 @@ TEST(JsonRpc, ClassifiesRequestsNotificationsAndResponses) {
 }
 
 TEST(JsonRpc, RejectsWrongShapesWithInvalidRequest) {
-  for (const char* text : {R"([])", R"(42)", R"("x")", R"({"id":1,"method":"ping"})", R"({"jsonrpc":"1.0","id":1,"method":"ping"})",
-                           R"({"jsonrpc":"2.0","id":1,"method":5})", R"({"jsonrpc":"2.0","id":null,"method":"ping"})",
-                           R"({"jsonrpc":"2.0","id":1.5,"method":"ping"})", R"({"jsonrpc":"2.0","id":{},"method":"ping"})",
-                           R"({"jsonrpc":"2.0","id":1,"method":"ping","params":"x"})", R"({"jsonrpc":"2.0","id":1})",
-                           R"({"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1}})", R"({"jsonrpc":"2.0","result":1})",
-                           R"({"jsonrpc":"2.0","id":1,"error":"bad"})"}) {
+  for (const char* text :
+       {R"([])", R"(42)", R"("x")", R"({"id":1,"method":"ping"})",
+        R"({"jsonrpc":"1.0","id":1,"method":"ping"})", R"({"jsonrpc":"2.0","id":1,"method":5})",
+        R"({"jsonrpc":"2.0","id":null,"method":"ping"})", R"({"jsonrpc":"2.0","id":1.5,"method":"ping"})",
+        R"({"jsonrpc":"2.0","id":{},"method":"ping"})",
+        R"({"jsonrpc":"2.0","id":1,"method":"ping","params":"x"})", R"({"jsonrpc":"2.0","id":1})",
+        R"({"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1}})", R"({"jsonrpc":"2.0","result":1})",
+        R"({"jsonrpc":"2.0","id":1,"error":"bad"})"}) {
     auto f = bad(json::parse(text));
     EXPECT_EQ(f.error.code, error_code::kInvalidRequest) << text;
   }

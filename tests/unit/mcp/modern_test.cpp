@@ -7,21 +7,24 @@ namespace larder::mcp {
 namespace {
 
 json meta(json caps = json::object()) {
-  return json{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"}, {"io.modelcontextprotocol/clientCapabilities", std::move(caps)}};
+  return json{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+              {"io.modelcontextprotocol/clientCapabilities", std::move(caps)}};
 }
 
 class ModernTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    (void)server_.add_tool(Tool{"needs_sampling", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
+    (void)server_.add_tool(
+        Tool{"needs_sampling", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
+        [](RequestContext& ctx, const json&) {
+          auto r = ctx.request_client("sampling/createMessage", json{{"messages", json::array()}});
+          return r ? ToolResult::text("sampled") : ToolResult::error(r.error().message);
+        });
+    (void)server_.add_tool(Tool{"log", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
                            [](RequestContext& ctx, const json&) {
-                             auto r = ctx.request_client("sampling/createMessage", json{{"messages", json::array()}});
-                             return r ? ToolResult::text("sampled") : ToolResult::error(r.error().message);
+                             ctx.log(LogLevel::kWarning, "careful");
+                             return ToolResult::text("ok");
                            });
-    (void)server_.add_tool(Tool{"log", "", "", json{{"type", "object"}}, std::nullopt, json(), json()}, [](RequestContext& ctx, const json&) {
-      ctx.log(LogLevel::kWarning, "careful");
-      return ToolResult::text("ok");
-    });
   }
   json call(json params, const char* method = "tools/call") {
     auto r = server_.handle(nullptr, make_request(1, method, params), origin_);
@@ -69,22 +72,28 @@ TEST_F(ModernTest, LogsOnlyWhenTheRequestAsksForThem) {
 }
 
 TEST_F(ModernTest, WronglyTypedParametersAreInvalidParams) {
-  auto r = call({{"ref", {{"type", 5}}}, {"argument", json::object()}, {"_meta", meta()}}, "completion/complete");
+  auto r =
+      call({{"ref", {{"type", 5}}}, {"argument", json::object()}, {"_meta", meta()}}, "completion/complete");
   EXPECT_EQ(r["error"]["code"], error_code::kInvalidParams);
-  r = call({{"name", "needs_sampling"}, {"requestState", 12}, {"_meta", meta({{"sampling", json::object()}})}});
+  r = call(
+      {{"name", "needs_sampling"}, {"requestState", 12}, {"_meta", meta({{"sampling", json::object()}})}});
   EXPECT_EQ(r["error"]["code"], error_code::kInvalidParams);
 }
 
 TEST_F(ModernTest, ChangeListenersSeeRegistryChanges) {
   std::vector<std::string> seen;
-  auto id = server_.add_change_listener([&](std::string_view method, const json&) { seen.emplace_back(method); });
-  (void)server_.add_prompt(Prompt{"p", "", "", {}, json()}, [](RequestContext&, const std::map<std::string, std::string>&) -> larder::Result<json> {
-    return json{{"messages", json::array()}};
-  });
+  auto id =
+      server_.add_change_listener([&](std::string_view method, const json&) { seen.emplace_back(method); });
+  (void)server_.add_prompt(
+      Prompt{"p", "", "", {}, json()},
+      [](RequestContext&, const std::map<std::string, std::string>&) -> larder::Result<json> {
+        return json{{"messages", json::array()}};
+      });
   server_.notify_resource_updated("x://y");
   server_.remove_change_listener(id);
   server_.remove_tool("log");
-  EXPECT_EQ(seen, (std::vector<std::string>{"notifications/prompts/list_changed", "notifications/resources/updated"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"notifications/prompts/list_changed",
+                                            "notifications/resources/updated"}));
 }
 
 }  // namespace

@@ -56,71 +56,107 @@ class ServerTest : public ::testing::Test {
     o.info = {"test-server", "1.2.3", "Test"};
     o.page_size = 2;
     server_ = std::make_unique<Server>(o);
-    Tool echo{"echo", "Echo", "Echoes text",
+    Tool echo{"echo",
+              "Echo",
+              "Echoes text",
               json::parse(R"({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]})"),
-              std::nullopt, json(), json()};
-    ASSERT_TRUE(server_->add_tool(echo, [](RequestContext& ctx, const json& args) {
-                  ctx.progress(1, 2, "half");
-                  ctx.log(LogLevel::kInfo, "echoing");
-                  ToolResult r = ToolResult::text(args["text"].get<std::string>());
-                  r.meta = {{"larder/biscuit_token", "tok"}};
-                  return r;
-                }).ok());
-    Tool structured{"sum", "", "", json::parse(R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"}}})"),
-                    json::parse(R"({"type":"object","properties":{"sum":{"type":"integer"}},"required":["sum"]})"), json(), json()};
-    ASSERT_TRUE(server_->add_tool(structured, [](RequestContext&, const json& a) {
-                  ToolResult r = ToolResult::text("ok");
-                  r.structured_content = json{{"sum", a.value("a", 0) + a.value("b", 0)}};
-                  if (a.value("a", 0) < 0) r.structured_content = json{{"sum", "not a number"}};
-                  return r;
-                }).ok());
-    ASSERT_TRUE(server_->add_tool(Tool{"boom", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
-                                  [](RequestContext&, const json&) -> ToolResult { throw std::runtime_error("kaboom"); })
+              std::nullopt,
+              json(),
+              json()};
+    ASSERT_TRUE(server_
+                    ->add_tool(echo,
+                               [](RequestContext& ctx, const json& args) {
+                                 ctx.progress(1, 2, "half");
+                                 ctx.log(LogLevel::kInfo, "echoing");
+                                 ToolResult r = ToolResult::text(args["text"].get<std::string>());
+                                 r.meta = {{"larder/biscuit_token", "tok"}};
+                                 return r;
+                               })
                     .ok());
-    ASSERT_TRUE(server_->add_tool(Tool{"ask", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
-                                  [](RequestContext& ctx, const json&) {
-                                    auto a = ctx.request_client("elicitation/create", json{{"message", "name?"}});
-                                    if (!a) return ToolResult::error(a.error().message);
-                                    auto b = ctx.request_client("elicitation/create", json{{"message", "age?"}});
-                                    if (!b) return ToolResult::error(b.error().message);
-                                    return ToolResult::text((*a)["content"]["v"].get<std::string>() + "/" +
-                                                            (*b)["content"]["v"].get<std::string>());
-                                  })
+    Tool structured{
+        "sum",
+        "",
+        "",
+        json::parse(R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"}}})"),
+        json::parse(R"({"type":"object","properties":{"sum":{"type":"integer"}},"required":["sum"]})"),
+        json(),
+        json()};
+    ASSERT_TRUE(server_
+                    ->add_tool(structured,
+                               [](RequestContext&, const json& a) {
+                                 ToolResult r = ToolResult::text("ok");
+                                 r.structured_content = json{{"sum", a.value("a", 0) + a.value("b", 0)}};
+                                 if (a.value("a", 0) < 0)
+                                   r.structured_content = json{{"sum", "not a number"}};
+                                 return r;
+                               })
                     .ok());
-    ASSERT_TRUE(server_->add_tool(Tool{"wait", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
-                                  [this](RequestContext& ctx, const json&) {
-                                    started_ = true;
-                                    while (!ctx.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-                                    saw_cancel_ = true;
-                                    return ToolResult::text("late");
-                                  })
+    ASSERT_TRUE(
+        server_
+            ->add_tool(Tool{"boom", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
+                       [](RequestContext&, const json&) -> ToolResult { throw std::runtime_error("kaboom"); })
+            .ok());
+    ASSERT_TRUE(
+        server_
+            ->add_tool(Tool{"ask", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
+                       [](RequestContext& ctx, const json&) {
+                         auto a = ctx.request_client("elicitation/create", json{{"message", "name?"}});
+                         if (!a) return ToolResult::error(a.error().message);
+                         auto b = ctx.request_client("elicitation/create", json{{"message", "age?"}});
+                         if (!b) return ToolResult::error(b.error().message);
+                         return ToolResult::text((*a)["content"]["v"].get<std::string>() + "/" +
+                                                 (*b)["content"]["v"].get<std::string>());
+                       })
+            .ok());
+    ASSERT_TRUE(server_
+                    ->add_tool(Tool{"wait", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
+                               [this](RequestContext& ctx, const json&) {
+                                 started_ = true;
+                                 while (!ctx.cancelled())
+                                   std::this_thread::sleep_for(std::chrono::milliseconds(2));
+                                 saw_cancel_ = true;
+                                 return ToolResult::text("late");
+                               })
                     .ok());
-    ASSERT_TRUE(server_->add_resource(Resource{"test://a", "a", "", "", "text/plain", std::nullopt, json(), json()},
-                                      [](RequestContext&, const std::string& uri) -> larder::Result<json> {
-                                        return json::array({{{"uri", uri}, {"mimeType", "text/plain"}, {"text", "A"}}});
-                                      })
-                    .ok());
-    ASSERT_TRUE(server_->add_resource_template(
-                           ResourceTemplate{"test://t/{id}/data", "t", "", "", "application/json", json(), json()},
-                           [](RequestContext&, const std::string& uri, const std::map<std::string, std::string>& v) -> larder::Result<json> {
-                             return json::array({{{"uri", uri}, {"text", "id=" + v.at("id")}}});
+    ASSERT_TRUE(
+        server_
+            ->add_resource(Resource{"test://a", "a", "", "", "text/plain", std::nullopt, json(), json()},
+                           [](RequestContext&, const std::string& uri) -> larder::Result<json> {
+                             return json::array({{{"uri", uri}, {"mimeType", "text/plain"}, {"text", "A"}}});
                            })
-                    .ok());
+            .ok());
+    ASSERT_TRUE(
+        server_
+            ->add_resource_template(
+                ResourceTemplate{"test://t/{id}/data", "t", "", "", "application/json", json(), json()},
+                [](RequestContext&, const std::string& uri,
+                   const std::map<std::string, std::string>& v) -> larder::Result<json> {
+                  return json::array({{{"uri", uri}, {"text", "id=" + v.at("id")}}});
+                })
+            .ok());
     // A reader and a prompt that refuse with a JSON-RPC error of their own (HandlerResult).
-    ASSERT_TRUE(server_->add_resource(Resource{"test://refused", "r", "", "", "text/plain", std::nullopt, json(), json()},
-                                      [](RequestContext&, const std::string&) -> HandlerResult {
-                                        return RpcError{error_code::kRefused, "refused by lock x: no", json{{"lock", "x"}}};
-                                      })
+    ASSERT_TRUE(server_
+                    ->add_resource(
+                        Resource{"test://refused", "r", "", "", "text/plain", std::nullopt, json(), json()},
+                        [](RequestContext&, const std::string&) -> HandlerResult {
+                          return RpcError{error_code::kRefused, "refused by lock x: no", json{{"lock", "x"}}};
+                        })
                     .ok());
-    ASSERT_TRUE(server_->add_prompt(Prompt{"greet", "", "", {{"name", "", "", true}}, json()},
-                                    [](RequestContext&, const std::map<std::string, std::string>& a) -> larder::Result<json> {
-                                      return json{{"messages", json::array({{{"role", "user"}, {"content", text_content("hi " + a.at("name"))}}})}};
-                                    })
-                    .ok());
-    ASSERT_TRUE(server_->add_prompt(Prompt{"refused", "", "", {}, json()},
-                                    [](RequestContext&, const std::map<std::string, std::string>&) -> HandlerResult {
-                                      return RpcError{error_code::kRefused, "refused by lock y: no", json{{"lock", "y"}}};
-                                    })
+    ASSERT_TRUE(
+        server_
+            ->add_prompt(
+                Prompt{"greet", "", "", {{"name", "", "", true}}, json()},
+                [](RequestContext&, const std::map<std::string, std::string>& a) -> larder::Result<json> {
+                  return json{{"messages", json::array({{{"role", "user"},
+                                                         {"content", text_content("hi " + a.at("name"))}}})}};
+                })
+            .ok());
+    ASSERT_TRUE(server_
+                    ->add_prompt(
+                        Prompt{"refused", "", "", {}, json()},
+                        [](RequestContext&, const std::map<std::string, std::string>&) -> HandlerResult {
+                          return RpcError{error_code::kRefused, "refused by lock y: no", json{{"lock", "y"}}};
+                        })
                     .ok());
     server_->set_completion_handler([](RequestContext&, const json&, const json& arg, const json&) {
       std::vector<std::string> out;
@@ -144,7 +180,8 @@ class ServerTest : public ::testing::Test {
     return call(make_request(++next_id_, method, params));
   }
   void initialize(const char* version = "2025-11-25") {
-    auto r = request("initialize", {{"protocolVersion", version}, {"capabilities", {{"sampling", json::object()}}},
+    auto r = request("initialize", {{"protocolVersion", version},
+                                    {"capabilities", {{"sampling", json::object()}}},
                                     {"clientInfo", {{"name", "c"}, {"version", "1"}}}});
     ASSERT_TRUE(r.contains("result")) << r.dump();
     call(make_notification("notifications/initialized", nullptr));
@@ -161,15 +198,19 @@ class ServerTest : public ::testing::Test {
 TEST_F(ServerTest, NegotiatesEveryLegacyVersionAndFallsBackToTheNewest) {
   for (const char* v : {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"}) {
     auto s = server_->create_session(nullptr);
-    auto r = server_->handle(s, make_request(1, "initialize", {{"protocolVersion", v}, {"capabilities", json::object()},
-                                                               {"clientInfo", {{"name", "c"}, {"version", "1"}}}}),
+    auto r = server_->handle(s,
+                             make_request(1, "initialize",
+                                          {{"protocolVersion", v},
+                                           {"capabilities", json::object()},
+                                           {"clientInfo", {{"name", "c"}, {"version", "1"}}}}),
                              origin_);
     ASSERT_TRUE(r && r->contains("result"));
     EXPECT_EQ((*r)["result"]["protocolVersion"], v);
     EXPECT_EQ((*r)["result"]["serverInfo"]["name"], "test-server");
     EXPECT_TRUE((*r)["result"]["capabilities"].contains("tools"));
   }
-  auto r = request("initialize", {{"protocolVersion", "1999-01-01"}, {"capabilities", json::object()},
+  auto r = request("initialize", {{"protocolVersion", "1999-01-01"},
+                                  {"capabilities", json::object()},
                                   {"clientInfo", {{"name", "c"}, {"version", "1"}}}});
   EXPECT_EQ(r["result"]["protocolVersion"], "2025-11-25");
   // A second initialize on the same session is refused.
@@ -180,7 +221,8 @@ TEST_F(ServerTest, NegotiatesEveryLegacyVersionAndFallsBackToTheNewest) {
 TEST_F(ServerTest, RequiresInitializeButAnswersPing) {
   EXPECT_EQ(request("tools/list")["error"]["code"], error_code::kInvalidRequest);
   EXPECT_EQ(request("ping")["result"], json::object());
-  EXPECT_EQ(request("initialize", {{"capabilities", json::object()}})["error"]["code"], error_code::kInvalidParams);
+  EXPECT_EQ(request("initialize", {{"capabilities", json::object()}})["error"]["code"],
+            error_code::kInvalidParams);
 }
 
 TEST_F(ServerTest, ErrorCodes) {
@@ -188,9 +230,11 @@ TEST_F(ServerTest, ErrorCodes) {
   EXPECT_EQ(request("no/such/method")["error"]["code"], error_code::kMethodNotFound);
   EXPECT_EQ(request("tools/call", {{"name", 5}})["error"]["code"], error_code::kInvalidParams);
   EXPECT_EQ(request("tools/call", {{"name", "nope"}})["error"]["code"], error_code::kInvalidParams);
-  EXPECT_EQ(call(json::parse(R"({"jsonrpc":"2.0","id":3,"method":7})"))["error"]["code"], error_code::kInvalidRequest);
+  EXPECT_EQ(call(json::parse(R"({"jsonrpc":"2.0","id":3,"method":7})"))["error"]["code"],
+            error_code::kInvalidRequest);
   EXPECT_EQ(call(json::parse(R"({"jsonrpc":"2.0","id":4,"method":"x"})"))["id"], 4);
-  EXPECT_EQ(request("resources/read", {{"uri", "test://missing"}})["error"]["code"], error_code::kResourceNotFound);
+  EXPECT_EQ(request("resources/read", {{"uri", "test://missing"}})["error"]["code"],
+            error_code::kResourceNotFound);
   EXPECT_EQ(request("logging/setLevel", {{"level", "loud"}})["error"]["code"], error_code::kInvalidParams);
   // Notifications never get an answer, even unknown ones.
   EXPECT_TRUE(call(make_notification("notifications/whatever", nullptr)).is_null());
@@ -215,7 +259,9 @@ TEST_F(ServerTest, ListsToolsWithPagination) {
 
 TEST_F(ServerTest, CallsToolsWithProgressLogsAndMeta) {
   initialize();
-  auto r = request("tools/call", {{"name", "echo"}, {"arguments", {{"text", "hello"}}}, {"_meta", {{"progressToken", "p1"}}}});
+  auto r =
+      request("tools/call",
+              {{"name", "echo"}, {"arguments", {{"text", "hello"}}}, {"_meta", {{"progressToken", "p1"}}}});
   ASSERT_TRUE(r.contains("result")) << r.dump();
   EXPECT_EQ(r["result"]["content"][0]["text"], "hello");
   EXPECT_EQ(r["result"]["_meta"]["larder/biscuit_token"], "tok");
@@ -236,14 +282,20 @@ TEST_F(ServerTest, InvalidArgumentsAreToolErrorsIn2025_11_25AndProtocolErrorsBef
   initialize("2025-11-25");
   auto r = request("tools/call", {{"name", "echo"}, {"arguments", {{"text", 5}}}});
   EXPECT_EQ(r["result"]["isError"], true);
-  EXPECT_NE(r["result"]["content"][0]["text"].get<std::string>().find("Invalid arguments"), std::string::npos);
+  EXPECT_NE(r["result"]["content"][0]["text"].get<std::string>().find("Invalid arguments"),
+            std::string::npos);
   auto s = server_->create_session(nullptr);
-  server_->handle(s, make_request(1, "initialize", {{"protocolVersion", "2025-06-18"}, {"capabilities", json::object()},
-                                                    {"clientInfo", {{"name", "c"}, {"version", "1"}}}}),
+  server_->handle(s,
+                  make_request(1, "initialize",
+                               {{"protocolVersion", "2025-06-18"},
+                                {"capabilities", json::object()},
+                                {"clientInfo", {{"name", "c"}, {"version", "1"}}}}),
                   origin_);
-  auto e = server_->handle(s, make_request(2, "tools/call", {{"name", "echo"}, {"arguments", json::object()}}), origin_);
+  auto e = server_->handle(
+      s, make_request(2, "tools/call", {{"name", "echo"}, {"arguments", json::object()}}), origin_);
   EXPECT_EQ((*e)["error"]["code"], error_code::kInvalidParams);
-  auto a = server_->handle(s, make_request(3, "tools/call", {{"name", "echo"}, {"arguments", "str"}}), origin_);
+  auto a =
+      server_->handle(s, make_request(3, "tools/call", {{"name", "echo"}, {"arguments", "str"}}), origin_);
   EXPECT_EQ((*a)["error"]["code"], error_code::kInvalidParams);
 }
 
@@ -261,12 +313,16 @@ TEST_F(ServerTest, StructuredOutputIsValidatedAndExceptionsBecomeIsError) {
 TEST_F(ServerTest, ResourcesTemplatesPromptsAndCompletion) {
   initialize();
   EXPECT_EQ(request("resources/list")["result"]["resources"][0]["uri"], "test://a");
-  EXPECT_EQ(request("resources/templates/list")["result"]["resourceTemplates"][0]["uriTemplate"], "test://t/{id}/data");
+  EXPECT_EQ(request("resources/templates/list")["result"]["resourceTemplates"][0]["uriTemplate"],
+            "test://t/{id}/data");
   EXPECT_EQ(request("resources/read", {{"uri", "test://a"}})["result"]["contents"][0]["text"], "A");
-  EXPECT_EQ(request("resources/read", {{"uri", "test://t/42/data"}})["result"]["contents"][0]["text"], "id=42");
+  EXPECT_EQ(request("resources/read", {{"uri", "test://t/42/data"}})["result"]["contents"][0]["text"],
+            "id=42");
   EXPECT_EQ(request("prompts/list")["result"]["prompts"][0]["arguments"][0]["required"], true);
-  EXPECT_EQ(request("prompts/get", {{"name", "greet"}, {"arguments", {{"name", "Ann"}}}})["result"]["messages"][0]["content"]["text"],
-            "hi Ann");
+  EXPECT_EQ(
+      request("prompts/get", {{"name", "greet"},
+                              {"arguments", {{"name", "Ann"}}}})["result"]["messages"][0]["content"]["text"],
+      "hi Ann");
   EXPECT_EQ(request("prompts/get", {{"name", "greet"}})["error"]["code"], error_code::kInvalidParams);
   EXPECT_EQ(request("prompts/get", {{"name", "nope"}})["error"]["code"], error_code::kInvalidParams);
   auto c = request("completion/complete", {{"ref", {{"type", "ref/prompt"}, {"name", "greet"}}},
@@ -314,14 +370,21 @@ TEST_F(ServerTest, ServerToClientRequestsAwaitTheClientsResponse) {
   auto rel = std::make_shared<Collector>();
   Origin o;
   o.related = rel;
-  server_->handle(s, make_request(1, "initialize", {{"protocolVersion", "2025-06-18"}, {"capabilities", {{"elicitation", json::object()}}},
-                                                    {"clientInfo", {{"name", "c"}, {"version", "1"}}}}),
+  server_->handle(s,
+                  make_request(1, "initialize",
+                               {{"protocolVersion", "2025-06-18"},
+                                {"capabilities", {{"elicitation", json::object()}}},
+                                {"clientInfo", {{"name", "c"}, {"version", "1"}}}}),
                   o);
   std::thread answerer([&] {
     for (int round = 0; round < 2; ++round) {
-      json req = rel->wait_for([&](const json& m) { return m.value("method", "") == "elicitation/create" && m["id"] == round + 1; });
+      json req = rel->wait_for([&](const json& m) {
+        return m.value("method", "") == "elicitation/create" && m["id"] == round + 1;
+      });
       ASSERT_FALSE(req.is_null());
-      server_->handle(s, make_result(req["id"], {{"action", "accept"}, {"content", {{"v", round == 0 ? "Ann" : "33"}}}}), o);
+      server_->handle(
+          s, make_result(req["id"], {{"action", "accept"}, {"content", {{"v", round == 0 ? "Ann" : "33"}}}}),
+          o);
     }
   });
   auto done = server_->handle(s, make_request(2, "tools/call", {{"name", "ask"}}), o);
@@ -332,7 +395,9 @@ TEST_F(ServerTest, ServerToClientRequestsAwaitTheClientsResponse) {
 TEST_F(ServerTest, CancellationStopsTheHandlerAndSuppressesTheResponse) {
   initialize();
   std::optional<json> result = json("unset");
-  std::thread t([&] { result = server_->handle(session_, make_request(99, "tools/call", {{"name", "wait"}}), origin_); });
+  std::thread t([&] {
+    result = server_->handle(session_, make_request(99, "tools/call", {{"name", "wait"}}), origin_);
+  });
   while (!started_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   call(make_notification("notifications/cancelled", {{"requestId", 99}, {"reason", "user"}}));
   t.join();
@@ -345,12 +410,17 @@ TEST_F(ServerTest, BatchesOnlyIn2025_03_26) {
   auto r = call(json::array({make_request(1, "ping", nullptr)}));
   EXPECT_EQ(r["error"]["code"], error_code::kInvalidRequest);
   auto s = server_->create_session(nullptr);
-  server_->handle(s, make_request(1, "initialize", {{"protocolVersion", "2025-03-26"}, {"capabilities", json::object()},
-                                                    {"clientInfo", {{"name", "c"}, {"version", "1"}}}}),
+  server_->handle(s,
+                  make_request(1, "initialize",
+                               {{"protocolVersion", "2025-03-26"},
+                                {"capabilities", json::object()},
+                                {"clientInfo", {{"name", "c"}, {"version", "1"}}}}),
                   origin_);
-  auto b = server_->handle(s, json::array({make_request(2, "ping", nullptr), make_notification("notifications/initialized", nullptr),
-                                           make_request(3, "tools/list", nullptr), json(5)}),
-                           origin_);
+  auto b = server_->handle(
+      s,
+      json::array({make_request(2, "ping", nullptr), make_notification("notifications/initialized", nullptr),
+                   make_request(3, "tools/list", nullptr), json(5)}),
+      origin_);
   ASSERT_TRUE(b && b->is_array());
   ASSERT_EQ(b->size(), 3u);
   EXPECT_EQ((*b)[0]["id"], 2);
@@ -365,7 +435,8 @@ TEST_F(ServerTest, ModernRequestsAreStatelessAndVersionChecked) {
   EXPECT_EQ((*d)["result"]["resultType"], "complete");
   EXPECT_EQ((*d)["result"]["supportedVersions"][0], "2026-07-28");
   EXPECT_EQ((*d)["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "test-server");
-  auto bad = server_->handle(nullptr, make_request(2, "tools/list", {{"_meta", modern_meta("1900-01-01")}}), origin_);
+  auto bad = server_->handle(nullptr, make_request(2, "tools/list", {{"_meta", modern_meta("1900-01-01")}}),
+                             origin_);
   EXPECT_EQ((*bad)["error"]["code"], error_code::kUnsupportedProtocolVersion);
   EXPECT_EQ((*bad)["error"]["data"]["requested"], "1900-01-01");
   auto list = server_->handle(nullptr, make_request(3, "tools/list", {{"_meta", modern_meta()}}), origin_);
@@ -374,7 +445,8 @@ TEST_F(ServerTest, ModernRequestsAreStatelessAndVersionChecked) {
   // Legacy-only methods are gone in the modern revision.
   auto ping = server_->handle(nullptr, make_request(4, "ping", {{"_meta", modern_meta()}}), origin_);
   EXPECT_EQ((*ping)["error"]["code"], error_code::kMethodNotFound);
-  auto missing = server_->handle(nullptr, make_request(5, "resources/read", {{"uri", "x://no"}, {"_meta", modern_meta()}}), origin_);
+  auto missing = server_->handle(
+      nullptr, make_request(5, "resources/read", {{"uri", "x://no"}, {"_meta", modern_meta()}}), origin_);
   EXPECT_EQ((*missing)["error"]["code"], error_code::kInvalidParams);
 }
 

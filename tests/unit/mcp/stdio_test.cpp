@@ -16,11 +16,14 @@ class StdioTest : public ::testing::Test {
     ASSERT_EQ(pipe(from_server_), 0);
     ServerOptions o;
     server_ = std::make_unique<Server>(o);
-    ASSERT_TRUE(server_->add_tool(Tool{"hello", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
-                                  [](RequestContext& ctx, const json&) {
-                                    auto roots = ctx.request_client("roots/list", json::object());
-                                    return ToolResult::text(roots ? (*roots)["roots"][0]["uri"].get<std::string>() : roots.error().message);
-                                  })
+    ASSERT_TRUE(server_
+                    ->add_tool(Tool{"hello", "", "", json{{"type", "object"}}, std::nullopt, json(), json()},
+                               [](RequestContext& ctx, const json&) {
+                                 auto roots = ctx.request_client("roots/list", json::object());
+                                 return ToolResult::text(roots
+                                                             ? (*roots)["roots"][0]["uri"].get<std::string>()
+                                                             : roots.error().message);
+                               })
                     .ok());
     transport_ = std::make_unique<StdioServerTransport>(*server_, to_server_[0], from_server_[1]);
     thread_ = std::thread([this] { result_ = transport_->run(); });
@@ -52,7 +55,8 @@ class StdioTest : public ::testing::Test {
 };
 
 TEST_F(StdioTest, FullExchangeWithServerToClientRequest) {
-  send(R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"roots":{}},"clientInfo":{"name":"t","version":"1"}}})");
+  send(
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"roots":{}},"clientInfo":{"name":"t","version":"1"}}})");
   EXPECT_EQ(receive()["result"]["protocolVersion"], "2025-06-18");
   send(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
   send(R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hello"}})");
@@ -76,7 +80,8 @@ TEST_F(StdioTest, HostileLinesGetErrorsAndTheServerKeepsServing) {
   send("");  // blank lines are ignored
   send(R"({"jsonrpc":"2.0","id":6,"method":"ping"})");
   EXPECT_EQ(receive()["id"], 6);
-  send(R"({"jsonrpc":"2.0","id":7,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})");
+  send(
+      R"({"jsonrpc":"2.0","id":7,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})");
   json d = receive();
   EXPECT_EQ(d["result"]["resultType"], "complete");
 }

@@ -441,8 +441,7 @@ TEST(SqlGuardHostile, EveryHostileQueryIsRefusedWithTheConstructNamed) {
     EXPECT_EQ(r.error().code.rfind("sql_guard.", 0), 0u) << r.error().code;
     ++refused;
   }
-  std::cout << "[sql_guard] hostile queries refused: " << refused << "/" << queries.size()
-            << "\n";
+  std::cout << "[sql_guard] hostile queries refused: " << refused << "/" << queries.size() << "\n";
 }
 
 TEST(SqlGuardLegitimate, RealisticAnalyticsQueriesPass) {
@@ -457,8 +456,8 @@ TEST(SqlGuardLegitimate, RealisticAnalyticsQueriesPass) {
     }
   }
   const double rate = 100.0 * rejected / static_cast<double>(queries.size());
-  std::cout << "[sql_guard] legitimate queries: " << queries.size() << ", false rejections: "
-            << rejected << " (" << std::fixed << std::setprecision(2) << rate << "%)\n";
+  std::cout << "[sql_guard] legitimate queries: " << queries.size() << ", false rejections: " << rejected
+            << " (" << std::fixed << std::setprecision(2) << rate << "%)\n";
   EXPECT_EQ(rejected, 0);
 }
 
@@ -469,8 +468,7 @@ TEST(SqlGuardReport, RelationsColumnsAndParameters) {
       R"sql(SELECT h."Age", "Gender" FROM health_records h WHERE "Doctor" = $2 AND h.id > $1)sql");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->relations, (std::set<std::string>{"public.health_records"}));
-  EXPECT_EQ(r->columns.at("public.health_records"),
-            (std::set<std::string>{"Age", "Gender", "Doctor", "id"}));
+  EXPECT_EQ(r->columns.at("public.health_records"), (std::set<std::string>{"Age", "Gender", "Doctor", "id"}));
   EXPECT_EQ(r->param_count, 2);
 }
 
@@ -494,8 +492,7 @@ TEST(SqlGuardReport, JoinsResolveAliasesAndOverApproximateUnqualifiedNames) {
       R"sql(SELECT h."Age", o.name, city FROM health_records h JOIN hospitals o ON o.name = h."Hospital")sql");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->relations, (std::set<std::string>{"public.health_records", "public.hospitals"}));
-  EXPECT_EQ(r->columns.at("public.health_records"),
-            (std::set<std::string>{"Age", "Hospital", "city"}));
+  EXPECT_EQ(r->columns.at("public.health_records"), (std::set<std::string>{"Age", "Hospital", "city"}));
   EXPECT_EQ(r->columns.at("public.hospitals"), (std::set<std::string>{"name", "city"}));
 }
 
@@ -512,7 +509,8 @@ TEST(SqlGuardReport, ManyFromItemsAndColumnsStayCorrect) {
   std::string sql = "SELECT ";
   for (int i = 0; i < 500; ++i) sql += (i != 0 ? ", c" : "c") + std::to_string(i % 7);
   sql += " FROM ";
-  for (int i = 0; i < 1000; ++i) sql += (i != 0 ? ", health_records t" : "health_records t") + std::to_string(i);
+  for (int i = 0; i < 1000; ++i)
+    sql += (i != 0 ? ", health_records t" : "health_records t") + std::to_string(i);
   auto r = guard().check(sql);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->relations, (std::set<std::string>{"public.health_records"}));
@@ -560,8 +558,8 @@ TEST(SqlGuardReport, FingerprintIgnoresConstantsButNotShape) {
 }
 
 TEST(SqlGuardReport, NormalizedSqlReplacesConstants) {
-  auto r = guard().check(
-      R"sql(SELECT * FROM health_records WHERE "Patient Name" = 'Jane Doe' AND "Age" > $1)sql");
+  auto r =
+      guard().check(R"sql(SELECT * FROM health_records WHERE "Patient Name" = 'Jane Doe' AND "Age" > $1)sql");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->normalized_sql.find("Jane Doe"), std::string::npos) << r->normalized_sql;
   EXPECT_NE(r->normalized_sql.find("$2"), std::string::npos) << r->normalized_sql;
@@ -580,9 +578,9 @@ TEST(SqlGuardPolicy, AlwaysDeniedFunctionsStayDeniedEvenIfListed) {
   GuardPolicy p = test_policy();
   p.allowed_functions.insert({"pg_sleep", "set_config", "lo_import", "dblink", "current_setting"});
   const SqlGuard g(p);
-  for (const char* sql : {"SELECT pg_sleep(1)", "SELECT set_config('a', 'b', false)",
-                          "SELECT lo_import('/x')", "SELECT dblink('a', 'b')",
-                          "SELECT current_setting('x')"}) {
+  for (const char* sql :
+       {"SELECT pg_sleep(1)", "SELECT set_config('a', 'b', false)", "SELECT lo_import('/x')",
+        "SELECT dblink('a', 'b')", "SELECT current_setting('x')"}) {
     auto r = g.check(sql);
     EXPECT_FALSE(r.ok()) << sql;
   }
@@ -677,7 +675,8 @@ TEST(SqlGuardLimits, NestingLimitIsConfigurable) {
   p.max_nesting_depth = 8;
   const SqlGuard g(p);
   EXPECT_TRUE(g.check("SELECT 1").ok());
-  auto r = g.check(R"sql(SELECT * FROM health_records WHERE "Age" IN (SELECT abs(round(1 + (2 * (3 - 4))))))sql");
+  auto r =
+      g.check(R"sql(SELECT * FROM health_records WHERE "Age" IN (SELECT abs(round(1 + (2 * (3 - 4))))))sql");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("nesting depth exceeds 8"), std::string::npos);
 }
@@ -770,16 +769,15 @@ TEST(GuardTree, ReadsObjectsArraysAndScalarsInDocumentOrder) {
 
 TEST(GuardTree, DecodesEscapes) {
   guard_tree::Document doc;
-  ASSERT_TRUE(doc.parse(R"(["-\u003e\u003e", "q\"b\\s\/n\n", "\u00e9\ud83c\udfe5"])", 4))
-      << doc.error();
+  ASSERT_TRUE(doc.parse(R"(["-\u003e\u003e", "q\"b\\s\/n\n", "\u00e9\ud83c\udfe5"])", 4)) << doc.error();
   EXPECT_EQ(doc.child(doc.root(), 0).str(), "->>");
   EXPECT_EQ(doc.child(doc.root(), 1).str(), "q\"b\\s/n\n");
   EXPECT_EQ(doc.child(doc.root(), 2).str(), "\xc3\xa9\xf0\x9f\x8f\xa5");
 }
 
 TEST(GuardTree, RefusesMalformedInputAndExcessiveDepth) {
-  for (const char* bad : {"", "{", "[1,]", R"({"a" 1})", R"("abc)", R"(["\ud800"])", R"(["\x"])",
-                          "{} x", "[tru]", "[-]", R"({"a":1,})", "[\"\x01\"]"}) {
+  for (const char* bad : {"", "{", "[1,]", R"({"a" 1})", R"("abc)", R"(["\ud800"])", R"(["\x"])", "{} x",
+                          "[tru]", "[-]", R"({"a":1,})", "[\"\x01\"]"}) {
     guard_tree::Document doc;
     EXPECT_FALSE(doc.parse(bad, 8)) << bad;
     EXPECT_FALSE(doc.error().empty());

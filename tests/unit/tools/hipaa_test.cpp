@@ -13,11 +13,14 @@ std::multiset<std::string> categories(std::string_view text) {
   return out;
 }
 
-bool has(std::string_view text, const std::string& category) { return categories(text).count(category) > 0; }
+bool has(std::string_view text, const std::string& category) {
+  return categories(text).count(category) > 0;
+}
 
 TEST(Hipaa, CleanClinicalTextIsCompliant) {
   EXPECT_TRUE(scan_hipaa_identifiers("Average billing for Diabetes patients rose 4% in 2023.").compliant());
-  EXPECT_TRUE(scan_hipaa_identifiers("Most common condition: Arthritis; most common medication: Lipitor.").compliant());
+  EXPECT_TRUE(scan_hipaa_identifiers("Most common condition: Arthritis; most common medication: Lipitor.")
+                  .compliant());
   EXPECT_TRUE(scan_hipaa_identifiers("").compliant());
 }
 
