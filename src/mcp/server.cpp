@@ -61,16 +61,6 @@ RpcError to_rpc_error(const larder::Error& error, const std::string& version) {
   return RpcError{error_code::kInternalError, error.message, std::nullopt};
 }
 
-// A HandlerResult as dispatch's Result, its own JSON-RPC error (if any) set aside in `rpc`.
-static larder::Result<json> handler_result(HandlerResult r, std::optional<RpcError>& rpc) {
-  if (r) return std::move(*r);
-  if (const RpcError* e = r.rpc_error()) {
-    rpc = *e;
-    return json::object();
-  }
-  return *r.error();
-}
-
 // ================================================================ session
 struct Session::Pending {
   std::mutex mutex;
@@ -1201,8 +1191,7 @@ json Server::dispatch(RequestContext& ctx, const std::shared_ptr<Session>& sessi
   const bool modern = is_modern_version(version);
   const std::string& method = request.method;
   json caps = capabilities();
-  larder::Result<json> result = json::object();
-  std::optional<RpcError> rpc_error;  // a handler's own JSON-RPC error (HandlerResult)
+  HandlerResult result = json::object();
   try {
     if (method == "ping" && !modern) {
       result = json::object();
@@ -1217,14 +1206,14 @@ json Server::dispatch(RequestContext& ctx, const std::shared_ptr<Session>& sessi
     } else if (method == "resources/templates/list" && caps.contains("resources")) {
       result = on_templates_list(request);
     } else if (method == "resources/read" && caps.contains("resources")) {
-      result = handler_result(on_resources_read(ctx), rpc_error);
+      result = on_resources_read(ctx);
     } else if ((method == "resources/subscribe" || method == "resources/unsubscribe") &&
                caps.contains("resources") && !modern) {
       result = on_subscribe(session, request, method == "resources/subscribe");
     } else if (method == "prompts/list" && caps.contains("prompts")) {
       result = on_prompts_list(request);
     } else if (method == "prompts/get" && caps.contains("prompts")) {
-      result = handler_result(on_prompts_get(ctx), rpc_error);
+      result = on_prompts_get(ctx);
     } else if (method == "completion/complete" && caps.contains("completions")) {
       result = on_complete(ctx);
     } else if (method == "logging/setLevel" && caps.contains("logging") && !modern) {
@@ -1256,8 +1245,9 @@ json Server::dispatch(RequestContext& ctx, const std::shared_ptr<Session>& sessi
     spdlog::warn("mcp: {} failed: {}", method, e.what());
     return make_error_response(request.id, RpcError::internal(e.what()));
   }
-  if (rpc_error) return make_error_response(request.id, std::move(*rpc_error));
-  if (!result) return make_error_response(request.id, to_rpc_error(result.error(), version));
+  if (const RpcError* own = result.rpc_error()) return make_error_response(request.id, *own);
+  if (const HandlerError* e = result.error())
+    return make_error_response(request.id, to_rpc_error(*e, version));
   json out = std::move(*result);
   if (modern && out.is_object()) {
     if (!out.contains("resultType")) out["resultType"] = "complete";

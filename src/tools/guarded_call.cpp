@@ -25,6 +25,12 @@ gate::Refusal refuse(gate::Pipeline& pipeline, gate::Admission& admission, const
   return pipeline.refuse(admission, f.lock, client_reason(f), f.reach == BodyFailure::Reach::kDataReached);
 }
 
+// The decision object of a refusal: a tool result's _meta["larder/decision"], a refused
+// read's or prompt's error data.
+nlohmann::json denial(const gate::Refusal& refusal) {
+  return decision_meta("deny", gate::lock_name(refusal.lock), refusal.reason, "");
+}
+
 }  // namespace
 
 gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& arguments,
@@ -43,14 +49,12 @@ gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& a
 
 mcp::ToolResult refusal_result(const gate::Refusal& refusal) {
   mcp::ToolResult result = mcp::ToolResult::error(refusal.message());
-  result.meta = {
-      {"larder/decision", decision_meta("deny", gate::lock_name(refusal.lock), refusal.reason, "")}};
+  result.meta = {{"larder/decision", denial(refusal)}};
   return result;
 }
 
 mcp::RpcError refusal_error(const gate::Refusal& refusal) {
-  return mcp::RpcError{mcp::error_code::kRefused, refusal.message(),
-                       decision_meta("deny", gate::lock_name(refusal.lock), refusal.reason, "")};
+  return mcp::RpcError{mcp::error_code::kRefused, refusal.message(), denial(refusal)};
 }
 
 mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest request,

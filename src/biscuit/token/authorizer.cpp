@@ -4,6 +4,7 @@
 
 #include "biscuit/datalog/convert.h"
 #include "biscuit/datalog/parser.h"
+#include "biscuit/error.h"
 #include "biscuit/token/datalog_errors.h"
 
 namespace biscuit {
@@ -398,41 +399,9 @@ std::chrono::nanoseconds Authorizer::execution_time() const {
 // ------------------------------------------------------------------ JSON
 
 namespace {
-std::string js(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          static const char* hex = "0123456789abcdef";
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
 std::string str_list(const std::vector<std::string>& v) {
   std::string out = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + js(v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + json_quote(v[i]);
   return out + "]";
 }
 }  // namespace
