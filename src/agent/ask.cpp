@@ -97,59 +97,14 @@ Result<Setup> build_setup(const AskOptions& o) {
   auto env = load_environment(o.dotenv_path);
   if (!env.ok()) return env.error();
   s.env = std::move(*env);
-  // MCP servers: --config, else <state-dir>/mcp.json, else PG_MCP_URL.
-  std::string config_path =
-      o.config_path.empty()
-          ? (std::filesystem::path(o.state_dir.empty() ? "." : o.state_dir) / "mcp.json").string()
-          : o.config_path;
-  std::error_code ec;
-  if (!o.config_path.empty() || std::filesystem::exists(config_path, ec)) {
-    auto cfg = load_mcp_config(config_path, s.env);
-    if (!cfg.ok()) return cfg.error();
-    s.mcp = std::move(*cfg);
-  } else if (auto url = s.env.get("PG_MCP_URL"); url && !url->empty()) {
-    McpServerConfig server;
-    server.name = "larder-db";
-    server.url = *url;
-    if (url->rfind("https://", 0) == 0) {
-      TlsFiles tls{s.env.get_or("MCP_TLS_CA", ""), s.env.get_or("MCP_TLS_CERT", ""),
-                   s.env.get_or("MCP_TLS_KEY", ""), ""};
-      if (!tls.ca.empty() || !tls.cert.empty()) server.tls = tls;
-    }
-    s.mcp.servers.push_back(std::move(server));
-  } else {
-    return make_error("config.mcp", "no MCP server configured: create " + config_path +
-                                        " (see docs/agent.md), pass --config, or set PG_MCP_URL");
-  }
-  // Token: --token (or @file), else BISCUIT_TOKEN.
-  std::string token = o.token;
-  if (!token.empty() && token[0] == '@') {
-    std::ifstream in(token.substr(1));
-    if (!in) return make_error("config.token", "cannot read the token file '" + token.substr(1) + "'");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    token = ss.str();
-  } else if (token.empty()) {
-    token = s.env.get_or("BISCUIT_TOKEN", "");
-  }
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front())))
-    token.erase(token.begin());
-  if (o.no_token && !token.empty())
-    return make_error("config.token", "--no-token and a token (" +
-                                          std::string(o.token.empty() ? "BISCUIT_TOKEN" : "--token") +
-                                          ") were both given: drop one of them");
+  auto mcp = resolve_mcp_config(o.config_path, o.state_dir, s.env);
+  if (!mcp.ok()) return mcp.error();
+  s.mcp = std::move(*mcp);
   // Larder's servers answer every query without a token with a refusal: asking the model
   // first would spend a paid request (and show it the question) for nothing.
-  if (token.empty() && !o.no_token)
-    return make_error(
-        "config.token",
-        std::string(!o.token.empty() && o.token[0] == '@' ? "the token file is empty" : "no Biscuit token") +
-            ": Larder's servers refuse every query without one. Pass --token TOKEN or --token @FILE, or "
-            "set BISCUIT_TOKEN (in the environment or .env). Tokens come from whoever runs your Larder "
-            "servers (`larder biscuit generate`); `larder demo` writes some to <dir>/tokens/. For an MCP "
-            "server that needs no token, pass --no-token");
-  s.tokens = std::make_shared<TokenStore>(token);
+  auto token = resolve_token(o.token, o.no_token, s.env);
+  if (!token.ok()) return token.error();
+  s.tokens = std::make_shared<TokenStore>(*token);
   // Provider.
   std::string kind_name = o.provider.empty() ? s.env.get_or("LARDER_PROVIDER", "") : o.provider;
   if (kind_name.empty())

@@ -324,4 +324,59 @@ Result<McpConfig> load_mcp_config(const std::string& path, const Environment& en
   return parse_mcp_config(*text, path, base, env);
 }
 
+Result<McpConfig> resolve_mcp_config(const std::string& config_path_option, const std::string& state_dir,
+                                     const Environment& env) {
+  McpConfig out;
+  const std::string config_path =
+      config_path_option.empty()
+          ? (std::filesystem::path(state_dir.empty() ? "." : state_dir) / "mcp.json").string()
+          : config_path_option;
+  std::error_code ec;
+  if (!config_path_option.empty() || std::filesystem::exists(config_path, ec))
+    return load_mcp_config(config_path, env);
+  if (auto url = env.get("PG_MCP_URL"); url && !url->empty()) {
+    McpServerConfig server;
+    server.name = "larder-db";
+    server.url = *url;
+    if (url->rfind("https://", 0) == 0) {
+      TlsFiles tls{env.get_or("MCP_TLS_CA", ""), env.get_or("MCP_TLS_CERT", ""),
+                   env.get_or("MCP_TLS_KEY", ""), ""};
+      if (!tls.ca.empty() || !tls.cert.empty()) server.tls = tls;
+    }
+    out.servers.push_back(std::move(server));
+    return out;
+  }
+  return make_error("config.mcp", "no MCP server configured: create " + config_path +
+                                      " (see docs/agent.md), pass --config, or set PG_MCP_URL");
+}
+
+Result<std::string> resolve_token(const std::string& option, bool no_token, const Environment& env) {
+  std::string token = option;
+  if (!token.empty() && token[0] == '@') {
+    std::ifstream in(token.substr(1));
+    if (!in) return make_error("config.token", "cannot read the token file '" + token.substr(1) + "'");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    token = ss.str();
+  } else if (token.empty()) {
+    token = env.get_or("BISCUIT_TOKEN", "");
+  }
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front())))
+    token.erase(token.begin());
+  if (no_token && !token.empty())
+    return make_error("config.token", "--no-token and a token (" +
+                                          std::string(option.empty() ? "BISCUIT_TOKEN" : "--token") +
+                                          ") were both given: drop one of them");
+  if (token.empty() && !no_token)
+    return make_error(
+        "config.token",
+        std::string(!option.empty() && option[0] == '@' ? "the token file is empty" : "no Biscuit token") +
+            ": Larder's servers refuse every query without one. Pass --token TOKEN or --token @FILE, or "
+            "set BISCUIT_TOKEN (in the environment or .env). Tokens come from whoever runs your Larder "
+            "servers (`larder biscuit generate`); `larder demo` writes some to <dir>/tokens/. For an MCP "
+            "server that needs no token, pass --no-token");
+  return token;
+}
+
 }  // namespace larder::agent

@@ -70,6 +70,17 @@ Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& sou
                                    const std::string& base_dir, const Environment& env);
 Result<McpConfig> load_mcp_config(const std::string& path, const Environment& env);
 
+// The servers a command talks to: `config_path` (--config) if given, else <state_dir>/mcp.json
+// if it exists, else one server "larder-db" at PG_MCP_URL (TLS files from MCP_TLS_CA,
+// MCP_TLS_CERT, MCP_TLS_KEY). None of these: an error saying how to configure one.
+Result<McpConfig> resolve_mcp_config(const std::string& config_path, const std::string& state_dir,
+                                     const Environment& env);
+
+// The Biscuit token a command presents: `option` (--token: the token, or @FILE), else
+// BISCUIT_TOKEN; surrounding whitespace removed. Without one (and without `no_token`), an
+// error saying where tokens come from; `no_token` together with a token is an error too.
+Result<std::string> resolve_token(const std::string& option, bool no_token, const Environment& env);
+
 // Expands ${NAME} from `env`; an unknown name is an error naming `where`.
 Result<std::string> expand_env(const std::string& value, const Environment& env, const std::string& where);
 

@@ -17,4 +17,14 @@ inline std::string join(const std::vector<std::string>& items, std::string_view 
   return out;
 }
 
+// A word for a POSIX shell: as it is when every character is plainly safe, else single-quoted
+// (commands printed for the user to paste).
+inline std::string shell_word(std::string_view s) {
+  constexpr std::string_view kPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/.-_:@=";
+  if (!s.empty() && s.find_first_not_of(kPlain) == std::string_view::npos) return std::string(s);
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 }  // namespace larder

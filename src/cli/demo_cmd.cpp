@@ -15,6 +15,7 @@
 // answering after the demo process ends.
 #include "agent/config.h"
 #include "agent/fake_llm_server.h"
+#include "base/text.h"
 #include "biscuit/token/token.h"
 #include "cli/command.h"
 #include "cli/report.h"
@@ -336,18 +337,6 @@ bool api_key_available() {
     if (!e.get_or(name, "").empty()) return true;
   }
   return false;
-}
-
-// A word for the shell: single-quoted unless it is plainly safe.
-std::string shell_word(const std::string& s) {
-  bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == ':' || c == '@' ||
-           c == '=';
-  });
-  if (plain) return s;
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 // The example's tokens with the --param values applied: each NAME=VALUE replaces the value of

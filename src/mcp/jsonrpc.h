@@ -34,6 +34,8 @@ inline constexpr int kResourceNotFound = -32002;  // 2024-11-05 .. 2025-11-25
 // Implementation-defined: the server's own policy refused the request (not a protocol fault);
 // `data` says why, in the server's documented shape.
 inline constexpr int kRefused = -32003;
+// Implementation-defined: too many of this peer's requests are in flight; retry later.
+inline constexpr int kBusy = -32004;
 inline constexpr int kUrlElicitationRequired = -32042;           // 2025-11-25
 inline constexpr int kHeaderMismatch = -32020;                   // 2026-07-28
 inline constexpr int kMissingRequiredClientCapability = -32021;  // 2026-07-28

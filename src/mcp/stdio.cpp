@@ -16,6 +16,7 @@ bool LineWriter::send(const json& message) {
 }
 
 bool LineWriter::write_line(std::string line) {
+  if (filter_ && !filter_(line)) return true;
   line += '\n';
   std::lock_guard lock(mutex_);
   if (closed_) return false;
@@ -81,8 +82,11 @@ LineReader::Status LineReader::next(std::string* line) {
   }
 }
 
-StdioServerTransport::StdioServerTransport(Server& server, int in_fd, int out_fd)
-    : server_(server), in_fd_(in_fd), writer_(std::make_shared<LineWriter>(out_fd)) {}
+StdioServerTransport::StdioServerTransport(Server& server, int in_fd, int out_fd, StdioOptions options)
+    : server_(server),
+      in_fd_(in_fd),
+      options_(std::move(options)),
+      writer_(std::make_shared<LineWriter>(out_fd, options_.filter)) {}
 
 larder::Result<void> StdioServerTransport::run() {
   auto session = server_.create_session(nullptr);
@@ -90,7 +94,7 @@ larder::Result<void> StdioServerTransport::run() {
   Origin origin;
   origin.related = writer_;
   origin.transport = "stdio";
-  LineReader reader(in_fd_);
+  LineReader reader(in_fd_, options_.max_line);
   std::string line;
   larder::Result<void> outcome;
   while (true) {
@@ -123,7 +127,15 @@ larder::Result<void> StdioServerTransport::run() {
       continue;
     }
     {
-      std::lock_guard lock(mutex_);
+      std::unique_lock lock(mutex_);
+      if (options_.max_in_flight > 0 && in_flight_ >= options_.max_in_flight) {
+        lock.unlock();
+        const auto e = RpcError{
+            error_code::kBusy, "too many requests in flight; retry when one has been answered", std::nullopt};
+        server_.report_refused(origin, e);
+        writer_->send(make_error_response(value.is_object() ? value["id"] : json(nullptr), e));
+        continue;
+      }
       ++in_flight_;
     }
     Origin request_origin = origin;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,16 +17,21 @@
 
 namespace larder::mcp {
 
+// Rewrites one outgoing line in place before it is written (e.g. a last check that no
+// secret leaves the process); returns false to drop the line.
+using LineFilter = std::function<bool(std::string& line)>;
+
 // Writes one JSON message per line to a file descriptor; thread-safe.
 class LineWriter : public Outbound {
  public:
-  explicit LineWriter(int fd) : fd_(fd) {}
+  explicit LineWriter(int fd, LineFilter filter = {}) : fd_(fd), filter_(std::move(filter)) {}
   bool send(const json& message) override;
   bool write_line(std::string line);
   void mark_closed();
 
  private:
   int fd_;
+  LineFilter filter_;
   std::mutex mutex_;
   bool closed_ = false;
 };
@@ -46,15 +52,24 @@ class LineReader {
   bool skipping_ = false;
 };
 
+struct StdioOptions {
+  // Requests running or queued at once; one more is answered error_code::kBusy at once
+  // (a flood costs a bounded amount of memory and the peer learns to slow down).
+  std::size_t max_in_flight = 64;
+  std::size_t max_line = 16u << 20;  // bytes per message; longer ones are refused unparsed
+  LineFilter filter;                 // applied to every line written
+};
+
 class StdioServerTransport {
  public:
-  StdioServerTransport(Server& server, int in_fd = 0, int out_fd = 1);
+  StdioServerTransport(Server& server, int in_fd = 0, int out_fd = 1, StdioOptions options = {});
   // Serves until end of input; waits for in-flight handlers before returning.
   larder::Result<void> run();
 
  private:
   Server& server_;
   int in_fd_;
+  StdioOptions options_;
   std::shared_ptr<LineWriter> writer_;
   std::mutex mutex_;
   std::condition_variable idle_;
