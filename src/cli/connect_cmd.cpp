@@ -33,6 +33,7 @@ struct ConnectOptions {
   std::string log_file;
   bool verbose = false;
   std::size_t max_in_flight = 32;
+  std::size_t page_size = 100;
 };
 
 std::string self_exe() {
@@ -92,6 +93,7 @@ int run_connect(const ConnectOptions& o) {
   bo.config = std::move(*config);
   bo.token = *token;
   bo.max_in_flight = o.max_in_flight;
+  bo.page_size = o.page_size;
   if (!o.no_token_state && !token->empty())
     bo.token_state = larder::connect::token_state_path(
         o.token_state_dir.empty() ? larder::connect::default_state_dir() : o.token_state_dir, *token);
@@ -128,6 +130,9 @@ void define_connect(CLI::App& app, larder::cli::Action& selected) {
                   "Host requests running at once; more are answered busy")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--page-size", o->page_size, "Items per page of the lists the host receives")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   cmd->add_option("--log-file", o->log_file, "Write logs here instead of stderr");
   cmd->add_flag("-v,--verbose", o->verbose, "Log each reconnect and token switch, and library error details");
   cmd->callback([&selected, o] { selected = [o] { return run_connect(*o); }; });

@@ -476,6 +476,7 @@ struct Bridge::Impl {
     for (auto it = registered.begin(); it != registered.end();) {
       auto w = wanted.find(it->first);
       if (w == wanted.end() || w->second != it->second) {
+        spdlog::debug("larder connect: {} withdrawn or changed upstream", it->first);
         remove(it->first);
         it = registered.erase(it);
       } else {
@@ -484,10 +485,12 @@ struct Bridge::Impl {
     }
     for (const auto& [name, def] : wanted) {
       if (registered.count(name)) continue;
-      if (auto r = add(name, def); r.ok())
+      if (auto r = add(name, def); r.ok()) {
+        spdlog::debug("larder connect: offering {}", name);
         registered[name] = def;
-      else
+      } else {
         spdlog::warn("larder connect: {} not offered to the host: {}", name, r.error().message);
+      }
     }
   }
 
@@ -730,6 +733,7 @@ struct Bridge::Impl {
       Upstream* u = refresh_queue.front();
       refresh_queue.pop_front();
       lock.unlock();
+      spdlog::debug("larder connect: {} changed its lists; listing them again", describe(*u));
       if (auto listed = list(*u); listed.ok())
         rebuild();
       else
@@ -789,6 +793,7 @@ Result<std::unique_ptr<Bridge>> Bridge::start(BridgeOptions options) {
       "Larder: read-only SQL over PostgreSQL, behind four locks (mTLS, Biscuit, database privileges, "
       "row-level security). Refusals name the lock that decided.";
   so.handler_threads = o.handler_threads;
+  so.page_size = std::max<std::size_t>(1, o.page_size);
   so.advertise_completions = true;
   impl->server = std::make_unique<mcp::Server>(so);
   Impl* self = impl.get();

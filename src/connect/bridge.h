@@ -38,6 +38,7 @@ struct BridgeOptions {
   std::size_t max_in_flight = 32;  // host requests running at once; more are answered "busy"
   std::size_t max_message = 4u << 20;
   std::size_t handler_threads = 8;
+  std::size_t page_size = 100;  // items per page of the lists the host asks for
   // Reaching an upstream again (restarted server, closed session): attempts with a delay
   // that doubles from `backoff` up to `max_backoff`.
   int reconnect_attempts = 6;

@@ -349,6 +349,8 @@ class StreamableHttpTransport : public ClientTransport {
       while (!stopping_ && failures < 5) {
         auto conn = net::HttpClient::create(url_.base, tls_);
         if (!conn) return;
+        // close() ends the wait at once (within the 50 ms an interrupt check takes).
+        (*conn)->set_interrupt([this] { return stopping_.load(); });
         net::HeaderList headers = headers_;
         headers.emplace_back("Accept", "text/event-stream");
         {
@@ -366,7 +368,7 @@ class StreamableHttpTransport : public ClientTransport {
         auto r = (*conn)->request_stream(
             "GET", url_.path, headers, "", [&](const net::ClientResponse& h) { status = h.status; },
             [&](std::string_view chunk) { return !stopping_ && parser.feed(chunk); },
-            std::chrono::seconds(2));
+            std::chrono::seconds(30));
         if (status == 405 || (status >= 400 && status != 409)) return;  // no standalone stream offered
         if (!r) ++failures;
       }
