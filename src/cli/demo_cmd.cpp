@@ -19,6 +19,7 @@
 #include "biscuit/token/token.h"
 #include "cli/command.h"
 #include "cli/report.h"
+#include "connect/host_config.h"
 #include "db/cluster.h"
 #include "db/config.h"
 #include "db/connection.h"
@@ -653,9 +654,19 @@ int run_demo(const DemoOptions& o) {
       << "       -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: pg_query' "
          "\\\n"
       << "       -H \"Authorization: Bearer $(cat " << token_file << ")\" \\\n"
-      << "       -d " << shell_word(request.dump()) << " " << env.db_url << "\n"
-      << "  MCP Inspector: see docs/security-model.md (it needs the client certificate: NODE_EXTRA_CA_CERTS "
-         "+ an mTLS agent)\n";
+      << "       -d " << shell_word(request.dump()) << " " << env.db_url << "\n";
+  // An MCP host reaches both servers through `larder connect`, which holds the key and token.
+  auto launch = connect::connect_command(self_exe(), (dir / "mcp.json").string(), token_file);
+  std::string snippet = connect::host_snippet(connect::Host::kClaudeDesktop, launch), indented;
+  for (std::size_t at = 0; at < snippet.size();) {
+    const auto nl = snippet.find('\n', at);
+    indented += "    " + snippet.substr(at, nl - at + 1);
+    at = nl == std::string::npos ? snippet.size() : nl + 1;
+  }
+  std::cout << "  Claude Desktop (claude_desktop_config.json; for claude-code, cursor or vscode: " << larder
+            << " connect --print-config HOST --config " << mcp_json << " --token " << token_arg << "):\n"
+            << indented << "  MCP Inspector: npx @modelcontextprotocol/inspector --cli " << larder
+            << " -- connect --config " << mcp_json << " --token " << token_arg << " --method tools/list\n";
   return failed == 0 ? 0 : 1;
 }
 

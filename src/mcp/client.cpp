@@ -318,10 +318,22 @@ class StreamableHttpTransport : public ClientTransport {
       if (v && v->is_object() && v->contains("error") && v->contains("id") && (*v)["id"].is_null() &&
           (status == 429 || status == 503) && message.contains("id") && message.contains("method"))
         (*v)["id"] = message["id"];
-      if (v && v->is_object() && v->contains("error") && v->contains("id") && !(*v)["id"].is_null())
-        inbox_.deliver(*v);
+      // A 401 may carry the request's whole answer (a refusal as a result: MCP authorization).
+      const bool answer = v && v->is_object() && v->contains("id") && !(*v)["id"].is_null() &&
+                          (v->contains("error") || (status == 401 && v->contains("result")));
+      if (answer) inbox_.deliver(*v);
+      if (!answer && (status == 401 || status == 403) && message.contains("id") && message.contains("method"))
+        return unauthorized(status);
+    } else if ((status == 401 || status == 403) && message.contains("id") && message.contains("method")) {
+      return unauthorized(status);
     }
     return status;
+  }
+
+  // Nothing answers the request: it fails now rather than at the request timeout.
+  static larder::Error unauthorized(int status) {
+    return larder::make_error("mcp.unauthorized", "the server refused the credentials (HTTP " +
+                                                      std::to_string(status) + "): check the token");
   }
 
   larder::Result<void> send(const json& message) override { return send(message, nullptr); }

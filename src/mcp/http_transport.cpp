@@ -269,12 +269,19 @@ class RequestChannel : public Outbound {
     s->detach();
   }
 
+  // Where the request's handler puts a credentials challenge (Origin::credentials_challenge).
+  const std::shared_ptr<std::string>& challenge() const { return challenge_; }
+
   void finish(const std::optional<json>& response, int status = 200) {
     std::lock_guard lock(mutex_);
     if (done_) return;
     done_ = true;
     if (!stream_) {
-      if (response) {
+      if (response && !challenge_->empty()) {
+        HeaderList extra = extra_;
+        extra.emplace_back("WWW-Authenticate", *challenge_);
+        responder_->respond(json_response(401, *response, std::move(extra)));
+      } else if (response) {
         responder_->respond(json_response(status, *response, extra_));
       } else {
         responder_->respond(empty_response(202, extra_));
@@ -329,6 +336,7 @@ class RequestChannel : public Outbound {
   bool resumable_;
   bool priming_;
   CancellationToken cancel_on_close_;
+  std::shared_ptr<std::string> challenge_ = std::make_shared<std::string>();
   std::shared_ptr<EventStream> stream_;
   bool done_ = false;
 };
@@ -531,6 +539,10 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     const std::shared_ptr<net::Responder> responder =
         call ? std::make_shared<ReleasingResponder>(plain_responder, call) : plain_responder;
     if (auto refused = check_origin_and_host(req)) return responder->respond(std::move(*refused));
+    if (auto doc = options.documents.find(req.path); doc != options.documents.end()) {
+      if (req.method != "GET") return responder->respond(empty_response(405, {{"Allow", "GET"}}));
+      return responder->respond(json_response(200, doc->second(req), {{"Cache-Control", "no-store"}}));
+    }
     if (req.path == options.mcp_path) {
       if (req.method == "POST") return post(req, std::move(responder), call);
       if (req.method == "GET") return get(req, std::move(responder));
@@ -664,6 +676,7 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     if (stream) channel->start_stream();
     Origin origin = make_origin(req, channel, "streamable-http");
     origin.cancellation = cancel;
+    origin.credentials_challenge = channel->challenge();
     auto self = shared_from_this();
     server.pool().post([self, channel, m, origin, call] {
       json r = self->server.handle_request(nullptr, m, origin);
@@ -865,6 +878,7 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
                                                     priming, CancellationToken());
     if (options.always_stream && !body.is_array()) channel->start_stream();
     Origin origin = make_origin(req, channel, "streamable-http");
+    origin.credentials_challenge = channel->challenge();
     std::weak_ptr<RequestChannel> weak = channel;
     origin.close_stream = [weak] {
       if (auto c = weak.lock()) c->close_connection();

@@ -11,7 +11,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +48,13 @@ struct HttpTransportOptions {
   // certificate (limit 16)"), at the cost of a hash lookup. No limits by default; requests
   // without a peer (plain HTTP, loopback development) are never limited.
   CallLimiter::Options client_limits;
+  // HTTP-level authorization (MCP authorization, 2025-06-18 and later): a handler that
+  // rejects the credentials it was given (RequestContext::reject_credentials) has its answer
+  // sent as HTTP 401 with `WWW-Authenticate: <challenge>` (when it is still a plain JSON
+  // response; the body is the JSON-RPC answer as it would have been).
+  // JSON documents served on GET at fixed paths outside MCP, such as RFC 9728 protected
+  // resource metadata (/.well-known/oauth-protected-resource): path → body for the request.
+  std::map<std::string, std::function<json(const net::HttpRequest& request)>> documents;
 };
 
 class HttpTransport {

@@ -238,6 +238,9 @@ struct Origin {
   std::function<void()> close_stream;
   // Set by the transport when the client dropped the request (modern: stream closed).
   CancellationToken cancellation;
+  // Set by transports that can answer "credentials rejected" (HTTP 401): where a handler's
+  // RequestContext::reject_credentials puts its challenge.
+  std::shared_ptr<std::string> credentials_challenge;
 };
 
 class RequestContext {
@@ -277,6 +280,13 @@ class RequestContext {
   // Ends this request's response stream now (the client reconnects with Last-Event-ID and
   // receives the rest). No-op where streams are not resumable.
   void close_stream();
+
+  // The credentials the request came with were refused (an invalid, expired or revoked
+  // bearer token): over HTTP the answer goes out as 401 with `WWW-Authenticate: <challenge>`
+  // (when it is still a plain JSON response). No-op on transports without such a status.
+  void reject_credentials(std::string challenge) {
+    if (origin_.credentials_challenge) *origin_.credentials_challenge = std::move(challenge);
+  }
 
   // A handler that keeps its own record of the call (an audit log) says so, and the
   // server's on_request observer is told it need not write another.

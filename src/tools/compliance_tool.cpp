@@ -87,7 +87,7 @@ Result<void> register_compliance_tool(mcp::Server& server, gate::Pipeline& pipel
 
   auto handler = [&pipeline, options](mcp::RequestContext& ctx, const nlohmann::json& arguments) {
     gate::CallFacts facts{"tools/call", kToolName, gate::DataFlow::kEgress, {}, {}};
-    return run_guarded_tool(pipeline, call_request(ctx, arguments, facts),
+    return run_guarded_tool(ctx, pipeline, call_request(ctx, arguments, facts),
                             [&](const gate::Admission&) -> BodyResult<ToolBody> {
                               const std::string text = arguments.value("text", "");
                               nlohmann::json report = to_json(scan_hipaa_identifiers(text));

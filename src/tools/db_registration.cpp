@@ -126,7 +126,7 @@ mcp::ToolResult run_sql_tool(DbService& s, mcp::RequestContext& ctx, const nlohm
     request.facts.flow = s.flow_for(request.facts.flow, *guarded);
   }
   return run_guarded_tool(
-      s.pipeline, std::move(request), [&](const gate::Admission& admission) -> BodyResult<ToolBody> {
+      ctx, s.pipeline, std::move(request), [&](const gate::Admission& admission) -> BodyResult<ToolBody> {
         // A query the guard refused is refused only once the caller is known to be entitled to
         // ask (so the guard's verdict is not an oracle for unauthenticated callers).
         if (!guarded)
@@ -231,7 +231,7 @@ mcp::ToolResult run_declared_tool(DbService& s, mcp::RequestContext& ctx, const 
   gate::CallFacts facts{"tools/call", name, s.flow_for(gate::DataFlow::kSensitiveRead, guarded), {}, {}};
   gate::CallRequest request = call_request(ctx, arguments, std::move(facts));
   s.add_relations(request, guarded);
-  return run_guarded_tool(s.pipeline, std::move(request),
+  return run_guarded_tool(ctx, s.pipeline, std::move(request),
                           [&](const gate::Admission& admission) -> BodyResult<ToolBody> {
                             auto params = declared_params(*tool, arguments);
                             if (!params) return body_error(params.error());
@@ -352,7 +352,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
       facts.flow = gate::DataFlow::kNeutral;  // catalog descriptions: unconfigured URIs are not egress
     }
     return run_guarded_read(
-        s.pipeline, call_request(ctx, nlohmann::json::object(), facts),
+        ctx, s.pipeline, call_request(ctx, nlohmann::json::object(), facts),
         [&](const gate::Admission& admission, std::optional<int64_t>& rows) -> BodyResult<nlohmann::json> {
           auto content = s.resources.read(s.context(admission), uri);
           if (!content) return body_error(content.error());
@@ -401,7 +401,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
           gate::CallFacts facts = s.facts("prompts/get", name);
           if (facts.flow == gate::DataFlow::kEgress) facts.flow = gate::DataFlow::kNeutral;
           return run_guarded_read(
-              s.pipeline, call_request(ctx, nlohmann::json::object(), facts),
+              ctx, s.pipeline, call_request(ctx, nlohmann::json::object(), facts),
               [&](const gate::Admission& admission, std::optional<int64_t>&) -> BodyResult<nlohmann::json> {
                 auto got = s.prompts.get(s.context(admission), name, args);
                 if (!got) return body_error(got.error());

@@ -1,5 +1,7 @@
 #include "tools/guarded_call.h"
 
+#include "tools/http_auth.h"
+
 #include "db/availability.h"
 
 #include <chrono>
@@ -49,18 +51,35 @@ gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& a
 
 mcp::ToolResult refusal_result(const gate::Refusal& refusal) {
   mcp::ToolResult result = mcp::ToolResult::error(refusal.message());
-  result.meta = {{"larder/decision", denial(refusal)}};
+  // A refusal carries no data, only Larder's own words.
+  result.meta = {{"larder/decision", denial(refusal)},
+                 {"ifc", {{"integrity", "trusted"}, {"confidentiality", "public"}}}};
   return result;
+}
+
+nlohmann::json ifc_labels(const gate::CallFacts& facts) {
+  nlohmann::json relations = nlohmann::json::array();
+  for (const auto& t : facts.tables) relations.push_back(t);
+  // Rows were written by the database's users (and an egress tool's answer by a third
+  // party): untrusted, whoever may read them. Private when the call read sensitive data.
+  return {{"integrity", "untrusted"},
+          {"confidentiality", facts.flow == gate::DataFlow::kSensitiveRead ? "private" : "public"},
+          {"metadata",
+           {{"source", "larder"}, {"data_flow", gate::to_string(facts.flow)}, {"relations", relations}}}};
 }
 
 mcp::RpcError refusal_error(const gate::Refusal& refusal) {
   return mcp::RpcError{mcp::error_code::kRefused, refusal.message(), denial(refusal)};
 }
 
-mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest request,
-                                 const ToolBodyFn& body) {
+mcp::ToolResult run_guarded_tool(mcp::RequestContext& ctx, gate::Pipeline& pipeline,
+                                 gate::CallRequest request, const ToolBodyFn& body) {
+  const TokenSource source = token_source(request);
   auto admitted = pipeline.admit(std::move(request));
-  if (auto* refusal = std::get_if<gate::Refusal>(&admitted)) return refusal_result(*refusal);
+  if (auto* refusal = std::get_if<gate::Refusal>(&admitted)) {
+    challenge_refused_credentials(ctx, source, *refusal);
+    return refusal_result(*refusal);
+  }
   auto& admission = std::get<gate::Admission>(admitted);
 
   auto started = std::chrono::steady_clock::now();
@@ -78,14 +97,19 @@ mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest req
   result.meta["larder/decision"] =
       decision_meta("allow", "policy", "allowed by policy #" + std::to_string(admission.grant.policy_index),
                     completion->taint_state);
+  result.meta["ifc"] = ifc_labels(admission.request.facts);
   if (completion->attenuated_token) result.meta["larder/biscuit_token"] = *completion->attenuated_token;
   return result;
 }
 
-mcp::HandlerResult run_guarded_read(gate::Pipeline& pipeline, gate::CallRequest request,
-                                    const ReadBodyFn& body) {
+mcp::HandlerResult run_guarded_read(mcp::RequestContext& ctx, gate::Pipeline& pipeline,
+                                    gate::CallRequest request, const ReadBodyFn& body) {
+  const TokenSource source = token_source(request);
   auto admitted = pipeline.admit(std::move(request));
-  if (auto* refusal = std::get_if<gate::Refusal>(&admitted)) return refusal_error(*refusal);
+  if (auto* refusal = std::get_if<gate::Refusal>(&admitted)) {
+    challenge_refused_credentials(ctx, source, *refusal);
+    return refusal_error(*refusal);
+  }
   auto& admission = std::get<gate::Admission>(admitted);
   std::optional<int64_t> rows;
   auto started = std::chrono::steady_clock::now();

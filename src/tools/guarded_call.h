@@ -5,6 +5,10 @@
 //
 // Results carry two _meta entries clients do not show to a model:
 //   "larder/decision":      {"decision": "allow"|"deny", "lock": ..., "reason": ..., "taint": ...}
+//   "ifc":                  information-flow labels as FIDES-style agent frameworks read them
+//                           (docs/security-model.md "Labels"): {"integrity": "untrusted",
+//                           "confidentiality": "private"|"public", "metadata": {source,
+//                           data_flow, relations}}; a refusal is {"trusted", "public"}
 //   "larder/biscuit_token": the attenuated token, when this call tainted the caller's token
 //                           (not when it already carries the taint block: gate::Pipeline::complete
 //                           appends it once, so a client that always switches never sees it grow).
@@ -54,11 +58,18 @@ gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& a
                                gate::CallFacts facts);
 
 // Runs a tool call through the pipeline.
-mcp::ToolResult run_guarded_tool(gate::Pipeline& pipeline, gate::CallRequest request, const ToolBodyFn& body);
+// Lock biscuit refusing a missing token, or one that came in the Authorization header alone
+// (invalid, revoked, expired, bound elsewhere), also answers the HTTP request 401
+// (tools/http_auth.h).
+mcp::ToolResult run_guarded_tool(mcp::RequestContext& ctx, gate::Pipeline& pipeline,
+                                 gate::CallRequest request, const ToolBodyFn& body);
 
 // The isError result for a refusal of a tool call: the message names the lock, and
 // _meta["larder/decision"] carries {decision: "deny", lock, reason, taint: ""}.
 mcp::ToolResult refusal_result(const gate::Refusal& refusal);
+
+// The "ifc" labels of an allowed call's result, from what it read (ifc above).
+nlohmann::json ifc_labels(const gate::CallFacts& facts);
 
 // The JSON-RPC error for a refusal of a resource read or a prompt (their results have no
 // isError): code mcp::error_code::kRefused (-32003), the message naming the lock, and the
@@ -67,8 +78,8 @@ mcp::RpcError refusal_error(const gate::Refusal& refusal);
 
 // For resource reads and prompts: runs `body` after admission; a refusal by any lock is
 // refusal_error(), never a row.
-mcp::HandlerResult run_guarded_read(gate::Pipeline& pipeline, gate::CallRequest request,
-                                    const ReadBodyFn& body);
+mcp::HandlerResult run_guarded_read(mcp::RequestContext& ctx, gate::Pipeline& pipeline,
+                                    gate::CallRequest request, const ReadBodyFn& body);
 
 // Removes `biscuit_token` from a tool's arguments (it never reaches a handler's logic).
 nlohmann::json without_token(const nlohmann::json& arguments);

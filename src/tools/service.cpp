@@ -17,6 +17,7 @@
 #include "policy/apply.h"
 #include "tools/compliance_tool.h"
 #include "tools/db_registration.h"
+#include "tools/http_auth.h"
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -358,6 +359,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   if (!loopback) {
     transport_options.allowed_hosts = {c.host, c.host + ":" + std::to_string(c.port)};
   }
+  add_resource_metadata(transport_options, c.audience);
   parts->transport = std::make_unique<mcp::HttpTransport>(*parts->mcp, transport_options);
 
   net::ServerConfig server_config;

@@ -140,8 +140,17 @@ RawResponse raw_post(const std::string& url, const std::string& body, const std:
   if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
   if (!session_id.empty()) headers.emplace_back("Mcp-Session-Id", session_id);
   auto r = (*client)->request("POST", target, headers, body, std::chrono::seconds(60));
-  if (!r) return RawResponse{0, r.error().message};
-  return RawResponse{r->status, r->body};
+  if (!r) return RawResponse{0, r.error().message, {}};
+  return RawResponse{r->status, r->body, r->headers};
+}
+
+std::optional<std::string> RawResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
+      return v;
+  return std::nullopt;
 }
 
 std::string raw_session(const std::string& url, const std::string& token) {

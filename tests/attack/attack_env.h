@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace larder::attack {
 
@@ -59,6 +61,8 @@ std::string text_of(const nlohmann::json& result);
 struct RawResponse {
   int status = 0;
   std::string body;
+  net::HeaderList headers;
+  std::optional<std::string> header(std::string_view name) const;
 };
 RawResponse raw_post(const std::string& url, const std::string& body, const std::string& token = "",
                      const std::string& session_id = "");

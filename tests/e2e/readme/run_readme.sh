@@ -59,6 +59,16 @@ expect '"Hospital":' 'the curl call returns the columns asked for'
 expect 'Erin oRTEga  |' 'larder ask prints Erin'"'"'s rows as a table'
 expect 'audit log .*: OK, .* anchored in PostgreSQL' 'the audit log verifies against its anchor'
 expect '^revoked [0-9a-f]\{128\}' 'the token lineage is revoked'
+expect '"mcpServers": {' 'larder connect --print-config claude-desktop prints the snippet'
+expect '"@/.*/.larder/tokens/erin.b64"' 'the snippet names the token file by its absolute path'
+expect '^claude mcp add --transport stdio larder -- /' 'larder connect --print-config claude-code prints the command'
+# (Only the snippets: the curl call's answer carries the attenuated token, which shares the
+# original's authority block.)
+if awk '/"mcpServers": \{/,/^claude mcp add/' "$dir/out.txt" |
+    grep -q "$(cut -c1-40 "$dir/.larder/tokens/erin.b64" 2>/dev/null || echo no-token-file)"; then
+  echo "a printed snippet contains the token itself"
+  fail=1
+fi
 if grep -q 'DAvID AndErSON' "$dir/out.txt"; then
   echo "Erin's token showed another patient's row"
   fail=1

@@ -117,9 +117,10 @@ class BridgeTest : public ::testing::Test {
                                [up](mcp::RequestContext& ctx, const json& args) {
                                  const std::string arg = args.value("biscuit_token", "");
                                  const std::string auth = ctx.header("Authorization").value_or("");
-                                 up->record("pg_query auth=" + auth + "|arg=" + arg + "|cn=" +
-                                            (ctx.peer() ? ctx.peer()->cn : ""));
-                                 mcp::ToolResult r = mcp::ToolResult::text("rows for " + args.value("sql", ""));
+                                 up->record("pg_query auth=" + auth + "|arg=" + arg +
+                                            "|cn=" + (ctx.peer() ? ctx.peer()->cn : ""));
+                                 mcp::ToolResult r =
+                                     mcp::ToolResult::text("rows for " + args.value("sql", ""));
                                  r.structured_content = json{{"rows", json::array({{{"n", 1}}})}};
                                  r.meta = {{"larder/decision", {{"decision", "allow"}, {"lock", "policy"}}},
                                            {"larder/labels", {{"confidentiality", "private"}}}};
@@ -130,27 +131,29 @@ class BridgeTest : public ::testing::Test {
                     .ok());
     ASSERT_TRUE(
         u.mcp
-            ->add_tool(mcp::Tool{"send_report", "", "Send data off the machine",
-                                 json{{"type", "object"}, {"properties", {{"text", {{"type", "string"}}}}}},
-                                 std::nullopt, json(), json()},
-                       [up](mcp::RequestContext& ctx, const json&) {
-                         const std::string auth = ctx.header("Authorization").value_or("");
-                         up->record("send_report auth=" + auth);
-                         if (auth != "Bearer " + kRoot) {
-                           mcp::ToolResult r = mcp::ToolResult::error("refused by lock taint: tainted lineage");
-                           r.meta = {{"larder/decision",
-                                      {{"decision", "deny"}, {"lock", "taint"}, {"reason", "tainted lineage"}}}};
-                           return r;
-                         }
-                         return mcp::ToolResult::text("sent");
-                       })
+            ->add_tool(
+                mcp::Tool{"send_report", "", "Send data off the machine",
+                          json{{"type", "object"}, {"properties", {{"text", {{"type", "string"}}}}}},
+                          std::nullopt, json(), json()},
+                [up](mcp::RequestContext& ctx, const json&) {
+                  const std::string auth = ctx.header("Authorization").value_or("");
+                  up->record("send_report auth=" + auth);
+                  if (auth != "Bearer " + kRoot) {
+                    mcp::ToolResult r = mcp::ToolResult::error("refused by lock taint: tainted lineage");
+                    r.meta = {{"larder/decision",
+                               {{"decision", "deny"}, {"lock", "taint"}, {"reason", "tainted lineage"}}}};
+                    return r;
+                  }
+                  return mcp::ToolResult::text("sent");
+                })
             .ok());
     // The same name on both upstreams: the bridge namespaces it.
-    ASSERT_TRUE(u.mcp
-                    ->add_tool(mcp::Tool{"whoami", "", "Which upstream answers", json{{"type", "object"}},
-                                         std::nullopt, json(), json()},
-                               [up](mcp::RequestContext&, const json&) { return mcp::ToolResult::text(up->name); })
-                    .ok());
+    ASSERT_TRUE(
+        u.mcp
+            ->add_tool(mcp::Tool{"whoami", "", "Which upstream answers", json{{"type", "object"}},
+                                 std::nullopt, json(), json()},
+                       [up](mcp::RequestContext&, const json&) { return mcp::ToolResult::text(up->name); })
+            .ok());
     ASSERT_TRUE(u.mcp
                     ->add_tool(mcp::Tool{"slow_" + u.name, "", "Reports progress and logs, then waits",
                                          json{{"type", "object"}}, std::nullopt, json(), json()},
@@ -166,26 +169,30 @@ class BridgeTest : public ::testing::Test {
                     .ok());
     ASSERT_TRUE(
         u.mcp
-            ->add_resource(mcp::Resource{"mem://readme", "readme", "", "", "text/plain", std::nullopt, json(), json()},
-                           [up](mcp::RequestContext& ctx, const std::string& uri) -> mcp::HandlerResult {
-                             if (!ctx.header("Authorization"))
-                               return mcp::RpcError{mcp::error_code::kRefused, "refused by lock biscuit",
-                                                    json{{"decision", "deny"}, {"lock", "biscuit"},
-                                                         {"reason", "no token"}}};
-                             if (up->name == "egress")
-                               return mcp::RpcError{mcp::error_code::kRefused, "refused by lock taint",
-                                                    json{{"decision", "deny"}, {"lock", "taint"},
-                                                         {"reason", "tainted lineage"}}};
-                             return json::array({{{"uri", uri}, {"text", "hello from " + up->name}}});
-                           })
+            ->add_resource(
+                mcp::Resource{"mem://readme", "readme", "", "", "text/plain", std::nullopt, json(), json()},
+                [up](mcp::RequestContext& ctx, const std::string& uri) -> mcp::HandlerResult {
+                  if (!ctx.header("Authorization"))
+                    return mcp::RpcError{
+                        mcp::error_code::kRefused, "refused by lock biscuit",
+                        json{{"decision", "deny"}, {"lock", "biscuit"}, {"reason", "no token"}}};
+                  if (up->name == "egress")
+                    return mcp::RpcError{
+                        mcp::error_code::kRefused, "refused by lock taint",
+                        json{{"decision", "deny"}, {"lock", "taint"}, {"reason", "tainted lineage"}}};
+                  return json::array({{{"uri", uri}, {"text", "hello from " + up->name}}});
+                })
             .ok());
     ASSERT_TRUE(
         u.mcp
             ->add_prompt(mcp::Prompt{"greet", "", "Greets", {{"name", "", "", true}}, json()},
-                         [up](mcp::RequestContext&, const std::map<std::string, std::string>& args) -> mcp::HandlerResult {
-                           return json{{"messages",
-                                        {{{"role", "user"},
-                                          {"content", {{"type", "text"}, {"text", up->name + " greets " + args.at("name")}}}}}}};
+                         [up](mcp::RequestContext&,
+                              const std::map<std::string, std::string>& args) -> mcp::HandlerResult {
+                           return json{
+                               {"messages",
+                                {{{"role", "user"},
+                                  {"content",
+                                   {{"type", "text"}, {"text", up->name + " greets " + args.at("name")}}}}}}};
                          })
             .ok());
     u.transport = std::make_unique<mcp::HttpTransport>(*u.mcp);
@@ -289,8 +296,11 @@ class HostPipe {
     return wait_response(id);
   }
   json wait_response(const json& id, std::chrono::milliseconds timeout = 20s) {
-    return wait_for([&](const json& m) { return m.is_object() && m.contains("id") && m["id"] == id && !m.contains("method"); },
-                    timeout);
+    return wait_for(
+        [&](const json& m) {
+          return m.is_object() && m.contains("id") && m["id"] == id && !m.contains("method");
+        },
+        timeout);
   }
   json wait_for(const std::function<bool(const json&)>& match, std::chrono::milliseconds timeout = 20s) {
     std::unique_lock lock(mu_);
@@ -307,7 +317,8 @@ class HostPipe {
   }
   void initialize(const std::string& version = "2025-06-18") {
     json r = request(0, "initialize",
-                     {{"protocolVersion", version}, {"capabilities", json::object()},
+                     {{"protocolVersion", version},
+                      {"capabilities", json::object()},
                       {"clientInfo", {{"name", "test-host"}, {"version", "1"}}}});
     ASSERT_TRUE(r.contains("result")) << r.dump();
     send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
@@ -356,7 +367,8 @@ void expect_no_secret(const std::string& bytes, const std::string& dir) {
   EXPECT_EQ(bytes.find("larder/biscuit_token"), std::string::npos);
   EXPECT_EQ(bytes.find("-----BEGIN"), std::string::npos);
   for (const auto& f : {"client.key", "client.crt"})
-    for (const auto& line : pem_body_lines(dir + "/" + f)) EXPECT_EQ(bytes.find(line), std::string::npos) << f;
+    for (const auto& line : pem_body_lines(dir + "/" + f))
+      EXPECT_EQ(bytes.find(line), std::string::npos) << f;
 }
 
 std::string text(const json& result) {
@@ -376,9 +388,11 @@ TEST_F(BridgeTest, OneServerFromBothUpstreamsWithCollidingNamesNamespacedAndNoTo
     names.insert(t["name"].get<std::string>());
     EXPECT_EQ(t["inputSchema"].dump().find("biscuit_token"), std::string::npos) << t.dump();
   }
-  EXPECT_EQ(names, (std::set<std::string>{"db__pg_query", "egress__pg_query", "db__send_report", "egress__send_report",
-                                          "db__whoami", "egress__whoami", "slow_db", "slow_egress"}));
-  EXPECT_EQ(text(host.request(2, "tools/call", {{"name", "egress__whoami"}, {"arguments", json::object()}})["result"]),
+  EXPECT_EQ(names, (std::set<std::string>{"db__pg_query", "egress__pg_query", "db__send_report",
+                                          "egress__send_report", "db__whoami", "egress__whoami", "slow_db",
+                                          "slow_egress"}));
+  EXPECT_EQ(text(host.request(2, "tools/call",
+                              {{"name", "egress__whoami"}, {"arguments", json::object()}})["result"]),
             "egress");
   json resources = host.request(3, "resources/list")["result"]["resources"];
   std::set<std::string> uris;
@@ -425,8 +439,9 @@ TEST_F(BridgeTest, TheTokenTravelsInHeaderAndArgumentAndTheHostCannotChooseIt) {
   host.initialize();
   a_->seen.clear();
   // A hostile host (or a prompt-injected model) supplies its own token: ignored.
-  json r = host.request(1, "tools/call",
-                        {{"name", "db__pg_query"}, {"arguments", {{"sql", "SELECT 1"}, {"biscuit_token", "forged-token"}}}});
+  json r = host.request(
+      1, "tools/call",
+      {{"name", "db__pg_query"}, {"arguments", {{"sql", "SELECT 1"}, {"biscuit_token", "forged-token"}}}});
   ASSERT_TRUE(r.contains("result")) << r.dump();
   auto calls = a_->calls();
   ASSERT_FALSE(calls.empty());
@@ -441,17 +456,20 @@ TEST_F(BridgeTest, OneLineageAcrossUpstreamsKeptAcrossRestarts) {
     ASSERT_TRUE(bridge.ok()) << bridge.error().message;
     HostPipe host(**bridge);
     host.initialize();
-    json before = host.request(1, "tools/call", {{"name", "egress__send_report"}, {"arguments", {{"text", "x"}}}});
+    json before =
+        host.request(1, "tools/call", {{"name", "egress__send_report"}, {"arguments", {{"text", "x"}}}});
     EXPECT_FALSE(before["result"].value("isError", false)) << "a clean lineage may send";
     // The sensitive read on one upstream hands back the attenuated token...
-    json read = host.request(2, "tools/call", {{"name", "db__pg_query"}, {"arguments", {{"sql", "SELECT *"}}}});
+    json read =
+        host.request(2, "tools/call", {{"name", "db__pg_query"}, {"arguments", {{"sql", "SELECT *"}}}});
     ASSERT_TRUE(read.contains("result"));
     EXPECT_FALSE(read["result"]["_meta"].contains("larder/biscuit_token")) << "the host never sees it";
     EXPECT_EQ(read["result"]["_meta"]["larder/labels"]["confidentiality"], "private") << "other _meta passes";
     EXPECT_EQ((*bridge)->current_token(), kTainted);
     // ...and every later call to every upstream carries it.
     b_->seen.clear();
-    json after = host.request(3, "tools/call", {{"name", "egress__send_report"}, {"arguments", {{"text", "x"}}}});
+    json after =
+        host.request(3, "tools/call", {{"name", "egress__send_report"}, {"arguments", {{"text", "x"}}}});
     EXPECT_TRUE(after["result"].value("isError", false));
     EXPECT_EQ(text(after["result"]), "Larder refused this call: the taint lock said: tainted lineage.");
     EXPECT_EQ(after["result"]["_meta"]["larder/decision"]["lock"], "taint");
@@ -493,11 +511,14 @@ TEST_F(BridgeTest, ProgressLoggingAndCancellationPassThrough) {
   HostPipe host(**bridge);
   host.initialize();
   a_->cancelled_seen = false;
-  host.send({{"jsonrpc", "2.0"},
-             {"id", 7},
-             {"method", "tools/call"},
-             {"params", {{"name", "slow_db"}, {"arguments", json::object()}, {"_meta", {{"progressToken", "host-p1"}}}}}});
-  json progress = host.wait_for([](const json& m) { return m.value("method", "") == "notifications/progress"; });
+  host.send(
+      {{"jsonrpc", "2.0"},
+       {"id", 7},
+       {"method", "tools/call"},
+       {"params",
+        {{"name", "slow_db"}, {"arguments", json::object()}, {"_meta", {{"progressToken", "host-p1"}}}}}});
+  json progress =
+      host.wait_for([](const json& m) { return m.value("method", "") == "notifications/progress"; });
   ASSERT_FALSE(progress.is_null()) << "progress reaches the host";
   EXPECT_EQ(progress["params"]["progressToken"], "host-p1") << "with the host's own token";
   EXPECT_EQ(progress["params"]["message"], "half way");
@@ -508,7 +529,9 @@ TEST_F(BridgeTest, ProgressLoggingAndCancellationPassThrough) {
   for (int i = 0; i < 400 && !a_->cancelled_seen; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_TRUE(a_->cancelled_seen) << "the host's cancel reaches the upstream handler";
   // The bridge is still serving.
-  EXPECT_EQ(text(host.request(8, "tools/call", {{"name", "db__whoami"}, {"arguments", json::object()}})["result"]), "db");
+  EXPECT_EQ(
+      text(host.request(8, "tools/call", {{"name", "db__whoami"}, {"arguments", json::object()}})["result"]),
+      "db");
 }
 
 TEST_F(BridgeTest, AnUpstreamToolAddedLaterReachesTheHostWithListChanged) {
@@ -518,11 +541,12 @@ TEST_F(BridgeTest, AnUpstreamToolAddedLaterReachesTheHostWithListChanged) {
   host.initialize();
   host.request(1, "tools/list");
   ASSERT_TRUE(b_->mcp
-                  ->add_tool(mcp::Tool{"late_tool", "", "Added while the host is connected", json{{"type", "object"}},
-                                       std::nullopt, json(), json()},
+                  ->add_tool(mcp::Tool{"late_tool", "", "Added while the host is connected",
+                                       json{{"type", "object"}}, std::nullopt, json(), json()},
                              [](mcp::RequestContext&, const json&) { return mcp::ToolResult::text("late"); })
                   .ok());
-  json changed = host.wait_for([](const json& m) { return m.value("method", "") == "notifications/tools/list_changed"; });
+  json changed = host.wait_for(
+      [](const json& m) { return m.value("method", "") == "notifications/tools/list_changed"; });
   ASSERT_FALSE(changed.is_null()) << "list_changed reaches the host";
   bool listed = false;
   for (int i = 0; i < 100 && !listed; ++i) {
@@ -531,7 +555,9 @@ TEST_F(BridgeTest, AnUpstreamToolAddedLaterReachesTheHostWithListChanged) {
     if (!listed) std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(listed);
-  EXPECT_EQ(text(host.request(2, "tools/call", {{"name", "late_tool"}, {"arguments", json::object()}})["result"]), "late");
+  EXPECT_EQ(
+      text(host.request(2, "tools/call", {{"name", "late_tool"}, {"arguments", json::object()}})["result"]),
+      "late");
   b_->mcp->remove_tool("late_tool");
 }
 
@@ -540,7 +566,8 @@ TEST_F(BridgeTest, AnUpstreamRestartedMidSessionAnswersTheNextCallWithTheSameLin
   ASSERT_TRUE(bridge.ok());
   HostPipe host(**bridge);
   host.initialize();
-  ASSERT_TRUE(host.request(1, "tools/call", {{"name", "db__pg_query"}, {"arguments", {{"sql", "SELECT 1"}}}}).contains("result"));
+  ASSERT_TRUE(host.request(1, "tools/call", {{"name", "db__pg_query"}, {"arguments", {{"sql", "SELECT 1"}}}})
+                  .contains("result"));
   EXPECT_EQ((*bridge)->current_token(), kTainted);
   start(*a_);  // same port, every session forgotten
   a_->seen.clear();
@@ -548,7 +575,8 @@ TEST_F(BridgeTest, AnUpstreamRestartedMidSessionAnswersTheNextCallWithTheSameLin
   ASSERT_TRUE(r.contains("result")) << r.dump();
   EXPECT_FALSE(r["result"].value("isError", false)) << r.dump();
   ASSERT_FALSE(a_->calls().empty());
-  EXPECT_EQ(a_->calls().back(), "pg_query auth=Bearer " + kTainted + "|arg=" + kTainted + "|cn=claude-client");
+  EXPECT_EQ(a_->calls().back(),
+            "pg_query auth=Bearer " + kTainted + "|arg=" + kTainted + "|cn=claude-client");
   EXPECT_GE((*bridge)->reconnects(), 1);
 }
 
@@ -571,9 +599,11 @@ TEST_F(BridgeTest, HostileInputGetsJsonRpcErrorsAndBoundedWork) {
   host.initialize();
   host.write("this is not json\n");
   host.write("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"\n");  // truncated
-  host.write(std::string(100 * 1024, 'x') + "\n");                         // oversized
-  host.write(std::string(5000, '[') + "\n");                               // too deep
-  host.write("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"db__pg_query\",\"arguments\":{\"sql\":7}}}\n");
+  host.write(std::string(100 * 1024, 'x') + "\n");                          // oversized
+  host.write(std::string(5000, '[') + "\n");                                // too deep
+  host.write(
+      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/"
+      "call\",\"params\":{\"name\":\"db__pg_query\",\"arguments\":{\"sql\":7}}}\n");
   json bad = host.wait_response(2);
   EXPECT_TRUE(bad.contains("error") || bad["result"].value("isError", false)) << bad.dump();
   EXPECT_GE(host.count([](const json& m) { return m.contains("error") && m["id"].is_null(); }), 4u)
@@ -582,17 +612,25 @@ TEST_F(BridgeTest, HostileInputGetsJsonRpcErrorsAndBoundedWork) {
   const int kFlood = 200;
   std::string flood;
   for (int i = 0; i < kFlood; ++i)
-    flood += json{{"jsonrpc", "2.0"}, {"id", 1000 + i}, {"method", "tools/call"},
-                  {"params", {{"name", "db__whoami"}, {"arguments", json::object()}}}}.dump() + "\n";
+    flood += json{{"jsonrpc", "2.0"},
+                  {"id", 1000 + i},
+                  {"method", "tools/call"},
+                  {"params", {{"name", "db__whoami"}, {"arguments", json::object()}}}}
+                 .dump() +
+             "\n";
   host.write(flood);
-  for (int i = 0; i < kFlood; ++i) ASSERT_FALSE(host.wait_response(1000 + i, 30s).is_null()) << "request " << i;
-  const auto busy = host.count([](const json& m) { return m.contains("error") && m["error"]["code"] == mcp::error_code::kBusy; });
+  for (int i = 0; i < kFlood; ++i)
+    ASSERT_FALSE(host.wait_response(1000 + i, 30s).is_null()) << "request " << i;
+  const auto busy = host.count(
+      [](const json& m) { return m.contains("error") && m["error"]["code"] == mcp::error_code::kBusy; });
   const auto answered = host.count([](const json& m) {
     return m.contains("result") && m["id"].is_number() && m["id"].get<int>() >= 1000;
   });
   EXPECT_EQ(busy + answered, static_cast<std::size_t>(kFlood));
   // Still alive and serving.
-  EXPECT_EQ(text(host.request(5, "tools/call", {{"name", "db__whoami"}, {"arguments", json::object()}})["result"]), "db");
+  EXPECT_EQ(
+      text(host.request(5, "tools/call", {{"name", "db__whoami"}, {"arguments", json::object()}})["result"]),
+      "db");
   host.close();
   EXPECT_TRUE(host.wait_eof(15s));
   EXPECT_FALSE(host.not_json()) << "only JSON-RPC is written";
@@ -602,7 +640,7 @@ TEST_F(BridgeTest, HostileInputGetsJsonRpcErrorsAndBoundedWork) {
 TEST(HostConfig, SnippetsForEveryHostNameTheBridgeWithAbsolutePathsAndNoToken) {
   auto command = connect_command("/opt/larder/bin/larder", "/etc/larder/mcp.json", "/home/me/token file.b64");
   EXPECT_EQ(command.args, (std::vector<std::string>{"connect", "--config", "/etc/larder/mcp.json", "--token",
-                                                     "@/home/me/token file.b64"}));
+                                                    "@/home/me/token file.b64"}));
   json desktop = json::parse(host_snippet(connect::Host::kClaudeDesktop, command));
   EXPECT_EQ(desktop["mcpServers"]["larder"]["command"], "/opt/larder/bin/larder");
   EXPECT_EQ(desktop["mcpServers"]["larder"]["args"][4], "@/home/me/token file.b64");

@@ -1,0 +1,242 @@
+// What `larder connect` adds to a call: the same `pg_query` (Erin's rows, through all four
+// locks of a real LarderService on a throwaway PostgreSQL) called N times sequentially
+//   direct: by libmcp's client over mTLS, as any MCP client would;
+//   bridged: by a host writing JSON-RPC lines to a `larder connect` process on stdio, which
+//            calls the same server over mTLS.
+// The bridge's CPU per call is the bridge process's user+system time (/proc/<pid>/stat)
+// over the calls, minus the direct client's own CPU per call (the calling thread's CPU
+// clock: libmcp's client does its HTTP exchange on the calling thread). The difference is
+// what the bridge adds: a stdio hop, a second JSON parse and serialization, the token and
+// schema bookkeeping and the last-line secret scan. Wall-clock latency is shown side by side.
+//
+//   bench_connect [--calls N] [--rows R]
+#include "examples/healthcare/demo.h"
+#include "mcp/client.h"
+#include "support/testbed.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace larder;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kSql = "SELECT * FROM health_records WHERE \"Patient Name\" = 'Erin oRTEga'";
+
+double thread_cpu_us() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
+// utime + stime of a process, in µs.
+double process_cpu_us(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  auto close = stat.rfind(')');
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  std::vector<std::string> f;
+  while (rest >> field) f.push_back(field);
+  // After the command: state(0) ppid pgrp session tty tpgid flags minflt cminflt majflt
+  // cmajflt utime(11) stime(12).
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return (std::stod(f.at(11)) + std::stod(f.at(12))) / ticks * 1e6;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+struct Figures {
+  double cpu_us_per_call = 0;
+  double p50_ms = 0, p99_ms = 0;
+};
+
+// The host side of a bridge process: newline-delimited JSON-RPC over its stdin/stdout.
+class BridgeProcess {
+ public:
+  BridgeProcess(const std::string& larder, const std::vector<std::string>& args) {
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      ::close(in[1]);
+      ::close(out[0]);
+      std::vector<std::string> argv{larder};
+      argv.insert(argv.end(), args.begin(), args.end());
+      std::vector<char*> c;
+      for (auto& a : argv) c.push_back(a.data());
+      c.push_back(nullptr);
+      execv(c[0], c.data());
+      _exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    to_ = fdopen(in[1], "w");
+    from_ = fdopen(out[0], "r");
+  }
+  ~BridgeProcess() {
+    if (to_) fclose(to_);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    if (from_) fclose(from_);
+  }
+  pid_t pid() const { return pid_; }
+  json request(int id, const std::string& method, const json& params) {
+    const std::string line = json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}.dump();
+    fputs(line.c_str(), to_);
+    fputc('\n', to_);
+    fflush(to_);
+    while (true) {
+      std::string got;
+      char buf[65536];
+      while (fgets(buf, sizeof buf, from_)) {
+        got += buf;
+        if (!got.empty() && got.back() == '\n') break;
+      }
+      if (got.empty()) throw std::runtime_error("the bridge closed its output");
+      json m = json::parse(got);
+      if (m.contains("id") && m["id"] == id) return m;
+    }
+  }
+  void notify(const std::string& method) {
+    fputs(json{{"jsonrpc", "2.0"}, {"method", method}}.dump().c_str(), to_);
+    fputc('\n', to_);
+    fflush(to_);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* to_ = nullptr;
+  FILE* from_ = nullptr;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int calls = 2000;
+  std::size_t rows = 3000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--calls") == 0) calls = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--rows") == 0) rows = static_cast<std::size_t>(std::atoll(argv[i + 1]));
+  }
+  spdlog::set_level(spdlog::level::warn);
+  const std::string larder = LARDER_BINARY;
+  std::unique_ptr<test::Testbed> bed;
+  try {
+    test::Testbed::Options to;
+    to.rows = rows;
+    bed = std::make_unique<test::Testbed>(to);
+    gate::ServeConfig c = bed->db_config();
+    c.max_calls_per_second_per_client = 1'000'000;
+    c.call_burst_per_client = 1'000'000;
+    c.max_calls_per_second_per_lineage = 1'000'000;
+    c.call_burst_per_lineage = 1'000'000;
+    bed->db = test::Testbed::start(c);
+  } catch (const std::exception& e) {
+    std::cerr << "bench_connect: " << e.what() << "\n";
+    return 1;
+  }
+  tools::DemoEnvironment env = bed->environment();
+  auto tokens = examples::healthcare::mint_demo_tokens(env, "unused");
+  if (!tokens) {
+    std::cerr << "bench_connect: " << tokens.error().message << "\n";
+    return 1;
+  }
+  const net::TlsClientConfig tls{env.ca_file, env.claude.cert, env.claude.key, "", false};
+  const std::string url = bed->db_url();
+
+  // The lineage's first read taints it; both paths then run with the tainted token.
+  std::string token = tokens->erin;
+  {
+    auto first = mcp::Client::connect_http(url, tls, {{"Authorization", "Bearer " + token}});
+    if (!first) return std::cerr << "bench_connect: " << first.error().message << "\n", 1;
+    auto r = (*first)->call_tool("pg_query", {{"query", kSql}});
+    if (!r || r->value("isError", false)) return std::cerr << "bench_connect: the first call failed\n", 1;
+    if ((*r)["_meta"].contains("larder/biscuit_token")) token = (*r)["_meta"]["larder/biscuit_token"];
+  }
+
+  // Direct.
+  Figures direct;
+  {
+    auto client = mcp::Client::connect_http(url, tls, {{"Authorization", "Bearer " + token}});
+    if (!client) return std::cerr << "bench_connect: " << client.error().message << "\n", 1;
+    for (int i = 0; i < 50; ++i) (void)(*client)->call_tool("pg_query", {{"query", kSql}});
+    std::vector<double> ms;
+    const double cpu0 = thread_cpu_us();
+    for (int i = 0; i < calls; ++i) {
+      auto t0 = Clock::now();
+      auto r = (*client)->call_tool("pg_query", {{"query", kSql}});
+      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      if (!r || r->value("isError", false)) return std::cerr << "bench_connect: a direct call failed\n", 1;
+    }
+    direct.cpu_us_per_call = (thread_cpu_us() - cpu0) / calls;
+    direct.p50_ms = percentile(ms, 0.5);
+    direct.p99_ms = percentile(ms, 0.99);
+  }
+
+  // Through the bridge.
+  Figures bridged;
+  const fs::path dir = bed->dir() / "connect-bench";
+  fs::create_directories(dir);
+  {
+    json server = {{"url", url},
+                   {"tls", {{"ca", env.ca_file}, {"cert", env.claude.cert}, {"key", env.claude.key}}}};
+    json config = {{"mcpServers", {{"larder-db", server}}}};
+    std::ofstream(dir / "mcp.json") << config.dump(2);
+    std::ofstream(dir / "token") << token;
+    BridgeProcess bridge(larder, {"connect", "--config", (dir / "mcp.json").string(), "--token",
+                                  "@" + (dir / "token").string(), "--no-token-state"});
+    auto init = bridge.request(0, "initialize",
+                               {{"protocolVersion", "2025-06-18"},
+                                {"capabilities", json::object()},
+                                {"clientInfo", {{"name", "bench", "version", "1"}}}});
+    if (!init.contains("result")) return std::cerr << "bench_connect: " << init.dump() << "\n", 1;
+    bridge.notify("notifications/initialized");
+    const json params = {{"name", "pg_query"}, {"arguments", {{"query", kSql}}}};
+    for (int i = 0; i < 50; ++i) (void)bridge.request(1 + i, "tools/call", params);
+    std::vector<double> ms;
+    const double cpu0 = process_cpu_us(bridge.pid());
+    for (int i = 0; i < calls; ++i) {
+      auto t0 = Clock::now();
+      auto r = bridge.request(100 + i, "tools/call", params);
+      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      if (!r.contains("result") || r["result"].value("isError", false))
+        return std::cerr << "bench_connect: a bridged call failed: " << r.dump().substr(0, 300) << "\n", 1;
+    }
+    bridged.cpu_us_per_call = (process_cpu_us(bridge.pid()) - cpu0) / calls;
+    bridged.p50_ms = percentile(ms, 0.5);
+    bridged.p99_ms = percentile(ms, 0.99);
+  }
+
+  const double added = bridged.cpu_us_per_call - direct.cpu_us_per_call;
+  std::printf("pg_query (Erin's rows, four locks), %d sequential calls per path\n", calls);
+  std::printf("%-10s %16s %10s %10s\n", "path", "client CPU/call", "p50 ms", "p99 ms");
+  std::printf("%-10s %13.0f us %10.2f %10.2f\n", "direct", direct.cpu_us_per_call, direct.p50_ms, direct.p99_ms);
+  std::printf("%-10s %13.0f us %10.2f %10.2f\n", "bridged", bridged.cpu_us_per_call, bridged.p50_ms,
+              bridged.p99_ms);
+  std::printf("the bridge adds %.0f us of CPU per call (target: at most 150 us), %.2f ms at p50\n", added,
+              bridged.p50_ms - direct.p50_ms);
+  return 0;
+}
