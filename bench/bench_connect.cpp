@@ -28,6 +28,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace larder;
@@ -104,7 +105,8 @@ class BridgeProcess {
   }
   pid_t pid() const { return pid_; }
   json request(int id, const std::string& method, const json& params) {
-    const std::string line = json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}.dump();
+    const std::string line =
+        json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}.dump();
     fputs(line.c_str(), to_);
     fputc('\n', to_);
     fflush(to_);
@@ -216,6 +218,11 @@ int main(int argc, char** argv) {
     bridge.notify("notifications/initialized");
     const json params = {{"name", "pg_query"}, {"arguments", {{"query", kSql}}}};
     for (int i = 0; i < 50; ++i) (void)bridge.request(1 + i, "tools/call", params);
+    if (const char* pause = std::getenv("BENCH_CONNECT_PAUSE")) {
+      // Time to attach a profiler to the bridge process.
+      std::cerr << "bench_connect: bridge pid " << bridge.pid() << "\n";
+      std::this_thread::sleep_for(std::chrono::seconds(std::atoi(pause)));
+    }
     std::vector<double> ms;
     const double cpu0 = process_cpu_us(bridge.pid());
     for (int i = 0; i < calls; ++i) {
@@ -233,7 +240,8 @@ int main(int argc, char** argv) {
   const double added = bridged.cpu_us_per_call - direct.cpu_us_per_call;
   std::printf("pg_query (Erin's rows, four locks), %d sequential calls per path\n", calls);
   std::printf("%-10s %16s %10s %10s\n", "path", "client CPU/call", "p50 ms", "p99 ms");
-  std::printf("%-10s %13.0f us %10.2f %10.2f\n", "direct", direct.cpu_us_per_call, direct.p50_ms, direct.p99_ms);
+  std::printf("%-10s %13.0f us %10.2f %10.2f\n", "direct", direct.cpu_us_per_call, direct.p50_ms,
+              direct.p99_ms);
   std::printf("%-10s %13.0f us %10.2f %10.2f\n", "bridged", bridged.cpu_us_per_call, bridged.p50_ms,
               bridged.p99_ms);
   std::printf("the bridge adds %.0f us of CPU per call (target: at most 150 us), %.2f ms at p50\n", added,

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -139,7 +140,9 @@ struct Bridge::Impl {
 
   // Secrets the host must never see: every token held, header values, PEM lines.
   mutable std::mutex secrets_mu;
-  std::vector<std::string> secrets;
+  std::vector<std::string> run_secrets;    // only characters of secret_char(): tokens, PEM lines
+  std::vector<std::string> other_secrets;  // anything else (header values)
+  std::size_t shortest_run_secret = std::string::npos;
 
   // Exposed names → routes, and the definitions registered (to register only changes).
   std::shared_mutex routes_mu;
@@ -176,19 +179,62 @@ struct Bridge::Impl {
   void add_secret(std::string s) {
     if (s.size() < 8) return;
     std::lock_guard lock(secrets_mu);
-    if (std::find(secrets.begin(), secrets.end(), s) == secrets.end()) secrets.push_back(std::move(s));
+    auto& list = std::all_of(s.begin(), s.end(), secret_char) ? run_secrets : other_secrets;
+    if (std::find(list.begin(), list.end(), s) != list.end()) return;
+    if (&list == &run_secrets) shortest_run_secret = std::min(shortest_run_secret, s.size());
+    list.push_back(std::move(s));
+  }
+
+  // Tokens (base64url) and PEM lines (base64) are written into JSON unescaped, so each
+  // appears whole inside one run of these characters.
+  static bool secret_char(char c) {
+    static const auto table = [] {
+      std::array<bool, 256> t{};
+      for (unsigned char ch :
+           std::string_view("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-"))
+        t[ch] = true;
+      return t;
+    }();
+    return table[static_cast<unsigned char>(c)];
   }
 
   // The last check on every line written to the host: a secret is replaced wherever it is.
+  // One pass finds the runs long enough to hold a token or a PEM line; only those are
+  // searched, so the cost is linear in the line, not in the line times the secrets.
   bool scrub(std::string& line) const {
     std::lock_guard lock(secrets_mu);
-    for (const auto& s : secrets) {
-      for (std::size_t at = line.find(s); at != std::string::npos; at = line.find(s, at)) {
-        line.replace(at, s.size(), kWithheld);
-        at += std::char_traits<char>::length(kWithheld);
-        spdlog::warn("larder connect: withheld a secret from a message to the host");
+    std::size_t withheld = 0;
+    if (!run_secrets.empty()) {
+      for (std::size_t i = 0; i < line.size();) {
+        if (!secret_char(line[i])) {
+          ++i;
+          continue;
+        }
+        std::size_t j = i;
+        while (j < line.size() && secret_char(line[j])) ++j;
+        if (j - i >= shortest_run_secret) {
+          for (const auto& secret : run_secrets) {
+            std::size_t at = line.find(secret, i);
+            while (at != std::string::npos && at + secret.size() <= j) {
+              line.replace(at, secret.size(), kWithheld);
+              j = j - secret.size() + std::char_traits<char>::length(kWithheld);
+              ++withheld;
+              at = line.find(secret, at + std::char_traits<char>::length(kWithheld));
+            }
+          }
+        }
+        i = j;
       }
     }
+    for (const auto& secret : other_secrets) {
+      for (std::size_t at = line.find(secret); at != std::string::npos;
+           at = line.find(secret, at + std::char_traits<char>::length(kWithheld))) {
+        line.replace(at, secret.size(), kWithheld);
+        ++withheld;
+      }
+    }
+    if (withheld > 0)
+      spdlog::warn("larder connect: withheld {} secret(s) from a message to the host", withheld);
     return true;
   }
 
@@ -550,8 +596,8 @@ struct Bridge::Impl {
     }
     json& upstream = *result;
     mcp::ToolResult out;
-    if (upstream.contains("_meta") && upstream["_meta"].is_object()) {
-      json m = upstream["_meta"];
+    if (auto um = upstream.find("_meta"); um != upstream.end() && um->is_object()) {
+      json m = std::move(*um);
       if (auto t = m.find(kTokenMeta); t != m.end()) {
         if (t->is_string()) adopt(t->get<std::string>());
         m.erase(t);

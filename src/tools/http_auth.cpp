@@ -57,7 +57,8 @@ TokenSource token_source(const gate::CallRequest& request) {
   return request.authorization ? TokenSource::kBearer : TokenSource::kNone;
 }
 
-void challenge_refused_credentials(mcp::RequestContext& ctx, TokenSource source, const gate::Refusal& refusal) {
+void challenge_refused_credentials(mcp::RequestContext& ctx, TokenSource source,
+                                   const gate::Refusal& refusal) {
   if (refusal.lock != gate::Lock::kBiscuit || source == TokenSource::kArgument) return;
   if (source == TokenSource::kNone)
     ctx.reject_credentials(bearer_challenge(ctx.header("Host")));

@@ -40,6 +40,7 @@ TokenSource token_source(const gate::CallRequest& request);
 
 // After a lock refused a call: lock biscuit refusing a missing or bearer-only token makes
 // the HTTP answer 401 with the challenge above.
-void challenge_refused_credentials(mcp::RequestContext& ctx, TokenSource source, const gate::Refusal& refusal);
+void challenge_refused_credentials(mcp::RequestContext& ctx, TokenSource source,
+                                   const gate::Refusal& refusal);
 
 }  // namespace larder::tools

@@ -24,7 +24,9 @@ std::string call_body(const std::string& tool, const json& arguments, int id = 5
 }
 
 // A session opened without any token: initialize is open to every certificate of our CA.
-std::string open_session() { return raw_session(env().db_url); }
+std::string open_session() {
+  return raw_session(env().db_url);
+}
 
 void expect_challenge(const RawResponse& r, bool invalid_token) {
   ASSERT_EQ(r.status, 401) << r.body.substr(0, 300);
@@ -52,7 +54,8 @@ void expect_refusal_body(const RawResponse& r) {
 
 TEST(HttpAuthAttack, ACallWithoutAnyTokenGets401WithTheResourceMetadataChallenge) {
   const std::string sid = open_session();
-  auto r = raw_post(env().db_url, call_body("pg_query", {{"query", "SELECT * FROM health_records"}}), "", sid);
+  auto r =
+      raw_post(env().db_url, call_body("pg_query", {{"query", "SELECT * FROM health_records"}}), "", sid);
   expect_challenge(r, /*invalid_token=*/false);
   expect_refusal_body(r);
 }
@@ -85,11 +88,12 @@ TEST(HttpAuthAttack, ARevokedBearerTokenGets401InvalidTokenOnItsNextCall) {
 
 TEST(HttpAuthAttack, ASeedStyleArgumentTokenKeepsItsAnswerAndAValidBearerPasses) {
   const std::string sid = open_session();
-  auto seed = raw_post(env().db_url, call_body("pg_query", {{"query", "SELECT 1"}, {"biscuit_token", "garbage"}}),
-                       "", sid);
+  auto seed = raw_post(env().db_url,
+                       call_body("pg_query", {{"query", "SELECT 1"}, {"biscuit_token", "garbage"}}), "", sid);
   EXPECT_EQ(seed.status, 200) << "the argument's refusal stays a tool result";
   expect_refusal_body(seed);
-  auto ok = raw_post(env().db_url, call_body("pg_query", {{"query", "SELECT 1"}}), fresh_patient_token(), sid);
+  auto ok =
+      raw_post(env().db_url, call_body("pg_query", {{"query", "SELECT 1"}}), fresh_patient_token(), sid);
   EXPECT_EQ(ok.status, 200) << ok.body.substr(0, 300);
   EXPECT_FALSE(ok.header("WWW-Authenticate"));
 }
@@ -97,7 +101,9 @@ TEST(HttpAuthAttack, ASeedStyleArgumentTokenKeepsItsAnswerAndAValidBearerPasses)
 TEST(HttpAuthAttack, AResourceReadWithoutATokenGets401AndTheRefusalError) {
   const std::string sid = open_session();
   auto r = raw_post(env().db_url,
-                    json{{"jsonrpc", "2.0"}, {"id", 5}, {"method", "resources/read"},
+                    json{{"jsonrpc", "2.0"},
+                         {"id", 5},
+                         {"method", "resources/read"},
                          {"params", {{"uri", "pgmcp://healthcare/schemas"}}}}
                         .dump(),
                     "", sid);
@@ -114,7 +120,8 @@ TEST(HttpAuthAttack, TheResourceMetadataNamesThisServerAndNoHostAnAttackerSends)
   const std::string base = env().db_url.substr(0, slash);
   auto client = net::HttpClient::create(base, claude_tls());
   ASSERT_TRUE(client.ok());
-  for (const char* path : {"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"}) {
+  for (const char* path :
+       {"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"}) {
     auto r = (*client)->request("GET", path, {}, "", std::chrono::seconds(10));
     ASSERT_TRUE(r.ok());
     ASSERT_EQ(r->status, 200) << path << ": " << r->body;
@@ -125,8 +132,8 @@ TEST(HttpAuthAttack, TheResourceMetadataNamesThisServerAndNoHostAnAttackerSends)
     EXPECT_EQ(doc["tls_client_certificate_bound_access_tokens"], true);
     EXPECT_EQ(doc["bearer_methods_supported"], json::array({"header"}));
   }
-  auto evil = (*client)->request("GET", "/.well-known/oauth-protected-resource", {{"Host", "evil.example"}}, "",
-                                 std::chrono::seconds(10));
+  auto evil = (*client)->request("GET", "/.well-known/oauth-protected-resource", {{"Host", "evil.example"}},
+                                 "", std::chrono::seconds(10));
   ASSERT_TRUE(evil.ok());
   EXPECT_EQ(evil->status, 403) << evil->body;
   EXPECT_EQ(evil->body.find("\"resource\""), std::string::npos) << "no metadata naming the attacker's host";
