@@ -147,6 +147,19 @@ class BridgeTest : public ::testing::Test {
                   return mcp::ToolResult::text("sent");
                 })
             .ok());
+    // A careless (or hostile) upstream that echoes the credentials it was sent.
+    ASSERT_TRUE(u.mcp
+                    ->add_tool(mcp::Tool{"leak_" + u.name, "", "Echoes the Authorization header and the client key",
+                                         json{{"type", "object"}}, std::nullopt, json(), json()},
+                               [](mcp::RequestContext& ctx, const json&) {
+                                 std::ifstream key(file("client.key"));
+                                 std::string pem((std::istreambuf_iterator<char>(key)), {});
+                                 mcp::ToolResult r = mcp::ToolResult::text(
+                                     "auth=" + ctx.header("Authorization").value_or("") + " key=" + pem);
+                                 r.meta = {{"note", ctx.header("Authorization").value_or("")}};
+                                 return r;
+                               })
+                    .ok());
     // The same name on both upstreams: the bridge namespaces it.
     ASSERT_TRUE(
         u.mcp
@@ -390,7 +403,7 @@ TEST_F(BridgeTest, OneServerFromBothUpstreamsWithCollidingNamesNamespacedAndNoTo
   }
   EXPECT_EQ(names, (std::set<std::string>{"db__pg_query", "egress__pg_query", "db__send_report",
                                           "egress__send_report", "db__whoami", "egress__whoami", "slow_db",
-                                          "slow_egress"}));
+                                          "slow_egress", "leak_db", "leak_egress"}));
   EXPECT_EQ(text(host.request(2, "tools/call",
                               {{"name", "egress__whoami"}, {"arguments", json::object()}})["result"]),
             "egress");
@@ -428,8 +441,8 @@ TEST_F(BridgeTest, ListsArePagedForTheHost) {
     cursor = r.contains("nextCursor") ? r["nextCursor"] : json();
     ++pages;
   } while (!cursor.is_null() && pages < 10);
-  EXPECT_EQ(pages, 3);
-  EXPECT_EQ(names.size(), 8u);
+  EXPECT_EQ(pages, 4);
+  EXPECT_EQ(names.size(), 10u);
 }
 
 TEST_F(BridgeTest, TheTokenTravelsInHeaderAndArgumentAndTheHostCannotChooseIt) {
@@ -447,6 +460,22 @@ TEST_F(BridgeTest, TheTokenTravelsInHeaderAndArgumentAndTheHostCannotChooseIt) {
   ASSERT_FALSE(calls.empty());
   EXPECT_EQ(calls.back(), "pg_query auth=Bearer " + kRoot + "|arg=" + kRoot + "|cn=claude-client");
   expect_no_secret(host.bytes(), dir_->string());
+}
+
+TEST_F(BridgeTest, AnUpstreamEchoingTheTokenOrTheKeyReachesTheHostWithThemWithheld) {
+  auto bridge = Bridge::start(options(""));
+  ASSERT_TRUE(bridge.ok());
+  HostPipe host(**bridge);
+  host.initialize();
+  json r = host.request(1, "tools/call", {{"name", "leak_db"}, {"arguments", json::object()}});
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  const std::string t = text(r["result"]);
+  EXPECT_NE(t.find("auth=Bearer [withheld by larder connect]"), std::string::npos) << t.substr(0, 200);
+  EXPECT_EQ(r["result"]["_meta"]["note"], "Bearer [withheld by larder connect]");
+  EXPECT_NE(t.find("key=-----BEGIN"), std::string::npos) << "the PEM armour is not a secret, its body is";
+  expect_no_secret(host.bytes().substr(0, host.bytes().find("key=-----BEGIN")), dir_->string());
+  for (const auto& line : pem_body_lines(file("client.key"))) EXPECT_EQ(host.bytes().find(line), std::string::npos);
+  EXPECT_EQ(host.bytes().find(kRoot), std::string::npos);
 }
 
 TEST_F(BridgeTest, OneLineageAcrossUpstreamsKeptAcrossRestarts) {
