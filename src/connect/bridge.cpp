@@ -841,6 +841,8 @@ Result<std::unique_ptr<Bridge>> Bridge::start(BridgeOptions options) {
   so.handler_threads = o.handler_threads;
   so.page_size = std::max<std::size_t>(1, o.page_size);
   so.advertise_completions = true;
+  // The upstream checked its structuredContent against the schema the host sees.
+  so.validate_tool_output = false;
   impl->server = std::make_unique<mcp::Server>(so);
   Impl* self = impl.get();
   impl->server->set_completion_handler(

@@ -975,7 +975,7 @@ larder::Result<json> Server::on_tools_call(RequestContext& ctx) {
     if (result.request_state) ir["requestState"] = *result.request_state;
     return ir;
   }
-  if (output && !result.is_error) {
+  if (output && !result.is_error && options_.validate_tool_output) {
     if (!result.structured_content) {
       return larder::make_error("internal",
                                 "tool " + name + " has an outputSchema but returned no structuredContent");

@@ -352,6 +352,9 @@ struct ServerOptions {
   // only) of more than max_batch_size messages (-32600; an empty batch is refused too).
   std::size_t max_json_depth = larder::kMaxJsonDepth;
   std::size_t max_batch_size = 32;
+  // A tool's structuredContent is checked against its outputSchema before it is sent. A relay
+  // whose tools are another server's (which checked it already) may turn this off.
+  bool validate_tool_output = true;
   std::int64_t cache_ttl_ms = 0;        // modern CacheableResult ttlMs
   std::string cache_scope = "private";  // "public" | "private"
   // Called when a session finishes initialize (legacy) — e.g. to log the client.
