@@ -180,7 +180,8 @@ int main(int argc, char** argv) {
   if (!client) return std::cerr << "bench_connect: " << client.error().message << "\n", 1;
   const fs::path dir = bed->dir() / "connect-bench";
   fs::create_directories(dir);
-  json server = {{"url", url}, {"tls", {{"ca", env.ca_file}, {"cert", env.claude.cert}, {"key", env.claude.key}}}};
+  json server = {{"url", url},
+                 {"tls", {{"ca", env.ca_file}, {"cert", env.claude.cert}, {"key", env.claude.key}}}};
   std::ofstream(dir / "mcp.json") << json{{"mcpServers", {{"larder-db", server}}}}.dump(2);
   std::ofstream(dir / "token") << token;
   BridgeProcess bridge(larder, {"connect", "--config", (dir / "mcp.json").string(), "--token",
@@ -225,16 +226,18 @@ int main(int argc, char** argv) {
     added.push_back(bridged_cpu.back() - direct_cpu.back());
   }
   const double added_median = percentile(added, 0.5);
-  std::printf("pg_query (Erin's rows, four locks), %d rounds of %d sequential calls per path, alternating\n", rounds,
-              per_round);
+  std::printf("pg_query (Erin's rows, four locks), %d rounds of %d sequential calls per path, alternating\n",
+              rounds, per_round);
   std::printf("%-10s %22s %10s %10s\n", "path", "client CPU/call (med)", "p50 ms", "p99 ms");
-  std::printf("%-10s %19.0f us %10.2f %10.2f\n", "direct", percentile(direct_cpu, 0.5), percentile(direct_ms, 0.5),
-              percentile(direct_ms, 0.99));
+  std::printf("%-10s %19.0f us %10.2f %10.2f\n", "direct", percentile(direct_cpu, 0.5),
+              percentile(direct_ms, 0.5), percentile(direct_ms, 0.99));
   std::printf("%-10s %19.0f us %10.2f %10.2f\n", "bridged", percentile(bridged_cpu, 0.5),
               percentile(bridged_ms, 0.5), percentile(bridged_ms, 0.99));
-  std::printf("the bridge adds %.0f us of CPU per call (median of the rounds; min %.0f, max %.0f; target: at most "
-              "150 us), %.2f ms at p50\n",
-              added_median, *std::min_element(added.begin(), added.end()), *std::max_element(added.begin(), added.end()),
-              percentile(bridged_ms, 0.5) - percentile(direct_ms, 0.5));
+  std::printf(
+      "the bridge adds %.0f us of CPU per call (median of the rounds; min %.0f, max %.0f; target: at most "
+      "150 us), %.2f ms at p50\n",
+      added_median, *std::min_element(added.begin(), added.end()),
+      *std::max_element(added.begin(), added.end()),
+      percentile(bridged_ms, 0.5) - percentile(direct_ms, 0.5));
   return 0;
 }

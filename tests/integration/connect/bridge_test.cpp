@@ -6,6 +6,7 @@
 // must never contain a token or PEM material.
 #include "connect/bridge.h"
 #include "connect/host_config.h"
+#include "host_pipe.h"
 #include "mcp/http_transport.h"
 #include "mcp/server.h"
 #include "net/pki.h"
@@ -33,6 +34,9 @@ namespace fs = std::filesystem;
 namespace pki = larder::net::pki;
 using nlohmann::json;
 using namespace std::chrono_literals;
+using testing::HostPipe;
+using testing::pem_body_lines;
+using testing::text;
 
 const std::string kRoot = "RootBiscuitTokenForBridgeTest-0123456789abcdef";
 const std::string kTainted = "TaintedBiscuitTokenForBridgeTest-9876543210fedcba";
@@ -111,24 +115,24 @@ class BridgeTest : public ::testing::Test {
         {"type", "object"},
         {"properties", {{"sql", {{"type", "string"}}}, {"biscuit_token", {{"type", "string"}}}}},
         {"required", {"sql", "biscuit_token"}}};
-    ASSERT_TRUE(u.mcp
-                    ->add_tool(mcp::Tool{"pg_query", "", "Run one read-only SELECT", pg_schema, std::nullopt,
-                                         json(), json()},
-                               [up](mcp::RequestContext& ctx, const json& args) {
-                                 const std::string arg = args.value("biscuit_token", "");
-                                 const std::string auth = ctx.header("Authorization").value_or("");
-                                 up->record("pg_query auth=" + auth + "|arg=" + arg +
-                                            "|cn=" + (ctx.peer() ? ctx.peer()->cn : ""));
-                                 mcp::ToolResult r =
-                                     mcp::ToolResult::text("rows for " + args.value("sql", ""));
-                                 r.structured_content = json{{"rows", json::array({{{"n", 1}}})}};
-                                 r.meta = {{"larder/decision", {{"decision", "allow"}, {"lock", "policy"}}},
-                                           {"larder/labels", {{"confidentiality", "private"}}}};
-                                 // A sensitive read: the lineage is tainted from here on.
-                                 if (arg == kRoot) r.meta["larder/biscuit_token"] = kTainted;
-                                 return r;
-                               })
-                    .ok());
+    ASSERT_TRUE(
+        u.mcp
+            ->add_tool(mcp::Tool{"pg_query", "", "Run one read-only SELECT", pg_schema, std::nullopt, json(),
+                                 json()},
+                       [up](mcp::RequestContext& ctx, const json& args) {
+                         const std::string arg = args.value("biscuit_token", "");
+                         const std::string auth = ctx.header("Authorization").value_or("");
+                         up->record("pg_query auth=" + auth + "|arg=" + arg +
+                                    "|cn=" + (ctx.peer() ? ctx.peer()->cn : ""));
+                         mcp::ToolResult r = mcp::ToolResult::text("rows for " + args.value("sql", ""));
+                         r.structured_content = json{{"rows", json::array({{{"n", 1}}})}};
+                         r.meta = {{"larder/decision", {{"decision", "allow"}, {"lock", "policy"}}},
+                                   {"ifc", {{"integrity", "untrusted"}, {"confidentiality", "private"}}}};
+                         // A sensitive read: the lineage is tainted from here on.
+                         if (arg == kRoot) r.meta["larder/biscuit_token"] = kTainted;
+                         return r;
+                       })
+            .ok());
     ASSERT_TRUE(
         u.mcp
             ->add_tool(
@@ -148,18 +152,19 @@ class BridgeTest : public ::testing::Test {
                 })
             .ok());
     // A careless (or hostile) upstream that echoes the credentials it was sent.
-    ASSERT_TRUE(u.mcp
-                    ->add_tool(mcp::Tool{"leak_" + u.name, "", "Echoes the Authorization header and the client key",
-                                         json{{"type", "object"}}, std::nullopt, json(), json()},
-                               [](mcp::RequestContext& ctx, const json&) {
-                                 std::ifstream key(file("client.key"));
-                                 std::string pem((std::istreambuf_iterator<char>(key)), {});
-                                 mcp::ToolResult r = mcp::ToolResult::text(
-                                     "auth=" + ctx.header("Authorization").value_or("") + " key=" + pem);
-                                 r.meta = {{"note", ctx.header("Authorization").value_or("")}};
-                                 return r;
-                               })
-                    .ok());
+    ASSERT_TRUE(
+        u.mcp
+            ->add_tool(mcp::Tool{"leak_" + u.name, "", "Echoes the Authorization header and the client key",
+                                 json{{"type", "object"}}, std::nullopt, json(), json()},
+                       [](mcp::RequestContext& ctx, const json&) {
+                         std::ifstream key(file("client.key"));
+                         std::string pem((std::istreambuf_iterator<char>(key)), {});
+                         mcp::ToolResult r = mcp::ToolResult::text(
+                             "auth=" + ctx.header("Authorization").value_or("") + " key=" + pem);
+                         r.meta = {{"note", ctx.header("Authorization").value_or("")}};
+                         return r;
+                       })
+            .ok());
     // The same name on both upstreams: the bridge namespaces it.
     ASSERT_TRUE(
         u.mcp
@@ -248,131 +253,6 @@ fs::path* BridgeTest::dir_ = nullptr;
 Upstream* BridgeTest::a_ = nullptr;
 Upstream* BridgeTest::b_ = nullptr;
 
-// The host's end of the pipes: writes lines, reads messages, keeps every byte it received.
-class HostPipe {
- public:
-  explicit HostPipe(Bridge& bridge) {
-    int to_bridge[2], from_bridge[2];
-    if (::pipe(to_bridge) != 0 || ::pipe(from_bridge) != 0) throw std::runtime_error("pipe");
-    in_ = to_bridge[1];
-    out_ = from_bridge[0];
-    serving_ = std::thread([&bridge, r = to_bridge[0], w = from_bridge[1], this] {
-      served_ok_ = bridge.serve_stdio(r, w).ok();
-      ::close(r);
-      ::close(w);
-    });
-    reader_ = std::thread([this] {
-      char buf[65536];
-      std::string pending;
-      while (true) {
-        ssize_t n = ::read(out_, buf, sizeof buf);
-        if (n <= 0) break;
-        std::lock_guard lock(mu_);
-        bytes_.append(buf, static_cast<std::size_t>(n));
-        pending.append(buf, static_cast<std::size_t>(n));
-        for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
-          auto v = json::parse(pending.substr(0, nl), nullptr, false);
-          if (v.is_discarded()) not_json_ = true;
-          messages_.push_back(v);
-          pending.erase(0, nl + 1);
-        }
-        cv_.notify_all();
-      }
-      std::lock_guard lock(mu_);
-      eof_ = true;
-      cv_.notify_all();
-    });
-  }
-  ~HostPipe() {
-    close();
-    if (serving_.joinable()) serving_.join();
-    if (reader_.joinable()) reader_.join();
-    ::close(out_);
-  }
-
-  void write(const std::string& raw) {
-    std::size_t off = 0;
-    while (off < raw.size()) {
-      ssize_t n = ::write(in_, raw.data() + off, raw.size() - off);
-      if (n <= 0) return;
-      off += static_cast<std::size_t>(n);
-    }
-  }
-  void send(const json& m) { write(m.dump() + "\n"); }
-  void close() {
-    if (in_ >= 0) ::close(in_);
-    in_ = -1;
-  }
-
-  json request(const json& id, const std::string& method, json params = json::object()) {
-    send({{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}});
-    return wait_response(id);
-  }
-  json wait_response(const json& id, std::chrono::milliseconds timeout = 20s) {
-    return wait_for(
-        [&](const json& m) {
-          return m.is_object() && m.contains("id") && m["id"] == id && !m.contains("method");
-        },
-        timeout);
-  }
-  json wait_for(const std::function<bool(const json&)>& match, std::chrono::milliseconds timeout = 20s) {
-    std::unique_lock lock(mu_);
-    json found;
-    cv_.wait_for(lock, timeout, [&] {
-      for (const auto& m : messages_)
-        if (match(m)) {
-          found = m;
-          return true;
-        }
-      return eof_;
-    });
-    return found;
-  }
-  void initialize(const std::string& version = "2025-06-18") {
-    json r = request(0, "initialize",
-                     {{"protocolVersion", version},
-                      {"capabilities", json::object()},
-                      {"clientInfo", {{"name", "test-host"}, {"version", "1"}}}});
-    ASSERT_TRUE(r.contains("result")) << r.dump();
-    send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
-  }
-  std::string bytes() {
-    std::lock_guard lock(mu_);
-    return bytes_;
-  }
-  std::size_t count(const std::function<bool(const json&)>& match) {
-    std::lock_guard lock(mu_);
-    return static_cast<std::size_t>(std::count_if(messages_.begin(), messages_.end(), match));
-  }
-  bool not_json() {
-    std::lock_guard lock(mu_);
-    return not_json_;
-  }
-  bool wait_eof(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return eof_; });
-  }
-  bool served_ok() const { return served_ok_; }
-
- private:
-  int in_ = -1, out_ = -1;
-  std::thread serving_, reader_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::string bytes_;
-  std::deque<json> messages_;
-  bool eof_ = false, not_json_ = false;
-  std::atomic<bool> served_ok_{false};
-};
-
-std::vector<std::string> pem_body_lines(const std::string& path) {
-  std::vector<std::string> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);)
-    if (line.size() >= 16 && line.rfind("-----", 0) != 0) out.push_back(line);
-  return out;
-}
-
 // Nothing the bridge holds may reach the host.
 void expect_no_secret(const std::string& bytes, const std::string& dir) {
   EXPECT_EQ(bytes.find(kRoot), std::string::npos);
@@ -382,12 +262,6 @@ void expect_no_secret(const std::string& bytes, const std::string& dir) {
   for (const auto& f : {"client.key", "client.crt"})
     for (const auto& line : pem_body_lines(dir + "/" + f))
       EXPECT_EQ(bytes.find(line), std::string::npos) << f;
-}
-
-std::string text(const json& result) {
-  std::string out;
-  for (const auto& c : result.value("content", json::array())) out += c.value("text", "");
-  return out;
 }
 
 TEST_F(BridgeTest, OneServerFromBothUpstreamsWithCollidingNamesNamespacedAndNoTokenArgument) {
@@ -420,6 +294,25 @@ TEST_F(BridgeTest, OneServerFromBothUpstreamsWithCollidingNamesNamespacedAndNoTo
   EXPECT_TRUE(host.wait_eof(15s)) << "the bridge ends when the host closes its input";
   EXPECT_FALSE(host.not_json());
   expect_no_secret(host.bytes(), dir_->string());
+}
+
+TEST_F(BridgeTest, EveryProtocolRevisionAHostAsksForIsServed) {
+  auto bridge = Bridge::start(options(""));
+  ASSERT_TRUE(bridge.ok());
+  for (const std::string version : {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"}) {
+    HostPipe host(**bridge);
+    json r = host.request(0, "initialize",
+                          {{"protocolVersion", version},
+                           {"capabilities", json::object()},
+                           {"clientInfo", {{"name", "old-host"}, {"version", "1"}}}});
+    ASSERT_TRUE(r.contains("result")) << version << ": " << r.dump();
+    EXPECT_EQ(r["result"]["protocolVersion"], version);
+    host.send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+    EXPECT_EQ(text(host.request(1, "tools/call",
+                                {{"name", "db__whoami"}, {"arguments", json::object()}})["result"]),
+              "db")
+        << version;
+  }
 }
 
 TEST_F(BridgeTest, ListsArePagedForTheHost) {
@@ -474,7 +367,8 @@ TEST_F(BridgeTest, AnUpstreamEchoingTheTokenOrTheKeyReachesTheHostWithThemWithhe
   EXPECT_EQ(r["result"]["_meta"]["note"], "Bearer [withheld by larder connect]");
   EXPECT_NE(t.find("key=-----BEGIN"), std::string::npos) << "the PEM armour is not a secret, its body is";
   expect_no_secret(host.bytes().substr(0, host.bytes().find("key=-----BEGIN")), dir_->string());
-  for (const auto& line : pem_body_lines(file("client.key"))) EXPECT_EQ(host.bytes().find(line), std::string::npos);
+  for (const auto& line : pem_body_lines(file("client.key")))
+    EXPECT_EQ(host.bytes().find(line), std::string::npos);
   EXPECT_EQ(host.bytes().find(kRoot), std::string::npos);
 }
 
@@ -493,7 +387,7 @@ TEST_F(BridgeTest, OneLineageAcrossUpstreamsKeptAcrossRestarts) {
         host.request(2, "tools/call", {{"name", "db__pg_query"}, {"arguments", {{"sql", "SELECT *"}}}});
     ASSERT_TRUE(read.contains("result"));
     EXPECT_FALSE(read["result"]["_meta"].contains("larder/biscuit_token")) << "the host never sees it";
-    EXPECT_EQ(read["result"]["_meta"]["larder/labels"]["confidentiality"], "private") << "other _meta passes";
+    EXPECT_EQ(read["result"]["_meta"]["ifc"]["confidentiality"], "private") << "the labels reach the host";
     EXPECT_EQ((*bridge)->current_token(), kTainted);
     // ...and every later call to every upstream carries it.
     b_->seen.clear();
