@@ -54,9 +54,11 @@ std::string str(const json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-// An input schema without the token argument; `had` says whether the tool took one.
-json without_token_argument(json schema, bool* had) {
+// An input schema without the token argument; `had` says whether the tool took one, and
+// `required` whether its schema required it.
+json without_token_argument(json schema, bool* had, bool* required) {
   *had = false;
+  *required = false;
   if (!schema.is_object()) return json{{"type", "object"}};
   if (auto p = schema.find("properties");
       p != schema.end() && p->is_object() && p->contains(kTokenArgument)) {
@@ -65,8 +67,12 @@ json without_token_argument(json schema, bool* had) {
   }
   if (auto r = schema.find("required"); r != schema.end() && r->is_array()) {
     json kept = json::array();
-    for (const auto& item : *r)
-      if (!(item.is_string() && item.get<std::string>() == kTokenArgument)) kept.push_back(item);
+    for (const auto& item : *r) {
+      if (item.is_string() && item.get<std::string>() == kTokenArgument)
+        *required = true;
+      else
+        kept.push_back(item);
+    }
     *r = std::move(kept);
   }
   return schema;
@@ -129,6 +135,7 @@ struct Route {
   Upstream* upstream = nullptr;
   std::string name;  // the upstream's tool or prompt name, or the URI prefix to strip
   bool takes_token = false;
+  bool requires_token = false;  // its schema requires the argument
 };
 
 struct Bridge::Impl {
@@ -447,11 +454,12 @@ struct Bridge::Impl {
       const bool shared = tool_names.at(name).size() > 1;
       const std::string exposed = shared ? name_part(i.u->config.name) + "__" + name : name;
       if (new_tools.count(exposed)) continue;
-      bool takes = false;
+      bool takes = false, required = false;
       json def = i.def;
       def["name"] = exposed;
-      def["inputSchema"] = without_token_argument(i.def.value("inputSchema", json::object()), &takes);
-      new_tools[exposed] = {i.u, name, takes};
+      def["inputSchema"] =
+          without_token_argument(i.def.value("inputSchema", json::object()), &takes, &required);
+      new_tools[exposed] = {i.u, name, takes, required};
       tool_defs[exposed] = std::move(def);
     }
     for (auto& i : prompts) {
@@ -462,7 +470,7 @@ struct Bridge::Impl {
       if (new_prompts.count(exposed)) continue;
       json def = i.def;
       def["name"] = exposed;
-      new_prompts[exposed] = {i.u, name, false};
+      new_prompts[exposed] = {i.u, name, false, false};
       prompt_defs[exposed] = std::move(def);
     }
     for (auto& i : resources) {
@@ -474,7 +482,7 @@ struct Bridge::Impl {
       if (new_resources.count(exposed)) continue;
       json def = i.def;
       def["uri"] = exposed;
-      new_resources[exposed] = {i.u, prefix, false};
+      new_resources[exposed] = {i.u, prefix, false, false};
       resource_defs[exposed] = std::move(def);
     }
     for (auto& i : templates) {
@@ -486,7 +494,7 @@ struct Bridge::Impl {
       if (new_templates.count(exposed)) continue;
       json def = i.def;
       def["uriTemplate"] = exposed;
-      new_templates[exposed] = {i.u, prefix, false};
+      new_templates[exposed] = {i.u, prefix, false, false};
       template_defs[exposed] = std::move(def);
     }
     {
@@ -579,8 +587,11 @@ struct Bridge::Impl {
       progress_routes[progress_key] = &ctx;
     }
     auto result = with_session(*r.upstream, [&](mcp::Client& c) {
-      // The current token at each attempt: a retry after a taint elsewhere carries the new one.
-      if (r.takes_token && !tokens->empty()) args[kTokenArgument] = tokens->current();
+      // Where the bridge sends Authorization itself, that is the token's one place; else (a
+      // stdio upstream, or a configured Authorization header) the argument carries it. The
+      // current token at each attempt: a retry after a taint elsewhere carries the new one.
+      if (r.takes_token && (r.requires_token || !r.upstream->manages_authorization) && !tokens->empty())
+        args[kTokenArgument] = tokens->current();
       return c.call_tool(r.name, args, meta, &ctx.cancellation());
     });
     if (!progress_key.empty()) {

@@ -52,7 +52,8 @@ class ConnectE2E : public ::testing::Test {
       return s;
     };
     BridgeOptions o;
-    o.config.servers = {server("larder-db", bed_->db_url()), server("larder-compliance", bed_->compliance_url())};
+    o.config.servers = {server("larder-db", bed_->db_url()),
+                        server("larder-compliance", bed_->compliance_url())};
     o.token = token;
     o.token_state = (bed_->dir() / "connect-state" / "lineage.token").string();
     return o;
@@ -82,8 +83,8 @@ TEST_F(ConnectE2E, ErinsRowsWithLabelsTheInjectedEgressRefusedAndARestartedServe
   EXPECT_TRUE(has_query && has_egress) << tools.dump().substr(0, 300);
 
   // A read: Erin's rows only, labelled, and the token it tainted stays in the bridge.
-  json read = host.request(2, "tools/call",
-                           {{"name", "pg_query"}, {"arguments", {{"query", "SELECT * FROM health_records"}}}});
+  json read = host.request(
+      2, "tools/call", {{"name", "pg_query"}, {"arguments", {{"query", "SELECT * FROM health_records"}}}});
   ASSERT_TRUE(read.contains("result")) << read.dump().substr(0, 300);
   ASSERT_FALSE(read["result"].value("isError", false)) << text(read["result"]);
   const json rows = read["result"]["structuredContent"]["rows"];
@@ -115,18 +116,22 @@ TEST_F(ConnectE2E, ErinsRowsWithLabelsTheInjectedEgressRefusedAndARestartedServe
   c.port = port;
   bed_->db.reset();
   bed_->db = test::Testbed::start(c);
-  json again = host.request(4, "tools/call",
-                            {{"name", "pg_query"}, {"arguments", {{"query", "SELECT count(*) FROM health_records"}}}});
+  json again =
+      host.request(4, "tools/call",
+                   {{"name", "pg_query"}, {"arguments", {{"query", "SELECT count(*) FROM health_records"}}}});
   ASSERT_TRUE(again.contains("result")) << again.dump().substr(0, 300);
   EXPECT_FALSE(again["result"].value("isError", false)) << text(again["result"]);
   EXPECT_GE((*bridge)->reconnects(), 1);
-  json still = host.request(5, "tools/call", {{"name", "hipaa_compliance_check"}, {"arguments", {{"text", "x"}}}});
-  EXPECT_EQ(still["result"]["_meta"]["larder/decision"]["lock"], "taint") << "the same lineage after the restart";
+  json still =
+      host.request(5, "tools/call", {{"name", "hipaa_compliance_check"}, {"arguments", {{"text", "x"}}}});
+  EXPECT_EQ(still["result"]["_meta"]["larder/decision"]["lock"], "taint")
+      << "the same lineage after the restart";
 
   host.close();
   EXPECT_TRUE(host.wait_eof(std::chrono::seconds(15)));
   const std::string bytes = host.bytes();
-  for (const auto& t : {tokens->erin, (*bridge)->current_token()}) EXPECT_EQ(bytes.find(t), std::string::npos);
+  for (const auto& t : {tokens->erin, (*bridge)->current_token()})
+    EXPECT_EQ(bytes.find(t), std::string::npos);
   EXPECT_EQ(bytes.find("larder/biscuit_token"), std::string::npos);
   for (const auto& line : pem_body_lines(env.claude.key)) EXPECT_EQ(bytes.find(line), std::string::npos);
   EXPECT_FALSE(host.not_json());

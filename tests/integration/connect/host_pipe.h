@@ -5,8 +5,8 @@
 #include "connect/bridge.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -141,8 +141,6 @@ class HostPipe {
   bool eof_ = false, not_json_ = false;
   std::atomic<bool> served_ok_{false};
 };
-
-
 
 // The base64 lines of a PEM file.
 inline std::vector<std::string> pem_body_lines(const std::string& path) {
