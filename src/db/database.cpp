@@ -708,25 +708,36 @@ Result<QueryResult> Database::query_trusted(const RequestContext& ctx, std::stri
 
 namespace {
 
+// How soon a caller's cancel reaches a running statement.
+constexpr std::chrono::milliseconds kCancelPoll{50};
+
 // Reads pipeline results with a watchdog: at the deadline it sends a protocol-level cancel
 // (the server's own statement_timeout, which the SQL could change, is only a backstop).
 class PipelineReader {
  public:
   PipelineReader(PGconn* conn, Clock::time_point deadline, std::chrono::milliseconds grace,
-                 std::atomic<std::uint64_t>& cancels)
-      : conn_(conn), wait_until_(deadline), grace_(grace), cancels_(cancels) {}
+                 std::atomic<std::uint64_t>& cancels, CancellationToken caller)
+      : conn_(conn), wait_until_(deadline), grace_(grace), cancels_(cancels), caller_(std::move(caller)) {}
 
   // False when the connection failed or the server did not answer a cancel in time.
   bool next(PgResult& out) {
-    // The deadline holds even while results stream in without pause.
+    // The deadline holds even while results stream in without pause; so does the caller's cancel.
     if (Clock::now() >= wait_until_) {
       if (cancelled_) return false;
       cancel(true);
     }
+    if (!cancelled_ && caller_.cancelled()) cancel_for_caller();
     while (true) {
-      auto outcome = wait_readable(conn_, wait_until_);
+      // Waits in slices, so that a caller's cancel is seen within kCancelPoll.
+      const auto slice = cancelled_ ? wait_until_ : std::min(wait_until_, Clock::now() + kCancelPoll);
+      auto outcome = wait_readable(conn_, slice);
       if (outcome == WaitOutcome::failed) return false;
       if (outcome == WaitOutcome::deadline) {
+        if (!cancelled_ && caller_.cancelled()) {
+          cancel_for_caller();
+          continue;
+        }
+        if (Clock::now() < wait_until_) continue;
         if (cancelled_) return false;
         cancel(true);
         continue;
@@ -735,6 +746,12 @@ class PipelineReader {
       return true;
     }
   }
+
+  void cancel_for_caller() {
+    cancel(false);
+    caller_gave_up_ = true;
+  }
+  bool caller_gave_up() const { return caller_gave_up_; }
 
   void cancel(bool for_deadline) {
     if (cancelled_) return;
@@ -757,8 +774,10 @@ class PipelineReader {
   Clock::time_point wait_until_;
   std::chrono::milliseconds grace_;
   std::atomic<std::uint64_t>& cancels_;
+  CancellationToken caller_;
   bool cancelled_ = false;
   bool deadline_hit_ = false;
+  bool caller_gave_up_ = false;
 };
 
 }  // namespace
@@ -838,7 +857,7 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   QueryResult result;
   std::optional<Error> failure;
   bool healthy = true;
-  PipelineReader reader(q, deadline, config_.cancel_grace, watchdog_cancels_);
+  PipelineReader reader(q, deadline, config_.cancel_grace, watchdog_cancels_, ctx.cancel);
   bool cap_cancel = false;
   std::string prepared_name;  // statement prepared by this request ("" if none)
   bool prepared_ok = false;
@@ -990,7 +1009,12 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
           // We cancelled a runaway result ourselves after the caps were reached and it did not
           // wind down within the grace period: the rows kept are complete as a truncated answer.
           if (cap_cancel && result.truncated && !reader.deadline_hit() && !failure) return false;
-          if (reader.deadline_hit())
+          if (reader.caller_gave_up())
+            failure =
+                make_error(kStatementError,
+                           "database error: the caller cancelled the call, and the server did not answer "
+                           "the cancel in time");
+          else if (reader.deadline_hit())
             failure = make_error(
                 kStatementError,
                 "database error: deadline exceeded, and the server did not answer the cancel in time");
@@ -1060,6 +1084,10 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
                     kStatementError,
                     "database error 57014 (operator intervention): deadline exceeded, the query was "
                     "cancelled by the watchdog");
+              } else if (was_cancel && reader.caller_gave_up()) {
+                failure = make_error(kStatementError,
+                                     "database error 57014 (operator intervention): the caller cancelled the "
+                                     "call, and the statement was cancelled with it");
               } else if (was_cancel && cap_cancel) {
                 // We cancelled it ourselves after the caps were reached: a truncated answer.
               } else if (context_refused) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "base/cancellation.h"
+
 namespace larder::db {
 
 struct RequestContext {
@@ -25,6 +27,9 @@ struct RequestContext {
   // Absolute deadline for the whole call (pool wait + query). Default-constructed: the
   // database's default timeout from now.
   std::chrono::steady_clock::time_point deadline{};
+  // The caller gave up (notifications/cancelled): a statement still running is cancelled in
+  // PostgreSQL at once (within kCancelPoll), as it would be at the deadline.
+  CancellationToken cancel;
 
   std::size_t max_rows = 1000;  // more rows: truncated = true
   // More result bytes than this, counted as the JSON answer spends them (each value with its

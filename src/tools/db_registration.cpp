@@ -37,8 +37,10 @@ class DbService {
   // Declared query tools: name -> the template as the guard accepted it at start.
   std::map<std::string, std::pair<const policy::QueryTool*, db::GuardedQuery>> declared;
 
-  db::RequestContext context(const gate::Admission& admission) const {
+  // `cancel`: the MCP request's (the caller's notifications/cancelled stops the statement).
+  db::RequestContext context(const gate::Admission& admission, const CancellationToken& cancel) const {
     db::RequestContext ctx;
+    ctx.cancel = cancel;
     ctx.facts = admission.grant.facts;
     ctx.unmask = admission.grant.unmask;
     ctx.deadline = std::chrono::steady_clock::now() + options.statement_timeout;
@@ -132,7 +134,8 @@ mcp::ToolResult run_sql_tool(DbService& s, mcp::RequestContext& ctx, const nlohm
         if (!guarded)
           return BodyFailure{gate::Lock::kSqlGuard, BodyFailure::Reach::kNothingSent,
                              guarded.error().message};
-        auto produced = (s.tools.*logic)(s.context(admission), without_token(arguments), &*guarded);
+        auto produced =
+            (s.tools.*logic)(s.context(admission, ctx.cancellation()), without_token(arguments), &*guarded);
         if (!produced) return body_error(produced.error());
         ToolBody body;
         if (produced->contains("row_count") && (*produced)["row_count"].is_number_integer()) {
@@ -231,19 +234,19 @@ mcp::ToolResult run_declared_tool(DbService& s, mcp::RequestContext& ctx, const 
   gate::CallFacts facts{"tools/call", name, s.flow_for(gate::DataFlow::kSensitiveRead, guarded), {}, {}};
   gate::CallRequest request = call_request(ctx, arguments, std::move(facts));
   s.add_relations(request, guarded);
-  return run_guarded_tool(ctx, s.pipeline, std::move(request),
-                          [&](const gate::Admission& admission) -> BodyResult<ToolBody> {
-                            auto params = declared_params(*tool, arguments);
-                            if (!params) return body_error(params.error());
-                            auto produced = s.database.query(s.context(admission), guarded, *params);
-                            if (!produced) return body_error(produced.error());
-                            ToolBody body;
-                            body.rows = static_cast<int64_t>(produced->rows.size());
-                            auto json = produced->to_json();
-                            body.result.content = nlohmann::json::array({mcp::text_content(json.dump())});
-                            body.result.structured_content = std::move(json);
-                            return body;
-                          });
+  return run_guarded_tool(
+      ctx, s.pipeline, std::move(request), [&](const gate::Admission& admission) -> BodyResult<ToolBody> {
+        auto params = declared_params(*tool, arguments);
+        if (!params) return body_error(params.error());
+        auto produced = s.database.query(s.context(admission, ctx.cancellation()), guarded, *params);
+        if (!produced) return body_error(produced.error());
+        ToolBody body;
+        body.rows = static_cast<int64_t>(produced->rows.size());
+        auto json = produced->to_json();
+        body.result.content = nlohmann::json::array({mcp::text_content(json.dump())});
+        body.result.structured_content = std::move(json);
+        return body;
+      });
 }
 
 }  // namespace
@@ -354,7 +357,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
     return run_guarded_read(
         ctx, s.pipeline, call_request(ctx, nlohmann::json::object(), facts),
         [&](const gate::Admission& admission, std::optional<int64_t>& rows) -> BodyResult<nlohmann::json> {
-          auto content = s.resources.read(s.context(admission), uri);
+          auto content = s.resources.read(s.context(admission, ctx.cancellation()), uri);
           if (!content) return body_error(content.error());
           if (content->contains("rows") && (*content)["rows"].is_array()) rows = (*content)["rows"].size();
           return nlohmann::json::array(
@@ -403,7 +406,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
           return run_guarded_read(
               ctx, s.pipeline, call_request(ctx, nlohmann::json::object(), facts),
               [&](const gate::Admission& admission, std::optional<int64_t>&) -> BodyResult<nlohmann::json> {
-                auto got = s.prompts.get(s.context(admission), name, args);
+                auto got = s.prompts.get(s.context(admission, ctx.cancellation()), name, args);
                 if (!got) return body_error(got.error());
                 return std::move(*got);
               });

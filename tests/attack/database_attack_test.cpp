@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 namespace larder::attack {
 namespace {
@@ -197,6 +198,32 @@ TEST(DatabaseAttack, ExplainAnalyzeTaintsAndHidesFilteredRows) {
 
   auto bad = call(*db, "pg_explain", {{"query", "SELECT 1"}, {"analyze", "yes"}});
   EXPECT_TRUE(bad.value("isError", false)) << bad.dump();
+}
+
+// A caller who gives up (Ctrl-C in `larder ask`, a host's cancel through `larder connect`)
+// sends notifications/cancelled; a statement left running would hold a backend and its CPU
+// until the deadline (10 s) for an answer nobody reads: N such calls are N busy backends. The
+// server cancels the statement in PostgreSQL as soon as the cancel arrives.
+TEST(DatabaseAttack, ACancelledCallStopsItsStatementInPostgresAtOnce) {
+  auto client = connect(env().db_url, fresh_patient_token());
+  CancellationToken cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    cancel.cancel();
+  });
+  auto r = client->call_tool(
+      "pg_query", {{"query", "SELECT count(*) FROM generate_series(1, 400000000) AS g"}}, nullptr, &cancel);
+  canceller.join();
+  EXPECT_FALSE(r.ok()) << "the client abandoned the call";
+  auto running = [] {
+    return std::stoll(bed().cluster().admin_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%generate_series(1, "
+        "400000000)%' AND pid <> pg_backend_pid()"));
+  };
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (running() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(running(), 0) << "the statement still runs in PostgreSQL 3 s after the cancel";
 }
 
 }  // namespace
