@@ -64,6 +64,32 @@ std::string resource_text(const json& result) {
 
 }  // namespace
 
+Result<std::unique_ptr<mcp::Client>> connect_server(const McpServerConfig& server, const std::string& bearer,
+                                                    const mcp::ClientOptions& options) {
+  if (server.transport == McpTransportKind::Stdio) {
+    std::vector<std::string> argv{server.command};
+    argv.insert(argv.end(), server.args.begin(), server.args.end());
+    return mcp::Client::connect_stdio(argv, options);
+  }
+  net::TlsClientConfig tls;
+  if (server.tls) {
+    tls.ca_file = server.tls->ca;
+    tls.cert_file = server.tls->cert;
+    tls.key_file = server.tls->key;
+    tls.server_name = server.tls->server_name;
+  }
+  tls.insecure_plain = server.url.rfind("http://", 0) == 0;  // net/ allows it for loopback only
+  net::HeaderList headers(server.headers.begin(), server.headers.end());
+  if (!bearer.empty()) headers.emplace_back("Authorization", "Bearer " + bearer);
+  return mcp::Client::connect_http(server.url, tls, headers, options);
+}
+
+bool sends_bearer(const McpServerConfig& server) {
+  return server.transport != McpTransportKind::Stdio &&
+         std::none_of(server.headers.begin(), server.headers.end(),
+                      [](const auto& h) { return iequals(h.first, "authorization"); });
+}
+
 struct McpToolHost::Connection {
   McpServerConfig config;
   std::unique_ptr<mcp::Client> client;
@@ -85,26 +111,8 @@ Result<void> McpToolHost::open(Connection& c) {
   }
   mcp::ClientOptions options;
   options.info = {"larder-ask", "0.1.0", ""};
-  Result<std::unique_ptr<mcp::Client>> client = make_error("mcp.connect", "not connected");
-  if (c.config.transport == McpTransportKind::Stdio) {
-    std::vector<std::string> argv{c.config.command};
-    argv.insert(argv.end(), c.config.args.begin(), c.config.args.end());
-    client = mcp::Client::connect_stdio(argv, options);
-  } else {
-    net::TlsClientConfig tls;
-    if (c.config.tls) {
-      tls.ca_file = c.config.tls->ca;
-      tls.cert_file = c.config.tls->cert;
-      tls.key_file = c.config.tls->key;
-      tls.server_name = c.config.tls->server_name;
-    }
-    tls.insecure_plain = c.config.url.rfind("http://", 0) == 0;  // net/ allows it for loopback only
-    net::HeaderList headers(c.config.headers.begin(), c.config.headers.end());
-    c.header_token = tokens_ ? tokens_->current() : "";
-    if (c.manages_authorization && !c.header_token.empty())
-      headers.emplace_back("Authorization", "Bearer " + c.header_token);
-    client = mcp::Client::connect_http(c.config.url, tls, headers, options);
-  }
+  c.header_token = tokens_ ? tokens_->current() : "";
+  auto client = connect_server(c.config, c.manages_authorization ? c.header_token : std::string(), options);
   if (!client.ok()) {
     const Error& e = client.error();
     // A file mcp.json names (CA, certificate, key) is missing or invalid: the user's to fix,
@@ -125,9 +133,7 @@ Result<std::unique_ptr<McpToolHost>> McpToolHost::connect(const McpConfig& confi
   for (const auto& server : config.servers) {
     auto c = std::make_unique<Connection>();
     c->config = server;
-    c->manages_authorization = server.transport != McpTransportKind::Stdio &&
-                               std::none_of(server.headers.begin(), server.headers.end(),
-                                            [](const auto& h) { return iequals(h.first, "authorization"); });
+    c->manages_authorization = sends_bearer(server);
     if (auto opened = host->open(*c); !opened.ok()) return opened.error();
     host->connections_.push_back(std::move(c));
   }

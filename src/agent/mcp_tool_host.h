@@ -16,9 +16,20 @@
 
 namespace larder::mcp {
 class Client;
-}
+struct ClientOptions;
+}  // namespace larder::mcp
 
 namespace larder::agent {
+
+// An MCP client session with one configured server: stdio (command and args), or Streamable
+// HTTP with the config's TLS files and headers, plus `Authorization: Bearer <bearer>` when
+// `bearer` is not empty. The one place a `mcpServers` entry becomes a connection (larder ask's
+// McpToolHost, larder connect's upstreams). Errors are libmcp's and net's, unchanged.
+Result<std::unique_ptr<mcp::Client>> connect_server(const McpServerConfig& server, const std::string& bearer,
+                                                    const mcp::ClientOptions& options);
+// True when the client adds the bearer token itself: an HTTP server whose configured headers
+// set no Authorization of their own.
+bool sends_bearer(const McpServerConfig& server);
 
 class McpToolHost final : public ToolHost {
  public:

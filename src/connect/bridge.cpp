@@ -1,5 +1,6 @@
 #include "connect/bridge.h"
 
+#include "agent/mcp_tool_host.h"
 #include "mcp/client.h"
 #include "mcp/stdio.h"
 
@@ -292,26 +293,9 @@ struct Bridge::Impl {
     co.on_notification = [this, up = &u](const std::string& method, const json& params) {
       on_upstream_notification(*up, method, params);
     };
-    Result<std::unique_ptr<mcp::Client>> client = make_error("mcp.connect", "not connected");
-    if (u.config.transport == agent::McpTransportKind::Stdio) {
-      std::vector<std::string> argv{u.config.command};
-      argv.insert(argv.end(), u.config.args.begin(), u.config.args.end());
-      client = mcp::Client::connect_stdio(argv, co);
-    } else {
-      net::TlsClientConfig tls;
-      if (u.config.tls) {
-        tls.ca_file = u.config.tls->ca;
-        tls.cert_file = u.config.tls->cert;
-        tls.key_file = u.config.tls->key;
-        tls.server_name = u.config.tls->server_name;
-      }
-      tls.insecure_plain = u.config.url.rfind("http://", 0) == 0;
-      net::HeaderList headers(u.config.headers.begin(), u.config.headers.end());
-      u.header_token = tokens->current();
-      if (u.manages_authorization && !u.header_token.empty())
-        headers.emplace_back("Authorization", "Bearer " + u.header_token);
-      client = mcp::Client::connect_http(u.config.url, tls, headers, co);
-    }
+    u.header_token = tokens->current();
+    auto client =
+        agent::connect_server(u.config, u.manages_authorization ? u.header_token : std::string(), co);
     if (!client.ok()) return client.error();
     return std::shared_ptr<mcp::Client>(std::move(*client));
   }
@@ -864,13 +848,7 @@ Result<std::unique_ptr<Bridge>> Bridge::start(BridgeOptions options) {
   for (const auto& s : o.config.servers) {
     auto u = std::make_unique<Upstream>();
     u->config = s;
-    u->manages_authorization =
-        s.transport != agent::McpTransportKind::Stdio &&
-        std::none_of(s.headers.begin(), s.headers.end(), [](const auto& h) {
-          std::string n = h.first;
-          std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
-          return n == "authorization";
-        });
+    u->manages_authorization = agent::sends_bearer(s);
     impl->upstreams.push_back(std::move(u));
   }
   for (auto& u : impl->upstreams) {

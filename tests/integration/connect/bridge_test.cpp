@@ -11,6 +11,7 @@
 #include "mcp/server.h"
 #include "net/pki.h"
 #include "net/server.h"
+#include "support/tls_test_pki.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
@@ -31,12 +32,11 @@ namespace larder::connect {
 namespace {
 
 namespace fs = std::filesystem;
-namespace pki = larder::net::pki;
 using nlohmann::json;
 using namespace std::chrono_literals;
-using testing::HostPipe;
-using testing::pem_body_lines;
-using testing::text;
+using test_host::HostPipe;
+using test_host::pem_body_lines;
+using test_host::text;
 
 const std::string kRoot = "RootBiscuitTokenForBridgeTest-0123456789abcdef";
 const std::string kTainted = "TaintedBiscuitTokenForBridgeTest-9876543210fedcba";
@@ -68,21 +68,15 @@ class BridgeTest : public ::testing::Test {
     spdlog::set_level(getenv("BRIDGE_DEBUG") ? spdlog::level::debug : spdlog::level::warn);
     dir_ = new fs::path(fs::temp_directory_path() / ("larder-connect-it-" + std::to_string(::getpid())));
     fs::create_directories(*dir_);
-    auto ca = pki::create_ca("Connect IT CA");
-    pki::CertSpec server_spec;
-    server_spec.kind = pki::CertKind::kServer;
-    server_spec.common_name = "localhost";
-    server_spec.sans = {"IP:127.0.0.1", "DNS:localhost"};
-    auto server = pki::issue_certificate(*ca, server_spec);
-    pki::CertSpec client_spec;
-    client_spec.common_name = "claude-client";
-    auto client = pki::issue_certificate(*ca, client_spec);
-    ASSERT_TRUE(ca.ok() && server.ok() && client.ok());
-    ASSERT_TRUE(pki::write_file(file("ca.crt"), ca->cert_pem).ok());
-    ASSERT_TRUE(pki::write_file(file("server.crt"), server->cert_pem).ok());
-    ASSERT_TRUE(pki::write_file(file("server.key"), server->key_pem, 0600).ok());
-    ASSERT_TRUE(pki::write_file(file("client.crt"), client->cert_pem).ok());
-    ASSERT_TRUE(pki::write_file(file("client.key"), client->key_pem, 0600).ok());
+    // Our CA, a server certificate for 127.0.0.1, and claude-client, under the names below.
+    pki_ = new larder::testing::TlsTestPki("Connect IT CA");
+    const auto client = pki_->client("claude-client");
+    const std::pair<std::string, const char*> files[] = {{pki_->ca_cert(), "ca.crt"},
+                                                         {pki_->server().cert, "server.crt"},
+                                                         {pki_->server().key, "server.key"},
+                                                         {client.cert, "client.crt"},
+                                                         {client.key, "client.key"}};
+    for (const auto& [from, to] : files) fs::copy_file(from, file(to), fs::copy_options::overwrite_existing);
     a_ = new Upstream;
     a_->name = "db";
     b_ = new Upstream;
@@ -98,6 +92,7 @@ class BridgeTest : public ::testing::Test {
     }
     fs::remove_all(*dir_);
     delete dir_;
+    delete pki_;
   }
 
   static std::string file(const std::string& n) { return (*dir_ / n).string(); }
@@ -245,11 +240,13 @@ class BridgeTest : public ::testing::Test {
   }
 
   static fs::path* dir_;
+  static larder::testing::TlsTestPki* pki_;
   static Upstream* a_;
   static Upstream* b_;
 };
 
 fs::path* BridgeTest::dir_ = nullptr;
+larder::testing::TlsTestPki* BridgeTest::pki_ = nullptr;
 Upstream* BridgeTest::a_ = nullptr;
 Upstream* BridgeTest::b_ = nullptr;
 

@@ -21,9 +21,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using testing::HostPipe;
-using testing::pem_body_lines;
-using testing::text;
+using test_host::HostPipe;
+using test_host::pem_body_lines;
+using test_host::text;
 
 class ConnectE2E : public ::testing::Test {
  protected:

@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-namespace larder::connect::testing {
+namespace larder::connect::test_host {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -158,4 +158,4 @@ inline std::string text(const json& result) {
   return out;
 }
 
-}  // namespace larder::connect::testing
+}  // namespace larder::connect::test_host
