@@ -8,8 +8,10 @@ namespace larder::mcp {
 
 ThreadPool::ThreadPool(std::size_t threads) {
   if (threads == 0) threads = 1;
+  workers_.reserve(threads);
   threads_.reserve(threads);
-  for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+  for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+  for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this, w = workers_[i].get()] { run(*w); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -17,12 +19,20 @@ ThreadPool::~ThreadPool() {
 }
 
 bool ThreadPool::post(std::function<void()> task) {
+  Worker* woken = nullptr;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return false;
-    tasks_.push_back(std::move(task));
+    if (!idle_.empty()) {
+      woken = idle_.back();
+      idle_.pop_back();
+      woken->task = std::move(task);
+      woken->has_task = true;
+    } else {
+      tasks_.push_back(std::move(task));
+    }
   }
-  cv_.notify_one();
+  if (woken) woken->cv.notify_one();
   return true;
 }
 
@@ -32,8 +42,9 @@ void ThreadPool::shutdown() {
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
     tasks_.clear();
+    idle_.clear();
   }
-  cv_.notify_all();
+  for (auto& w : workers_) w->cv.notify_all();
   for (auto& t : threads_) {
     if (t.joinable() && t.get_id() != std::this_thread::get_id())
       t.join();
@@ -43,16 +54,22 @@ void ThreadPool::shutdown() {
   threads_.clear();
 }
 
-void ThreadPool::run() {
-  while (true) {
+void ThreadPool::run(Worker& worker) {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
     std::function<void()> task;
-    {
-      std::unique_lock lock(mutex_);
-      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
-      if (stopping_) return;
+    if (worker.has_task) {
+      task = std::move(worker.task);
+      worker.has_task = false;
+    } else if (!tasks_.empty()) {
       task = std::move(tasks_.front());
       tasks_.pop_front();
+    } else {
+      idle_.push_back(&worker);
+      worker.cv.wait(lock, [&] { return stopping_ || worker.has_task; });
+      continue;
     }
+    lock.unlock();
     try {
       task();
     } catch (const std::exception& e) {
@@ -60,6 +77,8 @@ void ThreadPool::run() {
     } catch (...) {
       spdlog::error("mcp: task failed with an unknown exception");
     }
+    task = nullptr;  // destroyed outside the lock
+    lock.lock();
   }
 }
 
