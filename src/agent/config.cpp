@@ -1,4 +1,5 @@
 #include "agent/config.h"
+#include "base/files.h"
 
 #include "base/json.h"
 
@@ -23,12 +24,11 @@ bool valid_env_name(std::string_view name) {
   return true;
 }
 
-Result<std::string> read_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error("config.read", "cannot read " + std::string(what) + " '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// A configuration file's text; unreadable is the user's configuration to fix (exit status 2).
+Result<std::string> read_config_file(const std::string& path, const char* what) {
+  auto text = read_file(path);
+  if (!text) return make_error("config.read", "cannot read " + std::string(what) + " '" + path + "'");
+  return text;
 }
 
 }  // namespace
@@ -153,7 +153,7 @@ std::string Environment::get_or(const std::string& name, const std::string& fall
 Result<Environment> load_environment(const std::string& dotenv_path) {
   std::error_code ec;
   if (dotenv_path.empty() || !std::filesystem::exists(dotenv_path, ec)) return Environment{};
-  auto text = read_file(dotenv_path, ".env file");
+  auto text = read_config_file(dotenv_path, ".env file");
   if (!text.ok()) return text.error();
   auto parsed = parse_dotenv(*text);
   if (!parsed.ok()) return make_error(parsed.error().code, dotenv_path + ": " + parsed.error().message);
@@ -318,7 +318,7 @@ Result<McpConfig> parse_mcp_config(std::string_view text, const std::string& sou
 }
 
 Result<McpConfig> load_mcp_config(const std::string& path, const Environment& env) {
-  auto text = read_file(path, "MCP config");
+  auto text = read_config_file(path, "MCP config");
   if (!text.ok()) return text.error();
   std::string base = std::filesystem::path(path).parent_path().string();
   return parse_mcp_config(*text, path, base, env);
@@ -353,11 +353,9 @@ Result<McpConfig> resolve_mcp_config(const std::string& config_path_option, cons
 Result<std::string> resolve_token(const std::string& option, bool no_token, const Environment& env) {
   std::string token = option;
   if (!token.empty() && token[0] == '@') {
-    std::ifstream in(token.substr(1));
-    if (!in) return make_error("config.token", "cannot read the token file '" + token.substr(1) + "'");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    token = ss.str();
+    auto text = read_file(token.substr(1));
+    if (!text) return make_error("config.token", "cannot read the token file '" + token.substr(1) + "'");
+    token = std::move(*text);
   } else if (token.empty()) {
     token = env.get_or("BISCUIT_TOKEN", "");
   }

@@ -1,4 +1,5 @@
 #include "agent/fake_llm_server.h"
+#include "base/files.h"
 
 #include <nlohmann/json.hpp>
 
@@ -382,14 +383,12 @@ void FakeLlmServer::enqueue(FakeLlmReply reply) {
 }
 
 bool FakeLlmServer::load_script(const std::string& path, std::string* error) {
-  std::ifstream in(path);
-  if (!in) {
+  auto text = read_file(path);
+  if (!text) {
     if (error) *error = path + ": cannot read the file";
     return false;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return load_script_text(ss.str(), path, error);
+  return load_script_text(*text, path, error);
 }
 
 void FakeLlmServer::set_repeat(bool repeat) {

@@ -15,6 +15,7 @@
 // answering after the demo process ends.
 #include "agent/config.h"
 #include "agent/fake_llm_server.h"
+#include "base/files.h"
 #include "base/text.h"
 #include "biscuit/token/token.h"
 #include "cli/command.h"
@@ -156,8 +157,8 @@ Result<pid_t> spawn_child(const std::string& what, std::vector<std::string> args
     }
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
-      std::ifstream in(log);
-      std::string content((std::istreambuf_iterator<char>(in)), {});
+      auto read = read_file(log);
+      std::string content = read ? std::move(*read) : std::string("(its log could not be read)");
       if (content.size() > 2000) content = content.substr(content.size() - 2000);
       return make_error("demo", what + " exited before it listened:\n" + content);
     }

@@ -3,6 +3,7 @@
 // strict configuration (larder.toml, with the default token profiles), a first token for
 // the client, and the mcp.json `larder ask` reads. What is already there (a CA, a root key)
 // is kept; an existing configuration is never overwritten.
+#include "base/files.h"
 #include "base/time.h"
 #include "biscuit/biscuit.h"
 #include "cli/command.h"
@@ -156,7 +157,7 @@ int run_init(const InitOptions& o) {
     return fail("no profile " + o.profile + " (patient, clinician, agent-readonly)", exit_status::kUsage);
   auto params = make_params(o.params);
   if (!params) return fail(params.error().message, exit_status::kUsage);
-  auto pem = pki::read_file(store.cert_path(pki::CertKind::kClient, o.client));
+  auto pem = read_file(store.cert_path(pki::CertKind::kClient, o.client));
   if (!pem) return fail(pem.error().message, exit_status::kNotFound);
   gate::IssueRequest request;
   request.profile = profile;

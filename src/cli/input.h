@@ -2,13 +2,13 @@
 // stdin), and text with surrounding whitespace removed (keys and tokens pasted from files).
 #pragma once
 
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "base/files.h"
 
 namespace larder::cli {
 
@@ -19,9 +19,9 @@ inline std::optional<std::string> read_input(const std::string& path) {
     ss << std::cin.rdbuf();
     return ss.str();
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  auto text = read_file(path);
+  if (!text) return std::nullopt;
+  return std::move(*text);
 }
 
 // "a,b,,c" -> {"a", "b", "c"}: comma-separated command-line lists, empty items dropped.

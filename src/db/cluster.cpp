@@ -1,4 +1,5 @@
 #include "db/cluster.h"
+#include "base/files.h"
 
 #include "base/json.h"
 
@@ -50,11 +51,10 @@ std::string tail(const std::string& text, std::size_t max = 2000) {
   return text.size() <= max ? text : "..." + text.substr(text.size() - max);
 }
 
+// "" when the file cannot be read: its absence is what the callers report.
 std::string read_file_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = read_file(p.string());
+  return text ? std::move(*text) : std::string();
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "gate/audit_log.h"
+#include "base/files.h"
 
 #include "base/json.h"
 #include "base/time.h"
@@ -61,11 +62,11 @@ struct Line {
   bool complete;
 };
 std::vector<Line> read_lines(const std::string& path, bool& readable) {
-  std::ifstream in(path, std::ios::binary);
-  readable = static_cast<bool>(in);
+  auto text = read_file(path);
+  readable = text.ok();
   std::vector<Line> lines;
   if (!readable) return lines;
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string& content = *text;
   size_t start = 0;
   while (start < content.size()) {
     size_t nl = content.find('\n', start);

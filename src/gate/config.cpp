@@ -1,4 +1,5 @@
 #include "gate/config.h"
+#include "base/files.h"
 
 #include "base/text.h"
 #include "db/connection.h"
@@ -199,7 +200,7 @@ Result<void> require_known_tool(const std::string& key, const std::string& name)
 // basicConstraints CA:TRUE) — every certificate in it, and at least one. A leaf certificate
 // here would make OpenSSL refuse every client, or worse, trust whatever that leaf signed.
 Result<void> require_ca_certificates(const std::string& key, const std::string& path) {
-  auto pem = net::pki::read_file(path);
+  auto pem = read_file(path);
   if (!pem) return config_error(key, "cannot read " + path + ": " + pem.error().message);
   constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
   constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
@@ -656,17 +657,14 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
 }
 
 Result<ServeConfig> load_serve_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::error_code ec;
-    if (!fs::exists(path, ec))
+  auto text = read_file(path);
+  if (!text) {
+    if (text.error().code == "file.not_found")
       return make_error("file.not_found", "config file " + path + ": not found (no such file)");
     return make_error("file.unreadable", "config file " + path + ": cannot read it");
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
   std::string dir = fs::path(path).parent_path().string();
-  return parse_serve_config(buffer.str(), dir, path);
+  return parse_serve_config(*text, dir, path);
 }
 
 }  // namespace larder::gate

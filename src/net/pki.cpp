@@ -1,6 +1,7 @@
 // The PKI module: EC P-256 CA, leaf certificates, CRLs, and the on-disk store used by
 // `larder certs`. OpenSSL C API only.
 #include "net/pki.h"
+#include "base/files.h"
 
 #include <fcntl.h>
 #include <openssl/pem.h>
@@ -353,14 +354,6 @@ larder::Result<std::string> certificate_der(std::string_view pem) {
   std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(len));
   OPENSSL_free(der);
   return out;
-}
-
-larder::Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error("pki.io", "cannot read " + path + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 larder::Result<void> write_file(const std::string& path, std::string_view content, unsigned mode) {

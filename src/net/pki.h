@@ -84,8 +84,6 @@ larder::Result<bool> crl_signed_by(std::string_view crl_pem, std::string_view ca
 // DER bytes of the first certificate in `pem`.
 larder::Result<std::string> certificate_der(std::string_view pem);
 
-// Files. write_file creates parent directories; keys should use mode 0600.
-larder::Result<std::string> read_file(const std::string& path);
 larder::Result<void> write_file(const std::string& path, std::string_view content, unsigned mode = 0644);
 
 // A PKI directory (default `.larder/certs`):

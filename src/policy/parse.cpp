@@ -1,5 +1,6 @@
 // Reading a policy file (policy.h): shape, identifiers, types and cross-references that need
 // no database. Errors name the file, the line and the key.
+#include "base/files.h"
 #include "policy/policy.h"
 
 #include <openssl/evp.h>
@@ -790,13 +791,10 @@ Result<Policy> parse(std::string_view text, const std::string& display_name) {
 }
 
 Result<Policy> load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  auto read = read_file(path);
+  if (!read)
     return Error{"policy.io", "cannot read the policy file " + path + ": check the path ([policy] file)", ""};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Error{"policy.io", "cannot read the policy file " + path, ""};
-  const std::string text = ss.str();
+  const std::string text = std::move(*read);
   if (text.size() > 4 * 1024 * 1024) return Error{"policy.invalid", path + ": larger than 4 MiB", ""};
   return parse(text, path);
 }

@@ -1,4 +1,5 @@
 #include "tools/demo_scenarios.h"
+#include "base/files.h"
 
 #include "gate/attestation.h"
 #include "gate/audit_log.h"
@@ -19,9 +20,11 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+// The file's text, or "" when it cannot be read (the scenario that needs it then fails and
+// says so).
+std::string text_of_file(const std::string& path) {
+  auto text = read_file(path);
+  return text ? std::move(*text) : std::string();
 }
 
 }  // namespace
@@ -74,7 +77,7 @@ Result<std::string> issue_demo_token(const DemoEnvironment& env, const gate::Tok
   r.params = params;
   r.root = &env.root;
   r.root_key_id = env.root_key_id;
-  r.client_cert_pem = read_file(env.claude.cert);
+  r.client_cert_pem = text_of_file(env.claude.cert);
   r.audiences = demo_audiences();
   r.ttl = ttl;
   auto issued = gate::issue_token(r);
@@ -110,7 +113,7 @@ Result<biscuit::Biscuit> mint(const DemoEnvironment& env, const DemoSubject& sub
 Result<std::string> mint_bound(const DemoEnvironment& env, const DemoSubject& subject, uint64_t expiry) {
   auto token = mint(env, subject, "", expiry);
   if (!token) return token.error();
-  return gate::attest(*token, read_file(env.claude.cert), demo_audiences());
+  return gate::attest(*token, text_of_file(env.claude.cert), demo_audiences());
 }
 
 Result<std::unique_ptr<mcp::Client>> connect(const std::string& url, const DemoEnvironment& env,
@@ -374,7 +377,7 @@ void run_audit_scenarios(ScenarioRunner& run, const DemoEnvironment& env) {
   std::error_code ec;
   fs::copy_file(env.audit_log, copy, fs::copy_options::overwrite_existing, ec);
   fs::copy_file(env.audit_log + ".head", copy.string() + ".head", fs::copy_options::overwrite_existing, ec);
-  std::string content = read_file(copy.string());
+  std::string content = text_of_file(copy.string());
   auto pos = content.find("\"decision\":\"deny\"");
   if (pos != std::string::npos) content.replace(pos, 17, "\"decision\":\"allw\"");
   std::ofstream(copy, std::ios::trunc) << content;

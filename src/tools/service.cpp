@@ -1,4 +1,5 @@
 #include "tools/service.h"
+#include "base/files.h"
 
 #include "base/json.h"
 #include "db/availability.h"
@@ -54,10 +55,8 @@ Result<db::ConnParams> embedded_ledger(const fs::path& state_dir) {
   std::string password;
   bool fresh = false;
   if (fs::exists(secret)) {
-    std::ifstream in(secret);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto parsed = parse_json_bounded(text.str());
+    auto text = read_file(secret.string());
+    auto parsed = parse_json_bounded(text ? *text : std::string());
     const nlohmann::json j = parsed ? std::move(*parsed) : nlohmann::json();
     if (!j.is_object() || !j.contains("ledger_password") || !j["ledger_password"].is_string()) {
       return make_error("config.invalid",
@@ -101,11 +100,9 @@ Result<db::ConnParams> ledger_connection(const gate::ServeConfig& c) {
 
 Result<std::string> load_policy(const gate::ServeConfig& config) {
   if (config.policy_file.empty()) return gate::default_policy_code();
-  std::ifstream in(config.policy_file);
-  if (!in) return make_error("config.invalid", "biscuit.policy_file: cannot read " + config.policy_file);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  auto text = read_file(config.policy_file);
+  if (!text) return make_error("config.invalid", "biscuit.policy_file: " + text.error().message);
+  return text;
 }
 
 Result<policy::Policy> load_served_policy(const gate::ServeConfig& config) {

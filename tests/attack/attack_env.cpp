@@ -1,4 +1,5 @@
 #include "attack_env.h"
+#include "base/files.h"
 
 #include "biscuit/token/token.h"
 #include "gate/attestation.h"
@@ -32,11 +33,6 @@ struct Installation {
 Installation& installation() {
   static Installation* it = new Installation();  // lives for the process: servers stay up
   return *it;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 }  // namespace
@@ -76,7 +72,7 @@ std::string fresh_patient_token_with(const tools::DemoEnvironment& e, const tool
   if (!added) throw std::runtime_error("fresh token: " + added.error().message);
   auto token = builder.build(e.root);
   if (!token) throw std::runtime_error("fresh token: " + token.error().message);
-  auto bound = gate::attest(*token, read_file(holder.cert), {"larder-db", "larder-compliance"});
+  auto bound = gate::attest(*token, file_text(holder.cert), {"larder-db", "larder-compliance"});
   if (!bound) throw std::runtime_error("fresh token: " + bound.error().message);
   return *bound;
 }
@@ -128,6 +124,12 @@ std::pair<std::string, std::string> split_url(const std::string& url) {
   return {url.substr(0, slash), slash == std::string::npos ? "/" : url.substr(slash)};
 }
 }  // namespace
+
+std::string file_text(const std::string& path) {
+  auto text = larder::read_file(path);
+  if (!text) throw std::runtime_error(text.error().message);
+  return *text;
+}
 
 RawResponse raw_post(const std::string& url, const std::string& body, const std::string& token,
                      const std::string& session_id) {

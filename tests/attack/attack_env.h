@@ -37,6 +37,9 @@ std::string fresh_patient_token_with(const tools::DemoEnvironment& installation,
                                      const tools::ClientCert& holder, const std::string& rights,
                                      const std::string& patient = "Erin oRTEga");
 
+// A file's text (a certificate to bind a token to); throws when it cannot be read.
+std::string file_text(const std::string& path);
+
 // claude-client's TLS settings (our CA, its certificate and key).
 net::TlsClientConfig claude_tls();
 net::TlsClientConfig tls_of(const tools::ClientCert& holder);  // our CA, the holder's certificate and key

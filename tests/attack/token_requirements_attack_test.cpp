@@ -5,6 +5,7 @@
 // the egress server, whatever the token grants, and so are the near misses: a "binding" that
 // names no certificate, an expiry only an attenuation block sets.
 #include "attack_env.h"
+#include "base/files.h"
 
 #include "biscuit/biscuit.h"
 #include "gate/attestation.h"
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
 #include <string>
 
 namespace larder::attack {
@@ -21,11 +23,6 @@ namespace {
 
 constexpr const char* kRights =
     R"(right("pg_query"); right("pg_explain"); right("pg_metadata"); right("resources/read"); right("prompts/get"); right("hipaa_compliance_check");)";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // Erin's rights from the root key: `expiring` adds `check if time($t), $t <= <tomorrow>` to
 // the authority block, `bound` appends claude-client's attestation (certificate + audiences).
@@ -46,7 +43,7 @@ std::string mint(bool expiring, bool bound) {
   auto token = builder.build(env().root);
   if (!token) throw std::runtime_error("mint: " + token.error().message);
   if (!bound) return token->to_base64();
-  auto attested = gate::attest(*token, read_file(env().claude.cert), {"larder-db", "larder-compliance"});
+  auto attested = gate::attest(*token, file_text(env().claude.cert), {"larder-db", "larder-compliance"});
   if (!attested) throw std::runtime_error("mint: " + attested.error().message);
   return *attested;
 }

@@ -25,6 +25,7 @@
 #include <optional>
 #include <thread>
 
+#include "base/files.h"
 #include "net/client.h"
 #include "net/pki.h"
 #include "net/server.h"
@@ -378,7 +379,7 @@ TEST_F(NetServerTest, ValidClientIsServedAndHandlerSeesItsIdentity) {
   EXPECT_EQ(req.peer->cert_sha256, sha256_of_der_cert_file(alice_->cert));
   EXPECT_EQ(req.peer->issuer, "CN=Larder Test CA");
   EXPECT_EQ(req.peer->spki_sha256.size(), 64u);
-  auto info = pki::inspect_certificate(*pki::read_file(alice_->cert));
+  auto info = pki::inspect_certificate(*larder::read_file(alice_->cert));
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(req.peer->serial, info->serial);
 }

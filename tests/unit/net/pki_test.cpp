@@ -1,4 +1,5 @@
 #include "net/pki.h"
+#include "base/files.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -182,7 +183,7 @@ TEST(CertStoreTest, InitIssueRevokeList) {
   auto files = pki.client("alice");
   ASSERT_EQ(stat(files.key.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  auto cert = read_file(files.cert);
+  auto cert = larder::read_file(files.cert);
   ASSERT_TRUE(cert.ok());
   auto info = inspect_certificate(*cert);
   ASSERT_TRUE(info.ok());
@@ -203,7 +204,7 @@ TEST(CertStoreTest, InitIssueRevokeList) {
   ASSERT_EQ(revoked->size(), 1u);
   EXPECT_EQ((*revoked)[0].serial, info->serial);
   EXPECT_EQ(store.revoke("alice").error().code, "pki.not_found");
-  auto crl = read_file(store.crl_path());
+  auto crl = larder::read_file(store.crl_path());
   ASSERT_TRUE(crl.ok());
   auto crl_info = inspect_crl(*crl);
   ASSERT_TRUE(crl_info.ok());
