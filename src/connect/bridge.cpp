@@ -221,14 +221,23 @@ struct Bridge::Impl {
         std::size_t j = i;
         while (j < line.size() && secret_char(line[j])) ++j;
         if (j - i >= shortest_run_secret) {
+          // Searched within the run only. The earliest match is replaced (the longest where two
+          // start together), and the scan resumes there: kWithheld has spaces, so it ends the
+          // run and what followed the secret is scanned as a run of its own.
+          const std::string_view run = std::string_view(line).substr(i, j - i);
+          std::size_t first = std::string_view::npos;
+          const std::string* hit = nullptr;
           for (const auto& secret : run_secrets) {
-            std::size_t at = line.find(secret, i);
-            while (at != std::string::npos && at + secret.size() <= j) {
-              line.replace(at, secret.size(), kWithheld);
-              j = j - secret.size() + std::char_traits<char>::length(kWithheld);
-              ++withheld;
-              at = line.find(secret, at + std::char_traits<char>::length(kWithheld));
+            const auto at = run.find(secret);
+            if (at < first || (at == first && at != std::string_view::npos && secret.size() > hit->size())) {
+              first = at;
+              hit = &secret;
             }
+          }
+          if (hit) {
+            line.replace(i + first, hit->size(), kWithheld);
+            ++withheld;
+            j = i + first;
           }
         }
         i = j;
@@ -422,71 +431,45 @@ struct Bridge::Impl {
       for (const auto& r : u->resources) resources.push_back({u.get(), r});
       for (const auto& t : u->templates) templates.push_back({u.get(), t});
     }
-    auto counts = [](const std::vector<Item>& items, const char* key) {
-      std::map<std::string, std::set<Upstream*>> seen;
-      for (const auto& i : items) seen[str(i.def, key)].insert(i.u);
-      return seen;
-    };
-    const auto tool_names = counts(tools, "name"), prompt_names = counts(prompts, "name"),
-               resource_uris = counts(resources, "uri"), template_uris = counts(templates, "uriTemplate");
-
+    // Each item under its name upstream, unless two upstreams offer that name: then each is
+    // qualified with its server ("<server>__<name>", or "<server>+<uri>" for URIs). The route
+    // keeps what a handler needs upstream: the name, or the URI prefix to strip.
     std::map<std::string, Route> new_tools, new_prompts, new_resources, new_templates;
     std::map<std::string, json> tool_defs, prompt_defs, resource_defs, template_defs;
-    for (auto& i : tools) {
-      const std::string name = str(i.def, "name");
-      if (name.empty()) continue;
-      const bool shared = tool_names.at(name).size() > 1;
-      const std::string exposed = shared ? name_part(i.u->config.name) + "__" + name : name;
-      if (new_tools.count(exposed)) continue;
-      bool takes = false, required = false;
-      json def = i.def;
-      def["name"] = exposed;
-      def["inputSchema"] =
-          without_token_argument(i.def.value("inputSchema", json::object()), &takes, &required);
-      new_tools[exposed] = {i.u, name, takes, required};
-      tool_defs[exposed] = std::move(def);
-    }
-    for (auto& i : prompts) {
-      const std::string name = str(i.def, "name");
-      if (name.empty()) continue;
-      const std::string exposed =
-          prompt_names.at(name).size() > 1 ? name_part(i.u->config.name) + "__" + name : name;
-      if (new_prompts.count(exposed)) continue;
-      json def = i.def;
-      def["name"] = exposed;
-      new_prompts[exposed] = {i.u, name, false, false};
-      prompt_defs[exposed] = std::move(def);
-    }
-    for (auto& i : resources) {
-      const std::string uri = str(i.def, "uri");
-      if (uri.empty()) continue;
-      const bool shared = resource_uris.at(uri).size() > 1;
-      const std::string prefix = shared ? scheme_part(i.u->config.name) + "+" : "";
-      const std::string exposed = prefix + uri;
-      if (new_resources.count(exposed)) continue;
-      json def = i.def;
-      def["uri"] = exposed;
-      new_resources[exposed] = {i.u, prefix, false, false};
-      resource_defs[exposed] = std::move(def);
-    }
-    for (auto& i : templates) {
-      const std::string tpl = str(i.def, "uriTemplate");
-      if (tpl.empty()) continue;
-      const bool shared = template_uris.at(tpl).size() > 1;
-      const std::string prefix = shared ? scheme_part(i.u->config.name) + "+" : "";
-      const std::string exposed = prefix + tpl;
-      if (new_templates.count(exposed)) continue;
-      json def = i.def;
-      def["uriTemplate"] = exposed;
-      new_templates[exposed] = {i.u, prefix, false, false};
-      template_defs[exposed] = std::move(def);
-    }
+    auto expose = [](const std::vector<Item>& items, const char* key, bool uri,
+                     std::map<std::string, Route>& routes, std::map<std::string, json>& defs,
+                     const std::function<void(json&, Route&)>& adjust) {
+      std::map<std::string, std::set<Upstream*>> offered_by;
+      for (const auto& i : items) offered_by[str(i.def, key)].insert(i.u);
+      for (const auto& i : items) {
+        const std::string original = str(i.def, key);
+        if (original.empty()) continue;
+        std::string prefix;
+        if (offered_by.at(original).size() > 1)
+          prefix = uri ? scheme_part(i.u->config.name) + "+" : name_part(i.u->config.name) + "__";
+        const std::string exposed = prefix + original;
+        if (routes.count(exposed)) continue;
+        Route route{i.u, uri ? prefix : original, false, false};
+        json def = i.def;
+        def[key] = exposed;
+        if (adjust) adjust(def, route);
+        routes[exposed] = std::move(route);
+        defs[exposed] = std::move(def);
+      }
+    };
+    expose(tools, "name", false, new_tools, tool_defs, [](json& def, Route& route) {
+      def["inputSchema"] = without_token_argument(def.value("inputSchema", json::object()),
+                                                  &route.takes_token, &route.requires_token);
+    });
+    expose(prompts, "name", false, new_prompts, prompt_defs, {});
+    expose(resources, "uri", true, new_resources, resource_defs, {});
+    expose(templates, "uriTemplate", true, new_templates, template_defs, {});
     {
       std::unique_lock lock(routes_mu);
-      tool_routes = new_tools;
-      prompt_routes = new_prompts;
-      resource_routes = new_resources;
-      template_routes = new_templates;
+      tool_routes = std::move(new_tools);
+      prompt_routes = std::move(new_prompts);
+      resource_routes = std::move(new_resources);
+      template_routes = std::move(new_templates);
     }
     sync(
         registered_tools, tool_defs, [this](const std::string& n) { server->remove_tool(n); },

@@ -154,8 +154,14 @@ class BridgeTest : public ::testing::Test {
                        [](mcp::RequestContext& ctx, const json&) {
                          std::ifstream key(file("client.key"));
                          std::string pem((std::istreambuf_iterator<char>(key)), {});
-                         mcp::ToolResult r = mcp::ToolResult::text(
-                             "auth=" + ctx.header("Authorization").value_or("") + " key=" + pem);
+                         // ... and, glued into one run of base64 characters, a key line
+                         // and then the token: each must be found inside the run.
+                         const std::string auth = ctx.header("Authorization").value_or("");
+                         const auto lines = test_host::pem_body_lines(file("client.key"));
+                         mcp::ToolResult r =
+                             mcp::ToolResult::text("auth=" + auth + " key=" + pem +
+                                                   " glued=" + (lines.empty() ? "" : lines.front()) +
+                                                   auth.substr(std::min<std::size_t>(auth.size(), 7)));
                          r.meta = {{"note", ctx.header("Authorization").value_or("")}};
                          return r;
                        })
