@@ -510,17 +510,21 @@ int run_demo(const DemoOptions& o) {
       << server_toml("larder-compliance", example.name, o.compliance_port, certs, dir.string(), pub,
                      {tools::kEgressTool}, std::string(tools::kEgressTool) + " = \"egress\"", api_url);
   int ports[2] = {0, 0};
+  int admin_ports[2] = {0, 0};
   for (int i = 0; i < 2; ++i) {
     const std::string& n = names[i];
+    fs::remove(file(n, ".admin.port"));
     auto pid = spawn_child("larder serve --config " + file(n, ".toml"),
                            {"serve", "--config", file(n, ".toml"), "--port-file", file(n, ".port"),
-                            "--pid-file", file(n, ".pid")},
+                            "--admin-port-file", file(n, ".admin.port"), "--pid-file", file(n, ".pid")},
                            file(n, ".port"), file(n, ".pid"), log_of(n));
     if (!pid) return fail(pid.error().message);
     children.push_back(*pid);
     running.push_back(file(n, ".pid"));
     ports[i] = read_port(file(n, ".port"));
-    std::cout << "  " << n << " on https://127.0.0.1:" << ports[i] << "/mcp (pid " << *pid << ")\n";
+    admin_ports[i] = read_port(file(n, ".admin.port"));
+    std::cout << "  " << n << " on https://127.0.0.1:" << ports[i] << "/mcp (pid " << *pid
+              << "; metrics http://127.0.0.1:" << admin_ports[i] << "/metrics)\n";
   }
   running.push_back(file("compliance-api", ".pid"));
   std::cout << "  compliance API stand-in on " << api_url << " (pid " << *api << ", records to " << record

@@ -24,6 +24,7 @@ struct ServeOptions {
   std::string config = "larder.toml";
   std::string pid_file;
   std::string port_file;
+  std::string admin_port_file;
   std::string log_file;
   bool background = false;
   bool allow_drift = false;
@@ -141,6 +142,15 @@ int run_serve(ServeOptions o) {
     report(detached, "error " + service.error().message);
     return larder::cli::report("serve", service.error());
   }
+  // The admin port first: a supervisor waiting for the MCP port file finds both.
+  if (!o.admin_port_file.empty()) {
+    if ((*service)->admin_port() == 0) {
+      spdlog::warn("larder serve: --admin-port-file {}: the admin listener is off ([admin] enabled = false)",
+                   o.admin_port_file);
+    } else {
+      std::ofstream(o.admin_port_file) << (*service)->admin_port() << "\n";
+    }
+  }
   if (!o.port_file.empty()) {
     std::ofstream(o.port_file) << (*service)->port() << "\n";
   }
@@ -160,6 +170,8 @@ void define_serve(CLI::App& app, larder::cli::Action& selected) {
   serve->add_option("--pid-file", opts->pid_file, "Write the process id here once listening");
   serve->add_option("--port-file", opts->port_file,
                     "Write the listening port here once listening (port 0 = any)");
+  serve->add_option("--admin-port-file", opts->admin_port_file,
+                    "Write the admin listener's port (/healthz, /readyz, /metrics) here once listening");
   serve->add_flag("--background", opts->background,
                   "Detach once listening (pid and log beside the audit log, as <audience>.pid/.log)");
   serve->add_option("--log-file", opts->log_file, "With --background: log here");

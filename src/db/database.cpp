@@ -515,10 +515,14 @@ Result<std::unique_ptr<Database::Session>> Database::acquire(std::size_t target,
       (*s)->generation = gen;
       return s;
     }
-    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
-        open_ >= config_.pool_size)
+    ++waiting_;
+    const bool timed_out = cv_.wait_until(lock, deadline) == std::cv_status::timeout;
+    --waiting_;
+    if (timed_out && idle_.empty() && open_ >= config_.pool_size) {
+      ++wait_timeouts_;
       return make_error("db.timeout", "deadline exceeded waiting for a database session (pool of " +
                                           std::to_string(config_.pool_size) + " busy)");
+    }
   }
 }
 
@@ -552,6 +556,8 @@ PoolStats Database::stats() const {
   PoolStats s;
   s.open_sessions = open_;
   s.idle_sessions = idle_.size();
+  s.waiting = waiting_;
+  s.wait_timeouts = wait_timeouts_;
   s.sessions_created = created_;
   s.sessions_discarded = discarded_;
   s.watchdog_cancels = watchdog_cancels_.load();
@@ -567,6 +573,15 @@ Result<void> Database::check_connectivity(Clock::time_point deadline) {
   auto s = acquire(0, deadline);
   if (!s) return s.error();
   release(std::move(*s), true);
+  return {};
+}
+
+Result<void> Database::ping(Clock::time_point deadline) {
+  auto s = acquire(0, deadline);
+  if (!s) return s.error();
+  auto r = exec_params((*s)->query.get(), "SELECT 1", {}, deadline);
+  release(std::move(*s), r.ok());
+  if (!r) return make_error(r.error().code, "the query role's session does not answer: " + r.error().message);
   return {};
 }
 
@@ -716,8 +731,13 @@ constexpr std::chrono::milliseconds kCancelPoll{50};
 class PipelineReader {
  public:
   PipelineReader(PGconn* conn, Clock::time_point deadline, std::chrono::milliseconds grace,
-                 std::atomic<std::uint64_t>& cancels, CancellationToken caller)
-      : conn_(conn), wait_until_(deadline), grace_(grace), cancels_(cancels), caller_(std::move(caller)) {}
+                 std::atomic<std::uint64_t>& cancels, CancellationToken caller, CancellationToken stopping)
+      : conn_(conn),
+        wait_until_(deadline),
+        grace_(grace),
+        cancels_(cancels),
+        caller_(std::move(caller)),
+        stopping_(std::move(stopping)) {}
 
   // False when the connection failed or the server did not answer a cancel in time.
   bool next(PgResult& out) {
@@ -726,17 +746,14 @@ class PipelineReader {
       if (cancelled_) return false;
       cancel(true);
     }
-    if (!cancelled_ && caller_.cancelled()) cancel_for_caller();
+    check_callers();
     while (true) {
       // Waits in slices, so that a caller's cancel is seen within kCancelPoll.
       const auto slice = cancelled_ ? wait_until_ : std::min(wait_until_, Clock::now() + kCancelPoll);
       auto outcome = wait_readable(conn_, slice);
       if (outcome == WaitOutcome::failed) return false;
       if (outcome == WaitOutcome::deadline) {
-        if (!cancelled_ && caller_.cancelled()) {
-          cancel_for_caller();
-          continue;
-        }
+        if (check_callers()) continue;
         if (Clock::now() < wait_until_) continue;
         if (cancelled_) return false;
         cancel(true);
@@ -747,11 +764,23 @@ class PipelineReader {
     }
   }
 
-  void cancel_for_caller() {
-    cancel(false);
-    caller_gave_up_ = true;
+  // The caller gave up, or the server is stopping: cancels the statement (once); true when it did.
+  bool check_callers() {
+    if (cancelled_) return false;
+    if (stopping_.cancelled()) {
+      cancel(false);
+      server_stopping_ = true;
+      return true;
+    }
+    if (caller_.cancelled()) {
+      cancel(false);
+      caller_gave_up_ = true;
+      return true;
+    }
+    return false;
   }
   bool caller_gave_up() const { return caller_gave_up_; }
+  bool server_stopping() const { return server_stopping_; }
 
   void cancel(bool for_deadline) {
     if (cancelled_) return;
@@ -775,9 +804,11 @@ class PipelineReader {
   std::chrono::milliseconds grace_;
   std::atomic<std::uint64_t>& cancels_;
   CancellationToken caller_;
+  CancellationToken stopping_;
   bool cancelled_ = false;
   bool deadline_hit_ = false;
   bool caller_gave_up_ = false;
+  bool server_stopping_ = false;
 };
 
 }  // namespace
@@ -857,7 +888,7 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   QueryResult result;
   std::optional<Error> failure;
   bool healthy = true;
-  PipelineReader reader(q, deadline, config_.cancel_grace, watchdog_cancels_, ctx.cancel);
+  PipelineReader reader(q, deadline, config_.cancel_grace, watchdog_cancels_, ctx.cancel, ctx.stopping);
   bool cap_cancel = false;
   std::string prepared_name;  // statement prepared by this request ("" if none)
   bool prepared_ok = false;
@@ -1009,7 +1040,10 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
           // We cancelled a runaway result ourselves after the caps were reached and it did not
           // wind down within the grace period: the rows kept are complete as a truncated answer.
           if (cap_cancel && result.truncated && !reader.deadline_hit() && !failure) return false;
-          if (reader.caller_gave_up())
+          if (reader.server_stopping())
+            failure = make_error(kStatementError, std::string("database error: ") + kStoppingReason +
+                                                      ", and the server did not answer the cancel in time");
+          else if (reader.caller_gave_up())
             failure =
                 make_error(kStatementError,
                            "database error: the caller cancelled the call, and the server did not answer "
@@ -1084,6 +1118,10 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
                     kStatementError,
                     "database error 57014 (operator intervention): deadline exceeded, the query was "
                     "cancelled by the watchdog");
+              } else if (was_cancel && reader.server_stopping()) {
+                failure = make_error(kStatementError,
+                                     std::string("database error 57014 (operator intervention): ") +
+                                         kStoppingReason + ", and the statement was cancelled with it");
               } else if (was_cancel && reader.caller_gave_up()) {
                 failure = make_error(kStatementError,
                                      "database error 57014 (operator intervention): the caller cancelled the "

@@ -100,6 +100,8 @@ struct DatabaseConfig {
 struct PoolStats {
   std::size_t open_sessions = 0;
   std::size_t idle_sessions = 0;
+  std::size_t waiting = 0;          // requests waiting for a session now (the pool is busy)
+  std::uint64_t wait_timeouts = 0;  // requests refused after waiting until their deadline
   std::uint64_t sessions_created = 0;
   std::uint64_t sessions_discarded = 0;
   std::uint64_t watchdog_cancels = 0;
@@ -118,6 +120,9 @@ struct PoolStats {
 //     a connection lost mid-statement, an unreadable answer. The messages differ per kind.
 inline constexpr const char* kStatementError = "db.statement";
 inline constexpr const char* kTooCostlyError = "db.too_costly";
+// Why a statement was cancelled when the server stopped (RequestContext::stopping).
+inline constexpr const char* kStoppingReason =
+    "the server is stopping and its drain time ([server] drain_timeout_ms) ran out";
 
 class Database {
  public:
@@ -157,6 +162,8 @@ class Database {
 
   // Reads the context key (as the context writer) and opens one session (as the query role).
   Result<void> check_connectivity(std::chrono::steady_clock::time_point deadline);
+  // One round trip on a pooled query session ("SELECT 1"): readiness.
+  Result<void> ping(std::chrono::steady_clock::time_point deadline);
 
   PoolStats stats() const;
   // The replicas' health and lag (empty without replicas); the primary's probe error.
@@ -202,6 +209,8 @@ class Database {
   std::atomic<std::uint64_t> replica_failovers_{0};
   std::uint64_t created_ = 0;
   std::uint64_t discarded_ = 0;
+  std::size_t waiting_ = 0;  // in acquire(), waiting for a session (under mu_)
+  std::uint64_t wait_timeouts_ = 0;
   std::atomic<std::uint64_t> watchdog_cancels_{0};
   std::atomic<std::uint64_t> cost_checks_{0};
   std::atomic<std::uint64_t> cost_refusals_{0};

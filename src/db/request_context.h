@@ -30,6 +30,8 @@ struct RequestContext {
   // The caller gave up (notifications/cancelled): a statement still running is cancelled in
   // PostgreSQL at once (within kCancelPoll), as it would be at the deadline.
   CancellationToken cancel;
+  // The server is stopping and its drain time ran out: cancelled the same way, and said so.
+  CancellationToken stopping;
 
   std::size_t max_rows = 1000;  // more rows: truncated = true
   // More result bytes than this, counted as the JSON answer spends them (each value with its

@@ -270,6 +270,13 @@ bool AuditLog::flush_anchor(std::chrono::milliseconds timeout) {
   return anchor_cv_.wait_for(lock, timeout, [&] { return anchored_seq_ >= head_seq_; });
 }
 
+Result<void> AuditLog::sync() {
+  std::lock_guard guard(mutex_);
+  if (::fdatasync(fd_) != 0) return io_error("cannot sync audit log", path_);
+  if (head_fd_ >= 0 && ::fdatasync(head_fd_) != 0) return io_error("cannot sync audit head", path_ + ".head");
+  return {};
+}
+
 Result<void> AuditLog::append(AuditRecord record) {
   if (record.time.empty()) record.time = rfc3339_utc(std::chrono::system_clock::now(), true);
   {
@@ -315,6 +322,7 @@ Result<void> AuditLog::append(AuditRecord record) {
     }
   }
   anchor_cv_.notify_all();
+  if (observer_) observer_(record, with_newline.size());
   return {};
 }
 

@@ -124,8 +124,15 @@ class AuditLog {
                   std::chrono::milliseconds interval = std::chrono::milliseconds(100));
   // Waits until the anchor holds the current head or `timeout` passes; true when it does.
   bool flush_anchor(std::chrono::milliseconds timeout);
+  // Forces the records written so far to disk (fdatasync), whatever `sync` said: at a stop.
+  Result<void> sync();
 
   const std::string& path() const { return path_; }
+
+  // Called after every record that was written (the record, and the bytes its line took),
+  // on the appending thread: metrics. Set before the first append; must not append itself.
+  using Observer = std::function<void(const AuditRecord& record, std::size_t bytes)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
 
   // The last record's (seq, hash) as the file holds it now (re-read under the file lock, so
   // records other processes appended count). Compared with the anchor at start: an anchor
@@ -140,6 +147,7 @@ class AuditLog {
   void anchor_loop();
 
   std::string path_;
+  Observer observer_;
   int fd_;
   int head_fd_ = -1;  // <path>.head, rewritten in place on every append
   bool sync_;

@@ -125,8 +125,8 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
   static const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> table = {
       {"",
        {"i_understand_this_is_insecure", "server", "tls", "biscuit", "database", "policy", "tools", "rls",
-        "taint", "audit", "limits", "compliance", "profiles"}},
-      {"server", {"host", "port", "audience", "plain_http"}},
+        "taint", "audit", "limits", "compliance", "profiles", "admin"}},
+      {"server", {"host", "port", "audience", "plain_http", "drain_timeout_ms"}},
       {"tls", {"cert", "key", "client_ca", "crl", "allowed_clients"}},
       {"biscuit",
        {"root_keys", "policy_file", "max_facts", "max_iterations", "max_time_us", "max_memory_bytes",
@@ -148,6 +148,7 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
         "max_concurrent_calls_per_lineage", "max_calls_per_second_per_lineage", "call_burst_per_lineage",
         "max_json_depth", "max_batch_size"}},
       {"compliance", {"api_url", "api_timeout_ms"}},
+      {"admin", {"enabled", "host", "port", "tls", "allowed_clients", "metrics", "readiness_cache_ms"}},
       {"profiles.<name>", {"description", "rights", "facts", "ttl_s", "max_ttl_s"}},
   };
   return table;
@@ -367,6 +368,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(server->integer("port", c.port, 0, 65535));
   LARDER_TRY(server->string("audience", c.audience));
   LARDER_TRY(server->boolean("plain_http", c.plain_http));
+  LARDER_TRY(server->duration("drain_timeout_ms", c.drain_timeout, 0, 3'600'000));
   if (c.audience.empty()) return config_error("server.audience", "must not be empty");
   if (c.plain_http && !is_loopback(c.host)) {
     return config_error("server.plain_http", "plain HTTP is allowed only on a loopback host, not " + c.host);
@@ -402,6 +404,42 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
     const auto& a = c.allowed_clients[i];
     if (a.rfind("cn:", 0) != 0 && a.rfind("san:", 0) != 0 && a.rfind("sha256:", 0) != 0) {
       return config_error("tls.allowed_clients[" + std::to_string(i) + "]",
+                          "must start with cn:, san: or sha256: (got \"" + a + "\")");
+    }
+  }
+
+  // [admin]
+  auto admin = sub("admin");
+  if (!admin) return admin.error();
+  LARDER_TRY(admin->only(keys_of("admin")));
+  LARDER_TRY(admin->boolean("enabled", c.admin_enabled));
+  LARDER_TRY(admin->string("host", c.admin_host));
+  LARDER_TRY(admin->integer("port", c.admin_port, 0, 65535));
+  LARDER_TRY(admin->boolean("tls", c.admin_tls));
+  LARDER_TRY(admin->strings("allowed_clients", c.admin_allowed_clients));
+  LARDER_TRY(admin->boolean("metrics", c.metrics_enabled));
+  LARDER_TRY(admin->duration("readiness_cache_ms", c.readiness_cache, 0, 600'000));
+  if (c.admin_enabled && !c.admin_tls && !is_loopback(c.admin_host)) {
+    return config_error("admin.host",
+                        "without admin.tls the admin listener serves plain HTTP, so only on a loopback "
+                        "address, not " +
+                            c.admin_host +
+                            "; set admin.tls = true (and admin.allowed_clients) to serve it on the network");
+  }
+  if (c.admin_enabled && c.admin_tls) {
+    if (c.plain_http) {
+      return config_error("admin.tls", "needs [tls] cert, key and client_ca; server.plain_http has none");
+    }
+    if (c.admin_allowed_clients.empty()) {
+      return config_error("admin.allowed_clients",
+                          "must name the operators' certificates when admin.tls = true (e.g. "
+                          "[\"cn:ops\"]): every certificate of the CA is an MCP client, not an operator");
+    }
+  }
+  for (size_t i = 0; i < c.admin_allowed_clients.size(); ++i) {
+    const auto& a = c.admin_allowed_clients[i];
+    if (a.rfind("cn:", 0) != 0 && a.rfind("san:", 0) != 0 && a.rfind("sha256:", 0) != 0) {
+      return config_error("admin.allowed_clients[" + std::to_string(i) + "]",
                           "must start with cn:, san: or sha256: (got \"" + a + "\")");
     }
   }

@@ -42,6 +42,9 @@ struct ServeConfig {
   uint16_t port = 8443;
   std::string audience = "larder-db";  // server_audience fact; tokens bind to it
   bool plain_http = false;             // loopback only, for development
+  // SIGTERM: stop accepting, let calls in flight finish for up to this long, then cancel the
+  // rest (their statements too), flush the audit log and exit 0.
+  std::chrono::milliseconds drain_timeout{30000};
 
   // [tls]
   std::string tls_cert, tls_key, tls_client_ca, tls_crl;
@@ -146,6 +149,18 @@ struct ServeConfig {
   // [compliance]  (egress server only)
   std::string compliance_api_url;  // when set, hipaa_compliance_check also POSTs the text here
   std::chrono::milliseconds compliance_api_timeout{10000};
+
+  // [admin]  health, readiness and metrics (docs/operations.md) on a listener of their own:
+  // plain HTTP on a loopback address by default; with tls, [tls]'s certificate, and only the
+  // client certificates admin_allowed_clients names ("cn:..", "san:..", "sha256:..").
+  bool admin_enabled = true;
+  std::string admin_host = "127.0.0.1";
+  uint16_t admin_port = 0;  // 0 = any free port (`larder serve --admin-port-file` says which)
+  bool admin_tls = false;
+  std::vector<std::string> admin_allowed_clients;
+  bool metrics_enabled = true;
+  // /readyz asks PostgreSQL (the query pool, the ledger, the policy check) at most this often.
+  std::chrono::milliseconds readiness_cache{1000};
 
   // i_understand_this_is_insecure (top level): the insecure settings the file acknowledges.
   std::vector<std::string> insecure_acknowledged;

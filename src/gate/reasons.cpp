@@ -116,4 +116,39 @@ std::string tainted_lineage_reason(const std::string& tool) {
          "patient data";
 }
 
+const char* refusal_kind(std::string_view lock, std::string_view reason) {
+  auto has = [&](std::string_view part) { return reason.find(part) != std::string_view::npos; };
+  auto starts = [&](std::string_view part) { return reason.substr(0, part.size()) == part; };
+  if (lock == "mtls") return "no_certificate";
+  if (lock == "taint") return "tainted";
+  if (lock == "policy") return "denied";
+  if (lock == "sql-guard") return "refused";
+  if (lock == "limits") return has("concurrent") ? "concurrency" : "rate";
+  if (lock == "database") {
+    if (has("unavailable")) return "unavailable";
+    if (has("max_query_cost")) return "too_costly";
+    if (has("server is stopping")) return "shutdown";
+    if (has("deadline")) return "timeout";
+    if (has("caller cancelled")) return "cancelled";
+    return "statement";
+  }
+  if (lock == "biscuit") {
+    if (starts("no Biscuit token")) return "missing";
+    if (starts("the Authorization header is not")) return "not_bearer";
+    if (starts("token expired")) return "expired";
+    if (starts("token is not valid yet")) return "not_yet_valid";
+    if (starts("token is outside its validity")) return "validity";
+    if (starts("token is bound to")) return "other_certificate";
+    if (starts("token is meant for another server")) return "other_audience";
+    if (starts("the token does not allow this call")) return "failed_check";
+    if (starts("token is signed by an unknown")) return "unknown_root_key";
+    if (starts("token signature does not verify")) return "bad_signature";
+    if (starts("token was altered")) return "altered";
+    if (starts("token has been revoked")) return "revoked";
+    if (has("only the server may assert")) return "reserved_predicate";
+    return "malformed";
+  }
+  return "other";
+}
+
 }  // namespace larder::gate

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace larder::gate {
 
@@ -44,5 +45,15 @@ std::string revoked_reason(const std::string& revocation_id);
 // in the taint ledger (`tainted_lineage_reason`); `tool` is the egress tool refused.
 std::string tainted_token_reason(const std::string& tool);
 std::string tainted_lineage_reason(const std::string& tool);
+
+// The kind of a refusal, for metrics and logs: a short, stable word from a closed set, told
+// from the lock's name (gate::lock_name) and the reason sentence made by the functions above
+// (and by the other locks' own sentences). "other" when none fits. Never carries the sentence.
+//   mtls: no_certificate | biscuit: missing, not_bearer, malformed, expired, not_yet_valid,
+//   validity, other_certificate, other_audience, failed_check, unknown_root_key, bad_signature,
+//   altered, revoked, reserved_predicate | policy: denied | taint: tainted | limits: concurrency,
+//   rate | sql-guard: refused | database: unavailable, timeout, too_costly, cancelled, shutdown,
+//   statement.
+const char* refusal_kind(std::string_view lock, std::string_view reason);
 
 }  // namespace larder::gate

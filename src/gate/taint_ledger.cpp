@@ -127,8 +127,10 @@ Result<db::PgResult> TaintLedger::exec(const char* sql, const std::vector<db::Pa
   auto deadline = db::Clock::now() + options_.timeout;
   // One retry on a fresh connection: an idle connection may have died with a server restart.
   for (int attempt = 0; attempt < 2; ++attempt) {
+    round_trips_.fetch_add(1, std::memory_order_relaxed);
     auto conn = take(deadline);
     if (!conn) {
+      failures_.fetch_add(1, std::memory_order_relaxed);
       auto e = make_error("taint.ledger_unavailable", "taint ledger unreachable: " + conn.error().message);
       if (options_.availability) options_.availability->failed(e);
       return e;
@@ -140,6 +142,7 @@ Result<db::PgResult> TaintLedger::exec(const char* sql, const std::vector<db::Pa
       return result;
     }
     bool broken = db::connection_broken(conn->get());
+    failures_.fetch_add(1, std::memory_order_relaxed);
     if (!broken || attempt == 1) {
       auto e = make_error("taint.ledger_unavailable", "taint ledger query failed: " + result.error().message);
       if (broken && options_.availability) options_.availability->failed(e);
@@ -184,12 +187,17 @@ Result<void> TaintLedger::mark_tainted(const std::string& lineage,
       "  ELSE greatest(larder_gate.taint_ledger.expires_at, EXCLUDED.expires_at) END",
       {lineage, expiry, tool, client_cert_sha256});
   if (!r) return r.error();
+  marks_.fetch_add(1, std::memory_order_relaxed);
   remember_tainted(lineage, expires_at);
   return {};
 }
 
 Result<bool> TaintLedger::is_tainted(const std::string& lineage) {
-  if (known_tainted(lineage, nullptr)) return true;
+  lookups_.fetch_add(1, std::memory_order_relaxed);
+  if (known_tainted(lineage, nullptr)) {
+    known_taint_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
   auto r = exec(
       "SELECT (extract(epoch FROM expires_at) * 1000000)::int8 FROM larder_gate.taint_ledger "
       "WHERE lineage = $1 AND (expires_at IS NULL OR expires_at > now())",
@@ -219,9 +227,13 @@ Result<void> TaintLedger::revoke(const std::string& revocation_id, const std::st
 Result<TaintLedger::CallCheck> TaintLedger::check_call(const std::vector<std::string>& ids,
                                                        const std::optional<std::string>& lineage) {
   CallCheck check;
+  lookups_.fetch_add(1, std::memory_order_relaxed);
   // A lineage known to be tainted needs no taint lookup; the revocation list is asked anyway.
   const bool ask_taint = lineage && !known_tainted(*lineage, nullptr);
-  if (lineage && !ask_taint) check.tainted = true;
+  if (lineage && !ask_taint) {
+    check.tainted = true;
+    known_taint_.fetch_add(1, std::memory_order_relaxed);
+  }
   // Rows only for what is found — the revoked ids among `ids`, and (when asked) the lineage's
   // live taint entry — so a clean call reads no row. The ids are parameters, one each (a token
   // has a handful of blocks); only their count shapes the text.
@@ -297,6 +309,31 @@ Result<int64_t> TaintLedger::purge_expired() {
       exec("DELETE FROM larder_gate.taint_ledger WHERE expires_at IS NOT NULL AND expires_at <= now()", {});
   if (!r) return r.error();
   return static_cast<int64_t>(std::stoll(PQcmdTuples(r->get())));
+}
+
+TaintLedger::Stats TaintLedger::stats() const {
+  Stats s;
+  s.lookups = lookups_.load(std::memory_order_relaxed);
+  s.known_taint = known_taint_.load(std::memory_order_relaxed);
+  s.marks = marks_.load(std::memory_order_relaxed);
+  s.round_trips = round_trips_.load(std::memory_order_relaxed);
+  s.failures = failures_.load(std::memory_order_relaxed);
+  std::lock_guard lock(taint_mu_);
+  s.known_tainted = known_tainted_.size();
+  return s;
+}
+
+Result<TaintLedger::Counts> TaintLedger::counts() {
+  auto r = exec(
+      "SELECT (SELECT count(*) FROM larder_gate.taint_ledger WHERE expires_at IS NULL OR expires_at > "
+      "now()), "
+      "(SELECT count(*) FROM larder_gate.revocations)",
+      {});
+  if (!r) return r.error();
+  Counts c;
+  c.tainted_lineages = std::stoll(PQgetvalue(r->get(), 0, 0));
+  c.revocations = std::stoll(PQgetvalue(r->get(), 0, 1));
+  return c;
 }
 
 }  // namespace larder::gate

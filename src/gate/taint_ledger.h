@@ -18,6 +18,7 @@
 #include "db/connection.h"
 #include "gate/audit_log.h"
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -99,6 +100,23 @@ class TaintLedger {
   // Deletes expired taint entries; returns how many.
   Result<int64_t> purge_expired();
 
+  // What this instance asked and wrote, for metrics.
+  struct Stats {
+    uint64_t lookups = 0;           // taint and revocation lookups (check_call, is_tainted)
+    uint64_t known_taint = 0;       // taint lookups answered from what this instance knows
+    uint64_t marks = 0;             // taint entries written (mark_tainted, not skipped)
+    uint64_t round_trips = 0;       // statements sent
+    uint64_t failures = 0;          // statements that failed (unreachable, or an error)
+    std::size_t known_tainted = 0;  // lineages this instance knows are tainted
+  };
+  Stats stats() const;
+  // The ledger's size, in one statement: unexpired taint entries and revocations.
+  struct Counts {
+    int64_t tainted_lineages = 0;
+    int64_t revocations = 0;
+  };
+  Result<Counts> counts();
+
  private:
   Result<db::PgConn> take(db::Clock::time_point deadline);
   void give_back(db::PgConn conn);
@@ -113,8 +131,9 @@ class TaintLedger {
   // Known tainted now; with `covering`, also recorded with an expiry at least that late.
   bool known_tainted(const std::string& lineage, const Expiry* covering);
   void remember_tainted(const std::string& lineage, const Expiry& expiry);
-  std::mutex taint_mu_;
+  mutable std::mutex taint_mu_;
   std::unordered_map<std::string, Expiry> known_tainted_;
+  std::atomic<uint64_t> lookups_{0}, known_taint_{0}, marks_{0}, round_trips_{0}, failures_{0};
 };
 
 }  // namespace larder::gate

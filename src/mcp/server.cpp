@@ -463,6 +463,13 @@ std::vector<Tool> Server::tools() const {
   return out;
 }
 
+std::vector<Prompt> Server::prompts() const {
+  std::shared_lock lock(registry_mutex_);
+  std::vector<Prompt> out;
+  for (const auto& e : prompts_) out.push_back(e.prompt);
+  return out;
+}
+
 larder::Result<void> Server::add_resource(Resource resource, ResourceReader reader) {
   if (resource.uri.empty() || resource.name.empty())
     return larder::make_error("mcp.resource", "a resource needs a uri and a name");
@@ -707,9 +714,14 @@ void Server::handle_notification(const std::shared_ptr<Session>& session, const 
 json Server::handle_request(const std::shared_ptr<Session>& session, const Message& request,
                             const Origin& origin) {
   bool recorded = false;
+  const auto started = std::chrono::steady_clock::now();
   json response = answer_request(session, request, origin, recorded);
   if (!options_.on_request) return response;
   RequestRecord record;
+  record.duration = std::chrono::steady_clock::now() - started;
+  record.protocol_version = is_modern_request(request) ? declared_version(request)
+                            : session                  ? session->protocol_version()
+                                                       : std::string();
   record.peer = origin.peer;
   record.transport = origin.transport;
   record.method = request.method;

@@ -331,6 +331,10 @@ struct RequestRecord {
   bool error_result = false;      // a result with isError (a tool's own error, bad arguments)
   std::string error_message;
   bool recorded_by_handler = false;  // RequestContext::mark_recorded
+  // From the request's arrival at the server to its answer (zero for messages refused before
+  // they could be read), and the protocol revision it was served under ("" when none yet).
+  std::chrono::steady_clock::duration duration{};
+  std::string protocol_version;
 };
 
 // A handler for a method outside the built-in set (e.g. an extension).
@@ -391,6 +395,7 @@ class Server {
   void set_completion_handler(CompletionHandler handler);
   void add_method(std::string method, MethodHandler handler);
   std::vector<Tool> tools() const;
+  std::vector<Prompt> prompts() const;
 
   // Observers of change notifications (list_changed, resources/updated) — used by the HTTP
   // transport to feed stateless subscriptions/listen streams. Called on the changing thread.

@@ -58,7 +58,6 @@ constexpr std::size_t kMaxQueuedStreamBytes = 8u << 20;  // a client that stops 
 constexpr std::size_t kReadChunk = 8192;
 constexpr std::size_t kCoalesceLimit = 64 * 1024;
 constexpr auto kLingerLimit = 2s;  // drain after a server-side close
-constexpr auto kStopGrace = 30s;   // stop(): how long in-flight work may take
 
 std::string_view reason_phrase(int status) {
   auto r = http::obsolete_reason(static_cast<http::status>(status));
@@ -419,7 +418,8 @@ class Session final : public SessionBase {
       : server_(server),
         timer_(socket.get_executor()),
         pending_(std::move(socket)),
-        remote_(std::move(remote)) {}
+        remote_(std::move(remote)),
+        accepted_at_(Clock::now()) {}
 
   ~Session() override { finalize(); }
 
@@ -430,7 +430,7 @@ class Session final : public SessionBase {
       beast::error_code ec;
       pending_.non_blocking(true, ec);
       if (ec) {
-        handshake_failed(ec.message());
+        handshake_failed(ec.message(), spdlog::level::info, "tls");
         return;
       }
       await_client_hello();
@@ -507,7 +507,10 @@ class Session final : public SessionBase {
       finalize();  // lingering close ran out of time
       return;
     }
-    if (phase_ == Phase::kHandshake) server_.handshake_timeouts.fetch_add(1);
+    if (phase_ == Phase::kHandshake) {
+      server_.handshake_timeouts.fetch_add(1);
+      report_handshake("timeout");
+    }
     spdlog::debug("net: {} timed out ({})", remote_, phase_name());
     close();
   }
@@ -556,7 +559,7 @@ class Session final : public SessionBase {
   void on_client_hello_bytes(beast::error_code ec) {
     if (phase_ != Phase::kHandshake || finalized_) return;  // timed out, evicted or stopped meanwhile
     if (ec) {
-      handshake_failed(ec.message(), spdlog::level::debug);
+      handshake_failed(ec.message(), spdlog::level::debug, "closed");
       return;
     }
     for (std::size_t missing = hello_missing(); missing > 0; missing = hello_missing()) {
@@ -572,11 +575,11 @@ class Session final : public SessionBase {
       }
       if (ec) {
         handshake_failed(ec == asio::error::eof ? "closed before its ClientHello was complete" : ec.message(),
-                         spdlog::level::debug);
+                         spdlog::level::debug, "closed");
         return;
       }
       if (hello_.size() == kRecordHeader && !hello_is_handshake_record()) {
-        handshake_failed("not a TLS handshake", spdlog::level::debug);
+        handshake_failed("not a TLS handshake", spdlog::level::debug, "not_tls");
         return;
       }
     }
@@ -599,7 +602,7 @@ class Session final : public SessionBase {
   void on_handshake(beast::error_code ec) {
     if (phase_ == Phase::kClosed) return;
     if (ec) {
-      handshake_failed(ec.message());
+      handshake_failed(ec.message(), spdlog::level::info, tls_failure_outcome(ec));
       return;
     }
     if constexpr (kTls) {
@@ -607,30 +610,59 @@ class Session final : public SessionBase {
       crl_generation_ = server_.crl_generation.load();
       auto peer = server_.admit_peer(stream_->native_handle());
       if (!peer) {
-        handshake_failed("refused after the handshake: " + peer.error().message);
+        handshake_failed("refused after the handshake: " + peer.error().message, spdlog::level::info,
+                         peer_refusal_outcome(peer.error().code));
         return;
       }
       peer_ = std::move(*peer);
       switch (server_.promote(this)) {
         case Server::Impl::Admission::kAdmitted:
+          report_handshake("ok");
           break;
         case Server::Impl::Admission::kEvicted:  // counted when it was evicted
           spdlog::debug("net: {} was closed in its handshake to admit a newer connection", remote_);
+          report_handshake("evicted");
           close();
           return;
         case Server::Impl::Admission::kFull:
           spdlog::warn("net: refusing {}: max_connections ({}) authenticated connections are open", remote_,
                        server_.config.limits.max_connections);
+          report_handshake("capacity");
           close();
           return;
       }
     }
     await_request();
   }
-  void handshake_failed(const std::string& why, spdlog::level::level_enum level = spdlog::level::info) {
+  void handshake_failed(const std::string& why, spdlog::level::level_enum level, std::string_view outcome) {
     server_.handshake_failures.fetch_add(1);
     spdlog::log(level, "net: TLS handshake with {} refused: {}", remote_, why);
+    report_handshake(outcome);
     close();
+  }
+  // Once per connection, for the HandshakeObserver (net/server.h).
+  void report_handshake(std::string_view outcome) {
+    if (handshake_reported_) return;
+    handshake_reported_ = true;
+    if (server_.config.on_handshake) server_.config.on_handshake(outcome, Clock::now() - accepted_at_);
+  }
+  static std::string_view tls_failure_outcome(const beast::error_code& ec) {
+    if (ec.category() != asio::error::get_ssl_category()) return "closed";
+    switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+      case SSL_R_CERTIFICATE_VERIFY_FAILED:
+        return "certificate";
+      case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+        return "no_certificate";
+      default:
+        return "tls";
+    }
+  }
+  static std::string_view peer_refusal_outcome(const std::string& code) {
+    if (code == "tls.no_peer_cert") return "no_certificate";
+    if (code == "tls.expired" || code == "tls.not_yet_valid") return "expired";
+    if (code == "tls.revoked") return "revoked";
+    if (code == "tls.not_allowed") return "not_allowed";
+    return "certificate";
   }
 
   // ---- reading requests: one async_read_some loop feeding Beast's parser ----
@@ -1013,6 +1045,10 @@ class Session final : public SessionBase {
   }
   void close() {
     if (phase_ == Phase::kClosed && finalized_) return;
+    // Closed in its handshake by the server: to admit a newer connection, or at stop.
+    if constexpr (kTls) {
+      if (phase_ == Phase::kHandshake) report_handshake("evicted");
+    }
     phase_ = Phase::kClosed;
     if (auto s = std::move(stream_obj_)) s->mark_closed();
     finalize();
@@ -1036,6 +1072,8 @@ class Session final : public SessionBase {
   std::optional<Stream> stream_;  // TLS: made once the first record is here
   std::string hello_;             // TLS: the first record, as far as it arrived
   std::string remote_;
+  Clock::time_point accepted_at_;
+  bool handshake_reported_ = false;
   std::shared_ptr<const PeerIdentity> peer_;
   uint64_t crl_generation_ = 0;  // the server's CRL generation this connection was checked against
   beast::flat_buffer buffer_;
@@ -1350,11 +1388,20 @@ void Server::stop() {
   live.clear();
   {
     std::unique_lock lock(im.mu);
-    if (!im.cv.wait_for(lock, kStopGrace, [&] { return im.open.load() == 0; })) {
-      spdlog::warn("net: {} connections still busy after {}s; closing them", im.open.load(),
-                   kStopGrace.count());
-      for (auto& [raw, weak] : im.sessions) {
-        if (auto s = weak.lock()) live.push_back(std::move(s));
+    const auto grace = im.config.limits.stop_grace;
+    if (!im.cv.wait_for(lock, grace, [&] { return im.open.load() == 0; })) {
+      if (im.config.on_stop_deadline) {
+        spdlog::warn("net: {} connections still busy after {} ms; cancelling their work", im.open.load(),
+                     grace.count());
+        lock.unlock();
+        im.config.on_stop_deadline();
+        lock.lock();
+      }
+      if (!im.cv.wait_for(lock, im.config.on_stop_deadline ? 5s : 0s, [&] { return im.open.load() == 0; })) {
+        spdlog::warn("net: {} connections still busy; closing them", im.open.load());
+        for (auto& [raw, weak] : im.sessions) {
+          if (auto s = weak.lock()) live.push_back(std::move(s));
+        }
       }
     }
   }
@@ -1372,16 +1419,20 @@ void Server::stop() {
   spdlog::info("net: server on port {} stopped", im.bound_port);
 }
 
-void Server::run_until_signal() {
+int Server::wait_for_signal(const std::vector<int>& which) {
   auto& im = *impl_;
   asio::io_context signals_ioc;
-  asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
-  signals.async_wait([](beast::error_code ec, int signo) {
-    if (!ec) spdlog::info("net: signal {} received, stopping", signo);
+  asio::signal_set signals(signals_ioc);
+  for (int signo : which) signals.add(signo);
+  int received = 0;
+  signals.async_wait([&received](beast::error_code ec, int signo) {
+    if (ec) return;
+    received = signo;
+    spdlog::info("net: signal {} received", signo);
   });
   {
     std::lock_guard lock(im.mu);
-    if (!im.running) return;
+    if (!im.running) return 0;
     im.signal_waiter = &signals_ioc;  // stop() from another thread ends the wait too
   }
   signals_ioc.run();
@@ -1389,6 +1440,11 @@ void Server::run_until_signal() {
     std::lock_guard lock(im.mu);
     im.signal_waiter = nullptr;
   }
+  return received;
+}
+
+void Server::run_until_signal() {
+  wait_for_signal();
   stop();
 }
 

@@ -6,10 +6,13 @@
 #pragma once
 
 #include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -38,6 +41,9 @@ struct ServerLimits {                                 // safe defaults
   std::size_t max_handshakes = 512;
   std::size_t worker_threads = 8;  // handler pool
   std::size_t io_threads = 1;
+  // stop(): how long requests in flight may take to answer before on_stop_deadline runs (and,
+  // 5 s after it, the connections still open are closed).
+  std::chrono::milliseconds stop_grace{30000};
 };
 
 // What the server has seen, for tests and metrics. Gauges are a snapshot.
@@ -52,12 +58,25 @@ struct ServerStats {
   std::uint64_t refused_at_capacity = 0;  // closed because max_connections were established
 };
 
+// How a TLS handshake ended: "ok" (an admitted peer), or why not — "timeout", "evicted" (to
+// admit a newer connection), "closed" (before its ClientHello), "not_tls", "no_certificate",
+// "certificate" (not from the CA, or failed verification), "expired", "revoked",
+// "not_allowed" (not on the allow-list), "capacity" (max_connections were established),
+// "tls" (any other TLS failure). A closed set: metrics label by it.
+using HandshakeObserver = std::function<void(std::string_view outcome, std::chrono::steady_clock::duration)>;
+
 struct ServerConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 0;        // 0 = pick a free port; see Server::port()
   bool plain_http = false;  // allowed only if host is a loopback address; start() fails otherwise
   TlsServerConfig tls;
   ServerLimits limits;
+  // Called once per TLS connection when its handshake ends, with the time since accept, on a
+  // network thread (keep it short). Not called on plain-HTTP listeners.
+  HandshakeObserver on_handshake;
+  // Called by stop() when requests are still in flight after limits.stop_grace: the moment to
+  // cancel their work (a server stopping cancels its statements), so they answer at once.
+  std::function<void()> on_stop_deadline;
 };
 
 class Server {
@@ -71,11 +90,15 @@ class Server {
   larder::Result<void> start();  // binds + listens; returns when accepting
   uint16_t port() const;
   // Graceful: stop accepting, close idle connections and streams, let in-flight handlers
-  // answer (with Connection: close; up to 30 s, then force-close), join all threads.
+  // answer (with Connection: close; up to limits.stop_grace, then on_stop_deadline, then up to
+  // 5 s more, then force-close), join all threads.
   // Idempotent. Must not be called from a handler (it joins the handler pool).
   void stop();
   // Blocks until SIGTERM/SIGINT (or until stop() is called from another thread), then stop().
   void run_until_signal();
+  // Blocks until one of `signals` arrives (returned) or stop() is called from another thread
+  // (0); does not stop. The signals are taken from the process only while it waits.
+  int wait_for_signal(const std::vector<int>& signals = {SIGINT, SIGTERM});
 
   // Connections currently open (for tests and metrics).
   std::size_t connection_count() const;

@@ -41,6 +41,7 @@ class DbService {
   db::RequestContext context(const gate::Admission& admission, const CancellationToken& cancel) const {
     db::RequestContext ctx;
     ctx.cancel = cancel;
+    ctx.stopping = options.stopping;
     ctx.facts = admission.grant.facts;
     ctx.unmask = admission.grant.unmask;
     ctx.deadline = std::chrono::steady_clock::now() + options.statement_timeout;

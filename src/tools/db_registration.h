@@ -7,6 +7,8 @@
 // may read. A query that reads only relations the file classes public does not taint.
 #pragma once
 
+#include "base/cancellation.h"
+
 #include "base/result.h"
 #include "db/database.h"
 #include "gate/config.h"
@@ -23,6 +25,9 @@ struct DbServiceOptions {
   std::size_t max_rows = 1000;
   std::size_t max_result_bytes = 4 << 20;
   bool sql_guard = true;
+  // Cancelled when the server stops and its drain time ran out: every statement still running
+  // is cancelled in PostgreSQL, and the call is refused (and audited) saying so.
+  CancellationToken stopping;
 };
 
 class DbService;  // owns DbTools / DbResources / DbPrompts and the guard

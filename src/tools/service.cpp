@@ -14,11 +14,14 @@
 #include "gate/taint_ledger.h"
 #include "mcp/http_transport.h"
 #include "mcp/server.h"
+#include "mcp/thread_pool.h"
 #include "net/server.h"
 #include "policy/apply.h"
+#include "tools/admin.h"
 #include "tools/compliance_tool.h"
 #include "tools/db_registration.h"
 #include "tools/http_auth.h"
+#include "tools/service_metrics.h"
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -27,6 +30,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace larder::tools {
@@ -114,6 +118,7 @@ Result<policy::Policy> load_served_policy(const gate::ServeConfig& config) {
 
 struct LarderService::Parts {
   gate::ServeConfig config;
+  std::unique_ptr<ServiceMetrics> metrics;      // first in, last out: every hook points here
   std::unique_ptr<policy::Policy> data_policy;  // the policy file: every lock is built from it
   std::unique_ptr<gate::AuditLog> audit;
   std::unique_ptr<gate::Gate> gate;
@@ -124,7 +129,169 @@ struct LarderService::Parts {
   std::shared_ptr<DbService> db_service;
   std::unique_ptr<mcp::HttpTransport> transport;
   std::unique_ptr<net::Server> http;
+  std::shared_ptr<db::Availability> availability;
+  CancellationToken stopping;          // the drain time ran out: statements still running are cancelled
+  std::unique_ptr<AdminServer> admin;  // last in, first out: its checks use the parts above
 };
+
+namespace {
+
+// Module statistics read at scrape time: connections, sessions, the query pool, the ledger,
+// the caches, the per-client and per-lineage limits.
+void add_collectors(LarderService::Parts& p) {
+  obs::Registry& reg = p.metrics->registry();
+  auto& connections = reg.gauge("larder_connections", "Connections open now, by state.", {"state"});
+  auto& accepted = reg.counter("larder_connections_accepted_total", "Connections accepted.");
+  auto& at_capacity = reg.counter("larder_connections_refused_total",
+                                  "Connections closed because max_connections were open.");
+  auto& sessions =
+      reg.gauge("larder_mcp_sessions", "MCP sessions (Streamable HTTP and legacy SSE) open now.");
+  reg.on_collect([&, http = p.http.get(), transport = p.transport.get()] {
+    const auto s = http->stats();
+    connections.with({"handshaking"}).set(static_cast<double>(s.handshaking));
+    connections.with({"established"}).set(static_cast<double>(s.established));
+    accepted.with({}).mirror(static_cast<double>(s.accepted));
+    at_capacity.with({}).mirror(static_cast<double>(s.refused_at_capacity));
+    sessions.with({}).set(static_cast<double>(transport->session_count()));
+  });
+  auto& limits = reg.counter("larder_limit_refusals_total",
+                             "Calls refused by a call limit, by subject (client: per certificate, HTTP 429; "
+                             "lineage: per token lineage, lock limits) and kind.",
+                             {"subject", "kind"});
+  reg.on_collect([&, transport = p.transport.get(), pipeline = p.pipeline.get()] {
+    const auto c = transport->client_limit_stats();
+    limits.with({"client", "concurrency"}).mirror(static_cast<double>(c.refused_concurrency));
+    limits.with({"client", "rate"}).mirror(static_cast<double>(c.refused_rate));
+    const auto l = pipeline->lineage_limit_stats();
+    limits.with({"lineage", "concurrency"}).mirror(static_cast<double>(l.refused_concurrency));
+    limits.with({"lineage", "rate"}).mirror(static_cast<double>(l.refused_rate));
+  });
+  auto& cache_hits = reg.counter("larder_cache_hits_total",
+                                 "Cache hits, by cache (verify: verified tokens; "
+                                 "sql_verdict: SQL guard verdicts).",
+                                 {"cache"});
+  auto& cache_misses = reg.counter("larder_cache_misses_total", "Cache misses, by cache.", {"cache"});
+  auto& cache_entries = reg.gauge("larder_cache_entries", "Entries held now, by cache.", {"cache"});
+  reg.on_collect([&, gate = p.gate.get(), database = p.database.get()] {
+    const auto v = gate->cache_stats();
+    cache_hits.with({"verify"}).mirror(static_cast<double>(v.hits));
+    cache_misses.with({"verify"}).mirror(static_cast<double>(v.misses));
+    cache_entries.with({"verify"}).set(static_cast<double>(v.entries));
+    if (database) {
+      const auto g = database->guard().cache_stats();
+      cache_hits.with({"sql_verdict"}).mirror(static_cast<double>(g.hits));
+      cache_misses.with({"sql_verdict"}).mirror(static_cast<double>(g.misses));
+      cache_entries.with({"sql_verdict"}).set(static_cast<double>(g.entries));
+    }
+  });
+  if (p.database) {
+    auto& pool =
+        reg.gauge("larder_db_pool_sessions", "Query-pool sessions now, by state (in_use, idle).", {"state"});
+    auto& waiting = reg.gauge("larder_db_pool_waiting", "Requests waiting for a query-pool session now.");
+    auto& wait_timeouts = reg.counter("larder_db_pool_wait_timeouts_total",
+                                      "Requests refused after waiting for a session until their deadline.");
+    auto& created = reg.counter("larder_db_sessions_created_total", "Query-pool sessions opened.");
+    auto& discarded = reg.counter("larder_db_sessions_discarded_total",
+                                  "Query-pool sessions closed (broken, stale, evicted).");
+    auto& watchdog = reg.counter("larder_db_watchdog_cancels_total",
+                                 "Statements cancelled at their deadline by the watchdog.");
+    auto& replica = reg.counter("larder_db_replica_calls_total", "Requests served by a read replica.");
+    reg.on_collect([&, database = p.database.get()] {
+      const auto s = database->stats();
+      pool.with({"in_use"})
+          .set(static_cast<double>(s.open_sessions - std::min(s.open_sessions, s.idle_sessions)));
+      pool.with({"idle"}).set(static_cast<double>(s.idle_sessions));
+      waiting.with({}).set(static_cast<double>(s.waiting));
+      wait_timeouts.with({}).mirror(static_cast<double>(s.wait_timeouts));
+      created.with({}).mirror(static_cast<double>(s.sessions_created));
+      discarded.with({}).mirror(static_cast<double>(s.sessions_discarded));
+      watchdog.with({}).mirror(static_cast<double>(s.watchdog_cancels));
+      replica.with({}).mirror(static_cast<double>(s.replica_calls));
+    });
+  }
+  auto& lookups =
+      reg.counter("larder_taint_ledger_lookups_total",
+                  "Revocation and taint lookups, by how they were answered (database: one round "
+                  "trip; known_taint: the taint from this instance's memory, revocations still asked).",
+                  {"answered"});
+  auto& marks =
+      reg.counter("larder_taint_ledger_marks_total", "Lineages recorded as tainted by this instance.");
+  auto& ledger_failures = reg.counter("larder_taint_ledger_failures_total",
+                                      "Ledger statements that failed (unreachable or an error).");
+  auto& entries = reg.gauge("larder_taint_ledger_entries",
+                            "Unexpired taint entries in the ledger (all instances), read at most every 5 s.");
+  auto& revocations = reg.gauge(
+      "larder_revocations", "Revocation ids on the revocation list (all instances), read at most every 5 s.");
+  auto& up = reg.gauge("larder_database_up", "1 while PostgreSQL answers this instance, 0 during an outage.");
+  auto last_count = std::make_shared<std::chrono::steady_clock::time_point>();
+  reg.on_collect([&, ledger = p.ledger, availability = p.availability, last_count] {
+    const auto s = ledger->stats();
+    lookups.with({"known_taint"}).mirror(static_cast<double>(s.known_taint));
+    lookups.with({"database"}).mirror(static_cast<double>(s.lookups - std::min(s.lookups, s.known_taint)));
+    marks.with({}).mirror(static_cast<double>(s.marks));
+    ledger_failures.with({}).mirror(static_cast<double>(s.failures));
+    up.with({}).set(availability->down() ? 0 : 1);
+    const auto now = std::chrono::steady_clock::now();
+    if (availability->down() || now - *last_count < std::chrono::seconds(5)) return;
+    *last_count = now;
+    if (auto c = ledger->counts()) {
+      entries.with({}).set(static_cast<double>(c->tainted_lineages));
+      revocations.with({}).set(static_cast<double>(c->revocations));
+    }
+  });
+}
+
+// The admin listener with its readiness checks: the database (a query-pool session, and the
+// database matching the policy file), the ledger, the root keys.
+Result<std::unique_ptr<AdminServer>> start_admin(LarderService::Parts& p) {
+  const gate::ServeConfig& c = p.config;
+  AdminOptions options;
+  options.listener.host = c.admin_host;
+  options.listener.port = c.admin_port;
+  options.listener.plain_http = !c.admin_tls;
+  if (c.admin_tls) {
+    options.listener.tls.cert_file = c.tls_cert;
+    options.listener.tls.key_file = c.tls_key;
+    options.listener.tls.client_ca_file = c.tls_client_ca;
+    options.listener.tls.crl_file = c.tls_crl;
+    options.listener.tls.allowed_clients = c.admin_allowed_clients;
+  }
+  options.readiness_cache = c.readiness_cache;
+  std::vector<ReadinessCheck> checks;
+  checks.push_back({"root_keys", [gate = p.gate.get()]() -> Result<void> {
+                      if (gate->options().root_keys.empty())  // reload may change them
+                        return make_error("admin.not_ready",
+                                          "no root key is configured ([biscuit] root_keys)");
+                      return {};
+                    }});
+  checks.push_back({"ledger", [ledger = p.ledger]() -> Result<void> {
+                      auto c = ledger->counts();
+                      if (!c) return c.error();
+                      return {};
+                    }});
+  if (p.database) {
+    checks.push_back({"database", [database = p.database.get()]() -> Result<void> {
+                        return database->ping(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+                      }});
+    checks.push_back(
+        {"policy", [database = p.database.get(), policy = p.data_policy.get()]() -> Result<void> {
+           const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+           auto conn = database->config().writer.connect(deadline);
+           if (!conn) return conn.error();
+           auto drift = policy::check(*policy, conn->get(), deadline);
+           if (!drift) return drift.error();
+           if (drift->empty()) return {};
+           return make_error("policy.drift", "the database differs from the policy file " + policy->file +
+                                                 " (" + std::to_string(drift->size()) +
+                                                 " difference(s), first: " + drift->front() +
+                                                 "); `larder policy check` lists them");
+         }});
+  }
+  return AdminServer::start(std::move(options), p.metrics ? &p.metrics->registry() : nullptr,
+                            std::move(checks));
+}
+
+}  // namespace
 
 LarderService::LarderService(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 LarderService::~LarderService() {
@@ -146,6 +313,11 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   auto audit = gate::AuditLog::open(c.audit_path, c.audit_fsync);
   if (!audit) return audit.error();
   parts->audit = std::move(*audit);
+  if (c.admin_enabled && c.metrics_enabled) {
+    parts->metrics = std::make_unique<ServiceMetrics>(c.audience);
+    parts->audit->set_observer(
+        [m = parts->metrics.get()](const gate::AuditRecord& r, std::size_t bytes) { m->on_audit(r, bytes); });
+  }
 
   auto data_policy = load_served_policy(c);
   if (!data_policy) return data_policy.error();
@@ -193,6 +365,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   // One view of PostgreSQL's reachability for everything of this server that talks to it (the
   // ledger, the revocation list, the audit anchor, the query pool): an outage is logged once.
   auto availability = std::make_shared<db::Availability>(c.audience);
+  parts->availability = availability;
   db_config.availability = availability;
   gate::TaintLedger::Options ledger_options;
   ledger_options.availability = availability;
@@ -256,8 +429,9 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   // Every request leaves an audit record: tool calls, reads and prompts through the pipeline
   // (which records its decision), everything else — lists, initialize, argument-schema
   // failures, unknown methods, messages refused before dispatch — here.
-  mcp_options.on_request = [audit = parts->audit.get(), audience = c.audience,
-                            availability](const mcp::RequestRecord& r) {
+  mcp_options.on_request = [audit = parts->audit.get(), audience = c.audience, availability,
+                            metrics = parts->metrics.get()](const mcp::RequestRecord& r) {
+    if (metrics) metrics->on_request(r);
     if (r.recorded_by_handler) return true;  // the pipeline wrote the decision
     gate::AuditRecord record;
     if (r.peer) {
@@ -317,6 +491,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
     options.max_rows = static_cast<std::size_t>(c.max_rows);
     options.max_result_bytes = static_cast<std::size_t>(c.max_result_bytes);
     options.sql_guard = c.sql_guard;
+    options.stopping = parts->stopping;
     const auto dbname = db_config.query.get("dbname");
     auto service =
         register_db_service(*parts->mcp, *parts->pipeline, c, *parts->database, *parts->data_policy,
@@ -376,13 +551,40 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   server_config.limits.handshake_timeout = c.handshake_timeout;
   server_config.limits.max_handshakes = c.max_handshakes;
   server_config.limits.worker_threads = c.worker_threads;
+  server_config.limits.stop_grace = c.drain_timeout;
+  server_config.on_stop_deadline = [stopping = parts->stopping] { stopping.cancel(); };
+  if (parts->metrics) {
+    std::set<std::string> tools, prompts;
+    for (const auto& t : parts->mcp->tools()) tools.insert(t.name);
+    for (const auto& p : parts->mcp->prompts()) prompts.insert(p.name);
+    parts->metrics->set_served(std::move(tools), std::move(prompts));
+    server_config.on_handshake = [m = parts->metrics.get()](std::string_view outcome,
+                                                            std::chrono::steady_clock::duration took) {
+      m->on_handshake(outcome, took);
+    };
+  }
   auto http = net::Server::create(server_config, parts->transport->handler());
   if (!http) return http.error();
   parts->http = std::move(*http);
+  if (parts->metrics) add_collectors(*parts);
+  if (c.admin_enabled) {
+    auto admin = start_admin(*parts);
+    if (!admin) return admin.error();
+    parts->admin = std::move(*admin);
+  }
   if (auto started = parts->http->start(); !started) return started.error();
   spdlog::info("larder serving {} on {}://{}:{}/mcp", c.audience, c.plain_http ? "http" : "https", c.host,
                parts->http->port());
+  if (parts->admin) {
+    spdlog::info("larder admin for {} on {}://{}:{} (/healthz, /readyz{})", c.audience,
+                 c.admin_tls ? "https" : "http", c.admin_host, parts->admin->port(),
+                 parts->metrics ? ", /metrics" : "");
+  }
   return std::unique_ptr<LarderService>(new LarderService(std::move(parts)));
+}
+
+uint16_t LarderService::admin_port() const {
+  return parts_->admin ? parts_->admin->port() : 0;
 }
 
 uint16_t LarderService::port() const {
@@ -401,12 +603,27 @@ CallLimiter::Stats LarderService::client_limit_stats() const {
   return parts_->transport ? parts_->transport->client_limit_stats() : CallLimiter::Stats{};
 }
 
+// The graceful stop (docs/operations.md, "Stopping"): readiness turns 503 at once, so a
+// balancer stops sending; the MCP listener stops accepting and lets calls in flight answer
+// for up to [server] drain_timeout_ms, then cancels the statements still running (their calls
+// are refused and audited as cancelled at shutdown); the handlers finish, the audit log is
+// synced to disk and its head anchored; the admin listener goes last.
 void LarderService::stop() {
-  if (parts_ && parts_->http) parts_->http->stop();
+  if (!parts_) return;
+  if (parts_->admin) parts_->admin->set_draining();
+  if (parts_->http) parts_->http->stop();
+  if (parts_->mcp) parts_->mcp->pool().shutdown();  // running handlers finish and audit
+  if (parts_->audit) {
+    if (auto synced = parts_->audit->sync(); !synced)
+      spdlog::error("{}: audit log: {}", parts_->config.audience, synced.error().message);
+    parts_->audit->flush_anchor(std::chrono::seconds(2));
+  }
+  if (parts_->admin) parts_->admin->stop();
 }
 
 void LarderService::run_until_signal() {
-  if (parts_ && parts_->http) parts_->http->run_until_signal();
+  if (parts_ && parts_->http) parts_->http->wait_for_signal();
+  stop();
 }
 
 }  // namespace larder::tools

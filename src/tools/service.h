@@ -25,6 +25,7 @@ class LarderService {
   LarderService& operator=(const LarderService&) = delete;
 
   uint16_t port() const;
+  uint16_t admin_port() const;                    // the admin listener's (0 when [admin] enabled = false)
   net::ServerStats connection_stats() const;      // handshakes timed out / evicted, refusals, ...
   CallLimiter::Stats client_limit_stats() const;  // per-client-certificate admissions and refusals
   db::PoolStats database_stats() const;           // the query pool: sessions, replica calls, ...
