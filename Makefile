@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 600
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test test-sanitize demo bench fuzz format format-check clean
+.PHONY: all deps configure build test package-check test-sanitize demo bench fuzz format format-check clean
 
 all: build
 
@@ -26,6 +26,13 @@ build: configure
 # Every test: unit, integration (real PostgreSQL, real TLS), e2e, conformance, interop.
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The Debian package from $(BUILD), building only `larder` (nothing after `make test`):
+# lintian, the files unpacked into a scratch root, the example configurations through
+# `larder serve --check-config`, the systemd units through systemd-analyze. The .deb is
+# left in $(BUILD)/packages.
+package-check: configure
+	@scripts/package-check $(BUILD)
 
 # The unit tests once more under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-sanitize: deps

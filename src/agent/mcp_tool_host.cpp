@@ -110,7 +110,7 @@ Result<void> McpToolHost::open(Connection& c) {
     c.client.reset();
   }
   mcp::ClientOptions options;
-  options.info = {"larder-ask", "0.1.0", ""};
+  options.info = {"larder-ask", LARDER_VERSION, ""};
   c.header_token = tokens_ ? tokens_->current() : "";
   auto client = connect_server(c.config, c.manages_authorization ? c.header_token : std::string(), options);
   if (!client.ok()) {

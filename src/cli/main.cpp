@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
       "larder: an MCP server that lets AI agents query PostgreSQL behind four locks "
       "(mTLS, Biscuit, database privileges, row-level security)"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "larder 0.1.0");
+  app.set_version_flag("--version", "larder " LARDER_VERSION);
   app.add_flag(
       "--verbose", verbose(),
       "On failure, also print the underlying library's error (OpenSSL, libpq, ...); give it before the "

@@ -1,6 +1,9 @@
 // `larder serve --config larder.toml`: one Larder MCP server (database or compliance),
 // running until SIGTERM/SIGINT. With --background it detaches once it listens (or reports
 // why it could not start), logging to a file and writing its pid beside the audit log.
+// With --check-config it reads and checks the configuration and every file it names
+// (tools::check_config), says "configuration OK" or why not, and exits: nothing listens and
+// PostgreSQL is not contacted (packages and images run it before a start).
 #include "cli/command.h"
 #include "cli/report.h"
 #include "gate/config.h"
@@ -28,6 +31,7 @@ struct ServeOptions {
   std::string log_file;
   bool background = false;
   bool allow_drift = false;
+  bool check_config = false;
 };
 
 // Every connection, pending or authenticated, is a descriptor: raise the soft limit to the
@@ -126,6 +130,15 @@ int run_serve(ServeOptions o) {
     config->allow_drift = true;
     config->insecure_acknowledged.push_back("policy_drift");
   }
+  if (o.check_config) {
+    if (auto ok = larder::tools::check_config(*config); !ok) return larder::cli::report("serve", ok.error());
+    for (const auto& warning : larder::gate::insecure_warnings(*config))
+      std::cout << "larder serve: INSECURE: " << warning << "\n";
+    std::cout << "larder serve: " << o.config << ": configuration OK (" << config->audience << ", "
+              << (config->plain_http ? "http" : "https") << "://" << config->host << ":" << config->port
+              << "; the database was not contacted)\n";
+    return 0;
+  }
   Detached detached;
   if (o.background) {
     if (o.pid_file.empty()) {
@@ -178,6 +191,10 @@ void define_serve(CLI::App& app, larder::cli::Action& selected) {
   serve->add_flag("--allow-drift", opts->allow_drift,
                   "Serve even when the database differs from the policy file (`larder policy check`); "
                   "every difference is logged as a warning");
+  serve->add_flag("--check-config", opts->check_config,
+                  "Check the configuration and every file it names (certificates, keys, policies), "
+                  "then exit: 0 and \"configuration OK\", or the problem; nothing listens and the "
+                  "database is not contacted");
   serve->callback([&selected, opts] { selected = [opts] { return run_serve(*opts); }; });
 }
 

@@ -34,7 +34,7 @@ struct BridgeOptions {
   agent::McpConfig config;
   std::string token;        // the configured token (empty only for servers that need none)
   std::string token_state;  // file keeping the lineage's current token; empty: not kept
-  mcp::Implementation info{"larder-connect", "0.1.0", ""};
+  mcp::Implementation info{"larder-connect", LARDER_VERSION, ""};
   std::size_t max_in_flight = 32;  // host requests running at once; more are answered "busy"
   std::size_t max_message = 4u << 20;
   std::size_t handler_threads = 8;

@@ -328,11 +328,12 @@ larder::Result<std::unique_ptr<HttpClient>> HttpClient::create(std::string base_
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
     X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(c), X509_PURPOSE_SSL_SERVER);
     if (!cfg.cert_file.empty() || !cfg.key_file.empty()) {
-      if (SSL_CTX_use_certificate_chain_file(c, cfg.cert_file.c_str()) != 1) {
-        return detail::file_load_error("client certificate", cfg.cert_file, "PEM certificate (chain)");
-      }
+      // The key first, so that a key of another certificate is named as such (server.cpp).
       if (SSL_CTX_use_PrivateKey_file(c, cfg.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
         return detail::file_load_error("client key", cfg.key_file, "PEM private key");
+      }
+      if (SSL_CTX_use_certificate_chain_file(c, cfg.cert_file.c_str()) != 1) {
+        return detail::file_load_error("client certificate", cfg.cert_file, "PEM certificate (chain)");
       }
       if (SSL_CTX_check_private_key(c) != 1) {
         return make_error(

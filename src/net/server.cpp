@@ -1239,11 +1239,14 @@ larder::Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Http
     SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     // TLS 1.2 suites: forward-secret AEAD only.
     SSL_CTX_set_cipher_list(c, "ECDHE+AESGCM:ECDHE+CHACHA20");
-    if (SSL_CTX_use_certificate_chain_file(c, t.cert_file.c_str()) != 1) {
-      return detail::file_load_error("server certificate", t.cert_file, "PEM certificate (chain)");
-    }
+    // The key before the certificate: OpenSSL refuses a key that does not match a loaded
+    // certificate as if it could not read it, but drops a mismatched key when the certificate
+    // comes second, and the check below then names the mismatch.
     if (SSL_CTX_use_PrivateKey_file(c, t.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
       return detail::file_load_error("server key", t.key_file, "PEM private key");
+    }
+    if (SSL_CTX_use_certificate_chain_file(c, t.cert_file.c_str()) != 1) {
+      return detail::file_load_error("server certificate", t.cert_file, "PEM certificate (chain)");
     }
     if (SSL_CTX_check_private_key(c) != 1) {
       return make_error("file.invalid",

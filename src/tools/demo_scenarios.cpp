@@ -125,7 +125,7 @@ Result<std::unique_ptr<mcp::Client>> connect(const std::string& url, const DemoE
     tls.key_file = cert->key;
   }
   mcp::ClientOptions options;
-  options.info = {"larder-demo", "0.1.0", ""};
+  options.info = {"larder-demo", LARDER_VERSION, ""};
   options.request_timeout = std::chrono::seconds(30);
   return mcp::Client::connect_http(url, tls, {}, options);
 }

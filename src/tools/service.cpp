@@ -91,7 +91,81 @@ Result<db::ConnParams> embedded_ledger(const fs::path& state_dir) {
   return p;
 }
 
+// The query role's and the context writer's connections (and the replicas'): parsed from
+// the URLs, or read from the embedded cluster's state file. Opens no connection.
+Result<db::DatabaseConfig> database_connections(const gate::ServeConfig& c) {
+  db::DatabaseConfig db_config;
+  if (c.database_mode == "url") {
+    auto q = db::ConnParams::parse(c.database_url);
+    if (!q) return make_error("config.invalid", "database.url: " + q.error().message);
+    auto w = db::ConnParams::parse(c.database_writer_url);
+    if (!w) return make_error("config.invalid", "database.writer_url: " + w.error().message);
+    db_config.query = *q;
+    db_config.writer = *w;
+    for (const auto& url : c.database_replica_urls) {
+      auto r = db::ConnParams::parse(url);
+      if (!r) return make_error("config.invalid", "database.replicas: " + r.error().message);
+      db_config.replicas.push_back(*r);
+    }
+    db_config.max_replica_lag = c.max_replica_lag;
+  } else {
+    auto state = db::ClusterState::load(db::state_file_path(c.database_dir));
+    if (!state) {
+      return make_error("config.invalid", "database.dir: no embedded cluster state in " + c.database_dir +
+                                              " (run `larder db init` first): " + state.error().message);
+    }
+    db_config.query = state->query();
+    db_config.writer = state->writer();
+  }
+  return db_config;
+}
+
+// The HTTPS listener's settings: address, TLS files, limits.
+net::ServerConfig listener_config(const gate::ServeConfig& c) {
+  net::ServerConfig server_config;
+  server_config.host = c.host;
+  server_config.port = c.port;
+  server_config.plain_http = c.plain_http;
+  server_config.tls.cert_file = c.tls_cert;
+  server_config.tls.key_file = c.tls_key;
+  server_config.tls.client_ca_file = c.tls_client_ca;
+  server_config.tls.crl_file = c.tls_crl;
+  server_config.tls.allowed_clients = c.allowed_clients;
+  server_config.limits.max_body_bytes = c.max_body_bytes;
+  server_config.limits.max_header_bytes = c.max_header_bytes;
+  server_config.limits.request_timeout = c.request_timeout;
+  server_config.limits.idle_timeout = c.idle_timeout;
+  server_config.limits.max_connections = c.max_connections;
+  server_config.limits.handshake_timeout = c.handshake_timeout;
+  server_config.limits.max_handshakes = c.max_handshakes;
+  server_config.limits.worker_threads = c.worker_threads;
+  server_config.limits.stop_grace = c.drain_timeout;
+  return server_config;
+}
+
 }  // namespace
+
+Result<void> check_config(const gate::ServeConfig& c) {
+  auto data_policy = load_served_policy(c);
+  if (!data_policy) return data_policy.error();
+  auto policy = load_policy(c);
+  if (!policy) return policy.error();
+  // The root keys, the trusted third-party keys and the Datalog policy, parsed as start() does.
+  auto gate = gate::Gate::create(gate::gate_options_from(c, *policy, &*data_policy));
+  if (!gate) return gate.error();
+  auto connections = database_connections(c);
+  if (!connections) return connections.error();
+  if (c.database_mode == "url") {
+    // Only a URL to parse (embedded: ledger_connection would set up the cluster's role).
+    if (auto ledger = ledger_connection(c); !ledger) return ledger.error();
+  }
+  // The TLS context the listener would use (certificate chain, key and their match, client
+  // CA, CRL), built and never bound.
+  auto http = net::Server::create(listener_config(c),
+                                  [](const net::HttpRequest&, std::shared_ptr<net::Responder>) {});
+  if (!http) return http.error();
+  return {};
+}
 
 Result<db::ConnParams> ledger_connection(const gate::ServeConfig& c) {
   if (c.database_mode == "url") {
@@ -329,30 +403,10 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   parts->gate = std::move(*gate);
 
   // Database connections: the query role (+ context writer) and the ledger role.
-  db::DatabaseConfig db_config;
+  auto connections = database_connections(c);
+  if (!connections) return connections.error();
+  db::DatabaseConfig db_config = std::move(*connections);
   db::ConnParams ledger_params;
-  if (c.database_mode == "url") {
-    auto q = db::ConnParams::parse(c.database_url);
-    if (!q) return make_error("config.invalid", "database.url: " + q.error().message);
-    auto w = db::ConnParams::parse(c.database_writer_url);
-    if (!w) return make_error("config.invalid", "database.writer_url: " + w.error().message);
-    db_config.query = *q;
-    db_config.writer = *w;
-    for (const auto& url : c.database_replica_urls) {
-      auto r = db::ConnParams::parse(url);
-      if (!r) return make_error("config.invalid", "database.replicas: " + r.error().message);
-      db_config.replicas.push_back(*r);
-    }
-    db_config.max_replica_lag = c.max_replica_lag;
-  } else {
-    auto state = db::ClusterState::load(db::state_file_path(c.database_dir));
-    if (!state) {
-      return make_error("config.invalid", "database.dir: no embedded cluster state in " + c.database_dir +
-                                              " (run `larder db init` first): " + state.error().message);
-    }
-    db_config.query = state->query();
-    db_config.writer = state->writer();
-  }
   auto ledger = ledger_connection(c);
   if (!ledger) return ledger.error();
   ledger_params = *ledger;
@@ -419,7 +473,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
       std::make_unique<gate::Pipeline>(*parts->gate, parts->ledger.get(), *parts->audit, pipeline_options);
 
   mcp::ServerOptions mcp_options;
-  mcp_options.info = {"larder", "0.1.0", "Larder"};
+  mcp_options.info = {"larder", LARDER_VERSION, "Larder"};
   mcp_options.instructions =
       "Larder serves a PostgreSQL database behind four locks (mTLS, Biscuit, database privileges, row-level "
       "security). Every call needs a Biscuit token (Authorization: Bearer, or the biscuit_token argument).";
@@ -534,24 +588,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   add_resource_metadata(transport_options, c.audience);
   parts->transport = std::make_unique<mcp::HttpTransport>(*parts->mcp, transport_options);
 
-  net::ServerConfig server_config;
-  server_config.host = c.host;
-  server_config.port = c.port;
-  server_config.plain_http = c.plain_http;
-  server_config.tls.cert_file = c.tls_cert;
-  server_config.tls.key_file = c.tls_key;
-  server_config.tls.client_ca_file = c.tls_client_ca;
-  server_config.tls.crl_file = c.tls_crl;
-  server_config.tls.allowed_clients = c.allowed_clients;
-  server_config.limits.max_body_bytes = c.max_body_bytes;
-  server_config.limits.max_header_bytes = c.max_header_bytes;
-  server_config.limits.request_timeout = c.request_timeout;
-  server_config.limits.idle_timeout = c.idle_timeout;
-  server_config.limits.max_connections = c.max_connections;
-  server_config.limits.handshake_timeout = c.handshake_timeout;
-  server_config.limits.max_handshakes = c.max_handshakes;
-  server_config.limits.worker_threads = c.worker_threads;
-  server_config.limits.stop_grace = c.drain_timeout;
+  net::ServerConfig server_config = listener_config(c);
   server_config.on_stop_deadline = [stopping = parts->stopping] { stopping.cancel(); };
   if (parts->metrics) {
     std::set<std::string> tools, prompts;

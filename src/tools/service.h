@@ -43,6 +43,13 @@ class LarderService {
 // password kept in <database.dir>/gate.json, created and applied on first use).
 Result<db::ConnParams> ledger_connection(const gate::ServeConfig& config);
 
+// `larder serve --check-config`: everything start() reads from files, read and parsed the
+// same way — the policy file, the Biscuit policy and root keys, the TLS certificate, key (and
+// that they match), client CA and CRL, the database URLs or the embedded cluster's state —
+// without opening the audit log, listening, or connecting to PostgreSQL. The first problem,
+// in start()'s words.
+Result<void> check_config(const gate::ServeConfig& config);
+
 // Reads the policy file named in the config, or the built-in default policy.
 Result<std::string> load_policy(const gate::ServeConfig& config);
 
