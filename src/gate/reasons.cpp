@@ -141,7 +141,8 @@ const char* refusal_kind(std::string_view lock, std::string_view reason) {
     if (starts("token is bound to")) return "other_certificate";
     if (starts("token is meant for another server")) return "other_audience";
     if (starts("the token does not allow this call")) return "failed_check";
-    if (starts("token is signed by an unknown")) return "unknown_root_key";
+    if (starts("token is signed by an unknown") || starts("token names no root key id"))
+      return "unknown_root_key";
     if (starts("token signature does not verify")) return "bad_signature";
     if (starts("token was altered")) return "altered";
     if (starts("token has been revoked")) return "revoked";

@@ -211,15 +211,15 @@ template class Family<Gauge>;
 template class Family<Histogram>;
 
 const std::vector<double>& latency_buckets() {
-  static const std::vector<double> b{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                     0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10, 30, 60};
+  static const std::vector<double> b{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60};
   return b;
 }
 
 CounterFamily& Registry::counter(std::string name, std::string help, std::vector<std::string> label_names) {
   std::lock_guard lock(mu_);
-  counters_.push_back(
-      std::make_unique<CounterFamily>(std::move(name), std::move(help), std::move(label_names), Kind::kCounter));
+  counters_.push_back(std::make_unique<CounterFamily>(std::move(name), std::move(help),
+                                                      std::move(label_names), Kind::kCounter));
   auto* f = counters_.back().get();
   order_.push_back([f](std::string& out) { f->render(out); });
   return *f;
@@ -239,9 +239,8 @@ HistogramFamily& Registry::histogram(std::string name, std::string help, std::ve
   std::sort(bounds.begin(), bounds.end());
   bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
   std::lock_guard lock(mu_);
-  histograms_.push_back(std::make_unique<HistogramFamily>(std::move(name), std::move(help),
-                                                          std::move(label_names), Kind::kHistogram,
-                                                          std::move(bounds)));
+  histograms_.push_back(std::make_unique<HistogramFamily>(
+      std::move(name), std::move(help), std::move(label_names), Kind::kHistogram, std::move(bounds)));
   auto* f = histograms_.back().get();
   order_.push_back([f](std::string& out) { f->render(out); });
   return *f;

@@ -1,7 +1,7 @@
 #include "tools/admin.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 namespace larder::tools {
 namespace {
@@ -27,21 +27,24 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(AdminOptions options, ob
                                                         std::vector<ReadinessCheck> checks) {
   // Operators' requests are small and few: tight limits, two workers.
   options.listener.limits.max_body_bytes = 1024;
-  options.listener.limits.max_connections = std::min<std::size_t>(options.listener.limits.max_connections, 64);
+  options.listener.limits.max_connections =
+      std::min<std::size_t>(options.listener.limits.max_connections, 64);
   options.listener.limits.worker_threads = 2;
   std::unique_ptr<AdminServer> admin(new AdminServer(options, metrics, std::move(checks)));
-  auto http = net::Server::create(options.listener, [a = admin.get()](const net::HttpRequest& request,
-                                                                      std::shared_ptr<net::Responder> responder) {
-    a->handle(request, responder);
-  });
+  auto http = net::Server::create(
+      options.listener,
+      [a = admin.get()](const net::HttpRequest& request, std::shared_ptr<net::Responder> responder) {
+        a->handle(request, responder);
+      });
   if (!http) {
     return make_error(http.error().code, "admin listener: " + http.error().message);
   }
   admin->http_ = std::move(*http);
   if (auto started = admin->http_->start(); !started) {
-    return make_error(started.error().code,
-                      "admin listener on " + options.listener.host + ":" + std::to_string(options.listener.port) +
-                          ": " + started.error().message + " (set [admin] port, or enabled = false)");
+    return make_error(started.error().code, "admin listener on " + options.listener.host + ":" +
+                                                std::to_string(options.listener.port) + ": " +
+                                                started.error().message +
+                                                " (set [admin] port, or enabled = false)");
   }
   return admin;
 }

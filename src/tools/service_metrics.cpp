@@ -10,11 +10,21 @@ namespace larder::tools {
 namespace {
 
 // The methods a Larder server answers; anything else a client sends is "other".
-constexpr std::array<std::string_view, 15> kMethods = {
-    "initialize",     "ping",          "tools/list",         "tools/call",
-    "resources/list", "resources/read", "resources/templates/list", "resources/subscribe",
-    "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete",
-    "logging/setLevel", "notifications/initialized", "notifications/cancelled"};
+constexpr std::array<std::string_view, 15> kMethods = {"initialize",
+                                                       "ping",
+                                                       "tools/list",
+                                                       "tools/call",
+                                                       "resources/list",
+                                                       "resources/read",
+                                                       "resources/templates/list",
+                                                       "resources/subscribe",
+                                                       "resources/unsubscribe",
+                                                       "prompts/list",
+                                                       "prompts/get",
+                                                       "completion/complete",
+                                                       "logging/setLevel",
+                                                       "notifications/initialized",
+                                                       "notifications/cancelled"};
 
 std::string method_label(const std::string& method) {
   if (method.empty()) return "unparsed";  // refused before the message could be read
@@ -53,10 +63,11 @@ ServiceMetrics::ServiceMetrics(const std::string& audience)
           "MCP request duration as observed on the server, from receipt to the answer (OpenTelemetry "
           "mcp.server.operation.duration).",
           {"mcp_method_name", "gen_ai_tool_name", "error_type", "mcp_protocol_version"})),
-      calls_(registry_.counter("larder_calls_total",
-                               "Requests decided, by method, tool or prompt, and outcome (allow, deny, error, "
-                               "answered: a protocol request, cancelled).",
-                               {"method", "tool", "outcome"})),
+      calls_(
+          registry_.counter("larder_calls_total",
+                            "Requests decided, by method, tool or prompt, and outcome (allow, deny, error, "
+                            "answered: a protocol request, cancelled).",
+                            {"method", "tool", "outcome"})),
       refusals_(registry_.counter("larder_refusals_total",
                                   "Calls refused, by the lock that refused and the kind of reason.",
                                   {"lock", "reason"})),
@@ -74,8 +85,9 @@ ServiceMetrics::ServiceMetrics(const std::string& audience)
                                    {"kind"})),
       audit_records_(registry_.counter("larder_audit_records_total", "Audit records written.")),
       audit_bytes_(registry_.counter("larder_audit_bytes_total", "Bytes of audit records written.")) {
-  registry_.gauge("larder_build_info", "Larder's version and the audience this server answers to; always 1.",
-                  {"version", "audience"})
+  registry_
+      .gauge("larder_build_info", "Larder's version and the audience this server answers to; always 1.",
+             {"version", "audience"})
       .with({LARDER_VERSION, audience})
       .set(1);
 }
@@ -102,9 +114,9 @@ void ServiceMetrics::on_audit(const gate::AuditRecord& r, std::size_t bytes) {
     if (lock == "database") db_errors_.with({kind}).inc();
   }
   const auto& t = r.timings;
-  const std::pair<const char*, int64_t> stages[] = {{"guard", t.guard_us},       {"verify", t.verify_us},
-                                                    {"ledger", t.ledger_us},     {"authorize", t.authorize_us},
-                                                    {"database", t.tool_us},     {"taint", t.taint_us}};
+  const std::pair<const char*, int64_t> stages[] = {{"guard", t.guard_us},   {"verify", t.verify_us},
+                                                    {"ledger", t.ledger_us}, {"authorize", t.authorize_us},
+                                                    {"database", t.tool_us}, {"taint", t.taint_us}};
   for (const auto& [stage, us] : stages) {
     if (us >= 0) stages_.with({stage}).observe(seconds(us));
   }
@@ -122,7 +134,8 @@ void ServiceMetrics::on_request(const mcp::RequestRecord& r) {
   // JSON-RPC codes are a small set in practice, but a label must not take any integer.
   if (r.error_code && (*r.error_code < -32768 || *r.error_code > -32000)) error_type = "other";
   operation_
-      .with({method_label(r.method), tool_label(r.method, r.name), error_type, version_label(r.protocol_version)})
+      .with({method_label(r.method), tool_label(r.method, r.name), error_type,
+             version_label(r.protocol_version)})
       .observe(std::chrono::duration<double>(r.duration).count());
 }
 

@@ -4,8 +4,8 @@
 // by matching strings: the text must be valid exposition format, and the values must count
 // what the demo's scenarios did — allowed calls, refusals by every lock, refused handshakes.
 #include "base/files.h"
-#include "gate/audit_log.h"
 #include "examples/healthcare/demo.h"
+#include "gate/audit_log.h"
 #include "mcp/client.h"
 #include "net/client.h"
 #include "support/testbed.h"
@@ -14,10 +14,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <atomic>
 #include <thread>
 
 namespace larder {
@@ -57,8 +57,8 @@ Scrape scrape(uint16_t admin_port, const std::filesystem::path& dir) {
   EXPECT_EQ(r.header("content-type").value_or(""), "text/plain; version=0.0.4; charset=utf-8");
   const auto file = dir / ("scrape-" + std::to_string(admin_port) + ".txt");
   std::ofstream(file) << r.body;
-  const std::string cmd = "/usr/bin/python3 " + std::string(LARDER_SOURCE_DIR) + "/tests/e2e/ops/parse_metrics.py " +
-                          file.string() + " 2>&1";
+  const std::string cmd = "/usr/bin/python3 " + std::string(LARDER_SOURCE_DIR) +
+                          "/tests/e2e/ops/parse_metrics.py " + file.string() + " 2>&1";
   std::string out;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) throw std::runtime_error("popen failed");
@@ -145,7 +145,8 @@ TEST_F(Ops, MetricsCountWhatTheDemoScenariosDidAndParseAsPrometheusText) {
   EXPECT_EQ(db.value("larder_database_up"), 1);
 
   // Nothing a caller sent or read is in a metric: no token, no SQL, no patient.
-  for (const std::string& secret : {tokens->erin, tokens->david, std::string("Erin"), std::string("SELECT")}) {
+  for (const std::string& secret :
+       {tokens->erin, tokens->david, std::string("Erin"), std::string("SELECT")}) {
     EXPECT_EQ(db.text.find(secret), std::string::npos) << secret.substr(0, 20);
     EXPECT_EQ(egress.text.find(secret), std::string::npos) << secret.substr(0, 20);
   }
@@ -168,7 +169,8 @@ TEST_F(Ops, HealthStaysUpAndReadinessFollowsTheDatabase) {
   auto ready = get(admin, "/readyz");
   ASSERT_EQ(ready.status, 200) << ready.body;
   const json checks = json::parse(ready.body)["checks"];
-  for (const char* check : {"root_keys", "ledger", "database", "policy"}) EXPECT_EQ(checks.value(check, ""), "ok");
+  for (const char* check : {"root_keys", "ledger", "database", "policy"})
+    EXPECT_EQ(checks.value(check, ""), "ok");
 
   bed_->cluster().stop();
   ready = get(admin, "/readyz");
@@ -231,11 +233,12 @@ TEST_F(Ops, AStopDrainsThenCancelsTheStatementStillRunningAndAuditsIt) {
   ASSERT_TRUE(client.ok()) << client.error().message;
   Result<json> answer = make_error("test.unset", "");
   std::thread call([&] {
-    answer = (*client)->call_tool(
-        "pg_query", {{"query", "SELECT count(*) FROM generate_series(1, 4000000000) AS g"}});
+    answer = (*client)->call_tool("pg_query",
+                                  {{"query", "SELECT count(*) FROM generate_series(1, 4000000000) AS g"}});
   });
   const std::string running_sql =
-      "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%generate_series(1, 4000000000)%' "
+      "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%generate_series(1, "
+      "4000000000)%' "
       "AND pid <> pg_backend_pid()";
   bool started = false;
   for (int i = 0; i < 100 && !started; ++i) {
@@ -280,7 +283,8 @@ TEST_F(Ops, AStopDrainsThenCancelsTheStatementStillRunningAndAuditsIt) {
   for (std::size_t at = 0; at < log->size();) {
     const auto nl = log->find('\n', at);
     const json r = json::parse(log->substr(at, nl - at));
-    if (r.value("lock", "") == "database" && r.value("reason", "").find("server is stopping") != std::string::npos)
+    if (r.value("lock", "") == "database" &&
+        r.value("reason", "").find("server is stopping") != std::string::npos)
       recorded = r.value("decision", "") == "deny";
     at = nl == std::string::npos ? log->size() : nl + 1;
   }

@@ -458,3 +458,51 @@ TEST_F(ConfigTest, MissingFile) {
 
 }  // namespace
 }  // namespace larder::gate
+
+namespace larder::gate {
+namespace {
+
+// [admin]: on by default, loopback plain HTTP; elsewhere only over mTLS with an operator
+// allow-list (every certificate of the CA is an MCP client, not an operator).
+TEST_F(ConfigTest, TheAdminListenerIsLoopbackUnlessMtlsWithAnAllowList) {
+  auto defaults = parse("");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_TRUE(defaults->admin_enabled);
+  EXPECT_EQ(defaults->admin_host, "127.0.0.1");
+  EXPECT_EQ(defaults->admin_port, 0);
+  EXPECT_FALSE(defaults->admin_tls);
+  EXPECT_TRUE(defaults->metrics_enabled);
+  EXPECT_EQ(defaults->drain_timeout.count(), 30000);
+  auto set = parse(R"([server]
+drain_timeout_ms = 5000
+[admin]
+host = "0.0.0.0"
+port = 9464
+tls = true
+allowed_clients = ["cn:ops", "sha256:ab"]
+metrics = false
+readiness_cache_ms = 0
+)");
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_EQ(set->admin_port, 9464);
+  EXPECT_TRUE(set->admin_tls);
+  EXPECT_EQ(set->admin_allowed_clients.size(), 2u);
+  EXPECT_FALSE(set->metrics_enabled);
+  EXPECT_EQ(set->readiness_cache.count(), 0);
+  EXPECT_EQ(set->drain_timeout.count(), 5000);
+  auto off = parse("[admin]\nenabled = false\nhost = \"0.0.0.0\"\n");
+  ASSERT_TRUE(off.ok()) << off.error().message;  // nothing listens, so nothing to refuse
+  const std::vector<BadCase> bad = {
+      {"[admin]\nhost = \"0.0.0.0\"\n", "admin.host", true, "admin.tls"},
+      {"[admin]\nhost = \"10.1.2.3\"\n", "admin.host"},
+      {"[admin]\ntls = true\n", "admin.allowed_clients"},
+      {"[admin]\ntls = true\nallowed_clients = [\"ops\"]\n", "admin.allowed_clients[0]"},
+      {"[admin]\nport = 70000\n", "admin.port"},
+      {"[admin]\nlisten = \"x\"\n", "admin.listen"},
+      {"[server]\ndrain_timeout_ms = -1\n", "server.drain_timeout_ms"},
+  };
+  expect_refused(bad);
+}
+
+}  // namespace
+}  // namespace larder::gate

@@ -1,5 +1,6 @@
 // Lock 2 against real tokens: every token here is built and signed by libbiscuit.
 #include "gate/gate.h"
+#include "db/database.h"
 #include "examples/examples.h"
 #include "gate/attestation.h"
 #include "gate/reasons.h"
@@ -736,6 +737,59 @@ TEST(Attestation, BindsToTheCertificateAndAudiences) {
   EXPECT_FALSE(f.call(*by_cn, "pg_query", &f.other).allowed);
 
   EXPECT_FALSE(attest(*token, "not a certificate", {"larder-db"}).ok());
+}
+
+}  // namespace
+}  // namespace larder::gate
+
+namespace larder::gate {
+namespace {
+
+// Every reason sentence a lock makes falls in its kind (the refusals' metric label): a new
+// sentence that no longer matches shows up here, not as "other" in production.
+TEST(RefusalKind, EveryReasonSentenceHasItsKind) {
+  const auto now = std::chrono::system_clock::now();
+  const std::vector<std::tuple<const char*, std::string, const char*>> cases = {
+      {"biscuit", expired_reason(now - std::chrono::hours(1), now), "expired"},
+      {"biscuit", not_yet_valid_reason(now + std::chrono::hours(1), now), "not_yet_valid"},
+      {"biscuit", outside_validity_reason("check if time($t), $t < 2020-01-01T00:00:00Z"), "validity"},
+      {"biscuit", other_certificate_reason(nullptr, "check if client_cert_sha256(\"ab\")"),
+       "other_certificate"},
+      {"biscuit", other_audience_reason("larder-db", "check if server_audience(\"x\")"), "other_audience"},
+      {"biscuit", failed_check_reason(1, "check if right(\"pg_query\")"), "failed_check"},
+      {"biscuit", unknown_root_key_reason(7, true), "unknown_root_key"},
+      {"biscuit", unknown_root_key_reason(std::nullopt, false), "unknown_root_key"},
+      {"biscuit", bad_signature_reason(1), "bad_signature"},
+      {"biscuit", altered_token_reason(2), "altered"},
+      {"biscuit", altered_token_reason(std::nullopt), "altered"},
+      {"biscuit", revoked_reason("abcd"), "revoked"},
+      {"biscuit", "no Biscuit token: send `Authorization: Bearer <token>` or the biscuit_token argument",
+       "missing"},
+      {"biscuit", "the Authorization header is not a Bearer token", "not_bearer"},
+      {"biscuit", "token refused: mtls_client (only the server may assert it)", "reserved_predicate"},
+      {"biscuit", "token could not be parsed: truncated protobuf", "malformed"},
+      {"taint", tainted_token_reason("hipaa_compliance_check"), "tainted"},
+      {"taint", tainted_lineage_reason("hipaa_compliance_check"), "tainted"},
+      {"mtls", "no client certificate on this connection", "no_certificate"},
+      {"limits", "too many concurrent calls for this token's lineage (limit 16)", "concurrency"},
+      {"limits", "too many calls per second for this token's lineage (limit 100/s, burst 200)", "rate"},
+      {"database", "database unavailable, retry later", "unavailable"},
+      {"database",
+       "refused: the planner estimates cost 1e9, above the ceiling 1e7 ([database] max_query_cost)",
+       "too_costly"},
+      {"database", "database error 57014 (operator intervention): deadline exceeded, the query was cancelled",
+       "timeout"},
+      {"database", "database error 57014 (operator intervention): the caller cancelled the call",
+       "cancelled"},
+      {"database", std::string("database error 57014 (operator intervention): ") + db::kStoppingReason,
+       "shutdown"},
+      {"database", "database error 42501 (insufficient privilege)", "statement"},
+      {"sql-guard", "only SELECT statements are allowed", "refused"},
+      {"policy", "no policy matched", "denied"},
+  };
+  for (const auto& [lock, reason, kind] : cases) {
+    EXPECT_STREQ(refusal_kind(lock, reason), kind) << lock << ": " << reason;
+  }
 }
 
 }  // namespace
