@@ -17,7 +17,12 @@
 // is the ceiling for Larder's ratio on this machine.
 //
 //   bench_e2e [--seconds S] [--clients 1,8,32] [--workers N] [--no-pgbench] [--no-floor] [--no-paths]
-//   [--mcp-client]
+//   [--mcp-client] [--metrics-rounds N]
+//
+// The cost of metrics ([admin] metrics): two more servers on the same database, one with
+// metrics and one without, loaded at 8 clients in alternating rounds (on, off, off, on, ...)
+// of S seconds each, with a scrape of /metrics every second on the metered one as Prometheus
+// would (more often than its usual 15 s); the ratio of the median throughputs is reported.
 #include "closed_loop.h"
 #include "db/database.h"
 #include "examples/healthcare/demo.h"
@@ -62,6 +67,7 @@ struct Options {
   bool mcp_client = false;  // --mcp-client: load through mcp::Client instead of the lean generator
   bool floor = true;        // --no-floor: skip the bare HTTPS + database path run
   bool paths = true;        // --no-paths: skip the scale-out paths (PgBouncer, a replica)
+  int metrics_rounds = 6;   // --metrics-rounds N (0: skip): metrics on against off, 8 clients
 };
 
 using RunFigures = bench::LoadFigures;
@@ -212,6 +218,8 @@ Options parse(int argc, char** argv) {
       o.floor = false;
     } else if (a == "--no-paths") {
       o.paths = false;
+    } else if (a == "--metrics-rounds") {
+      o.metrics_rounds = std::atoi(next().c_str());
     } else if (a == "--clients") {
       o.clients.clear();
       std::stringstream list(next());
@@ -524,6 +532,62 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       std::cerr << "bench_e2e: " << e.what() << "\n";
       return 1;
+    }
+  }
+
+  // Metrics on against off, side by side on the same cluster.
+  if (o.metrics_rounds > 0) {
+    try {
+      std::vector<double> on_rps, off_rps;
+      gate::ServeConfig on = c, off = c;
+      on.port = off.port = 0;
+      on.audit_path = (bed->dir() / "bench-metrics-on.jsonl").string();
+      off.audit_path = (bed->dir() / "bench-metrics-off.jsonl").string();
+      on.audit_anchor_id = "bench-metrics-on";
+      off.audit_anchor_id = "bench-metrics-off";
+      on.metrics_enabled = true;
+      off.metrics_enabled = false;
+      auto with = test::Testbed::start(on);
+      auto without = test::Testbed::start(off);
+      const auto url_of = [](const tools::LarderService& s) {
+        return "https://127.0.0.1:" + std::to_string(s.port()) + "/mcp";
+      };
+      std::atomic<bool> scraping{true};
+      std::thread scraper([&] {
+        auto client = net::HttpClient::create("http://127.0.0.1:" + std::to_string(with->admin_port()),
+                                              {"", "", "", "", true});
+        while (scraping.load() && client) {
+          (void)(*client)->request("GET", "/metrics", {}, "");
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
+      });
+      for (int round = 0; round < o.metrics_rounds; ++round) {
+        const bool on_first = round % 2 == 0;
+        for (int k = 0; k < 2; ++k) {
+          const bool metered = (k == 0) == on_first;
+          auto r = run_load(url_of(metered ? *with : *without), tls, token, 8, o.seconds, expected, false);
+          (metered ? on_rps : off_rps).push_back(r.rps);
+        }
+      }
+      scraping = false;
+      scraper.join();
+      auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.empty() ? 0.0 : v[v.size() / 2];
+      };
+      std::printf("\nmetrics ([admin] metrics) at 8 clients, %d alternating rounds of %.0f s:\n",
+                  o.metrics_rounds, o.seconds);
+      std::printf("  calls/s with metrics    : median %.0f  (", median(on_rps));
+      for (double v : on_rps) std::printf(" %.0f", v);
+      std::printf(" )\n  calls/s without metrics : median %.0f  (", median(off_rps));
+      for (double v : off_rps) std::printf(" %.0f", v);
+      const double ratio = median(off_rps) > 0 ? median(on_rps) / median(off_rps) : 0;
+      std::printf(" )\n  with / without          : %.3f  (cost %.1f%%; the target is under 2%%)\n", ratio,
+                  100 * (1 - ratio));
+      with->stop();
+      without->stop();
+    } catch (const std::exception& e) {
+      std::cerr << "bench_e2e: metrics comparison: " << e.what() << "\n";
     }
   }
 

@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "cli/report.h"
 #include "gate/config.h"
+#include "obs/log.h"
 #include "tools/service.h"
 
 #include <spdlog/spdlog.h>
@@ -149,6 +150,10 @@ int run_serve(ServeOptions o) {
     if (r < 0) return larder::exit_status::kUnavailable;
     if (r > 0) return 0;
   }
+  // [log]: the format and level every line from here on is written in (stderr; in the
+  // background, stderr is the log file).
+  larder::obs::configure_logging(*larder::obs::parse_log_format(config->log_format),
+                                 *larder::obs::parse_log_level(config->log_level));
   raise_descriptor_limit(*config);
   auto service = larder::tools::LarderService::start(*config);
   if (!service) {

@@ -127,6 +127,8 @@ nlohmann::json to_json(const AuditRecord& r) {
   for (const auto& [name, value] : stages)
     if (value >= 0) us[name] = value;
   if (!us.empty()) j["us"] = std::move(us);
+  if (!r.request_id.empty()) j["request_id"] = field(r.request_id);
+  if (!r.trace_id.empty()) j["trace_id"] = field(r.trace_id);
   return j;
 }
 

@@ -81,6 +81,10 @@ struct AuditRecord {
   std::string reason;           // human sentence
   std::string taint;            // "clean" | "tainted" | "tainted-now" (this call tainted the lineage)
   StageTimings timings;         // "us": {stage: microseconds} for the stages reached
+  // The server's id of the request (its log line and its result's _meta carry it too), and
+  // the W3C trace id the caller sent; omitted when empty.
+  std::string request_id;
+  std::string trace_id;
 };
 
 nlohmann::json to_json(const AuditRecord& record);

@@ -1,5 +1,6 @@
 #include "gate/config.h"
 #include "base/files.h"
+#include "obs/log.h"
 
 #include "base/text.h"
 #include "db/connection.h"
@@ -125,7 +126,7 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
   static const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> table = {
       {"",
        {"i_understand_this_is_insecure", "server", "tls", "biscuit", "database", "policy", "tools", "rls",
-        "taint", "audit", "limits", "compliance", "profiles", "admin"}},
+        "taint", "audit", "limits", "compliance", "profiles", "admin", "log"}},
       {"server", {"host", "port", "audience", "plain_http", "drain_timeout_ms"}},
       {"tls", {"cert", "key", "client_ca", "crl", "allowed_clients"}},
       {"biscuit",
@@ -149,6 +150,7 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
         "max_json_depth", "max_batch_size"}},
       {"compliance", {"api_url", "api_timeout_ms"}},
       {"admin", {"enabled", "host", "port", "tls", "allowed_clients", "metrics", "readiness_cache_ms"}},
+      {"log", {"format", "level"}},
       {"profiles.<name>", {"description", "rights", "facts", "ttl_s", "max_ttl_s"}},
   };
   return table;
@@ -442,6 +444,20 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
       return config_error("admin.allowed_clients[" + std::to_string(i) + "]",
                           "must start with cn:, san: or sha256: (got \"" + a + "\")");
     }
+  }
+
+  // [log]
+  auto log = sub("log");
+  if (!log) return log.error();
+  LARDER_TRY(log->only(keys_of("log")));
+  LARDER_TRY(log->string("format", c.log_format));
+  LARDER_TRY(log->string("level", c.log_level));
+  if (!obs::parse_log_format(c.log_format)) {
+    return config_error("log.format", "must be \"text\" or \"json\" (got \"" + c.log_format + "\")");
+  }
+  if (!obs::parse_log_level(c.log_level)) {
+    return config_error("log.level", "must be one of trace, debug, info, warn, error, critical, off (got \"" +
+                                         c.log_level + "\")");
   }
 
   // [biscuit]

@@ -162,6 +162,11 @@ struct ServeConfig {
   // /readyz asks PostgreSQL (the query pool, the ledger, the policy check) at most this often.
   std::chrono::milliseconds readiness_cache{1000};
 
+  // [log]  the process's log lines: "text" (for a person) or "json" (one object per line), and
+  // the least severe level written (trace, debug, info, warn, error, critical, off).
+  std::string log_format = "text";
+  std::string log_level = "info";
+
   // i_understand_this_is_insecure (top level): the insecure settings the file acknowledges.
   std::vector<std::string> insecure_acknowledged;
 

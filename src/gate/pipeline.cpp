@@ -35,6 +35,8 @@ AuditRecord Pipeline::record_for(const CallRequest& request, const VerifiedToken
   r.tool = request.facts.name;
   r.sql_fingerprint = request.sql_fingerprint;
   r.timings = request.timings;
+  r.request_id = request.request_id;
+  r.trace_id = request.trace_id;
   return r;
 }
 

@@ -40,6 +40,8 @@ struct CallRequest {
   CallFacts facts;
   std::string sql_fingerprint;  // when the call carries SQL
   StageTimings timings;         // filled along the path, audited with the decision
+  std::string request_id;       // the MCP request's correlation id, audited
+  std::string trace_id;         // the caller's W3C trace id, audited
 };
 
 struct Admission {

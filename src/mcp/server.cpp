@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <exception>
+#include <random>
 
 #include "mcp/encoding.h"
 #include "mcp/thread_pool.h"
@@ -711,13 +713,62 @@ void Server::handle_notification(const std::shared_ptr<Session>& session, const 
   if (options_.on_notification) options_.on_notification(session, m);
 }
 
+namespace {
+
+// 64 random bits as 16 hex digits: unique enough to find one request among a process's.
+std::string new_correlation_id() {
+  thread_local std::mt19937_64 rng{
+      std::random_device{}() ^
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+bool lower_hex(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(),
+                                   [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+}  // namespace
+
+std::string trace_id_of(std::string_view tp) {
+  // version "00": 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>, ids not all zero.
+  if (tp.size() != 55 || tp.substr(0, 3) != "00-" || tp[35] != '-' || tp[52] != '-') return "";
+  const auto trace = tp.substr(3, 32), parent = tp.substr(36, 16), flags = tp.substr(53, 2);
+  if (!lower_hex(trace) || !lower_hex(parent) || !lower_hex(flags)) return "";
+  if (trace.find_first_not_of('0') == std::string_view::npos) return "";
+  if (parent.find_first_not_of('0') == std::string_view::npos) return "";
+  return std::string(trace);
+}
+
+std::string RequestContext::traceparent() const {
+  if (auto h = header("traceparent"); h && !trace_id_of(*h).empty()) return *h;
+  if (auto it = meta_.find("traceparent"); it != meta_.end() && it->is_string()) {
+    const auto& v = it->get_ref<const std::string&>();
+    if (!trace_id_of(v).empty()) return v;
+  }
+  return "";
+}
+
 json Server::handle_request(const std::shared_ptr<Session>& session, const Message& request,
                             const Origin& origin) {
   bool recorded = false;
   const auto started = std::chrono::steady_clock::now();
-  json response = answer_request(session, request, origin, recorded);
+  const std::string correlation = new_correlation_id();
+  std::string traceparent;
+  json response = answer_request(session, request, origin, correlation, traceparent, recorded);
+  if (!options_.correlation_meta_key.empty() && response.is_object()) {
+    if (auto result = response.find("result"); result != response.end() && result->is_object()) {
+      json& meta = (*result)["_meta"];
+      if (meta.is_null()) meta = json::object();
+      if (meta.is_object()) meta[options_.correlation_meta_key] = correlation;
+    }
+  }
   if (!options_.on_request) return response;
   RequestRecord record;
+  record.correlation_id = correlation;
+  record.traceparent = std::move(traceparent);
   record.duration = std::chrono::steady_clock::now() - started;
   record.protocol_version = is_modern_request(request) ? declared_version(request)
                             : session                  ? session->protocol_version()
@@ -763,7 +814,8 @@ void Server::report_refused(const Origin& origin, const RpcError& error) {
 }
 
 json Server::answer_request(const std::shared_ptr<Session>& session, const Message& request,
-                            const Origin& origin, bool& recorded) {
+                            const Origin& origin, const std::string& correlation_id, std::string& traceparent,
+                            bool& recorded) {
   std::string version;
   std::shared_ptr<Session> effective;
   if (is_modern_request(request)) {
@@ -812,6 +864,8 @@ json Server::answer_request(const std::shared_ptr<Session>& session, const Messa
     effective->last_activity_ = std::chrono::steady_clock::now();
   }
   RequestContext ctx(this, effective, origin, request, version, cancel);
+  ctx.correlation_id_ = correlation_id;
+  traceparent = ctx.traceparent();
   json response = dispatch(ctx, effective, request, version);
   recorded = ctx.recorded();
   if (effective) {

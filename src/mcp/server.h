@@ -264,6 +264,14 @@ class RequestContext {
   const CancellationToken& cancellation() const { return cancel_; }
   bool cancelled() const { return cancel_.cancelled(); }
 
+  // The server's own id for this request (16 hex digits, unique per process run): what ties
+  // its log line, its audit record and its result's _meta together (ServerOptions::
+  // correlation_meta_key). Not the JSON-RPC id, which the client chooses.
+  const std::string& correlation_id() const { return correlation_id_; }
+  // The W3C trace context the caller sent (`traceparent` header, else params._meta.traceparent),
+  // when well formed (version 00, a non-zero trace id and parent id); "" otherwise.
+  std::string traceparent() const;
+
   // notifications/progress, only when the request carried a progressToken.
   void progress(double progress, std::optional<double> total = std::nullopt, std::string message = {});
   // notifications/message related to this request, filtered by the log level.
@@ -308,7 +316,12 @@ class RequestContext {
   CancellationToken cancel_;
   int client_request_index_ = 0;
   bool recorded_ = false;
+  std::string correlation_id_;
+  friend class Server;
 };
+
+// The trace id (32 hex digits) of a well-formed W3C traceparent, "" when it is not one.
+std::string trace_id_of(std::string_view traceparent);
 
 // Thrown inside a handler by request_client in the modern era when input is missing;
 // caught by the server and turned into an InputRequiredResult. Handlers must not swallow it
@@ -335,6 +348,8 @@ struct RequestRecord {
   // they could be read), and the protocol revision it was served under ("" when none yet).
   std::chrono::steady_clock::duration duration{};
   std::string protocol_version;
+  std::string correlation_id;  // RequestContext::correlation_id ("" for messages refused unread)
+  std::string traceparent;     // RequestContext::traceparent
 };
 
 // A handler for a method outside the built-in set (e.g. an extension).
@@ -355,6 +370,9 @@ struct ServerOptions {
   // max_json_depth before parsing it (-32700), and a JSON-RPC batch (2025-03-26 sessions
   // only) of more than max_batch_size messages (-32600; an empty batch is refused too).
   std::size_t max_json_depth = larder::kMaxJsonDepth;
+  // When set, every result object answered to a request carries its correlation id as
+  // _meta[correlation_meta_key] (RequestContext::correlation_id).
+  std::string correlation_meta_key;
   std::size_t max_batch_size = 32;
   // A tool's structuredContent is checked against its outputSchema before it is sent. A relay
   // whose tools are another server's (which checked it already) may turn this off.
@@ -470,7 +488,7 @@ class Server {
   };
 
   json answer_request(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin,
-                      bool& recorded);
+                      const std::string& correlation_id, std::string& traceparent, bool& recorded);
   json dispatch(RequestContext& ctx, const std::shared_ptr<Session>& session, const Message& request,
                 const std::string& version);
   larder::Result<json> on_initialize(const std::shared_ptr<Session>& session, const Message& request);

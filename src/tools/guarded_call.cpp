@@ -41,6 +41,8 @@ gate::CallRequest call_request(mcp::RequestContext& ctx, const nlohmann::json& a
   gate::CallRequest request;
   request.peer = ctx.peer();
   request.authorization = ctx.header("authorization");
+  request.request_id = ctx.correlation_id();
+  request.trace_id = mcp::trace_id_of(ctx.traceparent());
   if (arguments.is_object()) {
     auto it = arguments.find("biscuit_token");
     if (it != arguments.end() && it->is_string()) request.argument_token = it->get<std::string>();

@@ -193,6 +193,7 @@ Result<policy::Policy> load_served_policy(const gate::ServeConfig& config) {
 struct LarderService::Parts {
   gate::ServeConfig config;
   std::unique_ptr<ServiceMetrics> metrics;      // first in, last out: every hook points here
+  ServedNames served;                           // filled once the tools are registered
   std::unique_ptr<policy::Policy> data_policy;  // the policy file: every lock is built from it
   std::unique_ptr<gate::AuditLog> audit;
   std::unique_ptr<gate::Gate> gate;
@@ -387,11 +388,13 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   auto audit = gate::AuditLog::open(c.audit_path, c.audit_fsync);
   if (!audit) return audit.error();
   parts->audit = std::move(*audit);
-  if (c.admin_enabled && c.metrics_enabled) {
-    parts->metrics = std::make_unique<ServiceMetrics>(c.audience);
-    parts->audit->set_observer(
-        [m = parts->metrics.get()](const gate::AuditRecord& r, std::size_t bytes) { m->on_audit(r, bytes); });
-  }
+  if (c.admin_enabled && c.metrics_enabled) parts->metrics = std::make_unique<ServiceMetrics>(c.audience);
+  // Every decision: one log line, and the metrics.
+  parts->audit->set_observer(
+      [m = parts->metrics.get(), served = &parts->served](const gate::AuditRecord& r, std::size_t bytes) {
+        if (m) m->on_audit(r, bytes);
+        log_call(r, *served);
+      });
 
   auto data_policy = load_served_policy(c);
   if (!data_policy) return data_policy.error();
@@ -478,6 +481,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
       "Larder serves a PostgreSQL database behind four locks (mTLS, Biscuit, database privileges, row-level "
       "security). Every call needs a Biscuit token (Authorization: Bearer, or the biscuit_token argument).";
   mcp_options.handler_threads = c.worker_threads;
+  mcp_options.correlation_meta_key = "larder/request_id";
   mcp_options.max_json_depth = c.max_json_depth;
   mcp_options.max_batch_size = c.max_batch_size;
   // Every request leaves an audit record: tool calls, reads and prompts through the pipeline
@@ -495,6 +499,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
     record.server_audience = audience;
     record.method = r.method;
     record.tool = r.name;
+    record.request_id = r.correlation_id;
+    record.trace_id = mcp::trace_id_of(r.traceparent);
     if (r.error_code) {
       record.decision = "error";
       record.reason = "JSON-RPC error " + std::to_string(*r.error_code) + ": " + r.error_message;
@@ -590,11 +596,10 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
 
   net::ServerConfig server_config = listener_config(c);
   server_config.on_stop_deadline = [stopping = parts->stopping] { stopping.cancel(); };
+  for (const auto& t : parts->mcp->tools()) parts->served.tools.insert(t.name);
+  for (const auto& p : parts->mcp->prompts()) parts->served.prompts.insert(p.name);
   if (parts->metrics) {
-    std::set<std::string> tools, prompts;
-    for (const auto& t : parts->mcp->tools()) tools.insert(t.name);
-    for (const auto& p : parts->mcp->prompts()) prompts.insert(p.name);
-    parts->metrics->set_served(std::move(tools), std::move(prompts));
+    parts->metrics->set_served(&parts->served);
     server_config.on_handshake = [m = parts->metrics.get()](std::string_view outcome,
                                                             std::chrono::steady_clock::duration took) {
       m->on_handshake(outcome, took);

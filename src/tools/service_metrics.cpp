@@ -2,6 +2,10 @@
 
 #include "gate/reasons.h"
 #include "mcp/protocol.h"
+#include "obs/log.h"
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
@@ -92,15 +96,45 @@ ServiceMetrics::ServiceMetrics(const std::string& audience)
       .set(1);
 }
 
-void ServiceMetrics::set_served(std::set<std::string> tools, std::set<std::string> prompts) {
-  tools_ = std::move(tools);
-  prompts_ = std::move(prompts);
+std::string ServedNames::label(const std::string& method, const std::string& name) const {
+  if (method == "tools/call") return tools.count(name) ? name : "unknown";
+  if (method == "prompts/get") return prompts.count(name) ? name : "unknown";
+  return "";  // resource URIs and the like are not labels
 }
 
 std::string ServiceMetrics::tool_label(const std::string& method, const std::string& name) const {
-  if (method == "tools/call") return tools_.count(name) ? name : "unknown";
-  if (method == "prompts/get") return prompts_.count(name) ? name : "unknown";
-  return "";  // resource URIs and the like are not labels
+  return served_ ? served_->label(method, name)
+                 : std::string(method == "tools/call" || method == "prompts/get" ? "unknown" : "");
+}
+
+void log_call(const gate::AuditRecord& r, const ServedNames& served) {
+  nlohmann::json f = {{"request_id", r.request_id},
+                      {"audience", r.server_audience},
+                      {"method", method_label(r.method)},
+                      {"decision", outcome_label(r.decision)}};
+  if (!r.trace_id.empty()) f["trace_id"] = r.trace_id;
+  if (auto tool = served.label(r.method, r.tool); !tool.empty()) f["tool"] = tool;
+  if (r.decision == "deny") {
+    const std::string lock = lock_label(r.lock);
+    f["lock"] = lock;
+    f["reason"] = gate::refusal_kind(lock, r.reason);
+  }
+  if (!r.taint.empty() && r.taint != "unknown") f["taint"] = r.taint;
+  if (!r.client_cert_cn.empty()) f["client"] = r.client_cert_cn;
+  if (!r.lineage.empty()) f["lineage"] = r.lineage;
+  if (r.rows) f["rows"] = *r.rows;
+  nlohmann::json us = nlohmann::json::object();
+  const auto& t = r.timings;
+  for (const auto& [stage, v] : {std::pair<const char*, int64_t>{"guard", t.guard_us},
+                                 {"verify", t.verify_us},
+                                 {"ledger", t.ledger_us},
+                                 {"authorize", t.authorize_us},
+                                 {"database", t.tool_us},
+                                 {"taint", t.taint_us}}) {
+    if (v >= 0) us[stage] = v;
+  }
+  if (!us.empty()) f["us"] = std::move(us);
+  obs::log_event(r.decision == "error" ? spdlog::level::warn : spdlog::level::info, "call", f);
 }
 
 void ServiceMetrics::on_audit(const gate::AuditRecord& r, std::size_t bytes) {

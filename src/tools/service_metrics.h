@@ -23,6 +23,19 @@
 
 namespace larder::tools {
 
+// The names a request may carry that this server serves: metric labels and log fields take a
+// tool's or prompt's name only from here ("unknown" otherwise), never a resource URI (its
+// parameters may be values).
+struct ServedNames {
+  std::set<std::string> tools, prompts;
+  std::string label(const std::string& method, const std::string& name) const;
+};
+
+// The log line of one decision (obs::log_event "call"): ids, names from ServedNames, the
+// outcome, the lock and the kind of reason (not its sentence), timings — no token, query,
+// parameter or row.
+void log_call(const gate::AuditRecord& record, const ServedNames& served);
+
 class ServiceMetrics {
  public:
   explicit ServiceMetrics(const std::string& audience);
@@ -30,7 +43,7 @@ class ServiceMetrics {
   obs::Registry& registry() { return registry_; }
 
   // The names labels may carry; anything else is "unknown".
-  void set_served(std::set<std::string> tools, std::set<std::string> prompts);
+  void set_served(const ServedNames* served) { served_ = served; }
 
   // The hooks.
   void on_audit(const gate::AuditRecord& record, std::size_t bytes);
@@ -41,7 +54,7 @@ class ServiceMetrics {
   std::string tool_label(const std::string& method, const std::string& name) const;
 
   obs::Registry registry_;
-  std::set<std::string> tools_, prompts_;
+  const ServedNames* served_ = nullptr;
   obs::HistogramFamily& operation_;
   obs::CounterFamily& calls_;
   obs::CounterFamily& refusals_;

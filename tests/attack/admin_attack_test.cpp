@@ -79,15 +79,20 @@ TEST(AdminAttack, InventedToolPromptAndMethodNamesDoNotGrowTheMetrics) {
   // burst (the suite's other tests share that certificate's budget).
   for (int i = 0; i < 40; ++i) {
     const std::string n = std::to_string(i);
+    raw_post(
+        env().db_url,
+        json{{"jsonrpc", "2.0"}, {"id", i}, {"method", "tools/call"}, {"params", {{"name", "zz-tool-" + n}}}}
+            .dump(),
+        token, sid);
     raw_post(env().db_url,
-             json{{"jsonrpc", "2.0"}, {"id", i}, {"method", "tools/call"}, {"params", {{"name", "zz-tool-" + n}}}}
+             json{{"jsonrpc", "2.0"},
+                  {"id", i},
+                  {"method", "prompts/get"},
+                  {"params", {{"name", "zz-prompt-" + n}}}}
                  .dump(),
              token, sid);
-    raw_post(env().db_url,
-             json{{"jsonrpc", "2.0"}, {"id", i}, {"method", "prompts/get"}, {"params", {{"name", "zz-prompt-" + n}}}}
-                 .dump(),
-             token, sid);
-    raw_post(env().db_url, json{{"jsonrpc", "2.0"}, {"id", i}, {"method", "zz/method-" + n}}.dump(), token, sid);
+    raw_post(env().db_url, json{{"jsonrpc", "2.0"}, {"id", i}, {"method", "zz/method-" + n}}.dump(), token,
+             sid);
     raw_post(env().db_url,
              json{{"jsonrpc", "2.0"},
                   {"id", i},
@@ -109,8 +114,9 @@ TEST(AdminAttack, NoTokenQueryOrRowIsExportedByAScrape) {
   const std::string token = fresh_patient_token();
   auto client = connect(env().db_url, token);
   auto allowed = call(*client, "pg_query",
-                      {{"query", "SELECT \"Patient Name\", \"Medical Condition\" FROM health_records "
-                                 "WHERE 'marker-7f3a' = 'marker-7f3a'"}});
+                      {{"query",
+                        "SELECT \"Patient Name\", \"Medical Condition\" FROM health_records "
+                        "WHERE 'marker-7f3a' = 'marker-7f3a'"}});
   ASSERT_EQ(refused_lock(allowed), "") << text_of(allowed);
   auto guarded = call(*client, "pg_query", {{"query", "DELETE FROM health_records -- marker-9c1e"}});
   ASSERT_EQ(refused_lock(guarded), "sql-guard");

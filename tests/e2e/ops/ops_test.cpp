@@ -8,12 +8,15 @@
 #include "gate/audit_log.h"
 #include "mcp/client.h"
 #include "net/client.h"
+#include "obs/log.h"
 #include "support/testbed.h"
 #include "tools/demo_scenarios.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -71,17 +74,29 @@ Scrape scrape(uint16_t admin_port, const std::filesystem::path& dir) {
 
 class Ops : public ::testing::Test {
  protected:
+  // Every line this suite's servers write goes to one file as JSON at the most verbose level;
+  // the last test reads them all.
   static void SetUpTestSuite() {
+    log_file_ =
+        (std::filesystem::temp_directory_path() / ("larder-e2e-ops-" + std::to_string(::getpid()) + ".log"))
+            .string();
+    std::filesystem::remove(log_file_);
+    if (obs::configure_logging(obs::LogFormat::kJson, spdlog::level::trace, log_file_) != "")
+      throw std::runtime_error("cannot log to " + log_file_);
     bed_ = new test::Testbed(test::Testbed::Options{});
     bed_->start_servers();
   }
   static void TearDownTestSuite() {
     delete bed_;
     bed_ = nullptr;
+    obs::configure_logging(obs::LogFormat::kText, spdlog::level::info);
+    std::filesystem::remove(log_file_);
   }
   static test::Testbed* bed_;
+  static std::string log_file_;
 };
 test::Testbed* Ops::bed_ = nullptr;
+std::string Ops::log_file_;
 
 TEST_F(Ops, MetricsCountWhatTheDemoScenariosDidAndParseAsPrometheusText) {
   auto env = bed_->environment();
@@ -290,6 +305,70 @@ TEST_F(Ops, AStopDrainsThenCancelsTheStatementStillRunningAndAuditsIt) {
   }
   EXPECT_TRUE(recorded) << "no audit record of the call cancelled at the stop";
   EXPECT_TRUE(gate::verify_audit_log(config.audit_path).ok);
+}
+
+// Structured logs: with [log] format = "json" at the most verbose level, every line the
+// servers write while the demo's scenarios run is one JSON object; every decision is a "call"
+// event whose request_id is the audit record's and the result's _meta["larder/request_id"],
+// with the caller's W3C trace id; and no line carries a token, a query, a row, a key or a PEM.
+// (Declared last: it reads every line the tests above made the servers write, the demo's
+// scenarios included.)
+TEST_F(Ops, JsonLogsCorrelateWithTheAuditAndTheResultAndCarryNoSecret) {
+  auto env = bed_->environment();
+  auto tokens = examples::healthcare::mint_demo_tokens(env, bed_->busiest_hospital());
+  ASSERT_TRUE(tokens.ok()) << tokens.error().message;
+
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  net::TlsClientConfig tls{env.ca_file, env.claude.cert, env.claude.key, "", false};
+  auto client = mcp::Client::connect_http(
+      env.db_url, tls,
+      {{"Authorization", "Bearer " + tokens->erin}, {"traceparent", "00-" + trace + "-00f067aa0ba902b7-01"}});
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  auto answer = (*client)->call_tool(
+      "pg_query",
+      {{"query", "SELECT \"Patient Name\" FROM health_records WHERE 'zq-marker' <> 'x' LIMIT 1"}});
+  ASSERT_TRUE(answer.ok()) << answer.error().message;
+  const std::string request_id = (*answer)["_meta"].value("larder/request_id", "");
+  ASSERT_EQ(request_id.size(), 16u) << answer->dump().substr(0, 300);
+  spdlog::default_logger()->flush();
+
+  // The audit record of that call carries the same ids.
+  auto audit = read_file(env.audit_log);
+  ASSERT_TRUE(audit.ok());
+  EXPECT_NE(audit->find("\"request_id\":\"" + request_id + "\""), std::string::npos);
+  EXPECT_NE(audit->find("\"trace_id\":\"" + trace + "\""), std::string::npos);
+
+  auto text = read_file(log_file_);
+  ASSERT_TRUE(text.ok());
+  std::size_t lines = 0, calls = 0;
+  bool correlated = false;
+  for (std::size_t at = 0; at < text->size();) {
+    const auto nl = text->find('\n', at);
+    const std::string line = text->substr(at, nl - at);
+    at = nl == std::string::npos ? text->size() : nl + 1;
+    if (line.empty()) continue;
+    ++lines;
+    const json j = json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "not a JSON object: " << line.substr(0, 200);
+    EXPECT_TRUE(j.contains("time") && j.contains("level")) << line.substr(0, 200);
+    if (j.value("event", "") == "call") {
+      ++calls;
+      EXPECT_EQ(j.value("request_id", "").size(), 16u) << line;
+      if (j.value("request_id", "") == request_id) {
+        correlated = j.value("trace_id", "") == trace && j.value("tool", "") == "pg_query";
+      }
+    }
+    for (const std::string& secret :
+         {tokens->erin, tokens->david, tokens->nurse, tokens->erin.substr(0, 48), std::string("zq-marker"),
+          std::string("Patient Name"), std::string("oRTEga"), std::string("AndErSON"),
+          std::string("-----BEGIN"), std::string("SELECT "), std::string("DROP "), std::string("Bearer ")}) {
+      EXPECT_EQ(line.find(secret), std::string::npos)
+          << "a log line carries " << secret.substr(0, 24) << ": " << line.substr(0, 300);
+    }
+  }
+  EXPECT_GT(lines, 50u);
+  EXPECT_GT(calls, 20u);
+  EXPECT_TRUE(correlated) << "no call event with the result's request_id and the caller's trace id";
 }
 
 }  // namespace
