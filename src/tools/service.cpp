@@ -143,7 +143,13 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   // Audit log first: nothing is decided that cannot be recorded.
   std::error_code ec;
   fs::create_directories(fs::path(c.audit_path).parent_path(), ec);
-  auto audit = gate::AuditLog::open(c.audit_path, c.audit_fsync);
+  gate::AuditLogOptions audit_options;
+  audit_options.sync = c.audit_fsync;
+  audit_options.rotate_bytes = c.audit_rotate_bytes;
+  audit_options.rotate_interval = c.audit_rotate_interval;
+  audit_options.keep_files = c.audit_keep_files;
+  audit_options.keep_age = std::chrono::hours(24 * c.audit_keep_days);
+  auto audit = gate::AuditLog::open(c.audit_path, std::move(audit_options));
   if (!audit) return audit.error();
   parts->audit = std::move(*audit);
 
