@@ -260,8 +260,8 @@ Result<std::string> resolve_audit_log_path(const std::string& dir_or_path) {
                                             " (no *.head, rotated or *.jsonl file); give the log's path");
   }
   std::vector<std::string> names(bases.begin(), bases.end());
-  return make_error("audit.ambiguous", "the directory " + dir_or_path + " holds several audit logs (" +
-                                           join(names) + "); give the path of the one to verify");
+  return make_error("usage", "the directory " + dir_or_path + " holds several audit logs (" + join(names) +
+                                 "); give the path of the one to verify");
 }
 
 AuditLog::AuditLog(std::string path, AuditLogOptions options)
@@ -545,6 +545,7 @@ Result<void> AuditLog::write_locked(const std::string& body) {
     active_first_seq_ = seq_;
     active_since_ = now();
   }
+  if (options_.on_record) options_.on_record(line);
 
   auto head = write_head_locked();
   if (!head) return head;

@@ -148,6 +148,9 @@ struct AuditLogOptions {
   std::chrono::seconds keep_age{0};
   // The wall clock (record times, rotate_interval, keep_age); tests set their own.
   std::function<std::chrono::system_clock::time_point()> clock;
+  // Called with each record's line (no newline) once it is written, in chain order, under
+  // the log's lock: a copy elsewhere (AuditSyslog). It cannot refuse the record.
+  std::function<void(const std::string& line)> on_record;
 };
 
 // The name a rotated file whose first record is `first_seq` gets: "<path>.<20 digits>".

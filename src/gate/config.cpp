@@ -142,7 +142,7 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
       {"taint", {"enabled"}},
       {"audit",
        {"path", "fsync", "anchor_id", "anchor_max_lag_ms", "anchor_interval_ms", "rotate_bytes",
-        "rotate_interval_s", "keep_files", "keep_days"}},
+        "rotate_interval_s", "keep_files", "keep_days", "syslog", "syslog_socket"}},
       {"limits",
        {"max_body_bytes", "max_header_bytes", "request_timeout_ms", "idle_timeout_ms", "max_connections",
         "worker_threads", "max_sse_streams_per_session", "handshake_timeout_ms", "max_handshakes",
@@ -600,6 +600,13 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
         c.audit_keep_files > 0 ? "audit.keep_files" : "audit.keep_days",
         "retention deletes rotated files, and the log is never rotated: set audit.rotate_bytes "
         "or audit.rotate_interval_s too (or delete this line)");
+  }
+  LARDER_TRY(audit->boolean("syslog", c.audit_syslog));
+  LARDER_TRY(audit->string("syslog_socket", c.audit_syslog_socket));
+  if (c.audit_syslog_socket.empty() || c.audit_syslog_socket.size() > 107) {
+    return config_error("audit.syslog_socket",
+                        "must be the path of the syslog daemon's socket (at most 107 "
+                        "bytes), e.g. \"/dev/log\"");
   }
   c.audit_path = resolve(base_dir, c.audit_path);
   if (c.audit_path.empty()) return config_error("audit.path", "must not be empty: every decision is logged");

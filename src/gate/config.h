@@ -118,6 +118,9 @@ struct ServeConfig {
   std::chrono::seconds audit_rotate_interval{0};
   uint64_t audit_keep_files = 0;
   int64_t audit_keep_days = 0;
+  // Each record also to the syslog daemon's socket, facility authpriv (AuditSyslog).
+  bool audit_syslog = false;
+  std::string audit_syslog_socket = "/dev/log";
 
   // [limits]
   std::size_t max_body_bytes = 1 << 20;

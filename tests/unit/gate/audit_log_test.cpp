@@ -1,10 +1,15 @@
 #include "gate/audit_log.h"
 
 #include "base/time.h"
+#include "gate/audit_syslog.h"
 #include "gate/digest.h"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <iomanip>
 
@@ -545,7 +550,7 @@ TEST_F(AuditRotationTest, ADirectoryWithTwoLogsIsAmbiguous) {
   auto v = verify_audit_log(dir_.string());
   EXPECT_FALSE(v.ok);
   ASSERT_TRUE(v.not_checked.has_value());
-  EXPECT_EQ(v.not_checked->code, "audit.ambiguous");
+  EXPECT_EQ(v.not_checked->code, "usage");  // exit status 2, not "tampered"
   EXPECT_NE(v.problem.find("other.jsonl"), std::string::npos) << v.problem;
 }
 
@@ -572,6 +577,72 @@ TEST(AuditTime, Rfc3339RoundTrip) {
   EXPECT_EQ(parse_rfc3339_utc(rfc3339_utc(t, true)), t);
   EXPECT_FALSE(parse_rfc3339_utc("yesterday").has_value());
   EXPECT_FALSE(parse_rfc3339_utc("2026-13-01T00:00:00Z").has_value());
+}
+
+// ---- syslog shipping ----
+
+// A unix datagram socket standing in for the syslog daemon's /dev/log.
+class FakeSyslogDaemon {
+ public:
+  explicit FakeSyslogDaemon(std::string path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    bound_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~FakeSyslogDaemon() {
+    if (fd_ >= 0) ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  bool bound() const { return bound_; }
+  std::optional<std::string> receive() {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 2000) != 1) return std::nullopt;
+    std::string buf(65536, '\0');
+    ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+    if (n < 0) return std::nullopt;
+    buf.resize(static_cast<size_t>(n));
+    return buf;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool bound_ = false;
+};
+
+TEST_F(AuditLogTest, SyslogGetsEachRecordInChainOrderAsAuthpriv) {
+  FakeSyslogDaemon daemon((dir_ / "dev-log").string());
+  ASSERT_TRUE(daemon.bound());
+  AuditSyslog syslog((dir_ / "dev-log").string());
+  AuditLogOptions o;
+  o.on_record = [&](const std::string& line) { EXPECT_TRUE(syslog.send(line)); };
+  auto log = AuditLog::open(path_, o);
+  ASSERT_TRUE(log.ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*log)->append(record(i)).ok());
+  const auto ls = lines();
+  ASSERT_EQ(ls.size(), 3u);
+  for (const auto& line : ls) {
+    auto got = daemon.receive();
+    ASSERT_TRUE(got.has_value());
+    // <86>: facility authpriv (10) * 8 + severity info (6).
+    EXPECT_EQ(*got, "<86>larder-audit[" + std::to_string(::getpid()) + "]: " + line);
+  }
+}
+
+TEST_F(AuditLogTest, ASyslogDaemonThatIsGoneRefusesNoRecord) {
+  AuditSyslog syslog((dir_ / "no-daemon").string());
+  int shipped = 0;
+  AuditLogOptions o;
+  o.on_record = [&](const std::string& line) { shipped += syslog.send(line); };
+  auto log = AuditLog::open(path_, o);
+  ASSERT_TRUE(log.ok());
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE((*log)->append(record(i)).ok());
+  EXPECT_EQ(shipped, 0);
+  auto v = verify_audit_log(path_);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.records, 2u);
 }
 
 TEST(AuditRecordJson, CarriesTheTimeOfEveryStageReachedAndNoOther) {
