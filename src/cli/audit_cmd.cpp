@@ -37,7 +37,8 @@ int run_verify(const VerifyOptions& o) {
   // A log that is not there, or cannot be read, is not a tampered one: it was not checked.
   auto resolved = larder::gate::resolve_audit_log_path(path);
   if (!resolved) return report("audit verify", resolved.error());
-  if (::access(resolved->c_str(), R_OK) != 0 && larder::gate::rotated_audit_files(*resolved).empty()) {
+  if (::access(resolved->c_str(), R_OK) != 0 && larder::gate::rotated_audit_files(*resolved).empty() &&
+      ::access((*resolved + ".head").c_str(), F_OK) != 0) {
     larder::Error e = larder::cli::file_error("audit log", *resolved);
     if (e.code == "file.not_found") {
       e.message += "; give the log's path (or its directory), or --config of the server that writes it";

@@ -667,6 +667,16 @@ AuditVerification verify_chain(const std::string& dir_or_path, std::vector<std::
   std::vector<File> files;
   for (auto& [seq, file] : rotated_audit_files(path)) files.push_back({file, seq});
   const bool active_present = ::access(path.c_str(), F_OK) == 0;
+  if (!active_present && files.empty()) {
+    // No file of the log is left; a head saying records were written is evidence of that.
+    std::ifstream head(path + ".head");
+    uint64_t head_seq = 0;
+    if (head && (head >> head_seq) && head_seq > 0) {
+      v.problem = "no file of the log is left, and its head file says " + std::to_string(head_seq) +
+                  " records were written: the log was deleted";
+      return v;
+    }
+  }
   if (active_present || files.empty()) files.push_back({path, std::nullopt});
 
   struct Retention {
@@ -771,8 +781,12 @@ AuditVerification verify_chain(const std::string& dir_or_path, std::vector<std::
       return v;
     }
   }
-  for (const Retention& r : retentions)
-    if (v.first_seq <= r.first_kept_seq) start_allowed = true;
+  for (const Retention& r : retentions) {
+    if (v.first_seq > 1 && v.first_seq <= r.first_kept_seq) {
+      if (!start_allowed) v.retention_seq = r.seq;  // the earliest one: the first to be anchored
+      start_allowed = true;
+    }
+  }
   if (!start_allowed) {
     v.problem = "records 1 to " + std::to_string(v.first_seq - 1) +
                 " are missing (the oldest file present, " +
@@ -845,6 +859,14 @@ AuditVerification verify_audit_log(const std::string& path, const std::string& l
     v.ok = false;
     v.problem =
         "record " + std::to_string(seq) + " is not the one anchored in PostgreSQL: the log was rewritten";
+  } else if (v.retention_seq > seq) {
+    // The records before first_seq are excused only by an anchored retention record: one
+    // after the anchor may have been appended, and the head rewritten, by someone else.
+    v.ok = false;
+    v.problem = "records 1 to " + std::to_string(v.first_seq - 1) +
+                " are missing, and the retention record " + std::to_string(v.retention_seq) +
+                " that says retention deleted them comes after the anchored record " + std::to_string(seq) +
+                ": it was not written by the server, or not yet anchored (verify again in a moment)";
   }
   // An anchored record older than the oldest one present was removed by retention (which
   // verify_chain has accepted): the log goes on past it.

@@ -48,9 +48,13 @@
 // seq 1 only when a retention record in the verified chain says so (start seq <= its
 // first_kept_seq; at S exactly, `prev` must be H). The retention record is itself chained,
 // and covered by the head and the anchor, so deleting the oldest files is not enough to fake
-// retention: an attacker would have to rewrite every record from there to the head (which the
-// anchor catches). Deleting files newer than the last retention boundary, a middle file, or
-// the newest ones, reordering or renaming files, all fail verification. A crash between the
+// retention: a forged one must be appended after the real last record, which breaks the
+// head; and when the head is rewritten to match, the anchor check (verify_audit_log with an
+// anchor) still refuses it: a retention record counts there only at or before the anchored
+// seq, i.e. once the writer has anchored it (a record after the anchor is not vouched for;
+// a legitimate one is anchored within anchor_interval). Deleting the oldest files beyond a
+// retention boundary, a middle file, or the newest ones, reordering or renaming files, all
+// fail verification. A crash between the
 // retention record and the deletions leaves files retention was allowed to delete: they are
 // checked like any other.
 //
@@ -243,6 +247,9 @@ struct AuditVerification {
   uint64_t files = 0;      // rotated files and the active file checked
   uint64_t first_seq = 0;  // the oldest record present (> 1: retention pruned the ones before)
   uint64_t last_seq = 0;
+  // When first_seq > 1: the retention record (its seq) that says the records before were
+  // deleted by retention. Checked against the anchor: only an anchored one counts.
+  uint64_t retention_seq = 0;
   std::string problem;  // first problem found, with the line number
   // Set when the check could not be made at all — the log cannot be read, its anchor cannot
   // be fetched (file.unreadable, db.unavailable): no evidence of tampering either way.

@@ -400,6 +400,18 @@ TEST_F(AuditRotationTest, TheNewestFilesDeletedFailAgainstTheHead) {
   EXPECT_NE(v.problem.find("cut off"), std::string::npos) << v.problem;
 }
 
+TEST_F(AuditRotationTest, EveryFileDeletedButTheHeadFails) {
+  auto log = open_log(options(4096));
+  append_n(*log, 30);
+  log.reset();
+  fs::remove(path_);
+  for (const auto& f : rotated()) fs::remove(f);
+  auto v = verify_audit_log(path_);
+  EXPECT_FALSE(v.ok);
+  EXPECT_FALSE(v.not_checked.has_value()) << "a deleted log is tampering, not \"cannot check\"";
+  EXPECT_NE(v.problem.find("was deleted"), std::string::npos) << v.problem;
+}
+
 TEST_F(AuditRotationTest, SwappedFilesFail) {
   auto log = open_log(options(4096));
   append_n(*log, 40);
@@ -440,26 +452,77 @@ TEST_F(AuditRotationTest, AnEditedRecordInAnOldFileFails) {
   EXPECT_NE(v.problem.find("line 4"), std::string::npos) << v.problem;
 }
 
-TEST_F(AuditRotationTest, AForgedRetentionRecordInTheActiveFileFails) {
+TEST_F(AuditRotationTest, AForgedRetentionRecordFailsAgainstTheHeadAndTheAnchor) {
+  std::mutex mu;
+  AuditAnchorPoint anchored;
   auto log = open_log(options(4096));
+  log->set_anchor(
+      "test-log",
+      [&](const std::string&, uint64_t seq, const std::string& hash) -> Result<void> {
+        std::lock_guard lock(mu);
+        if (seq > anchored.seq) anchored = {seq, hash};
+        return {};
+      },
+      std::chrono::milliseconds(5000), std::chrono::milliseconds(0));
   append_n(*log, 40);
+  ASSERT_TRUE(log->flush_anchor(std::chrono::milliseconds(5000)));
   log.reset();
+  auto reader = [&](const std::string&) -> Result<std::optional<AuditAnchorPoint>> {
+    std::lock_guard lock(mu);
+    return std::optional<AuditAnchorPoint>(anchored);
+  };
   auto files = rotated();
   fs::remove(files[0]);
   // The attacker appends a retention record that would excuse the deletion: its chain fields
-  // are valid, but the head (and the anchor) no longer match.
+  // are valid, but the head no longer matches.
   auto ls = lines();
   const auto kept = nlohmann::json::parse(file_lines(files[1]).front());
+  const uint64_t forged_seq = nlohmann::json::parse(ls.back())["seq"].get<uint64_t>() + 1;
   nlohmann::json forged = {{"event", "audit.retention"},
                            {"first_kept_seq", kept["seq"]},
                            {"first_kept_prev", kept["prev"]},
                            {"prev", sha256_hex(ls.back())},
-                           {"seq", nlohmann::json::parse(ls.back())["seq"].get<uint64_t>() + 1}};
+                           {"seq", forged_seq}};
   ls.push_back(forged.dump());
   rewrite(ls);
   auto v = verify_audit_log(path_);
   EXPECT_FALSE(v.ok);
   EXPECT_NE(v.problem.find("head"), std::string::npos) << v.problem;
+  // The head rewritten too: the chain and the head agree; the anchor does not vouch for it.
+  char head_line[96];
+  std::snprintf(head_line, sizeof head_line, "%020llu %s\n", static_cast<unsigned long long>(forged_seq),
+                sha256_hex(ls.back()).c_str());
+  std::ofstream(path_ + ".head", std::ios::trunc) << head_line;
+  EXPECT_TRUE(verify_audit_log(path_).ok) << "the chain and head alone cannot see this";
+  auto anchored_check = verify_audit_log(path_, "test-log", reader);
+  EXPECT_FALSE(anchored_check.ok);
+  EXPECT_NE(anchored_check.problem.find("after the anchored record"), std::string::npos)
+      << anchored_check.problem;
+}
+
+TEST_F(AuditRotationTest, AnAnchoredRetentionRecordVerifiesAgainstTheAnchor) {
+  std::mutex mu;
+  AuditAnchorPoint anchored;
+  auto log = open_log(options(4096, 2));
+  log->set_anchor(
+      "test-log",
+      [&](const std::string&, uint64_t seq, const std::string& hash) -> Result<void> {
+        std::lock_guard lock(mu);
+        if (seq > anchored.seq) anchored = {seq, hash};
+        return {};
+      },
+      std::chrono::milliseconds(5000), std::chrono::milliseconds(0));
+  append_n(*log, 60);
+  ASSERT_TRUE(log->flush_anchor(std::chrono::milliseconds(5000)));
+  auto reader = [&](const std::string&) -> Result<std::optional<AuditAnchorPoint>> {
+    std::lock_guard lock(mu);
+    return std::optional<AuditAnchorPoint>(anchored);
+  };
+  auto v = verify_audit_log(path_, "test-log", reader);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_GT(v.first_seq, 1u);
+  EXPECT_GT(v.retention_seq, 0u);
+  EXPECT_EQ(anchored.seq, v.last_seq);  // seq runs on across files and retention records
 }
 
 TEST_F(AuditRotationTest, TwoWritersAcrossRotationsKeepOneChain) {
