@@ -601,7 +601,6 @@ Result<void> AuditLog::prune_locked(std::chrono::system_clock::time_point now) {
   if (options_.keep_files > 0 && files.size() > options_.keep_files)
     prune = files.size() - options_.keep_files;
   if (options_.keep_age.count() > 0) {
-    namespace fs = std::filesystem;
     const auto cutoff = now - options_.keep_age;
     size_t old = 0;
     for (; old < files.size(); ++old) {
