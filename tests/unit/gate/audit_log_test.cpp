@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <iomanip>
@@ -541,6 +542,33 @@ TEST_F(AuditRotationTest, TwoWritersAcrossRotationsKeepOneChain) {
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 240u);
   EXPECT_EQ(v.last_seq, 240u);
+}
+
+// Real processes: two children append to the same log across many rotations and retention.
+TEST_F(AuditRotationTest, TwoProcessesAcrossRotationsKeepOneChain) {
+  std::vector<pid_t> children;
+  for (int c = 0; c < 2; ++c) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto log = AuditLog::open(path_, options(4096, 3));
+      if (!log.ok()) ::_exit(2);
+      for (int i = 0; i < 100; ++i)
+        if (!(*log)->append(record(i)).ok()) ::_exit(3);
+      ::_exit(0);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  EXPECT_EQ(rotated().size(), 3u);
+  auto v = verify_audit_log(path_);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_GT(v.first_seq, 1u);
+  EXPECT_GT(v.last_seq, 200u);  // 200 records and the retention records, one seq
 }
 
 TEST_F(AuditRotationTest, TwoWritersWithRetentionKeepOneChain) {
