@@ -20,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -647,9 +648,11 @@ Result<void> AuditLog::prune_locked(std::chrono::system_clock::time_point now) {
 
 namespace {
 
-// The chain and head check over every file of the log, oldest first; `hashes` gets the
-// SHA-256 of each record line, in order (the first is record v.first_seq).
-AuditVerification verify_chain(const std::string& dir_or_path, std::vector<std::string>* hashes) {
+// The chain and head check over every file of the log, oldest first. When `capture` is set,
+// `captured` gets the SHA-256 of that record's line (the anchored one), if present. Memory
+// stays bounded by the largest file, whatever the number of records.
+AuditVerification verify_chain(const std::string& dir_or_path, std::optional<uint64_t> capture,
+                               std::string* captured) {
   AuditVerification v;
   auto resolved = resolve_audit_log_path(dir_or_path);
   if (!resolved) {
@@ -684,7 +687,7 @@ AuditVerification verify_chain(const std::string& dir_or_path, std::vector<std::
     std::string first_kept_prev;
   };
   std::vector<Retention> retentions;
-  std::string start_prev;  // `prev` of the oldest record present
+  std::map<uint64_t, std::string> file_starts;  // each file's first record: seq -> its prev
   std::string expected_prev;
   uint64_t expected_seq = 0;  // 0: no record seen yet
   for (const File& file : files) {
@@ -731,7 +734,6 @@ AuditVerification verify_chain(const std::string& dir_or_path, std::vector<std::
       }
       if (expected_seq == 0) {  // the oldest record present: seq 1, or a retention boundary
         v.first_seq = seq;
-        start_prev = prev;
         if (seq == 1 && prev != kGenesis) {
           v.problem = where + "hash chain broken: the first record does not start the chain";
           return v;
@@ -758,8 +760,9 @@ AuditVerification verify_chain(const std::string& dir_or_path, std::vector<std::
         retentions.push_back(
             {seq, j["first_kept_seq"].get<uint64_t>(), j["first_kept_prev"].get<std::string>()});
       }
+      if (i == 0) file_starts[seq] = prev;
       expected_prev = sha256_hex(lines[i].text);
-      if (hashes) hashes->push_back(expected_prev);
+      if (capture && *capture == seq && captured) *captured = expected_prev;
       expected_seq = seq + 1;
       v.last_seq = seq;
       ++v.records;
@@ -770,10 +773,10 @@ AuditVerification verify_chain(const std::string& dir_or_path, std::vector<std::
   // records present, the record there must follow the hash the retention record names.
   bool start_allowed = v.records == 0 || v.first_seq == 1;
   for (const Retention& r : retentions) {
-    if (r.first_kept_seq < v.first_seq || r.first_kept_seq > r.seq) continue;
-    const std::string& at =
-        r.first_kept_seq == v.first_seq ? start_prev : (*hashes)[r.first_kept_seq - 1 - v.first_seq];
-    if (at != r.first_kept_prev) {
+    // A boundary is the first record of a file (retention runs right after a rotation).
+    auto at = file_starts.find(r.first_kept_seq);
+    if (at == file_starts.end() || r.first_kept_seq > r.seq) continue;
+    if (at->second != r.first_kept_prev) {
       v.problem = "the retention record " + std::to_string(r.seq) + " says record " +
                   std::to_string(r.first_kept_seq) + " follows " + r.first_kept_prev.substr(0, 12) +
                   "…, it does not: the log was rewritten";
@@ -820,16 +823,19 @@ AuditVerification verify_chain(const std::string& dir_or_path, std::vector<std::
 }  // namespace
 
 AuditVerification verify_audit_log(const std::string& path) {
-  std::vector<std::string> hashes;
-  return verify_chain(path, &hashes);
+  return verify_chain(path, std::nullopt, nullptr);
 }
 
 AuditVerification verify_audit_log(const std::string& path, const std::string& log_id,
                                    const AuditAnchorReader& anchor) {
-  std::vector<std::string> hashes;
-  AuditVerification v = verify_chain(path, &hashes);
-  if (!v.ok) return v;
+  // The anchor first (its record's hash is taken during the one pass over the files); a
+  // broken chain is reported before an unreachable anchor.
   auto point = anchor(log_id);
+  std::optional<uint64_t> anchored_seq;
+  if (point && *point) anchored_seq = (*point)->seq;
+  std::string anchored_hash;
+  AuditVerification v = verify_chain(path, anchored_seq, &anchored_hash);
+  if (!v.ok) return v;
   if (!point) {
     v.ok = false;
     v.problem = "cannot read the audit anchor for " + log_id + ": " + point.error().message;
@@ -841,10 +847,10 @@ AuditVerification verify_audit_log(const std::string& path, const std::string& l
     return v;
   }
   if (!*point) {
-    if (!hashes.empty()) {
+    if (v.records > 0) {
       v.ok = false;
       v.problem = "no anchor was ever recorded for " + log_id + ", yet the log has " +
-                  std::to_string(hashes.size()) + " records: this is not the log that server wrote";
+                  std::to_string(v.records) + " records: this is not the log that server wrote";
     }
     return v;
   }
@@ -854,7 +860,7 @@ AuditVerification verify_audit_log(const std::string& path, const std::string& l
     v.problem = "the anchor in PostgreSQL says record " + std::to_string(seq) +
                 " was written, the log's last is " + std::to_string(v.last_seq) +
                 ": records were cut off the end (and the head file rewritten)";
-  } else if (seq > 0 && seq >= v.first_seq && hashes[seq - v.first_seq] != hash) {
+  } else if (seq > 0 && seq >= v.first_seq && anchored_hash != hash) {
     v.ok = false;
     v.problem =
         "record " + std::to_string(seq) + " is not the one anchored in PostgreSQL: the log was rewritten";
