@@ -531,9 +531,8 @@ Result<void> AuditLog::append(AuditRecord record) {
   return write_locked(body);
 }
 
+// Called after follow_locked(), so known_size_ is the active file's size.
 Result<void> AuditLog::write_locked(const std::string& body) {
-  struct stat st {};
-  if (::fstat(fd_, &st) != 0) return io_error("cannot stat audit log", path_);
   std::string line = body + (body.size() > 1 ? "," : "") + "\"prev\":\"" + last_hash_ +
                      "\",\"seq\":" + std::to_string(seq_ + 1) + "}";
   std::string with_newline = line + "\n";
@@ -541,7 +540,7 @@ Result<void> AuditLog::write_locked(const std::string& body) {
   if (options_.sync && ::fdatasync(fd_) != 0) return io_error("cannot sync audit log", path_);
   seq_ += 1;
   last_hash_ = sha256_hex(line);
-  known_size_ = st.st_size + static_cast<off_t>(with_newline.size());
+  known_size_ += static_cast<off_t>(with_newline.size());
   if (active_first_seq_ == 0) {
     active_first_seq_ = seq_;
     active_since_ = now();
