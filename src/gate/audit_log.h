@@ -9,8 +9,9 @@
 // a truncated tail). verify_audit_log() detects an edited, deleted, inserted or reordered
 // record, and a head that does not match the last record.
 //
-// Several processes may append to the same file: appends hold an exclusive flock() and
-// re-read the tail when another writer moved it.
+// Several processes may append to the same log: every append holds an exclusive flock() on
+// the head file (its inode never changes: it is rewritten in place), re-reads the tail when
+// another writer moved it, and reopens the active file when another writer rotated it.
 //
 // Anchoring: the chain and the head file alone cannot show a log whose tail was cut and whose
 // head was rewritten to match. With an anchor (set_anchor), a background thread copies the
@@ -21,6 +22,41 @@
 // anchor write (milliseconds under load) are the only ones a cut can remove unseen. When
 // the anchor cannot be written for longer than its `max_lag`, append() fails, and with it
 // every call (fail closed).
+//
+// Rotation and retention (AuditLogOptions; [audit] rotate_bytes, rotate_interval_s,
+// keep_files, keep_days). The log is a family of files in one directory:
+//   <path>                    the active file, appended to;
+//   <path>.<first seq>        rotated files, the seq of their first record in 20 digits
+//                             (audit.jsonl.00000000000000000001): name order is chain order;
+//   <path>.head               the head, and the lock every writer takes.
+// Before an append that would take the active file past rotate_bytes, or when its first record
+// is rotate_interval old, the writer renames it to <path>.<its first seq> and creates an empty
+// active file (both under the lock). The chain simply continues: the next record's `seq` is
+// the last one's + 1 and its `prev` the hash of the rotated file's last line (a writer whose
+// active file is empty takes its tail from the newest rotated file). So a missing middle file
+// is a gap in seq and a broken link, and swapped files break the chain and their names.
+// Rotation never loses a record: when the rename or the new file fails, the rename is undone,
+// the error is logged and the record goes to the active file, which keeps growing until a
+// later rotation succeeds (a record that cannot be written at all fails the call as before).
+//
+// Retention (keep_files / keep_days, applied at each rotation) deletes the oldest rotated files.
+// Before deleting, the writer appends a retention record to the chain:
+//   {"time":…, "event":"audit.retention", "pruned_files":N, "pruned_first_seq":A,
+//    "first_kept_seq":S, "first_kept_prev":H, "prev":…, "seq":…}
+// saying records before S (the first record of the oldest file kept) may be gone, and that the
+// record at S follows H. Verification accepts a family whose oldest present record is not
+// seq 1 only when a retention record in the verified chain says so (start seq <= its
+// first_kept_seq; at S exactly, `prev` must be H). The retention record is itself chained,
+// and covered by the head and the anchor, so deleting the oldest files is not enough to fake
+// retention: a forged one must be appended after the real last record, which breaks the
+// head; and when the head is rewritten to match, the anchor check (verify_audit_log with an
+// anchor) still refuses it: a retention record counts there only at or before the anchored
+// seq, i.e. once the writer has anchored it (a record after the anchor is not vouched for;
+// a legitimate one is anchored within anchor_interval). Deleting the oldest files beyond a
+// retention boundary, a middle file, or the newest ones, reordering or renaming files, all
+// fail verification. A crash between the
+// retention record and the deletions leaves files retention was allowed to delete: they are
+// checked like any other.
 //
 // Every record is bounded: each text field is cut at kMaxAuditFieldBytes (the reason at
 // kMaxAuditReasonBytes), the revocation ids at kMaxAuditRevocationIds, so no request can make
@@ -107,11 +143,39 @@ using AuditAnchorReader = std::function<Result<std::optional<AuditAnchorPoint>>(
 // The id a log is anchored under: "<audience>@<host>:<absolute path>", unless configured.
 std::string default_audit_anchor_id(const std::string& audience, const std::string& path);
 
+struct AuditLogOptions {
+  // fdatasync() every append before returning (durable against power loss, slower).
+  bool sync = false;
+  // Rotate before an append would take the active file past this size; 0 = never.
+  uint64_t rotate_bytes = 0;
+  // Rotate when the active file's first record is this old; 0 = never.
+  std::chrono::seconds rotate_interval{0};
+  // Retention, at each rotation: keep at most this many rotated files (0 = all) ...
+  uint64_t keep_files = 0;
+  // ... and none whose last write is older than this (0 = no age limit).
+  std::chrono::seconds keep_age{0};
+  // The wall clock (record times, rotate_interval, keep_age); tests set their own.
+  std::function<std::chrono::system_clock::time_point()> clock;
+  // Called with each record's line (no newline) once it is written, in chain order, under
+  // the log's lock: a copy elsewhere (AuditSyslog). It cannot refuse the record.
+  std::function<void(const std::string& line)> on_record;
+};
+
+// The name a rotated file whose first record is `first_seq` gets: "<path>.<20 digits>".
+std::string rotated_audit_file(const std::string& path, uint64_t first_seq);
+// The rotated files of the log at `path`, oldest first: (first seq from the name, path).
+std::vector<std::pair<uint64_t, std::string>> rotated_audit_files(const std::string& path);
+// `larder audit verify <dir or log>`: a directory holding one log family gives that log's
+// active path; a path is returned as it is. Several families in one directory: an error
+// naming them.
+Result<std::string> resolve_audit_log_path(const std::string& dir_or_path);
+
 class AuditLog {
  public:
   // Opens (creating if needed, mode 0600) the log at `path`. `sync` makes every append
   // fdatasync() before returning (durable against power loss, slower).
   static Result<std::unique_ptr<AuditLog>> open(std::string path, bool sync = false);
+  static Result<std::unique_ptr<AuditLog>> open(std::string path, AuditLogOptions options);
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
@@ -144,21 +208,38 @@ class AuditLog {
   Result<AuditAnchorPoint> current_head();
 
  private:
-  AuditLog(std::string path, int fd, bool sync);
+  AuditLog(std::string path, AuditLogOptions options);
+  // The cross-process lock (flock on the head file, reopened when the file was replaced).
+  Result<void> lock_file();
+  void unlock_file();
+  // Under the lock: reopens the active file when another writer rotated it, re-reads the
+  // tail when another writer appended.
+  Result<void> follow_locked();
   Result<void> load_tail_locked();
   Result<void> write_head_locked();
+  // Appends `body` (a JSON object without its closing brace) with the chain fields.
+  Result<void> write_locked(const std::string& body);
+  // append() under the locks: rotation, retention, the record; `bytes` = what its line took.
+  Result<void> append_body(const std::string& body, std::chrono::system_clock::time_point at,
+                           std::size_t& bytes);
+  Result<void> rotate_locked();
+  Result<void> prune_locked(std::chrono::system_clock::time_point now);
+  std::chrono::system_clock::time_point now() const;
 
   void anchor_loop();
 
   std::string path_;
   Observer observer_;
-  int fd_;
-  int head_fd_ = -1;  // <path>.head, rewritten in place on every append
-  bool sync_;
+  AuditLogOptions options_;
+  int fd_ = -1;       // the active file (O_APPEND)
+  int head_fd_ = -1;  // <path>.head, rewritten in place on every append; the lock
   std::mutex mutex_;
   uint64_t seq_ = 0;
   std::string last_hash_;
   off_t known_size_ = -1;
+  uint64_t active_first_seq_ = 0;                                      // 0: the active file is empty
+  std::optional<std::chrono::system_clock::time_point> active_since_;  // its first record's time
+  bool rotation_failing_ = false;
 
   // The anchor (see the header comment): guarded by anchor_mu_.
   std::mutex anchor_mu_;
@@ -178,13 +259,21 @@ class AuditLog {
 struct AuditVerification {
   bool ok = false;
   uint64_t records = 0;
+  uint64_t files = 0;      // rotated files and the active file checked
+  uint64_t first_seq = 0;  // the oldest record present (> 1: retention pruned the ones before)
+  uint64_t last_seq = 0;
+  // When first_seq > 1: the retention record (its seq) that says the records before were
+  // deleted by retention. Checked against the anchor: only an anchored one counts.
+  uint64_t retention_seq = 0;
   std::string problem;  // first problem found, with the line number
   // Set when the check could not be made at all — the log cannot be read, its anchor cannot
   // be fetched (file.unreadable, db.unavailable): no evidence of tampering either way.
   std::optional<Error> not_checked;
 };
 
-// Re-reads the whole log and its head file and checks every link of the chain.
+// Re-reads the whole log — every rotated file in order, then the active file — and its head
+// file, and checks every link of the chain, the files' names and the retention boundary.
+// `path`: the active file's path, or a directory holding one log.
 AuditVerification verify_audit_log(const std::string& path);
 
 // verify_audit_log, then the anchor: the log must hold the anchored record, unchanged.

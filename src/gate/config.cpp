@@ -141,7 +141,9 @@ const std::vector<std::pair<std::string_view, std::vector<std::string_view>>>& k
       {"policy", {"file", "example", "allow_drift"}},
       {"rls", {"trusted_third_party_keys"}},
       {"taint", {"enabled"}},
-      {"audit", {"path", "fsync", "anchor_id", "anchor_max_lag_ms", "anchor_interval_ms"}},
+      {"audit",
+       {"path", "fsync", "anchor_id", "anchor_max_lag_ms", "anchor_interval_ms", "rotate_bytes",
+        "rotate_interval_s", "keep_files", "keep_days", "syslog", "syslog_socket"}},
       {"limits",
        {"max_body_bytes", "max_header_bytes", "request_timeout_ms", "idle_timeout_ms", "max_connections",
         "worker_threads", "max_sse_streams_per_session", "handshake_timeout_ms", "max_handshakes",
@@ -631,6 +633,34 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   if (c.audit_anchor_interval * 2 > c.audit_anchor_max_lag) {
     return config_error("audit.anchor_interval_ms", "must be at most half of audit.anchor_max_lag_ms (" +
                                                         std::to_string(c.audit_anchor_max_lag.count()) + ")");
+  }
+  // Rotation: 0 (the default) turns a trigger off; retention needs a rotation to act on.
+  LARDER_TRY(audit->integer("rotate_bytes", c.audit_rotate_bytes, 0, int64_t{1} << 40));
+  if (c.audit_rotate_bytes > 0 && c.audit_rotate_bytes < 4096) {
+    return config_error("audit.rotate_bytes",
+                        "must be 0 (no rotation by size) or at least 4096 (a record "
+                        "takes up to a few kilobytes); e.g. 104857600 for 100 MiB");
+  }
+  LARDER_TRY(audit->duration("rotate_interval_s", c.audit_rotate_interval, 0, 366LL * 86400));
+  if (c.audit_rotate_interval.count() > 0 && c.audit_rotate_interval.count() < 60) {
+    return config_error("audit.rotate_interval_s",
+                        "must be 0 (no rotation by time) or at least 60 seconds; e.g. 86400 for daily files");
+  }
+  LARDER_TRY(audit->integer("keep_files", c.audit_keep_files, 0, 1'000'000));
+  LARDER_TRY(audit->integer("keep_days", c.audit_keep_days, 0, 100LL * 366));
+  if ((c.audit_keep_files > 0 || c.audit_keep_days > 0) && c.audit_rotate_bytes == 0 &&
+      c.audit_rotate_interval.count() == 0) {
+    return config_error(
+        c.audit_keep_files > 0 ? "audit.keep_files" : "audit.keep_days",
+        "retention deletes rotated files, and the log is never rotated: set audit.rotate_bytes "
+        "or audit.rotate_interval_s too (or delete this line)");
+  }
+  LARDER_TRY(audit->boolean("syslog", c.audit_syslog));
+  LARDER_TRY(audit->string("syslog_socket", c.audit_syslog_socket));
+  if (c.audit_syslog_socket.empty() || c.audit_syslog_socket.size() > 107) {
+    return config_error("audit.syslog_socket",
+                        "must be the path of the syslog daemon's socket (at most 107 "
+                        "bytes), e.g. \"/dev/log\"");
   }
   c.audit_path = resolve(base_dir, c.audit_path);
   if (c.audit_path.empty()) return config_error("audit.path", "must not be empty: every decision is logged");

@@ -115,6 +115,15 @@ struct ServeConfig {
   std::chrono::milliseconds audit_anchor_max_lag{5000};
   // At most one anchor write per interval (records appended meanwhile share it).
   std::chrono::milliseconds audit_anchor_interval{100};
+  // Rotation (0 = off) and retention (0 = keep all), see docs/operations.md "Audit log
+  // rotation": rotate_bytes, rotate_interval_s, keep_files, keep_days.
+  uint64_t audit_rotate_bytes = 0;
+  std::chrono::seconds audit_rotate_interval{0};
+  uint64_t audit_keep_files = 0;
+  int64_t audit_keep_days = 0;
+  // Each record also to the syslog daemon's socket, facility authpriv (AuditSyslog).
+  bool audit_syslog = false;
+  std::string audit_syslog_socket = "/dev/log";
 
   // [limits]
   std::size_t max_body_bytes = 1 << 20;

@@ -758,7 +758,9 @@ json Server::handle_request(const std::shared_ptr<Session>& session, const Messa
   const std::string correlation = new_correlation_id();
   std::string traceparent;
   json response = answer_request(session, request, origin, correlation, traceparent, recorded);
-  if (!options_.correlation_meta_key.empty() && response.is_object()) {
+  const bool a_call =
+      request.method == "tools/call" || request.method == "resources/read" || request.method == "prompts/get";
+  if (a_call && !options_.correlation_meta_key.empty() && response.is_object()) {
     if (auto result = response.find("result"); result != response.end() && result->is_object()) {
       json& meta = (*result)["_meta"];
       if (meta.is_null()) meta = json::object();

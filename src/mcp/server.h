@@ -370,8 +370,8 @@ struct ServerOptions {
   // max_json_depth before parsing it (-32700), and a JSON-RPC batch (2025-03-26 sessions
   // only) of more than max_batch_size messages (-32600; an empty batch is refused too).
   std::size_t max_json_depth = larder::kMaxJsonDepth;
-  // When set, every result object answered to a request carries its correlation id as
-  // _meta[correlation_meta_key] (RequestContext::correlation_id).
+  // When set, the result of every tools/call, resources/read and prompts/get carries its
+  // correlation id as _meta[correlation_meta_key] (RequestContext::correlation_id).
   std::string correlation_meta_key;
   std::size_t max_batch_size = 32;
   // A tool's structuredContent is checked against its outputSchema before it is sent. A relay

@@ -26,8 +26,9 @@ void append_time(spdlog::memory_buf_t& dest, spdlog::log_clock::time_point t) {
   std::tm tm{};
   ::gmtime_r(&tt, &tm);
   char buf[40];
-  const auto n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                               tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  const auto n =
+      std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   dest.append(buf, buf + n);
 }
 

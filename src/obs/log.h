@@ -8,8 +8,8 @@
 // queries, parameter values or rows.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <spdlog/common.h>
+#include <nlohmann/json.hpp>
 
 #include <optional>
 #include <string>
@@ -26,7 +26,8 @@ std::optional<spdlog::level::level_enum> parse_log_level(std::string_view name);
 
 // Replaces the default logger: `format`, `level`, appending to `file` (created 0600) or, when
 // empty, stderr. Returns the system's reason when the file cannot be opened ("" on success).
-std::string configure_logging(LogFormat format, spdlog::level::level_enum level, const std::string& file = "");
+std::string configure_logging(LogFormat format, spdlog::level::level_enum level,
+                              const std::string& file = "");
 LogFormat log_format();
 
 // One event: JSON → {"time","level","event":<event>, ...fields}; text → "<event> k=v k=v".

@@ -9,6 +9,7 @@
 #include "db/database.h"
 #include "examples/examples.h"
 #include "gate/audit_log.h"
+#include "gate/audit_syslog.h"
 #include "gate/gate.h"
 #include "gate/pipeline.h"
 #include "gate/taint_ledger.h"
@@ -385,7 +386,17 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   // Audit log first: nothing is decided that cannot be recorded.
   std::error_code ec;
   fs::create_directories(fs::path(c.audit_path).parent_path(), ec);
-  auto audit = gate::AuditLog::open(c.audit_path, c.audit_fsync);
+  gate::AuditLogOptions audit_options;
+  audit_options.sync = c.audit_fsync;
+  audit_options.rotate_bytes = c.audit_rotate_bytes;
+  audit_options.rotate_interval = c.audit_rotate_interval;
+  audit_options.keep_files = c.audit_keep_files;
+  audit_options.keep_age = std::chrono::hours(24 * c.audit_keep_days);
+  if (c.audit_syslog) {
+    auto syslog = std::make_shared<gate::AuditSyslog>(c.audit_syslog_socket);
+    audit_options.on_record = [syslog](const std::string& line) { (void)syslog->send(line); };
+  }
+  auto audit = gate::AuditLog::open(c.audit_path, std::move(audit_options));
   if (!audit) return audit.error();
   parts->audit = std::move(*audit);
   if (c.admin_enabled && c.metrics_enabled) parts->metrics = std::make_unique<ServiceMetrics>(c.audience);

@@ -108,10 +108,10 @@ std::string ServiceMetrics::tool_label(const std::string& method, const std::str
 }
 
 void log_call(const gate::AuditRecord& r, const ServedNames& served) {
-  nlohmann::json f = {{"request_id", r.request_id},
-                      {"audience", r.server_audience},
+  nlohmann::json f = {{"audience", r.server_audience},
                       {"method", method_label(r.method)},
                       {"decision", outcome_label(r.decision)}};
+  if (!r.request_id.empty()) f["request_id"] = r.request_id;
   if (!r.trace_id.empty()) f["trace_id"] = r.trace_id;
   if (auto tool = served.label(r.method, r.tool); !tool.empty()) f["tool"] = tool;
   if (r.decision == "deny") {

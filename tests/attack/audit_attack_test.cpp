@@ -1,10 +1,11 @@
-// Attacks on the audit trail (finding 9): requests that left no record, and a log whose tail
-// was cut and whose head was rewritten to match.
+// Attacks on the audit trail (finding 9): requests that left no record, a log whose tail
+// was cut and whose head was rewritten to match, and rotated files deleted or reordered.
 #include "attack_env.h"
 
 #include "gate/audit_log.h"
 #include "gate/digest.h"
 #include "gate/taint_ledger.h"
+#include "support/cli_run.h"
 
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <sstream>
 #include <thread>
@@ -156,6 +158,76 @@ TEST(AuditAttack, AFailedAuditWriteRefusesTheCall) {
   EXPECT_EQ(r->dump().find("Erin"), std::string::npos)
       << "rows were sent although the decision was not recorded";
   EXPECT_EQ(fs::file_size(env().audit_log), size);
+}
+
+// Rotated files (issue #17, item 5): someone who can write the log's directory deletes a
+// rotated file in the middle, deletes the oldest one as if retention had, hides a gap by
+// renaming the next file into it, or swaps two files. `larder audit verify <directory>`
+// fails every one of them, and passes the untouched log, whose oldest files retention
+// deleted as its retention records say.
+TEST(AuditAttack, ADeletedOrReorderedRotatedFileFailsVerification) {
+  const std::string larder = std::string(LARDER_BINARY_DIR) + "/larder";
+  const fs::path dir = bed().dir() / "audit-rotated";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string log_path = (dir / "audit.jsonl").string();
+  {
+    gate::AuditLogOptions options;
+    options.rotate_bytes = 4096;
+    options.keep_files = 4;
+    auto log = gate::AuditLog::open(log_path, options);
+    ASSERT_TRUE(log.ok()) << log.error().message;
+    for (int i = 0; i < 80; ++i) {
+      gate::AuditRecord r;
+      r.method = "tools/call";
+      r.tool = "pg_query";
+      r.decision = i % 5 ? "allow" : "deny";
+      r.reason = "call " + std::to_string(i);
+      ASSERT_TRUE((*log)->append(r).ok());
+    }
+  }
+  const auto files = gate::rotated_audit_files(log_path);
+  ASSERT_EQ(files.size(), 4u);
+  auto name = [&](size_t i) { return fs::path(files[i].second).filename(); };
+  auto verify = [&](const fs::path& d) {
+    return test::run_shell(test::shell_quote(larder) + " audit verify " + test::shell_quote(d.string()) +
+                           " 2>&1");
+  };
+  const auto intact = verify(dir);
+  EXPECT_EQ(intact.status, 0) << intact.out;
+  EXPECT_NE(intact.out.find("deleted by retention"), std::string::npos) << intact.out;
+
+  // Each attack on its own copy of the directory.
+  auto attacked = [&](const std::string& attack, const std::function<void(const fs::path&)>& mutate) {
+    const fs::path copy = bed().dir() / ("audit-rotated-" + attack);
+    fs::remove_all(copy);
+    fs::copy(dir, copy, fs::copy_options::recursive);
+    mutate(copy);
+    return verify(copy);
+  };
+  const auto middle = attacked("middle", [&](const fs::path& d) { fs::remove(d / name(1)); });
+  EXPECT_EQ(middle.status, 1) << middle.out;
+  EXPECT_NE(middle.out.find("TAMPERED"), std::string::npos) << middle.out;
+  EXPECT_NE(middle.out.find("missing"), std::string::npos) << middle.out;
+
+  const auto oldest = attacked("oldest", [&](const fs::path& d) { fs::remove(d / name(0)); });
+  EXPECT_EQ(oldest.status, 1) << oldest.out;
+  EXPECT_NE(oldest.out.find("no retention record"), std::string::npos) << oldest.out;
+
+  const auto renamed = attacked("renamed", [&](const fs::path& d) {
+    fs::remove(d / name(1));
+    fs::rename(d / name(2), d / name(1));
+  });
+  EXPECT_EQ(renamed.status, 1) << renamed.out;
+  EXPECT_NE(renamed.out.find("TAMPERED"), std::string::npos) << renamed.out;
+
+  const auto swapped = attacked("swapped", [&](const fs::path& d) {
+    fs::rename(d / name(1), d / "tmp");
+    fs::rename(d / name(2), d / name(1));
+    fs::rename(d / "tmp", d / name(2));
+  });
+  EXPECT_EQ(swapped.status, 1) << swapped.out;
+  EXPECT_NE(swapped.out.find("reordered"), std::string::npos) << swapped.out;
 }
 
 }  // namespace

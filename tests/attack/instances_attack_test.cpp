@@ -329,5 +329,35 @@ TEST_F(InstancesAttack, AnInstanceReusingAnotherInstancesAnchorIdRefusesToStart)
   EXPECT_EQ(v.status, 0) << v.out;
 }
 
+// An instance whose log rotates every few records and keeps two rotated files (issue #17,
+// item 5): the chain and the anchor go on across files, `larder audit verify --config` passes;
+// the oldest file kept deleted, it fails.
+TEST_F(InstancesAttack, ARotatedLogVerifiesAgainstItsAnchorAndADeletedFileFails) {
+  Instance r = configure("r", "rotate_bytes = 4096\nkeep_files = 2\n");
+  const CliRun started = launch(r, "r");
+  ASSERT_EQ(started.status, 0) << started.out;
+  r.pid = read_pid(dir_ / "r.pid");
+  r.url = "https://127.0.0.1:" + std::to_string(std::stoi(slurp(dir_ / "r.port"))) + "/mcp";
+  {
+    auto client = connect(r.url, fresh_patient_token());
+    for (int i = 0; i < 30; ++i)
+      (void)call(*client, "pg_explain", {{"query", R"(SELECT count(*) FROM health_records)"}});
+  }
+  stop_pid(r.pid);  // the last anchor write happens on the way out
+  const auto files = gate::rotated_audit_files(r.audit.string());
+  ASSERT_EQ(files.size(), 2u);
+  const std::string verify =
+      test::shell_quote(kLarder) + " audit verify --config " + test::shell_quote(r.config.string()) + " 2>&1";
+  auto v = test::run_shell(verify);
+  EXPECT_EQ(v.status, 0) << v.out;
+  EXPECT_NE(v.out.find("anchored in PostgreSQL"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("deleted by retention"), std::string::npos) << v.out;
+
+  fs::remove(files.front().second);
+  auto tampered = test::run_shell(verify);
+  EXPECT_EQ(tampered.status, 1) << tampered.out;
+  EXPECT_NE(tampered.out.find("no retention record"), std::string::npos) << tampered.out;
+}
+
 }  // namespace
 }  // namespace larder::attack

@@ -305,6 +305,43 @@ anchor_max_lag_ms = 250
   expect_refused(bad);
 }
 
+// Issue #17 item 5: audit log rotation and retention.
+TEST_F(ConfigTest, AuditRotationAndRetention) {
+  auto defaults = parse("");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ(defaults->audit_rotate_bytes, 0u);
+  EXPECT_EQ(defaults->audit_rotate_interval.count(), 0);
+  EXPECT_EQ(defaults->audit_keep_files, 0u);
+  EXPECT_EQ(defaults->audit_keep_days, 0);
+  auto set = parse(R"([audit]
+rotate_bytes = 104857600
+rotate_interval_s = 86400
+keep_files = 30
+keep_days = 90
+syslog = true
+)");
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_EQ(set->audit_rotate_bytes, 104857600u);
+  EXPECT_EQ(set->audit_rotate_interval.count(), 86400);
+  EXPECT_EQ(set->audit_keep_files, 30u);
+  EXPECT_EQ(set->audit_keep_days, 90);
+  EXPECT_TRUE(set->audit_syslog);
+  EXPECT_EQ(set->audit_syslog_socket, "/dev/log");
+  EXPECT_FALSE(defaults->audit_syslog);
+  const std::vector<BadCase> bad = {
+      {"[audit]\nrotate_bytes = 100\n", "audit.rotate_bytes", true, "at least 4096"},
+      {"[audit]\nrotate_bytes = \"100MB\"\n", "audit.rotate_bytes", true, "integer"},
+      {"[audit]\nrotate_bytes = -1\n", "audit.rotate_bytes"},
+      {"[audit]\nrotate_interval_s = 5\n", "audit.rotate_interval_s", true, "at least 60"},
+      {"[audit]\nkeep_files = -2\nrotate_bytes = 4096\n", "audit.keep_files"},
+      {"[audit]\nkeep_files = 3\n", "audit.keep_files", true, "rotate_bytes"},
+      {"[audit]\nkeep_days = 3\n", "audit.keep_days", true, "never rotated"},
+      {"[audit]\nsyslog = \"yes\"\n", "audit.syslog", true, "true or false"},
+      {"[audit]\nsyslog_socket = \"\"\n", "audit.syslog_socket", true, "/dev/log"},
+  };
+  expect_refused(bad);
+}
+
 TEST_F(ConfigTest, BiscuitMemoryBudget) {
   auto defaults = parse("");
   ASSERT_TRUE(defaults.ok()) << defaults.error().message;

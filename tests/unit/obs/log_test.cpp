@@ -5,10 +5,10 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace larder::obs {
 namespace {
@@ -24,7 +24,8 @@ std::vector<std::string> lines_of(const std::string& path) {
 class LogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = (std::filesystem::temp_directory_path() / ("larder-log-" + std::to_string(::getpid()) + ".log")).string();
+    path_ = (std::filesystem::temp_directory_path() / ("larder-log-" + std::to_string(::getpid()) + ".log"))
+                .string();
     std::filesystem::remove(path_);
   }
   void TearDown() override {
