@@ -21,6 +21,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 namespace {
 
@@ -104,10 +105,16 @@ int detach(const ServeOptions& o, const larder::gate::ServeConfig& config, Detac
   }
   ::close(fds[0]);
   if (said.rfind("ok ", 0) == 0) {
-    std::string port = said.substr(3);
+    std::istringstream words(said.substr(3));
+    std::string port, admin_port;
+    words >> port >> admin_port;
     std::cout << "larder serve: " << config.audience << " listening on https://" << config.host << ":" << port
-              << "/mcp (pid " << child << ", log " << log << ")\n"
-              << "  stop it with: kill $(cat " << pid << ")\n";
+              << "/mcp (pid " << child << ", log " << log << ")\n";
+    if (!admin_port.empty() && admin_port != "0") {
+      std::cout << "  health and metrics: " << (config.admin_tls ? "https://" : "http://") << config.admin_host << ":"
+                << admin_port << "/readyz, /metrics (port in " << o.admin_port_file << ")\n";
+    }
+    std::cout << "  stop it with: kill $(cat " << pid << ")\n";
     return 1;  // the parent is done
   }
   ::waitpid(child, nullptr, 0);
@@ -142,10 +149,10 @@ int run_serve(ServeOptions o) {
   }
   Detached detached;
   if (o.background) {
-    if (o.pid_file.empty()) {
-      o.pid_file =
-          (std::filesystem::path(config->audit_path).parent_path() / (config->audience + ".pid")).string();
-    }
+    const auto beside = std::filesystem::path(config->audit_path).parent_path();
+    if (o.pid_file.empty()) o.pid_file = (beside / (config->audience + ".pid")).string();
+    if (o.admin_port_file.empty() && config->admin_enabled)
+      o.admin_port_file = (beside / (config->audience + ".admin.port")).string();
     int r = detach(o, *config, detached);
     if (r < 0) return larder::exit_status::kUnavailable;
     if (r > 0) return 0;
@@ -175,7 +182,7 @@ int run_serve(ServeOptions o) {
   if (!o.pid_file.empty()) {
     std::ofstream(o.pid_file) << ::getpid() << "\n";
   }
-  report(detached, "ok " + std::to_string((*service)->port()));
+  report(detached, "ok " + std::to_string((*service)->port()) + " " + std::to_string((*service)->admin_port()));
   (*service)->run_until_signal();
   spdlog::info("larder serve: stopped");
   return 0;
@@ -191,7 +198,8 @@ void define_serve(CLI::App& app, larder::cli::Action& selected) {
   serve->add_option("--admin-port-file", opts->admin_port_file,
                     "Write the admin listener's port (/healthz, /readyz, /metrics) here once listening");
   serve->add_flag("--background", opts->background,
-                  "Detach once listening (pid and log beside the audit log, as <audience>.pid/.log)");
+                  "Detach once listening (pid, log and admin port beside the audit log, as "
+                  "<audience>.pid/.log/.admin.port)");
   serve->add_option("--log-file", opts->log_file, "With --background: log here");
   serve->add_flag("--allow-drift", opts->allow_drift,
                   "Serve even when the database differs from the policy file (`larder policy check`); "

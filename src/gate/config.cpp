@@ -184,6 +184,18 @@ std::string resolve(const std::string& base_dir, const std::string& path) {
   return (fs::path(base_dir) / path).lexically_normal().string();
 }
 
+// An allow-list of client certificates: each entry "cn:<CN>", "san:<SAN>" or "sha256:<hex>".
+Result<void> check_allow_list(const std::string& key, const std::vector<std::string>& list) {
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& a = list[i];
+    if (a.rfind("cn:", 0) != 0 && a.rfind("san:", 0) != 0 && a.rfind("sha256:", 0) != 0) {
+      return config_error(key + "[" + std::to_string(i) + "]",
+                          "must start with cn:, san: or sha256: (got \"" + a + "\")");
+    }
+  }
+  return {};
+}
+
 Result<void> require_file(const std::string& key, const std::string& path) {
   if (path.empty()) return config_error(key, "is required");
   std::error_code ec;
@@ -404,13 +416,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
     LARDER_TRY(require_ca_certificates("tls.client_ca", c.tls_client_ca));
     if (!c.tls_crl.empty()) LARDER_TRY(require_file("tls.crl", c.tls_crl));
   }
-  for (size_t i = 0; i < c.allowed_clients.size(); ++i) {
-    const auto& a = c.allowed_clients[i];
-    if (a.rfind("cn:", 0) != 0 && a.rfind("san:", 0) != 0 && a.rfind("sha256:", 0) != 0) {
-      return config_error("tls.allowed_clients[" + std::to_string(i) + "]",
-                          "must start with cn:, san: or sha256: (got \"" + a + "\")");
-    }
-  }
+  LARDER_TRY(check_allow_list("tls.allowed_clients", c.allowed_clients));
 
   // [admin]
   auto admin = sub("admin");
@@ -440,13 +446,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
                           "[\"cn:ops\"]): every certificate of the CA is an MCP client, not an operator");
     }
   }
-  for (size_t i = 0; i < c.admin_allowed_clients.size(); ++i) {
-    const auto& a = c.admin_allowed_clients[i];
-    if (a.rfind("cn:", 0) != 0 && a.rfind("san:", 0) != 0 && a.rfind("sha256:", 0) != 0) {
-      return config_error("admin.allowed_clients[" + std::to_string(i) + "]",
-                          "must start with cn:, san: or sha256: (got \"" + a + "\")");
-    }
-  }
+  LARDER_TRY(check_allow_list("admin.allowed_clients", c.admin_allowed_clients));
 
   // [log]
   auto log = sub("log");

@@ -129,7 +129,11 @@ Family<Series>::Family(std::string name, std::string help, std::vector<std::stri
 template <class Series>
 Series& Family<Series>::make(LabelValues values) {
   values.resize(label_names_.size());
-  std::lock_guard lock(mu_);
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = series_.find(values); it != series_.end()) return *it->second;
+  }
+  std::unique_lock lock(mu_);
   if (auto it = series_.find(values); it != series_.end()) return *it->second;
   if (series_.size() + 1 >= max_series_) {
     // The last slot is kept for everything beyond the bound.
@@ -165,7 +169,7 @@ void Family<Series>::render(std::string& out) const {
   out += ' ';
   out += type_name(kind_);
   out += '\n';
-  std::lock_guard lock(mu_);
+  std::shared_lock lock(mu_);
   for (const auto& [values, series] : series_) {
     if constexpr (std::is_same_v<Series, Histogram>) {
       const auto snap = series->snapshot();

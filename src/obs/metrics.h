@@ -2,8 +2,9 @@
 // series told apart by label values, rendered in the text exposition format (version 0.0.4,
 // what every Prometheus server and agent scrapes).
 //
-// Recording is cheap and thread-safe: a series is found under its family's mutex (a short
-// map lookup), then updated with atomics. Every family holds at most `max_series` series;
+// Recording is cheap and thread-safe: a series is found under its family's shared lock (a
+// short map lookup; threads recording at once do not wait for each other), then updated with
+// atomics. A series' reference stays valid as long as its family: hot paths keep it. Every family holds at most `max_series` series;
 // label values beyond that are counted in one series whose labels all say "other", so no
 // request can grow a family without bound (callers also map values from outside to a known
 // set first). Names follow Prometheus conventions: base units (seconds, bytes), counters end
@@ -17,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,7 +92,7 @@ class Family {
   Kind kind_;
   std::vector<double> bounds_;
   std::size_t max_series_;
-  mutable std::mutex mu_;
+  mutable std::shared_mutex mu_;  // shared to find a series, exclusive to add one
   std::map<LabelValues, std::unique_ptr<Series>> series_;
 };
 

@@ -88,7 +88,16 @@ ServiceMetrics::ServiceMetrics(const std::string& audience)
                                    "too_costly, cancelled, statement).",
                                    {"kind"})),
       audit_records_(registry_.counter("larder_audit_records_total", "Audit records written.")),
-      audit_bytes_(registry_.counter("larder_audit_bytes_total", "Bytes of audit records written.")) {
+      audit_bytes_(registry_.counter("larder_audit_bytes_total", "Bytes of audit records written.")),
+      records_(audit_records_.with({})),
+      bytes_(audit_bytes_.with({})),
+      guard_(&stages_.with({"guard"})),
+      verify_(&stages_.with({"verify"})),
+      ledger_(&stages_.with({"ledger"})),
+      authorize_(&stages_.with({"authorize"})),
+      database_(&stages_.with({"database"})),
+      taint_(&stages_.with({"taint"})),
+      handshake_(&stages_.with({"handshake"})) {
   registry_
       .gauge("larder_build_info", "Larder's version and the audience this server answers to; always 1.",
              {"version", "audience"})
@@ -108,6 +117,8 @@ std::string ServiceMetrics::tool_label(const std::string& method, const std::str
 }
 
 void log_call(const gate::AuditRecord& r, const ServedNames& served) {
+  const auto level = r.decision == "error" ? spdlog::level::warn : spdlog::level::info;
+  if (!spdlog::default_logger_raw()->should_log(level)) return;
   nlohmann::json f = {{"audience", r.server_audience},
                       {"method", method_label(r.method)},
                       {"decision", outcome_label(r.decision)}};
@@ -134,12 +145,12 @@ void log_call(const gate::AuditRecord& r, const ServedNames& served) {
     if (v >= 0) us[stage] = v;
   }
   if (!us.empty()) f["us"] = std::move(us);
-  obs::log_event(r.decision == "error" ? spdlog::level::warn : spdlog::level::info, "call", f);
+  obs::log_event(level, "call", f);
 }
 
 void ServiceMetrics::on_audit(const gate::AuditRecord& r, std::size_t bytes) {
-  audit_records_.with({}).inc();
-  audit_bytes_.with({}).inc(static_cast<double>(bytes));
+  records_.inc();
+  bytes_.inc(static_cast<double>(bytes));
   calls_.with({method_label(r.method), tool_label(r.method, r.tool), outcome_label(r.decision)}).inc();
   if (r.decision == "deny") {
     const std::string lock = lock_label(r.lock);
@@ -148,11 +159,11 @@ void ServiceMetrics::on_audit(const gate::AuditRecord& r, std::size_t bytes) {
     if (lock == "database") db_errors_.with({kind}).inc();
   }
   const auto& t = r.timings;
-  const std::pair<const char*, int64_t> stages[] = {{"guard", t.guard_us},   {"verify", t.verify_us},
-                                                    {"ledger", t.ledger_us}, {"authorize", t.authorize_us},
-                                                    {"database", t.tool_us}, {"taint", t.taint_us}};
-  for (const auto& [stage, us] : stages) {
-    if (us >= 0) stages_.with({stage}).observe(seconds(us));
+  const std::pair<obs::Histogram*, int64_t> stages[] = {{guard_, t.guard_us},   {verify_, t.verify_us},
+                                                        {ledger_, t.ledger_us}, {authorize_, t.authorize_us},
+                                                        {database_, t.tool_us}, {taint_, t.taint_us}};
+  for (const auto& [histogram, us] : stages) {
+    if (us >= 0) histogram->observe(seconds(us));
   }
 }
 
@@ -175,7 +186,7 @@ void ServiceMetrics::on_request(const mcp::RequestRecord& r) {
 
 void ServiceMetrics::on_handshake(std::string_view outcome, std::chrono::steady_clock::duration took) {
   handshakes_.with({outcome}).inc();
-  if (outcome == "ok") stages_.with({"handshake"}).observe(std::chrono::duration<double>(took).count());
+  if (outcome == "ok") handshake_->observe(std::chrono::duration<double>(took).count());
 }
 
 }  // namespace larder::tools

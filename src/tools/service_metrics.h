@@ -63,6 +63,10 @@ class ServiceMetrics {
   obs::CounterFamily& db_errors_;
   obs::CounterFamily& audit_records_;
   obs::CounterFamily& audit_bytes_;
+  // The series every call records, resolved once.
+  obs::Counter& records_;
+  obs::Counter& bytes_;
+  obs::Histogram *guard_, *verify_, *ledger_, *authorize_, *database_, *taint_, *handshake_;
 };
 
 }  // namespace larder::tools
