@@ -66,6 +66,16 @@ grep -q "larder-compliance on https://127.0.0.1:$compliance_port/mcp" "$dir/out2
   fail "--compliance-port $compliance_port not honoured"
 grep -q "recorded-response model on http://127.0.0.1:$model_port" "$dir/out2.txt" || fail "--model-port not honoured"
 grep -q "require_binding = true" "$state/larder-db.toml" || fail "the generated config does not require binding"
+# Each server's admin listener: its port file, the metrics URL printed, and a scrape that
+# counts the demo's calls.
+for n in larder-db larder-compliance; do
+  [[ -s "$state/$n.admin.port" ]] || fail "the demo did not write $n.admin.port"
+done
+admin_port=$(cat "$state/larder-db.admin.port")
+grep -q "metrics http://127.0.0.1:$admin_port/metrics" "$dir/out2.txt" || fail "the demo did not print the metrics URL"
+curl -fsS "http://127.0.0.1:$admin_port/metrics" | grep -q '^larder_calls_total{method="tools/call",tool="pg_query",outcome="allow"}' ||
+  fail "the db server's metrics do not count the demo's calls"
+curl -fsS "http://127.0.0.1:$admin_port/readyz" | grep -q '"ready":true' || fail "the db server is not ready"
 grep -q "require_expiry = true" "$state/larder-compliance.toml" || fail "the generated config does not require expiry"
 
 # The demo process has ended; every part it started is its own process and still running.
