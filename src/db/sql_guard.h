@@ -25,7 +25,9 @@
 // standard_conforming_strings=on, client_encoding=UTF8 and search_path=pg_catalog,public so
 // that the server reads the text exactly as libpg_query did (docs/sql-guard.md).
 //
-// Thread safety: check() is const and keeps no state; one SqlGuard may serve all threads.
+// Thread safety: check() is const; its only state is the verdict cache (an LruCache of
+// accepted texts, internally locked: a verdict depends only on the text and the policy), so
+// one SqlGuard may serve all threads.
 // It uses up to ~0.5 MB of the calling thread's stack (queries over 2 kB are parsed on a
 // helper thread with its own, larger stack), so do not call it on small coroutine stacks.
 #pragma once
