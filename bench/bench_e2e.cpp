@@ -585,9 +585,10 @@ int main(int argc, char** argv) {
       std::vector<double> paired;  // each round's two runs, back to back: the machine's drift cancels
       for (std::size_t i = 0; i < on_rps.size() && i < off_rps.size(); ++i)
         if (off_rps[i] > 0) paired.push_back(on_rps[i] / off_rps[i]);
-      std::printf(" )\n  with / without          : %.3f of the medians, %.3f the median of the rounds' ratios\n"
-                  "                            (cost %.1f%%; the target is under 2%%)\n",
-                  ratio, median(paired), 100 * (1 - median(paired)));
+      std::printf(
+          " )\n  with / without          : %.3f of the medians, %.3f the median of the rounds' ratios\n"
+          "                            (cost %.1f%%; the target is under 2%%)\n",
+          ratio, median(paired), 100 * (1 - median(paired)));
       with->stop();
       without->stop();
     } catch (const std::exception& e) {

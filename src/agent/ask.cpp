@@ -1,4 +1,5 @@
 #include "agent/ask.h"
+#include "base/text.h"
 
 #include "agent/provider.h"
 #include "agent/terminal.h"
@@ -135,8 +136,8 @@ void print_error(std::ostream& err, const Error& e, bool verbose) {
   if (verbose && !e.detail.empty()) err << "larder ask: detail: " << e.detail << "\n";
 }
 
-bool is_off(std::string v) {
-  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+bool is_off(const std::string& value) {
+  const std::string v = ascii_lower(value);
   return v == "off" || v == "0" || v == "false" || v == "no";
 }
 

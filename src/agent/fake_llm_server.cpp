@@ -1,5 +1,6 @@
 #include "agent/fake_llm_server.h"
 #include "base/files.h"
+#include "base/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -21,12 +22,6 @@ namespace larder::testing {
 using nlohmann::json;
 
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 std::string trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t\r\n");
@@ -535,10 +530,10 @@ void FakeLlmServer::serve_connection(int fd) {
       while (std::getline(head, line)) {
         auto colon = line.find(':');
         if (colon == std::string::npos) continue;
-        std::string name = lower(trim(line.substr(0, colon)));
+        std::string name = ascii_lower(trim(line.substr(0, colon)));
         std::string value = trim(line.substr(colon + 1));
         if (name == "content-length") content_length = std::stoul(value);
-        if (name == "connection" && lower(value) == "close") close_after = true;
+        if (name == "connection" && ascii_lower(value) == "close") close_after = true;
         request.headers.emplace_back(name, value);
       }
       buffer.erase(0, header_end + 4);

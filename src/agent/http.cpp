@@ -1,4 +1,5 @@
 #include "agent/http.h"
+#include "base/text.h"
 
 #include <curl/curl.h>
 
@@ -8,13 +9,6 @@
 
 namespace larder::agent {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 std::string trim(std::string_view s) {
   size_t b = 0, e = s.size();
@@ -34,7 +28,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   if (line.rfind("HTTP/", 0) == 0) {
     reply->headers.clear();  // a new response (after 100-continue or a redirect)
   } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
-    reply->headers.emplace_back(lower(trim(line.substr(0, colon))), trim(line.substr(colon + 1)));
+    reply->headers.emplace_back(ascii_lower(trim(line.substr(0, colon))), trim(line.substr(colon + 1)));
   }
   return size * count;
 }
@@ -54,9 +48,9 @@ void global_init_once() {
 }  // namespace
 
 std::optional<std::string> HttpReply::header(std::string_view name) const {
-  auto wanted = lower(name);
+  auto wanted = ascii_lower(name);
   for (const auto& [k, v] : headers)
-    if (lower(k) == wanted) return v;
+    if (ascii_lower(k) == wanted) return v;
   return std::nullopt;
 }
 

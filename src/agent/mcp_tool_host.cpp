@@ -1,4 +1,5 @@
 #include "agent/mcp_tool_host.h"
+#include "base/text.h"
 
 #include "mcp/client.h"
 
@@ -12,18 +13,6 @@ namespace larder::agent {
 using nlohmann::json;
 
 namespace {
-
-bool iequals(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 std::string describe(const McpServerConfig& c) {
   return "MCP server '" + c.name + "' (" + (c.transport == McpTransportKind::Stdio ? c.command : c.url) + ")";
@@ -247,7 +236,7 @@ Result<std::string> McpToolHost::schema_context() {
         for (const auto& r : *resources) {
           if (!r.is_object() || !r.contains("uri") || !r["uri"].is_string()) continue;
           std::string uri = r["uri"].get<std::string>();
-          if (lower(uri + " " + r.value("name", "")).find("schema") == std::string::npos) continue;
+          if (ascii_lower(uri + " " + r.value("name", "")).find("schema") == std::string::npos) continue;
           auto read = client.read_resource(uri);
           if (read.ok())
             append("Schema resource " + uri, resource_text(*read));

@@ -7,6 +7,27 @@
 
 namespace larder {
 
+// ASCII lower case (header names, schemes, keywords): other bytes unchanged, whatever the locale.
+inline std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// ASCII case-insensitive equality (header names, tokens such as "close", hex digests).
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
 // {"a", "b"} -> "a, b" (messages that list names).
 inline std::string join(const std::vector<std::string>& items, std::string_view separator = ", ") {
   std::string out;

@@ -111,8 +111,9 @@ int detach(const ServeOptions& o, const larder::gate::ServeConfig& config, Detac
     std::cout << "larder serve: " << config.audience << " listening on https://" << config.host << ":" << port
               << "/mcp (pid " << child << ", log " << log << ")\n";
     if (!admin_port.empty() && admin_port != "0") {
-      std::cout << "  health and metrics: " << (config.admin_tls ? "https://" : "http://") << config.admin_host << ":"
-                << admin_port << "/readyz, /metrics (port in " << o.admin_port_file << ")\n";
+      std::cout << "  health and metrics: " << (config.admin_tls ? "https://" : "http://")
+                << config.admin_host << ":" << admin_port << "/readyz, /metrics (port in "
+                << o.admin_port_file << ")\n";
     }
     std::cout << "  stop it with: kill $(cat " << pid << ")\n";
     return 1;  // the parent is done
@@ -182,7 +183,8 @@ int run_serve(ServeOptions o) {
   if (!o.pid_file.empty()) {
     std::ofstream(o.pid_file) << ::getpid() << "\n";
   }
-  report(detached, "ok " + std::to_string((*service)->port()) + " " + std::to_string((*service)->admin_port()));
+  report(detached,
+         "ok " + std::to_string((*service)->port()) + " " + std::to_string((*service)->admin_port()));
   (*service)->run_until_signal();
   spdlog::info("larder serve: stopped");
   return 0;

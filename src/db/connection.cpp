@@ -472,18 +472,6 @@ Result<std::string> random_hex(std::size_t bytes) {
   return hex_encode(std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()));
 }
 
-std::string hex_encode(std::string_view bytes) {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (char c : bytes) {
-    const auto b = static_cast<unsigned char>(c);
-    out.push_back(hex[b >> 4]);
-    out.push_back(hex[b & 15]);
-  }
-  return out;
-}
-
 std::string quote_ident(std::string_view name) {
   std::string out = "\"";
   for (char c : name) {

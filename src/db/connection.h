@@ -3,6 +3,7 @@
 // (PQexecParams and friends); nothing here builds SQL from values.
 #pragma once
 
+#include "base/encoding.h"
 #include "base/result.h"
 
 #include <libpq-fe.h>
@@ -126,7 +127,5 @@ std::string quote_qualified(std::string_view schema, std::string_view name);
 
 // 2*n lowercase hex characters of cryptographically random bytes (OpenSSL RAND_bytes).
 Result<std::string> random_hex(std::size_t bytes);
-// Lower-case hex of `bytes`.
-std::string hex_encode(std::string_view bytes);
 
 }  // namespace larder::db

@@ -1,10 +1,10 @@
 #include "gate/audit_log.h"
 #include "base/files.h"
 
+#include "base/encoding.h"
 #include "base/json.h"
 #include "base/text.h"
 #include "base/time.h"
-#include "gate/digest.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

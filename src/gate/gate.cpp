@@ -1,6 +1,8 @@
 #include "gate/gate.h"
+#include "base/text.h"
+#include "gate/default_policy.h"  // generated from data/policies/default.datalog
 
-#include "gate/digest.h"
+#include "base/encoding.h"
 #include "gate/reasons.h"
 
 #include <algorithm>
@@ -11,14 +13,6 @@
 
 namespace larder::gate {
 namespace {
-
-constexpr const char* kDefaultPolicy =
-    R"datalog(// Larder's built-in policy: deny unless granted (see data/policies/default.datalog).
-allow if tool($tool), right($tool);
-allow if resource($uri), right("resources/read");
-allow if prompt($name), right("prompts/get");
-deny if true;
-)datalog";
 
 Error biscuit_error(std::string message) {
   return make_error("biscuit", std::move(message));
@@ -245,23 +239,7 @@ const char* lock_name(Lock lock) {
 }
 
 const std::vector<std::string>& reserved_predicates() {
-  static const std::vector<std::string> names = {"time",
-                                                 "tool",
-                                                 "resource",
-                                                 "prompt",
-                                                 "operation",
-                                                 "server_audience",
-                                                 "tool_egress",
-                                                 "table",
-                                                 "column",
-                                                 "mtls_client",
-                                                 "client_cert_cn",
-                                                 "client_cert_sha256",
-                                                 "client_cert_spki_sha256",
-                                                 "client_cert_issuer",
-                                                 "client_cert_san",
-                                                 "client_cert_serial"};
-  return names;
+  return policy::server_predicates();
 }
 
 bool is_reserved_predicate(std::string_view name) {
@@ -866,10 +844,7 @@ std::optional<std::string> bearer_token(const std::optional<std::string>& author
   std::string_view v = *authorization;
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
   if (v.size() < 7) return std::nullopt;
-  std::string scheme(v.substr(0, 6));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  if (scheme != "bearer" || v[6] != ' ') return std::nullopt;
+  if (!iequals(v.substr(0, 6), "bearer") || v[6] != ' ') return std::nullopt;
   v.remove_prefix(7);
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
   while (!v.empty() && v.back() == ' ') v.remove_suffix(1);

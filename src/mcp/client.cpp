@@ -1,4 +1,5 @@
 #include "mcp/client.h"
+#include "base/text.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -234,11 +235,6 @@ class ConnectionPool {
   std::vector<std::unique_ptr<net::HttpClient>> idle_;
 };
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // ---------------------------------------------------------------- Streamable HTTP
 class StreamableHttpTransport : public ClientTransport {
  public:
@@ -285,7 +281,7 @@ class StreamableHttpTransport : public ClientTransport {
             session_id_ = *sid;
           }
           auto ct = head.header("Content-Type");
-          sse = ct && lower(*ct).find("text/event-stream") != std::string::npos;
+          sse = ct && ascii_lower(*ct).find("text/event-stream") != std::string::npos;
         },
         [&](std::string_view chunk) {
           if (sse) return parser.feed(chunk);

@@ -1,4 +1,5 @@
 #include "mcp/http_transport.h"
+#include "base/text.h"
 
 #include <spdlog/spdlog.h>
 
@@ -26,12 +27,6 @@ const HeaderList kSseHeaders = {{"Content-Type", "text/event-stream"},
                                 {"Cache-Control", "no-cache, no-transform"},
                                 {"X-Accel-Buffering", "no"}};
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 net::HttpResponse json_response(int status, const json& body, HeaderList extra = {}) {
   net::HttpResponse r;
   r.status = status;
@@ -57,12 +52,12 @@ net::HttpResponse empty_response(int status, HeaderList extra = {}) {
 std::string host_only(std::string_view host_port) {
   if (!host_port.empty() && host_port[0] == '[') {
     auto close = host_port.find(']');
-    return lower(host_port.substr(0, close == std::string_view::npos ? host_port.size() : close + 1));
+    return ascii_lower(host_port.substr(0, close == std::string_view::npos ? host_port.size() : close + 1));
   }
   auto colon = host_port.rfind(':');
   if (colon != std::string_view::npos && host_port.find(':') == colon)
-    return lower(host_port.substr(0, colon));
-  return lower(host_port);
+    return ascii_lower(host_port.substr(0, colon));
+  return ascii_lower(host_port);
 }
 
 bool loopback_name(const std::string& host) {
@@ -458,7 +453,7 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
         ok = std::find(options.allowed_origins.begin(), options.allowed_origins.end(), *origin) !=
              options.allowed_origins.end();
       } else {
-        std::string o = lower(*origin);
+        std::string o = ascii_lower(*origin);
         for (const char* scheme : {"http://", "https://"}) {
           if (o.rfind(scheme, 0) == 0)
             ok = ok || loopback_name(host_only(o.substr(std::string_view(scheme).size())));
@@ -473,9 +468,9 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
       return rpc_error_response(400, error_code::kConnectionClosed, "Bad Request: missing Host header");
     bool ok = false;
     if (!options.allowed_hosts.empty()) {
-      std::string h = lower(*host);
+      std::string h = ascii_lower(*host);
       for (const auto& allowed : options.allowed_hosts) {
-        std::string a = lower(allowed);
+        std::string a = ascii_lower(allowed);
         ok = ok || a == h || a == host_only(h);
       }
     } else {
@@ -567,12 +562,12 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   // ---- Streamable HTTP: POST
   void post(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder, const Call& call) {
     auto ct = req.header("Content-Type");
-    if (!ct || lower(*ct).find("application/json") == std::string::npos) {
+    if (!ct || ascii_lower(*ct).find("application/json") == std::string::npos) {
       return responder->respond(rpc_error_response(
           415, error_code::kInvalidRequest, "Unsupported Media Type: Content-Type must be application/json"));
     }
     if (auto accept = req.header("Accept")) {
-      std::string a = lower(*accept);
+      std::string a = ascii_lower(*accept);
       if (a.find("application/json") == std::string::npos &&
           a.find("text/event-stream") == std::string::npos && a.find("*/*") == std::string::npos) {
         return responder->respond(
@@ -895,7 +890,7 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   // ---- Streamable HTTP: GET (standalone stream, or resume with Last-Event-ID)
   void get(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder) {
     auto accept = req.header("Accept");
-    if (!accept || lower(*accept).find("text/event-stream") == std::string::npos) {
+    if (!accept || ascii_lower(*accept).find("text/event-stream") == std::string::npos) {
       return responder->respond(rpc_error_response(406, error_code::kInvalidRequest,
                                                    "Not Acceptable: GET needs Accept: text/event-stream"));
     }
@@ -1003,7 +998,7 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     if (!hs || !hs->legacy_sse)
       return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
     auto ct = req.header("Content-Type");
-    if (!ct || lower(*ct).find("application/json") == std::string::npos) {
+    if (!ct || ascii_lower(*ct).find("application/json") == std::string::npos) {
       return responder->respond(rpc_error_response(
           415, error_code::kInvalidRequest, "Unsupported Media Type: Content-Type must be application/json"));
     }

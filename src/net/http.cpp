@@ -7,12 +7,6 @@
 
 namespace larder::net {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool valid_header_field(std::string_view name, std::string_view value) {
   constexpr std::string_view kTokenPunctuation = "!#$%&'*+-.^_`|~";
   if (name.empty()) return false;

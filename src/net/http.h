@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+#include "base/text.h"
 
 #include "net/peer_identity.h"
 
@@ -18,8 +19,6 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // Case-insensitive lookup of the first header called `name`.
 std::optional<std::string> find_header(const HeaderList& headers, std::string_view name);
-// ASCII case-insensitive equality (header names, tokens such as "close", hex digests).
-bool iequals(std::string_view a, std::string_view b);
 // A header field we may send or accept: the name an RFC 9110 token, the value free of CR, LF
 // and NUL.
 bool valid_header_field(std::string_view name, std::string_view value);

@@ -47,7 +47,6 @@ std::string openssl_errors(std::string_view fallback = "unknown OpenSSL error");
 // OpenSSL's error chain (the queue, cleared) as the Error's detail, never its message.
 larder::Error file_load_error(std::string_view what, const std::string& path, std::string_view kind);
 
-std::string to_hex(const unsigned char* data, std::size_t size);  // lowercase
 std::chrono::system_clock::time_point asn1_time_to_time_point(const ASN1_TIME* t);
 std::string serial_hex(const ASN1_INTEGER* serial);  // uppercase, no leading zeros ("0" for zero)
 std::string name_rfc2253(const X509_NAME* name);

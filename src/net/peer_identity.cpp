@@ -1,6 +1,8 @@
 // PeerIdentity extraction and the allow-list check, plus the OpenSSL helpers shared by net/.
 #include "net/peer_identity.h"
 
+#include "base/encoding.h"
+
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
@@ -42,16 +44,6 @@ larder::Error file_load_error(std::string_view what, const std::string& path, st
     return make_error("file.unreadable", named + ": cannot read it (" + std::strerror(errno) + ")", chain);
   }
   return make_error("file.invalid", named + " is not a valid " + std::string(kind), chain);
-}
-
-std::string to_hex(const unsigned char* data, std::size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (std::size_t i = 0; i < size; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 0xf];
-  }
-  return out;
 }
 
 std::chrono::system_clock::time_point asn1_time_to_time_point(const ASN1_TIME* t) {
@@ -144,7 +136,7 @@ larder::Result<PeerIdentity> peer_identity_from_x509(X509* cert) {
   if (X509_digest(cert, EVP_sha256(), md, &md_len) != 1) {
     return make_error("tls.identity", "cannot hash the peer certificate: " + openssl_errors());
   }
-  id.cert_sha256 = to_hex(md, md_len);
+  id.cert_sha256 = hex_encode(md, md_len);
   // The SPKI hash covers the whole DER SubjectPublicKeyInfo (as HPKP pins do), not only the
   // key bits that X509_pubkey_digest hashes.
   unsigned char* spki = nullptr;
@@ -153,7 +145,7 @@ larder::Result<PeerIdentity> peer_identity_from_x509(X509* cert) {
     return make_error("tls.identity", "cannot encode the peer public key: " + openssl_errors());
   SHA256(spki, static_cast<std::size_t>(spki_len), md);
   OPENSSL_free(spki);
-  id.spki_sha256 = to_hex(md, SHA256_DIGEST_LENGTH);
+  id.spki_sha256 = hex_encode(md, SHA256_DIGEST_LENGTH);
   id.issuer = name_rfc2253(X509_get_issuer_name(cert));
   id.serial = serial_hex(X509_get0_serialNumber(cert));
   id.not_after = asn1_time_to_time_point(X509_get0_notAfter(cert));

@@ -1,6 +1,8 @@
 // The PKI module: EC P-256 CA, leaf certificates, CRLs, and the on-disk store used by
 // `larder certs`. OpenSSL C API only.
 #include "net/pki.h"
+
+#include "base/encoding.h"
 #include "base/files.h"
 
 #include <fcntl.h>
@@ -314,7 +316,7 @@ larder::Result<CertificateInfo> inspect_certificate(std::string_view pem) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   if (X509_digest(x, EVP_sha256(), md, &md_len) != 1) return ssl_error("cannot hash the certificate");
-  info.sha256 = to_hex(md, md_len);
+  info.sha256 = hex_encode(md, md_len);
   return info;
 }
 

@@ -4,11 +4,11 @@
 //
 // Recording is cheap and thread-safe: a series is found under its family's shared lock (a
 // short map lookup; threads recording at once do not wait for each other), then updated with
-// atomics. A series' reference stays valid as long as its family: hot paths keep it. Every family holds at most `max_series` series;
-// label values beyond that are counted in one series whose labels all say "other", so no
-// request can grow a family without bound (callers also map values from outside to a known
-// set first). Names follow Prometheus conventions: base units (seconds, bytes), counters end
-// in `_total`, histograms expose `_bucket` (cumulative, with `le`), `_sum` and `_count`.
+// atomics. A series' reference stays valid as long as its family: hot paths keep it. Every family holds at
+// most `max_series` series; label values beyond that are counted in one series whose labels all say "other",
+// so no request can grow a family without bound (callers also map values from outside to a known set first).
+// Names follow Prometheus conventions: base units (seconds, bytes), counters end in `_total`, histograms
+// expose `_bucket` (cumulative, with `le`), `_sum` and `_count`.
 #pragma once
 
 #include <atomic>

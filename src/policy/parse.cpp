@@ -3,6 +3,8 @@
 #include "base/files.h"
 #include "policy/policy.h"
 
+#include "base/encoding.h"
+
 #include <openssl/evp.h>
 #include <toml++/toml.h>
 
@@ -216,26 +218,14 @@ bool tool_identifier(std::string_view s) {
   });
 }
 
-// Predicates the server asserts or reserves: a policy fact may not reuse them.
+// Predicates the server asserts or reserves: a policy fact may not reuse them — the server's
+// own, and those the taint and revocation machinery use.
 const std::set<std::string>& reserved_facts() {
-  static const std::set<std::string> names = {"right",
-                                              "time",
-                                              "tool",
-                                              "operation",
-                                              "server_audience",
-                                              "tool_egress",
-                                              "resource",
-                                              "prompt",
-                                              "table",
-                                              "column",
-                                              "client_cert_cn",
-                                              "client_cert_sha256",
-                                              "client_cert_spki_sha256",
-                                              "client_cert_issuer",
-                                              "client_cert_san",
-                                              "mtls_client",
-                                              "sensitive_data",
-                                              "revocation_id"};
+  static const std::set<std::string> names = [] {
+    std::set<std::string> n(server_predicates().begin(), server_predicates().end());
+    n.insert({"right", "sensitive_data", "revocation_id"});
+    return n;
+  }();
   return names;
 }
 
@@ -612,19 +602,6 @@ Result<QueryTool> parse_tool(Reader& rd, const std::string& name, const toml::no
   return tool;
 }
 
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
-
 }  // namespace
 
 Result<Policy> parse(std::string_view text, const std::string& display_name) {
@@ -797,6 +774,26 @@ Result<Policy> load(const std::string& path) {
   const std::string text = std::move(*read);
   if (text.size() > 4 * 1024 * 1024) return Error{"policy.invalid", path + ": larger than 4 MiB", ""};
   return parse(text, path);
+}
+
+const std::vector<std::string>& server_predicates() {
+  static const std::vector<std::string> names = {"time",
+                                                 "tool",
+                                                 "resource",
+                                                 "prompt",
+                                                 "operation",
+                                                 "server_audience",
+                                                 "tool_egress",
+                                                 "table",
+                                                 "column",
+                                                 "mtls_client",
+                                                 "client_cert_cn",
+                                                 "client_cert_sha256",
+                                                 "client_cert_spki_sha256",
+                                                 "client_cert_issuer",
+                                                 "client_cert_san",
+                                                 "client_cert_serial"};
+  return names;
 }
 
 }  // namespace larder::policy

@@ -28,6 +28,12 @@
 
 namespace larder::policy {
 
+// The predicates the server asserts on every call (time, tool, the client certificate's
+// identity, ...): the one list. A token holding any of them is refused (gate::reserved_
+// predicates), a policy file may not declare a fact of that name, and the default Datalog
+// policy (data/policies/default.datalog) names them all.
+const std::vector<std::string>& server_predicates();
+
 // The types a fact's values (and a declared tool's parameters) may have.
 enum class ValueType { kText, kInteger, kBigint, kUuid, kDate, kBoolean };
 std::string_view to_string(ValueType type);

@@ -1,4 +1,5 @@
 #include "tools/hipaa.h"
+#include "base/text.h"
 
 #include <re2/re2.h>
 
@@ -211,9 +212,8 @@ bool is_common_phrase(std::string_view candidate) {
   size_t pos = 0;
   while (pos < candidate.size()) {
     size_t space = candidate.find_first_of(" \t\n", pos);
-    std::string word(
+    const std::string word = ascii_lower(
         candidate.substr(pos, space == std::string_view::npos ? std::string_view::npos : space - pos));
-    std::transform(word.begin(), word.end(), word.begin(), [](unsigned char c) { return std::tolower(c); });
     if (!word.empty() && words.count(word)) return true;
     if (space == std::string_view::npos) break;
     pos = candidate.find_first_not_of(" \t\n", space);

@@ -2,8 +2,8 @@
 // was cut and whose head was rewritten to match, and rotated files deleted or reordered.
 #include "attack_env.h"
 
+#include "base/encoding.h"
 #include "gate/audit_log.h"
-#include "gate/digest.h"
 #include "gate/taint_ledger.h"
 #include "support/cli_run.h"
 
@@ -115,7 +115,7 @@ TEST(AuditAttack, ACutLogWithARewrittenHeadFailsVerification) {
     std::ofstream out(cut);
     for (const auto& l : lines) out << l << "\n";
     char head[96];
-    std::snprintf(head, sizeof head, "%020zu %s\n", lines.size(), gate::sha256_hex(lines.back()).c_str());
+    std::snprintf(head, sizeof head, "%020zu %s\n", lines.size(), sha256_hex(lines.back()).c_str());
     std::ofstream(cut + ".head") << head;
   }
   EXPECT_TRUE(gate::verify_audit_log(cut).ok) << "the chain alone cannot see this cut";

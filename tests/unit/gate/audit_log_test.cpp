@@ -1,8 +1,8 @@
 #include "gate/audit_log.h"
 
+#include "base/encoding.h"
 #include "base/time.h"
 #include "gate/audit_syslog.h"
-#include "gate/digest.h"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace larder::gate {
 namespace {
 
@@ -790,6 +792,27 @@ TEST(RefusalKind, EveryReasonSentenceHasItsKind) {
   for (const auto& [lock, reason, kind] : cases) {
     EXPECT_STREQ(refusal_kind(lock, reason), kind) << lock << ": " << reason;
   }
+}
+
+}  // namespace
+}  // namespace larder::gate
+
+namespace larder::gate {
+namespace {
+
+// One source each: the built-in policy is data/policies/default.datalog (embedded at build
+// time), the server's predicates are policy::server_predicates(), and that file names them all.
+TEST(DefaultPolicy, IsTheDataFileAndNamesEveryServerPredicate) {
+  std::ifstream in(std::string(LARDER_SOURCE_DIR) + "/data/policies/default.datalog");
+  const std::string file((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_FALSE(file.empty());
+  EXPECT_EQ(default_policy_code(), file);
+  for (const auto& p : reserved_predicates()) {
+    EXPECT_TRUE(file.find(" " + p + ",") != std::string::npos ||
+                file.find(" " + p + ".") != std::string::npos)
+        << p << " is not named in default.datalog";
+  }
+  EXPECT_EQ(&reserved_predicates(), &policy::server_predicates());
 }
 
 }  // namespace
