@@ -1,9 +1,9 @@
 // `larder serve --config larder.toml`: one Larder MCP server (database or compliance),
-// running until SIGTERM/SIGINT. With --background it detaches once it listens (or reports
-// why it could not start), logging to a file and writing its pid beside the audit log.
-// With --check-config it reads and checks the configuration and every file it names
-// (tools::check_config), says "configuration OK" or why not, and exits: nothing listens and
-// PostgreSQL is not contacted (packages and images run it before a start).
+// running until SIGTERM/SIGINT; SIGHUP reloads the configuration (docs/operations.md, "Reload"). With
+// --background it detaches once it listens (or reports why it could not start), logging to a file and writing
+// its pid beside the audit log. With --check-config it reads and checks the configuration and every file it
+// names (tools::check_config), says "configuration OK" or why not, and exits: nothing listens and PostgreSQL
+// is not contacted (packages and images run it before a start).
 #include "cli/command.h"
 #include "cli/report.h"
 #include "gate/config.h"
@@ -171,7 +171,19 @@ int run_serve(ServeOptions o) {
     std::ofstream(o.pid_file) << ::getpid() << "\n";
   }
   report(detached, "ok " + std::to_string((*service)->port()));
-  (*service)->run_until_signal();
+  // SIGHUP (`larder reload --pid-file`): the file read again, as at start; each outcome is
+  // written beside the pid file as <pid-file>.reload for `larder reload` to report.
+  larder::tools::ReloadSource reload;
+  reload.load_config = [path = o.config, allow_drift = o.allow_drift]() {
+    auto next = larder::gate::load_serve_config(path);
+    if (next && allow_drift) {
+      next->allow_drift = true;
+      next->insecure_acknowledged.push_back("policy_drift");
+    }
+    return next;
+  };
+  if (!o.pid_file.empty()) reload.status_file = o.pid_file + ".reload";
+  (*service)->run_until_signal(std::move(reload));
   spdlog::info("larder serve: stopped");
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <mutex>
 
 namespace larder::tools {
 
@@ -18,16 +19,15 @@ class DbService {
   DbService(gate::Pipeline& pipeline, const gate::ServeConfig& config, db::Database& database,
             const policy::Policy& policy, std::string database_name, DbServiceOptions options)
       : pipeline(pipeline),
-        config(config),
         database(database),
         policy(policy),
         options(options),
         tools(database),
         resources(database, std::move(database_name)),
-        prompts(resources, policy_notes(policy)) {}
+        prompts(resources, policy_notes(policy)),
+        config_(std::make_shared<const gate::ServeConfig>(config)) {}
 
   gate::Pipeline& pipeline;
-  const gate::ServeConfig& config;
   db::Database& database;
   const policy::Policy& policy;
   DbServiceOptions options;
@@ -51,8 +51,19 @@ class DbService {
     return ctx;
   }
 
+  // The configuration whose [tools] classes decide each call's data flow: a reload swaps it
+  // (a call reads it once, before admission).
+  std::shared_ptr<const gate::ServeConfig> config() const {
+    std::lock_guard lock(config_mu_);
+    return config_;
+  }
+  void set_config(std::shared_ptr<const gate::ServeConfig> config) {
+    std::lock_guard lock(config_mu_);
+    config_ = std::move(config);
+  }
+
   gate::CallFacts facts(const std::string& method, const std::string& name) const {
-    return gate::CallFacts{method, name, config.data_flow(name), {}, {}};
+    return gate::CallFacts{method, name, config()->data_flow(name), {}, {}};
   }
 
   // The name tokens use for a relation the guard reported: the policy's short name
@@ -80,7 +91,15 @@ class DbService {
     for (const auto& [relation, cols] : q.columns) request.facts.columns[fact_name(relation)] = cols;
     request.sql_fingerprint = q.fingerprint;
   }
+
+ private:
+  mutable std::mutex config_mu_;
+  std::shared_ptr<const gate::ServeConfig> config_;  // guarded by config_mu_
 };
+
+void reload_db_service(DbService& service, const gate::ServeConfig& config) {
+  service.set_config(std::make_shared<const gate::ServeConfig>(config));
+}
 
 namespace {
 

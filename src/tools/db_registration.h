@@ -40,4 +40,8 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
                                                        const std::string& database_name,
                                                        DbServiceOptions options);
 
+// A configuration reload: the [tools] classes of `config` decide the data flow of the calls
+// that start from now on (calls in flight keep theirs). Which tools are served is not changed.
+void reload_db_service(DbService& service, const gate::ServeConfig& config);
+
 }  // namespace larder::tools

@@ -1,0 +1,375 @@
+// Live reload (docs/operations.md, "Reload") on a whole installation (Testbed: real PostgreSQL,
+// real mTLS): each reloadable setting takes effect without a restart — root keys (a rotation
+// during which not one call of a configured key is refused), tool classes, the per-client call
+// limit, the TLS allow-list and the server certificate — a setting that needs a restart is
+// named and kept, an invalid file keeps the configuration in force (whole), a call in flight
+// finishes under the configuration that admitted it, and SIGHUP / `larder reload` drive it.
+// The revocation list needs no reload (it is asked in PostgreSQL on every call): see
+// Scenarios.* in tests/e2e/four_locks and TaintAttack/AuditAttack (revocation holds in the
+// very next call).
+#include "base/files.h"
+#include "biscuit/crypto/keys.h"
+#include "examples/healthcare/demo.h"
+#include "mcp/client.h"
+#include "support/cli_run.h"
+#include "support/testbed.h"
+#include "tools/demo_scenarios.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+namespace larder {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kCount = "SELECT count(*) FROM health_records";
+
+class Reload : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { bed_ = new test::Testbed(test::Testbed::Options{}); }
+  static void TearDownTestSuite() {
+    delete bed_;
+    bed_ = nullptr;
+  }
+
+  // A database server of its own (own audit log and anchor), with no call limits unless set.
+  static gate::ServeConfig config(const std::string& name) {
+    gate::ServeConfig c = bed_->db_config();
+    c.port = 0;
+    c.audit_path = (bed_->dir() / ("reload-" + name + ".jsonl")).string();
+    c.audit_anchor_id = "reload-" + name;
+    c.max_calls_per_second_per_client = 0;
+    c.max_concurrent_calls_per_client = 0;
+    c.max_calls_per_second_per_lineage = 0;
+    c.max_concurrent_calls_per_lineage = 0;
+    return c;
+  }
+
+  static tools::DemoEnvironment env_for(const tools::LarderService& server) {
+    auto env = bed_->environment();
+    env.db_url = "https://127.0.0.1:" + std::to_string(server.port()) + "/mcp";
+    return env;
+  }
+
+  // Erin's token signed by `key` under root key id `id`.
+  static std::string erin(const biscuit::KeyPair& key, uint32_t id) {
+    auto env = bed_->environment();
+    env.root = key.private_key();
+    env.root_key_id = id;
+    auto tokens = examples::healthcare::mint_demo_tokens(env, bed_->busiest_hospital());
+    if (!tokens) throw std::runtime_error(tokens.error().message);
+    return tokens->erin;
+  }
+
+  static std::unique_ptr<mcp::Client> client(const tools::DemoEnvironment& env,
+                                             const tools::ClientCert* cert) {
+    auto c = tools::connect(env.db_url, env, cert);
+    if (!c) throw std::runtime_error(c.error().message);
+    return std::move(*c);
+  }
+
+  static test::Testbed* bed_;
+};
+test::Testbed* Reload::bed_ = nullptr;
+
+// Rotation: add key 2 beside key 1, then retire key 1. A client calling with the key-1 token
+// all along is never refused while key 1 is configured; key 2's token works from the first
+// reload on; after the second, key 1's is refused (lock biscuit) and key 2's still works.
+TEST_F(Reload, RootKeyRotationRefusesNoCallWhileItsKeyIsConfigured) {
+  gate::ServeConfig c = config("rotation");
+  auto server = test::Testbed::start(c);
+  auto env = env_for(*server);
+  const biscuit::KeyPair key2 = biscuit::KeyPair::generate();
+  const std::string token1 = erin(bed_->root(), 1);
+  const std::string token2 = erin(key2, 2);
+  auto db = client(env, &env.claude);
+  ASSERT_FALSE(tools::query(*db, token1, kCount).is_error());
+  auto before = tools::query(*db, token2, kCount);
+  EXPECT_EQ(before.lock(), "biscuit") << before.text();  // key 2 is not known yet
+
+  std::atomic<bool> done{false};
+  std::atomic<int> calls{0}, refused{0};
+  std::string first_refusal;
+  std::thread caller([&] {
+    auto own = client(env, &env.claude);
+    while (!done) {
+      auto r = tools::query(*own, token1, kCount);
+      ++calls;
+      if (r.is_error() && refused++ == 0) first_refusal = r.text();
+    }
+  });
+  auto wait_calls = [&](int more) {
+    const int target = calls + more;
+    for (int i = 0; i < 400 && calls < target; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  };
+  wait_calls(5);
+  c.root_keys = {{1, bed_->root().public_key().to_string()}, {2, key2.public_key().to_string()}};
+  auto both = server->reload(c);
+  ASSERT_TRUE(both.ok) << both.error;
+  EXPECT_EQ(both.generation, 2u);
+  EXPECT_TRUE(both.restart_needed.empty());
+  wait_calls(5);
+  EXPECT_FALSE(tools::query(*db, token2, kCount).is_error());
+  EXPECT_FALSE(tools::query(*db, token1, kCount).is_error());
+  done = true;
+  caller.join();
+  EXPECT_GE(calls.load(), 10);
+  EXPECT_EQ(refused.load(), 0) << "a key-1 call was refused while key 1 was configured: " << first_refusal;
+
+  c.root_keys = {{2, key2.public_key().to_string()}};
+  auto retired = server->reload(c);
+  ASSERT_TRUE(retired.ok) << retired.error;
+  EXPECT_EQ(retired.generation, 3u);
+  auto old = tools::query(*db, token1, kCount);
+  EXPECT_TRUE(old.is_error());
+  EXPECT_EQ(old.lock(), "biscuit") << old.text();
+  EXPECT_FALSE(tools::query(*db, token2, kCount).is_error());
+}
+
+// [tools] classes are security settings: a tool newly classed egress is refused to a tainted
+// lineage by the very next call.
+TEST_F(Reload, ToolClassesApplyToTheNextCall) {
+  gate::ServeConfig c = config("classes");
+  auto server = test::Testbed::start(c);
+  auto env = env_for(*server);
+  const std::string token = erin(bed_->root(), 1);
+  auto db = client(env, &env.claude);
+  ASSERT_FALSE(tools::query(*db, token, kCount).is_error());  // a sensitive read: the lineage is tainted
+  json explain = {{"query", kCount}, {"biscuit_token", token}};
+  auto neutral = tools::call(*db, "pg_explain", explain);
+  EXPECT_FALSE(neutral.is_error()) << neutral.text();
+
+  c.tool_classes["pg_explain"] = gate::DataFlow::kEgress;
+  auto outcome = server->reload(c);
+  ASSERT_TRUE(outcome.ok) << outcome.error;
+  auto egress = tools::call(*db, "pg_explain", explain);
+  EXPECT_TRUE(egress.is_error());
+  EXPECT_EQ(egress.lock(), "taint") << egress.text();
+}
+
+// The per-client call limit reloads; a setting that needs a restart is named and kept.
+TEST_F(Reload, ClientRateLimitAppliesAfterReloadAndRestartOnlySettingsAreNamed) {
+  gate::ServeConfig c = config("limits");
+  auto server = test::Testbed::start(c);
+  auto env = env_for(*server);
+  const std::string token = erin(bed_->root(), 1);
+  auto db = client(env, &env.claude);
+  for (int i = 0; i < 5; ++i) ASSERT_FALSE(tools::query(*db, token, kCount).is_error());
+
+  gate::ServeConfig next = c;
+  next.max_calls_per_second_per_client = 1;
+  next.call_burst_per_client = 1;
+  next.port = 1;  // needs a restart
+  next.worker_threads = c.worker_threads + 1;
+  auto outcome = server->reload(next);
+  ASSERT_TRUE(outcome.ok) << outcome.error;
+  EXPECT_EQ(outcome.restart_needed, (std::vector<std::string>{"server.port", "limits.worker_threads"}));
+  int limited = 0;
+  std::string text;
+  for (int i = 0; i < 5; ++i) {
+    auto r = tools::query(*db, token, kCount);
+    if (r.is_error()) {
+      ++limited;
+      text = r.text();
+    }
+  }
+  EXPECT_GE(limited, 3) << "the lowered per-client rate limit did not apply";
+  EXPECT_NE(text.find("too many calls per second"), std::string::npos) << text;
+  EXPECT_NE(server->port(), 1);
+}
+
+// [tls]: a client taken off the allow-list is refused at its next connection; a new
+// certificate and key are what new connections see.
+TEST_F(Reload, AllowListAndServerCertificateApplyToNewConnections) {
+  gate::ServeConfig c = config("tls");
+  auto server = test::Testbed::start(c);
+  auto env = env_for(*server);
+  const std::string token = erin(bed_->root(), 1);
+  auto subject = [&] {
+    const std::string cmd = "echo | openssl s_client -connect 127.0.0.1:" + std::to_string(server->port()) +
+                            " -cert " + test::shell_quote(env.claude.cert) + " -key " +
+                            test::shell_quote(env.claude.key) +
+                            " 2>/dev/null | openssl x509 -noout -subject 2>/dev/null";
+    return test::run_shell(cmd).out;
+  };
+  EXPECT_NE(subject().find("larder-db"), std::string::npos) << subject();
+  ASSERT_NO_THROW(client(env, &env.other));
+
+  c.allowed_clients = {"cn:claude-client"};
+  c.tls_cert = bed_->certs() + "/server/larder-compliance.crt";
+  c.tls_key = bed_->certs() + "/server/larder-compliance.key";
+  auto outcome = server->reload(c);
+  ASSERT_TRUE(outcome.ok) << outcome.error;
+  EXPECT_NE(subject().find("larder-compliance"), std::string::npos) << subject();
+  EXPECT_THROW(client(env, &env.other), std::runtime_error);
+  auto db = client(env, &env.claude);
+  EXPECT_FALSE(tools::query(*db, token, kCount).is_error());
+}
+
+// An invalid file is refused whole: nothing of it applies (not the keys beside the missing
+// certificate), the outcome says why, the configuration in force keeps serving.
+TEST_F(Reload, AnInvalidConfigurationKeepsTheOneInForce) {
+  gate::ServeConfig c = config("invalid");
+  auto server = test::Testbed::start(c);
+  auto env = env_for(*server);
+  const std::string token = erin(bed_->root(), 1);
+  const biscuit::KeyPair key2 = biscuit::KeyPair::generate();
+  gate::ServeConfig bad = c;
+  bad.root_keys = {{2, key2.public_key().to_string()}};  // would retire key 1
+  bad.tls_cert = (bed_->dir() / "no-such-cert.pem").string();
+  auto outcome = server->reload(bad);
+  EXPECT_FALSE(outcome.ok);
+  EXPECT_EQ(outcome.generation, 1u);
+  EXPECT_NE(outcome.error.find("no-such-cert.pem"), std::string::npos) << outcome.error;
+  EXPECT_EQ(server->last_reload().error, outcome.error);
+  auto db = client(env, &env.claude);
+  EXPECT_FALSE(tools::query(*db, token, kCount).is_error()) << "key 1 was retired by a refused reload";
+
+  bad = c;
+  bad.policy_file = (bed_->dir() / "broken.datalog").string();
+  std::ofstream(bad.policy_file) << "allow if right(;\n";
+  outcome = server->reload(bad);
+  EXPECT_FALSE(outcome.ok);
+  EXPECT_NE(outcome.error.find("broken.datalog"), std::string::npos) << outcome.error;
+  EXPECT_FALSE(tools::query(*db, token, kCount).is_error());
+
+  // A file that cannot be read at all (the loader's error) is reported the same way.
+  outcome = server->reload_from([]() -> Result<gate::ServeConfig> {
+    return make_error("config.invalid", "larder.toml: line 3: expected a value");
+  });
+  EXPECT_FALSE(outcome.ok);
+  EXPECT_EQ(outcome.attempt, 3u);
+  EXPECT_NE(outcome.error.find("line 3"), std::string::npos);
+}
+
+// The Datalog policy file reloads: a policy that allows nothing refuses the next call.
+TEST_F(Reload, DatalogPolicyFileApplies) {
+  gate::ServeConfig c = config("datalog");
+  auto server = test::Testbed::start(c);
+  auto env = env_for(*server);
+  const std::string token = erin(bed_->root(), 1);
+  auto db = client(env, &env.claude);
+  ASSERT_FALSE(tools::query(*db, token, kCount).is_error());
+  c.policy_file = (bed_->dir() / "deny-all.datalog").string();
+  std::ofstream(c.policy_file) << "deny if true;\n";
+  auto outcome = server->reload(c);
+  ASSERT_TRUE(outcome.ok) << outcome.error;
+  auto refused = tools::query(*db, token, kCount);
+  EXPECT_TRUE(refused.is_error());
+  EXPECT_EQ(refused.lock(), "policy") << refused.text();
+}
+
+// A call in flight finishes under the configuration that admitted it: its key retired while
+// its statement runs, it still answers (and is tainted, by the gate that admitted it); the
+// next call with that key is refused.
+TEST_F(Reload, ACallInFlightFinishesUnderTheConfigurationThatAdmittedIt) {
+  gate::ServeConfig c = config("inflight");
+  c.max_query_cost = 0;
+  auto server = test::Testbed::start(c);
+  auto env = env_for(*server);
+  const std::string token = erin(bed_->root(), 1);
+  const biscuit::KeyPair key2 = biscuit::KeyPair::generate();
+  auto db = client(env, &env.claude);
+  tools::Call slow;
+  // A sensitive read (it reads health_records): the gate that admitted it attenuates its token.
+  std::thread call([&] {
+    slow = tools::query(*db, token,
+                        "SELECT count(*) FROM generate_series(1, 40000000) AS g "
+                        "WHERE g > (SELECT count(*) FROM health_records)");
+  });
+  const std::string running_sql =
+      "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%generate_series(1, "
+      "40000000)%' AND pid <> pg_backend_pid()";
+  bool started = false;
+  for (int i = 0; i < 200 && !started; ++i) {
+    started = bed_->cluster().admin_scalar(running_sql) != "0";
+    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  c.root_keys = {{2, key2.public_key().to_string()}};
+  auto outcome = server->reload(c);
+  call.join();
+  ASSERT_TRUE(outcome.ok) << outcome.error;
+  if (!started) GTEST_SKIP() << "the statement finished before the reload; nothing was in flight";
+  EXPECT_FALSE(slow.is_error()) << slow.text();
+  EXPECT_TRUE(slow.attenuated().has_value());
+  auto db2 = client(env, &env.claude);
+  EXPECT_EQ(tools::query(*db2, token, kCount).lock(), "biscuit");
+}
+
+// SIGHUP and `larder reload --pid-file`: the outcome reaches the command (OK or the cause,
+// exit 1), and a flood of SIGHUPs coalesces (bounded reloads) and leaves the server serving.
+TEST_F(Reload, SighupAndTheReloadCommandReportTheOutcome) {
+  gate::ServeConfig c = config("sighup");
+  auto server = test::Testbed::start(c);
+  auto env = env_for(*server);
+  const std::string token = erin(bed_->root(), 1);
+  const std::string pid_file = (bed_->dir() / "reload-sighup.pid").string();
+  std::ofstream(pid_file) << ::getpid() << "\n";
+  std::signal(SIGHUP, SIG_IGN);  // until the server takes it (and after): never the default action
+  std::atomic<bool> broken{false};
+  auto next = std::make_shared<gate::ServeConfig>(c);
+  std::mutex next_mu;
+  tools::ReloadSource source;
+  source.load_config = [&]() -> Result<gate::ServeConfig> {
+    std::lock_guard lock(next_mu);
+    if (broken) return make_error("config.invalid", "tls.cert: file not found: /nowhere.pem");
+    return *next;
+  };
+  source.status_file = pid_file + ".reload";
+  std::thread runner([&] { server->run_until_signal(source); });
+  // The first reload: until the server's signal handler is in place, SIGHUP is ignored.
+  for (int i = 0; i < 200 && server->last_reload().attempt == 0; ++i) {
+    ::kill(::getpid(), SIGHUP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_GE(server->last_reload().attempt, 1u);
+  for (int i = 0; i < 200 && !std::filesystem::exists(source.status_file); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+
+  // Through a file: the SIGHUP the command sends interrupts this process's reads (EINTR).
+  const std::string larder = std::string(LARDER_BINARY_DIR) + "/larder";
+  const std::string out_file = pid_file + ".out";
+  auto run = [&](const std::string& command) {
+    const int st = std::system((command + " > " + test::shell_quote(out_file) + " 2>&1").c_str());
+    auto out = read_file(out_file);
+    return test::CliRun{WIFEXITED(st) ? WEXITSTATUS(st) : -1, out ? *out : std::string()};
+  };
+  auto ok = run(larder + " reload --pid-file " + test::shell_quote(pid_file));
+  EXPECT_EQ(ok.status, 0) << ok.out;
+  EXPECT_NE(ok.out.find("reloaded (generation"), std::string::npos) << ok.out;
+
+  broken = true;
+  auto refused = run(larder + " reload --pid-file " + test::shell_quote(pid_file));
+  EXPECT_EQ(refused.status, 1) << refused.out;
+  EXPECT_NE(refused.out.find("/nowhere.pem"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("keeps serving"), std::string::npos) << refused.out;
+  broken = false;
+
+  // 100 SIGHUPs: they coalesce (far fewer reloads than signals), and calls keep working.
+  const uint64_t attempts = server->last_reload().attempt;
+  for (int i = 0; i < 100; ++i) ::kill(::getpid(), SIGHUP);
+  auto db = client(env, &env.claude);
+  EXPECT_FALSE(tools::query(*db, token, kCount).is_error());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const uint64_t after = server->last_reload().attempt;
+  EXPECT_GT(after, attempts);
+  EXPECT_LT(after - attempts, 100u);
+  EXPECT_TRUE(server->last_reload().ok) << server->last_reload().error;
+  EXPECT_FALSE(tools::query(*db, token, kCount).is_error());
+
+  ::kill(::getpid(), SIGTERM);  // taken by the server while run_until_signal runs: a graceful stop
+  runner.join();
+}
+
+}  // namespace
+}  // namespace larder
