@@ -188,8 +188,9 @@ TEST_F(Reload, ClientRateLimitAppliesAfterReloadAndRestartOnlySettingsAreNamed) 
   EXPECT_NE(server->port(), 1);
 }
 
-// [tls]: a client taken off the allow-list is refused at its next connection; a new
-// certificate and key are what new connections see.
+// [tls]: a client taken off the allow-list is refused at its next connection (and at the next
+// request of a connection already open); a new certificate and key are what new connections
+// see, while a connection already open keeps working.
 TEST_F(Reload, AllowListAndServerCertificateApplyToNewConnections) {
   gate::ServeConfig c = config("tls");
   auto server = test::Testbed::start(c);
@@ -204,6 +205,9 @@ TEST_F(Reload, AllowListAndServerCertificateApplyToNewConnections) {
   };
   EXPECT_NE(subject().find("larder-db"), std::string::npos) << subject();
   ASSERT_NO_THROW(client(env, &env.other));
+  auto open_other = client(env, &env.other);
+  auto open_claude = client(env, &env.claude);
+  ASSERT_FALSE(tools::query(*open_claude, token, kCount).is_error());
 
   c.allowed_clients = {"cn:claude-client"};
   c.tls_cert = bed_->certs() + "/server/larder-compliance.crt";
@@ -214,6 +218,11 @@ TEST_F(Reload, AllowListAndServerCertificateApplyToNewConnections) {
   EXPECT_THROW(client(env, &env.other), std::runtime_error);
   auto db = client(env, &env.claude);
   EXPECT_FALSE(tools::query(*db, token, kCount).is_error());
+  // Open connections: checked against the new allow-list at their next request.
+  auto refused = tools::query(*open_other, token, kCount);
+  EXPECT_TRUE(refused.is_error());
+  EXPECT_EQ(refused.lock(), "mtls") << refused.text();
+  EXPECT_FALSE(tools::query(*open_claude, token, kCount).is_error());
 }
 
 // An invalid file is refused whole: nothing of it applies (not the keys beside the missing
