@@ -449,6 +449,10 @@ Result<std::unique_ptr<AdminServer>> start_admin(LarderService::Parts& p) {
     options.listener.tls.allowed_clients = c.admin_allowed_clients;
   }
   options.readiness_cache = c.readiness_cache;
+  options.reload_status = [parts = &p] {
+    std::lock_guard lock(parts->outcome_mu);
+    return parts->last.to_json();
+  };
   std::vector<ReadinessCheck> checks;
   checks.push_back({"root_keys", [pipeline = p.pipeline.get()]() -> Result<void> {
                       if (pipeline->gate()->options().root_keys.empty())  // reload may change them
@@ -729,7 +733,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   spdlog::info("larder serving {} on {}://{}:{}/mcp", c.audience, c.plain_http ? "http" : "https", c.host,
                parts->http->port());
   if (parts->admin) {
-    spdlog::info("larder admin for {} on {}://{}:{} (/healthz, /readyz{})", c.audience,
+    spdlog::info("larder admin for {} on {}://{}:{} (/healthz, /readyz, /reloadz{})", c.audience,
                  c.admin_tls ? "https" : "http", c.admin_host, parts->admin->port(),
                  parts->metrics ? ", /metrics" : "");
   }

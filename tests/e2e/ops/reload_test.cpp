@@ -11,6 +11,7 @@
 #include "biscuit/crypto/keys.h"
 #include "examples/healthcare/demo.h"
 #include "mcp/client.h"
+#include "net/client.h"
 #include "support/cli_run.h"
 #include "support/testbed.h"
 #include "tools/demo_scenarios.h"
@@ -241,6 +242,18 @@ TEST_F(Reload, AnInvalidConfigurationKeepsTheOneInForce) {
   EXPECT_EQ(outcome.generation, 1u);
   EXPECT_NE(outcome.error.find("no-such-cert.pem"), std::string::npos) << outcome.error;
   EXPECT_EQ(server->last_reload().error, outcome.error);
+  {  // the admin listener's /reloadz says the same
+    auto admin = net::HttpClient::create("http://127.0.0.1:" + std::to_string(server->admin_port()),
+                                         {"", "", "", "", true});
+    ASSERT_TRUE(admin.ok()) << admin.error().message;
+    auto r = (*admin)->request("GET", "/reloadz", {}, "", std::chrono::seconds(10));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->status, 200);
+    const json status = json::parse(r->body);
+    EXPECT_EQ(status.value("ok", true), false) << r->body;
+    EXPECT_EQ(status.value("generation", 0), 1) << r->body;
+    EXPECT_EQ(status.value("error", ""), outcome.error) << r->body;
+  }
   auto db = client(env, &env.claude);
   EXPECT_FALSE(tools::query(*db, token, kCount).is_error()) << "key 1 was retired by a refused reload";
 
