@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -150,6 +151,8 @@ int run_serve(ServeOptions o) {
     if (r > 0) return 0;
   }
   raise_descriptor_limit(*config);
+  // A SIGHUP before the server takes it (while starting) must not end the process.
+  std::signal(SIGHUP, SIG_IGN);
   auto service = larder::tools::LarderService::start(*config);
   if (!service) {
     report(detached, "error " + service.error().message);
@@ -174,7 +177,9 @@ int run_serve(ServeOptions o) {
   // SIGHUP (`larder reload --pid-file`): the file read again, as at start; each outcome is
   // written beside the pid file as <pid-file>.reload for `larder reload` to report.
   larder::tools::ReloadSource reload;
-  reload.load_config = [path = o.config, allow_drift = o.allow_drift]() {
+  std::error_code ec;
+  const std::string config_path = std::filesystem::absolute(o.config, ec).string();
+  reload.load_config = [path = ec ? o.config : config_path, allow_drift = o.allow_drift]() {
     auto next = larder::gate::load_serve_config(path);
     if (next && allow_drift) {
       next->allow_drift = true;

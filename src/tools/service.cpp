@@ -923,6 +923,9 @@ void LarderService::run_until_signal(ReloadSource source) {
     cv.notify_one();
     return true;
   });
+  // The signal set is gone (SIGHUP's default action would end the process): a SIGHUP during
+  // the drain is ignored, so the stop still syncs the audit log.
+  std::signal(SIGHUP, SIG_IGN);
   {
     std::lock_guard lock(mu);
     quit = true;

@@ -393,5 +393,77 @@ TEST_F(Reload, SighupAndTheReloadCommandReportTheOutcome) {
   runner.join();
 }
 
+// A `larder serve` process: `larder reload --pid-file` reaches it through SIGHUP and reports
+// what it wrote beside the pid file — applied, applied with a setting that needs a restart,
+// refused with the cause (exit 1) — and the process stops gracefully on SIGTERM after.
+TEST_F(Reload, ALarderServeProcessReloadsOnLarderReload) {
+  auto toml = [](const std::string& text) {
+    std::string out = "\"";
+    for (char ch : text) {
+      if (ch == '"' || ch == '\\') out.push_back('\\');
+      out.push_back(ch);
+    }
+    return out + "\"";
+  };
+  const std::filesystem::path dir = bed_->dir() / "reload-process";
+  std::filesystem::create_directories(dir);
+  const std::string certs = bed_->certs();
+  auto write_config = [&](const std::string& extra_server, const std::string& extra_biscuit) {
+    std::ofstream(dir / "larder.toml")
+        << "[server]\nhost = \"127.0.0.1\"\nport = 0\naudience = \"larder-db\"\n"
+        << extra_server << "[tls]\ncert = " << toml(certs + "/server/larder-db.crt")
+        << "\nkey = " << toml(certs + "/server/larder-db.key") << "\nclient_ca = " << toml(certs + "/ca.crt")
+        << "\ncrl = " << toml(certs + "/crl.pem")
+        << "\n[biscuit]\nroot_keys = [{ id = 1, public_key = " << toml(bed_->root().public_key().to_string())
+        << " }]\n"
+        << extra_biscuit << "[database]\nmode = \"url\"\nurl = " << toml(bed_->cluster().query_url())
+        << "\nwriter_url = " << toml(bed_->cluster().writer_url())
+        << "\nledger_url = " << toml(bed_->ledger().to_uri())
+        << "\n[tools]\nenabled = [\"pg_query\"]\nclasses = { pg_query = \"sensitive-read\" }\n"
+        << "[audit]\npath = " << toml((dir / "audit.jsonl").string()) << "\n[limits]\nworker_threads = 2\n";
+  };
+  write_config("", "");
+  const std::string larder = std::string(LARDER_BINARY_DIR) + "/larder";
+  const std::string pid_file = (dir / "larder.pid").string();
+  auto started =
+      test::run_shell(larder + " serve --background -c " + test::shell_quote((dir / "larder.toml").string()) +
+                      " --pid-file " + test::shell_quote(pid_file) + " --log-file " +
+                      test::shell_quote((dir / "larder.log").string()) + " 2>&1");
+  ASSERT_EQ(started.status, 0) << started.out;
+  auto pid_text = read_file(pid_file);
+  ASSERT_TRUE(pid_text.ok());
+  const pid_t pid = static_cast<pid_t>(std::stol(*pid_text));
+  auto reload = [&] {
+    return test::run_shell(larder + " reload --pid-file " + test::shell_quote(pid_file) + " 2>&1");
+  };
+
+  auto ok = reload();
+  EXPECT_EQ(ok.status, 0) << ok.out;
+  EXPECT_NE(ok.out.find("reloaded (generation 2)"), std::string::npos) << ok.out;
+
+  write_config("drain_timeout_ms = 1000\n", "");
+  auto restart = reload();
+  EXPECT_EQ(restart.status, 0) << restart.out;
+  EXPECT_NE(restart.out.find("server.drain_timeout_ms changed; it takes effect at the next restart"),
+            std::string::npos)
+      << restart.out;
+
+  write_config("", "policy_file = \"missing.datalog\"\n");
+  auto refused = reload();
+  EXPECT_EQ(refused.status, 1) << refused.out;
+  EXPECT_NE(refused.out.find("missing.datalog"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("generation 3) keeps serving"), std::string::npos) << refused.out;
+
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  bool gone = false;
+  for (int i = 0; i < 300 && !gone; ++i) {
+    gone = ::kill(pid, 0) != 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone) << "larder serve did not stop on SIGTERM";
+  auto log = read_file((dir / "larder.log").string());
+  EXPECT_NE(log.ok() ? log->find("larder serve: stopped") : std::string::npos, std::string::npos);
+}
+
 }  // namespace
 }  // namespace larder
