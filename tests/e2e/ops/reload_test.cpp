@@ -4,9 +4,10 @@
 // limit, the TLS allow-list and the server certificate — a setting that needs a restart is
 // named and kept, an invalid file keeps the configuration in force (whole), a call in flight
 // finishes under the configuration that admitted it, and SIGHUP / `larder reload` drive it.
-// The revocation list needs no reload (it is asked in PostgreSQL on every call): see
-// Scenarios.* in tests/e2e/four_locks and TaintAttack/AuditAttack (revocation holds in the
-// very next call).
+// The revocation list needs no reload (it is asked in PostgreSQL on every call):
+// HttpAuthAttack.ARevokedBearerTokenGets401InvalidTokenOnItsNextCall and
+// InstancesAttack.ARevokedTokenIsRefusedByTheOtherInstanceInTheNextCall show a revocation
+// holding in the very next call, on every instance, without a reload.
 #include "base/files.h"
 #include "biscuit/crypto/keys.h"
 #include "examples/healthcare/demo.h"
