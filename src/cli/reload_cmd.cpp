@@ -2,7 +2,8 @@
 // (SIGHUP to the pid in the file) and reports the outcome the server wrote to
 // <file>.reload: "reloaded (generation N)", with the settings that need a restart, or why the
 // reload was refused (the configuration in force keeps serving; exit 1). Waits at most
-// --timeout seconds for the server's answer (exit 5 without one).
+// --timeout seconds for the server's answer (exit 5 without one). A pid file naming a process
+// that is not larder (stale) is refused (exit 1) without a signal.
 #include "base/exit_status.h"
 #include "base/files.h"
 #include "base/json.h"
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -54,6 +56,18 @@ int run_reload(const ReloadOptions& o) {
   if (pid <= 1) {
     return larder::cli::report(
         "reload", o.pid_file + " holds no process id (`larder serve --pid-file` writes it)", kUsage);
+  }
+  // A stale pid file may name another program by now: signal only a larder process.
+  if (auto cmdline = larder::read_file("/proc/" + std::to_string(pid) + "/cmdline"); cmdline) {
+    const std::string program = cmdline->substr(0, cmdline->find('\0'));
+    const std::string name = std::filesystem::path(program).filename().string();
+    if (name.rfind("larder", 0) != 0) {
+      return larder::cli::report("reload",
+                                 "process " + std::to_string(pid) + " (from " + o.pid_file +
+                                     ") is not a larder process (it runs " + (name.empty() ? "?" : name) +
+                                     "); the pid file is stale: is `larder serve` running?",
+                                 kRefused);
+    }
   }
   const std::string status_file = o.pid_file + ".reload";
   const uint64_t before = attempt_of(read_status(status_file));
