@@ -7,6 +7,8 @@
 #include "tools/db_tools.h"
 #include "tools/guarded_call.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <limits>
@@ -36,6 +38,10 @@ class DbService {
   DbPrompts prompts;
   // Declared query tools: name -> the template as the guard accepted it at start.
   std::map<std::string, std::pair<const policy::QueryTool*, db::GuardedQuery>> declared;
+  // pg_query, pg_explain, pg_metadata as far as the policy file allows them, served or not:
+  // a reload's [tools] enabled switches them on and off (reload_db_service).
+  mcp::Server* server = nullptr;
+  std::map<std::string, std::pair<mcp::Tool, mcp::ToolHandler>> switchable;
 
   // `cancel`: the MCP request's (the caller's notifications/cancelled stops the statement).
   db::RequestContext context(const gate::Admission& admission, const CancellationToken& cancel) const {
@@ -99,6 +105,25 @@ class DbService {
 
 void reload_db_service(DbService& service, const gate::ServeConfig& config) {
   service.set_config(std::make_shared<const gate::ServeConfig>(config));
+  const auto served = service.server->tools();
+  for (const auto& [name, entry] : service.switchable) {
+    const bool wanted = config.tools.empty() ||
+                        std::find(config.tools.begin(), config.tools.end(), name) != config.tools.end();
+    const bool serving =
+        std::any_of(served.begin(), served.end(), [&, n = name](const mcp::Tool& t) { return t.name == n; });
+    if (wanted && !serving) {
+      if (auto added = service.server->add_tool(entry.first, entry.second); !added)
+        spdlog::error("reload: cannot serve {}: {}", name, added.error().message);
+    } else if (!wanted && serving) {
+      service.server->remove_tool(name);
+    }
+  }
+}
+
+std::vector<std::string> switchable_tools(const DbService& service) {
+  std::vector<std::string> out;
+  for (const auto& [name, entry] : service.switchable) out.push_back(name);
+  return out;
 }
 
 namespace {
@@ -278,9 +303,12 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
                                                        DbServiceOptions options) {
   auto service = std::make_shared<DbService>(pipeline, config, database, policy, database_name, options);
   DbService& s = *service;
+  s.server = &server;
+  // Free-form SQL only when the policy file allows it ([options] pg_query).
+  auto allowed = [&](const std::string& name) {
+    return !((name == "pg_query" || name == "pg_explain") && !policy.pg_query);
+  };
   auto enabled = [&](const std::string& name) {
-    // Free-form SQL only when the policy file allows it ([options] pg_query).
-    if ((name == "pg_query" || name == "pg_explain") && !policy.pg_query) return false;
     return config.tools.empty() ||
            std::find(config.tools.begin(), config.tools.end(), name) != config.tools.end();
   };
@@ -309,7 +337,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
        DbTools::pg_metadata_input_schema(), &DbTools::pg_metadata},
   };
   for (const auto& t : sql_tools) {
-    if (!enabled(t.name)) continue;
+    if (!allowed(t.name)) continue;
     mcp::Tool tool;
     tool.name = t.name;
     tool.title = t.title;
@@ -321,10 +349,12 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
                         {"openWorldHint", false}};
     std::string name = t.name;
     ToolLogic logic = t.logic;
-    auto added = server.add_tool(std::move(tool),
-                                 [&s, name, logic](mcp::RequestContext& ctx, const nlohmann::json& args) {
-                                   return run_sql_tool(s, ctx, args, name, logic);
-                                 });
+    mcp::ToolHandler handler = [&s, name, logic](mcp::RequestContext& ctx, const nlohmann::json& args) {
+      return run_sql_tool(s, ctx, args, name, logic);
+    };
+    s.switchable[name] = {tool, handler};
+    if (!enabled(name)) continue;
+    auto added = server.add_tool(std::move(tool), std::move(handler));
     if (!added) return added.error();
   }
 

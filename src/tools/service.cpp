@@ -194,7 +194,6 @@ std::vector<std::string> keep_restart_only(const gate::ServeConfig& running, gat
   keep(next.max_result_bytes, running.max_result_bytes, "database.max_result_bytes");
   keep(next.sql_guard, running.sql_guard, "database.sql_guard");
   keep(next.max_query_cost, running.max_query_cost, "database.max_query_cost");
-  keep(next.tools, running.tools, "tools.enabled");
   keep(next.policy_path, running.policy_path, "policy.file");
   keep(next.policy_example, running.policy_example, "policy.example");
   keep(next.allow_drift, running.allow_drift, "policy.allow_drift");
@@ -713,6 +712,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   if (parts->metrics) {
     std::set<std::string> tools, prompts;
     for (const auto& t : parts->mcp->tools()) tools.insert(t.name);
+    if (parts->db_service)  // a reload may switch them on: their own labels from the start
+      for (const auto& name : switchable_tools(*parts->db_service)) tools.insert(name);
     for (const auto& p : parts->mcp->prompts()) prompts.insert(p.name);
     parts->metrics->set_served(std::move(tools), std::move(prompts));
     server_config.on_handshake = [m = parts->metrics.get()](std::string_view outcome,
@@ -786,6 +787,22 @@ Result<void> apply_reload(LarderService::Parts& p, const gate::ServeConfig& requ
                           std::vector<std::string>& restart_needed) {
   gate::ServeConfig next = requested;
   restart_needed = keep_restart_only(p.current, next);
+  // [tools] enabled: the database tools switch on and off on a server that serves the database
+  // (an explicit list both before and after); any other change needs a restart.
+  if (next.tools != p.current.tools) {
+    auto others = [](const std::vector<std::string>& list) {
+      std::set<std::string> out;
+      for (const auto& t : list)
+        if (t != "pg_query" && t != "pg_explain" && t != "pg_metadata") out.insert(t);
+      return out;
+    };
+    const bool switchable = p.db_service && !next.tools.empty() && !p.current.tools.empty() &&
+                            others(next.tools) == others(p.current.tools);
+    if (!switchable) {
+      restart_needed.emplace_back("tools.enabled");
+      next.tools = p.current.tools;
+    }
+  }
   if (!next.policy_path.empty()) {
     // The policy file is the database's shape (roles, RLS, masks: `larder policy check`):
     // its contents are read at start only.

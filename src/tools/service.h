@@ -60,10 +60,10 @@ class LarderService {
   // Reload: the settings that can change while serving are taken from `next` — [tls] cert,
   // key, client_ca, crl, allowed_clients (new connections; open ones are checked against the
   // new CRL and allow-list at their next request); [biscuit] root keys, policy_file, run
-  // limits, require_*; [rls] trusted keys; [tools] classes; the per-client and per-lineage call
-  // limits. The rest needs a restart: a difference is named in restart_needed (and logged) and
-  // the running value kept. All or nothing: anything invalid refuses the whole reload, the
-  // configuration in force keeps serving, and the outcome says why. Calls in flight finish
+  // limits, require_*; [rls] trusted keys; [tools] classes, and enabled for the database tools;
+  // the per-client and per-lineage call limits. The rest needs a restart: a difference is named in
+  // restart_needed (and logged) and the running value kept. All or nothing: anything invalid refuses the
+  // whole reload, the configuration in force keeps serving, and the outcome says why. Calls in flight finish
   // under the configuration that admitted them. One reload at a time.
   ReloadOutcome reload(const gate::ServeConfig& next);
   ReloadOutcome reload_from(const std::function<Result<gate::ServeConfig>()>& load);

@@ -25,6 +25,7 @@
 #include <csignal>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace larder {
@@ -480,6 +481,50 @@ TEST_F(Reload, ALarderServeProcessReloadsOnLarderReload) {
   EXPECT_TRUE(gone) << "larder serve did not stop on SIGTERM";
   auto log = read_file((dir / "larder.log").string());
   EXPECT_NE(log.ok() ? log->find("larder serve: stopped") : std::string::npos, std::string::npos);
+}
+
+// [tools] enabled switches the database tools: a disabled tool leaves tools/list and is
+// refused as unknown, enabled again it serves; a tool this server was not started with (the
+// compliance tool) needs a restart.
+TEST_F(Reload, DatabaseToolsSwitchOnAndOff) {
+  gate::ServeConfig c = config("tools");
+  auto server = test::Testbed::start(c);
+  auto env = env_for(*server);
+  const std::string token = erin(bed_->root(), 1);
+  auto db = client(env, &env.claude);
+  auto listed = [&] {
+    std::set<std::string> names;
+    auto tools = db->list_tools();
+    if (tools)
+      for (const auto& t : *tools) names.insert(t.value("name", ""));
+    return names;
+  };
+  const json explain = {{"query", kCount}, {"biscuit_token", token}};
+  ASSERT_EQ(listed().count("pg_explain"), 1u);
+
+  gate::ServeConfig fewer = c;
+  fewer.tools = {"pg_query", "pg_metadata"};
+  auto off = server->reload(fewer);
+  ASSERT_TRUE(off.ok) << off.error;
+  EXPECT_TRUE(off.restart_needed.empty());
+  EXPECT_EQ(listed().count("pg_explain"), 0u);
+  auto refused = tools::call(*db, "pg_explain", explain);
+  EXPECT_TRUE(refused.is_error());
+  EXPECT_NE(refused.text().find("Unknown tool"), std::string::npos) << refused.text();
+  EXPECT_FALSE(tools::query(*db, token, kCount).is_error());
+
+  auto on = server->reload(c);
+  ASSERT_TRUE(on.ok) << on.error;
+  EXPECT_EQ(listed().count("pg_explain"), 1u);
+  EXPECT_FALSE(tools::call(*db, "pg_explain", explain).is_error());
+
+  gate::ServeConfig more = c;
+  more.tools.push_back("hipaa_compliance_check");
+  more.tool_classes["hipaa_compliance_check"] = gate::DataFlow::kEgress;
+  auto restart = server->reload(more);
+  ASSERT_TRUE(restart.ok) << restart.error;
+  EXPECT_EQ(restart.restart_needed, std::vector<std::string>{"tools.enabled"});
+  EXPECT_EQ(listed().count("hipaa_compliance_check"), 0u);
 }
 
 }  // namespace
