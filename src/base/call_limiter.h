@@ -11,6 +11,9 @@
 //   ... run the call; the slot is freed when `permit` is released or destroyed ...
 //
 // A refusal for concurrency spends no token; a refusal for rate takes no slot.
+// reconfigure() changes the limits of a running limiter (a configuration reload): calls in
+// flight keep their slots and count against the new concurrency limit; buckets are capped at
+// the new burst.
 #pragma once
 
 #include <algorithm>
@@ -91,17 +94,26 @@ class CallLimiter {
     std::chrono::milliseconds retry_after_{0};
   };
 
-  explicit CallLimiter(Options options, Now now = nullptr) : options_(options), now_(std::move(now)) {
-    options_.burst = std::max(1.0, options_.burst);
-    options_.rate_per_second = std::max(0.0, options_.rate_per_second);
-    options_.max_keys = std::max<std::size_t>(1, options_.max_keys);
+  explicit CallLimiter(Options options, Now now = nullptr)
+      : options_(normalized(options)), now_(std::move(now)), enabled_(is_enabled(options_)) {
     if (!now_) now_ = [] { return Clock::now(); };
   }
   CallLimiter(const CallLimiter&) = delete;
   CallLimiter& operator=(const CallLimiter&) = delete;
 
-  const Options& options() const { return options_; }
-  bool enabled() const { return options_.max_concurrent > 0 || options_.rate_per_second > 0; }
+  Options options() const {
+    std::lock_guard lock(mu_);
+    return options_;
+  }
+  bool enabled() const { return enabled_.load(std::memory_order_acquire); }
+
+  // New limits from now on (see above); keys already tracked keep their calls in flight.
+  void reconfigure(Options options) {
+    std::lock_guard lock(mu_);
+    options_ = normalized(options);
+    for (auto& entry : order_) entry->tokens = std::min(entry->tokens, options_.burst);
+    enabled_.store(is_enabled(options_), std::memory_order_release);
+  }
 
   Permit try_acquire(std::string_view key) {
     Permit permit;
@@ -110,6 +122,10 @@ class CallLimiter {
       return permit;
     }
     std::lock_guard lock(mu_);
+    if (!is_enabled(options_)) {  // reconfigured meanwhile
+      admitted_.fetch_add(1, std::memory_order_relaxed);
+      return permit;
+    }
     std::shared_ptr<Entry> entry = lookup(key);
     if (options_.max_concurrent > 0 &&
         entry->in_flight.load(std::memory_order_acquire) >= options_.max_concurrent) {
@@ -144,6 +160,7 @@ class CallLimiter {
   // <subject> (limit 16)", "too many calls per second for <subject> (limit 100/s, burst
   // 200)". Empty for an admitted permit.
   std::string describe(const Permit& permit, std::string_view subject) const {
+    std::lock_guard lock(mu_);
     switch (permit.refused_by()) {
       case Limit::kNone:
         return {};
@@ -198,6 +215,14 @@ class CallLimiter {
     return entry;
   }
 
+  static Options normalized(Options o) {
+    o.burst = std::max(1.0, o.burst);
+    o.rate_per_second = std::max(0.0, o.rate_per_second);
+    o.max_keys = std::max<std::size_t>(1, o.max_keys);
+    return o;
+  }
+  static bool is_enabled(const Options& o) { return o.max_concurrent > 0 || o.rate_per_second > 0; }
+
   static std::string number(double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g", v);
@@ -209,8 +234,9 @@ class CallLimiter {
     std::size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
   };
 
-  Options options_;
+  Options options_;  // guarded by mu_
   Now now_;
+  std::atomic<bool> enabled_;
   mutable std::mutex mu_;
   Order order_;
   std::unordered_map<std::string, Order::iterator, Hash, std::equal_to<>> index_;

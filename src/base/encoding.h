@@ -30,8 +30,8 @@ inline std::optional<std::string> hex_decode(std::string_view hex) {
   std::string out(hex.size() / 2, '\0');
   std::size_t written = 0;
   const char* end = nullptr;
-  if (sodium_hex2bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), hex.data(), hex.size(), nullptr,
-                     &written, &end) != 0 ||
+  if (sodium_hex2bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), hex.data(), hex.size(),
+                     nullptr, &written, &end) != 0 ||
       end != hex.data() + hex.size() || written != out.size()) {
     return std::nullopt;
   }
@@ -42,8 +42,8 @@ inline std::optional<std::string> hex_decode(std::string_view hex) {
 inline std::string base64_encode(std::string_view bytes) {
   constexpr int variant = sodium_base64_VARIANT_ORIGINAL;
   std::string out(sodium_base64_ENCODED_LEN(bytes.size(), variant), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-                    variant);
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                    bytes.size(), variant);
   out.pop_back();  // the terminating NUL
   return out;
 }
@@ -52,13 +52,14 @@ inline std::string base64_encode(std::string_view bytes) {
 inline std::optional<std::string> base64_decode(std::string_view text) {
   const bool url = text.find_first_of("-_") != std::string_view::npos;
   const bool padded = !text.empty() && text.back() == '=';
-  const int variant = url ? (padded ? sodium_base64_VARIANT_URLSAFE : sodium_base64_VARIANT_URLSAFE_NO_PADDING)
-                          : (padded ? sodium_base64_VARIANT_ORIGINAL : sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+  const int variant =
+      url ? (padded ? sodium_base64_VARIANT_URLSAFE : sodium_base64_VARIANT_URLSAFE_NO_PADDING)
+          : (padded ? sodium_base64_VARIANT_ORIGINAL : sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
   std::string out(text.size() / 4 * 3 + 3, '\0');
   std::size_t written = 0;
   const char* end = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(), text.size(), nullptr,
-                        &written, &end, variant) != 0 ||
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(), text.size(),
+                        nullptr, &written, &end, variant) != 0 ||
       end != text.data() + text.size()) {
     return std::nullopt;
   }

@@ -1,9 +1,9 @@
 // `larder serve --config larder.toml`: one Larder MCP server (database or compliance),
-// running until SIGTERM/SIGINT. With --background it detaches once it listens (or reports
-// why it could not start), logging to a file and writing its pid beside the audit log.
-// With --check-config it reads and checks the configuration and every file it names
-// (tools::check_config), says "configuration OK" or why not, and exits: nothing listens and
-// PostgreSQL is not contacted (packages and images run it before a start).
+// running until SIGTERM/SIGINT; SIGHUP reloads the configuration (docs/operations.md, "Reload"). With
+// --background it detaches once it listens (or reports why it could not start), logging to a file and writing
+// its pid beside the audit log. With --check-config it reads and checks the configuration and every file it
+// names (tools::check_config), says "configuration OK" or why not, and exits: nothing listens and PostgreSQL
+// is not contacted (packages and images run it before a start).
 #include "cli/command.h"
 #include "cli/report.h"
 #include "gate/config.h"
@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -163,6 +164,8 @@ int run_serve(ServeOptions o) {
   larder::obs::configure_logging(*larder::obs::parse_log_format(config->log_format),
                                  *larder::obs::parse_log_level(config->log_level));
   raise_descriptor_limit(*config);
+  // A SIGHUP before the server takes it (while starting) must not end the process.
+  std::signal(SIGHUP, SIG_IGN);
   auto service = larder::tools::LarderService::start(*config);
   if (!service) {
     report(detached, "error " + service.error().message);
@@ -185,7 +188,21 @@ int run_serve(ServeOptions o) {
   }
   report(detached,
          "ok " + std::to_string((*service)->port()) + " " + std::to_string((*service)->admin_port()));
-  (*service)->run_until_signal();
+  // SIGHUP (`larder reload --pid-file`): the file read again, as at start; each outcome is
+  // written beside the pid file as <pid-file>.reload for `larder reload` to report.
+  larder::tools::ReloadSource reload;
+  std::error_code ec;
+  const std::string config_path = std::filesystem::absolute(o.config, ec).string();
+  reload.load_config = [path = ec ? o.config : config_path, allow_drift = o.allow_drift]() {
+    auto next = larder::gate::load_serve_config(path);
+    if (next && allow_drift) {
+      next->allow_drift = true;
+      next->insecure_acknowledged.push_back("policy_drift");
+    }
+    return next;
+  };
+  if (!o.pid_file.empty()) reload.status_file = o.pid_file + ".reload";
+  (*service)->run_until_signal(std::move(reload));
   spdlog::info("larder serve: stopped");
   return 0;
 }

@@ -13,12 +13,24 @@ std::string Refusal::message() const {
   return std::string("refused by lock ") + lock_name(lock) + ": " + reason;
 }
 
-Pipeline::Pipeline(Gate& gate, TaintLedger* ledger, AuditLog& audit, PipelineOptions options)
-    : gate_(gate),
+Pipeline::Pipeline(std::shared_ptr<Gate> gate, TaintLedger* ledger, AuditLog& audit, PipelineOptions options)
+    : gate_(std::move(gate)),
+      audience_(gate_->options().audience),
       ledger_(ledger),
       audit_(audit),
       options_(options),
       lineage_limiter_(options.lineage_limits) {}
+
+std::shared_ptr<Gate> Pipeline::gate() const {
+  std::lock_guard lock(gate_mu_);
+  return gate_;
+}
+
+void Pipeline::set_gate(std::shared_ptr<Gate> gate) {
+  if (!gate) return;
+  std::lock_guard lock(gate_mu_);
+  gate_ = std::move(gate);
+}
 
 AuditRecord Pipeline::record_for(const CallRequest& request, const VerifiedToken* token) const {
   AuditRecord r;
@@ -30,7 +42,7 @@ AuditRecord Pipeline::record_for(const CallRequest& request, const VerifiedToken
     r.lineage = token->lineage;
     r.revocation_ids = token->revocation_ids;
   }
-  r.server_audience = gate_.options().audience;
+  r.server_audience = audience_;
   r.method = request.facts.method;
   r.tool = request.facts.name;
   r.sql_fingerprint = request.sql_fingerprint;
@@ -77,14 +89,17 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
                 "no Biscuit token: send `Authorization: Bearer <token>` or the biscuit_token argument");
   }
 
-  // Lock 2a: signature, root key, reserved predicates.
+  // Lock 2a: signature, root key, reserved predicates — by the gate of this moment, kept for
+  // the whole call.
+  std::shared_ptr<Gate> gate = this->gate();
   auto started = SteadyClock::now();
-  auto verified = gate_.verify(*token_text);
+  auto verified = gate->verify(*token_text);
   request.timings.verify_us = micros_since(started);
   if (!verified) return deny(request, nullptr, Lock::kBiscuit, verified.error().message);
   const VerifiedToken& token = **verified;
 
   Admission admission;
+  admission.gate = gate;
   admission.token = *verified;
 
   // The lineage's share of the server: cheap, so before the ledger and Datalog.
@@ -121,7 +136,7 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
 
   // Lock 2b: authorization with the server's facts and the policy.
   started = SteadyClock::now();
-  auto decision = gate_.authorize(token, request.peer.get(), request.facts, std::chrono::system_clock::now(),
+  auto decision = gate->authorize(token, request.peer.get(), request.facts, std::chrono::system_clock::now(),
                                   &admission.grant);
   request.timings.authorize_us = micros_since(started);
   if (!decision.allowed) return deny(request, &token, decision.lock, decision.reason);
@@ -146,7 +161,7 @@ std::variant<Completion, Refusal> Pipeline::complete(const Admission& admission,
     // A token that already carries the taint block is handed back unchanged (no second
     // block: an agent that keeps switching to the returned token must not see it grow).
     if (!token.carries_taint_block) {
-      auto attenuated = gate_.attenuate_tainted(token);
+      auto attenuated = admission.gate->attenuate_tainted(token);
       if (!attenuated) return refuse(admission, Lock::kTaint, attenuated.error().message);
       completion.attenuated_token = std::move(*attenuated);
     }

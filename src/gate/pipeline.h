@@ -17,6 +17,11 @@
 // without them, never with the database's address (db/availability.h).
 //
 // Every outcome is written to the audit log exactly once. Refusals never include rows.
+//
+// Reload (docs/operations.md, "Reload"): set_gate() swaps the gate (root keys, Datalog policy,
+// trusted keys, token requirements) for the calls admitted from then on; a call keeps the gate
+// that admitted it (Admission::gate) until complete()/refuse(), so calls in flight finish under
+// the configuration they started with. set_lineage_limits() changes the per-lineage limits.
 #pragma once
 
 #include "base/call_limiter.h"
@@ -26,6 +31,7 @@
 #include "gate/taint_ledger.h"
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <variant>
@@ -45,6 +51,7 @@ struct CallRequest {
 };
 
 struct Admission {
+  std::shared_ptr<Gate> gate;  // the gate that admitted the call: complete() uses it too
   CallRequest request;
   std::shared_ptr<const VerifiedToken> token;
   Grant grant;
@@ -79,7 +86,7 @@ class Pipeline {
  public:
   // `ledger` may be null only when taint is disabled (then egress is refused for every
   // token that carries the taint block, and nothing is recorded).
-  Pipeline(Gate& gate, TaintLedger* ledger, AuditLog& audit, PipelineOptions options);
+  Pipeline(std::shared_ptr<Gate> gate, TaintLedger* ledger, AuditLog& audit, PipelineOptions options);
 
   // Runs the locks before the tool. On refusal the decision is audited.
   std::variant<Admission, Refusal> admit(CallRequest request);
@@ -97,7 +104,12 @@ class Pipeline {
   // exactly as if it had succeeded — what came back is not what decides (finding 1).
   Refusal refuse(const Admission& admission, Lock lock, std::string reason, bool data_reached = false);
 
-  Gate& gate() { return gate_; }
+  // The gate new calls are admitted by (a snapshot: a reload may swap it at any time).
+  std::shared_ptr<Gate> gate() const;
+  // From now on, calls are admitted by `gate` (non-null; same audience). Atomic for callers:
+  // every call sees either the old gate or the new one for its whole life.
+  void set_gate(std::shared_ptr<Gate> gate);
+  void set_lineage_limits(const CallLimiter::Options& limits) { lineage_limiter_.reconfigure(limits); }
   CallLimiter::Stats lineage_limit_stats() const { return lineage_limiter_.stats(); }
 
  private:
@@ -107,7 +119,9 @@ class Pipeline {
   Result<void> record_taint(const Admission& admission);
   AuditRecord record_for(const CallRequest& request, const VerifiedToken* token) const;
 
-  Gate& gate_;
+  mutable std::mutex gate_mu_;
+  std::shared_ptr<Gate> gate_;  // guarded by gate_mu_
+  const std::string audience_;  // the server's (restart-only)
   TaintLedger* ledger_;
   AuditLog& audit_;
   PipelineOptions options_;

@@ -1085,6 +1085,10 @@ void HttpTransport::expire_idle_sessions() {
   impl_->expire();
 }
 
+void HttpTransport::set_client_limits(const CallLimiter::Options& limits) {
+  impl_->client_limiter.reconfigure(limits);
+}
+
 CallLimiter::Stats HttpTransport::client_limit_stats() const {
   return impl_->client_limiter.stats();
 }

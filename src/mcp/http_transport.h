@@ -73,6 +73,8 @@ class HttpTransport {
   void expire_idle_sessions();
   // Requests admitted and refused by client_limits.
   CallLimiter::Stats client_limit_stats() const;
+  // New client_limits from now on (a configuration reload); requests in flight keep their slots.
+  void set_client_limits(const CallLimiter::Options& limits);
 
   struct Impl;
 

@@ -194,17 +194,31 @@ class ResponderImpl final : public Responder {
 };
 
 // ---------------------------------------------------------------------------------------
+// One TLS configuration in force: the context new connections handshake with (certificate,
+// key, client CA, CRLs) and the allow-list. A reload makes a new one; every connection keeps
+// the one it was made with (its SSL_CTX points back here through ex_data).
+struct TlsContext {
+  TlsServerConfig config;
+  std::unique_ptr<ssl::context> ctx;
+  std::shared_ptr<const std::vector<detail::X509CrlPtr>> crls;  // as loaded with the context
+  struct stat crl_stat {};
+};
+
 struct Server::Impl {
-  ServerConfig config;
+  ServerConfig config;  // config.tls: as created; the TLS in force is `tls`
   HttpHandler handler;
-  std::unique_ptr<ssl::context> tls;  // null on a plain listener
+  bool tls_listener = false;
 
   // CRLs, checked after every handshake (resumed sessions too) and, when the list changed,
   // again on the next request of every open connection. The file is watched (at most one
   // stat() a second): a new CRL written by `larder certs revoke` takes effect without a
   // restart. A file that cannot be read or parsed keeps the previous list (and is logged).
+  //
+  // reload_tls() swaps `tls` (and the CRLs with it) under crl_mu and bumps crl_generation: an
+  // open connection is checked again (CRLs, allow-list) at its next request.
   using CrlList = std::vector<detail::X509CrlPtr>;
   mutable std::mutex crl_mu;
+  std::shared_ptr<TlsContext> tls;          // guarded by crl_mu; null on a plain listener
   std::shared_ptr<const CrlList> crls;      // guarded by crl_mu
   std::atomic<uint64_t> crl_generation{0};  // bumped on every reload
   std::atomic<int64_t> crl_checked_ns{0};   // steady clock of the last stat()
@@ -213,6 +227,10 @@ struct Server::Impl {
   std::shared_ptr<const CrlList> current_crls() const {
     std::lock_guard lock(crl_mu);
     return crls;
+  }
+  std::shared_ptr<TlsContext> current_tls() const {
+    std::lock_guard lock(crl_mu);
+    return tls;
   }
 
   // Declaration order matters: the io_context is destroyed before the state that sessions
@@ -319,13 +337,13 @@ static int verify_client_cert(int preverify_ok, X509_STORE_CTX* ctx) {
     return 0;
   }
   auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  auto* impl = ssl ? static_cast<Server::Impl*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), server_ex_index()))
-                   : nullptr;
-  if (impl == nullptr) {
+  auto* state =
+      ssl ? static_cast<TlsContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), server_ex_index())) : nullptr;
+  if (state == nullptr) {
     X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
     return 0;
   }
-  const auto& allow = impl->config.tls.allowed_clients;
+  const auto& allow = state->config.allowed_clients;
   if (!allow.empty()) {
     auto id = detail::peer_identity_from_x509(cert);
     if (!id || !peer_allowed(*id, allow)) {
@@ -356,7 +374,9 @@ larder::Result<std::shared_ptr<const PeerIdentity>> Server::Impl::admit_peer(SSL
   }
   auto id = detail::peer_identity_from_x509(cert);
   if (!id) return id.error();
-  if (!peer_allowed(*id, config.tls.allowed_clients)) {
+  // The allow-list in force now (an open connection is checked again after a reload).
+  auto state = current_tls();
+  if (!state || !peer_allowed(*id, state->config.allowed_clients)) {
     return make_error("tls.not_allowed", "client certificate not on the allow-list");
   }
   return std::make_shared<const PeerIdentity>(std::move(*id));
@@ -367,8 +387,10 @@ larder::Result<std::vector<detail::X509CrlPtr>> load_crls(const std::string& pat
 }  // namespace
 
 void Server::Impl::refresh_crls() {
-  const std::string& path = config.tls.crl_file;
-  if (path.empty() || !tls) return;
+  auto state = current_tls();
+  if (!state) return;
+  const std::string& path = state->config.crl_file;
+  if (path.empty()) return;
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::steady_clock::now().time_since_epoch())
                           .count();
@@ -394,11 +416,12 @@ void Server::Impl::refresh_crls() {
     return;
   }
   // The handshake's own check sees the new CRLs too (OpenSSL prefers the newest CRL of an issuer).
-  X509_STORE* store = SSL_CTX_get_cert_store(tls->native_handle());
+  X509_STORE* store = SSL_CTX_get_cert_store(state->ctx->native_handle());
   for (auto& crl : *loaded) X509_STORE_add_crl(store, crl.get());
   auto list = std::make_shared<const CrlList>(std::move(*loaded));
   {
     std::lock_guard lock(crl_mu);
+    if (tls != state) return;  // reloaded meanwhile: the new context loaded the file itself
     crls = std::move(list);
     crl_stat = st;
   }
@@ -591,7 +614,8 @@ class Session final : public SessionBase {
     if constexpr (kTls) {
       beast::error_code ec;
       pending_.non_blocking(false, ec);
-      stream_.emplace(std::move(pending_), *server_.tls);
+      tls_ = server_.current_tls();  // this connection's for its whole life
+      stream_.emplace(std::move(pending_), *tls_->ctx);
       stream_->async_handshake(ssl::stream_base::server, asio::buffer(hello_),
                                [self = shared()](beast::error_code hec, std::size_t) {
                                  std::string().swap(self->hello_);
@@ -1068,9 +1092,10 @@ class Session final : public SessionBase {
 
   Server::Impl& server_;
   asio::steady_timer timer_;
-  tcp::socket pending_;           // the connection until stream_ exists (TLS: until the ClientHello)
-  std::optional<Stream> stream_;  // TLS: made once the first record is here
-  std::string hello_;             // TLS: the first record, as far as it arrived
+  tcp::socket pending_;              // the connection until stream_ exists (TLS: until the ClientHello)
+  std::shared_ptr<TlsContext> tls_;  // TLS: the context stream_ was made with (outlives it)
+  std::optional<Stream> stream_;     // TLS: made once the first record is here
+  std::string hello_;                // TLS: the first record, as far as it arrived
   std::string remote_;
   Clock::time_point accepted_at_;
   bool handshake_reported_ = false;
@@ -1148,7 +1173,8 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
       }
       // Only this strand adds to the handshake list, so making room here holds until the
       // new session is registered below.
-      if (tls && handshaking.size() >= config.limits.max_handshakes) victim = evict_oldest_handshake_locked();
+      if (tls_listener && handshaking.size() >= config.limits.max_handshakes)
+        victim = evict_oldest_handshake_locked();
       open.fetch_add(1);
       accepted.fetch_add(1);
     }
@@ -1159,7 +1185,7 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
   if (endpoint.address().is_v6())
     remote = "[" + endpoint.address().to_string() + "]:" + std::to_string(endpoint.port());
   std::shared_ptr<SessionBase> session;
-  if (tls) {
+  if (tls_listener) {
     auto s = std::make_shared<Session<true>>(*this, std::move(socket), std::move(remote));
     register_session(s, true);
     s->start();
@@ -1203,6 +1229,79 @@ larder::Result<std::vector<detail::X509CrlPtr>> load_crls(const std::string& pat
   return out;
 }
 
+// The TLS context for `t`: certificate chain and key (and that they match), client CA, CRLs,
+// the allow-list; errors name the file. Used by create() and reload_tls().
+larder::Result<std::shared_ptr<TlsContext>> load_tls_context(const TlsServerConfig& t) {
+  if (t.cert_file.empty() || t.key_file.empty()) {
+    return make_error("net.config", "TLS needs cert_file and key_file (the server certificate and its key)");
+  }
+  if (t.client_ca_file.empty()) {
+    return make_error("net.config", "TLS needs client_ca_file: client certificates are mandatory (lock 1)");
+  }
+  auto state = std::make_shared<TlsContext>();
+  state->config = t;
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* c = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+  // TLS 1.2 suites: forward-secret AEAD only.
+  SSL_CTX_set_cipher_list(c, "ECDHE+AESGCM:ECDHE+CHACHA20");
+  // The key before the certificate: OpenSSL refuses a key that does not match a loaded
+  // certificate as if it could not read it, but drops a mismatched key when the certificate
+  // comes second, and the check below then names the mismatch.
+  if (SSL_CTX_use_PrivateKey_file(c, t.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return detail::file_load_error("server key", t.key_file, "PEM private key");
+  }
+  if (SSL_CTX_use_certificate_chain_file(c, t.cert_file.c_str()) != 1) {
+    return detail::file_load_error("server certificate", t.cert_file, "PEM certificate (chain)");
+  }
+  if (SSL_CTX_check_private_key(c) != 1) {
+    return make_error("file.invalid",
+                      "server key " + t.key_file + " does not belong to the certificate " + t.cert_file,
+                      detail::openssl_errors(""));
+  }
+  if (SSL_CTX_load_verify_locations(c, t.client_ca_file.c_str(), nullptr) != 1) {
+    return detail::file_load_error("client CA bundle", t.client_ca_file, "PEM certificate bundle");
+  }
+  STACK_OF(X509_NAME)* ca_names = SSL_load_client_CA_file(t.client_ca_file.c_str());
+  if (ca_names == nullptr) {
+    return make_error("net.config", "client CA bundle " + t.client_ca_file + " holds no certificate");
+  }
+  SSL_CTX_set_client_CA_list(c, ca_names);
+  X509_VERIFY_PARAM* param = SSL_CTX_get0_param(c);
+  X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_CLIENT);
+  if (!t.crl_file.empty()) {
+    auto crls = load_crls(t.crl_file);
+    if (!crls) return crls.error();
+    X509_STORE* store = SSL_CTX_get_cert_store(c);
+    for (auto& crl : *crls) {
+      if (X509_STORE_add_crl(store, crl.get()) != 1) {
+        return make_error("net.config",
+                          "cannot use CRL from " + t.crl_file + ": " + detail::openssl_errors());
+      }
+      if (X509_cmp_current_time(X509_CRL_get0_nextUpdate(crl.get())) < 0) {
+        spdlog::warn(
+            "net: CRL in {} is past its nextUpdate: every client will be refused until it is renewed",
+            t.crl_file);
+      }
+    }
+    X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK);
+    state->crls = std::make_shared<const std::vector<detail::X509CrlPtr>>(std::move(*crls));
+    ::stat(t.crl_file.c_str(), &state->crl_stat);
+  }
+  SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_client_cert);
+  SSL_CTX_set_verify_depth(c, 8);
+  // Resumption: stateless tickets (TLS 1.3 and 1.2) plus the server-side cache. The
+  // context id is required once client certificates are verified.
+  static const unsigned char kSessionContext[] = "larder-mtls";
+  SSL_CTX_set_session_id_context(c, kSessionContext, sizeof kSessionContext - 1);
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_set_timeout(c, 3600);
+  SSL_CTX_set_ex_data(c, server_ex_index(), state.get());
+  state->ctx = std::move(ctx);
+  return state;
+}
+
 }  // namespace
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -1225,73 +1324,12 @@ larder::Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Http
   auto impl = std::make_unique<Impl>(static_cast<int>(limits.io_threads));
   impl->handler = std::move(handler);
   if (!config.plain_http) {
-    const auto& t = config.tls;
-    if (t.cert_file.empty() || t.key_file.empty()) {
-      return make_error("net.config",
-                        "TLS needs cert_file and key_file (the server certificate and its key)");
-    }
-    if (t.client_ca_file.empty()) {
-      return make_error("net.config", "TLS needs client_ca_file: client certificates are mandatory (lock 1)");
-    }
-    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
-    SSL_CTX* c = ctx->native_handle();
-    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
-    SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-    // TLS 1.2 suites: forward-secret AEAD only.
-    SSL_CTX_set_cipher_list(c, "ECDHE+AESGCM:ECDHE+CHACHA20");
-    // The key before the certificate: OpenSSL refuses a key that does not match a loaded
-    // certificate as if it could not read it, but drops a mismatched key when the certificate
-    // comes second, and the check below then names the mismatch.
-    if (SSL_CTX_use_PrivateKey_file(c, t.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      return detail::file_load_error("server key", t.key_file, "PEM private key");
-    }
-    if (SSL_CTX_use_certificate_chain_file(c, t.cert_file.c_str()) != 1) {
-      return detail::file_load_error("server certificate", t.cert_file, "PEM certificate (chain)");
-    }
-    if (SSL_CTX_check_private_key(c) != 1) {
-      return make_error("file.invalid",
-                        "server key " + t.key_file + " does not belong to the certificate " + t.cert_file,
-                        detail::openssl_errors(""));
-    }
-    if (SSL_CTX_load_verify_locations(c, t.client_ca_file.c_str(), nullptr) != 1) {
-      return detail::file_load_error("client CA bundle", t.client_ca_file, "PEM certificate bundle");
-    }
-    STACK_OF(X509_NAME)* ca_names = SSL_load_client_CA_file(t.client_ca_file.c_str());
-    if (ca_names == nullptr) {
-      return make_error("net.config", "client CA bundle " + t.client_ca_file + " holds no certificate");
-    }
-    SSL_CTX_set_client_CA_list(c, ca_names);
-    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(c);
-    X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_CLIENT);
-    if (!t.crl_file.empty()) {
-      auto crls = load_crls(t.crl_file);
-      if (!crls) return crls.error();
-      X509_STORE* store = SSL_CTX_get_cert_store(c);
-      for (auto& crl : *crls) {
-        if (X509_STORE_add_crl(store, crl.get()) != 1) {
-          return make_error("net.config",
-                            "cannot use CRL from " + t.crl_file + ": " + detail::openssl_errors());
-        }
-        if (X509_cmp_current_time(X509_CRL_get0_nextUpdate(crl.get())) < 0) {
-          spdlog::warn(
-              "net: CRL in {} is past its nextUpdate: every client will be refused until it is renewed",
-              t.crl_file);
-        }
-      }
-      X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK);
-      impl->crls = std::make_shared<const Impl::CrlList>(std::move(*crls));
-      ::stat(t.crl_file.c_str(), &impl->crl_stat);
-    }
-    SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_client_cert);
-    SSL_CTX_set_verify_depth(c, 8);
-    // Resumption: stateless tickets (TLS 1.3 and 1.2) plus the server-side cache. The
-    // context id is required once client certificates are verified.
-    static const unsigned char kSessionContext[] = "larder-mtls";
-    SSL_CTX_set_session_id_context(c, kSessionContext, sizeof kSessionContext - 1);
-    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_set_timeout(c, 3600);
-    SSL_CTX_set_ex_data(c, server_ex_index(), impl.get());
-    impl->tls = std::move(ctx);
+    auto state = load_tls_context(config.tls);
+    if (!state) return state.error();
+    impl->tls_listener = true;
+    impl->crls = (*state)->crls;
+    impl->crl_stat = (*state)->crl_stat;
+    impl->tls = std::move(*state);
   }
   impl->config = std::move(config);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -1423,16 +1461,25 @@ void Server::stop() {
 }
 
 int Server::wait_for_signal(const std::vector<int>& which) {
+  return serve_signals(which, [](int) { return false; });
+}
+
+int Server::serve_signals(const std::vector<int>& which, const std::function<bool(int)>& on_signal) {
   auto& im = *impl_;
   asio::io_context signals_ioc;
   asio::signal_set signals(signals_ioc);
   for (int signo : which) signals.add(signo);
   int received = 0;
-  signals.async_wait([&received](beast::error_code ec, int signo) {
+  std::function<void(beast::error_code, int)> handle = [&](beast::error_code ec, int signo) {
     if (ec) return;
-    received = signo;
     spdlog::info("net: signal {} received", signo);
-  });
+    if (on_signal(signo)) {
+      signals.async_wait(handle);  // the next one (queued ones are delivered at once)
+    } else {
+      received = signo;
+    }
+  };
+  signals.async_wait(handle);
   {
     std::lock_guard lock(im.mu);
     if (!im.running) return 0;
@@ -1444,6 +1491,31 @@ int Server::wait_for_signal(const std::vector<int>& which) {
     im.signal_waiter = nullptr;
   }
   return received;
+}
+
+larder::Result<void> Server::reload_tls(const TlsServerConfig& tls) {
+  auto prepared = prepare_tls(tls);
+  if (!prepared) return prepared.error();
+  use_tls(*prepared);
+  return {};
+}
+
+larder::Result<std::shared_ptr<TlsContext>> Server::prepare_tls(const TlsServerConfig& tls) const {
+  if (!impl_->tls_listener) return make_error("net.config", "a plain-HTTP listener has no TLS to reload");
+  return load_tls_context(tls);
+}
+
+void Server::use_tls(std::shared_ptr<TlsContext> prepared) {
+  auto& im = *impl_;
+  if (!prepared || !im.tls_listener) return;
+  {
+    std::lock_guard lock(im.crl_mu);
+    im.crls = prepared->crls;
+    im.crl_stat = prepared->crl_stat;
+    im.crl_checked_ns.store(0);
+    im.tls = std::move(prepared);
+  }
+  im.crl_generation.fetch_add(1);  // open connections: CRLs and allow-list again at their next request
 }
 
 void Server::run_until_signal() {

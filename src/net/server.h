@@ -79,6 +79,8 @@ struct ServerConfig {
   std::function<void()> on_stop_deadline;
 };
 
+struct TlsContext;  // a loaded TLS configuration (server.cpp)
+
 class Server {
  public:
   // Validates the configuration and loads certificates, keys and CRLs (errors name the file).
@@ -99,6 +101,22 @@ class Server {
   // Blocks until one of `signals` arrives (returned) or stop() is called from another thread
   // (0); does not stop. The signals are taken from the process only while it waits.
   int wait_for_signal(const std::vector<int>& signals = {SIGINT, SIGTERM});
+
+  // The same, handing each of `signals` to on_signal as it arrives (on this thread), until
+  // on_signal returns false (that signal is returned) or stop() is called (0). The signals stay
+  // taken from the process for the whole call: one arriving while on_signal runs is queued
+  // (asio counts them), never the default action.
+  int serve_signals(const std::vector<int>& signals, const std::function<bool(int)>& on_signal);
+
+  // Reload (SIGHUP): the certificate chain, key, client CA, CRL file and allow-list for NEW
+  // connections; an open connection keeps its context and is checked against the new CRLs and
+  // allow-list at its next request. All or nothing: on an error nothing changes. Limits,
+  // address and threads are fixed at create(). Refused on a plain-HTTP listener.
+  larder::Result<void> reload_tls(const TlsServerConfig& tls);
+  // The same in two steps, for a caller that must check more before anything changes:
+  // prepare_tls() loads and checks the files (changes nothing), use_tls() cannot fail.
+  larder::Result<std::shared_ptr<TlsContext>> prepare_tls(const TlsServerConfig& tls) const;
+  void use_tls(std::shared_ptr<TlsContext> prepared);
 
   // Connections currently open (for tests and metrics).
   std::size_t connection_count() const;

@@ -101,9 +101,14 @@ void AdminServer::handle(const net::HttpRequest& request, const std::shared_ptr<
     r.headers = {{"Content-Type", obs::Registry::kContentType}, {"Cache-Control", "no-store"}};
     r.body = metrics_->render();
     responder->respond(std::move(r));
+  } else if (request.path == "/reloadz" && options_.reload_status) {
+    net::HttpResponse r;
+    r.headers = {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}};
+    r.body = options_.reload_status() + "\n";
+    responder->respond(std::move(r));
   } else {
     responder->respond(json_answer(
-        404, {{"error", "not found: the admin listener serves /healthz, /readyz" +
+        404, {{"error", "not found: the admin listener serves /healthz, /readyz, /reloadz" +
                             std::string(metrics_ != nullptr ? " and /metrics" : " (metrics are off)")}}));
   }
 }

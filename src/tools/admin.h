@@ -5,7 +5,9 @@
 //   GET /readyz   200 {"ready":true,"checks":{...}} when every readiness check passes, else
 //                 503 naming each failing check's cause; 503 {"ready":false,"draining":true}
 //                 while stopping, so a balancer takes the instance out first;
-//   GET /metrics  the Prometheus text exposition (404 when metrics are off).
+//   GET /metrics  the Prometheus text exposition (404 when metrics are off);
+//   GET /reloadz  the last configuration reload's outcome (JSON: attempt, generation, ok,
+//                 error, at, restart_needed; docs/operations.md, "Reload").
 // Plain HTTP on a loopback address, or mTLS with an allow-list of operator certificates
 // (net::Server enforces both). Nothing here reads a request body, and no answer carries a
 // token, a key, a query or a row.
@@ -34,6 +36,7 @@ struct ReadinessCheck {
 struct AdminOptions {
   net::ServerConfig listener;  // host, port, plain_http or tls with allowed_clients, limits
   std::chrono::milliseconds readiness_cache{1000};
+  std::function<std::string()> reload_status;  // /reloadz's JSON body; none: 404
 };
 
 class AdminServer {

@@ -7,9 +7,12 @@
 #include "tools/db_tools.h"
 #include "tools/guarded_call.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <mutex>
 
 namespace larder::tools {
 
@@ -18,16 +21,15 @@ class DbService {
   DbService(gate::Pipeline& pipeline, const gate::ServeConfig& config, db::Database& database,
             const policy::Policy& policy, std::string database_name, DbServiceOptions options)
       : pipeline(pipeline),
-        config(config),
         database(database),
         policy(policy),
         options(options),
         tools(database),
         resources(database, std::move(database_name)),
-        prompts(resources, policy_notes(policy)) {}
+        prompts(resources, policy_notes(policy)),
+        config_(std::make_shared<const gate::ServeConfig>(config)) {}
 
   gate::Pipeline& pipeline;
-  const gate::ServeConfig& config;
   db::Database& database;
   const policy::Policy& policy;
   DbServiceOptions options;
@@ -36,6 +38,10 @@ class DbService {
   DbPrompts prompts;
   // Declared query tools: name -> the template as the guard accepted it at start.
   std::map<std::string, std::pair<const policy::QueryTool*, db::GuardedQuery>> declared;
+  // pg_query, pg_explain, pg_metadata as far as the policy file allows them, served or not:
+  // a reload's [tools] enabled switches them on and off (reload_db_service).
+  mcp::Server* server = nullptr;
+  std::map<std::string, std::pair<mcp::Tool, mcp::ToolHandler>> switchable;
 
   // `cancel`: the MCP request's (the caller's notifications/cancelled stops the statement).
   db::RequestContext context(const gate::Admission& admission, const CancellationToken& cancel) const {
@@ -51,8 +57,19 @@ class DbService {
     return ctx;
   }
 
+  // The configuration whose [tools] classes decide each call's data flow: a reload swaps it
+  // (a call reads it once, before admission).
+  std::shared_ptr<const gate::ServeConfig> config() const {
+    std::lock_guard lock(config_mu_);
+    return config_;
+  }
+  void set_config(std::shared_ptr<const gate::ServeConfig> config) {
+    std::lock_guard lock(config_mu_);
+    config_ = std::move(config);
+  }
+
   gate::CallFacts facts(const std::string& method, const std::string& name) const {
-    return gate::CallFacts{method, name, config.data_flow(name), {}, {}};
+    return gate::CallFacts{method, name, config()->data_flow(name), {}, {}};
   }
 
   // The name tokens use for a relation the guard reported: the policy's short name
@@ -80,7 +97,34 @@ class DbService {
     for (const auto& [relation, cols] : q.columns) request.facts.columns[fact_name(relation)] = cols;
     request.sql_fingerprint = q.fingerprint;
   }
+
+ private:
+  mutable std::mutex config_mu_;
+  std::shared_ptr<const gate::ServeConfig> config_;  // guarded by config_mu_
 };
+
+void reload_db_service(DbService& service, const gate::ServeConfig& config) {
+  service.set_config(std::make_shared<const gate::ServeConfig>(config));
+  const auto served = service.server->tools();
+  for (const auto& [name, entry] : service.switchable) {
+    const bool wanted = config.tools.empty() ||
+                        std::find(config.tools.begin(), config.tools.end(), name) != config.tools.end();
+    const bool serving =
+        std::any_of(served.begin(), served.end(), [&, n = name](const mcp::Tool& t) { return t.name == n; });
+    if (wanted && !serving) {
+      if (auto added = service.server->add_tool(entry.first, entry.second); !added)
+        spdlog::error("reload: cannot serve {}: {}", name, added.error().message);
+    } else if (!wanted && serving) {
+      service.server->remove_tool(name);
+    }
+  }
+}
+
+std::vector<std::string> switchable_tools(const DbService& service) {
+  std::vector<std::string> out;
+  for (const auto& [name, entry] : service.switchable) out.push_back(name);
+  return out;
+}
 
 namespace {
 
@@ -259,9 +303,12 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
                                                        DbServiceOptions options) {
   auto service = std::make_shared<DbService>(pipeline, config, database, policy, database_name, options);
   DbService& s = *service;
+  s.server = &server;
+  // Free-form SQL only when the policy file allows it ([options] pg_query).
+  auto allowed = [&](const std::string& name) {
+    return !((name == "pg_query" || name == "pg_explain") && !policy.pg_query);
+  };
   auto enabled = [&](const std::string& name) {
-    // Free-form SQL only when the policy file allows it ([options] pg_query).
-    if ((name == "pg_query" || name == "pg_explain") && !policy.pg_query) return false;
     return config.tools.empty() ||
            std::find(config.tools.begin(), config.tools.end(), name) != config.tools.end();
   };
@@ -290,7 +337,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
        DbTools::pg_metadata_input_schema(), &DbTools::pg_metadata},
   };
   for (const auto& t : sql_tools) {
-    if (!enabled(t.name)) continue;
+    if (!allowed(t.name)) continue;
     mcp::Tool tool;
     tool.name = t.name;
     tool.title = t.title;
@@ -302,10 +349,12 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
                         {"openWorldHint", false}};
     std::string name = t.name;
     ToolLogic logic = t.logic;
-    auto added = server.add_tool(std::move(tool),
-                                 [&s, name, logic](mcp::RequestContext& ctx, const nlohmann::json& args) {
-                                   return run_sql_tool(s, ctx, args, name, logic);
-                                 });
+    mcp::ToolHandler handler = [&s, name, logic](mcp::RequestContext& ctx, const nlohmann::json& args) {
+      return run_sql_tool(s, ctx, args, name, logic);
+    };
+    s.switchable[name] = {tool, handler};
+    if (!enabled(name)) continue;
+    auto added = server.add_tool(std::move(tool), std::move(handler));
     if (!added) return added.error();
   }
 

@@ -17,6 +17,8 @@
 #include "policy/policy.h"
 
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace larder::tools {
 
@@ -39,5 +41,13 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
                                                        db::Database& database, const policy::Policy& policy,
                                                        const std::string& database_name,
                                                        DbServiceOptions options);
+
+// A configuration reload: the [tools] classes of `config` decide the data flow of the calls
+// that start from now on (calls in flight keep theirs), and its [tools] enabled switches
+// pg_query, pg_explain and pg_metadata on and off (tools/list_changed; a call in flight
+// finishes). Tools the policy file turns off stay off.
+void reload_db_service(DbService& service, const gate::ServeConfig& config);
+// The tools reload_db_service may switch (the policy file's free-form SQL permitting).
+std::vector<std::string> switchable_tools(const DbService& service);
 
 }  // namespace larder::tools

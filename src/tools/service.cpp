@@ -1,5 +1,6 @@
 #include "tools/service.h"
 #include "base/files.h"
+#include "base/time.h"
 
 #include "base/json.h"
 #include "db/availability.h"
@@ -29,10 +30,15 @@
 
 #include <sys/stat.h>
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace larder::tools {
 namespace {
@@ -144,15 +150,105 @@ net::ServerConfig listener_config(const gate::ServeConfig& c) {
   return server_config;
 }
 
+CallLimiter::Options client_limits(const gate::ServeConfig& c) {
+  CallLimiter::Options o;
+  o.max_concurrent = c.max_concurrent_calls_per_client;
+  o.rate_per_second = static_cast<double>(c.max_calls_per_second_per_client);
+  o.burst = static_cast<double>(c.call_burst_per_client);
+  return o;
+}
+
+CallLimiter::Options lineage_limits(const gate::ServeConfig& c) {
+  CallLimiter::Options o;
+  o.max_concurrent = c.max_concurrent_calls_per_lineage;
+  o.rate_per_second = static_cast<double>(c.max_calls_per_second_per_lineage);
+  o.burst = static_cast<double>(c.call_burst_per_lineage);
+  return o;
+}
+
+// A reload (docs/operations.md, "Reload") takes every setting but these from the new file;
+// these keep the values the server started with, and each that differs is named (it takes
+// effect at the next restart). `next` comes back with the running values in their place.
+std::vector<std::string> keep_restart_only(const gate::ServeConfig& running, gate::ServeConfig& next) {
+  std::vector<std::string> differ;
+  auto keep = [&](auto& field, const auto& was, const char* key) {
+    if (!(field == was)) {
+      differ.emplace_back(key);
+      field = was;
+    }
+  };
+  keep(next.host, running.host, "server.host");
+  keep(next.port, running.port, "server.port");
+  keep(next.audience, running.audience, "server.audience");
+  keep(next.plain_http, running.plain_http, "server.plain_http");
+  keep(next.drain_timeout, running.drain_timeout, "server.drain_timeout_ms");
+  keep(next.database_mode, running.database_mode, "database.mode");
+  keep(next.database_dir, running.database_dir, "database.dir");
+  keep(next.database_url, running.database_url, "database.url");
+  keep(next.database_writer_url, running.database_writer_url, "database.writer_url");
+  keep(next.database_ledger_url, running.database_ledger_url, "database.ledger_url");
+  keep(next.database_replica_urls, running.database_replica_urls, "database.replicas");
+  keep(next.max_replica_lag, running.max_replica_lag, "database.max_replica_lag_ms");
+  keep(next.transaction_pooler, running.transaction_pooler, "database.transaction_pooler");
+  keep(next.statement_timeout, running.statement_timeout, "database.statement_timeout_ms");
+  keep(next.max_rows, running.max_rows, "database.max_rows");
+  keep(next.max_result_bytes, running.max_result_bytes, "database.max_result_bytes");
+  keep(next.sql_guard, running.sql_guard, "database.sql_guard");
+  keep(next.max_query_cost, running.max_query_cost, "database.max_query_cost");
+  keep(next.policy_path, running.policy_path, "policy.file");
+  keep(next.policy_example, running.policy_example, "policy.example");
+  keep(next.allow_drift, running.allow_drift, "policy.allow_drift");
+  keep(next.taint_enabled, running.taint_enabled, "taint.enabled");
+  keep(next.audit_path, running.audit_path, "audit.path");
+  keep(next.audit_fsync, running.audit_fsync, "audit.fsync");
+  keep(next.audit_anchor_id, running.audit_anchor_id, "audit.anchor_id");
+  keep(next.audit_anchor_max_lag, running.audit_anchor_max_lag, "audit.anchor_max_lag_ms");
+  keep(next.audit_anchor_interval, running.audit_anchor_interval, "audit.anchor_interval_ms");
+  keep(next.max_body_bytes, running.max_body_bytes, "limits.max_body_bytes");
+  keep(next.max_header_bytes, running.max_header_bytes, "limits.max_header_bytes");
+  keep(next.request_timeout, running.request_timeout, "limits.request_timeout_ms");
+  keep(next.idle_timeout, running.idle_timeout, "limits.idle_timeout_ms");
+  keep(next.max_connections, running.max_connections, "limits.max_connections");
+  keep(next.worker_threads, running.worker_threads, "limits.worker_threads");
+  keep(next.max_sse_streams_per_session, running.max_sse_streams_per_session,
+       "limits.max_sse_streams_per_session");
+  keep(next.handshake_timeout, running.handshake_timeout, "limits.handshake_timeout_ms");
+  keep(next.max_handshakes, running.max_handshakes, "limits.max_handshakes");
+  keep(next.max_json_depth, running.max_json_depth, "limits.max_json_depth");
+  keep(next.max_batch_size, running.max_batch_size, "limits.max_batch_size");
+  keep(next.compliance_api_url, running.compliance_api_url, "compliance.api_url");
+  keep(next.compliance_api_timeout, running.compliance_api_timeout, "compliance.api_timeout_ms");
+  keep(next.admin_enabled, running.admin_enabled, "admin.enabled");
+  keep(next.admin_host, running.admin_host, "admin.host");
+  keep(next.admin_port, running.admin_port, "admin.port");
+  keep(next.admin_tls, running.admin_tls, "admin.tls");
+  keep(next.admin_allowed_clients, running.admin_allowed_clients, "admin.allowed_clients");
+  keep(next.metrics_enabled, running.metrics_enabled, "admin.metrics");
+  keep(next.readiness_cache, running.readiness_cache, "admin.readiness_cache_ms");
+  return differ;
+}
+
+// The gate for `c`: its root keys, trusted third-party keys and Datalog policy ([biscuit]
+// policy_file, or the built-in one), with the RLS context of `data_policy`. A policy that does
+// not parse is named by its file.
+Result<std::unique_ptr<gate::Gate>> make_gate(const gate::ServeConfig& c, const policy::Policy* data_policy) {
+  auto code = load_policy(c);
+  if (!code) return code.error();
+  auto gate = gate::Gate::create(gate::gate_options_from(c, *code, data_policy));
+  if (!gate && !c.policy_file.empty() && gate.error().message.rfind("policy: ", 0) == 0) {
+    return make_error(gate.error().code,
+                      "biscuit.policy_file " + c.policy_file + ": " + gate.error().message.substr(8));
+  }
+  return gate;
+}
+
 }  // namespace
 
 Result<void> check_config(const gate::ServeConfig& c) {
   auto data_policy = load_served_policy(c);
   if (!data_policy) return data_policy.error();
-  auto policy = load_policy(c);
-  if (!policy) return policy.error();
   // The root keys, the trusted third-party keys and the Datalog policy, parsed as start() does.
-  auto gate = gate::Gate::create(gate::gate_options_from(c, *policy, &*data_policy));
+  auto gate = make_gate(c, &*data_policy);
   if (!gate) return gate.error();
   auto connections = database_connections(c);
   if (!connections) return connections.error();
@@ -192,12 +288,11 @@ Result<policy::Policy> load_served_policy(const gate::ServeConfig& config) {
 }
 
 struct LarderService::Parts {
-  gate::ServeConfig config;
+  gate::ServeConfig config;                     // as started; restart-only settings are read from here
   std::unique_ptr<ServiceMetrics> metrics;      // first in, last out: every hook points here
   ServedNames served;                           // filled once the tools are registered
   std::unique_ptr<policy::Policy> data_policy;  // the policy file: every lock is built from it
   std::unique_ptr<gate::AuditLog> audit;
-  std::unique_ptr<gate::Gate> gate;
   std::shared_ptr<gate::TaintLedger> ledger;  // shared with the audit log's anchor thread
   std::unique_ptr<gate::Pipeline> pipeline;
   std::unique_ptr<db::Database> database;
@@ -208,6 +303,17 @@ struct LarderService::Parts {
   std::shared_ptr<db::Availability> availability;
   CancellationToken stopping;          // the drain time ran out: statements still running are cancelled
   std::unique_ptr<AdminServer> admin;  // last in, first out: its checks use the parts above
+
+  // Reload: one at a time; `current` is the configuration in force (restart-only settings as
+  // started), `policy_text` the [policy] file's bytes at start (a change needs a restart).
+  std::mutex reload_mu;
+  gate::ServeConfig current;  // guarded by reload_mu
+  std::string policy_text;    // guarded by reload_mu
+  mutable std::mutex outcome_mu;
+  ReloadOutcome last;  // guarded by outcome_mu
+  std::atomic<uint64_t> reloads_ok{0}, reloads_failed{0}, generation{1};
+  // The verification caches of the gates a reload retired (their counters carry on).
+  std::atomic<uint64_t> retired_verify_hits{0}, retired_verify_misses{0};
 };
 
 namespace {
@@ -242,16 +348,27 @@ void add_collectors(LarderService::Parts& p) {
     limits.with({"lineage", "concurrency"}).mirror(static_cast<double>(l.refused_concurrency));
     limits.with({"lineage", "rate"}).mirror(static_cast<double>(l.refused_rate));
   });
+  auto& reloads = reg.counter("larder_config_reloads_total",
+                              "Configuration reloads (SIGHUP, `larder reload`), by outcome (ok: applied; "
+                              "error: refused, the configuration in force kept serving).",
+                              {"outcome"});
+  auto& generation =
+      reg.gauge("larder_config_generation", "The configuration in force: 1 at start, +1 per applied reload.");
+  reg.on_collect([&, parts = &p] {
+    reloads.with({"ok"}).mirror(static_cast<double>(parts->reloads_ok.load()));
+    reloads.with({"error"}).mirror(static_cast<double>(parts->reloads_failed.load()));
+    generation.with({}).set(static_cast<double>(parts->generation.load()));
+  });
   auto& cache_hits = reg.counter("larder_cache_hits_total",
                                  "Cache hits, by cache (verify: verified tokens; "
                                  "sql_verdict: SQL guard verdicts).",
                                  {"cache"});
   auto& cache_misses = reg.counter("larder_cache_misses_total", "Cache misses, by cache.", {"cache"});
   auto& cache_entries = reg.gauge("larder_cache_entries", "Entries held now, by cache.", {"cache"});
-  reg.on_collect([&, gate = p.gate.get(), database = p.database.get()] {
-    const auto v = gate->cache_stats();
-    cache_hits.with({"verify"}).mirror(static_cast<double>(v.hits));
-    cache_misses.with({"verify"}).mirror(static_cast<double>(v.misses));
+  reg.on_collect([&, parts = &p, database = p.database.get()] {
+    const auto v = parts->pipeline->gate()->cache_stats();
+    cache_hits.with({"verify"}).mirror(static_cast<double>(v.hits + parts->retired_verify_hits.load()));
+    cache_misses.with({"verify"}).mirror(static_cast<double>(v.misses + parts->retired_verify_misses.load()));
     cache_entries.with({"verify"}).set(static_cast<double>(v.entries));
     if (database) {
       const auto g = database->guard().cache_stats();
@@ -333,9 +450,13 @@ Result<std::unique_ptr<AdminServer>> start_admin(LarderService::Parts& p) {
     options.listener.tls.allowed_clients = c.admin_allowed_clients;
   }
   options.readiness_cache = c.readiness_cache;
+  options.reload_status = [parts = &p] {
+    std::lock_guard lock(parts->outcome_mu);
+    return parts->last.to_json();
+  };
   std::vector<ReadinessCheck> checks;
-  checks.push_back({"root_keys", [gate = p.gate.get()]() -> Result<void> {
-                      if (gate->options().root_keys.empty())  // reload may change them
+  checks.push_back({"root_keys", [pipeline = p.pipeline.get()]() -> Result<void> {
+                      if (pipeline->gate()->options().root_keys.empty())  // reload may change them
                         return make_error("admin.not_ready",
                                           "no root key is configured ([biscuit] root_keys)");
                       return {};
@@ -410,11 +531,13 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   auto data_policy = load_served_policy(c);
   if (!data_policy) return data_policy.error();
   parts->data_policy = std::make_unique<policy::Policy>(std::move(*data_policy));
-  auto policy = load_policy(c);
-  if (!policy) return policy.error();
-  auto gate = gate::Gate::create(gate::gate_options_from(c, *policy, parts->data_policy.get()));
+  auto gate = make_gate(c, parts->data_policy.get());
   if (!gate) return gate.error();
-  parts->gate = std::move(*gate);
+  parts->current = c;
+  if (!c.policy_path.empty()) {
+    auto text = read_file(c.policy_path);
+    if (text) parts->policy_text = std::move(*text);
+  }
 
   // Database connections: the query role (+ context writer) and the ledger role.
   auto connections = database_connections(c);
@@ -480,11 +603,9 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   gate::PipelineOptions pipeline_options;
   pipeline_options.require_peer = !c.plain_http;
   pipeline_options.taint_enabled = c.taint_enabled;
-  pipeline_options.lineage_limits.max_concurrent = c.max_concurrent_calls_per_lineage;
-  pipeline_options.lineage_limits.rate_per_second = static_cast<double>(c.max_calls_per_second_per_lineage);
-  pipeline_options.lineage_limits.burst = static_cast<double>(c.call_burst_per_lineage);
-  parts->pipeline =
-      std::make_unique<gate::Pipeline>(*parts->gate, parts->ledger.get(), *parts->audit, pipeline_options);
+  pipeline_options.lineage_limits = lineage_limits(c);
+  parts->pipeline = std::make_unique<gate::Pipeline>(std::shared_ptr<gate::Gate>(std::move(*gate)),
+                                                     parts->ledger.get(), *parts->audit, pipeline_options);
 
   mcp::ServerOptions mcp_options;
   mcp_options.info = {"larder", LARDER_VERSION, "Larder"};
@@ -593,9 +714,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
 
   mcp::HttpTransportOptions transport_options;
   transport_options.max_streams_per_session = c.max_sse_streams_per_session;
-  transport_options.client_limits.max_concurrent = c.max_concurrent_calls_per_client;
-  transport_options.client_limits.rate_per_second = static_cast<double>(c.max_calls_per_second_per_client);
-  transport_options.client_limits.burst = static_cast<double>(c.call_burst_per_client);
+  transport_options.client_limits = client_limits(c);
   // Loopback listeners accept loopback Host names (the transport's default); a listener on
   // another address also accepts its own host name. Anything else is DNS rebinding.
   const bool loopback = c.host == "localhost" || c.host == "::1" || c.host.rfind("127.", 0) == 0;
@@ -608,6 +727,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   net::ServerConfig server_config = listener_config(c);
   server_config.on_stop_deadline = [stopping = parts->stopping] { stopping.cancel(); };
   for (const auto& t : parts->mcp->tools()) parts->served.tools.insert(t.name);
+  if (parts->db_service)  // a reload may switch them on: their own labels from the start
+    for (const auto& name : switchable_tools(*parts->db_service)) parts->served.tools.insert(name);
   for (const auto& p : parts->mcp->prompts()) parts->served.prompts.insert(p.name);
   if (parts->metrics) {
     parts->metrics->set_served(&parts->served);
@@ -629,7 +750,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   spdlog::info("larder serving {} on {}://{}:{}/mcp", c.audience, c.plain_http ? "http" : "https", c.host,
                parts->http->port());
   if (parts->admin) {
-    spdlog::info("larder admin for {} on {}://{}:{} (/healthz, /readyz{})", c.audience,
+    spdlog::info("larder admin for {} on {}://{}:{} (/healthz, /readyz, /reloadz{})", c.audience,
                  c.admin_tls ? "https" : "http", c.admin_host, parts->admin->port(),
                  parts->metrics ? ", /metrics" : "");
   }
@@ -674,8 +795,176 @@ void LarderService::stop() {
   if (parts_->admin) parts_->admin->stop();
 }
 
-void LarderService::run_until_signal() {
-  if (parts_ && parts_->http) parts_->http->wait_for_signal();
+namespace {
+
+// Everything that can fail first, changing nothing; then the swaps, none of which can fail:
+// a reload is applied whole or not at all.
+Result<void> apply_reload(LarderService::Parts& p, const gate::ServeConfig& requested,
+                          std::vector<std::string>& restart_needed) {
+  gate::ServeConfig next = requested;
+  restart_needed = keep_restart_only(p.current, next);
+  // [tools] enabled: the database tools switch on and off on a server that serves the database
+  // (an explicit list both before and after); any other change needs a restart.
+  if (next.tools != p.current.tools) {
+    auto others = [](const std::vector<std::string>& list) {
+      std::set<std::string> out;
+      for (const auto& t : list)
+        if (t != "pg_query" && t != "pg_explain" && t != "pg_metadata") out.insert(t);
+      return out;
+    };
+    const bool switchable = p.db_service && !next.tools.empty() && !p.current.tools.empty() &&
+                            others(next.tools) == others(p.current.tools);
+    if (!switchable) {
+      restart_needed.emplace_back("tools.enabled");
+      next.tools = p.current.tools;
+    }
+  }
+  if (!next.policy_path.empty()) {
+    // The policy file is the database's shape (roles, RLS, masks: `larder policy check`):
+    // its contents are read at start only.
+    auto text = read_file(next.policy_path);
+    if (!text) return make_error("config.invalid", "policy.file: " + text.error().message);
+    if (*text != p.policy_text) restart_needed.emplace_back("policy.file (its contents)");
+  }
+  // Root keys, Datalog policy, trusted keys, token requirements, run limits; the RLS context
+  // dimensions of the policy file in force.
+  auto gate = make_gate(next, p.data_policy.get());
+  if (!gate) return gate.error();
+  std::shared_ptr<net::TlsContext> tls;
+  if (!next.plain_http) {
+    auto prepared = p.http->prepare_tls(listener_config(next).tls);
+    if (!prepared) return prepared.error();
+    tls = std::move(*prepared);
+  }
+
+  for (const auto& warning : gate::insecure_warnings(next))
+    spdlog::warn("{}: INSECURE: {}", next.audience, warning);
+  auto retired = p.pipeline->gate();
+  p.pipeline->set_gate(std::shared_ptr<gate::Gate>(std::move(*gate)));
+  const auto stats = retired->cache_stats();
+  p.retired_verify_hits += stats.hits;
+  p.retired_verify_misses += stats.misses;
+  p.pipeline->set_lineage_limits(lineage_limits(next));
+  p.transport->set_client_limits(client_limits(next));
+  if (p.db_service) reload_db_service(*p.db_service, next);
+  if (tls) p.http->use_tls(std::move(tls));
+  p.current = std::move(next);
+  return {};
+}
+
+void write_status(const std::string& file, const ReloadOutcome& outcome) {
+  if (file.empty()) return;
+  const std::string tmp = file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << outcome.to_json() << "\n";
+    if (!out) {
+      spdlog::error("reload: cannot write the reload status to {}", tmp);
+      return;
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, file, ec);
+  if (ec) spdlog::error("reload: cannot write the reload status to {}: {}", file, ec.message());
+}
+
+}  // namespace
+
+std::string ReloadOutcome::to_json() const {
+  nlohmann::json j = {{"attempt", attempt},
+                      {"generation", generation},
+                      {"ok", ok},
+                      {"at", rfc3339_utc(at)},
+                      {"restart_needed", restart_needed}};
+  if (!ok) j["error"] = error;
+  return j.dump();
+}
+
+ReloadOutcome LarderService::reload(const gate::ServeConfig& next) {
+  return reload_from([&]() -> Result<gate::ServeConfig> { return next; });
+}
+
+ReloadOutcome LarderService::reload_from(const std::function<Result<gate::ServeConfig>()>& load) {
+  Parts& p = *parts_;
+  std::lock_guard lock(p.reload_mu);
+  ReloadOutcome outcome = last_reload();
+  outcome.attempt += 1;
+  outcome.at = std::chrono::system_clock::now();
+  outcome.restart_needed.clear();
+  outcome.error.clear();
+  Result<void> applied = [&]() -> Result<void> {
+    auto config = load();
+    if (!config) return config.error();
+    return apply_reload(p, *config, outcome.restart_needed);
+  }();
+  const std::string& audience = p.config.audience;
+  if (applied) {
+    outcome.ok = true;
+    outcome.generation = p.generation.fetch_add(1) + 1;
+    p.reloads_ok.fetch_add(1);
+    spdlog::info("{}: configuration reloaded (generation {})", audience, outcome.generation);
+    for (const auto& key : outcome.restart_needed)
+      spdlog::warn("{}: reload: {} changed; it takes effect at the next restart", audience, key);
+  } else {
+    outcome.ok = false;
+    outcome.error = applied.error().message;
+    p.reloads_failed.fetch_add(1);
+    spdlog::error("{}: reload refused, the configuration in force (generation {}) keeps serving: {}",
+                  audience, outcome.generation, outcome.error);
+  }
+  {
+    std::lock_guard l(p.outcome_mu);
+    p.last = outcome;
+  }
+  return outcome;
+}
+
+ReloadOutcome LarderService::last_reload() const {
+  std::lock_guard lock(parts_->outcome_mu);
+  return parts_->last;
+}
+
+void LarderService::run_until_signal(ReloadSource source) {
+  if (!parts_ || !parts_->http) return stop();
+  if (!source.load_config) {
+    parts_->http->wait_for_signal();
+    return stop();
+  }
+  // SIGHUP → reload, on a thread of its own so that signals arriving meanwhile coalesce: a
+  // flood of them costs at most one reload after the one running (each reload starts after
+  // the signals it answers, so it reads the files as they were when the last one came).
+  std::mutex mu;
+  std::condition_variable cv;
+  bool pending = false, quit = false;
+  std::thread reloader([&] {
+    std::unique_lock lock(mu);
+    for (;;) {
+      cv.wait(lock, [&] { return pending || quit; });
+      if (quit) return;
+      pending = false;
+      lock.unlock();
+      write_status(source.status_file, reload_from(source.load_config));
+      lock.lock();
+    }
+  });
+  parts_->http->serve_signals({SIGINT, SIGTERM, SIGHUP}, [&](int signo) {
+    if (signo != SIGHUP) return false;
+    {
+      std::lock_guard lock(mu);
+      pending = true;
+    }
+    cv.notify_one();
+    return true;
+  });
+  // The signal set is gone (SIGHUP's default action would end the process): a SIGHUP during
+  // the drain is ignored, so the stop still syncs the audit log.
+  std::signal(SIGHUP, SIG_IGN);
+  {
+    std::lock_guard lock(mu);
+    quit = true;
+  }
+  cv.notify_one();
+  reloader.join();
   stop();
 }
 

@@ -12,10 +12,33 @@
 #include "net/server.h"
 #include "policy/policy.h"
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace larder::tools {
+
+// The outcome of a configuration reload (docs/operations.md, "Reload").
+struct ReloadOutcome {
+  uint64_t attempt = 0;     // reloads tried since start (0: none yet)
+  uint64_t generation = 1;  // the configuration in force: 1 at start, +1 per applied reload
+  bool ok = true;
+  std::string error;  // why the reload was refused (the configuration in force kept serving)
+  // Settings that changed in the file but take effect only at a restart (as "table.key").
+  std::vector<std::string> restart_needed;
+  std::chrono::system_clock::time_point at{};
+  std::string to_json() const;  // {"attempt","generation","ok","at","restart_needed"[,"error"]}
+};
+
+// Where run_until_signal's SIGHUP reads the new configuration, and where it writes each
+// reload's outcome (JSON, as ReloadOutcome::to_json; `larder reload` reads it).
+struct ReloadSource {
+  std::function<Result<gate::ServeConfig>()> load_config;  // none: SIGHUP is not taken
+  std::string status_file;                                 // empty: not written
+};
 
 class LarderService {
  public:
@@ -30,7 +53,21 @@ class LarderService {
   CallLimiter::Stats client_limit_stats() const;  // per-client-certificate admissions and refusals
   db::PoolStats database_stats() const;           // the query pool: sessions, replica calls, ...
   void stop();
-  void run_until_signal();  // blocks until SIGTERM/SIGINT, then stops gracefully
+  // Blocks until SIGTERM/SIGINT, then stops gracefully. With a source, SIGHUP reloads the
+  // configuration meanwhile (signals arriving during a reload coalesce into one more).
+  void run_until_signal(ReloadSource source = {});
+
+  // Reload: the settings that can change while serving are taken from `next` — [tls] cert,
+  // key, client_ca, crl, allowed_clients (new connections; open ones are checked against the
+  // new CRL and allow-list at their next request); [biscuit] root keys, policy_file, run
+  // limits, require_*; [rls] trusted keys; [tools] classes, and enabled for the database tools;
+  // the per-client and per-lineage call limits. The rest needs a restart: a difference is named in
+  // restart_needed (and logged) and the running value kept. All or nothing: anything invalid refuses the
+  // whole reload, the configuration in force keeps serving, and the outcome says why. Calls in flight finish
+  // under the configuration that admitted them. One reload at a time.
+  ReloadOutcome reload(const gate::ServeConfig& next);
+  ReloadOutcome reload_from(const std::function<Result<gate::ServeConfig>()>& load);
+  ReloadOutcome last_reload() const;
 
   struct Parts;
 

@@ -499,6 +499,34 @@ TEST_F(NetServerTest, AllowList) {
   expect_refused(bob_, "not on the allow-list");
 }
 
+// reload_tls (a configuration reload): all or nothing, and for new connections; a connection
+// already open is checked against the new allow-list at its next request.
+TEST_F(NetServerTest, ReloadTlsIsAllOrNothingAndAppliesToNewConnections) {
+  auto cfg = tls_config();
+  start(cfg);
+  auto open_bob = client(bob_);
+  ASSERT_TRUE(open_bob);
+  auto first = open_bob->request("GET", "/ping", {}, "", 20s);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+
+  // A key that does not belong to the certificate, beside a narrower allow-list: refused
+  // whole, nothing changes.
+  auto bad = cfg.tls;
+  bad.allowed_clients = {"cn:alice"};
+  bad.key_file = pki_->store().key_path(pki::CertKind::kClient, "alice");
+  EXPECT_FALSE(server_->reload_tls(bad).ok());
+  expect_served(bob_);
+
+  auto good = cfg.tls;
+  good.allowed_clients = {"cn:alice"};
+  auto reloaded = server_->reload_tls(good);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.error().message;
+  expect_served(alice_);
+  expect_refused(bob_, "taken off the allow-list by a reload");
+  auto again = open_bob->request("GET", "/ping", {}, "", 20s);
+  EXPECT_TRUE(!again.ok() || again->status == 403) << (again.ok() ? again->body : again.error().message);
+}
+
 TEST_F(NetServerTest, BodyTooLargeGets413AndHeaderTooLarge431) {
   auto cfg = tls_config();
   cfg.limits.max_body_bytes = 1024;

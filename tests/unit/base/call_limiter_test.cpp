@@ -210,6 +210,35 @@ TEST(CallLimiter, DescribeNamesTheLimitAndItsValue) {
   EXPECT_EQ(limiter.describe(held, "x"), "");
 }
 
+// A configuration reload: new limits apply to the next call; calls in flight keep their
+// slots and count against the new limit; a bucket is capped at the new burst; limits can be
+// turned on and off.
+TEST(CallLimiter, ReconfigureAppliesToTheNextCall) {
+  FakeClock clock;
+  CallLimiter limiter(rate(100, 100), clock.fn());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(limiter.try_acquire("a"));
+  limiter.reconfigure(rate(1, 2));
+  EXPECT_TRUE(limiter.try_acquire("a"));
+  EXPECT_TRUE(limiter.try_acquire("a"));
+  auto refused = limiter.try_acquire("a");
+  EXPECT_EQ(refused.refused_by(), CallLimiter::Limit::kRate);
+  EXPECT_EQ(limiter.describe(refused, "k"), "too many calls per second for k (limit 1/s, burst 2)");
+
+  limiter.reconfigure(concurrency(2));
+  auto one = limiter.try_acquire("b");
+  auto two = limiter.try_acquire("b");
+  ASSERT_TRUE(one && two);
+  limiter.reconfigure(concurrency(1));  // both stay in flight, and count
+  EXPECT_EQ(limiter.try_acquire("b").refused_by(), CallLimiter::Limit::kConcurrency);
+  one.release();
+  two.release();
+  EXPECT_TRUE(limiter.try_acquire("b"));
+
+  limiter.reconfigure(CallLimiter::Options{});
+  EXPECT_FALSE(limiter.enabled());
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(limiter.try_acquire("a"));
+}
+
 TEST(CallLimiter, ConcurrencyHoldsUnderContention) {
   constexpr std::size_t kLimit = 3;
   CallLimiter limiter(concurrency(kLimit));

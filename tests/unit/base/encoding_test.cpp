@@ -31,19 +31,23 @@ TEST(Encoding, HexRoundTripsAndRefusesWhatIsNotHex) {
 }
 
 TEST(Encoding, Base64MatchesRfc4648AndAcceptsBothAlphabets) {
-  const std::pair<const char*, const char*> vectors[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-                                                         {"foo", "Zm9v"},  {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+  const std::pair<const char*, const char*> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
                                                          {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : vectors) {
     EXPECT_EQ(base64_encode(plain), encoded);
     EXPECT_EQ(base64_decode(encoded), std::string(plain)) << encoded;
   }
-  EXPECT_EQ(base64_decode("Zg"), "f");                                 // without padding
-  EXPECT_EQ(base64_decode("-_8"), std::string("\xfb\xff", 2));         // URL-safe
-  EXPECT_EQ(base64_decode("+/8="), std::string("\xfb\xff", 2));        // standard
-  EXPECT_FALSE(base64_decode("Zm9v!"));                                // another character
-  EXPECT_FALSE(base64_decode("Z"));                                    // a wrong length
-  EXPECT_FALSE(base64_decode("+_8="));                                 // both alphabets
+  EXPECT_EQ(base64_decode("Zg"), "f");                           // without padding
+  EXPECT_EQ(base64_decode("-_8"), std::string("\xfb\xff", 2));   // URL-safe
+  EXPECT_EQ(base64_decode("+/8="), std::string("\xfb\xff", 2));  // standard
+  EXPECT_FALSE(base64_decode("Zm9v!"));                          // another character
+  EXPECT_FALSE(base64_decode("Z"));                              // a wrong length
+  EXPECT_FALSE(base64_decode("+_8="));                           // both alphabets
 }
 
 }  // namespace

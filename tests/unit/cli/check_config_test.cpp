@@ -120,7 +120,9 @@ TEST_F(CheckConfig, ABiscuitPolicyThatDoesNotParseIsRefused) {
   std::ofstream(dir_ / "broken.datalog") << "allow if right(\n";
   auto r = check(replace(url_toml_, "[biscuit]\n", "[biscuit]\npolicy_file = \"broken.datalog\"\n"));
   EXPECT_EQ(r.status, larder::exit_status::kUsage) << r.out;
-  EXPECT_TRUE(has(r.out, "larder serve: policy:")) << r.out;
+  // Named by its key and file (as start() and a reload name it).
+  EXPECT_TRUE(has(r.out, "larder serve: biscuit.policy_file ")) << r.out;
+  EXPECT_TRUE(has(r.out, "broken.datalog: line 2")) << r.out;
 }
 
 TEST_F(CheckConfig, ADatabaseUrlThatIsNotOneIsNamed) {
