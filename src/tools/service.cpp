@@ -520,7 +520,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   auto audit = gate::AuditLog::open(c.audit_path, std::move(audit_options));
   if (!audit) return audit.error();
   parts->audit = std::move(*audit);
-  if (c.admin_enabled && c.metrics_enabled) parts->metrics = std::make_unique<ServiceMetrics>(c.audience);
+  if (c.admin_enabled && c.metrics_enabled)
+    parts->metrics = std::make_unique<ServiceMetrics>(c.audience, parts->served);
   // Every decision: one log line, and the metrics.
   parts->audit->set_observer(
       [m = parts->metrics.get(), served = &parts->served](const gate::AuditRecord& r, std::size_t bytes) {
@@ -731,7 +732,6 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
     for (const auto& name : switchable_tools(*parts->db_service)) parts->served.tools.insert(name);
   for (const auto& p : parts->mcp->prompts()) parts->served.prompts.insert(p.name);
   if (parts->metrics) {
-    parts->metrics->set_served(&parts->served);
     server_config.on_handshake = [m = parts->metrics.get()](std::string_view outcome,
                                                             std::chrono::steady_clock::duration took) {
       m->on_handshake(outcome, took);

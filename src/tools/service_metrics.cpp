@@ -61,8 +61,9 @@ double seconds(int64_t micros) {
 
 }  // namespace
 
-ServiceMetrics::ServiceMetrics(const std::string& audience)
-    : operation_(registry_.histogram(
+ServiceMetrics::ServiceMetrics(const std::string& audience, const ServedNames& served)
+    : served_(served),
+      operation_(registry_.histogram(
           "mcp_server_operation_duration_seconds",
           "MCP request duration as observed on the server, from receipt to the answer (OpenTelemetry "
           "mcp.server.operation.duration).",
@@ -111,11 +112,6 @@ std::string ServedNames::label(const std::string& method, const std::string& nam
   return "";  // resource URIs and the like are not labels
 }
 
-std::string ServiceMetrics::tool_label(const std::string& method, const std::string& name) const {
-  return served_ ? served_->label(method, name)
-                 : std::string(method == "tools/call" || method == "prompts/get" ? "unknown" : "");
-}
-
 void log_call(const gate::AuditRecord& r, const ServedNames& served) {
   const auto level = r.decision == "error" ? spdlog::level::warn : spdlog::level::info;
   if (!spdlog::default_logger_raw()->should_log(level)) return;
@@ -151,7 +147,7 @@ void log_call(const gate::AuditRecord& r, const ServedNames& served) {
 void ServiceMetrics::on_audit(const gate::AuditRecord& r, std::size_t bytes) {
   records_.inc();
   bytes_.inc(static_cast<double>(bytes));
-  calls_.with({method_label(r.method), tool_label(r.method, r.tool), outcome_label(r.decision)}).inc();
+  calls_.with({method_label(r.method), served_.label(r.method, r.tool), outcome_label(r.decision)}).inc();
   if (r.decision == "deny") {
     const std::string lock = lock_label(r.lock);
     const char* kind = gate::refusal_kind(lock, r.reason);
@@ -179,7 +175,7 @@ void ServiceMetrics::on_request(const mcp::RequestRecord& r) {
   // JSON-RPC codes are a small set in practice, but a label must not take any integer.
   if (r.error_code && (*r.error_code < -32768 || *r.error_code > -32000)) error_type = "other";
   operation_
-      .with({method_label(r.method), tool_label(r.method, r.name), error_type,
+      .with({method_label(r.method), served_.label(r.method, r.name), error_type,
              version_label(r.protocol_version)})
       .observe(std::chrono::duration<double>(r.duration).count());
 }

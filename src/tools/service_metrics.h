@@ -38,12 +38,11 @@ void log_call(const gate::AuditRecord& record, const ServedNames& served);
 
 class ServiceMetrics {
  public:
-  explicit ServiceMetrics(const std::string& audience);
+  // `served`: the names labels may carry (anything else is "unknown"); it must outlive this,
+  // and is filled before the first request.
+  ServiceMetrics(const std::string& audience, const ServedNames& served);
 
   obs::Registry& registry() { return registry_; }
-
-  // The names labels may carry; anything else is "unknown".
-  void set_served(const ServedNames* served) { served_ = served; }
 
   // The hooks.
   void on_audit(const gate::AuditRecord& record, std::size_t bytes);
@@ -51,10 +50,8 @@ class ServiceMetrics {
   void on_handshake(std::string_view outcome, std::chrono::steady_clock::duration took);
 
  private:
-  std::string tool_label(const std::string& method, const std::string& name) const;
-
   obs::Registry registry_;
-  const ServedNames* served_ = nullptr;
+  const ServedNames& served_;
   obs::HistogramFamily& operation_;
   obs::CounterFamily& calls_;
   obs::CounterFamily& refusals_;
