@@ -150,20 +150,23 @@ net::ServerConfig listener_config(const gate::ServeConfig& c) {
   return server_config;
 }
 
-CallLimiter::Options client_limits(const gate::ServeConfig& c) {
+// A call limiter's options from one subject's three [limits] settings.
+CallLimiter::Options limiter_options(std::size_t max_concurrent, std::size_t per_second, std::size_t burst) {
   CallLimiter::Options o;
-  o.max_concurrent = c.max_concurrent_calls_per_client;
-  o.rate_per_second = static_cast<double>(c.max_calls_per_second_per_client);
-  o.burst = static_cast<double>(c.call_burst_per_client);
+  o.max_concurrent = max_concurrent;
+  o.rate_per_second = static_cast<double>(per_second);
+  o.burst = static_cast<double>(burst);
   return o;
 }
 
+CallLimiter::Options client_limits(const gate::ServeConfig& c) {
+  return limiter_options(c.max_concurrent_calls_per_client, c.max_calls_per_second_per_client,
+                         c.call_burst_per_client);
+}
+
 CallLimiter::Options lineage_limits(const gate::ServeConfig& c) {
-  CallLimiter::Options o;
-  o.max_concurrent = c.max_concurrent_calls_per_lineage;
-  o.rate_per_second = static_cast<double>(c.max_calls_per_second_per_lineage);
-  o.burst = static_cast<double>(c.call_burst_per_lineage);
-  return o;
+  return limiter_options(c.max_concurrent_calls_per_lineage, c.max_calls_per_second_per_lineage,
+                         c.call_burst_per_lineage);
 }
 
 // A reload (docs/operations.md, "Reload") takes every setting but these from the new file;
