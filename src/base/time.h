@@ -1,6 +1,6 @@
 // UTC timestamps as RFC 3339 text, the one format Larder writes into records and SQL
 // parameters: "2026-11-27T05:14:49Z", or "2026-11-27T05:14:49.123Z" with milliseconds; and
-// read back (parse_rfc3339_utc).
+// read back (parse_rfc3339_utc). Calendar questions (is_civil_date) go to <chrono>.
 #pragma once
 
 #include <chrono>
@@ -11,6 +11,14 @@
 #include <string_view>
 
 namespace larder {
+
+// Whether year-month-day names a day of the (proleptic Gregorian) calendar: 2024-02-29 does,
+// 2023-02-29, 2100-02-29 and 2024-04-31 do not.
+inline bool is_civil_date(int year, unsigned month, unsigned day) {
+  return std::chrono::year_month_day(std::chrono::year(year), std::chrono::month(month),
+                                     std::chrono::day(day))
+      .ok();
+}
 
 inline std::string rfc3339_utc(std::chrono::system_clock::time_point t, bool milliseconds = false) {
   const std::time_t secs = std::chrono::system_clock::to_time_t(t);

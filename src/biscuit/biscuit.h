@@ -4,6 +4,8 @@
 //   keys           biscuit::KeyPair, PublicKey, PrivateKey (Ed25519, ECDSA P-256)
 //   tokens         biscuit::BiscuitBuilder, BlockBuilder, Biscuit, Params,
 //                  ThirdPartyRequest, ThirdPartyBlock
+//   inspection     biscuit::describe_check, block_expiry, some_check_pins, block_assertions
+//                  (what a token's checks and blocks say, read without running them)
 //   authorization  biscuit::AuthorizerBuilder, Authorizer, RunLimits
 //   errors         biscuit::Error (precise tree, samples' JSON shape), biscuit::Result<T>
 //   encodings      biscuit::hex_encode/decode, base64url_encode/decode
@@ -14,4 +16,5 @@
 #include "biscuit/crypto/keys.h"
 #include "biscuit/error.h"
 #include "biscuit/token/authorizer.h"
+#include "biscuit/token/inspect.h"
 #include "biscuit/token/token.h"

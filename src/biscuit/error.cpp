@@ -123,7 +123,8 @@ const char* Error::category() const {
 std::string Error::to_json() const {
   switch (code) {
     case ErrorCode::InvalidSignature:
-      return format_json("{\"Signature\":" + tagged("InvalidSignature", message) + "}");
+      return format_json("{\"Signature\":" + tagged("InvalidSignature", detail.empty() ? message : detail) +
+                         "}");
     case ErrorCode::InvalidSignatureFormat:
       return format_json("{\"Signature\":\"InvalidFormat\"}");
     case ErrorCode::SealedSignature:
@@ -144,7 +145,7 @@ std::string Error::to_json() const {
       return format_json(tagged("Version", message));
     case ErrorCode::InvalidSignatureSize:
     case ErrorCode::BlockSignatureDeserialization:
-      return format_json(tagged("BlockSignatureDeserializationError", message));
+      return format_json(tagged("BlockSignatureDeserializationError", detail.empty() ? message : detail));
     case ErrorCode::InvalidKeySize:
       return format_json(tagged("InvalidKeySize", message));
     case ErrorCode::InvalidKey:

@@ -80,6 +80,9 @@ struct Error {
   // Execution: the expression error kind ("Overflow", "InvalidType", "DivideByZero", ...),
   // and for kinds that carry data (UndefinedExtern, ExternEvalError, UnknownSymbol,
   // UnknownVariable) the reference's JSON value of that data (e.g. "\"f\"").
+  // InvalidSignature, BlockSignatureDeserialization: the reference's payload text, which
+  // to_json() renders in place of `message` (e.g. "signature error: Verification equation
+  // was not satisfied"; `message` also names the block).
   std::string detail;
   std::string detail_data;
   // Unauthorized: the matched (deny, or allow with failed checks) policy. NoMatchingPolicy: none.

@@ -3,6 +3,7 @@
 #include "gate/default_policy.h"  // generated from data/policies/default.datalog
 
 #include "base/encoding.h"
+#include "biscuit/token/inspect.h"
 #include "gate/reasons.h"
 
 #include <algorithm>
@@ -18,73 +19,6 @@ Error biscuit_error(std::string message) {
   return make_error("biscuit", std::move(message));
 }
 
-// The limits one check puts on `time`. A query bounds `time` from above when it reads
-// `time($t)` and requires `$t <= D` or `$t < D` (or `D >= $t`, `D > $t`), from below for
-// `$t >= D`, `$t > D` (or `D <= $t`, `D < $t`); a check bounds it when every query does (its
-// `or` alternatives): then by the latest upper bound, the earliest lower bound of theirs.
-struct TimeBounds {
-  std::optional<uint64_t> not_after, not_before;  // seconds since the epoch
-  bool reads_time = false;                        // some query reads `time`
-};
-
-TimeBounds time_bounds(const biscuit::datalog::Check& check, const biscuit::datalog::SymbolTable& symbols) {
-  using biscuit::datalog::Binary;
-  using biscuit::datalog::BinaryOp;
-  using biscuit::datalog::Term;
-  using biscuit::datalog::TermKind;
-  // `$t <op> D` on the variable `time_var`, as the three ops [$t, D, op] or [D, $t, op'].
-  auto bound = [](const biscuit::datalog::Expression& e, uint32_t time_var,
-                  bool upper) -> std::optional<uint64_t> {
-    if (e.ops.size() != 3) return std::nullopt;
-    const auto* a = std::get_if<Term>(&e.ops[0].v);
-    const auto* b = std::get_if<Term>(&e.ops[1].v);
-    const auto* op = std::get_if<Binary>(&e.ops[2].v);
-    if (!a || !b || !op) return std::nullopt;
-    auto is_time = [&](const Term* t) { return t->is(TermKind::Variable) && t->as_variable() == time_var; };
-    const bool less = op->op == BinaryOp::LessOrEqual || op->op == BinaryOp::LessThan;
-    const bool greater = op->op == BinaryOp::GreaterOrEqual || op->op == BinaryOp::GreaterThan;
-    if (is_time(a) && b->is(TermKind::Date) && (upper ? less : greater)) return b->as_date();
-    if (a->is(TermKind::Date) && is_time(b) && (upper ? greater : less)) return a->as_date();
-    return std::nullopt;
-  };
-  TimeBounds out;
-  auto query_bound = [&](const biscuit::datalog::Rule& query, bool upper) -> std::optional<uint64_t> {
-    std::optional<uint64_t> found;
-    for (const auto& p : query.body) {
-      auto name = symbols.lookup(p.name);
-      if (!name || *name != "time" || p.terms.size() != 1 || !p.terms[0].is(TermKind::Variable)) continue;
-      out.reads_time = true;
-      for (const auto& e : query.expressions) {
-        auto d = bound(e, p.terms[0].as_variable(), upper);
-        if (d && (!found || (upper ? *d < *found : *d > *found))) found = d;
-      }
-    }
-    return found;
-  };
-  if (check.kind == biscuit::datalog::CheckKind::Reject || check.queries.empty()) {
-    for (const auto& query : check.queries) (void)query_bound(query, true);
-    return out;
-  }
-  for (bool upper : {true, false}) {
-    std::optional<uint64_t> loosest;
-    bool every_query_bounded = true;
-    for (const auto& query : check.queries) {
-      auto d = query_bound(query, upper);
-      if (!d) {
-        every_query_bounded = false;
-        continue;  // still records reads_time
-      }
-      if (!loosest || (upper ? *d > *loosest : *d < *loosest)) loosest = d;
-    }
-    if (every_query_bounded) (upper ? out.not_after : out.not_before) = loosest;
-  }
-  return out;
-}
-
-std::chrono::system_clock::time_point from_date(uint64_t seconds) {
-  return std::chrono::system_clock::time_point(std::chrono::seconds(static_cast<int64_t>(seconds)));
-}
-
 }  // namespace
 
 // How long the taint ledger must remember a lineage: the last instant at which any token of
@@ -94,18 +28,11 @@ std::chrono::system_clock::time_point from_date(uint64_t seconds) {
 // shorten the ledger's memory either (the 1970 `time` check of finding 2).
 //
 // The bound is the earliest upper limit the authority block's checks put on `time`
-// (time_bounds). A check of any other shape (a not-before limit, an `expiry($e)` fact
+// (biscuit::block_expiry). A check of any other shape (a not-before limit, an `expiry($e)` fact
 // compared with $t) bounds nothing here: without a recognised bound the entry never
 // expires, which is the safe side.
 std::optional<std::chrono::system_clock::time_point> token_expiry(const biscuit::Biscuit& token) {
-  if (token.block_count() == 0) return std::nullopt;
-  std::optional<uint64_t> earliest;
-  for (const auto& check : token.block(0).checks) {
-    auto b = time_bounds(check, token.block_symbols(0));
-    if (b.not_after && (!earliest || *b.not_after < *earliest)) earliest = b.not_after;
-  }
-  if (!earliest) return std::nullopt;
-  return from_date(*earliest);
+  return biscuit::block_expiry(token, 0);
 }
 
 namespace {
@@ -119,22 +46,13 @@ Decision explain_failed_check(const biscuit::Biscuit& token, std::size_t block, 
   const std::string rule = token.check_source(block, index);
   std::string also = more == 0 ? "" : " (and " + std::to_string(more) + " more of its checks failed)";
   std::set<std::string> predicates;
-  TimeBounds bounds;
-  if (block < token.block_count() && index < token.block(block).checks.size()) {
-    const auto& check = token.block(block).checks[index];
-    const auto& symbols = token.block_symbols(block);
-    for (const auto& q : check.queries) {
-      for (const auto& p : q.body) {
-        if (auto name = symbols.lookup(p.name)) predicates.emplace(*name);
-      }
-    }
-    bounds = time_bounds(check, symbols);
+  biscuit::TimeBounds bounds;
+  if (auto check = biscuit::describe_check(token, block, index)) {
+    predicates.insert(check->predicates.begin(), check->predicates.end());
+    bounds = check->time;
     // An authority-block expiry is the token's: its earliest upper bound is what expired.
     if (block == 0 && bounds.not_after) {
-      if (auto expiry = token_expiry(token); expiry && *expiry < now) {
-        bounds.not_after = static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::seconds>(expiry->time_since_epoch()).count());
-      }
+      if (auto expiry = biscuit::block_expiry(token, 0); expiry && *expiry < now) bounds.not_after = expiry;
     }
   }
   auto has = [&](std::string_view name) { return predicates.count(std::string(name)) > 0; };
@@ -149,11 +67,11 @@ Decision explain_failed_check(const biscuit::Biscuit& token, std::size_t block, 
   if (has("server_audience"))
     return Decision{false, Lock::kBiscuit, other_audience_reason(audience, rule) + also};
   if (bounds.reads_time) {
-    if (bounds.not_after && from_date(*bounds.not_after) < now) {
-      return Decision{false, Lock::kBiscuit, expired_reason(from_date(*bounds.not_after), now) + also};
+    if (bounds.not_after && *bounds.not_after < now) {
+      return Decision{false, Lock::kBiscuit, expired_reason(*bounds.not_after, now) + also};
     }
-    if (bounds.not_before && from_date(*bounds.not_before) > now) {
-      return Decision{false, Lock::kBiscuit, not_yet_valid_reason(from_date(*bounds.not_before), now) + also};
+    if (bounds.not_before && *bounds.not_before > now) {
+      return Decision{false, Lock::kBiscuit, not_yet_valid_reason(*bounds.not_before, now) + also};
     }
     return Decision{false, Lock::kBiscuit, outside_validity_reason(rule) + also};
   }
@@ -163,28 +81,9 @@ Decision explain_failed_check(const biscuit::Biscuit& token, std::size_t block, 
 }  // namespace
 
 bool token_binds_certificate(const biscuit::Biscuit& token) {
-  using biscuit::datalog::TermKind;
-  static const std::set<std::string_view> kBinding = {"client_cert_sha256", "client_cert_spki_sha256",
-                                                      "client_cert_cn", "mtls_client", "client_cert_san"};
-  for (std::size_t i = 0; i < token.block_count(); ++i) {
-    const auto& symbols = token.block_symbols(i);
-    for (const auto& check : token.block(i).checks) {
-      if (check.kind != biscuit::datalog::CheckKind::One || check.queries.empty()) continue;
-      bool every_query_binds = true;
-      for (const auto& query : check.queries) {
-        bool binds = false;
-        for (const auto& p : query.body) {
-          auto name = symbols.lookup(p.name);
-          if (!name || !kBinding.count(*name) || p.terms.empty()) continue;
-          binds |= std::none_of(p.terms.begin(), p.terms.end(),
-                                [](const biscuit::datalog::Term& t) { return t.is(TermKind::Variable); });
-        }
-        every_query_binds &= binds;
-      }
-      if (every_query_binds) return true;
-    }
-  }
-  return false;
+  static constexpr std::string_view kBinding[] = {"client_cert_sha256", "client_cert_spki_sha256",
+                                                  "client_cert_cn", "mtls_client", "client_cert_san"};
+  return biscuit::some_check_pins(token, kBinding);
 }
 
 namespace {
@@ -192,22 +91,19 @@ namespace {
 // Names the first reserved predicate the token asserts, if any.
 std::optional<std::string> asserted_reserved_predicate(const biscuit::Biscuit& token) {
   for (std::size_t i = 0; i < token.block_count(); ++i) {
-    const auto& block = token.block(i);
-    const auto& symbols = token.block_symbols(i);
-    auto check_name = [&](biscuit::datalog::SymbolIndex id, const char* what) -> std::optional<std::string> {
-      auto name = symbols.lookup(id);
-      if (name && is_reserved_predicate(*name)) {
-        return "block " + std::to_string(i) + " asserts the server-provided predicate " + std::string(*name) +
-               " as a " + what;
+    const biscuit::BlockAssertions asserted = biscuit::block_assertions(token, i);
+    auto first_reserved = [&](const std::vector<std::string>& names,
+                              const char* what) -> std::optional<std::string> {
+      for (const auto& name : names) {
+        if (is_reserved_predicate(name)) {
+          return "block " + std::to_string(i) + " asserts the server-provided predicate " + name + " as a " +
+                 what;
+        }
       }
       return std::nullopt;
     };
-    for (const auto& fact : block.facts) {
-      if (auto hit = check_name(fact.predicate.name, "fact")) return hit;
-    }
-    for (const auto& rule : block.rules) {
-      if (auto hit = check_name(rule.head.name, "rule head")) return hit;
-    }
+    if (auto hit = first_reserved(asserted.facts, "fact")) return hit;
+    if (auto hit = first_reserved(asserted.rule_heads, "rule head")) return hit;
   }
   return std::nullopt;
 }
@@ -654,8 +550,7 @@ std::optional<Decision> prescreen(const biscuit::Biscuit& token, const net::Peer
     if (!check.fact) continue;
     auto h = holds(check.fact->predicate);
     if (!h) continue;
-    if (check.kind == biscuit::datalog::CheckKind::Reject ? *h : !*h)
-      failing.emplace_back(check.block, check.index);
+    if (check.kind == biscuit::CheckKind::Reject ? *h : !*h) failing.emplace_back(check.block, check.index);
   }
   if (failing.empty()) return std::nullopt;
   return explain_failed_check(token, failing[0].first, failing[0].second, failing.size() - 1, call, peer,

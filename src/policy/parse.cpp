@@ -1,6 +1,7 @@
 // Reading a policy file (policy.h): shape, identifiers, types and cross-references that need
 // no database. Errors name the file, the line and the key.
 #include "base/files.h"
+#include "base/time.h"
 #include "policy/policy.h"
 
 #include "base/encoding.h"
@@ -112,10 +113,8 @@ bool valid_value(ValueType type, std::string_view text) {
       std::from_chars(text.data(), text.data() + 4, y);
       std::from_chars(text.data() + 5, text.data() + 7, m);
       std::from_chars(text.data() + 8, text.data() + 10, d);
-      static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-      if (y < 1 || m < 1 || m > 12 || d < 1 || d > kDays[m - 1]) return false;
-      const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-      return !(m == 2 && d == 29 && !leap);
+      return y >= 1 && m >= 1 && d >= 1 &&
+             is_civil_date(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
     }
   }
   return false;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <set>
 
 namespace biscuit::datalog {
@@ -75,20 +76,6 @@ std::size_t invalid_utf8_offset(std::string_view s) {
     i += len;
   }
   return std::string_view::npos;
-}
-
-bool is_leap(int64_t y) {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-// Days from 1970-01-01 to y-m-d (proleptic Gregorian).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
 class Parser {
@@ -1115,12 +1102,12 @@ std::optional<uint64_t> parse_rfc3339(std::string_view s) {
     return std::nullopt;
   }
   if (i != s.size()) return std::nullopt;
-  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month < 1 || month > 12) return std::nullopt;
-  const int dim = kDays[month - 1] + (month == 2 && is_leap(year) ? 1 : 0);
-  if (day < 1 || day > dim || hour > 23 || minute > 59 || second > 59) return std::nullopt;
-  const int64_t ts = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
-                     hour * 3600 + minute * 60 + second - offset;
+  const std::chrono::year_month_day date{std::chrono::year(year),
+                                         std::chrono::month(static_cast<unsigned>(month)),
+                                         std::chrono::day(static_cast<unsigned>(day))};
+  if (!date.ok() || hour > 23 || minute > 59 || second > 59) return std::nullopt;
+  const int64_t ts = std::chrono::sys_days(date).time_since_epoch().count() * int64_t{86400} + hour * 3600 +
+                     minute * 60 + second - offset;
   if (ts < 0) return std::nullopt;
   return static_cast<uint64_t>(ts);
 }

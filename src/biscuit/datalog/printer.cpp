@@ -1,6 +1,8 @@
 #include "biscuit/datalog/printer.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <map>
 
 namespace biscuit::datalog {
@@ -234,23 +236,15 @@ std::string hex_encode(const std::vector<uint8_t>& bytes) {
 
 std::string format_date(uint64_t seconds) {
   if (seconds > 253402300799ULL) return "<invalid date>";  // after 9999-12-31T23:59:59Z
-  const int64_t days = static_cast<int64_t>(seconds / 86400);
-  const int64_t rem = static_cast<int64_t>(seconds % 86400);
-  // civil_from_days (Howard Hinnant)
-  const int64_t z = days + 719468;
-  const int64_t era = z / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
+  const std::chrono::sys_seconds instant{std::chrono::seconds(static_cast<int64_t>(seconds))};
+  const auto day = std::chrono::floor<std::chrono::days>(instant);
+  const std::chrono::year_month_day date{day};
+  const std::chrono::hh_mm_ss time{instant - day};
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", static_cast<long long>(y),
-                static_cast<long long>(m), static_cast<long long>(d), static_cast<long long>(rem / 3600),
-                static_cast<long long>((rem / 60) % 60), static_cast<long long>(rem % 60));
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(date.year()),
+                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
+                static_cast<int>(time.seconds().count()));
   return buf;
 }
 

@@ -49,12 +49,27 @@ std::string to_string(const Bytes& b) {
 }
 
 // Signature sizes are checked when parsing: a wrong size is a deserialization error,
-// distinct from a signature that does not verify.
+// distinct from a signature that does not verify. Its JSON payload is the reference's: the
+// signature's bytes, as a list of decimal numbers.
 Result<void> check_signature_size(Algorithm alg, const Bytes& sig, const std::string& where) {
   if (alg == Algorithm::Ed25519 ? sig.size() == 64 : (sig.size() >= 8 && sig.size() <= 72)) return {};
-  return make_error(ErrorCode::BlockSignatureDeserialization, where + ": a " + algorithm_name(alg) +
-                                                                  " signature cannot be " +
-                                                                  std::to_string(sig.size()) + " bytes long");
+  Error e = make_error(ErrorCode::BlockSignatureDeserialization,
+                       where + ": a " + algorithm_name(alg) + " signature cannot be " +
+                           std::to_string(sig.size()) + " bytes long");
+  e.detail = "block signature deserialization error: [";
+  for (std::size_t i = 0; i < sig.size(); ++i) e.detail += (i ? ", " : "") + std::to_string(sig[i]);
+  e.detail += "]";
+  return e;
+}
+
+// A signature of block `index` that does not verify under a key of `alg`. The JSON payload
+// is the reference's text for a failed verification (its Ed25519 and ECDSA libraries' words).
+Error invalid_signature(std::string message, Algorithm alg, std::size_t index) {
+  Error e = make_error(ErrorCode::InvalidSignature, std::move(message));
+  e.detail = alg == Algorithm::Ed25519 ? "signature error: Verification equation was not satisfied"
+                                       : "signature error";
+  e.block = static_cast<uint32_t>(index);
+  return e;
 }
 
 Result<SignedBlock> signed_block_from_pb(const pb::SignedBlock& sb, Algorithm signer_alg,
@@ -205,19 +220,16 @@ Result<void> Envelope::verify(const PublicKey& root) const {
       }
       Bytes ext_payload = external_payload(b.block, *prev_sig);
       if (!b.external->public_key.verify(ext_payload, b.external->signature)) {
-        Error e = make_error(ErrorCode::InvalidSignature, "signature error: external signature of block " +
-                                                              std::to_string(i) + " does not verify");
-        e.block = static_cast<uint32_t>(i);
-        return e;
+        return invalid_signature(
+            "signature error: external signature of block " + std::to_string(i) + " does not verify",
+            b.external->public_key.algorithm(), i);
       }
     }
     Bytes payload = block_payload(b, prev_sig);
     if (!signer->verify(payload, b.signature)) {
-      Error e = make_error(
-          ErrorCode::InvalidSignature,
-          "signature error: Verification equation was not satisfied (block " + std::to_string(i) + ")");
-      e.block = static_cast<uint32_t>(i);
-      return e;
+      return invalid_signature(
+          "signature error: Verification equation was not satisfied (block " + std::to_string(i) + ")",
+          signer->algorithm(), i);
     }
     signer = &b.next_key;
   }

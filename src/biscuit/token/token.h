@@ -31,6 +31,7 @@
 
 namespace biscuit {
 
+using datalog::CheckKind;  // `check if` (One), `check all` (All), `reject if` (Reject)
 using format::ParseLimits;
 
 // Typed values for `{name}` parameters.
@@ -143,7 +144,7 @@ class ThirdPartyBlock {
 struct TokenCheck {
   std::size_t block = 0;  // 0: the authority block
   std::size_t index = 0;  // within its block
-  datalog::CheckKind kind = datalog::CheckKind::One;
+  CheckKind kind = CheckKind::One;
   // Set when the check is one query whose body is exactly one predicate with only constant
   // terms and no expression, e.g. `check if client_cert_sha256(hex:…)`. Such a check passes
   // exactly when a fact equal to `fact` is visible to it (for `reject if`: when none is);

@@ -347,5 +347,47 @@ TEST(Parser, Versions) {
   EXPECT_FALSE(check_version(*block, 2).ok());
 }
 
+// Calendar arithmetic at the edges: leap days (divisible by 4, not by 100 unless by 400), year
+// and month boundaries, offsets that cross midnight, and the epoch as the floor. Parsing and
+// printing agree on every date.
+TEST(Parser, DatesAtCalendarEdges) {
+  struct Case {
+    const char* text;
+    uint64_t seconds;
+  };
+  const Case cases[] = {
+      {"1970-01-01T00:00:00Z", 0},           {"1970-01-01T00:00:01Z", 1},
+      {"1970-12-31T23:59:59Z", 31535999},    {"1972-02-29T00:00:00Z", 68169600},
+      {"1999-12-31T23:59:59Z", 946684799},   {"2000-02-29T12:00:00Z", 951825600},
+      {"2000-03-01T00:00:00Z", 951868800},   {"2023-12-28T00:00:00Z", 1703721600},
+      {"2024-02-29T00:00:00Z", 1709164800},  {"2024-03-01T00:00:00Z", 1709251200},
+      {"2024-12-31T23:59:59Z", 1735689599},  {"2025-01-01T00:00:00Z", 1735689600},
+      {"2100-02-28T23:59:59Z", 4107542399},  {"2100-03-01T00:00:00Z", 4107542400},
+      {"2400-02-29T00:00:00Z", 13574563200}, {"9999-12-31T23:59:59Z", 253402300799},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(parse_rfc3339(c.text), std::optional<uint64_t>(c.seconds)) << c.text;
+    EXPECT_EQ(format_date(c.seconds), c.text) << c.seconds;
+  }
+  // Not dates: a leap day of a common year (1900 and 2100 are not leap years), day 0, day
+  // 31 of a 30-day month, month 13.
+  for (const char* bad :
+       {"2023-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2024-01-00T00:00:00Z",
+        "2024-04-31T00:00:00Z", "2024-13-01T00:00:00Z", "2024-00-10T00:00:00Z", "2024-02-30T00:00:00Z"}) {
+    EXPECT_FALSE(parse_rfc3339(bad).has_value()) << bad;
+  }
+  // Before 1970 is refused, unless an offset brings the instant to the epoch or later.
+  EXPECT_FALSE(parse_rfc3339("1969-12-31T23:59:59Z").has_value());
+  EXPECT_FALSE(parse_rfc3339("1960-02-29T00:00:00Z").has_value());
+  EXPECT_EQ(parse_rfc3339("1969-12-31T23:00:00-01:00"), std::optional<uint64_t>(0));
+  EXPECT_EQ(parse_rfc3339("1969-12-31T19:30:00-04:30"), std::optional<uint64_t>(0));
+  // Offsets move the instant across day, month and year boundaries.
+  EXPECT_EQ(parse_rfc3339("2025-01-01T01:00:00+02:00"), std::optional<uint64_t>(1735689600 - 3600));
+  EXPECT_EQ(parse_rfc3339("2024-02-28T23:00:00-01:00"), std::optional<uint64_t>(1709164800));
+  EXPECT_EQ(parse_rfc3339("2024-02-29T00:00:00.999Z"), std::optional<uint64_t>(1709164800));
+  // Past what a date can print.
+  EXPECT_EQ(format_date(253402300800ULL), "<invalid date>");
+}
+
 }  // namespace
 }  // namespace biscuit::datalog

@@ -312,6 +312,45 @@ TEST(Hostile, TruncatedFlippedSwappedRemoved) {
   EXPECT_FALSE(AuthorizerBuilder().build(*unverified).ok());
 }
 
+// Every signature is checked before any block's protobuf is decoded: garbage in place of a
+// block (first-party or third-party) is an invalid signature, not a deserialization error;
+// only a block whose signatures verify reaches the decoder.
+TEST(Hostile, SignaturesAreVerifiedBeforeBlocksAreDecoded) {
+  KeyPair root = KeyPair::generate();
+  KeyPair issuer = KeyPair::generate();
+  Biscuit token = make_token(root);
+  auto req = token.third_party_request();
+  ASSERT_TRUE(req.ok());
+  BlockBuilder tp;
+  ASSERT_TRUE(tp.add_code("group(\"admin\");").ok());
+  auto block = req->create_block(issuer.private_key(), tp);
+  ASSERT_TRUE(block.ok());
+  auto third = token.append_third_party(*block);
+  ASSERT_TRUE(third.ok()) << third.error().to_string();
+  BlockBuilder att;
+  ASSERT_TRUE(att.add_code("check if operation(\"read\");").ok());
+  auto full = third->append(att);
+  ASSERT_TRUE(full.ok());
+  const Bytes garbage = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02};  // not a protobuf Block
+  for (std::size_t i = 0; i < full->envelope().block_count(); ++i) {
+    format::Envelope env = full->envelope();
+    (i == 0 ? env.authority : env.blocks[i - 1]).block = garbage;
+    auto t = Biscuit::from_bytes(env.serialize(), root.public_key());
+    ASSERT_FALSE(t.ok()) << "block " << i;
+    EXPECT_EQ(t.error().code, ErrorCode::InvalidSignature) << "block " << i << ": " << t.error().message;
+    EXPECT_EQ(t.error().block, std::optional<uint32_t>(static_cast<uint32_t>(i)));
+    EXPECT_EQ(t.error().to_json(),
+              "{\"Format\":{\"Signature\":{\"InvalidSignature\":"
+              "\"signature error: Verification equation was not satisfied\"}}}");
+  }
+  // The same garbage, properly signed, passes the signatures and is refused by the decoder.
+  auto signed_garbage = full->envelope().append(garbage, 3, KeyPair::generate());
+  ASSERT_TRUE(signed_garbage.ok());
+  auto decoded = Biscuit::from_bytes(signed_garbage->serialize(), root.public_key());
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.error().code, ErrorCode::BlockDeserialization) << decoded.error().message;
+}
+
 TEST(Hostile, DeepNestingAndFactExplosion) {
   // Deeply nested expression text: refused by the parser's depth limit.
   std::string deep = "check if ";

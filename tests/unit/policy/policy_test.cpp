@@ -172,6 +172,12 @@ TEST(PolicyValues, EachTypeAcceptsItsLiteralsOnly) {
   EXPECT_FALSE(valid_value(ValueType::kBigint, "9223372036854775808"));
   EXPECT_TRUE(valid_value(ValueType::kDate, "2024-02-29"));
   EXPECT_FALSE(valid_value(ValueType::kDate, "2023-02-29"));
+  EXPECT_TRUE(valid_value(ValueType::kDate, "2000-02-29"));   // divisible by 400: leap
+  EXPECT_FALSE(valid_value(ValueType::kDate, "1900-02-29"));  // by 100, not 400: common
+  EXPECT_TRUE(valid_value(ValueType::kDate, "2100-03-01"));
+  EXPECT_FALSE(valid_value(ValueType::kDate, "2024-04-31"));
+  EXPECT_TRUE(valid_value(ValueType::kDate, "1969-12-31"));
+  EXPECT_FALSE(valid_value(ValueType::kDate, "0000-01-01"));
   EXPECT_FALSE(valid_value(ValueType::kDate, "2024-13-01"));
   EXPECT_TRUE(valid_value(ValueType::kBoolean, "true"));
   EXPECT_FALSE(valid_value(ValueType::kBoolean, "yes"));
