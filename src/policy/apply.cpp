@@ -567,6 +567,421 @@ Result<std::set<std::string>> existing_roles(PGconn* conn, const Roles& roles, C
   return out;
 }
 
+// One plan in the making: what every step reads (the file, the database as found, the
+// administrator's role) and the plan the steps add statements, removals and notes to.
+class Planner {
+ public:
+  Planner(const Policy& p, PGconn* conn, Clock::time_point deadline, const Admin& admin, const Model& model)
+      : p(p), conn(conn), deadline(deadline), admin(&admin), model(&model), roles(p.roles) {}
+
+  Result<Plan> run() && {
+    if (auto r = owns_exposed_tables(); !r) return r.error();
+    if (auto r = roles_and_memberships(); !r) return r.error();
+    schemas();
+    if (auto r = context_machinery(); !r) return r.error();
+    if (auto r = functions(); !r) return r.error();
+    if (auto r = unexposed(); !r) return r.error();
+    relations();
+    masking_views();
+    catalog_views();
+    record();
+    return std::move(out);
+  }
+
+ private:
+  const Policy& p;
+  PGconn* conn;
+  Clock::time_point deadline;
+  const Admin* admin;
+  const Model* model;
+  const Roles& roles;
+  Plan out;
+
+  void add(std::string sql, std::vector<Param> params = {}) {
+    out.statements.push_back({std::move(sql), std::move(params)});
+  }
+
+  // A non-superuser administrator must own every exposed table.
+  Result<void> owns_exposed_tables() {
+    for (const auto& [qualified, lr] : model->live) {
+      if (!admin->superuser && !lr.owned_by_me && p.relation(qualified) != nullptr)
+        return Error{"policy.privileges",
+                     qualified + " is owned by " + lr.owner + ", and " + admin->user +
+                         " is neither that role (nor a member of it) nor a superuser: apply must own the "
+                         "exposed tables",
+                     ""};
+    }
+    return {};
+  }
+
+  // 1. Larder's four roles, their attributes and settings, and their memberships.
+  Result<void> roles_and_memberships() {
+    auto have = existing_roles(conn, roles, deadline);
+    if (!have) return have.error();
+    const std::vector<std::pair<std::string, bool>> role_list = {
+        {roles.query, true}, {roles.writer, true}, {roles.owner, false}, {roles.views, false}};
+    for (const auto& [name, login] : role_list) {
+      if (have->count(name) == 0) add("CREATE ROLE " + q(name) + (login ? " LOGIN" : " NOLOGIN"));
+      if (admin->superuser) {
+        add("ALTER ROLE " + q(name) + (login ? " LOGIN" : " NOLOGIN") +
+            " NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS" +
+            (login ? " CONNECTION LIMIT 200" : ""));
+      } else {
+        add("ALTER ROLE " + q(name) + (login ? " LOGIN" : " NOLOGIN") + " NOCREATEDB NOCREATEROLE NOINHERIT" +
+            (login ? " CONNECTION LIMIT 200" : ""));
+      }
+    }
+    if (!admin->superuser) {
+      auto attrs = select(conn,
+                          "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname IN ($1, $2, $3, $4) "
+                          "AND (rolsuper OR rolbypassrls OR rolreplication)",
+                          {roles.query, roles.writer, roles.owner, roles.views}, deadline);
+      if (!attrs) return attrs.error();
+      if (attrs->size() > 0)
+        return Error{
+            "policy.privileges",
+            "role " + attrs->at(0, 0) +
+                " is a superuser, bypasses row-level security or may replicate: a superuser must remove that "
+                "(ALTER ROLE ... NOSUPERUSER NOBYPASSRLS NOREPLICATION)",
+            ""};
+    }
+    // The same search_path Larder's sessions set (policy.search_path()), so a psql session as
+    // the query role resolves names as the agent's queries do.
+    std::string search_path;
+    for (const auto& schema : p.search_path()) search_path += (search_path.empty() ? "" : ", ") + q(schema);
+    add("ALTER ROLE " + q(roles.query) + " SET search_path = " + search_path);
+    for (const char* setting : {"default_transaction_read_only = on", "statement_timeout = '60s'",
+                                "idle_in_transaction_session_timeout = '60s'", "lock_timeout = '5s'"})
+      add("ALTER ROLE " + q(roles.query) + " SET " + setting);
+    if (admin->superuser) {
+      for (const auto& role : {roles.query, roles.writer}) {
+        for (const char* setting :
+             {"log_min_messages = 'fatal'", "log_min_error_statement = 'panic'", "log_statement = 'none'",
+              "log_min_duration_statement = -1", "log_min_duration_sample = -1",
+              "log_parameter_max_length = 0", "log_parameter_max_length_on_error = 0"})
+          add("ALTER ROLE " + q(role) + " SET " + setting);
+      }
+    } else {
+      out.notes.push_back(
+          "not a superuser: the per-role log settings (log_min_messages = fatal, log_statement = none, ...) "
+          "for " +
+          roles.query + " and " + roles.writer +
+          " are not set; set them on the server so no statement or value of theirs is logged");
+    }
+    // Memberships: Larder's roles are members of nothing, and nobody is a member of the query
+    // or writer roles; a non-superuser administrator is a member of owner and views (it must be,
+    // to give them objects).
+    auto members = select(
+        conn,
+        "SELECT g.rolname, u.rolname FROM pg_catalog.pg_auth_members am "
+        "JOIN pg_catalog.pg_roles g ON g.oid = am.roleid JOIN pg_catalog.pg_roles u ON u.oid = am.member "
+        "WHERE u.rolname IN ($1, $2, $3, $4) OR g.rolname IN ($1, $2)",
+        {roles.query, roles.writer, roles.owner, roles.views}, deadline);
+    if (!members) return members.error();
+    for (int i = 0; i < members->size(); ++i) {
+      add("REVOKE " + q(members->at(i, 0)) + " FROM " + q(members->at(i, 1)) + " CASCADE");
+      out.removals.push_back("membership of " + members->at(i, 1) + " in " + members->at(i, 0));
+    }
+    if (!admin->superuser) {
+      add("GRANT " + q(roles.owner) + " TO " + q(admin->user));
+      add("GRANT " + q(roles.views) + " TO " + q(admin->user));
+    }
+    return {};
+  }
+
+  // 2. CONNECT on the database; the private, context and view schemas; USAGE on the exposed ones.
+  void schemas() {
+    add("GRANT CONNECT ON DATABASE " + q(admin->database) + " TO " + q(roles.query) + ", " + q(roles.writer));
+    add("CREATE SCHEMA IF NOT EXISTS larder_private AUTHORIZATION " + q(roles.owner));
+    add("ALTER SCHEMA larder_private OWNER TO " + q(roles.owner));
+    add("REVOKE ALL ON SCHEMA larder_private FROM PUBLIC");
+    add("GRANT USAGE ON SCHEMA larder_private TO " + q(roles.writer));
+    add("CREATE SCHEMA IF NOT EXISTS larder_ctx AUTHORIZATION " + q(roles.owner));
+    add("ALTER SCHEMA larder_ctx OWNER TO " + q(roles.owner));
+    add("REVOKE ALL ON SCHEMA larder_ctx FROM PUBLIC");
+    add("GRANT USAGE ON SCHEMA larder_ctx TO " + q(roles.query) + ", " + q(roles.views));
+    std::set<std::string> schemas;
+    for (const auto& [qualified, lr] : model->live) schemas.insert(qualified.substr(0, qualified.find('.')));
+    for (const auto& s : schemas)
+      add("GRANT USAGE ON SCHEMA " + q(s) + " TO " + q(roles.query) + ", " + q(roles.views) + ", " +
+          q(roles.owner));
+    const bool any_masked =
+        std::any_of(p.relations.begin(), p.relations.end(), [](const Relation& r) { return r.masked(); });
+    if (any_masked) {
+      add("CREATE SCHEMA IF NOT EXISTS " + q(p.view_schema) + " AUTHORIZATION " + q(roles.views));
+      add("ALTER SCHEMA " + q(p.view_schema) + " OWNER TO " + q(roles.views));
+      add("REVOKE ALL ON SCHEMA " + q(p.view_schema) + " FROM PUBLIC");
+      add("GRANT USAGE ON SCHEMA " + q(p.view_schema) + " TO " + q(roles.query));
+    }
+  }
+
+  // 3. The context keys and the tables the rule functions and the start-up check read.
+  Result<void> context_machinery() {
+    // The context machinery: the keys that seal a request's context (docs/database.md), read
+    //    by the context writer (the server loads them at start) and by the SECURITY DEFINER
+    //    context function, never by the query role. The context table of earlier versions
+    //    (a row per query backend, written on a second connection) is dropped: nothing in it
+    //    outlives a request.
+    auto old_ctx =
+        select(conn,
+               "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
+               "c.relnamespace WHERE n.nspname = 'larder_private' AND c.relname = 'request_context'",
+               {}, deadline);
+    if (!old_ctx) return old_ctx.error();
+    if (old_ctx->size() > 0) {
+      add("DROP TABLE larder_private.request_context CASCADE");
+      out.removals.push_back("larder_private.request_context (the context row of earlier versions)");
+    }
+    add("CREATE TABLE IF NOT EXISTS larder_private.context_keys (\n"
+        "  id         integer PRIMARY KEY CHECK (id > 0),\n"
+        "  key        bytea NOT NULL CHECK (pg_catalog.length(key) = 32),\n"
+        "  ipad       bytea NOT NULL CHECK (pg_catalog.length(ipad) = 64),\n"
+        "  opad       bytea NOT NULL CHECK (pg_catalog.length(opad) = 64),\n"
+        "  created_at timestamptz NOT NULL DEFAULT pg_catalog.now()\n)");
+    add("ALTER TABLE larder_private.context_keys OWNER TO " + q(roles.owner));
+    add("REVOKE ALL ON larder_private.context_keys FROM PUBLIC");
+    add("GRANT SELECT (id, key) ON larder_private.context_keys TO " + q(roles.writer));
+    add(context_key_sql(true));
+    // The `when` lists, one row per rule (rewritten by every apply; an older layout is replaced).
+    add("DROP TABLE IF EXISTS larder_private.rule_values");
+    add("CREATE TABLE larder_private.rule_values (rule integer PRIMARY KEY, vals text[] NOT NULL)");
+    add("CREATE TABLE IF NOT EXISTS larder_private.masks (id integer PRIMARY KEY, unmask_right text NOT "
+        "NULL)");
+    add("CREATE TABLE IF NOT EXISTS larder_private.applied (object text PRIMARY KEY, fingerprint text NOT "
+        "NULL)");
+    for (const char* t : {"rule_values", "masks", "applied"}) {
+      add(std::string("ALTER TABLE larder_private.") + t + " OWNER TO " + q(roles.owner));
+      add(std::string("REVOKE ALL ON larder_private.") + t + " FROM PUBLIC");
+    }
+    // The server's start-up check runs as the writer: it reads the record and the fingerprinted tables.
+    add("GRANT SELECT ON larder_private.applied, larder_private.rule_values, larder_private.masks TO " +
+        q(roles.writer));
+    for (const auto& r : model->rules) {
+      if (r.rule->when_any_of.empty()) continue;
+      auto list = db::encode_text_array(r.rule->when_any_of);
+      if (!list) return list.error();
+      add("INSERT INTO larder_private.rule_values (rule, vals) VALUES ($1::integer, $2::text[])",
+          {std::to_string(r.id), *list});
+    }
+    add("DELETE FROM larder_private.masks");
+    for (const auto& [id, right] : model->masks)
+      add("INSERT INTO larder_private.masks (id, unmask_right) VALUES ($1::integer, $2::text)",
+          {std::to_string(id), right});
+    return {};
+  }
+
+  // 3. (cont.) Every function, policy and view of Larder's dropped, and the functions made again.
+  Result<void> functions() {
+    // Functions: drop every function of larder_ctx/larder_private this file does not define
+    // (rules removed, an older layout), then (re)create the ones it does.
+    std::set<std::string> wanted = {"larder_private.context()", "larder_ctx.unmasked(integer)",
+                                    "larder_ctx.mask_email(text)", "larder_ctx.mask_last4(text)",
+                                    "larder_ctx.mask_redact(text)"};
+    for (const auto& r : model->rules) wanted.insert("larder_ctx.r" + std::to_string(r.id) + "()");
+    auto fns =
+        select(conn,
+               "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
+               "ON n.oid = p.pronamespace WHERE n.nspname IN ('larder_ctx', 'larder_private') ORDER BY 1",
+               {}, deadline);
+    if (!fns) return fns.error();
+    // All of them are dropped and made again (a rule whose column type changed needs a new
+    // return type, which CREATE OR REPLACE cannot give), after the policies and views that
+    // call them.
+    std::vector<std::string> drop_functions;
+    for (int i = 0; i < fns->size(); ++i) drop_functions.push_back(fns->at(i, 0));
+    // Policies of Larder's on every table of the database, dropped before the functions they call.
+    auto ours = select(conn,
+                       "SELECT p.polrelid::regclass::text, p.polname, n.nspname || '.' || c.relname FROM "
+                       "pg_catalog.pg_policy p "
+                       "JOIN pg_catalog.pg_class c ON c.oid = p.polrelid JOIN pg_catalog.pg_namespace n ON "
+                       "n.oid = c.relnamespace "
+                       "WHERE p.polname LIKE 'larder\\_%' ORDER BY 1, 2",
+                       {}, deadline);
+    if (!ours) return ours.error();
+    for (int i = 0; i < ours->size(); ++i) {
+      add("DROP POLICY IF EXISTS " + q(ours->at(i, 1)) + " ON " + rel_sql(ours->at(i, 2)));
+      if (p.relation(ours->at(i, 2)) == nullptr && model->owner_reads.count(ours->at(i, 2)) == 0)
+        out.removals.push_back("policy " + ours->at(i, 1) + " on " + ours->at(i, 2) +
+                               " (the table is no longer exposed)");
+    }
+    // Masking views are rebuilt (their columns may change): drop them first.
+    auto views = select(conn,
+                        "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid "
+                        "= c.relnamespace "
+                        "WHERE n.nspname = $1 AND c.relkind = 'v' ORDER BY 1",
+                        {p.view_schema}, deadline);
+    if (!views) return views.error();
+    for (int i = 0; i < views->size(); ++i) {
+      add("DROP VIEW IF EXISTS " + quote_qualified(p.view_schema, views->at(i, 0)));
+      bool kept = false;
+      for (const auto& rel : p.relations) kept |= rel.masked() && rel.name == views->at(i, 0);
+      if (!kept) out.removals.push_back("view " + p.view_schema + "." + views->at(i, 0));
+    }
+    for (const auto& f : drop_functions) {
+      add("DROP FUNCTION IF EXISTS " + f);
+      if (wanted.count(f) == 0) out.removals.push_back("function " + f);
+    }
+    for (const char* m : kMaskFunctions) add(m);
+    add(kContextFunction);
+    add("ALTER FUNCTION larder_private.context() OWNER TO " + q(roles.owner));
+    add("REVOKE ALL ON FUNCTION larder_private.context() FROM PUBLIC");  // called by the owner's functions
+                                                                         // only
+    add(kUnmasked);
+    for (const char* sig : {"larder_ctx.mask_email(text)", "larder_ctx.mask_last4(text)",
+                            "larder_ctx.mask_redact(text)", "larder_ctx.unmasked(integer)"}) {
+      add(std::string("ALTER FUNCTION ") + sig + " OWNER TO " + q(roles.owner));
+      add(std::string("REVOKE ALL ON FUNCTION ") + sig + " FROM PUBLIC");
+      // A view's functions are called with the privileges of the user of the view, not its
+      // owner's: the query role executes the masks (and learns from unmasked() only whether
+      // its own token unmasks a column).
+      add(std::string("GRANT EXECUTE ON FUNCTION ") + sig + " TO " + q(roles.query) + ", " + q(roles.views));
+    }
+    for (const auto& r : model->rules) {
+      const std::string sig = "larder_ctx.r" + std::to_string(r.id) + "()";
+      add(rule_function(p, r));
+      add("ALTER FUNCTION " + sig + " OWNER TO " + q(roles.owner));
+      add("REVOKE ALL ON FUNCTION " + sig + " FROM PUBLIC");
+      add("GRANT EXECUTE ON FUNCTION " + sig + " TO " + q(roles.query) + ", " + q(roles.views));
+    }
+    return {};
+  }
+
+  // 4. Tables exposed before and no longer named: their privileges revoked.
+  Result<void> unexposed() {
+    auto previous =
+        select(conn,
+               "SELECT substr(object, 10) FROM larder_private.applied WHERE object LIKE 'relation %' "
+               "AND to_regclass('larder_private.applied') IS NOT NULL",
+               {}, deadline);
+    if (previous) {
+      for (int i = 0; i < previous->size(); ++i) {
+        const std::string rel = previous->at(i, 0);
+        if (p.relation(rel) != nullptr) continue;
+        auto dot = rel.find('.');
+        auto lr = read_relation(conn, rel.substr(0, dot), rel.substr(dot + 1), deadline);
+        if (!lr) return lr.error();
+        if (!lr->exists) continue;
+        add("REVOKE ALL ON " + rel_sql(rel) + " FROM " + q(roles.query) + ", " + q(roles.views) + ", " +
+            q(roles.owner));
+        out.removals.push_back("every privilege of " + roles.query + ", " + roles.views + " and " +
+                               roles.owner + " on " + rel +
+                               " (no longer exposed; its row-level security stays on)");
+      }
+    } else {
+      // No record yet (first apply): the statement failed inside no transaction; nothing to do.
+    }
+    return {};
+  }
+
+  // 5. Exposed relations: privileges, row-level security, one policy per row rule, join paths.
+  void relations() {
+    const std::string both = q(roles.query) + ", " + q(roles.views);
+    for (const auto& rel : p.relations) {
+      const LiveRelation& lr = model->live.at(rel.qualified());
+      const std::string t = rel_sql(rel.qualified());
+      if (is_table(lr.kind)) {
+        add("ALTER TABLE " + t + " ENABLE ROW LEVEL SECURITY");
+        add("ALTER TABLE " + t + " FORCE ROW LEVEL SECURITY");
+      }
+      add("REVOKE ALL ON " + t + " FROM " + q(roles.query) + ", " + q(roles.views) + ", " + q(roles.owner) +
+          ", " + q(roles.writer));
+      std::vector<std::string> cols;
+      for (const auto& c : rel.columns) cols.push_back(c.name);
+      if (rel.masked()) {
+        add("GRANT SELECT (" + column_list(cols) + ") ON " + t + " TO " + q(roles.views));
+      } else {
+        add("GRANT SELECT (" + column_list(cols) + ") ON " + t + " TO " + q(roles.query));
+      }
+      if (!is_table(lr.kind)) continue;
+      if (rel.everyone)
+        add("CREATE POLICY larder_public ON " + t + " AS PERMISSIVE FOR SELECT TO " + both + " USING (true)");
+      for (const auto& r : model->rules) {
+        if (r.relation != &rel) continue;
+        add("CREATE POLICY larder_r" + std::to_string(r.id) + " ON " + t + " AS PERMISSIVE FOR SELECT TO " +
+            both + " USING " + rule_predicate(r));
+      }
+      if (!rel.everyone && rel.rules.empty())
+        out.notes.push_back(rel.qualified() +
+                            " has no row rule and is not public: no token sees any of its rows");
+      if (lr.owner != "postgres")
+        out.notes.push_back(
+            rel.qualified() + " is owned by " + lr.owner +
+            ": with FORCE ROW LEVEL SECURITY that role sees only the rows a policy grants it; if an "
+            "application connects as " +
+            lr.owner +
+            ", give it its own policy (check accepts policies "
+            "that name neither Larder's roles nor PUBLIC)");
+    }
+    // Join paths: the owner role reads the hop columns of every row.
+    for (const auto& [rel, cols] : model->owner_reads) {
+      const std::string t = rel_sql(rel);
+      if (p.relation(rel) == nullptr) add("REVOKE ALL ON " + t + " FROM " + q(roles.owner));
+      add("GRANT SELECT (" + column_list({cols.begin(), cols.end()}) + ") ON " + t + " TO " + q(roles.owner));
+      add("CREATE POLICY larder_join_paths ON " + t + " AS PERMISSIVE FOR SELECT TO " + q(roles.owner) +
+          " USING (true)");
+    }
+  }
+
+  // 5. (cont.) One security-barrier view per masked relation.
+  void masking_views() {
+    for (const auto& rel : p.relations) {
+      if (!rel.masked()) continue;
+      std::string select_list;
+      for (const auto& c : rel.columns) {
+        if (!select_list.empty()) select_list += ",\n       ";
+        select_list += c.mask ? mask_expression(c, model->mask_ids.at(rel.qualified() + "." + c.name))
+                              : "t." + q(c.name);
+      }
+      const std::string v = quote_qualified(p.view_schema, rel.name);
+      add("CREATE VIEW " + v + " WITH (security_barrier = true) AS\nSELECT " + select_list + "\n  FROM " +
+          rel_sql(rel.qualified()) + " AS t");
+      add("ALTER VIEW " + v + " OWNER TO " + q(roles.views));
+      // The base table's COMMENT ON (table and columns) onto the view, so the agent's catalog
+      // descriptions stay: the names travel as parameters, the server's format() quotes them.
+      add("SELECT pg_catalog.set_config('larder.comment_source', $1, true), "
+          "pg_catalog.set_config('larder.comment_target', $2, true)",
+          {rel_sql(rel.qualified()), v});
+      add(kCopyComments);
+      add("REVOKE ALL ON " + v + " FROM PUBLIC");
+      add("GRANT SELECT ON " + v + " TO " + q(roles.query));
+    }
+  }
+
+  // 6. Catalog views that show other sessions' data or planner statistics.
+  void catalog_views() {
+    // (whatever row-level security says)
+    if (admin->superuser) {
+      add("REVOKE SELECT ON pg_catalog.pg_stats, pg_catalog.pg_stats_ext, pg_catalog.pg_stats_ext_exprs FROM "
+          "PUBLIC");
+      add("REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC");
+      add("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) FROM PUBLIC");
+      add("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_cancel_backend(integer) FROM PUBLIC");
+      add("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_terminate_backend(integer, bigint) FROM PUBLIC");
+    } else {
+      out.notes.push_back(
+          "not a superuser: pg_stats and pg_stat_activity stay readable by PUBLIC; pg_stats shows the most "
+          "common values of the columns the query role may read. A superuser should REVOKE SELECT ON "
+          "pg_catalog.pg_stats, pg_stats_ext, pg_stats_ext_exprs, pg_stat_activity FROM PUBLIC");
+    }
+  }
+
+  // 7. The record check() compares against.
+  void record() {
+    // Fingerprints render names (regclass, view definitions) by the session's search_path:
+    // pinned, so apply (any administrator) and check (the writer, which may not use public)
+    // see the same text.
+    add("SET LOCAL search_path = pg_catalog");
+    add("DELETE FROM larder_private.applied");
+    add("INSERT INTO larder_private.applied (object, fingerprint) VALUES ('file', $1::text)", {p.digest});
+    for (const auto& rel : p.relations)
+      add("INSERT INTO larder_private.applied (object, fingerprint) VALUES ($1::text, '')",
+          {"relation " + rel.qualified()});
+    add(std::string("INSERT INTO larder_private.applied (object, fingerprint) SELECT * FROM (") +
+            kFingerprints + ") AS f ON CONFLICT (object) DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
+        {p.view_schema, roles.query, roles.writer});
+  }
+};
+
 }  // namespace
 
 std::string Plan::render() const {
@@ -607,362 +1022,12 @@ Result<Plan> plan(const Policy& p, PGconn* conn, Clock::time_point deadline) {
                  ""};
   auto model = build_model(p, conn, deadline);
   if (!model) return model.error();
-  const Roles& roles = p.roles;
-
-  Plan out;
-  auto add = [&out](std::string sql, std::vector<Param> params = {}) {
-    out.statements.push_back({std::move(sql), std::move(params)});
-  };
-  for (const auto& [qualified, lr] : model->live) {
-    if (!admin->superuser && !lr.owned_by_me && p.relation(qualified) != nullptr)
-      return Error{
-          "policy.privileges",
-          qualified + " is owned by " + lr.owner + ", and " + admin->user +
-              " is neither that role (nor a member of it) nor a superuser: apply must own the exposed tables",
-          ""};
-  }
-
-  // 1. Roles.
-  auto have = existing_roles(conn, roles, deadline);
-  if (!have) return have.error();
-  const std::vector<std::pair<std::string, bool>> role_list = {
-      {roles.query, true}, {roles.writer, true}, {roles.owner, false}, {roles.views, false}};
-  for (const auto& [name, login] : role_list) {
-    if (have->count(name) == 0) add("CREATE ROLE " + q(name) + (login ? " LOGIN" : " NOLOGIN"));
-    if (admin->superuser) {
-      add("ALTER ROLE " + q(name) + (login ? " LOGIN" : " NOLOGIN") +
-          " NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS" +
-          (login ? " CONNECTION LIMIT 200" : ""));
-    } else {
-      add("ALTER ROLE " + q(name) + (login ? " LOGIN" : " NOLOGIN") + " NOCREATEDB NOCREATEROLE NOINHERIT" +
-          (login ? " CONNECTION LIMIT 200" : ""));
-    }
-  }
-  if (!admin->superuser) {
-    auto attrs = select(conn,
-                        "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname IN ($1, $2, $3, $4) "
-                        "AND (rolsuper OR rolbypassrls OR rolreplication)",
-                        {roles.query, roles.writer, roles.owner, roles.views}, deadline);
-    if (!attrs) return attrs.error();
-    if (attrs->size() > 0)
-      return Error{
-          "policy.privileges",
-          "role " + attrs->at(0, 0) +
-              " is a superuser, bypasses row-level security or may replicate: a superuser must remove that "
-              "(ALTER ROLE ... NOSUPERUSER NOBYPASSRLS NOREPLICATION)",
-          ""};
-  }
-  // The same search_path Larder's sessions set (policy.search_path()), so a psql session as
-  // the query role resolves names as the agent's queries do.
-  std::string search_path;
-  for (const auto& schema : p.search_path()) search_path += (search_path.empty() ? "" : ", ") + q(schema);
-  add("ALTER ROLE " + q(roles.query) + " SET search_path = " + search_path);
-  for (const char* setting : {"default_transaction_read_only = on", "statement_timeout = '60s'",
-                              "idle_in_transaction_session_timeout = '60s'", "lock_timeout = '5s'"})
-    add("ALTER ROLE " + q(roles.query) + " SET " + setting);
-  if (admin->superuser) {
-    for (const auto& role : {roles.query, roles.writer}) {
-      for (const char* setting :
-           {"log_min_messages = 'fatal'", "log_min_error_statement = 'panic'", "log_statement = 'none'",
-            "log_min_duration_statement = -1", "log_min_duration_sample = -1", "log_parameter_max_length = 0",
-            "log_parameter_max_length_on_error = 0"})
-        add("ALTER ROLE " + q(role) + " SET " + setting);
-    }
-  } else {
-    out.notes.push_back(
-        "not a superuser: the per-role log settings (log_min_messages = fatal, log_statement = none, ...) "
-        "for " +
-        roles.query + " and " + roles.writer +
-        " are not set; set them on the server so no statement or value of theirs is logged");
-  }
-  // Memberships: Larder's roles are members of nothing, and nobody is a member of the query
-  // or writer roles; a non-superuser administrator is a member of owner and views (it must be,
-  // to give them objects).
-  auto members = select(
-      conn,
-      "SELECT g.rolname, u.rolname FROM pg_catalog.pg_auth_members am "
-      "JOIN pg_catalog.pg_roles g ON g.oid = am.roleid JOIN pg_catalog.pg_roles u ON u.oid = am.member "
-      "WHERE u.rolname IN ($1, $2, $3, $4) OR g.rolname IN ($1, $2)",
-      {roles.query, roles.writer, roles.owner, roles.views}, deadline);
-  if (!members) return members.error();
-  for (int i = 0; i < members->size(); ++i) {
-    add("REVOKE " + q(members->at(i, 0)) + " FROM " + q(members->at(i, 1)) + " CASCADE");
-    out.removals.push_back("membership of " + members->at(i, 1) + " in " + members->at(i, 0));
-  }
-  if (!admin->superuser) {
-    add("GRANT " + q(roles.owner) + " TO " + q(admin->user));
-    add("GRANT " + q(roles.views) + " TO " + q(admin->user));
-  }
-
-  // 2. Database and schemas.
-  add("GRANT CONNECT ON DATABASE " + q(admin->database) + " TO " + q(roles.query) + ", " + q(roles.writer));
-  add("CREATE SCHEMA IF NOT EXISTS larder_private AUTHORIZATION " + q(roles.owner));
-  add("ALTER SCHEMA larder_private OWNER TO " + q(roles.owner));
-  add("REVOKE ALL ON SCHEMA larder_private FROM PUBLIC");
-  add("GRANT USAGE ON SCHEMA larder_private TO " + q(roles.writer));
-  add("CREATE SCHEMA IF NOT EXISTS larder_ctx AUTHORIZATION " + q(roles.owner));
-  add("ALTER SCHEMA larder_ctx OWNER TO " + q(roles.owner));
-  add("REVOKE ALL ON SCHEMA larder_ctx FROM PUBLIC");
-  add("GRANT USAGE ON SCHEMA larder_ctx TO " + q(roles.query) + ", " + q(roles.views));
-  std::set<std::string> schemas;
-  for (const auto& [qualified, lr] : model->live) schemas.insert(qualified.substr(0, qualified.find('.')));
-  for (const auto& s : schemas)
-    add("GRANT USAGE ON SCHEMA " + q(s) + " TO " + q(roles.query) + ", " + q(roles.views) + ", " +
-        q(roles.owner));
-  const bool any_masked =
-      std::any_of(p.relations.begin(), p.relations.end(), [](const Relation& r) { return r.masked(); });
-  if (any_masked) {
-    add("CREATE SCHEMA IF NOT EXISTS " + q(p.view_schema) + " AUTHORIZATION " + q(roles.views));
-    add("ALTER SCHEMA " + q(p.view_schema) + " OWNER TO " + q(roles.views));
-    add("REVOKE ALL ON SCHEMA " + q(p.view_schema) + " FROM PUBLIC");
-    add("GRANT USAGE ON SCHEMA " + q(p.view_schema) + " TO " + q(roles.query));
-  }
-
-  // 3. The context machinery: the keys that seal a request's context (docs/database.md), read
-  //    by the context writer (the server loads them at start) and by the SECURITY DEFINER
-  //    context function, never by the query role. The context table of earlier versions
-  //    (a row per query backend, written on a second connection) is dropped: nothing in it
-  //    outlives a request.
-  auto old_ctx = select(conn,
-                        "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
-                        "c.relnamespace WHERE n.nspname = 'larder_private' AND c.relname = 'request_context'",
-                        {}, deadline);
-  if (!old_ctx) return old_ctx.error();
-  if (old_ctx->size() > 0) {
-    add("DROP TABLE larder_private.request_context CASCADE");
-    out.removals.push_back("larder_private.request_context (the context row of earlier versions)");
-  }
-  add("CREATE TABLE IF NOT EXISTS larder_private.context_keys (\n"
-      "  id         integer PRIMARY KEY CHECK (id > 0),\n"
-      "  key        bytea NOT NULL CHECK (pg_catalog.length(key) = 32),\n"
-      "  ipad       bytea NOT NULL CHECK (pg_catalog.length(ipad) = 64),\n"
-      "  opad       bytea NOT NULL CHECK (pg_catalog.length(opad) = 64),\n"
-      "  created_at timestamptz NOT NULL DEFAULT pg_catalog.now()\n)");
-  add("ALTER TABLE larder_private.context_keys OWNER TO " + q(roles.owner));
-  add("REVOKE ALL ON larder_private.context_keys FROM PUBLIC");
-  add("GRANT SELECT (id, key) ON larder_private.context_keys TO " + q(roles.writer));
-  add(context_key_sql(true));
-  // The `when` lists, one row per rule (rewritten by every apply; an older layout is replaced).
-  add("DROP TABLE IF EXISTS larder_private.rule_values");
-  add("CREATE TABLE larder_private.rule_values (rule integer PRIMARY KEY, vals text[] NOT NULL)");
-  add("CREATE TABLE IF NOT EXISTS larder_private.masks (id integer PRIMARY KEY, unmask_right text NOT NULL)");
-  add("CREATE TABLE IF NOT EXISTS larder_private.applied (object text PRIMARY KEY, fingerprint text NOT "
-      "NULL)");
-  for (const char* t : {"rule_values", "masks", "applied"}) {
-    add(std::string("ALTER TABLE larder_private.") + t + " OWNER TO " + q(roles.owner));
-    add(std::string("REVOKE ALL ON larder_private.") + t + " FROM PUBLIC");
-  }
-  // The server's start-up check runs as the writer: it reads the record and the fingerprinted tables.
-  add("GRANT SELECT ON larder_private.applied, larder_private.rule_values, larder_private.masks TO " +
-      q(roles.writer));
-  for (const auto& r : model->rules) {
-    if (r.rule->when_any_of.empty()) continue;
-    auto list = db::encode_text_array(r.rule->when_any_of);
-    if (!list) return list.error();
-    add("INSERT INTO larder_private.rule_values (rule, vals) VALUES ($1::integer, $2::text[])",
-        {std::to_string(r.id), *list});
-  }
-  add("DELETE FROM larder_private.masks");
-  for (const auto& [id, right] : model->masks)
-    add("INSERT INTO larder_private.masks (id, unmask_right) VALUES ($1::integer, $2::text)",
-        {std::to_string(id), right});
-
-  // Functions: drop every function of larder_ctx/larder_private this file does not define
-  // (rules removed, an older layout), then (re)create the ones it does.
-  std::set<std::string> wanted = {"larder_private.context()", "larder_ctx.unmasked(integer)",
-                                  "larder_ctx.mask_email(text)", "larder_ctx.mask_last4(text)",
-                                  "larder_ctx.mask_redact(text)"};
-  for (const auto& r : model->rules) wanted.insert("larder_ctx.r" + std::to_string(r.id) + "()");
-  auto fns =
-      select(conn,
-             "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
-             "ON n.oid = p.pronamespace WHERE n.nspname IN ('larder_ctx', 'larder_private') ORDER BY 1",
-             {}, deadline);
-  if (!fns) return fns.error();
-  // All of them are dropped and made again (a rule whose column type changed needs a new
-  // return type, which CREATE OR REPLACE cannot give), after the policies and views that
-  // call them.
-  std::vector<std::string> drop_functions;
-  for (int i = 0; i < fns->size(); ++i) drop_functions.push_back(fns->at(i, 0));
-  // Policies of Larder's on every table of the database, dropped before the functions they call.
-  auto ours = select(conn,
-                     "SELECT p.polrelid::regclass::text, p.polname, n.nspname || '.' || c.relname FROM "
-                     "pg_catalog.pg_policy p "
-                     "JOIN pg_catalog.pg_class c ON c.oid = p.polrelid JOIN pg_catalog.pg_namespace n ON "
-                     "n.oid = c.relnamespace "
-                     "WHERE p.polname LIKE 'larder\\_%' ORDER BY 1, 2",
-                     {}, deadline);
-  if (!ours) return ours.error();
-  for (int i = 0; i < ours->size(); ++i) {
-    add("DROP POLICY IF EXISTS " + q(ours->at(i, 1)) + " ON " + rel_sql(ours->at(i, 2)));
-    if (p.relation(ours->at(i, 2)) == nullptr && model->owner_reads.count(ours->at(i, 2)) == 0)
-      out.removals.push_back("policy " + ours->at(i, 1) + " on " + ours->at(i, 2) +
-                             " (the table is no longer exposed)");
-  }
-  // Masking views are rebuilt (their columns may change): drop them first.
-  auto views = select(
-      conn,
-      "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE n.nspname = $1 AND c.relkind = 'v' ORDER BY 1",
-      {p.view_schema}, deadline);
-  if (!views) return views.error();
-  for (int i = 0; i < views->size(); ++i) {
-    add("DROP VIEW IF EXISTS " + quote_qualified(p.view_schema, views->at(i, 0)));
-    bool kept = false;
-    for (const auto& rel : p.relations) kept |= rel.masked() && rel.name == views->at(i, 0);
-    if (!kept) out.removals.push_back("view " + p.view_schema + "." + views->at(i, 0));
-  }
-  for (const auto& f : drop_functions) {
-    add("DROP FUNCTION IF EXISTS " + f);
-    if (wanted.count(f) == 0) out.removals.push_back("function " + f);
-  }
-  for (const char* m : kMaskFunctions) add(m);
-  add(kContextFunction);
-  add("ALTER FUNCTION larder_private.context() OWNER TO " + q(roles.owner));
-  add("REVOKE ALL ON FUNCTION larder_private.context() FROM PUBLIC");  // called by the owner's functions only
-  add(kUnmasked);
-  for (const char* sig : {"larder_ctx.mask_email(text)", "larder_ctx.mask_last4(text)",
-                          "larder_ctx.mask_redact(text)", "larder_ctx.unmasked(integer)"}) {
-    add(std::string("ALTER FUNCTION ") + sig + " OWNER TO " + q(roles.owner));
-    add(std::string("REVOKE ALL ON FUNCTION ") + sig + " FROM PUBLIC");
-    // A view's functions are called with the privileges of the user of the view, not its
-    // owner's: the query role executes the masks (and learns from unmasked() only whether
-    // its own token unmasks a column).
-    add(std::string("GRANT EXECUTE ON FUNCTION ") + sig + " TO " + q(roles.query) + ", " + q(roles.views));
-  }
-  for (const auto& r : model->rules) {
-    const std::string sig = "larder_ctx.r" + std::to_string(r.id) + "()";
-    add(rule_function(p, r));
-    add("ALTER FUNCTION " + sig + " OWNER TO " + q(roles.owner));
-    add("REVOKE ALL ON FUNCTION " + sig + " FROM PUBLIC");
-    add("GRANT EXECUTE ON FUNCTION " + sig + " TO " + q(roles.query) + ", " + q(roles.views));
-  }
-
-  // 4. Previously exposed tables that the file no longer names: privileges revoked.
-  auto previous =
-      select(conn,
-             "SELECT substr(object, 10) FROM larder_private.applied WHERE object LIKE 'relation %' "
-             "AND to_regclass('larder_private.applied') IS NOT NULL",
-             {}, deadline);
-  if (previous) {
-    for (int i = 0; i < previous->size(); ++i) {
-      const std::string rel = previous->at(i, 0);
-      if (p.relation(rel) != nullptr) continue;
-      auto dot = rel.find('.');
-      auto lr = read_relation(conn, rel.substr(0, dot), rel.substr(dot + 1), deadline);
-      if (!lr) return lr.error();
-      if (!lr->exists) continue;
-      add("REVOKE ALL ON " + rel_sql(rel) + " FROM " + q(roles.query) + ", " + q(roles.views) + ", " +
-          q(roles.owner));
-      out.removals.push_back("every privilege of " + roles.query + ", " + roles.views + " and " +
-                             roles.owner + " on " + rel +
-                             " (no longer exposed; its row-level security stays on)");
-    }
-  } else {
-    // No record yet (first apply): the statement failed inside no transaction; nothing to do.
-  }
-
-  // 5. Exposed relations: privileges, RLS, policies, masking views.
-  const std::string both = q(roles.query) + ", " + q(roles.views);
-  for (const auto& rel : p.relations) {
-    const LiveRelation& lr = model->live.at(rel.qualified());
-    const std::string t = rel_sql(rel.qualified());
-    if (is_table(lr.kind)) {
-      add("ALTER TABLE " + t + " ENABLE ROW LEVEL SECURITY");
-      add("ALTER TABLE " + t + " FORCE ROW LEVEL SECURITY");
-    }
-    add("REVOKE ALL ON " + t + " FROM " + q(roles.query) + ", " + q(roles.views) + ", " + q(roles.owner) +
-        ", " + q(roles.writer));
-    std::vector<std::string> cols;
-    for (const auto& c : rel.columns) cols.push_back(c.name);
-    if (rel.masked()) {
-      add("GRANT SELECT (" + column_list(cols) + ") ON " + t + " TO " + q(roles.views));
-    } else {
-      add("GRANT SELECT (" + column_list(cols) + ") ON " + t + " TO " + q(roles.query));
-    }
-    if (!is_table(lr.kind)) continue;
-    if (rel.everyone)
-      add("CREATE POLICY larder_public ON " + t + " AS PERMISSIVE FOR SELECT TO " + both + " USING (true)");
-    for (const auto& r : model->rules) {
-      if (r.relation != &rel) continue;
-      add("CREATE POLICY larder_r" + std::to_string(r.id) + " ON " + t + " AS PERMISSIVE FOR SELECT TO " +
-          both + " USING " + rule_predicate(r));
-    }
-    if (!rel.everyone && rel.rules.empty())
-      out.notes.push_back(rel.qualified() +
-                          " has no row rule and is not public: no token sees any of its rows");
-    if (lr.owner != "postgres")
-      out.notes.push_back(
-          rel.qualified() + " is owned by " + lr.owner +
-          ": with FORCE ROW LEVEL SECURITY that role sees only the rows a policy grants it; if an "
-          "application connects as " +
-          lr.owner +
-          ", give it its own policy (check accepts policies "
-          "that name neither Larder's roles nor PUBLIC)");
-  }
-  // Join paths: the owner role reads the hop columns of every row.
-  for (const auto& [rel, cols] : model->owner_reads) {
-    const std::string t = rel_sql(rel);
-    if (p.relation(rel) == nullptr) add("REVOKE ALL ON " + t + " FROM " + q(roles.owner));
-    add("GRANT SELECT (" + column_list({cols.begin(), cols.end()}) + ") ON " + t + " TO " + q(roles.owner));
-    add("CREATE POLICY larder_join_paths ON " + t + " AS PERMISSIVE FOR SELECT TO " + q(roles.owner) +
-        " USING (true)");
-  }
-  for (const auto& rel : p.relations) {
-    if (!rel.masked()) continue;
-    std::string select_list;
-    for (const auto& c : rel.columns) {
-      if (!select_list.empty()) select_list += ",\n       ";
-      select_list +=
-          c.mask ? mask_expression(c, model->mask_ids.at(rel.qualified() + "." + c.name)) : "t." + q(c.name);
-    }
-    const std::string v = quote_qualified(p.view_schema, rel.name);
-    add("CREATE VIEW " + v + " WITH (security_barrier = true) AS\nSELECT " + select_list + "\n  FROM " +
-        rel_sql(rel.qualified()) + " AS t");
-    add("ALTER VIEW " + v + " OWNER TO " + q(roles.views));
-    // The base table's COMMENT ON (table and columns) onto the view, so the agent's catalog
-    // descriptions stay: the names travel as parameters, the server's format() quotes them.
-    add("SELECT pg_catalog.set_config('larder.comment_source', $1, true), "
-        "pg_catalog.set_config('larder.comment_target', $2, true)",
-        {rel_sql(rel.qualified()), v});
-    add(kCopyComments);
-    add("REVOKE ALL ON " + v + " FROM PUBLIC");
-    add("GRANT SELECT ON " + v + " TO " + q(roles.query));
-  }
-
-  // 6. Catalog views that show other sessions' data or planner statistics whatever RLS says.
-  if (admin->superuser) {
-    add("REVOKE SELECT ON pg_catalog.pg_stats, pg_catalog.pg_stats_ext, pg_catalog.pg_stats_ext_exprs FROM "
-        "PUBLIC");
-    add("REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC");
-    add("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) FROM PUBLIC");
-    add("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_cancel_backend(integer) FROM PUBLIC");
-    add("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_terminate_backend(integer, bigint) FROM PUBLIC");
-  } else {
-    out.notes.push_back(
-        "not a superuser: pg_stats and pg_stat_activity stay readable by PUBLIC; pg_stats shows the most "
-        "common values of the columns the query role may read. A superuser should REVOKE SELECT ON "
-        "pg_catalog.pg_stats, pg_stats_ext, pg_stats_ext_exprs, pg_stat_activity FROM PUBLIC");
-  }
-
-  // 7. The record check() compares against.
-  // Fingerprints render names (regclass, view definitions) by the session's search_path:
-  // pinned, so apply (any administrator) and check (the writer, which may not use public)
-  // see the same text.
-  add("SET LOCAL search_path = pg_catalog");
-  add("DELETE FROM larder_private.applied");
-  add("INSERT INTO larder_private.applied (object, fingerprint) VALUES ('file', $1::text)", {p.digest});
-  for (const auto& rel : p.relations)
-    add("INSERT INTO larder_private.applied (object, fingerprint) VALUES ($1::text, '')",
-        {"relation " + rel.qualified()});
-  add(std::string("INSERT INTO larder_private.applied (object, fingerprint) SELECT * FROM (") +
-          kFingerprints + ") AS f ON CONFLICT (object) DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
-      {p.view_schema, roles.query, roles.writer});
-
+  auto out = Planner(p, conn, deadline, *admin, *model).run();
+  if (!out) return out.error();
   auto drift = check(p, conn, deadline);
   if (drift && drift->empty()) {
-    out.up_to_date = true;
-    out.removals.clear();
+    out->up_to_date = true;
+    out->removals.clear();
   }
   return out;
 }
