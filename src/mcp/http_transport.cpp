@@ -15,7 +15,6 @@
 
 #include "mcp/encoding.h"
 #include "mcp/sse.h"
-#include "mcp/thread_pool.h"
 
 namespace larder::mcp {
 
@@ -672,13 +671,11 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     Origin origin = make_origin(req, channel, "streamable-http");
     origin.cancellation = cancel;
     origin.credentials_challenge = channel->challenge();
-    auto self = shared_from_this();
-    server.pool().post([self, channel, m, origin, call] {
-      json r = self->server.handle_request(nullptr, m, origin);
-      if (call) call->release();
-      const int status = modern_status(r);
-      channel->finish(r.is_null() ? std::nullopt : std::optional<json>(std::move(r)), status);
-    });
+    // The handler runs here, on the net worker that holds the request (one hop).
+    json r = server.handle_request(nullptr, m, origin);
+    if (call) call->release();
+    const int status = modern_status(r);
+    channel->finish(r.is_null() ? std::nullopt : std::optional<json>(std::move(r)), status);
   }
 
   // subscriptions/listen (2026-07-28): a long-lived SSE response carrying the change
@@ -878,13 +875,11 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     origin.close_stream = [weak] {
       if (auto c = weak.lock()) c->close_connection();
     };
-    auto self = shared_from_this();
-    server.pool().post([self, channel, hs, body = std::move(body), origin, is_initialize, call] {
-      auto r = self->server.handle(hs->session, body, origin);
-      if (is_initialize && (!r || !r->contains("result"))) self->drop(hs->session->id());
-      if (call) call->release();
-      channel->finish(r);
-    });
+    // The handler runs here, on the net worker that holds the request (one hop).
+    auto r = server.handle(hs->session, body, origin);
+    if (is_initialize && (!r || !r->contains("result"))) drop(hs->session->id());
+    if (call) call->release();
+    channel->finish(r);
   }
 
   // ---- Streamable HTTP: GET (standalone stream, or resume with Last-Event-ID)
@@ -1015,20 +1010,11 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
     responder->respond(empty_response(202));
     auto general = hs->session->general();
     if (!general) return;
-    Origin origin = make_origin(req, general, "sse");
-    auto self = shared_from_this();
-    json body = std::move(std::get<json>(parsed));
-    const bool has_request =
-        body.is_array() || (body.is_object() && body.contains("method") && body.contains("id"));
-    if (!has_request) {
-      if (auto r = server.handle(hs->session, body, origin)) general->send(*r);
-      return;
-    }
-    server.pool().post([self, hs, general, body = std::move(body), origin, call] {
-      auto r = self->server.handle(hs->session, body, origin);
-      if (call) call->release();
-      if (r) general->send(*r);
-    });
+    // Requests and notifications alike run here, on the net worker that holds the POST (one
+    // hop); the answer goes out on the session's SSE stream.
+    auto r = server.handle(hs->session, std::get<json>(parsed), make_origin(req, general, "sse"));
+    if (call) call->release();
+    if (r) general->send(*r);
   }
 };
 
