@@ -623,6 +623,93 @@ std::vector<std::shared_ptr<Session>> Server::sessions() const {
   return out;
 }
 
+// ---------------------------------------------------------------- method table
+// Every built-in JSON-RPC method, one row each. A request whose row does not apply (a method
+// of the other era, or one whose capability the server does not advertise) is looked up
+// among the methods added with add_method, and is "Method not found" when it is not there
+// either. A notification without a row goes to ServerOptions::on_notification. `initialize`
+// has no row: the lifecycle answers it before dispatch (answer_request).
+struct Server::Method {
+  enum Era : unsigned { kLegacy = 1, kModern = 2, kEveryEra = kLegacy | kModern };
+  enum Kind { kRequest, kNotification };
+  using RequestHandler = HandlerResult (*)(Server&, RequestContext&);
+  using NotificationHandler = void (*)(Server&, const std::shared_ptr<Session>&, const Message&);
+
+  std::string_view name;
+  std::string_view capability;  // the server capability it needs ("" for none)
+  unsigned eras;                // the protocol revisions it exists in: legacy (initialize) and/or modern
+  Kind kind;
+  RequestHandler request = nullptr;
+  NotificationHandler notification = nullptr;
+  bool cacheable = false;  // modern era: a complete result carries ttlMs and cacheScope
+
+  bool exists_in(bool modern) const { return (eras & (modern ? kModern : kLegacy)) != 0; }
+  // A request this row serves under `modern`, given the server's capabilities.
+  bool serves(bool modern, const json& capabilities) const {
+    return kind == kRequest && exists_in(modern) &&
+           (capability.empty() || capabilities.contains(std::string(capability)));
+  }
+};
+
+const Server::Method* Server::builtin_method(std::string_view name) {
+  using M = Method;
+  constexpr bool kCached = true;
+  static const M kMethods[] = {
+      {"ping", "", M::kLegacy, M::kRequest,
+       [](Server&, RequestContext&) -> HandlerResult { return json::object(); }},
+      {"server/discover", "", M::kModern, M::kRequest,
+       [](Server& s, RequestContext&) -> HandlerResult { return s.on_discover(); }, nullptr, kCached},
+      {"tools/list", "tools", M::kEveryEra, M::kRequest,
+       [](Server& s, RequestContext& c) -> HandlerResult {
+         return s.on_tools_list(c.request_, c.protocol_version_);
+       },
+       nullptr, kCached},
+      {"tools/call", "tools", M::kEveryEra, M::kRequest,
+       [](Server& s, RequestContext& c) -> HandlerResult { return s.on_tools_call(c); }},
+      {"resources/list", "resources", M::kEveryEra, M::kRequest,
+       [](Server& s, RequestContext& c) -> HandlerResult { return s.on_resources_list(c.request_); }, nullptr,
+       kCached},
+      {"resources/templates/list", "resources", M::kEveryEra, M::kRequest,
+       [](Server& s, RequestContext& c) -> HandlerResult { return s.on_templates_list(c.request_); }, nullptr,
+       kCached},
+      {"resources/read", "resources", M::kEveryEra, M::kRequest,
+       [](Server& s, RequestContext& c) -> HandlerResult { return s.on_resources_read(c); }, nullptr,
+       kCached},
+      {"resources/subscribe", "resources", M::kLegacy, M::kRequest,
+       [](Server& s, RequestContext& c) -> HandlerResult {
+         return s.on_subscribe(c.session_, c.request_, true);
+       }},
+      {"resources/unsubscribe", "resources", M::kLegacy, M::kRequest,
+       [](Server& s, RequestContext& c) -> HandlerResult {
+         return s.on_subscribe(c.session_, c.request_, false);
+       }},
+      {"prompts/list", "prompts", M::kEveryEra, M::kRequest,
+       [](Server& s, RequestContext& c) -> HandlerResult { return s.on_prompts_list(c.request_); }, nullptr,
+       kCached},
+      {"prompts/get", "prompts", M::kEveryEra, M::kRequest,
+       [](Server& s, RequestContext& c) -> HandlerResult { return s.on_prompts_get(c); }},
+      {"completion/complete", "completions", M::kEveryEra, M::kRequest,
+       [](Server& s, RequestContext& c) -> HandlerResult { return s.on_complete(c); }},
+      {"logging/setLevel", "logging", M::kLegacy, M::kRequest,
+       [](Server& s, RequestContext& c) -> HandlerResult { return s.on_set_level(c.session_, c.request_); }},
+      {"notifications/initialized", "", M::kEveryEra, M::kNotification, nullptr,
+       [](Server&, const std::shared_ptr<Session>& session, const Message&) {
+         if (!session) return;
+         std::lock_guard lock(session->mutex_);
+         session->initialized_ = true;
+       }},
+      {"notifications/cancelled", "", M::kEveryEra, M::kNotification, nullptr,
+       [](Server&, const std::shared_ptr<Session>& session, const Message& m) {
+         if (session && m.params.is_object() && m.params.contains("requestId"))
+           session->cancel_request(m.params["requestId"]);
+       }},
+  };
+  for (const auto& row : kMethods) {
+    if (row.name == name) return &row;
+  }
+  return nullptr;
+}
+
 // ---------------------------------------------------------------- dispatch
 bool Server::is_modern_request(const Message& request) {
   return !declared_version(request).empty();
@@ -698,17 +785,8 @@ std::optional<json> Server::handle(const std::shared_ptr<Session>& session, cons
 }
 
 void Server::handle_notification(const std::shared_ptr<Session>& session, const Message& m) {
-  if (m.method == "notifications/initialized") {
-    if (session) {
-      std::lock_guard lock(session->mutex_);
-      session->initialized_ = true;
-    }
-    return;
-  }
-  if (m.method == "notifications/cancelled") {
-    if (session && m.params.is_object() && m.params.contains("requestId"))
-      session->cancel_request(m.params["requestId"]);
-    return;
+  if (const Method* row = builtin_method(m.method); row && row->kind == Method::kNotification) {
+    return row->notification(*this, session, m);
   }
   if (options_.on_notification) options_.on_notification(session, m);
 }
@@ -868,7 +946,7 @@ json Server::answer_request(const std::shared_ptr<Session>& session, const Messa
   RequestContext ctx(this, effective, origin, request, version, cancel);
   ctx.correlation_id_ = correlation_id;
   traceparent = ctx.traceparent();
-  json response = dispatch(ctx, effective, request, version);
+  json response = dispatch(ctx);
   recorded = ctx.recorded();
   if (effective) {
     std::lock_guard lock(effective->mutex_);
@@ -1254,38 +1332,17 @@ larder::Result<json> Server::on_subscribe(const std::shared_ptr<Session>& sessio
   return json::object();
 }
 
-json Server::dispatch(RequestContext& ctx, const std::shared_ptr<Session>& session, const Message& request,
-                      const std::string& version) {
-  const bool modern = is_modern_version(version);
+json Server::dispatch(RequestContext& ctx) {
+  const Message& request = ctx.request_;
+  const std::string& version = ctx.protocol_version_;
   const std::string& method = request.method;
-  json caps = capabilities();
+  const bool modern = is_modern_version(version);
+  const Method* row = builtin_method(method);
+  const bool builtin = row && row->serves(modern, capabilities());
   HandlerResult result = json::object();
   try {
-    if (method == "ping" && !modern) {
-      result = json::object();
-    } else if (method == "server/discover" && modern) {
-      result = on_discover();
-    } else if (method == "tools/list" && caps.contains("tools")) {
-      result = on_tools_list(request, version);
-    } else if (method == "tools/call" && caps.contains("tools")) {
-      result = on_tools_call(ctx);
-    } else if (method == "resources/list" && caps.contains("resources")) {
-      result = on_resources_list(request);
-    } else if (method == "resources/templates/list" && caps.contains("resources")) {
-      result = on_templates_list(request);
-    } else if (method == "resources/read" && caps.contains("resources")) {
-      result = on_resources_read(ctx);
-    } else if ((method == "resources/subscribe" || method == "resources/unsubscribe") &&
-               caps.contains("resources") && !modern) {
-      result = on_subscribe(session, request, method == "resources/subscribe");
-    } else if (method == "prompts/list" && caps.contains("prompts")) {
-      result = on_prompts_list(request);
-    } else if (method == "prompts/get" && caps.contains("prompts")) {
-      result = on_prompts_get(ctx);
-    } else if (method == "completion/complete" && caps.contains("completions")) {
-      result = on_complete(ctx);
-    } else if (method == "logging/setLevel" && caps.contains("logging") && !modern) {
-      result = on_set_level(session, request);
+    if (builtin) {
+      result = row->request(*this, ctx);
     } else if (auto custom = find_method(method)) {
       result = custom(ctx);
     } else {
@@ -1320,8 +1377,7 @@ json Server::dispatch(RequestContext& ctx, const std::shared_ptr<Session>& sessi
   if (modern && out.is_object()) {
     if (!out.contains("resultType")) out["resultType"] = "complete";
     if (out["resultType"] == "complete") {
-      if (method == "tools/list" || method == "prompts/list" || method == "resources/list" ||
-          method == "resources/templates/list" || method == "resources/read" || method == "server/discover") {
+      if (row && row->cacheable) {
         if (!out.contains("ttlMs")) out["ttlMs"] = options_.cache_ttl_ms;
         if (!out.contains("cacheScope")) out["cacheScope"] = options_.cache_scope;
       }
@@ -1340,10 +1396,9 @@ MethodHandler Server::find_method(const std::string& method) const {
 }
 
 bool Server::knows_modern_method(const std::string& method) const {
-  static const std::vector<std::string> kBuiltIn = {
-      "server/discover", "tools/list",   "tools/call",  "resources/list",     "resources/templates/list",
-      "resources/read",  "prompts/list", "prompts/get", "completion/complete"};
-  if (std::find(kBuiltIn.begin(), kBuiltIn.end(), method) != kBuiltIn.end()) return true;
+  if (const Method* row = builtin_method(method);
+      row && row->kind == Method::kRequest && row->exists_in(true))
+    return true;
   return static_cast<bool>(find_method(method));
 }
 

@@ -490,8 +490,11 @@ class Server {
 
   json answer_request(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin,
                       const std::string& correlation_id, std::string& traceparent, bool& recorded);
-  json dispatch(RequestContext& ctx, const std::shared_ptr<Session>& session, const Message& request,
-                const std::string& version);
+  // One row per built-in JSON-RPC method (the table is in server.cpp): dispatch, the
+  // capability check, "method not found" and knows_modern_method all read it.
+  struct Method;
+  static const Method* builtin_method(std::string_view name);
+  json dispatch(RequestContext& ctx);
   larder::Result<json> on_initialize(const std::shared_ptr<Session>& session, const Message& request);
   larder::Result<json> on_discover();
   larder::Result<json> on_tools_list(const Message& request, const std::string& version);
