@@ -99,6 +99,9 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   void post(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder, const Call& call);
   void post_legacy(const net::HttpRequest& req, json body, std::shared_ptr<net::Responder> responder,
                    const Call& call);
+  std::variant<std::shared_ptr<HttpSession>, net::HttpResponse> session_of_post(const net::HttpRequest& req,
+                                                                                const json& body,
+                                                                                bool is_initialize);
   void post_modern(const net::HttpRequest& req, const Message& m, std::shared_ptr<net::Responder> responder,
                    const Call& call);
   void listen(const net::HttpRequest& req, const Message& m, std::shared_ptr<net::Responder> responder);

@@ -56,25 +56,19 @@ void HttpTransport::Impl::post(const net::HttpRequest& req, std::shared_ptr<net:
   post_legacy(req, std::move(body), std::move(responder), call);
 }
 
-void HttpTransport::Impl::post_legacy(const net::HttpRequest& req, json body,
-                                      std::shared_ptr<net::Responder> responder, const Call& call) {
-  if (auto pv = req.header("MCP-Protocol-Version");
-      pv && !is_legacy_version(*pv) && !is_modern_version(*pv)) {
-    return responder->respond(rpc_error_response(
-        400, error_code::kInvalidRequest, "Bad Request: unsupported MCP-Protocol-Version '" + *pv + "'"));
-  }
+// The session a session-era POST belongs to: a new one for initialize (with the standalone
+// stream a GET attaches to), else the one its Mcp-Session-Id names; or the answer refusing it.
+std::variant<std::shared_ptr<HttpSession>, net::HttpResponse> HttpTransport::Impl::session_of_post(
+    const net::HttpRequest& req, const json& body, bool is_initialize) {
   auto sid = req.header("Mcp-Session-Id");
-  const bool is_initialize = body.is_object() && method_of(body) == "initialize" && body.contains("id");
-  std::shared_ptr<HttpSession> hs;
-  HeaderList extra;
   if (is_initialize && !sid) {
     if (at_capacity()) {
       expire();
       if (at_capacity())
-        return responder->respond(
-            rpc_error_response(503, error_code::kConnectionClosed, "Service Unavailable: too many sessions"));
+        return rpc_error_response(503, error_code::kConnectionClosed,
+                                  "Service Unavailable: too many sessions");
     }
-    hs = create(req.peer, false);
+    auto hs = create(req.peer, false);
     auto standalone = std::make_shared<EventStream>();
     standalone->id = random_id(8);
     standalone->max_log = options.replay_events_per_stream;
@@ -84,24 +78,36 @@ void HttpTransport::Impl::post_legacy(const net::HttpRequest& req, json body,
       hs->streams[standalone->id] = standalone;
     }
     hs->session->set_general(std::make_shared<StandaloneChannel>(standalone, options.retry));
-    extra.emplace_back("Mcp-Session-Id", hs->session->id());
-  } else {
-    if (!sid) {
-      json id = body.is_object() && body.contains("id") ? body["id"] : json();
-      return responder->respond(
-          rpc_error_response(400, error_code::kConnectionClosed,
-                             "Bad Request: Mcp-Session-Id header is required (send initialize first, "
-                             "or use the stateless revision's _meta)",
-                             id));
-    }
-    hs = find(*sid);
-    if (!hs || hs->legacy_sse)
-      return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
-    if (is_initialize) {
-      return responder->respond(rpc_error_response(400, error_code::kInvalidRequest,
-                                                   "Bad Request: the session is already initialized"));
-    }
+    return hs;
   }
+  if (!sid) {
+    json id = body.is_object() && body.contains("id") ? body["id"] : json();
+    return rpc_error_response(400, error_code::kConnectionClosed,
+                              "Bad Request: Mcp-Session-Id header is required (send initialize first, "
+                              "or use the stateless revision's _meta)",
+                              id);
+  }
+  auto hs = find(*sid);
+  if (!hs || hs->legacy_sse) return rpc_error_response(404, error_code::kRequestTimeout, "Session not found");
+  if (is_initialize)
+    return rpc_error_response(400, error_code::kInvalidRequest,
+                              "Bad Request: the session is already initialized");
+  return hs;
+}
+
+void HttpTransport::Impl::post_legacy(const net::HttpRequest& req, json body,
+                                      std::shared_ptr<net::Responder> responder, const Call& call) {
+  if (auto pv = req.header("MCP-Protocol-Version");
+      pv && !is_legacy_version(*pv) && !is_modern_version(*pv)) {
+    return responder->respond(rpc_error_response(
+        400, error_code::kInvalidRequest, "Bad Request: unsupported MCP-Protocol-Version '" + *pv + "'"));
+  }
+  const bool is_initialize = body.is_object() && method_of(body) == "initialize" && body.contains("id");
+  auto found = session_of_post(req, body, is_initialize);
+  if (auto* refused = std::get_if<net::HttpResponse>(&found)) return responder->respond(std::move(*refused));
+  const std::shared_ptr<HttpSession> hs = std::get<std::shared_ptr<HttpSession>>(std::move(found));
+  HeaderList extra;
+  if (is_initialize) extra.emplace_back("Mcp-Session-Id", hs->session->id());
   hs->session->touch();
   // A batch the session may not send, or too large a one: refused before any work is queued.
   if (auto refused = server.refuse_batch(hs->session, body, make_origin(req, nullptr, "streamable-http"))) {
