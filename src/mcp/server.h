@@ -361,7 +361,7 @@ struct ServerOptions {
   std::string instructions;
   std::size_t page_size = 100;  // items per list page
   std::chrono::milliseconds client_request_timeout{60000};
-  std::size_t handler_threads = 8;    // pool used by transports to run handlers
+  std::size_t handler_threads = 8;    // the stdio transport's handler pool (HTTP: the net workers)
   std::vector<std::string> versions;  // enabled revisions; empty = all supported
   // Capabilities advertised even when a registry is empty.
   bool advertise_tools = true, advertise_resources = true, advertise_prompts = true;
@@ -462,7 +462,8 @@ class Server {
   std::string seal_request_state(const json& state) const;
   json open_request_state(const std::string& sealed) const;  // throws RequestStateError
 
-  // A pool for transports that must not block their reader (stdio, HTTP).
+  // A pool for a transport that must not block its reader (stdio). HTTP needs none: its
+  // handlers run on the net worker that holds the request.
   ThreadPool& pool();
 
  private:
@@ -489,8 +490,11 @@ class Server {
 
   json answer_request(const std::shared_ptr<Session>& session, const Message& request, const Origin& origin,
                       const std::string& correlation_id, std::string& traceparent, bool& recorded);
-  json dispatch(RequestContext& ctx, const std::shared_ptr<Session>& session, const Message& request,
-                const std::string& version);
+  // One row per built-in JSON-RPC method (the table is in server.cpp): dispatch, the
+  // capability check, "method not found" and knows_modern_method all read it.
+  struct Method;
+  static const Method* builtin_method(std::string_view name);
+  json dispatch(RequestContext& ctx);
   larder::Result<json> on_initialize(const std::shared_ptr<Session>& session, const Message& request);
   larder::Result<json> on_discover();
   larder::Result<json> on_tools_list(const Message& request, const std::string& version);

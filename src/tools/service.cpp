@@ -616,7 +616,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   mcp_options.instructions =
       "Larder serves a PostgreSQL database behind four locks (mTLS, Biscuit, database privileges, row-level "
       "security). Every call needs a Biscuit token (Authorization: Bearer, or the biscuit_token argument).";
-  mcp_options.handler_threads = c.worker_threads;
+  // No handler_threads: HTTP handlers run on the net workers ([limits] worker_threads).
   mcp_options.correlation_meta_key = "larder/request_id";
   mcp_options.max_json_depth = c.max_json_depth;
   mcp_options.max_batch_size = c.max_batch_size;

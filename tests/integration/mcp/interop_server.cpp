@@ -135,7 +135,6 @@ int main(int argc, char** argv) {
 
   ServerOptions options;
   options.info = {"larder-interop", "0.1.0", ""};
-  options.handler_threads = workers;
   Server server(options);
   register_fixtures(server);
   HttpTransport transport(server);

@@ -10,6 +10,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "mcp/http_transport.h"
 #include "mcp/server.h"
@@ -78,6 +80,7 @@ class HttpClientLimitsTest : public ::testing::Test {
   }
   void TearDown() override {
     gate_->release();
+    join_workers();
     transport_.reset();
     server_.reset();
   }
@@ -104,8 +107,13 @@ class HttpClientLimitsTest : public ::testing::Test {
     req.tls = who != nullptr;
     auto responder = std::make_shared<RecordingResponder>();
     auto answer = responder->answer();
-    transport_->handle(req, responder);
+    // On a thread of its own, as a net worker would: a call's handler runs where it arrives.
+    workers_.emplace_back([this, req = std::move(req), responder] { transport_->handle(req, responder); });
     return answer;
+  }
+  void join_workers() {
+    for (auto& w : workers_) w.join();
+    workers_.clear();
   }
   static net::HttpResponse get(std::future<net::HttpResponse>& f) {
     EXPECT_EQ(f.wait_for(30s), std::future_status::ready);
@@ -135,6 +143,7 @@ class HttpClientLimitsTest : public ::testing::Test {
   std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
   std::unique_ptr<Server> server_;
   std::unique_ptr<HttpTransport> transport_;
+  std::vector<std::thread> workers_;
 };
 
 TEST_F(HttpClientLimitsTest, ConcurrentCallsOfOneCertificateAreCappedUntilTheyAreAnswered) {
@@ -226,6 +235,7 @@ TEST_F(HttpClientLimitsTest, NoLimitsByDefaultAndNoneWithoutAPeer) {
     auto r = send(peer("alice"), "GET", "");
     EXPECT_NE(get(r).status, 429);
   }
+  join_workers();
   transport_.reset();
   CallLimiter::Options tight;
   tight.rate_per_second = 0.01;
