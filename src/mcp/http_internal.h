@@ -8,7 +8,8 @@
 //   http_get.cpp          Streamable HTTP GET: the standalone stream, Last-Event-ID resumption
 //   http_legacy_sse.cpp   the HTTP+SSE transport of 2024-11-05: GET /sse, POST /messages
 //   http_streams.h        resumable SSE streams and the Outbound channels over HTTP
-// A handler runs on the net worker that holds its request (no hand-off to another pool).
+// A handler runs on the net worker that holds its request (no hand-off to another pool), at
+// most ServerOptions::handler_threads of them at once (HandlerSlots; the rest queue).
 #pragma once
 
 #include <atomic>
@@ -22,6 +23,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "mcp/handler_slots.h"
 #include "mcp/http_transport.h"
 
 namespace larder::mcp {
@@ -76,9 +78,13 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
   bool stopping = false;
 
   CallLimiter client_limiter;  // per client certificate (PeerIdentity::cert_sha256)
+  HandlerSlots handlers;       // handlers running at once: ServerOptions::handler_threads
 
   Impl(Server& s, HttpTransportOptions o)
-      : server(s), options(std::move(o)), client_limiter(options.client_limits) {}
+      : server(s),
+        options(std::move(o)),
+        client_limiter(options.client_limits),
+        handlers(s.options().handler_threads) {}
 
   // ---- every request (http_transport.cpp, http_shared.cpp)
   void handle(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder);

@@ -63,11 +63,23 @@ void HttpTransport::Impl::legacy_sse_post(const net::HttpRequest& req,
   responder->respond(empty_response(202));
   auto general = hs->session->general();
   if (!general) return;
-  // Requests and notifications alike run here, on the net worker that holds the POST (one
-  // hop); the answer goes out on the session's SSE stream.
-  auto r = server.handle(hs->session, std::get<json>(parsed), make_origin(req, general, "sse"));
-  if (call) call->release();
-  if (r) general->send(*r);
+  // The answer goes out on the session's SSE stream. Notifications and responses run here at
+  // once; a request runs here too (one hop), or queued behind the handlers already running
+  // when all of ServerOptions::handler_threads are.
+  json body = std::move(std::get<json>(parsed));
+  Origin origin = make_origin(req, general, "sse");
+  const bool has_request =
+      body.is_array() || (body.is_object() && body.contains("method") && body.contains("id"));
+  if (!has_request) {
+    if (auto r = server.handle(hs->session, body, origin)) general->send(*r);
+    return;
+  }
+  handlers.run(
+      [self = shared_from_this(), hs, general, body = std::move(body), origin = std::move(origin), call] {
+        auto r = self->server.handle(hs->session, body, origin);
+        if (call) call->release();
+        if (r) general->send(*r);
+      });
 }
 
 }  // namespace larder::mcp

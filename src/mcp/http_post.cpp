@@ -143,11 +143,15 @@ void HttpTransport::Impl::post_legacy(const net::HttpRequest& req, json body,
   origin.close_stream = [weak] {
     if (auto c = weak.lock()) c->close_connection();
   };
-  // The handler runs here, on the net worker that holds the request (one hop).
-  auto r = server.handle(hs->session, body, origin);
-  if (is_initialize && (!r || !r->contains("result"))) drop(hs->session->id());
-  if (call) call->release();
-  channel->finish(r);
+  // The handler runs here, on the net worker that holds the request (one hop), or queued
+  // behind the handlers already running when all of ServerOptions::handler_threads are.
+  handlers.run([self = shared_from_this(), hs, body = std::move(body), origin = std::move(origin), channel,
+                is_initialize, call] {
+    auto r = self->server.handle(hs->session, body, origin);
+    if (is_initialize && (!r || !r->contains("result"))) self->drop(hs->session->id());
+    if (call) call->release();
+    channel->finish(r);
+  });
 }
 
 }  // namespace larder::mcp

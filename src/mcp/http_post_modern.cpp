@@ -120,11 +120,14 @@ void HttpTransport::Impl::post_modern(const net::HttpRequest& req, const Message
   Origin origin = make_origin(req, channel, "streamable-http");
   origin.cancellation = cancel;
   origin.credentials_challenge = channel->challenge();
-  // The handler runs here, on the net worker that holds the request (one hop).
-  json r = server.handle_request(nullptr, m, origin);
-  if (call) call->release();
-  const int status = modern_status(r);
-  channel->finish(r.is_null() ? std::nullopt : std::optional<json>(std::move(r)), status);
+  // The handler runs here, on the net worker that holds the request (one hop), or queued
+  // behind the handlers already running when all of ServerOptions::handler_threads are.
+  handlers.run([self = shared_from_this(), m, origin = std::move(origin), channel, call] {
+    json r = self->server.handle_request(nullptr, m, origin);
+    if (call) call->release();
+    const int status = modern_status(r);
+    channel->finish(r.is_null() ? std::nullopt : std::optional<json>(std::move(r)), status);
+  });
 }
 
 // subscriptions/listen (2026-07-28): a long-lived SSE response carrying the change

@@ -59,6 +59,12 @@ struct HttpTransportOptions {
 
 class HttpTransport {
  public:
+  // A request's handler runs on the net worker that holds the request, at most
+  // ServerOptions::handler_threads at once (the rest queue and their workers return). Give the
+  // net server this many workers more than handler_threads: they serve what must not wait
+  // behind handlers (notifications/cancelled, answers to server requests, stream closes).
+  static constexpr std::size_t kSpareWorkers = 2;
+
   HttpTransport(Server& server, HttpTransportOptions options = {});
   ~HttpTransport();
   HttpTransport(const HttpTransport&) = delete;

@@ -361,7 +361,9 @@ struct ServerOptions {
   std::string instructions;
   std::size_t page_size = 100;  // items per list page
   std::chrono::milliseconds client_request_timeout{60000};
-  std::size_t handler_threads = 8;    // the stdio transport's handler pool (HTTP: the net workers)
+  // Handlers running at once: the stdio transport's pool; over HTTP, how many of the net
+  // workers may run handlers (HttpTransport::kSpareWorkers more stay free for cancellations).
+  std::size_t handler_threads = 8;
   std::vector<std::string> versions;  // enabled revisions; empty = all supported
   // Capabilities advertised even when a registry is empty.
   bool advertise_tools = true, advertise_resources = true, advertise_prompts = true;

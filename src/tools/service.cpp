@@ -145,7 +145,8 @@ net::ServerConfig listener_config(const gate::ServeConfig& c) {
   server_config.limits.max_connections = c.max_connections;
   server_config.limits.handshake_timeout = c.handshake_timeout;
   server_config.limits.max_handshakes = c.max_handshakes;
-  server_config.limits.worker_threads = c.worker_threads;
+  // worker_threads handlers at once, and the spare workers that keep cancellations flowing.
+  server_config.limits.worker_threads = c.worker_threads + mcp::HttpTransport::kSpareWorkers;
   server_config.limits.stop_grace = c.drain_timeout;
   return server_config;
 }
@@ -616,7 +617,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   mcp_options.instructions =
       "Larder serves a PostgreSQL database behind four locks (mTLS, Biscuit, database privileges, row-level "
       "security). Every call needs a Biscuit token (Authorization: Bearer, or the biscuit_token argument).";
-  // No handler_threads: HTTP handlers run on the net workers ([limits] worker_threads).
+  mcp_options.handler_threads = c.worker_threads;  // handlers at once, on the net workers
   mcp_options.correlation_meta_key = "larder/request_id";
   mcp_options.max_json_depth = c.max_json_depth;
   mcp_options.max_batch_size = c.max_batch_size;

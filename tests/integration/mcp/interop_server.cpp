@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
   if (auto made = make_pki(dir); !made) return fail(made.error().message);
 
   ServerOptions options;
+  options.handler_threads = workers;
   options.info = {"larder-interop", "0.1.0", ""};
   Server server(options);
   register_fixtures(server);
@@ -145,7 +146,7 @@ int main(int argc, char** argv) {
   config.tls.cert_file = dir + "/server.crt";
   config.tls.key_file = dir + "/server.key";
   config.tls.client_ca_file = dir + "/ca.crt";
-  config.limits.worker_threads = workers;
+  config.limits.worker_threads = workers + HttpTransport::kSpareWorkers;
   config.limits.max_body_bytes = 256 * 1024;
   auto created = net::Server::create(config, transport.handler());
   if (!created) return fail(created.error().message);

@@ -62,9 +62,9 @@ class HttpClientLimitsTest : public ::testing::Test {
  protected:
   void SetUp() override { spdlog::set_level(spdlog::level::warn); }
 
-  void start(CallLimiter::Options limits) {
+  void start(CallLimiter::Options limits, std::size_t handler_threads = 4) {
     ServerOptions o;
-    o.handler_threads = 4;
+    o.handler_threads = handler_threads;
     server_ = std::make_unique<Server>(o);
     auto gate = gate_;
     ASSERT_TRUE(server_
@@ -91,10 +91,12 @@ class HttpClientLimitsTest : public ::testing::Test {
     p->cert_sha256 = std::string(64, name[0]);
     return p;
   }
-  // Sends a request and returns the future answer (not waited for).
+  // Sends a request and returns the future answer (not waited for). `returned`, when given,
+  // is set once HttpTransport::handle has returned to the worker that called it.
   std::future<net::HttpResponse> send(const std::shared_ptr<const net::PeerIdentity>& who,
                                       const std::string& method, const std::string& body,
-                                      const std::string& session = "") {
+                                      const std::string& session = "",
+                                      std::shared_ptr<std::promise<void>> returned = nullptr) {
     net::HttpRequest req;
     req.method = method;
     req.target = req.path = "/mcp";
@@ -108,7 +110,10 @@ class HttpClientLimitsTest : public ::testing::Test {
     auto responder = std::make_shared<RecordingResponder>();
     auto answer = responder->answer();
     // On a thread of its own, as a net worker would: a call's handler runs where it arrives.
-    workers_.emplace_back([this, req = std::move(req), responder] { transport_->handle(req, responder); });
+    workers_.emplace_back([this, req = std::move(req), responder, returned] {
+      transport_->handle(req, responder);
+      if (returned) returned->set_value();
+    });
     return answer;
   }
   void join_workers() {
@@ -200,6 +205,32 @@ TEST_F(HttpClientLimitsTest, ASlotIsFreeByTheTimeItsAnswerArrives) {
     ASSERT_EQ(get(note).status, 202) << "notification " << i;
   }
   EXPECT_EQ(transport_->client_limit_stats().refused_concurrency, 0u);
+}
+
+// At most handler_threads handlers run at once on the workers that hold their requests; a call
+// over that is queued and its worker returns at once (free for a notifications/cancelled or a
+// client's answer), and the queued call runs when a running one finishes.
+TEST_F(HttpClientLimitsTest, CallsBeyondHandlerThreadsQueueAndTheirWorkerReturns) {
+  start(CallLimiter::Options{}, /*handler_threads=*/1);
+  const auto alice = peer("alice");
+  const std::string sid = open_session(alice);
+  auto first = send(alice, "POST", call_wait(10), sid);
+  gate_->wait_for_waiters(1);
+
+  auto returned = std::make_shared<std::promise<void>>();
+  auto done = returned->get_future();
+  auto second = send(alice, "POST", call_wait(11), sid, returned);
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready) << "the worker of a queued call was kept";
+  auto note = send(alice, "POST",
+                   R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}})", sid);
+  EXPECT_EQ(get(note).status, 202);  // served while the one handler slot is taken
+  {
+    std::lock_guard lock(gate_->mu);
+    EXPECT_EQ(gate_->waiting, 1) << "a second handler ran beyond handler_threads = 1";
+  }
+  gate_->release();
+  EXPECT_EQ(get(first).status, 200);
+  EXPECT_EQ(get(second).status, 200);  // run by the worker that finished the first
 }
 
 TEST_F(HttpClientLimitsTest, CallsPerSecondOfOneCertificateAreCappedWithABurst) {
