@@ -28,6 +28,7 @@
 #include "db/availability.h"
 #include "db/connection.h"
 #include "db/context_seal.h"
+#include "db/pg_types.h"
 #include "db/replica_set.h"
 #include "db/request_context.h"
 
@@ -64,11 +65,6 @@ struct QueryResult {
   // values (numbers, booleans, json) where the column type allows.
   nlohmann::json to_json() const;
 };
-
-// JSON value of one text-format PostgreSQL value of type `oid`.
-nlohmann::json pg_value_to_json(unsigned oid, const std::optional<std::string>& text);
-// Built-in type name for `oid` ("" if not a common built-in type).
-std::string builtin_type_name(unsigned oid);
 
 struct DatabaseConfig {
   ConnParams query;   // role patients
