@@ -53,9 +53,9 @@ class CrlWatch {
 
   Clock clock_;
   mutable std::mutex mu_;
-  std::shared_ptr<TlsContext> tls_;          // guarded by mu_; null on a plain listener
-  std::shared_ptr<const CrlList> crls_;      // guarded by mu_
-  struct stat crl_stat_ {};                  // guarded by mu_: what was loaded
+  std::shared_ptr<TlsContext> tls_;           // guarded by mu_; null on a plain listener
+  std::shared_ptr<const CrlList> crls_;       // guarded by mu_
+  struct stat crl_stat_ {};                   // guarded by mu_: what was loaded
   std::atomic<std::uint64_t> generation_{0};  // bumped on every reload
   std::atomic<int64_t> checked_ns_{0};        // the clock at the last stat()
 };

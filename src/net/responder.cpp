@@ -64,7 +64,8 @@ void StreamImpl::close() {
 ResponderImpl::~ResponderImpl() {
   if (!answered_.exchange(true)) {
     spdlog::warn("net: handler dropped its Responder without answering; sending 500");
-    session_->post_response(HttpResponse{500, {{"Content-Type", "text/plain"}}, "internal error: no response\n"});
+    session_->post_response(
+        HttpResponse{500, {{"Content-Type", "text/plain"}}, "internal error: no response\n"});
   }
 }
 

@@ -60,7 +60,8 @@ struct Server::Impl {
   std::optional<boost::asio::steady_timer> accept_retry;
   std::vector<std::thread> io_threads;
 
-  Impl(int io_thread_count, CrlWatch::Clock crl_clock) : crl_watch(std::move(crl_clock)), ioc(io_thread_count) {}
+  Impl(int io_thread_count, CrlWatch::Clock crl_clock)
+      : crl_watch(std::move(crl_clock)), ioc(io_thread_count) {}
 
   void do_accept();
   void on_accept(boost::beast::error_code ec, boost::asio::ip::tcp::socket socket);

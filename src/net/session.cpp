@@ -747,7 +747,8 @@ class Session final : public SessionBase {
   std::unique_ptr<std::array<char, 4096>> drain_buf_;  // only while lingering
 };
 
-std::shared_ptr<SessionBase> make_session(Server::Impl& server, tcp::socket socket, std::string remote, bool tls) {
+std::shared_ptr<SessionBase> make_session(Server::Impl& server, tcp::socket socket, std::string remote,
+                                          bool tls) {
   if (tls) return std::make_shared<Session<true>>(server, std::move(socket), std::move(remote));
   return std::make_shared<Session<false>>(server, std::move(socket), std::move(remote));
 }

@@ -35,9 +35,9 @@ TEST(PgValues, OutOfRangeAndMalformedValuesStayText) {
 TEST(JsonSize, EscapesCountTheirExtraBytes) {
   EXPECT_EQ(json_text_bytes("", 0), 0u);
   EXPECT_EQ(json_text_bytes("abc", 3), 3u);
-  EXPECT_EQ(json_text_bytes("a\"b", 3), 4u);   // \"
-  EXPECT_EQ(json_text_bytes("a\\b", 3), 4u);   // \\.
-  EXPECT_EQ(json_text_bytes("a\nb", 3), 8u);   // \u000a at most
+  EXPECT_EQ(json_text_bytes("a\"b", 3), 4u);  // \"
+  EXPECT_EQ(json_text_bytes("a\\b", 3), 4u);  // \\.
+  EXPECT_EQ(json_text_bytes("a\nb", 3), 8u);  // \u000a at most
   EXPECT_EQ(json_text_bytes("\x01", 1), 6u);
   const std::string value = "r\xC3\xA9sum\xC3\xA9";  // UTF-8 is copied as is
   EXPECT_EQ(json_text_bytes(value.data(), value.size()), value.size());
