@@ -189,6 +189,21 @@ class Database {
   };
   Result<QueryResult> run(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params,
                           const RunOptions& options);
+  // The steps of run(), in order: check_request, encode_context, context_key,
+  // begin_transaction, seal_for_call, then a Call (database.cpp) checks the cost ceiling and
+  // executes, and finish() names the column types and releases the session.
+  struct Transaction {  // a session inside the request's read-only transaction
+    std::unique_ptr<Session> session;
+    TransactionBinding binding;
+    std::size_t target = 0;  // as acquire()
+  };
+  class Call;
+  Result<void> check_request(const RequestContext& ctx, std::string_view sql,
+                             const std::vector<Param>& params, Clock::time_point deadline) const;
+  Result<Transaction> begin_transaction(Clock::time_point deadline);
+  std::string seal_for_call(const ContextKey& key, const TransactionBinding& binding,
+                            Clock::time_point deadline, const std::string& context) const;
+  Result<QueryResult> finish(Transaction transaction, Call& call);
   Result<nlohmann::json> run_explain(const RequestContext& ctx, std::string_view sql,
                                      const std::vector<Param>& params, bool analyze, bool guarded);
   std::string type_name(PGconn* conn, unsigned oid, Clock::time_point deadline);
