@@ -941,17 +941,18 @@ TEST_F(NetServerTest, StreamTimeoutAfterHeadersIsANormalEnd) {
 }
 
 TEST_F(NetServerTest, StreamClosedByHandlerEndsResponseAndConnectionIsReused) {
-  std::atomic<int> on_close_calls{0};
+  // Shared with the callbacks: the last one may run after this body returned (at stop()).
+  auto on_close_calls = std::make_shared<std::atomic<int>>(0);
   auto first_close = std::make_shared<std::promise<void>>();
   start(tls_config(),
-        [&on_close_calls, first_close](const HttpRequest& req, std::shared_ptr<Responder> responder) {
+        [on_close_calls, first_close](const HttpRequest& req, std::shared_ptr<Responder> responder) {
           if (req.path == "/plain") {
             responder->respond(HttpResponse{200, {}, "plain"});
             return;
           }
           auto stream = responder->start_stream(200, {{"Content-Type", "text/event-stream"}});
-          stream->on_close([&on_close_calls, first_close] {
-            if (on_close_calls.fetch_add(1) == 0) first_close->set_value();
+          stream->on_close([on_close_calls, first_close] {
+            if (on_close_calls->fetch_add(1) == 0) first_close->set_value();
           });
           for (int i = 0; i < 3; ++i) EXPECT_TRUE(stream->write("data: " + std::to_string(i) + "\n\n"));
           EXPECT_TRUE(stream->write(""));  // empty writes are ignored, not a terminator
@@ -975,7 +976,7 @@ TEST_F(NetServerTest, StreamClosedByHandlerEndsResponseAndConnectionIsReused) {
   EXPECT_EQ(r->body, "plain");
   EXPECT_EQ(c->connect_count(), 1);
   EXPECT_EQ(first_close->get_future().wait_for(10s), std::future_status::ready);
-  EXPECT_EQ(on_close_calls.load(), 1);
+  EXPECT_EQ(on_close_calls->load(), 1);
   // The whole stream arrives with the buffered client API too.
   auto whole = c->request("GET", "/stream", {}, "");
   ASSERT_TRUE(whole.ok()) << whole.error().message;
