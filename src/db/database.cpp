@@ -1,13 +1,12 @@
 #include "db/database.h"
 
-#include "base/json.h"
 #include "db/context_seal.h"
 #include "db/plan_redaction.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -39,26 +38,8 @@ constexpr std::size_t kMaxCostKeyBytes = 64 * 1024;
 // Statistics change (ANALYZE): a verdict is re-checked after this long.
 constexpr std::chrono::minutes kCostVerdictTtl{5};
 
-// What a value costs in the JSON answer besides its bytes: quotes, colon, comma.
-constexpr std::size_t kJsonFieldOverhead = 6;
-
 // The steps of the query connection's pipeline.
 enum class Step { context, prepare, cost, user, rollback };
-
-// Bytes of `text` as a JSON string's contents: quotes and backslashes are escaped with one more
-// byte, control characters with up to five more (\u00XX).
-std::size_t json_text_bytes(const char* text, std::size_t n) {
-  std::size_t extra = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20) {
-      extra += 5;
-    } else if (c == '"' || c == '\\') {
-      extra += 1;
-    }
-  }
-  return n + extra;
-}
 
 // The cache key of a cost verdict: the context, the SQL, the parameters (length-prefixed).
 std::string cost_cache_key(const std::string& context, std::string_view sql,
@@ -197,143 +178,7 @@ struct Database::Session {
 };
 
 // ---------------------------------------------------------------------------------------
-// Values and types
-
-std::string builtin_type_name(unsigned oid) {
-  switch (oid) {
-    case 16:
-      return "boolean";
-    case 17:
-      return "bytea";
-    case 18:
-      return "\"char\"";
-    case 19:
-      return "name";
-    case 20:
-      return "bigint";
-    case 21:
-      return "smallint";
-    case 23:
-      return "integer";
-    case 25:
-      return "text";
-    case 26:
-      return "oid";
-    case 114:
-      return "json";
-    case 142:
-      return "xml";
-    case 650:
-      return "cidr";
-    case 700:
-      return "real";
-    case 701:
-      return "double precision";
-    case 705:
-      return "unknown";
-    case 790:
-      return "money";
-    case 869:
-      return "inet";
-    case 1000:
-      return "boolean[]";
-    case 1005:
-      return "smallint[]";
-    case 1007:
-      return "integer[]";
-    case 1009:
-      return "text[]";
-    case 1015:
-      return "character varying[]";
-    case 1016:
-      return "bigint[]";
-    case 1021:
-      return "real[]";
-    case 1022:
-      return "double precision[]";
-    case 1042:
-      return "character";
-    case 1043:
-      return "character varying";
-    case 1082:
-      return "date";
-    case 1083:
-      return "time without time zone";
-    case 1114:
-      return "timestamp without time zone";
-    case 1115:
-      return "timestamp without time zone[]";
-    case 1182:
-      return "date[]";
-    case 1184:
-      return "timestamp with time zone";
-    case 1185:
-      return "timestamp with time zone[]";
-    case 1186:
-      return "interval";
-    case 1231:
-      return "numeric[]";
-    case 1266:
-      return "time with time zone";
-    case 1560:
-      return "bit";
-    case 1562:
-      return "bit varying";
-    case 1700:
-      return "numeric";
-    case 2205:
-      return "regclass";
-    case 2249:
-      return "record";
-    case 2278:
-      return "void";
-    case 2950:
-      return "uuid";
-    case 3802:
-      return "jsonb";
-    case 3807:
-      return "jsonb[]";
-    default:
-      return "";
-  }
-}
-
-nlohmann::json pg_value_to_json(unsigned oid, const std::optional<std::string>& text) {
-  if (!text) return nullptr;
-  const std::string& v = *text;
-  switch (oid) {
-    case 16:
-      return v == "t";
-    case 20:
-    case 21:
-    case 23:
-    case 26: {
-      long long n = 0;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-      if (ec == std::errc() && p == v.data() + v.size()) return n;
-      return v;
-    }
-    case 700:
-    case 701:
-    case 1700: {
-      double d = 0;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
-      if (ec == std::errc() && p == v.data() + v.size() && std::isfinite(d)) return d;
-      return v;  // NaN, Infinity, or beyond double range: keep the exact text
-    }
-    case 114:
-    case 3802: {
-      // The value lands a few levels down in a tool result (rows[i].column): half the nesting
-      // budget keeps the result readable by clients that bound theirs at kMaxJsonDepth; a
-      // deeper value (json/jsonb nest as deep as the query makes them) stays text.
-      auto j = parse_json_bounded(v, kMaxJsonDepth / 2);
-      if (!j) return v;
-      return std::move(*j);
-    }
-    default:
-      return v;
-  }
-}
+// Results
 
 nlohmann::json QueryResult::to_json() const {
   nlohmann::json cols = nlohmann::json::array();
@@ -813,9 +658,445 @@ class PipelineReader {
 
 }  // namespace
 
+// ---------------------------------------------------------------------------------------
+// Step 4: the call's statements on the query connection, in pipeline mode.
+//
+// Without a cost check, one round trip:
+//   set context; [PREPARE]; the SQL; ROLLBACK; Sync.
+// With one (guard-checked SQL whose verdict this session has not cached), two, in one
+// transaction under the same context:
+//   set context; [PREPARE]; EXPLAIN the SQL; Sync — then either
+//   the SQL; ROLLBACK; Sync — or, above the ceiling, ROLLBACK; Sync.
+// From the first flush on, the SQL may have reached the server: every failure is db.statement,
+// with a fixed message (the server's text may quote row values).
+class Database::Call {
+ public:
+  Call(Database& db, Session& session, const RequestContext& ctx, Clock::time_point deadline,
+       std::string_view sql, const std::vector<Param>& params, const RunOptions& options)
+      : db_(db),
+        session_(session),
+        q_(session.query.get()),
+        ctx_(ctx),
+        deadline_(deadline),
+        sql_(sql),
+        params_(params),
+        options_(options),
+        reader_(q_, deadline, db.config_.cancel_grace, db.watchdog_cancels_, ctx.cancel, ctx.stopping),
+        drain_limit_(10 * ctx.max_rows + 10'000) {}
+
+  // The cost ceiling (guard-checked SQL): this session's verdict on the same text, parameters
+  // and context while it is fresh; otherwise execute() EXPLAINs the SQL first.
+  void check_cost_cache(const std::string& context) {
+    if (db_.config_.max_query_cost <= 0 || options_.cost_sql.empty()) return;
+    cost_key_ = cost_cache_key(context, options_.cost_sql, params_);
+    auto it = session_.costs.find(cost_key_);
+    if (it == session_.costs.end() || it->second.until <= Clock::now()) {
+      check_cost_ = true;
+      return;
+    }
+    if (it->second.cost > db_.config_.max_query_cost) {
+      db_.cost_refusals_.fetch_add(1);
+      failure_ = too_costly(it->second.cost, db_.config_.max_query_cost);
+    }
+  }
+
+  void execute(const std::string& sealed) {
+    if (!failure_) {
+      choose_statement();
+      bind_values(sealed);
+      run_batches();
+    }
+    if (reader_.cancelled()) healthy_ = false;  // a late cancel must never hit a later request
+  }
+
+  // The session's prepared-statement cache after the call.
+  void keep_statement() {
+    if (prepared_ok_) session_.statements.emplace(std::string(sql_), prepared_name_);
+    if (statement_missing_) {
+      session_.statements.clear();
+      healthy_ = false;
+    }
+  }
+
+  QueryResult& result() { return result_; }
+  const std::optional<Error>& failure() const { return failure_; }
+  bool healthy() const { return healthy_; }
+  bool context_refused() const { return context_refused_; }
+
+ private:
+  // The statement the SQL runs as: this session's prepared one, one to prepare now, or unnamed.
+  void choose_statement() {
+    sql_text_ = std::string(sql_);
+    if (auto it = session_.statements.find(sql_text_); it != session_.statements.end()) {
+      statement_ = it->second;
+    } else if (options_.cacheable && !db_.config_.transaction_pooler &&
+               session_.statements.size() < kMaxCachedStatements &&
+               sql_text_.size() <= kMaxCachedStatementBytes) {
+      statement_ = "larder_q" + std::to_string(++session_.statement_seq);
+      need_prepare_ = true;
+    }
+    prepared_name_ = need_prepare_ ? statement_ : "";
+    if (check_cost_) cost_text_ = std::string(kCostPrefix).append(options_.cost_sql);
+  }
+
+  // The parameters of the caller's SQL and of the context step.
+  void bind_values(const std::string& sealed) {
+    for (const auto& p : params_) values_.push_back(p ? p->c_str() : nullptr);
+    const auto statement_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()) +
+        db_.config_.cancel_grace;
+    timeout_text_ = std::to_string(std::max<long long>(1, statement_timeout.count()));
+    context_params_ = {sealed.c_str(), timeout_text_.c_str(), db_.search_path_.c_str()};
+  }
+
+  void run_batches() {
+    std::vector<Step> first = {Step::context};
+    if (need_prepare_) first.push_back(Step::prepare);
+    if (check_cost_) {
+      first.push_back(Step::cost);
+    } else {
+      first.push_back(Step::user);
+      first.push_back(Step::rollback);
+    }
+    if (PQenterPipelineMode(q_) != 1 || !send_batch(first)) {
+      failure_ =
+          make_error(kStatementError,
+                     "database error: the connection to PostgreSQL failed while the statement was sent (it "
+                     "will be re-established on the next call)");
+      healthy_ = false;
+      return;
+    }
+    if (read_batch(first) && check_cost_) run_after_cost_check();
+    leave_pipeline();
+  }
+
+  // The second round trip of a cost check: the SQL unless the estimate is above the ceiling,
+  // then ROLLBACK.
+  void run_after_cost_check() {
+    std::vector<Step> second;
+    if (!failure_) {
+      db_.cost_checks_.fetch_add(1);
+      // An estimate that cannot be read counts as infinite (fail closed).
+      const double cost = measured_cost_ ? *measured_cost_ : std::numeric_limits<double>::infinity();
+      if (cost_key_.size() <= kMaxCostKeyBytes) {
+        if (session_.costs.size() >= kMaxCachedCosts) session_.costs.clear();
+        session_.costs[cost_key_] = Session::CostVerdict{cost, Clock::now() + kCostVerdictTtl};
+      }
+      if (cost > db_.config_.max_query_cost) {
+        db_.cost_refusals_.fetch_add(1);
+        failure_ = too_costly(cost, db_.config_.max_query_cost);
+      } else {
+        second.push_back(Step::user);
+      }
+    }
+    second.push_back(Step::rollback);
+    if (!send_batch(second)) {
+      healthy_ = false;
+      if (!failure_)
+        failure_ =
+            make_error(kStatementError,
+                       "database error: the connection to PostgreSQL failed while the statement was sent "
+                       "(it will be re-established on the next call)");
+      return;
+    }
+    (void)read_batch(second);
+  }
+
+  // Back to a plain connection outside any transaction, or unhealthy.
+  void leave_pipeline() {
+    if (healthy_ && PQexitPipelineMode(q_) != 1) healthy_ = false;
+    if (healthy_ && PQtransactionStatus(q_) != PQTRANS_IDLE) {
+      auto rb = exec_script(q_, "ROLLBACK", Clock::now() + db_.config_.cancel_grace);
+      if (!rb) healthy_ = false;
+    }
+  }
+
+  bool send_step(Step step) {
+    const int n_values = static_cast<int>(values_.size());
+    const char* const* value_ptr = values_.empty() ? nullptr : values_.data();
+    switch (step) {
+      case Step::context:
+        return db_.config_.transaction_pooler
+                   ? PQsendQueryParams(q_, kSetContextSql, 3, nullptr, context_params_.data(), nullptr,
+                                       nullptr, 0) == 1
+                   : PQsendQueryPrepared(q_, kSetContext, 3, context_params_.data(), nullptr, nullptr, 0) ==
+                         1;
+      case Step::prepare:
+        return PQsendPrepare(q_, statement_.c_str(), sql_text_.c_str(), n_values, nullptr) == 1;
+      case Step::cost:
+        return PQsendQueryParams(q_, cost_text_.c_str(), n_values, nullptr, value_ptr, nullptr, nullptr, 0) ==
+               1;
+      case Step::user:
+        return statement_.empty() ? PQsendQueryParams(q_, sql_text_.c_str(), n_values, nullptr, value_ptr,
+                                                      nullptr, nullptr, 0) == 1
+                                  : PQsendQueryPrepared(q_, statement_.c_str(), n_values, value_ptr, nullptr,
+                                                        nullptr, 0) == 1;
+      case Step::rollback:
+        return PQsendQueryParams(q_, "ROLLBACK", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    }
+    return false;
+  }
+
+  bool send_batch(const std::vector<Step>& steps) {
+    for (Step step : steps)
+      if (!send_step(step)) return false;
+    return PQpipelineSync(q_) == 1 && PQflush(q_) == 0;
+  }
+
+  // Reads one batch's results up to its sync marker. False when the session is unusable.
+  bool read_batch(const std::vector<Step>& steps) {
+    std::size_t index = 0;
+    if (steps.front() == Step::user) PQsetSingleRowMode(q_);  // before any read of its results
+    while (true) {
+      PgResult r;
+      if (!reader_.next(r)) {
+        healthy_ = false;  // the session is closed: that also ends the server-side transaction
+        note_reader_failure();
+        return false;
+      }
+      if (!r) {
+        ++index;
+        if (index < steps.size() && steps[index] == Step::user) PQsetSingleRowMode(q_);
+        if (index > steps.size()) return unexpected_state();
+        continue;
+      }
+      auto st = PQresultStatus(r.get());
+      if (st == PGRES_PIPELINE_SYNC) {
+        if (index == steps.size()) return true;
+        return unexpected_state();
+      }
+      if (index >= steps.size()) return unexpected_state();
+      if (!take_result(r.get(), st, steps[index])) return false;
+    }
+  }
+
+  bool unexpected_state() {
+    healthy_ = false;
+    if (!failure_) failure_ = make_error(kStatementError, "database error: unexpected pipeline state");
+    return false;
+  }
+
+  // The reader gave up: the connection failed, or a cancel was not answered in time.
+  void note_reader_failure() {
+    // We cancelled a runaway result ourselves after the caps were reached and it did not wind
+    // down within the grace period: the rows kept are complete as a truncated answer.
+    if (cap_cancel_ && result_.truncated && !reader_.deadline_hit() && !failure_) return;
+    if (reader_.server_stopping())
+      failure_ = make_error(kStatementError, std::string("database error: ") + kStoppingReason +
+                                                 ", and the server did not answer the cancel in time");
+    else if (reader_.caller_gave_up())
+      failure_ = make_error(kStatementError,
+                            "database error: the caller cancelled the call, and the server did not answer "
+                            "the cancel in time");
+    else if (reader_.deadline_hit())
+      failure_ =
+          make_error(kStatementError,
+                     "database error: deadline exceeded, and the server did not answer the cancel in time");
+    else if (!failure_)
+      failure_ = make_error(kStatementError,
+                            "database error: the connection to PostgreSQL failed while the statement ran (it "
+                            "will be re-established on the next call)");
+  }
+
+  // One result of `step`. False when the session is unusable.
+  bool take_result(PGresult* r, ExecStatusType st, Step step) {
+    switch (st) {
+      case PGRES_SINGLE_TUPLE:
+      case PGRES_TUPLES_OK:
+        if (step == Step::user) {
+          take_columns(r);
+          take_rows(r);
+          if (st == PGRES_TUPLES_OK) take_command_tag(r);
+        } else if (step == Step::cost && PQntuples(r) == 1 && PQnfields(r) == 1 && !PQgetisnull(r, 0, 0)) {
+          measured_cost_ = plan_total_cost(
+              std::string_view(PQgetvalue(r, 0, 0), static_cast<std::size_t>(PQgetlength(r, 0, 0))));
+        }
+        return true;
+      case PGRES_COMMAND_OK:
+        if (step == Step::prepare) prepared_ok_ = true;
+        if (step == Step::user) take_command_tag(r);
+        return true;
+      case PGRES_FATAL_ERROR:
+        if (!failure_) note_error(r, step);
+        return true;
+      case PGRES_PIPELINE_ABORTED:
+        return true;  // an earlier statement failed; its error is already recorded
+      case PGRES_COPY_IN:
+      case PGRES_COPY_OUT:
+      case PGRES_COPY_BOTH:
+        healthy_ = false;
+        if (!failure_) failure_ = make_error(kStatementError, "database error: COPY is not allowed");
+        return false;
+      default:
+        if (!failure_) failure_ = statement_failure(r, step);
+        return true;
+    }
+  }
+
+  void take_command_tag(PGresult* r) {
+    const char* tag = PQcmdStatus(r);
+    result_.command = tag != nullptr ? tag : "";
+  }
+
+  // The first error of the call, as the caller hears it.
+  void note_error(const PGresult* r, Step step) {
+    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const bool was_cancel = state != nullptr && std::string_view(state) == "57014";
+    if (state != nullptr && std::string_view(state) == kContextRefusedSqlstate) context_refused_ = true;
+    // Our cached statement was deallocated (only unguarded SQL can do that).
+    if (state != nullptr && std::string_view(state) == "26000") statement_missing_ = true;
+    if (was_cancel && reader_.deadline_hit()) {
+      failure_ = make_error(kStatementError,
+                            "database error 57014 (operator intervention): deadline exceeded, the query was "
+                            "cancelled by the watchdog");
+    } else if (was_cancel && reader_.server_stopping()) {
+      failure_ =
+          make_error(kStatementError, std::string("database error 57014 (operator intervention): ") +
+                                          kStoppingReason + ", and the statement was cancelled with it");
+    } else if (was_cancel && reader_.caller_gave_up()) {
+      failure_ = make_error(kStatementError,
+                            "database error 57014 (operator intervention): the caller cancelled the "
+                            "call, and the statement was cancelled with it");
+    } else if (was_cancel && cap_cancel_) {
+      // We cancelled it ourselves after the caps were reached: a truncated answer.
+    } else if (context_refused_) {
+      failure_ = make_error("db.bad_context",
+                            "database error LX001: the database refused the request context (a key "
+                            "rotated or re-made since this server read it, or a context set by the "
+                            "query itself); the key is read again on the next call");
+    } else {
+      failure_ = statement_failure(r, step);
+    }
+  }
+
+  Error statement_failure(const PGresult* r, Step step) const {
+    const bool caller_text = step == Step::prepare || step == Step::user || step == Step::cost;
+    const std::size_t offset =
+        step == Step::cost ? std::string_view(kCostPrefix).size() : options_.position_offset;
+    return withheld_error(
+        r, kStatementError,
+        caller_text ? "the query failed" : "a statement of the request's transaction failed",
+        caller_text ? offset : std::string::npos);
+  }
+
+  void take_columns(const PGresult* r) {
+    if (columns_known_) return;
+    columns_known_ = true;
+    const int n = PQnfields(r);
+    for (int i = 0; i < n; ++i) {
+      Column c;
+      c.name = PQfname(r, i);
+      c.oid = PQftype(r, i);
+      bytes_ += json_name_bytes(c.name);
+      result_.columns.push_back(std::move(c));
+    }
+  }
+
+  // Rows within ctx.max_rows and ctx.max_bytes (as the JSON answer counts them); past them the
+  // result is truncated, and a server that keeps producing rows is cancelled.
+  void take_rows(const PGresult* r) {
+    const int nf = PQnfields(r);
+    for (int row = 0; row < PQntuples(r); ++row) {
+      if (result_.truncated) {
+        ++extra_rows_;
+        if (extra_rows_ > drain_limit_ && !reader_.cancelled()) {
+          reader_.cancel(false);  // stop the server producing rows nobody will read
+          cap_cancel_ = true;
+        }
+        continue;
+      }
+      // What the row costs in the JSON answer: each value next to its column name.
+      std::size_t row_bytes = 2;
+      for (int f = 0; f < nf; ++f)
+        row_bytes +=
+            json_name_bytes(result_.columns[static_cast<std::size_t>(f)].name) + json_value_bytes(r, row, f);
+      if (result_.rows.size() >= ctx_.max_rows || bytes_ + row_bytes > ctx_.max_bytes) {
+        result_.truncated = true;
+        ++extra_rows_;
+        continue;
+      }
+      bytes_ += row_bytes;
+      std::vector<std::optional<std::string>> values_out;
+      values_out.reserve(static_cast<std::size_t>(nf));
+      for (int f = 0; f < nf; ++f) {
+        if (PQgetisnull(r, row, f)) {
+          values_out.emplace_back(std::nullopt);
+        } else {
+          values_out.emplace_back(
+              std::string(PQgetvalue(r, row, f), static_cast<std::size_t>(PQgetlength(r, row, f))));
+        }
+      }
+      result_.rows.push_back(std::move(values_out));
+    }
+  }
+
+  Database& db_;
+  Session& session_;
+  PGconn* q_;
+  const RequestContext& ctx_;
+  Clock::time_point deadline_;
+  std::string_view sql_;
+  const std::vector<Param>& params_;
+  const RunOptions& options_;
+  PipelineReader reader_;
+
+  // What is sent.
+  std::string sql_text_;
+  std::string statement_;      // "" = unnamed
+  std::string prepared_name_;  // statement prepared by this call ("" if none)
+  bool need_prepare_ = false;
+  bool check_cost_ = false;
+  std::string cost_key_;
+  std::string cost_text_;
+  std::vector<const char*> values_;
+  std::string timeout_text_;
+  std::array<const char*, 3> context_params_{};
+
+  // What came back.
+  QueryResult result_;
+  std::optional<Error> failure_;
+  bool healthy_ = true;
+  bool cap_cancel_ = false;
+  bool prepared_ok_ = false;
+  bool statement_missing_ = false;
+  bool context_refused_ = false;
+  std::optional<double> measured_cost_;
+  bool columns_known_ = false;
+  std::size_t bytes_ = 0;
+  std::size_t extra_rows_ = 0;
+  const std::size_t drain_limit_;
+};
+
+// ---------------------------------------------------------------------------------------
+// One call, step by step
+
 Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sql,
                                   const std::vector<Param>& params, const RunOptions& options) {
-  auto deadline = ctx.deadline == Clock::time_point{} ? Clock::now() + config_.default_timeout : ctx.deadline;
+  // 1. What can be refused before anything is sent; the context's facts, the key to seal them.
+  const auto deadline =
+      ctx.deadline == Clock::time_point{} ? Clock::now() + config_.default_timeout : ctx.deadline;
+  if (auto valid = check_request(ctx, sql, params, deadline); !valid) return valid.error();
+  auto context = encode_context(ctx);
+  if (!context) return context.error();
+  auto key = context_key(deadline);
+  if (!key) return key.error();
+  // 2. A session inside the request's read-only transaction, on a replica or the primary.
+  auto transaction = begin_transaction(deadline);
+  if (!transaction) return transaction.error();
+  // 3. The context sealed to that transaction.
+  const std::string sealed = seal_for_call(*key, transaction->binding, deadline, *context);
+  // 4. The cost ceiling, then the SQL, its rows within the caps, ROLLBACK.
+  Call call(*this, *transaction->session, ctx, deadline, sql, params, options);
+  call.check_cost_cache(*context);
+  call.execute(sealed);
+  call.keep_statement();
+  // 5. Column type names, the session back to the pool (or closed), the answer.
+  return finish(std::move(*transaction), call);
+}
+
+// Step 1: what can be refused before anything is sent.
+Result<void> Database::check_request(const RequestContext& ctx, std::string_view sql,
+                                     const std::vector<Param>& params, Clock::time_point deadline) const {
   if (Clock::now() >= deadline)
     return make_error("db.timeout", "deadline already passed before the query started");
   if (ctx.max_rows == 0 && ctx.max_bytes == 0)
@@ -825,18 +1106,15 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
   for (const auto& p : params)
     if (p && p->find('\0') != std::string::npos)
       return make_error("db.bad_request", "a parameter contains a NUL byte");
-  auto encoded = encode_context(ctx);
-  if (!encoded) return encoded.error();
-  // 1. The context key, a session, and the request's transaction: BEGIN READ ONLY and the
-  //    backend's pid and transaction start, which the context is sealed to (one round trip).
-  const std::string& context = *encoded;
-  auto key = context_key(deadline);
-  if (!key) return key.error();
-  std::unique_ptr<Session> session;
-  TransactionBinding binding;
-  // The target: a replica that is up and fresh enough, else the primary. A replica that
-  // fails before anything of the caller's was sent is reported to the replica set and the
-  // request moves on (another replica, or the primary): it sees nothing of it.
+  return {};
+}
+
+// Step 2: a session, and the request's transaction on it: BEGIN READ ONLY and the backend's pid
+// and transaction start, which the context is sealed to (one round trip).
+// The target: a replica that is up and fresh enough, else the primary. A replica that fails
+// before anything of the caller's was sent is reported to the replica set and the request moves
+// on (another replica, or the primary): it sees nothing of it.
+Result<Database::Transaction> Database::begin_transaction(Clock::time_point deadline) {
   std::size_t target = pick_target();
   for (int attempt = 0;; ++attempt) {
     auto s = acquire(target, deadline);
@@ -849,11 +1127,11 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
       continue;
     }
     if (!s) return s.error();
-    session = std::move(*s);
+    std::unique_ptr<Session> session = std::move(*s);
     auto b = bind_transaction(session->query.get(), !config_.transaction_pooler, deadline);
     if (b) {
-      binding = std::move(*b);
-      break;
+      if (target > 0) ++replica_calls_;
+      return Transaction{std::move(session), std::move(*b), target};
     }
     const bool broken = connection_broken(session->query.get()) || b.error().code == "db.unavailable";
     const bool reused = session->reused;
@@ -870,366 +1148,36 @@ Result<QueryResult> Database::run(const RequestContext& ctx, std::string_view sq
     if (broken && reused && attempt == 0) continue;
     return b.error();
   }
-  if (target > 0) ++replica_calls_;
+}
+
+// Step 3: the context, sealed to this transaction, valid until the deadline (and the grace a
+// cancel gets).
+std::string Database::seal_for_call(const ContextKey& key, const TransactionBinding& binding,
+                                    Clock::time_point deadline, const std::string& context) const {
   const auto remaining =
       std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now() + config_.cancel_grace);
-  const std::string sealed =
-      seal_context(*key, binding, binding.now_us + std::max<long long>(1, remaining.count()), context);
+  return seal_context(key, binding, binding.now_us + std::max<long long>(1, remaining.count()), context);
+}
 
-  // 2. The pipeline on the query connection. Without a cost check, one round trip:
-  //      set context; [PREPARE]; the SQL; ROLLBACK; Sync.
-  //    With one (guard-checked SQL whose verdict this session has not cached), two, in one
-  //    transaction under the same context:
-  //      set context; [PREPARE]; EXPLAIN the SQL; Sync — then either
-  //      the SQL; ROLLBACK; Sync — or, above the ceiling, ROLLBACK; Sync.
-  //    From the first flush on, the SQL may have reached the server: every failure is
-  //    db.statement, with a fixed message (the server's text may quote row values).
-  PGconn* q = session->query.get();
-  QueryResult result;
-  std::optional<Error> failure;
-  bool healthy = true;
-  PipelineReader reader(q, deadline, config_.cancel_grace, watchdog_cancels_, ctx.cancel, ctx.stopping);
-  bool cap_cancel = false;
-  std::string prepared_name;  // statement prepared by this request ("" if none)
-  bool prepared_ok = false;
-  bool statement_missing = false;
-  bool context_refused = false;
-
-  // The cost ceiling (guard-checked SQL): this session's verdict on the same text, parameters
-  // and context while it is fresh; otherwise the pipeline EXPLAINs the SQL first.
-  bool check_cost = false;
-  std::string cost_key;
-  if (config_.max_query_cost > 0 && !options.cost_sql.empty()) {
-    cost_key = cost_cache_key(context, options.cost_sql, params);
-    auto it = session->costs.find(cost_key);
-    if (it != session->costs.end() && it->second.until > Clock::now()) {
-      if (it->second.cost > config_.max_query_cost) {
-        cost_refusals_.fetch_add(1);
-        failure = too_costly(it->second.cost, config_.max_query_cost);
-      }
-    } else {
-      check_cost = true;
-    }
-  }
-  if (!failure) {
-    auto statement_timeout =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) + config_.cancel_grace;
-    std::string sql_text(sql);
-    std::vector<const char*> values;
-    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-    const int n_values = static_cast<int>(values.size());
-    const char* const* value_ptr = values.empty() ? nullptr : values.data();
-    std::string timeout_text = std::to_string(std::max<long long>(1, statement_timeout.count()));
-    const char* context_params[3] = {sealed.c_str(), timeout_text.c_str(), search_path_.c_str()};
-    std::string statement;  // "" = unnamed
-    bool need_prepare = false;
-    if (auto it = session->statements.find(sql_text); it != session->statements.end()) {
-      statement = it->second;
-    } else if (options.cacheable && !config_.transaction_pooler &&
-               session->statements.size() < kMaxCachedStatements &&
-               sql_text.size() <= kMaxCachedStatementBytes) {
-      statement = "larder_q" + std::to_string(++session->statement_seq);
-      need_prepare = true;
-    }
-    prepared_name = need_prepare ? statement : "";
-    std::string cost_text;
-    if (check_cost) cost_text = std::string(kCostPrefix).append(options.cost_sql);
-    std::optional<double> measured_cost;
-
-    auto send_step = [&](Step step) -> bool {
-      switch (step) {
-        case Step::context:
-          return config_.transaction_pooler
-                     ? PQsendQueryParams(q, kSetContextSql, 3, nullptr, context_params, nullptr, nullptr,
-                                         0) == 1
-                     : PQsendQueryPrepared(q, kSetContext, 3, context_params, nullptr, nullptr, 0) == 1;
-        case Step::prepare:
-          return PQsendPrepare(q, statement.c_str(), sql_text.c_str(), n_values, nullptr) == 1;
-        case Step::cost:
-          return PQsendQueryParams(q, cost_text.c_str(), n_values, nullptr, value_ptr, nullptr, nullptr, 0) ==
-                 1;
-        case Step::user:
-          return statement.empty() ? PQsendQueryParams(q, sql_text.c_str(), n_values, nullptr, value_ptr,
-                                                       nullptr, nullptr, 0) == 1
-                                   : PQsendQueryPrepared(q, statement.c_str(), n_values, value_ptr, nullptr,
-                                                         nullptr, 0) == 1;
-        case Step::rollback:
-          return PQsendQueryParams(q, "ROLLBACK", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
-      }
-      return false;
-    };
-    auto send_batch = [&](const std::vector<Step>& steps) -> bool {
-      for (Step step : steps)
-        if (!send_step(step)) return false;
-      return PQpipelineSync(q) == 1 && PQflush(q) == 0;
-    };
-
-    std::size_t bytes = 0;
-    std::size_t extra_rows = 0;
-    const std::size_t drain_limit = 10 * ctx.max_rows + 10'000;
-    bool columns_known = false;
-    auto take_columns = [&](const PGresult* r) {
-      if (columns_known) return;
-      columns_known = true;
-      int n = PQnfields(r);
-      for (int i = 0; i < n; ++i) {
-        Column c;
-        c.name = PQfname(r, i);
-        c.oid = PQftype(r, i);
-        bytes += c.name.size() + kJsonFieldOverhead;
-        result.columns.push_back(std::move(c));
-      }
-    };
-    auto take_rows = [&](const PGresult* r) {
-      int nf = PQnfields(r);
-      for (int row = 0; row < PQntuples(r); ++row) {
-        if (result.truncated) {
-          ++extra_rows;
-          if (extra_rows > drain_limit && !reader.cancelled()) {
-            reader.cancel(false);  // stop the server producing rows nobody will read
-            cap_cancel = true;
-          }
-          continue;
-        }
-        // What the row costs in the JSON answer: each value next to its column name.
-        std::size_t row_bytes = 2;
-        for (int f = 0; f < nf; ++f) {
-          row_bytes += result.columns[static_cast<std::size_t>(f)].name.size() + kJsonFieldOverhead;
-          row_bytes +=
-              PQgetisnull(r, row, f)
-                  ? 4
-                  : json_text_bytes(PQgetvalue(r, row, f), static_cast<std::size_t>(PQgetlength(r, row, f)));
-        }
-        if (result.rows.size() >= ctx.max_rows || bytes + row_bytes > ctx.max_bytes) {
-          result.truncated = true;
-          ++extra_rows;
-          continue;
-        }
-        bytes += row_bytes;
-        std::vector<std::optional<std::string>> values_out;
-        values_out.reserve(static_cast<std::size_t>(nf));
-        for (int f = 0; f < nf; ++f) {
-          if (PQgetisnull(r, row, f)) {
-            values_out.emplace_back(std::nullopt);
-          } else {
-            values_out.emplace_back(
-                std::string(PQgetvalue(r, row, f), static_cast<std::size_t>(PQgetlength(r, row, f))));
-          }
-        }
-        result.rows.push_back(std::move(values_out));
-      }
-    };
-    auto statement_failure = [&](const PGresult* r, Step step) {
-      const bool caller_text = step == Step::prepare || step == Step::user || step == Step::cost;
-      const std::size_t offset =
-          step == Step::cost ? std::string_view(kCostPrefix).size() : options.position_offset;
-      return withheld_error(
-          r, kStatementError,
-          caller_text ? "the query failed" : "a statement of the request's transaction failed",
-          caller_text ? offset : std::string::npos);
-    };
-
-    // Reads one batch's results up to its sync marker. False when the session is unusable.
-    auto read_batch = [&](const std::vector<Step>& steps) -> bool {
-      std::size_t index = 0;
-      if (steps.front() == Step::user) PQsetSingleRowMode(q);  // before any read of its results
-      while (true) {
-        PgResult r;
-        if (!reader.next(r)) {
-          healthy = false;  // the session is closed: that also ends the server-side transaction
-          // We cancelled a runaway result ourselves after the caps were reached and it did not
-          // wind down within the grace period: the rows kept are complete as a truncated answer.
-          if (cap_cancel && result.truncated && !reader.deadline_hit() && !failure) return false;
-          if (reader.server_stopping())
-            failure = make_error(kStatementError, std::string("database error: ") + kStoppingReason +
-                                                      ", and the server did not answer the cancel in time");
-          else if (reader.caller_gave_up())
-            failure =
-                make_error(kStatementError,
-                           "database error: the caller cancelled the call, and the server did not answer "
-                           "the cancel in time");
-          else if (reader.deadline_hit())
-            failure = make_error(
-                kStatementError,
-                "database error: deadline exceeded, and the server did not answer the cancel in time");
-          else if (!failure)
-            failure =
-                make_error(kStatementError,
-                           "database error: the connection to PostgreSQL failed while the statement ran (it "
-                           "will be re-established on the next call)");
-          return false;
-        }
-        if (!r) {
-          ++index;
-          if (index < steps.size() && steps[index] == Step::user) PQsetSingleRowMode(q);
-          if (index > steps.size()) {
-            healthy = false;
-            if (!failure) failure = make_error(kStatementError, "database error: unexpected pipeline state");
-            return false;
-          }
-          continue;
-        }
-        auto st = PQresultStatus(r.get());
-        if (st == PGRES_PIPELINE_SYNC) {
-          if (index == steps.size()) return true;
-          healthy = false;
-          if (!failure) failure = make_error(kStatementError, "database error: unexpected pipeline state");
-          return false;
-        }
-        if (index >= steps.size()) {
-          healthy = false;
-          if (!failure) failure = make_error(kStatementError, "database error: unexpected pipeline state");
-          return false;
-        }
-        const Step step = steps[index];
-        switch (st) {
-          case PGRES_SINGLE_TUPLE:
-          case PGRES_TUPLES_OK:
-            if (step == Step::user) {
-              take_columns(r.get());
-              take_rows(r.get());
-              if (st == PGRES_TUPLES_OK) {
-                const char* tag = PQcmdStatus(r.get());
-                result.command = tag != nullptr ? tag : "";
-              }
-            } else if (step == Step::cost && PQntuples(r.get()) == 1 && PQnfields(r.get()) == 1 &&
-                       !PQgetisnull(r.get(), 0, 0)) {
-              measured_cost = plan_total_cost(std::string_view(
-                  PQgetvalue(r.get(), 0, 0), static_cast<std::size_t>(PQgetlength(r.get(), 0, 0))));
-            }
-            break;
-          case PGRES_COMMAND_OK:
-            if (step == Step::prepare) prepared_ok = true;
-            if (step == Step::user) {
-              const char* tag = PQcmdStatus(r.get());
-              result.command = tag != nullptr ? tag : "";
-            }
-            break;
-          case PGRES_FATAL_ERROR:
-            if (!failure) {
-              const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-              bool was_cancel = state != nullptr && std::string_view(state) == "57014";
-              if (state != nullptr && std::string_view(state) == kContextRefusedSqlstate)
-                context_refused = true;
-              // Our cached statement was deallocated (only unguarded SQL can do that).
-              if (state != nullptr && std::string_view(state) == "26000") statement_missing = true;
-              if (was_cancel && reader.deadline_hit()) {
-                failure = make_error(
-                    kStatementError,
-                    "database error 57014 (operator intervention): deadline exceeded, the query was "
-                    "cancelled by the watchdog");
-              } else if (was_cancel && reader.server_stopping()) {
-                failure = make_error(kStatementError,
-                                     std::string("database error 57014 (operator intervention): ") +
-                                         kStoppingReason + ", and the statement was cancelled with it");
-              } else if (was_cancel && reader.caller_gave_up()) {
-                failure = make_error(kStatementError,
-                                     "database error 57014 (operator intervention): the caller cancelled the "
-                                     "call, and the statement was cancelled with it");
-              } else if (was_cancel && cap_cancel) {
-                // We cancelled it ourselves after the caps were reached: a truncated answer.
-              } else if (context_refused) {
-                failure = make_error("db.bad_context",
-                                     "database error LX001: the database refused the request context (a key "
-                                     "rotated or re-made since this server read it, or a context set by the "
-                                     "query itself); the key is read again on the next call");
-              } else {
-                failure = statement_failure(r.get(), step);
-              }
-            }
-            break;
-          case PGRES_PIPELINE_ABORTED:
-            break;  // an earlier statement failed; its error is already recorded
-          case PGRES_COPY_IN:
-          case PGRES_COPY_OUT:
-          case PGRES_COPY_BOTH:
-            healthy = false;
-            if (!failure) failure = make_error(kStatementError, "database error: COPY is not allowed");
-            return false;
-          default:
-            if (!failure) failure = statement_failure(r.get(), step);
-            break;
-        }
-      }
-    };
-
-    std::vector<Step> first = {Step::context};
-    if (need_prepare) first.push_back(Step::prepare);
-    if (check_cost) {
-      first.push_back(Step::cost);
-    } else {
-      first.push_back(Step::user);
-      first.push_back(Step::rollback);
-    }
-    bool ok = PQenterPipelineMode(q) == 1 && send_batch(first);
-    if (!ok) {
-      failure =
-          make_error(kStatementError,
-                     "database error: the connection to PostgreSQL failed while the statement was sent (it "
-                     "will be re-established on the next call)");
-      healthy = false;
-    } else {
-      ok = read_batch(first);
-      if (ok && check_cost) {
-        std::vector<Step> second;
-        if (!failure) {
-          cost_checks_.fetch_add(1);
-          // An estimate that cannot be read counts as infinite (fail closed).
-          const double cost = measured_cost ? *measured_cost : std::numeric_limits<double>::infinity();
-          if (cost_key.size() <= kMaxCostKeyBytes) {
-            if (session->costs.size() >= kMaxCachedCosts) session->costs.clear();
-            session->costs[cost_key] = Session::CostVerdict{cost, Clock::now() + kCostVerdictTtl};
-          }
-          if (cost > config_.max_query_cost) {
-            cost_refusals_.fetch_add(1);
-            failure = too_costly(cost, config_.max_query_cost);
-          } else {
-            second.push_back(Step::user);
-          }
-        }
-        second.push_back(Step::rollback);
-        ok = send_batch(second);
-        if (!ok) {
-          healthy = false;
-          if (!failure)
-            failure =
-                make_error(kStatementError,
-                           "database error: the connection to PostgreSQL failed while the statement was sent "
-                           "(it will be re-established on the next call)");
-        } else {
-          (void)read_batch(second);
-        }
-      }
-      if (healthy && PQexitPipelineMode(q) != 1) healthy = false;
-      if (healthy && PQtransactionStatus(q) != PQTRANS_IDLE) {
-        auto rb = exec_script(q, "ROLLBACK", Clock::now() + config_.cancel_grace);
-        if (!rb) healthy = false;
-      }
-    }
-  }
-  if (reader.cancelled()) healthy = false;  // a late cancel must never hit a later request
-  if (prepared_ok) session->statements.emplace(std::string(sql), prepared_name);
-  if (statement_missing) {
-    session->statements.clear();
-    healthy = false;
-  }
-
-  // 3. Column type names (built-ins are static; others looked up once, outside the request).
+// Step 5: column type names (built-ins are static; others looked up once, outside the
+// request), the session back to the pool (or closed), and the answer.
+Result<QueryResult> Database::finish(Transaction transaction, Call& call) {
+  QueryResult& result = call.result();
+  PGconn* q = transaction.session->query.get();
   for (auto& c : result.columns)
-    c.type = type_name(healthy ? q : nullptr, c.oid, Clock::now() + config_.cancel_grace);
+    c.type = type_name(call.healthy() ? q : nullptr, c.oid, Clock::now() + config_.cancel_grace);
 
-  if (context_refused) forget_context_key();
-  bool broken = connection_broken(session->query.get());
-  release(std::move(session), healthy);
+  if (call.context_refused()) forget_context_key();
+  const bool broken = connection_broken(q);
+  release(std::move(transaction.session), call.healthy());
   if (broken) {
-    invalidate_idle(target);
+    invalidate_idle(transaction.target);
     // A replica that died mid-request: this request fails (its SQL was sent), the next ones go
     // elsewhere until a probe finds it up again.
-    if (target > 0) replica_set_->report_failure(target - 1);
+    if (transaction.target > 0) replica_set_->report_failure(transaction.target - 1);
   }
-
-  if (failure) return *failure;
-  return result;
+  if (call.failure()) return *call.failure();
+  return std::move(result);
 }
 
 }  // namespace larder::db

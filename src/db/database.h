@@ -28,6 +28,7 @@
 #include "db/availability.h"
 #include "db/connection.h"
 #include "db/context_seal.h"
+#include "db/pg_types.h"
 #include "db/replica_set.h"
 #include "db/request_context.h"
 
@@ -64,11 +65,6 @@ struct QueryResult {
   // values (numbers, booleans, json) where the column type allows.
   nlohmann::json to_json() const;
 };
-
-// JSON value of one text-format PostgreSQL value of type `oid`.
-nlohmann::json pg_value_to_json(unsigned oid, const std::optional<std::string>& text);
-// Built-in type name for `oid` ("" if not a common built-in type).
-std::string builtin_type_name(unsigned oid);
 
 struct DatabaseConfig {
   ConnParams query;   // role patients
@@ -193,6 +189,21 @@ class Database {
   };
   Result<QueryResult> run(const RequestContext& ctx, std::string_view sql, const std::vector<Param>& params,
                           const RunOptions& options);
+  // The steps of run(), in order: check_request, encode_context, context_key,
+  // begin_transaction, seal_for_call, then a Call (database.cpp) checks the cost ceiling and
+  // executes, and finish() names the column types and releases the session.
+  struct Transaction {  // a session inside the request's read-only transaction
+    std::unique_ptr<Session> session;
+    TransactionBinding binding;
+    std::size_t target = 0;  // as acquire()
+  };
+  class Call;
+  Result<void> check_request(const RequestContext& ctx, std::string_view sql,
+                             const std::vector<Param>& params, Clock::time_point deadline) const;
+  Result<Transaction> begin_transaction(Clock::time_point deadline);
+  std::string seal_for_call(const ContextKey& key, const TransactionBinding& binding,
+                            Clock::time_point deadline, const std::string& context) const;
+  Result<QueryResult> finish(Transaction transaction, Call& call);
   Result<nlohmann::json> run_explain(const RequestContext& ctx, std::string_view sql,
                                      const std::vector<Param>& params, bool analyze, bool guarded);
   std::string type_name(PGconn* conn, unsigned oid, Clock::time_point deadline);

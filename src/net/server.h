@@ -77,9 +77,12 @@ struct ServerConfig {
   // Called by stop() when requests are still in flight after limits.stop_grace: the moment to
   // cancel their work (a server stopping cancels its statements), so they answer at once.
   std::function<void()> on_stop_deadline;
+  // Tests: the steady clock the CRL watcher reads to look at tls.crl_file again (at most once
+  // a second). Null: std::chrono::steady_clock::now.
+  std::function<std::chrono::steady_clock::time_point()> crl_clock;
 };
 
-struct TlsContext;  // a loaded TLS configuration (server.cpp)
+struct TlsContext;  // a loaded TLS configuration (net/tls_context.h)
 
 class Server {
  public:

@@ -19,6 +19,7 @@
 #include <csignal>
 
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -291,8 +292,28 @@ class NetServerTest : public ::testing::Test {
   }
 
   void wait_for_connections(std::size_t n) {
-    for (int i = 0; i < 2000 && server_->connection_count() < n; ++i) std::this_thread::sleep_for(10ms);
+    wait_until([&] { return server_->connection_count() >= n; }, 20s);
   }
+
+  // For a server state that no event announces (stats() is a snapshot): true once `holds()`
+  // does, false after `timeout`.
+  template <class Pred>
+  static bool wait_until(Pred holds, std::chrono::milliseconds timeout = 5s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!holds()) {
+      if (std::chrono::steady_clock::now() >= until) return false;
+      std::this_thread::sleep_for(2ms);
+    }
+    return true;
+  }
+
+  // The CRL watcher's clock (ServerConfig::crl_clock): it moves only when a test advances it.
+  void use_crl_clock(ServerConfig& cfg) {
+    cfg.crl_clock = [this] {
+      return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(crl_clock_.load()));
+    };
+  }
+  void advance_crl_clock(std::chrono::steady_clock::duration d) { crl_clock_.fetch_add(d.count()); }
 
   static constexpr std::size_t kIdleSockets = 1100;
   static constexpr std::size_t kHalfOpenSockets = 200;
@@ -343,6 +364,7 @@ class NetServerTest : public ::testing::Test {
   static TlsTestPki* pki_;
   static TlsTestPki* other_pki_;
   static CertFiles *alice_, *bob_, *expired_, *future_, *no_eku_, *revoked_, *stranger_;
+  std::atomic<std::chrono::steady_clock::rep> crl_clock_{std::chrono::steady_clock::duration(1h).count()};
   std::unique_ptr<Server> server_;
   std::atomic<int> calls_{0};
   std::mutex mu_;
@@ -449,6 +471,7 @@ TEST_F(NetServerTest, ARevocationTakesEffectWithoutARestart) {
   CertFiles carol = pki_->client("carol");
   auto cfg = tls_config();
   cfg.tls.crl_file = pki_->crl();
+  use_crl_clock(cfg);
   start(cfg);
   auto open = client(&carol);
   ASSERT_TRUE(open);
@@ -456,8 +479,12 @@ TEST_F(NetServerTest, ARevocationTakesEffectWithoutARestart) {
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_EQ(first->status, 200);
 
-  pki_->revoke("carol");                // what `larder certs revoke carol` does: a new CRL file
-  std::this_thread::sleep_for(1100ms);  // the file is looked at no more than once a second
+  pki_->revoke("carol");  // what `larder certs revoke carol` does: a new CRL file
+  // The file is looked at no more than once a second (on the watcher's clock): not yet.
+  auto early = open->request("GET", "/ping", {}, "", 20s);
+  ASSERT_TRUE(early.ok()) << early.error().message;
+  EXPECT_EQ(early->status, 200) << "the CRL file was looked at again within a second";
+  advance_crl_clock(1100ms);
   int before = calls_.load();
   auto again = open->request("GET", "/ping", {}, "", 20s);  // the connection admitted before
   if (again.ok()) {
@@ -478,7 +505,7 @@ TEST_F(NetServerTest, ARevocationTakesEffectWithoutARestart) {
     std::ofstream out(pki_->crl(), std::ios::trunc);
     out << "not a CRL\n";
   }
-  std::this_thread::sleep_for(1100ms);
+  advance_crl_clock(1100ms);
   expect_refused(&carol, "revoked, while the CRL file is unreadable");
   expect_served(alice_);
   std::ofstream(pki_->crl(), std::ios::trunc) << saved;
@@ -673,15 +700,14 @@ TEST_F(NetServerTest, PendingHandshakesAreSmall) {
   cfg.limits.max_handshakes = kIdleSockets + kHalfOpenSockets + 10;  // every one is kept
   start(cfg);
   expect_served();  // warm up: contexts, pools, the first session
-  for (int i = 0; i < 500 && server_->stats().established > 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(wait_until([&] { return server_->stats().established == 0; }));
   const std::size_t before = heap_in_use();
   asio::io_context ioc;
   std::vector<tcp::socket> held;
   held.reserve(kIdleSockets + kHalfOpenSockets);
   open_idle_sockets(ioc, held, kIdleSockets);
   open_half_open_sockets(ioc, held, kHalfOpenSockets);
-  for (int i = 0; i < 1000 && server_->stats().handshaking < held.size(); ++i)
-    std::this_thread::sleep_for(10ms);
+  wait_until([&] { return server_->stats().handshaking >= held.size(); }, 10s);
   ASSERT_EQ(server_->stats().handshaking, held.size());
   const std::size_t after = heap_in_use();
   const double per_socket = after > before ? static_cast<double>(after - before) / held.size() : 0;
@@ -694,6 +720,15 @@ TEST_F(NetServerTest, HandshakeDeadlineClosesSilentAndStalledSockets) {
   auto cfg = tls_config();
   cfg.limits.handshake_timeout = 300ms;
   cfg.limits.request_timeout = 60s;  // the handshake has its own deadline
+  std::mutex timeouts_mu;
+  std::condition_variable timeouts_cv;
+  int timeouts = 0;
+  cfg.on_handshake = [&](std::string_view outcome, std::chrono::steady_clock::duration) {
+    if (outcome != "timeout") return;
+    std::lock_guard lock(timeouts_mu);
+    ++timeouts;
+    timeouts_cv.notify_all();
+  };
   start(cfg);
   RawConn silent(server_->port(), "", nullptr, false);
   RawConn stalled(server_->port(), "", nullptr, false);
@@ -706,7 +741,10 @@ TEST_F(NetServerTest, HandshakeDeadlineClosesSilentAndStalledSockets) {
   closed = false;
   stalled.read_until_close(10s, &closed);
   EXPECT_TRUE(closed);
-  for (int i = 0; i < 500 && server_->stats().handshake_timeouts < 2; ++i) std::this_thread::sleep_for(10ms);
+  {
+    std::unique_lock lock(timeouts_mu);
+    EXPECT_TRUE(timeouts_cv.wait_for(lock, 10s, [&] { return timeouts >= 2; }));
+  }
   EXPECT_EQ(server_->stats().handshake_timeouts, 2u);
   expect_served();
 }
@@ -721,7 +759,7 @@ TEST_F(NetServerTest, TheOldestHandshakeIsEvictedFirst) {
   auto open_one = [&] {  // one at a time, so the server accepts them in this order
     const auto accepted = server_->stats().accepted;
     open_idle_sockets(ioc, conns, 1);
-    for (int i = 0; i < 1000 && server_->stats().accepted == accepted; ++i) std::this_thread::sleep_for(5ms);
+    wait_until([&] { return server_->stats().accepted != accepted; });
   };
   for (int i = 0; i < 3; ++i) open_one();
   EXPECT_EQ(server_->stats().handshaking, 3u);
@@ -749,7 +787,7 @@ TEST_F(NetServerTest, AnAuthenticatedConnectionIsNeverEvicted) {
   asio::io_context ioc;
   std::vector<tcp::socket> held;
   open_idle_sockets(ioc, held, 50);
-  for (int i = 0; i < 500 && server_->stats().accepted < 51; ++i) std::this_thread::sleep_for(10ms);
+  wait_until([&] { return server_->stats().accepted >= 51; });
   auto r = c->request("GET", "/", {}, "");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->status, 200);
@@ -780,7 +818,7 @@ TEST_F(NetServerTest, MaxConnectionsCountsAuthenticatedConnections) {
   expect_refused(alice_, "over max_connections");
   EXPECT_GE(server_->stats().refused_at_capacity, 1u);
   a.reset();  // closes its connection
-  for (int i = 0; i < 500 && server_->stats().established > 1; ++i) std::this_thread::sleep_for(10ms);
+  wait_until([&] { return server_->stats().established <= 1; });
   expect_served();
   auto r = b->request("GET", "/", {}, "");
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -795,8 +833,7 @@ TEST_F(NetServerTest, IdleKeepAliveConnectionIsClosedAndClientReconnects) {
   auto c = client(alice_);
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->request("GET", "/", {}, "").ok());
-  for (int i = 0; i < 500 && server_->connection_count() > 0; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(server_->connection_count(), 0u);
+  EXPECT_TRUE(wait_until([&] { return server_->connection_count() == 0; }));
   auto r = c->request("GET", "/", {}, "");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(c->connect_count(), 2);
@@ -875,8 +912,10 @@ TEST_F(NetServerTest, SseStreamDeliversEventsAndOnCloseFiresWhenClientLeaves) {
 TEST_F(NetServerTest, StreamTimeoutAfterHeadersIsANormalEnd) {
   std::vector<std::shared_ptr<ResponseStream>> streams;
   std::mutex streams_mu;
-  start(tls_config(), [&](const HttpRequest&, std::shared_ptr<Responder> responder) {
+  auto closed = std::make_shared<std::promise<void>>();
+  start(tls_config(), [&, closed](const HttpRequest&, std::shared_ptr<Responder> responder) {
     auto stream = responder->start_stream(200, {{"Content-Type", "text/event-stream"}});
+    stream->on_close([closed] { closed->set_value(); });
     stream->write(": open\n\n");
     std::lock_guard lock(streams_mu);
     streams.push_back(stream);  // kept open, silent
@@ -894,13 +933,7 @@ TEST_F(NetServerTest, StreamTimeoutAfterHeadersIsANormalEnd) {
   ASSERT_TRUE(status.ok()) << status.error().message;
   EXPECT_EQ(*status, 200);
   EXPECT_EQ(got, ": open\n\n");
-  for (int i = 0; i < 500; ++i) {
-    {
-      std::lock_guard lock(streams_mu);
-      if (!streams.empty() && streams[0]->is_closed()) break;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
+  EXPECT_EQ(closed->get_future().wait_for(10s), std::future_status::ready);
   std::lock_guard lock(streams_mu);
   ASSERT_EQ(streams.size(), 1u);
   EXPECT_TRUE(streams[0]->is_closed());
@@ -908,19 +941,24 @@ TEST_F(NetServerTest, StreamTimeoutAfterHeadersIsANormalEnd) {
 }
 
 TEST_F(NetServerTest, StreamClosedByHandlerEndsResponseAndConnectionIsReused) {
-  std::atomic<int> on_close_calls{0};
-  start(tls_config(), [&on_close_calls](const HttpRequest& req, std::shared_ptr<Responder> responder) {
-    if (req.path == "/plain") {
-      responder->respond(HttpResponse{200, {}, "plain"});
-      return;
-    }
-    auto stream = responder->start_stream(200, {{"Content-Type", "text/event-stream"}});
-    stream->on_close([&on_close_calls] { on_close_calls.fetch_add(1); });
-    for (int i = 0; i < 3; ++i) EXPECT_TRUE(stream->write("data: " + std::to_string(i) + "\n\n"));
-    EXPECT_TRUE(stream->write(""));  // empty writes are ignored, not a terminator
-    stream->close();
-    stream->close();
-  });
+  // Shared with the callbacks: the last one may run after this body returned (at stop()).
+  auto on_close_calls = std::make_shared<std::atomic<int>>(0);
+  auto first_close = std::make_shared<std::promise<void>>();
+  start(tls_config(),
+        [on_close_calls, first_close](const HttpRequest& req, std::shared_ptr<Responder> responder) {
+          if (req.path == "/plain") {
+            responder->respond(HttpResponse{200, {}, "plain"});
+            return;
+          }
+          auto stream = responder->start_stream(200, {{"Content-Type", "text/event-stream"}});
+          stream->on_close([on_close_calls, first_close] {
+            if (on_close_calls->fetch_add(1) == 0) first_close->set_value();
+          });
+          for (int i = 0; i < 3; ++i) EXPECT_TRUE(stream->write("data: " + std::to_string(i) + "\n\n"));
+          EXPECT_TRUE(stream->write(""));  // empty writes are ignored, not a terminator
+          stream->close();
+          stream->close();
+        });
   auto c = client(alice_);
   ASSERT_TRUE(c);
   std::string received;
@@ -937,8 +975,8 @@ TEST_F(NetServerTest, StreamClosedByHandlerEndsResponseAndConnectionIsReused) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->body, "plain");
   EXPECT_EQ(c->connect_count(), 1);
-  for (int i = 0; i < 500 && on_close_calls.load() == 0; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(on_close_calls.load(), 1);
+  EXPECT_EQ(first_close->get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(on_close_calls->load(), 1);
   // The whole stream arrives with the buffered client API too.
   auto whole = c->request("GET", "/stream", {}, "");
   ASSERT_TRUE(whole.ok()) << whole.error().message;

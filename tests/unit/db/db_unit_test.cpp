@@ -137,20 +137,6 @@ TEST(Seed, CopyLineEscapes) {
   EXPECT_EQ(tabs, 14u);
 }
 
-TEST(PgValues, JsonConversionByType) {
-  EXPECT_EQ(pg_value_to_json(23, std::string("42")), 42);
-  EXPECT_EQ(pg_value_to_json(20, std::string("-9000000000")), -9000000000LL);
-  EXPECT_EQ(pg_value_to_json(16, std::string("t")), true);
-  EXPECT_EQ(pg_value_to_json(1700, std::string("12.50")), 12.5);
-  EXPECT_EQ(pg_value_to_json(1700, std::string("NaN")), "NaN");
-  EXPECT_EQ(pg_value_to_json(3802, std::string("{\"a\":1}"))["a"], 1);
-  EXPECT_EQ(pg_value_to_json(25, std::string("x")), "x");
-  EXPECT_TRUE(pg_value_to_json(25, std::nullopt).is_null());
-  EXPECT_EQ(pg_value_to_json(23, std::string("12abc")), "12abc");
-  EXPECT_EQ(builtin_type_name(1082), "date");
-  EXPECT_EQ(builtin_type_name(99999), "");
-}
-
 TEST(QueryResultJson, Shape) {
   QueryResult r;
   r.columns = {{"n", "integer", 23}, {"name", "text", 25}};
