@@ -42,18 +42,33 @@ json response(const json* text_of, const json* structured) {
 
 // A pg_query answer of `rows` rows of health_records, shaped as Larder's (columns, rows, count).
 json synthetic(int rows) {
-  const std::vector<std::string> cols = {
-      "id",     "Patient Name",      "Age",        "Gender",         "Blood Type",    "Medical Condition",
-      "Date of Admission", "Doctor", "Hospital",   "Insurance Provider", "Billing Amount", "Room Number",
-      "Admission Type", "Discharge Date", "Medication", "Test Results"};
+  const std::vector<std::string> cols = {"id",
+                                         "Patient Name",
+                                         "Age",
+                                         "Gender",
+                                         "Blood Type",
+                                         "Medical Condition",
+                                         "Date of Admission",
+                                         "Doctor",
+                                         "Hospital",
+                                         "Insurance Provider",
+                                         "Billing Amount",
+                                         "Room Number",
+                                         "Admission Type",
+                                         "Discharge Date",
+                                         "Medication",
+                                         "Test Results"};
   json columns = json::array();
   for (const auto& c : cols) columns.push_back({{"name", c}, {"type", c == "id" ? "int8" : "text"}});
   json out_rows = json::array();
   for (int i = 0; i < rows; ++i)
-    out_rows.push_back({1000 + i, "Erin oRTEga", 42, "Female", "A+", "Diabetes", "2023-01-0" + std::to_string(i % 9 + 1),
-                        "Matthew Smith", "Sons and Miller", "Blue Cross", 18856.28, 328, "Urgent", "2023-01-12",
-                        "Paracetamol", "Normal"});
-  return {{"columns", std::move(columns)}, {"rows", std::move(out_rows)}, {"row_count", rows}, {"truncated", false}};
+    out_rows.push_back({1000 + i, "Erin oRTEga", 42, "Female", "A+", "Diabetes",
+                        "2023-01-0" + std::to_string(i % 9 + 1), "Matthew Smith", "Sons and Miller",
+                        "Blue Cross", 18856.28, 328, "Urgent", "2023-01-12", "Paracetamol", "Normal"});
+  return {{"columns", std::move(columns)},
+          {"rows", std::move(out_rows)},
+          {"row_count", rows},
+          {"truncated", false}};
 }
 
 void text_dump(benchmark::State& st, const json& sc) {
@@ -77,18 +92,14 @@ void register_for(const std::string& label, const json& sc) {
   auto once = std::make_shared<json>(response(nullptr, &sc));
   auto text = std::make_shared<json>(response(&sc, nullptr));
   auto tree = std::make_shared<json>(sc);
-  benchmark::RegisterBenchmark(("BM_TextDump/" + label).c_str(), [tree](benchmark::State& st) {
-    text_dump(st, *tree);
-  });
-  benchmark::RegisterBenchmark(("BM_ResponseToday/" + label).c_str(), [today](benchmark::State& st) {
-    response_dump(st, *today);
-  });
-  benchmark::RegisterBenchmark(("BM_ResponseOnce/" + label).c_str(), [once](benchmark::State& st) {
-    response_dump(st, *once);
-  });
-  benchmark::RegisterBenchmark(("BM_ResponseText/" + label).c_str(), [text](benchmark::State& st) {
-    response_dump(st, *text);
-  });
+  benchmark::RegisterBenchmark(("BM_TextDump/" + label).c_str(),
+                               [tree](benchmark::State& st) { text_dump(st, *tree); });
+  benchmark::RegisterBenchmark(("BM_ResponseToday/" + label).c_str(),
+                               [today](benchmark::State& st) { response_dump(st, *today); });
+  benchmark::RegisterBenchmark(("BM_ResponseOnce/" + label).c_str(),
+                               [once](benchmark::State& st) { response_dump(st, *once); });
+  benchmark::RegisterBenchmark(("BM_ResponseText/" + label).c_str(),
+                               [text](benchmark::State& st) { response_dump(st, *text); });
 }
 
 }  // namespace
