@@ -155,8 +155,10 @@ async function run(s, n, q) {
   const clients = [];
   try {
     for (let i = 0; i < n; i++) clients.push(await openClient(s));
+    let sample;
     for (const c of clients) for (let k = 0; k < 3; k++) {
-      const rows = rowsOf(s, await call(s, c, q));
+      sample = await call(s, c, q);
+      const rows = rowsOf(s, sample);
       if (rows !== q.rows) throw new Error(`${s.name}: ${rows} rows, expected ${q.rows}`);
     }
     const pids = [...new Set(clients.flatMap((c) => c.pids))];
@@ -203,6 +205,13 @@ async function run(s, n, q) {
       rss_kb: rss,
       processes: pids.length,
       stages: scrapeDelta(m0, m1),
+      // One answer as the load saw it (Larder: with the tainted token): the tool result's bytes.
+      bytes: {
+        result: Buffer.byteLength(JSON.stringify(sample)),
+        text: Buffer.byteLength(sample.content?.[0]?.text ?? ''),
+        structured: sample.structuredContent ? Buffer.byteLength(JSON.stringify(sample.structuredContent)) : 0,
+        meta: sample._meta ? Buffer.byteLength(JSON.stringify(sample._meta)) : 0,
+      },
     };
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()));
@@ -213,7 +222,6 @@ async function run(s, n, q) {
 const servers = cfg.servers;
 const queries = cfg.queries;
 const larder = servers.find((s) => s.name === 'larder');
-const samples = {};
 let failed = false;
 for (const s of servers) {
   try {
@@ -226,12 +234,6 @@ for (const s of servers) {
         // Larder: the first sensitive read taints the lineage and hands back the attenuated
         // token, which an agent uses from then on (as bench_e2e's sessions do).
         if (s === larder && r._meta?.['larder/biscuit_token']) s.token = r._meta['larder/biscuit_token'];
-        const text = r.content?.[0]?.text ?? '';
-        samples[`${s.name}.${qn}`] = {
-          result_bytes: Buffer.byteLength(JSON.stringify(r)),
-          text_bytes: Buffer.byteLength(text),
-          structured_bytes: r.structuredContent ? Buffer.byteLength(JSON.stringify(r.structuredContent)) : 0,
-        };
         if (s === larder && cfg.capture_dir) writeFileSync(`${cfg.capture_dir}/larder-${qn}.json`, JSON.stringify(r.structuredContent));
       }
     } finally {
@@ -334,8 +336,12 @@ if (larder?.admin && cfg.clients.includes(1)) {
     console.log(`  ${'outside the operation: HTTP, TLS, the net worker, the SDK client'.padEnd(80)} ${f0(client - op).padStart(6)}`);
   }
 }
-console.log('\nAnswer sizes (bytes of the tool result as JSON; Larder sends the rows twice: text and structuredContent)');
-for (const [k, v] of Object.entries(samples))
-  console.log(`  ${k.padEnd(24)} result ${String(v.result_bytes).padStart(6)}  text ${String(v.text_bytes).padStart(6)}  structuredContent ${String(v.structured_bytes).padStart(6)}`);
-if (cfg.json_out) writeFileSync(cfg.json_out, JSON.stringify({ results, ratios, samples }, null, 1));
+console.log('\nAnswer sizes during the load, bytes of the tool result as JSON (Larder sends the rows twice: text and structuredContent)');
+for (const qn of Object.keys(queries))
+  for (const s of servers) {
+    const b = results[key(cfg.clients[0], qn, s.name)].at(-1).bytes;
+    console.log(`  ${`${s.name} ${qn}`.padEnd(24)} result ${String(b.result).padStart(6)}  text ${String(b.text).padStart(6)}` +
+      `  structuredContent ${String(b.structured).padStart(6)}  _meta ${String(b.meta).padStart(6)}`);
+  }
+if (cfg.json_out) writeFileSync(cfg.json_out, JSON.stringify({ results, ratios }, null, 1));
 process.exit(0);
