@@ -331,9 +331,9 @@ if (larder?.admin && cfg.clients.includes(1)) {
     }
     const client = 1000 * med(rs, (r) => r.mean);
     console.log(`  ${'sum of the stages'.padEnd(80)} ${f0(stages).padStart(6)}`);
-    console.log(`  ${'the tools/call operation outside the stages (MCP dispatch, JSON in and out)'.padEnd(80)} ${f0(op - stages).padStart(6)}`);
+    console.log(`  ${'in the MCP handler, outside the stages (dispatch, schema checks, the result tree and its text)'.padEnd(80)} ${f0(op - stages).padStart(6)}`);
     console.log(`  ${'the client-observed call (mean)'.padEnd(80)} ${f0(client).padStart(6)}`);
-    console.log(`  ${'outside the operation: HTTP, TLS, the net worker, the SDK client'.padEnd(80)} ${f0(client - op).padStart(6)}`);
+    console.log(`  ${'outside the handler: HTTP, TLS, JSON parse and dump, the pool hand-off, the SDK client'.padEnd(80)} ${f0(client - op).padStart(6)}`);
   }
 }
 console.log('\nAnswer sizes during the load, bytes of the tool result as JSON (Larder sends the rows twice: text and structuredContent)');
