@@ -321,19 +321,17 @@ if (larder?.admin && cfg.clients.includes(1)) {
     const rs = results[key(1, qn, 'larder')];
     const names = [...new Set(rs.flatMap((r) => Object.keys(r.stages)))].sort();
     const m = (k) => median(rs.map((r) => r.stages[k]).filter(Number.isFinite));
+    // Differences are taken within each round, then the median over rounds.
+    const stagesOf = (r) => Object.entries(r.stages).reduce((t, [k, v]) => t + (k.startsWith('larder_stage') ? v : 0), 0);
+    const opOf = (r) => Object.entries(r.stages).find(([k]) => k.includes('tools/call'))?.[1] ?? NaN;
     console.log(`\nLarder, 1 client, ${qn}: mean µs per call (median over rounds)`);
-    let stages = 0, op = NaN;
-    for (const k of names) {
-      const v = m(k);
-      if (k.startsWith('larder_stage_duration_seconds')) stages += v;
-      if (k.includes('tools/call')) op = v;
-      console.log(`  ${k.replace(/,?(error_type|mcp_protocol_version)="[^"]*"/g, '').padEnd(80)} ${f0(v).padStart(6)}`);
-    }
-    const client = 1000 * med(rs, (r) => r.mean);
-    console.log(`  ${'sum of the stages'.padEnd(80)} ${f0(stages).padStart(6)}`);
-    console.log(`  ${'in the MCP handler, outside the stages (dispatch, schema checks, the result tree and its text)'.padEnd(80)} ${f0(op - stages).padStart(6)}`);
-    console.log(`  ${'the client-observed call (mean)'.padEnd(80)} ${f0(client).padStart(6)}`);
-    console.log(`  ${'outside the handler: HTTP, TLS, JSON parse and dump, the pool hand-off, the SDK client'.padEnd(80)} ${f0(client - op).padStart(6)}`);
+    for (const k of names)
+      console.log(`  ${k.replace(/,?(error_type|mcp_protocol_version)="[^"]*"/g, '').padEnd(80)} ${f0(m(k)).padStart(6)}`);
+    const row = (label, f) => console.log(`  ${label.padEnd(80)} ${f0(median(rs.map(f))).padStart(6)}`);
+    row('sum of the stages', stagesOf);
+    row('in the MCP handler, outside the stages (dispatch, schema checks, the result tree and its text)', (r) => opOf(r) - stagesOf(r));
+    row('the client-observed call (mean)', (r) => 1000 * r.mean);
+    row('outside the handler: HTTP, TLS, JSON parse and dump, the pool hand-off, the SDK client', (r) => 1000 * r.mean - opOf(r));
   }
 }
 console.log('\nAnswer sizes during the load, bytes of the tool result as JSON (Larder sends the rows twice: text and structuredContent)');

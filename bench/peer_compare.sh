@@ -148,8 +148,12 @@ nclients=$(tr ',' '\n' <<<"$clients" | grep -c .)
 budget=$(( rounds * nclients * 2 * 3 * (secs + 40) + 300 ))
 # --no-warnings: the SDK's HTTP client adds an abort listener per request to one signal, and
 # Node warns about it after 1,500 calls on one session.
-(cd "$interop" && timeout "$budget" "$node" --no-warnings "$root/bench/peer_compare.mjs" "$dir/config.json") ||
-  fail "the load failed or timed out (see above)"
+# In the background so that an interrupted script stops it too (timeout passes the signal on to
+# its process group: the driver and the stdio servers it spawned).
+(cd "$interop" && exec timeout "$budget" "$node" --no-warnings "$root/bench/peer_compare.mjs" "$dir/config.json") &
+driver=$!
+pids+=("$driver")
+wait "$driver" || fail "the load failed or timed out (see above)"
 
 if [ -x "$build/bench/bench_result_twice" ]; then
   echo
