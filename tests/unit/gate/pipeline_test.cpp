@@ -38,7 +38,8 @@ class FakeLedger final : public LedgerPort {
   int marks = 0;
   std::optional<std::string> asked_lineage;
 
-  Result<CallCheck> check_call(const std::vector<std::string>&, const std::optional<std::string>& lineage) override {
+  Result<CallCheck> check_call(const std::vector<std::string>&,
+                               const std::optional<std::string>& lineage) override {
     ++checks;
     asked_lineage = lineage;
     if (check_fails) return make_error("taint.ledger_unavailable", kSecretDetail);
@@ -184,7 +185,8 @@ TEST(PipelineFailClosed, TheLedgersAnswersRefuseRevokedTokensAndTaintedLineagesA
     auto p = f.pipeline();
     auto admitted = p.admit(f.call(f.mint(kGrants), "pg_query", DataFlow::kSensitiveRead));
     ASSERT_TRUE(std::holds_alternative<Refusal>(admitted));
-    expect_refusal(f, std::get<Refusal>(admitted), Lock::kBiscuit, revoked_reason(std::string(128, 'e')), true);
+    expect_refusal(f, std::get<Refusal>(admitted), Lock::kBiscuit, revoked_reason(std::string(128, 'e')),
+                   true);
   }
   {
     Fixture f;
@@ -192,8 +194,8 @@ TEST(PipelineFailClosed, TheLedgersAnswersRefuseRevokedTokensAndTaintedLineagesA
     auto p = f.pipeline();
     auto admitted = p.admit(f.call(f.mint(kGrants), "hipaa_compliance_check", DataFlow::kEgress));
     ASSERT_TRUE(std::holds_alternative<Refusal>(admitted));
-    expect_refusal(f, std::get<Refusal>(admitted), Lock::kTaint, tainted_lineage_reason("hipaa_compliance_check"),
-                   true);
+    expect_refusal(f, std::get<Refusal>(admitted), Lock::kTaint,
+                   tainted_lineage_reason("hipaa_compliance_check"), true);
   }
 }
 
@@ -232,9 +234,9 @@ TEST(PipelineFailClosed, AFailedReadWhoseTaintCannotBeRecordedSaysSo) {
   const std::string reason = "statement timeout";
   Refusal r = p.refuse(std::get<Admission>(admitted), Lock::kDatabase, reason, /*data_reached=*/true);
   EXPECT_EQ(f.ledger.marks, 1);
-  expect_refusal(f, r, Lock::kDatabase,
-                 reason + "; and the taint of this read could not be recorded (" + db::kUnavailableReason + ")",
-                 true);
+  expect_refusal(
+      f, r, Lock::kDatabase,
+      reason + "; and the taint of this read could not be recorded (" + db::kUnavailableReason + ")", true);
   EXPECT_EQ(f.audit.records.back().taint, "unknown");
 }
 
@@ -261,8 +263,8 @@ TEST(PipelineFailClosed, AFailedAuditWriteRefusesTheAllowedCall) {
 class CapturedLog {
  public:
   CapturedLog() : previous_(spdlog::default_logger()) {
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
-        "captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)));
+    spdlog::set_default_logger(
+        std::make_shared<spdlog::logger>("captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)));
   }
   ~CapturedLog() { spdlog::set_default_logger(previous_); }
   std::string text() const { return out_.str(); }
