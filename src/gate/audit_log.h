@@ -170,7 +170,17 @@ std::vector<std::pair<uint64_t, std::string>> rotated_audit_files(const std::str
 // naming them.
 Result<std::string> resolve_audit_log_path(const std::string& dir_or_path);
 
-class AuditLog {
+// Where gate::Pipeline writes its decisions. AuditLog is the one production implementation;
+// the pipeline's unit tests stand in for it with sinks that fail (a full disk, an anchor
+// that lags: failures a real log cannot be made to show on demand).
+class AuditSink {
+ public:
+  virtual ~AuditSink() = default;
+  // Writes one record; an error means it was not written (see AuditLog::append).
+  virtual Result<void> append(AuditRecord record) = 0;
+};
+
+class AuditLog final : public AuditSink {
  public:
   // Opens (creating if needed, mode 0600) the log at `path`. `sync` makes every append
   // fdatasync() before returning (durable against power loss, slower).
@@ -183,7 +193,7 @@ class AuditLog {
   // Appends one record; thread-safe and safe across processes sharing the file. Fails when
   // the file cannot be written, or when an anchor is set and has been unreachable for more
   // than its max_lag (the record is then not written).
-  Result<void> append(AuditRecord record);
+  Result<void> append(AuditRecord record) override;
 
   // Starts anchoring the head under `log_id` (at once, then after appends). Call once.
   // At most one anchor write per `interval`: records appended meanwhile share the next write,

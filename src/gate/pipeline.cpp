@@ -13,7 +13,7 @@ std::string Refusal::message() const {
   return std::string("refused by lock ") + lock_name(lock) + ": " + reason;
 }
 
-Pipeline::Pipeline(std::shared_ptr<Gate> gate, TaintLedger* ledger, AuditLog& audit, PipelineOptions options)
+Pipeline::Pipeline(std::shared_ptr<Gate> gate, LedgerPort* ledger, AuditSink& audit, PipelineOptions options)
     : gate_(std::move(gate)),
       audience_(gate_->options().audience),
       ledger_(ledger),
@@ -136,8 +136,8 @@ std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
 
   // Lock 2b: authorization with the server's facts and the policy.
   started = SteadyClock::now();
-  auto decision = gate->authorize(token, request.peer.get(), request.facts, std::chrono::system_clock::now(),
-                                  &admission.grant);
+  const auto now = options_.clock ? options_.clock() : std::chrono::system_clock::now();
+  auto decision = gate->authorize(token, request.peer.get(), request.facts, now, &admission.grant);
   request.timings.authorize_us = micros_since(started);
   if (!decision.allowed) return deny(request, &token, decision.lock, decision.reason);
 

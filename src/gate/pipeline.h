@@ -30,6 +30,8 @@
 #include "gate/gate.h"
 #include "gate/taint_ledger.h"
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -80,13 +82,17 @@ struct PipelineOptions {
   // calls per second. A lineage over either is refused as lock "limits" before any ledger
   // lookup or Datalog runs. Zeroes = no limit.
   CallLimiter::Options lineage_limits;
+  // The wall clock tokens are authorized at (their expiry, time checks); empty:
+  // system_clock::now. Tests set their own instead of waiting for a token to expire.
+  std::function<std::chrono::system_clock::time_point()> clock;
 };
 
 class Pipeline {
  public:
   // `ledger` may be null only when taint is disabled (then egress is refused for every
-  // token that carries the taint block, and nothing is recorded).
-  Pipeline(std::shared_ptr<Gate> gate, TaintLedger* ledger, AuditLog& audit, PipelineOptions options);
+  // token that carries the taint block, and nothing is recorded). In production `ledger` is
+  // the TaintLedger and `audit` the AuditLog; the unit tests give ones that fail.
+  Pipeline(std::shared_ptr<Gate> gate, LedgerPort* ledger, AuditSink& audit, PipelineOptions options);
 
   // Runs the locks before the tool. On refusal the decision is audited.
   std::variant<Admission, Refusal> admit(CallRequest request);
@@ -122,8 +128,8 @@ class Pipeline {
   mutable std::mutex gate_mu_;
   std::shared_ptr<Gate> gate_;  // guarded by gate_mu_
   const std::string audience_;  // the server's (restart-only)
-  TaintLedger* ledger_;
-  AuditLog& audit_;
+  LedgerPort* ledger_;
+  AuditSink& audit_;
   PipelineOptions options_;
   CallLimiter lineage_limiter_;
 };

@@ -157,7 +157,7 @@ bool TaintLedger::known_tainted(const std::string& lineage, const Expiry* coveri
   auto it = known_tainted_.find(lineage);
   if (it == known_tainted_.end()) return false;
   const Expiry& known = it->second;
-  if (known && *known <= std::chrono::system_clock::now()) {
+  if (known && *known <= (options_.clock ? options_.clock() : std::chrono::system_clock::now())) {
     known_tainted_.erase(it);
     return false;
   }

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -41,13 +42,38 @@ Result<std::string> normalize_revocation_id(std::string_view text);
 // when given), idempotently. `admin` must be a superuser connection to the application database.
 Result<void> apply_gate_setup(const db::ConnParams& admin, const std::optional<std::string>& password);
 
-class TaintLedger {
+// What gate::Pipeline asks of the ledger on every call: the revocation list and the taint
+// ledger in one round trip, the taint of a sensitive read, and whether PostgreSQL is known to
+// be down. TaintLedger (PostgreSQL) is the one production implementation; the pipeline's unit
+// tests stand in for it with ledgers that fail in the ways a real database cannot be made to
+// on demand.
+class LedgerPort {
+ public:
+  // See TaintLedger::check_call.
+  struct CallCheck {
+    std::optional<std::string> revoked;  // the first revoked id, in the order of `ids`
+    bool tainted = false;                // false too when no lineage was asked about
+  };
+
+  virtual ~LedgerPort() = default;
+  virtual Result<CallCheck> check_call(const std::vector<std::string>& ids,
+                                       const std::optional<std::string>& lineage) = 0;
+  virtual Result<void> mark_tainted(const std::string& lineage,
+                                    std::optional<std::chrono::system_clock::time_point> expires_at,
+                                    const std::string& tool, const std::string& client_cert_sha256) = 0;
+  virtual bool database_down() const = 0;
+};
+
+class TaintLedger final : public LedgerPort {
  public:
   struct Options {
     std::size_t max_connections = 4;
     std::chrono::milliseconds timeout{5000};
     // Where an unreachable database, and its return, are reported (logged once per outage).
     std::shared_ptr<db::Availability> availability;
+    // The wall clock the remembered taints expire by (empty: system_clock::now); tests set
+    // their own. The database's entries expire by PostgreSQL's now().
+    std::function<std::chrono::system_clock::time_point()> clock;
   };
 
   TaintLedger(db::ConnParams params, Options options);
@@ -59,7 +85,7 @@ class TaintLedger {
   // is the token's own expiry (nullopt: the entry never expires).
   Result<void> mark_tainted(const std::string& lineage,
                             std::optional<std::chrono::system_clock::time_point> expires_at,
-                            const std::string& tool, const std::string& client_cert_sha256);
+                            const std::string& tool, const std::string& client_cert_sha256) override;
 
   // True when `lineage` has an unexpired entry.
   Result<bool> is_tainted(const std::string& lineage);
@@ -79,12 +105,8 @@ class TaintLedger {
   // very next call; a taint this instance knows of is (taint only grows), and then only the
   // revocation list is asked. Every statement is a single unnamed one in its own implicit
   // transaction, with no session state: correct through PgBouncer in transaction mode.
-  struct CallCheck {
-    std::optional<std::string> revoked;  // the first revoked id, in the order of `ids`
-    bool tainted = false;                // false too when no lineage was asked about
-  };
   Result<CallCheck> check_call(const std::vector<std::string>& ids,
-                               const std::optional<std::string>& lineage);
+                               const std::optional<std::string>& lineage) override;
 
   // The first of `ids` that is revoked, if any (check_call without a lineage).
   Result<std::optional<std::string>> first_revoked(const std::vector<std::string>& ids);
@@ -95,7 +117,7 @@ class TaintLedger {
   Result<std::optional<AuditAnchorPoint>> audit_anchor(const std::string& log_id);
 
   // True while the configured db::Availability says PostgreSQL is unreachable.
-  bool database_down() const { return options_.availability && options_.availability->down(); }
+  bool database_down() const override { return options_.availability && options_.availability->down(); }
 
   // Deletes expired taint entries; returns how many.
   Result<int64_t> purge_expired();

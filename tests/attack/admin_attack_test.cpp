@@ -101,7 +101,8 @@ TEST(AdminAttack, InventedToolPromptAndMethodNamesDoNotGrowTheMetrics) {
                  .dump(),
              token, sid);
   }
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // give the certificate's budget back
+  // A sleep on purpose: the certificate's call budget refills by the wall clock.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
   const std::string text = scrape();
   EXPECT_EQ(text.find("zz-"), std::string::npos) << "an invented name became a label";
   EXPECT_LT(series_of(text, "larder_calls_total"), 60u);

@@ -1,6 +1,7 @@
 // Attacks on the audit trail (finding 9): requests that left no record, a log whose tail
 // was cut and whose head was rewritten to match, and rotated files deleted or reordered.
 #include "attack_env.h"
+#include "support/wait.h"
 
 #include "base/encoding.h"
 #include "gate/audit_log.h"
@@ -95,11 +96,12 @@ TEST(AuditAttack, ACutLogWithARewrittenHeadFailsVerification) {
   auto reader = [&](const std::string& log_id) { return ledger.audit_anchor(log_id); };
   // The anchor follows the log within milliseconds; wait (bounded) until it holds every record.
   const auto total = records(log).size();
-  for (int i = 0; i < 100; ++i) {
-    auto a = ledger.audit_anchor(id);
-    if (a.ok() && *a && (*a)->seq >= total) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  test::wait_until(
+      [&] {
+        auto a = ledger.audit_anchor(id);
+        return a.ok() && *a && (*a)->seq >= total;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(50));
   ASSERT_TRUE(gate::verify_audit_log(log, id, reader).ok);
 
   // The attacker's copy: the last two records cut, the head rewritten to the new last line.

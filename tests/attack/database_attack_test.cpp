@@ -4,6 +4,7 @@
 // the planner's statistics, EXPLAIN ANALYZE's counters — or to make one call cost the server
 // far more than a result's worth (findings 1, 6 and 8 of the security issue).
 #include "attack_env.h"
+#include "support/wait.h"
 
 #include <gtest/gtest.h>
 
@@ -206,24 +207,26 @@ TEST(DatabaseAttack, ExplainAnalyzeTaintsAndHidesFilteredRows) {
 // server cancels the statement in PostgreSQL as soon as the cancel arrives.
 TEST(DatabaseAttack, ACancelledCallStopsItsStatementInPostgresAtOnce) {
   auto client = connect(env().db_url, fresh_patient_token());
+  auto running = [] {
+    return std::stoll(bed().cluster().admin_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%generate_series(1, "
+        "400000000)%' AND pid <> pg_backend_pid()"));
+  };
   CancellationToken cancel;
   std::thread canceller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    // The cancel comes once the statement runs in PostgreSQL, not after a guessed delay.
+    EXPECT_TRUE(test::wait_until([&] { return running() > 0; }, std::chrono::seconds(10),
+                                 std::chrono::milliseconds(20)))
+        << "the statement never ran";
     cancel.cancel();
   });
   auto r = client->call_tool(
       "pg_query", {{"query", "SELECT count(*) FROM generate_series(1, 400000000) AS g"}}, nullptr, &cancel);
   canceller.join();
   EXPECT_FALSE(r.ok()) << "the client abandoned the call";
-  auto running = [] {
-    return std::stoll(bed().cluster().admin_scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%generate_series(1, "
-        "400000000)%' AND pid <> pg_backend_pid()"));
-  };
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (running() > 0 && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(running(), 0) << "the statement still runs in PostgreSQL 3 s after the cancel";
+  EXPECT_TRUE(test::wait_until([&] { return running() == 0; }, std::chrono::seconds(3),
+                               std::chrono::milliseconds(50)))
+      << "the statement still runs in PostgreSQL 3 s after the cancel";
 }
 
 }  // namespace

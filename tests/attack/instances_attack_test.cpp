@@ -5,6 +5,7 @@
 // revoked through one, is refused by the other in the very next call; each instance's audit
 // log verifies against its own anchor.
 #include "attack_env.h"
+#include "support/wait.h"
 
 #include "biscuit/token/token.h"
 #include "gate/audit_log.h"
@@ -68,9 +69,9 @@ int free_port() {
 
 void stop_pid(pid_t pid) {
   if (pid <= 0 || ::kill(pid, SIGTERM) != 0) return;
-  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  if (::kill(pid, 0) == 0) ::kill(pid, SIGKILL);
+  if (!test::wait_until([pid] { return ::kill(pid, 0) != 0; }, std::chrono::seconds(10),
+                        std::chrono::milliseconds(50)))
+    ::kill(pid, SIGKILL);
 }
 
 pid_t read_pid(const fs::path& file) {
@@ -161,8 +162,8 @@ class InstancesAttack : public ::testing::Test {
                              test::shell_quote((dir_ / "pgbouncer.ini").string()) + " 2>&1");
     if (r.status != 0)
       throw std::runtime_error("pgbouncer did not start: " + r.out + slurp(own / "pgbouncer.log"));
-    for (int i = 0; i < 100 && read_pid(own / "pgbouncer.pid") <= 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    test::wait_until([&] { return read_pid(own / "pgbouncer.pid") > 0; }, std::chrono::seconds(5),
+                     std::chrono::milliseconds(50));
   }
 
   static std::string ledger_url() {
@@ -287,13 +288,13 @@ TEST_F(InstancesAttack, EachInstancesAuditLogVerifiesAgainstItsOwnAnchor) {
   const std::string id_b = gate::default_audit_anchor_id("larder-db", b_.audit.string());
   ASSERT_NE(id_a, id_b);
   // Wait for both anchors to hold something, then verify each log against its own.
-  for (int i = 0; i < 100; ++i) {
-    auto n = bed().cluster().admin_scalar(
-        "SELECT count(*) FROM larder_gate.audit_anchors WHERE log_id = ANY($1::text[])",
-        {"{\"" + id_a + "\",\"" + id_b + "\"}"});
-    if (n == "2") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  test::wait_until(
+      [&] {
+        return bed().cluster().admin_scalar(
+                   "SELECT count(*) FROM larder_gate.audit_anchors WHERE log_id = ANY($1::text[])",
+                   {"{\"" + id_a + "\",\"" + id_b + "\"}"}) == "2";
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(50));
   for (const auto* i : {&a_, &b_}) {
     auto v = test::run_shell(test::shell_quote(kLarder) + " audit verify --config " +
                              test::shell_quote(i->config.string()) + " 2>&1");
@@ -309,14 +310,14 @@ TEST_F(InstancesAttack, AnInstanceReusingAnotherInstancesAnchorIdRefusesToStart)
   auto client = connect(a_.url, fresh_patient_token());
   (void)call(*client, "pg_explain", {{"query", R"(SELECT count(*) FROM health_records)"}});
   const std::string id_a = gate::default_audit_anchor_id("larder-db", a_.audit.string());
-  for (int i = 0;
-       i < 100 && bed()
-                      .cluster()
-                      .admin_scalar("SELECT seq FROM larder_gate.audit_anchors WHERE log_id = $1", {id_a})
-                      .empty();
-       ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  test::wait_until(
+      [&] {
+        return !bed()
+                    .cluster()
+                    .admin_scalar("SELECT seq FROM larder_gate.audit_anchors WHERE log_id = $1", {id_a})
+                    .empty();
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(50));
   Instance c = configure("c", "anchor_id = " + toml(id_a) + "\n");
   const CliRun r = launch(c, "c");
   if (r.status == 0) stop_pid(read_pid(dir_ / "c.pid"));

@@ -8,6 +8,7 @@
 // The outage gets its own installation (a second Testbed with its own cluster), so stopping
 // PostgreSQL here does not disturb the shared one the other attacks use.
 #include "attack_env.h"
+#include "support/wait.h"
 
 #include "mcp/jsonrpc.h"
 
@@ -156,13 +157,13 @@ TEST(OutageAttack, ADatabaseOutageIsRefusedAsTheDatabaseLockWithoutItsAddressAnd
   // still be refused for the outage; nothing else may refuse it.
   auto until_recovered = [](const std::function<nlohmann::json()>& attempt) {
     nlohmann::json r;
-    for (int i = 0; i < 100; ++i) {
-      r = attempt();
-      const bool outage =
-          refused_lock(r) == "database" || text_of(r).find("audit log unavailable") != std::string::npos;
-      if (!outage) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    test::wait_until(
+        [&] {
+          r = attempt();
+          return !(refused_lock(r) == "database" ||
+                   text_of(r).find("audit log unavailable") != std::string::npos);
+        },
+        std::chrono::seconds(30), std::chrono::milliseconds(100));
     return r;
   };
   // The quiet token never read: its refusals tainted nothing, so egress accepts it.

@@ -106,6 +106,7 @@ TEST(RefusalShapeAttack, LimitsRefuseEachKindOfCallOverTheLineageRate) {
   // Each kind: the first call of a rested lineage passes; calls right after it are refused
   // (the first refusal is checked; a few tries, so a stalled machine cannot refill the
   // bucket between two calls and fail the test); then the lineage rests for the next kind.
+  // A sleep on purpose: the lineage's bucket refills by the wall clock (1 call/s).
   auto rest = [] { std::this_thread::sleep_for(std::chrono::milliseconds(1100)); };
   constexpr int kTries = 10;
   EXPECT_EQ(refused_lock(call(*db, "pg_query", {{"query", "SELECT 1"}})), "");

@@ -1,6 +1,7 @@
 #include "support/pg_bouncer.h"
 
 #include "support/process_support.h"
+#include "support/wait.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,7 +12,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
-#include <thread>
 #include <tuple>
 
 namespace larder::test {
@@ -200,16 +200,19 @@ bool PgBouncer::spawn() {
     std::ofstream out(root_ / "pid", std::ios::trunc);
     out << pid << "\n";
   }
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (std::chrono::steady_clock::now() < until) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    if (port_accepts(port_)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  bool exited = false;
+  const bool settled = wait_until(
+      [&] {
+        int status = 0;
+        exited = ::waitpid(pid_, &status, WNOHANG) == pid_;
+        return exited || port_accepts(port_);
+      },
+      std::chrono::seconds(15), std::chrono::milliseconds(20));
+  if (exited) {
+    pid_ = -1;
+    return false;
   }
+  if (settled) return true;
   stop();
   return false;
 }
@@ -217,15 +220,10 @@ bool PgBouncer::spawn() {
 void PgBouncer::stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);  // 1.18: immediate shutdown
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   int status = 0;
-  while (::waitpid(pid_, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() >= until) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) != 0; }, std::chrono::seconds(10))) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
   }
   pid_ = -1;
 }

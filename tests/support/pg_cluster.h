@@ -1,8 +1,16 @@
-// PgCluster: a throwaway PostgreSQL 15 cluster for integration tests and benchmarks.
-// Starts in a fresh temp directory on a free 127.0.0.1 port (fsync off, ~1 s), sets up the
-// healthcare example (its schema, then its policy file applied: roles, grants, context, RLS
+// PgCluster: a throwaway PostgreSQL 15 cluster for integration tests and benchmarks — the one
+// way tests start PostgreSQL (through db::EmbeddedCluster, the production code's initdb and
+// pg_ctl). Starts in a fresh temp directory on a free 127.0.0.1 port (fsync off, ~1 s), sets up
+// the healthcare example (its schema, then its policy file applied: roles, grants, context, RLS
 // policies; policy::setup_database), seeds N synthetic rows, and on destruction stops the
-// server and removes the directory. Never touches a system cluster.
+// server and removes the directory; a watchdog does the same if the test process dies first.
+// Never touches a system cluster. It is set up as a streaming-replication primary.
+//
+// With Options::standby_of it is instead a hot standby of that running cluster (PgStandby, in
+// pg_standby.h, is the short way to ask for one): a physical copy taken with
+// `pg_basebackup -R -X stream`, started on its own free port and streaming from the primary.
+// Being a physical copy it has the primary's roles, passwords and policy, so the same URLs
+// work with its port. It must not outlive its primary.
 // Failures throw std::runtime_error (test support only: a test cannot go on without it).
 #pragma once
 
@@ -13,6 +21,7 @@
 #include "examples/healthcare/generate.h"
 #include "policy/policy.h"
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -35,6 +44,8 @@ class PgCluster {
     int max_connections = 200;
     std::string example =
         "healthcare";  // examples/<name>: its schema, policy file and data (seed_rows of it)
+    // Non-null: a hot standby of this running cluster (the fields above are then unused).
+    const PgCluster* standby_of = nullptr;
   };
 
   PgCluster();
@@ -57,12 +68,28 @@ class PgCluster {
   std::string admin_scalar(const std::string& sql, const std::vector<db::Param>& params = {}) const;
   double seed_seconds() const { return seed_seconds_; }
 
-  // Stop (fast or immediate) and start again on the same port: for restart tests.
+  // Stop (fast or immediate) and start again on the same port: for restart tests. A standby's
+  // start() returns once it accepts connections in recovery again.
   void stop(bool immediate = false);
   void start();
   bool running() const { return running_; }
 
+  // A standby's (Options::standby_of) replay; throw on a primary.
+  // pg_wal_replay_pause()/resume(): WAL keeps arriving but is not applied, so the standby lags
+  // behind every write on the primary. pause_replay() returns once replay is actually paused.
+  void pause_replay();
+  void resume_replay();
+  // Waits until the standby has replayed up to the primary's current WAL position (read once,
+  // at the call). False on timeout.
+  bool wait_caught_up(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
  private:
+  void init_primary(const Options& options);
+  void init_standby(const PgCluster& primary);
+  void wait_ready(std::chrono::milliseconds timeout);
+  const PgCluster& primary_of_standby(const char* what) const;
+
+  const PgCluster* primary_ = nullptr;  // set on a standby
   std::filesystem::path root_;
   db::ClusterState state_;
   policy::Policy policy_;

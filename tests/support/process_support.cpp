@@ -1,5 +1,7 @@
 #include "support/process_support.h"
 
+#include "support/wait.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -9,7 +11,6 @@
 
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 namespace larder::test {
 
@@ -66,12 +67,7 @@ bool port_bindable(int port) {
 }
 
 bool wait_port_bindable(int port, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (!port_bindable(port)) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
+  return wait_until([port] { return port_bindable(port); }, timeout, std::chrono::milliseconds(50));
 }
 
 bool port_accepts(int port) {

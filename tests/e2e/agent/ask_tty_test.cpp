@@ -17,6 +17,7 @@
 #include "examples/healthcare/demo.h"
 #include "net/pki.h"
 #include "support/testbed.h"
+#include "support/wait.h"
 #include "tools/demo_scenarios.h"
 
 #include <gtest/gtest.h>
@@ -130,13 +131,12 @@ class AskTty : public ::testing::Test {
 
   bool wait_for(const std::function<bool(const std::string&)>& ok, std::chrono::seconds limit,
                 std::string* seen) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-      *seen = screen();
-      if (ok(*seen)) return true;
-      if (std::chrono::steady_clock::now() > until) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    return test::wait_until(
+        [&] {
+          *seen = screen();
+          return ok(*seen);
+        },
+        limit, std::chrono::milliseconds(100));
   }
   bool wait_text(const std::string& text, std::chrono::seconds limit, std::string* seen) {
     return wait_for([&](const std::string& s) { return s.find(text) != std::string::npos; }, limit, seen);
@@ -237,9 +237,11 @@ TEST_F(AskTty, EditHistoryCancelAndLeaveAtTheTerminal) {
   // 3. The slow model: the progress line says what it waits for, and for how long.
   ASSERT_TRUE(wait_text("waiting for the model (claude-sonnet-4-5)", std::chrono::seconds(20), &seen))
       << seen;
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  seen = screen();
-  EXPECT_TRUE(seen.find(" 1.") != std::string::npos || seen.find(" 2.") != std::string::npos)
+  EXPECT_TRUE(wait_for(
+      [](const std::string& s) {
+        return s.find(" 1.") != std::string::npos || s.find(" 2.") != std::string::npos;
+      },
+      std::chrono::seconds(10), &seen))
       << "no elapsed time:\n"
       << seen;
   ASSERT_EQ(llm.requests().size(), 3u);
@@ -259,8 +261,7 @@ TEST_F(AskTty, EditHistoryCancelAndLeaveAtTheTerminal) {
   EXPECT_EQ(seen.find("too late"), std::string::npos) << seen;
   EXPECT_EQ(seen.find("[larder exited"), std::string::npos) << "the first Ctrl-C ended the session:\n"
                                                             << seen;
-  for (int i = 0; i < 50 && llm.abandoned() == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(test::wait_until([&] { return llm.abandoned() != 0; }, std::chrono::seconds(5)));
   EXPECT_EQ(llm.abandoned(), 1u) << "the model request was not aborted";
 
   // 5. A second Ctrl-C, at the empty prompt, ends the program (status 130).

@@ -8,6 +8,7 @@
 #include "examples/healthcare/generate.h"
 #include "mcp/client.h"
 #include "support/testbed.h"
+#include "support/wait.h"
 #include "tools/demo_scenarios.h"
 
 #include <gtest/gtest.h>
@@ -145,13 +146,13 @@ class Agent {
 // Asks until `ok` holds for an answer or `within` passes; returns the last answer.
 std::string ask_until(Agent& a, const std::function<bool(const std::string&)>& ok,
                       std::chrono::milliseconds within = std::chrono::seconds(20)) {
-  const auto until = std::chrono::steady_clock::now() + within;
   std::string last;
-  do {
-    last = a.paced_ask();
-    if (ok(last)) return last;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  } while (std::chrono::steady_clock::now() < until);
+  test::wait_until(
+      [&] {
+        last = a.paced_ask();
+        return ok(last);
+      },
+      within, std::chrono::milliseconds(50));
   return last;
 }
 
@@ -166,13 +167,19 @@ TEST(ScaleOut, AReplicaStoppedMidRunSendsTheReadsToThePrimaryAndBackWhenItReturn
   EXPECT_EQ(agent.paced_ask(), agent.own());
   std::atomic<bool> stop{false};
   std::vector<std::string> answers;
+  std::atomic<std::size_t> answered{0};
   std::thread load([&] {
-    while (!stop) answers.push_back(agent.paced_ask());
+    while (!stop) {
+      answers.push_back(agent.paced_ask());
+      ++answered;
+    }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Windows of calls counted, not timed: a few before the standby dies, ten after.
+  EXPECT_TRUE(test::wait_until([&] { return answered >= 3; }, std::chrono::seconds(30)));
   const auto before = bed.db->database_stats();
   bed.standby()->stop(/*immediate=*/true);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const std::size_t at_stop = answered;
+  EXPECT_TRUE(test::wait_until([&] { return answered >= at_stop + 10; }, std::chrono::seconds(60)));
   stop = true;
   load.join();
   std::size_t refused = 0;
@@ -206,7 +213,8 @@ TEST(ScaleOut, AReplicaLaggingBeyondTheLimitIsSkippedSoTheAgentSeesFreshRows) {
   EXPECT_EQ(agent.paced_ask(), agent.own());
   bed.standby()->pause_replay();
   agent.add_admission();  // on the primary; the paused standby does not have it
-  // Within max_replica_lag the standby may still answer (one row fewer); past it, never.
+  // Within max_replica_lag the standby may still answer (one row fewer); past it, never. A sleep
+  // on purpose: the lag is the wall-clock time since the standby's last replay, so time must pass.
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   const auto calls = bed.db->database_stats().replica_calls;
   for (int i = 0; i < 10; ++i) EXPECT_EQ(agent.paced_ask(), agent.own()) << "a lagging replica answered";
@@ -226,16 +234,21 @@ TEST(ScaleOut, PgBouncerRestartedMidRunRefusesCleanlyWhileItIsDownAndNothingAfte
   using Clock = std::chrono::steady_clock;
   std::atomic<bool> stop{false};
   std::vector<std::pair<Clock::time_point, std::string>> answers;  // (asked at, answer)
+  std::atomic<std::size_t> answered{0};
   std::thread load([&] {
     while (!stop) {
       const auto at = Clock::now();
       answers.emplace_back(at, agent.paced_ask());
+      ++answered;
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Windows of calls counted, not timed: a few before the restart, a dozen after (at most one
+  // of them was asked before it).
+  EXPECT_TRUE(test::wait_until([&] { return answered >= 3; }, std::chrono::seconds(30)));
   bed.bouncer()->restart();
   const auto back = Clock::now();
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const std::size_t at_back = answered;
+  EXPECT_TRUE(test::wait_until([&] { return answered >= at_back + 12; }, std::chrono::seconds(60)));
   stop = true;
   load.join();
   std::size_t after = 0;

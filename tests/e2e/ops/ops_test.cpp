@@ -10,6 +10,7 @@
 #include "net/client.h"
 #include "obs/log.h"
 #include "support/testbed.h"
+#include "support/wait.h"
 #include "tools/demo_scenarios.h"
 
 #include <gtest/gtest.h>
@@ -196,11 +197,8 @@ TEST_F(Ops, HealthStaysUpAndReadinessFollowsTheDatabase) {
   EXPECT_NE(down["checks"].value("ledger", "ok"), "ok");
   EXPECT_EQ(get(admin, "/healthz").status, 200);  // alive, only not ready
   bed_->cluster().start();
-  bool back = false;
-  for (int i = 0; i < 100 && !back; ++i) {
-    back = get(admin, "/readyz").status == 200;
-    if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const bool back = test::wait_until([&] { return get(admin, "/readyz").status == 200; },
+                                     std::chrono::seconds(10), std::chrono::milliseconds(100));
   EXPECT_TRUE(back) << "readiness did not return after PostgreSQL came back";
 
   // Only GET and the three paths.
@@ -255,11 +253,8 @@ TEST_F(Ops, AStopDrainsThenCancelsTheStatementStillRunningAndAuditsIt) {
       "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%generate_series(1, "
       "4000000000)%' "
       "AND pid <> pg_backend_pid()";
-  bool started = false;
-  for (int i = 0; i < 100 && !started; ++i) {
-    started = bed_->cluster().admin_scalar(running_sql) != "0";
-    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const bool started = test::wait_until([&] { return bed_->cluster().admin_scalar(running_sql) != "0"; },
+                                        std::chrono::seconds(5), std::chrono::milliseconds(50));
   if (!started) {
     call.join();
     FAIL() << "the slow statement never ran: "
@@ -268,15 +263,17 @@ TEST_F(Ops, AStopDrainsThenCancelsTheStatementStillRunningAndAuditsIt) {
 
   std::atomic<bool> saw_draining{false};
   std::thread stopper([&] { server->stop(); });
-  for (int i = 0; i < 40 && !saw_draining; ++i) {
-    try {
-      auto r = get(admin, "/readyz");
-      saw_draining = r.status == 503 && json::parse(r.body).value("draining", false);
-    } catch (const std::exception&) {
-      break;  // the admin listener stopped
-    }
-    if (!saw_draining) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  test::wait_until(
+      [&] {
+        try {
+          auto r = get(admin, "/readyz");
+          saw_draining = r.status == 503 && json::parse(r.body).value("draining", false);
+          return saw_draining.load();
+        } catch (const std::exception&) {
+          return true;  // the admin listener stopped
+        }
+      },
+      std::chrono::seconds(2), std::chrono::milliseconds(20));
   const auto stop_began = std::chrono::steady_clock::now();
   stopper.join();
   call.join();

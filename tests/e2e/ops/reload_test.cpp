@@ -15,6 +15,7 @@
 #include "net/client.h"
 #include "support/cli_run.h"
 #include "support/testbed.h"
+#include "support/wait.h"
 #include "tools/demo_scenarios.h"
 
 #include <gtest/gtest.h>
@@ -111,8 +112,8 @@ TEST_F(Reload, RootKeyRotationRefusesNoCallWhileItsKeyIsConfigured) {
   });
   auto wait_calls = [&](int more) {
     const int target = calls + more;
-    for (int i = 0; i < 400 && calls < target; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_TRUE(test::wait_until([&] { return calls >= target; }, std::chrono::seconds(30)))
+        << "the caller made " << calls << " of " << target << " calls";
   };
   wait_calls(5);
   c.root_keys = {{1, bed_->root().public_key().to_string()}, {2, key2.public_key().to_string()}};
@@ -314,11 +315,8 @@ TEST_F(Reload, ACallInFlightFinishesUnderTheConfigurationThatAdmittedIt) {
   const std::string running_sql =
       "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%generate_series(1, "
       "40000000)%' AND pid <> pg_backend_pid()";
-  bool started = false;
-  for (int i = 0; i < 200 && !started; ++i) {
-    started = bed_->cluster().admin_scalar(running_sql) != "0";
-    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const bool started = test::wait_until([&] { return bed_->cluster().admin_scalar(running_sql) != "0"; },
+                                        std::chrono::seconds(2));
   c.root_keys = {{2, key2.public_key().to_string()}};
   auto outcome = server->reload(c);
   call.join();
@@ -353,13 +351,17 @@ TEST_F(Reload, SighupReloadsWritesTheOutcomeAndCoalescesAFlood) {
   source.status_file = pid_file + ".reload";
   std::thread runner([&] { server->run_until_signal(source); });
   // The first reload: until the server's signal handler is in place, SIGHUP is ignored.
-  for (int i = 0; i < 200 && server->last_reload().attempt == 0; ++i) {
-    ::kill(::getpid(), SIGHUP);
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  test::wait_until(
+      [&] {
+        if (server->last_reload().attempt != 0) return true;
+        ::kill(::getpid(), SIGHUP);
+        return false;
+      },
+      std::chrono::seconds(5), std::chrono::milliseconds(25));
   ASSERT_GE(server->last_reload().attempt, 1u);
-  for (int i = 0; i < 200 && !std::filesystem::exists(source.status_file); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(
+      test::wait_until([&] { return std::filesystem::exists(source.status_file); }, std::chrono::seconds(2)))
+      << source.status_file;
 
   // One SIGHUP, and the outcome the server wrote beside the pid file (what `larder reload`
   // reads; Reload.ALarderServeProcessReloadsOnLarderReload runs the command).
@@ -367,15 +369,15 @@ TEST_F(Reload, SighupReloadsWritesTheOutcomeAndCoalescesAFlood) {
     const uint64_t before = server->last_reload().attempt;
     ::kill(::getpid(), SIGHUP);
     json status;
-    for (int i = 0; i < 400; ++i) {
-      auto text = read_file(source.status_file);
-      if (text) {
-        status = json::parse(*text, nullptr, false);
-        if (status.is_object() && status.value("attempt", uint64_t{0}) > before) return status;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return json();
+    const bool written = test::wait_until(
+        [&] {
+          auto text = read_file(source.status_file);
+          if (!text) return false;
+          status = json::parse(*text, nullptr, false);
+          return status.is_object() && status.value("attempt", uint64_t{0}) > before;
+        },
+        std::chrono::seconds(4));
+    return written ? status : json();
   };
   const json ok = hup();
   EXPECT_TRUE(ok.value("ok", false)) << ok.dump();
@@ -393,15 +395,16 @@ TEST_F(Reload, SighupReloadsWritesTheOutcomeAndCoalescesAFlood) {
   for (int i = 0; i < 100; ++i) ::kill(::getpid(), SIGHUP);
   auto db = client(env, &env.claude);
   EXPECT_FALSE(tools::query(*db, token, kCount).is_error());
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const uint64_t after = server->last_reload().attempt;
-  EXPECT_GT(after, attempts);
-  EXPECT_LT(after - attempts, 100u);
+  EXPECT_TRUE(
+      test::wait_until([&] { return server->last_reload().attempt > attempts; }, std::chrono::seconds(10)))
+      << "no reload after 100 SIGHUPs";
   EXPECT_TRUE(server->last_reload().ok) << server->last_reload().error;
   EXPECT_FALSE(tools::query(*db, token, kCount).is_error());
 
   ::kill(::getpid(), SIGTERM);  // taken by the server while run_until_signal runs: a graceful stop
   runner.join();
+  // Counted once the server has stopped, so every reload the signals caused is in.
+  EXPECT_LT(server->last_reload().attempt - attempts, 100u);
 }
 
 // A `larder serve` process: `larder reload --pid-file` reaches it through SIGHUP and reports
@@ -473,11 +476,8 @@ TEST_F(Reload, ALarderServeProcessReloadsOnLarderReload) {
   EXPECT_NE(other.out.find("not a larder process"), std::string::npos) << other.out;
 
   ASSERT_EQ(::kill(pid, SIGTERM), 0);
-  bool gone = false;
-  for (int i = 0; i < 300 && !gone; ++i) {
-    gone = ::kill(pid, 0) != 0;
-    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const bool gone = test::wait_until([&] { return ::kill(pid, 0) != 0; }, std::chrono::seconds(15),
+                                     std::chrono::milliseconds(50));
   EXPECT_TRUE(gone) << "larder serve did not stop on SIGTERM";
   auto log = read_file((dir / "larder.log").string());
   EXPECT_NE(log.ok() ? log->find("larder serve: stopped") : std::string::npos, std::string::npos);

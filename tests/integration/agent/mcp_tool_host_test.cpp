@@ -10,10 +10,12 @@
 #include "mcp/server.h"
 #include "net/pki.h"
 #include "net/server.h"
+#include "support/wait.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -39,6 +41,7 @@ struct Seen {
     std::lock_guard lock(mu);
     calls.emplace_back(std::move(tool), std::move(what));
   }
+  std::atomic<int> slow_started{0};  // slow_query handlers that have started
 };
 
 class McpToolHostTest : public ::testing::Test {
@@ -120,10 +123,8 @@ class McpToolHostTest : public ::testing::Test {
     ASSERT_TRUE(mcp_->add_tool(mcp::Tool{"slow_query", "", "A query that takes a long time",
                                          json{{"type", "object"}}, std::nullopt, json(), json()},
                                [](mcp::RequestContext& ctx, const json&) {
-                                 const auto until =
-                                     std::chrono::steady_clock::now() + std::chrono::seconds(20);
-                                 while (!ctx.cancelled() && std::chrono::steady_clock::now() < until)
-                                   std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                                 ++seen_->slow_started;
+                                 test::wait_until([&] { return ctx.cancelled(); }, std::chrono::seconds(20));
                                  seen_->add("slow_query", ctx.cancelled() ? "cancelled" : "finished");
                                  return mcp::ToolResult::text("slow rows");
                                })
@@ -241,8 +242,12 @@ TEST_F(McpToolHostTest, CancellingACallSendsNotificationsCancelled) {
   auto host = McpToolHost::connect(config(), std::make_shared<TokenStore>(kRoot));
   ASSERT_TRUE(host.ok()) << host.error().message;
   CancellationToken cancel;
+  const int started_before = seen_->slow_started;
   std::thread ctrl_c([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Ctrl-C once the server runs the call (it is in flight), not after a guessed delay.
+    EXPECT_TRUE(
+        test::wait_until([&] { return seen_->slow_started > started_before; }, std::chrono::seconds(10)))
+        << "slow_query never started";
     cancel.cancel();
   });
   const auto start = std::chrono::steady_clock::now();
@@ -252,16 +257,15 @@ TEST_F(McpToolHostTest, CancellingACallSendsNotificationsCancelled) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "mcp.cancelled") << r.error().message;
   EXPECT_LT(took, std::chrono::seconds(3));
-  bool server_cancelled = false;
-  for (int i = 0; i < 100 && !server_cancelled; ++i) {
-    {
-      std::lock_guard lock(seen_->mu);
-      for (const auto& [tool, what] : seen_->calls)
-        server_cancelled |= tool == "slow_query" && what == "cancelled";
-    }
-    if (!server_cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_TRUE(server_cancelled) << "the server's handler was not cancelled";
+  EXPECT_TRUE(test::wait_until(
+      [&] {
+        std::lock_guard lock(seen_->mu);
+        for (const auto& [tool, what] : seen_->calls)
+          if (tool == "slow_query" && what == "cancelled") return true;
+        return false;
+      },
+      std::chrono::seconds(5)))
+      << "the server's handler was not cancelled";
   auto after = (*host)->call_tool("larder-db", "pg_query", {{"sql", "SELECT 1"}, {"biscuit_token", kRoot}});
   ASSERT_TRUE(after.ok()) << after.error().message;
   EXPECT_FALSE(after->is_error);

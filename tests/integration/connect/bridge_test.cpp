@@ -12,6 +12,7 @@
 #include "net/pki.h"
 #include "net/server.h"
 #include "support/tls_test_pki.h"
+#include "support/wait.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
@@ -179,9 +180,7 @@ class BridgeTest : public ::testing::Test {
                                [up](mcp::RequestContext& ctx, const json&) {
                                  ctx.progress(1, 2, "half way");
                                  ctx.log(mcp::LogLevel::kWarning, json("careful"), "planner");
-                                 const auto until = std::chrono::steady_clock::now() + 10s;
-                                 while (!ctx.cancelled() && std::chrono::steady_clock::now() < until)
-                                   std::this_thread::sleep_for(5ms);
+                                 test::wait_until([&] { return ctx.cancelled(); }, 10s, 5ms);
                                  if (ctx.cancelled()) up->cancelled_seen = true;
                                  return mcp::ToolResult::text("done");
                                })
@@ -452,8 +451,8 @@ TEST_F(BridgeTest, ProgressLoggingAndCancellationPassThrough) {
   ASSERT_FALSE(log.is_null()) << "log messages reach the host";
   EXPECT_EQ(log["params"]["logger"], "db/planner");
   host.send({{"jsonrpc", "2.0"}, {"method", "notifications/cancelled"}, {"params", {{"requestId", 7}}}});
-  for (int i = 0; i < 400 && !a_->cancelled_seen; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(a_->cancelled_seen) << "the host's cancel reaches the upstream handler";
+  EXPECT_TRUE(test::wait_until([&] { return a_->cancelled_seen.load(); }, 10s))
+      << "the host's cancel reaches the upstream handler";
   // The bridge is still serving.
   EXPECT_EQ(
       text(host.request(8, "tools/call", {{"name", "db__whoami"}, {"arguments", json::object()}})["result"]),
@@ -474,13 +473,16 @@ TEST_F(BridgeTest, AnUpstreamToolAddedLaterReachesTheHostWithListChanged) {
   json changed = host.wait_for(
       [](const json& m) { return m.value("method", "") == "notifications/tools/list_changed"; });
   ASSERT_FALSE(changed.is_null()) << "list_changed reaches the host";
-  bool listed = false;
-  for (int i = 0; i < 100 && !listed; ++i) {
-    const json tools = host.request(100 + i, "tools/list")["result"]["tools"];
-    for (const auto& t : tools) listed |= t["name"] == "late_tool";
-    if (!listed) std::this_thread::sleep_for(20ms);
-  }
-  EXPECT_TRUE(listed);
+  int id = 100;
+  EXPECT_TRUE(test::wait_until(
+      [&] {
+        const json tools = host.request(id++, "tools/list")["result"]["tools"];
+        for (const auto& t : tools)
+          if (t["name"] == "late_tool") return true;
+        return false;
+      },
+      10s, 20ms))
+      << "late_tool never listed";
   EXPECT_EQ(
       text(host.request(2, "tools/call", {{"name", "late_tool"}, {"arguments", json::object()}})["result"]),
       "late");

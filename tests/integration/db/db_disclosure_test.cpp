@@ -4,12 +4,13 @@
 // session), EXPLAIN without statistics, and byte caps that hold for single huge values.
 #include "db/plan_redaction.h"
 #include "db_test_env.h"
+#include "support/wait.h"
 
 #include <fstream>
 #include <iterator>
-#include <thread>
 
 using namespace larder;
+using namespace std::chrono_literals;
 using larder::test::admin_scalar;
 using larder::test::clinician_ctx;
 using larder::test::patient_ctx;
@@ -209,7 +210,20 @@ TEST_F(DbDisclosure, AFailedQueryLeavesNoValueInTheServerLog) {
   ASSERT_FALSE(
       db_->query(guarded, R"(SELECT $1::int FROM health_records)", {std::string(examples::kErinOrtega)})
           .ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the log is written by the server
+  // The server writes a statement's log lines before it answers; a marker the superuser logs
+  // now, once it is in the file, shows that everything before it is too.
+  const auto markers = [] {
+    const std::string log = server_log();
+    std::size_t n = 0;
+    for (auto at = log.find("larder-test-log-marker"); at != std::string::npos;
+         at = log.find("larder-test-log-marker", at + 1))
+      ++n;
+    return n;
+  };
+  const std::size_t before = markers();
+  (void)admin_scalar("DO $$ BEGIN RAISE LOG 'larder-test-log-marker'; END $$");
+  ASSERT_TRUE(test::wait_until([&] { return markers() > before; }, 10s))
+      << "the marker never reached " << shared_cluster()->state().log_file();
   const std::string log = server_log();
   ASSERT_FALSE(log.empty()) << shared_cluster()->state().log_file();
   EXPECT_EQ(log.find("#in-the-log"), std::string::npos)

@@ -4,13 +4,12 @@
 #include "db/replica_set.h"
 #include "support/pg_cluster.h"
 #include "support/pg_standby.h"
+#include "support/wait.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <functional>
 #include <memory>
-#include <thread>
 
 using namespace larder;
 using namespace std::chrono_literals;
@@ -73,15 +72,6 @@ db::ConnParams dead_params() {
   return p;
 }
 
-bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 15s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return cond();
-}
-
 void write_on_primary(const std::string& note) {
   (void)primary().admin_scalar("INSERT INTO lag_probe (note) VALUES ($1)", {note});
 }
@@ -104,7 +94,7 @@ TEST(ReplicaSet, HealthyStandbyIsPicked) {
   ASSERT_TRUE(standby().wait_caught_up(30s));
   db::ReplicaSet set(primary_params(), {standby_params()}, fast_options());
   EXPECT_EQ(set.size(), 1u);
-  ASSERT_TRUE(eventually([&] { return set.pick() == std::optional<std::size_t>(0); }));
+  ASSERT_TRUE(test::wait_until([&] { return set.pick() == std::optional<std::size_t>(0); }, 15s));
   auto st = set.status();
   ASSERT_EQ(st.size(), 1u);
   EXPECT_TRUE(st[0].up) << st[0].last_error;
@@ -119,29 +109,34 @@ TEST(ReplicaSet, HealthyStandbyIsPicked) {
 TEST(ReplicaSet, PausedReplayLagsBeyondMaxLagAndResumeBringsItBack) {
   ASSERT_TRUE(standby().wait_caught_up(30s));
   db::ReplicaSet set(primary_params(), {standby_params()}, fast_options());
-  ASSERT_TRUE(eventually([&] { return set.pick().has_value(); }));
+  ASSERT_TRUE(test::wait_until([&] { return set.pick().has_value(); }, 15s));
   standby().pause_replay();
   write_on_primary("paused-1");  // one write the standby cannot apply: its lag grows from here
-  ASSERT_TRUE(eventually([&] { return !set.pick().has_value(); }, 10s));
+  ASSERT_TRUE(test::wait_until([&] { return !set.pick().has_value(); }, 10s));
   auto st = set.status();
   EXPECT_TRUE(st[0].up);  // up, just too far behind
   ASSERT_TRUE(st[0].lag.has_value());
   EXPECT_GT(st[0].lag->count(), 300);
   EXPECT_TRUE(st[0].replay_paused);
   // Lag keeps growing while paused, without further writes.
-  std::this_thread::sleep_for(200ms);
-  EXPECT_GT(set.status()[0].lag->count(), st[0].lag->count());
+  EXPECT_TRUE(test::wait_until(
+      [&] {
+        auto lag = set.status()[0].lag;
+        return lag && lag->count() > st[0].lag->count();
+      },
+      10s))
+      << "the lag stayed at " << st[0].lag->count() << " ms";
   EXPECT_FALSE(set.pick().has_value());
 
   standby().resume_replay();
-  ASSERT_TRUE(eventually([&] { return set.pick() == std::optional<std::size_t>(0); }, 15s));
+  ASSERT_TRUE(test::wait_until([&] { return set.pick() == std::optional<std::size_t>(0); }, 15s));
   EXPECT_FALSE(set.status()[0].replay_paused);
   EXPECT_LE(set.status()[0].lag->count(), 300);
 }
 
 TEST(ReplicaSet, StoppedStandbyIsDownUntilItIsBack) {
   db::ReplicaSet set(primary_params(), {standby_params()}, fast_options());
-  ASSERT_TRUE(eventually([&] { return set.pick().has_value(); }));
+  ASSERT_TRUE(test::wait_until([&] { return set.pick().has_value(); }, 15s));
   standby().stop(false);
   set.report_failure(0);  // a request saw the connection fail
   EXPECT_FALSE(set.pick().has_value());
@@ -153,26 +148,26 @@ TEST(ReplicaSet, StoppedStandbyIsDownUntilItIsBack) {
   EXPECT_FALSE(set.pick().has_value());
 
   standby().start();
-  ASSERT_TRUE(eventually([&] { return set.pick() == std::optional<std::size_t>(0); }, 30s))
+  ASSERT_TRUE(test::wait_until([&] { return set.pick() == std::optional<std::size_t>(0); }, 30s))
       << set.status()[0].last_error;
   EXPECT_TRUE(set.status()[0].up);
 }
 
 TEST(ReplicaSet, ReportedFailureWithoutAnOutageRecoversOnTheNextProbe) {
   db::ReplicaSet set(primary_params(), {standby_params()}, fast_options());
-  ASSERT_TRUE(eventually([&] { return set.pick().has_value(); }));
+  ASSERT_TRUE(test::wait_until([&] { return set.pick().has_value(); }, 15s));
   set.report_failure(0);
   EXPECT_FALSE(set.pick().has_value());
   EXPECT_FALSE(set.status()[0].up);
   set.probe_now();
   EXPECT_TRUE(set.status()[0].up) << set.status()[0].last_error;
-  EXPECT_TRUE(eventually([&] { return set.pick().has_value(); }));
+  EXPECT_TRUE(test::wait_until([&] { return set.pick().has_value(); }, 15s));
   set.report_failure(7);  // out of range: ignored
 }
 
 TEST(ReplicaSet, NonExistentReplicaIsDownWithAClearErrorAndNeverPicked) {
   db::ReplicaSet set(primary_params(), {dead_params(), standby_params()}, fast_options());
-  ASSERT_TRUE(eventually([&] { return set.pick().has_value(); }));
+  ASSERT_TRUE(test::wait_until([&] { return set.pick().has_value(); }, 15s));
   for (int i = 0; i < 20; ++i) EXPECT_EQ(set.pick(), std::optional<std::size_t>(1));
   auto st = set.status();
   EXPECT_FALSE(st[0].up);
@@ -206,7 +201,7 @@ TEST(ReplicaSet, PrimaryUnreachableStillUsesAnsweringReplicas) {
 
 TEST(ReplicaSet, RoundRobinAmongEligibleReplicas) {
   db::ReplicaSet set(primary_params(), {standby_params(), standby_params(), dead_params()}, fast_options());
-  ASSERT_TRUE(eventually([&] { return set.status()[0].up && set.status()[1].up; }));
+  ASSERT_TRUE(test::wait_until([&] { return set.status()[0].up && set.status()[1].up; }, 15s));
   int counts[3] = {0, 0, 0};
   for (int i = 0; i < 20; ++i) {
     auto p = set.pick();
@@ -223,7 +218,9 @@ TEST(ReplicaSet, DestructorStopsTheProbeThreadPromptly) {
   options.probe_interval = 30s;
   auto set = std::make_unique<db::ReplicaSet>(primary_params(), std::vector<db::ConnParams>{standby_params()},
                                               options);
-  std::this_thread::sleep_for(50ms);  // the thread is now waiting out its interval
+  // The constructor probed once; its thread now waits out the 30 s interval (a stop that comes
+  // before the thread reaches its wait is seen by the wait's predicate all the same).
+  ASSERT_TRUE(test::wait_until([&] { return set->status()[0].up; }, 15s)) << set->status()[0].last_error;
   const auto t0 = std::chrono::steady_clock::now();
   set.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);

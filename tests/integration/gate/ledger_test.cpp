@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
-#include <thread>
 
 namespace larder::gate {
 namespace {
@@ -256,12 +255,28 @@ TEST_F(LedgerTest, KnownTaintIsAnsweredWithoutARoundTripOnlyWhileItLasts) {
   // An untainted answer is never remembered: asked again, it is an error, not "clean".
   EXPECT_FALSE(ledger.is_tainted("lineage-unknown").ok());
   cluster_->start();
-  // A remembered taint ends with its expiry.
-  ASSERT_TRUE(
-      ledger.mark_tainted("lineage-brief", system_clock::now() + milliseconds(300), "pg_query", "").ok());
+}
+
+// A remembered taint ends with its expiry, by the ledger's clock (no waiting): the clock
+// starts an hour behind, so an entry that PostgreSQL (its own now()) already sees expired is
+// still remembered; once the clock passes the expiry, the ledger asks the database again.
+TEST_F(LedgerTest, ARememberedTaintEndsWithItsExpiryByTheLedgersClock) {
+  using namespace std::chrono;
+  const auto real = system_clock::now();
+  auto now = real - hours(1);
+  TaintLedger::Options options;
+  options.clock = [&now] { return now; };
+  TaintLedger ledger(ledger_params(), options);
+  const auto expiry = real - seconds(1);
+  ASSERT_TRUE(ledger.mark_tainted("lineage-brief", expiry, "pg_query", "").ok());
+  const auto known_before = ledger.stats().known_taint;
   EXPECT_TRUE(*ledger.is_tainted("lineage-brief"));
-  std::this_thread::sleep_for(milliseconds(400));
-  EXPECT_FALSE(*ledger.is_tainted("lineage-brief"));
+  EXPECT_EQ(ledger.stats().known_taint, known_before + 1);  // from memory: it has not expired yet
+  now = expiry + milliseconds(1);
+  auto after = ledger.is_tainted("lineage-brief");
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_FALSE(*after);  // forgotten, and the database's entry has expired too
+  EXPECT_EQ(ledger.stats().known_taint, known_before + 1);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "agent/fake_llm_server.h"
 #include "agent/openai.h"
 #include "clinic_tool_host.h"
+#include "support/wait.h"
 
 #include <gtest/gtest.h>
 
@@ -367,7 +368,9 @@ TEST(AgentLoop, CancelAbortsTheModelRequestInFlight) {
   agent.on_progress = [&](const std::string& what) { progress.push_back(what); };
   CancellationToken cancel;
   std::thread ctrl_c([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Ctrl-C once the model request is in flight (the fake has it), not after a guessed delay.
+    EXPECT_TRUE(test::wait_until([&] { return !h.server.requests().empty(); }, std::chrono::seconds(10)))
+        << "the model request never reached the fake";
     cancel.cancel();
   });
   const auto start = std::chrono::steady_clock::now();
@@ -378,8 +381,7 @@ TEST(AgentLoop, CancelAbortsTheModelRequestInFlight) {
   EXPECT_EQ(exit_status_for(run), kExitInterrupted);
   EXPECT_LT(took, std::chrono::seconds(3)) << "the request was not aborted";
   EXPECT_EQ(h.server.requests().size(), 1u);
-  for (int i = 0; i < 50 && h.server.abandoned() == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(test::wait_until([&] { return h.server.abandoned() != 0; }, std::chrono::seconds(5)));
   EXPECT_EQ(h.server.abandoned(), 1u) << "the fake still held an open request";
   ASSERT_EQ(progress.size(), 2u);
   EXPECT_EQ(progress[0], "waiting for the model (test-model)");

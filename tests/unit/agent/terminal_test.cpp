@@ -2,6 +2,7 @@
 // QuestionWatch turning Ctrl-C into a cancel (twice: a request to leave), and the width
 // fallbacks. The libedit prompt itself runs under tmux in e2e_agent_tty.
 #include "agent/terminal.h"
+#include "support/wait.h"
 
 #include <gtest/gtest.h>
 
@@ -10,19 +11,10 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <functional>
 #include <thread>
 
 namespace larder::agent {
 namespace {
-
-bool wait_until(const std::function<bool()>& ok) {
-  for (int i = 0; i < 200; ++i) {
-    if (ok()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return ok();
-}
 
 TEST(Terminal, CtrlCCancelsTheQuestionAndASecondAsksToLeave) {
   InterruptHandler interrupts;
@@ -31,11 +23,11 @@ TEST(Terminal, CtrlCCancelsTheQuestionAndASecondAsksToLeave) {
   QuestionWatch watch(cancel, &interrupts, /*progress=*/false, 80);
   watch.set("waiting for the model (test-model)");
   ASSERT_EQ(::raise(SIGINT), 0);  // the program goes on: the handler only writes to a pipe
-  EXPECT_TRUE(wait_until([&] { return cancel.cancelled(); }));
+  EXPECT_TRUE(test::wait_until([&] { return cancel.cancelled(); }, std::chrono::seconds(2)));
   EXPECT_TRUE(watch.interrupted());
   EXPECT_FALSE(watch.exit_requested());
   ASSERT_EQ(::raise(SIGINT), 0);
-  EXPECT_TRUE(wait_until([&] { return watch.exit_requested(); }));
+  EXPECT_TRUE(test::wait_until([&] { return watch.exit_requested(); }, std::chrono::seconds(2)));
   watch.stop();  // within the grace period: no forced exit
 }
 
@@ -45,6 +37,8 @@ TEST(Terminal, AnInterruptBeforeTheQuestionIsNotForIt) {
   ASSERT_EQ(::raise(SIGINT), 0);
   CancellationToken cancel;
   QuestionWatch watch(cancel, &interrupts, false, 80);
+  // A sleep on purpose: what is shown is that nothing happens, and no event says "the watch
+  // has looked at its interrupts and ignored the old one".
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(cancel.cancelled());
   watch.stop();

@@ -14,6 +14,7 @@
 
 #include <iomanip>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -81,6 +82,32 @@ TEST_F(AuditLogTest, IntactLogVerifies) {
   EXPECT_EQ(first["prev"], std::string(64, '0'));
   EXPECT_EQ(first["client_cert_cn"], "claude-client");
   EXPECT_FALSE(first["time"].get<std::string>().empty());
+}
+
+// Fail closed (the pipeline's refusal for it: tests/unit/gate/pipeline_test.cpp): once the
+// anchor has not been written for longer than max_lag, append() refuses, writes nothing, and
+// says why with its own code; when the anchor is written again, appends go on.
+TEST_F(AuditLogTest, AnAnchorUnwrittenForLongerThanItsMaxLagFailsTheAppend) {
+  auto opened = AuditLog::open(path_);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto& log = **opened;
+  ASSERT_TRUE(log.append(record(0)).ok());  // a head the anchor has not seen
+  std::atomic<bool> reachable{false};
+  log.set_anchor(
+      "test-log",
+      [&](const std::string&, uint64_t, const std::string&) -> Result<void> {
+        if (!reachable) return make_error("db.unavailable", "database unavailable");
+        return {};
+      },
+      std::chrono::milliseconds(0), std::chrono::milliseconds(0));
+  auto refused = log.append(record(1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, "audit.anchor");
+  EXPECT_EQ(lines().size(), 1u) << "a refused record was written";
+  reachable = true;
+  ASSERT_TRUE(log.flush_anchor(std::chrono::seconds(10)));
+  EXPECT_TRUE(log.append(record(2)).ok());
+  EXPECT_EQ(lines().size(), 2u);
 }
 
 TEST_F(AuditLogTest, ReopenContinuesTheChain) {
