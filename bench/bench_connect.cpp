@@ -144,11 +144,11 @@ int main(int argc, char** argv) {
     test::Testbed::Options to;
     to.rows = rows;
     bed = std::make_unique<test::Testbed>(to);
-    gate::ServeConfig c = bed->db_config();
-    c.max_calls_per_second_per_client = 1'000'000;
-    c.call_burst_per_client = 1'000'000;
-    c.max_calls_per_second_per_lineage = 1'000'000;
-    c.call_burst_per_lineage = 1'000'000;
+    tools::ServeConfig c = bed->db_config();
+    c.transport.client_limits.rate_per_second = 1'000'000;
+    c.transport.client_limits.burst = 1'000'000;
+    c.pipeline.lineage_limits.rate_per_second = 1'000'000;
+    c.pipeline.lineage_limits.burst = 1'000'000;
     bed->db = test::Testbed::start(c);
   } catch (const std::exception& e) {
     std::cerr << "bench_connect: " << e.what() << "\n";

@@ -234,21 +234,21 @@ Options parse(int argc, char** argv) {
 // answer to the call, split around its JSON-RPC id; the handler splices in the request's id.
 class FloorServer {
  public:
-  FloorServer(const gate::ServeConfig& c, const test::PgCluster& cluster, std::string reply_head,
+  FloorServer(const tools::ServeConfig& c, const test::PgCluster& cluster, std::string reply_head,
               std::string reply_tail)
-      : database_(
-            cluster.database_config(std::max<std::size_t>(4, c.worker_threads))),  // as larder serve sizes it
+      : database_(cluster.database_config(
+            std::max<std::size_t>(4, c.limits.worker_threads))),  // as larder serve sizes it
         head_(std::move(reply_head)),
         tail_(std::move(reply_tail)) {
     auto checked = database_.guard().check(kSql);
     if (!checked) throw std::runtime_error("floor: guard refused the benchmark SQL");
     checked_ = std::make_unique<db::GuardedQuery>(std::move(*checked));
     net::ServerConfig sc;
-    sc.tls.cert_file = c.tls_cert;
-    sc.tls.key_file = c.tls_key;
-    sc.tls.client_ca_file = c.tls_client_ca;
-    sc.tls.crl_file = c.tls_crl;
-    sc.limits.worker_threads = c.worker_threads;
+    sc.tls.cert_file = c.tls.cert_file;
+    sc.tls.key_file = c.tls.key_file;
+    sc.tls.client_ca_file = c.tls.client_ca_file;
+    sc.tls.crl_file = c.tls.crl_file;
+    sc.limits.worker_threads = c.limits.worker_threads;
     auto s =
         net::Server::create(sc, [this](const net::HttpRequest& req, std::shared_ptr<net::Responder> out) {
           handle(req, std::move(out));
@@ -308,7 +308,7 @@ struct PathRun {
   std::map<int, bench::CpuPerCall> larder_cpu, pgbench_cpu;
 };
 
-std::vector<PathRun> run_paths(test::Testbed& bed, const gate::ServeConfig& base,
+std::vector<PathRun> run_paths(test::Testbed& bed, const tools::ServeConfig& base,
                                const net::TlsClientConfig& tls, const std::string& token, int64_t expected,
                                const Options& o) {
   std::vector<PathRun> out;
@@ -329,12 +329,12 @@ std::vector<PathRun> run_paths(test::Testbed& bed, const gate::ServeConfig& base
   for (const std::string path : {"direct", "pgbouncer", "replica"}) {
     PathRun run;
     run.path = path;
-    gate::ServeConfig c = base;
-    c.audit_path = (bed.dir() / ("audit-bench-" + path + ".jsonl")).string();
+    tools::ServeConfig c = base;
+    c.audit.path = (bed.dir() / ("audit-bench-" + path + ".jsonl")).string();
     db::ClusterState pg_target = cluster.state();         // where pgbench connects
     const db::ClusterState* measured = &cluster.state();  // whose CPU is counted
     if (path == "pgbouncer") {
-      c.transaction_pooler = true;
+      c.database.transaction_pooler = true;
       c.database_url = bouncer.url_for(c.database_url);
       c.database_writer_url = bouncer.url_for(c.database_writer_url);
       c.database_ledger_url = bouncer.url_for(c.database_ledger_url);
@@ -422,17 +422,17 @@ int main(int argc, char** argv) {
     std::cerr << "bench_e2e: " << e.what() << "\n";
     return 1;
   }
-  gate::ServeConfig c = bed->config("larder-db", {{"pg_query", gate::DataFlow::kSensitiveRead}});
+  tools::ServeConfig c = bed->config("larder-db", {{"pg_query", gate::DataFlow::kSensitiveRead}});
   // Every session here presents the same client certificate, so its per-certificate limits
   // (16 calls in flight, 100/s by default) are raised out of the way — still checked on every
   // call, never refusing.
-  c.max_concurrent_calls_per_client = 1'000'000;
-  c.max_calls_per_second_per_client = 1'000'000;
-  c.call_burst_per_client = 1'000'000;
+  c.transport.client_limits.max_concurrent = 1'000'000;
+  c.transport.client_limits.rate_per_second = 1'000'000;
+  c.transport.client_limits.burst = 1'000'000;
   // Likewise one token lineage for every session.
-  c.max_concurrent_calls_per_lineage = 1'000'000;
-  c.max_calls_per_second_per_lineage = 1'000'000;
-  c.call_burst_per_lineage = 1'000'000;
+  c.pipeline.lineage_limits.max_concurrent = 1'000'000;
+  c.pipeline.lineage_limits.rate_per_second = 1'000'000;
+  c.pipeline.lineage_limits.burst = 1'000'000;
   std::unique_ptr<tools::LarderService> service;
   try {
     service = test::Testbed::start(c);
@@ -503,14 +503,14 @@ int main(int argc, char** argv) {
   std::vector<bench::CpuPerCall> cpu;
   for (int n : o.clients) {
     const int64_t sessions_before = sessions_opened(cluster);
-    std::streamoff before = file_size(c.audit_path);
+    std::streamoff before = file_size(c.audit.path);
     const double pg_before = bench::postgres_cpu_seconds(cluster.state()),
                  self_before = bench::self_cpu_seconds();
     runs.push_back(run_load(url, tls, token, n, o.seconds, expected, o.mcp_client));
     const double calls = static_cast<double>(std::max<std::size_t>(1, runs.back().calls));
     cpu.push_back({1e6 * (bench::postgres_cpu_seconds(cluster.state()) - pg_before) / calls,
                    1e6 * (bench::self_cpu_seconds() - self_before) / calls});
-    stages.push_back(stage_times(c.audit_path, before));
+    stages.push_back(stage_times(c.audit.path, before));
     sessions.push_back(sessions_opened(cluster) - sessions_before - 1);  // minus our own probe
   }
   bed->db->stop();
@@ -539,12 +539,12 @@ int main(int argc, char** argv) {
   if (o.metrics_rounds > 0) {
     try {
       std::vector<double> on_rps, off_rps;
-      gate::ServeConfig on = c, off = c;
+      tools::ServeConfig on = c, off = c;
       on.port = off.port = 0;
-      on.audit_path = (bed->dir() / "bench-metrics-on.jsonl").string();
-      off.audit_path = (bed->dir() / "bench-metrics-off.jsonl").string();
-      on.audit_anchor_id = "bench-metrics-on";
-      off.audit_anchor_id = "bench-metrics-off";
+      on.audit.path = (bed->dir() / "bench-metrics-on.jsonl").string();
+      off.audit.path = (bed->dir() / "bench-metrics-off.jsonl").string();
+      on.audit.anchor_id = "bench-metrics-on";
+      off.audit.anchor_id = "bench-metrics-off";
       on.metrics_enabled = true;
       off.metrics_enabled = false;
       auto with = test::Testbed::start(on);

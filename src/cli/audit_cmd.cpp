@@ -5,8 +5,8 @@
 #include "cli/command.h"
 #include "cli/report.h"
 #include "gate/audit_log.h"
-#include "gate/config.h"
 #include "gate/taint_ledger.h"
+#include "tools/serve_config.h"
 #include "tools/service.h"
 
 #include <unistd.h>
@@ -26,12 +26,12 @@ int run_verify(const VerifyOptions& o) {
   using larder::cli::report;
   namespace exit_status = larder::exit_status;
   std::string path = o.path;
-  std::optional<larder::gate::ServeConfig> config;
+  std::optional<larder::tools::ServeConfig> config;
   if (!o.config.empty()) {
-    auto loaded = larder::gate::load_serve_config(o.config);
+    auto loaded = larder::tools::load_serve_config(o.config);
     if (!loaded) return report("audit verify", loaded.error());
     config = *loaded;
-    if (path.empty()) path = config->audit_path;
+    if (path.empty()) path = config->audit.path;
   }
   if (path.empty()) path = ".larder/audit.jsonl";
   // A log that is not there, or cannot be read, is not a tampered one: it was not checked.
@@ -50,9 +50,9 @@ int run_verify(const VerifyOptions& o) {
     auto params = larder::tools::ledger_connection(*config);
     if (!params) return report("audit verify", params.error());
     auto ledger = std::make_shared<larder::gate::TaintLedger>(*params, larder::gate::TaintLedger::Options{});
-    const std::string id = config->audit_anchor_id.empty()
-                               ? larder::gate::default_audit_anchor_id(config->audience, config->audit_path)
-                               : config->audit_anchor_id;
+    const std::string id = config->audit.anchor_id.empty() ? larder::gate::default_audit_anchor_id(
+                                                                 config->gate.audience, config->audit.path)
+                                                           : config->audit.anchor_id;
     v = larder::gate::verify_audit_log(
         path, id, [&](const std::string& log_id) { return ledger->audit_anchor(log_id); });
   } else {

@@ -25,12 +25,12 @@
 #include "db/config.h"
 #include "db/connection.h"
 #include "examples/examples.h"
-#include "gate/config.h"
 #include "gate/taint_ledger.h"
 #include "gate/token_profile.h"
 #include "net/pki.h"
 #include "net/server.h"
 #include "tools/demo_scenarios.h"
+#include "tools/serve_config.h"
 #include "tools/service.h"
 
 #include <nlohmann/json.hpp>
@@ -549,7 +549,7 @@ int run_demo(const DemoOptions& o) {
     return std::vector<std::string>(
         bodies.begin() + static_cast<std::ptrdiff_t>(std::min(already, bodies.size())), bodies.end());
   };
-  gate::ServeConfig ledger_config;
+  tools::ServeConfig ledger_config;
   ledger_config.database_dir = dir.string();
   auto ledger_params = tools::ledger_connection(ledger_config);
   if (!ledger_params) return fail(ledger_params.error().message);

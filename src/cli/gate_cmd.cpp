@@ -7,9 +7,9 @@
 #include "cli/input.h"
 #include "cli/report.h"
 #include "gate/attestation.h"
-#include "gate/config.h"
 #include "gate/reasons.h"
 #include "gate/taint_ledger.h"
+#include "tools/serve_config.h"
 #include "tools/service.h"
 
 #include <cctype>
@@ -83,9 +83,9 @@ struct RevokeOptions {
 };
 
 int run_revoke(const RevokeOptions& o) {
-  gate::ServeConfig config;
+  tools::ServeConfig config;
   if (!o.config.empty()) {
-    auto loaded = gate::load_serve_config(o.config);
+    auto loaded = tools::load_serve_config(o.config);
     if (!loaded) fail(loaded.error());
     config = *loaded;
   } else {

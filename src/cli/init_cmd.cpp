@@ -10,9 +10,9 @@
 #include "cli/input.h"
 #include "cli/report.h"
 #include "cli/token_args.h"
-#include "gate/config.h"
 #include "gate/token_profile.h"
 #include "net/pki.h"
+#include "tools/serve_config.h"
 
 #include <toml++/toml.h>
 #include <nlohmann/json.hpp>
@@ -146,7 +146,7 @@ int run_init(const InitOptions& o) {
 
   // 3. The configuration, checked by the same loader the server uses before it is kept.
   const std::string text = config_text(o, base, store, root->public_key().to_string());
-  auto parsed = gate::parse_serve_config(text, base.string(), o.config);
+  auto parsed = tools::parse_serve_config(text, base.string(), o.config);
   if (!parsed) return fail("the generated configuration does not load (a bug): " + parsed.error().message);
   if (auto w = pki::write_file(o.config, text, 0644); !w)
     return fail("cannot write " + o.config + ": " + w.error().message, exit_status::kNotFound);

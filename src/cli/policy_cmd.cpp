@@ -14,8 +14,8 @@
 #include "db/config.h"
 #include "db/context_seal.h"
 #include "examples/examples.h"
-#include "gate/config.h"
 #include "policy/apply.h"
+#include "tools/serve_config.h"
 #include "tools/service.h"
 
 #include <cstdlib>
@@ -34,16 +34,16 @@ struct PolicyOptions {
   int min_age_s = 120;
 };
 
-Result<policy::Policy> chosen_policy(const PolicyOptions& o, gate::ServeConfig* config_out) {
+Result<policy::Policy> chosen_policy(const PolicyOptions& o, tools::ServeConfig* config_out) {
   if (!o.policy_file.empty()) return policy::load(o.policy_file);
   if (!o.example.empty()) {
     auto e = examples::find(o.example);
     if (!e) return e.error();
     return policy::parse((*e)->policy, "<example " + (*e)->name + ">/policy.toml");
   }
-  gate::ServeConfig c;
+  tools::ServeConfig c;
   if (!o.config.empty()) {
-    auto loaded = gate::load_serve_config(o.config);
+    auto loaded = tools::load_serve_config(o.config);
     if (!loaded) return loaded.error();
     c = *loaded;
   }
@@ -52,7 +52,7 @@ Result<policy::Policy> chosen_policy(const PolicyOptions& o, gate::ServeConfig* 
 }
 
 // The administrator's connection to the database the policy is for.
-Result<db::PgConn> admin_connection(const PolicyOptions& o, const gate::ServeConfig& c,
+Result<db::PgConn> admin_connection(const PolicyOptions& o, const tools::ServeConfig& c,
                                     db::Clock::time_point deadline) {
   std::string url = o.admin_url;
   if (url.empty())
@@ -77,9 +77,9 @@ Result<db::PgConn> admin_connection(const PolicyOptions& o, const gate::ServeCon
 // rotate-key / retire-keys: the request-context keys (docs/database.md, "Rotating the context
 // key"). They need the administrator's connection, not the policy file.
 int run_keys(const PolicyOptions& o, const std::string& action) {
-  gate::ServeConfig c;
+  tools::ServeConfig c;
   if (!o.config.empty()) {
-    auto loaded = gate::load_serve_config(o.config);
+    auto loaded = tools::load_serve_config(o.config);
     if (!loaded) return report("policy", loaded.error());
     c = *loaded;
   }
@@ -109,7 +109,7 @@ int run_keys(const PolicyOptions& o, const std::string& action) {
 
 int run(const PolicyOptions& o, const std::string& action) {
   if (action == "rotate-key" || action == "retire-keys") return run_keys(o, action);
-  gate::ServeConfig c;
+  tools::ServeConfig c;
   auto pol = chosen_policy(o, &c);
   if (!pol) return report("policy", pol.error());
   const auto deadline = db::Clock::now() + std::chrono::minutes(2);

@@ -6,8 +6,8 @@
 // is not contacted (packages and images run it before a start).
 #include "cli/command.h"
 #include "cli/report.h"
-#include "gate/config.h"
 #include "obs/log.h"
+#include "tools/serve_config.h"
 #include "tools/service.h"
 
 #include <spdlog/spdlog.h>
@@ -40,14 +40,14 @@ struct ServeOptions {
 // Every connection, pending or authenticated, is a descriptor: raise the soft limit to the
 // hard one (often 1024 → 524288) and say so if the configured limits still do not fit. (The
 // server also gives back a pending handshake's descriptor when accept runs out of them.)
-void raise_descriptor_limit(const larder::gate::ServeConfig& c) {
+void raise_descriptor_limit(const larder::tools::ServeConfig& c) {
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
   if (lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = lim.rlim_max;
     if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::getrlimit(RLIMIT_NOFILE, &lim);
   }
-  const rlim_t wanted = c.max_connections + c.max_handshakes + 2 * c.worker_threads + 64;
+  const rlim_t wanted = c.limits.max_connections + c.limits.max_handshakes + 2 * c.limits.worker_threads + 64;
   if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted) {
     spdlog::warn(
         "larder serve: the descriptor limit ({}) is below max_connections + max_handshakes + "
@@ -62,10 +62,11 @@ struct Detached {
   int report_fd = -1;  // child: where to say "ok"/"error"; -1 in the foreground
 };
 
-int detach(const ServeOptions& o, const larder::gate::ServeConfig& config, Detached& d) {
+int detach(const ServeOptions& o, const larder::tools::ServeConfig& config, Detached& d) {
   namespace fs = std::filesystem;
-  const fs::path beside = fs::path(config.audit_path).parent_path();
-  const std::string log = o.log_file.empty() ? (beside / (config.audience + ".log")).string() : o.log_file;
+  const fs::path beside = fs::path(config.audit.path).parent_path();
+  const std::string log =
+      o.log_file.empty() ? (beside / (config.gate.audience + ".log")).string() : o.log_file;
   const std::string& pid = o.pid_file;  // run_serve sets its default
   int fds[2];
   if (::pipe(fds) != 0) {
@@ -109,11 +110,11 @@ int detach(const ServeOptions& o, const larder::gate::ServeConfig& config, Detac
     std::istringstream words(said.substr(3));
     std::string port, admin_port;
     words >> port >> admin_port;
-    std::cout << "larder serve: " << config.audience << " listening on https://" << config.host << ":" << port
-              << "/mcp (pid " << child << ", log " << log << ")\n";
+    std::cout << "larder serve: " << config.gate.audience << " listening on https://" << config.host << ":"
+              << port << "/mcp (pid " << child << ", log " << log << ")\n";
     if (!admin_port.empty() && admin_port != "0") {
       std::cout << "  health and metrics: " << (config.admin_tls ? "https://" : "http://")
-                << config.admin_host << ":" << admin_port << "/readyz, /metrics (port in "
+                << config.admin.listener.host << ":" << admin_port << "/readyz, /metrics (port in "
                 << o.admin_port_file << ")\n";
     }
     std::cout << "  stop it with: kill $(cat " << pid << ")\n";
@@ -133,7 +134,7 @@ void report(const Detached& d, const std::string& message) {
 }
 
 int run_serve(ServeOptions o) {
-  auto config = larder::gate::load_serve_config(o.config);
+  auto config = larder::tools::load_serve_config(o.config);
   if (!config) return larder::cli::report("serve", config.error());
   if (o.allow_drift) {
     // The flag is the acknowledgement: the start logs the warning and every difference.
@@ -142,27 +143,26 @@ int run_serve(ServeOptions o) {
   }
   if (o.check_config) {
     if (auto ok = larder::tools::check_config(*config); !ok) return larder::cli::report("serve", ok.error());
-    for (const auto& warning : larder::gate::insecure_warnings(*config))
+    for (const auto& warning : larder::tools::insecure_warnings(*config))
       std::cout << "larder serve: INSECURE: " << warning << "\n";
-    std::cout << "larder serve: " << o.config << ": configuration OK (" << config->audience << ", "
+    std::cout << "larder serve: " << o.config << ": configuration OK (" << config->gate.audience << ", "
               << (config->plain_http ? "http" : "https") << "://" << config->host << ":" << config->port
               << "; the database was not contacted)\n";
     return 0;
   }
   Detached detached;
   if (o.background) {
-    const auto beside = std::filesystem::path(config->audit_path).parent_path();
-    if (o.pid_file.empty()) o.pid_file = (beside / (config->audience + ".pid")).string();
+    const auto beside = std::filesystem::path(config->audit.path).parent_path();
+    if (o.pid_file.empty()) o.pid_file = (beside / (config->gate.audience + ".pid")).string();
     if (o.admin_port_file.empty() && config->admin_enabled)
-      o.admin_port_file = (beside / (config->audience + ".admin.port")).string();
+      o.admin_port_file = (beside / (config->gate.audience + ".admin.port")).string();
     int r = detach(o, *config, detached);
     if (r < 0) return larder::exit_status::kUnavailable;
     if (r > 0) return 0;
   }
   // [log]: the format and level every line from here on is written in (stderr; in the
   // background, stderr is the log file).
-  larder::obs::configure_logging(*larder::obs::parse_log_format(config->log_format),
-                                 *larder::obs::parse_log_level(config->log_level));
+  larder::obs::configure_logging(config->log.format, config->log.level);
   raise_descriptor_limit(*config);
   // A SIGHUP before the server takes it (while starting) must not end the process.
   std::signal(SIGHUP, SIG_IGN);
@@ -194,7 +194,7 @@ int run_serve(ServeOptions o) {
   std::error_code ec;
   const std::string config_path = std::filesystem::absolute(o.config, ec).string();
   reload.load_config = [path = ec ? o.config : config_path, allow_drift = o.allow_drift]() {
-    auto next = larder::gate::load_serve_config(path);
+    auto next = larder::tools::load_serve_config(path);
     if (next && allow_drift) {
       next->allow_drift = true;
       next->insecure_acknowledged.push_back("policy_drift");

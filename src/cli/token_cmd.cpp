@@ -11,9 +11,9 @@
 #include "cli/input.h"
 #include "cli/report.h"
 #include "cli/token_args.h"
-#include "gate/config.h"
 #include "gate/token_profile.h"
 #include "net/pki.h"
+#include "tools/serve_config.h"
 
 #include <filesystem>
 #include <iostream>
@@ -37,14 +37,14 @@ int fail(const std::string& message, int status = exit_status::kRefused) {
   return report("token", message, status);
 }
 
-std::string profile_names(const gate::ServeConfig& c) {
+std::string profile_names(const tools::ServeConfig& c) {
   std::vector<std::string> names;
   for (const auto& p : c.profiles) names.push_back(p.name);
   return names.empty() ? "none" : join(names);
 }
 
 int run_issue(const TokenOptions& o) {
-  auto config = gate::load_serve_config(o.config);
+  auto config = tools::load_serve_config(o.config);
   if (!config)
     return fail(config.error().message + " (the server's configuration: --config)",
                 exit_status::for_error(config.error()));
@@ -74,7 +74,7 @@ int run_issue(const TokenOptions& o) {
   std::optional<uint32_t> key_id;
   bool trusted = false;
   const std::string mine = root->public_key().to_string();
-  for (const auto& rk : config->root_keys) {
+  for (const auto& rk : config->gate.root_keys) {
     auto pk = biscuit::PublicKey::from_string(rk.public_key);
     if (pk && pk->to_string() == mine) {
       key_id = rk.id;
@@ -100,7 +100,7 @@ int run_issue(const TokenOptions& o) {
   request.root = &*root;
   request.root_key_id = key_id;
   request.client_cert_pem = *pem;
-  request.audiences = o.audiences.empty() ? std::vector<std::string>{config->audience} : o.audiences;
+  request.audiences = o.audiences.empty() ? std::vector<std::string>{config->gate.audience} : o.audiences;
   if (!o.ttl.empty()) {
     auto ttl = parse_duration(o.ttl);
     if (!ttl) return fail("--ttl: " + ttl.error().message, exit_status::kUsage);
@@ -127,7 +127,7 @@ int run_issue(const TokenOptions& o) {
 }
 
 int run_profiles(const TokenOptions& o) {
-  auto config = gate::load_serve_config(o.config);
+  auto config = tools::load_serve_config(o.config);
   if (!config) return fail(config.error().message, exit_status::for_error(config.error()));
   if (config->profiles.empty()) {
     std::cout << o.config << " defines no profile; add [profiles.<name>] (docs/configuration.md)\n";

@@ -36,7 +36,7 @@ struct RequestContext {
   std::size_t max_rows = 1000;  // more rows: truncated = true
   // More result bytes than this, counted as the JSON answer spends them (each value with its
   // column name, escapes included): truncated = true. A single larger value is never returned.
-  std::size_t max_bytes = 1024 * 1024;
+  std::size_t max_bytes = 4 << 20;
 
   // The SQL guard (lock 3). Only tests of the database layer itself turn it off.
   bool guard_enabled = true;

@@ -161,6 +161,24 @@ struct AuditLogOptions {
   std::function<void(const std::string& line)> on_record;
 };
 
+// [audit]: where the log is, how it is kept (rotation, retention), where its head is anchored
+// and the copy to syslog — what a server opens its log with (AuditLog::open, set_anchor,
+// AuditSyslog).
+struct AuditOptions {
+  std::string path = ".larder/audit.jsonl";
+  AuditLogOptions log;
+  // The head is anchored in PostgreSQL (larder_gate.audit_anchors) under this id; empty =
+  // default_audit_anchor_id(audience, path). Calls are refused while the anchor cannot be
+  // written for longer than anchor_max_lag (fail closed); at most one anchor write per
+  // anchor_interval (records appended meanwhile share it).
+  std::string anchor_id;
+  std::chrono::milliseconds anchor_max_lag{5000};
+  std::chrono::milliseconds anchor_interval{100};
+  // Each record also to the syslog daemon's socket, facility authpriv (AuditSyslog).
+  bool syslog = false;
+  std::string syslog_socket = "/dev/log";
+};
+
 // The name a rotated file whose first record is `first_seq` gets: "<path>.<20 digits>".
 std::string rotated_audit_file(const std::string& path, uint64_t first_seq);
 // The rotated files of the log at `path`, oldest first: (first seq from the name, path).
@@ -199,7 +217,7 @@ class AuditLog final : public AuditSink {
   // At most one anchor write per `interval`: records appended meanwhile share the next write,
   // so a busy server costs PostgreSQL a few writes per second, not one per record.
   void set_anchor(std::string log_id, AuditAnchorWriter writer, std::chrono::milliseconds max_lag,
-                  std::chrono::milliseconds interval = std::chrono::milliseconds(100));
+                  std::chrono::milliseconds interval);
   // Waits until the anchor holds the current head or `timeout` passes; true when it does.
   bool flush_anchor(std::chrono::milliseconds timeout);
   // Forces the records written so far to disk (fdatasync), whatever `sync` said: at a stop.

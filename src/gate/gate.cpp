@@ -149,25 +149,27 @@ const std::string& default_policy_code() {
   return code;
 }
 
-GateOptions gate_options_from(const ServeConfig& config, std::string policy_code,
-                              const policy::Policy* policy) {
-  GateOptions o;
-  o.audience = config.audience;
-  o.root_keys = config.root_keys;
+GateOptions gate_options_from(GateOptions o, std::string policy_code, const policy::Policy* policy) {
   o.policy_code = std::move(policy_code);
-  o.limits.max_facts = config.max_facts;
-  o.limits.max_iterations = config.max_iterations;
-  o.limits.max_time = std::chrono::duration_cast<decltype(o.limits.max_time)>(config.max_time);
-  o.limits.max_memory_bytes = config.max_memory_bytes;
+  o.dimensions.clear();
+  o.unmask_rights = false;
   if (policy != nullptr) {
     o.dimensions = context_dimensions(*policy);
     for (const auto& rel : policy->relations) o.unmask_rights |= rel.masked();
   }
-  o.trusted_third_party_keys = config.trusted_third_party_keys;
-  o.verify_cache_entries = config.verify_cache_entries;
-  o.require_binding = config.require_binding;
-  o.require_expiry = config.require_expiry;
   return o;
+}
+
+std::string to_string(DataFlow flow) {
+  switch (flow) {
+    case DataFlow::kNeutral:
+      return "neutral";
+    case DataFlow::kSensitiveRead:
+      return "sensitive-read";
+    case DataFlow::kEgress:
+      return "egress";
+  }
+  return "neutral";
 }
 
 std::vector<std::string> Grant::values(const std::string& fact) const {

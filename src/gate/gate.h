@@ -14,7 +14,6 @@
 #include "base/lru_cache.h"
 #include "base/result.h"
 #include "biscuit/token/authorizer.h"
-#include "gate/config.h"
 #include "net/peer_identity.h"
 #include "policy/policy.h"
 
@@ -79,6 +78,11 @@ std::optional<std::chrono::system_clock::time_point> token_expiry(const biscuit:
 // (sensitive_data(true); check if tool_egress(false);). Such a token needs no second one.
 bool carries_taint_block(const biscuit::Biscuit& token);
 
+// How a tool's output may flow: sensitive reads taint the caller's lineage, egress tools
+// refuse tainted lineages, neutral tools neither taint nor egress.
+enum class DataFlow { kNeutral, kSensitiveRead, kEgress };
+std::string to_string(DataFlow flow);  // "neutral", "sensitive-read", "egress"
+
 // What the server knows about the call being authorized.
 struct CallFacts {
   std::string method;  // "tools/call", "resources/read", "prompts/get"
@@ -111,11 +115,17 @@ struct ContextDimension {
 // The dimensions of a policy file: every fact it declares.
 std::vector<ContextDimension> context_dimensions(const policy::Policy& policy);
 
+struct RootKeyConfig {
+  std::optional<uint32_t> id;  // Biscuit rootKeyId this key answers to; none = default key
+  std::string public_key;      // "ed25519/<hex>", "secp256r1/<hex>" or bare Ed25519 hex
+};
+
 struct GateOptions {
   std::string audience = "larder-db";
   std::vector<RootKeyConfig> root_keys;
   std::string policy_code;  // authorizer policies (Datalog); see data/policies/default.datalog
-  biscuit::RunLimits limits;
+  // Per authorization. Larder's max_time is 5 ms, libbiscuit's own default 1 ms.
+  biscuit::RunLimits limits{.max_time = std::chrono::milliseconds(5)};
   // The RLS context the gate reads from trusted facts (context_dimensions of the policy file);
   // and whether it reads right("unmask", $column) (the file masks some column).
   std::vector<ContextDimension> dimensions;
@@ -124,14 +134,15 @@ struct GateOptions {
   std::size_t verify_cache_entries = 4096;
   std::size_t max_token_bytes = 64 * 1024;
   // Refuse, as lock biscuit, tokens bound to no client certificate / without an expiry in the
-  // authority block. Off here (the library's callers decide); gate_options_from() copies the
-  // served configuration, where both are on unless the file acknowledges otherwise.
+  // authority block. Off here (the library's callers decide); a served configuration
+  // (tools::ServeConfig) turns both on unless the file acknowledges otherwise.
   bool require_binding = false;
   bool require_expiry = false;
 };
 
-// `policy` is the policy file's (dimensions, unmask); null: no RLS context at all.
-GateOptions gate_options_from(const ServeConfig& config, std::string policy_code,
+// `options` (a served configuration's) with the Datalog policy and the RLS context of the
+// policy file: `policy` gives the dimensions and unmask; null: no RLS context at all.
+GateOptions gate_options_from(GateOptions options, std::string policy_code,
                               const policy::Policy* policy = nullptr);
 
 // The built-in policy (data/policies/default.datalog): deny unless granted.

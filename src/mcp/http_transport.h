@@ -35,7 +35,7 @@ struct HttpTransportOptions {
   std::vector<std::string> allowed_hosts;
   std::chrono::milliseconds session_idle_timeout{std::chrono::minutes(30)};
   std::size_t max_sessions = 10000;
-  std::size_t max_streams_per_session = 8;     // concurrent open SSE responses per session
+  std::size_t max_streams_per_session = 4;     // concurrent open SSE responses per session
   std::size_t replay_events_per_stream = 512;  // kept for Last-Event-ID replay
   std::chrono::milliseconds retry{1000};       // SSE `retry:` sent in the priming event
   // Open an SSE stream for every request (else JSON unless the handler sends something

@@ -19,6 +19,12 @@ namespace larder::obs {
 
 enum class LogFormat { kText, kJson };
 
+// How the process logs ([log] format, level).
+struct LogOptions {
+  LogFormat format = LogFormat::kText;
+  spdlog::level::level_enum level = spdlog::level::info;
+};
+
 // "text" | "json"; nullopt for anything else.
 std::optional<LogFormat> parse_log_format(std::string_view name);
 // "trace", "debug", "info", "warn", "error", "critical", "off"; nullopt for anything else.

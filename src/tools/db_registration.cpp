@@ -6,6 +6,7 @@
 #include "tools/db_resources.h"
 #include "tools/db_tools.h"
 #include "tools/guarded_call.h"
+#include "tools/serve_config.h"
 
 #include <spdlog/spdlog.h>
 
@@ -18,7 +19,7 @@ namespace larder::tools {
 
 class DbService {
  public:
-  DbService(gate::Pipeline& pipeline, const gate::ServeConfig& config, db::Database& database,
+  DbService(gate::Pipeline& pipeline, const ServeConfig& config, db::Database& database,
             const policy::Policy& policy, std::string database_name, DbServiceOptions options)
       : pipeline(pipeline),
         database(database),
@@ -27,7 +28,7 @@ class DbService {
         tools(database),
         resources(database, std::move(database_name)),
         prompts(resources, policy_notes(policy)),
-        config_(std::make_shared<const gate::ServeConfig>(config)) {}
+        config_(std::make_shared<const ServeConfig>(config)) {}
 
   gate::Pipeline& pipeline;
   db::Database& database;
@@ -50,7 +51,7 @@ class DbService {
     ctx.stopping = options.stopping;
     ctx.facts = admission.grant.facts;
     ctx.unmask = admission.grant.unmask;
-    ctx.deadline = std::chrono::steady_clock::now() + options.statement_timeout;
+    ctx.deadline = std::chrono::steady_clock::now() + database.config().default_timeout;
     ctx.max_rows = options.max_rows;
     ctx.max_bytes = options.max_result_bytes;
     ctx.guard_enabled = true;  // the guard is never off on a served path
@@ -59,11 +60,11 @@ class DbService {
 
   // The configuration whose [tools] classes decide each call's data flow: a reload swaps it
   // (a call reads it once, before admission).
-  std::shared_ptr<const gate::ServeConfig> config() const {
+  std::shared_ptr<const ServeConfig> config() const {
     std::lock_guard lock(config_mu_);
     return config_;
   }
-  void set_config(std::shared_ptr<const gate::ServeConfig> config) {
+  void set_config(std::shared_ptr<const ServeConfig> config) {
     std::lock_guard lock(config_mu_);
     config_ = std::move(config);
   }
@@ -100,11 +101,11 @@ class DbService {
 
  private:
   mutable std::mutex config_mu_;
-  std::shared_ptr<const gate::ServeConfig> config_;  // guarded by config_mu_
+  std::shared_ptr<const ServeConfig> config_;  // guarded by config_mu_
 };
 
-void reload_db_service(DbService& service, const gate::ServeConfig& config) {
-  service.set_config(std::make_shared<const gate::ServeConfig>(config));
+void reload_db_service(DbService& service, const ServeConfig& config) {
+  service.set_config(std::make_shared<const ServeConfig>(config));
   const auto served = service.server->tools();
   for (const auto& [name, entry] : service.switchable) {
     const bool wanted = config.tools.empty() ||
@@ -297,8 +298,8 @@ mcp::ToolResult run_declared_tool(DbService& s, mcp::RequestContext& ctx, const 
 }  // namespace
 
 Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate::Pipeline& pipeline,
-                                                       const gate::ServeConfig& config,
-                                                       db::Database& database, const policy::Policy& policy,
+                                                       const ServeConfig& config, db::Database& database,
+                                                       const policy::Policy& policy,
                                                        const std::string& database_name,
                                                        DbServiceOptions options) {
   auto service = std::make_shared<DbService>(pipeline, config, database, policy, database_name, options);
@@ -360,7 +361,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
 
   // Declared query tools: their SQL passes the guard once, here; a template it refuses stops
   // the server with the file, line and key.
-  const auto builtin = gate::known_tools();
+  const auto builtin = known_tools();
   for (const auto& t : policy.tools) {
     const policy::Where& where = t.where;
     if (std::find(builtin.begin(), builtin.end(), t.name) != builtin.end())

@@ -11,7 +11,7 @@
 
 #include "base/result.h"
 #include "db/database.h"
-#include "gate/config.h"
+#include "db/request_context.h"
 #include "gate/pipeline.h"
 #include "mcp/server.h"
 #include "policy/policy.h"
@@ -22,11 +22,14 @@
 
 namespace larder::tools {
 
+struct ServeConfig;
+
 struct DbServiceOptions {
-  std::chrono::milliseconds statement_timeout{10000};
-  std::size_t max_rows = 1000;
-  std::size_t max_result_bytes = 4 << 20;
-  bool sql_guard = true;
+  // Rows and bytes of rows per answer ([database] max_rows, max_result_bytes): more are cut
+  // and the answer says truncated. The database's own defaults (db::RequestContext). Each
+  // statement's timeout is the database's (DatabaseConfig::default_timeout).
+  std::size_t max_rows = db::RequestContext{}.max_rows;
+  std::size_t max_result_bytes = db::RequestContext{}.max_bytes;
   // Cancelled when the server stops and its drain time ran out: every statement still running
   // is cancelled in PostgreSQL, and the call is refused (and audited) saying so.
   CancellationToken stopping;
@@ -37,8 +40,8 @@ class DbService;  // owns DbTools / DbResources / DbPrompts and the guard
 // Keeps what the handlers use alive as long as the returned object lives (it must outlive
 // the server's use of the handlers).
 Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate::Pipeline& pipeline,
-                                                       const gate::ServeConfig& config,
-                                                       db::Database& database, const policy::Policy& policy,
+                                                       const ServeConfig& config, db::Database& database,
+                                                       const policy::Policy& policy,
                                                        const std::string& database_name,
                                                        DbServiceOptions options);
 
@@ -46,7 +49,7 @@ Result<std::shared_ptr<DbService>> register_db_service(mcp::Server& server, gate
 // that start from now on (calls in flight keep theirs), and its [tools] enabled switches
 // pg_query, pg_explain and pg_metadata on and off (tools/list_changed; a call in flight
 // finishes). Tools the policy file turns off stay off.
-void reload_db_service(DbService& service, const gate::ServeConfig& config);
+void reload_db_service(DbService& service, const ServeConfig& config);
 // The tools reload_db_service may switch (the policy file's free-form SQL permitting).
 std::vector<std::string> switchable_tools(const DbService& service);
 

@@ -45,7 +45,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool serves_db_tools(const gate::ServeConfig& c) {
+bool serves_db_tools(const ServeConfig& c) {
   if (c.tools.empty()) return true;
   for (const auto& t : c.tools) {
     if (t == "pg_query" || t == "pg_explain" || t == "pg_metadata") return true;
@@ -53,7 +53,7 @@ bool serves_db_tools(const gate::ServeConfig& c) {
   return false;
 }
 
-bool serves_compliance(const gate::ServeConfig& c) {
+bool serves_compliance(const ServeConfig& c) {
   return std::find(c.tools.begin(), c.tools.end(), "hipaa_compliance_check") != c.tools.end();
 }
 
@@ -100,8 +100,9 @@ Result<db::ConnParams> embedded_ledger(const fs::path& state_dir) {
 
 // The query role's and the context writer's connections (and the replicas'): parsed from
 // the URLs, or read from the embedded cluster's state file. Opens no connection.
-Result<db::DatabaseConfig> database_connections(const gate::ServeConfig& c) {
-  db::DatabaseConfig db_config;
+Result<db::DatabaseConfig> database_connections(const ServeConfig& c) {
+  // The pool's options as configured; the connections filled in here.
+  db::DatabaseConfig db_config = c.database;
   if (c.database_mode == "url") {
     auto q = db::ConnParams::parse(c.database_url);
     if (!q) return make_error("config.invalid", "database.url: " + q.error().message);
@@ -114,7 +115,6 @@ Result<db::DatabaseConfig> database_connections(const gate::ServeConfig& c) {
       if (!r) return make_error("config.invalid", "database.replicas: " + r.error().message);
       db_config.replicas.push_back(*r);
     }
-    db_config.max_replica_lag = c.max_replica_lag;
   } else {
     auto state = db::ClusterState::load(db::state_file_path(c.database_dir));
     if (!state) {
@@ -128,52 +128,23 @@ Result<db::DatabaseConfig> database_connections(const gate::ServeConfig& c) {
 }
 
 // The HTTPS listener's settings: address, TLS files, limits.
-net::ServerConfig listener_config(const gate::ServeConfig& c) {
+net::ServerConfig listener_config(const ServeConfig& c) {
   net::ServerConfig server_config;
   server_config.host = c.host;
   server_config.port = c.port;
   server_config.plain_http = c.plain_http;
-  server_config.tls.cert_file = c.tls_cert;
-  server_config.tls.key_file = c.tls_key;
-  server_config.tls.client_ca_file = c.tls_client_ca;
-  server_config.tls.crl_file = c.tls_crl;
-  server_config.tls.allowed_clients = c.allowed_clients;
-  server_config.limits.max_body_bytes = c.max_body_bytes;
-  server_config.limits.max_header_bytes = c.max_header_bytes;
-  server_config.limits.request_timeout = c.request_timeout;
-  server_config.limits.idle_timeout = c.idle_timeout;
-  server_config.limits.max_connections = c.max_connections;
-  server_config.limits.handshake_timeout = c.handshake_timeout;
-  server_config.limits.max_handshakes = c.max_handshakes;
-  // worker_threads handlers at once, and the spare workers that keep cancellations flowing.
-  server_config.limits.worker_threads = c.worker_threads + mcp::HttpTransport::kSpareWorkers;
-  server_config.limits.stop_grace = c.drain_timeout;
+  server_config.tls = c.tls;
+  server_config.limits = c.limits;
+  // [limits] worker_threads handlers at once (mcp handler_threads), and the spare workers that
+  // keep cancellations and answers flowing while every handler slot is taken.
+  server_config.limits.worker_threads = c.limits.worker_threads + mcp::HttpTransport::kSpareWorkers;
   return server_config;
-}
-
-// A call limiter's options from one subject's three [limits] settings.
-CallLimiter::Options limiter_options(std::size_t max_concurrent, std::size_t per_second, std::size_t burst) {
-  CallLimiter::Options o;
-  o.max_concurrent = max_concurrent;
-  o.rate_per_second = static_cast<double>(per_second);
-  o.burst = static_cast<double>(burst);
-  return o;
-}
-
-CallLimiter::Options client_limits(const gate::ServeConfig& c) {
-  return limiter_options(c.max_concurrent_calls_per_client, c.max_calls_per_second_per_client,
-                         c.call_burst_per_client);
-}
-
-CallLimiter::Options lineage_limits(const gate::ServeConfig& c) {
-  return limiter_options(c.max_concurrent_calls_per_lineage, c.max_calls_per_second_per_lineage,
-                         c.call_burst_per_lineage);
 }
 
 // A reload (docs/operations.md, "Reload") takes every setting but these from the new file;
 // these keep the values the server started with, and each that differs is named (it takes
 // effect at the next restart). `next` comes back with the running values in their place.
-std::vector<std::string> keep_restart_only(const gate::ServeConfig& running, gate::ServeConfig& next) {
+std::vector<std::string> keep_restart_only(const ServeConfig& running, ServeConfig& next) {
   std::vector<std::string> differ;
   auto keep = [&](auto& field, const auto& was, const char* key) {
     if (!(field == was)) {
@@ -183,62 +154,62 @@ std::vector<std::string> keep_restart_only(const gate::ServeConfig& running, gat
   };
   keep(next.host, running.host, "server.host");
   keep(next.port, running.port, "server.port");
-  keep(next.audience, running.audience, "server.audience");
+  keep(next.gate.audience, running.gate.audience, "server.audience");
   keep(next.plain_http, running.plain_http, "server.plain_http");
-  keep(next.drain_timeout, running.drain_timeout, "server.drain_timeout_ms");
+  keep(next.limits.stop_grace, running.limits.stop_grace, "server.drain_timeout_ms");
   keep(next.database_mode, running.database_mode, "database.mode");
   keep(next.database_dir, running.database_dir, "database.dir");
   keep(next.database_url, running.database_url, "database.url");
   keep(next.database_writer_url, running.database_writer_url, "database.writer_url");
   keep(next.database_ledger_url, running.database_ledger_url, "database.ledger_url");
   keep(next.database_replica_urls, running.database_replica_urls, "database.replicas");
-  keep(next.max_replica_lag, running.max_replica_lag, "database.max_replica_lag_ms");
-  keep(next.transaction_pooler, running.transaction_pooler, "database.transaction_pooler");
-  keep(next.statement_timeout, running.statement_timeout, "database.statement_timeout_ms");
-  keep(next.max_rows, running.max_rows, "database.max_rows");
-  keep(next.max_result_bytes, running.max_result_bytes, "database.max_result_bytes");
-  keep(next.sql_guard, running.sql_guard, "database.sql_guard");
-  keep(next.max_query_cost, running.max_query_cost, "database.max_query_cost");
+  keep(next.database.max_replica_lag, running.database.max_replica_lag, "database.max_replica_lag_ms");
+  keep(next.database.transaction_pooler, running.database.transaction_pooler, "database.transaction_pooler");
+  keep(next.database.default_timeout, running.database.default_timeout, "database.statement_timeout_ms");
+  keep(next.db_service.max_rows, running.db_service.max_rows, "database.max_rows");
+  keep(next.db_service.max_result_bytes, running.db_service.max_result_bytes, "database.max_result_bytes");
+  keep(next.database.max_query_cost, running.database.max_query_cost, "database.max_query_cost");
   keep(next.policy_path, running.policy_path, "policy.file");
   keep(next.policy_example, running.policy_example, "policy.example");
   keep(next.allow_drift, running.allow_drift, "policy.allow_drift");
-  keep(next.taint_enabled, running.taint_enabled, "taint.enabled");
-  keep(next.audit_path, running.audit_path, "audit.path");
-  keep(next.audit_fsync, running.audit_fsync, "audit.fsync");
-  keep(next.audit_anchor_id, running.audit_anchor_id, "audit.anchor_id");
-  keep(next.audit_anchor_max_lag, running.audit_anchor_max_lag, "audit.anchor_max_lag_ms");
-  keep(next.audit_anchor_interval, running.audit_anchor_interval, "audit.anchor_interval_ms");
-  keep(next.max_body_bytes, running.max_body_bytes, "limits.max_body_bytes");
-  keep(next.max_header_bytes, running.max_header_bytes, "limits.max_header_bytes");
-  keep(next.request_timeout, running.request_timeout, "limits.request_timeout_ms");
-  keep(next.idle_timeout, running.idle_timeout, "limits.idle_timeout_ms");
-  keep(next.max_connections, running.max_connections, "limits.max_connections");
-  keep(next.worker_threads, running.worker_threads, "limits.worker_threads");
-  keep(next.max_sse_streams_per_session, running.max_sse_streams_per_session,
+  keep(next.pipeline.taint_enabled, running.pipeline.taint_enabled, "taint.enabled");
+  keep(next.audit.path, running.audit.path, "audit.path");
+  keep(next.audit.log.sync, running.audit.log.sync, "audit.fsync");
+  keep(next.audit.anchor_id, running.audit.anchor_id, "audit.anchor_id");
+  keep(next.audit.anchor_max_lag, running.audit.anchor_max_lag, "audit.anchor_max_lag_ms");
+  keep(next.audit.anchor_interval, running.audit.anchor_interval, "audit.anchor_interval_ms");
+  keep(next.limits.max_body_bytes, running.limits.max_body_bytes, "limits.max_body_bytes");
+  keep(next.limits.max_header_bytes, running.limits.max_header_bytes, "limits.max_header_bytes");
+  keep(next.limits.request_timeout, running.limits.request_timeout, "limits.request_timeout_ms");
+  keep(next.limits.idle_timeout, running.limits.idle_timeout, "limits.idle_timeout_ms");
+  keep(next.limits.max_connections, running.limits.max_connections, "limits.max_connections");
+  keep(next.limits.worker_threads, running.limits.worker_threads, "limits.worker_threads");
+  keep(next.transport.max_streams_per_session, running.transport.max_streams_per_session,
        "limits.max_sse_streams_per_session");
-  keep(next.handshake_timeout, running.handshake_timeout, "limits.handshake_timeout_ms");
-  keep(next.max_handshakes, running.max_handshakes, "limits.max_handshakes");
-  keep(next.max_json_depth, running.max_json_depth, "limits.max_json_depth");
-  keep(next.max_batch_size, running.max_batch_size, "limits.max_batch_size");
-  keep(next.compliance_api_url, running.compliance_api_url, "compliance.api_url");
-  keep(next.compliance_api_timeout, running.compliance_api_timeout, "compliance.api_timeout_ms");
+  keep(next.limits.handshake_timeout, running.limits.handshake_timeout, "limits.handshake_timeout_ms");
+  keep(next.limits.max_handshakes, running.limits.max_handshakes, "limits.max_handshakes");
+  keep(next.mcp.max_json_depth, running.mcp.max_json_depth, "limits.max_json_depth");
+  keep(next.mcp.max_batch_size, running.mcp.max_batch_size, "limits.max_batch_size");
+  keep(next.compliance.api_url, running.compliance.api_url, "compliance.api_url");
+  keep(next.compliance.api_timeout, running.compliance.api_timeout, "compliance.api_timeout_ms");
   keep(next.admin_enabled, running.admin_enabled, "admin.enabled");
-  keep(next.admin_host, running.admin_host, "admin.host");
-  keep(next.admin_port, running.admin_port, "admin.port");
+  keep(next.admin.listener.host, running.admin.listener.host, "admin.host");
+  keep(next.admin.listener.port, running.admin.listener.port, "admin.port");
   keep(next.admin_tls, running.admin_tls, "admin.tls");
-  keep(next.admin_allowed_clients, running.admin_allowed_clients, "admin.allowed_clients");
+  keep(next.admin.listener.tls.allowed_clients, running.admin.listener.tls.allowed_clients,
+       "admin.allowed_clients");
   keep(next.metrics_enabled, running.metrics_enabled, "admin.metrics");
-  keep(next.readiness_cache, running.readiness_cache, "admin.readiness_cache_ms");
+  keep(next.admin.readiness_cache, running.admin.readiness_cache, "admin.readiness_cache_ms");
   return differ;
 }
 
 // The gate for `c`: its root keys, trusted third-party keys and Datalog policy ([biscuit]
 // policy_file, or the built-in one), with the RLS context of `data_policy`. A policy that does
 // not parse is named by its file.
-Result<std::unique_ptr<gate::Gate>> make_gate(const gate::ServeConfig& c, const policy::Policy* data_policy) {
+Result<std::unique_ptr<gate::Gate>> make_gate(const ServeConfig& c, const policy::Policy* data_policy) {
   auto code = load_policy(c);
   if (!code) return code.error();
-  auto gate = gate::Gate::create(gate::gate_options_from(c, *code, data_policy));
+  auto gate = gate::Gate::create(gate::gate_options_from(c.gate, *code, data_policy));
   if (!gate && !c.policy_file.empty() && gate.error().message.rfind("policy: ", 0) == 0) {
     return make_error(gate.error().code,
                       "biscuit.policy_file " + c.policy_file + ": " + gate.error().message.substr(8));
@@ -248,7 +219,7 @@ Result<std::unique_ptr<gate::Gate>> make_gate(const gate::ServeConfig& c, const 
 
 }  // namespace
 
-Result<void> check_config(const gate::ServeConfig& c) {
+Result<void> check_config(const ServeConfig& c) {
   auto data_policy = load_served_policy(c);
   if (!data_policy) return data_policy.error();
   // The root keys, the trusted third-party keys and the Datalog policy, parsed as start() does.
@@ -268,7 +239,7 @@ Result<void> check_config(const gate::ServeConfig& c) {
   return {};
 }
 
-Result<db::ConnParams> ledger_connection(const gate::ServeConfig& c) {
+Result<db::ConnParams> ledger_connection(const ServeConfig& c) {
   if (c.database_mode == "url") {
     auto l = db::ConnParams::parse(c.database_ledger_url);
     if (!l) return make_error("config.invalid", "database.ledger_url: " + l.error().message);
@@ -277,14 +248,14 @@ Result<db::ConnParams> ledger_connection(const gate::ServeConfig& c) {
   return embedded_ledger(c.database_dir);
 }
 
-Result<std::string> load_policy(const gate::ServeConfig& config) {
+Result<std::string> load_policy(const ServeConfig& config) {
   if (config.policy_file.empty()) return gate::default_policy_code();
   auto text = read_file(config.policy_file);
   if (!text) return make_error("config.invalid", "biscuit.policy_file: " + text.error().message);
   return text;
 }
 
-Result<policy::Policy> load_served_policy(const gate::ServeConfig& config) {
+Result<policy::Policy> load_served_policy(const ServeConfig& config) {
   if (!config.policy_path.empty()) return policy::load(config.policy_path);
   auto example = examples::find(config.policy_example.empty() ? "healthcare" : config.policy_example);
   if (!example) return Error{"config.invalid", "policy.example: " + example.error().message, ""};
@@ -292,7 +263,7 @@ Result<policy::Policy> load_served_policy(const gate::ServeConfig& config) {
 }
 
 struct LarderService::Parts {
-  gate::ServeConfig config;                     // as started; restart-only settings are read from here
+  ServeConfig config;                           // as started; restart-only settings are read from here
   std::unique_ptr<ServiceMetrics> metrics;      // first in, last out: every hook points here
   ServedNames served;                           // filled once the tools are registered
   std::unique_ptr<policy::Policy> data_policy;  // the policy file: every lock is built from it
@@ -311,8 +282,8 @@ struct LarderService::Parts {
   // Reload: one at a time; `current` is the configuration in force (restart-only settings as
   // started), `policy_text` the [policy] file's bytes at start (a change needs a restart).
   std::mutex reload_mu;
-  gate::ServeConfig current;  // guarded by reload_mu
-  std::string policy_text;    // guarded by reload_mu
+  ServeConfig current;      // guarded by reload_mu
+  std::string policy_text;  // guarded by reload_mu
   mutable std::mutex outcome_mu;
   ReloadOutcome last;  // guarded by outcome_mu
   std::atomic<uint64_t> reloads_ok{0}, reloads_failed{0}, generation{1};
@@ -441,19 +412,18 @@ void add_collectors(LarderService::Parts& p) {
 // The admin listener with its readiness checks: the database (a query-pool session, and the
 // database matching the policy file), the ledger, the root keys.
 Result<std::unique_ptr<AdminServer>> start_admin(LarderService::Parts& p) {
-  const gate::ServeConfig& c = p.config;
-  AdminOptions options;
-  options.listener.host = c.admin_host;
-  options.listener.port = c.admin_port;
+  const ServeConfig& c = p.config;
+  AdminOptions options = c.admin;
+  // Plain HTTP unless admin.tls; with it, [tls]'s certificate, key, CA and CRL (the allow-list
+  // is the admin listener's own).
   options.listener.plain_http = !c.admin_tls;
   if (c.admin_tls) {
-    options.listener.tls.cert_file = c.tls_cert;
-    options.listener.tls.key_file = c.tls_key;
-    options.listener.tls.client_ca_file = c.tls_client_ca;
-    options.listener.tls.crl_file = c.tls_crl;
-    options.listener.tls.allowed_clients = c.admin_allowed_clients;
+    auto allowed = std::move(options.listener.tls.allowed_clients);
+    options.listener.tls = c.tls;
+    options.listener.tls.allowed_clients = std::move(allowed);
+  } else {
+    options.listener.tls.allowed_clients.clear();
   }
-  options.readiness_cache = c.readiness_cache;
   options.reload_status = [parts = &p] {
     std::lock_guard lock(parts->outcome_mu);
     return parts->last.to_json();
@@ -499,33 +469,28 @@ LarderService::~LarderService() {
   stop();
 }
 
-Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeConfig& config) {
+Result<std::unique_ptr<LarderService>> LarderService::start(const ServeConfig& config) {
   auto parts = std::make_unique<Parts>();
   parts->config = config;
-  const gate::ServeConfig& c = parts->config;
+  const ServeConfig& c = parts->config;
+  const std::string& audience = c.gate.audience;
   // Every start says which protections this configuration turns off (acknowledged in the
   // file's i_understand_this_is_insecure, or set in code by a test).
-  for (const auto& warning : gate::insecure_warnings(c))
-    spdlog::warn("{}: INSECURE: {}", c.audience, warning);
+  for (const auto& warning : insecure_warnings(c)) spdlog::warn("{}: INSECURE: {}", audience, warning);
 
   // Audit log first: nothing is decided that cannot be recorded.
   std::error_code ec;
-  fs::create_directories(fs::path(c.audit_path).parent_path(), ec);
-  gate::AuditLogOptions audit_options;
-  audit_options.sync = c.audit_fsync;
-  audit_options.rotate_bytes = c.audit_rotate_bytes;
-  audit_options.rotate_interval = c.audit_rotate_interval;
-  audit_options.keep_files = c.audit_keep_files;
-  audit_options.keep_age = std::chrono::hours(24 * c.audit_keep_days);
-  if (c.audit_syslog) {
-    auto syslog = std::make_shared<gate::AuditSyslog>(c.audit_syslog_socket);
+  fs::create_directories(fs::path(c.audit.path).parent_path(), ec);
+  gate::AuditLogOptions audit_options = c.audit.log;
+  if (c.audit.syslog) {
+    auto syslog = std::make_shared<gate::AuditSyslog>(c.audit.syslog_socket);
     audit_options.on_record = [syslog](const std::string& line) { (void)syslog->send(line); };
   }
-  auto audit = gate::AuditLog::open(c.audit_path, std::move(audit_options));
+  auto audit = gate::AuditLog::open(c.audit.path, std::move(audit_options));
   if (!audit) return audit.error();
   parts->audit = std::move(*audit);
   if (c.admin_enabled && c.metrics_enabled)
-    parts->metrics = std::make_unique<ServiceMetrics>(c.audience, parts->served);
+    parts->metrics = std::make_unique<ServiceMetrics>(audience, parts->served);
   // Every decision: one log line, and the metrics.
   parts->audit->set_observer(
       [m = parts->metrics.get(), served = &parts->served](const gate::AuditRecord& r, std::size_t bytes) {
@@ -553,14 +518,12 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   if (!ledger) return ledger.error();
   ledger_params = *ledger;
   db_config.guard_policy = policy::guard_policy(*parts->data_policy);
-  db_config.default_timeout = c.statement_timeout;
-  db_config.transaction_pooler = c.transaction_pooler;
-  db_config.max_query_cost = c.max_query_cost;
-  db_config.pool_size = std::max<std::size_t>(4, c.worker_threads);
+  // Derived: a session for every worker that may run a query at once (at least 4).
+  db_config.pool_size = std::max<std::size_t>(4, c.limits.worker_threads);
 
   // One view of PostgreSQL's reachability for everything of this server that talks to it (the
   // ledger, the revocation list, the audit anchor, the query pool): an outage is logged once.
-  auto availability = std::make_shared<db::Availability>(c.audience);
+  auto availability = std::make_shared<db::Availability>(audience);
   parts->availability = availability;
   db_config.availability = availability;
   gate::TaintLedger::Options ledger_options;
@@ -578,7 +541,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
   // another instance's log under the same id, or this log cut: refused at start. The anchor
   // is read before the head, so a process sharing this file cannot have anchored beyond it.
   const std::string anchor_id =
-      c.audit_anchor_id.empty() ? gate::default_audit_anchor_id(c.audience, c.audit_path) : c.audit_anchor_id;
+      c.audit.anchor_id.empty() ? gate::default_audit_anchor_id(audience, c.audit.path) : c.audit.anchor_id;
   {
     auto anchored = parts->ledger->audit_anchor(anchor_id);
     if (!anchored) return anchored.error();
@@ -589,7 +552,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
       return make_error(
           "audit.anchor_taken",
           "audit.anchor_id: the anchor \"" + anchor_id + "\" in PostgreSQL holds record " +
-              std::to_string((*anchored)->seq) + " of a log, but " + c.audit_path +
+              std::to_string((*anchored)->seq) + " of a log, but " + c.audit.path +
               ((*anchored)->seq > head->seq ? " ends at record " + std::to_string(head->seq)
                                             : " holds another record " + std::to_string(head->seq)) +
               ": another instance anchors its own log under this id, or this log was cut. Give every "
@@ -603,28 +566,24 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
       [ledger = parts->ledger](const std::string& id, uint64_t seq, const std::string& hash) {
         return ledger->anchor_audit(id, seq, hash);
       },
-      c.audit_anchor_max_lag, c.audit_anchor_interval);
+      c.audit.anchor_max_lag, c.audit.anchor_interval);
 
-  gate::PipelineOptions pipeline_options;
-  pipeline_options.require_peer = !c.plain_http;
-  pipeline_options.taint_enabled = c.taint_enabled;
-  pipeline_options.lineage_limits = lineage_limits(c);
+  gate::PipelineOptions pipeline_options = c.pipeline;
+  pipeline_options.require_peer = !c.plain_http;  // derived: a plain-HTTP listener has no peer
   parts->pipeline = std::make_unique<gate::Pipeline>(std::shared_ptr<gate::Gate>(std::move(*gate)),
                                                      parts->ledger.get(), *parts->audit, pipeline_options);
 
-  mcp::ServerOptions mcp_options;
+  mcp::ServerOptions mcp_options = c.mcp;
   mcp_options.info = {"larder", LARDER_VERSION, "Larder"};
   mcp_options.instructions =
       "Larder serves a PostgreSQL database behind four locks (mTLS, Biscuit, database privileges, row-level "
       "security). Every call needs a Biscuit token (Authorization: Bearer, or the biscuit_token argument).";
-  mcp_options.handler_threads = c.worker_threads;  // handlers at once, on the net workers
+  mcp_options.handler_threads = c.limits.worker_threads;  // derived: handlers at once, on the net workers
   mcp_options.correlation_meta_key = "larder/request_id";
-  mcp_options.max_json_depth = c.max_json_depth;
-  mcp_options.max_batch_size = c.max_batch_size;
   // Every request leaves an audit record: tool calls, reads and prompts through the pipeline
   // (which records its decision), everything else — lists, initialize, argument-schema
   // failures, unknown methods, messages refused before dispatch — here.
-  mcp_options.on_request = [audit = parts->audit.get(), audience = c.audience, availability,
+  mcp_options.on_request = [audit = parts->audit.get(), audience, availability,
                             metrics = parts->metrics.get()](const mcp::RequestRecord& r) {
     if (metrics) metrics->on_request(r);
     if (r.recorded_by_handler) return true;  // the pipeline wrote the decision
@@ -674,7 +633,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
       if (!conn) return conn.error();
       auto drift = policy::check(*parts->data_policy, conn->get(), deadline);
       if (!drift) return drift.error();
-      for (const auto& d : *drift) spdlog::warn("{}: policy drift: {}", c.audience, d);
+      for (const auto& d : *drift) spdlog::warn("{}: policy drift: {}", audience, d);
       if (!drift->empty() && !c.allow_drift) {
         return make_error(
             "policy.drift",
@@ -683,11 +642,7 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
                 "); run `larder policy check` to list them and `larder policy apply` to fix them");
       }
     }
-    DbServiceOptions options;
-    options.statement_timeout = c.statement_timeout;
-    options.max_rows = static_cast<std::size_t>(c.max_rows);
-    options.max_result_bytes = static_cast<std::size_t>(c.max_result_bytes);
-    options.sql_guard = c.sql_guard;
+    DbServiceOptions options = c.db_service;
     options.stopping = parts->stopping;
     const auto dbname = db_config.query.get("dbname");
     auto service =
@@ -697,13 +652,11 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
     parts->db_service = *service;
   }
   if (serves_compliance(c)) {
-    ComplianceOptions options;
-    options.api_url = c.compliance_api_url;
-    options.api_timeout = c.compliance_api_timeout;
-    if (auto ok = register_compliance_tool(*parts->mcp, *parts->pipeline, options); !ok) return ok.error();
+    if (auto ok = register_compliance_tool(*parts->mcp, *parts->pipeline, c.compliance); !ok)
+      return ok.error();
   }
 
-  // The configuration accepts the names gate::known_tools() lists; each must be served here.
+  // The configuration accepts the names known_tools() lists; each must be served here.
   const auto served = parts->mcp->tools();
   for (const auto& name : c.tools) {
     // Free-form SQL the policy file turned off ([options] pg_query = false) is not served.
@@ -713,20 +666,18 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
       return make_error("config.invalid",
                         "tools.enabled: \"" + name +
                             "\" is accepted by the configuration but not served by this build "
-                            "(gate::known_tools() and src/tools disagree; a bug, please report it)");
+                            "(known_tools() and src/tools disagree; a bug, please report it)");
     }
   }
 
-  mcp::HttpTransportOptions transport_options;
-  transport_options.max_streams_per_session = c.max_sse_streams_per_session;
-  transport_options.client_limits = client_limits(c);
+  mcp::HttpTransportOptions transport_options = c.transport;
   // Loopback listeners accept loopback Host names (the transport's default); a listener on
   // another address also accepts its own host name. Anything else is DNS rebinding.
   const bool loopback = c.host == "localhost" || c.host == "::1" || c.host.rfind("127.", 0) == 0;
   if (!loopback) {
     transport_options.allowed_hosts = {c.host, c.host + ":" + std::to_string(c.port)};
   }
-  add_resource_metadata(transport_options, c.audience);
+  add_resource_metadata(transport_options, audience);
   parts->transport = std::make_unique<mcp::HttpTransport>(*parts->mcp, transport_options);
 
   net::ServerConfig server_config = listener_config(c);
@@ -751,11 +702,11 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const gate::ServeCon
     parts->admin = std::move(*admin);
   }
   if (auto started = parts->http->start(); !started) return started.error();
-  spdlog::info("larder serving {} on {}://{}:{}/mcp", c.audience, c.plain_http ? "http" : "https", c.host,
+  spdlog::info("larder serving {} on {}://{}:{}/mcp", audience, c.plain_http ? "http" : "https", c.host,
                parts->http->port());
   if (parts->admin) {
-    spdlog::info("larder admin for {} on {}://{}:{} (/healthz, /readyz, /reloadz{})", c.audience,
-                 c.admin_tls ? "https" : "http", c.admin_host, parts->admin->port(),
+    spdlog::info("larder admin for {} on {}://{}:{} (/healthz, /readyz, /reloadz{})", audience,
+                 c.admin_tls ? "https" : "http", c.admin.listener.host, parts->admin->port(),
                  parts->metrics ? ", /metrics" : "");
   }
   return std::unique_ptr<LarderService>(new LarderService(std::move(parts)));
@@ -793,7 +744,7 @@ void LarderService::stop() {
   if (parts_->mcp) parts_->mcp->pool().shutdown();  // running handlers finish and audit
   if (parts_->audit) {
     if (auto synced = parts_->audit->sync(); !synced)
-      spdlog::error("{}: audit log: {}", parts_->config.audience, synced.error().message);
+      spdlog::error("{}: audit log: {}", parts_->config.gate.audience, synced.error().message);
     parts_->audit->flush_anchor(std::chrono::seconds(2));
   }
   if (parts_->admin) parts_->admin->stop();
@@ -803,9 +754,9 @@ namespace {
 
 // Everything that can fail first, changing nothing; then the swaps, none of which can fail:
 // a reload is applied whole or not at all.
-Result<void> apply_reload(LarderService::Parts& p, const gate::ServeConfig& requested,
+Result<void> apply_reload(LarderService::Parts& p, const ServeConfig& requested,
                           std::vector<std::string>& restart_needed) {
-  gate::ServeConfig next = requested;
+  ServeConfig next = requested;
   restart_needed = keep_restart_only(p.current, next);
   // [tools] enabled: the database tools switch on and off on a server that serves the database
   // (an explicit list both before and after); any other change needs a restart.
@@ -841,15 +792,15 @@ Result<void> apply_reload(LarderService::Parts& p, const gate::ServeConfig& requ
     tls = std::move(*prepared);
   }
 
-  for (const auto& warning : gate::insecure_warnings(next))
-    spdlog::warn("{}: INSECURE: {}", next.audience, warning);
+  for (const auto& warning : insecure_warnings(next))
+    spdlog::warn("{}: INSECURE: {}", next.gate.audience, warning);
   auto retired = p.pipeline->gate();
   p.pipeline->set_gate(std::shared_ptr<gate::Gate>(std::move(*gate)));
   const auto stats = retired->cache_stats();
   p.retired_verify_hits += stats.hits;
   p.retired_verify_misses += stats.misses;
-  p.pipeline->set_lineage_limits(lineage_limits(next));
-  p.transport->set_client_limits(client_limits(next));
+  p.pipeline->set_lineage_limits(next.pipeline.lineage_limits);
+  p.transport->set_client_limits(next.transport.client_limits);
   if (p.db_service) reload_db_service(*p.db_service, next);
   if (tls) p.http->use_tls(std::move(tls));
   p.current = std::move(next);
@@ -884,11 +835,11 @@ std::string ReloadOutcome::to_json() const {
   return j.dump();
 }
 
-ReloadOutcome LarderService::reload(const gate::ServeConfig& next) {
-  return reload_from([&]() -> Result<gate::ServeConfig> { return next; });
+ReloadOutcome LarderService::reload(const ServeConfig& next) {
+  return reload_from([&]() -> Result<ServeConfig> { return next; });
 }
 
-ReloadOutcome LarderService::reload_from(const std::function<Result<gate::ServeConfig>()>& load) {
+ReloadOutcome LarderService::reload_from(const std::function<Result<ServeConfig>()>& load) {
   Parts& p = *parts_;
   std::lock_guard lock(p.reload_mu);
   ReloadOutcome outcome = last_reload();
@@ -901,7 +852,7 @@ ReloadOutcome LarderService::reload_from(const std::function<Result<gate::ServeC
     if (!config) return config.error();
     return apply_reload(p, *config, outcome.restart_needed);
   }();
-  const std::string& audience = p.config.audience;
+  const std::string& audience = p.config.gate.audience;
   if (applied) {
     outcome.ok = true;
     outcome.generation = p.generation.fetch_add(1) + 1;

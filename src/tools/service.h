@@ -8,9 +8,9 @@
 #include "base/result.h"
 #include "db/connection.h"
 #include "db/database.h"
-#include "gate/config.h"
 #include "net/server.h"
 #include "policy/policy.h"
+#include "tools/serve_config.h"
 
 #include <chrono>
 #include <cstdint>
@@ -36,13 +36,13 @@ struct ReloadOutcome {
 // Where run_until_signal's SIGHUP reads the new configuration, and where it writes each
 // reload's outcome (JSON, as ReloadOutcome::to_json; `larder reload` reads it).
 struct ReloadSource {
-  std::function<Result<gate::ServeConfig>()> load_config;  // none: SIGHUP is not taken
-  std::string status_file;                                 // empty: not written
+  std::function<Result<ServeConfig>()> load_config;  // none: SIGHUP is not taken
+  std::string status_file;                           // empty: not written
 };
 
 class LarderService {
  public:
-  static Result<std::unique_ptr<LarderService>> start(const gate::ServeConfig& config);
+  static Result<std::unique_ptr<LarderService>> start(const ServeConfig& config);
   ~LarderService();
   LarderService(const LarderService&) = delete;
   LarderService& operator=(const LarderService&) = delete;
@@ -65,8 +65,8 @@ class LarderService {
   // restart_needed (and logged) and the running value kept. All or nothing: anything invalid refuses the
   // whole reload, the configuration in force keeps serving, and the outcome says why. Calls in flight finish
   // under the configuration that admitted them. One reload at a time.
-  ReloadOutcome reload(const gate::ServeConfig& next);
-  ReloadOutcome reload_from(const std::function<Result<gate::ServeConfig>()>& load);
+  ReloadOutcome reload(const ServeConfig& next);
+  ReloadOutcome reload_from(const std::function<Result<ServeConfig>()>& load);
   ReloadOutcome last_reload() const;
 
   struct Parts;
@@ -78,20 +78,20 @@ class LarderService {
 
 // The taint ledger's connection for this configuration (embedded: role larder_gate with a
 // password kept in <database.dir>/gate.json, created and applied on first use).
-Result<db::ConnParams> ledger_connection(const gate::ServeConfig& config);
+Result<db::ConnParams> ledger_connection(const ServeConfig& config);
 
 // `larder serve --check-config`: everything start() reads from files, read and parsed the
 // same way — the policy file, the Biscuit policy and root keys, the TLS certificate, key (and
 // that they match), client CA and CRL, the database URLs or the embedded cluster's state —
 // without opening the audit log, listening, or connecting to PostgreSQL. The first problem,
 // in start()'s words.
-Result<void> check_config(const gate::ServeConfig& config);
+Result<void> check_config(const ServeConfig& config);
 
 // Reads the policy file named in the config, or the built-in default policy.
-Result<std::string> load_policy(const gate::ServeConfig& config);
+Result<std::string> load_policy(const ServeConfig& config);
 
 // The policy file this configuration serves: [policy] file, or the compiled-in example
 // [policy] example names ("healthcare" when neither is set).
-Result<policy::Policy> load_served_policy(const gate::ServeConfig& config);
+Result<policy::Policy> load_served_policy(const ServeConfig& config);
 
 }  // namespace larder::tools

@@ -41,12 +41,12 @@ std::size_t series_of(const std::string& text, const std::string& sample) {
 }
 
 TEST(AdminAttack, AnMcpClientCertificateIsRefusedByAnMtlsAdminListener) {
-  gate::ServeConfig config = bed().db_config();
+  tools::ServeConfig config = bed().db_config();
   config.port = 0;
-  config.audit_path = (bed().dir() / "admin-mtls-audit.jsonl").string();
-  config.audit_anchor_id = "admin-mtls";
+  config.audit.path = (bed().dir() / "admin-mtls-audit.jsonl").string();
+  config.audit.anchor_id = "admin-mtls";
   config.admin_tls = true;
-  config.admin_allowed_clients = {"cn:other-client"};  // the operator's certificate
+  config.admin.listener.tls.allowed_clients = {"cn:other-client"};  // the operator's certificate
   auto server = test::Testbed::start(config);
   const std::string url = "https://127.0.0.1:" + std::to_string(server->admin_port());
 

@@ -94,7 +94,7 @@ TEST(ConnectionAttack, SocketsThatNeverHandshakeDoNotLockOutARealCall) {
 
   const auto after = db.connection_stats();
   EXPECT_GT(after.handshake_evictions, before.handshake_evictions);
-  EXPECT_LE(after.handshaking, bed().db_config().max_handshakes);
+  EXPECT_LE(after.handshaking, bed().db_config().limits.max_handshakes);
   EXPECT_EQ(after.refused_at_capacity, before.refused_at_capacity);
 }
 
@@ -103,9 +103,9 @@ TEST(ConnectionAttack, SocketsThatNeverHandshakeDoNotLockOutARealCall) {
 // extra server with a low rate: the testbed's servers use the defaults.)
 TEST(ConnectionAttack, OneCertificateOverItsRateIsRefusedAndAnotherIsNot) {
   auto config = bed().db_config();
-  config.max_calls_per_second_per_client = 1;
-  config.call_burst_per_client = 5;
-  config.audit_path = (bed().dir() / "audit-connection-attack.jsonl").string();
+  config.transport.client_limits.rate_per_second = 1;
+  config.transport.client_limits.burst = 5;
+  config.audit.path = (bed().dir() / "audit-connection-attack.jsonl").string();
   auto server = test::Testbed::start(config);
   const std::string base = "https://127.0.0.1:" + std::to_string(server->port());
   const std::string url = base + "/mcp";
@@ -161,9 +161,9 @@ TEST(ConnectionAttack, OneCertificateOverItsRateIsRefusedAndAnotherIsNot) {
 // its whole request timeout.
 TEST(ConnectionAttack, OurClientOverItsRateGetsTheRefusalAtOnceNotATimeout) {
   auto config = bed().db_config();
-  config.max_calls_per_second_per_client = 1;
-  config.call_burst_per_client = 4;
-  config.audit_path = (bed().dir() / "audit-connection-attack-client.jsonl").string();
+  config.transport.client_limits.rate_per_second = 1;
+  config.transport.client_limits.burst = 4;
+  config.audit.path = (bed().dir() / "audit-connection-attack-client.jsonl").string();
   auto server = test::Testbed::start(config);
   const std::string url = "https://127.0.0.1:" + std::to_string(server->port()) + "/mcp";
   mcp::ClientOptions options;
@@ -191,9 +191,9 @@ TEST(ConnectionAttack, OurClientOverItsRateGetsTheRefusalAtOnceNotATimeout) {
 // same certificate is not held back.
 TEST(ConnectionAttack, OneLineageOverItsRateIsRefusedAndAnotherIsNot) {
   auto config = bed().db_config();
-  config.max_calls_per_second_per_lineage = 1;
-  config.call_burst_per_lineage = 3;
-  config.audit_path = (bed().dir() / "audit-lineage-attack.jsonl").string();
+  config.pipeline.lineage_limits.rate_per_second = 1;
+  config.pipeline.lineage_limits.burst = 3;
+  config.audit.path = (bed().dir() / "audit-lineage-attack.jsonl").string();
   auto server = test::Testbed::start(config);
   const std::string url = "https://127.0.0.1:" + std::to_string(server->port()) + "/mcp";
 

@@ -114,8 +114,8 @@ TEST(PolicyAttack, AServerRefusesToServeADriftedDatabase) {
   cluster.admin_scalar("GRANT SELECT ON public.staff_salaries TO patients");
   // The database server's certificate (a server needs one to start), its own audit log.
   auto config = bed().config("larder-db", {{"pg_query", gate::DataFlow::kSensitiveRead}});
-  config.audit_path =
-      (std::filesystem::path(config.audit_path).parent_path() / "audit-drift-probe.jsonl").string();
+  config.audit.path =
+      (std::filesystem::path(config.audit.path).parent_path() / "audit-drift-probe.jsonl").string();
   auto refused = tools::LarderService::start(config);
   ASSERT_FALSE(refused.ok()) << "a server started on a database whose query role can read an unexposed table";
   EXPECT_EQ(refused.error().code, "policy.drift");
@@ -137,7 +137,7 @@ TEST(PolicyAttack, WithFreeFormSqlOffOnlyTheDeclaredToolsAnswer) {
   auto e = examples::find("healthcare");
   ASSERT_TRUE(e.ok());
   const std::string text = std::string((*e)->policy) + "\n[options]\npg_query = false\n";
-  const auto dir = std::filesystem::path(bed().config("larder-db", {}).audit_path).parent_path();
+  const auto dir = std::filesystem::path(bed().config("larder-db", {}).audit.path).parent_path();
   const auto file = dir / "policy-declared-only.toml";
   std::ofstream(file) << text;
   auto variant = policy::load(file.string());
@@ -151,7 +151,7 @@ TEST(PolicyAttack, WithFreeFormSqlOffOnlyTheDeclaredToolsAnswer) {
 
   auto config = bed().config(
       "larder-db", {{"pg_query", gate::DataFlow::kSensitiveRead}, {"pg_explain", gate::DataFlow::kNeutral}});
-  config.audit_path = (dir / "audit-declared-only.jsonl").string();
+  config.audit.path = (dir / "audit-declared-only.jsonl").string();
   config.policy_path = file.string();
   auto server = tools::LarderService::start(config);
   ASSERT_TRUE(server.ok()) << server.error().message;

@@ -96,10 +96,10 @@ TEST(RefusalShapeAttack, SqlGuardAndTaintRefuseToolsInTheirShape) {
 // Lock `limits`: a lineage over its call rate is refused for every kind of call. A server of
 // its own on the shared cluster, allowing one call per lineage per second with no burst.
 TEST(RefusalShapeAttack, LimitsRefuseEachKindOfCallOverTheLineageRate) {
-  gate::ServeConfig c = bed().db_config();
-  c.audit_path = (bed().dir() / "audit-refusal-shape-limits.jsonl").string();
-  c.max_calls_per_second_per_lineage = 1;
-  c.call_burst_per_lineage = 1;
+  tools::ServeConfig c = bed().db_config();
+  c.audit.path = (bed().dir() / "audit-refusal-shape-limits.jsonl").string();
+  c.pipeline.lineage_limits.rate_per_second = 1;
+  c.pipeline.lineage_limits.burst = 1;
   auto server = test::Testbed::start(c);
   const std::string url = "https://127.0.0.1:" + std::to_string(server->port()) + "/mcp";
   auto db = connect(url, fresh_patient_token());

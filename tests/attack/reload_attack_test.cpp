@@ -24,15 +24,15 @@ using nlohmann::json;
 
 constexpr const char* kCount = "SELECT count(*) FROM health_records";
 
-gate::ServeConfig own_config(const std::string& name) {
-  gate::ServeConfig c = bed().db_config();
+tools::ServeConfig own_config(const std::string& name) {
+  tools::ServeConfig c = bed().db_config();
   c.port = 0;
-  c.audit_path = (bed().dir() / ("reload-attack-" + name + ".jsonl")).string();
-  c.audit_anchor_id = "reload-attack-" + name;
-  c.max_calls_per_second_per_client = 0;
-  c.max_concurrent_calls_per_client = 0;
-  c.max_calls_per_second_per_lineage = 0;
-  c.max_concurrent_calls_per_lineage = 0;
+  c.audit.path = (bed().dir() / ("reload-attack-" + name + ".jsonl")).string();
+  c.audit.anchor_id = "reload-attack-" + name;
+  c.transport.client_limits.rate_per_second = 0;
+  c.transport.client_limits.max_concurrent = 0;
+  c.pipeline.lineage_limits.rate_per_second = 0;
+  c.pipeline.lineage_limits.max_concurrent = 0;
   return c;
 }
 
@@ -48,8 +48,8 @@ json query(mcp::Client& client, const std::string& token, const std::string& sql
 // cannot be read: refused whole. The attacker's token stays refused, the client off the
 // allow-list stays refused, the legitimate token keeps working.
 TEST(ReloadAttack, AReloadThatFailsHalfWayAppliesNothing) {
-  gate::ServeConfig c = own_config("half");
-  c.allowed_clients = {"cn:claude-client"};
+  tools::ServeConfig c = own_config("half");
+  c.tls.allowed_clients = {"cn:claude-client"};
   auto server = test::Testbed::start(c);
   const std::string url = url_of(*server);
   auto installation = attack::env();
@@ -60,11 +60,11 @@ TEST(ReloadAttack, AReloadThatFailsHalfWayAppliesNothing) {
   forged_env.root = attacker.private_key();
   const std::string forged = attack::fresh_patient_token_in(forged_env, installation.claude);
 
-  gate::ServeConfig bad = c;
-  bad.root_keys = {{1, attacker.public_key().to_string()}};
-  bad.allowed_clients = {};
+  tools::ServeConfig bad = c;
+  bad.gate.root_keys = {{1, attacker.public_key().to_string()}};
+  bad.tls.allowed_clients = {};
   bad.tool_classes["pg_query"] = gate::DataFlow::kNeutral;  // no more taint from reads
-  bad.tls_crl = (bed().dir() / "missing-crl.pem").string();
+  bad.tls.crl_file = (bed().dir() / "missing-crl.pem").string();
   auto outcome = server->reload(bad);
   ASSERT_FALSE(outcome.ok);
   EXPECT_NE(outcome.error.find("missing-crl.pem"), std::string::npos) << outcome.error;
@@ -82,22 +82,21 @@ TEST(ReloadAttack, AReloadThatFailsHalfWayAppliesNothing) {
 // A valid file that turns off what only a restart may change: plain HTTP, the SQL guard, taint,
 // another audit log. Named as "needs a restart"; none of it takes effect.
 TEST(ReloadAttack, SettingsThatNeedARestartDoNotChangeOnReload) {
-  gate::ServeConfig c = own_config("restart-only");
+  tools::ServeConfig c = own_config("restart-only");
   auto server = test::Testbed::start(c);
   const std::string url = url_of(*server);
   auto installation = attack::env();
   installation.db_url = url;
   const std::string token = attack::fresh_patient_token_in(installation, installation.claude);
 
-  gate::ServeConfig weaker = c;
+  tools::ServeConfig weaker = c;
   weaker.plain_http = true;
-  weaker.sql_guard = false;
-  weaker.taint_enabled = false;
-  weaker.audit_path = (bed().dir() / "elsewhere.jsonl").string();
+  weaker.pipeline.taint_enabled = false;
+  weaker.audit.path = (bed().dir() / "elsewhere.jsonl").string();
   auto outcome = server->reload(weaker);
   ASSERT_TRUE(outcome.ok) << outcome.error;
   const std::vector<std::string> named = outcome.restart_needed;
-  for (const char* key : {"server.plain_http", "database.sql_guard", "taint.enabled", "audit.path"})
+  for (const char* key : {"server.plain_http", "taint.enabled", "audit.path"})
     EXPECT_NE(std::find(named.begin(), named.end(), key), named.end()) << key;
 
   auto client = attack::connect(url, token);  // still mTLS
@@ -106,18 +105,18 @@ TEST(ReloadAttack, SettingsThatNeedARestartDoNotChangeOnReload) {
   json read = query(*client, token, kCount);
   ASSERT_EQ(attack::refused_lock(read), "") << read.dump();
   // Taint still applies: the lineage that read is refused by an egress tool.
-  gate::ServeConfig egress = c;
+  tools::ServeConfig egress = c;
   egress.tool_classes["pg_explain"] = gate::DataFlow::kEgress;
   ASSERT_TRUE(server->reload(egress).ok);
   json leak = attack::call(*client, "pg_explain", {{"query", kCount}, {"biscuit_token", token}});
   EXPECT_EQ(attack::refused_lock(leak), "taint") << leak.dump();
-  EXPECT_FALSE(std::filesystem::exists(weaker.audit_path));
+  EXPECT_FALSE(std::filesystem::exists(weaker.audit.path));
 }
 
 // 100 reloads from four threads at once, while a client calls: serialized, every one applied,
 // no call refused, bounded time.
 TEST(ReloadAttack, AFloodOfReloadsRefusesNoCallAndStaysBounded) {
-  gate::ServeConfig c = own_config("flood");
+  tools::ServeConfig c = own_config("flood");
   auto server = test::Testbed::start(c);
   const std::string url = url_of(*server);
   auto installation = attack::env();

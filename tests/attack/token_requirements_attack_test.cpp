@@ -74,10 +74,10 @@ void expect_refused_everywhere(const std::string& token, const std::string& word
 }
 
 TEST(TokenRequirementsAttack, TheServersRequireBindingAndExpiry) {
-  EXPECT_TRUE(bed().db_config().require_binding);
-  EXPECT_TRUE(bed().db_config().require_expiry);
-  EXPECT_TRUE(bed().compliance_config().require_binding);
-  EXPECT_TRUE(bed().compliance_config().require_expiry);
+  EXPECT_TRUE(bed().db_config().gate.require_binding);
+  EXPECT_TRUE(bed().db_config().gate.require_expiry);
+  EXPECT_TRUE(bed().compliance_config().gate.require_binding);
+  EXPECT_TRUE(bed().compliance_config().gate.require_expiry);
   // The control: the same rights, bound and expiring, are served.
   auto db = connect(bed().db_url(), mint(true, true));
   auto r = call(*db, "pg_query", {{"query", "SELECT count(*) FROM health_records"}});

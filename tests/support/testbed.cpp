@@ -89,28 +89,28 @@ Testbed::~Testbed() {
   fs::remove_all(dir_, ec);
 }
 
-gate::ServeConfig Testbed::config(const std::string& audience,
-                                  const std::map<std::string, gate::DataFlow>& tools,
-                                  const std::string& compliance_api) const {
-  gate::ServeConfig c;
+tools::ServeConfig Testbed::config(const std::string& audience,
+                                   const std::map<std::string, gate::DataFlow>& tools,
+                                   const std::string& compliance_api) const {
+  tools::ServeConfig c;
   c.host = "127.0.0.1";
   c.port = 0;
-  c.audience = audience;
-  c.tls_cert = certs_ + "/server/" + audience + ".crt";
-  c.tls_key = certs_ + "/server/" + audience + ".key";
-  c.tls_client_ca = certs_ + "/ca.crt";
-  c.tls_crl = certs_ + "/crl.pem";
-  c.root_keys = {{1, root_.public_key().to_string()}};
+  c.gate.audience = audience;
+  c.tls.cert_file = certs_ + "/server/" + audience + ".crt";
+  c.tls.key_file = certs_ + "/server/" + audience + ".key";
+  c.tls.client_ca_file = certs_ + "/ca.crt";
+  c.tls.crl_file = certs_ + "/crl.pem";
+  c.gate.root_keys = {{1, root_.public_key().to_string()}};
   c.database_mode = "url";
   c.database_url = cluster_->query_url();
   c.database_writer_url = cluster_->writer_url();
   c.database_ledger_url = ledger_.to_uri();
   if (standby_) {
     c.database_replica_urls = {standby_->query_url()};
-    c.max_replica_lag = options_.max_replica_lag;
+    c.database.max_replica_lag = options_.max_replica_lag;
   }
   if (bouncer_) {
-    c.transaction_pooler = true;
+    c.database.transaction_pooler = true;
     c.database_url = bouncer_->url_for(c.database_url);
     c.database_writer_url = bouncer_->url_for(c.database_writer_url);
     c.database_ledger_url = bouncer_->url_for(c.database_ledger_url);
@@ -118,26 +118,26 @@ gate::ServeConfig Testbed::config(const std::string& audience,
   }
   for (const auto& [name, flow] : tools) c.tools.push_back(name);
   c.tool_classes = tools;
-  c.audit_path = (dir_ / ("audit-" + audience + ".jsonl")).string();
-  c.compliance_api_url = compliance_api;
-  c.worker_threads = options_.worker_threads;
+  c.audit.path = (dir_ / ("audit-" + audience + ".jsonl")).string();
+  c.compliance.api_url = compliance_api;
+  c.limits.worker_threads = options_.worker_threads;
   return c;
 }
 
-gate::ServeConfig Testbed::db_config() const {
+tools::ServeConfig Testbed::db_config() const {
   return config("larder-db", {{"pg_query", gate::DataFlow::kSensitiveRead},
                               {"pg_metadata", gate::DataFlow::kSensitiveRead},
                               {"pg_explain", gate::DataFlow::kNeutral}});
 }
 
-gate::ServeConfig Testbed::compliance_config() const {
+tools::ServeConfig Testbed::compliance_config() const {
   return config("larder-compliance", {{"hipaa_compliance_check", gate::DataFlow::kEgress}},
                 "http://127.0.0.1:" + std::to_string(receiver_->port()) + "/check");
 }
 
-std::unique_ptr<tools::LarderService> Testbed::start(const gate::ServeConfig& config) {
+std::unique_ptr<tools::LarderService> Testbed::start(const tools::ServeConfig& config) {
   auto service = tools::LarderService::start(config);
-  if (!service) throw std::runtime_error("Testbed: " + config.audience + ": " + service.error().message);
+  if (!service) throw std::runtime_error("Testbed: " + config.gate.audience + ": " + service.error().message);
   return std::move(*service);
 }
 

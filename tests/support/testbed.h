@@ -8,12 +8,12 @@
 
 #include "biscuit/crypto/keys.h"
 #include "db/connection.h"
-#include "gate/config.h"
 #include "net/server.h"
 #include "support/pg_bouncer.h"
 #include "support/pg_cluster.h"
 #include "support/pg_standby.h"
 #include "tools/demo_scenarios.h"
+#include "tools/serve_config.h"
 #include "tools/service.h"
 
 #include <filesystem>
@@ -45,11 +45,11 @@ class Testbed {
 
   // A server for `audience` with `tools` (name → data-flow class): its certificate, our CA
   // and CRL, the root key (id 1), the cluster's roles and the ledger, an audit log here.
-  gate::ServeConfig config(const std::string& audience, const std::map<std::string, gate::DataFlow>& tools,
-                           const std::string& compliance_api = "") const;
-  gate::ServeConfig db_config() const;          // larder-db: pg_query, pg_metadata (sensitive), pg_explain
-  gate::ServeConfig compliance_config() const;  // larder-compliance: hipaa_compliance_check → the receiver
-  static std::unique_ptr<tools::LarderService> start(const gate::ServeConfig& config);  // throws
+  tools::ServeConfig config(const std::string& audience, const std::map<std::string, gate::DataFlow>& tools,
+                            const std::string& compliance_api = "") const;
+  tools::ServeConfig db_config() const;          // larder-db: pg_query, pg_metadata (sensitive), pg_explain
+  tools::ServeConfig compliance_config() const;  // larder-compliance: hipaa_compliance_check → the receiver
+  static std::unique_ptr<tools::LarderService> start(const tools::ServeConfig& config);  // throws
 
   // Starts (or restarts) the database server and the compliance server.
   void start_servers();

@@ -169,11 +169,11 @@ TEST_F(Ops, MetricsCountWhatTheDemoScenariosDidAndParseAsPrometheusText) {
 }
 
 TEST_F(Ops, HealthStaysUpAndReadinessFollowsTheDatabase) {
-  gate::ServeConfig config = bed_->db_config();
+  tools::ServeConfig config = bed_->db_config();
   config.port = 0;
-  config.audit_path = (bed_->dir() / "ops-ready-audit.jsonl").string();
-  config.audit_anchor_id = "ops-ready";
-  config.readiness_cache = std::chrono::milliseconds(0);
+  config.audit.path = (bed_->dir() / "ops-ready-audit.jsonl").string();
+  config.audit.anchor_id = "ops-ready";
+  config.admin.readiness_cache = std::chrono::milliseconds(0);
   auto server = test::Testbed::start(config);
   const uint16_t admin = server->admin_port();
   ASSERT_NE(admin, 0);
@@ -207,10 +207,10 @@ TEST_F(Ops, HealthStaysUpAndReadinessFollowsTheDatabase) {
 }
 
 TEST_F(Ops, MetricsOffAnswer404AndAdminOffListensNowhere) {
-  gate::ServeConfig config = bed_->db_config();
+  tools::ServeConfig config = bed_->db_config();
   config.port = 0;
-  config.audit_path = (bed_->dir() / "ops-off-audit.jsonl").string();
-  config.audit_anchor_id = "ops-off";
+  config.audit.path = (bed_->dir() / "ops-off-audit.jsonl").string();
+  config.audit.anchor_id = "ops-off";
   config.metrics_enabled = false;
   {
     auto server = test::Testbed::start(config);
@@ -226,14 +226,14 @@ TEST_F(Ops, MetricsOffAnswer404AndAdminOffListensNowhere) {
 // drain time has its statement cancelled in PostgreSQL, gets a refusal that says why, and
 // leaves an audit record saying so; the log is synced and its chain verifies.
 TEST_F(Ops, AStopDrainsThenCancelsTheStatementStillRunningAndAuditsIt) {
-  gate::ServeConfig config = bed_->db_config();
+  tools::ServeConfig config = bed_->db_config();
   config.port = 0;
-  config.audit_path = (bed_->dir() / "ops-drain-audit.jsonl").string();
-  config.audit_anchor_id = "ops-drain";
-  config.drain_timeout = std::chrono::milliseconds(700);
-  config.max_query_cost = 0;  // the slow query below must run, not be refused by its estimate
-  config.statement_timeout = std::chrono::milliseconds(120000);
-  config.readiness_cache = std::chrono::milliseconds(0);
+  config.audit.path = (bed_->dir() / "ops-drain-audit.jsonl").string();
+  config.audit.anchor_id = "ops-drain";
+  config.limits.stop_grace = std::chrono::milliseconds(700);
+  config.database.max_query_cost = 0;  // the slow query below must run, not be refused by its estimate
+  config.database.default_timeout = std::chrono::milliseconds(120000);
+  config.admin.readiness_cache = std::chrono::milliseconds(0);
   auto server = test::Testbed::start(config);
   const uint16_t admin = server->admin_port();
 
@@ -289,7 +289,7 @@ TEST_F(Ops, AStopDrainsThenCancelsTheStatementStillRunningAndAuditsIt) {
 
   // The audit record says so, and the log (synced at the stop) verifies.
   server.reset();
-  auto log = read_file(config.audit_path);
+  auto log = read_file(config.audit.path);
   ASSERT_TRUE(log.ok());
   bool recorded = false;
   for (std::size_t at = 0; at < log->size();) {
@@ -301,7 +301,7 @@ TEST_F(Ops, AStopDrainsThenCancelsTheStatementStillRunningAndAuditsIt) {
     at = nl == std::string::npos ? log->size() : nl + 1;
   }
   EXPECT_TRUE(recorded) << "no audit record of the call cancelled at the stop";
-  EXPECT_TRUE(gate::verify_audit_log(config.audit_path).ok);
+  EXPECT_TRUE(gate::verify_audit_log(config.audit.path).ok);
 }
 
 // Structured logs: with [log] format = "json" at the most verbose level, every line the

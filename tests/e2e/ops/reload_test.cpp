@@ -45,15 +45,15 @@ class Reload : public ::testing::Test {
   }
 
   // A database server of its own (own audit log and anchor), with no call limits unless set.
-  static gate::ServeConfig config(const std::string& name) {
-    gate::ServeConfig c = bed_->db_config();
+  static tools::ServeConfig config(const std::string& name) {
+    tools::ServeConfig c = bed_->db_config();
     c.port = 0;
-    c.audit_path = (bed_->dir() / ("reload-" + name + ".jsonl")).string();
-    c.audit_anchor_id = "reload-" + name;
-    c.max_calls_per_second_per_client = 0;
-    c.max_concurrent_calls_per_client = 0;
-    c.max_calls_per_second_per_lineage = 0;
-    c.max_concurrent_calls_per_lineage = 0;
+    c.audit.path = (bed_->dir() / ("reload-" + name + ".jsonl")).string();
+    c.audit.anchor_id = "reload-" + name;
+    c.transport.client_limits.rate_per_second = 0;
+    c.transport.client_limits.max_concurrent = 0;
+    c.pipeline.lineage_limits.rate_per_second = 0;
+    c.pipeline.lineage_limits.max_concurrent = 0;
     return c;
   }
 
@@ -88,7 +88,7 @@ test::Testbed* Reload::bed_ = nullptr;
 // all along is never refused while key 1 is configured; key 2's token works from the first
 // reload on; after the second, key 1's is refused (lock biscuit) and key 2's still works.
 TEST_F(Reload, RootKeyRotationRefusesNoCallWhileItsKeyIsConfigured) {
-  gate::ServeConfig c = config("rotation");
+  tools::ServeConfig c = config("rotation");
   auto server = test::Testbed::start(c);
   auto env = env_for(*server);
   const biscuit::KeyPair key2 = biscuit::KeyPair::generate();
@@ -116,7 +116,7 @@ TEST_F(Reload, RootKeyRotationRefusesNoCallWhileItsKeyIsConfigured) {
         << "the caller made " << calls << " of " << target << " calls";
   };
   wait_calls(5);
-  c.root_keys = {{1, bed_->root().public_key().to_string()}, {2, key2.public_key().to_string()}};
+  c.gate.root_keys = {{1, bed_->root().public_key().to_string()}, {2, key2.public_key().to_string()}};
   auto both = server->reload(c);
   ASSERT_TRUE(both.ok) << both.error;
   EXPECT_EQ(both.generation, 2u);
@@ -129,7 +129,7 @@ TEST_F(Reload, RootKeyRotationRefusesNoCallWhileItsKeyIsConfigured) {
   EXPECT_GE(calls.load(), 10);
   EXPECT_EQ(refused.load(), 0) << "a key-1 call was refused while key 1 was configured: " << first_refusal;
 
-  c.root_keys = {{2, key2.public_key().to_string()}};
+  c.gate.root_keys = {{2, key2.public_key().to_string()}};
   auto retired = server->reload(c);
   ASSERT_TRUE(retired.ok) << retired.error;
   EXPECT_EQ(retired.generation, 3u);
@@ -142,7 +142,7 @@ TEST_F(Reload, RootKeyRotationRefusesNoCallWhileItsKeyIsConfigured) {
 // [tools] classes are security settings: a tool newly classed egress is refused to a tainted
 // lineage by the very next call.
 TEST_F(Reload, ToolClassesApplyToTheNextCall) {
-  gate::ServeConfig c = config("classes");
+  tools::ServeConfig c = config("classes");
   auto server = test::Testbed::start(c);
   auto env = env_for(*server);
   const std::string token = erin(bed_->root(), 1);
@@ -162,18 +162,18 @@ TEST_F(Reload, ToolClassesApplyToTheNextCall) {
 
 // The per-client call limit reloads; a setting that needs a restart is named and kept.
 TEST_F(Reload, ClientRateLimitAppliesAfterReloadAndRestartOnlySettingsAreNamed) {
-  gate::ServeConfig c = config("limits");
+  tools::ServeConfig c = config("limits");
   auto server = test::Testbed::start(c);
   auto env = env_for(*server);
   const std::string token = erin(bed_->root(), 1);
   auto db = client(env, &env.claude);
   for (int i = 0; i < 5; ++i) ASSERT_FALSE(tools::query(*db, token, kCount).is_error());
 
-  gate::ServeConfig next = c;
-  next.max_calls_per_second_per_client = 1;
-  next.call_burst_per_client = 1;
+  tools::ServeConfig next = c;
+  next.transport.client_limits.rate_per_second = 1;
+  next.transport.client_limits.burst = 1;
   next.port = 1;  // needs a restart
-  next.worker_threads = c.worker_threads + 1;
+  next.limits.worker_threads = c.limits.worker_threads + 1;
   auto outcome = server->reload(next);
   ASSERT_TRUE(outcome.ok) << outcome.error;
   EXPECT_EQ(outcome.restart_needed, (std::vector<std::string>{"server.port", "limits.worker_threads"}));
@@ -195,7 +195,7 @@ TEST_F(Reload, ClientRateLimitAppliesAfterReloadAndRestartOnlySettingsAreNamed) 
 // request of a connection already open); a new certificate and key are what new connections
 // see, while a connection already open keeps working.
 TEST_F(Reload, AllowListAndServerCertificateApplyToNewConnections) {
-  gate::ServeConfig c = config("tls");
+  tools::ServeConfig c = config("tls");
   auto server = test::Testbed::start(c);
   auto env = env_for(*server);
   const std::string token = erin(bed_->root(), 1);
@@ -212,9 +212,9 @@ TEST_F(Reload, AllowListAndServerCertificateApplyToNewConnections) {
   auto open_claude = client(env, &env.claude);
   ASSERT_FALSE(tools::query(*open_claude, token, kCount).is_error());
 
-  c.allowed_clients = {"cn:claude-client"};
-  c.tls_cert = bed_->certs() + "/server/larder-compliance.crt";
-  c.tls_key = bed_->certs() + "/server/larder-compliance.key";
+  c.tls.allowed_clients = {"cn:claude-client"};
+  c.tls.cert_file = bed_->certs() + "/server/larder-compliance.crt";
+  c.tls.key_file = bed_->certs() + "/server/larder-compliance.key";
   auto outcome = server->reload(c);
   ASSERT_TRUE(outcome.ok) << outcome.error;
   EXPECT_NE(subject().find("larder-compliance"), std::string::npos) << subject();
@@ -231,14 +231,14 @@ TEST_F(Reload, AllowListAndServerCertificateApplyToNewConnections) {
 // An invalid file is refused whole: nothing of it applies (not the keys beside the missing
 // certificate), the outcome says why, the configuration in force keeps serving.
 TEST_F(Reload, AnInvalidConfigurationKeepsTheOneInForce) {
-  gate::ServeConfig c = config("invalid");
+  tools::ServeConfig c = config("invalid");
   auto server = test::Testbed::start(c);
   auto env = env_for(*server);
   const std::string token = erin(bed_->root(), 1);
   const biscuit::KeyPair key2 = biscuit::KeyPair::generate();
-  gate::ServeConfig bad = c;
-  bad.root_keys = {{2, key2.public_key().to_string()}};  // would retire key 1
-  bad.tls_cert = (bed_->dir() / "no-such-cert.pem").string();
+  tools::ServeConfig bad = c;
+  bad.gate.root_keys = {{2, key2.public_key().to_string()}};  // would retire key 1
+  bad.tls.cert_file = (bed_->dir() / "no-such-cert.pem").string();
   auto outcome = server->reload(bad);
   EXPECT_FALSE(outcome.ok);
   EXPECT_EQ(outcome.generation, 1u);
@@ -268,7 +268,7 @@ TEST_F(Reload, AnInvalidConfigurationKeepsTheOneInForce) {
   EXPECT_FALSE(tools::query(*db, token, kCount).is_error());
 
   // A file that cannot be read at all (the loader's error) is reported the same way.
-  outcome = server->reload_from([]() -> Result<gate::ServeConfig> {
+  outcome = server->reload_from([]() -> Result<tools::ServeConfig> {
     return make_error("config.invalid", "larder.toml: line 3: expected a value");
   });
   EXPECT_FALSE(outcome.ok);
@@ -278,7 +278,7 @@ TEST_F(Reload, AnInvalidConfigurationKeepsTheOneInForce) {
 
 // The Datalog policy file reloads: a policy that allows nothing refuses the next call.
 TEST_F(Reload, DatalogPolicyFileApplies) {
-  gate::ServeConfig c = config("datalog");
+  tools::ServeConfig c = config("datalog");
   auto server = test::Testbed::start(c);
   auto env = env_for(*server);
   const std::string token = erin(bed_->root(), 1);
@@ -297,9 +297,9 @@ TEST_F(Reload, DatalogPolicyFileApplies) {
 // its statement runs, it still answers (and is tainted, by the gate that admitted it); the
 // next call with that key is refused.
 TEST_F(Reload, ACallInFlightFinishesUnderTheConfigurationThatAdmittedIt) {
-  gate::ServeConfig c = config("inflight");
-  c.max_query_cost = 0;
-  c.statement_timeout = std::chrono::milliseconds(120000);  // a loaded machine: slow, never cut
+  tools::ServeConfig c = config("inflight");
+  c.database.max_query_cost = 0;
+  c.database.default_timeout = std::chrono::milliseconds(120000);  // a loaded machine: slow, never cut
   auto server = test::Testbed::start(c);
   auto env = env_for(*server);
   const std::string token = erin(bed_->root(), 1);
@@ -317,7 +317,7 @@ TEST_F(Reload, ACallInFlightFinishesUnderTheConfigurationThatAdmittedIt) {
       "40000000)%' AND pid <> pg_backend_pid()";
   const bool started = test::wait_until([&] { return bed_->cluster().admin_scalar(running_sql) != "0"; },
                                         std::chrono::seconds(2));
-  c.root_keys = {{2, key2.public_key().to_string()}};
+  c.gate.root_keys = {{2, key2.public_key().to_string()}};
   auto outcome = server->reload(c);
   call.join();
   ASSERT_TRUE(outcome.ok) << outcome.error;
@@ -332,7 +332,7 @@ TEST_F(Reload, ACallInFlightFinishesUnderTheConfigurationThatAdmittedIt) {
 // with the cause), and a flood of SIGHUPs coalesces (bounded reloads) and leaves the server
 // serving.
 TEST_F(Reload, SighupReloadsWritesTheOutcomeAndCoalescesAFlood) {
-  gate::ServeConfig c = config("sighup");
+  tools::ServeConfig c = config("sighup");
   auto server = test::Testbed::start(c);
   auto env = env_for(*server);
   const std::string token = erin(bed_->root(), 1);
@@ -340,10 +340,10 @@ TEST_F(Reload, SighupReloadsWritesTheOutcomeAndCoalescesAFlood) {
   std::ofstream(pid_file) << ::getpid() << "\n";
   std::signal(SIGHUP, SIG_IGN);  // until the server takes it (and after): never the default action
   std::atomic<bool> broken{false};
-  auto next = std::make_shared<gate::ServeConfig>(c);
+  auto next = std::make_shared<tools::ServeConfig>(c);
   std::mutex next_mu;
   tools::ReloadSource source;
-  source.load_config = [&]() -> Result<gate::ServeConfig> {
+  source.load_config = [&]() -> Result<tools::ServeConfig> {
     std::lock_guard lock(next_mu);
     if (broken) return make_error("config.invalid", "tls.cert: file not found: /nowhere.pem");
     return *next;
@@ -487,7 +487,7 @@ TEST_F(Reload, ALarderServeProcessReloadsOnLarderReload) {
 // refused as unknown, enabled again it serves; a tool this server was not started with (the
 // compliance tool) needs a restart.
 TEST_F(Reload, DatabaseToolsSwitchOnAndOff) {
-  gate::ServeConfig c = config("tools");
+  tools::ServeConfig c = config("tools");
   auto server = test::Testbed::start(c);
   auto env = env_for(*server);
   const std::string token = erin(bed_->root(), 1);
@@ -502,7 +502,7 @@ TEST_F(Reload, DatabaseToolsSwitchOnAndOff) {
   const json explain = {{"query", kCount}, {"biscuit_token", token}};
   ASSERT_EQ(listed().count("pg_explain"), 1u);
 
-  gate::ServeConfig fewer = c;
+  tools::ServeConfig fewer = c;
   fewer.tools = {"pg_query", "pg_metadata"};
   auto off = server->reload(fewer);
   ASSERT_TRUE(off.ok) << off.error;
@@ -518,7 +518,7 @@ TEST_F(Reload, DatabaseToolsSwitchOnAndOff) {
   EXPECT_EQ(listed().count("pg_explain"), 1u);
   EXPECT_FALSE(tools::call(*db, "pg_explain", explain).is_error());
 
-  gate::ServeConfig more = c;
+  tools::ServeConfig more = c;
   more.tools.push_back("hipaa_compliance_check");
   more.tool_classes["hipaa_compliance_check"] = gate::DataFlow::kEgress;
   auto restart = server->reload(more);

@@ -112,7 +112,7 @@ TEST_F(ConnectE2E, ErinsRowsWithLabelsTheInjectedEgressRefusedAndARestartedServe
 
   // The database server restarts on its port: every session is gone.
   const uint16_t port = bed_->db->port();
-  gate::ServeConfig c = bed_->db_config();
+  tools::ServeConfig c = bed_->db_config();
   c.port = port;
   bed_->db.reset();
   bed_->db = test::Testbed::start(c);

@@ -2,7 +2,6 @@
 // the root key id — verified by a real Gate, over the certificate it was bound to.
 #include "gate/token_profile.h"
 #include "examples/examples.h"
-#include "gate/config.h"
 #include "gate/gate.h"
 #include "net/peer_identity.h"
 #include "net/pki.h"
@@ -198,65 +197,6 @@ TEST(TokenProfile, AnUnmaskRightGrantsReadingThatColumnInClear) {
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message.find("names nothing to unmask"), std::string::npos)
       << refused.error().message;
-}
-
-TEST(TokenProfile, ConfigurationProfilesAreValidated) {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("larder-profiles-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  auto ca = net::pki::create_ca("Profile CA");
-  ASSERT_TRUE(ca.ok());
-  net::pki::CertSpec spec;
-  spec.kind = net::pki::CertKind::kServer;
-  spec.common_name = "larder-db";
-  auto server = net::pki::issue_certificate(*ca, spec);
-  ASSERT_TRUE(server.ok());
-  std::ofstream(dir / "ca.crt") << ca->cert_pem;
-  std::ofstream(dir / "server.crt") << server->cert_pem;
-  std::ofstream(dir / "server.key") << server->key_pem;
-  const std::string base = std::string(R"(
-[biscuit]
-root_keys = [{ id = 1, public_key = "ed25519/)") +
-                           biscuit::KeyPair::generate().public_key().to_hex() + R"(" }]
-[tls]
-cert = "server.crt"
-key = "server.key"
-client_ca = "ca.crt"
-)";
-  auto parse = [&](const std::string& extra) { return parse_serve_config(base + extra, dir.string()); };
-  struct Case {
-    const char* toml;
-    const char* says;
-  };
-  const Case cases[] = {
-      {"[profiles.p]\nfacts = ['a(1)']\n", "grants no right"},
-      {"[profiles.p]\nrights = ['pg_query']\nfacts = ['time(1)']\n", "asserted by the server only"},
-      {"[profiles.p]\nrights = ['pg_query']\nfacts = ['right(\"pg_query\")']\n", "belongs in rights"},
-      {"[profiles.p]\nrights = ['pg_query']\nfacts = ['a($x) <- b($x)']\n", "exactly one fact"},
-      {"[profiles.p]\nrights = ['pg_query']\nttl_s = 100\nmax_ttl_s = 10\n", "above max_ttl"},
-      {"[profiles.p]\nrights = ['pg_query']\nttll_s = 100\n", "unknown key"},
-      {"[profiles.p]\nrights = ['pg_query', 'unmask:']\n", "names nothing to unmask"},
-  };
-  for (const auto& c : cases) {
-    auto parsed = parse(c.toml);
-    ASSERT_FALSE(parsed.ok()) << c.toml;
-    EXPECT_NE(parsed.error().message.find(c.says), std::string::npos)
-        << c.toml << " → " << parsed.error().message;
-  }
-  auto good = parse(
-      "[profiles.nurse]\nrights = ['pg_query']\nfacts = ['role(\"nurse\")', 'hospital({hospital})']\nttl_s = "
-      "3600\n");
-  ASSERT_TRUE(good.ok()) << good.error().message;
-  ASSERT_NE(good->profile("nurse"), nullptr);
-  EXPECT_EQ(good->profile("nurse")->params, std::vector<std::string>{"hospital"});
-  EXPECT_EQ(good->profile("nurse")->ttl, std::chrono::seconds(3600));
-  auto support = parse(
-      "[profiles.support]\nrights = ['pg_query', 'unmask:customers.email']\nfacts = ['tenant({tenant})']\n");
-  ASSERT_TRUE(support.ok()) << support.error().message;
-  ASSERT_NE(support->profile("support"), nullptr);
-  EXPECT_EQ(support->profile("support")->rights,
-            (std::vector<std::string>{"pg_query", "unmask:customers.email"}));
-  fs::remove_all(dir);
 }
 
 }  // namespace

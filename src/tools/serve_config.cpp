@@ -1,4 +1,4 @@
-#include "gate/config.h"
+#include "tools/serve_config.h"
 #include "base/files.h"
 #include "obs/log.h"
 
@@ -18,7 +18,7 @@
 #include <sstream>
 #include <tuple>
 
-namespace larder::gate {
+namespace larder::tools {
 namespace {
 
 namespace fs = std::filesystem;
@@ -172,10 +172,10 @@ const std::vector<std::string_view>& keys_of(std::string_view table) {
     if (!larder_try_result) return larder_try_result.error(); \
   } while (0)
 
-Result<DataFlow> parse_flow(const std::string& key, const std::string& value) {
-  if (value == "neutral") return DataFlow::kNeutral;
-  if (value == "sensitive-read") return DataFlow::kSensitiveRead;
-  if (value == "egress") return DataFlow::kEgress;
+Result<gate::DataFlow> parse_flow(const std::string& key, const std::string& value) {
+  if (value == "neutral") return gate::DataFlow::kNeutral;
+  if (value == "sensitive-read") return gate::DataFlow::kSensitiveRead;
+  if (value == "egress") return gate::DataFlow::kEgress;
   return config_error(key, "must be one of neutral, sensitive-read, egress (got \"" + value + "\")");
 }
 
@@ -270,12 +270,12 @@ std::vector<std::string> insecure_warnings(const ServeConfig& c) {
         c.host + ":" + std::to_string(c.port) +
         " may call this server, and certificate-bound tokens are refused; development only");
   }
-  if (!c.require_binding) {
+  if (!c.gate.require_binding) {
     out.push_back(
         "biscuit.require_binding = false: tokens without a client-certificate binding are accepted, so "
         "a leaked token works from any client certificate our CA issued");
   }
-  if (!c.require_expiry) {
+  if (!c.gate.require_expiry) {
     out.push_back(
         "biscuit.require_expiry = false: tokens whose authority block sets no expiry are accepted, so a "
         "leaked token works until it is revoked");
@@ -307,29 +307,36 @@ std::vector<std::string> config_keys() {
   return out;
 }
 
-std::string to_string(DataFlow flow) {
-  switch (flow) {
-    case DataFlow::kNeutral:
-      return "neutral";
-    case DataFlow::kSensitiveRead:
-      return "sensitive-read";
-    case DataFlow::kEgress:
-      return "egress";
-  }
-  return "neutral";
+gate::GateOptions served_gate_options() {
+  gate::GateOptions o;
+  o.require_binding = true;
+  o.require_expiry = true;
+  return o;
 }
 
-const TokenProfile* ServeConfig::profile(const std::string& name) const {
+gate::PipelineOptions served_pipeline_options() {
+  gate::PipelineOptions o;
+  o.lineage_limits = kServedCallLimits;
+  return o;
+}
+
+mcp::HttpTransportOptions served_transport_options() {
+  mcp::HttpTransportOptions o;
+  o.client_limits = kServedCallLimits;
+  return o;
+}
+
+const gate::TokenProfile* ServeConfig::profile(const std::string& name) const {
   for (const auto& p : profiles) {
     if (p.name == name) return &p;
   }
   return nullptr;
 }
 
-DataFlow ServeConfig::data_flow(const std::string& tool) const {
+gate::DataFlow ServeConfig::data_flow(const std::string& tool) const {
   auto it = tool_classes.find(tool);
   // Unknown tools are treated as egress: the safe assumption for taint (fail closed).
-  return it == tool_classes.end() ? DataFlow::kEgress : it->second;
+  return it == tool_classes.end() ? gate::DataFlow::kEgress : it->second;
 }
 
 Result<ServeConfig> parse_serve_config(std::string_view text, const std::string& base_dir,
@@ -382,10 +389,10 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(server->only(keys_of("server")));
   LARDER_TRY(server->string("host", c.host));
   LARDER_TRY(server->integer("port", c.port, 0, 65535));
-  LARDER_TRY(server->string("audience", c.audience));
+  LARDER_TRY(server->string("audience", c.gate.audience));
   LARDER_TRY(server->boolean("plain_http", c.plain_http));
-  LARDER_TRY(server->duration("drain_timeout_ms", c.drain_timeout, 0, 3'600'000));
-  if (c.audience.empty()) return config_error("server.audience", "must not be empty");
+  LARDER_TRY(server->duration("drain_timeout_ms", c.limits.stop_grace, 0, 3'600'000));
+  if (c.gate.audience.empty()) return config_error("server.audience", "must not be empty");
   if (c.plain_http && !is_loopback(c.host)) {
     return config_error("server.plain_http", "plain HTTP is allowed only on a loopback host, not " + c.host);
   }
@@ -400,66 +407,76 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   auto tls = sub("tls");
   if (!tls) return tls.error();
   LARDER_TRY(tls->only(keys_of("tls")));
-  LARDER_TRY(tls->string("cert", c.tls_cert));
-  LARDER_TRY(tls->string("key", c.tls_key));
-  LARDER_TRY(tls->string("client_ca", c.tls_client_ca));
-  LARDER_TRY(tls->string("crl", c.tls_crl));
-  LARDER_TRY(tls->strings("allowed_clients", c.allowed_clients));
-  c.tls_cert = resolve(base_dir, c.tls_cert);
-  c.tls_key = resolve(base_dir, c.tls_key);
-  c.tls_client_ca = resolve(base_dir, c.tls_client_ca);
-  c.tls_crl = resolve(base_dir, c.tls_crl);
+  LARDER_TRY(tls->string("cert", c.tls.cert_file));
+  LARDER_TRY(tls->string("key", c.tls.key_file));
+  LARDER_TRY(tls->string("client_ca", c.tls.client_ca_file));
+  LARDER_TRY(tls->string("crl", c.tls.crl_file));
+  LARDER_TRY(tls->strings("allowed_clients", c.tls.allowed_clients));
+  c.tls.cert_file = resolve(base_dir, c.tls.cert_file);
+  c.tls.key_file = resolve(base_dir, c.tls.key_file);
+  c.tls.client_ca_file = resolve(base_dir, c.tls.client_ca_file);
+  c.tls.crl_file = resolve(base_dir, c.tls.crl_file);
   if (!c.plain_http) {
-    LARDER_TRY(require_file("tls.cert", c.tls_cert));
-    LARDER_TRY(require_file("tls.key", c.tls_key));
-    LARDER_TRY(require_file("tls.client_ca", c.tls_client_ca));
-    LARDER_TRY(require_ca_certificates("tls.client_ca", c.tls_client_ca));
-    if (!c.tls_crl.empty()) LARDER_TRY(require_file("tls.crl", c.tls_crl));
+    LARDER_TRY(require_file("tls.cert", c.tls.cert_file));
+    LARDER_TRY(require_file("tls.key", c.tls.key_file));
+    LARDER_TRY(require_file("tls.client_ca", c.tls.client_ca_file));
+    LARDER_TRY(require_ca_certificates("tls.client_ca", c.tls.client_ca_file));
+    if (!c.tls.crl_file.empty()) LARDER_TRY(require_file("tls.crl", c.tls.crl_file));
   }
-  LARDER_TRY(check_allow_list("tls.allowed_clients", c.allowed_clients));
+  LARDER_TRY(check_allow_list("tls.allowed_clients", c.tls.allowed_clients));
 
   // [admin]
   auto admin = sub("admin");
   if (!admin) return admin.error();
   LARDER_TRY(admin->only(keys_of("admin")));
   LARDER_TRY(admin->boolean("enabled", c.admin_enabled));
-  LARDER_TRY(admin->string("host", c.admin_host));
-  LARDER_TRY(admin->integer("port", c.admin_port, 0, 65535));
+  auto& admin_allowed = c.admin.listener.tls.allowed_clients;
+  LARDER_TRY(admin->string("host", c.admin.listener.host));
+  LARDER_TRY(admin->integer("port", c.admin.listener.port, 0, 65535));
   LARDER_TRY(admin->boolean("tls", c.admin_tls));
-  LARDER_TRY(admin->strings("allowed_clients", c.admin_allowed_clients));
+  LARDER_TRY(admin->strings("allowed_clients", admin_allowed));
   LARDER_TRY(admin->boolean("metrics", c.metrics_enabled));
-  LARDER_TRY(admin->duration("readiness_cache_ms", c.readiness_cache, 0, 600'000));
-  if (c.admin_enabled && !c.admin_tls && !is_loopback(c.admin_host)) {
+  LARDER_TRY(admin->duration("readiness_cache_ms", c.admin.readiness_cache, 0, 600'000));
+  if (c.admin_enabled && !c.admin_tls && !is_loopback(c.admin.listener.host)) {
     return config_error("admin.host",
                         "without admin.tls the admin listener serves plain HTTP, so only on a loopback "
                         "address, not " +
-                            c.admin_host +
+                            c.admin.listener.host +
                             "; set admin.tls = true (and admin.allowed_clients) to serve it on the network");
   }
   if (c.admin_enabled && c.admin_tls) {
     if (c.plain_http) {
       return config_error("admin.tls", "needs [tls] cert, key and client_ca; server.plain_http has none");
     }
-    if (c.admin_allowed_clients.empty()) {
+    if (admin_allowed.empty()) {
       return config_error("admin.allowed_clients",
                           "must name the operators' certificates when admin.tls = true (e.g. "
                           "[\"cn:ops\"]): every certificate of the CA is an MCP client, not an operator");
     }
   }
-  LARDER_TRY(check_allow_list("admin.allowed_clients", c.admin_allowed_clients));
+  LARDER_TRY(check_allow_list("admin.allowed_clients", admin_allowed));
 
   // [log]
   auto log = sub("log");
   if (!log) return log.error();
   LARDER_TRY(log->only(keys_of("log")));
-  LARDER_TRY(log->string("format", c.log_format));
-  LARDER_TRY(log->string("level", c.log_level));
-  if (!obs::parse_log_format(c.log_format)) {
-    return config_error("log.format", "must be \"text\" or \"json\" (got \"" + c.log_format + "\")");
+  std::string log_format = "text", log_level = "info";
+  LARDER_TRY(log->string("format", log_format));
+  LARDER_TRY(log->string("level", log_level));
+  if (log->find("format")) {
+    auto format = obs::parse_log_format(log_format);
+    if (!format)
+      return config_error("log.format", "must be \"text\" or \"json\" (got \"" + log_format + "\")");
+    c.log.format = *format;
   }
-  if (!obs::parse_log_level(c.log_level)) {
-    return config_error("log.level", "must be one of trace, debug, info, warn, error, critical, off (got \"" +
-                                         c.log_level + "\")");
+  if (log->find("level")) {
+    auto level = obs::parse_log_level(log_level);
+    if (!level) {
+      return config_error(
+          "log.level",
+          "must be one of trace, debug, info, warn, error, critical, off (got \"" + log_level + "\")");
+    }
+    c.log.level = *level;
   }
 
   // [biscuit]
@@ -475,7 +492,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
       if (!t) return config_error(key, "must be a table {id, public_key}");
       Section s(t, key);
       LARDER_TRY(s.only(keys_of("biscuit.root_keys[]")));
-      RootKeyConfig rk;
+      gate::RootKeyConfig rk;
       if (s.find("id")) {
         uint32_t id = 0;
         LARDER_TRY(s.integer("id", id, 0, UINT32_MAX));
@@ -483,31 +500,34 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
       }
       LARDER_TRY(s.string("public_key", rk.public_key));
       if (rk.public_key.empty()) return config_error(key + ".public_key", "is required");
-      for (const auto& other : c.root_keys) {
+      for (const auto& other : c.gate.root_keys) {
         if (other.id == rk.id) return config_error(key + ".id", "two root keys share this id");
       }
-      c.root_keys.push_back(std::move(rk));
+      c.gate.root_keys.push_back(std::move(rk));
     }
   }
-  if (c.root_keys.empty())
+  if (c.gate.root_keys.empty())
     return config_error("biscuit.root_keys", "at least one trusted root public key is required");
   LARDER_TRY(biscuit->string("policy_file", c.policy_file));
   c.policy_file = resolve(base_dir, c.policy_file);
   if (!c.policy_file.empty()) LARDER_TRY(require_file("biscuit.policy_file", c.policy_file));
-  LARDER_TRY(biscuit->integer("max_facts", c.max_facts, 1, 10'000'000));
-  LARDER_TRY(biscuit->integer("max_iterations", c.max_iterations, 1, 1'000'000));
-  LARDER_TRY(biscuit->duration("max_time_us", c.max_time, 1, 10'000'000));
-  LARDER_TRY(biscuit->integer("max_memory_bytes", c.max_memory_bytes, 64 * 1024, int64_t{1} << 34));
-  LARDER_TRY(biscuit->integer("verify_cache_entries", c.verify_cache_entries, 0, 10'000'000));
-  LARDER_TRY(biscuit->boolean("require_binding", c.require_binding));
-  LARDER_TRY(biscuit->boolean("require_expiry", c.require_expiry));
-  if (!c.require_binding && !acknowledged("unbound_tokens")) {
+  biscuit::RunLimits& run = c.gate.limits;
+  LARDER_TRY(biscuit->integer("max_facts", run.max_facts, 1, 10'000'000));
+  LARDER_TRY(biscuit->integer("max_iterations", run.max_iterations, 1, 1'000'000));
+  auto max_time_us = std::chrono::duration_cast<std::chrono::microseconds>(run.max_time);
+  LARDER_TRY(biscuit->duration("max_time_us", max_time_us, 1, 10'000'000));
+  run.max_time = max_time_us;
+  LARDER_TRY(biscuit->integer("max_memory_bytes", run.max_memory_bytes, 64 * 1024, int64_t{1} << 34));
+  LARDER_TRY(biscuit->integer("verify_cache_entries", c.gate.verify_cache_entries, 0, 10'000'000));
+  LARDER_TRY(biscuit->boolean("require_binding", c.gate.require_binding));
+  LARDER_TRY(biscuit->boolean("require_expiry", c.gate.require_expiry));
+  if (!c.gate.require_binding && !acknowledged("unbound_tokens")) {
     return unacknowledged(
         "biscuit.require_binding", "unbound_tokens",
         "require_binding = false accepts tokens bound to no client certificate: a leaked token "
         "works from any certificate our CA issued");
   }
-  if (!c.require_expiry && !acknowledged("tokens_without_expiry")) {
+  if (!c.gate.require_expiry && !acknowledged("tokens_without_expiry")) {
     return unacknowledged(
         "biscuit.require_expiry", "tokens_without_expiry",
         "require_expiry = false accepts tokens that never expire: a leaked token works until "
@@ -530,19 +550,20 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   LARDER_TRY(db->string("url", c.database_url));
   LARDER_TRY(db->string("writer_url", c.database_writer_url));
   LARDER_TRY(db->string("ledger_url", c.database_ledger_url));
-  LARDER_TRY(db->duration("statement_timeout_ms", c.statement_timeout, 1, 3'600'000));
-  LARDER_TRY(db->boolean("transaction_pooler", c.transaction_pooler));
+  LARDER_TRY(db->duration("statement_timeout_ms", c.database.default_timeout, 1, 3'600'000));
+  LARDER_TRY(db->boolean("transaction_pooler", c.database.transaction_pooler));
   LARDER_TRY(db->strings("replicas", c.database_replica_urls));
-  LARDER_TRY(db->duration("max_replica_lag_ms", c.max_replica_lag, 1, 3'600'000));
-  LARDER_TRY(db->integer("max_rows", c.max_rows, 1, 10'000'000));
-  LARDER_TRY(db->integer("max_result_bytes", c.max_result_bytes, 1024, int64_t{1} << 34));
-  LARDER_TRY(db->boolean("sql_guard", c.sql_guard));
-  if (!c.sql_guard) {
+  LARDER_TRY(db->duration("max_replica_lag_ms", c.database.max_replica_lag, 1, 3'600'000));
+  LARDER_TRY(db->integer("max_rows", c.db_service.max_rows, 1, 10'000'000));
+  LARDER_TRY(db->integer("max_result_bytes", c.db_service.max_result_bytes, 1024, int64_t{1} << 34));
+  bool sql_guard = true;
+  LARDER_TRY(db->boolean("sql_guard", sql_guard));
+  if (!sql_guard) {
     return config_error("database.sql_guard",
                         "the SQL guard cannot be turned off: every query a server runs passes it (lock 3, "
                         "docs/sql-guard.md); remove the key");
   }
-  LARDER_TRY(db->number("max_query_cost", c.max_query_cost, 0, 1e300));
+  LARDER_TRY(db->number("max_query_cost", c.database.max_query_cost, 0, 1e300));
   c.database_dir = resolve(base_dir, c.database_dir);
   if (c.database_mode != "embedded" && c.database_mode != "url") {
     return config_error("database.mode", "must be \"embedded\" or \"url\" (got \"" + c.database_mode + "\")");
@@ -589,7 +610,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   auto rls = sub("rls");
   if (!rls) return rls.error();
   LARDER_TRY(rls->only(keys_of("rls")));
-  LARDER_TRY(rls->strings("trusted_third_party_keys", c.trusted_third_party_keys));
+  LARDER_TRY(rls->strings("trusted_third_party_keys", c.gate.trusted_third_party_keys));
 
   // [policy]
   auto pol = sub("policy");
@@ -619,87 +640,90 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
         "the next call; delete this line");
   }
   LARDER_TRY(taint->only(keys_of("taint")));
-  LARDER_TRY(taint->boolean("enabled", c.taint_enabled));
+  LARDER_TRY(taint->boolean("enabled", c.pipeline.taint_enabled));
 
   // [audit]
   auto audit = sub("audit");
   if (!audit) return audit.error();
   LARDER_TRY(audit->only(keys_of("audit")));
-  LARDER_TRY(audit->string("path", c.audit_path));
-  LARDER_TRY(audit->boolean("fsync", c.audit_fsync));
-  LARDER_TRY(audit->string("anchor_id", c.audit_anchor_id));
-  LARDER_TRY(audit->duration("anchor_max_lag_ms", c.audit_anchor_max_lag, 100, 600'000));
-  LARDER_TRY(audit->duration("anchor_interval_ms", c.audit_anchor_interval, 0, 60'000));
-  if (c.audit_anchor_interval * 2 > c.audit_anchor_max_lag) {
+  gate::AuditOptions& a = c.audit;
+  LARDER_TRY(audit->string("path", a.path));
+  LARDER_TRY(audit->boolean("fsync", a.log.sync));
+  LARDER_TRY(audit->string("anchor_id", a.anchor_id));
+  LARDER_TRY(audit->duration("anchor_max_lag_ms", a.anchor_max_lag, 100, 600'000));
+  LARDER_TRY(audit->duration("anchor_interval_ms", a.anchor_interval, 0, 60'000));
+  if (a.anchor_interval * 2 > a.anchor_max_lag) {
     return config_error("audit.anchor_interval_ms", "must be at most half of audit.anchor_max_lag_ms (" +
-                                                        std::to_string(c.audit_anchor_max_lag.count()) + ")");
+                                                        std::to_string(a.anchor_max_lag.count()) + ")");
   }
   // Rotation: 0 (the default) turns a trigger off; retention needs a rotation to act on.
-  LARDER_TRY(audit->integer("rotate_bytes", c.audit_rotate_bytes, 0, int64_t{1} << 40));
-  if (c.audit_rotate_bytes > 0 && c.audit_rotate_bytes < 4096) {
+  LARDER_TRY(audit->integer("rotate_bytes", a.log.rotate_bytes, 0, int64_t{1} << 40));
+  if (a.log.rotate_bytes > 0 && a.log.rotate_bytes < 4096) {
     return config_error("audit.rotate_bytes",
                         "must be 0 (no rotation by size) or at least 4096 (a record "
                         "takes up to a few kilobytes); e.g. 104857600 for 100 MiB");
   }
-  LARDER_TRY(audit->duration("rotate_interval_s", c.audit_rotate_interval, 0, 366LL * 86400));
-  if (c.audit_rotate_interval.count() > 0 && c.audit_rotate_interval.count() < 60) {
+  LARDER_TRY(audit->duration("rotate_interval_s", a.log.rotate_interval, 0, 366LL * 86400));
+  if (a.log.rotate_interval.count() > 0 && a.log.rotate_interval.count() < 60) {
     return config_error("audit.rotate_interval_s",
                         "must be 0 (no rotation by time) or at least 60 seconds; e.g. 86400 for daily files");
   }
-  LARDER_TRY(audit->integer("keep_files", c.audit_keep_files, 0, 1'000'000));
-  LARDER_TRY(audit->integer("keep_days", c.audit_keep_days, 0, 100LL * 366));
-  if ((c.audit_keep_files > 0 || c.audit_keep_days > 0) && c.audit_rotate_bytes == 0 &&
-      c.audit_rotate_interval.count() == 0) {
+  LARDER_TRY(audit->integer("keep_files", a.log.keep_files, 0, 1'000'000));
+  auto keep_days = std::chrono::duration_cast<std::chrono::days>(a.log.keep_age);
+  LARDER_TRY(audit->duration("keep_days", keep_days, 0, 100LL * 366));
+  a.log.keep_age = keep_days;
+  if ((a.log.keep_files > 0 || keep_days.count() > 0) && a.log.rotate_bytes == 0 &&
+      a.log.rotate_interval.count() == 0) {
     return config_error(
-        c.audit_keep_files > 0 ? "audit.keep_files" : "audit.keep_days",
+        a.log.keep_files > 0 ? "audit.keep_files" : "audit.keep_days",
         "retention deletes rotated files, and the log is never rotated: set audit.rotate_bytes "
         "or audit.rotate_interval_s too (or delete this line)");
   }
-  LARDER_TRY(audit->boolean("syslog", c.audit_syslog));
-  LARDER_TRY(audit->string("syslog_socket", c.audit_syslog_socket));
-  if (c.audit_syslog_socket.empty() || c.audit_syslog_socket.size() > 107) {
+  LARDER_TRY(audit->boolean("syslog", a.syslog));
+  LARDER_TRY(audit->string("syslog_socket", a.syslog_socket));
+  if (a.syslog_socket.empty() || a.syslog_socket.size() > 107) {
     return config_error("audit.syslog_socket",
                         "must be the path of the syslog daemon's socket (at most 107 "
                         "bytes), e.g. \"/dev/log\"");
   }
-  c.audit_path = resolve(base_dir, c.audit_path);
-  if (c.audit_path.empty()) return config_error("audit.path", "must not be empty: every decision is logged");
+  a.path = resolve(base_dir, a.path);
+  if (a.path.empty()) return config_error("audit.path", "must not be empty: every decision is logged");
 
   // [limits]
   auto limits = sub("limits");
   if (!limits) return limits.error();
   LARDER_TRY(limits->only(keys_of("limits")));
-  LARDER_TRY(limits->integer("max_body_bytes", c.max_body_bytes, 1024, 1LL << 30));
-  LARDER_TRY(limits->integer("max_header_bytes", c.max_header_bytes, 1024, 1 << 20));
-  LARDER_TRY(limits->duration("request_timeout_ms", c.request_timeout, 100, 3'600'000));
-  LARDER_TRY(limits->duration("idle_timeout_ms", c.idle_timeout, 100, 3'600'000));
-  LARDER_TRY(limits->integer("max_connections", c.max_connections, 1, 1'000'000));
-  LARDER_TRY(limits->integer("worker_threads", c.worker_threads, 1, 1024));
-  LARDER_TRY(limits->integer("max_sse_streams_per_session", c.max_sse_streams_per_session, 1, 1024));
-  LARDER_TRY(limits->duration("handshake_timeout_ms", c.handshake_timeout, 100, 600'000));
-  LARDER_TRY(limits->integer("max_handshakes", c.max_handshakes, 1, 1'000'000));
-  LARDER_TRY(
-      limits->integer("max_concurrent_calls_per_client", c.max_concurrent_calls_per_client, 0, 1'000'000));
-  LARDER_TRY(
-      limits->integer("max_calls_per_second_per_client", c.max_calls_per_second_per_client, 0, 1'000'000));
-  LARDER_TRY(limits->integer("call_burst_per_client", c.call_burst_per_client, 1, 1'000'000));
-  LARDER_TRY(
-      limits->integer("max_concurrent_calls_per_lineage", c.max_concurrent_calls_per_lineage, 0, 1'000'000));
-  LARDER_TRY(
-      limits->integer("max_calls_per_second_per_lineage", c.max_calls_per_second_per_lineage, 0, 1'000'000));
-  LARDER_TRY(limits->integer("call_burst_per_lineage", c.call_burst_per_lineage, 1, 1'000'000));
+  LARDER_TRY(limits->integer("max_body_bytes", c.limits.max_body_bytes, 1024, 1LL << 30));
+  LARDER_TRY(limits->integer("max_header_bytes", c.limits.max_header_bytes, 1024, 1 << 20));
+  LARDER_TRY(limits->duration("request_timeout_ms", c.limits.request_timeout, 100, 3'600'000));
+  LARDER_TRY(limits->duration("idle_timeout_ms", c.limits.idle_timeout, 100, 3'600'000));
+  LARDER_TRY(limits->integer("max_connections", c.limits.max_connections, 1, 1'000'000));
+  LARDER_TRY(limits->integer("worker_threads", c.limits.worker_threads, 1, 1024));
+  LARDER_TRY(limits->integer("max_sse_streams_per_session", c.transport.max_streams_per_session, 1, 1024));
+  LARDER_TRY(limits->duration("handshake_timeout_ms", c.limits.handshake_timeout, 100, 600'000));
+  LARDER_TRY(limits->integer("max_handshakes", c.limits.max_handshakes, 1, 1'000'000));
+  LARDER_TRY(limits->integer("max_concurrent_calls_per_client", c.transport.client_limits.max_concurrent, 0,
+                             1'000'000));
+  LARDER_TRY(limits->integer("max_calls_per_second_per_client", c.transport.client_limits.rate_per_second, 0,
+                             1'000'000));
+  LARDER_TRY(limits->integer("call_burst_per_client", c.transport.client_limits.burst, 1, 1'000'000));
+  LARDER_TRY(limits->integer("max_concurrent_calls_per_lineage", c.pipeline.lineage_limits.max_concurrent, 0,
+                             1'000'000));
+  LARDER_TRY(limits->integer("max_calls_per_second_per_lineage", c.pipeline.lineage_limits.rate_per_second, 0,
+                             1'000'000));
+  LARDER_TRY(limits->integer("call_burst_per_lineage", c.pipeline.lineage_limits.burst, 1, 1'000'000));
   // Above 256 levels the recursive walks (copy, dump, schema validation) need real stack.
-  LARDER_TRY(limits->integer("max_json_depth", c.max_json_depth, 8, 256));
-  LARDER_TRY(limits->integer("max_batch_size", c.max_batch_size, 1, 1024));
+  LARDER_TRY(limits->integer("max_json_depth", c.mcp.max_json_depth, 8, 256));
+  LARDER_TRY(limits->integer("max_batch_size", c.mcp.max_batch_size, 1, 1024));
 
   // [compliance]
   auto compliance = sub("compliance");
   if (!compliance) return compliance.error();
   LARDER_TRY(compliance->only(keys_of("compliance")));
-  LARDER_TRY(compliance->string("api_url", c.compliance_api_url));
-  LARDER_TRY(compliance->duration("api_timeout_ms", c.compliance_api_timeout, 1, 600'000));
-  if (!c.compliance_api_url.empty() && c.compliance_api_url.rfind("https://", 0) != 0 &&
-      c.compliance_api_url.rfind("http://", 0) != 0) {
+  LARDER_TRY(compliance->string("api_url", c.compliance.api_url));
+  LARDER_TRY(compliance->duration("api_timeout_ms", c.compliance.api_timeout, 1, 600'000));
+  if (!c.compliance.api_url.empty() && c.compliance.api_url.rfind("https://", 0) != 0 &&
+      c.compliance.api_url.rfind("http://", 0) != 0) {
     return config_error("compliance.api_url", "must be an http:// or https:// URL");
   }
 
@@ -713,14 +737,14 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
         return config_error(key, "must be a table {rights, facts, ttl_s, max_ttl_s, description}");
       Section s(node.as_table(), key);
       LARDER_TRY(s.only(keys_of("profiles.<name>")));
-      TokenProfile p;
+      gate::TokenProfile p;
       p.name = std::string(name.str());
       LARDER_TRY(s.string("description", p.description));
       LARDER_TRY(s.strings("rights", p.rights));
       LARDER_TRY(s.strings("facts", p.facts));
       LARDER_TRY(s.duration("ttl_s", p.ttl, 1, 366LL * 86400));
       LARDER_TRY(s.duration("max_ttl_s", p.max_ttl, 1, 366LL * 86400));
-      if (auto valid = validate_profile(p); !valid) return config_error(key, valid.error().message);
+      if (auto valid = gate::validate_profile(p); !valid) return config_error(key, valid.error().message);
       c.profiles.push_back(std::move(p));
     }
   }
@@ -729,8 +753,8 @@ Result<ServeConfig> parse_serve_config(std::string_view text, const std::string&
   // setting the day it comes back.
   for (auto [what, key, in_effect] :
        {std::tuple{"plain_http", "server.plain_http = true", c.plain_http},
-        std::tuple{"unbound_tokens", "biscuit.require_binding = false", !c.require_binding},
-        std::tuple{"tokens_without_expiry", "biscuit.require_expiry = false", !c.require_expiry},
+        std::tuple{"unbound_tokens", "biscuit.require_binding = false", !c.gate.require_binding},
+        std::tuple{"tokens_without_expiry", "biscuit.require_expiry = false", !c.gate.require_expiry},
         std::tuple{"policy_drift", "policy.allow_drift = true", c.allow_drift}}) {
     if (acknowledged(what) && !in_effect) {
       return config_error(kAck, std::string("acknowledges \"") + what + "\" but the file does not set " +
@@ -751,4 +775,4 @@ Result<ServeConfig> load_serve_config(const std::string& path) {
   return parse_serve_config(*text, dir, path);
 }
 
-}  // namespace larder::gate
+}  // namespace larder::tools

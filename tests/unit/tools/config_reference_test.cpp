@@ -1,6 +1,6 @@
 // docs/configuration.md is the reference of larder.toml: every key the parser accepts has a
 // row there, and every row names a key the parser accepts.
-#include "gate/config.h"
+#include "tools/serve_config.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-namespace larder::gate {
+namespace larder::tools {
 namespace {
 
 std::set<std::string> documented_keys() {
@@ -48,4 +48,4 @@ TEST(ConfigReference, EveryKeyIsDocumentedAndEveryDocumentedKeyExists) {
 }
 
 }  // namespace
-}  // namespace larder::gate
+}  // namespace larder::tools

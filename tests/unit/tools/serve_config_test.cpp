@@ -1,4 +1,5 @@
-#include "gate/config.h"
+#include "tools/serve_config.h"
+#include "db/request_context.h"
 #include "examples/examples.h"
 #include "gate/gate.h"
 #include "net/pki.h"
@@ -9,8 +10,11 @@
 #include <filesystem>
 #include <fstream>
 
-namespace larder::gate {
+namespace larder::tools {
 namespace {
+
+using gate::DataFlow;
+using gate::gate_options_from;
 
 namespace fs = std::filesystem;
 
@@ -68,34 +72,141 @@ root_keys = [{ id = 1, public_key = "ed25519/1055c750b1a1505937af1537c626ba32639
   fs::path dir_;
 };
 
+// Issue #16 item 4: each setting has one default, in the module whose option struct holds
+// it. A file that sets nothing but what is required yields exactly the modules' defaults; the
+// only differences are the served ones serve_config.h names (served_*_options). A default
+// written in the configuration, or a parser that writes a key the file does not set, fails
+// here.
+TEST_F(ConfigTest, EmptyFileGivesTheModulesDefaults) {
+  auto c = parse("");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+
+  const net::ServerLimits limits;  // [limits] (connections, sizes, timeouts), server.drain_timeout_ms
+  EXPECT_EQ(c->limits.max_body_bytes, limits.max_body_bytes);
+  EXPECT_EQ(c->limits.max_header_bytes, limits.max_header_bytes);
+  EXPECT_EQ(c->limits.request_timeout, limits.request_timeout);
+  EXPECT_EQ(c->limits.handshake_timeout, limits.handshake_timeout);
+  EXPECT_EQ(c->limits.idle_timeout, limits.idle_timeout);
+  EXPECT_EQ(c->limits.max_connections, limits.max_connections);
+  EXPECT_EQ(c->limits.max_handshakes, limits.max_handshakes);
+  EXPECT_EQ(c->limits.worker_threads, limits.worker_threads);
+  EXPECT_EQ(c->limits.io_threads, limits.io_threads);
+  EXPECT_EQ(c->limits.stop_grace, limits.stop_grace);
+  EXPECT_TRUE(c->tls.crl_file.empty());
+  EXPECT_TRUE(c->tls.allowed_clients.empty());
+
+  // [biscuit], server.audience, [rls]: the gate's, but for the two requirements.
+  const gate::GateOptions library;
+  const gate::GateOptions served = served_gate_options();
+  EXPECT_FALSE(library.require_binding);
+  EXPECT_FALSE(library.require_expiry);
+  EXPECT_TRUE(served.require_binding);
+  EXPECT_TRUE(served.require_expiry);
+  for (const gate::GateOptions* g : {&library, &served}) {
+    EXPECT_EQ(c->gate.audience, g->audience);
+    EXPECT_EQ(c->gate.limits.max_facts, g->limits.max_facts);
+    EXPECT_EQ(c->gate.limits.max_iterations, g->limits.max_iterations);
+    EXPECT_EQ(c->gate.limits.max_time, g->limits.max_time);
+    EXPECT_EQ(c->gate.limits.max_memory_bytes, g->limits.max_memory_bytes);
+    EXPECT_EQ(c->gate.verify_cache_entries, g->verify_cache_entries);
+    EXPECT_EQ(c->gate.max_token_bytes, g->max_token_bytes);
+    EXPECT_EQ(c->gate.trusted_third_party_keys, g->trusted_third_party_keys);
+  }
+  EXPECT_EQ(c->gate.require_binding, served.require_binding);
+  EXPECT_EQ(c->gate.require_expiry, served.require_expiry);
+  EXPECT_TRUE(c->gate.policy_code.empty());  // filled at start
+
+  const db::DatabaseConfig database;  // [database] statement timeout, pooler, cost, replica lag
+  EXPECT_EQ(c->database.default_timeout, database.default_timeout);
+  EXPECT_EQ(c->database.transaction_pooler, database.transaction_pooler);
+  EXPECT_EQ(c->database.max_query_cost, database.max_query_cost);
+  EXPECT_EQ(c->database.max_replica_lag, database.max_replica_lag);
+  EXPECT_EQ(c->database.pool_size, database.pool_size);
+  const db::RequestContext request;  // [database] max_rows, max_result_bytes: the database's
+  EXPECT_EQ(c->db_service.max_rows, request.max_rows);
+  EXPECT_EQ(c->db_service.max_result_bytes, request.max_bytes);
+
+  // [taint], [limits] per lineage: the pipeline's, but for the served call limits.
+  const gate::PipelineOptions pipeline;
+  EXPECT_EQ(c->pipeline.taint_enabled, pipeline.taint_enabled);
+  EXPECT_EQ(c->pipeline.require_peer, pipeline.require_peer);
+  EXPECT_EQ(served_pipeline_options().taint_enabled, pipeline.taint_enabled);
+  // [limits] per client and per session: the transport's, but for the served call limits.
+  const mcp::HttpTransportOptions transport;
+  EXPECT_EQ(c->transport.max_streams_per_session, transport.max_streams_per_session);
+  EXPECT_EQ(c->transport.max_sessions, transport.max_sessions);
+  EXPECT_EQ(served_transport_options().max_streams_per_session, transport.max_streams_per_session);
+  EXPECT_EQ(transport.client_limits.max_concurrent, 0u);  // libmcp: no limit unless asked
+  for (const CallLimiter::Options* l : {&c->transport.client_limits, &c->pipeline.lineage_limits}) {
+    EXPECT_EQ(l->max_concurrent, kServedCallLimits.max_concurrent);
+    EXPECT_EQ(l->rate_per_second, kServedCallLimits.rate_per_second);
+    EXPECT_EQ(l->burst, kServedCallLimits.burst);
+    EXPECT_EQ(l->max_keys, CallLimiter::Options{}.max_keys);
+  }
+  const mcp::ServerOptions mcp;  // [limits] max_json_depth, max_batch_size
+  EXPECT_EQ(c->mcp.max_json_depth, mcp.max_json_depth);
+  EXPECT_EQ(c->mcp.max_batch_size, mcp.max_batch_size);
+  EXPECT_EQ(c->mcp.handler_threads, mcp.handler_threads);
+
+  const gate::AuditOptions audit;                                             // [audit]
+  EXPECT_EQ(c->audit.path, (dir_ / audit.path).lexically_normal().string());  // relative to the file
+  EXPECT_EQ(c->audit.log.sync, audit.log.sync);
+  EXPECT_EQ(c->audit.log.rotate_bytes, audit.log.rotate_bytes);
+  EXPECT_EQ(c->audit.log.rotate_interval, audit.log.rotate_interval);
+  EXPECT_EQ(c->audit.log.keep_files, audit.log.keep_files);
+  EXPECT_EQ(c->audit.log.keep_age, audit.log.keep_age);
+  EXPECT_EQ(c->audit.anchor_id, audit.anchor_id);
+  EXPECT_EQ(c->audit.anchor_max_lag, audit.anchor_max_lag);
+  EXPECT_EQ(c->audit.anchor_interval, audit.anchor_interval);
+  EXPECT_EQ(c->audit.syslog, audit.syslog);
+  EXPECT_EQ(c->audit.syslog_socket, audit.syslog_socket);
+
+  const ComplianceOptions compliance;  // [compliance]
+  EXPECT_EQ(c->compliance.api_url, compliance.api_url);
+  EXPECT_EQ(c->compliance.api_timeout, compliance.api_timeout);
+  const AdminOptions admin;  // [admin] host, port, allowed_clients, readiness_cache_ms
+  EXPECT_EQ(c->admin.listener.host, admin.listener.host);
+  EXPECT_EQ(c->admin.listener.port, admin.listener.port);
+  EXPECT_EQ(c->admin.listener.tls.allowed_clients, admin.listener.tls.allowed_clients);
+  EXPECT_EQ(c->admin.readiness_cache, admin.readiness_cache);
+  const obs::LogOptions log;  // [log]
+  EXPECT_EQ(c->log.format, log.format);
+  EXPECT_EQ(c->log.level, log.level);
+
+  // The values docs/configuration.md documents for the settings whose two defaults differed
+  // before the modules owned them (4 vs 8 streams, 4 MiB vs 1 MiB, 5 ms vs 1 ms).
+  EXPECT_EQ(c->transport.max_streams_per_session, 4u);
+  EXPECT_EQ(c->db_service.max_result_bytes, std::size_t{4} << 20);
+  EXPECT_EQ(c->gate.limits.max_time, std::chrono::microseconds(5000));
+}
+
 TEST_F(ConfigTest, MinimalConfigHasSafeDefaults) {
   auto c = parse("");
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->host, "127.0.0.1");
-  EXPECT_EQ(c->audience, "larder-db");
+  EXPECT_EQ(c->gate.audience, "larder-db");
   EXPECT_FALSE(c->plain_http);
-  EXPECT_TRUE(c->sql_guard);
-  EXPECT_TRUE(c->taint_enabled);
-  EXPECT_EQ(c->tls_cert, (dir_ / "server.pem").string());  // relative to the config file
-  ASSERT_EQ(c->root_keys.size(), 1u);
-  EXPECT_EQ(*c->root_keys[0].id, 1u);
+  EXPECT_TRUE(c->pipeline.taint_enabled);
+  EXPECT_EQ(c->tls.cert_file, (dir_ / "server.pem").string());  // relative to the config file
+  ASSERT_EQ(c->gate.root_keys.size(), 1u);
+  EXPECT_EQ(*c->gate.root_keys[0].id, 1u);
   EXPECT_EQ(c->data_flow("never-configured"), DataFlow::kEgress);  // fail closed
-  EXPECT_FALSE(c->transaction_pooler);
-  EXPECT_EQ(c->max_json_depth, 64u);
-  EXPECT_EQ(c->max_batch_size, 32u);
-  EXPECT_EQ(c->max_query_cost, 1e7);
+  EXPECT_FALSE(c->database.transaction_pooler);
+  EXPECT_EQ(c->mcp.max_json_depth, 64u);
+  EXPECT_EQ(c->mcp.max_batch_size, 32u);
+  EXPECT_EQ(c->database.max_query_cost, 1e7);
 }
 
 TEST_F(ConfigTest, MaxQueryCost) {
   auto f = parse("[database]\nmax_query_cost = 2.5e9\n");
   ASSERT_TRUE(f.ok()) << f.error().message;
-  EXPECT_EQ(f->max_query_cost, 2.5e9);
+  EXPECT_EQ(f->database.max_query_cost, 2.5e9);
   auto i = parse("[database]\nmax_query_cost = 500000\n");
   ASSERT_TRUE(i.ok()) << i.error().message;
-  EXPECT_EQ(i->max_query_cost, 500000.0);
+  EXPECT_EQ(i->database.max_query_cost, 500000.0);
   auto off = parse("[database]\nmax_query_cost = 0\n");
   ASSERT_TRUE(off.ok()) << off.error().message;
-  EXPECT_EQ(off->max_query_cost, 0.0);
+  EXPECT_EQ(off->database.max_query_cost, 0.0);
 }
 
 TEST_F(ConfigTest, FullConfig) {
@@ -124,19 +235,19 @@ api_url = "http://127.0.0.1:9999/check"
 )");
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->port, 9443);
-  EXPECT_EQ(c->audience, "larder-compliance");
+  EXPECT_EQ(c->gate.audience, "larder-compliance");
   EXPECT_EQ(c->data_flow("pg_query"), DataFlow::kSensitiveRead);
   EXPECT_EQ(c->data_flow("hipaa_compliance_check"), DataFlow::kEgress);
   EXPECT_EQ(c->data_flow("pg_explain"), DataFlow::kNeutral);
   EXPECT_EQ(c->policy_example, "saas");
   EXPECT_EQ(c->policy_path, "");
   EXPECT_FALSE(c->allow_drift);
-  EXPECT_TRUE(c->transaction_pooler);
-  EXPECT_TRUE(c->audit_fsync);
-  EXPECT_EQ(c->max_body_bytes, 65536u);
-  EXPECT_EQ(c->max_json_depth, 32u);
-  EXPECT_EQ(c->max_batch_size, 4u);
-  EXPECT_EQ(c->compliance_api_url, "http://127.0.0.1:9999/check");
+  EXPECT_TRUE(c->database.transaction_pooler);
+  EXPECT_TRUE(c->audit.log.sync);
+  EXPECT_EQ(c->limits.max_body_bytes, 65536u);
+  EXPECT_EQ(c->mcp.max_json_depth, 32u);
+  EXPECT_EQ(c->mcp.max_batch_size, 4u);
+  EXPECT_EQ(c->compliance.api_url, "http://127.0.0.1:9999/check");
 }
 
 TEST_F(ConfigTest, ErrorsNameTheKey) {
@@ -208,12 +319,12 @@ TEST_F(ConfigTest, PolicySection) {
 TEST_F(ConfigTest, GateOptionsFromThePolicyFile) {
   auto c = parse("");
   ASSERT_TRUE(c.ok()) << c.error().message;
-  EXPECT_TRUE(gate_options_from(*c, "").dimensions.empty());  // no policy file: no context
-  EXPECT_FALSE(gate_options_from(*c, "").unmask_rights);
+  EXPECT_TRUE(gate_options_from(c->gate, "").dimensions.empty());  // no policy file: no context
+  EXPECT_FALSE(gate_options_from(c->gate, "").unmask_rights);
   for (const auto& e : examples::all()) {
     auto pol = policy::parse(e.policy, "<example " + e.name + ">/policy.toml");
     ASSERT_TRUE(pol.ok()) << pol.error().message;
-    auto o = gate_options_from(*c, "", &*pol);
+    auto o = gate_options_from(c->gate, "", &*pol);
     std::set<std::string> facts;
     for (const auto& d : o.dimensions) facts.insert(d.fact);
     const auto declared = pol->dimensions();
@@ -235,11 +346,11 @@ TEST_F(ConfigTest, GateOptionsFromThePolicyFile) {
 TEST_F(ConfigTest, ConnectionAndPerClientLimits) {
   auto defaults = parse("");
   ASSERT_TRUE(defaults.ok()) << defaults.error().message;
-  EXPECT_EQ(defaults->handshake_timeout.count(), 5000);
-  EXPECT_EQ(defaults->max_handshakes, 512u);
-  EXPECT_EQ(defaults->max_concurrent_calls_per_client, 16u);
-  EXPECT_EQ(defaults->max_calls_per_second_per_client, 100u);
-  EXPECT_EQ(defaults->call_burst_per_client, 200u);
+  EXPECT_EQ(defaults->limits.handshake_timeout.count(), 5000);
+  EXPECT_EQ(defaults->limits.max_handshakes, 512u);
+  EXPECT_EQ(defaults->transport.client_limits.max_concurrent, 16u);
+  EXPECT_EQ(defaults->transport.client_limits.rate_per_second, 100u);
+  EXPECT_EQ(defaults->transport.client_limits.burst, 200u);
 
   auto set = parse(R"([limits]
 handshake_timeout_ms = 2000
@@ -249,11 +360,11 @@ max_calls_per_second_per_client = 0
 call_burst_per_client = 1
 )");
   ASSERT_TRUE(set.ok()) << set.error().message;
-  EXPECT_EQ(set->handshake_timeout.count(), 2000);
-  EXPECT_EQ(set->max_handshakes, 64u);
-  EXPECT_EQ(set->max_concurrent_calls_per_client, 4u);
-  EXPECT_EQ(set->max_calls_per_second_per_client, 0u);  // 0 = no limit
-  EXPECT_EQ(set->call_burst_per_client, 1u);
+  EXPECT_EQ(set->limits.handshake_timeout.count(), 2000);
+  EXPECT_EQ(set->limits.max_handshakes, 64u);
+  EXPECT_EQ(set->transport.client_limits.max_concurrent, 4u);
+  EXPECT_EQ(set->transport.client_limits.rate_per_second, 0u);  // 0 = no limit
+  EXPECT_EQ(set->transport.client_limits.burst, 1u);
 
   const std::vector<BadCase> bad = {
       {"[limits]\nhandshake_timeout_ms = 0\n", "limits.handshake_timeout_ms"},
@@ -276,11 +387,11 @@ call_burst_per_client = 1
 TEST_F(ConfigTest, PerLineageLimitsAndTheAuditAnchor) {
   auto defaults = parse("");
   ASSERT_TRUE(defaults.ok()) << defaults.error().message;
-  EXPECT_EQ(defaults->max_concurrent_calls_per_lineage, 16u);
-  EXPECT_EQ(defaults->max_calls_per_second_per_lineage, 100u);
-  EXPECT_EQ(defaults->call_burst_per_lineage, 200u);
-  EXPECT_EQ(defaults->audit_anchor_id, "");
-  EXPECT_EQ(defaults->audit_anchor_max_lag.count(), 5000);
+  EXPECT_EQ(defaults->pipeline.lineage_limits.max_concurrent, 16u);
+  EXPECT_EQ(defaults->pipeline.lineage_limits.rate_per_second, 100u);
+  EXPECT_EQ(defaults->pipeline.lineage_limits.burst, 200u);
+  EXPECT_EQ(defaults->audit.anchor_id, "");
+  EXPECT_EQ(defaults->audit.anchor_max_lag.count(), 5000);
   auto set = parse(R"([limits]
 max_concurrent_calls_per_lineage = 2
 max_calls_per_second_per_lineage = 0
@@ -290,11 +401,11 @@ anchor_id = "db-1"
 anchor_max_lag_ms = 250
 )");
   ASSERT_TRUE(set.ok()) << set.error().message;
-  EXPECT_EQ(set->max_concurrent_calls_per_lineage, 2u);
-  EXPECT_EQ(set->max_calls_per_second_per_lineage, 0u);
-  EXPECT_EQ(set->call_burst_per_lineage, 3u);
-  EXPECT_EQ(set->audit_anchor_id, "db-1");
-  EXPECT_EQ(set->audit_anchor_max_lag.count(), 250);
+  EXPECT_EQ(set->pipeline.lineage_limits.max_concurrent, 2u);
+  EXPECT_EQ(set->pipeline.lineage_limits.rate_per_second, 0u);
+  EXPECT_EQ(set->pipeline.lineage_limits.burst, 3u);
+  EXPECT_EQ(set->audit.anchor_id, "db-1");
+  EXPECT_EQ(set->audit.anchor_max_lag.count(), 250);
   const std::vector<BadCase> bad = {
       {"[limits]\nmax_concurrent_calls_per_lineage = -1\n", "limits.max_concurrent_calls_per_lineage"},
       {"[limits]\nmax_calls_per_second_per_lineage = 1000001\n", "limits.max_calls_per_second_per_lineage"},
@@ -309,10 +420,10 @@ anchor_max_lag_ms = 250
 TEST_F(ConfigTest, AuditRotationAndRetention) {
   auto defaults = parse("");
   ASSERT_TRUE(defaults.ok()) << defaults.error().message;
-  EXPECT_EQ(defaults->audit_rotate_bytes, 0u);
-  EXPECT_EQ(defaults->audit_rotate_interval.count(), 0);
-  EXPECT_EQ(defaults->audit_keep_files, 0u);
-  EXPECT_EQ(defaults->audit_keep_days, 0);
+  EXPECT_EQ(defaults->audit.log.rotate_bytes, 0u);
+  EXPECT_EQ(defaults->audit.log.rotate_interval.count(), 0);
+  EXPECT_EQ(defaults->audit.log.keep_files, 0u);
+  EXPECT_EQ(defaults->audit.log.keep_age, std::chrono::days(0));
   auto set = parse(R"([audit]
 rotate_bytes = 104857600
 rotate_interval_s = 86400
@@ -321,13 +432,13 @@ keep_days = 90
 syslog = true
 )");
   ASSERT_TRUE(set.ok()) << set.error().message;
-  EXPECT_EQ(set->audit_rotate_bytes, 104857600u);
-  EXPECT_EQ(set->audit_rotate_interval.count(), 86400);
-  EXPECT_EQ(set->audit_keep_files, 30u);
-  EXPECT_EQ(set->audit_keep_days, 90);
-  EXPECT_TRUE(set->audit_syslog);
-  EXPECT_EQ(set->audit_syslog_socket, "/dev/log");
-  EXPECT_FALSE(defaults->audit_syslog);
+  EXPECT_EQ(set->audit.log.rotate_bytes, 104857600u);
+  EXPECT_EQ(set->audit.log.rotate_interval.count(), 86400);
+  EXPECT_EQ(set->audit.log.keep_files, 30u);
+  EXPECT_EQ(set->audit.log.keep_age, std::chrono::days(90));
+  EXPECT_TRUE(set->audit.syslog);
+  EXPECT_EQ(set->audit.syslog_socket, "/dev/log");
+  EXPECT_FALSE(defaults->audit.syslog);
   const std::vector<BadCase> bad = {
       {"[audit]\nrotate_bytes = 100\n", "audit.rotate_bytes", true, "at least 4096"},
       {"[audit]\nrotate_bytes = \"100MB\"\n", "audit.rotate_bytes", true, "integer"},
@@ -345,8 +456,8 @@ syslog = true
 TEST_F(ConfigTest, BiscuitMemoryBudget) {
   auto defaults = parse("");
   ASSERT_TRUE(defaults.ok()) << defaults.error().message;
-  EXPECT_EQ(defaults->max_memory_bytes, std::size_t{8} << 20);
-  EXPECT_EQ(gate_options_from(*defaults, "").limits.max_memory_bytes, std::size_t{8} << 20);
+  EXPECT_EQ(defaults->gate.limits.max_memory_bytes, std::size_t{8} << 20);
+  EXPECT_EQ(gate_options_from(defaults->gate, "").limits.max_memory_bytes, std::size_t{8} << 20);
   const std::string keys =
       "root_keys = [{ id = 1, public_key = "
       "\"ed25519/1055c750b1a1505937af1537c626ba3263995c33a64758aaafb1275b0312e284\" }]\n";
@@ -355,8 +466,8 @@ TEST_F(ConfigTest, BiscuitMemoryBudget) {
           "max_memory_bytes = 1048576\n",
       dir_.string());
   ASSERT_TRUE(set.ok()) << set.error().message;
-  EXPECT_EQ(set->max_memory_bytes, std::size_t{1} << 20);
-  EXPECT_EQ(gate_options_from(*set, "").limits.max_memory_bytes, std::size_t{1} << 20);
+  EXPECT_EQ(set->gate.limits.max_memory_bytes, std::size_t{1} << 20);
+  EXPECT_EQ(gate_options_from(set->gate, "").limits.max_memory_bytes, std::size_t{1} << 20);
   for (const char* bad :
        {"max_memory_bytes = 100\n", "max_memory_bytes = \"8MB\"\n", "max_memory_bytes = -1\n"}) {
     auto c = parse_serve_config(
@@ -455,26 +566,26 @@ TEST_F(ConfigTest, InsecureSettingsNeedTheAcknowledgement) {
       "require_binding = false\nrequire_expiry = false\n");
   ASSERT_TRUE(acknowledged.ok()) << acknowledged.error().message;
   EXPECT_TRUE(acknowledged->plain_http);
-  EXPECT_FALSE(acknowledged->require_binding);
-  EXPECT_FALSE(acknowledged->require_expiry);
+  EXPECT_FALSE(acknowledged->gate.require_binding);
+  EXPECT_FALSE(acknowledged->gate.require_expiry);
   auto warnings = insecure_warnings(*acknowledged);
   ASSERT_EQ(warnings.size(), 3u);
   EXPECT_NE(warnings[0].find("server.plain_http = true"), std::string::npos) << warnings[0];
   EXPECT_NE(warnings[1].find("biscuit.require_binding = false"), std::string::npos) << warnings[1];
   EXPECT_NE(warnings[2].find("biscuit.require_expiry = false"), std::string::npos) << warnings[2];
-  EXPECT_FALSE(gate_options_from(*acknowledged, "").require_binding);
-  EXPECT_FALSE(gate_options_from(*acknowledged, "").require_expiry);
+  EXPECT_FALSE(gate_options_from(acknowledged->gate, "").require_binding);
+  EXPECT_FALSE(gate_options_from(acknowledged->gate, "").require_expiry);
 }
 
 TEST_F(ConfigTest, TokensMustBeBoundAndExpireByDefault) {
   auto c = parse("");
   ASSERT_TRUE(c.ok()) << c.error().message;
-  EXPECT_TRUE(c->require_binding);
-  EXPECT_TRUE(c->require_expiry);
+  EXPECT_TRUE(c->gate.require_binding);
+  EXPECT_TRUE(c->gate.require_expiry);
   EXPECT_TRUE(c->insecure_acknowledged.empty());
   EXPECT_TRUE(insecure_warnings(*c).empty());
-  EXPECT_TRUE(gate_options_from(*c, "").require_binding);
-  EXPECT_TRUE(gate_options_from(*c, "").require_expiry);
+  EXPECT_TRUE(gate_options_from(c->gate, "").require_binding);
+  EXPECT_TRUE(gate_options_from(c->gate, "").require_expiry);
   auto explicit_on = parse("", true, "", "require_binding = true\nrequire_expiry = true\n");
   ASSERT_TRUE(explicit_on.ok()) << explicit_on.error().message;
   expect_refused({{"", "biscuit.require_binding", true, "true or false", "", "require_binding = \"yes\"\n"}});
@@ -494,10 +605,13 @@ TEST_F(ConfigTest, MissingFile) {
 }
 
 }  // namespace
-}  // namespace larder::gate
+}  // namespace larder::tools
 
-namespace larder::gate {
+namespace larder::tools {
 namespace {
+
+using gate::DataFlow;
+using gate::gate_options_from;
 
 // [admin]: on by default, loopback plain HTTP; elsewhere only over mTLS with an operator
 // allow-list (every certificate of the CA is an MCP client, not an operator).
@@ -505,11 +619,11 @@ TEST_F(ConfigTest, TheAdminListenerIsLoopbackUnlessMtlsWithAnAllowList) {
   auto defaults = parse("");
   ASSERT_TRUE(defaults.ok()) << defaults.error().message;
   EXPECT_TRUE(defaults->admin_enabled);
-  EXPECT_EQ(defaults->admin_host, "127.0.0.1");
-  EXPECT_EQ(defaults->admin_port, 0);
+  EXPECT_EQ(defaults->admin.listener.host, "127.0.0.1");
+  EXPECT_EQ(defaults->admin.listener.port, 0);
   EXPECT_FALSE(defaults->admin_tls);
   EXPECT_TRUE(defaults->metrics_enabled);
-  EXPECT_EQ(defaults->drain_timeout.count(), 30000);
+  EXPECT_EQ(defaults->limits.stop_grace.count(), 30000);
   auto set = parse(R"([server]
 drain_timeout_ms = 5000
 [admin]
@@ -521,12 +635,12 @@ metrics = false
 readiness_cache_ms = 0
 )");
   ASSERT_TRUE(set.ok()) << set.error().message;
-  EXPECT_EQ(set->admin_port, 9464);
+  EXPECT_EQ(set->admin.listener.port, 9464);
   EXPECT_TRUE(set->admin_tls);
-  EXPECT_EQ(set->admin_allowed_clients.size(), 2u);
+  EXPECT_EQ(set->admin.listener.tls.allowed_clients.size(), 2u);
   EXPECT_FALSE(set->metrics_enabled);
-  EXPECT_EQ(set->readiness_cache.count(), 0);
-  EXPECT_EQ(set->drain_timeout.count(), 5000);
+  EXPECT_EQ(set->admin.readiness_cache.count(), 0);
+  EXPECT_EQ(set->limits.stop_grace.count(), 5000);
   auto off = parse("[admin]\nenabled = false\nhost = \"0.0.0.0\"\n");
   ASSERT_TRUE(off.ok()) << off.error().message;  // nothing listens, so nothing to refuse
   const std::vector<BadCase> bad = {
@@ -541,5 +655,65 @@ readiness_cache_ms = 0
   expect_refused(bad);
 }
 
+// The [profiles.<name>] tables are validated as token profiles (gate/token_profile.h).
+TEST(ServeConfigProfiles, ConfigurationProfilesAreValidated) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("larder-profiles-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto ca = net::pki::create_ca("Profile CA");
+  ASSERT_TRUE(ca.ok());
+  net::pki::CertSpec spec;
+  spec.kind = net::pki::CertKind::kServer;
+  spec.common_name = "larder-db";
+  auto server = net::pki::issue_certificate(*ca, spec);
+  ASSERT_TRUE(server.ok());
+  std::ofstream(dir / "ca.crt") << ca->cert_pem;
+  std::ofstream(dir / "server.crt") << server->cert_pem;
+  std::ofstream(dir / "server.key") << server->key_pem;
+  const std::string base = std::string(R"(
+[biscuit]
+root_keys = [{ id = 1, public_key = "ed25519/)") +
+                           biscuit::KeyPair::generate().public_key().to_hex() + R"(" }]
+[tls]
+cert = "server.crt"
+key = "server.key"
+client_ca = "ca.crt"
+)";
+  auto parse = [&](const std::string& extra) { return parse_serve_config(base + extra, dir.string()); };
+  struct Case {
+    const char* toml;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"[profiles.p]\nfacts = ['a(1)']\n", "grants no right"},
+      {"[profiles.p]\nrights = ['pg_query']\nfacts = ['time(1)']\n", "asserted by the server only"},
+      {"[profiles.p]\nrights = ['pg_query']\nfacts = ['right(\"pg_query\")']\n", "belongs in rights"},
+      {"[profiles.p]\nrights = ['pg_query']\nfacts = ['a($x) <- b($x)']\n", "exactly one fact"},
+      {"[profiles.p]\nrights = ['pg_query']\nttl_s = 100\nmax_ttl_s = 10\n", "above max_ttl"},
+      {"[profiles.p]\nrights = ['pg_query']\nttll_s = 100\n", "unknown key"},
+      {"[profiles.p]\nrights = ['pg_query', 'unmask:']\n", "names nothing to unmask"},
+  };
+  for (const auto& c : cases) {
+    auto parsed = parse(c.toml);
+    ASSERT_FALSE(parsed.ok()) << c.toml;
+    EXPECT_NE(parsed.error().message.find(c.says), std::string::npos)
+        << c.toml << " → " << parsed.error().message;
+  }
+  auto good = parse(
+      "[profiles.nurse]\nrights = ['pg_query']\nfacts = ['role(\"nurse\")', 'hospital({hospital})']\nttl_s = "
+      "3600\n");
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  ASSERT_NE(good->profile("nurse"), nullptr);
+  EXPECT_EQ(good->profile("nurse")->params, std::vector<std::string>{"hospital"});
+  EXPECT_EQ(good->profile("nurse")->ttl, std::chrono::seconds(3600));
+  auto support = parse(
+      "[profiles.support]\nrights = ['pg_query', 'unmask:customers.email']\nfacts = ['tenant({tenant})']\n");
+  ASSERT_TRUE(support.ok()) << support.error().message;
+  ASSERT_NE(support->profile("support"), nullptr);
+  EXPECT_EQ(support->profile("support")->rights,
+            (std::vector<std::string>{"pg_query", "unmask:customers.email"}));
+  fs::remove_all(dir);
+}
+
 }  // namespace
-}  // namespace larder::gate
+}  // namespace larder::tools
