@@ -464,21 +464,15 @@ Result<std::unique_ptr<AdminServer>> start_admin(LarderService::Parts& p) {
 
 }  // namespace
 
-LarderService::LarderService(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
-LarderService::~LarderService() {
-  stop();
-}
+namespace {
 
-Result<std::unique_ptr<LarderService>> LarderService::start(const ServeConfig& config) {
-  auto parts = std::make_unique<Parts>();
-  parts->config = config;
-  const ServeConfig& c = parts->config;
+// The steps of LarderService::start, in order; each fills in its part of `p`.
+
+// The audit log first (nothing is decided that cannot be recorded), the metrics, and the
+// observer that turns every decision into one log line and the metrics.
+Result<void> open_audit_log(LarderService::Parts& p) {
+  const ServeConfig& c = p.config;
   const std::string& audience = c.gate.audience;
-  // Every start says which protections this configuration turns off (acknowledged in the
-  // file's i_understand_this_is_insecure, or set in code by a test).
-  for (const auto& warning : insecure_warnings(c)) spdlog::warn("{}: INSECURE: {}", audience, warning);
-
-  // Audit log first: nothing is decided that cannot be recorded.
   std::error_code ec;
   fs::create_directories(fs::path(c.audit.path).parent_path(), ec);
   gate::AuditLogOptions audit_options = c.audit.log;
@@ -488,53 +482,74 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const ServeConfig& c
   }
   auto audit = gate::AuditLog::open(c.audit.path, std::move(audit_options));
   if (!audit) return audit.error();
-  parts->audit = std::move(*audit);
-  if (c.admin_enabled && c.metrics_enabled)
-    parts->metrics = std::make_unique<ServiceMetrics>(audience, parts->served);
+  p.audit = std::move(*audit);
+  if (c.admin_enabled && c.metrics_enabled) p.metrics = std::make_unique<ServiceMetrics>(audience, p.served);
   // Every decision: one log line, and the metrics.
-  parts->audit->set_observer(
-      [m = parts->metrics.get(), served = &parts->served](const gate::AuditRecord& r, std::size_t bytes) {
+  p.audit->set_observer(
+      [m = p.metrics.get(), served = &p.served](const gate::AuditRecord& r, std::size_t bytes) {
         if (m) m->on_audit(r, bytes);
         log_call(r, *served);
       });
+  return {};
+}
 
+// The policy file the database serves, and the gate built from the configuration and it.
+Result<std::unique_ptr<gate::Gate>> load_policy_and_gate(LarderService::Parts& p) {
+  const ServeConfig& c = p.config;
   auto data_policy = load_served_policy(c);
   if (!data_policy) return data_policy.error();
-  parts->data_policy = std::make_unique<policy::Policy>(std::move(*data_policy));
-  auto gate = make_gate(c, parts->data_policy.get());
+  p.data_policy = std::make_unique<policy::Policy>(std::move(*data_policy));
+  auto gate = make_gate(c, p.data_policy.get());
   if (!gate) return gate.error();
-  parts->current = c;
+  p.current = c;
   if (!c.policy_path.empty()) {
     auto text = read_file(c.policy_path);
-    if (text) parts->policy_text = std::move(*text);
+    if (text) p.policy_text = std::move(*text);
   }
+  return std::move(*gate);
+}
 
-  // Database connections: the query role (+ context writer) and the ledger role.
+// The query pool's connections (query role + context writer), and the one view of
+// PostgreSQL's reachability every part of this server shares.
+Result<db::DatabaseConfig> query_database_config(LarderService::Parts& p) {
+  const ServeConfig& c = p.config;
+  const std::string& audience = c.gate.audience;
   auto connections = database_connections(c);
   if (!connections) return connections.error();
   db::DatabaseConfig db_config = std::move(*connections);
-  db::ConnParams ledger_params;
-  auto ledger = ledger_connection(c);
-  if (!ledger) return ledger.error();
-  ledger_params = *ledger;
-  db_config.guard_policy = policy::guard_policy(*parts->data_policy);
+  db_config.guard_policy = policy::guard_policy(*p.data_policy);
   // Derived: a session for every worker that may run a query at once (at least 4).
   db_config.pool_size = std::max<std::size_t>(4, c.limits.worker_threads);
 
   // One view of PostgreSQL's reachability for everything of this server that talks to it (the
   // ledger, the revocation list, the audit anchor, the query pool): an outage is logged once.
   auto availability = std::make_shared<db::Availability>(audience);
-  parts->availability = availability;
+  p.availability = availability;
   db_config.availability = availability;
+  return db_config;
+}
+
+// The taint ledger (revocations, taint, audit anchors), as many connections as the pool.
+Result<void> open_ledger(LarderService::Parts& p, const db::DatabaseConfig& db_config) {
+  auto ledger = ledger_connection(p.config);
+  if (!ledger) return ledger.error();
   gate::TaintLedger::Options ledger_options;
-  ledger_options.availability = availability;
+  ledger_options.availability = p.availability;
   // Every worker may ask the ledger at once (revocations + taint on every call, the taint
   // write after a read): keep as many connections as the query pool, or each call beyond
   // the idle count would open (and close) a connection of its own.
   ledger_options.max_connections = db_config.pool_size;
-  parts->ledger = std::make_shared<gate::TaintLedger>(ledger_params, ledger_options);
+  p.ledger = std::make_shared<gate::TaintLedger>(*ledger, ledger_options);
   // Fail at start, not at the first call, when the ledger is unreachable.
-  if (auto probe = parts->ledger->is_tainted("startup-probe"); !probe) return probe.error();
+  if (auto probe = p.ledger->is_tainted("startup-probe"); !probe) return probe.error();
+  return {};
+}
+
+// The audit log's head anchored in PostgreSQL under this instance's id (refused at start when
+// the anchor belongs to another log), then kept up to date.
+Result<void> anchor_audit_log(LarderService::Parts& p) {
+  const ServeConfig& c = p.config;
+  const std::string& audience = c.gate.audience;
   // The audit log's head, anchored where the log's writer cannot rewrite it — under an id of
   // its own: several instances share the database, and two logs under one id would make both
   // fail verification. An anchor ahead of this log (or holding another record at its end) is
@@ -543,9 +558,9 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const ServeConfig& c
   const std::string anchor_id =
       c.audit.anchor_id.empty() ? gate::default_audit_anchor_id(audience, c.audit.path) : c.audit.anchor_id;
   {
-    auto anchored = parts->ledger->audit_anchor(anchor_id);
+    auto anchored = p.ledger->audit_anchor(anchor_id);
     if (!anchored) return anchored.error();
-    auto head = parts->audit->current_head();
+    auto head = p.audit->current_head();
     if (!head) return head.error();
     if (*anchored && ((*anchored)->seq > head->seq ||
                       ((*anchored)->seq == head->seq && (*anchored)->hash != head->hash))) {
@@ -561,18 +576,20 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const ServeConfig& c
               "`larder audit verify --config` checks a log against its anchor");
     }
   }
-  parts->audit->set_anchor(
+  p.audit->set_anchor(
       anchor_id,
-      [ledger = parts->ledger](const std::string& id, uint64_t seq, const std::string& hash) {
+      [ledger = p.ledger](const std::string& id, uint64_t seq, const std::string& hash) {
         return ledger->anchor_audit(id, seq, hash);
       },
       c.audit.anchor_max_lag, c.audit.anchor_interval);
+  return {};
+}
 
-  gate::PipelineOptions pipeline_options = c.pipeline;
-  pipeline_options.require_peer = !c.plain_http;  // derived: a plain-HTTP listener has no peer
-  parts->pipeline = std::make_unique<gate::Pipeline>(std::shared_ptr<gate::Gate>(std::move(*gate)),
-                                                     parts->ledger.get(), *parts->audit, pipeline_options);
-
+// The MCP server, and the audit record of every request the pipeline does not decide.
+std::unique_ptr<mcp::Server> make_mcp_server(LarderService::Parts& p) {
+  const ServeConfig& c = p.config;
+  const std::string& audience = c.gate.audience;
+  auto availability = p.availability;
   mcp::ServerOptions mcp_options = c.mcp;
   mcp_options.info = {"larder", LARDER_VERSION, "Larder"};
   mcp_options.instructions =
@@ -583,8 +600,8 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const ServeConfig& c
   // Every request leaves an audit record: tool calls, reads and prompts through the pipeline
   // (which records its decision), everything else — lists, initialize, argument-schema
   // failures, unknown methods, messages refused before dispatch — here.
-  mcp_options.on_request = [audit = parts->audit.get(), audience, availability,
-                            metrics = parts->metrics.get()](const mcp::RequestRecord& r) {
+  mcp_options.on_request = [audit = p.audit.get(), audience, availability,
+                            metrics = p.metrics.get()](const mcp::RequestRecord& r) {
     if (metrics) metrics->on_request(r);
     if (r.recorded_by_handler) return true;  // the pipeline wrote the decision
     gate::AuditRecord record;
@@ -616,52 +633,57 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const ServeConfig& c
     }
     return written.ok();
   };
-  parts->mcp = std::make_unique<mcp::Server>(mcp_options);
+  return std::make_unique<mcp::Server>(mcp_options);
+}
 
+// The database must match the policy file (`larder policy check`): a drifted one is not
+// served unless the file acknowledges it, and every difference is logged either way.
+Result<void> check_policy_drift(LarderService::Parts& p, const db::DatabaseConfig& db_config) {
+  const ServeConfig& c = p.config;
+  const std::string& audience = c.gate.audience;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto conn = db_config.writer.connect(deadline);
+  if (!conn) return conn.error();
+  auto drift = policy::check(*p.data_policy, conn->get(), deadline);
+  if (!drift) return drift.error();
+  for (const auto& d : *drift) spdlog::warn("{}: policy drift: {}", audience, d);
+  if (!drift->empty() && !c.allow_drift) {
+    return make_error("policy.drift",
+                      "the database does not match the policy file " + p.data_policy->file + " (" +
+                          std::to_string(drift->size()) + " difference(s), first: " + drift->front() +
+                          "); run `larder policy check` to list them and `larder policy apply` to fix them");
+  }
+  return {};
+}
+
+// The database tools (after the connectivity and drift checks), the compliance tool, and
+// the check that every enabled tool is served.
+Result<void> register_tools(LarderService::Parts& p, const db::DatabaseConfig& db_config) {
+  const ServeConfig& c = p.config;
   if (serves_db_tools(c)) {
-    parts->database = std::make_unique<db::Database>(db_config);
-    if (auto ok =
-            parts->database->check_connectivity(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    p.database = std::make_unique<db::Database>(db_config);
+    if (auto ok = p.database->check_connectivity(std::chrono::steady_clock::now() + std::chrono::seconds(10));
         !ok) {
       return ok.error();
     }
-    // The database must match the policy file (`larder policy check`): a drifted one is not
-    // served unless the file acknowledges it, and every difference is logged either way.
-    {
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-      auto conn = db_config.writer.connect(deadline);
-      if (!conn) return conn.error();
-      auto drift = policy::check(*parts->data_policy, conn->get(), deadline);
-      if (!drift) return drift.error();
-      for (const auto& d : *drift) spdlog::warn("{}: policy drift: {}", audience, d);
-      if (!drift->empty() && !c.allow_drift) {
-        return make_error(
-            "policy.drift",
-            "the database does not match the policy file " + parts->data_policy->file + " (" +
-                std::to_string(drift->size()) + " difference(s), first: " + drift->front() +
-                "); run `larder policy check` to list them and `larder policy apply` to fix them");
-      }
-    }
+    if (auto matches = check_policy_drift(p, db_config); !matches) return matches.error();
     DbServiceOptions options = c.db_service;
-    options.stopping = parts->stopping;
+    options.stopping = p.stopping;
     const auto dbname = db_config.query.get("dbname");
-    auto service =
-        register_db_service(*parts->mcp, *parts->pipeline, c, *parts->database, *parts->data_policy,
-                            dbname ? std::string(*dbname) : std::string("database"), options);
+    auto service = register_db_service(*p.mcp, *p.pipeline, c, *p.database, *p.data_policy,
+                                       dbname ? std::string(*dbname) : std::string("database"), options);
     if (!service) return service.error();
-    parts->db_service = *service;
+    p.db_service = *service;
   }
   if (serves_compliance(c)) {
-    if (auto ok = register_compliance_tool(*parts->mcp, *parts->pipeline, c.compliance); !ok)
-      return ok.error();
+    if (auto ok = register_compliance_tool(*p.mcp, *p.pipeline, c.compliance); !ok) return ok.error();
   }
 
   // The configuration accepts the names known_tools() lists; each must be served here.
-  const auto served = parts->mcp->tools();
+  const auto served = p.mcp->tools();
   for (const auto& name : c.tools) {
     // Free-form SQL the policy file turned off ([options] pg_query = false) is not served.
-    if ((name == "pg_query" || name == "pg_explain") && parts->data_policy && !parts->data_policy->pg_query)
-      continue;
+    if ((name == "pg_query" || name == "pg_explain") && p.data_policy && !p.data_policy->pg_query) continue;
     if (std::none_of(served.begin(), served.end(), [&](const mcp::Tool& t) { return t.name == name; })) {
       return make_error("config.invalid",
                         "tools.enabled: \"" + name +
@@ -669,7 +691,14 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const ServeConfig& c
                             "(known_tools() and src/tools disagree; a bug, please report it)");
     }
   }
+  return {};
+}
 
+// The MCP listener (transport, TLS, the served names the metrics label by) and the admin
+// listener, started.
+Result<void> start_listeners(LarderService::Parts& p) {
+  const ServeConfig& c = p.config;
+  const std::string& audience = c.gate.audience;
   mcp::HttpTransportOptions transport_options = c.transport;
   // Loopback listeners accept loopback Host names (the transport's default); a listener on
   // another address also accepts its own host name. Anything else is DNS rebinding.
@@ -678,37 +707,69 @@ Result<std::unique_ptr<LarderService>> LarderService::start(const ServeConfig& c
     transport_options.allowed_hosts = {c.host, c.host + ":" + std::to_string(c.port)};
   }
   add_resource_metadata(transport_options, audience);
-  parts->transport = std::make_unique<mcp::HttpTransport>(*parts->mcp, transport_options);
+  p.transport = std::make_unique<mcp::HttpTransport>(*p.mcp, transport_options);
 
   net::ServerConfig server_config = listener_config(c);
-  server_config.on_stop_deadline = [stopping = parts->stopping] { stopping.cancel(); };
-  for (const auto& t : parts->mcp->tools()) parts->served.tools.insert(t.name);
-  if (parts->db_service)  // a reload may switch them on: their own labels from the start
-    for (const auto& name : switchable_tools(*parts->db_service)) parts->served.tools.insert(name);
-  for (const auto& p : parts->mcp->prompts()) parts->served.prompts.insert(p.name);
-  if (parts->metrics) {
-    server_config.on_handshake = [m = parts->metrics.get()](std::string_view outcome,
-                                                            std::chrono::steady_clock::duration took) {
+  server_config.on_stop_deadline = [stopping = p.stopping] { stopping.cancel(); };
+  for (const auto& t : p.mcp->tools()) p.served.tools.insert(t.name);
+  if (p.db_service)  // a reload may switch them on: their own labels from the start
+    for (const auto& name : switchable_tools(*p.db_service)) p.served.tools.insert(name);
+  for (const auto& prompt : p.mcp->prompts()) p.served.prompts.insert(prompt.name);
+  if (p.metrics) {
+    server_config.on_handshake = [m = p.metrics.get()](std::string_view outcome,
+                                                       std::chrono::steady_clock::duration took) {
       m->on_handshake(outcome, took);
     };
   }
-  auto http = net::Server::create(server_config, parts->transport->handler());
+  auto http = net::Server::create(server_config, p.transport->handler());
   if (!http) return http.error();
-  parts->http = std::move(*http);
-  if (parts->metrics) add_collectors(*parts);
+  p.http = std::move(*http);
+  if (p.metrics) add_collectors(p);
   if (c.admin_enabled) {
-    auto admin = start_admin(*parts);
+    auto admin = start_admin(p);
     if (!admin) return admin.error();
-    parts->admin = std::move(*admin);
+    p.admin = std::move(*admin);
   }
-  if (auto started = parts->http->start(); !started) return started.error();
+  if (auto started = p.http->start(); !started) return started.error();
   spdlog::info("larder serving {} on {}://{}:{}/mcp", audience, c.plain_http ? "http" : "https", c.host,
-               parts->http->port());
-  if (parts->admin) {
+               p.http->port());
+  if (p.admin) {
     spdlog::info("larder admin for {} on {}://{}:{} (/healthz, /readyz, /reloadz{})", audience,
-                 c.admin_tls ? "https" : "http", c.admin.listener.host, parts->admin->port(),
-                 parts->metrics ? ", /metrics" : "");
+                 c.admin_tls ? "https" : "http", c.admin.listener.host, p.admin->port(),
+                 p.metrics ? ", /metrics" : "");
   }
+  return {};
+}
+
+}  // namespace
+
+LarderService::LarderService(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+LarderService::~LarderService() {
+  stop();
+}
+
+Result<std::unique_ptr<LarderService>> LarderService::start(const ServeConfig& config) {
+  auto parts = std::make_unique<Parts>();
+  parts->config = config;
+  Parts& p = *parts;
+  // Every start says which protections this configuration turns off (acknowledged in the
+  // file's i_understand_this_is_insecure, or set in code by a test).
+  for (const auto& warning : insecure_warnings(config))
+    spdlog::warn("{}: INSECURE: {}", config.gate.audience, warning);
+  if (auto ok = open_audit_log(p); !ok) return ok.error();
+  auto gate = load_policy_and_gate(p);
+  if (!gate) return gate.error();
+  auto db_config = query_database_config(p);
+  if (!db_config) return db_config.error();
+  if (auto ok = open_ledger(p, *db_config); !ok) return ok.error();
+  if (auto ok = anchor_audit_log(p); !ok) return ok.error();
+  gate::PipelineOptions pipeline_options = config.pipeline;
+  pipeline_options.require_peer = !config.plain_http;  // derived: a plain-HTTP listener has no peer
+  p.pipeline = std::make_unique<gate::Pipeline>(std::shared_ptr<gate::Gate>(std::move(*gate)), p.ledger.get(),
+                                                *p.audit, pipeline_options);
+  p.mcp = make_mcp_server(p);
+  if (auto ok = register_tools(p, *db_config); !ok) return ok.error();
+  if (auto ok = start_listeners(p); !ok) return ok.error();
   return std::unique_ptr<LarderService>(new LarderService(std::move(parts)));
 }
 

@@ -73,9 +73,13 @@ for n in larder-db larder-compliance; do
 done
 admin_port=$(cat "$state/larder-db.admin.port")
 grep -q "metrics http://127.0.0.1:$admin_port/metrics" "$dir/out2.txt" || fail "the demo did not print the metrics URL"
-curl -fsS "http://127.0.0.1:$admin_port/metrics" | grep -q '^larder_calls_total{method="tools/call",tool="pg_query",outcome="allow"}' ||
+# Read whole before grep: `curl | grep -q` fails under pipefail when grep stops reading first
+# (curl: (23) Failure writing output).
+metrics=$(curl -fsS "http://127.0.0.1:$admin_port/metrics") || fail "cannot scrape the db server's metrics"
+grep -q '^larder_calls_total{method="tools/call",tool="pg_query",outcome="allow"}' <<<"$metrics" ||
   fail "the db server's metrics do not count the demo's calls"
-curl -fsS "http://127.0.0.1:$admin_port/readyz" | grep -q '"ready":true' || fail "the db server is not ready"
+ready=$(curl -fsS "http://127.0.0.1:$admin_port/readyz") || fail "cannot ask the db server's /readyz"
+grep -q '"ready":true' <<<"$ready" || fail "the db server is not ready"
 grep -q "require_expiry = true" "$state/larder-compliance.toml" || fail "the generated config does not require expiry"
 
 # The demo process has ended; every part it started is its own process and still running.
