@@ -12,13 +12,8 @@ void HttpTransport::Impl::get(const net::HttpRequest& req, std::shared_ptr<net::
     return responder->respond(rpc_error_response(406, error_code::kInvalidRequest,
                                                  "Not Acceptable: GET needs Accept: text/event-stream"));
   }
-  auto sid = req.header("Mcp-Session-Id");
-  if (!sid)
-    return responder->respond(rpc_error_response(400, error_code::kConnectionClosed,
-                                                 "Bad Request: Mcp-Session-Id header is required"));
-  auto hs = find(*sid);
-  if (!hs || hs->legacy_sse)
-    return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
+  auto hs = streamable_session(req, *responder);
+  if (!hs) return;
   hs->session->touch();
   if (static_cast<std::size_t>(hs->open_streams.load()) >= options.max_streams_per_session) {
     return responder->respond(rpc_error_response(

@@ -95,6 +95,7 @@ struct HttpTransport::Impl : std::enable_shared_from_this<HttpTransport::Impl> {
 
   // ---- sessions (http_sessions.cpp)
   std::shared_ptr<HttpSession> find(const std::string& id);
+  std::shared_ptr<HttpSession> streamable_session(const net::HttpRequest& req, net::Responder& responder);
   std::shared_ptr<HttpSession> create(const std::shared_ptr<const net::PeerIdentity>& peer, bool legacy_sse);
   void drop(const std::string& id);
   bool at_capacity();

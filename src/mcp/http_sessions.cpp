@@ -67,16 +67,29 @@ void HttpTransport::Impl::expire() {
   }
 }
 
+// The Streamable HTTP session a GET or DELETE names in Mcp-Session-Id; null once `responder`
+// has been answered 400 (no header) or 404 (no such session, or an HTTP+SSE one).
+std::shared_ptr<HttpSession> HttpTransport::Impl::streamable_session(const net::HttpRequest& req,
+                                                                     net::Responder& responder) {
+  auto sid = req.header("Mcp-Session-Id");
+  if (!sid) {
+    responder.respond(rpc_error_response(400, error_code::kConnectionClosed,
+                                         "Bad Request: Mcp-Session-Id header is required"));
+    return nullptr;
+  }
+  auto hs = find(*sid);
+  if (!hs || hs->legacy_sse) {
+    responder.respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
+    return nullptr;
+  }
+  return hs;
+}
+
 // ---- Streamable HTTP: DELETE ends the session
 void HttpTransport::Impl::del(const net::HttpRequest& req, std::shared_ptr<net::Responder> responder) {
-  auto sid = req.header("Mcp-Session-Id");
-  if (!sid)
-    return responder->respond(rpc_error_response(400, error_code::kConnectionClosed,
-                                                 "Bad Request: Mcp-Session-Id header is required"));
-  auto hs = find(*sid);
-  if (!hs || hs->legacy_sse)
-    return responder->respond(rpc_error_response(404, error_code::kRequestTimeout, "Session not found"));
-  drop(*sid);
+  auto hs = streamable_session(req, *responder);
+  if (!hs) return;
+  drop(hs->session->id());
   responder->respond(empty_response(200));
 }
 
