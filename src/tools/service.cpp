@@ -802,7 +802,8 @@ void LarderService::stop() {
   if (!parts_) return;
   if (parts_->admin) parts_->admin->set_draining();
   if (parts_->http) parts_->http->stop();
-  if (parts_->mcp) parts_->mcp->pool().shutdown();  // running handlers finish and audit
+  // The handlers ran on the net workers, which http->stop() has joined: they finished and
+  // audited (libmcp's own pool serves stdio only and was never started here).
   if (parts_->audit) {
     if (auto synced = parts_->audit->sync(); !synced)
       spdlog::error("{}: audit log: {}", parts_->config.gate.audience, synced.error().message);
