@@ -6,6 +6,8 @@
 #include <condition_variable>
 #include <thread>
 
+#include "support/wait.h"
+
 namespace larder::mcp {
 namespace {
 
@@ -398,7 +400,9 @@ TEST_F(ServerTest, CancellationStopsTheHandlerAndSuppressesTheResponse) {
   std::thread t([&] {
     result = server_->handle(session_, make_request(99, "tools/call", {{"name", "wait"}}), origin_);
   });
-  while (!started_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Not ASSERT: the thread must still be joined.
+  EXPECT_TRUE(test::wait_until([&] { return started_.load(); }, std::chrono::seconds(10)))
+      << "the tool never started";
   call(make_notification("notifications/cancelled", {{"requestId", 99}, {"reason", "user"}}));
   t.join();
   EXPECT_TRUE(saw_cancel_);
