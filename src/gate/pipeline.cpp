@@ -59,15 +59,17 @@ Refusal Pipeline::deny(const CallRequest& request, const VerifiedToken* token, L
   r.lock = lock_name(lock);
   r.reason = reason;
   r.taint = std::move(taint);
-  if (auto a = audit_.append(std::move(r)); !a) {
-    // The refusal stands either way; the operator must hear that the log failed — once per
-    // outage when it failed because PostgreSQL (the anchor's home) is down, which the outage's
-    // own line already says.
-    if (!(a.error().code == "audit.anchor" && ledger_ && ledger_->database_down())) {
-      spdlog::error("audit log append failed: {}", a.error().message);
-    }
-  }
+  // The refusal stands either way; the operator hears that the log failed.
+  if (auto a = audit_.append(std::move(r)); !a) report_audit_failure(a.error());
   return Refusal{lock, std::move(reason)};
+}
+
+// Once per outage when the append failed because PostgreSQL (the anchor's home) is down,
+// which the outage's own line already says; every time otherwise.
+void Pipeline::report_audit_failure(const Error& error) const {
+  if (!(error.code == "audit.anchor" && ledger_ && ledger_->database_down())) {
+    spdlog::error("audit log append failed: {}", error.message);
+  }
 }
 
 std::variant<Admission, Refusal> Pipeline::admit(CallRequest request) {
@@ -177,8 +179,9 @@ std::variant<Completion, Refusal> Pipeline::complete(const Admission& admission,
   r.timings = timings;
   if (auto a = audit_.append(std::move(r)); !a) {
     // Fail closed: a decision that cannot be recorded is not carried out (and cannot be
-    // audited either: the refusal is the caller's to send).
-    return Refusal{Lock::kTaint, "audit log unavailable: " + a.error().message};
+    // audited either: the refusal is the caller's to send). Its cause stays in the server's log.
+    report_audit_failure(a.error());
+    return Refusal{Lock::kTaint, kAuditUnavailableReason};
   }
   return completion;
 }

@@ -121,6 +121,7 @@ class Pipeline {
  private:
   Refusal deny(const CallRequest& request, const VerifiedToken* token, Lock lock, std::string reason,
                std::string taint = "unknown");
+  void report_audit_failure(const Error& error) const;
   // Records the lineage of an admitted sensitive read in the ledger; false when it could not.
   Result<void> record_taint(const Admission& admission);
   AuditRecord record_for(const CallRequest& request, const VerifiedToken* token) const;

@@ -120,7 +120,7 @@ const char* refusal_kind(std::string_view lock, std::string_view reason) {
   auto has = [&](std::string_view part) { return reason.find(part) != std::string_view::npos; };
   auto starts = [&](std::string_view part) { return reason.substr(0, part.size()) == part; };
   if (lock == "mtls") return "no_certificate";
-  if (lock == "taint") return "tainted";
+  if (lock == "taint") return starts("audit log unavailable") ? "audit_unavailable" : "tainted";
   if (lock == "policy") return "denied";
   if (lock == "sql-guard") return "refused";
   if (lock == "limits") return has("concurrent") ? "concurrency" : "rate";

@@ -16,6 +16,12 @@
 
 namespace larder::gate {
 
+// Lock taint: an allowed call whose audit record could not be written (a full disk, an audit
+// anchor PostgreSQL has not taken for longer than its max lag) is not carried out; the log's
+// own error goes to the server's log, not to the caller.
+inline constexpr const char* kAuditUnavailableReason =
+    "audit log unavailable: the call could not be recorded, so its result is withheld; retry later";
+
 // "42 s", "5 min", "2 h 5 min", "3 days 4 h" (the magnitude of `span`; never negative).
 std::string describe_span(std::chrono::system_clock::duration span);
 // "2026-12-03 21:26:35 UTC".

@@ -772,6 +772,7 @@ TEST(RefusalKind, EveryReasonSentenceHasItsKind) {
       {"biscuit", "token could not be parsed: truncated protobuf", "malformed"},
       {"taint", tainted_token_reason("hipaa_compliance_check"), "tainted"},
       {"taint", tainted_lineage_reason("hipaa_compliance_check"), "tainted"},
+      {"taint", kAuditUnavailableReason, "audit_unavailable"},
       {"mtls", "no client certificate on this connection", "no_certificate"},
       {"limits", "too many concurrent calls for this token's lineage (limit 16)", "concurrency"},
       {"limits", "too many calls per second for this token's lineage (limit 100/s, burst 200)", "rate"},
