@@ -30,6 +30,7 @@
 #include "net/client.h"
 #include "net/pki.h"
 #include "net/server.h"
+#include "support/wait.h"
 #include "tls_test_pki.h"
 
 namespace larder::net {
@@ -292,19 +293,7 @@ class NetServerTest : public ::testing::Test {
   }
 
   void wait_for_connections(std::size_t n) {
-    wait_until([&] { return server_->connection_count() >= n; }, 20s);
-  }
-
-  // For a server state that no event announces (stats() is a snapshot): true once `holds()`
-  // does, false after `timeout`.
-  template <class Pred>
-  static bool wait_until(Pred holds, std::chrono::milliseconds timeout = 5s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (!holds()) {
-      if (std::chrono::steady_clock::now() >= until) return false;
-      std::this_thread::sleep_for(2ms);
-    }
-    return true;
+    test::wait_until([&] { return server_->connection_count() >= n; }, 20s, 2ms);
   }
 
   // The CRL watcher's clock (ServerConfig::crl_clock): it moves only when a test advances it.
@@ -700,14 +689,14 @@ TEST_F(NetServerTest, PendingHandshakesAreSmall) {
   cfg.limits.max_handshakes = kIdleSockets + kHalfOpenSockets + 10;  // every one is kept
   start(cfg);
   expect_served();  // warm up: contexts, pools, the first session
-  ASSERT_TRUE(wait_until([&] { return server_->stats().established == 0; }));
+  ASSERT_TRUE(test::wait_until([&] { return server_->stats().established == 0; }, 5s, 2ms));
   const std::size_t before = heap_in_use();
   asio::io_context ioc;
   std::vector<tcp::socket> held;
   held.reserve(kIdleSockets + kHalfOpenSockets);
   open_idle_sockets(ioc, held, kIdleSockets);
   open_half_open_sockets(ioc, held, kHalfOpenSockets);
-  wait_until([&] { return server_->stats().handshaking >= held.size(); }, 10s);
+  test::wait_until([&] { return server_->stats().handshaking >= held.size(); }, 10s, 2ms);
   ASSERT_EQ(server_->stats().handshaking, held.size());
   const std::size_t after = heap_in_use();
   const double per_socket = after > before ? static_cast<double>(after - before) / held.size() : 0;
@@ -759,7 +748,7 @@ TEST_F(NetServerTest, TheOldestHandshakeIsEvictedFirst) {
   auto open_one = [&] {  // one at a time, so the server accepts them in this order
     const auto accepted = server_->stats().accepted;
     open_idle_sockets(ioc, conns, 1);
-    wait_until([&] { return server_->stats().accepted != accepted; });
+    test::wait_until([&] { return server_->stats().accepted != accepted; }, 5s, 2ms);
   };
   for (int i = 0; i < 3; ++i) open_one();
   EXPECT_EQ(server_->stats().handshaking, 3u);
@@ -787,7 +776,7 @@ TEST_F(NetServerTest, AnAuthenticatedConnectionIsNeverEvicted) {
   asio::io_context ioc;
   std::vector<tcp::socket> held;
   open_idle_sockets(ioc, held, 50);
-  wait_until([&] { return server_->stats().accepted >= 51; });
+  test::wait_until([&] { return server_->stats().accepted >= 51; }, 5s, 2ms);
   auto r = c->request("GET", "/", {}, "");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->status, 200);
@@ -818,7 +807,7 @@ TEST_F(NetServerTest, MaxConnectionsCountsAuthenticatedConnections) {
   expect_refused(alice_, "over max_connections");
   EXPECT_GE(server_->stats().refused_at_capacity, 1u);
   a.reset();  // closes its connection
-  wait_until([&] { return server_->stats().established <= 1; });
+  test::wait_until([&] { return server_->stats().established <= 1; }, 5s, 2ms);
   expect_served();
   auto r = b->request("GET", "/", {}, "");
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -833,7 +822,7 @@ TEST_F(NetServerTest, IdleKeepAliveConnectionIsClosedAndClientReconnects) {
   auto c = client(alice_);
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->request("GET", "/", {}, "").ok());
-  EXPECT_TRUE(wait_until([&] { return server_->connection_count() == 0; }));
+  EXPECT_TRUE(test::wait_until([&] { return server_->connection_count() == 0; }, 5s, 2ms));
   auto r = c->request("GET", "/", {}, "");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(c->connect_count(), 2);
