@@ -47,17 +47,8 @@ class HandlerSlots {
     }
   }
 
-  std::size_t running() const {
-    std::lock_guard lock(mu_);
-    return running_;
-  }
-  std::size_t queued() const {
-    std::lock_guard lock(mu_);
-    return queued_.size();
-  }
-
  private:
-  mutable std::mutex mu_;
+  std::mutex mu_;
   const std::size_t limit_;
   std::size_t running_ = 0;
   std::deque<std::function<void()>> queued_;
