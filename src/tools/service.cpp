@@ -501,7 +501,6 @@ Result<std::unique_ptr<gate::Gate>> load_policy_and_gate(LarderService::Parts& p
   p.data_policy = std::make_unique<policy::Policy>(std::move(*data_policy));
   auto gate = make_gate(c, p.data_policy.get());
   if (!gate) return gate.error();
-  p.current = c;
   if (!c.policy_path.empty()) {
     auto text = read_file(c.policy_path);
     if (text) p.policy_text = std::move(*text);
@@ -751,6 +750,7 @@ LarderService::~LarderService() {
 Result<std::unique_ptr<LarderService>> LarderService::start(const ServeConfig& config) {
   auto parts = std::make_unique<Parts>();
   parts->config = config;
+  parts->current = config;  // what a reload compares against
   Parts& p = *parts;
   // Every start says which protections this configuration turns off (acknowledged in the
   // file's i_understand_this_is_insecure, or set in code by a test).
